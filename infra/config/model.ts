@@ -1,0 +1,210 @@
+// The one typed, normalised picture of a Phoenix installation, built from the three JSON files
+// by infra/config/load.ts. Pure data: no Pulumi, no SSH. Every quirk of the original files
+// (string-or-array, host paths for OS templates, "key=value" strings, vm_defaults fallbacks) is
+// resolved before a value lands here, so consumers never look at raw JSON again.
+
+/** Where a value came from, for messages: `<file>: <json path>`. */
+export interface Origin {
+  /** File name as given by the user, e.g. `phoenix_lxc_configs.json`. */
+  file: string;
+  /** JSON path, e.g. `$.lxc_configs["950"].features[2]`. */
+  path: string;
+}
+
+export interface PhoenixModel {
+  /** Absolute paths of the three files that were read. */
+  files: { hypervisor: string; lxc: string; vm: string };
+  host: HostModel;
+  /** Every container and container template, sorted by CTID. */
+  containers: ContainerModel[];
+  /** Every VM and VM template, sorted by VMID. */
+  vms: VmModel[];
+  /** Non-fatal findings (unknown keys skipped, non-volume entries in shared_volumes, ...). */
+  warnings: string[];
+}
+
+export interface AdminUser {
+  username: string;
+  /** crypt(3) hash; null when the file says `NOT_SET` or omits it. A secret downstream. */
+  passwordHash: string | null;
+  sudo: boolean;
+  sshPublicKeys: string[];
+}
+
+export type RaidLevel = "single" | "mirror" | "raidz1" | "raidz2" | "raidz3";
+
+export interface ZfsPool {
+  name: string;
+  raidLevel: RaidLevel;
+  disks: string[];
+}
+
+export interface ZfsDataset {
+  /** Name inside the pool, e.g. `shared-prod-data`. */
+  name: string;
+  pool: string;
+  /** `pool/name`. */
+  fullName: string;
+  /** From the comma-separated `properties` string: `{recordsize: "16K", compression: "lz4"}`. */
+  properties: Record<string, string>;
+  /** Set when the dataset is registered as Proxmox storage. */
+  storage?: ProxmoxStorage;
+}
+
+export interface ProxmoxStorage {
+  /** The Proxmox storage id (the dataset name; what `storage_pool` values refer to). */
+  id: string;
+  type: "zfspool" | "dir";
+  /** Content types, e.g. ["images", "rootdir"]. */
+  content: string[];
+  /** zfspool: `pool/name`; dir: the mount path on the host. */
+  target: string;
+}
+
+export interface NfsExport {
+  path: string;
+  clients: string[];
+  options: string[];
+}
+
+export interface SambaShare {
+  name: string;
+  /** Absolute host path the share serves. */
+  path: string;
+  /** From the space-separated `options` string: `{browseable: "yes", writable: "yes"}`. */
+  options: Record<string, string>;
+  validUsers: string[];
+}
+
+export interface NvidiaDriver {
+  version: string;
+  runfileUrl: string;
+  /** Optional `sha256` of the runfile (Phoenix extension `runfile_sha256`). */
+  runfileSha256?: string;
+  cudaVersion?: string;
+  installVllmLibs: boolean;
+}
+
+export interface SharedVolume {
+  name: string;
+  hostPath: string;
+  mounts: { ctid: number; containerPath: string }[];
+}
+
+export interface HostModel {
+  timezone?: string;
+  users: AdminUser[];
+  network: {
+    interfaceName: string;
+    /** CIDR, e.g. `10.0.0.13/24`. */
+    address?: string;
+    gateway?: string;
+    dnsNameservers: string[];
+    defaultSubnet?: string;
+    nfsServer?: string;
+  };
+  nfsExports: NfsExport[];
+  samba?: { user: string; shares: SambaShare[] };
+  zfs: { arcMaxGb?: number; pools: ZfsPool[]; datasets: ZfsDataset[] };
+  /** Every Proxmox storage the host config registers (from datasets), by id. */
+  storages: ProxmoxStorage[];
+  /** `proxmox_storage_ids`: alias → storage id. */
+  storageAliases: Record<string, string>;
+  mountPointBase: string;
+  lxcDefaults: {
+    cores?: number;
+    memoryMb?: number;
+    network?: ContainerNetwork;
+    features: string[];
+    nesting?: boolean;
+  };
+  /** Undefined when `nvidia_driver.install` is false or absent. */
+  nvidiaDriver?: NvidiaDriver;
+  sharedVolumes: SharedVolume[];
+}
+
+export interface ContainerNetwork {
+  name: string;
+  bridge: string;
+  /** `dhcp` or a CIDR address. */
+  ip: "dhcp" | string;
+  gateway?: string;
+}
+
+export interface HealthCheck {
+  command: string;
+  retries: number;
+  intervalSeconds: number;
+}
+
+export interface ContainerModel {
+  ctid: number;
+  name: string;
+  /** Proxmox node (Phoenix extension `node`); undefined means the stack's node. */
+  node?: string;
+  /** Root templates: the OS template as a Proxmox volume id `<storage>:vztmpl/<file>`. */
+  osTemplate?: string;
+  /** Parent template CTID this container is cloned from. */
+  cloneFrom?: number;
+  /** Set on templates: the snapshot taken after provisioning. */
+  templateSnapshotName?: string;
+  memoryMb: number;
+  swapMb: number;
+  cores: number;
+  storagePool: string;
+  storageSizeGb: number;
+  network: ContainerNetwork;
+  macAddress?: string;
+  unprivileged: boolean;
+  /** GPU indexes from `gpu_assignment` ("0, 1" → [0, 1]; "none" → []). */
+  gpus: number[];
+  features: string[];
+  applicationScript?: string;
+  healthCheck?: HealthCheck;
+  /** `tests.health_checks` entries. */
+  extraHealthChecks: { name: string; type: string; path: string }[];
+  /** `pct_options` as container features: `nesting=1` → `{nesting: "1"}`. */
+  pctOptions: Record<string, string>;
+  /** Raw LXC config lines, in order. */
+  lxcOptions: { key: string; value: string }[];
+  apparmorProfile?: string;
+  startAtBoot: boolean;
+  bootOrder?: number;
+  bootDelay?: number;
+  /** IDs (LXC or VM) that must be provisioned first. */
+  dependencies: number[];
+  /** Bind mounts from host `shared_volumes` and the container's `mount_points`. */
+  bindMounts: { hostPath: string; containerPath: string; ownerUid?: number; ownerGid?: number }[];
+  /** `volumes` and `zfs_volumes`: mount points allocated on a storage. */
+  volumes: { name: string; storage: string; sizeGb: number; mountPoint: string }[];
+  idMaps: { type: "uid" | "gid"; hostId: number; containerId: number; size: number }[];
+  /** Feature and application parameters (`vllm_*`, `ollama_*`, `portainer_role`, ...), as given. */
+  params: Record<string, unknown>;
+  /** The container's JSON object exactly as read, for tools that need the original. */
+  raw: Record<string, unknown>;
+}
+
+export interface VmModel {
+  vmid: number;
+  name: string;
+  node?: string;
+  isTemplate: boolean;
+  /** Template VMs: the cloud image file name. */
+  templateImage?: string;
+  cloneFrom?: number;
+  templateSnapshotName?: string;
+  cores: number;
+  memoryMb: number;
+  diskSizeGb: number;
+  storagePool: string;
+  networkBridge: string;
+  network: { ip: "dhcp" | string; gateway?: string; nameservers: string[] };
+  user?: { username: string; passwordHash?: string; sshPublicKey?: string };
+  features: string[];
+  startAtBoot: boolean;
+  bootOrder?: number;
+  bootDelay?: number;
+  dependencies: number[];
+  volumes: { name: string; storage: string; sizeGb: number; mountPoint?: string }[];
+  raw: Record<string, unknown>;
+}

@@ -1,0 +1,36 @@
+// Contract of the dynamic-provider base (implemented in providers/base/). Every Phoenix dynamic
+// resource kind is a HostScriptKind: an idempotent shell script from features/ driven with
+// PHOENIX_ACTION=read|apply|delete and its parameters as environment variables.
+
+import type { SshTarget } from "../ssh/types";
+
+/** Inputs every host-script resource carries (non-secret). */
+export interface HostScriptInputs {
+  connection: SshTarget;
+  /** Script text (from features/registry.ts) and its sha256; a changed hash is an update. */
+  script: string;
+  scriptHash: string;
+  /** Parameters, handed to the script as environment variables. Validated by the kind's schema. */
+  params: Record<string, string>;
+  /** Parameters the kind marks secret travel here, wrapped as Pulumi secrets by the caller. */
+  secretParams?: Record<string, string>;
+  /** Destroying what this resource manages is allowed (data-protection switch). */
+  allowDestroy?: boolean;
+}
+
+/** Outputs: the inputs plus what the script's read/apply reported. */
+export interface HostScriptOutputs extends HostScriptInputs {
+  /** The last `PHOENIX_RESULT {json}` line the script printed, parsed. */
+  observed: Record<string, unknown>;
+}
+
+/**
+ * Script protocol (features/*.sh):
+ * - environment: PHOENIX_ACTION (read | apply | delete), PHOENIX_ALLOW_DESTROY (0 | 1), and each
+ *   parameter as PHOENIX_<UPPER_SNAKE_NAME>;
+ * - runs under `set -euo pipefail`, optionally holding `flock /run/lock/phoenix-<lock>.lock`;
+ * - prints exactly one line `PHOENIX_RESULT {json}` last; read prints `{"present": false}` when
+ *   the object does not exist; apply adopts an existing matching object instead of failing;
+ * - delete of protected data exits non-zero with a message saying why, unless allowed.
+ */
+export const RESULT_MARKER = "PHOENIX_RESULT ";
