@@ -1,0 +1,53 @@
+// Per-stack settings from stacks/Pulumi.<stack>.yaml (namespace `phoenix:`). Non-secret values
+// only: the SSH private key, its passphrase and the SSH password are secrets that dynamic
+// providers read themselves through `configure`, so they never appear in resource inputs.
+import * as pulumi from "@pulumi/pulumi";
+import * as path from "path";
+import type { SshTarget } from "../providers/ssh/types";
+import { repoRoot } from "../features/registry";
+
+export interface StackSettings {
+  stack: string;
+  /** Folder holding the stack's three Phoenix JSON files. */
+  configDir: string;
+  /** Proxmox node that guests without their own `node` land on. */
+  node: string;
+  /** SSH connection to the Proxmox host, used by every dynamic provider. */
+  connection: SshTarget;
+  /** Allow deleting ZFS datasets, pools, shares and exports that hold data (default false). */
+  allowDataDestruction: boolean;
+  /** Mark ZFS pools with Pulumi's `protect` (default true). */
+  protectPools: boolean;
+}
+
+export function readStackSettings(): StackSettings {
+  const stack = pulumi.getStack();
+  const cfg = new pulumi.Config("phoenix");
+  const configDir = path.resolve(repoRoot(), cfg.get("configDir") ?? path.join("stacks", stack));
+  const user = cfg.get("sshUser") ?? "root";
+  const connection: SshTarget = {
+    host: cfg.get("sshHost") ?? "127.0.0.1",
+    port: cfg.getNumber("sshPort") ?? 22,
+    user,
+    hostKey: cfg.get("sshHostKey"),
+    insecureIgnoreHostKey: cfg.getBoolean("sshInsecureIgnoreHostKey") ?? false,
+    sudo: cfg.getBoolean("sshSudo") ?? user !== "root",
+  };
+  const bastionHost = cfg.get("sshBastionHost");
+  if (bastionHost) {
+    connection.bastion = {
+      host: bastionHost,
+      port: cfg.getNumber("sshBastionPort") ?? 22,
+      user: cfg.get("sshBastionUser") ?? user,
+      hostKey: cfg.get("sshBastionHostKey"),
+    };
+  }
+  return {
+    stack,
+    configDir,
+    node: cfg.get("node") ?? "pve",
+    connection,
+    allowDataDestruction: cfg.getBoolean("allowDataDestruction") ?? false,
+    protectPools: cfg.getBoolean("protectPools") ?? true,
+  };
+}
