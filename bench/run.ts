@@ -1,0 +1,111 @@
+// `npm run bench`: how long `phoenix plan` takes (program evaluation plus dynamic-provider
+// serialization) for the dev stack and for a generated stack of 300 containers in a four-level
+// template tree, and their ratio; then provider serialization time and size per kind.
+// A script, not a timed test: it prints figures and never fails on them.
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { planStack } from "../infra/cli/plan";
+import { repoRoot } from "../features/registry";
+
+/** Writes a copy of the dev files whose LXC file holds `count` containers in a 4-level tree. */
+export function generateLargeConfig(count: number): string {
+  const dev = path.join(repoRoot(), "stacks", "dev");
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "phoenix-bench-"));
+  for (const f of ["phoenix_hypervisor_config.json", "phoenix_vm_configs.json"]) {
+    fs.copyFileSync(path.join(dev, f), path.join(dir, f));
+  }
+  const lxc = JSON.parse(fs.readFileSync(path.join(dev, "phoenix_lxc_configs.json"), "utf8"));
+  const devConfigs: Record<string, any> = lxc.lxc_configs;
+  const root = devConfigs["900"];
+  const leafModel = devConfigs["955"] ?? Object.values(devConfigs).find((c: any) => !c.template_snapshot_name);
+  const configs: Record<string, any> = {};
+  let next = 1000;
+  let host = 10;
+  const mk = (base: any, name: string, parent: number | undefined, template: boolean) => {
+    const id = next++;
+    const c: any = JSON.parse(JSON.stringify(base));
+    c.name = name;
+    delete c.dependencies;
+    delete c.mac_address;
+    if (parent === undefined) delete c.clone_from_ctid;
+    else {
+      c.clone_from_ctid = String(parent);
+      delete c.template;
+    }
+    if (template) c.template_snapshot_name = "phoenix-template";
+    else delete c.template_snapshot_name;
+    c.gpu_assignment = "none";
+    c.features = parent === undefined ? ["base_setup"] : template ? ["docker"] : [];
+    const third = Math.floor(host / 250);
+    c.network_config = { ...c.network_config, ip: `10.${20 + third}.0.${(host % 250) + 2}/16`, gw: "10.20.0.1" };
+    host++;
+    configs[String(id)] = c;
+    return id;
+  };
+  // Four levels: 1 root, 3 templates, 9 templates, the rest leaves spread over the 9.
+  const rootId = mk(root, "bench-root", undefined, true);
+  const level2 = [0, 1, 2].map((i) => mk(leafModel, `bench-t2-${i}`, rootId, true));
+  const level3 = level2.flatMap((p, i) => [0, 1, 2].map((j) => mk(leafModel, `bench-t3-${i}-${j}`, p, true)));
+  for (let i = 0; next - 1000 < count; i++) mk(leafModel, `bench-leaf-${i}`, level3[i % level3.length], false);
+  lxc.lxc_configs = configs;
+  fs.writeFileSync(path.join(dir, "phoenix_lxc_configs.json"), JSON.stringify(lxc, null, 2));
+  return dir;
+}
+
+async function timePlan(label: string, configDir?: string): Promise<{ ms: number; resources: number }> {
+  const start = process.hrtime.bigint();
+  const plan = await planStack({ stack: "dev", configDir });
+  const ms = Number(process.hrtime.bigint() - start) / 1e6;
+  if (plan.errors.length) throw new Error(`${label}: plan failed:\n${plan.errors.join("\n")}`);
+  return { ms, resources: plan.resources.length };
+}
+
+async function main(): Promise<void> {
+  // Warm-up: module loading and the first closure serialization are one-off costs.
+  await timePlan("warm-up");
+  const runs = 3;
+  const dev: number[] = [];
+  let devResources = 0;
+  for (let i = 0; i < runs; i++) {
+    const r = await timePlan("dev");
+    dev.push(r.ms);
+    devResources = r.resources;
+  }
+  const largeDir = generateLargeConfig(300);
+  const large: number[] = [];
+  let largeResources = 0;
+  for (let i = 0; i < runs; i++) {
+    const r = await timePlan("300 containers", largeDir);
+    large.push(r.ms);
+    largeResources = r.resources;
+  }
+  fs.rmSync(largeDir, { recursive: true, force: true });
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const devMs = median(dev);
+  const largeMs = median(large);
+  console.log("phoenix plan (median of 3, after one warm-up run)");
+  console.log(`  dev stack:        ${devMs.toFixed(0)} ms, ${devResources} resources (${(devMs / devResources).toFixed(2)} ms/resource)`);
+  console.log(`  300 containers:   ${largeMs.toFixed(0)} ms, ${largeResources} resources (${(largeMs / largeResources).toFixed(2)} ms/resource)`);
+  console.log(`  ratio 300/dev:    ${(largeMs / devMs).toFixed(2)}x time for ${(largeResources / devResources).toFixed(2)}x resources`);
+
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const { benchProviders } = require("./providers");
+    const rows: Array<{ kind: string; ms: number; bytes: number }> = await benchProviders();
+    console.log("\ndynamic provider serialization (per kind)");
+    for (const r of rows) console.log(`  ${r.kind.padEnd(28)} ${r.ms.toFixed(1).padStart(8)} ms ${String(r.bytes).padStart(9)} bytes`);
+  } catch (err) {
+    console.log(`\nprovider serialization bench unavailable: ${(err as Error).message}`);
+  }
+}
+
+if (require.main === module) {
+  main().then(
+    () => process.exit(0),
+    (err) => {
+      console.error(err instanceof Error ? err.message : err);
+      process.exit(1);
+    },
+  );
+}

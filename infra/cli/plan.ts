@@ -1,0 +1,214 @@
+// `phoenix plan`: runs the real Pulumi program (infra/index.ts, compiled) offline under the SDK's
+// mock monitor and lists every resource it declares, with its parent and dependencies. No Pulumi
+// CLI, credentials or network are needed. Dynamic providers are serialized exactly as during
+// `pulumi up`, so a provider that cannot be serialized fails the plan.
+import * as fs from "fs";
+import * as path from "path";
+import { parseArgs } from "util";
+import * as pulumi from "@pulumi/pulumi";
+import { parse as parseYaml } from "yaml";
+import { repoRoot } from "../../features/registry";
+
+export interface PlannedResource {
+  type: string;
+  name: string;
+  /** Logical name of the parent resource, or null at the top. */
+  parent: string | null;
+  /** Logical names of every resource this one depends on (explicit dependsOn and through inputs). */
+  dependsOn: string[];
+  custom: boolean;
+  protect: boolean;
+  urn: string;
+  /** Inputs as the engine would see them (secrets unwrapped; see secretInputs). */
+  inputs: Record<string, any>;
+  /** Names of top-level inputs that are Pulumi secrets. */
+  secretInputs: string[];
+}
+
+export interface PlanResult {
+  stack: string;
+  resources: PlannedResource[];
+  /** Errors raised while the program ran (config errors, serialization failures). */
+  errors: string[];
+}
+
+export interface NewResourceHook {
+  (args: pulumi.runtime.MockResourceArgs): Promise<{ id?: string; state?: Record<string, any> } | undefined>;
+}
+
+export interface PlanOptions {
+  stack: string;
+  /** Plan another set of Phoenix files with the stack's settings. */
+  configDir?: string;
+  /** Extra or overriding stack config (`phoenix:node` style keys). */
+  config?: Record<string, string>;
+  /** Run as a preview (true, default) or as an update. */
+  preview?: boolean;
+  /** Lets end-to-end tests carry out resources (e.g. through the Proxmox emulator). */
+  onNewResource?: NewResourceHook;
+}
+
+/** Reads `stacks/Pulumi.<stack>.yaml` into flat `namespace:key → string` config. */
+export function readStackConfig(stack: string): { config: Record<string, string>; secretKeys: string[] } {
+  const file = path.join(repoRoot(), "stacks", `Pulumi.${stack}.yaml`);
+  if (!fs.existsSync(file)) throw new Error(`no stack settings file ${path.relative(process.cwd(), file)}`);
+  const doc = (parseYaml(fs.readFileSync(file, "utf8")) ?? {}) as { config?: Record<string, unknown> };
+  const config: Record<string, string> = {};
+  const secretKeys: string[] = [];
+  for (const [key, value] of Object.entries(doc.config ?? {})) {
+    if (value && typeof value === "object" && "secure" in (value as object)) {
+      // Encrypted with the stack's secrets provider: offline we only know the key is set.
+      config[key] = "[secret]";
+      secretKeys.push(key);
+    } else {
+      config[key] = typeof value === "string" ? value : JSON.stringify(value);
+    }
+  }
+  return { config, secretKeys };
+}
+
+function nameFromUrn(urn: string): string {
+  return urn.slice(urn.lastIndexOf("::") + 2);
+}
+
+let planning = false;
+
+/** Runs the program under mocks and records what it declares. One plan at a time per process. */
+export async function planStack(options: PlanOptions): Promise<PlanResult> {
+  if (planning) throw new Error("planStack: a plan is already running in this process");
+  planning = true;
+  const errors: string[] = [];
+  const onRejection = (reason: unknown) => errors.push(describe(reason));
+  process.on("unhandledRejection", onRejection);
+  try {
+    const { config, secretKeys } = readStackConfig(options.stack);
+    if (options.configDir) config["phoenix:configDir"] = path.resolve(options.configDir);
+    Object.assign(config, options.config ?? {});
+
+    const recorded = new Map<string, PlannedResource>();
+    const mocks: pulumi.runtime.Mocks = {
+      async newResource(args) {
+        const custom = await options.onNewResource?.(args);
+        const id = custom?.id ?? (args.id || `${args.name}-id`);
+        return { id, state: { ...args.inputs, ...(custom?.state ?? {}) } };
+      },
+      call(args) {
+        return args.inputs;
+      },
+    };
+    await pulumi.runtime.setMocks(mocks, "phoenix", options.stack, options.preview ?? true);
+    pulumi.runtime.setAllConfig(config, secretKeys);
+
+    // The mock monitor drops parent and dependency information before calling newResource; the
+    // request itself carries it, so record from the request.
+    const monitor = pulumi.runtime.getMonitor() as any;
+    const register = monitor.registerResource.bind(monitor);
+    monitor.registerResource = (req: any, callback: (err: any, res: any) => void) => {
+      const deps = new Set<string>(req.getDependenciesList());
+      req.getPropertydependenciesMap().forEach((v: any) => v.getUrnsList().forEach((u: string) => deps.add(u)));
+      const parentUrn: string = req.getParent();
+      const fields = req.getObject()?.toJavaScript() ?? {};
+      const secretInputs = Object.keys(fields).filter((k) => isSecretValue(fields[k]));
+      register(req, (err: any, res: any) => {
+        if (!err && res) {
+          const urn: string = res.getUrn();
+          recorded.set(urn, {
+            type: req.getType(),
+            name: req.getName(),
+            parent: parentUrn ? nameFromUrn(parentUrn) : null,
+            dependsOn: [...deps].map(nameFromUrn).sort(),
+            custom: req.getCustom(),
+            protect: Boolean(req.getProtect()),
+            urn,
+            inputs: unwrapSecrets(fields),
+            secretInputs,
+          });
+        }
+        callback(err, res);
+      });
+    };
+
+    const program = path.join(repoRoot(), "dist", "infra", "index.js");
+    delete require.cache[require.resolve(program)];
+    try {
+      require(program);
+    } catch (err) {
+      errors.push(describe(err));
+    }
+    await (pulumi.runtime as any).waitForRPCs?.();
+    // Let the last rejections (if any) surface.
+    await new Promise((resolve) => setImmediate(resolve));
+    return { stack: options.stack, resources: [...recorded.values()], errors };
+  } finally {
+    process.off("unhandledRejection", onRejection);
+    planning = false;
+  }
+}
+
+const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
+
+function isSecretValue(v: unknown): boolean {
+  return !!v && typeof v === "object" && (v as any)["4dabf18193072939515e22adb298388d"] === SECRET_SIG;
+}
+
+function unwrapSecrets(v: any): any {
+  if (Array.isArray(v)) return v.map(unwrapSecrets);
+  if (v && typeof v === "object") {
+    if (isSecretValue(v)) return unwrapSecrets(v.value);
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrapSecrets(x)]));
+  }
+  return v;
+}
+
+function describe(err: unknown): string {
+  if (err instanceof Error) {
+    // RunError (bad config) carries a user-facing message; no stack trace for those.
+    return err.message;
+  }
+  return String(err);
+}
+
+export function formatPlanText(plan: PlanResult): string {
+  const lines = [`Plan for stack ${plan.stack}: ${plan.resources.length} resources`];
+  for (const r of plan.resources) {
+    lines.push(`  ${r.type}  ${r.name}`);
+    if (r.parent) lines.push(`      parent: ${r.parent}`);
+    if (r.dependsOn.length) lines.push(`      depends on: ${r.dependsOn.join(", ")}`);
+  }
+  return lines.join("\n");
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      stack: { type: "string", default: "dev" },
+      "config-dir": { type: "string" },
+      json: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(
+      "usage: phoenix plan [--stack NAME] [--config-dir DIR] [--json]\n" +
+        "Runs the Pulumi program offline under the SDK's mock monitor and lists every resource it declares.\n",
+    );
+    return 0;
+  }
+  const plan = await planStack({ stack: values.stack!, configDir: values["config-dir"] });
+  if (plan.errors.length) {
+    for (const e of plan.errors) process.stderr.write(`${e}\n`);
+    return 1;
+  }
+  if (values.json) {
+    const out = {
+      stack: plan.stack,
+      resources: plan.resources.map((r) => ({ type: r.type, name: r.name, parent: r.parent, dependsOn: r.dependsOn })),
+    };
+    process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+  } else {
+    process.stdout.write(`${formatPlanText(plan)}\n`);
+  }
+  return 0;
+}

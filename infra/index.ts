@@ -1,0 +1,81 @@
+// The Phoenix Pulumi program: one stack = one Proxmox host (or cluster) described by three Phoenix
+// JSON files. The host setup comes first, then every container and VM in dependency order, so
+// that the template hierarchy (900 → 901 → 950 ...) is expressed as resource dependencies and
+// unrelated guests stay independent (Pulumi provisions them in parallel).
+import * as pulumi from "@pulumi/pulumi";
+import { loadPhoenixConfig } from "./config/load";
+import { topologicalOrder } from "./graph";
+import { Hypervisor } from "./components/hypervisor";
+import { LxcGuest } from "./components/lxc";
+import { VmGuest } from "./components/vm";
+import { readStackSettings } from "./settings";
+import type { PhoenixModel } from "./config/model";
+
+const settings = readStackSettings();
+const loaded = loadPhoenixConfig(settings.configDir, { defaultNode: settings.node });
+if (!loaded.ok) {
+  // A RunError prints its message without a stack trace: each line names file and JSON path.
+  throw new pulumi.RunError(`invalid Phoenix configuration in ${settings.configDir}:\n${loaded.errors.join("\n")}`);
+}
+for (const warning of loaded.warnings) pulumi.log.warn(warning);
+const model: PhoenixModel = loaded.model;
+
+const host = new Hypervisor("host", { model, settings });
+
+/** Each guest's last step, by ID: what `dependencies` entries wait for. */
+const readyById = new Map<number, pulumi.Resource>();
+const containers = new Map<number, LxcGuest>();
+const vms = new Map<number, VmGuest>();
+
+function unique(resources: pulumi.Resource[]): pulumi.Resource[] {
+  return [...new Set(resources)];
+}
+
+function guestDependencies(ids: number[]): pulumi.Resource[] {
+  return ids.map((id) => {
+    const ready = readyById.get(id);
+    // topologicalOrder puts dependencies first; the config loader has rejected dangling IDs.
+    if (!ready) throw new pulumi.RunError(`internal: guest ${id} is not declared before its dependents`);
+    return ready;
+  });
+}
+
+for (const guest of topologicalOrder(model)) {
+  if (guest.kind === "lxc") {
+    const container = model.containers.find((c) => c.ctid === guest.id)!;
+    const storages = [container.storagePool, ...container.volumes.map((v) => v.storage)];
+    const dependsOn = unique([
+      ...host.setupReady,
+      ...storages.flatMap((s) => host.storageReady(s)),
+      ...(container.gpus.length > 0 ? host.gpuReady : []),
+      ...guestDependencies(container.dependencies),
+    ]);
+    const parent = container.cloneFrom !== undefined ? containers.get(container.cloneFrom) : undefined;
+    const lxc = new LxcGuest(`ct-${container.ctid}`, {
+      container,
+      model,
+      settings,
+      parentSnapshot: parent?.snapshot,
+      dependsOn,
+    });
+    containers.set(container.ctid, lxc);
+    readyById.set(container.ctid, lxc.ready);
+  } else {
+    const vm = model.vms.find((v) => v.vmid === guest.id)!;
+    const storages = [vm.storagePool, ...vm.volumes.map((v) => v.storage)];
+    const dependsOn = unique([
+      ...host.setupReady,
+      ...storages.flatMap((s) => host.storageReady(s)),
+      ...guestDependencies(vm.dependencies),
+    ]);
+    const parentTemplate = vm.cloneFrom !== undefined ? vms.get(vm.cloneFrom) : undefined;
+    const vmGuest = new VmGuest(`vm-${vm.vmid}`, { vm, model, settings, parentTemplate, dependsOn });
+    vms.set(vm.vmid, vmGuest);
+    readyById.set(vm.vmid, vmGuest.ready);
+  }
+}
+
+/** Stack outputs: what exists, by ID, for scripts and reviewers. */
+export const containerIds = [...containers.keys()];
+export const vmIds = [...vms.keys()];
+export const node = settings.node;
