@@ -1,0 +1,148 @@
+// `phoenix import --stack NAME [--out FILE]`: adoption of a host the Bash orchestrator built.
+// Writes a Pulumi import file (`pulumi import --file FILE`) that adopts every existing container
+// and VM of the stack's Phoenix files under the logical names and parents the program uses, so
+// the next `pulumi up` manages 900/901/950 ... instead of re-creating them. Only the proxmoxve
+// resources need this: Phoenix's dynamic resources adopt existing objects on create.
+//
+// Import file format (Pulumi CLI `pulumi import --file`): `{nameTable?, resources: [{type, name,
+// id?, parent?, component?, logicalName?, version?, pluginDownloadUrl?}]}`. `name` is the entry's
+// key inside the file (what `parent` refers to), `logicalName` the resource's Pulumi name; a
+// `component: true` entry (no id) creates the empty ComponentResource the program later fills.
+import * as fs from "fs";
+import * as path from "path";
+import { parseArgs } from "util";
+import * as proxmox from "@muhlba91/pulumi-proxmoxve";
+import { loadPhoenixConfig } from "../config/load";
+import type { PhoenixModel } from "../config/model";
+import { repoRoot } from "../../features/registry";
+import { readStackConfig } from "./plan";
+
+/** Component type tokens, as registered by infra/components/lxc.ts and vm.ts. */
+export const LXC_COMPONENT_TYPE = "phoenix:lxc:Container";
+export const VM_COMPONENT_TYPE = "phoenix:vm:Vm";
+
+export interface ImportSpec {
+  type: string;
+  /** Key of this entry inside the file (what other entries' `parent` names). */
+  name: string;
+  /** The resource's Pulumi name, when it differs from `name`. */
+  logicalName?: string;
+  /** Provider id of the existing object: `<node>/<vmid>` for proxmoxve guests. */
+  id?: string;
+  parent?: string;
+  component?: boolean;
+  /** The proxmoxve plugin the program uses, so the import reads with the same provider. */
+  version?: string;
+  pluginDownloadUrl?: string;
+}
+
+export interface ImportFile {
+  /** Names of resources already in the stack, by URN (none needed for a first adoption). */
+  nameTable: Record<string, string>;
+  resources: ImportSpec[];
+}
+
+/** The provider's own type tokens (`__pulumiType` is internal to its typings, not its runtime). */
+const typeToken = (cls: unknown): string => (cls as { __pulumiType: string }).__pulumiType;
+
+const NODE_NAME = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+
+function proxmoxPlugin(): { version?: string; pluginDownloadUrl?: string } {
+  // The package's own plugin metadata (package.json "pulumi" block) pins the provider binary.
+  const meta = require("@muhlba91/pulumi-proxmoxve/package.json").pulumi as
+    | { version?: string; server?: string }
+    | undefined;
+  return { version: meta?.version, pluginDownloadUrl: meta?.server };
+}
+
+/**
+ * The import file that adopts every container and VM of `model`. Each guest becomes two entries:
+ * its component (`ct-<ctid>` of type phoenix:lxc:Container, `vm-<vmid>` of type phoenix:vm:Vm)
+ * and, parented to it, the proxmoxve resource of the same logical name with id `<node>/<id>`.
+ */
+export function buildImportFile(model: PhoenixModel, defaultNode: string): ImportFile {
+  const plugin = proxmoxPlugin();
+  const resources: ImportSpec[] = [];
+  const guests = [
+    ...model.containers.map((c) => ({
+      logical: `ct-${c.ctid}`,
+      id: c.ctid,
+      node: c.node ?? defaultNode,
+      component: LXC_COMPONENT_TYPE,
+      type: typeToken(proxmox.ContainerLegacy),
+    })),
+    ...model.vms.map((v) => ({
+      logical: `vm-${v.vmid}`,
+      id: v.vmid,
+      node: v.node ?? defaultNode,
+      component: VM_COMPONENT_TYPE,
+      type: typeToken(proxmox.VmLegacy),
+    })),
+  ];
+  for (const g of guests) {
+    if (!NODE_NAME.test(g.node)) throw new Error(`${g.logical}: invalid Proxmox node name ${JSON.stringify(g.node)}`);
+    // The component's entry key differs from its logical name: the child, whose key is the
+    // logical name, must name its parent unambiguously.
+    const componentKey = `${g.logical}-component`;
+    resources.push({ type: g.component, name: componentKey, logicalName: g.logical, component: true });
+    resources.push({ type: g.type, name: g.logical, id: `${g.node}/${g.id}`, parent: componentKey, ...plugin });
+  }
+  return { nameTable: {}, resources };
+}
+
+/** Where a stack's Phoenix files are and which node its guests default to (stack settings file). */
+export function stackImportSettings(stack: string): { configDir: string; node: string } {
+  const { config } = readStackConfig(stack);
+  const configDir = path.resolve(repoRoot(), config["phoenix:configDir"] ?? path.join("stacks", stack));
+  return { configDir, node: config["phoenix:node"] ?? "pve" };
+}
+
+const USAGE =
+  "usage: phoenix import --stack NAME [--out FILE]\n" +
+  "Writes a Pulumi import file adopting the stack's existing containers and VMs; then run\n" +
+  "  pulumi import --stack NAME --file FILE --generate-code=false\n";
+
+export async function run(argv: string[]): Promise<number> {
+  let values: { stack?: string; out?: string; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        stack: { type: "string" },
+        out: { type: "string" },
+        help: { type: "boolean", short: "h", default: false },
+      },
+      strict: true,
+    }));
+  } catch (err) {
+    process.stderr.write(`phoenix import: ${(err as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (!values.stack || !/^[A-Za-z0-9_.-]+$/.test(values.stack)) {
+    process.stderr.write(`phoenix import: --stack NAME is required\n${USAGE}`);
+    return 2;
+  }
+  const { configDir, node } = stackImportSettings(values.stack);
+  const loaded = loadPhoenixConfig(configDir, { defaultNode: node });
+  if (!loaded.ok) {
+    process.stderr.write(`phoenix import: invalid Phoenix configuration in ${configDir}:\n${loaded.errors.join("\n")}\n`);
+    return 1;
+  }
+  const file = buildImportFile(loaded.model, node);
+  const text = `${JSON.stringify(file, null, 2)}\n`;
+  if (values.out) {
+    fs.writeFileSync(values.out, text);
+    const guests = file.resources.filter((r) => !r.component).length;
+    process.stderr.write(
+      `phoenix import: ${guests} guests of stack ${values.stack} written to ${values.out}; next:\n` +
+        `  pulumi import --stack ${values.stack} --file ${values.out} --generate-code=false\n`,
+    );
+  } else {
+    process.stdout.write(text);
+  }
+  return 0;
+}

@@ -1,0 +1,114 @@
+// `phoenix import`: the file it writes is a Pulumi import file the CLI accepts (checked against
+// the documented shape and the CLI's own rules in importFile.ts), and it adopts each guest under
+// the URN the program gives it, so `pulumi up` after `pulumi import` updates instead of re-creating.
+import { execFileSync, spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { describe, expect, it } from "vitest";
+import { loadDist, repoRoot, requireNode } from "../load";
+import { importFileProblems, importUrns, type ImportEntry } from "./importFile";
+
+const CT = "proxmoxve:index/containerLegacy:ContainerLegacy";
+const VM = "proxmoxve:index/vmLegacy:VmLegacy";
+
+function model(containers: Array<{ ctid: number; node?: string }>, vms: Array<{ vmid: number; node?: string }>) {
+  return { containers, vms, host: {}, warnings: [], files: {} } as any;
+}
+
+describe("import file shape (the checker itself)", () => {
+  it("rejects what the Pulumi CLI rejects", () => {
+    expect(importFileProblems({ resources: [{ type: CT, name: "ct-1" }] })).toEqual([
+      "resources[0] (ct-1): has no ID",
+    ]);
+    expect(importFileProblems({ resources: [{ type: "phoenix:lxc:Container", name: "c", id: "x", component: true }] }))
+      .toContain("resources[0] (c): has an ID, but is marked as a component");
+    expect(importFileProblems({ resources: [{ type: CT, name: "a", id: "pve/1", parent: "nope" }] }))
+      .toContain("resources[0] (a): parent nope has no entry");
+    expect(
+      importFileProblems({
+        resources: [
+          { type: "phoenix:lxc:Container", name: "ct-1", component: true },
+          { type: CT, name: "ct-1", id: "pve/1", parent: "ct-1" },
+        ],
+      }),
+    ).toContain("resources[1] (ct-1): ambiguous parent ct-1");
+    expect(importFileProblems({ resources: [{ type: "notatoken", name: "a", id: "1" }] }))
+      .toContain("resources[0] (a): bad type token notatoken");
+    expect(importFileProblems({ resources: [{ type: CT, name: "a", id: "pve/1", bogus: 1 }] }))
+      .toContain("resources[0] (a): unknown key bogus");
+  });
+
+  it("derives URNs through the parent chain", () => {
+    const urns = importUrns(
+      { resources: [{ type: "p:m:C", name: "k", logicalName: "x", component: true }, { type: "q:m:R", name: "y", id: "1", parent: "k" }] },
+      "dev",
+      "phoenix",
+    );
+    expect(urns.get("y")).toBe("urn:pulumi:dev::phoenix::p:m:C$q:m:R::y");
+  });
+});
+
+describe("buildImportFile", () => {
+  const { buildImportFile } = loadDist("infra/cli/import");
+
+  it("adopts each guest as <node>/<id> under its component, with the program's names", () => {
+    const file = buildImportFile(model([{ ctid: 900 }, { ctid: 950, node: "pve2" }], [{ vmid: 8001 }]), "pve");
+    expect(importFileProblems(file)).toEqual([]);
+    const guests = file.resources.filter((r: ImportEntry) => !r.component);
+    expect(guests.map((r: ImportEntry) => [r.type, r.name, r.id])).toEqual([
+      [CT, "ct-900", "pve/900"],
+      [CT, "ct-950", "pve2/950"],
+      [VM, "vm-8001", "pve/8001"],
+    ]);
+    const urns = importUrns(file, "dev", "phoenix");
+    expect(urns.get("ct-950")).toBe(`urn:pulumi:dev::phoenix::phoenix:lxc:Container$${CT}::ct-950`);
+    expect(urns.get("vm-8001")).toBe(`urn:pulumi:dev::phoenix::phoenix:vm:Vm$${VM}::vm-8001`);
+    expect(urns.get("ct-950-component")).toBe("urn:pulumi:dev::phoenix::phoenix:lxc:Container::ct-950");
+    // The same provider plugin the program uses reads the existing guests.
+    const pkg = requireNode("@muhlba91/pulumi-proxmoxve/package.json");
+    expect(guests.every((r: ImportEntry) => r.version === pkg.pulumi.version && r.pluginDownloadUrl === pkg.pulumi.server)).toBe(true);
+  });
+
+  it("refuses a node name that is not a host name", () => {
+    expect(() => buildImportFile(model([{ ctid: 900, node: "pve/../x" }], []), "pve")).toThrow(/invalid Proxmox node name/);
+  });
+});
+
+describe("phoenix import --stack dev", () => {
+  const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "phoenix-import-")), "import.json");
+
+  it("writes an accepted import file covering every dev container and VM", () => {
+    execFileSync(process.execPath, [path.join(repoRoot, "bin/phoenix.js"), "import", "--stack", "dev", "--out", out], {
+      cwd: repoRoot,
+      stdio: "pipe",
+    });
+    const file = JSON.parse(fs.readFileSync(out, "utf8"));
+    expect(importFileProblems(file)).toEqual([]);
+    const ids = file.resources.filter((r: ImportEntry) => !r.component).map((r: ImportEntry) => r.id);
+    expect(ids).toEqual(["pve/900", "pve/901", "pve/902", "pve/950", "pve/952", "pve/955", "pve/8000", "pve/8001"]);
+  });
+
+  it("gives each guest the URN, type and parent the program declares", async () => {
+    const { planStack } = loadDist("infra/cli/plan");
+    const plan = await planStack({ stack: "dev" });
+    expect(plan.errors).toEqual([]);
+    const planned = new Map<string, any>(plan.resources.map((r: any) => [r.urn, r]));
+    const file = JSON.parse(fs.readFileSync(out, "utf8"));
+    const urns = importUrns(file, "dev", "phoenix");
+    for (const entry of file.resources as ImportEntry[]) {
+      const urn = urns.get(entry.name)!;
+      expect(planned.has(urn), `${urn} is declared by the program`).toBe(true);
+      expect(planned.get(urn).type).toBe(entry.type);
+    }
+    // ... and nothing the program declares as a guest is left out.
+    const guestUrns = plan.resources.filter((r: any) => r.type === CT || r.type === VM).map((r: any) => r.urn).sort();
+    expect([...urns.values()].filter((u) => guestUrns.includes(u)).sort()).toEqual(guestUrns);
+  });
+
+  it("fails with a usage message without --stack", () => {
+    const r = spawnSync(process.execPath, [path.join(repoRoot, "bin/phoenix.js"), "import"], { cwd: repoRoot, encoding: "utf8" });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/--stack NAME is required/);
+  });
+});
