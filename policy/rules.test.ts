@@ -1,0 +1,268 @@
+// One passing and one failing case per policy, with arguments shaped as the policy SDK passes them.
+import { describe, expect, it } from "vitest";
+import type { PolicyResource, ResourceValidationArgs, ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
+import * as rules from "./rules";
+import { CONTAINER, DYNAMIC, PROVIDER, VM } from "./rules";
+
+const urnOf = (stack: string, type: string, name: string, parentType?: string) =>
+  `urn:pulumi:${stack}::phoenix::${parentType ? `${parentType}$` : ""}${type}::${name}`;
+
+function resourceArgs(
+  type: string,
+  name: string,
+  props: Record<string, any>,
+  { stack = "dev", protect = false, config = {} as Record<string, unknown> } = {},
+): ResourceValidationArgs {
+  return {
+    type,
+    name,
+    props,
+    urn: urnOf(stack, type, name),
+    opts: { protect, ignoreChanges: [], aliases: [], customTimeouts: { createSeconds: 0, updateSeconds: 0, deleteSeconds: 0 }, additionalSecretOutputs: [] },
+    stackTags: new Map(),
+    isType: () => false,
+    asType: () => undefined,
+    getConfig: <T extends object>() => config as T,
+    notApplicable: (reason?: string): never => {
+      throw new Error(`not applicable: ${reason}`);
+    },
+  };
+}
+
+function resource(type: string, name: string, props: Record<string, any>, stack = "dev", provider?: PolicyResource["provider"]): PolicyResource {
+  return {
+    type,
+    name,
+    props,
+    urn: urnOf(stack, type, name),
+    opts: { protect: false, ignoreChanges: [], aliases: [], customTimeouts: { createSeconds: 0, updateSeconds: 0, deleteSeconds: 0 }, additionalSecretOutputs: [] },
+    provider,
+    dependencies: [],
+    propertyDependencies: {},
+    isType: () => false,
+    asType: () => undefined,
+  };
+}
+
+async function violations(policy: ResourceValidationPolicy, args: ResourceValidationArgs): Promise<string[]> {
+  const out: string[] = [];
+  const v = policy.validateResource!;
+  for (const f of Array.isArray(v) ? v : [v]) await f(args, (m) => out.push(m));
+  return out;
+}
+
+async function stackViolations(policy: StackValidationPolicy, resources: PolicyResource[], config: Record<string, unknown> = {}): Promise<string[]> {
+  const out: string[] = [];
+  await policy.validateStack(
+    {
+      resources,
+      stackTags: new Map(),
+      getConfig: <T extends object>() => config as T,
+      notApplicable: (reason?: string): never => {
+        throw new Error(`not applicable: ${reason}`);
+      },
+    },
+    (m) => out.push(m),
+  );
+  return out;
+}
+
+/** A container's inputs as the lxc component declares them. */
+function ct(vmId: number, extra: Record<string, any> = {}) {
+  return {
+    nodeName: "pve",
+    vmId,
+    unprivileged: true,
+    startOnBoot: true,
+    cpu: { cores: 2 },
+    memory: { dedicated: 2048, swap: 512 },
+    networkInterfaces: [{ name: "eth0", bridge: "vmbr0", macAddress: `52:54:00:AA:BB:${(vmId % 256).toString(16).padStart(2, "0").toUpperCase()}` }],
+    initialization: { hostname: `c${vmId}`, ipConfigs: [{ ipv4: { address: `10.0.0.${vmId % 256}/24`, gateway: "10.0.0.1" } }] },
+    ...extra,
+  };
+}
+const GPU_DEVICES = { devicePassthroughs: [{ path: "/dev/nvidia0" }, { path: "/dev/nvidiactl" }, { path: "/dev/nvidia-uvm" }] };
+
+describe("privileged-container-needs-allow", () => {
+  const p = rules.privilegedContainerAllowed;
+  it("passes an unprivileged container, and a privileged one that is allowed", async () => {
+    expect(await violations(p, resourceArgs(CONTAINER, "ct-950", ct(950)))).toEqual([]);
+    expect(await violations(p, resourceArgs(CONTAINER, "ct-950", ct(950, { unprivileged: false }), { config: { allowPrivileged: [950] } }))).toEqual([]);
+  });
+  it("fails a privileged container that is not allowed (explicitly or by the provider default)", async () => {
+    expect(await violations(p, resourceArgs(CONTAINER, "ct-950", ct(950, { unprivileged: false }), { config: { allowPrivileged: [951] } })))
+      .toEqual([expect.stringMatching(/^ct-950 \(CTID 950\) is privileged/)]);
+    const { unprivileged: _u, ...defaults } = ct(951);
+    expect(await violations(p, resourceArgs(CONTAINER, "ct-951", defaults))).toHaveLength(1);
+  });
+});
+
+describe("guest-sets-cores-and-memory", () => {
+  const p = rules.coresAndMemorySet;
+  it("passes containers and VMs that set both", async () => {
+    expect(await violations(p, resourceArgs(CONTAINER, "ct-950", ct(950)))).toEqual([]);
+    expect(await violations(p, resourceArgs(VM, "vm-8001", { vmId: 8001, cpu: { cores: 4 }, memory: { dedicated: 8192 } }))).toEqual([]);
+  });
+  it("fails a guest that leaves either to the provider", async () => {
+    expect(await violations(p, resourceArgs(CONTAINER, "ct-950", ct(950, { cpu: {} })))).toEqual(["ct-950 (CTID 950) does not set cpu.cores"]);
+    expect(await violations(p, resourceArgs(VM, "vm-8001", { vmId: 8001, cpu: { cores: 4 } }))).toEqual([
+      "vm-8001 (VMID 8001) does not set memory.dedicated",
+    ]);
+  });
+});
+
+describe("zfs-pool-protected", () => {
+  const p = rules.zfsPoolsProtected;
+  it("passes a protected pool and ignores datasets", async () => {
+    expect(await violations(p, resourceArgs(DYNAMIC, "host-zfs-pool-quickOS", {}, { protect: true }))).toEqual([]);
+    expect(await violations(p, resourceArgs(DYNAMIC, "host-zfs-dataset-quickOS-shared", {}, { protect: false }))).toEqual([]);
+  });
+  it("fails an unprotected pool", async () => {
+    expect(await violations(p, resourceArgs(DYNAMIC, "host-zfs-pool-quickOS", {}, { protect: false }))).toEqual([
+      expect.stringMatching(/^host-zfs-pool-quickOS is not protected/),
+    ]);
+  });
+});
+
+describe("no-host-key-opt-out-in-prod", () => {
+  const p = rules.noHostKeyOptOutInProd;
+  const conn = (extra: Record<string, any>) => ({ connection: { host: "pve", port: 22, user: "root", ...extra } });
+  it("passes a pinned host key in prod, and an opt-out outside prod", async () => {
+    expect(await violations(p, resourceArgs(DYNAMIC, "host-initial-setup", conn({ hostKey: "SHA256:abc" }), { stack: "prod" }))).toEqual([]);
+    expect(await violations(p, resourceArgs(DYNAMIC, "host-initial-setup", conn({ insecureIgnoreHostKey: true }), { stack: "dev" }))).toEqual([]);
+  });
+  it("fails an opt-out, a missing key, or an unpinned bastion in prod (and in stacks the config calls prod)", async () => {
+    expect(await violations(p, resourceArgs(DYNAMIC, "host-initial-setup", conn({ insecureIgnoreHostKey: true }), { stack: "prod" })))
+      .toEqual([expect.stringMatching(/host-key checking is switched off/)]);
+    expect(await violations(p, resourceArgs(DYNAMIC, "ct-950-features", conn({}), { stack: "prod" }))).toEqual([
+      expect.stringMatching(/no SSH host key pinned/),
+    ]);
+    expect(
+      await violations(p, resourceArgs(DYNAMIC, "x", conn({ hostKey: "SHA256:a", bastion: { host: "b", port: 22, user: "u" } }), { stack: "prod" })),
+    ).toEqual([expect.stringMatching(/bastion/)]);
+    expect(
+      await violations(p, resourceArgs(DYNAMIC, "x", conn({ insecureIgnoreHostKey: true }), { stack: "live", config: { prodStacks: ["live"] } })),
+    ).toHaveLength(1);
+  });
+});
+
+describe("no-insecure-proxmox-api-in-prod", () => {
+  const p = rules.noInsecureApiInProd;
+  const provider = (stack: string, insecure: string) => ({ type: PROVIDER, name: "default_8_6_0", urn: urnOf(stack, PROVIDER, "default_8_6_0"), props: { insecure } });
+  it("passes a verifying provider in prod, and an insecure one in dev", async () => {
+    expect(await stackViolations(p, [resource(CONTAINER, "ct-950", ct(950), "prod", provider("prod", "false"))])).toEqual([]);
+    expect(await stackViolations(p, [resource(CONTAINER, "ct-950", ct(950), "dev", provider("dev", "true"))])).toEqual([]);
+  });
+  it("fails an insecure provider in prod", async () => {
+    expect(await stackViolations(p, [resource(PROVIDER, "default_8_6_0", { insecure: "true" }, "prod")])).toEqual([
+      expect.stringMatching(/skips TLS verification/),
+    ]);
+  });
+});
+
+describe("no-data-destruction-in-prod", () => {
+  const p = rules.noDataDestructionInProd;
+  it("passes allowDestroy in dev and its absence in prod", async () => {
+    expect(await violations(p, resourceArgs(DYNAMIC, "host-zfs-dataset-quickOS-x", { allowDestroy: true }, { stack: "dev" }))).toEqual([]);
+    expect(await violations(p, resourceArgs(DYNAMIC, "host-zfs-dataset-quickOS-x", { allowDestroy: false }, { stack: "prod" }))).toEqual([]);
+  });
+  it("fails allowDestroy in prod", async () => {
+    expect(await violations(p, resourceArgs(DYNAMIC, "host-zfs-dataset-quickOS-x", { allowDestroy: true }, { stack: "prod" }))).toHaveLength(1);
+  });
+});
+
+describe("unconfined-container-needs-allow", () => {
+  const p = rules.unconfinedNeedsAllow;
+  const lxcConfig = { params: { lxcOptions: "lxc.apparmor.profile=unconfined\nlxc.mount.entry=/dev/fuse dev/fuse none bind,create=file" } };
+  it("passes confined containers and allowed unconfined ones", async () => {
+    expect(await violations(p, resourceArgs(DYNAMIC, "ct-952-lxc-options", { params: { lxcOptions: "lxc.mount.entry=/dev/fuse dev/fuse none bind" } }))).toEqual([]);
+    expect(await violations(p, resourceArgs(DYNAMIC, "ct-950-lxc-options", lxcConfig, { config: { allowUnconfined: [950] } }))).toEqual([]);
+  });
+  it("fails an unconfined profile or all-devices access that is not allowed", async () => {
+    expect(await violations(p, resourceArgs(DYNAMIC, "ct-950-lxc-options", lxcConfig, { config: { allowUnconfined: [955] } }))).toEqual([
+      "ct-950-lxc-options (CTID 950) asks for AppArmor unconfined; add the CTID to allowUnconfined to accept it",
+    ]);
+    expect(await violations(p, resourceArgs(DYNAMIC, "ct-953-lxc-options", { params: { lines: ["lxc.cgroup2.devices.allow=a"] } }))).toEqual([
+      expect.stringMatching(/access to every host device/),
+    ]);
+  });
+});
+
+describe("gpu-container-from-gpu-template", () => {
+  const p = rules.gpuFromGpuTemplate;
+  const chain = (gpuTemplate: boolean) => [
+    resource(CONTAINER, "ct-900", ct(900)),
+    resource(CONTAINER, "ct-901", ct(901, { clone: { vmId: 900 }, ...(gpuTemplate ? GPU_DEVICES : {}) })),
+    resource(DYNAMIC, "ct-901-snapshot", {}),
+    resource(CONTAINER, "ct-950", ct(950, { clone: { vmId: 901 }, ...GPU_DEVICES })),
+  ];
+  it("passes 950 cloned from the GPU template 901 (itself cloned from 900)", async () => {
+    expect(await stackViolations(p, chain(true))).toEqual([]);
+  });
+  it("fails a GPU container whose chain has no GPU template, or that is not cloned at all", async () => {
+    expect(await stackViolations(p, chain(false))).toEqual(["ct-950 (CTID 950) uses a GPU but its clone chain 901 → 900 has no GPU template"]);
+    expect(await stackViolations(p, [resource(CONTAINER, "ct-960", ct(960, GPU_DEVICES))])).toEqual([
+      "ct-960 (CTID 960) uses a GPU but it is not cloned from a template",
+    ]);
+  });
+  it("sees GPU devices granted by a container step as well", async () => {
+    const viaStep = [
+      resource(CONTAINER, "ct-902", ct(902)),
+      resource(DYNAMIC, "ct-902-snapshot", {}),
+      resource(CONTAINER, "ct-952", ct(952, { clone: { vmId: 902 } })),
+      resource(DYNAMIC, "ct-952-gpu", { params: { devices: "/dev/nvidia0,/dev/nvidiactl" } }),
+    ];
+    expect(await stackViolations(p, viaStep)).toHaveLength(1);
+  });
+});
+
+describe("unique-mac-addresses and unique-static-ips", () => {
+  it("pass distinct guests", async () => {
+    const rs = [resource(CONTAINER, "ct-950", ct(950)), resource(CONTAINER, "ct-952", ct(952))];
+    expect(await stackViolations(rules.uniqueMacAddresses, rs)).toEqual([]);
+    expect(await stackViolations(rules.uniqueStaticIps, rs)).toEqual([]);
+  });
+  it("fail a shared MAC (any case, container or VM) and a shared static IP", async () => {
+    const a = resource(CONTAINER, "ct-950", ct(950));
+    const b = resource(VM, "vm-8001", { vmId: 8001, networkDevices: [{ macAddress: a.props.networkInterfaces[0].macAddress.toLowerCase() }] });
+    expect(await stackViolations(rules.uniqueMacAddresses, [a, b])).toEqual([
+      `MAC address ${a.props.networkInterfaces[0].macAddress} is used by ct-950, vm-8001`,
+    ]);
+    const c = resource(CONTAINER, "ct-952", ct(952, { initialization: { ipConfigs: [{ ipv4: { address: "10.0.0.182/24" } }] } }));
+    expect(await stackViolations(rules.uniqueStaticIps, [a, c])).toEqual(["IP address 10.0.0.182 is used by ct-950, ct-952"]);
+  });
+  it("do not count dhcp as a static address", async () => {
+    const dhcp = (n: number) => resource(CONTAINER, `ct-${n}`, ct(n, { initialization: { ipConfigs: [{ ipv4: { address: "dhcp" } }] } }));
+    expect(await stackViolations(rules.uniqueStaticIps, [dhcp(950), dhcp(952)])).toEqual([]);
+  });
+});
+
+describe("service-guest-starts-on-boot", () => {
+  const p = rules.startOnBoot;
+  it("passes services that start on boot and templates that do not", async () => {
+    expect(
+      await stackViolations(p, [
+        resource(CONTAINER, "ct-901", ct(901, { startOnBoot: false })),
+        resource(DYNAMIC, "ct-901-snapshot", {}),
+        resource(CONTAINER, "ct-950", ct(950, { clone: { vmId: 901 } })),
+        resource(VM, "vm-8000", { vmId: 8000, onBoot: false, template: true }),
+      ]),
+    ).toEqual([]);
+  });
+  it("fails a service container or VM that stays down after a reboot", async () => {
+    expect(
+      await stackViolations(p, [resource(CONTAINER, "ct-950", ct(950, { startOnBoot: false })), resource(VM, "vm-8001", { vmId: 8001 })]),
+    ).toEqual(["ct-950 (CTID 950) does not start on boot", "vm-8001 (VMID 8001) does not start on boot"]);
+  });
+});
+
+describe("the pack", () => {
+  it("registers every rule once, with a valid name and enforcement level", () => {
+    const names = rules.policies.map((p) => p.name);
+    expect(new Set(names).size).toBe(names.length);
+    for (const p of rules.policies) {
+      expect(p.name).toMatch(/^[a-z0-9-]+$/);
+      expect(["advisory", "mandatory"]).toContain(p.enforcementLevel);
+    }
+  });
+});

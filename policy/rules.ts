@@ -1,0 +1,332 @@
+// The Phoenix policies: what a reviewer of a Proxmox change wants enforced before `pulumi up`.
+// Pure functions over what the policy SDK hands a pack (resource type, inputs, options, URN), so
+// each rule is unit-tested with the same argument shapes (policy/rules.test.ts).
+//
+// Per-stack exceptions live in the pack's config (`--policy-pack-config policy/config.<stack>.json`),
+// reviewed like code: a privileged or AppArmor-unconfined container is allowed only by CTID.
+import type {
+  PolicyResource,
+  ReportViolation,
+  ResourceValidationArgs,
+  ResourceValidationPolicy,
+  StackValidationArgs,
+  StackValidationPolicy,
+} from "@pulumi/policy";
+
+export const CONTAINER = "proxmoxve:index/containerLegacy:ContainerLegacy";
+export const VM = "proxmoxve:index/vmLegacy:VmLegacy";
+/** Phoenix's host-script resources (providers/base) are Pulumi dynamic resources. */
+export const DYNAMIC = "pulumi-nodejs:dynamic:Resource";
+export const PROVIDER = "pulumi:providers:proxmoxve";
+
+/** Stacks where the production-only rules apply unless the pack config says otherwise. */
+export const DEFAULT_PROD_STACKS = ["prod"];
+
+type Props = Record<string, any>;
+
+/** `urn:pulumi:<stack>::<project>::<type>::<name>` → stack. */
+export function stackOf(urn: string): string {
+  return urn.split("::")[0].replace(/^urn:pulumi:/, "");
+}
+
+function isProd(urn: string, config: { prodStacks?: string[] }): boolean {
+  return (config.prodStacks ?? DEFAULT_PROD_STACKS).includes(stackOf(urn));
+}
+
+/** Every string anywhere inside a value (inputs are nested objects and arrays). */
+function strings(value: unknown, out: string[] = []): string[] {
+  if (typeof value === "string") out.push(value);
+  else if (Array.isArray(value)) value.forEach((v) => strings(v, out));
+  else if (value && typeof value === "object") Object.values(value).forEach((v) => strings(v, out));
+  return out;
+}
+
+/** The guest ID a resource belongs to, from Phoenix's fixed names `ct-<id>`, `ct-<id>-<step>`, `vm-<id>...`. */
+export function guestIdOf(name: string): number | undefined {
+  const m = /^(?:ct|vm)-(\d+)(?:-|$)/.exec(name);
+  return m ? Number(m[1]) : undefined;
+}
+
+function guestLabel(type: string, props: Props, name: string): string {
+  return `${name}${typeof props.vmId === "number" ? ` (${type === VM ? "VMID" : "CTID"} ${props.vmId})` : ""}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Resource rules
+
+export const privilegedContainerAllowed: ResourceValidationPolicy = {
+  name: "privileged-container-needs-allow",
+  description:
+    "LXC containers run unprivileged; a privileged one is allowed only when its CTID is listed in the pack config (allowPrivileged).",
+  enforcementLevel: "mandatory",
+  configSchema: { properties: { allowPrivileged: { type: "array", items: { type: "number" }, default: [] } } },
+  validateResource: (args: ResourceValidationArgs, report: ReportViolation) => {
+    if (args.type !== CONTAINER) return;
+    if (args.props.unprivileged === true) return;
+    const { allowPrivileged = [] } = args.getConfig<{ allowPrivileged?: number[] }>();
+    if (allowPrivileged.includes(args.props.vmId)) return;
+    report(
+      `${guestLabel(args.type, args.props, args.name)} is privileged (unprivileged is not true); ` +
+        `set "unprivileged": true or add its CTID to allowPrivileged in the policy config`,
+    );
+  },
+};
+
+export const coresAndMemorySet: ResourceValidationPolicy = {
+  name: "guest-sets-cores-and-memory",
+  description: "Every container and VM sets its CPU cores and dedicated memory explicitly (no provider defaults).",
+  enforcementLevel: "mandatory",
+  validateResource: (args: ResourceValidationArgs, report: ReportViolation) => {
+    if (args.type !== CONTAINER && args.type !== VM) return;
+    const cores = args.props.cpu?.cores;
+    const memory = args.props.memory?.dedicated;
+    const missing: string[] = [];
+    if (!(typeof cores === "number" && cores > 0)) missing.push("cpu.cores");
+    if (!(typeof memory === "number" && memory > 0)) missing.push("memory.dedicated");
+    if (missing.length) report(`${guestLabel(args.type, args.props, args.name)} does not set ${missing.join(" and ")}`);
+  },
+};
+
+export const zfsPoolsProtected: ResourceValidationPolicy = {
+  name: "zfs-pool-protected",
+  description: "ZFS pools (host-zfs-pool-*) carry Pulumi's protect option, so no update or destroy can remove one.",
+  enforcementLevel: "mandatory",
+  validateResource: (args: ResourceValidationArgs, report: ReportViolation) => {
+    if (args.type !== DYNAMIC || !args.name.startsWith("host-zfs-pool-")) return;
+    if (!args.opts.protect) {
+      report(`${args.name} is not protected; keep phoenix:protectPools true (pulumi state unprotect is the deliberate way out)`);
+    }
+  },
+};
+
+export const noHostKeyOptOutInProd: ResourceValidationPolicy = {
+  name: "no-host-key-opt-out-in-prod",
+  description:
+    "In production stacks every SSH connection verifies the host key (phoenix:sshHostKey set, sshInsecureIgnoreHostKey off), and the Proxmox API verifies TLS.",
+  enforcementLevel: "mandatory",
+  configSchema: { properties: { prodStacks: { type: "array", items: { type: "string" }, default: DEFAULT_PROD_STACKS } } },
+  validateResource: (args: ResourceValidationArgs, report: ReportViolation) => {
+    const config = args.getConfig<{ prodStacks?: string[] }>();
+    if (!isProd(args.urn, config)) return;
+    if (args.type === DYNAMIC) {
+      const c = args.props.connection as Props | undefined;
+      if (!c) return;
+      if (c.insecureIgnoreHostKey === true) report(`${args.name}: SSH host-key checking is switched off (phoenix:sshInsecureIgnoreHostKey) in ${stackOf(args.urn)}`);
+      else if (!c.hostKey) report(`${args.name}: no SSH host key pinned (phoenix:sshHostKey) in ${stackOf(args.urn)}`);
+      if (c.bastion && !c.bastion.hostKey) report(`${args.name}: no SSH host key pinned for the bastion (phoenix:sshBastionHostKey)`);
+    }
+  },
+};
+
+export const noInsecureApiInProd: StackValidationPolicy = {
+  name: "no-insecure-proxmox-api-in-prod",
+  description: "In production stacks the proxmoxve provider verifies the API's TLS certificate (proxmoxve:insecure is not true).",
+  enforcementLevel: "mandatory",
+  configSchema: { properties: { prodStacks: { type: "array", items: { type: "string" }, default: DEFAULT_PROD_STACKS } } },
+  validateStack: (args: StackValidationArgs, report: ReportViolation) => {
+    const config = args.getConfig<{ prodStacks?: string[] }>();
+    const providers = new Map<string, { urn: string; props: Props }>();
+    for (const r of args.resources) {
+      if (r.type === PROVIDER) providers.set(r.urn, r);
+      if (r.provider?.type === PROVIDER) providers.set(r.provider.urn, r.provider);
+    }
+    for (const p of providers.values()) {
+      if (!isProd(p.urn, config)) continue;
+      if (p.props.insecure === true || p.props.insecure === "true") {
+        report(`the Proxmox API provider skips TLS verification (proxmoxve:insecure) in ${stackOf(p.urn)}`, p.urn);
+      }
+    }
+  },
+};
+
+export const noDataDestructionInProd: ResourceValidationPolicy = {
+  name: "no-data-destruction-in-prod",
+  description:
+    "In production stacks no resource may destroy the data it manages (phoenix:allowDataDestruction stays false); turn it on in a dedicated, reviewed change.",
+  enforcementLevel: "mandatory",
+  configSchema: { properties: { prodStacks: { type: "array", items: { type: "string" }, default: DEFAULT_PROD_STACKS } } },
+  validateResource: (args: ResourceValidationArgs, report: ReportViolation) => {
+    if (args.type !== DYNAMIC || !isProd(args.urn, args.getConfig<{ prodStacks?: string[] }>())) return;
+    if (args.props.allowDestroy === true) report(`${args.name} may destroy its data (phoenix:allowDataDestruction) in ${stackOf(args.urn)}`);
+  },
+};
+
+/** Raw LXC settings that take away the container's confinement. */
+const UNCONFINED = [
+  { pattern: /lxc\.apparmor\.profile\s*[=:]\s*unconfined\b/, what: "AppArmor unconfined" },
+  { pattern: /lxc\.cgroup2?\.devices\.allow\s*[=:]\s*a\s*$/, what: "access to every host device" },
+];
+
+export const unconfinedNeedsAllow: ResourceValidationPolicy = {
+  name: "unconfined-container-needs-allow",
+  description:
+    "Raw LXC options that remove confinement (lxc.apparmor.profile=unconfined, lxc.cgroup2.devices.allow=a) need the CTID in allowUnconfined.",
+  enforcementLevel: "mandatory",
+  configSchema: { properties: { allowUnconfined: { type: "array", items: { type: "number" }, default: [] } } },
+  validateResource: (args: ResourceValidationArgs, report: ReportViolation) => {
+    if (args.type !== CONTAINER && args.type !== DYNAMIC) return;
+    const ctid = args.type === CONTAINER ? args.props.vmId : guestIdOf(args.name);
+    const { allowUnconfined = [] } = args.getConfig<{ allowUnconfined?: number[] }>();
+    if (typeof ctid === "number" && allowUnconfined.includes(ctid)) return;
+    // The serialized provider code of a dynamic resource is not configuration.
+    const { __provider: _code, script: _script, ...inputs } = args.props;
+    const found = new Set<string>();
+    for (const s of strings(inputs)) {
+      for (const line of s.split("\n")) for (const u of UNCONFINED) if (u.pattern.test(line.trim())) found.add(u.what);
+    }
+    if (found.size) {
+      report(`${args.name}${ctid !== undefined ? ` (CTID ${ctid})` : ""} asks for ${[...found].join(" and ")}; add the CTID to allowUnconfined to accept it`);
+    }
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
+// Stack rules (relationships between resources)
+
+interface Guest {
+  resource: PolicyResource;
+  id: number;
+  cloneFrom?: number;
+  gpu: boolean;
+  template: boolean;
+}
+
+const GPU_DEVICE = /^\/dev\/(nvidia|dri\/)/;
+
+/** Containers by CTID with their clone parent, GPU use and template role, as the stack declares them. */
+export function containersOf(resources: PolicyResource[]): Map<number, Guest> {
+  const guests = new Map<number, Guest>();
+  for (const r of resources) {
+    if (r.type !== CONTAINER || typeof r.props.vmId !== "number") continue;
+    const passthrough = (r.props.devicePassthroughs ?? []) as Props[];
+    const gpu = passthrough.some((d) => typeof d?.path === "string" && GPU_DEVICE.test(d.path));
+    const cloneFrom = typeof r.props.clone?.vmId === "number" ? r.props.clone.vmId : undefined;
+    guests.set(r.props.vmId, { resource: r, id: r.props.vmId, cloneFrom, gpu, template: r.props.template === true });
+  }
+  // GPU devices may also be granted by a Phoenix step of the container (ct-<ctid>-<step>).
+  for (const r of resources) {
+    if (r.type !== DYNAMIC) continue;
+    const id = guestIdOf(r.name);
+    const g = id !== undefined ? guests.get(id) : undefined;
+    if (!g || g.gpu) continue;
+    const { __provider: _code, script: _script, ...inputs } = r.props;
+    if (strings(inputs).some((s) => /(^|[\s=,])\/dev\/nvidia/.test(s))) g.gpu = true;
+  }
+  // Templates: what others clone from, and guests with a template snapshot (ct-<ctid>-snapshot).
+  for (const g of guests.values()) if (g.cloneFrom !== undefined) {
+    const parent = guests.get(g.cloneFrom);
+    if (parent) parent.template = true;
+  }
+  for (const r of resources) {
+    const m = /^ct-(\d+)-snapshot$/.exec(r.name);
+    const g = m ? guests.get(Number(m[1])) : undefined;
+    if (g) g.template = true;
+  }
+  return guests;
+}
+
+export const gpuFromGpuTemplate: StackValidationPolicy = {
+  name: "gpu-container-from-gpu-template",
+  description:
+    "A GPU container that is not itself a template is cloned (directly or through its chain) from a GPU template, so the driver user space matches the host.",
+  enforcementLevel: "mandatory",
+  validateStack: (args: StackValidationArgs, report: ReportViolation) => {
+    const guests = containersOf(args.resources);
+    for (const g of guests.values()) {
+      if (!g.gpu || g.template) continue;
+      const chain: number[] = [];
+      let gpuAncestor = false;
+      for (let p = g.cloneFrom; p !== undefined && !chain.includes(p); p = guests.get(p)?.cloneFrom) {
+        chain.push(p);
+        const parent = guests.get(p);
+        if (parent?.gpu && parent.template) {
+          gpuAncestor = true;
+          break;
+        }
+        if (!parent) break;
+      }
+      if (!gpuAncestor) {
+        const from = chain.length ? `its clone chain ${chain.join(" → ")} has no GPU template` : "it is not cloned from a template";
+        report(`${g.resource.name} (CTID ${g.id}) uses a GPU but ${from}`, g.resource.urn);
+      }
+    }
+  },
+};
+
+function uniqueValues(
+  args: StackValidationArgs,
+  report: ReportViolation,
+  what: string,
+  valuesOf: (r: PolicyResource) => string[],
+): void {
+  const owners = new Map<string, PolicyResource[]>();
+  for (const r of args.resources) {
+    if (r.type !== CONTAINER && r.type !== VM) continue;
+    for (const v of new Set(valuesOf(r))) owners.set(v, [...(owners.get(v) ?? []), r]);
+  }
+  for (const [value, rs] of owners) {
+    if (rs.length > 1) report(`${what} ${value} is used by ${rs.map((r) => r.name).join(", ")}`, rs[1].urn);
+  }
+}
+
+export const uniqueMacAddresses: StackValidationPolicy = {
+  name: "unique-mac-addresses",
+  description: "No two guests share a MAC address (a clash breaks both on the bridge).",
+  enforcementLevel: "mandatory",
+  validateStack: (args, report) =>
+    uniqueValues(args, report, "MAC address", (r) =>
+      [...((r.props.networkInterfaces ?? []) as Props[]), ...((r.props.networkDevices ?? []) as Props[])]
+        .map((n) => n?.macAddress)
+        .filter((m): m is string => typeof m === "string" && m !== "")
+        .map((m) => m.toUpperCase()),
+    ),
+};
+
+export const uniqueStaticIps: StackValidationPolicy = {
+  name: "unique-static-ips",
+  description: "No two guests claim the same static IPv4 address.",
+  enforcementLevel: "mandatory",
+  validateStack: (args, report) =>
+    uniqueValues(args, report, "IP address", (r) =>
+      ((r.props.initialization?.ipConfigs ?? []) as Props[])
+        .map((c) => c?.ipv4?.address)
+        .filter((a): a is string => typeof a === "string" && a !== "" && a !== "dhcp")
+        .map((a) => a.split("/")[0]),
+    ),
+};
+
+export const startOnBoot: StackValidationPolicy = {
+  name: "service-guest-starts-on-boot",
+  description: "Guests that are not templates start when the host boots (start_at_boot), so a host reboot brings services back.",
+  enforcementLevel: "advisory",
+  validateStack: (args: StackValidationArgs, report: ReportViolation) => {
+    const containers = containersOf(args.resources);
+    const vmTemplates = new Set<number>();
+    for (const r of args.resources) {
+      if (r.type === VM && typeof r.props.clone?.vmId === "number") vmTemplates.add(r.props.clone.vmId);
+    }
+    for (const r of args.resources) {
+      if (r.type === CONTAINER) {
+        const g = containers.get(r.props.vmId);
+        if (r.props.startOnBoot === true || g?.template) continue;
+      } else if (r.type === VM) {
+        if (r.props.onBoot === true || r.props.template === true || vmTemplates.has(r.props.vmId)) continue;
+      } else continue;
+      report(`${guestLabel(r.type, r.props, r.name)} does not start on boot`, r.urn);
+    }
+  },
+};
+
+export const policies: Array<ResourceValidationPolicy | StackValidationPolicy> = [
+  privilegedContainerAllowed,
+  coresAndMemorySet,
+  zfsPoolsProtected,
+  noHostKeyOptOutInProd,
+  noInsecureApiInProd,
+  noDataDestructionInProd,
+  unconfinedNeedsAllow,
+  startOnBoot,
+  gpuFromGpuTemplate,
+  uniqueMacAddresses,
+  uniqueStaticIps,
+];
