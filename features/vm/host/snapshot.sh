@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Host script (protocol in providers/base/types.ts): a VM snapshot taken with `qm snapshot` once
+# the VM is provisioned (`vm-<vmid>-snapshot`). Parameters:
+#   PHOENIX_VMID   the VM
+#   PHOENIX_NAME   snapshot name (template_snapshot_name)
+#   PHOENIX_AFTER  what the snapshot was taken after (a hash of the VM's user data and features);
+#                  kept in the snapshot's description, so a changed value re-takes the snapshot
+#                  (delete, then take again), as a re-provisioned template must be re-captured.
+# Proxmox refuses to snapshot a template ("you can't take a snapshot if it's a template"); that
+# error surfaces unchanged.
+set -euo pipefail
+
+vmid=${PHOENIX_VMID:?}
+name=${PHOENIX_NAME:?}
+after=${PHOENIX_AFTER:-}
+[[ $vmid =~ ^[1-9][0-9]{2,8}$ ]] || { echo "invalid vmid '$vmid'" >&2; exit 2; }
+[[ $name =~ ^[A-Za-z][A-Za-z0-9_-]{0,39}$ ]] || { echo "invalid snapshot name '$name'" >&2; exit 2; }
+[[ $after =~ ^[A-Za-z0-9._:-]*$ ]] || { echo "invalid after token" >&2; exit 2; }
+
+description="phoenix: taken after ${after:-provisioning}"
+
+result() {
+  perl -MJSON::PP -e 'my %r = @ARGV; $r{present} = $r{present} eq "1" ? JSON::PP::true : JSON::PP::false;
+    $r{matches} = $r{matches} eq "1" ? JSON::PP::true : JSON::PP::false if exists $r{matches};
+    print "PHOENIX_RESULT ", JSON::PP->new->canonical->encode(\%r), "\n"' -- "$@"
+}
+
+vm_exists() { qm status "$vmid" >/dev/null 2>&1; }
+
+has_snapshot() {
+  # `qm listsnapshot` prints a tree: "`-> name  date  description" lines; `current` is not one.
+  qm listsnapshot "$vmid" | sed -n 's/^[[:space:]]*`->[[:space:]]*\([^[:space:]]*\).*/\1/p' | grep -qxF -- "$name"
+}
+
+snapshot_description() {
+  qm config "$vmid" --snapshot "$name" | sed -n 's/^description: //p'
+}
+
+case ${PHOENIX_ACTION:?} in
+  read)
+    if ! vm_exists || ! has_snapshot; then
+      result present 0 vmid "$vmid" name "$name"
+      exit 0
+    fi
+    current=$(snapshot_description)
+    seen_after=${current#phoenix: taken after }
+    [ "$seen_after" != provisioning ] || seen_after=""
+    matches=0
+    [ "$current" = "$description" ] && matches=1
+    result present 1 vmid "$vmid" name "$name" after "$seen_after" matches "$matches" id "$vmid/$name"
+    ;;
+  apply)
+    vm_exists || { echo "VM $vmid does not exist: nothing to snapshot" >&2; exit 1; }
+    if has_snapshot; then
+      if [ "$(snapshot_description)" = "$description" ]; then
+        echo "snapshot $name of VM $vmid is up to date"
+        result present 1 vmid "$vmid" name "$name" after "$after" matches 1 id "$vmid/$name"
+        exit 0
+      fi
+      echo "snapshot $name of VM $vmid was taken before the VM changed: taking it again"
+      qm delsnapshot "$vmid" "$name"
+    fi
+    qm snapshot "$vmid" "$name" --description "$description"
+    result present 1 vmid "$vmid" name "$name" after "$after" matches 1 id "$vmid/$name"
+    ;;
+  delete)
+    if vm_exists && has_snapshot; then
+      qm delsnapshot "$vmid" "$name"
+    fi
+    result present 0 vmid "$vmid" name "$name"
+    ;;
+  *) echo "unknown action $PHOENIX_ACTION" >&2; exit 2 ;;
+esac
