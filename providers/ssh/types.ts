@@ -40,6 +40,8 @@ export interface RunOptions {
   timeoutMs?: number;
   /** What is being done, for error messages ("create zfs pool tank"). */
   purpose?: string;
+  /** Extra secret values (e.g. secret script parameters) to redact from errors of this command. */
+  redact?: string[];
 }
 
 export interface RunResult {

@@ -1,0 +1,119 @@
+// The one way to run a feature script on a host (protocol in ./types.ts). The script text and
+// its parameters travel on stdin, never inside the command line: parameters become a 0600 file
+// of `export PHOENIX_<NAME>='<quoted>'` lines that the fixed wrapper below sources, so neither
+// values nor secrets are ever parsed as code nor visible in the host's process list.
+import { RESULT_MARKER } from "./types";
+import { redact, shellQuote, SshError, type SshSession } from "../ssh/index";
+
+export type HostScriptAction = "read" | "apply" | "delete";
+
+export interface HostScriptRun {
+  /** Script text (bash); run as `bash -euo pipefail <file>` with stdin from /dev/null. */
+  script: string;
+  action: HostScriptAction;
+  /** Names `^[a-z][a-z0-9_]*$`, handed over as PHOENIX_<UPPER_NAME>. */
+  params: Record<string, string>;
+  /** Like params, but redacted from every error and returned output. */
+  secretParams?: Record<string, string>;
+  allowDestroy?: boolean;
+  /** Holds `flock /run/lock/phoenix-<lock>.lock` while the script runs (scripts editing shared files). */
+  lock?: string;
+  timeoutMs?: number;
+  /** What is being done, for errors: "apply zfs-pool tank". */
+  purpose: string;
+}
+
+export interface HostScriptResult {
+  result: Record<string, unknown>;
+  stdout: string;
+  stderr: string;
+}
+
+const PARAM_NAME = /^[a-z][a-z0-9_]*$/;
+const LOCK_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+const RESERVED = new Set(["action", "allow_destroy"]);
+/** Exit code of the wrapper when the host lock could not be taken in time. */
+const LOCK_BUSY_EXIT = 75;
+
+/** Builds the environment file the wrapper sources. Throws on invalid names or values. */
+export function hostScriptEnv(run: Pick<HostScriptRun, "action" | "params" | "secretParams" | "allowDestroy">): string {
+  if (!["read", "apply", "delete"].includes(run.action)) throw new Error(`invalid host script action ${JSON.stringify(run.action)}`);
+  const lines = [`export PHOENIX_ACTION=${shellQuote(run.action)}`, `export PHOENIX_ALLOW_DESTROY=${run.allowDestroy ? "1" : "0"}`];
+  const seen = new Set<string>();
+  for (const [group, values] of [["params", run.params], ["secretParams", run.secretParams ?? {}]] as const) {
+    for (const [name, value] of Object.entries(values)) {
+      if (!PARAM_NAME.test(name) || RESERVED.has(name)) throw new Error(`${group}: invalid parameter name ${JSON.stringify(name)} (want ^[a-z][a-z0-9_]*$, not action/allow_destroy)`);
+      if (seen.has(name)) throw new Error(`${group}: parameter ${name} given twice`);
+      seen.add(name);
+      if (typeof value !== "string") throw new Error(`${group}.${name}: expected a string, got ${typeof value}`);
+      if (value.includes("\0")) throw new Error(`${group}.${name}: contains a NUL byte`);
+      lines.push(`export PHOENIX_${name.toUpperCase()}=${shellQuote(value)}`);
+    }
+  }
+  return lines.join("\n") + "\n";
+}
+
+/** The fixed wrapper (no interpolation but the validated lock name and its wait). */
+function wrapper(lock: string | undefined, lockWaitS: number): string {
+  const lines = [
+    "set -eu",
+    "umask 077",
+    'd=$(mktemp -d "${TMPDIR:-/tmp}/phoenix-run.XXXXXXXX")',
+    `trap 'rm -rf "$d"' EXIT`,
+    "IFS= read -r env_b64",
+    `printf '%s' "$env_b64" | base64 -d > "$d/env"`,
+    `cat > "$d/script.sh"`,
+    '. "$d/env"',
+    "cd /",
+  ];
+  if (lock) {
+    const file = `/run/lock/phoenix-${lock}.lock`;
+    lines.push(
+      "mkdir -p /run/lock",
+      `exec 9>>${shellQuote(file)}`,
+      `flock -w ${lockWaitS} 9 || { echo "phoenix: host lock ${file} is busy (waited ${lockWaitS}s)" >&2; exit ${LOCK_BUSY_EXIT}; }`,
+      // The script does not inherit the lock descriptor: daemons it starts must not hold the lock.
+      'bash -euo pipefail "$d/script.sh" </dev/null 9>&-',
+    );
+  } else {
+    lines.push('bash -euo pipefail "$d/script.sh" </dev/null');
+  }
+  return lines.join("\n");
+}
+
+/** Parses the last `PHOENIX_RESULT {json}` line of the output (must be a JSON object). */
+export function parseResult(stdout: string): Record<string, unknown> | undefined {
+  const lines = stdout.split("\n");
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const line = lines[i].replace(/\r$/, "");
+    if (!line.startsWith(RESULT_MARKER)) continue;
+    const value = JSON.parse(line.slice(RESULT_MARKER.length));
+    if (!value || typeof value !== "object" || Array.isArray(value)) throw new Error("PHOENIX_RESULT is not a JSON object");
+    return value as Record<string, unknown>;
+  }
+  return undefined;
+}
+
+/** Runs a host script over an open session and returns its parsed result. */
+export async function runHostScript(session: SshSession, run: HostScriptRun): Promise<HostScriptResult> {
+  if (run.lock !== undefined && !LOCK_NAME.test(run.lock)) throw new Error(`invalid lock name ${JSON.stringify(run.lock)}`);
+  if (typeof run.script !== "string" || !run.script.trim()) throw new Error(`${run.purpose}: empty script`);
+  const secrets = Object.values(run.secretParams ?? {});
+  const env = hostScriptEnv(run);
+  const timeoutMs = run.timeoutMs ?? 10 * 60_000;
+  const lockWaitS = Math.max(1, Math.ceil(timeoutMs / 2000));
+  const stdin = Buffer.concat([Buffer.from(Buffer.from(env, "utf8").toString("base64") + "\n"), Buffer.from(run.script, "utf8")]);
+  const r = await session.check(wrapper(run.lock, lockWaitS), { stdin, timeoutMs, purpose: run.purpose, redact: secrets });
+  const stdout = redact(r.stdout, secrets);
+  const stderr = redact(r.stderr, secrets);
+  let result: Record<string, unknown> | undefined;
+  try {
+    result = parseResult(r.stdout);
+  } catch (err) {
+    throw new SshError(`${run.purpose}: invalid ${RESULT_MARKER.trim()} line: ${redact((err as Error).message, secrets)}`, run.purpose, 0, stderr.slice(-2000));
+  }
+  if (!result) {
+    throw new SshError(`${run.purpose}: the script exited 0 but printed no ${RESULT_MARKER.trim()} line${stderr.trim() ? `; stderr: ${stderr.trim().slice(-2000)}` : ""}`, run.purpose, 0, stderr.slice(-2000));
+  }
+  return { result, stdout, stderr };
+}

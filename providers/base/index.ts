@@ -1,0 +1,286 @@
+// The dynamic-provider base: every Phoenix resource that changes a host is a HostScriptKind (a
+// zod schema for its parameters plus a few switches) driven through hostScriptProvider, which
+// implements Pulumi's dynamic ResourceProvider contract on top of runHostScript.
+//
+// Serialization: Pulumi captures the provider object by value. It must not capture the zod
+// schema (zod objects hold native bound functions Pulumi cannot serialize), so the schema is
+// converted to JSON Schema here and rebuilt with zod's fromJSONSchema inside `check`. Refinements
+// that JSON Schema cannot express run program-side only (HostScriptResource validates with the
+// full schema). Secrets reach the provider only through `configure`, never through captured state.
+import * as pulumi from "@pulumi/pulumi";
+import { createHash } from "crypto";
+import { z } from "zod";
+import { openSession, secretsFromConfig, SshError, type SshSecrets, type SshTarget } from "../ssh/index";
+import type { FeatureScript } from "../../features/registry";
+import type { HostScriptInputs, HostScriptOutputs } from "./types";
+import { runHostScript, type HostScriptAction } from "./host-script";
+
+export * from "./types";
+export * from "./host-script";
+
+/** A dynamic resource kind: the parameters its script takes and how changes are applied. */
+export interface HostScriptKind {
+  /** Short kebab-case name; the Pulumi type is `pulumi-nodejs:dynamic/phoenix:<kind>`. */
+  kind: string;
+  /** zod schema of `params` (an object of strings). */
+  params: z.ZodType;
+  /** Parameter names whose change replaces the object instead of updating it in place. */
+  replaceOn?: string[];
+  /** Host-side lock name (`/run/lock/phoenix-<lock>.lock`) for scripts editing shared files. */
+  lock?: string;
+  /** Per-script timeout (default 10 min). */
+  timeoutMs?: number;
+}
+
+/** What the serialized provider needs from a kind: plain data only. */
+export interface SerializableKind {
+  kind: string;
+  paramsJsonSchema: Record<string, unknown>;
+  replaceOn: string[];
+  lock?: string;
+  timeoutMs?: number;
+}
+
+export function serializableKind(kind: HostScriptKind): SerializableKind {
+  if (!/^[a-z][a-z0-9-]*$/.test(kind.kind)) throw new Error(`invalid kind name ${JSON.stringify(kind.kind)}`);
+  return {
+    kind: kind.kind,
+    // JSON round trip: zod adds a non-enumerable `~standard` object full of functions.
+    paramsJsonSchema: JSON.parse(JSON.stringify(z.toJSONSchema(kind.params, { io: "input", unrepresentable: "any" }))),
+    replaceOn: [...(kind.replaceOn ?? [])],
+    lock: kind.lock,
+    timeoutMs: kind.timeoutMs,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared building blocks (also for kinds that need a custom provider, e.g. waits).
+
+/** Pulumi's marker for values unknown during preview. */
+export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+
+/**
+ * Holds the SSH secrets of one provider instance. `configure` fills it from the stack config
+ * (`phoenix:sshPrivateKey`...); before that (or without Pulumi) the environment is used.
+ */
+export function providerSecrets(): { configure(req: pulumi.dynamic.ConfigureRequest): Promise<void>; get(): SshSecrets } {
+  let secrets: SshSecrets | undefined;
+  return {
+    configure: async (req) => {
+      secrets = secretsFromConfig(req.config);
+    },
+    get: () => secrets ?? secretsFromConfig({ get: () => undefined }),
+  };
+}
+
+/** JSON with sorted keys, so equal objects compare equal whatever the key order. */
+export function stableJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(stableJson).join(",")}]`;
+  if (value && typeof value === "object") {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : 1));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stableJson(v)}`).join(",")}}`;
+  }
+  return JSON.stringify(value ?? null);
+}
+
+/** Checks an SshTarget input (host, port, user, host key...). Unknown values pass. */
+export function checkConnection(connection: unknown): pulumi.dynamic.CheckFailure[] {
+  const failures: pulumi.dynamic.CheckFailure[] = [];
+  const c = connection as Partial<SshTarget> | undefined;
+  if (c === (UNKNOWN as unknown)) return failures;
+  if (!c || typeof c !== "object") return [{ property: "connection", reason: "connection is required" }];
+  if (c.host !== UNKNOWN && (typeof c.host !== "string" || !/^[A-Za-z0-9._:\-\[\]%]+$/.test(c.host))) failures.push({ property: "connection.host", reason: `invalid host ${JSON.stringify(c.host)}` });
+  if ((c.port as unknown) !== UNKNOWN && (!Number.isInteger(c.port) || (c.port as number) < 1 || (c.port as number) > 65535)) failures.push({ property: "connection.port", reason: `invalid port ${JSON.stringify(c.port)}` });
+  if (c.user !== UNKNOWN && (typeof c.user !== "string" || !/^[a-z_][a-z0-9_.-]*\$?$/i.test(c.user))) failures.push({ property: "connection.user", reason: `invalid user ${JSON.stringify(c.user)}` });
+  if (!c.hostKey && !c.insecureIgnoreHostKey) failures.push({ property: "connection.hostKey", reason: "an expected host key (known_hosts line or SHA256 fingerprint) is required unless insecureIgnoreHostKey is set" });
+  return failures;
+}
+
+/**
+ * The diff every host-script-like resource uses: `__provider` is ignored (upgrading Phoenix never
+ * touches hosts); listed keys are compared; a changed connection host or replaceOn parameter is
+ * a replacement (deleted first: the new object usually has the same identity on the host).
+ */
+export function diffInputs(olds: Record<string, any>, news: Record<string, any>, keys: string[], replaceOn: string[]): pulumi.dynamic.DiffResult {
+  const changed = keys.filter((k) => stableJson(olds[k]) !== stableJson(news[k]));
+  const replaces: string[] = [];
+  if (olds.connection?.host !== undefined && news.connection?.host !== olds.connection?.host) replaces.push("connection");
+  const replacedParams = replaceOn.filter((p) => stableJson(olds.params?.[p]) !== stableJson(news.params?.[p]));
+  if (replacedParams.length) replaces.push("params");
+  // Drift seen by the last refresh (the script's read reported matches:false) needs an apply.
+  const drifted = olds.observed && (olds.observed as Record<string, unknown>).matches === false;
+  return {
+    changes: changed.length > 0 || !!drifted,
+    replaces,
+    deleteBeforeReplace: replacedParams.length > 0,
+  };
+}
+
+function sha256(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const COMPARED = ["params", "secretParams", "scriptHash", "connection", "allowDestroy"];
+
+/** The dynamic provider of one HostScriptKind. */
+export function hostScriptProvider(kind: HostScriptKind | SerializableKind): pulumi.dynamic.ResourceProvider {
+  const k: SerializableKind = "params" in kind ? serializableKind(kind) : kind;
+  const secrets = providerSecrets();
+
+  const runAction = async (action: HostScriptAction, props: HostScriptInputs, what: string) => {
+    const session = await openSession(props.connection, secrets.get());
+    try {
+      return await runHostScript(session, {
+        script: props.script,
+        action,
+        params: props.params ?? {},
+        secretParams: props.secretParams,
+        allowDestroy: !!props.allowDestroy,
+        lock: k.lock,
+        timeoutMs: k.timeoutMs,
+        purpose: `${what} ${k.kind} (${Object.entries(props.params ?? {})
+          .map(([n, v]) => `${n}=${JSON.stringify(v).slice(0, 80)}`)
+          .join(" ")})`,
+      });
+    } finally {
+      session.close();
+    }
+  };
+
+  const outputs = (inputs: HostScriptInputs, observed: Record<string, unknown>): HostScriptOutputs => ({
+    connection: inputs.connection,
+    script: inputs.script,
+    scriptHash: inputs.scriptHash,
+    params: inputs.params ?? {},
+    ...(inputs.secretParams ? { secretParams: inputs.secretParams } : {}),
+    allowDestroy: !!inputs.allowDestroy,
+    observed,
+  });
+
+  const idOf = (inputs: HostScriptInputs, observed: Record<string, unknown>): string => {
+    if (typeof observed.id === "string" && observed.id) return observed.id;
+    const identity = k.replaceOn.length ? Object.fromEntries(k.replaceOn.map((p) => [p, inputs.params?.[p]])) : inputs.params;
+    return `${k.kind}:${inputs.connection.host}:${sha256(stableJson(identity)).slice(0, 16)}`;
+  };
+
+  return {
+    configure: secrets.configure,
+
+    async check(_olds: any, news: any): Promise<pulumi.dynamic.CheckResult> {
+      const failures = checkConnection(news.connection);
+      if (typeof news.script !== "string" || !news.script.trim()) failures.push({ property: "script", reason: "script text is required" });
+      else if (news.scriptHash !== UNKNOWN && news.scriptHash !== sha256(news.script)) failures.push({ property: "scriptHash", reason: "scriptHash is not the sha256 of script" });
+      if (news.allowDestroy !== undefined && typeof news.allowDestroy !== "boolean") failures.push({ property: "allowDestroy", reason: "must be a boolean" });
+      let params = news.params;
+      const hasUnknown = (o: unknown) => o === UNKNOWN || (!!o && typeof o === "object" && Object.values(o).includes(UNKNOWN));
+      if (!hasUnknown(news.params)) {
+        // Required here, not captured: Pulumi cannot serialize zod's namespace object by value.
+        const zod: typeof z = require("zod").z;
+        const parsed = zod.fromJSONSchema(k.paramsJsonSchema as any).safeParse(news.params ?? {});
+        if (!parsed.success) {
+          for (const issue of parsed.error.issues) {
+            failures.push({ property: ["params", ...issue.path.map(String)].join("."), reason: `${k.kind}: ${issue.message}` });
+          }
+        } else {
+          params = parsed.data;
+          for (const [n, v] of Object.entries(params as Record<string, unknown>)) {
+            if (typeof v !== "string") failures.push({ property: `params.${n}`, reason: `${k.kind}: parameter values must be strings` });
+          }
+        }
+      }
+      if (news.secretParams !== undefined && !hasUnknown(news.secretParams)) {
+        if (!news.secretParams || typeof news.secretParams !== "object") failures.push({ property: "secretParams", reason: "must be an object of strings" });
+        else for (const [n, v] of Object.entries(news.secretParams)) if (typeof v !== "string") failures.push({ property: `secretParams.${n}`, reason: "must be a string" });
+      }
+      return { inputs: { ...news, params }, failures };
+    },
+
+    async diff(_id: string, olds: any, news: any): Promise<pulumi.dynamic.DiffResult> {
+      return diffInputs(olds, news, COMPARED, k.replaceOn);
+    },
+
+    async create(inputs: any): Promise<pulumi.dynamic.CreateResult> {
+      const { result } = await runAction("apply", inputs, "create");
+      return { id: idOf(inputs, result), outs: outputs(inputs, result) };
+    },
+
+    async read(id: string, props?: any): Promise<pulumi.dynamic.ReadResult> {
+      if (!props || !props.connection || !props.script) {
+        throw new Error(`read ${k.kind} ${id}: the resource's properties (connection, script, params) are needed to read it`);
+      }
+      const { result } = await runAction("read", props, "read");
+      if (result.present === false) return { id: "", props: {} };
+      return { id, props: outputs(props, result) };
+    },
+
+    async update(_id: string, _olds: any, news: any): Promise<pulumi.dynamic.UpdateResult> {
+      const { result } = await runAction("apply", news, "update");
+      return { outs: outputs(news, result) };
+    },
+
+    async delete(_id: string, props: any): Promise<void> {
+      await runAction("delete", props, "delete");
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export interface HostScriptResourceArgs {
+  connection: pulumi.Input<SshTarget>;
+  script: FeatureScript;
+  params: pulumi.Input<Record<string, pulumi.Input<string>>>;
+  /** Stored as Pulumi secrets and kept out of logs and errors. */
+  secretParams?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+  allowDestroy?: pulumi.Input<boolean>;
+}
+
+const providers = new WeakMap<HostScriptKind, pulumi.dynamic.ResourceProvider>();
+
+/** One provider object per kind, so Pulumi serializes it once. */
+export function providerFor(kind: HostScriptKind): pulumi.dynamic.ResourceProvider {
+  let p = providers.get(kind);
+  if (!p) providers.set(kind, (p = hostScriptProvider(kind)));
+  return p;
+}
+
+/** Validates params with the kind's full zod schema (refinements included). */
+export function parseParams(kind: HostScriptKind, params: Record<string, string>): Record<string, string> {
+  const r = kind.params.safeParse(params);
+  if (!r.success) {
+    throw new Error(`${kind.kind}: invalid params: ${r.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ")}`);
+  }
+  return r.data as Record<string, string>;
+}
+
+/** A resource managed by a feature script on the host. */
+export class HostScriptResource extends pulumi.dynamic.Resource {
+  /** The last PHOENIX_RESULT the script reported (apply, or read on refresh). */
+  declare readonly observed: pulumi.Output<Record<string, unknown>>;
+
+  constructor(kind: HostScriptKind, name: string, args: HostScriptResourceArgs, opts?: pulumi.CustomResourceOptions) {
+    const props: Record<string, pulumi.Input<unknown>> = {
+      connection: args.connection,
+      script: args.script.text,
+      scriptHash: args.script.sha256,
+      params: pulumi.output(args.params).apply((p) => parseParams(kind, p as Record<string, string>)),
+      allowDestroy: args.allowDestroy ?? false,
+      observed: undefined,
+    };
+    if (args.secretParams !== undefined) props.secretParams = pulumi.secret(args.secretParams);
+    super(
+      providerFor(kind),
+      name,
+      props,
+      { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "secretParams"] },
+      "phoenix",
+      kind.kind,
+    );
+  }
+}
+
+export { SshError };

@@ -1,0 +1,9 @@
+// The registry of every dynamic resource kind in Phoenix. Each kind module adds its
+// HostScriptKind here, so `npm run bench` (bench/providers.ts) and the serialization tests
+// cover every provider without a list to keep in sync elsewhere.
+import type { HostScriptKind } from "./base/index";
+
+export type { HostScriptKind } from "./base/index";
+
+/** Every HostScriptKind in the project (append yours: `providerKinds.push(myKind)` or edit this list). */
+export const providerKinds: HostScriptKind[] = [];

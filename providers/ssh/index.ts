@@ -1,0 +1,389 @@
+// The one SSH transport (ssh2). Every command Phoenix runs on a host goes through openSession:
+// host keys are verified (fails closed), transient dial failures are retried with backoff, each
+// command runs under a remote `timeout` (through `sudo -n` for non-root users), and errors say
+// what was being done, the exit code and the stderr tail with secrets redacted.
+//
+// This module is captured by value into serialized dynamic providers: keep it self-contained
+// (only node built-ins and ssh2 from node_modules) and free of module-level state.
+import { Client, type ClientChannel, type ConnectConfig } from "ssh2";
+import { createHash } from "crypto";
+import type { RunOptions, RunResult, SshSecrets, SshSession, SshTarget } from "./types";
+
+export type { RunOptions, RunResult, SshSecrets, SshSession, SshTarget } from "./types";
+
+const DEFAULT_COMMAND_TIMEOUT_MS = 10 * 60_000;
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+const DEFAULT_CONNECT_ATTEMPTS = 6;
+/** Grace between the remote TERM and KILL of a timed-out command. */
+const KILL_GRACE_S = 5;
+const STDERR_TAIL_CHARS = 2000;
+
+/** Error from the transport: what was being done, the exit code (if any) and the stderr tail. */
+export class SshError extends Error {
+  constructor(
+    message: string,
+    readonly purpose: string,
+    readonly code?: number,
+    readonly stderrTail?: string,
+    /** True for failures a retry may cure (refused, reset, throttled before the banner). */
+    readonly transient = false,
+  ) {
+    super(message);
+    this.name = "SshError";
+  }
+}
+
+/** Single-quotes a value for POSIX sh: the value always reaches the command as one word of data. */
+export function shellQuote(value: string): string {
+  if (value.includes("\0")) throw new Error("a shell value cannot contain a NUL byte");
+  return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+/** Replaces every secret (and every long line of a multi-line secret, e.g. a PEM key) by `***`. */
+export function redact(text: string, secrets: Array<string | undefined>): string {
+  const needles = new Set<string>();
+  for (const s of secrets) {
+    if (!s) continue;
+    needles.add(s);
+    for (const line of s.split(/\r?\n/)) if (line.trim().length >= 8) needles.add(line.trim());
+  }
+  let out = text;
+  // Longest first, so a whole key is replaced before its lines.
+  for (const n of [...needles].sort((a, b) => b.length - a.length)) {
+    if (n.length < 4) continue; // a 1-3 character "secret" would blank out ordinary text
+    out = out.split(n).join("***");
+  }
+  return out;
+}
+
+/**
+ * Secrets from a Pulumi config (the dynamic provider's `configure`), then the environment
+ * (`PHOENIX_SSH_PRIVATE_KEY`, `PHOENIX_SSH_PRIVATE_KEY_PASSPHRASE`, `PHOENIX_SSH_PASSWORD`,
+ * `SSH_AUTH_SOCK`).
+ */
+export function secretsFromConfig(config: { get(key: string): string | undefined }): SshSecrets {
+  const env = process.env;
+  const pick = (key: string, envName: string) => config.get(`phoenix:${key}`) || env[envName] || undefined;
+  return {
+    privateKey: pick("sshPrivateKey", "PHOENIX_SSH_PRIVATE_KEY"),
+    passphrase: pick("sshPrivateKeyPassphrase", "PHOENIX_SSH_PRIVATE_KEY_PASSPHRASE"),
+    password: pick("sshPassword", "PHOENIX_SSH_PASSWORD"),
+    agentSocket: env.SSH_AUTH_SOCK || undefined,
+  };
+}
+
+/** OpenSSH-style fingerprint of a raw public key blob: `SHA256:<base64, no padding>`. */
+export function fingerprintOf(keyBlob: Buffer): string {
+  return "SHA256:" + createHash("sha256").update(keyBlob).digest("base64").replace(/=+$/, "");
+}
+
+interface ExpectedHostKey {
+  /** Raw key blobs from known_hosts lines. */
+  blobs: Buffer[];
+  fingerprints: string[];
+  /** Host key algorithms to offer, so the server presents the key type we know. */
+  algorithms: string[];
+}
+
+const RSA_ALGOS = ["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"];
+
+/**
+ * Parses the expected host key: one or more (newline-separated) OpenSSH known_hosts lines
+ * (`[host]:port type base64`, `host type base64` or `type base64`) or `SHA256:` fingerprints.
+ */
+export function parseHostKey(spec: string): ExpectedHostKey {
+  const out: ExpectedHostKey = { blobs: [], fingerprints: [], algorithms: [] };
+  for (const raw of spec.split(/\r?\n/)) {
+    const line = raw.trim();
+    if (!line || line.startsWith("#")) continue;
+    if (/^SHA256:[A-Za-z0-9+/]+=*$/.test(line)) {
+      out.fingerprints.push(line.replace(/=+$/, ""));
+      continue;
+    }
+    const tokens = line.split(/\s+/);
+    if (tokens[0].startsWith("@")) throw new Error(`host key: markers like ${tokens[0]} are not supported`);
+    const i = tokens.findIndex((t) => /^(ssh-|ecdsa-sha2-|sk-)/.test(t));
+    if (i < 0 || i > 1 || !tokens[i + 1] || !/^[A-Za-z0-9+/]+=*$/.test(tokens[i + 1])) {
+      throw new Error("host key: expected an OpenSSH known_hosts line (`[host]:port ssh-ed25519 AAAA...`) or a `SHA256:` fingerprint");
+    }
+    const type = tokens[i];
+    out.blobs.push(Buffer.from(tokens[i + 1], "base64"));
+    for (const a of type === "ssh-rsa" ? RSA_ALGOS : [type]) if (!out.algorithms.includes(a)) out.algorithms.push(a);
+  }
+  if (!out.blobs.length && !out.fingerprints.length) throw new Error("host key: empty");
+  // With a fingerprint we cannot know the key type: let the server choose.
+  if (out.fingerprints.length) out.algorithms = [];
+  return out;
+}
+
+function hostKeyMatches(expected: ExpectedHostKey, blob: Buffer): boolean {
+  return expected.blobs.some((b) => b.equals(blob)) || expected.fingerprints.includes(fingerprintOf(blob));
+}
+
+const TRANSIENT_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN"]);
+const TRANSIENT_MESSAGES = [
+  "Connection lost before handshake", // sshd MaxStartups drops before the banner
+  "kex_exchange_identification",
+  "Timed out while waiting for handshake",
+  "socket hang up",
+  "Not connected",
+];
+
+function isTransient(err: any): boolean {
+  if (err instanceof SshError) return err.transient;
+  if (err && TRANSIENT_CODES.has(err.code)) return true;
+  const msg = String(err?.message ?? err);
+  return TRANSIENT_MESSAGES.some((m) => msg.includes(m)) || /ECONNRESET|ECONNREFUSED/.test(msg);
+}
+
+function validateEndpoint(what: string, host: string, port: number, user: string): void {
+  if (typeof host !== "string" || !/^[A-Za-z0-9._:\-\[\]%]+$/.test(host)) throw new Error(`${what}: invalid host ${JSON.stringify(host)}`);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`${what}: invalid port ${JSON.stringify(port)}`);
+  if (typeof user !== "string" || !/^[a-z_][a-z0-9_.-]*\$?$/i.test(user)) throw new Error(`${what}: invalid user ${JSON.stringify(user)}`);
+}
+
+interface Hop {
+  host: string;
+  port: number;
+  user: string;
+  hostKey?: string;
+}
+
+function describe(hop: Hop): string {
+  return `${hop.user}@${hop.host}:${hop.port}`;
+}
+
+/** One SSH handshake + authentication; resolves with a ready client. Never retries. */
+function connectOnce(hop: Hop, secrets: SshSecrets, target: SshTarget, sock?: NodeJS.ReadWriteStream): Promise<Client> {
+  const expected = hop.hostKey ? parseHostKey(hop.hostKey) : undefined;
+  if (!expected && !target.insecureIgnoreHostKey) {
+    return Promise.reject(
+      new SshError(
+        `refusing to connect to ${describe(hop)}: no expected host key is configured (set phoenix:sshHostKey to a known_hosts line or SHA256 fingerprint; opting out with phoenix:sshInsecureIgnoreHostKey is insecure)`,
+        "connect",
+      ),
+    );
+  }
+  let presented: string | undefined;
+  let rejectedHostKey = false;
+  const config: ConnectConfig = {
+    host: hop.host,
+    port: hop.port,
+    username: hop.user,
+    readyTimeout: target.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    keepaliveInterval: 15_000,
+    keepaliveCountMax: 4,
+    privateKey: secrets.privateKey,
+    passphrase: secrets.passphrase,
+    password: secrets.password,
+    agent: secrets.agentSocket,
+    hostVerifier: (key: Buffer) => {
+      presented = fingerprintOf(key);
+      if (!expected) return true;
+      rejectedHostKey = !hostKeyMatches(expected, key);
+      return !rejectedHostKey;
+    },
+  } as ConnectConfig;
+  if (expected?.algorithms.length) config.algorithms = { serverHostKey: expected.algorithms as any };
+  if (sock) config.sock = sock as any;
+
+  return new Promise((resolve, reject) => {
+    const client = new Client();
+    let settled = false;
+    const fail = (err: any) => {
+      if (settled) return;
+      settled = true;
+      client.end();
+      if (rejectedHostKey) {
+        reject(new SshError(`refusing ${describe(hop)}: its host key ${presented} does not match the expected host key`, "connect"));
+        return;
+      }
+      const level = err?.level;
+      if (level === "client-authentication") {
+        reject(new SshError(`authentication to ${describe(hop)} failed: ${err.message} (check the SSH key, agent or password)`, "connect"));
+        return;
+      }
+      const msg = redact(String(err?.message ?? err), [secrets.privateKey, secrets.passphrase, secrets.password]);
+      reject(new SshError(`cannot connect to ${describe(hop)}: ${msg}`, "connect", undefined, undefined, isTransient(err)));
+    };
+    client.on("ready", () => {
+      if (settled) return;
+      settled = true;
+      if (!expected) {
+        console.warn(`phoenix: WARNING: host key of ${describe(hop)} NOT verified (insecureIgnoreHostKey); it presented ${presented}`);
+      }
+      resolve(client);
+    });
+    client.on("error", fail);
+    client.on("close", () => fail(new Error("Connection lost before handshake")));
+    try {
+      client.connect(config);
+    } catch (err) {
+      fail(err); // e.g. an unreadable private key (ssh2 throws synchronously)
+    }
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Connects (through the bastion if any), retrying transient failures with jittered backoff. */
+async function dial(target: SshTarget, secrets: SshSecrets): Promise<{ client: Client; bastion?: Client }> {
+  const attempts = Math.max(1, target.connectAttempts ?? DEFAULT_CONNECT_ATTEMPTS);
+  let lastErr: any;
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    let bastion: Client | undefined;
+    try {
+      if (target.bastion) {
+        bastion = await connectOnce(target.bastion, secrets, target);
+        const b = bastion;
+        const stream = await new Promise<ClientChannel>((resolve, reject) =>
+          b.forwardOut("127.0.0.1", 0, target.host, target.port, (err, ch) => (err ? reject(err) : resolve(ch))),
+        );
+        const client = await connectOnce(target, secrets, target, stream);
+        return { client, bastion };
+      }
+      return { client: await connectOnce(target, secrets, target) };
+    } catch (err) {
+      bastion?.end();
+      lastErr = err;
+      if (!isTransient(err) || attempt === attempts) break;
+      // Full jitter: many clients throttled by MaxStartups must not come back in lockstep.
+      const cap = Math.min(4000, 200 * 2 ** (attempt - 1));
+      await sleep(cap / 2 + Math.random() * cap);
+    }
+  }
+  if (lastErr instanceof SshError && lastErr.transient) {
+    throw new SshError(`${lastErr.message} (after ${attempts} attempts)`, "connect", undefined, undefined, true);
+  }
+  throw lastErr;
+}
+
+function tail(text: string): string {
+  const t = text.trimEnd();
+  return t.length > STDERR_TAIL_CHARS ? "…" + t.slice(-STDERR_TAIL_CHARS) : t;
+}
+
+/** Opens one authenticated connection; several commands reuse it. */
+export async function openSession(target: SshTarget, secrets: SshSecrets): Promise<SshSession> {
+  validateEndpoint("ssh target", target.host, target.port, target.user);
+  if (target.bastion) validateEndpoint("ssh bastion", target.bastion.host, target.bastion.port, target.bastion.user);
+  const { client, bastion } = await dial(target, secrets);
+  const useSudo = target.sudo ?? target.user !== "root";
+  const baseSecrets = [secrets.privateKey, secrets.passphrase, secrets.password];
+  let lost: string | undefined;
+  client.on("error", (err) => (lost = String(err?.message ?? err)));
+  client.on("close", () => (lost = lost ?? "connection closed"));
+
+  const run = (command: string, options: RunOptions = {}): Promise<RunResult> => {
+    const purpose = options.purpose ?? "run a command";
+    const timeoutMs = options.timeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+    const secs = Math.max(1, Math.ceil(timeoutMs / 1000));
+    const clean = (s: string) => redact(s, [...baseSecrets, ...(options.redact ?? [])]);
+    // `timeout` kills the command's whole process group on the host, even if this client is gone.
+    let remote = `timeout -k ${KILL_GRACE_S} ${secs} sh -c ${shellQuote(command)}`;
+    if (useSudo) remote = `sudo -n -- ${remote}`;
+    const where = describe(target);
+    if (lost) return Promise.reject(new SshError(`${purpose} on ${where}: connection lost (${clean(lost)})`, purpose, undefined, undefined, true));
+
+    return new Promise((resolve, reject) => {
+      const started = Date.now();
+      client.exec(remote, (err, stream) => {
+        if (err) {
+          reject(new SshError(`${purpose} on ${where}: cannot start the command: ${clean(err.message)}`, purpose, undefined, undefined, true));
+          return;
+        }
+        const out: Buffer[] = [];
+        const errb: Buffer[] = [];
+        let code: number | undefined;
+        let signal: string | undefined;
+        let guardFired = false;
+        // Backstop if the host stops answering: drop the channel a little after the remote kill.
+        const guard = setTimeout(() => {
+          guardFired = true;
+          stream.close();
+        }, timeoutMs + (KILL_GRACE_S + 5) * 1000);
+        stream.on("data", (d: Buffer) => out.push(d));
+        stream.stderr.on("data", (d: Buffer) => errb.push(d));
+        stream.on("exit", (c: number | null, sig?: string) => {
+          if (typeof c === "number") code = c;
+          if (sig) signal = sig;
+        });
+        stream.on("close", () => {
+          clearTimeout(guard);
+          const stdout = Buffer.concat(out).toString("utf8");
+          const stderr = Buffer.concat(errb).toString("utf8");
+          const elapsed = Date.now() - started;
+          if (guardFired || ((code === 124 || code === 137) && elapsed >= secs * 1000 - 50)) {
+            reject(new SshError(`${purpose} on ${where}: timed out after ${secs}s and was killed${stderr.trim() ? `; stderr: ${clean(tail(stderr))}` : ""}`, purpose, code, clean(tail(stderr))));
+            return;
+          }
+          if (code === undefined) {
+            const why = lost ?? (signal ? `killed by signal ${signal}` : "no exit status");
+            reject(new SshError(`${purpose} on ${where}: connection lost while the command ran (${clean(why)})${stderr.trim() ? `; stderr: ${clean(tail(stderr))}` : ""}`, purpose, undefined, clean(tail(stderr)), true));
+            return;
+          }
+          resolve({ code, stdout, stderr });
+        });
+        if (options.stdin !== undefined) stream.end(options.stdin);
+        else stream.end();
+      });
+    });
+  };
+
+  const check = async (command: string, options: RunOptions = {}): Promise<RunResult> => {
+    const r = await run(command, options);
+    if (r.code !== 0) {
+      const purpose = options.purpose ?? "run a command";
+      const clean = (s: string) => redact(s, [...baseSecrets, ...(options.redact ?? [])]);
+      const hint = useSudo && /sudo: .*password/.test(r.stderr) ? " (sudo -n needs NOPASSWD for this user)" : "";
+      throw new SshError(
+        `${purpose} on ${describe(target)} failed with exit code ${r.code}${hint}${r.stderr.trim() ? `: ${clean(tail(r.stderr))}` : ""}`,
+        purpose,
+        r.code,
+        clean(tail(r.stderr)),
+      );
+    }
+    return r;
+  };
+
+  const upload = async (remotePath: string, content: string | Buffer, mode = 0o644): Promise<void> => {
+    if (!/^\/[^\0]*[^/]$/.test(remotePath) || remotePath.split("/").includes("..")) {
+      throw new Error(`upload: invalid remote path ${JSON.stringify(remotePath)}`);
+    }
+    if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw new Error(`upload: invalid mode ${mode}`);
+    const dir = remotePath.slice(0, remotePath.lastIndexOf("/")) || "/";
+    const base = remotePath.slice(remotePath.lastIndexOf("/") + 1);
+    // stdin into cat (works through sudo), then chmod and an atomic rename in the same directory.
+    const script = [
+      "set -eu",
+      "umask 077",
+      `t=$(mktemp ${shellQuote(`${dir}/.${base}.phoenix-XXXXXX`)})`,
+      `trap 'rm -f "$t"' EXIT`,
+      `cat > "$t"`,
+      `chmod ${mode.toString(8)} "$t"`,
+      `mv -f "$t" ${shellQuote(remotePath)}`,
+      "trap - EXIT",
+    ].join("\n");
+    await check(script, { stdin: content, purpose: `upload ${remotePath}`, timeoutMs: 120_000 });
+  };
+
+  return {
+    run,
+    check,
+    upload,
+    close: () => {
+      client.end();
+      bastion?.end();
+    },
+  };
+}
+
+/** Opens a session, runs fn, always closes. At most one connection per provider operation. */
+export async function withSession<T>(target: SshTarget, secrets: SshSecrets, fn: (s: SshSession) => Promise<T>): Promise<T> {
+  const session = await openSession(target, secrets);
+  try {
+    return await fn(session);
+  } finally {
+    session.close();
+  }
+}
