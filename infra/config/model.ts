@@ -47,17 +47,20 @@ export interface ZfsDataset {
   fullName: string;
   /** From the comma-separated `properties` string: `{recordsize: "16K", compression: "lz4"}`. */
   properties: Record<string, string>;
+  /** Where the dataset is mounted on the host: its `mountpoint` property, else ZFS's default `/<pool>/<name>`. */
+  mountPoint: string;
   /** Set when the dataset is registered as Proxmox storage. */
   storage?: ProxmoxStorage;
 }
 
 export interface ProxmoxStorage {
-  /** The Proxmox storage id (the dataset name; what `storage_pool` values refer to). */
+  /** The Proxmox storage id, what `storage_pool` values refer to: `<pool>-<name>` (e.g. `quickOS-lxc-disks`),
+   *  or `proxmox_storage_ids["<pool>_<name with - as _>"]` when that alias is set (the original's rule). */
   id: string;
   type: "zfspool" | "dir";
   /** Content types, e.g. ["images", "rootdir"]. */
   content: string[];
-  /** zfspool: `pool/name`; dir: the mount path on the host. */
+  /** zfspool: `pool/name`; dir: the mount path on the host (the dataset's mountPoint). */
   target: string;
 }
 
@@ -116,6 +119,8 @@ export interface HostModel {
     memoryMb?: number;
     network?: ContainerNetwork;
     features: string[];
+    /** `key=value` items of `proxmox_defaults.lxc.features` (real files put `nesting=1` there). */
+    pctOptions: Record<string, string>;
     nesting?: boolean;
   };
   /** Undefined when `nvidia_driver.install` is false or absent. */
@@ -198,6 +203,7 @@ export interface VmModel {
   diskSizeGb: number;
   storagePool: string;
   networkBridge: string;
+  macAddress?: string;
   network: { ip: "dhcp" | string; gateway?: string; nameservers: string[] };
   user?: { username: string; passwordHash?: string; sshPublicKey?: string };
   features: string[];
@@ -206,5 +212,7 @@ export interface VmModel {
   bootDelay?: number;
   dependencies: number[];
   volumes: { name: string; storage: string; sizeGb: number; mountPoint?: string }[];
+  /** `volumes` entries of `type: "nfs"`: NFS exports mounted inside the VM. */
+  nfsMounts: { name: string; server: string; path: string; mountPoint: string }[];
   raw: Record<string, unknown>;
 }

@@ -1,0 +1,119 @@
+// loadPhoenixConfig: the three Phoenix JSON files of a folder → one validated PhoenixModel, or
+// every problem at once as `<file>: <json path>: <message>` lines. Never throws on bad input.
+//
+// Order: read and parse JSON → zod schemas (all issues of all files) → normalise the quirks →
+// cross-file rules. When a file fails its schema, normalisation and the cross-file rules are
+// skipped (they need well-typed input); the schema errors of all three files are still reported.
+import * as fs from "fs";
+import * as path from "path";
+import type { PhoenixModel } from "./model";
+import { Findings, PathSegment, lineColumn } from "./errors";
+import { FILE_SCHEMAS, HYPERVISOR_FILE, HypervisorFile, LXC_FILE, LxcFile, PhoenixFileName, VM_FILE, VmFile } from "./schema";
+import { GuestOrigins, normaliseContainers, normaliseHost, normaliseVms } from "./normalise";
+import { duplicateVmids, runRules } from "./rules";
+
+export interface LoadOptions {
+  /** The stack's Proxmox node: filled into guests that do not name their own `node`. */
+  defaultNode?: string;
+}
+
+export type LoadResult =
+  | { ok: true; model: PhoenixModel; warnings: string[] }
+  | { ok: false; errors: string[]; warnings: string[] };
+
+export { ConfigError, formatFinding, jsonPath } from "./errors";
+
+/** Parses JSON text; a syntax error becomes one finding with line and column. */
+export function parseJsonText(file: string, text: string, findings: Findings): unknown | undefined {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    const pos = /position (\d+)/.exec(message);
+    let where = "";
+    if (pos) {
+      const { line, column } = lineColumn(text, Number(pos[1]));
+      where = ` (line ${line}, column ${column})`;
+    }
+    const reason = message.replace(/^JSON\.parse: /, "").replace(/ in JSON at position \d+.*$/, "");
+    findings.error(file, "$", `invalid JSON: ${reason}${where}`);
+    return undefined;
+  }
+}
+
+function readFile(dir: string, file: string, findings: Findings, optional: boolean): unknown | undefined {
+  const full = path.join(dir, file);
+  let text: string;
+  try {
+    text = fs.readFileSync(full, "utf8");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (optional && code === "ENOENT") {
+      findings.warn(file, "$", `not found in ${dir}; no VMs`);
+      return { vms: [] };
+    }
+    findings.error(file, "$", code === "ENOENT" ? `not found in ${dir}` : `cannot read: ${code ?? String(err)}`);
+    return undefined;
+  }
+  return parseJsonText(file, text.replace(/^\uFEFF/, ""), findings);
+}
+
+function checkSchema<T>(file: PhoenixFileName, data: unknown, findings: Findings): T | undefined {
+  const result = FILE_SCHEMAS[file].safeParse(data);
+  if (result.success) return result.data as T;
+  for (const issue of result.error.issues) {
+    const at = issue.path.filter((p): p is PathSegment => typeof p !== "symbol");
+    findings.error(file, at, issue.message);
+  }
+  return undefined;
+}
+
+function loadUnsafe(dir: string, opts: LoadOptions): LoadResult {
+  const findings = new Findings();
+  const absDir = path.resolve(dir);
+  if (!fs.existsSync(absDir) || !fs.statSync(absDir).isDirectory()) {
+    return { ok: false, errors: [`${dir}: $: not a directory`], warnings: [] };
+  }
+  const rawHost = readFile(absDir, HYPERVISOR_FILE, findings, false);
+  const rawLxc = readFile(absDir, LXC_FILE, findings, false);
+  const rawVm = readFile(absDir, VM_FILE, findings, true);
+
+  const hostFile = rawHost === undefined ? undefined : checkSchema<HypervisorFile>(HYPERVISOR_FILE, rawHost, findings);
+  const lxcFile = rawLxc === undefined ? undefined : checkSchema<LxcFile>(LXC_FILE, rawLxc, findings);
+  const vmFile = rawVm === undefined ? undefined : checkSchema<VmFile>(VM_FILE, rawVm, findings);
+  if (!hostFile || !lxcFile || !vmFile || findings.errors.length > 0) {
+    return { ok: false, errors: findings.errors, warnings: findings.warnings };
+  }
+
+  const origins: GuestOrigins = { containers: new Map(), vms: new Map() };
+  const ctx = normaliseHost(hostFile, findings);
+  const containers = normaliseContainers(lxcFile, ctx, findings, origins, opts.defaultNode);
+  const vms = normaliseVms(vmFile, ctx, findings, origins, opts.defaultNode);
+  duplicateVmids((vmFile.vms ?? []).map((v) => v.vmid), findings);
+  runRules({ host: ctx.host, containers, vms, origins, lxcNvidiaVersion: lxcFile.nvidia_driver_version }, findings);
+
+  if (findings.errors.length > 0) return { ok: false, errors: findings.errors, warnings: findings.warnings };
+  const model: PhoenixModel = {
+    files: {
+      hypervisor: path.join(absDir, HYPERVISOR_FILE),
+      lxc: path.join(absDir, LXC_FILE),
+      vm: path.join(absDir, VM_FILE),
+    },
+    host: ctx.host,
+    containers,
+    vms,
+    warnings: findings.warnings,
+  };
+  return { ok: true, model, warnings: findings.warnings };
+}
+
+/** Reads `phoenix_hypervisor_config.json`, `phoenix_lxc_configs.json` and `phoenix_vm_configs.json` from `dir`. */
+export function loadPhoenixConfig(dir: string, opts: LoadOptions = {}): LoadResult {
+  try {
+    return loadUnsafe(dir, opts);
+  } catch (err) {
+    // A bug of ours, not bad input: still one line, still no stack trace for the user.
+    const message = err instanceof Error ? err.message : String(err);
+    return { ok: false, errors: [`${path.basename(dir)}: $: internal error while loading: ${message}`], warnings: [] };
+  }
+}

@@ -1,0 +1,651 @@
+// From the parsed (schema-valid) JSON of the three files to the one PhoenixModel. Every quirk of
+// real files is resolved here, once: users as object or list, DNS as string or list, `key=value`
+// strings, GPU lists with spaces, OS templates given as host paths, `vm_defaults` fallbacks,
+// clones inheriting their parent's sizes, non-volume entries in `shared_volumes`.
+import * as path from "path";
+import type {
+  AdminUser,
+  ContainerModel,
+  ContainerNetwork,
+  HostModel,
+  NfsExport,
+  ProxmoxStorage,
+  SambaShare,
+  SharedVolume,
+  VmModel,
+  ZfsDataset,
+  ZfsPool,
+} from "./model";
+import { Findings, PathSegment, jsonPath } from "./errors";
+import {
+  ContainerEntry,
+  HYPERVISOR_FILE,
+  HypervisorFile,
+  LXC_FILE,
+  LxcFile,
+  VM_FILE,
+  VmEntry,
+  VmFile,
+  containerSchema,
+  hypervisorFileSchema,
+  sharedVolumeSchema,
+  show,
+  vmSchema,
+} from "./schema";
+import { PARAM_TEXT, STANDARD_STORAGES } from "./patterns";
+import type { z } from "zod";
+
+/** Where each guest was written: for messages from the cross-file rules. */
+export interface GuestOrigins {
+  containers: Map<number, PathSegment[]>;
+  vms: Map<number, PathSegment[]>;
+}
+
+// Keys the original format documents but Phoenix does not act on (yet): ignored without a warning.
+const QUIET_HOST_KEYS = new Set([
+  "firewall", "behavior", "tests", "core_paths", "docker", "dns_server", "step_ca", "portainer_api",
+  "vm_defaults", "domain_name", "$schema",
+]);
+const QUIET_GUEST_KEYS = new Set([
+  "ports", "firewall", "tests", "apparmor_manages_nesting", "enable_lifecycle_snapshots", "integration_tests",
+  "run_integration_tests", "docker_stacks", "snapshots", "$schema", "description",
+]);
+/** Keys handed to features and application scripts as parameters (PHOENIX_<KEY> downstream). */
+const PARAM_KEY = /^(?:vllm|ollama|portainer|traefik|step|python|qdrant|llamacpp|docker|n8n|app|model|service)_[a-z0-9_]*$/;
+
+function schemaKeys(schema: z.ZodObject): Set<string> {
+  return new Set(Object.keys(schema.shape));
+}
+const HOST_KEYS = schemaKeys(hypervisorFileSchema as unknown as z.ZodObject);
+const CONTAINER_KEYS = schemaKeys(containerSchema as unknown as z.ZodObject);
+const VM_KEYS = schemaKeys(vmSchema as unknown as z.ZodObject);
+
+function warnUnknownKeys(
+  findings: Findings,
+  file: string,
+  base: PathSegment[],
+  obj: Record<string, unknown>,
+  known: Set<string>,
+  quiet: Set<string>,
+  isParam: (key: string) => boolean = () => false,
+): void {
+  for (const key of Object.keys(obj)) {
+    if (known.has(key) || quiet.has(key) || isParam(key)) continue;
+    findings.warn(file, [...base, key], "unknown key, ignored");
+  }
+}
+
+/** `recordsize=16K,compression=lz4` → map (the schema has checked the syntax). */
+export function parseKeyValues(text: string | undefined, separator: RegExp): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!text) return out;
+  for (const item of text.split(separator)) {
+    if (!item) continue;
+    const eq = item.indexOf("=");
+    out[item.slice(0, eq).trim()] = item.slice(eq + 1).trim();
+  }
+  return out;
+}
+
+/** `"0, 1"` → [0, 1]; `"none"` / `""` → []. */
+export function parseGpus(text: string | undefined): number[] {
+  if (!text || text === "none") return [];
+  return [...new Set(text.split(",").map((s) => Number(s.trim())))].sort((a, b) => a - b);
+}
+
+function toList<T>(value: T | T[] | undefined): T[] {
+  if (value === undefined) return [];
+  return Array.isArray(value) ? value : [value];
+}
+
+function sshKeys(value: string | string[] | undefined): string[] {
+  return toList(value).filter((k) => k !== "");
+}
+
+/** Checks every string (and key) inside a parameter value against PARAM_TEXT. */
+function checkParam(findings: Findings, file: string, at: PathSegment[], value: unknown): void {
+  if (typeof value === "string") {
+    if (!PARAM_TEXT.test(value)) {
+      findings.error(file, at, `must be plain text without quotes, ';', '|', '&', '$', backticks or newlines; got ${show(value)}`);
+    }
+  } else if (Array.isArray(value)) {
+    value.forEach((v, i) => checkParam(findings, file, [...at, i], v));
+  } else if (value && typeof value === "object") {
+    for (const [k, v] of Object.entries(value)) {
+      if (!/^[A-Za-z0-9_.-]+$/.test(k)) findings.error(file, [...at, k], `key must be letters, digits, '_.-'; got ${show(k)}`);
+      checkParam(findings, file, [...at, k], v);
+    }
+  }
+}
+
+// ---------------------------------------------------------------- host
+
+export interface HostContext {
+  host: HostModel;
+  /** Resolves a storage reference (id, alias or standard storage) to a storage id; undefined if unknown. */
+  resolveStorage(ref: string): string | undefined;
+  /** Storage ids a reference may name, for messages. */
+  knownStorages(): string[];
+}
+
+export function normaliseHost(raw: HypervisorFile, findings: Findings): HostContext {
+  const F = HYPERVISOR_FILE;
+  warnUnknownKeys(findings, F, [], raw as Record<string, unknown>, HOST_KEYS, QUIET_HOST_KEYS);
+
+  const users: AdminUser[] = toList(raw.users).map((u) => ({
+    username: u.username,
+    passwordHash: !u.password_hash || u.password_hash === "NOT_SET" ? null : u.password_hash,
+    sudo: u.sudo_access ?? false,
+    sshPublicKeys: sshKeys(u.ssh_public_key),
+  }));
+  const seenUsers = new Set<string>();
+  users.forEach((u, i) => {
+    if (seenUsers.has(u.username)) findings.error(F, Array.isArray(raw.users) ? ["users", i, "username"] : ["users", "username"], `user ${u.username} is listed twice`);
+    seenUsers.add(u.username);
+  });
+
+  const interfaces = toList(raw.network?.interfaces);
+  if (interfaces.length > 1) {
+    findings.warn(F, ["network", "interfaces"], `${interfaces.length} interfaces given; only the first (${interfaces[0].name}) is used`);
+  }
+  const iface = interfaces[0];
+  const dns = iface?.dns_nameservers;
+  const network: HostModel["network"] = {
+    interfaceName: iface?.name ?? "vmbr0",
+    address: iface?.address,
+    gateway: iface?.gateway,
+    dnsNameservers: typeof dns === "string" ? dns.split(/[ ,]+/).filter(Boolean) : (dns ?? []),
+    defaultSubnet: raw.network?.default_subnet,
+    nfsServer: raw.network?.nfs_server,
+  };
+
+  // ZFS pools and datasets.
+  const pools: ZfsPool[] = (raw.zfs?.pools ?? []).map((p) => ({ name: p.name, raidLevel: p.raid_level, disks: p.disks }));
+  const poolNames = new Set<string>();
+  const diskOwner = new Map<string, string>();
+  (raw.zfs?.pools ?? []).forEach((p, i) => {
+    if (poolNames.has(p.name)) findings.error(F, ["zfs", "pools", i, "name"], `pool ${p.name} is declared twice`);
+    poolNames.add(p.name);
+    const minDisks = { single: 1, mirror: 2, raidz1: 3, raidz2: 4, raidz3: 5 }[p.raid_level];
+    if (p.disks.length < minDisks) {
+      findings.error(F, ["zfs", "pools", i, "disks"], `raid_level ${p.raid_level} needs at least ${minDisks} disks; got ${p.disks.length}`);
+    }
+    p.disks.forEach((d, j) => {
+      const owner = diskOwner.get(d);
+      if (owner !== undefined) findings.error(F, ["zfs", "pools", i, "disks", j], `disk ${d} is already used by pool ${owner}`);
+      else diskOwner.set(d, p.name);
+    });
+  });
+
+  const aliases: Record<string, string> = { ...(raw.proxmox_storage_ids ?? {}) };
+  const storages: ProxmoxStorage[] = [];
+  const datasets: ZfsDataset[] = [];
+  const seenDatasets = new Set<string>();
+  (raw.zfs?.datasets ?? []).forEach((d, i) => {
+    const fullName = `${d.pool}/${d.name}`;
+    if (seenDatasets.has(fullName)) findings.error(F, ["zfs", "datasets", i, "name"], `dataset ${fullName} is declared twice`);
+    seenDatasets.add(fullName);
+    if (!poolNames.has(d.pool)) {
+      findings.warn(F, ["zfs", "datasets", i, "pool"], `pool ${d.pool} is not in zfs.pools; it must already exist on the host`);
+    }
+    const properties = parseKeyValues(d.properties, /,/);
+    const dataset: ZfsDataset = {
+      name: d.name,
+      pool: d.pool,
+      fullName,
+      properties,
+      mountPoint: properties.mountpoint && properties.mountpoint.startsWith("/") ? properties.mountpoint : `/${fullName}`,
+    };
+    if (d.proxmox_storage_type) {
+      // The original orchestrator's rule: an alias keyed `<pool>_<name with - as _>` overrides the
+      // default storage id `<pool>-<name>`.
+      const id = aliases[`${d.pool}_${d.name.replace(/[-/]/g, "_")}`] ?? `${d.pool}-${d.name.replace(/\//g, "-")}`;
+      const content = d.proxmox_content_type
+        ? d.proxmox_content_type === "none" ? [] : d.proxmox_content_type.split(",")
+        : ["images", "rootdir"];
+      const storage: ProxmoxStorage = {
+        id,
+        type: d.proxmox_storage_type,
+        content,
+        target: d.proxmox_storage_type === "zfspool" ? fullName : dataset.mountPoint,
+      };
+      if (storages.some((s) => s.id === id)) {
+        findings.error(F, ["zfs", "datasets", i, "name"], `storage id ${id} is already registered by another dataset`);
+      } else if ((STANDARD_STORAGES as readonly string[]).includes(id)) {
+        findings.error(F, ["zfs", "datasets", i, "name"], `storage id ${id} clashes with a standard Proxmox storage`);
+      } else {
+        storages.push(storage);
+        dataset.storage = storage;
+      }
+    }
+    datasets.push(dataset);
+  });
+
+  const storageIds = new Set(storages.map((s) => s.id));
+  for (const [alias, target] of Object.entries(aliases)) {
+    if (!storageIds.has(target) && !(STANDARD_STORAGES as readonly string[]).includes(target)) {
+      findings.warn(F, ["proxmox_storage_ids", alias], `alias points at ${target}, which no dataset registers`);
+    }
+  }
+
+  const resolveStorage = (ref: string): string | undefined => {
+    if (storageIds.has(ref) || (STANDARD_STORAGES as readonly string[]).includes(ref)) return ref;
+    const target = aliases[ref];
+    if (target !== undefined && (storageIds.has(target) || (STANDARD_STORAGES as readonly string[]).includes(target))) return target;
+    return undefined;
+  };
+  const knownStorages = () => [...[...storageIds].sort(), ...STANDARD_STORAGES];
+
+  const mountPointBase = raw.mount_point_base ?? "/mnt/pve";
+
+  // NFS.
+  const nfsExports: NfsExport[] = (raw.nfs?.exports ?? []).map((e) => ({
+    path: e.path,
+    clients: e.clients,
+    options: e.options ?? ["rw", "sync", "no_subtree_check"],
+  }));
+  const seenExports = new Set<string>();
+  nfsExports.forEach((e, i) => {
+    if (seenExports.has(e.path)) findings.error(F, ["nfs", "exports", i, "path"], `path ${e.path} is exported twice`);
+    seenExports.add(e.path);
+    if (e.clients.length === 0) findings.error(F, ["nfs", "exports", i, "clients"], "must list at least one client");
+  });
+
+  // Samba: share paths are dataset paths relative to `/` (`quickOS/shared-prod-data`).
+  let samba: HostModel["samba"];
+  if (raw.samba) {
+    const shares: SambaShare[] = [];
+    const seenShares = new Set<string>();
+    (raw.samba.shares ?? []).forEach((s, i) => {
+      const key = s.name.toLowerCase();
+      if (seenShares.has(key)) findings.error(F, ["samba", "shares", i, "name"], `share ${s.name} is declared twice`);
+      seenShares.add(key);
+      if (key === "global" || key === "homes" || key === "printers") {
+        findings.error(F, ["samba", "shares", i, "name"], `${s.name} is a reserved Samba section name`);
+      }
+      const dataset = datasets.find((d) => d.fullName === s.path.replace(/\/$/, ""));
+      const sharePath = dataset ? dataset.mountPoint : s.path.startsWith("/") ? s.path : `/${s.path}`;
+      if (!dataset && !s.path.startsWith("/")) {
+        findings.warn(F, ["samba", "shares", i, "path"], `no dataset ${s.path} in zfs.datasets; serving ${sharePath} as it is`);
+      }
+      shares.push({
+        name: s.name,
+        path: sharePath.replace(/(.)\/$/, "$1"),
+        options: parseKeyValues(s.options, / +/),
+        validUsers: s.valid_users ?? [raw.samba!.user],
+      });
+    });
+    samba = { user: raw.samba.user, shares };
+    if (!users.some((u) => u.username === raw.samba!.user)) {
+      findings.warn(F, ["samba", "user"], `${raw.samba.user} is not one of the admin users; it must already exist on the host`);
+    }
+  }
+
+  // proxmox_defaults.lxc: `features` mixes Phoenix feature names and pct `key=value` options in real files.
+  const d = raw.proxmox_defaults?.lxc;
+  const defaultFeatureItems = toList(d?.features).flatMap((f) => f.split(",")).filter(Boolean);
+  let defaultNetwork: ContainerNetwork | undefined;
+  if (typeof d?.network_config === "string") {
+    const [ip, gateway] = d.network_config.split(",");
+    defaultNetwork = { name: "eth0", bridge: network.interfaceName, ip, gateway };
+  } else if (d?.network_config) {
+    defaultNetwork = { name: d.network_config.name, bridge: d.network_config.bridge, ip: d.network_config.ip, gateway: d.network_config.gw };
+  }
+  const lxcDefaults: HostModel["lxcDefaults"] = {
+    cores: d?.cores,
+    memoryMb: d?.memory_mb,
+    network: defaultNetwork,
+    features: defaultFeatureItems.filter((f) => !f.includes("=")),
+    pctOptions: parseKeyValues(defaultFeatureItems.filter((f) => f.includes("=")).join(","), /,/),
+    nesting: d?.nesting === undefined ? undefined : Boolean(d.nesting),
+  };
+
+  // NVIDIA driver.
+  let nvidiaDriver: HostModel["nvidiaDriver"];
+  const nv = raw.nvidia_driver;
+  if (nv?.install) {
+    if (!nv.version) {
+      findings.error(F, ["nvidia_driver", "version"], "is required when install is true");
+    } else {
+      nvidiaDriver = {
+        version: nv.version,
+        runfileUrl:
+          nv.runfile_url ?? `https://us.download.nvidia.com/XFree86/Linux-x86_64/${nv.version}/NVIDIA-Linux-x86_64-${nv.version}.run`,
+        runfileSha256: nv.runfile_sha256,
+        cudaVersion: nv.cuda_version,
+        installVllmLibs: nv.install_vllm_libs ?? false,
+      };
+      if (nv.runfile_url && !nv.runfile_url.includes(nv.version)) {
+        findings.warn(F, ["nvidia_driver", "runfile_url"], `does not mention version ${nv.version}`);
+      }
+    }
+  }
+
+  // Shared volumes; real files keep other objects here too.
+  const sharedVolumes: SharedVolume[] = [];
+  for (const [name, entry] of Object.entries(raw.shared_volumes ?? {})) {
+    const at: PathSegment[] = ["shared_volumes", name];
+    const obj = entry as Record<string, unknown>;
+    if (!("host_path" in obj) && !("mounts" in obj)) {
+      findings.warn(F, at, "not a volume (no host_path or mounts), skipped");
+      continue;
+    }
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) {
+      findings.error(F, at, `volume names must be letters, digits, '_.-'; got ${show(name)}`);
+    }
+    const parsed = sharedVolumeSchema.safeParse(entry);
+    if (!parsed.success) {
+      for (const issue of parsed.error.issues) findings.error(F, [...at, ...(issue.path as PathSegment[])], issue.message);
+      continue;
+    }
+    sharedVolumes.push({
+      name,
+      hostPath: parsed.data.host_path,
+      mounts: Object.entries(parsed.data.mounts)
+        .map(([ctid, containerPath]) => ({ ctid: Number(ctid), containerPath }))
+        .sort((a, b) => a.ctid - b.ctid),
+    });
+  }
+
+  const host: HostModel = {
+    timezone: raw.timezone,
+    users,
+    network,
+    nfsExports,
+    samba,
+    zfs: { arcMaxGb: raw.zfs?.arc_max_gb, pools, datasets },
+    storages,
+    storageAliases: aliases,
+    mountPointBase,
+    lxcDefaults,
+    nvidiaDriver,
+    sharedVolumes,
+  };
+  return { host, resolveStorage, knownStorages };
+}
+
+// ---------------------------------------------------------------- containers
+
+/** Maps an OS template given as a host path to a volume id `<storage>:vztmpl/<file>`. */
+function templateVolumeId(
+  template: string,
+  ctx: HostContext,
+  findings: Findings,
+  at: PathSegment[],
+): string | undefined {
+  if (!template.startsWith("/")) {
+    const storage = template.slice(0, template.indexOf(":"));
+    if (!ctx.resolveStorage(storage)) {
+      findings.error(LXC_FILE, at, `storage ${storage} is not known; known: ${ctx.knownStorages().join(", ")}`);
+      return undefined;
+    }
+    return `${ctx.resolveStorage(storage)}${template.slice(storage.length)}`;
+  }
+  const file = path.posix.basename(template);
+  const dir = path.posix.dirname(template);
+  if (dir === "/var/lib/vz/template/cache") return `local:vztmpl/${file}`;
+  for (const s of ctx.host.storages) {
+    if (s.type === "dir" && dir === `${s.target}/template/cache`) {
+      if (!s.content.includes("vztmpl")) {
+        findings.warn(LXC_FILE, at, `storage ${s.id} holds the template but its content types (${s.content.join(",")}) lack vztmpl`);
+      }
+      return `${s.id}:vztmpl/${file}`;
+    }
+  }
+  const dirs = ctx.host.storages.filter((s) => s.type === "dir").map((s) => `${s.target}/template/cache`);
+  findings.error(
+    LXC_FILE,
+    at,
+    `cannot map ${template} to a Proxmox storage: put it in ${[...dirs, "/var/lib/vz/template/cache"].join(" or ")}, or give a volume id <storage>:vztmpl/<file>`,
+  );
+  return undefined;
+}
+
+export function normaliseContainers(
+  raw: LxcFile,
+  ctx: HostContext,
+  findings: Findings,
+  origins: GuestOrigins,
+  defaultNode: string | undefined,
+): ContainerModel[] {
+  const F = LXC_FILE;
+  warnUnknownKeys(findings, F, [], raw as Record<string, unknown>, new Set(["$schema", "nvidia_driver_version", "nvidia_repo_url", "nvidia_runfile_url", "lxc_configs"]), new Set());
+  const entries = raw.lxc_configs;
+  const host = ctx.host;
+
+  /** A value from the container or, for clones, the nearest ancestor that sets it. */
+  function inherited<K extends keyof ContainerEntry>(key: string, entry: ContainerEntry, field: K): ContainerEntry[K] | undefined {
+    const seen = new Set<string>([key]);
+    let current: ContainerEntry | undefined = entry;
+    while (current) {
+      if (current[field] !== undefined) return current[field];
+      const parent: string | undefined = current.clone_from_ctid === undefined ? undefined : String(current.clone_from_ctid);
+      if (parent === undefined || seen.has(parent)) return undefined;
+      seen.add(parent);
+      current = entries[parent];
+    }
+    return undefined;
+  }
+
+  const containers: ContainerModel[] = [];
+  for (const key of Object.keys(entries).sort((a, b) => Number(a) - Number(b))) {
+    const e = entries[key];
+    const ctid = Number(key);
+    const base: PathSegment[] = ["lxc_configs", key];
+    origins.containers.set(ctid, base);
+    warnUnknownKeys(findings, F, base, e as Record<string, unknown>, CONTAINER_KEYS, QUIET_GUEST_KEYS, (k) => PARAM_KEY.test(k));
+
+    const params: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(e)) {
+      if (PARAM_KEY.test(k) && !CONTAINER_KEYS.has(k)) {
+        params[k] = v;
+        checkParam(findings, F, [...base, k], v);
+      }
+    }
+
+    let osTemplate: string | undefined;
+    if (e.clone_from_ctid === undefined) {
+      if (e.template === undefined) findings.error(F, base, "needs either template (an OS template) or clone_from_ctid");
+      else osTemplate = templateVolumeId(e.template, ctx, findings, [...base, "template"]);
+    } else if (e.template !== undefined) {
+      findings.warn(F, [...base, "template"], "ignored: the container is cloned from clone_from_ctid");
+    }
+
+    const storageRef = inherited(key, e, "storage_pool");
+    let storagePool = "";
+    if (storageRef === undefined) {
+      findings.error(F, [...base, "storage_pool"], "is required (on the container or a template it is cloned from)");
+    } else {
+      const resolved = ctx.resolveStorage(storageRef);
+      if (!resolved) {
+        const at = e.storage_pool !== undefined ? [...base, "storage_pool"] : base;
+        findings.error(F, at, `storage ${storageRef} is not in the host config; known: ${ctx.knownStorages().join(", ")}`);
+      } else storagePool = resolved;
+    }
+
+    let network: ContainerNetwork;
+    const nc = e.network_config;
+    if (nc) network = { name: nc.name, bridge: nc.bridge, ip: nc.ip, gateway: nc.gw };
+    else if (host.lxcDefaults.network) network = { ...host.lxcDefaults.network };
+    else {
+      findings.error(F, [...base, "network_config"], "is required (no proxmox_defaults.lxc.network_config to fall back to)");
+      network = { name: "eth0", bridge: host.network.interfaceName, ip: "dhcp" };
+    }
+
+    const volumes: ContainerModel["volumes"] = [];
+    for (const field of ["volumes", "zfs_volumes"] as const) {
+      (e[field] ?? []).forEach((v, i) => {
+        const at: PathSegment[] = [...base, field, i];
+        const ref = v.storage ?? v.pool;
+        if (ref === undefined) return findings.error(F, at, "needs pool (a Proxmox storage id)");
+        if (v.size_gb === undefined) return findings.error(F, [...at, "size_gb"], "is required");
+        if (v.mount_point === undefined) return findings.error(F, [...at, "mount_point"], "is required");
+        const storage = ctx.resolveStorage(ref);
+        if (!storage) {
+          return findings.error(F, [...at, v.storage ? "storage" : "pool"], `storage ${ref} is not in the host config; known: ${ctx.knownStorages().join(", ")}`);
+        }
+        volumes.push({ name: v.name, storage, sizeGb: v.size_gb, mountPoint: v.mount_point });
+      });
+    }
+
+    const bindMounts: ContainerModel["bindMounts"] = [];
+    for (const sv of host.sharedVolumes) {
+      for (const m of sv.mounts) if (m.ctid === ctid) bindMounts.push({ hostPath: sv.hostPath, containerPath: m.containerPath });
+    }
+    for (const m of e.mount_points ?? []) {
+      bindMounts.push({ hostPath: m.host_path, containerPath: m.container_path, ownerUid: m.owner_uid, ownerGid: m.owner_gid });
+    }
+    const mountTargets = new Map<string, number>();
+    for (const m of [...bindMounts.map((b) => b.containerPath), ...volumes.map((v) => v.mountPoint)]) {
+      mountTargets.set(m, (mountTargets.get(m) ?? 0) + 1);
+    }
+    for (const [target, count] of mountTargets) {
+      if (count > 1) findings.error(F, base, `${count} mounts target ${target} in the container`);
+    }
+
+    const lxcOptions = (e.lxc_options ?? []).map((line) => {
+      const m = /^(lxc\.[a-z0-9_.]+) ?[=:] ?(.*)$/.exec(line)!;
+      return { key: m[1], value: m[2] };
+    });
+
+    const hc = e.health_check;
+    containers.push({
+      ctid,
+      name: e.name,
+      node: e.node ?? defaultNode,
+      osTemplate,
+      cloneFrom: e.clone_from_ctid === undefined ? undefined : Number(e.clone_from_ctid),
+      templateSnapshotName: e.template_snapshot_name,
+      memoryMb: inherited(key, e, "memory_mb") ?? host.lxcDefaults.memoryMb ?? 512,
+      swapMb: inherited(key, e, "swap_mb") ?? 512,
+      cores: inherited(key, e, "cores") ?? host.lxcDefaults.cores ?? 1,
+      storagePool,
+      storageSizeGb: inherited(key, e, "storage_size_gb") ?? 8,
+      network,
+      macAddress: e.mac_address?.toUpperCase(),
+      unprivileged: inherited(key, e, "unprivileged") ?? true,
+      gpus: parseGpus(e.gpu_assignment),
+      features: e.features ?? [],
+      applicationScript: e.application_script,
+      healthCheck: hc ? { command: hc.command, retries: hc.retries ?? 3, intervalSeconds: hc.interval ?? 10 } : undefined,
+      extraHealthChecks: (e.tests?.health_checks ?? []).map((t) => ({ name: t.name, type: t.type, path: t.path })),
+      pctOptions: parseKeyValues((e.pct_options ?? []).join(","), /,(?=[a-z][a-z0-9_]*=)/),
+      lxcOptions,
+      apparmorProfile: e.apparmor_profile,
+      startAtBoot: e.start_at_boot ?? false,
+      bootOrder: e.boot_order,
+      bootDelay: e.boot_delay,
+      dependencies: [...new Set((e.dependencies ?? []).map(Number))],
+      bindMounts,
+      volumes,
+      idMaps: (e.id_maps ?? []).map((m) => ({
+        type: m.type.startsWith("u") ? "uid" : "gid",
+        hostId: m.host_id,
+        containerId: m.container_id,
+        size: m.size,
+      })),
+      params,
+      raw: e as Record<string, unknown>,
+    });
+  }
+  return containers;
+}
+
+// ---------------------------------------------------------------- VMs
+
+export function normaliseVms(
+  raw: VmFile,
+  ctx: HostContext,
+  findings: Findings,
+  origins: GuestOrigins,
+  defaultNode: string | undefined,
+): VmModel[] {
+  const F = VM_FILE;
+  warnUnknownKeys(findings, F, [], raw as Record<string, unknown>, new Set(["vm_defaults", "vms"]), new Set(["$schema"]));
+  const defaults = raw.vm_defaults ?? {};
+  const vms: VmModel[] = [];
+  (raw.vms ?? []).forEach((e: VmEntry, i) => {
+    const base: PathSegment[] = ["vms", i];
+    if (!origins.vms.has(e.vmid)) origins.vms.set(e.vmid, base);
+    warnUnknownKeys(findings, F, base, e as Record<string, unknown>, VM_KEYS, QUIET_GUEST_KEYS, (k) => PARAM_KEY.test(k));
+    for (const [k, v] of Object.entries(e)) if (PARAM_KEY.test(k) && !VM_KEYS.has(k)) checkParam(findings, F, [...base, k], v);
+
+    const isTemplate = e.is_template ?? false;
+    if (e.clone_from_vmid === undefined && e.template_image === undefined) {
+      findings.error(F, base, "needs either template_image (a cloud image) or clone_from_vmid");
+    }
+    if (e.clone_from_vmid !== undefined && e.template_image !== undefined) {
+      findings.warn(F, [...base, "template_image"], "ignored: the VM is cloned from clone_from_vmid");
+    }
+
+    const storageRef = e.storage_pool ?? defaults.storage_pool;
+    let storagePool = "";
+    if (storageRef === undefined) findings.error(F, [...base, "storage_pool"], "is required (here or in vm_defaults)");
+    else {
+      const resolved = ctx.resolveStorage(storageRef);
+      if (!resolved) {
+        const at: PathSegment[] = e.storage_pool !== undefined ? [...base, "storage_pool"] : ["vm_defaults", "storage_pool"];
+        findings.error(F, at, `storage ${storageRef} is not in the host config; known: ${ctx.knownStorages().join(", ")}`);
+      } else storagePool = resolved;
+    }
+
+    const volumes: VmModel["volumes"] = [];
+    const nfsMounts: VmModel["nfsMounts"] = [];
+    (e.volumes ?? []).forEach((v, j) => {
+      const at: PathSegment[] = [...base, "volumes", j];
+      if ("type" in v && v.type === "nfs") {
+        const n = v as { name: string; server: string; path: string; mount_point: string };
+        nfsMounts.push({ name: n.name, server: n.server, path: n.path, mountPoint: n.mount_point });
+        return;
+      }
+      const g = v as { name: string; pool?: string; storage?: string; size_gb?: number; mount_point?: string };
+      const ref = g.storage ?? g.pool;
+      if (ref === undefined) return findings.error(F, at, "needs pool (a Proxmox storage id) or type nfs");
+      if (g.size_gb === undefined) return findings.error(F, [...at, "size_gb"], "is required");
+      const storage = ctx.resolveStorage(ref);
+      if (!storage) return findings.error(F, [...at, g.storage ? "storage" : "pool"], `storage ${ref} is not in the host config; known: ${ctx.knownStorages().join(", ")}`);
+      volumes.push({ name: g.name, storage, sizeGb: g.size_gb, mountPoint: g.mount_point });
+    });
+
+    const nc = e.network_config ?? {};
+    const uc = e.user_config;
+    vms.push({
+      vmid: e.vmid,
+      name: e.name,
+      node: e.node ?? defaultNode,
+      isTemplate,
+      templateImage: e.clone_from_vmid === undefined ? e.template_image : undefined,
+      cloneFrom: e.clone_from_vmid === undefined ? undefined : Number(e.clone_from_vmid),
+      templateSnapshotName: e.template_snapshot_name,
+      cores: e.cores ?? defaults.cores ?? 1,
+      memoryMb: e.memory_mb ?? defaults.memory_mb ?? 2048,
+      diskSizeGb: e.disk_size_gb ?? defaults.disk_size_gb ?? 32,
+      storagePool,
+      networkBridge: e.network_bridge ?? defaults.network_bridge ?? ctx.host.network.interfaceName,
+      macAddress: e.mac_address?.toUpperCase(),
+      network: {
+        ip: nc.ip ?? "dhcp",
+        gateway: nc.gw,
+        nameservers: [...toList(nc.nameservers), ...toList(nc.nameserver)],
+      },
+      user: uc
+        ? {
+            username: uc.username,
+            passwordHash: !uc.password_hash || uc.password_hash === "NOT_SET" ? undefined : uc.password_hash,
+            sshPublicKey: uc.ssh_public_key || undefined,
+          }
+        : undefined,
+      features: e.features ?? [],
+      startAtBoot: e.start_at_boot ?? false,
+      bootOrder: e.boot_order,
+      bootDelay: e.boot_delay,
+      dependencies: [...new Set((e.dependencies ?? []).map(Number))],
+      volumes,
+      nfsMounts,
+      raw: e as Record<string, unknown>,
+    });
+  });
+  return vms.sort((a, b) => a.vmid - b.vmid);
+}
+
+export { jsonPath };

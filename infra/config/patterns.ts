@@ -1,0 +1,86 @@
+// Strict patterns for every value from a Phoenix file that can end up on a shell command line, in
+// a config file on the host (smb.conf, /etc/exports, LXC config) or in cloud-init. Values are
+// quoted downstream as well; these patterns are the first gate, so a hostile or mistyped value is
+// rejected with a clear message before anything runs. None admits `;`, `$(`, backticks, quotes,
+// backslashes or newlines; spaces only where the value is a space-separated list or a command line.
+
+/** DNS hostname, dots allowed (real files use `vllm-qwen2.5-7b-awq`, `Template-Base`). */
+export const HOSTNAME = /^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,61}[A-Za-z0-9])?$/;
+/** Linux user name. */
+export const USERNAME = /^[a-z_][a-z0-9_-]{0,31}$/;
+/** crypt(3) hash: `$id$[params$]salt$hash` (sha512crypt, yescrypt, bcrypt, ...). */
+export const PASSWORD_HASH = /^\$[0-9a-z]+\$[A-Za-z0-9./$=,+-]+$/;
+/** One OpenSSH public key line: type, base64 blob, optional comment. */
+export const SSH_PUBLIC_KEY =
+  /^(?:ssh-(?:ed25519|rsa|dss)|ecdsa-sha2-nistp(?:256|384|521)|sk-(?:ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com) [A-Za-z0-9+/]+={0,3}(?: [A-Za-z0-9@._+:-]+)*$/;
+/** Olson timezone name, e.g. `America/New_York`, `Etc/GMT+5`, `UTC`. */
+export const TIMEZONE = /^[A-Za-z][A-Za-z0-9_+-]*(?:\/[A-Za-z0-9_+-]+)*$/;
+/** Absolute path: no `..`, spaces or shell metacharacters. */
+export const ABSOLUTE_PATH = /^\/(?:[A-Za-z0-9._+@,=-]+\/?)*$/;
+/** Path relative to something (a Samba share's dataset path, a test script). */
+export const RELATIVE_PATH = /^[A-Za-z0-9._+@-]+(?:\/[A-Za-z0-9._+@-]+)*\/?$/;
+/** Block device path given to `zpool create`. */
+export const DISK_PATH = /^\/dev\/[A-Za-z0-9._+:,@=-]+(?:\/[A-Za-z0-9._+:,@=-]+)*$/;
+/** ZFS pool name (zpool(8): a letter first, then letters, digits, `_ - . :`). */
+export const ZFS_POOL = /^[A-Za-z][A-Za-z0-9_.:-]*$/;
+/** A dataset name inside a pool (`shared-prod-data`, `apps/qdrant`). */
+export const ZFS_DATASET = /^[A-Za-z0-9][A-Za-z0-9_.:-]*(?:\/[A-Za-z0-9][A-Za-z0-9_.:-]*)*$/;
+/** ZFS property name (`recordsize`, `com.example:tag`). */
+export const ZFS_PROPERTY_KEY = /^[a-z][a-z0-9_.:]*$/;
+/** ZFS property value (`16K`, `lz4`, `1.4T`, `/mnt/x`, `on`). */
+export const ZFS_PROPERTY_VALUE = /^[A-Za-z0-9._:/+@-]+$/;
+/** Proxmox storage id (pvesm: letter first, letters, digits, `-_.`). */
+export const STORAGE_ID = /^[A-Za-z][A-Za-z0-9._-]*$/;
+/** Proxmox storage content type list entry. */
+export const CONTENT_TYPE = /^(?:images|rootdir|vztmpl|iso|backup|snippets|import|none)$/;
+/** Proxmox node name. */
+export const NODE_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+/** IPv4 address. */
+export const IPV4 = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
+/** IPv4 CIDR (`10.0.0.150/24`). */
+export const IPV4_CIDR = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\/(?:3[0-2]|[12]?\d)$/;
+/** Guest IP setting: CIDR or `dhcp`. */
+export const GUEST_IP = new RegExp(`^(?:dhcp|${IPV4_CIDR.source.slice(1, -1)})$`);
+/** NFS client: IP, CIDR, host name or `*`. */
+export const NFS_CLIENT = /^(?:\*|[A-Za-z0-9][A-Za-z0-9.-]*(?:\/(?:3[0-2]|[12]?\d))?)$/;
+/** NFS export option (`rw`, `no_root_squash`, `anonuid=1000`, `sec=sys:krb5`). */
+export const NFS_OPTION = /^[a-z_]+(?:=[A-Za-z0-9_.:/-]+)?$/;
+/** MAC address `52:54:00:AA:BB:CC`. */
+export const MAC = /^[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}$/;
+/** Samba share name (the `[section]`). */
+export const SAMBA_SHARE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+/** Samba option key within the space-separated `options` string. */
+export const SAMBA_OPTION_KEY = /^[a-z][a-z0-9_]*$/;
+/** Samba option value. */
+export const SAMBA_OPTION_VALUE = /^[A-Za-z0-9_.,@%/:+-]+$/;
+/** Proxmox container feature `key=value` (`nesting=1`, `keyctl=1`). */
+export const PCT_OPTION = /^[a-z][a-z0-9_]*=[A-Za-z0-9_.,-]+$/;
+/** Raw LXC config key. */
+export const LXC_OPTION_KEY = /^lxc\.[a-z0-9_.]+$/;
+/** Raw LXC config value: spaces allowed (`/dev/fuse dev/fuse none bind,create=file`), `*` too (`c 195:* rwm`). */
+export const LXC_OPTION_VALUE = /^[A-Za-z0-9 _.,:=/+*-]*$/;
+/** AppArmor profile name. */
+export const APPARMOR_PROFILE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+/** Application script: a file name or relative path under the application script folder. */
+export const SCRIPT_PATH = /^[A-Za-z0-9_][A-Za-z0-9_.-]*(?:\/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$/;
+/** A command line run inside a guest (health checks): words, no chaining, substitution or quotes. */
+export const COMMAND_LINE = /^[A-Za-z0-9_./:=,+@%-]+(?: [A-Za-z0-9_./:=,+@%-]+)*$/;
+/** Feature name as written (checked against the registry afterwards). */
+export const FEATURE_NAME = /^[a-z0-9_]+$/;
+/** Snapshot name (Proxmox: letter first, letters, digits, `_-`). */
+export const SNAPSHOT_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,39}$/;
+/** Cloud image file name. */
+export const IMAGE_FILE = /^[A-Za-z0-9][A-Za-z0-9._+-]*$/;
+/** https URL without shell metacharacters. */
+export const HTTPS_URL = /^https?:\/\/[A-Za-z0-9.-]+(?::\d+)?(?:\/[A-Za-z0-9._~%+=,@:/-]*)?$/;
+/** Driver or CUDA version (`580.76.05`, `12.8`). */
+export const VERSION = /^[0-9]+(?:\.[0-9]+)*$/;
+/** Free text handed to features as parameters (model names, roles): no shell metacharacters or newlines. */
+export const PARAM_TEXT = /^[A-Za-z0-9 _./:=,+@%#-]*$/;
+/** Guest ID as written in keys and references. */
+export const GUEST_ID_TEXT = /^[1-9][0-9]{2,8}$/;
+
+export const MIN_GUEST_ID = 100;
+export const MAX_GUEST_ID = 999_999_999;
+/** Storages every Proxmox installation may have without the host config declaring them. */
+export const STANDARD_STORAGES = ["local", "local-lvm", "local-zfs"] as const;

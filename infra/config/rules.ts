@@ -1,0 +1,241 @@
+// Cross-file rules: what no single file's schema can see. Each rule is a function of its own (and
+// has its own test); all run, and every finding is reported.
+import { LXC_FEATURES, VM_FEATURES } from "../../features/registry";
+import type { ContainerModel, HostModel, VmModel } from "./model";
+import { Findings, PathSegment } from "./errors";
+import type { GuestOrigins } from "./normalise";
+import { HYPERVISOR_FILE, LXC_FILE, VM_FILE } from "./schema";
+
+export interface RuleInput {
+  host: HostModel;
+  containers: ContainerModel[];
+  vms: VmModel[];
+  origins: GuestOrigins;
+  /** `nvidia_driver_version` of the LXC file (the user-space driver containers install). */
+  lxcNvidiaVersion?: string;
+}
+
+type Rule = (input: RuleInput, findings: Findings) => void;
+
+function ctPath(input: RuleInput, ctid: number, ...rest: PathSegment[]): PathSegment[] {
+  return [...(input.origins.containers.get(ctid) ?? ["lxc_configs", String(ctid)]), ...rest];
+}
+function vmPath(input: RuleInput, vmid: number, ...rest: PathSegment[]): PathSegment[] {
+  return [...(input.origins.vms.get(vmid) ?? ["vms"]), ...rest];
+}
+
+/** LXC and VM IDs share one namespace; VMIDs must not repeat. */
+export const uniqueIds: Rule = (input, findings) => {
+  const ctids = new Set(input.containers.map((c) => c.ctid));
+  for (const vmid of new Set(input.vms.map((v) => v.vmid))) {
+    if (ctids.has(vmid)) {
+      findings.error(VM_FILE, vmPath(input, vmid, "vmid"), `ID ${vmid} is also container ${vmid} in ${LXC_FILE} (LXC and VM IDs share one namespace)`);
+    }
+  }
+};
+
+/** Repeated VMIDs inside the VM file (found from the raw list, since the model is keyed by ID). */
+export function duplicateVmids(vmids: number[], findings: Findings): void {
+  const first = new Map<number, number>();
+  vmids.forEach((id, i) => {
+    if (first.has(id)) findings.error(VM_FILE, ["vms", i, "vmid"], `VMID ${id} is already used by $.vms[${first.get(id)}]`);
+    else first.set(id, i);
+  });
+}
+
+/** A clone's parent exists, is a template and has a snapshot to clone from. */
+export const cloneParents: Rule = (input, findings) => {
+  const byCtid = new Map(input.containers.map((c) => [c.ctid, c]));
+  for (const c of input.containers) {
+    if (c.cloneFrom === undefined) continue;
+    const at = ctPath(input, c.ctid, "clone_from_ctid");
+    const parent = byCtid.get(c.cloneFrom);
+    if (!parent) {
+      const vm = input.vms.some((v) => v.vmid === c.cloneFrom);
+      findings.error(LXC_FILE, at, `parent ${c.cloneFrom} does not exist${vm ? " (it is a VM, not a container)" : ""}`);
+    } else if (!parent.templateSnapshotName) {
+      findings.error(LXC_FILE, at, `parent ${c.cloneFrom} is not a template: it has no template_snapshot_name to clone from`);
+    } else if (parent.storageSizeGb > c.storageSizeGb) {
+      findings.error(
+        LXC_FILE,
+        ctPath(input, c.ctid, "storage_size_gb"),
+        `${c.storageSizeGb} GB is smaller than parent ${parent.ctid}'s ${parent.storageSizeGb} GB (a clone cannot shrink its disk)`,
+      );
+    }
+  }
+  const byVmid = new Map(input.vms.map((v) => [v.vmid, v]));
+  for (const vm of input.vms) {
+    if (vm.cloneFrom === undefined) continue;
+    const at = vmPath(input, vm.vmid, "clone_from_vmid");
+    const parent = byVmid.get(vm.cloneFrom);
+    if (!parent) {
+      const ct = input.containers.some((c) => c.ctid === vm.cloneFrom);
+      findings.error(VM_FILE, at, `parent ${vm.cloneFrom} does not exist${ct ? " (it is a container, not a VM)" : ""}`);
+    } else if (!parent.isTemplate && !parent.templateSnapshotName) {
+      findings.error(VM_FILE, at, `parent ${vm.cloneFrom} is not a template: set is_template or template_snapshot_name on it`);
+    } else if (parent.diskSizeGb > vm.diskSizeGb) {
+      findings.error(VM_FILE, vmPath(input, vm.vmid, "disk_size_gb"), `${vm.diskSizeGb} GB is smaller than parent ${parent.vmid}'s ${parent.diskSizeGb} GB (a clone cannot shrink its disk)`);
+    }
+  }
+};
+
+/** `dependencies` name existing LXC or VM IDs. */
+export const dependenciesExist: Rule = (input, findings) => {
+  const ids = new Set([...input.containers.map((c) => c.ctid), ...input.vms.map((v) => v.vmid)]);
+  const check = (file: string, base: PathSegment[], deps: number[], raw: unknown) => {
+    const rawList = Array.isArray(raw) ? raw : [];
+    deps.forEach((dep) => {
+      if (ids.has(dep)) return;
+      const index = rawList.findIndex((r) => Number(r) === dep);
+      findings.error(file, [...base, "dependencies", index < 0 ? 0 : index], `${dep} is neither a container nor a VM in this configuration`);
+    });
+  };
+  for (const c of input.containers) check(LXC_FILE, ctPath(input, c.ctid), c.dependencies, c.raw.dependencies);
+  for (const v of input.vms) check(VM_FILE, vmPath(input, v.vmid), v.dependencies, v.raw.dependencies);
+};
+
+/** No cycle through clones and dependencies together; each cycle is named once, e.g. `950 -> 951 -> 950`. */
+export const noCycles: Rule = (input, findings) => {
+  const edges = new Map<number, { to: number; via: "clone" | "dependency" }[]>();
+  const isVm = new Set(input.vms.map((v) => v.vmid));
+  const add = (from: number, to: number, via: "clone" | "dependency") => {
+    if (!edges.has(from)) edges.set(from, []);
+    edges.get(from)!.push({ to, via });
+  };
+  for (const c of input.containers) {
+    if (c.cloneFrom !== undefined) add(c.ctid, c.cloneFrom, "clone");
+    for (const d of c.dependencies) add(c.ctid, d, "dependency");
+  }
+  for (const v of input.vms) {
+    if (v.cloneFrom !== undefined) add(v.vmid, v.cloneFrom, "clone");
+    for (const d of v.dependencies) add(v.vmid, d, "dependency");
+  }
+  for (const list of edges.values()) list.sort((a, b) => a.to - b.to);
+
+  const state = new Map<number, "visiting" | "done">();
+  const stack: number[] = [];
+  const reported = new Set<string>();
+  const visit = (node: number) => {
+    state.set(node, "visiting");
+    stack.push(node);
+    for (const { to, via } of edges.get(node) ?? []) {
+      const s = state.get(to);
+      if (s === "visiting") {
+        const cycle = stack.slice(stack.indexOf(to));
+        // The same cycle is found from any of its members: report it once, starting at its lowest ID.
+        const start = cycle.indexOf(Math.min(...cycle));
+        const rotated = [...cycle.slice(start), ...cycle.slice(0, start)];
+        const key = rotated.join(",");
+        if (!reported.has(key)) {
+          reported.add(key);
+          const first = rotated[0];
+          const next = rotated[1] ?? first;
+          const viaFirst = (edges.get(first) ?? []).find((e) => e.to === next)?.via ?? via;
+          const field = viaFirst === "clone" ? (isVm.has(first) ? "clone_from_vmid" : "clone_from_ctid") : "dependencies";
+          const file = isVm.has(first) ? VM_FILE : LXC_FILE;
+          const at = isVm.has(first) ? vmPath(input, first, field) : ctPath(input, first, field);
+          findings.error(file, at, `cycle: ${[...rotated, first].join(" -> ")}`);
+        }
+      } else if (s === undefined) {
+        visit(to);
+      }
+    }
+    stack.pop();
+    state.set(node, "done");
+  };
+  for (const node of [...edges.keys()].sort((a, b) => a - b)) if (!state.has(node)) visit(node);
+};
+
+/** Static IPs and MAC addresses appear once (host address included). */
+export const uniqueAddresses: Rule = (input, findings) => {
+  const ips = new Map<string, string>();
+  const macs = new Map<string, string>();
+  if (input.host.network.address) ips.set(input.host.network.address.split("/")[0], "the host (network.interfaces.address)");
+  const claim = (map: Map<string, string>, value: string, owner: string, file: string, at: PathSegment[], what: string) => {
+    const holder = map.get(value);
+    if (holder) findings.error(file, at, `${what} ${value} is already used by ${holder}`);
+    else map.set(value, owner);
+  };
+  for (const c of input.containers) {
+    if (c.network.ip !== "dhcp") {
+      claim(ips, c.network.ip.split("/")[0], `container ${c.ctid}`, LXC_FILE, ctPath(input, c.ctid, "network_config", "ip"), "IP");
+    }
+    if (c.macAddress) claim(macs, c.macAddress, `container ${c.ctid}`, LXC_FILE, ctPath(input, c.ctid, "mac_address"), "MAC");
+  }
+  for (const v of input.vms) {
+    if (v.network.ip !== "dhcp") {
+      claim(ips, v.network.ip.split("/")[0], `VM ${v.vmid}`, VM_FILE, vmPath(input, v.vmid, "network_config", "ip"), "IP");
+    }
+    if (v.macAddress) claim(macs, v.macAddress, `VM ${v.vmid}`, VM_FILE, vmPath(input, v.vmid, "mac_address"), "MAC");
+  }
+};
+
+/** Feature names are known to the registry. */
+export const knownFeatures: Rule = (input, findings) => {
+  const lxc = new Set<string>(LXC_FEATURES);
+  const vm = new Set<string>(VM_FEATURES);
+  for (const c of input.containers) {
+    c.features.forEach((f, i) => {
+      if (!lxc.has(f)) findings.error(LXC_FILE, ctPath(input, c.ctid, "features", i), `unknown feature ${JSON.stringify(f)}; known: ${LXC_FEATURES.join(", ")}`);
+    });
+  }
+  for (const v of input.vms) {
+    v.features.forEach((f, i) => {
+      if (!vm.has(f)) findings.error(VM_FILE, vmPath(input, v.vmid, "features", i), `unknown feature ${JSON.stringify(f)}; known: ${VM_FEATURES.join(", ")}`);
+    });
+  }
+  input.host.lxcDefaults.features.forEach((f) => {
+    if (!lxc.has(f)) findings.error(HYPERVISOR_FILE, ["proxmox_defaults", "lxc", "features"], `unknown feature ${JSON.stringify(f)}; known: ${LXC_FEATURES.join(", ")}`);
+  });
+};
+
+/** GPUs (and the nvidia feature) only where the host installs the NVIDIA driver, at the same version. */
+export const gpuNeedsDriver: Rule = (input, findings) => {
+  const driver = input.host.nvidiaDriver;
+  for (const c of input.containers) {
+    if (!driver && c.gpus.length > 0) {
+      findings.error(LXC_FILE, ctPath(input, c.ctid, "gpu_assignment"), `GPU ${c.gpus.join(",")} assigned, but ${HYPERVISOR_FILE} does not install the NVIDIA driver (nvidia_driver.install)`);
+    }
+    const i = c.features.indexOf("nvidia");
+    if (!driver && i >= 0) {
+      findings.error(LXC_FILE, ctPath(input, c.ctid, "features", i), `feature nvidia needs the host NVIDIA driver, but ${HYPERVISOR_FILE} does not install it`);
+    }
+  }
+  for (const v of input.vms) {
+    const i = v.features.indexOf("nvidia");
+    if (!driver && i >= 0) {
+      findings.error(VM_FILE, vmPath(input, v.vmid, "features", i), `feature nvidia needs the host NVIDIA driver, but ${HYPERVISOR_FILE} does not install it`);
+    }
+  }
+  if (driver && input.lxcNvidiaVersion && input.lxcNvidiaVersion !== driver.version) {
+    findings.error(LXC_FILE, ["nvidia_driver_version"], `${input.lxcNvidiaVersion} differs from the host driver ${driver.version} (containers must match the host)`);
+  }
+};
+
+/** `shared_volumes` mounts name existing containers. */
+export const sharedVolumeTargets: Rule = (input, findings) => {
+  const ctids = new Set(input.containers.map((c) => c.ctid));
+  for (const sv of input.host.sharedVolumes) {
+    for (const m of sv.mounts) {
+      if (!ctids.has(m.ctid)) {
+        const vm = input.vms.some((v) => v.vmid === m.ctid);
+        findings.error(HYPERVISOR_FILE, ["shared_volumes", sv.name, "mounts", String(m.ctid)], `container ${m.ctid} does not exist${vm ? " (it is a VM; bind mounts are for containers)" : ""}`);
+      }
+    }
+  }
+};
+
+export const RULES: Record<string, Rule> = {
+  uniqueIds,
+  cloneParents,
+  dependenciesExist,
+  noCycles,
+  uniqueAddresses,
+  knownFeatures,
+  gpuNeedsDriver,
+  sharedVolumeTargets,
+};
+
+export function runRules(input: RuleInput, findings: Findings): void {
+  for (const rule of Object.values(RULES)) rule(input, findings);
+}
