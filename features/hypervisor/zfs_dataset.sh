@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# A ZFS dataset with its properties (seed: hypervisor_feature_setup_zfs.sh). Creates it when
+# missing, sets properties that differ (drift made by hand is restored), and reports each declared
+# property's actual value on read. Delete destroys the dataset only when it holds no data or
+# PHOENIX_ALLOW_DESTROY=1.
+#
+# Parameters (environment):
+#   PHOENIX_POOL        pool name
+#   PHOENIX_NAME        dataset name inside the pool (may contain /)
+#   PHOENIX_PROPERTIES  one key=value per line, e.g. recordsize=16K (may be empty)
+set -euo pipefail
+
+action=${PHOENIX_ACTION:?PHOENIX_ACTION is required}
+pool=${PHOENIX_POOL:?PHOENIX_POOL is required}
+name=${PHOENIX_NAME:?PHOENIX_NAME is required}
+properties=${PHOENIX_PROPERTIES:-}
+allow_destroy=${PHOENIX_ALLOW_DESTROY:-0}
+full="$pool/$name"
+
+die() { echo "zfs_dataset $full: $*" >&2; exit 1; }
+
+json_str() {
+  local s
+  s=$(printf '%s' "$1" | tr -d '\000-\010\013\014\016-\037')
+  s=${s//\\/\\\\}; s=${s//\"/\\\"}; s=${s//$'\n'/\\n}; s=${s//$'\t'/\\t}; s=${s//$'\r'/\\r}
+  printf '"%s"' "$s"
+}
+
+[[ $pool =~ ^[A-Za-z][A-Za-z0-9_.:-]*$ ]] || die "invalid pool name"
+[[ $name =~ ^[A-Za-z0-9_.:-]+(/[A-Za-z0-9_.:-]+)*$ ]] || die "invalid dataset name"
+keys=()
+values=()
+while IFS= read -r line; do
+  [ -n "${line//[[:space:]]/}" ] || continue
+  [[ $line =~ ^([a-z][a-z0-9_:.]*)=([A-Za-z0-9_./:@+-]+)$ ]] || die "invalid property '$line' (key=value)"
+  keys+=("${BASH_REMATCH[1]}")
+  values+=("${BASH_REMATCH[2]}")
+done <<<"$properties"
+
+exists() { zfs list -H -o name "$full" >/dev/null 2>&1; }
+
+# Sizes compare as bytes (16K = 16k = 16384); everything else compares as text.
+to_bytes() {
+  awk -v v="$1" 'BEGIN {
+    if (v == "none") { print 0; exit }
+    if (!match(v, /^[0-9]+(\.[0-9]+)?[KMGTPEkmgtpe]?[Bb]?$/)) { print "x"; exit }
+    n = v + 0; u = toupper(substr(v, length(v), 1)); if (u == "B") u = toupper(substr(v, length(v) - 1, 1))
+    i = index("KMGTPE", u); while (i-- > 0) n *= 1024; printf "%.0f\n", n }'
+}
+
+matches() { # property, wanted value
+  local got raw want
+  got=$(zfs get -H -o value "$1" "$full")
+  [ "$got" = "$2" ] && return 0
+  raw=$(zfs get -Hp -o value "$1" "$full")
+  want=$(to_bytes "$2")
+  [ "$want" != x ] && [ "$raw" = "$want" ] && return 0
+  [ "$want" != x ] && [ "$(to_bytes "$got")" = "$want" ]
+}
+
+holds_data() {
+  local count mp mounted
+  count=$(zfs list -H -r -t all -o name "$full" 2>/dev/null | wc -l)
+  [ "$count" -gt 1 ] && return 0
+  mounted=$(zfs get -H -o value mounted "$full")
+  mp=$(zfs get -H -o value mountpoint "$full")
+  if [ "$mounted" = yes ] && [ -d "$mp" ]; then
+    [ -n "$(find "$mp" -mindepth 1 -maxdepth 1 -print -quit)" ] && return 0
+    return 1
+  fi
+  [ "$(zfs get -Hp -o value used "$full")" -gt $((1024 * 1024)) ]
+}
+
+report() {
+  if ! exists; then printf 'PHOENIX_RESULT {"present":false}\n'; return; fi
+  # properties mirrors the parameter: declared values where they match, actual values where not.
+  local obs="" actual_json="" drift_json="" i got mp
+  for i in "${!keys[@]}"; do
+    got=$(zfs get -H -o value "${keys[$i]}" "$full")
+    if matches "${keys[$i]}" "${values[$i]}"; then
+      obs+="${keys[$i]}=${values[$i]}"$'\n'
+    else
+      obs+="${keys[$i]}=$got"$'\n'
+      drift_json+="${drift_json:+,}$(json_str "${keys[$i]}")"
+    fi
+    actual_json+="${actual_json:+,}$(json_str "${keys[$i]}"):$(json_str "$got")"
+  done
+  mp=$(zfs get -H -o value mountpoint "$full")
+  printf 'PHOENIX_RESULT {"present":true,"pool":%s,"name":%s,"properties":%s,"actual":{%s},"drift":[%s],"mountpoint":%s}\n' \
+    "$(json_str "$pool")" "$(json_str "$name")" "$(json_str "${obs%$'\n'}")" "$actual_json" "$drift_json" "$(json_str "$mp")"
+}
+
+apply() {
+  local i
+  if ! exists; then
+    zpool list -H -o name "$pool" >/dev/null 2>&1 || die "pool $pool does not exist"
+    local args=()
+    for i in "${!keys[@]}"; do args+=(-o "${keys[$i]}=${values[$i]}"); done
+    zfs create -p "${args[@]}" "$full" >&2
+    echo "created dataset $full" >&2
+    return
+  fi
+  for i in "${!keys[@]}"; do
+    if ! matches "${keys[$i]}" "${values[$i]}"; then
+      zfs set "${keys[$i]}=${values[$i]}" "$full" >&2
+      echo "set ${keys[$i]}=${values[$i]} on $full" >&2
+    fi
+  done
+}
+
+delete() {
+  exists || { printf 'PHOENIX_RESULT {"present":false}\n'; return; }
+  if [ "$allow_destroy" != 1 ] && holds_data; then
+    die "holds data; not destroyed. Set phoenix:allowDataDestruction true to destroy it"
+  fi
+  local flags=() try
+  [ "$allow_destroy" = 1 ] && flags=(-r)
+  # A dataset can be briefly busy right after a mount or a write (zfs-fuse notably): unmount
+  # first, and retry a few times before giving up.
+  for try in 1 2 3 4 5 6; do
+    zfs unmount "$full" >/dev/null 2>&1 || true
+    zfs destroy "${flags[@]}" "$full" >&2 && break
+    [ "$try" -lt 6 ] || die "could not be destroyed"
+    sleep 1
+  done
+  echo "destroyed dataset $full" >&2
+  printf 'PHOENIX_RESULT {"present":false}\n'
+}
+
+case $action in
+  read) report ;;
+  apply) apply; report ;;
+  delete) delete ;;
+  *) die "unknown action '$action'" ;;
+esac

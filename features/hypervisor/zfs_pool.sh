@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# A ZFS pool from whole disks (seed: hypervisor_feature_setup_zfs.sh). Creates it when missing,
+# adopts an existing pool whose layout matches, refuses to touch one whose layout differs (a pool
+# cannot be reshaped in place). Delete destroys the pool only when it holds no data or
+# PHOENIX_ALLOW_DESTROY=1.
+#
+# Parameters (environment):
+#   PHOENIX_NAME        pool name
+#   PHOENIX_RAID_LEVEL  single | mirror | raidz1 | raidz2 | raidz3
+#   PHOENIX_DISKS       disks, one per line (/dev/disk/by-id/... or, in tests, files)
+#   PHOENIX_MOUNTPOINT  optional mountpoint of the pool's root dataset (default /<name>)
+set -euo pipefail
+
+action=${PHOENIX_ACTION:?PHOENIX_ACTION is required}
+name=${PHOENIX_NAME:?PHOENIX_NAME is required}
+raid_level=${PHOENIX_RAID_LEVEL:?PHOENIX_RAID_LEVEL is required}
+disks_param=${PHOENIX_DISKS:?PHOENIX_DISKS is required}
+mountpoint=${PHOENIX_MOUNTPOINT:-}
+allow_destroy=${PHOENIX_ALLOW_DESTROY:-0}
+
+die() { echo "zfs_pool $name: $*" >&2; exit 1; }
+
+json_str() {
+  local s
+  s=$(printf '%s' "$1" | tr -d '\000-\010\013\014\016-\037')
+  s=${s//\\/\\\\}; s=${s//\"/\\\"}; s=${s//$'\n'/\\n}; s=${s//$'\t'/\\t}; s=${s//$'\r'/\\r}
+  printf '"%s"' "$s"
+}
+
+[[ $name =~ ^[A-Za-z][A-Za-z0-9_.:-]{0,200}$ ]] || die "invalid pool name"
+case $name in mirror|raidz*|spare*|log|cache) die "reserved pool name" ;; esac
+mapfile -t disks < <(printf '%s\n' "$disks_param" | sed '/^[[:space:]]*$/d')
+for d in "${disks[@]}"; do
+  [[ $d =~ ^/[A-Za-z0-9_./:+-]+$ ]] || die "invalid disk path '$d'"
+done
+n=${#disks[@]}
+case $raid_level in
+  single) [ "$n" -ge 1 ] || die "single needs at least 1 disk"; vdev_type="" ;;
+  mirror) [ "$n" -ge 2 ] || die "mirror needs at least 2 disks"; vdev_type=mirror ;;
+  raidz1) [ "$n" -ge 2 ] || die "raidz1 needs at least 2 disks"; vdev_type=raidz1 ;;
+  raidz2) [ "$n" -ge 3 ] || die "raidz2 needs at least 3 disks"; vdev_type=raidz2 ;;
+  raidz3) [ "$n" -ge 4 ] || die "raidz3 needs at least 4 disks"; vdev_type=raidz3 ;;
+  *) die "invalid raid level '$raid_level'" ;;
+esac
+if [ -n "$mountpoint" ]; then
+  [[ $mountpoint =~ ^/[A-Za-z0-9_./-]*$ ]] || die "invalid mountpoint '$mountpoint'"
+fi
+
+exists() { zpool list -H -o name "$name" >/dev/null 2>&1; }
+
+# The pool's layout from `zpool status` (full paths with -P where supported: OpenZFS; zfs-fuse
+# prints full paths for file vdevs anyway). Prints "<level>" then one device per line.
+layout() {
+  local status
+  status=$(zpool status -P "$name" 2>/dev/null || zpool status "$name")
+  printf '%s\n' "$status" | awk -v pool="$name" '
+    /^config:/ { inconf = 1; next }
+    /^errors:/ { inconf = 0 }
+    !inconf || NF == 0 || $1 == "NAME" { next }
+    $1 == pool { inpool = 1; next }
+    /^\t[a-z]/ && $1 != pool { inpool = 0 }   # logs, cache, spares sections
+    !inpool { next }
+    $1 ~ /^(mirror|raidz[123]?)(-[0-9]+)?$/ { t = $1; sub(/-[0-9]+$/, "", t); if (t == "raidz") t = "raidz1"; level = t; next }
+    { devs[++nd] = $1 }
+    END { print (level == "" ? "single" : level); for (i = 1; i <= nd; i++) print devs[i] }'
+}
+
+# Disks compare by base name: `zpool status` shows by-id names without /dev/disk/by-id/ on OpenZFS.
+same_layout() {
+  local got want
+  got=$(layout | { read -r level; echo "$level"; sed 's#.*/##' | sort; })
+  want=$({ echo "$raid_level"; printf '%s\n' "${disks[@]}" | sed 's#.*/##' | sort; })
+  [ "$got" = "$want" ]
+}
+
+# Data = any dataset or snapshot below the root, or any file in the mounted root dataset.
+holds_data() {
+  local count mp mounted
+  count=$(zfs list -H -r -t all -o name "$name" 2>/dev/null | wc -l)
+  [ "$count" -gt 1 ] && return 0
+  mounted=$(zfs get -H -o value mounted "$name")
+  mp=$(zfs get -H -o value mountpoint "$name")
+  if [ "$mounted" = yes ] && [ -d "$mp" ]; then
+    [ -n "$(find "$mp" -mindepth 1 -maxdepth 1 -print -quit)" ] && return 0
+    return 1
+  fi
+  [ "$(zfs get -Hp -o value used "$name")" -gt $((1024 * 1024)) ]
+}
+
+report() {
+  if ! exists; then printf 'PHOENIX_RESULT {"present":false}\n'; return; fi
+  local lay level devs_json="" first=1 d health mp
+  lay=$(layout)
+  level=$(printf '%s\n' "$lay" | head -n1)
+  while read -r d; do
+    [ -n "$d" ] || continue
+    [ $first -eq 1 ] || devs_json+=","; devs_json+=$(json_str "$d"); first=0
+  done < <(printf '%s\n' "$lay" | tail -n +2)
+  health=$(zpool list -H -o health "$name")
+  mp=$(zfs get -H -o value mountpoint "$name")
+  # raid_level/disks mirror the parameters when the layout matches, so a diff sees no change.
+  local obs_level=$level obs_disks
+  if same_layout; then obs_disks=$disks_param; else obs_disks=$(printf '%s\n' "$lay" | tail -n +2); fi
+  local obs_mp=${mountpoint:-}
+  [ -n "$mountpoint" ] && [ "$mp" != "$mountpoint" ] && obs_mp=$mp
+  printf 'PHOENIX_RESULT {"present":true,"name":%s,"raid_level":%s,"disks":%s,"mountpoint":%s,"devices":[%s],"health":%s}\n' \
+    "$(json_str "$name")" "$(json_str "$obs_level")" "$(json_str "$obs_disks")" "$(json_str "$obs_mp")" "$devs_json" "$(json_str "$health")"
+}
+
+apply() {
+  if exists; then
+    same_layout || die "exists with a different layout ($(layout | tr '\n' ' ')); a pool cannot be reshaped in place"
+    if [ -n "$mountpoint" ] && [ "$(zfs get -H -o value mountpoint "$name")" != "$mountpoint" ]; then
+      zfs set "mountpoint=$mountpoint" "$name"
+    fi
+    return
+  fi
+  for d in "${disks[@]}"; do [ -e "$d" ] || die "disk $d does not exist"; done
+  local args=()
+  [ -n "$mountpoint" ] && args+=(-m "$mountpoint")
+  # No -f: zpool refuses disks that hold another pool or a partition table, which is the point.
+  # shellcheck disable=SC2086 # vdev_type is empty for single
+  zpool create "${args[@]}" "$name" $vdev_type "${disks[@]}" >&2
+  echo "created pool $name ($raid_level: ${disks[*]})" >&2
+}
+
+delete() {
+  exists || { printf 'PHOENIX_RESULT {"present":false}\n'; return; }
+  if [ "$allow_destroy" != 1 ] && holds_data; then
+    die "holds data; not destroyed. Set phoenix:allowDataDestruction true (and unprotect the resource) to destroy it"
+  fi
+  local try
+  for try in 1 2 3 4 5 6; do
+    zpool destroy "$name" >&2 && break
+    [ "$try" -lt 6 ] || die "could not be destroyed"
+    sleep 1
+  done
+  echo "destroyed pool $name" >&2
+  printf 'PHOENIX_RESULT {"present":false}\n'
+}
+
+case $action in
+  read) report ;;
+  apply) apply; report ;;
+  delete) delete ;;
+  *) die "unknown action '$action'" ;;
+esac

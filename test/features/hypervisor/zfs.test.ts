@@ -1,0 +1,88 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startThrowawayRoot, type ThrowawayRoot } from "./root";
+
+let root: ThrowawayRoot;
+beforeAll(async () => {
+  root = await startThrowawayRoot();
+  await root.startZfsFuse();
+  await root.exec("mkdir -p /srv/vdev && truncate -s 100M /srv/vdev/a /srv/vdev/b /srv/vdev/c /srv/vdev/d /srv/vdev/e");
+});
+afterAll(async () => root?.stop());
+
+const mirror = { name: "tank", raid_level: "mirror", disks: "/srv/vdev/a\n/srv/vdev/b", mountpoint: "/mnt/tank" };
+
+describe("zfs_pool.sh (real zfs-fuse, file vdevs)", () => {
+  it("creates a mirror, adopts it on a second apply, reports its layout", async () => {
+    expect((await root.script("zfs_pool", "read", mirror)).result).toEqual({ present: false });
+    const r = await root.script("zfs_pool", "apply", mirror);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.result).toMatchObject({ present: true, raid_level: "mirror", disks: mirror.disks, devices: ["/srv/vdev/a", "/srv/vdev/b"] });
+    const again = await root.script("zfs_pool", "apply", mirror);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).not.toContain("created");
+  });
+
+  it("refuses to adopt a pool whose layout differs", async () => {
+    const r = await root.script("zfs_pool", "apply", { ...mirror, raid_level: "single", disks: "/srv/vdev/a" });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("different layout");
+  });
+
+  it("creates raidz1 and single pools", async () => {
+    const rz = await root.script("zfs_pool", "apply", { name: "rz", raid_level: "raidz1", disks: "/srv/vdev/c\n/srv/vdev/d", mountpoint: "/mnt/rz" });
+    expect(rz.result, rz.stderr).toMatchObject({ raid_level: "raidz1" });
+    const single = await root.script("zfs_pool", "apply", { name: "one", raid_level: "single", disks: "/srv/vdev/e", mountpoint: "/mnt/one" });
+    expect(single.result, single.stderr).toMatchObject({ raid_level: "single", devices: ["/srv/vdev/e"] });
+    expect((await root.script("zfs_pool", "delete", { name: "rz", raid_level: "raidz1", disks: "/srv/vdev/c\n/srv/vdev/d" })).result).toEqual({ present: false });
+    expect((await root.script("zfs_pool", "delete", { name: "one", raid_level: "single", disks: "/srv/vdev/e" })).code).toBe(0);
+  });
+});
+
+const ds = { pool: "tank", name: "shared-data", properties: "recordsize=16K\ncompression=gzip\nquota=50M" };
+
+describe("zfs_dataset.sh (real zfs-fuse)", () => {
+  it("creates a dataset with its properties", async () => {
+    const r = await root.script("zfs_dataset", "apply", ds);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.result).toMatchObject({ present: true, properties: ds.properties, drift: [], mountpoint: "/mnt/tank/shared-data" });
+    expect((await root.exec("zfs get -H -o value recordsize,compression,quota tank/shared-data")).stdout).toBe("16K\ngzip\n50M\n");
+  });
+
+  it("equivalent spellings of sizes are no drift (16k = 16K = 16384)", async () => {
+    const r = await root.script("zfs_dataset", "read", { ...ds, properties: "recordsize=16k\nquota=52428800" });
+    expect(r.result!.drift).toEqual([]);
+  });
+
+  it("drift made by hand shows on read and apply restores it", async () => {
+    await root.exec("zfs set compression=off tank/shared-data && zfs set quota=80M tank/shared-data");
+    const r = await root.script("zfs_dataset", "read", ds);
+    expect(r.result!.drift).toEqual(["compression", "quota"]);
+    expect(r.result!.properties).toBe("recordsize=16K\ncompression=off\nquota=80M");
+    const fixed = await root.script("zfs_dataset", "apply", ds);
+    expect(fixed.result!.drift).toEqual([]);
+    expect((await root.exec("zfs get -H -o value compression tank/shared-data")).stdout).toBe("gzip\n");
+  });
+
+  it("a dataset holding data survives delete unless destruction is allowed", async () => {
+    await root.exec("echo precious > /mnt/tank/shared-data/file");
+    const refused = await root.script("zfs_dataset", "delete", ds);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain("holds data");
+    expect((await root.exec("cat /mnt/tank/shared-data/file")).stdout).toBe("precious\n");
+    // The pool holding it is refused too.
+    const pool = await root.script("zfs_pool", "delete", mirror);
+    expect(pool.code).not.toBe(0);
+    expect(pool.stderr).toContain("holds data");
+    const allowed = await root.script("zfs_dataset", "delete", ds, true);
+    expect(allowed.code, allowed.stderr).toBe(0);
+    expect((await root.script("zfs_dataset", "read", ds)).result).toEqual({ present: false });
+  });
+
+  it("an empty dataset is deleted without the switch; rejects bad property syntax", async () => {
+    await root.script("zfs_dataset", "apply", { pool: "tank", name: "empty", properties: "" });
+    expect((await root.script("zfs_dataset", "delete", { pool: "tank", name: "empty", properties: "" })).code).toBe(0);
+    const bad = await root.script("zfs_dataset", "apply", { ...ds, properties: "quota=1G;touch /tmp/x" });
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain("invalid property");
+  });
+});
