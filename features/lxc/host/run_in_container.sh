@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Runs one provisioning step (a feature script, the application script or the health check)
+# inside a container, as the seed's flow does: `pct push` the script, its parameters and the
+# shared library into the container, then `pct exec` it. Starts the container first when it is
+# stopped (templates are left stopped after their snapshot; re-running a step starts them again).
+# A stamp on the host (/var/lib/phoenix/lxc/<ctid>/<step>.sha256: hash of library, script and
+# parameters) records what last succeeded, for read.
+#   PHOENIX_CTID     container ID
+#   PHOENIX_STEP     step name, e.g. feature-docker, app, health
+#   PHOENIX_SCRIPT   the in-container script (bash)
+#   PHOENIX_LIBRARY  features/lxc/lib/common.sh, sourced by the script through $PHOENIX_LIB
+#   PHOENIX_ENV_<X>  handed to the script as PHOENIX_<X>
+set -euo pipefail
+
+ctid=${PHOENIX_CTID:?}
+step=${PHOENIX_STEP:?}
+[[ $ctid =~ ^[1-9][0-9]{2,8}$ ]] || { echo "invalid CTID '$ctid'" >&2; exit 2; }
+[[ $step =~ ^[a-z0-9][a-z0-9_-]*$ ]] || { echo "invalid step name '$step'" >&2; exit 2; }
+conf=/etc/pve/lxc/$ctid.conf
+stamp_dir=/var/lib/phoenix/lxc/$ctid
+stamp=$stamp_dir/$step.sha256
+run_dir=/var/lib/phoenix/run
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+printf '%s' "${PHOENIX_LIBRARY:-}" >"$work/common.sh"
+printf '%s' "${PHOENIX_SCRIPT:?}" >"$work/step.sh"
+# The step's parameters as a file of single-quoted assignments: data, never code.
+{
+  printf "export PHOENIX_LIB='%s'\n" "$run_dir/common.sh"
+  printf "export PHOENIX_STEP='%s'\n" "$step"
+  for var in "${!PHOENIX_ENV_@}"; do
+    value=${!var}
+    printf "export PHOENIX_%s='%s'\n" "${var#PHOENIX_ENV_}" "${value//\'/\'\\\'\'}"
+  done
+} >"$work/step.env"
+want=$(cat "$work/common.sh" "$work/step.sh" "$work/step.env" | sha256sum | cut -d' ' -f1)
+
+running() { pct status "$ctid" 2>/dev/null | grep -q 'status: running'; }
+
+case ${PHOENIX_ACTION:?} in
+  read)
+    if [ ! -f "$conf" ] || [ ! -f "$stamp" ]; then
+      echo 'PHOENIX_RESULT {"present":false}'
+      exit 0
+    fi
+    have=$(cat "$stamp")
+    printf 'PHOENIX_RESULT {"present":true,"ctid":"%s","step":"%s","sha256":"%s","matches":%s}\n' \
+      "$ctid" "$step" "$have" "$([ "$have" = "$want" ] && echo true || echo false)"
+    ;;
+  apply)
+    [ -f "$conf" ] || { echo "container $ctid does not exist ($conf missing)" >&2; exit 1; }
+    if ! running; then pct start "$ctid"; fi
+    # The container accepts commands once its init is up.
+    for _ in $(seq 1 30); do
+      pct exec "$ctid" -- true 2>/dev/null && break
+      sleep 1
+    done
+    pct exec "$ctid" -- mkdir -p "$run_dir"
+    pct push "$ctid" "$work/common.sh" "$run_dir/common.sh" --perms 0644
+    pct push "$ctid" "$work/step.env" "$run_dir/$step.env" --perms 0600
+    pct push "$ctid" "$work/step.sh" "$run_dir/$step.sh" --perms 0700
+    code=0
+    # Fixed command; the paths travel as arguments.
+    # shellcheck disable=SC2016
+    pct exec "$ctid" -- bash -c '. "$1" && exec bash -euo pipefail "$2"' phoenix-step "$run_dir/$step.env" "$run_dir/$step.sh" \
+      >"$work/out" 2>&1 </dev/null || code=$?
+    # The step's output goes to stderr: visible in logs, and kept apart from the result line.
+    cat "$work/out" >&2
+    if [ "$code" -ne 0 ]; then
+      echo "step $step in CT $ctid failed (exit $code); last output:" >&2
+      tail -n 40 "$work/out" >&2
+      exit 1
+    fi
+    mkdir -p "$stamp_dir"
+    printf '%s\n' "$want" >"$stamp"
+    printf 'PHOENIX_RESULT {"present":true,"ctid":"%s","step":"%s","sha256":"%s","matches":true}\n' "$ctid" "$step" "$want"
+    ;;
+  delete)
+    # What a step installed stays in the container (it goes with the container); only the
+    # record goes.
+    rm -f "$stamp"
+    echo 'PHOENIX_RESULT {"present":false}'
+    ;;
+  *) echo "unknown action $PHOENIX_ACTION" >&2; exit 2 ;;
+esac

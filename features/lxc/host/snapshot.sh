@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The template snapshot of a container (`pct snapshot`/`listsnapshot`/`delsnapshot`). The
+# snapshot's description carries `phoenix:<trigger>`, a hash of everything provisioned into the
+# template, so re-running a template's steps re-takes its snapshot. The template is left
+# STOPPED: the proxmoxve provider clones without a snapshot name, and a full clone of a stopped
+# container equals its snapshot.
+#   PHOENIX_CTID      container ID
+#   PHOENIX_SNAPNAME  snapshot name (template_snapshot_name)
+#   PHOENIX_TRIGGER   hash of the provisioned steps
+set -euo pipefail
+
+ctid=${PHOENIX_CTID:?}
+snap=${PHOENIX_SNAPNAME:?}
+trigger=${PHOENIX_TRIGGER:?}
+[[ $ctid =~ ^[1-9][0-9]{2,8}$ ]] || { echo "invalid CTID '$ctid'" >&2; exit 2; }
+[[ $snap =~ ^[A-Za-z][A-Za-z0-9_-]{1,39}$ ]] || { echo "invalid snapshot name '$snap'" >&2; exit 2; }
+[[ $trigger =~ ^[a-f0-9]{8,128}$ ]] || { echo "invalid trigger '$trigger'" >&2; exit 2; }
+conf=/etc/pve/lxc/$ctid.conf
+want="phoenix:$trigger"
+
+exists() { [ -f "$conf" ] && pct listsnapshot "$ctid" | awk '{print $2}' | grep -qxF -- "$snap"; }
+description() { pct config "$ctid" --snapshot "$snap" | sed -n 's/^description: //p'; }
+running() { pct status "$ctid" 2>/dev/null | grep -q 'status: running'; }
+
+case ${PHOENIX_ACTION:?} in
+  read)
+    if ! exists; then
+      echo 'PHOENIX_RESULT {"present":false}'
+      exit 0
+    fi
+    matches=false
+    if [ "$(description)" = "$want" ] && ! running; then matches=true; fi
+    printf 'PHOENIX_RESULT {"present":true,"ctid":"%s","snapname":"%s","matches":%s}\n' "$ctid" "$snap" "$matches"
+    ;;
+  apply)
+    [ -f "$conf" ] || { echo "container $ctid does not exist ($conf missing)" >&2; exit 1; }
+    if running; then pct stop "$ctid"; fi
+    taken=false
+    if exists && [ "$(description)" != "$want" ]; then pct delsnapshot "$ctid" "$snap"; fi
+    if ! exists; then
+      pct snapshot "$ctid" "$snap" --description "$want"
+      taken=true
+    fi
+    printf 'PHOENIX_RESULT {"present":true,"ctid":"%s","snapname":"%s","matches":true,"taken":%s}\n' "$ctid" "$snap" "$taken"
+    ;;
+  delete)
+    if exists; then pct delsnapshot "$ctid" "$snap"; fi
+    echo 'PHOENIX_RESULT {"present":false}'
+    ;;
+  *) echo "unknown action $PHOENIX_ACTION" >&2; exit 2 ;;
+esac

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The health check step: the container's health_check command with retries and an interval,
+# then each tests.health_checks script. A failing check fails with its output.
+#   PHOENIX_HEALTH_COMMAND   shell command run inside the container (optional)
+#   PHOENIX_HEALTH_RETRIES   attempts (1), PHOENIX_HEALTH_INTERVAL seconds between them (5)
+#   PHOENIX_CHECK_<N>_NAME / PHOENIX_CHECK_<N>_SCRIPT  extra check scripts (bash)
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=../lib/common.sh
+. "${PHOENIX_LIB:?the host wrapper sets PHOENIX_LIB}"
+
+retries=${PHOENIX_HEALTH_RETRIES:-1}
+interval=${PHOENIX_HEALTH_INTERVAL:-5}
+[[ $retries =~ ^[0-9]+$ && $retries -ge 1 ]] || die "invalid retries '$retries'"
+[[ $interval =~ ^[0-9]+$ ]] || die "invalid interval '$interval'"
+
+if [ -n "${PHOENIX_HEALTH_COMMAND:-}" ]; then
+  attempt=1
+  while :; do
+    if output=$(sh -c "$PHOENIX_HEALTH_COMMAND" 2>&1); then
+      log "health check passed (attempt $attempt/$retries)"
+      break
+    fi
+    if [ "$attempt" -ge "$retries" ]; then
+      printf '%s\n' "$output" >&2
+      die "health check '$PHOENIX_HEALTH_COMMAND' failed after $retries attempts"
+    fi
+    attempt=$((attempt + 1))
+    sleep "$interval"
+  done
+fi
+
+for var in $(compgen -v PHOENIX_CHECK_ | grep '_SCRIPT$' | sort -V); do
+  name_var=${var%_SCRIPT}_NAME
+  name=${!name_var:-$var}
+  script=$(mktemp)
+  printf '%s' "${!var}" >"$script"
+  if ! output=$(bash "$script" 2>&1); then
+    rm -f "$script"
+    printf '%s\n' "$output" >&2
+    die "health check '$name' failed"
+  fi
+  rm -f "$script"
+  log "health check '$name' passed"
+done
