@@ -1,0 +1,65 @@
+// The `phoenix` command: validate, graph, schemas, plan, import. Each subcommand lives in
+// infra/cli/<name>.ts and exports `run(argv): Promise<number>` (the exit code). Modules are
+// required lazily: `phoenix validate` does not load the Pulumi SDK, and a subcommand whose module
+// is missing says so instead of failing the whole tool.
+import * as path from "path";
+
+interface Command {
+  summary: string;
+}
+
+export const COMMANDS: Record<string, Command> = {
+  validate: { summary: "check the three Phoenix JSON files of a folder (exit 1 on errors)" },
+  graph: { summary: "draw the provisioning graph as Mermaid or JSON, optionally with stats" },
+  plan: { summary: "run the Pulumi program offline and list every resource it declares" },
+  import: { summary: "bring existing Proxmox guests and host setup under Pulumi's management" },
+  schemas: { summary: "write the JSON Schema files of the three Phoenix files" },
+};
+
+export const USAGE = `usage: phoenix <command> [options]
+
+commands:
+${Object.entries(COMMANDS)
+  .map(([name, c]) => `  ${name.padEnd(9)} ${c.summary}`)
+  .join("\n")}
+
+Run \`phoenix <command> --help\` for a command's options.
+`;
+
+interface CommandModule {
+  run(argv: string[]): Promise<number>;
+}
+
+function loadCommand(name: string): CommandModule | string {
+  const file = path.join(__dirname, `${name}.js`);
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const mod = require(file) as Partial<CommandModule>;
+    if (typeof mod.run !== "function") return `phoenix ${name}: ${file} does not export run(argv)`;
+    return mod as CommandModule;
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === "MODULE_NOT_FOUND" && String(e.message).includes(file)) {
+      return `phoenix ${name}: this command is not built (no ${path.relative(process.cwd(), file)}); run \`npm run build\``;
+    }
+    return `phoenix ${name}: cannot load the command: ${e.message.split("\n")[0]}`;
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === "--help" || command === "-h" || command === "help") {
+    (command === undefined ? process.stderr : process.stdout).write(USAGE);
+    return command === undefined ? 2 : 0;
+  }
+  if (!Object.prototype.hasOwnProperty.call(COMMANDS, command)) {
+    process.stderr.write(`phoenix: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
+    return 2;
+  }
+  const mod = loadCommand(command);
+  if (typeof mod === "string") {
+    process.stderr.write(`${mod}\n`);
+    return 2;
+  }
+  return mod.run(rest);
+}

@@ -1,0 +1,41 @@
+// `phoenix validate [--config-dir DIR]`: exit 0 when the Phoenix files are valid (warnings on
+// stderr, each line `warning: ...`), exit 1 with every error on stderr, one per line.
+import { loadPhoenixConfig } from "../config/load";
+import { parseCommandArgs } from "./args";
+
+export const USAGE = `usage: phoenix validate [--config-dir DIR] [--quiet]
+
+Checks phoenix_hypervisor_config.json, phoenix_lxc_configs.json and phoenix_vm_configs.json in DIR
+(default: stacks/dev). Errors print as \`<file>: <json path>: <message>\`, all at once.
+
+options:
+  --config-dir DIR   folder holding the three Phoenix JSON files (default stacks/dev)
+  --quiet            do not print warnings or the summary line
+  -h, --help         show this help
+`;
+
+const OPTIONS = {
+  "config-dir": { type: "string" },
+  quiet: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+export async function run(argv: string[]): Promise<number> {
+  const parsed = parseCommandArgs("validate", argv, OPTIONS, USAGE);
+  if ("exit" in parsed) return parsed.exit;
+  const dir = parsed.values["config-dir"] ?? "stacks/dev";
+  const result = loadPhoenixConfig(dir);
+  if (!parsed.values.quiet) for (const w of result.warnings) process.stderr.write(`warning: ${w}\n`);
+  if (!result.ok) {
+    for (const e of result.errors) process.stderr.write(`${e}\n`);
+    process.stderr.write(`${dir}: ${result.errors.length} error(s)\n`);
+    return 1;
+  }
+  if (!parsed.values.quiet) {
+    const m = result.model;
+    process.stdout.write(
+      `${dir}: valid: ${m.containers.length} containers, ${m.vms.length} VMs, ${result.warnings.length} warning(s)\n`,
+    );
+  }
+  return 0;
+}
