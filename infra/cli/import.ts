@@ -15,6 +15,8 @@ import * as proxmox from "@muhlba91/pulumi-proxmoxve";
 import { loadPhoenixConfig } from "../config/load";
 import type { PhoenixModel } from "../config/model";
 import { repoRoot } from "../../features/registry";
+import { cloudImage } from "../components/cloud-init";
+import { imageStorage } from "../components/vm";
 import { readStackConfig } from "./plan";
 
 /** Component type tokens, as registered by infra/components/lxc.ts and vm.ts. */
@@ -55,12 +57,21 @@ function proxmoxPlugin(): { version?: string; pluginDownloadUrl?: string } {
   return { version: meta?.version, pluginDownloadUrl: meta?.server };
 }
 
+export interface ImportOptions {
+  /**
+   * Also adopt the cloud image each root VM template is built from (`vm-<vmid>-image`, id
+   * `<node>/<storage>:<content>/<file>`). Only when the file is already on the host under the name
+   * the program uses: `pulumi import` fails for a file that does not exist.
+   */
+  withImages?: boolean;
+}
+
 /**
  * The import file that adopts every container and VM of `model`. Each guest becomes two entries:
  * its component (`ct-<ctid>` of type phoenix:lxc:Container, `vm-<vmid>` of type phoenix:vm:Vm)
  * and, parented to it, the proxmoxve resource of the same logical name with id `<node>/<id>`.
  */
-export function buildImportFile(model: PhoenixModel, defaultNode: string): ImportFile {
+export function buildImportFile(model: PhoenixModel, defaultNode: string, options: ImportOptions = {}): ImportFile {
   const plugin = proxmoxPlugin();
   const resources: ImportSpec[] = [];
   const guests = [
@@ -70,6 +81,7 @@ export function buildImportFile(model: PhoenixModel, defaultNode: string): Impor
       node: c.node ?? defaultNode,
       component: LXC_COMPONENT_TYPE,
       type: typeToken(proxmox.ContainerLegacy),
+      image: undefined as string | undefined,
     })),
     ...model.vms.map((v) => ({
       logical: `vm-${v.vmid}`,
@@ -77,6 +89,8 @@ export function buildImportFile(model: PhoenixModel, defaultNode: string): Impor
       node: v.node ?? defaultNode,
       component: VM_COMPONENT_TYPE,
       type: typeToken(proxmox.VmLegacy),
+      // Root VM templates are built from a downloaded cloud image (infra/components/vm.ts).
+      image: v.cloneFrom === undefined && v.templateImage ? v.templateImage : undefined,
     })),
   ];
   for (const g of guests) {
@@ -86,6 +100,17 @@ export function buildImportFile(model: PhoenixModel, defaultNode: string): Impor
     const componentKey = `${g.logical}-component`;
     resources.push({ type: g.component, name: componentKey, logicalName: g.logical, component: true });
     resources.push({ type: g.type, name: g.logical, id: `${g.node}/${g.id}`, parent: componentKey, ...plugin });
+    if (options.withImages && g.image) {
+      const store = imageStorage(model);
+      const { fileName } = cloudImage(g.image, store.contentType);
+      resources.push({
+        type: typeToken(proxmox.download.FileLegacy),
+        name: `${g.logical}-image`,
+        id: `${g.node}/${store.id}:${store.contentType}/${fileName}`,
+        parent: componentKey,
+        ...plugin,
+      });
+    }
   }
   return { nameTable: {}, resources };
 }
@@ -98,18 +123,20 @@ export function stackImportSettings(stack: string): { configDir: string; node: s
 }
 
 const USAGE =
-  "usage: phoenix import --stack NAME [--out FILE]\n" +
-  "Writes a Pulumi import file adopting the stack's existing containers and VMs; then run\n" +
+  "usage: phoenix import --stack NAME [--out FILE] [--with-images]\n" +
+  "Writes a Pulumi import file adopting the stack's existing containers and VMs (--with-images: and\n" +
+  "the cloud images of root VM templates, when already on the host); then run\n" +
   "  pulumi import --stack NAME --file FILE --generate-code=false\n";
 
 export async function run(argv: string[]): Promise<number> {
-  let values: { stack?: string; out?: string; help?: boolean };
+  let values: { stack?: string; out?: string; "with-images"?: boolean; help?: boolean };
   try {
     ({ values } = parseArgs({
       args: argv,
       options: {
         stack: { type: "string" },
         out: { type: "string" },
+        "with-images": { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
       },
       strict: true,
@@ -132,7 +159,7 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(`phoenix import: invalid Phoenix configuration in ${configDir}:\n${loaded.errors.join("\n")}\n`);
     return 1;
   }
-  const file = buildImportFile(loaded.model, node);
+  const file = buildImportFile(loaded.model, node, { withImages: values["with-images"] });
   const text = `${JSON.stringify(file, null, 2)}\n`;
   if (values.out) {
     fs.writeFileSync(values.out, text);

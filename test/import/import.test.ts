@@ -11,8 +11,9 @@ import { importFileProblems, importUrns, type ImportEntry } from "./importFile";
 
 const CT = "proxmoxve:index/containerLegacy:ContainerLegacy";
 const VM = "proxmoxve:index/vmLegacy:VmLegacy";
+const IMAGE = "proxmoxve:download/fileLegacy:FileLegacy";
 
-function model(containers: Array<{ ctid: number; node?: string }>, vms: Array<{ vmid: number; node?: string }>) {
+function model(containers: Array<{ ctid: number; node?: string }>, vms: Array<{ vmid: number; node?: string; cloneFrom?: number }>) {
   return { containers, vms, host: {}, warnings: [], files: {} } as any;
 }
 
@@ -70,6 +71,17 @@ describe("buildImportFile", () => {
     expect(guests.every((r: ImportEntry) => r.version === pkg.pulumi.version && r.pluginDownloadUrl === pkg.pulumi.server)).toBe(true);
   });
 
+  it("adds root VM templates' cloud images only when asked", () => {
+    const m = model([], [{ vmid: 8000, templateImage: "noble-server-cloudimg-amd64.img" }, { vmid: 8001, cloneFrom: 8000 }] as any);
+    m.host = { storages: [{ id: "fastData-iso", type: "dir", content: ["iso", "vztmpl"], target: "/x" }] };
+    expect(buildImportFile(m, "pve").resources.some((r: ImportEntry) => r.type === IMAGE)).toBe(false);
+    const file = buildImportFile(m, "pve", { withImages: true });
+    expect(importFileProblems(file)).toEqual([]);
+    expect(file.resources.filter((r: ImportEntry) => r.type === IMAGE)).toMatchObject([
+      { name: "vm-8000-image", id: "pve/fastData-iso:iso/noble-server-cloudimg-amd64.img", parent: "vm-8000-component" },
+    ]);
+  });
+
   it("refuses a node name that is not a host name", () => {
     expect(() => buildImportFile(model([{ ctid: 900, node: "pve/../x" }], []), "pve")).toThrow(/invalid Proxmox node name/);
   });
@@ -79,14 +91,18 @@ describe("phoenix import --stack dev", () => {
   const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "phoenix-import-")), "import.json");
 
   it("writes an accepted import file covering every dev container and VM", () => {
-    execFileSync(process.execPath, [path.join(repoRoot, "bin/phoenix.js"), "import", "--stack", "dev", "--out", out], {
+    execFileSync(process.execPath, [path.join(repoRoot, "bin/phoenix.js"), "import", "--stack", "dev", "--out", out, "--with-images"], {
       cwd: repoRoot,
       stdio: "pipe",
     });
     const file = JSON.parse(fs.readFileSync(out, "utf8"));
     expect(importFileProblems(file)).toEqual([]);
-    const ids = file.resources.filter((r: ImportEntry) => !r.component).map((r: ImportEntry) => r.id);
+    const ids = file.resources.filter((r: ImportEntry) => r.type === CT || r.type === VM).map((r: ImportEntry) => r.id);
     expect(ids).toEqual(["pve/900", "pve/901", "pve/902", "pve/950", "pve/952", "pve/955", "pve/8000", "pve/8001"]);
+    // The root VM template's cloud image, under the name and storage the program downloads it to.
+    const images = file.resources.filter((r: ImportEntry) => r.type === IMAGE);
+    expect(images.map((r: ImportEntry) => [r.name, r.parent])).toEqual([["vm-8000-image", "vm-8000-component"]]);
+    expect(images[0].id).toMatch(/^pve\/[\w.-]+:(iso|import)\/noble-server-cloudimg-amd64\.(img|qcow2)$/);
   });
 
   it("gives each guest the URN, type and parent the program declares", async () => {
@@ -101,6 +117,10 @@ describe("phoenix import --stack dev", () => {
       expect(planned.has(urn), `${urn} is declared by the program`).toBe(true);
       expect(planned.get(urn).type).toBe(entry.type);
     }
+    // The image id names the file the program declares.
+    const image = file.resources.find((r: ImportEntry) => r.type === IMAGE);
+    const declared = planned.get(urns.get(image.name)!).inputs;
+    expect(image.id).toBe(`pve/${declared.datastoreId}:${declared.contentType}/${declared.fileName}`);
     // ... and nothing the program declares as a guest is left out.
     const guestUrns = plan.resources.filter((r: any) => r.type === CT || r.type === VM).map((r: any) => r.urn).sort();
     expect([...urns.values()].filter((u) => guestUrns.includes(u)).sort()).toEqual(guestUrns);

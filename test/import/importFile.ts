@@ -55,6 +55,8 @@ export function importFileProblems(file: unknown): string[] {
     }
     if (e.provider !== undefined && !(e.provider in nameTable)) problems.push(`${what}: provider ${e.provider} not in nameTable`);
   });
+  // URNs can only be derived once every parent resolves (the CLI stops at this point too).
+  if (problems.length) return problems;
   const urns = importUrns(f as { resources: ImportEntry[]; nameTable?: Record<string, string> }, "stack", "project");
   const seen = new Set<string>();
   for (const u of urns.values()) {
