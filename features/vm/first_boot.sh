@@ -6,6 +6,10 @@
 # stops the run with a non-zero exit, which cloud-init reports as `status: error` — the status
 # Phoenix's `vm-<vmid>-cloud-init` resource waits on and reports.
 #
+# The features are the containers' own scripts where the logic is the same (features/vm/<name>.sh
+# links to features/lxc/<name>.sh; the library is features/lxc/lib/common.sh): like the containers' host wrapper, the runner hands them their
+# helper library as $PHOENIX_LIB and their name as $PHOENIX_STEP.
+#
 # Inside the guest the paths are fixed by the user data; tests point them elsewhere.
 set -euo pipefail
 
@@ -20,16 +24,17 @@ exec > >(tee -a "$log_file") 2>&1
 
 log() { printf '%s phoenix first boot: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*"; }
 
-# Parameters are data: `NAME=value` lines, split at the first `=`, exported, never evaluated.
+# Parameters are data: `NAME=<base64 of the value>` lines, decoded and exported, never evaluated.
 if [ -f "$feature_env" ]; then
   while IFS= read -r line || [ -n "$line" ]; do
     [ -n "$line" ] || continue
     name=${line%%=*}
-    value=${line#*=}
-    if [[ ! $name =~ ^[A-Z][A-Z0-9_]*$ ]] || [ "$name" = "$line" ]; then
-      log "ignoring malformed parameter line in $feature_env"
-      continue
+    encoded=${line#*=}
+    if [[ ! $name =~ ^[A-Z][A-Z0-9_]*$ ]] || [ "$name" = "$line" ] || [[ ! $encoded =~ ^[A-Za-z0-9+/]*=*$ ]]; then
+      log "malformed parameter line in $feature_env"
+      exit 1
     fi
+    value=$(printf '%s' "$encoded" | base64 -d)
     export "PHOENIX_$name=$value"
   done <"$feature_env"
 fi
@@ -50,7 +55,7 @@ while IFS= read -r feature || [ -n "$feature" ]; do
     continue
   fi
   log "feature $feature: applying"
-  if ! PHOENIX_FEATURE="$feature" bash "$script"; then
+  if ! PHOENIX_STEP="feature-$feature" PHOENIX_LIB="$feature_dir/common.sh" bash "$script"; then
     log "feature $feature: FAILED"
     exit 1
   fi

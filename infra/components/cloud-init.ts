@@ -7,7 +7,7 @@ import { stringify } from "yaml";
 
 /** Where the user data puts the runner and the feature scripts inside the guest. */
 export const GUEST_FEATURE_DIR = "/opt/phoenix/features";
-/** Feature order and parameters inside the guest (plain data files the runner reads, never sources). */
+/** Feature order and parameters (`NAME=<base64>` lines) inside the guest: data files the runner reads, never sources. */
 export const GUEST_FEATURE_LIST = "/etc/phoenix/features.list";
 export const GUEST_FEATURE_ENV = "/etc/phoenix/features.env";
 
@@ -74,8 +74,12 @@ export interface UserDataInput {
   features: UserDataFeature[];
   /** The runner (features/vm/first_boot.sh). */
   runner: string;
+  /** Shell helpers the features source through $PHOENIX_LIB (the containers' features/lxc/common.sh). */
+  library: string;
   /** Feature parameters: `NAME` → value, handed to every feature as `PHOENIX_NAME`. */
   params: Record<string, string>;
+  /** NFS exports mounted in the guest (fstab entries through cloud-init's `mounts`). */
+  nfsMounts?: { server: string; path: string; mountPoint: string }[];
 }
 
 const PARAM_NAME = /^[A-Z][A-Z0-9_]*$/;
@@ -91,10 +95,10 @@ export function buildUserData(input: UserDataInput): string {
   const envLines: string[] = [];
   for (const [name, value] of Object.entries(input.params).sort(([a], [b]) => a.localeCompare(b))) {
     if (!PARAM_NAME.test(name)) throw new Error(`invalid feature parameter name ${JSON.stringify(name)}`);
-    // One `NAME=value` line per parameter: the runner splits at the first `=`, so a value may hold
-    // anything but a line break.
-    if (/[\n\r\0]/.test(value)) throw new Error(`feature parameter ${name}: line breaks and NUL are not allowed`);
-    envLines.push(`${name}=${value}`);
+    // One `NAME=<base64 of the value>` line per parameter: values may hold anything (a PEM
+    // certificate's line breaks, quotes, `$(...)`) and stay data; the runner decodes, never evaluates.
+    if (value.includes("\0")) throw new Error(`feature parameter ${name}: NUL is not allowed`);
+    envLines.push(`${name}=${Buffer.from(value, "utf8").toString("base64")}`);
   }
 
   const doc: Record<string, unknown> = {
@@ -117,10 +121,21 @@ export function buildUserData(input: UserDataInput): string {
     doc.users = [user];
     doc.ssh_pwauth = false;
   }
+  const nfs = input.nfsMounts ?? [];
+  for (const m of nfs) {
+    if (!/^[A-Za-z0-9.:\[\]-]+$/.test(m.server)) throw new Error(`invalid NFS server ${JSON.stringify(m.server)}`);
+    for (const p of [m.path, m.mountPoint]) {
+      if (!/^\/[A-Za-z0-9._\/-]*$/.test(p)) throw new Error(`invalid NFS path ${JSON.stringify(p)}`);
+    }
+  }
   doc.package_update = true;
-  doc.packages = ["qemu-guest-agent"];
+  doc.packages = ["qemu-guest-agent", ...(nfs.length > 0 ? ["nfs-common"] : [])];
+  if (nfs.length > 0) {
+    doc.mounts = nfs.map((m) => [`${m.server}:${m.path}`, m.mountPoint, "nfs", "defaults,_netdev,nofail", "0", "0"]);
+  }
   doc.write_files = [
     file(`${GUEST_FEATURE_DIR}/first_boot.sh`, input.runner, "0755"),
+    file(`${GUEST_FEATURE_DIR}/common.sh`, input.library, "0644"),
     ...input.features.map((f) => file(`${GUEST_FEATURE_DIR}/${f.name}.sh`, f.text, "0755")),
     file(GUEST_FEATURE_LIST, input.features.map((f) => `${f.name}\n`).join(""), "0644"),
     file(GUEST_FEATURE_ENV, envLines.map((l) => `${l}\n`).join(""), "0600"),

@@ -1,0 +1,1 @@
+../lxc/base_setup.sh

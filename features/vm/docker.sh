@@ -1,0 +1,1 @@
+../lxc/docker.sh

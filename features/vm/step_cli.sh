@@ -1,0 +1,1 @@
+../lxc/step_cli.sh

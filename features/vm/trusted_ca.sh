@@ -1,0 +1,1 @@
+../lxc/trusted_ca.sh
