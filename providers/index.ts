@@ -7,3 +7,7 @@ export type { HostScriptKind } from "./base/index";
 
 /** Every HostScriptKind in the project (append yours: `providerKinds.push(myKind)` or edit this list). */
 export const providerKinds: HostScriptKind[] = [];
+
+// Containers (issue 5): raw LXC options, steps run inside containers, template snapshots.
+import { lxcProviderKinds } from "./lxc/index";
+providerKinds.push(...lxcProviderKinds);

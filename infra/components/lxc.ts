@@ -1,0 +1,245 @@
+// LxcGuest: one container of phoenix_lxc_configs.json, the seed's LXC orchestration flow
+// (architecture guide §2.2) as a component whose children run in this order:
+//   ct-<ctid>                  the container (ContainerLegacy): created from the OS template, or a
+//                              full clone of its parent template; cores, memory, swap, rootfs,
+//                              network, unprivileged, pct_options features, startup, id maps,
+//                              bind mounts and volumes, GPU device passthrough
+//   ct-<ctid>-lxc-options      raw LXC lines and the AppArmor profile (lxc_options, apparmor_profile)
+//   ct-<ctid>-feature-<name>   each feature script, in the listed order, inside the container
+//   ct-<ctid>-app              the application script
+//   ct-<ctid>-health           health_check (retries, interval) and tests.health_checks
+//   ct-<ctid>-snapshot         templates: the snapshot; the template is then left stopped
+// Templates: the proxmoxve provider clones without a snapshot name, so a template is left STOPPED
+// after its snapshot: a full clone of the stopped template equals the snapshot. Templates are not
+// converted to Proxmox templates (`template: true`) because re-running their steps needs them to
+// start; re-running any step re-takes the snapshot (its trigger hashes every step).
+import * as fs from "fs";
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import * as proxmox from "@muhlba91/pulumi-proxmoxve";
+import type { ContainerModel, PhoenixModel } from "../config/model";
+import type { StackSettings } from "../settings";
+import { featureScript, repoRoot, type FeatureScript } from "../../features/registry";
+import { stableJson } from "../../providers/base/index";
+import { LxcOptions, LxcSnapshot, LxcStep, lxcFile, sha256, stepEnv } from "../../providers/lxc/index";
+
+export interface LxcGuestArgs {
+  container: ContainerModel;
+  model: PhoenixModel;
+  settings: StackSettings;
+  /** The parent template's snapshot resource (clones depend on it). */
+  parentSnapshot?: pulumi.Resource;
+  /** Storage, host setup, and `dependencies` guests' `ready` resources. */
+  dependsOn: pulumi.Resource[];
+}
+
+/** Device nodes a container needs for GPU `index`es: one per GPU plus the driver's shared ones. */
+export function gpuDevicePaths(gpus: number[]): string[] {
+  if (gpus.length === 0) return [];
+  return [
+    ...gpus.map((n) => `/dev/nvidia${n}`),
+    "/dev/nvidiactl",
+    "/dev/nvidia-uvm",
+    "/dev/nvidia-uvm-tools",
+    "/dev/nvidia-caps/nvidia-cap1",
+    "/dev/nvidia-caps/nvidia-cap2",
+  ];
+}
+
+/** `pct_options` (`nesting=1`, `keyctl=1`, `mount=nfs;cifs`...) as the provider's feature flags. */
+export function containerFeatures(pctOptions: Record<string, string>, ctid: number): proxmox.types.input.ContainerLegacyFeatures | undefined {
+  const flags: { nesting?: boolean; keyctl?: boolean; fuse?: boolean; mknod?: boolean; mounts?: string[] } = {};
+  for (const [key, value] of Object.entries(pctOptions)) {
+    const on = value === "1" || value === "true";
+    switch (key) {
+      case "nesting":
+      case "keyctl":
+      case "fuse":
+      case "mknod":
+        flags[key] = on;
+        break;
+      case "mount":
+        flags.mounts = value.split(/[;,]/).map((m) => m.trim()).filter(Boolean);
+        break;
+      default:
+        throw new Error(`container ${ctid}: pct_options ${key}=${value} is not a Proxmox container feature (nesting, keyctl, fuse, mknod, mount)`);
+    }
+  }
+  return Object.keys(flags).length ? flags : undefined;
+}
+
+/** Raw LXC lines: lxc_options as given, plus the AppArmor profile unless they already set it. */
+export function lxcLines(c: ContainerModel): string[] {
+  const lines = c.lxcOptions.map((o) => `${o.key}=${o.value}`);
+  if (c.apparmorProfile) {
+    const given = c.lxcOptions.find((o) => o.key === "lxc.apparmor.profile");
+    if (given && given.value !== c.apparmorProfile) {
+      throw new Error(`container ${c.ctid}: apparmor_profile ${c.apparmorProfile} contradicts lxc_options lxc.apparmor.profile=${given.value}`);
+    }
+    if (!given) lines.push(`lxc.apparmor.profile=${c.apparmorProfile}`);
+  }
+  return lines;
+}
+
+/** Which of a container's keys each feature receives (besides the ones it is given explicitly). */
+const FEATURE_KEY_PREFIX: Record<string, string> = {
+  vllm: "vllm_",
+  ollama: "ollama_",
+  portainer: "portainer_",
+  python_api_service: "python_api_",
+  trusted_ca: "trusted_ca_",
+  step_cli: "step_cli_",
+  step_ca: "step_ca_",
+  traefik: "traefik_",
+};
+
+/** The parameters of feature `name` for container `c` (as `env_<key>` step parameters). */
+export function featureEnv(name: string, c: ContainerModel, model: PhoenixModel): Record<string, string> {
+  const values: Record<string, unknown> = {};
+  const prefix = FEATURE_KEY_PREFIX[name];
+  if (prefix) for (const [k, v] of Object.entries(c.params)) if (k.startsWith(prefix)) values[k] = v;
+  if (name === "base_setup" && model.host.timezone) values.timezone = model.host.timezone;
+  if (name === "nvidia") {
+    const driver = model.host.nvidiaDriver;
+    if (!driver) throw new Error(`container ${c.ctid} has the nvidia feature but the host installs no NVIDIA driver (nvidia_driver.install)`);
+    values.nvidia_version = driver.version;
+    values.nvidia_runfile_url = driver.runfileUrl;
+    if (driver.runfileSha256) values.nvidia_runfile_sha256 = driver.runfileSha256;
+  }
+  return stepEnv(values);
+}
+
+/** A script named by the configuration: from the stack's folder first, then Phoenix's own. */
+export function configScript(configDir: string, kind: "apps" | "tests", name: string, ctid: number): FeatureScript {
+  if (!/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/.test(name) || name.split("/").includes("..")) {
+    throw new Error(`container ${ctid}: invalid script name ${JSON.stringify(name)}`);
+  }
+  const candidates = kind === "apps" ? [path.join(configDir, name), path.join(configDir, "scripts", name)] : [path.join(configDir, "tests", name)];
+  for (const file of candidates) {
+    if (fs.existsSync(file)) {
+      const text = fs.readFileSync(file, "utf8");
+      return { room: "lxc", name, file: path.relative(repoRoot(), file), text, sha256: sha256(text) };
+    }
+  }
+  const own = path.join(repoRoot(), "features", "lxc", kind, name);
+  if (fs.existsSync(own)) return lxcFile(`${kind}/${name}`);
+  throw new Error(`container ${ctid}: script ${name} not found in ${[...candidates, own].join(", ")}`);
+}
+
+/** The OS type Proxmox sets up the container for, from the template file name. */
+function osType(templateFileId: string): string {
+  const file = templateFileId.split("/").pop() ?? "";
+  const distro = file.split(/[-_]/)[0];
+  return ["alpine", "archlinux", "centos", "debian", "devuan", "fedora", "gentoo", "nixos", "opensuse", "ubuntu"].includes(distro) ? distro : "unmanaged";
+}
+
+/** The container's ContainerLegacy arguments, straight from the model. */
+export function containerArgs(c: ContainerModel, settings: StackSettings): proxmox.ContainerLegacyArgs {
+  const isTemplate = c.templateSnapshotName !== undefined;
+  const source: Partial<proxmox.ContainerLegacyArgs> =
+    c.cloneFrom !== undefined
+      ? { clone: { vmId: c.cloneFrom, full: true, datastoreId: c.storagePool } }
+      : { operatingSystem: { templateFileId: c.osTemplate!, type: osType(c.osTemplate!) } };
+  if (c.cloneFrom === undefined && !c.osTemplate) throw new Error(`container ${c.ctid}: neither an OS template nor a parent to clone`);
+  const ipv4 = c.network.ip === "dhcp" ? { address: "dhcp" } : { address: c.network.ip, ...(c.network.gateway ? { gateway: c.network.gateway } : {}) };
+  const startup =
+    c.bootOrder !== undefined || c.bootDelay !== undefined
+      ? { ...(c.bootOrder !== undefined ? { order: c.bootOrder } : {}), ...(c.bootDelay !== undefined ? { upDelay: c.bootDelay } : {}) }
+      : undefined;
+  return {
+    vmId: c.ctid,
+    nodeName: c.node ?? settings.node,
+    description: `Managed by Phoenix: ${c.name}${isTemplate ? ` (template, snapshot ${c.templateSnapshotName})` : ""}`,
+    ...source,
+    cpu: { cores: c.cores },
+    memory: { dedicated: c.memoryMb, swap: c.swapMb },
+    disk: { datastoreId: c.storagePool, size: c.storageSizeGb },
+    initialization: { hostname: c.name, ipConfigs: [{ ipv4 }] },
+    networkInterfaces: [{ name: c.network.name, bridge: c.network.bridge, ...(c.macAddress ? { macAddress: c.macAddress } : {}) }],
+    unprivileged: c.unprivileged,
+    features: containerFeatures(c.pctOptions, c.ctid),
+    startOnBoot: c.startAtBoot,
+    ...(startup ? { startup } : {}),
+    // Templates stay stopped (see the header); their steps start them when they need to.
+    started: !isTemplate,
+    mountPoints: [
+      ...c.bindMounts.map((m) => ({ volume: m.hostPath, path: m.containerPath })),
+      ...c.volumes.map((v) => ({ volume: v.storage, size: `${v.sizeGb}G`, path: v.mountPoint })),
+    ],
+    devicePassthroughs: gpuDevicePaths(c.gpus).map((p) => ({ path: p, mode: "0666" })),
+    idmaps: c.idMaps.map((m) => ({ type: m.type, hostId: m.hostId, containerId: m.containerId, size: m.size })),
+  };
+}
+
+export class LxcGuest extends pulumi.ComponentResource {
+  readonly container: proxmox.ContainerLegacy;
+  /** `ct-<ctid>-snapshot` for templates. */
+  readonly snapshot?: pulumi.Resource;
+  /** The last step (snapshot, health check, app, features, options or the container). */
+  readonly ready: pulumi.Resource;
+
+  constructor(name: string, args: LxcGuestArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("phoenix:lxc:Container", name, {}, opts);
+    const { container: c, model, settings } = args;
+    const id = `ct-${c.ctid}`;
+    const connection = settings.connection;
+    const child = (after: pulumi.Resource): pulumi.CustomResourceOptions => ({ parent: this, dependsOn: [after] });
+
+    this.container = new proxmox.ContainerLegacy(id, containerArgs(c, settings), {
+      parent: this,
+      dependsOn: [...args.dependsOn, ...(args.parentSnapshot ? [args.parentSnapshot] : [])],
+    });
+    let last: pulumi.Resource = this.container;
+    /** Everything provisioned into the container, for the snapshot's trigger. */
+    const provisioned: unknown[] = [];
+
+    const lines = lxcLines(c);
+    if (lines.length > 0) {
+      last = new LxcOptions(`${id}-lxc-options`, { connection, ctid: c.ctid, lines }, child(last));
+      provisioned.push({ lines });
+    }
+
+    const step = (resourceName: string, stepName: string, script: FeatureScript, env: Record<string, string>) => {
+      last = new LxcStep(resourceName, { connection, ctid: c.ctid, step: stepName, script, env }, child(last));
+      provisioned.push({ step: stepName, script: script.sha256, env });
+    };
+    for (const feature of c.features) {
+      step(`${id}-feature-${feature}`, `feature-${feature}`, featureScript("lxc", feature), featureEnv(feature, c, model));
+    }
+    // The application script and the checks see all of the container's keys (ports, versions...).
+    const allKeys = stepEnv(c.params);
+    if (c.applicationScript) {
+      step(`${id}-app`, "app", configScript(path.dirname(model.files.lxc), "apps", c.applicationScript, c.ctid), allKeys);
+    }
+    const checks = c.extraHealthChecks.filter((check) => {
+      if (check.type === "script") return true;
+      pulumi.log.warn(`container ${c.ctid}: tests.health_checks "${check.name}" has type ${check.type}; only "script" checks run`, this);
+      return false;
+    });
+    if (c.healthCheck || checks.length > 0) {
+      const env: Record<string, string> = { ...allKeys };
+      if (c.healthCheck) {
+        env.env_health_command = c.healthCheck.command;
+        env.env_health_retries = String(c.healthCheck.retries);
+        env.env_health_interval = String(c.healthCheck.intervalSeconds);
+      }
+      checks.forEach((check, i) => {
+        const script = configScript(path.dirname(model.files.lxc), "tests", check.path, c.ctid);
+        env[`env_check_${i + 1}_name`] = check.name;
+        env[`env_check_${i + 1}_script`] = script.text;
+      });
+      step(`${id}-health`, "health", lxcFile("steps/health.sh"), env);
+    }
+
+    if (c.templateSnapshotName !== undefined) {
+      this.snapshot = new LxcSnapshot(
+        `${id}-snapshot`,
+        { connection, ctid: c.ctid, snapname: c.templateSnapshotName, trigger: sha256(stableJson(provisioned)) },
+        child(last),
+      );
+      last = this.snapshot;
+    }
+    this.ready = last;
+    this.registerOutputs({ ctid: c.ctid });
+  }
+}

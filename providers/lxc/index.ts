@@ -1,0 +1,167 @@
+// The container dynamic resource kinds: the steps of the seed's LXC flow that the Proxmox API
+// (and so the proxmoxve provider) does not offer, carried out on the host over the one SSH
+// transport by the scripts in features/lxc/host/:
+//   lxc-options   raw LXC lines and the AppArmor profile in /etc/pve/lxc/<ctid>.conf, edited under
+//                 Proxmox's config lock; the container restarts only when a line changed.
+//   lxc-step      one step run inside the container with `pct push` + `pct exec`: a feature
+//                 script (features/lxc/<name>.sh), the application script or the health check.
+//   lxc-snapshot  the template snapshot (`pct snapshot` / `listsnapshot` / `delsnapshot`); the
+//                 template is left stopped so a full clone of it equals its snapshot.
+import { createHash } from "crypto";
+import { readFileSync } from "fs";
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import { z } from "zod";
+import { HostScriptResource, stableJson, type HostScriptKind } from "../base/index";
+import { repoRoot, type FeatureScript } from "../../features/registry";
+import type { SshTarget } from "../ssh/types";
+
+const ctid = z.string().regex(/^[1-9][0-9]{2,8}$/, "a Proxmox CTID (100-999999999)");
+const LXC_LINE = "lxc\\.[a-z0-9_.]+=[^\\n\\u0000]*";
+
+export const lxcOptionsKind: HostScriptKind = {
+  kind: "lxc-options",
+  params: z.object({
+    ctid,
+    options: z.string().regex(new RegExp(`^(${LXC_LINE}(\\n${LXC_LINE})*)?$`), "lines `lxc.<key>=<value>`, one per line"),
+  }),
+  replaceOn: ["ctid"],
+  timeoutMs: 5 * 60_000,
+};
+
+/** Names of the parameters a step hands into the container: `env_<name>` → PHOENIX_<NAME>. */
+export const STEP_ENV = /^env_[a-z0-9_]+$/;
+
+export const lxcStepKind: HostScriptKind = {
+  kind: "lxc-step",
+  params: z
+    .object({
+      ctid,
+      step: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, "a step name (lower case, digits, - and _)"),
+      script: z.string().min(1, "the in-container script is required"),
+      library: z.string(),
+    })
+    .catchall(z.string())
+    .superRefine((p, ctx) => {
+      for (const key of Object.keys(p)) {
+        if (!["ctid", "step", "script", "library"].includes(key) && !STEP_ENV.test(key)) {
+          ctx.addIssue({ code: "custom", path: [key], message: "step parameters are named env_<lower_snake>" });
+        }
+      }
+    }),
+  replaceOn: ["ctid", "step"],
+  // Driver installs and `pip install vllm` take long on slow links.
+  timeoutMs: 60 * 60_000,
+};
+
+export const lxcSnapshotKind: HostScriptKind = {
+  kind: "lxc-snapshot",
+  params: z.object({
+    ctid,
+    snapname: z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{1,39}$/, "a Proxmox snapshot name (letter, then letters, digits, - and _; 2-40)"),
+    trigger: z.string().regex(/^[a-f0-9]{8,128}$/, "a hex hash"),
+  }),
+  replaceOn: ["ctid", "snapname"],
+  timeoutMs: 15 * 60_000,
+};
+
+export const lxcProviderKinds: HostScriptKind[] = [lxcOptionsKind, lxcStepKind, lxcSnapshotKind];
+
+const files = new Map<string, FeatureScript>();
+
+/** A file under features/lxc/ (`host/snapshot.sh`, `lib/common.sh`, `apps/x.sh`) as a FeatureScript. */
+export function lxcFile(relative: string): FeatureScript {
+  let s = files.get(relative);
+  if (!s) {
+    if (!/^[a-z0-9_]+(\/[A-Za-z0-9_.-]+)*\.sh$/.test(relative) || relative.includes("..")) {
+      throw new Error(`invalid features/lxc file name ${JSON.stringify(relative)}`);
+    }
+    const file = path.posix.join("features", "lxc", relative);
+    const text = readFileSync(path.join(repoRoot(), file), "utf8");
+    s = { room: "lxc", name: relative.replace(/\.sh$/, ""), file, text, sha256: sha256(text) };
+    files.set(relative, s);
+  }
+  return s;
+}
+
+export function sha256(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
+}
+
+/**
+ * Turns configuration values into step parameters `env_<key>`: strings as given, numbers and
+ * booleans as text, lists one element per line, objects as JSON. Keys must be lower snake case.
+ */
+export function stepEnv(values: Record<string, unknown>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(values)) {
+    if (value === undefined || value === null) continue;
+    const name = `env_${key}`;
+    if (!STEP_ENV.test(name)) throw new Error(`parameter ${JSON.stringify(key)} cannot be handed to a container step (want lower_snake_case)`);
+    out[name] = Array.isArray(value)
+      ? value.map((v) => (typeof v === "string" ? v : stableJson(v))).join("\n")
+      : typeof value === "object"
+        ? stableJson(value)
+        : String(value);
+  }
+  return out;
+}
+
+export interface LxcOptionsArgs {
+  connection: pulumi.Input<SshTarget>;
+  ctid: number;
+  /** Raw LXC lines `lxc.<key>=<value>`, in order. */
+  lines: string[];
+}
+
+/** `ct-<ctid>-lxc-options`: raw LXC lines and AppArmor profile in the container's config. */
+export class LxcOptions extends HostScriptResource {
+  constructor(name: string, args: LxcOptionsArgs, opts?: pulumi.CustomResourceOptions) {
+    super(lxcOptionsKind, name, {
+      connection: args.connection,
+      script: lxcFile("host/lxc_options.sh"),
+      params: { ctid: String(args.ctid), options: args.lines.join("\n") },
+    }, opts);
+  }
+}
+
+export interface LxcStepArgs {
+  connection: pulumi.Input<SshTarget>;
+  ctid: number;
+  /** `feature-<name>`, `app` or `health`. */
+  step: string;
+  /** The script run inside the container. */
+  script: FeatureScript;
+  /** Parameters for the script (`stepEnv`). */
+  env: Record<string, string>;
+}
+
+/** `ct-<ctid>-feature-<name>`, `ct-<ctid>-app`, `ct-<ctid>-health`: a script run inside the container. */
+export class LxcStep extends HostScriptResource {
+  constructor(name: string, args: LxcStepArgs, opts?: pulumi.CustomResourceOptions) {
+    super(lxcStepKind, name, {
+      connection: args.connection,
+      script: lxcFile("host/run_in_container.sh"),
+      params: { ...args.env, ctid: String(args.ctid), step: args.step, script: args.script.text, library: lxcFile("lib/common.sh").text },
+    }, opts);
+  }
+}
+
+export interface LxcSnapshotArgs {
+  connection: pulumi.Input<SshTarget>;
+  ctid: number;
+  snapname: string;
+  /** Hash of everything provisioned before the snapshot: a change re-takes it. */
+  trigger: string;
+}
+
+/** `ct-<ctid>-snapshot`: the template snapshot; the template is left stopped. */
+export class LxcSnapshot extends HostScriptResource {
+  constructor(name: string, args: LxcSnapshotArgs, opts?: pulumi.CustomResourceOptions) {
+    super(lxcSnapshotKind, name, {
+      connection: args.connection,
+      script: lxcFile("host/snapshot.sh"),
+      params: { ctid: String(args.ctid), snapname: args.snapname, trigger: args.trigger },
+    }, opts);
+  }
+}
