@@ -113,8 +113,10 @@ report() {
   [ -n "$timezone" ] && [ "$tz" != "$timezone" ] && tz_obs=$tz
   [ -n "$arc_bytes" ] && [ "$arc" != "$arc_bytes" ] && arc_obs="bytes:${arc:-unset}"
   [ -n "$missing" ] && pk_obs="missing:$(printf '%s' "$missing" | tr '\n' ' ')"
-  printf 'PHOENIX_RESULT {"present":true,"timezone":%s,"packages":%s,"arc_max_gb":%s,"missingPackages":[%s],"noSubscriptionRepo":%s,"enterpriseRepo":%s,"arcMaxBytes":%s,"drift":[%s]}\n' \
-    "$(json_str "$tz_obs")" "$(json_str "$pk_obs")" "$(json_str "$arc_obs")" "$pkg_json" \
+  local matches=true
+  [ ${#drift[@]} -eq 0 ] || matches=false
+  printf 'PHOENIX_RESULT {"present":true,"matches":%s,"timezone":%s,"packages":%s,"arc_max_gb":%s,"missingPackages":[%s],"noSubscriptionRepo":%s,"enterpriseRepo":%s,"arcMaxBytes":%s,"drift":[%s]}\n' \
+    "$matches" "$(json_str "$tz_obs")" "$(json_str "$pk_obs")" "$(json_str "$arc_obs")" "$pkg_json" \
     "$(no_sub_enabled && echo true || echo false)" "$enterprise" "$(json_str "$arc")" "$drift_json"
 }
 

@@ -48,7 +48,7 @@ to_bytes() {
     i = index("KMGTPE", u); while (i-- > 0) n *= 1024; printf "%.0f\n", n }'
 }
 
-matches() { # property, wanted value
+prop_matches() { # property, wanted value
   local got raw want
   got=$(zfs get -H -o value "$1" "$full")
   [ "$got" = "$2" ] && return 0
@@ -77,7 +77,7 @@ report() {
   local obs="" actual_json="" drift_json="" i got mp
   for i in "${!keys[@]}"; do
     got=$(zfs get -H -o value "${keys[$i]}" "$full")
-    if matches "${keys[$i]}" "${values[$i]}"; then
+    if prop_matches "${keys[$i]}" "${values[$i]}"; then
       obs+="${keys[$i]}=${values[$i]}"$'\n'
     else
       obs+="${keys[$i]}=$got"$'\n'
@@ -86,8 +86,10 @@ report() {
     actual_json+="${actual_json:+,}$(json_str "${keys[$i]}"):$(json_str "$got")"
   done
   mp=$(zfs get -H -o value mountpoint "$full")
-  printf 'PHOENIX_RESULT {"present":true,"pool":%s,"name":%s,"properties":%s,"actual":{%s},"drift":[%s],"mountpoint":%s}\n' \
-    "$(json_str "$pool")" "$(json_str "$name")" "$(json_str "${obs%$'\n'}")" "$actual_json" "$drift_json" "$(json_str "$mp")"
+  local matches=true
+  [ -z "$drift_json" ] || matches=false
+  printf 'PHOENIX_RESULT {"present":true,"matches":%s,"pool":%s,"name":%s,"properties":%s,"actual":{%s},"drift":[%s],"mountpoint":%s}\n' \
+    "$matches" "$(json_str "$pool")" "$(json_str "$name")" "$(json_str "${obs%$'\n'}")" "$actual_json" "$drift_json" "$(json_str "$mp")"
 }
 
 apply() {
@@ -101,7 +103,7 @@ apply() {
     return
   fi
   for i in "${!keys[@]}"; do
-    if ! matches "${keys[$i]}" "${values[$i]}"; then
+    if ! prop_matches "${keys[$i]}" "${values[$i]}"; then
       zfs set "${keys[$i]}=${values[$i]}" "$full" >&2
       echo "set ${keys[$i]}=${values[$i]} on $full" >&2
     fi

@@ -99,12 +99,12 @@ report() {
   health=$(zpool list -H -o health "$name")
   mp=$(zfs get -H -o value mountpoint "$name")
   # raid_level/disks mirror the parameters when the layout matches, so a diff sees no change.
-  local obs_level=$level obs_disks
-  if same_layout; then obs_disks=$disks_param; else obs_disks=$(printf '%s\n' "$lay" | tail -n +2); fi
+  local obs_level=$level obs_disks matches=true
+  if same_layout; then obs_disks=$disks_param; else obs_disks=$(printf '%s\n' "$lay" | tail -n +2); matches=false; fi
   local obs_mp=${mountpoint:-}
-  [ -n "$mountpoint" ] && [ "$mp" != "$mountpoint" ] && obs_mp=$mp
-  printf 'PHOENIX_RESULT {"present":true,"name":%s,"raid_level":%s,"disks":%s,"mountpoint":%s,"devices":[%s],"health":%s}\n' \
-    "$(json_str "$name")" "$(json_str "$obs_level")" "$(json_str "$obs_disks")" "$(json_str "$obs_mp")" "$devs_json" "$(json_str "$health")"
+  if [ -n "$mountpoint" ] && [ "$mp" != "$mountpoint" ]; then obs_mp=$mp; matches=false; fi
+  printf 'PHOENIX_RESULT {"present":true,"matches":%s,"name":%s,"raid_level":%s,"disks":%s,"mountpoint":%s,"devices":[%s],"health":%s}\n' \
+    "$matches" "$(json_str "$name")" "$(json_str "$obs_level")" "$(json_str "$obs_disks")" "$(json_str "$obs_mp")" "$devs_json" "$(json_str "$health")"
 }
 
 apply() {

@@ -1,4 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readFileSync } from "node:fs";
+import * as path from "node:path";
+import { repoRoot } from "../../load";
 import { startThrowawayRoot, type ThrowawayRoot } from "./root";
 
 let root: ThrowawayRoot;
@@ -84,5 +87,56 @@ describe("zfs_dataset.sh (real zfs-fuse)", () => {
     const bad = await root.script("zfs_dataset", "apply", { ...ds, properties: "quota=1G;touch /tmp/x" });
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toContain("invalid property");
+  });
+});
+
+describe("proxmox_storage.sh through the pvesm emulator", () => {
+  const zfspool = { id: "tank-disks", type: "zfspool", content: "images,rootdir", target: "tank/disks" };
+  const dir = { id: "tank-iso", type: "dir", content: "iso,vztmpl", target: "/mnt/tank/iso" };
+
+  beforeAll(async () => {
+    await root.exec("mkdir -p /usr/local/lib/pve-emu");
+    await root.installTool("pvesm", readFileSync(path.join(repoRoot, "test/host/emulator/pvesm"), "utf8"));
+    const lib = readFileSync(path.join(repoRoot, "test/host/emulator/lib.sh"), "utf8");
+    await root.exec("cat > /usr/local/lib/pve-emu/lib.sh", { stdin: lib });
+    await root.script("zfs_dataset", "apply", { pool: "tank", name: "disks", properties: "" });
+    await root.script("zfs_dataset", "apply", { pool: "tank", name: "iso", properties: "" });
+  });
+
+  it("registers zfspool and dir storages in storage.cfg's format; a second apply adopts", async () => {
+    for (const s of [zfspool, dir]) {
+      const r = await root.script("proxmox_storage", "apply", s);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.result).toMatchObject({ present: true, matches: true, type: s.type, target: s.target });
+      expect((await root.script("proxmox_storage", "apply", s)).stderr).not.toContain("registered");
+    }
+    const cfg = (await root.exec("cat /etc/pve/storage.cfg")).stdout;
+    expect(cfg).toContain("zfspool: tank-disks\n\tcontent images,rootdir\n\tpool tank/disks\n");
+    expect(cfg).toContain("dir: tank-iso\n\tcontent iso,vztmpl\n\tpath /mnt/tank/iso\n");
+    expect(cfg).toMatch(/^dir: local\n/);
+    const status = (await root.exec("pvesm status")).stdout;
+    expect(status).toMatch(/tank-disks\s+zfspool\s+active/);
+    expect(status).toMatch(/tank-iso\s+dir\s+active/);
+  });
+
+  it("content changed by hand shows on read and apply restores it with pvesm set", async () => {
+    await root.exec("pvesm set tank-disks --content images");
+    expect((await root.script("proxmox_storage", "read", zfspool)).result).toMatchObject({ matches: false, content: "images" });
+    const r = await root.script("proxmox_storage", "apply", zfspool);
+    expect(r.result).toMatchObject({ matches: true, content: "images,rootdir" });
+  });
+
+  it("refuses a dataset that does not exist and a changed target; delete unregisters and keeps data", async () => {
+    const missing = await root.script("proxmox_storage", "apply", { ...zfspool, id: "nope", target: "tank/nope" });
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toContain("does not exist");
+    const moved = await root.script("proxmox_storage", "apply", { ...dir, target: "/mnt/elsewhere" });
+    expect(moved.code).not.toBe(0);
+    expect(moved.stderr).toContain("is registered as dir /mnt/tank/iso");
+    const del = await root.script("proxmox_storage", "delete", dir);
+    expect(del.result).toEqual({ present: false });
+    expect((await root.exec("cat /etc/pve/storage.cfg")).stdout).not.toContain("tank-iso");
+    expect((await root.exec("zfs list -H -o name tank/iso")).code).toBe(0);
+    expect((await root.script("proxmox_storage", "read", dir)).result).toEqual({ present: false });
   });
 });

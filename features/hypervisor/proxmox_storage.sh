@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Registers a ZFS dataset (zfspool) or a directory (dir) as Proxmox storage through `pvesm`
+# (seed: hypervisor_feature_setup_zfs.sh). State is read from /etc/pve/storage.cfg (Proxmox's
+# section format); changes go through pvesm. Delete unregisters the storage; the data stays.
+#
+# Parameters (environment):
+#   PHOENIX_ID       storage id
+#   PHOENIX_TYPE     zfspool | dir
+#   PHOENIX_CONTENT  comma-separated content types (images,rootdir,iso,vztmpl,backup,snippets)
+#   PHOENIX_TARGET   zfspool: pool/dataset; dir: absolute path
+set -euo pipefail
+
+action=${PHOENIX_ACTION:?PHOENIX_ACTION is required}
+id=${PHOENIX_ID:?PHOENIX_ID is required}
+type=${PHOENIX_TYPE:?PHOENIX_TYPE is required}
+content=${PHOENIX_CONTENT:?PHOENIX_CONTENT is required}
+target=${PHOENIX_TARGET:?PHOENIX_TARGET is required}
+cfg=/etc/pve/storage.cfg
+
+die() { echo "proxmox_storage $id: $*" >&2; exit 1; }
+
+json_str() {
+  local s
+  s=$(printf '%s' "$1" | tr -d '\000-\010\013\014\016-\037')
+  s=${s//\\/\\\\}; s=${s//\"/\\\"}; s=${s//$'\n'/\\n}; s=${s//$'\t'/\\t}; s=${s//$'\r'/\\r}
+  printf '"%s"' "$s"
+}
+
+[[ $id =~ ^[A-Za-z][A-Za-z0-9._-]*[A-Za-z0-9]$ ]] || die "invalid storage id"
+[[ $content =~ ^[a-z]+(,[a-z]+)*$ ]] || die "invalid content '$content'"
+case $type in
+  zfspool) [[ $target =~ ^[A-Za-z][A-Za-z0-9_.:-]*(/[A-Za-z0-9_.:-]+)*$ ]] || die "invalid zfs dataset '$target'"; target_key=pool ;;
+  dir) [[ $target =~ ^/[A-Za-z0-9_./-]*$ ]] || die "invalid path '$target'"; target_key=path ;;
+  *) die "invalid storage type '$type' (zfspool or dir)" ;;
+esac
+
+sorted() { tr ',' '\n' <<<"$1" | sed '/^$/d' | sort -u | paste -sd, -; }
+
+# Prints "type<TAB>target<TAB>content" of the storage from storage.cfg, or nothing.
+current() {
+  [ -f "$cfg" ] || return 0
+  awk -v id="$id" '
+    /^[a-z]+: / { split($0, a, ": "); cur = a[2]; if (cur == id) t = a[1]; next }
+    cur == id && /^[ \t]+[^ \t]/ { sub(/^[ \t]+/, ""); k = $1; v = substr($0, length(k) + 2); conf[k] = v }
+    END { if (t != "") printf "%s\t%s\t%s\n", t, (t == "dir" ? conf["path"] : conf["pool"]), conf["content"] }' "$cfg"
+}
+
+report() {
+  local cur t tg c
+  cur=$(current)
+  if [ -z "$cur" ]; then printf 'PHOENIX_RESULT {"present":false}\n'; return; fi
+  IFS=$'\t' read -r t tg c <<<"$cur"
+  local matches=true
+  { [ "$t" = "$type" ] && [ "$tg" = "$target" ] && [ "$(sorted "$c")" = "$(sorted "$content")" ]; } || matches=false
+  printf 'PHOENIX_RESULT {"present":true,"matches":%s,"id":%s,"type":%s,"target":%s,"content":%s}\n' \
+    "$matches" "$(json_str "$id")" "$(json_str "$t")" "$(json_str "$tg")" "$(json_str "$c")"
+}
+
+apply() {
+  local cur t tg c
+  cur=$(current)
+  if [ -z "$cur" ]; then
+    if [ "$type" = zfspool ]; then
+      zfs list -H -o name "$target" >/dev/null 2>&1 || die "ZFS dataset $target does not exist"
+    fi
+    pvesm add "$type" "$id" "--$target_key" "$target" --content "$content" >&2
+    echo "registered storage $id ($type $target, $content)" >&2
+    return
+  fi
+  IFS=$'\t' read -r t tg c <<<"$cur"
+  { [ "$t" = "$type" ] && [ "$tg" = "$target" ]; } ||
+    die "is registered as $t $tg, not $type $target; remove it first (a changed type or target replaces the resource)"
+  if [ "$(sorted "$c")" != "$(sorted "$content")" ]; then
+    pvesm set "$id" --content "$content" >&2
+    echo "storage $id content set to $content" >&2
+  fi
+}
+
+delete() {
+  if [ -n "$(current)" ]; then
+    pvesm remove "$id" >&2
+    echo "unregistered storage $id (its data is untouched)" >&2
+  fi
+  printf 'PHOENIX_RESULT {"present":false}\n'
+}
+
+case $action in
+  read) report ;;
+  apply) apply; report ;;
+  delete) delete ;;
+  *) die "unknown action '$action'" ;;
+esac
