@@ -41,6 +41,11 @@ export function parseJsonText(file: string, text: string, findings: Findings): u
   }
 }
 
+/** The same finding reached twice (e.g. a vm_defaults value used by every VM) is reported once. */
+function unique(lines: string[]): string[] {
+  return [...new Set(lines)];
+}
+
 function readFile(dir: string, file: string, findings: Findings, optional: boolean): unknown | undefined {
   const full = path.join(dir, file);
   let text: string;
@@ -82,7 +87,7 @@ function loadUnsafe(dir: string, opts: LoadOptions): LoadResult {
   const lxcFile = rawLxc === undefined ? undefined : checkSchema<LxcFile>(LXC_FILE, rawLxc, findings);
   const vmFile = rawVm === undefined ? undefined : checkSchema<VmFile>(VM_FILE, rawVm, findings);
   if (!hostFile || !lxcFile || !vmFile || findings.errors.length > 0) {
-    return { ok: false, errors: findings.errors, warnings: findings.warnings };
+    return { ok: false, errors: unique(findings.errors), warnings: unique(findings.warnings) };
   }
 
   const origins: GuestOrigins = { containers: new Map(), vms: new Map() };
@@ -92,7 +97,8 @@ function loadUnsafe(dir: string, opts: LoadOptions): LoadResult {
   duplicateVmids((vmFile.vms ?? []).map((v) => v.vmid), findings);
   runRules({ host: ctx.host, containers, vms, origins, lxcNvidiaVersion: lxcFile.nvidia_driver_version }, findings);
 
-  if (findings.errors.length > 0) return { ok: false, errors: findings.errors, warnings: findings.warnings };
+  const warnings = unique(findings.warnings);
+  if (findings.errors.length > 0) return { ok: false, errors: unique(findings.errors), warnings };
   const model: PhoenixModel = {
     files: {
       hypervisor: path.join(absDir, HYPERVISOR_FILE),
@@ -102,9 +108,9 @@ function loadUnsafe(dir: string, opts: LoadOptions): LoadResult {
     host: ctx.host,
     containers,
     vms,
-    warnings: findings.warnings,
+    warnings,
   };
-  return { ok: true, model, warnings: findings.warnings };
+  return { ok: true, model, warnings };
 }
 
 /** Reads `phoenix_hypervisor_config.json`, `phoenix_lxc_configs.json` and `phoenix_vm_configs.json` from `dir`. */

@@ -16,9 +16,9 @@ export const SSH_PUBLIC_KEY =
 /** Olson timezone name, e.g. `America/New_York`, `Etc/GMT+5`, `UTC`. */
 export const TIMEZONE = /^[A-Za-z][A-Za-z0-9_+-]*(?:\/[A-Za-z0-9_+-]+)*$/;
 /** Absolute path: no `..`, spaces or shell metacharacters. */
-export const ABSOLUTE_PATH = /^\/(?:[A-Za-z0-9._+@,=-]+\/?)*$/;
+export const ABSOLUTE_PATH = /^(?!.*\/\.\.?(?:\/|$))\/(?:[A-Za-z0-9._+@,=-]+(?:\/[A-Za-z0-9._+@,=-]+)*\/?)?$/;
 /** Path relative to something (a Samba share's dataset path, a test script). */
-export const RELATIVE_PATH = /^[A-Za-z0-9._+@-]+(?:\/[A-Za-z0-9._+@-]+)*\/?$/;
+export const RELATIVE_PATH = /^(?!\.\.?(?:\/|$))(?!.*\/\.\.?(?:\/|$))[A-Za-z0-9._+@-]+(?:\/[A-Za-z0-9._+@-]+)*\/?$/;
 /** Block device path given to `zpool create`. */
 export const DISK_PATH = /^\/dev\/[A-Za-z0-9._+:,@=-]+(?:\/[A-Za-z0-9._+:,@=-]+)*$/;
 /** ZFS pool name (zpool(8): a letter first, then letters, digits, `_ - . :`). */

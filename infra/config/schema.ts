@@ -112,7 +112,10 @@ export const sharedVolumeSchema = object({
   mounts: z.record(
     z.string().regex(P.GUEST_ID_TEXT, { error: (iss) => `mount keys must be CTIDs; got ${show(iss.input)}` }),
     absolutePath,
-    { error: (iss) => `must be an object CTID → container path; got ${show(iss.input)}` },
+    {
+      error: (iss) =>
+        iss.code === "invalid_key" ? `${show(iss.input)} is not a CTID` : `must be an object CTID → container path; got ${show(iss.input)}`,
+    },
   ),
 });
 
@@ -321,7 +324,10 @@ export const lxcFileSchema = object({
   lxc_configs: z.record(
     z.string().regex(P.GUEST_ID_TEXT, { error: (iss) => `keys must be CTIDs (100-999999999); got ${show(iss.input)}` }),
     containerSchema,
-    { error: (iss) => `must be an object keyed by CTID; got ${show(iss.input)}` },
+    {
+      error: (iss) =>
+        iss.code === "invalid_key" ? `${show(iss.input)} is not a CTID (100-999999999)` : `must be an object keyed by CTID; got ${show(iss.input)}`,
+    },
   ),
 });
 

@@ -1,0 +1,66 @@
+// Builds bad inputs by mutating a copy of the dev stack's Phoenix files in a temp dir.
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { loadDist, repoRoot } from "../load";
+
+export const DEV_DIR = path.join(repoRoot, "stacks", "dev");
+export const PROD_DIR = path.join(repoRoot, "stacks", "prod");
+export const ORIGINAL_DIR = path.join(repoRoot, "test", "fixtures", "original");
+
+export const HOST = "phoenix_hypervisor_config.json";
+export const LXC = "phoenix_lxc_configs.json";
+export const VM = "phoenix_vm_configs.json";
+
+export type Json = any;
+export interface Files {
+  host: Json;
+  lxc: Json;
+  vm: Json;
+}
+
+const loader = () => loadDist<typeof import("../../infra/config/load")>("infra/config/load");
+
+export function readFiles(dir = DEV_DIR): Files {
+  const read = (f: string) => JSON.parse(fs.readFileSync(path.join(dir, f), "utf8"));
+  return { host: read(HOST), lxc: read(LXC), vm: read(VM) };
+}
+
+const tempDirs: string[] = [];
+
+/** Writes files (objects as JSON, strings as given) to a fresh temp dir and returns it. */
+export function writeFiles(files: { host?: Json; lxc?: Json; vm?: Json }, raw: Partial<Record<string, string>> = {}): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "phoenix-config-"));
+  tempDirs.push(dir);
+  const put = (name: string, value: Json) => {
+    if (value === undefined) return;
+    fs.writeFileSync(path.join(dir, name), typeof value === "string" ? value : JSON.stringify(value, null, 4));
+  };
+  put(HOST, files.host);
+  put(LXC, files.lxc);
+  put(VM, files.vm);
+  for (const [name, text] of Object.entries(raw)) fs.writeFileSync(path.join(dir, name), text!);
+  return dir;
+}
+
+export function cleanTempDirs(): void {
+  for (const d of tempDirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+}
+
+/** A copy of the dev files after `mutate`, written to a temp dir. */
+export function mutatedDir(mutate: (f: Files) => void, base = DEV_DIR): string {
+  const files = readFiles(base);
+  mutate(files);
+  return writeFiles(files);
+}
+
+export function load(dir: string, opts?: { defaultNode?: string }) {
+  return loader().loadPhoenixConfig(dir, opts);
+}
+
+export function loadMutated(mutate: (f: Files) => void, base = DEV_DIR) {
+  return load(mutatedDir(mutate, base));
+}
+
+/** Every error must be one line `<file>: <json path>: <message>`, never a stack trace. */
+export const ERROR_LINE = /^(phoenix_(hypervisor_config|lxc_configs|vm_configs)\.json): (\$[^ ]*): (\S.*)$/;
