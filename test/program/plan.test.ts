@@ -42,7 +42,7 @@ describe("phoenix plan of the dev stack", () => {
   });
 
   it("serializes every dynamic provider, with no test-runner or secret material captured", () => {
-    const dynamic = dev.resources.filter((r) => r.type.startsWith("pulumi-nodejs:dynamic:Resource"));
+    const dynamic = dev.resources.filter((r) => r.type.startsWith("pulumi-nodejs:dynamic"));
     expect(dynamic.length).toBeGreaterThan(10);
     for (const r of dynamic) {
       expect(typeof r.inputs.__provider, r.name).toBe("string");
