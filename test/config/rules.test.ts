@@ -1,0 +1,110 @@
+// Each cross-file rule on its own: one input it rejects (with file and path) and the nearby
+// inputs it must accept, so a rule that rejects too much fails as well.
+import { afterAll, describe, expect, it } from "vitest";
+import { loadDist } from "../load";
+import { Files, HOST, LXC, VM, cleanTempDirs, loadMutated } from "./helpers";
+
+afterAll(cleanTempDirs);
+
+const ct = (f: Files, id: number) => f.lxc.lxc_configs[String(id)];
+
+function errorsOf(mutate: (f: Files) => void): string[] {
+  const r = loadMutated(mutate);
+  return r.ok ? [] : r.errors;
+}
+
+function accepts(mutate: (f: Files) => void) {
+  const r = loadMutated(mutate);
+  expect(r.ok ? [] : r.errors).toEqual([]);
+  return r;
+}
+
+const CASES: Record<string, { rejects: [string, (f: Files) => void, string][]; accepts: [string, (f: Files) => void][] }> = {
+  uniqueIds: {
+    rejects: [["a VMID that is a CTID", (f) => (f.vm.vms[1].vmid = 952), `${VM}: $.vms[1].vmid: ID 952 is also container 952`]],
+    accepts: [["a VMID next to the CTIDs", (f) => (f.vm.vms[1].vmid = 953)]],
+  },
+  cloneParents: {
+    rejects: [
+      ["a missing parent", (f) => (ct(f, 955).clone_from_ctid = "903"), `${LXC}: $.lxc_configs["955"].clone_from_ctid: parent 903 does not exist`],
+      ["a parent without snapshot", (f) => delete ct(f, 902).template_snapshot_name, `${LXC}: $.lxc_configs["952"].clone_from_ctid: parent 902 is not a template`],
+    ],
+    accepts: [
+      ["a clone of a clone template", (f) => { ct(f, 952).template_snapshot_name = "base"; ct(f, 955).clone_from_ctid = "952"; ct(f, 955).storage_size_gb = 64; }],
+      ["a VM template marked only by template_snapshot_name", (f) => delete f.vm.vms[0].is_template],
+    ],
+  },
+  dependenciesExist: {
+    rejects: [["a dependency on nothing", (f) => (ct(f, 950).dependencies = ["404"]), `${LXC}: $.lxc_configs["950"].dependencies[0]: 404 is neither`]],
+    accepts: [["a container depending on a VM, given as a number", (f) => (ct(f, 950).dependencies = [8001])]],
+  },
+  noCycles: {
+    rejects: [["a three-guest cycle", (f) => { ct(f, 950).dependencies = ["955"]; ct(f, 955).dependencies = ["952"]; }, `${LXC}: $.lxc_configs["950"].dependencies: cycle: 950 -> 955 -> 952 -> 950`]],
+    accepts: [["a diamond", (f) => { ct(f, 955).dependencies = ["950", "952"]; f.vm.vms[1].dependencies = [955, 950]; }]],
+  },
+  uniqueAddresses: {
+    rejects: [["a VM MAC equal to a container's", (f) => (f.vm.vms[1].mac_address = "52:54:00:aa:bb:00"), `${VM}: $.vms[1].mac_address: MAC 52:54:00:AA:BB:00 is already used by container 900`]],
+    accepts: [["many DHCP guests", (f) => { for (const c of Object.values<any>(f.lxc.lxc_configs)) c.network_config.ip = "dhcp"; f.vm.vms[1].network_config.ip = "dhcp"; }]],
+  },
+  knownFeatures: {
+    rejects: [["an unknown default feature", (f) => (f.host.proxmox_defaults.lxc.features = ["nesting=1", "gpu"]), `${HOST}: $.proxmox_defaults.lxc.features: unknown feature "gpu"`]],
+    accepts: [["every known container feature", (f) => (ct(f, 952).features = ["base_setup", "docker", "portainer", "python_api_service", "trusted_ca", "step_cli", "step_ca", "traefik"])]],
+  },
+  gpuNeedsDriver: {
+    rejects: [["GPU 1 without a driver", (f) => { f.host.nvidia_driver = { install: false }; }, `${LXC}: $.lxc_configs["950"].gpu_assignment: GPU 0 assigned`]],
+    accepts: [["no driver and no GPU use", (f) => {
+      f.host.nvidia_driver = { install: false };
+      delete f.lxc.nvidia_driver_version;
+      for (const c of Object.values<any>(f.lxc.lxc_configs)) { c.gpu_assignment = "none"; c.features = c.features.filter((x: string) => x !== "nvidia"); }
+    }]],
+  },
+  sharedVolumeTargets: {
+    rejects: [["a bind mount into a VM", (f) => (f.host.shared_volumes.ollama_models.mounts["8001"] = "/models"), `${HOST}: $.shared_volumes.ollama_models.mounts["8001"]: container 8001 does not exist (it is a VM`]],
+    accepts: [["two volumes into one container", (f) => (f.host.shared_volumes.ollama_models.mounts["950"] = "/ollama_models")]],
+  },
+};
+
+describe("cross-file rules", () => {
+  it("every rule has its cases here", () => {
+    const { RULES } = loadDist("infra/config/rules");
+    expect(Object.keys(CASES).sort()).toEqual(Object.keys(RULES).sort());
+  });
+
+  for (const [rule, cases] of Object.entries(CASES)) {
+    describe(rule, () => {
+      for (const [name, mutate, expected] of cases.rejects) {
+        it(`rejects ${name}`, () => {
+          const errors = errorsOf(mutate);
+          expect(errors.some((e) => e.startsWith(expected)), `no "${expected}" in:\n${errors.join("\n")}`).toBe(true);
+        });
+      }
+      for (const [name, mutate] of cases.accepts) it(`accepts ${name}`, () => void accepts(mutate));
+    });
+  }
+});
+
+describe("storage references", () => {
+  it.each(["local-lvm", "local-zfs", "local", "quickos_lxc", "quickOS-shared-prod-data"])("accepts %s", (ref) => {
+    const r = accepts((f) => (ct(f, 952).storage_pool = ref));
+    if (r.ok) expect(r.model.containers.find((c) => c.ctid === 952)!.storagePool).toBe(ref === "quickos_lxc" ? "quickOS-lxc-disks" : ref);
+  });
+
+  it("an alias keyed <pool>_<dataset> renames the dataset's storage, as in the original", () => {
+    const r = accepts((f) => {
+      f.host.proxmox_storage_ids.quickOS_lxc_disks = "ct-disks";
+      for (const c of Object.values<any>(f.lxc.lxc_configs)) c.storage_pool = "ct-disks";
+    });
+    if (r.ok) expect(r.model.host.storages.map((s) => s.id)).toContain("ct-disks");
+  });
+
+  it("an OS template given as a volume id is kept", () => {
+    const r = accepts((f) => (ct(f, 900).template = "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst"));
+    if (r.ok) expect(r.model.containers[0].osTemplate).toBe("local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst");
+  });
+
+  it("the node extension: own node wins over the stack's", () => {
+    const r = loadMutated((f) => (ct(f, 955).node = "pve2"));
+    expect(r.ok).toBe(true);
+    if (r.ok) expect(r.model.containers.map((c) => c.node ?? null)).toEqual([null, null, null, null, null, "pve2"]);
+  });
+});
