@@ -3,7 +3,7 @@
 // of `export PHOENIX_<NAME>='<quoted>'` lines that the fixed wrapper below sources, so neither
 // values nor secrets are ever parsed as code nor visible in the host's process list.
 import { RESULT_MARKER } from "./types";
-import { redact, shellQuote, SshError, type SshSession } from "../ssh/index";
+import { redact, shellQuote, sshError, type SshSession } from "../ssh/index";
 
 export type HostScriptAction = "read" | "apply" | "delete";
 
@@ -31,7 +31,8 @@ export interface HostScriptResult {
 
 const PARAM_NAME = /^[a-z][a-z0-9_]*$/;
 const LOCK_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
-const RESERVED = new Set(["action", "allow_destroy"]);
+// An array, not a Set: Pulumi serializes a captured Set as a plain object.
+const RESERVED = ["action", "allow_destroy"];
 /** Exit code of the wrapper when the host lock could not be taken in time. */
 const LOCK_BUSY_EXIT = 75;
 
@@ -42,7 +43,7 @@ export function hostScriptEnv(run: Pick<HostScriptRun, "action" | "params" | "se
   const seen = new Set<string>();
   for (const [group, values] of [["params", run.params], ["secretParams", run.secretParams ?? {}]] as const) {
     for (const [name, value] of Object.entries(values)) {
-      if (!PARAM_NAME.test(name) || RESERVED.has(name)) throw new Error(`${group}: invalid parameter name ${JSON.stringify(name)} (want ^[a-z][a-z0-9_]*$, not action/allow_destroy)`);
+      if (!PARAM_NAME.test(name) || RESERVED.includes(name)) throw new Error(`${group}: invalid parameter name ${JSON.stringify(name)} (want ^[a-z][a-z0-9_]*$, not action/allow_destroy)`);
       if (seen.has(name)) throw new Error(`${group}: parameter ${name} given twice`);
       seen.add(name);
       if (typeof value !== "string") throw new Error(`${group}.${name}: expected a string, got ${typeof value}`);
@@ -110,10 +111,10 @@ export async function runHostScript(session: SshSession, run: HostScriptRun): Pr
   try {
     result = parseResult(r.stdout);
   } catch (err) {
-    throw new SshError(`${run.purpose}: invalid ${RESULT_MARKER.trim()} line: ${redact((err as Error).message, secrets)}`, run.purpose, 0, stderr.slice(-2000));
+    throw sshError(`${run.purpose}: invalid ${RESULT_MARKER.trim()} line: ${redact((err as Error).message, secrets)}`, run.purpose, 0, stderr.slice(-2000));
   }
   if (!result) {
-    throw new SshError(`${run.purpose}: the script exited 0 but printed no ${RESULT_MARKER.trim()} line${stderr.trim() ? `; stderr: ${stderr.trim().slice(-2000)}` : ""}`, run.purpose, 0, stderr.slice(-2000));
+    throw sshError(`${run.purpose}: the script exited 0 but printed no ${RESULT_MARKER.trim()} line${stderr.trim() ? `; stderr: ${stderr.trim().slice(-2000)}` : ""}`, run.purpose, 0, stderr.slice(-2000));
   }
   return { result, stdout, stderr };
 }

@@ -10,7 +10,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "crypto";
 import { z } from "zod";
-import { openSession, secretsFromConfig, SshError, type SshSecrets, type SshTarget } from "../ssh/index";
+import { openSession, secretsFromConfig, type SshSecrets, type SshTarget } from "../ssh/index";
 import type { FeatureScript } from "../../features/registry";
 import type { HostScriptInputs, HostScriptOutputs } from "./types";
 import { runHostScript, type HostScriptAction } from "./host-script";
@@ -64,12 +64,14 @@ export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
  * (`phoenix:sshPrivateKey`...); before that (or without Pulumi) the environment is used.
  */
 export function providerSecrets(): { configure(req: pulumi.dynamic.ConfigureRequest): Promise<void>; get(): SshSecrets } {
-  let secrets: SshSecrets | undefined;
+  // An object, not a `let`: Pulumi serializes each closure's captured variables by value, so
+  // only a shared object keeps configure's write visible to get.
+  const state: { secrets?: SshSecrets } = {};
   return {
     configure: async (req) => {
-      secrets = secretsFromConfig(req.config);
+      state.secrets = secretsFromConfig(req.config);
     },
-    get: () => secrets ?? secretsFromConfig({ get: () => undefined }),
+    get: () => state.secrets ?? secretsFromConfig({ get: () => undefined }),
   };
 }
 
@@ -283,4 +285,4 @@ export class HostScriptResource extends pulumi.dynamic.Resource {
   }
 }
 
-export { SshError };
+export { isSshError, sshError, type SshError } from "../ssh/index";

@@ -19,18 +19,25 @@ const KILL_GRACE_S = 5;
 const STDERR_TAIL_CHARS = 2000;
 
 /** Error from the transport: what was being done, the exit code (if any) and the stderr tail. */
-export class SshError extends Error {
-  constructor(
-    message: string,
-    readonly purpose: string,
-    readonly code?: number,
-    readonly stderrTail?: string,
-    /** True for failures a retry may cure (refused, reset, throttled before the banner). */
-    readonly transient = false,
-  ) {
-    super(message);
-    this.name = "SshError";
-  }
+export interface SshError extends Error {
+  name: "SshError";
+  purpose: string;
+  code?: number;
+  stderrTail?: string;
+  /** True for failures a retry may cure (refused, reset, throttled before the banner, lost). */
+  transient: boolean;
+}
+
+/**
+ * Makes an SshError. A plain Error with fields, not a subclass: Pulumi serializes classes into
+ * functions, and a serialized `class extends Error` loses its message.
+ */
+export function sshError(message: string, purpose: string, code?: number, stderrTail?: string, transient = false): SshError {
+  return Object.assign(new Error(message), { name: "SshError" as const, purpose, code, stderrTail, transient });
+}
+
+export function isSshError(err: unknown): err is SshError {
+  return err instanceof Error && err.name === "SshError";
 }
 
 /** Single-quotes a value for POSIX sh: the value always reaches the command as one word of data. */
@@ -120,7 +127,8 @@ function hostKeyMatches(expected: ExpectedHostKey, blob: Buffer): boolean {
   return expected.blobs.some((b) => b.equals(blob)) || expected.fingerprints.includes(fingerprintOf(blob));
 }
 
-const TRANSIENT_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN"]);
+// Arrays, not Sets: Pulumi serializes a captured Set as a plain object.
+const TRANSIENT_CODES = ["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN"];
 const TRANSIENT_MESSAGES = [
   "Connection lost before handshake", // sshd MaxStartups drops before the banner
   "kex_exchange_identification",
@@ -130,8 +138,8 @@ const TRANSIENT_MESSAGES = [
 ];
 
 function isTransient(err: any): boolean {
-  if (err instanceof SshError) return err.transient;
-  if (err && TRANSIENT_CODES.has(err.code)) return true;
+  if (isSshError(err)) return err.transient;
+  if (err && TRANSIENT_CODES.includes(err.code)) return true;
   const msg = String(err?.message ?? err);
   return TRANSIENT_MESSAGES.some((m) => msg.includes(m)) || /ECONNRESET|ECONNREFUSED/.test(msg);
 }
@@ -158,7 +166,7 @@ function connectOnce(hop: Hop, secrets: SshSecrets, target: SshTarget, sock?: No
   const expected = hop.hostKey ? parseHostKey(hop.hostKey) : undefined;
   if (!expected && !target.insecureIgnoreHostKey) {
     return Promise.reject(
-      new SshError(
+      sshError(
         `refusing to connect to ${describe(hop)}: no expected host key is configured (set phoenix:sshHostKey to a known_hosts line or SHA256 fingerprint; opting out with phoenix:sshInsecureIgnoreHostKey is insecure)`,
         "connect",
       ),
@@ -195,16 +203,16 @@ function connectOnce(hop: Hop, secrets: SshSecrets, target: SshTarget, sock?: No
       settled = true;
       client.end();
       if (rejectedHostKey) {
-        reject(new SshError(`refusing ${describe(hop)}: its host key ${presented} does not match the expected host key`, "connect"));
+        reject(sshError(`refusing ${describe(hop)}: its host key ${presented} does not match the expected host key`, "connect"));
         return;
       }
       const level = err?.level;
       if (level === "client-authentication") {
-        reject(new SshError(`authentication to ${describe(hop)} failed: ${err.message} (check the SSH key, agent or password)`, "connect"));
+        reject(sshError(`authentication to ${describe(hop)} failed: ${err.message} (check the SSH key, agent or password)`, "connect"));
         return;
       }
       const msg = redact(String(err?.message ?? err), [secrets.privateKey, secrets.passphrase, secrets.password]);
-      reject(new SshError(`cannot connect to ${describe(hop)}: ${msg}`, "connect", undefined, undefined, isTransient(err)));
+      reject(sshError(`cannot connect to ${describe(hop)}: ${msg}`, "connect", undefined, undefined, isTransient(err)));
     };
     client.on("ready", () => {
       if (settled) return;
@@ -252,8 +260,8 @@ async function dial(target: SshTarget, secrets: SshSecrets): Promise<{ client: C
       await sleep(cap / 2 + Math.random() * cap);
     }
   }
-  if (lastErr instanceof SshError && lastErr.transient) {
-    throw new SshError(`${lastErr.message} (after ${attempts} attempts)`, "connect", undefined, undefined, true);
+  if (isSshError(lastErr) && lastErr.transient) {
+    throw sshError(`${lastErr.message} (after ${attempts} attempts)`, "connect", undefined, undefined, true);
   }
   throw lastErr;
 }
@@ -283,13 +291,13 @@ export async function openSession(target: SshTarget, secrets: SshSecrets): Promi
     let remote = `timeout -k ${KILL_GRACE_S} ${secs} sh -c ${shellQuote(command)}`;
     if (useSudo) remote = `sudo -n -- ${remote}`;
     const where = describe(target);
-    if (lost) return Promise.reject(new SshError(`${purpose} on ${where}: connection lost (${clean(lost)})`, purpose, undefined, undefined, true));
+    if (lost) return Promise.reject(sshError(`${purpose} on ${where}: connection lost (${clean(lost)})`, purpose, undefined, undefined, true));
 
     return new Promise((resolve, reject) => {
       const started = Date.now();
       client.exec(remote, (err, stream) => {
         if (err) {
-          reject(new SshError(`${purpose} on ${where}: cannot start the command: ${clean(err.message)}`, purpose, undefined, undefined, true));
+          reject(sshError(`${purpose} on ${where}: cannot start the command: ${clean(err.message)}`, purpose, undefined, undefined, true));
           return;
         }
         const out: Buffer[] = [];
@@ -314,12 +322,12 @@ export async function openSession(target: SshTarget, secrets: SshSecrets): Promi
           const stderr = Buffer.concat(errb).toString("utf8");
           const elapsed = Date.now() - started;
           if (guardFired || ((code === 124 || code === 137) && elapsed >= secs * 1000 - 50)) {
-            reject(new SshError(`${purpose} on ${where}: timed out after ${secs}s and was killed${stderr.trim() ? `; stderr: ${clean(tail(stderr))}` : ""}`, purpose, code, clean(tail(stderr))));
+            reject(sshError(`${purpose} on ${where}: timed out after ${secs}s and was killed${stderr.trim() ? `; stderr: ${clean(tail(stderr))}` : ""}`, purpose, code, clean(tail(stderr))));
             return;
           }
           if (code === undefined) {
             const why = lost ?? (signal ? `killed by signal ${signal}` : "no exit status");
-            reject(new SshError(`${purpose} on ${where}: connection lost while the command ran (${clean(why)})${stderr.trim() ? `; stderr: ${clean(tail(stderr))}` : ""}`, purpose, undefined, clean(tail(stderr)), true));
+            reject(sshError(`${purpose} on ${where}: connection lost while the command ran (${clean(why)})${stderr.trim() ? `; stderr: ${clean(tail(stderr))}` : ""}`, purpose, undefined, clean(tail(stderr)), true));
             return;
           }
           resolve({ code, stdout, stderr });
@@ -336,7 +344,7 @@ export async function openSession(target: SshTarget, secrets: SshSecrets): Promi
       const purpose = options.purpose ?? "run a command";
       const clean = (s: string) => redact(s, [...baseSecrets, ...(options.redact ?? [])]);
       const hint = useSudo && /sudo: .*password/.test(r.stderr) ? " (sudo -n needs NOPASSWD for this user)" : "";
-      throw new SshError(
+      throw sshError(
         `${purpose} on ${describe(target)} failed with exit code ${r.code}${hint}${r.stderr.trim() ? `: ${clean(tail(r.stderr))}` : ""}`,
         purpose,
         r.code,

@@ -153,6 +153,9 @@ function namespaceSetup(baseDir: string): string {
     lines.push(`mount -t overlay phoenix-testhost -o lowerdir=/${dir},upperdir=${q(upper)},workdir=${q(work)} /${dir}`);
   }
   lines.push("mount -t tmpfs -o mode=755 phoenix-testhost-run /run", "mkdir -p /run/sshd /run/lock /run/zfs", "chmod 1777 /run/lock");
+  // A plain root shell like a fresh Proxmox host: this machine's ~/.bashrc (pyenv, cargo...) would
+  // run on every SSH command (bash sources it for sshd sessions) and cost seconds each.
+  lines.push("printf '# phoenix test host: plain root shell\\n' | tee /root/.bashrc /root/.profile > /dev/null");
   lines.push(`exec /usr/sbin/sshd -D -e -f ${q(path.join(baseDir, "sshd_config"))}`);
   return lines.join("\n");
 }
