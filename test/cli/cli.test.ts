@@ -1,0 +1,142 @@
+// The `phoenix` command as users run it: `node bin/phoenix.js ...` (compiled code in dist/).
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { repoRoot } from "../load";
+import { ERROR_LINE, HOST, LXC, VM, cleanTempDirs, mutatedDir, readFiles, writeFiles } from "../config/helpers";
+
+afterAll(cleanTempDirs);
+
+function phoenix(...args: string[]) {
+  const r = spawnSync(process.execPath, [path.join(repoRoot, "bin", "phoenix.js"), ...args], { cwd: repoRoot, encoding: "utf8" });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const lines = (text: string) => text.split("\n").filter((l) => l !== "");
+
+describe("phoenix validate", () => {
+  it.each(["stacks/dev", "stacks/prod"])("%s is valid", (dir) => {
+    const r = phoenix("validate", "--config-dir", dir);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`^${dir}: valid: \\d+ containers, \\d+ VMs`));
+    for (const l of lines(r.stderr)) expect(l).toMatch(/^warning: /);
+  });
+
+  it("defaults to stacks/dev", () => {
+    expect(phoenix("validate").code).toBe(0);
+  });
+
+  it("the original-format fixture passes with warnings only, each line `warning:`", () => {
+    const r = phoenix("validate", "--config-dir", "test/fixtures/original");
+    expect(r.code).toBe(0);
+    const w = lines(r.stderr);
+    expect(w.length).toBeGreaterThan(0);
+    for (const l of w) expect(l).toMatch(/^warning: phoenix_\w+\.json: \$\S*: /);
+  });
+
+  it.each([
+    ["malformed JSON", () => writeFiles(readFiles(), { [VM]: '{"vms": [' }), `${VM}: $: invalid JSON`],
+    ["a dangling parent", () => mutatedDir((f) => (f.lxc.lxc_configs["955"].clone_from_ctid = "999")), `${LXC}: $.lxc_configs["955"].clone_from_ctid: parent 999 does not exist`],
+    ["a shell command in a name", () => mutatedDir((f) => (f.lxc.lxc_configs["952"].name = "q$(reboot)")), `${LXC}: $.lxc_configs["952"].name: must be a hostname`],
+    ["a duplicate IP", () => mutatedDir((f) => (f.vm.vms[1].network_config.ip = "10.0.0.152/24")), `${VM}: $.vms[1].network_config.ip: IP 10.0.0.152 is already used by container 952`],
+    ["an unknown feature", () => mutatedDir((f) => (f.lxc.lxc_configs["950"].features = ["sglang"])), `${LXC}: $.lxc_configs["950"].features[0]: unknown feature "sglang"; known: `],
+    ["a cycle", () => mutatedDir((f) => (f.lxc.lxc_configs["950"].dependencies = ["952"])), `${LXC}: $.lxc_configs["950"].dependencies: cycle: 950 -> 952 -> 950`],
+    ["a bad pool disk", () => mutatedDir((f) => (f.host.zfs.pools[0].disks[0] = "/dev/sda`id`")), `${HOST}: $.zfs.pools[0].disks[0]: `],
+  ])("exits 1 on %s, naming file and path, without a stack trace", (_name, make, expected) => {
+    const r = phoenix("validate", "--config-dir", make());
+    expect(r.code).toBe(1);
+    const errors = lines(r.stderr).filter((l) => !l.startsWith("warning: ") && !/: \d+ error\(s\)$/.test(l));
+    expect(errors.some((l) => l.startsWith(expected)), r.stderr).toBe(true);
+    for (const l of errors) expect(l).toMatch(ERROR_LINE);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it("a missing folder exits 1", () => {
+    const r = phoenix("validate", "--config-dir", "/nonexistent");
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("/nonexistent: $: not a directory");
+  });
+
+  it("usage errors exit 2; --help exits 0", () => {
+    expect(phoenix("validate", "--nope").code).toBe(2);
+    const h = phoenix("validate", "--help");
+    expect(h.code).toBe(0);
+    expect(h.stdout).toContain("usage: phoenix validate");
+  });
+});
+
+describe("phoenix graph", () => {
+  it("draws the dev hierarchy as Mermaid", () => {
+    const r = phoenix("graph", "--config-dir", "stacks/dev");
+    expect(r.code).toBe(0);
+    for (const e of ["T900 -- Cloned to --> T901", "T900 -- Cloned to --> T902", "T901 -- Cloned to --> C950", "T901 -- Cloned to --> C955", "T902 -- Cloned to --> C952", "T8000 -- Cloned to --> VM8001"]) {
+      expect(r.stdout).toContain(`    ${e}\n`);
+    }
+  });
+
+  it("--format json --stats", () => {
+    const r = phoenix("graph", "--format", "json", "--stats");
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.stats.resources).toBe(doc.nodes.length);
+    expect(doc.stats.longestChain.at(-1)).toBe("ct-952");
+  });
+
+  it("--stats with Mermaid adds comment lines", () => {
+    const r = phoenix("graph", "--stats");
+    expect(r.stdout).toMatch(/^%% resources: \d+ /m);
+    expect(r.stdout).toMatch(/^%% longest chain \(10\): host-initial-setup -> .* -> ct-952$/m);
+  });
+
+  it("rejects an unknown format and invalid files", () => {
+    expect(phoenix("graph", "--format", "dot").code).toBe(2);
+    const bad = mutatedDir((f) => (f.lxc.lxc_configs["950"].clone_from_ctid = "999"));
+    expect(phoenix("graph", "--config-dir", bad).code).toBe(1);
+  });
+});
+
+describe("phoenix schemas", () => {
+  it("writes the committed files", () => {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), "phoenix-schemas-"));
+    try {
+      const r = phoenix("schemas", "--out", out);
+      expect(r.code).toBe(0);
+      const names = fs.readdirSync(out).sort();
+      expect(names).toHaveLength(3);
+      for (const n of names) expect(fs.readFileSync(path.join(out, n), "utf8")).toBe(fs.readFileSync(path.join(repoRoot, "schemas", n), "utf8"));
+    } finally {
+      fs.rmSync(out, { recursive: true, force: true });
+    }
+  });
+
+  it("--check passes on the committed files and fails on a stale one", () => {
+    expect(phoenix("schemas", "--check").code).toBe(0);
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), "phoenix-schemas-"));
+    try {
+      phoenix("schemas", "--out", out);
+      fs.writeFileSync(path.join(out, "phoenix_vm_configs.schema.json"), "{}\n");
+      const r = phoenix("schemas", "--out", out, "--check");
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain("phoenix_vm_configs.schema.json: differs from the zod schemas");
+    } finally {
+      fs.rmSync(out, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("phoenix", () => {
+  it("lists the commands with --help and exits 2 without one", () => {
+    const h = phoenix("--help");
+    expect(h.code).toBe(0);
+    for (const c of ["validate", "graph", "plan", "import", "schemas"]) expect(h.stdout).toContain(`  ${c} `);
+    expect(phoenix().code).toBe(2);
+  });
+
+  it("an unknown command exits 2", () => {
+    const r = phoenix("deploy");
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('unknown command "deploy"');
+  });
+});
