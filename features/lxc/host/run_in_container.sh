@@ -16,7 +16,6 @@ ctid=${PHOENIX_CTID:?}
 step=${PHOENIX_STEP:?}
 [[ $ctid =~ ^[1-9][0-9]{2,8}$ ]] || { echo "invalid CTID '$ctid'" >&2; exit 2; }
 [[ $step =~ ^[a-z0-9][a-z0-9_-]*$ ]] || { echo "invalid step name '$step'" >&2; exit 2; }
-conf=/etc/pve/lxc/$ctid.conf
 stamp_dir=/var/lib/phoenix/lxc/$ctid
 stamp=$stamp_dir/$step.sha256
 run_dir=/var/lib/phoenix/run
@@ -37,10 +36,11 @@ printf '%s' "${PHOENIX_SCRIPT:?}" >"$work/step.sh"
 want=$(cat "$work/common.sh" "$work/step.sh" "$work/step.env" | sha256sum | cut -d' ' -f1)
 
 running() { pct status "$ctid" 2>/dev/null | grep -q 'status: running'; }
+exists() { pct status "$ctid" >/dev/null 2>&1; }
 
 case ${PHOENIX_ACTION:?} in
   read)
-    if [ ! -f "$conf" ] || [ ! -f "$stamp" ]; then
+    if ! exists || [ ! -f "$stamp" ]; then
       echo 'PHOENIX_RESULT {"present":false}'
       exit 0
     fi
@@ -49,7 +49,7 @@ case ${PHOENIX_ACTION:?} in
       "$ctid" "$step" "$have" "$([ "$have" = "$want" ] && echo true || echo false)"
     ;;
   apply)
-    [ -f "$conf" ] || { echo "container $ctid does not exist ($conf missing)" >&2; exit 1; }
+    exists || { echo "container $ctid does not exist" >&2; exit 1; }
     if ! running; then pct start "$ctid"; fi
     # The container accepts commands once its init is up.
     for _ in $(seq 1 30); do

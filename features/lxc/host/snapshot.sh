@@ -15,10 +15,10 @@ trigger=${PHOENIX_TRIGGER:?}
 [[ $ctid =~ ^[1-9][0-9]{2,8}$ ]] || { echo "invalid CTID '$ctid'" >&2; exit 2; }
 [[ $snap =~ ^[A-Za-z][A-Za-z0-9_-]{1,39}$ ]] || { echo "invalid snapshot name '$snap'" >&2; exit 2; }
 [[ $trigger =~ ^[a-f0-9]{8,128}$ ]] || { echo "invalid trigger '$trigger'" >&2; exit 2; }
-conf=/etc/pve/lxc/$ctid.conf
 want="phoenix:$trigger"
 
-exists() { [ -f "$conf" ] && pct listsnapshot "$ctid" | awk '{print $2}' | grep -qxF -- "$snap"; }
+ct_exists() { pct status "$ctid" >/dev/null 2>&1; }
+exists() { ct_exists && pct listsnapshot "$ctid" | awk '{print $2}' | grep -qxF -- "$snap"; }
 description() { pct config "$ctid" --snapshot "$snap" | sed -n 's/^description: //p'; }
 running() { pct status "$ctid" 2>/dev/null | grep -q 'status: running'; }
 
@@ -33,7 +33,7 @@ case ${PHOENIX_ACTION:?} in
     printf 'PHOENIX_RESULT {"present":true,"ctid":"%s","snapname":"%s","matches":%s}\n' "$ctid" "$snap" "$matches"
     ;;
   apply)
-    [ -f "$conf" ] || { echo "container $ctid does not exist ($conf missing)" >&2; exit 1; }
+    ct_exists || { echo "container $ctid does not exist" >&2; exit 1; }
     if running; then pct stop "$ctid"; fi
     taken=false
     if exists && [ "$(description)" != "$want" ]; then pct delsnapshot "$ctid" "$snap"; fi

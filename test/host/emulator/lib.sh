@@ -27,12 +27,15 @@
 #   emu_conf_snapshot FILE NAME   print snapshot NAME's section body
 #   emu_conf_add_snapshot FILE NAME DESCRIPTION   copy the current section into [NAME]
 #   emu_conf_del_snapshot FILE NAME               remove [NAME], fixing `parent:` links
-#   emu_seed_rootfs DIR           build a minimal root filesystem (busybox, bash, $EMU_SEED_EXTRA)
+#   emu_seed_rootfs DIR           build a minimal root filesystem (busybox, bash, and a copy of
+#                                 $EMU_SEED_EXTRA, default /usr/local/lib/pve-emu/seed)
 set -euo pipefail
 
 EMU_STATE=${EMU_STATE:-/var/lib/pve-emu}
 EMU_LOG=${EMU_LOG:-/var/log/pve-emu/calls.log}
 EMU_NODE=${EMU_NODE:-pve}
+# Copied over every new container root filesystem (stand-in tools for feature scripts...).
+EMU_SEED_EXTRA=${EMU_SEED_EXTRA:-/usr/local/lib/pve-emu/seed}
 
 emu_log() {
   local line="" arg
@@ -166,6 +169,26 @@ emu_conf_del_snapshot() {
 # /bin/<name>), the host's bash with the libraries it links, /etc/os-release of Ubuntu 24.04, and
 # anything placed in $EMU_SEED_EXTRA (a directory copied over the result, e.g. stand-in tools).
 emu_seed_rootfs() {
+  local dir=$1 cache=$EMU_STATE/seed-rootfs
+  # Built once per emulator state, then copied: containers are created many times in tests.
+  mkdir -p "$EMU_STATE"
+  (
+    flock 9
+    if [ ! -f "$cache/.complete" ]; then
+      rm -rf "$cache"
+      emu_build_rootfs "$cache"
+      touch "$cache/.complete"
+    fi
+  ) 9>>"$EMU_STATE/seed-rootfs.lock"
+  mkdir -p "$(dirname "$dir")"
+  cp -a "$cache" "$dir"
+  rm -f "$dir/.complete"
+  if [ -n "${EMU_SEED_EXTRA:-}" ] && [ -d "$EMU_SEED_EXTRA" ]; then
+    cp -a "$EMU_SEED_EXTRA/." "$dir/"
+  fi
+}
+
+emu_build_rootfs() {
   local dir=$1 lib applet
   mkdir -p "$dir"/{bin,sbin,etc,tmp,root,var/lib,var/log,usr/bin,usr/sbin,usr/local/bin,usr/local/sbin,dev,proc,run}
   chmod 1777 "$dir/tmp"
@@ -193,7 +216,4 @@ ID_LIKE=debian
 EOF
   printf 'root:x:0:0:root:/root:/bin/bash\n' >"$dir/etc/passwd"
   printf 'root:x:0:\n' >"$dir/etc/group"
-  if [ -n "${EMU_SEED_EXTRA:-}" ] && [ -d "$EMU_SEED_EXTRA" ]; then
-    cp -a "$EMU_SEED_EXTRA/." "$dir/"
-  fi
 }

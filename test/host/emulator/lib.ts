@@ -1,0 +1,49 @@
+// Installs the Proxmox emulator into a test host (test/host/sshd.ts): lib.sh as
+// /usr/local/lib/pve-emu/lib.sh, the tools (`pct`, `qm`, `pvesm`) on the session PATH, and an
+// optional seed directory copied into every new container root filesystem (EMU_SEED_EXTRA, e.g.
+// the stand-in apt-get/curl/systemctl of test/features/lxc/stubs as its /usr/local/bin).
+// The emulator's call log is /var/log/pve-emu/calls.log inside the test host: readCalls() parses it.
+import { readFileSync, readdirSync } from "node:fs";
+import * as path from "node:path";
+import type { TestHost } from "../sshd";
+
+const here = __dirname;
+export const EMU_LOG = "/var/log/pve-emu/calls.log";
+export const EMU_SEED = "/usr/local/lib/pve-emu/seed";
+
+function shq(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+export async function installEmulator(
+  host: TestHost,
+  opts: { tools?: Array<"pct" | "qm" | "pvesm">; seed?: Record<string, { content: string; mode?: number }> } = {},
+): Promise<void> {
+  const mustExec = async (cmd: string) => {
+    const r = await host.exec(cmd);
+    if (r.code !== 0) throw new Error(`installEmulator: ${cmd.slice(0, 80)} failed: ${r.stderr}`);
+  };
+  await mustExec("mkdir -p /usr/local/lib/pve-emu /etc/pve/lxc /etc/pve/qemu-server");
+  await mustExec(`printf '%s' ${shq(readFileSync(path.join(here, "lib.sh"), "utf8"))} > /usr/local/lib/pve-emu/lib.sh`);
+  for (const tool of opts.tools ?? ["pct"]) await host.installTool(tool, readFileSync(path.join(here, tool), "utf8"));
+  for (const [rel, file] of Object.entries(opts.seed ?? {})) {
+    const target = path.posix.join(EMU_SEED, rel);
+    await mustExec(`mkdir -p ${shq(path.posix.dirname(target))} && printf '%s' ${shq(file.content)} > ${shq(target)} && chmod ${(file.mode ?? 0o644).toString(8)} ${shq(target)}`);
+  }
+}
+
+/** Files of a local directory as a seed: `{ "usr/local/bin/apt-get": {content, mode: 0o755} }`. */
+export function seedFromDir(dir: string, under: string, mode = 0o755): Record<string, { content: string; mode: number }> {
+  const out: Record<string, { content: string; mode: number }> = {};
+  for (const name of readdirSync(dir)) out[path.posix.join(under, name)] = { content: readFileSync(path.join(dir, name), "utf8"), mode };
+  return out;
+}
+
+/** The emulator's calls so far, one array of words per call (`["pct", "create", "900", ...]`). */
+export async function readCalls(host: TestHost): Promise<string[][]> {
+  const r = await host.exec(`cat ${EMU_LOG} 2>/dev/null || true`);
+  return r.stdout
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => line.match(/'(?:[^']|'\\'')*'|\S+/g)!.map((w) => (w.startsWith("'") ? w.slice(1, -1).replace(/'\\''/g, "'") : w)));
+}
