@@ -1,0 +1,199 @@
+// The policy pack as Pulumi runs it: policy/index.ts is started the way the CLI's policy runner does
+// (ts-node with type checking, cwd policy/), and spoken to over its gRPC Analyzer protocol with the
+// engine's own message types: GetAnalyzerInfo, Configure (policy/config.<stack>.json), Analyze per
+// resource and AnalyzeStack. Resources come from the real program (`planStack`) for dev and prod.
+import { spawn, type ChildProcess } from "node:child_process";
+import * as fs from "node:fs";
+import { createRequire } from "node:module";
+import * as path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadDist, repoRoot, requireNode } from "../test/load";
+import { CONTAINER, DYNAMIC, policies } from "./rules";
+
+const pulumiRequire = createRequire(requireNode.resolve("@pulumi/pulumi/proto/analyzer_pb"));
+const grpc = pulumiRequire("@grpc/grpc-js");
+const pb = pulumiRequire("./analyzer_pb");
+const rpc = pulumiRequire("./analyzer_grpc_pb");
+const { Struct } = pulumiRequire("google-protobuf/google/protobuf/struct_pb");
+const { Empty } = pulumiRequire("google-protobuf/google/protobuf/empty_pb");
+
+const LEVELS = ["advisory", "mandatory", "disabled", "remediate"];
+
+interface Resource {
+  type: string;
+  name: string;
+  urn: string;
+  props: Record<string, unknown>;
+  protect?: boolean;
+  parent?: string;
+  dependencies?: string[];
+}
+
+interface Diagnostic {
+  policy: string;
+  level: string;
+  message: string;
+  urn: string;
+}
+
+let pack: ChildProcess;
+let client: any;
+
+const call = <T>(method: string, req: unknown): Promise<T> =>
+  new Promise((resolve, reject) => client[method](req, (err: Error | null, res: T) => (err ? reject(err) : resolve(res))));
+
+function struct(value: Record<string, unknown>) {
+  // JSON round trip: the engine sends JSON-like values (no undefined).
+  return Struct.fromJavaScript(JSON.parse(JSON.stringify(value)));
+}
+
+function analyzerResource(r: Resource) {
+  const msg = new pb.AnalyzerResource();
+  msg.setType(r.type);
+  msg.setName(r.name);
+  msg.setUrn(r.urn);
+  msg.setProperties(struct(r.props));
+  const opts = new pb.AnalyzerResourceOptions();
+  opts.setProtect(Boolean(r.protect));
+  msg.setOptions(opts);
+  if (r.parent) msg.setParent(r.parent);
+  msg.setDependenciesList(r.dependencies ?? []);
+  return msg;
+}
+
+function diagnostics(res: any): Diagnostic[] {
+  return res.getDiagnosticsList().map((d: any) => ({
+    policy: d.getPolicyname(),
+    level: LEVELS[d.getEnforcementlevel()],
+    message: d.getMessage(),
+    urn: d.getUrn(),
+  }));
+}
+
+async function configure(config: Record<string, Record<string, unknown>>) {
+  const req = new pb.ConfigureAnalyzerRequest();
+  const map = req.getPolicyconfigMap();
+  for (const [policy, props] of Object.entries(config)) {
+    const pc = new pb.PolicyConfig();
+    // The CLI sends each policy's level with its properties (the policy's own default here).
+    const level = policies.find((p) => p.name === policy)?.enforcementLevel ?? "mandatory";
+    pc.setEnforcementlevel(LEVELS.indexOf(level));
+    pc.setProperties(struct(props));
+    map.set(policy, pc);
+  }
+  await call("configure", req);
+}
+
+/** Every resource through Analyze (what `pulumi preview` does per resource), then AnalyzeStack. */
+async function analyze(resources: Resource[]): Promise<Diagnostic[]> {
+  const out: Diagnostic[] = [];
+  for (const r of resources) {
+    const req = new pb.AnalyzeRequest();
+    req.setType(r.type);
+    req.setName(r.name);
+    req.setUrn(r.urn);
+    req.setProperties(struct(r.props));
+    const opts = new pb.AnalyzerResourceOptions();
+    opts.setProtect(Boolean(r.protect));
+    req.setOptions(opts);
+    out.push(...diagnostics(await call("analyze", req)));
+  }
+  const stackReq = new pb.AnalyzeStackRequest();
+  stackReq.setResourcesList(resources.map(analyzerResource));
+  out.push(...diagnostics(await call("analyzeStack", stackReq)));
+  return out;
+}
+
+function stackConfig(stack: string) {
+  return JSON.parse(fs.readFileSync(path.join(repoRoot, "policy", `config.${stack}.json`), "utf8"));
+}
+
+beforeAll(async () => {
+  // As the CLI's policy runner does: ts-node with type checking, the pack's folder as cwd.
+  const loader = [
+    "const tsn = require('ts-node');",
+    "tsn.register({ typeCheck: true, compilerOptions: { target: 'ES2020', module: 'nodenext', moduleResolution: 'nodenext' } });",
+    "require('./index.ts');",
+  ].join("\n");
+  pack = spawn(process.execPath, ["-e", loader], { cwd: path.join(repoRoot, "policy"), stdio: ["ignore", "pipe", "pipe"] });
+  let stderr = "";
+  pack.stderr!.on("data", (d) => (stderr += d));
+  const port = await new Promise<number>((resolve, reject) => {
+    let stdout = "";
+    pack.stdout!.on("data", (d) => {
+      stdout += d;
+      const m = /^(\d+)\n/.exec(stdout);
+      if (m) resolve(Number(m[1]));
+    });
+    pack.on("exit", (code) => reject(new Error(`policy pack exited with ${code}: ${stderr}`)));
+  });
+  client = new rpc.AnalyzerClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+});
+
+afterAll(() => {
+  client?.close();
+  if (pack && pack.exitCode === null) pack.kill();
+});
+
+describe("the policy pack over the Analyzer protocol", () => {
+  it("announces its name and every policy with its level", async () => {
+    const info: any = await call("getAnalyzerInfo", new Empty());
+    expect(info.getName()).toBe("phoenix-proxmox");
+    const announced = info.getPoliciesList().map((p: any) => [p.getName(), LEVELS[p.getEnforcementlevel()]]);
+    expect(announced.sort()).toEqual(policies.map((p) => [p.name, p.enforcementLevel]).sort());
+  });
+
+  it("reports a mandatory violation, and honours the pack config", async () => {
+    const urn = "urn:pulumi:prod::phoenix::phoenix:lxc:Container$" + CONTAINER + "::ct-960";
+    const privileged: Resource = {
+      type: CONTAINER,
+      name: "ct-960",
+      urn,
+      props: { vmId: 960, unprivileged: false, cpu: { cores: 2 }, memory: { dedicated: 1024 }, startOnBoot: true },
+    };
+    await configure({});
+    const before = await analyze([privileged]);
+    // Per-resource diagnostics carry no URN: the engine attributes them to the resource it sent.
+    expect(before).toContainEqual(
+      expect.objectContaining({ policy: "privileged-container-needs-allow", level: "mandatory", message: expect.stringMatching(/ct-960 \(CTID 960\) is privileged/) }),
+    );
+    await configure({ "privileged-container-needs-allow": { allowPrivileged: [960] } });
+    const after = await analyze([privileged]);
+    expect(after.filter((d) => d.policy === "privileged-container-needs-allow")).toEqual([]);
+  });
+
+  it("sees protect on a ZFS pool through the resource options", async () => {
+    await configure({});
+    const pool = (protect: boolean): Resource => ({
+      type: DYNAMIC,
+      name: "host-zfs-pool-tank",
+      urn: `urn:pulumi:dev::phoenix::phoenix:hypervisor:Host$${DYNAMIC}::host-zfs-pool-tank`,
+      props: { params: { name: "tank" } },
+      protect,
+    });
+    expect((await analyze([pool(false)])).map((d) => d.policy)).toContain("zfs-pool-protected");
+    expect((await analyze([pool(true)])).map((d) => d.policy)).not.toContain("zfs-pool-protected");
+  });
+});
+
+describe.each(["dev", "prod"])("the %s stack as the program declares it", (stack) => {
+  it("passes every mandatory policy with its checked-in policy config", async () => {
+    const { planStack } = loadDist("infra/cli/plan");
+    const plan = await planStack({ stack });
+    expect(plan.errors).toEqual([]);
+    const byName = new Map<string, string>(plan.resources.map((r: any) => [r.name, r.urn]));
+    const resources: Resource[] = plan.resources.map((r: any) => ({
+      type: r.type,
+      name: r.name,
+      urn: r.urn,
+      props: r.inputs,
+      protect: r.protect,
+      parent: r.parent ? byName.get(r.parent) : undefined,
+      dependencies: r.dependsOn.map((n: string) => byName.get(n)).filter(Boolean),
+    }));
+    expect(resources.some((r) => r.type === CONTAINER)).toBe(true);
+    await configure(stackConfig(stack));
+    const found = await analyze(resources);
+    expect(found.filter((d) => d.level === "mandatory")).toEqual([]);
+  });
+});
