@@ -60,13 +60,12 @@ export const hostStepIds = {
   sambaShare: (name: string) => `host-samba-share-${name}`,
 };
 
-/** The node that stands for "guest `id` is done": its snapshot for templates, else the guest. */
-function readyNode(model: PhoenixModel, id: number): string | undefined {
-  const c = model.containers.find((x) => x.ctid === id);
-  if (c) return isLxcTemplate(c) ? `ct-${id}-snapshot` : `ct-${id}`;
-  const v = model.vms.find((x) => x.vmid === id);
-  if (v) return isVmTemplate(v) ? `vm-${id}-snapshot` : `vm-${id}`;
-  return undefined;
+/** For each guest ID, the node that stands for "guest is done": its snapshot for templates, else the guest. */
+function readyNodes(model: PhoenixModel): Map<number, string> {
+  const out = new Map<number, string>();
+  for (const c of model.containers) out.set(c.ctid, isLxcTemplate(c) ? `ct-${c.ctid}-snapshot` : `ct-${c.ctid}`);
+  for (const v of model.vms) if (!out.has(v.vmid)) out.set(v.vmid, isVmTemplate(v) ? `vm-${v.vmid}-snapshot` : `vm-${v.vmid}`);
+  return out;
 }
 
 export function buildGraph(model: PhoenixModel): ProvisioningGraph {
@@ -79,6 +78,7 @@ export function buildGraph(model: PhoenixModel): ProvisioningGraph {
   };
   const host = model.host;
   const H = hostStepIds;
+  const ready = readyNodes(model);
 
   // Host setup, in the order of the original hypervisor setup flow.
   node({ id: H.initialSetup, kind: "host", label: "initial setup" });
@@ -129,7 +129,7 @@ export function buildGraph(model: PhoenixModel): ProvisioningGraph {
     for (const s of new Set([c.storagePool, ...c.volumes.map((v) => v.storage)])) edge(storageNode(s), id, "storage");
     if (c.gpus.length > 0 || c.features.includes("nvidia")) edge(host.nvidiaDriver ? H.nvidia : undefined, id, "gpu");
     if (c.cloneFrom !== undefined) edge(`ct-${c.cloneFrom}-snapshot`, id, "clone");
-    for (const d of c.dependencies) edge(readyNode(model, d), id, "dependency");
+    for (const d of c.dependencies) edge(ready.get(d), id, "dependency");
     if (isLxcTemplate(c)) {
       node({ id: `${id}-snapshot`, kind: "lxc-snapshot", label: `${c.ctid} snapshot ${c.templateSnapshotName}`, guestId: c.ctid });
       edge(id, `${id}-snapshot`, "snapshot");
@@ -140,8 +140,8 @@ export function buildGraph(model: PhoenixModel): ProvisioningGraph {
     node({ id, kind: "vm", label: v.name, guestId: v.vmid, template: isVmTemplate(v) });
     for (const s of new Set([v.storagePool, ...v.volumes.map((x) => x.storage)])) edge(storageNode(s), id, "storage");
     if (v.features.includes("nvidia")) edge(host.nvidiaDriver ? H.nvidia : undefined, id, "gpu");
-    if (v.cloneFrom !== undefined) edge(readyNode(model, v.cloneFrom), id, "clone");
-    for (const d of v.dependencies) edge(readyNode(model, d), id, "dependency");
+    if (v.cloneFrom !== undefined) edge(ready.get(v.cloneFrom), id, "clone");
+    for (const d of v.dependencies) edge(ready.get(d), id, "dependency");
     if (isVmTemplate(v)) {
       node({ id: `${id}-snapshot`, kind: "vm-snapshot", label: `${v.vmid} snapshot ${v.templateSnapshotName ?? "template"}`, guestId: v.vmid });
       edge(id, `${id}-snapshot`, "snapshot");
@@ -155,6 +155,47 @@ export function buildGraph(model: PhoenixModel): ProvisioningGraph {
   };
 }
 
+/** A binary heap: the ready queue of the topological sort stays O(log n) per step for large stacks. */
+class MinHeap<T> {
+  private items: T[] = [];
+  constructor(private readonly cmp: (a: T, b: T) => number) {}
+  get size(): number {
+    return this.items.length;
+  }
+  push(item: T): void {
+    const a = this.items;
+    a.push(item);
+    let i = a.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (this.cmp(a[i], a[parent]) >= 0) break;
+      [a[i], a[parent]] = [a[parent], a[i]];
+      i = parent;
+    }
+  }
+  pop(): T | undefined {
+    const a = this.items;
+    if (a.length === 0) return undefined;
+    const top = a[0];
+    const last = a.pop()!;
+    if (a.length > 0) {
+      a[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < a.length && this.cmp(a[l], a[m]) < 0) m = l;
+        if (r < a.length && this.cmp(a[r], a[m]) < 0) m = r;
+        if (m === i) break;
+        [a[i], a[m]] = [a[m], a[i]];
+        i = m;
+      }
+    }
+    return top;
+  }
+}
+
 /** Kahn's algorithm over node ids; ties broken by `rank` then id, so the order is stable. */
 function topoSort(graph: ProvisioningGraph, rank: (id: string) => number = () => 0): string[] {
   const indegree = new Map(graph.nodes.map((n) => [n.id, 0]));
@@ -166,24 +207,21 @@ function topoSort(graph: ProvisioningGraph, rank: (id: string) => number = () =>
     next.get(e.from)!.push(e.to);
   }
   const cmp = (a: string, b: string) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0);
-  const ready = [...indegree].filter(([, d]) => d === 0).map(([id]) => id).sort(cmp);
+  const ready = new MinHeap<string>(cmp);
+  for (const [id, d] of indegree) if (d === 0) ready.push(id);
   const out: string[] = [];
-  while (ready.length > 0) {
-    const id = ready.shift()!;
+  while (ready.size > 0) {
+    const id = ready.pop()!;
     out.push(id);
     for (const to of next.get(id) ?? []) {
       const d = indegree.get(to)! - 1;
       indegree.set(to, d);
-      if (d === 0) {
-        // Insert keeping `ready` sorted.
-        let i = 0;
-        while (i < ready.length && cmp(ready[i], to) <= 0) i++;
-        ready.splice(i, 0, to);
-      }
+      if (d === 0) ready.push(to);
     }
   }
   if (out.length !== graph.nodes.length) {
-    const stuck = graph.nodes.map((n) => n.id).filter((id) => !out.includes(id));
+    const done = new Set(out);
+    const stuck = graph.nodes.map((n) => n.id).filter((id) => !done.has(id));
     throw new Error(`the provisioning graph has a cycle through ${stuck.join(", ")}`);
   }
   return out;
@@ -272,6 +310,7 @@ export function toMermaid(graph: ProvisioningGraph): string {
   const guestNode = (id: string) => byId.get(id);
   const parentOf = new Map<string, string>();
   for (const e of graph.edges) if (e.kind === "clone") parentOf.set(e.to, shown(e.from)!.id);
+  const edgeSet = new Set(graph.edges.map((e) => `${e.from}\u0000${e.to}`));
   const drawn = new Set<string>();
   const out: string[] = [];
   for (const e of graph.edges) {
@@ -285,7 +324,7 @@ export function toMermaid(graph: ProvisioningGraph): string {
     else {
       // Storage and GPU edges only where the guest does not get them through its template already.
       const parent = parentOf.get(to.id);
-      if (parent && graph.edges.some((x) => x.to === parent && x.from === e.from)) continue;
+      if (parent && edgeSet.has(`${e.from}\u0000${parent}`)) continue;
       text = `${mermaidId(from)} -. ${e.kind === "gpu" ? "GPU" : "disk"} .-> ${mermaidId(to)}`;
     }
     if (!drawn.has(text)) {
