@@ -321,13 +321,20 @@ export async function openSession(target: SshTarget, secrets: SshSecrets): Promi
           const stdout = Buffer.concat(out).toString("utf8");
           const stderr = Buffer.concat(errb).toString("utf8");
           const elapsed = Date.now() - started;
-          if (guardFired || ((code === 124 || code === 137) && elapsed >= secs * 1000 - 50)) {
-            reject(sshError(`${purpose} on ${where}: timed out after ${secs}s and was killed${stderr.trim() ? `; stderr: ${clean(tail(stderr))}` : ""}`, purpose, code, clean(tail(stderr))));
+          const errTail = clean(tail(stderr));
+          const withStderr = errTail ? `; stderr: ${errTail}` : "";
+          // `timeout` exits 124 after TERM; after the KILL grace it kills its own group (signal).
+          const pastDeadline = elapsed >= secs * 1000 - 50;
+          if (guardFired || (pastDeadline && (code === 124 || code === 137 || (code === undefined && signal !== undefined)))) {
+            reject(sshError(`${purpose} on ${where}: timed out after ${secs}s and was killed${withStderr}`, purpose, code, errTail));
+            return;
+          }
+          if (code === undefined && signal !== undefined && !lost) {
+            reject(sshError(`${purpose} on ${where}: the command was killed by signal ${signal}${withStderr}`, purpose, undefined, errTail));
             return;
           }
           if (code === undefined) {
-            const why = lost ?? (signal ? `killed by signal ${signal}` : "no exit status");
-            reject(sshError(`${purpose} on ${where}: connection lost while the command ran (${clean(why)})${stderr.trim() ? `; stderr: ${clean(tail(stderr))}` : ""}`, purpose, undefined, clean(tail(stderr)), true));
+            reject(sshError(`${purpose} on ${where}: connection lost while the command ran (${clean(lost ?? "no exit status")})${withStderr}`, purpose, undefined, errTail, true));
             return;
           }
           resolve({ code, stdout, stderr });
