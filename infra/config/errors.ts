@@ -60,3 +60,47 @@ export function lineColumn(text: string, offset: number): { line: number; column
   }
   return { line, column: offset - lineStart + 1 };
 }
+
+/**
+ * Object keys that occur twice in one object of a (syntactically valid) JSON text. JSON.parse and
+ * jq keep the last value silently; a CTID defined twice would lose a container without a word.
+ */
+export function duplicateKeys(text: string): { path: PathSegment[]; key: string }[] {
+  type Frame =
+    | { kind: "object"; path: PathSegment[]; keys: Set<string>; key?: string; expectKey: boolean }
+    | { kind: "array"; path: PathSegment[]; index: number };
+  const found: { path: PathSegment[]; key: string }[] = [];
+  const stack: Frame[] = [];
+  const childPath = (): PathSegment[] => {
+    const top = stack[stack.length - 1];
+    if (!top) return [];
+    return top.kind === "object" ? [...top.path, top.key ?? ""] : [...top.path, top.index];
+  };
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === '"') {
+      let j = i + 1;
+      while (j < text.length && text[j] !== '"') j += text[j] === "\\" ? 2 : 1;
+      const top = stack[stack.length - 1];
+      if (top?.kind === "object" && top.expectKey) {
+        const key = JSON.parse(text.slice(i, j + 1)) as string;
+        if (top.keys.has(key)) found.push({ path: top.path, key });
+        top.keys.add(key);
+        top.key = key;
+        top.expectKey = false;
+      }
+      i = j;
+    } else if (ch === "{") {
+      stack.push({ kind: "object", path: childPath(), keys: new Set(), expectKey: true });
+    } else if (ch === "[") {
+      stack.push({ kind: "array", path: childPath(), index: 0 });
+    } else if (ch === "}" || ch === "]") {
+      stack.pop();
+    } else if (ch === ",") {
+      const top = stack[stack.length - 1];
+      if (top?.kind === "object") top.expectKey = true;
+      else if (top?.kind === "array") top.index++;
+    }
+  }
+  return found;
+}

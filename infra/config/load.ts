@@ -7,7 +7,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import type { PhoenixModel } from "./model";
-import { Findings, PathSegment, lineColumn } from "./errors";
+import { Findings, PathSegment, duplicateKeys, lineColumn } from "./errors";
 import { FILE_SCHEMAS, HYPERVISOR_FILE, HypervisorFile, LXC_FILE, LxcFile, PhoenixFileName, VM_FILE, VmFile } from "./schema";
 import { GuestOrigins, normaliseContainers, normaliseHost, normaliseVms } from "./normalise";
 import { duplicateVmids, runRules } from "./rules";
@@ -60,7 +60,18 @@ function readFile(dir: string, file: string, findings: Findings, optional: boole
     findings.error(file, "$", code === "ENOENT" ? `not found in ${dir}` : `cannot read: ${code ?? String(err)}`);
     return undefined;
   }
-  return parseJsonText(file, text.replace(/^\uFEFF/, ""), findings);
+  const clean = text.replace(/^\uFEFF/, "");
+  const data = parseJsonText(file, clean, findings);
+  if (data !== undefined) {
+    for (const { path: at, key } of duplicateKeys(clean)) {
+      if (file === LXC_FILE && at.length === 1 && at[0] === "lxc_configs") {
+        findings.error(file, [...at, key], `CTID ${key} is defined twice; only the last definition would be used`);
+      } else {
+        findings.warn(file, [...at, key], "key appears twice in this object; the last value is used (as jq does)");
+      }
+    }
+  }
+  return data;
 }
 
 function checkSchema<T>(file: PhoenixFileName, data: unknown, findings: Findings): T | undefined {

@@ -16,7 +16,7 @@ import type {
   ZfsDataset,
   ZfsPool,
 } from "./model";
-import { Findings, PathSegment, jsonPath } from "./errors";
+import { Findings, PathSegment } from "./errors";
 import {
   ContainerEntry,
   HYPERVISOR_FILE,
@@ -648,4 +648,3 @@ export function normaliseVms(
   return vms.sort((a, b) => a.vmid - b.vmid);
 }
 
-export { jsonPath };

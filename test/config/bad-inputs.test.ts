@@ -11,6 +11,8 @@ interface BadCase {
   mutate?: (f: Files) => void;
   /** Raw file texts instead of a mutation (malformed JSON). */
   raw?: Partial<Record<string, string>>;
+  /** Raw file texts built from the dev files (what JSON.parse would hide). */
+  rawFrom?: (f: Files) => Partial<Record<string, string>>;
   file: string;
   path: string;
   message: RegExp;
@@ -23,6 +25,11 @@ export const BAD_CASES: BadCase[] = [
   { name: "malformed JSON (LXC file cut short)", raw: { [LXC]: '{\n  "lxc_configs": {\n    "900": {' }, file: LXC, path: "$", message: /invalid JSON: .*\(line 3, column \d+\)/ },
   { name: "malformed JSON (trailing comma in host file)", raw: { [HOST]: '{\n  "timezone": "UTC",\n}\n' }, file: HOST, path: "$", message: /invalid JSON: .*line 3/ },
   { name: "empty VM file", raw: { [VM]: "" }, file: VM, path: "$", message: /invalid JSON/ },
+  {
+    name: "CTID defined twice in the JSON text",
+    rawFrom: (f) => ({ [LXC]: JSON.stringify(f.lxc, null, 2).replace('"955": {', `"950": ${JSON.stringify(ct(f, 955))},\n"955": {`) }),
+    file: LXC, path: '$.lxc_configs["950"]', message: /CTID 950 is defined twice/,
+  },
   { name: "LXC file is an array", raw: { [LXC]: "[]" }, file: LXC, path: "$", message: /must be an object/ },
   { name: "lxc_configs missing", mutate: (f) => delete f.lxc.lxc_configs, file: LXC, path: "$.lxc_configs", message: /must be an object keyed by CTID/ },
   { name: "memory_mb as a string", mutate: (f) => (ct(f, 900).memory_mb = "2048"), file: LXC, path: '$.lxc_configs["900"].memory_mb', message: /must be a number; got "2048"/ },
@@ -130,6 +137,10 @@ export const BAD_CASES: BadCase[] = [
 ];
 
 function run(c: BadCase) {
+  if (c.rawFrom) {
+    const files = readFiles();
+    return load(writeFiles(files, c.rawFrom(files)));
+  }
   if (c.raw) {
     const files = readFiles();
     return load(writeFiles(files, c.raw));

@@ -197,6 +197,16 @@ describe("reporting", () => {
     for (const e of r.errors) expect(e).toMatch(ERROR_LINE);
   });
 
+  it("a key repeated elsewhere is a warning, the last value wins", () => {
+    const files = readFiles();
+    const text = JSON.stringify(files.host, null, 2).replace('"timezone": "America/New_York"', '"timezone": "UTC", "timezone": "America/New_York"');
+    const r = load(writeFiles(files, { [HOST]: text }));
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.model.host.timezone).toBe("America/New_York");
+    expect(r.warnings).toContain(`${HOST}: $.timezone: key appears twice in this object; the last value is used (as jq does)`);
+  });
+
   it("a missing folder is one error", () => {
     const r = load("/nonexistent/phoenix");
     expect(r).toEqual({ ok: false, errors: ["/nonexistent/phoenix: $: not a directory"], warnings: [] });
