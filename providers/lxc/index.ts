@@ -139,6 +139,8 @@ export interface LxcStepArgs {
 /** `ct-<ctid>-feature-<name>`, `ct-<ctid>-app`, `ct-<ctid>-health`: a script run inside the container. */
 export class LxcStep extends HostScriptResource {
   constructor(name: string, args: LxcStepArgs, opts?: pulumi.CustomResourceOptions) {
+    const bad = Object.keys(args.env).filter((k) => !STEP_ENV.test(k));
+    if (bad.length) throw new Error(`${name}: step parameters are named env_<lower_snake>, not ${bad.join(", ")}`);
     super(lxcStepKind, name, {
       connection: args.connection,
       script: lxcFile("host/run_in_container.sh"),

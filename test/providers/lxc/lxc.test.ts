@@ -1,0 +1,161 @@
+// The container provider kinds (lxc-options, lxc-step, lxc-snapshot) through the lifecycle
+// helper, against the real sshd test host with the `pct` emulator installed: providers are
+// serialized and loaded as Pulumi's dynamic-provider host does, and every action runs the real
+// host script over SSH.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import * as path from "node:path";
+import { loadDist, repoRoot } from "../../load";
+import { startTestHost, type TestHost } from "../../host/sshd";
+import { installEmulator, readCalls, seedFromDir } from "../../host/emulator/lib";
+import { captureProvider, captureResources } from "../harness";
+import { runLifecycle } from "../lifecycle";
+
+const lxc = loadDist("providers/lxc/index");
+const registry = loadDist("features/registry");
+const TEMPLATE = "local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst";
+
+describe("container provider kinds on the test host", () => {
+  let host: TestHost;
+  const sh = async (cmd: string) => {
+    const r = await host.exec(cmd);
+    if (r.code !== 0) throw new Error(`${cmd}: ${r.stderr}`);
+    return r.stdout;
+  };
+  const capture = async (declare: () => unknown) => {
+    const dynamic = (await captureResources(declare)).filter((r) => r.provider);
+    expect(dynamic).toHaveLength(1);
+    return dynamic[0];
+  };
+
+  beforeAll(async () => {
+    host = await startTestHost();
+    await installEmulator(host, { tools: ["pct"], seed: seedFromDir(path.join(repoRoot, "test/features/lxc/stubs"), "usr/local/bin") });
+    for (const ctid of [300, 301]) await sh(`/usr/local/sbin/pct create ${ctid} ${TEMPLATE} --hostname ct${ctid} && /usr/local/sbin/pct start ${ctid}`);
+  });
+  afterAll(() => host?.stop());
+
+  it("lxc-options: lines land in the config under the lock; restart only when a line changed", async () => {
+    const declare = (lines: string[]) => () => new lxc.LxcOptions("ct-300-lxc-options", { connection: host.target, ctid: 300, lines });
+    const first = ["lxc.apparmor.profile=unconfined", "lxc.cgroup2.devices.allow=c 195:* rwm"];
+    const second = ["lxc.apparmor.profile=unconfined", "lxc.mount.entry=/dev/fuse dev/fuse none bind,create=file"];
+    const { resource, provider } = await captureProvider(declare(first), host.secrets);
+    const changed = await capture(declare(second));
+    const conf = () => sh("cat /etc/pve/lxc/300.conf");
+    const restarts = async () => (await readCalls(host)).filter((c) => c[0] === "pct" && c[1] === "stop" && c[2] === "300").length;
+    const before = await restarts();
+
+    const report = await runLifecycle({
+      provider,
+      inputs: resource.inputs,
+      changedInputs: changed.inputs,
+      expect,
+      verify: {
+        async afterCreate(outs) {
+          expect(await conf()).toContain("lxc.apparmor.profile: unconfined\nlxc.cgroup2.devices.allow: c 195:* rwm\n");
+          expect(outs.observed).toMatchObject({ changed: true, restarted: true });
+        },
+        async afterUpdate(outs) {
+          const text = await conf();
+          expect(text).not.toContain("lxc.cgroup2.devices.allow");
+          expect(text).toContain("lxc.apparmor.profile: unconfined\nlxc.mount.entry: /dev/fuse dev/fuse none bind,create=file\n");
+          expect(outs.observed).toMatchObject({ changed: true, restarted: true });
+        },
+        async afterDelete() {
+          expect(await conf()).not.toMatch(/^lxc\./m);
+          expect(await conf()).toContain("hostname: ct300");
+        },
+      },
+    });
+    expect(report.changePath).toBe("update");
+    // create, update and delete changed lines; reads and the adopting create did not restart.
+    expect((await restarts()) - before).toBe(3);
+    expect(await sh("/usr/local/sbin/pct status 300")).toBe("status: running\n");
+  });
+
+  it("lxc-options: check rejects a line that is not lxc.<key>=<value>", async () => {
+    const r = await capture(() => new lxc.LxcOptions("ct-300-lxc-options", { connection: host.target, ctid: 300, lines: ["lxc.ok=1"] }));
+    const { provider } = await captureProvider(() => new lxc.LxcOptions("ct-300-lxc-options", { connection: host.target, ctid: 300, lines: ["lxc.ok=1"] }), host.secrets);
+    const checked = await provider.check!({}, { ...r.inputs, params: { ctid: "300", options: "lxc.ok=1\nrm -rf /" } });
+    expect(checked.failures?.map((f) => f.property)).toEqual(["params.options"]);
+  });
+
+  it("lxc-step: a feature runs in the container with pct push/exec; a changed parameter re-runs it", async () => {
+    const declare = (timezone: string) => () =>
+      new lxc.LxcStep("ct-300-feature-base_setup", {
+        connection: host.target,
+        ctid: 300,
+        step: "feature-base_setup",
+        script: registry.featureScript("lxc", "base_setup"),
+        env: { env_timezone: timezone },
+      });
+    const { resource, provider } = await captureProvider(declare("UTC"), host.secrets);
+    const changed = await capture(declare("Europe/Berlin"));
+    const rootfs = "/var/lib/pve-emu/lxc/300/rootfs";
+    const report = await runLifecycle({
+      provider,
+      inputs: resource.inputs,
+      changedInputs: changed.inputs,
+      expect,
+      verify: {
+        async afterCreate(outs) {
+          expect(await sh(`cat ${rootfs}/etc/timezone`)).toBe("UTC\n");
+          expect(outs.observed).toMatchObject({ present: true, step: "feature-base_setup", matches: true });
+        },
+        async afterUpdate() {
+          expect(await sh(`cat ${rootfs}/etc/timezone`)).toBe("Europe/Berlin\n");
+        },
+        async afterDelete() {
+          expect((await host.exec("test -e /var/lib/phoenix/lxc/300/feature-base_setup.sha256")).code).not.toBe(0);
+        },
+      },
+    });
+    expect(report.changePath).toBe("update");
+    const calls = (await readCalls(host)).map((c) => c.slice(0, 3).join(" "));
+    expect(calls).toContain("pct push 300");
+    expect(calls).toContain("pct exec 300");
+  });
+
+  it("lxc-step: parameters are named env_<name>; anything else is refused before it reaches the host", async () => {
+    await expect(
+      captureResources(() => new lxc.LxcStep("ct-300-feature-x", { connection: host.target, ctid: 300, step: "feature-x", script: registry.featureScript("lxc", "docker"), env: { PATH: "/evil" } })),
+    ).rejects.toThrow(/env_<lower_snake>/);
+  });
+
+  it("lxc-snapshot: takes the snapshot with its trigger, leaves the template stopped, re-takes it on a new trigger", async () => {
+    const declare = (trigger: string) => () => new lxc.LxcSnapshot("ct-301-snapshot", { connection: host.target, ctid: 301, snapname: "final-form", trigger });
+    const { resource, provider } = await captureProvider(declare("aaaa1111aaaa1111"), host.secrets);
+    const changed = await capture(declare("bbbb2222bbbb2222"));
+    const snapshots = async () => (await sh("/usr/local/sbin/pct listsnapshot 301")).split("\n").map((l) => l.trim().split(/\s+/)[1]).filter(Boolean);
+    const description = () => sh("/usr/local/sbin/pct config 301 --snapshot final-form | sed -n 's/^description: //p'");
+    const report = await runLifecycle({
+      provider,
+      inputs: resource.inputs,
+      changedInputs: changed.inputs,
+      expect,
+      verify: {
+        async afterCreate(outs) {
+          expect(await sh("/usr/local/sbin/pct status 301")).toBe("status: stopped\n");
+          expect(await snapshots()).toEqual(["final-form", "current"]);
+          expect(await description()).toBe("phoenix:aaaa1111aaaa1111\n");
+          expect(outs.observed).toMatchObject({ taken: true });
+        },
+        async afterUpdate(outs) {
+          expect(await description()).toBe("phoenix:bbbb2222bbbb2222\n");
+          expect(outs.observed).toMatchObject({ taken: true });
+        },
+        async afterDelete() {
+          expect(await snapshots()).toEqual(["current"]);
+        },
+      },
+    });
+    expect(report.changePath).toBe("update");
+    const snapCalls = (await readCalls(host)).filter((c) => c[1] === "snapshot" || c[1] === "delsnapshot").map((c) => c.slice(0, 4).join(" "));
+    // One snapshot for create (the adopting create found it), delete + snapshot for the update, delete.
+    expect(snapCalls).toEqual([
+      "pct snapshot 301 final-form",
+      "pct delsnapshot 301 final-form",
+      "pct snapshot 301 final-form",
+      "pct delsnapshot 301 final-form",
+    ]);
+  });
+});
