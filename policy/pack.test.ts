@@ -8,7 +8,9 @@ import { createRequire } from "node:module";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadDist, repoRoot, requireNode } from "../test/load";
-import { CONTAINER, DYNAMIC, policies } from "./rules";
+import { CONTAINER, policies } from "./rules";
+
+const ZFS_POOL = "pulumi-nodejs:dynamic/phoenix:zfs-pool";
 
 const pulumiRequire = createRequire(requireNode.resolve("@pulumi/pulumi/proto/analyzer_pb"));
 const grpc = pulumiRequire("@grpc/grpc-js");
@@ -165,9 +167,9 @@ describe("the policy pack over the Analyzer protocol", () => {
   it("sees protect on a ZFS pool through the resource options", async () => {
     await configure({});
     const pool = (protect: boolean): Resource => ({
-      type: DYNAMIC,
+      type: ZFS_POOL,
       name: "host-zfs-pool-tank",
-      urn: `urn:pulumi:dev::phoenix::phoenix:hypervisor:Host$${DYNAMIC}::host-zfs-pool-tank`,
+      urn: `urn:pulumi:dev::phoenix::phoenix:hypervisor:Host$${ZFS_POOL}::host-zfs-pool-tank`,
       props: { params: { name: "tank" } },
       protect,
     });

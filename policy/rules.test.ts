@@ -2,7 +2,10 @@
 import { describe, expect, it } from "vitest";
 import type { PolicyResource, ResourceValidationArgs, ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
 import * as rules from "./rules";
-import { CONTAINER, DYNAMIC, PROVIDER, VM } from "./rules";
+import { CONTAINER, DYNAMIC, LXC_OPTIONS, PROVIDER, VM } from "./rules";
+
+const ZFS_POOL = "pulumi-nodejs:dynamic/phoenix:zfs-pool";
+const STEP = "pulumi-nodejs:dynamic/phoenix:lxc-step";
 
 const urnOf = (stack: string, type: string, name: string, parentType?: string) =>
   `urn:pulumi:${stack}::phoenix::${parentType ? `${parentType}$` : ""}${type}::${name}`;
@@ -114,11 +117,11 @@ describe("guest-sets-cores-and-memory", () => {
 describe("zfs-pool-protected", () => {
   const p = rules.zfsPoolsProtected;
   it("passes a protected pool and ignores datasets", async () => {
-    expect(await violations(p, resourceArgs(DYNAMIC, "host-zfs-pool-quickOS", {}, { protect: true }))).toEqual([]);
+    expect(await violations(p, resourceArgs(ZFS_POOL, "host-zfs-pool-quickOS", {}, { protect: true }))).toEqual([]);
     expect(await violations(p, resourceArgs(DYNAMIC, "host-zfs-dataset-quickOS-shared", {}, { protect: false }))).toEqual([]);
   });
   it("fails an unprotected pool", async () => {
-    expect(await violations(p, resourceArgs(DYNAMIC, "host-zfs-pool-quickOS", {}, { protect: false }))).toEqual([
+    expect(await violations(p, resourceArgs(ZFS_POOL, "host-zfs-pool-quickOS", {}, { protect: false }))).toEqual([
       expect.stringMatching(/^host-zfs-pool-quickOS is not protected/),
     ]);
   });
@@ -173,16 +176,18 @@ describe("no-data-destruction-in-prod", () => {
 
 describe("unconfined-container-needs-allow", () => {
   const p = rules.unconfinedNeedsAllow;
-  const lxcConfig = { params: { lxcOptions: "lxc.apparmor.profile=unconfined\nlxc.mount.entry=/dev/fuse dev/fuse none bind,create=file" } };
-  it("passes confined containers and allowed unconfined ones", async () => {
-    expect(await violations(p, resourceArgs(DYNAMIC, "ct-952-lxc-options", { params: { lxcOptions: "lxc.mount.entry=/dev/fuse dev/fuse none bind" } }))).toEqual([]);
-    expect(await violations(p, resourceArgs(DYNAMIC, "ct-950-lxc-options", lxcConfig, { config: { allowUnconfined: [950] } }))).toEqual([]);
+  const lxcConfig = { params: { ctid: "950", options: "lxc.apparmor.profile=unconfined\nlxc.mount.entry=/dev/fuse dev/fuse none bind,create=file" } };
+  it("passes confined containers, allowed unconfined ones, and scripts that merely mention it", async () => {
+    expect(await violations(p, resourceArgs(LXC_OPTIONS, "ct-952-lxc-options", { params: { ctid: "952", options: "lxc.mount.entry=/dev/fuse dev/fuse none bind" } }))).toEqual([]);
+    expect(await violations(p, resourceArgs(LXC_OPTIONS, "ct-950-lxc-options", lxcConfig, { config: { allowUnconfined: [950] } }))).toEqual([]);
+    const step = { params: { ctid: "952", step: "docker", script: "# never set lxc.apparmor.profile=unconfined here\n", library: "" } };
+    expect(await violations(p, resourceArgs(STEP, "ct-952-docker", step))).toEqual([]);
   });
   it("fails an unconfined profile or all-devices access that is not allowed", async () => {
-    expect(await violations(p, resourceArgs(DYNAMIC, "ct-950-lxc-options", lxcConfig, { config: { allowUnconfined: [955] } }))).toEqual([
+    expect(await violations(p, resourceArgs(LXC_OPTIONS, "ct-950-lxc-options", lxcConfig, { config: { allowUnconfined: [955] } }))).toEqual([
       "ct-950-lxc-options (CTID 950) asks for AppArmor unconfined; add the CTID to allowUnconfined to accept it",
     ]);
-    expect(await violations(p, resourceArgs(DYNAMIC, "ct-953-lxc-options", { params: { lines: ["lxc.cgroup2.devices.allow=a"] } }))).toEqual([
+    expect(await violations(p, resourceArgs(DYNAMIC, "ct-953-raw", { params: { lines: "lxc.cgroup2.devices.allow=a" } }))).toEqual([
       expect.stringMatching(/access to every host device/),
     ]);
   });
@@ -193,7 +198,7 @@ describe("gpu-container-from-gpu-template", () => {
   const chain = (gpuTemplate: boolean) => [
     resource(CONTAINER, "ct-900", ct(900)),
     resource(CONTAINER, "ct-901", ct(901, { clone: { vmId: 900 }, ...(gpuTemplate ? GPU_DEVICES : {}) })),
-    resource(DYNAMIC, "ct-901-snapshot", {}),
+    resource("pulumi-nodejs:dynamic/phoenix:lxc-snapshot", "ct-901-snapshot", {}),
     resource(CONTAINER, "ct-950", ct(950, { clone: { vmId: 901 }, ...GPU_DEVICES })),
   ];
   it("passes 950 cloned from the GPU template 901 (itself cloned from 900)", async () => {
@@ -205,14 +210,20 @@ describe("gpu-container-from-gpu-template", () => {
       "ct-960 (CTID 960) uses a GPU but it is not cloned from a template",
     ]);
   });
-  it("sees GPU devices granted by a container step as well", async () => {
-    const viaStep = [
+  it("sees GPU devices granted by raw LXC lines, not by scripts that mention them", async () => {
+    const gpuLines = "lxc.cgroup2.devices.allow=c 195:* rwm\nlxc.mount.entry=/dev/nvidia0 dev/nvidia0 none bind,optional,create=file";
+    const viaLxc = [
       resource(CONTAINER, "ct-902", ct(902)),
-      resource(DYNAMIC, "ct-902-snapshot", {}),
+      resource("pulumi-nodejs:dynamic/phoenix:lxc-snapshot", "ct-902-snapshot", {}),
       resource(CONTAINER, "ct-952", ct(952, { clone: { vmId: 902 } })),
-      resource(DYNAMIC, "ct-952-gpu", { params: { devices: "/dev/nvidia0,/dev/nvidiactl" } }),
+      resource(LXC_OPTIONS, "ct-952-lxc-options", { params: { ctid: "952", options: gpuLines } }),
     ];
-    expect(await stackViolations(p, viaStep)).toHaveLength(1);
+    expect(await stackViolations(p, viaLxc)).toEqual([expect.stringMatching(/^ct-952 \(CTID 952\) uses a GPU but its clone chain 902/)]);
+    const mentions = [
+      ...viaLxc.slice(0, 3),
+      resource(STEP, "ct-952-docker", { params: { ctid: "952", step: "docker", script: "test -e /dev/nvidia0 && echo gpu", library: "" } }),
+    ];
+    expect(await stackViolations(p, mentions)).toEqual([]);
   });
 });
 
@@ -243,7 +254,7 @@ describe("service-guest-starts-on-boot", () => {
     expect(
       await stackViolations(p, [
         resource(CONTAINER, "ct-901", ct(901, { startOnBoot: false })),
-        resource(DYNAMIC, "ct-901-snapshot", {}),
+        resource("pulumi-nodejs:dynamic/phoenix:lxc-snapshot", "ct-901-snapshot", {}),
         resource(CONTAINER, "ct-950", ct(950, { clone: { vmId: 901 } })),
         resource(VM, "vm-8000", { vmId: 8000, onBoot: false, template: true }),
       ]),

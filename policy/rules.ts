@@ -15,8 +15,15 @@ import type {
 
 export const CONTAINER = "proxmoxve:index/containerLegacy:ContainerLegacy";
 export const VM = "proxmoxve:index/vmLegacy:VmLegacy";
-/** Phoenix's host-script resources (providers/base) are Pulumi dynamic resources. */
+/**
+ * Phoenix's host-script resources (providers/base) are Pulumi dynamic resources, typed
+ * `pulumi-nodejs:dynamic/phoenix:<kind>` (e.g. `…:lxc-options`); plain ones are `pulumi-nodejs:dynamic:Resource`.
+ */
 export const DYNAMIC = "pulumi-nodejs:dynamic:Resource";
+export const LXC_OPTIONS = "pulumi-nodejs:dynamic/phoenix:lxc-options";
+export function isDynamic(type: string): boolean {
+  return type === DYNAMIC || type.startsWith("pulumi-nodejs:dynamic/");
+}
 export const PROVIDER = "pulumi:providers:proxmoxve";
 
 /** Stacks where the production-only rules apply unless the pack config says otherwise. */
@@ -49,6 +56,18 @@ export function guestIdOf(name: string): number | undefined {
 
 function guestLabel(type: string, props: Props, name: string): string {
   return `${name}${typeof props.vmId === "number" ? ` (${type === VM ? "VMID" : "CTID"} ${props.vmId})` : ""}`;
+}
+
+/**
+ * The raw LXC configuration a dynamic resource writes: the `options` lines of an lxc-options
+ * resource; for other kinds every parameter except script text (feature scripts may mention
+ * device paths in comments or checks without granting them).
+ */
+function rawLxcConfig(props: Props): string[] {
+  const params = (props.params ?? {}) as Props;
+  if (typeof params.options === "string") return [params.options];
+  const { script: _script, library: _library, ...rest } = params;
+  return strings(rest);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -92,7 +111,7 @@ export const zfsPoolsProtected: ResourceValidationPolicy = {
   description: "ZFS pools (host-zfs-pool-*) carry Pulumi's protect option, so no update or destroy can remove one.",
   enforcementLevel: "mandatory",
   validateResource: (args: ResourceValidationArgs, report: ReportViolation) => {
-    if (args.type !== DYNAMIC || !args.name.startsWith("host-zfs-pool-")) return;
+    if (!isDynamic(args.type) || !args.name.startsWith("host-zfs-pool-")) return;
     if (!args.opts.protect) {
       report(`${args.name} is not protected; keep phoenix:protectPools true (pulumi state unprotect is the deliberate way out)`);
     }
@@ -108,7 +127,7 @@ export const noHostKeyOptOutInProd: ResourceValidationPolicy = {
   validateResource: (args: ResourceValidationArgs, report: ReportViolation) => {
     const config = args.getConfig<{ prodStacks?: string[] }>();
     if (!isProd(args.urn, config)) return;
-    if (args.type === DYNAMIC) {
+    if (isDynamic(args.type)) {
       const c = args.props.connection as Props | undefined;
       if (!c) return;
       if (c.insecureIgnoreHostKey === true) report(`${args.name}: SSH host-key checking is switched off (phoenix:sshInsecureIgnoreHostKey) in ${stackOf(args.urn)}`);
@@ -146,7 +165,7 @@ export const noDataDestructionInProd: ResourceValidationPolicy = {
   enforcementLevel: "mandatory",
   configSchema: { properties: { prodStacks: { type: "array", items: { type: "string" }, default: DEFAULT_PROD_STACKS } } },
   validateResource: (args: ResourceValidationArgs, report: ReportViolation) => {
-    if (args.type !== DYNAMIC || !isProd(args.urn, args.getConfig<{ prodStacks?: string[] }>())) return;
+    if (!isDynamic(args.type) || !isProd(args.urn, args.getConfig<{ prodStacks?: string[] }>())) return;
     if (args.props.allowDestroy === true) report(`${args.name} may destroy its data (phoenix:allowDataDestruction) in ${stackOf(args.urn)}`);
   },
 };
@@ -164,14 +183,12 @@ export const unconfinedNeedsAllow: ResourceValidationPolicy = {
   enforcementLevel: "mandatory",
   configSchema: { properties: { allowUnconfined: { type: "array", items: { type: "number" }, default: [] } } },
   validateResource: (args: ResourceValidationArgs, report: ReportViolation) => {
-    if (args.type !== CONTAINER && args.type !== DYNAMIC) return;
-    const ctid = args.type === CONTAINER ? args.props.vmId : guestIdOf(args.name);
+    if (!isDynamic(args.type)) return;
+    const ctid = guestIdOf(args.name);
     const { allowUnconfined = [] } = args.getConfig<{ allowUnconfined?: number[] }>();
     if (typeof ctid === "number" && allowUnconfined.includes(ctid)) return;
-    // The serialized provider code of a dynamic resource is not configuration.
-    const { __provider: _code, script: _script, ...inputs } = args.props;
     const found = new Set<string>();
-    for (const s of strings(inputs)) {
+    for (const s of rawLxcConfig(args.props)) {
       for (const line of s.split("\n")) for (const u of UNCONFINED) if (u.pattern.test(line.trim())) found.add(u.what);
     }
     if (found.size) {
@@ -203,14 +220,17 @@ export function containersOf(resources: PolicyResource[]): Map<number, Guest> {
     const cloneFrom = typeof r.props.clone?.vmId === "number" ? r.props.clone.vmId : undefined;
     guests.set(r.props.vmId, { resource: r, id: r.props.vmId, cloneFrom, gpu, template: r.props.template === true });
   }
-  // GPU devices may also be granted by a Phoenix step of the container (ct-<ctid>-<step>).
+  // GPU devices may also be granted by raw LXC lines of the container (ct-<ctid>-*): a bind
+  // mount of /dev/nvidia* or /dev/dri, or access to the NVIDIA character devices (major 195).
   for (const r of resources) {
-    if (r.type !== DYNAMIC) continue;
+    if (!isDynamic(r.type)) continue;
     const id = guestIdOf(r.name);
     const g = id !== undefined ? guests.get(id) : undefined;
     if (!g || g.gpu) continue;
-    const { __provider: _code, script: _script, ...inputs } = r.props;
-    if (strings(inputs).some((s) => /(^|[\s=,])\/dev\/nvidia/.test(s))) g.gpu = true;
+    const lines = rawLxcConfig(r.props).flatMap((s) => s.split("\n"));
+    if (lines.some((l) => /^lxc\.mount\.entry\s*[=:]\s*\/dev\/(nvidia|dri)/.test(l.trim()) || /^lxc\.cgroup2?\.devices\.allow\s*[=:]\s*c\s+195:/.test(l.trim()))) {
+      g.gpu = true;
+    }
   }
   // Templates: what others clone from, and guests with a template snapshot (ct-<ctid>-snapshot).
   for (const g of guests.values()) if (g.cloneFrom !== undefined) {
