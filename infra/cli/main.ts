@@ -30,7 +30,8 @@ interface CommandModule {
   run(argv: string[]): Promise<number>;
 }
 
-function loadCommand(name: string): CommandModule | string {
+/** The command module, or a one-line message saying why it cannot be loaded. */
+export function loadCommand(name: string): CommandModule | string {
   const file = path.join(__dirname, `${name}.js`);
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports

@@ -4,7 +4,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { repoRoot } from "../load";
+import { loadDist, repoRoot } from "../load";
 import { ERROR_LINE, HOST, LXC, VM, cleanTempDirs, mutatedDir, readFiles, writeFiles } from "../config/helpers";
 
 afterAll(cleanTempDirs);
@@ -132,6 +132,12 @@ describe("phoenix", () => {
     expect(h.code).toBe(0);
     for (const c of ["validate", "graph", "plan", "import", "schemas"]) expect(h.stdout).toContain(`  ${c} `);
     expect(phoenix().code).toBe(2);
+  });
+
+  it("a command whose module is missing gives a clear message instead of a crash", () => {
+    const { loadCommand } = loadDist("infra/cli/main");
+    expect(loadCommand("no-such-command")).toMatch(/^phoenix no-such-command: this command is not built \(no .*no-such-command\.js\); run `npm run build`$/);
+    expect(typeof loadCommand("validate").run).toBe("function");
   });
 
   it("an unknown command exits 2", () => {
