@@ -7,7 +7,8 @@ import * as fs from "node:fs";
 import { createRequire } from "node:module";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadDist, repoRoot, requireNode } from "../test/load";
+import { repoRoot, requireNode } from "../test/load";
+import { planStack } from "../test/program/plan";
 import { CONTAINER, policies } from "./rules";
 
 const ZFS_POOL = "pulumi-nodejs:dynamic/phoenix:zfs-pool";
@@ -180,7 +181,6 @@ describe("the policy pack over the Analyzer protocol", () => {
 
 describe.each(["dev", "prod"])("the %s stack as the program declares it", (stack) => {
   it("passes every mandatory policy with its checked-in policy config", async () => {
-    const { planStack } = loadDist("infra/cli/plan");
     const plan = await planStack({ stack });
     expect(plan.errors).toEqual([]);
     const byName = new Map<string, string>(plan.resources.map((r: any) => [r.name, r.urn]));

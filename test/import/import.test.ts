@@ -8,6 +8,7 @@ import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadDist, repoRoot, requireNode } from "../load";
 import { importFileProblems, importUrns, type ImportEntry } from "./importFile";
+import { planStack } from "../program/plan";
 
 const CT = "proxmoxve:index/containerLegacy:ContainerLegacy";
 const VM = "proxmoxve:index/vmLegacy:VmLegacy";
@@ -106,7 +107,6 @@ describe("phoenix import --stack dev", () => {
   });
 
   it("gives each guest the URN, type and parent the program declares", async () => {
-    const { planStack } = loadDist("infra/cli/plan");
     const plan = await planStack({ stack: "dev" });
     expect(plan.errors).toEqual([]);
     const planned = new Map<string, any>(plan.resources.map((r: any) => [r.urn, r]));
