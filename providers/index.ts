@@ -11,3 +11,7 @@ export const providerKinds: HostScriptKind[] = [];
 // Containers (issue 5): raw LXC options, steps run inside containers, template snapshots.
 import { lxcProviderKinds } from "./lxc/index";
 providerKinds.push(...lxcProviderKinds);
+
+// VMs (issue 6): waiting for a VM's first boot (cloud-init), VM snapshots.
+import { vmProviderKinds } from "./vm/index";
+providerKinds.push(...vmProviderKinds);
