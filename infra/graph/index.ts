@@ -272,18 +272,35 @@ export function graphStats(model: PhoenixModel): GraphStats {
   };
 }
 
-function mermaidId(n: GraphNode): string {
+function baseMermaidId(n: GraphNode): string {
   if (n.kind === "host") return `H_${n.id.replace(/^host-/, "").replace(/[^A-Za-z0-9]/g, "_")}`;
   if (n.template) return `T${n.guestId}`;
   return n.kind === "vm" ? `VM${n.guestId}` : `C${n.guestId}`;
 }
 
+/** Mermaid ids per node: readable, and unique even when two host step names differ only in `-` vs `_`. */
+function mermaidIds(nodes: GraphNode[]): Map<string, string> {
+  const out = new Map<string, string>();
+  const used = new Set<string>();
+  for (const n of nodes) {
+    let id = baseMermaidId(n);
+    for (let i = 2; used.has(id); i++) id = `${baseMermaidId(n)}_${i}`;
+    used.add(id);
+    out.set(n.id, id);
+  }
+  return out;
+}
+
 /** Mermaid flowchart in the style of the architecture guide. */
 export function toMermaid(graph: ProvisioningGraph): string {
   const byId = new Map(graph.nodes.map((n) => [n.id, n]));
+  const ids = mermaidIds(graph.nodes);
+  const mermaidId = (n: GraphNode) => ids.get(n.id)!;
   const guests = graph.nodes.filter((n) => n.kind === "lxc" || n.kind === "vm");
   const byGuestId = (a: GraphNode, b: GraphNode) => a.guestId! - b.guestId!;
-  const label = (n: GraphNode) => `${mermaidId(n)}[${n.kind === "host" ? n.label : `${n.guestId}: ${n.label}`}]`;
+  // Host labels hold paths and commas: quoted. Guest labels keep the guide's `T900[900: Template-Base]` form
+  // (names are hostnames, so nothing in them means anything to Mermaid).
+  const label = (n: GraphNode) => (n.kind === "host" ? `${mermaidId(n)}["${n.label}"]` : `${mermaidId(n)}[${n.guestId}: ${n.label}]`);
   const lines = ["graph TD"];
   const group = (title: string, members: GraphNode[]) => {
     if (members.length === 0) return;

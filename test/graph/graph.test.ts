@@ -44,8 +44,8 @@ describe("Mermaid", () => {
     const apps = block("Application VMs & Containers");
     for (const l of ["VM8001[8001: docker-vm]", "C950[950: vllm-qwen2.5-7b-awq]", "C952[952: qdrant]", "C955[955: ollama]"]) expect(apps).toContain(l);
     const host = block("Host Setup");
-    expect(host).toContain("H_initial_setup[initial setup]");
-    expect(host).toContain("H_zfs_pool_quickOS[ZFS pool quickOS, mirror]");
+    expect(host).toContain('H_initial_setup["initial setup"]');
+    expect(host).toContain('H_zfs_pool_quickOS["ZFS pool quickOS, mirror"]');
   });
 
   it("shows dependencies and the host steps guests wait for", () => {
