@@ -234,12 +234,37 @@ function connectOnce(hop: Hop, secrets: SshSecrets, target: SshTarget, sock?: No
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Handshakes in flight per target and process: Pulumi runs many operations in parallel. */
+const DIAL_CONCURRENCY = 6;
+
+/**
+ * Waits for a handshake slot for `key`. The slots live on globalThis, not in this module: every
+ * serialized provider carries its own copy of this code, but they share one process.
+ */
+async function dialSlot(key: string): Promise<() => void> {
+  const g = globalThis as unknown as { __phoenixSshDials?: Record<string, { active: number; waiting: Array<() => void> }> };
+  const slots = (g.__phoenixSshDials ??= {});
+  const slot = (slots[key] ??= { active: 0, waiting: [] });
+  if (slot.active >= DIAL_CONCURRENCY) await new Promise<void>((resolve) => slot.waiting.push(resolve));
+  else slot.active++;
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    const next = slot.waiting.shift();
+    if (next) next(); // the slot passes straight to the next waiter
+    else slot.active--;
+  };
+}
+
 /** Connects (through the bastion if any), retrying transient failures with jittered backoff. */
 async function dial(target: SshTarget, secrets: SshSecrets): Promise<{ client: Client; bastion?: Client }> {
   const attempts = Math.max(1, target.connectAttempts ?? DEFAULT_CONNECT_ATTEMPTS);
+  const slotKey = `${target.bastion ? `${target.bastion.host}:${target.bastion.port}>` : ""}${target.host}:${target.port}`;
   let lastErr: any;
   for (let attempt = 1; attempt <= attempts; attempt++) {
     let bastion: Client | undefined;
+    const release = await dialSlot(slotKey);
     try {
       if (target.bastion) {
         bastion = await connectOnce(target.bastion, secrets, target);
@@ -247,18 +272,19 @@ async function dial(target: SshTarget, secrets: SshSecrets): Promise<{ client: C
         const stream = await new Promise<ClientChannel>((resolve, reject) =>
           b.forwardOut("127.0.0.1", 0, target.host, target.port, (err, ch) => (err ? reject(err) : resolve(ch))),
         );
-        const client = await connectOnce(target, secrets, target, stream);
-        return { client, bastion };
+        return { client: await connectOnce(target, secrets, target, stream), bastion };
       }
       return { client: await connectOnce(target, secrets, target) };
     } catch (err) {
       bastion?.end();
       lastErr = err;
-      if (!isTransient(err) || attempt === attempts) break;
-      // Full jitter: many clients throttled by MaxStartups must not come back in lockstep.
-      const cap = Math.min(4000, 200 * 2 ** (attempt - 1));
-      await sleep(cap / 2 + Math.random() * cap);
+    } finally {
+      release();
     }
+    if (!isTransient(lastErr) || attempt === attempts) break;
+    // Full jitter: many clients throttled by MaxStartups must not come back in lockstep.
+    const cap = Math.min(8000, 500 * 2 ** (attempt - 1));
+    await sleep(cap / 2 + Math.random() * cap);
   }
   if (isSshError(lastErr) && lastErr.transient) {
     throw sshError(`${lastErr.message} (after ${attempts} attempts)`, "connect", undefined, undefined, true);
