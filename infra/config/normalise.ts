@@ -561,7 +561,7 @@ export function normaliseVms(
   defaultNode: string | undefined,
 ): VmModel[] {
   const F = VM_FILE;
-  warnUnknownKeys(findings, F, [], raw as Record<string, unknown>, new Set(["vm_defaults", "vms"]), new Set(["$schema"]));
+  warnUnknownKeys(findings, F, [], raw as Record<string, unknown>, new Set(["$schema", "vm_defaults", "vms"]), new Set());
   const defaults = raw.vm_defaults ?? {};
   const vms: VmModel[] = [];
   (raw.vms ?? []).forEach((e: VmEntry, i) => {

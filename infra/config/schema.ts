@@ -127,6 +127,7 @@ const lxcNetworkSchema = object({
 });
 
 export const hypervisorFileSchema = object({
+  $schema: z.string().optional(),
   version: z.string().optional(),
   author: z.string().optional(),
   timezone: text(P.TIMEZONE, "a timezone name like America/New_York").optional(),
@@ -378,6 +379,7 @@ export const vmSchema = object({
 });
 
 export const vmFileSchema = object({
+  $schema: z.string().optional(),
   vm_defaults: object({
     template: z.string().optional(),
     cores: int(1, 8192).optional(),
