@@ -18,6 +18,51 @@ function patterns(node: unknown, out: string[] = []): string[] {
   return out;
 }
 
+/**
+ * A small JSON Schema checker for exactly the keywords the generated files use (the test fails if
+ * another keyword appears), so we can show that an editor using the committed schemas accepts the
+ * stack files and rejects what the loader rejects. Returns the JSON paths of violations.
+ */
+const KEYWORDS = new Set(["$schema", "$id", "title", "description", "type", "properties", "required", "additionalProperties",
+  "propertyNames", "items", "minItems", "anyOf", "const", "enum", "pattern", "minimum", "maximum", "exclusiveMinimum"]);
+
+function check(schema: any, value: unknown, at = "$"): string[] {
+  for (const k of Object.keys(schema)) if (!KEYWORDS.has(k)) throw new Error(`unsupported keyword ${k} at ${at}`);
+  const out: string[] = [];
+  const t = schema.type;
+  const isObj = value !== null && typeof value === "object" && !Array.isArray(value);
+  if (t === "object" && !isObj) return [`${at}: not an object`];
+  if (t === "array" && !Array.isArray(value)) return [`${at}: not an array`];
+  if (t === "string" && typeof value !== "string") return [`${at}: not a string`];
+  if (t === "number" && typeof value !== "number") return [`${at}: not a number`];
+  if (t === "integer" && !Number.isInteger(value)) return [`${at}: not an integer`];
+  if (t === "boolean" && typeof value !== "boolean") return [`${at}: not a boolean`];
+  if ("const" in schema && value !== schema.const) return [`${at}: not ${JSON.stringify(schema.const)}`];
+  if (schema.enum && !schema.enum.includes(value)) return [`${at}: not in enum`];
+  if (schema.pattern && typeof value === "string" && !new RegExp(schema.pattern, "u").test(value)) out.push(`${at}: pattern`);
+  if (typeof value === "number") {
+    if (schema.minimum !== undefined && value < schema.minimum) out.push(`${at}: minimum`);
+    if (schema.maximum !== undefined && value > schema.maximum) out.push(`${at}: maximum`);
+    if (schema.exclusiveMinimum !== undefined && value <= schema.exclusiveMinimum) out.push(`${at}: exclusiveMinimum`);
+  }
+  if (schema.anyOf && !schema.anyOf.some((s: any) => check(s, value, at).length === 0)) out.push(`${at}: no anyOf branch`);
+  if (Array.isArray(value)) {
+    if (schema.minItems !== undefined && value.length < schema.minItems) out.push(`${at}: minItems`);
+    if (schema.items) value.forEach((v, i) => out.push(...check(schema.items, v, `${at}[${i}]`)));
+  }
+  if (isObj) {
+    const obj = value as Record<string, unknown>;
+    for (const r of schema.required ?? []) if (!(r in obj)) out.push(`${at}.${r}: required`);
+    for (const [k, v] of Object.entries(obj)) {
+      if (schema.propertyNames) out.push(...check(schema.propertyNames, k, `${at}[${JSON.stringify(k)}] (name)`));
+      const sub = schema.properties?.[k] ?? (typeof schema.additionalProperties === "object" ? schema.additionalProperties : undefined);
+      if (sub) out.push(...check(sub, v, `${at}.${k}`));
+      else if (schema.additionalProperties === false) out.push(`${at}.${k}: not allowed`);
+    }
+  }
+  return out;
+}
+
 describe("JSON Schema files", () => {
   const rendered: Record<string, string> = renderSchemas();
 
@@ -45,8 +90,34 @@ describe("JSON Schema files", () => {
     }
   });
 
-  it("the dev LXC file points editors at its schema", () => {
-    const lxc = JSON.parse(fs.readFileSync(path.join(repoRoot, "stacks", "dev", "phoenix_lxc_configs.json"), "utf8"));
-    expect(fs.existsSync(path.resolve(repoRoot, "stacks", "dev", lxc.$schema))).toBe(true);
+  it.each(["dev", "prod"])("every %s stack file points editors at its schema", (stack) => {
+    for (const name of ["phoenix_hypervisor_config", "phoenix_lxc_configs", "phoenix_vm_configs"]) {
+      const doc = JSON.parse(fs.readFileSync(path.join(repoRoot, "stacks", stack, `${name}.json`), "utf8"));
+      expect(path.resolve(repoRoot, "stacks", stack, doc.$schema)).toBe(path.join(repoRoot, "schemas", `${name}.schema.json`));
+    }
+  });
+
+  it.each(["stacks/dev", "stacks/prod", "test/fixtures/original"])("an editor using the schemas accepts %s", (dir) => {
+    for (const name of ["phoenix_hypervisor_config", "phoenix_lxc_configs", "phoenix_vm_configs"]) {
+      const schema = JSON.parse(rendered[`${name}.schema.json`]);
+      const doc = JSON.parse(fs.readFileSync(path.join(repoRoot, dir, `${name}.json`), "utf8"));
+      expect(check(schema, doc), name).toEqual([]);
+    }
+  });
+
+  it("an editor using the schemas flags what the loader rejects in a file", () => {
+    const schema = JSON.parse(rendered["phoenix_lxc_configs.schema.json"]);
+    const doc = JSON.parse(fs.readFileSync(path.join(repoRoot, "stacks", "dev", "phoenix_lxc_configs.json"), "utf8"));
+    doc.lxc_configs["950"].name = "vllm;reboot";
+    doc.lxc_configs["950"].cores = "6";
+    doc.lxc_configs["955"].pct_options = ["nesting=1;x"];
+    doc.lxc_configs.web = doc.lxc_configs["955"];
+    const problems = check(schema, doc);
+    expect(problems).toEqual(expect.arrayContaining([
+      "$.lxc_configs.950.name: pattern",
+      "$.lxc_configs.950.cores: not an integer",
+      "$.lxc_configs.955.pct_options[0]: pattern",
+      '$.lxc_configs["web"] (name): pattern',
+    ]));
   });
 });
