@@ -64,6 +64,11 @@ export interface ImportOptions {
    * the program uses: `pulumi import` fails for a file that does not exist.
    */
   withImages?: boolean;
+  /**
+   * Only these guest IDs (what `pct list` and `qm list` show on the host). `pulumi import` fails
+   * as a whole when one listed guest does not exist, e.g. one the Bash orchestrator never built.
+   */
+  only?: number[];
 }
 
 /**
@@ -93,7 +98,13 @@ export function buildImportFile(model: PhoenixModel, defaultNode: string, option
       image: v.cloneFrom === undefined && v.templateImage ? v.templateImage : undefined,
     })),
   ];
+  if (options.only) {
+    const known = new Set(guests.map((g) => g.id));
+    const unknown = options.only.filter((id) => !known.has(id));
+    if (unknown.length) throw new Error(`--only: ${unknown.join(", ")} ${unknown.length > 1 ? "are" : "is"} not a guest of these Phoenix files`);
+  }
   for (const g of guests) {
+    if (options.only && !options.only.includes(g.id)) continue;
     if (!NODE_NAME.test(g.node)) throw new Error(`${g.logical}: invalid Proxmox node name ${JSON.stringify(g.node)}`);
     // The component's entry key differs from its logical name: the child, whose key is the
     // logical name, must name its parent unambiguously.
@@ -123,19 +134,21 @@ export function stackImportSettings(stack: string): { configDir: string; node: s
 }
 
 const USAGE =
-  "usage: phoenix import --stack NAME [--out FILE] [--with-images]\n" +
-  "Writes a Pulumi import file adopting the stack's existing containers and VMs (--with-images: and\n" +
-  "the cloud images of root VM templates, when already on the host); then run\n" +
+  "usage: phoenix import --stack NAME [--out FILE] [--only ID,ID...] [--with-images]\n" +
+  "Writes a Pulumi import file adopting the stack's existing containers and VMs (--only: just these\n" +
+  "IDs, those `pct list` and `qm list` show; --with-images: also the cloud images of root VM\n" +
+  "templates, when already on the host); then run\n" +
   "  pulumi import --stack NAME --file FILE --generate-code=false\n";
 
 export async function run(argv: string[]): Promise<number> {
-  let values: { stack?: string; out?: string; "with-images"?: boolean; help?: boolean };
+  let values: { stack?: string; out?: string; only?: string; "with-images"?: boolean; help?: boolean };
   try {
     ({ values } = parseArgs({
       args: argv,
       options: {
         stack: { type: "string" },
         out: { type: "string" },
+        only: { type: "string" },
         "with-images": { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
       },
@@ -153,13 +166,27 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(`phoenix import: --stack NAME is required\n${USAGE}`);
     return 2;
   }
+  let only: number[] | undefined;
+  if (values.only !== undefined) {
+    if (!/^\d+(,\d+)*$/.test(values.only.replace(/\s+/g, ""))) {
+      process.stderr.write(`phoenix import: --only takes guest IDs separated by commas, e.g. 900,901,950\n`);
+      return 2;
+    }
+    only = values.only.replace(/\s+/g, "").split(",").map(Number);
+  }
   const { configDir, node } = stackImportSettings(values.stack);
   const loaded = loadPhoenixConfig(configDir, { defaultNode: node });
   if (!loaded.ok) {
     process.stderr.write(`phoenix import: invalid Phoenix configuration in ${configDir}:\n${loaded.errors.join("\n")}\n`);
     return 1;
   }
-  const file = buildImportFile(loaded.model, node, { withImages: values["with-images"] });
+  let file: ImportFile;
+  try {
+    file = buildImportFile(loaded.model, node, { withImages: values["with-images"], only });
+  } catch (err) {
+    process.stderr.write(`phoenix import: ${(err as Error).message}\n`);
+    return 1;
+  }
   const text = `${JSON.stringify(file, null, 2)}\n`;
   if (values.out) {
     fs.writeFileSync(values.out, text);

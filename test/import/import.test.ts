@@ -83,6 +83,14 @@ describe("buildImportFile", () => {
     ]);
   });
 
+  it("adopts only the guests that exist when told which (--only)", () => {
+    const m = model([{ ctid: 900 }, { ctid: 950 }, { ctid: 956 }], [{ vmid: 8001 }]);
+    const file = buildImportFile(m, "pve", { only: [900, 8001] });
+    expect(importFileProblems(file)).toEqual([]);
+    expect(file.resources.filter((r: ImportEntry) => !r.component).map((r: ImportEntry) => r.id)).toEqual(["pve/900", "pve/8001"]);
+    expect(() => buildImportFile(m, "pve", { only: [900, 777] })).toThrow(/777 is not a guest/);
+  });
+
   it("refuses a node name that is not a host name", () => {
     expect(() => buildImportFile(model([{ ctid: 900, node: "pve/../x" }], []), "pve")).toThrow(/invalid Proxmox node name/);
   });
@@ -126,9 +134,15 @@ describe("phoenix import --stack dev", () => {
     expect([...urns.values()].filter((u) => guestUrns.includes(u)).sort()).toEqual(guestUrns);
   });
 
-  it("fails with a usage message without --stack", () => {
-    const r = spawnSync(process.execPath, [path.join(repoRoot, "bin/phoenix.js"), "import"], { cwd: repoRoot, encoding: "utf8" });
+  it("fails with a usage message without --stack, or with a bad --only", () => {
+    const phoenix = (...args: string[]) =>
+      spawnSync(process.execPath, [path.join(repoRoot, "bin/phoenix.js"), "import", ...args], { cwd: repoRoot, encoding: "utf8" });
+    const r = phoenix();
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/--stack NAME is required/);
+    expect(phoenix("--stack", "dev", "--only", "900;rm -rf /").status).toBe(2);
+    const unknown = phoenix("--stack", "dev", "--only", "900,777");
+    expect(unknown.status).toBe(1);
+    expect(unknown.stderr).toMatch(/777 is not a guest/);
   });
 });
