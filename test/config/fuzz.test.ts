@@ -1,0 +1,67 @@
+// Random damage to the dev files (seeded, so failures reproduce): whatever the input, the loader
+// returns a result — never throws, never reports an internal error — and every error line has
+// the `<file>: <json path>: <message>` shape.
+import { afterAll, describe, expect, it } from "vitest";
+import { ERROR_LINE, Files, cleanTempDirs, load, mutatedDir } from "./helpers";
+
+afterAll(cleanTempDirs);
+
+/** mulberry32: a small deterministic PRNG. */
+function prng(seed: number) {
+  return () => {
+    seed |= 0;
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const REPLACEMENTS: unknown[] = [
+  null, 0, -1, 1.5, 1e12, "", " ", "x;reboot", "$(id)", "`id`", "a\nb", "none", "dhcp", "0, 1", "900", "999",
+  true, false, [], {}, ["x"], { a: 1 }, "/etc/passwd", "../x", "10.0.0.150/24", "52:54:00:67:89:B0", "local-lvm",
+];
+
+/** Every [container, key] slot in a JSON value. */
+function slots(value: any, out: [any, string | number][] = []): [any, string | number][] {
+  if (Array.isArray(value)) value.forEach((v, i) => { out.push([value, i]); slots(v, out); });
+  else if (value && typeof value === "object") for (const k of Object.keys(value)) { out.push([value, k]); slots(value[k], out); }
+  return out;
+}
+
+function damage(f: Files, rnd: () => number): void {
+  const docs = [f.host, f.lxc, f.vm];
+  const edits = 1 + Math.floor(rnd() * 4);
+  for (let i = 0; i < edits; i++) {
+    const all = slots(docs[Math.floor(rnd() * docs.length)]);
+    if (all.length === 0) continue;
+    const [holder, key] = all[Math.floor(rnd() * all.length)];
+    const r = rnd();
+    if (r < 0.15 && !Array.isArray(holder)) delete holder[key];
+    else if (r < 0.25 && !Array.isArray(holder)) holder[`${String(key)}_copy`] = holder[key];
+    else holder[key] = structuredClone(REPLACEMENTS[Math.floor(rnd() * REPLACEMENTS.length)]);
+  }
+}
+
+describe("random damage", () => {
+  it("never throws and always reports one-line findings (250 seeded cases)", () => {
+    let rejected = 0;
+    for (let seed = 1; seed <= 250; seed++) {
+      const rnd = prng(seed);
+      const dir = mutatedDir((f) => damage(f, rnd));
+      const r = load(dir);
+      if (!r.ok) {
+        rejected++;
+        expect(r.errors.length, `seed ${seed}`).toBeGreaterThan(0);
+        for (const e of r.errors) {
+          expect(e, `seed ${seed}`).toMatch(ERROR_LINE);
+          expect(e, `seed ${seed}`).not.toMatch(/internal error/);
+        }
+      }
+      for (const w of r.warnings) expect(w, `seed ${seed}`).toMatch(ERROR_LINE);
+      if (seed % 50 === 0) cleanTempDirs();
+    }
+    // Most damage is caught; some (e.g. a deleted optional key) is legitimately still valid.
+    expect(rejected).toBeGreaterThan(125);
+  });
+});
