@@ -138,6 +138,16 @@ afterAll(() => {
   if (pack && pack.exitCode === null) pack.kill();
 });
 
+describe("the policy pack's package", () => {
+  it("pins the same @pulumi/policy and @pulumi/pulumi as the project, and has the version PolicyPack reads", () => {
+    const root = JSON.parse(fs.readFileSync(path.join(repoRoot, "package.json"), "utf8"));
+    const pack = JSON.parse(fs.readFileSync(path.join(repoRoot, "policy", "package.json"), "utf8"));
+    expect(pack.version).toMatch(/^\d+\.\d+\.\d+$/);
+    expect(pack.dependencies["@pulumi/policy"]).toBe(root.devDependencies["@pulumi/policy"]);
+    expect(pack.dependencies["@pulumi/pulumi"]).toBe(root.dependencies["@pulumi/pulumi"]);
+  });
+});
+
 describe("the policy pack over the Analyzer protocol", () => {
   it("announces its name and every policy with its level", async () => {
     const info: any = await call("getAnalyzerInfo", new Empty());
