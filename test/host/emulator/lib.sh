@@ -12,6 +12,7 @@
 #     .conf under the same lock is serialised with the tools;
 #   - runtime state (running flag, root filesystems, snapshot copies) under $EMU_STATE
 #     (default /var/lib/pve-emu);
+#   - settings (EMU_STATE, EMU_LOG, EMU_HOST_ROOT...) come from the environment or /etc/pve-emu.conf;
 #   - every call is appended to $EMU_LOG (default /var/log/pve-emu/calls.log) as one line
 #     `<tool> <args...>` (arguments %q-quoted), so tests can assert the order of operations.
 #
@@ -31,9 +32,16 @@
 #                                 $EMU_SEED_EXTRA, default /usr/local/lib/pve-emu/seed)
 set -euo pipefail
 
+# Settings a test host may pin for every call (sessions do not inherit a test's environment).
+if [ -f /etc/pve-emu.conf ]; then
+  # shellcheck source=/dev/null
+  . /etc/pve-emu.conf
+fi
 EMU_STATE=${EMU_STATE:-/var/lib/pve-emu}
 EMU_LOG=${EMU_LOG:-/var/log/pve-emu/calls.log}
 EMU_NODE=${EMU_NODE:-pve}
+# Where host paths (bind mount sources) are looked up: tests cannot create /fastData on the machine.
+EMU_HOST_ROOT=${EMU_HOST_ROOT:-}
 # Copied over every new container root filesystem (stand-in tools for feature scripts...).
 EMU_SEED_EXTRA=${EMU_SEED_EXTRA:-/usr/local/lib/pve-emu/seed}
 

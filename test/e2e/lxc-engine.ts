@@ -1,0 +1,180 @@
+// A small stand-in for the Pulumi engine, for end-to-end tests of the containers: the compiled
+// LxcGuest components are declared under the SDK's mock monitor (dependencies ordered as the
+// engine orders them: a resource registers only once everything it depends on has), and each
+// registered resource is carried out for real on a test host:
+//   - dynamic resources: the serialized provider is loaded as Pulumi's dynamic-provider host does
+//     and driven like the engine: check, then create, or diff against the last state and update
+//     (or replace) only when diff reports a change;
+//   - ContainerLegacy: what the proxmoxve provider does through the Proxmox API, done with the
+//     emulator's `pct` over SSH (create or clone, set, resize, start).
+// State persists across runs of one engine, so a second run shows what `pulumi up` would change.
+import { loadDist, requireNode } from "../load";
+import { loadProvider, type LoadedProvider } from "../providers/harness";
+import type { TestHost } from "../host/sshd";
+
+export interface EngineRecord {
+  name: string;
+  type: string;
+  dependsOn: string[];
+  inputs: Record<string, any>;
+}
+
+export interface RunReport {
+  registered: EngineRecord[];
+  /** name → what happened: create, update, replace, same. */
+  actions: Map<string, "create" | "update" | "replace" | "same">;
+  /** SSH sessions the engine itself opened for ContainerLegacy. */
+  sessions: number;
+  errors: string[];
+}
+
+const CONTAINER = "proxmoxve:index/containerLegacy:ContainerLegacy";
+
+function nameFromUrn(urn: string): string {
+  return urn.slice(urn.lastIndexOf("::") + 2);
+}
+
+export class Engine {
+  private state = new Map<string, { id: string; inputs: Record<string, any>; outs: Record<string, any> }>();
+  private providers = new Map<string, Promise<LoadedProvider>>();
+  private ssh = loadDist("providers/ssh/index");
+  private stable = loadDist("providers/base/index").stableJson as (v: unknown) => string;
+
+  constructor(private host: TestHost) {}
+
+  /** Declares the containers of `model` as infra/index.ts does and carries them out. */
+  async run(model: any, settings: any): Promise<RunReport> {
+    const pulumi = requireNode("@pulumi/pulumi");
+    const report: RunReport = { registered: [], actions: new Map(), sessions: 0, errors: [] };
+    const onRejection = (reason: unknown) => report.errors.push(String((reason as Error)?.stack ?? reason));
+    process.on("unhandledRejection", onRejection);
+    try {
+      await pulumi.runtime.setMocks(
+        {
+          newResource: async (args: any) => {
+            try {
+              return await this.carryOut(args, report);
+            } catch (err) {
+              report.errors.push(`${args.name}: ${(err as Error).message}`);
+              throw err;
+            }
+          },
+          call: (args: any) => args.inputs,
+        },
+        "phoenix",
+        settings.stack,
+        false,
+      );
+      const monitor = pulumi.runtime.getMonitor() as any;
+      const register = monitor.registerResource.bind(monitor);
+      monitor.registerResource = (req: any, callback: (err: any, res: any) => void) => {
+        const deps = new Set<string>(req.getDependenciesList().map(nameFromUrn));
+        report.registered.push({ name: req.getName(), type: req.getType(), dependsOn: [...deps].sort(), inputs: req.getObject()?.toJavaScript() ?? {} });
+        register(req, callback);
+      };
+
+      const { LxcGuest } = loadDist("infra/components/lxc");
+      const { topologicalOrder } = loadDist("infra/graph/index");
+      const guests = new Map<number, any>();
+      for (const g of topologicalOrder(model)) {
+        if (g.kind !== "lxc") continue;
+        const c = model.containers.find((x: any) => x.ctid === g.id);
+        const parent = c.cloneFrom !== undefined ? guests.get(c.cloneFrom) : undefined;
+        const dependsOn = c.dependencies.map((id: number) => guests.get(id)?.ready).filter(Boolean);
+        guests.set(c.ctid, new LxcGuest(`ct-${c.ctid}`, { container: c, model, settings, parentSnapshot: parent?.snapshot, dependsOn }));
+      }
+      await (pulumi.runtime as any).waitForRPCs?.();
+      await new Promise((resolve) => setImmediate(resolve));
+      return report;
+    } finally {
+      process.off("unhandledRejection", onRejection);
+    }
+  }
+
+  private provider(serialized: string): Promise<LoadedProvider> {
+    let p = this.providers.get(serialized);
+    if (!p) this.providers.set(serialized, (p = loadProvider(serialized, this.host.secrets)));
+    return p;
+  }
+
+  private async carryOut(args: any, report: RunReport): Promise<{ id: string; state: Record<string, any> }> {
+    if (!args.custom) return { id: args.name, state: {} };
+    const prior = this.state.get(args.name);
+    if (typeof args.inputs.__provider === "string") {
+      const provider = await this.provider(args.inputs.__provider);
+      const checked = await provider.check!(prior?.inputs ?? {}, args.inputs);
+      if (checked.failures?.length) throw new Error(`check failed: ${JSON.stringify(checked.failures)}`);
+      const inputs = checked.inputs ?? args.inputs;
+      if (prior) {
+        const d = await provider.diff!(prior.id, prior.outs, inputs);
+        if (!d.changes) {
+          report.actions.set(args.name, "same");
+          return { id: prior.id, state: prior.outs };
+        }
+        if (d.replaces?.length) {
+          await provider.delete!(prior.id, prior.outs);
+          const created = await provider.create(inputs);
+          this.state.set(args.name, { id: created.id, inputs, outs: created.outs });
+          report.actions.set(args.name, "replace");
+          return { id: created.id, state: created.outs };
+        }
+        const updated = await provider.update!(prior.id, prior.outs, inputs);
+        this.state.set(args.name, { id: prior.id, inputs, outs: updated.outs });
+        report.actions.set(args.name, "update");
+        return { id: prior.id, state: updated.outs };
+      }
+      const created = await provider.create(inputs);
+      this.state.set(args.name, { id: created.id, inputs, outs: created.outs });
+      report.actions.set(args.name, "create");
+      return { id: created.id, state: created.outs };
+    }
+    if (args.type === CONTAINER) {
+      if (prior) {
+        if (this.stable(prior.inputs) !== this.stable(args.inputs)) throw new Error(`${args.name}: container inputs changed; this engine does not update containers`);
+        report.actions.set(args.name, "same");
+        return { id: prior.id, state: prior.outs };
+      }
+      report.sessions++;
+      await this.ssh.withSession(this.host.target, this.host.secrets, (s: any) => this.createContainer(s, args.inputs));
+      const id = String(args.inputs.vmId);
+      this.state.set(args.name, { id, inputs: args.inputs, outs: args.inputs });
+      report.actions.set(args.name, "create");
+      return { id, state: args.inputs };
+    }
+    throw new Error(`${args.name}: the engine has no way to carry out ${args.type}`);
+  }
+
+  /** What the proxmoxve provider does for a ContainerLegacy, with `pct` (the Proxmox API's CLI twin). */
+  private async createContainer(session: any, c: Record<string, any>): Promise<void> {
+    const q = this.ssh.shellQuote as (s: string) => string;
+    const pct = async (...words: string[]) => {
+      await session.check(["pct", ...words].map(q).join(" "), { purpose: `pct ${words.slice(0, 2).join(" ")}` });
+    };
+    const id = String(c.vmId);
+    const opts: string[] = [];
+    opts.push("--cores", String(c.cpu.cores), "--memory", String(c.memory.dedicated), "--swap", String(c.memory.swap));
+    const net = c.networkInterfaces[0];
+    const ip = c.initialization.ipConfigs[0].ipv4;
+    opts.push("--net0", [`name=${net.name}`, `bridge=${net.bridge}`, net.macAddress && `hwaddr=${net.macAddress}`, `ip=${ip.address}`, ip.gateway && `gw=${ip.gateway}`].filter(Boolean).join(","));
+    if (c.features) {
+      const f = Object.entries(c.features).map(([k, v]) => (k === "mounts" ? `mount=${(v as string[]).join(";")}` : `${k}=${v ? 1 : 0}`));
+      opts.push("--features", f.join(","));
+    }
+    opts.push("--onboot", c.startOnBoot ? "1" : "0");
+    if (c.startup) opts.push("--startup", [c.startup.order !== undefined && `order=${c.startup.order}`, c.startup.upDelay !== undefined && `up=${c.startup.upDelay}`].filter(Boolean).join(","));
+    (c.mountPoints ?? []).forEach((m: any, i: number) => {
+      const volume = m.volume.startsWith("/") ? m.volume : `${m.volume}:${String(m.size).replace(/G$/, "")}`;
+      opts.push(`--mp${i}`, `${volume},mp=${m.path}`);
+    });
+    (c.devicePassthroughs ?? []).forEach((d: any, i: number) => opts.push(`--dev${i}`, `${d.path}${d.mode ? `,mode=${d.mode}` : ""}`));
+    if (c.clone) {
+      await pct("clone", String(c.clone.vmId), id, "--full", "1", "--hostname", c.initialization.hostname, ...(c.clone.datastoreId ? ["--storage", c.clone.datastoreId] : []));
+      await pct("set", id, ...opts);
+      await pct("resize", id, "rootfs", `${c.disk.size}G`);
+    } else {
+      await pct("create", id, c.operatingSystem.templateFileId, "--hostname", c.initialization.hostname, "--ostype", c.operatingSystem.type,
+        "--rootfs", `${c.disk.datastoreId}:${c.disk.size}`, "--unprivileged", c.unprivileged ? "1" : "0", ...opts);
+    }
+    if (c.started !== false) await pct("start", id);
+  }
+}

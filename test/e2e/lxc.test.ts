@@ -1,0 +1,129 @@
+// End to end: the dev stack's containers (stacks/dev) declared by the compiled LxcGuest
+// components under the mock monitor, every dynamic resource executed for real on the sshd test
+// host and every ContainerLegacy carried out through the emulator's `pct` (lxc-engine.ts). The
+// emulator's log must show the seed's step order per container and the clone chain
+// 900 → 901 → 950; a second run must change nothing and open no SSH session.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readFileSync } from "node:fs";
+import * as path from "node:path";
+import { loadDist, repoRoot } from "../load";
+import { startTestHost, type TestHost } from "../host/sshd";
+import { installEmulator, readCalls, seedFromDir } from "../host/emulator/lib";
+import { Engine, type RunReport } from "./lxc-engine";
+
+describe("dev stack containers, end to end through the pct emulator", () => {
+  let host: TestHost;
+  let engine: Engine;
+  let model: any;
+  let settings: any;
+  let first: RunReport;
+  let calls: string[][];
+  const accepted = () => (readFileSync(path.join(host.baseDir, "sshd.log"), "utf8").match(/Accepted publickey/g) ?? []).length;
+
+  beforeAll(async () => {
+    host = await startTestHost();
+    await installEmulator(host, { tools: ["pct"], seed: seedFromDir(path.join(repoRoot, "test/features/lxc/stubs"), "usr/local/bin") });
+    // Bind mount sources (the host's shared volumes) live under a host root inside the throwaway /srv.
+    const r = await host.exec(
+      "mkdir -p /srv/hostroot/fastData/shared-bulk-data/vllm_models /srv/hostroot/fastData/shared-bulk-data/ollama_models && echo EMU_HOST_ROOT=/srv/hostroot > /etc/pve-emu.conf",
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const loaded = loadDist("infra/config/load").loadPhoenixConfig(path.join(repoRoot, "stacks/dev"));
+    expect(loaded.ok, JSON.stringify(loaded.errors)).toBe(true);
+    model = loaded.model;
+    settings = { stack: "dev", configDir: path.join(repoRoot, "stacks/dev"), node: "pve", connection: host.target, allowDataDestruction: false, protectPools: true };
+    engine = new Engine(host);
+    first = await engine.run(model, settings);
+    calls = await readCalls(host);
+  }, 1_200_000);
+  afterAll(() => host?.stop());
+
+  /** The pct calls about container `ctid`, as "verb detail" strings. */
+  const stepsOf = (ctid: number) =>
+    calls
+      .filter((c) => c[0] === "pct" && c[2] === String(ctid) && !["status", "config", "listsnapshot", "clone"].includes(c[1]))
+      .filter((c) => !(c[1] === "exec" && c[4] === "true") && !(c[1] === "exec" && c[4] === "mkdir"))
+      .filter((c) => !(c[1] === "push" && !c[4].endsWith(".sh")) && !(c[1] === "push" && c[4].endsWith("/common.sh")))
+      .map((c) => (c[1] === "push" ? `push ${path.basename(c[4], ".sh")}` : c[1] === "exec" ? `exec ${path.basename(c.at(-1)!, ".sh")}` : c[1]));
+
+  it("provisions every container without errors", () => {
+    expect(first.errors).toEqual([]);
+    for (const ctid of [900, 901, 902, 950, 952, 955]) expect(first.actions.get(`ct-${ctid}`), `ct-${ctid}`).toBe("create");
+    expect([...first.actions.values()].every((a) => a === "create")).toBe(true);
+  });
+
+  it("follows the seed's step order in each container", () => {
+    // Root template: created, raw options while stopped, started by its first step, snapshot stopped.
+    expect(stepsOf(900)).toEqual(["create", "start", "push feature-base_setup", "exec feature-base_setup", "stop", "snapshot"]);
+    expect(stepsOf(901)).toEqual(["set", "resize", "start", "push feature-nvidia", "exec feature-nvidia", "stop", "snapshot"]);
+    expect(stepsOf(902)).toEqual(["set", "resize", "start", "push feature-docker", "exec feature-docker", "stop", "snapshot"]);
+    expect(stepsOf(950)).toEqual(["set", "resize", "start", "push feature-vllm", "exec feature-vllm", "push app", "exec app", "push health", "exec health"]);
+    expect(stepsOf(955)).toEqual(["set", "resize", "start", "push feature-ollama", "exec feature-ollama", "push health", "exec health"]);
+    expect(stepsOf(952)).toEqual(["set", "resize", "start", "push app", "exec app", "push health", "exec health"]);
+  });
+
+  it("clones along the chain 900 → 901 → 950, each from a stopped, snapshotted template", () => {
+    const index = (pred: (c: string[]) => boolean) => calls.findIndex(pred);
+    const snap = (ctid: number) => index((c) => c[1] === "snapshot" && c[2] === String(ctid));
+    const clone = (from: number, to: number) => index((c) => c[1] === "clone" && c[2] === String(from) && c[3] === String(to));
+    expect(snap(900)).toBeGreaterThanOrEqual(0);
+    expect(clone(900, 901)).toBeGreaterThan(snap(900));
+    expect(clone(900, 902)).toBeGreaterThan(snap(900));
+    expect(clone(901, 950)).toBeGreaterThan(snap(901));
+    expect(clone(901, 955)).toBeGreaterThan(snap(901));
+    expect(clone(902, 952)).toBeGreaterThan(snap(902));
+    // 952 lists 950 in `dependencies`: it waits for 950's last step.
+    expect(clone(902, 952)).toBeGreaterThan(index((c) => c[1] === "exec" && c[2] === "950" && c.at(-1)!.endsWith("/health.sh")));
+  });
+
+  it("leaves templates stopped with their snapshot, and the other containers running", async () => {
+    for (const ctid of [900, 901, 902]) {
+      expect((await host.exec(`/usr/local/sbin/pct status ${ctid}`)).stdout).toBe("status: stopped\n");
+      expect((await host.exec(`/usr/local/sbin/pct config ${ctid} --snapshot final-form`)).stdout).toMatch(/^description: phoenix:[0-9a-f]{64}$/m);
+    }
+    for (const ctid of [950, 952, 955]) expect((await host.exec(`/usr/local/sbin/pct status ${ctid}`)).stdout).toBe("status: running\n");
+  });
+
+  it("configures containers as the config says (emulator state)", async () => {
+    const conf = (await host.exec("cat /etc/pve/lxc/950.conf")).stdout;
+    expect(conf).toContain("cores: 6\n");
+    expect(conf).toContain("memory: 32768\n");
+    expect(conf).toContain("net0: name=eth0,bridge=vmbr0,hwaddr=52:54:00:67:89:B0,ip=10.0.0.150/24,gw=10.0.0.1,type=veth\n");
+    expect(conf).toContain("mp0: /fastData/shared-bulk-data/vllm_models,mp=/vllm_models\n");
+    expect(conf).toContain("dev0: /dev/nvidia0,mode=0666\n");
+    expect(conf).toContain("lxc.apparmor.profile: unconfined\n");
+    expect(conf).toContain("rootfs: quickOS-lxc-disks:vm-950-disk-0,size=64G\n");
+    // The vllm service inside 950 was built from its vllm_* keys.
+    const unit = (await host.exec("cat /var/lib/pve-emu/lxc/950/rootfs/etc/systemd/system/vllm.service")).stdout;
+    expect(unit).toContain('"serve" "Qwen/Qwen2.5-7B-Instruct-AWQ" "--host" "0.0.0.0" "--port" "8000"');
+    // 950 inherited 901's user-space driver and 900's base packages through the clone chain.
+    expect((await host.exec("cat /var/lib/pve-emu/lxc/950/rootfs/var/lib/phoenix/nvidia-userspace-version")).stdout).toBe("580.76.05\n");
+    expect((await host.exec("cat /var/lib/pve-emu/lxc/950/rootfs/etc/timezone")).stdout).toBe("America/New_York\n");
+  });
+
+  it("a second run changes nothing and opens no SSH session", async () => {
+    const sessionsBefore = accepted();
+    const callsBefore = await readCalls(host);
+    const second = await engine.run(model, settings);
+    expect(second.errors).toEqual([]);
+    expect(second.actions.size).toBe(first.actions.size);
+    for (const [name, action] of second.actions) expect(action, name).toBe("same");
+    expect(second.sessions).toBe(0);
+    expect(accepted()).toBe(sessionsBefore);
+    expect(await readCalls(host)).toEqual(callsBefore);
+  }, 600_000);
+
+  it("a changed feature parameter updates that step and re-takes the template's snapshot, nothing else", async () => {
+    const before = (await readCalls(host)).length;
+    const changed = { ...model, host: { ...model.host, timezone: "Europe/Berlin" } };
+    const third = await engine.run(changed, settings);
+    expect(third.errors).toEqual([]);
+    const updated = [...third.actions].filter(([, a]) => a !== "same").map(([n, a]) => `${n}: ${a}`);
+    expect(updated.sort()).toEqual(["ct-900-feature-base_setup: update", "ct-900-snapshot: update"]);
+    const newCalls = (await readCalls(host)).slice(before).filter((c) => !["status", "config", "listsnapshot"].includes(c[1]));
+    const verbs = newCalls.filter((c) => !(c[1] === "exec" && c[4] !== "bash") && !(c[1] === "push" && !c[4].endsWith("feature-base_setup.sh"))).map((c) => `${c[1]} ${c[2]}`);
+    expect(verbs).toEqual(["start 900", "push 900", "exec 900", "stop 900", "delsnapshot 900", "snapshot 900"]);
+    expect((await host.exec("cat /var/lib/pve-emu/lxc/900/snapshots/final-form/etc/timezone")).stdout).toBe("Europe/Berlin\n");
+    expect((await host.exec("/usr/local/sbin/pct status 900")).stdout).toBe("status: stopped\n");
+  }, 600_000);
+});
