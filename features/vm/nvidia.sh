@@ -7,7 +7,7 @@
 # so host, containers and VMs run one driver release. Idempotent: an installed matching driver is
 # left alone.
 set -euo pipefail
-# shellcheck source=../lxc/lib/common.sh
+# shellcheck source-path=SCRIPTDIR source=../lxc/lib/common.sh
 . "${PHOENIX_LIB:?}"
 
 require PHOENIX_NVIDIA_DRIVER_VERSION PHOENIX_NVIDIA_RUNFILE_URL
