@@ -67,7 +67,7 @@ export async function startThrowawayRoot(): Promise<ThrowawayRoot> {
 
   const exec: ThrowawayRoot["exec"] = (command, opts = {}) =>
     new Promise((resolve) => {
-      const child = spawn("nsenter", ["-t", String(pid), "-m", "--", "bash", "-c", command], {
+      const child = spawn("nsenter", ["-t", String(pid), "-m", "--", "bash", "--norc", "--noprofile", "-c", command], {
         env: { PATH, HOME: "/root", LANG: "C.UTF-8", ...opts.env },
         stdio: ["pipe", "pipe", "pipe"],
       });
@@ -85,7 +85,7 @@ export async function startThrowawayRoot(): Promise<ThrowawayRoot> {
     exec,
     async script(name, action, params, allowDestroy = false) {
       const text = readFileSync(path.join(repoRoot, "features/hypervisor", `${name}.sh`), "utf8");
-      const r = await exec("bash -s", { env: scriptEnv(action, params, allowDestroy), stdin: text });
+      const r = await exec("bash --norc --noprofile -s", { env: scriptEnv(action, params, allowDestroy), stdin: text });
       return { ...r, result: parseResult(r.stdout) };
     },
     async installTool(name, content) {

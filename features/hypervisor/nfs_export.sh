@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# One NFS export (seed: hypervisor_feature_setup_nfs.sh) in its own Phoenix-managed file,
+# /etc/exports.d/phoenix-<path>.exports; exports Phoenix does not manage are never touched.
+# `exportfs -ra` validates and applies the whole export table: when it rejects the new file, the
+# previous file is put back and the table re-applied, so the last working configuration stays.
+# Runs under the host lock `nfs` (exportfs -ra is host-wide).
+#
+# Parameters (environment):
+#   PHOENIX_PATH     exported directory (absolute)
+#   PHOENIX_CLIENTS  space-separated clients: IPs, CIDRs, host names, wildcards
+#   PHOENIX_OPTIONS  comma-separated export options (rw,sync,no_subtree_check,...)
+set -euo pipefail
+
+action=${PHOENIX_ACTION:?PHOENIX_ACTION is required}
+export_path=${PHOENIX_PATH:?PHOENIX_PATH is required}
+clients=${PHOENIX_CLIENTS:?PHOENIX_CLIENTS is required}
+options=${PHOENIX_OPTIONS:-}
+dir=/etc/exports.d
+
+die() { echo "nfs_export $export_path: $*" >&2; exit 1; }
+
+json_str() {
+  local s
+  s=$(printf '%s' "$1" | tr -d '\000-\010\013\014\016-\037')
+  s=${s//\\/\\\\}; s=${s//\"/\\\"}; s=${s//$'\n'/\\n}; s=${s//$'\t'/\\t}; s=${s//$'\r'/\\r}
+  printf '"%s"' "$s"
+}
+
+[[ $export_path =~ ^/[A-Za-z0-9_.@+/-]*$ ]] || die "invalid path (absolute, no spaces or special characters)"
+[[ $export_path != *..* ]] || die "invalid path (no ..)"
+[[ $clients != *$'\n'* ]] || die "invalid clients (one line, space-separated)"
+read -r -a client_list <<<"$clients" || true
+[ ${#client_list[@]} -gt 0 ] || die "no clients"
+for c in "${client_list[@]}"; do
+  [[ $c =~ ^[A-Za-z0-9*?.:/_-]+$ ]] || die "invalid client '$c'"
+done
+if [ -n "$options" ]; then
+  [[ $options =~ ^[a-z_]+(=[A-Za-z0-9_.:@/-]+)?(,[a-z_]+(=[A-Za-z0-9_.:@/-]+)?)*$ ]] || die "invalid options '$options'"
+fi
+
+# File name from the path: /quickOS/vm-data -> phoenix-quickOS_vm-data.exports
+slug=${export_path#/}; slug=${slug//\//_}; [ -n "$slug" ] || slug=root
+file="$dir/phoenix-$slug.exports"
+
+desired() {
+  local line="$export_path" c
+  for c in "${client_list[@]}"; do
+    if [ -n "$options" ]; then line+=" $c($options)"; else line+=" $c"; fi
+  done
+  printf '# Managed by Phoenix; edits are overwritten.\n%s\n' "$line"
+}
+
+active() { exportfs -v 2>/dev/null | awk '{ print $1 }' | grep -qxF "$export_path"; }
+
+report() {
+  if [ ! -f "$file" ]; then printf 'PHOENIX_RESULT {"present":false}\n'; return; fi
+  local matches=false act=false line
+  [ "$(cat "$file")" = "$(desired)" ] && matches=true
+  active && act=true
+  line=$(grep -v '^#' "$file" | head -n1)
+  printf 'PHOENIX_RESULT {"present":true,"matches":%s,"active":%s,"file":%s,"line":%s}\n' \
+    "$matches" "$act" "$(json_str "$file")" "$(json_str "$line")"
+}
+
+# Puts $1 (a candidate file, or "" to remove) in place of $file, re-applies the export table and
+# rolls back when exportfs rejects it.
+activate() {
+  local candidate=$1 backup="" out
+  if [ -f "$file" ]; then backup="$dir/.phoenix-$slug.backup"; cp -p "$file" "$backup"; fi
+  if [ -n "$candidate" ]; then mv -f "$candidate" "$file"; else rm -f "$file"; fi
+  if ! out=$(exportfs -ra 2>&1); then
+    if [ -n "$backup" ]; then mv -f "$backup" "$file"; else rm -f "$file"; fi
+    exportfs -ra >/dev/null 2>&1 || true
+    die "exportfs rejected the change; the previous exports are back in place: $out"
+  fi
+  [ -z "$out" ] || printf '%s\n' "$out" >&2
+  rm -f "$backup"
+}
+
+apply() {
+  [ -d "$export_path" ] || die "directory $export_path does not exist"
+  mkdir -p "$dir"
+  if [ -f "$file" ] && [ "$(cat "$file")" = "$(desired)" ] && active; then return; fi
+  # Dot-prefixed candidate: exportfs only reads *.exports files.
+  local candidate="$dir/.phoenix-$slug.new"
+  desired >"$candidate"
+  chmod 644 "$candidate"
+  activate "$candidate"
+  echo "exported $export_path" >&2
+}
+
+delete() {
+  if [ -f "$file" ]; then
+    activate ""
+    echo "unexported $export_path (its data is untouched)" >&2
+  fi
+  printf 'PHOENIX_RESULT {"present":false}\n'
+}
+
+case $action in
+  read) report ;;
+  apply) apply; report ;;
+  delete) delete ;;
+  *) die "unknown action '$action'" ;;
+esac

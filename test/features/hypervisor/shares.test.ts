@@ -1,0 +1,113 @@
+// NFS exports and Samba shares, run directly in a throwaway root with the real exportfs and testparm.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startThrowawayRoot, type ThrowawayRoot } from "./root";
+
+let root: ThrowawayRoot;
+beforeAll(async () => {
+  root = await startThrowawayRoot();
+  await root.exec(
+    "mkdir -p /srv/data /srv/other /etc/exports.d && echo '/srv/other 10.9.9.9(ro,sync,no_subtree_check)' > /etc/exports.d/admin.exports && exportfs -ra",
+  );
+});
+afterAll(async () => root?.stop());
+
+const nfs = { path: "/srv/data", clients: "10.0.0.101 10.0.0.0/24", options: "rw,sync,no_subtree_check,no_root_squash" };
+
+describe("nfs_export.sh (real exportfs)", () => {
+  it("writes its own file under /etc/exports.d and exports it; unmanaged exports untouched", async () => {
+    const r = await root.script("nfs_export", "apply", nfs);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.result).toMatchObject({ present: true, matches: true, active: true, file: "/etc/exports.d/phoenix-srv_data.exports" });
+    expect((await root.exec("cat /etc/exports.d/phoenix-srv_data.exports")).stdout).toContain(
+      "/srv/data 10.0.0.101(rw,sync,no_subtree_check,no_root_squash) 10.0.0.0/24(rw,sync,no_subtree_check,no_root_squash)",
+    );
+    const table = (await root.exec("exportfs -v")).stdout;
+    expect(table).toContain("/srv/data");
+    expect(table).toContain("/srv/other");
+    expect((await root.exec("cat /etc/exports.d/admin.exports")).stdout).toBe("/srv/other 10.9.9.9(ro,sync,no_subtree_check)\n");
+  });
+
+  it("an option exportfs rejects leaves the previous export in place and says why", async () => {
+    const r = await root.script("nfs_export", "apply", { ...nfs, options: "rw,bogus_option" });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("exportfs rejected the change");
+    expect(r.stderr).toContain('unknown keyword "bogus_option"');
+    expect((await root.exec("cat /etc/exports.d/phoenix-srv_data.exports")).stdout).toContain("no_root_squash");
+    expect((await root.exec("exportfs -v")).stdout).toContain("/srv/data");
+    expect((await root.script("nfs_export", "read", nfs)).result).toMatchObject({ matches: true });
+  });
+
+  it("values that would be code or extra lines are refused", async () => {
+    for (const bad of [{ ...nfs, clients: "10.0.0.1\n/etc *(rw)" }, { ...nfs, options: "rw);touch /tmp/x;(" }, { ...nfs, path: "/srv/$(id)" }]) {
+      const r = await root.script("nfs_export", "apply", bad);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/invalid/);
+    }
+  });
+
+  it("a hand edit shows as drift; delete removes only its file", async () => {
+    await root.exec("sed -i 's/rw,/ro,/g' /etc/exports.d/phoenix-srv_data.exports");
+    expect((await root.script("nfs_export", "read", nfs)).result).toMatchObject({ matches: false });
+    expect((await root.script("nfs_export", "delete", nfs)).result).toEqual({ present: false });
+    expect((await root.exec("ls /etc/exports.d")).stdout).toBe("admin.exports\n");
+    expect((await root.exec("exportfs -v")).stdout).not.toContain("/srv/data");
+    expect((await root.script("nfs_export", "read", nfs)).result).toEqual({ present: false });
+  });
+});
+
+const share = { name: "shared-data", path: "/srv/data", options: "browseable=yes\nwritable=yes", valid_users: "alice bob" };
+
+describe("samba_share.sh (real testparm)", () => {
+  it("adds a section to the managed include file, includes it once from smb.conf, testparm accepts it", async () => {
+    const before = (await root.exec("cat /etc/samba/smb.conf")).stdout;
+    const r = await root.script("samba_share", "apply", share);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.result).toMatchObject({ present: true, matches: true, included: true, pathExists: true });
+    await root.script("samba_share", "apply", { ...share, name: "second", path: "/srv/other" });
+    await root.script("samba_share", "apply", share);
+    const conf = (await root.exec("cat /etc/samba/smb.conf")).stdout;
+    expect(conf.startsWith(before)).toBe(true);
+    expect(conf.split("include = /etc/samba/phoenix-shares.conf").length).toBe(2);
+    const managed = (await root.exec("cat /etc/samba/phoenix-shares.conf")).stdout;
+    expect(managed).toContain("[shared-data]\n   path = /srv/data\n   valid users = alice bob\n   browseable = yes\n   writable = yes\n");
+    expect(managed).toContain("[second]\n");
+    const dump = await root.exec("testparm -s /etc/samba/smb.conf 2>/dev/null");
+    expect(dump.stdout).toContain("[shared-data]");
+    expect(dump.stdout).toContain("[second]");
+  });
+
+  it("an option testparm rejects leaves the previous configuration in place and says why", async () => {
+    const managedBefore = (await root.exec("cat /etc/samba/phoenix-shares.conf")).stdout;
+    for (const options of ["browseable=maybe", "no such parameter=1"]) {
+      const r = await root.script("samba_share", "apply", { ...share, options });
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain("testparm rejected the change");
+    }
+    expect((await root.exec("cat /etc/samba/phoenix-shares.conf")).stdout).toBe(managedBefore);
+    expect((await root.exec("ls /etc/samba")).stdout).not.toContain("phoenix-new");
+  });
+
+  it("refuses values that would add sections or run commands", async () => {
+    for (const bad of [
+      { ...share, options: "comment = x\n[evil]\npath = /" },
+      { ...share, options: "comment=a]b" },
+      { ...share, options: "root preexec=touch /tmp/x" },
+      { ...share, name: "global" },
+      { ...share, valid_users: "alice;rm" },
+    ]) {
+      const r = await root.script("samba_share", "apply", bad);
+      expect(r.code, JSON.stringify(bad)).not.toBe(0);
+    }
+  });
+
+  it("a hand edit shows as drift and apply restores; delete removes only its section", async () => {
+    await root.exec("sed -i 's/writable = yes/writable = no/' /etc/samba/phoenix-shares.conf");
+    expect((await root.script("samba_share", "read", share)).result).toMatchObject({ matches: false });
+    expect((await root.script("samba_share", "apply", share)).result).toMatchObject({ matches: true });
+    expect((await root.script("samba_share", "delete", share)).result).toEqual({ present: false });
+    const managed = (await root.exec("cat /etc/samba/phoenix-shares.conf")).stdout;
+    expect(managed).not.toContain("shared-data");
+    expect(managed).toContain("[second]");
+    expect((await root.script("samba_share", "read", share)).result).toEqual({ present: false });
+  });
+});
