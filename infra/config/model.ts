@@ -183,7 +183,8 @@ export interface ContainerModel {
   /** `volumes` and `zfs_volumes`: mount points allocated on a storage. */
   volumes: { name: string; storage: string; sizeGb: number; mountPoint: string }[];
   idMaps: { type: "uid" | "gid"; hostId: number; containerId: number; size: number }[];
-  /** Feature and application parameters (`vllm_*`, `ollama_*`, `portainer_role`, ...), as given. */
+  /** Feature and application parameters (`vllm_*`, `ollama_*`, `portainer_role`, `<feature>_*`), as given;
+   *  every string inside them has passed PARAM_TEXT (no quotes, `;`, `|`, `&`, `$`, backticks, newlines). */
   params: Record<string, unknown>;
   /** The container's JSON object exactly as read, for tools that need the original. */
   raw: Record<string, unknown>;
@@ -214,5 +215,7 @@ export interface VmModel {
   volumes: { name: string; storage: string; sizeGb: number; mountPoint?: string }[];
   /** `volumes` entries of `type: "nfs"`: NFS exports mounted inside the VM. */
   nfsMounts: { name: string; server: string; path: string; mountPoint: string }[];
+  /** Feature parameters (`docker_*`, `portainer_*`, ...), as given; every string in them is checked plain text. */
+  params: Record<string, unknown>;
   raw: Record<string, unknown>;
 }

@@ -33,6 +33,7 @@ import {
   vmSchema,
 } from "./schema";
 import { PARAM_TEXT, STANDARD_STORAGES } from "./patterns";
+import { LXC_FEATURES, VM_FEATURES } from "../../features/registry";
 import type { z } from "zod";
 
 /** Where each guest was written: for messages from the cross-file rules. */
@@ -50,8 +51,13 @@ const QUIET_GUEST_KEYS = new Set([
   "ports", "firewall", "tests", "apparmor_manages_nesting", "enable_lifecycle_snapshots", "integration_tests",
   "run_integration_tests", "docker_stacks", "snapshots", "$schema", "description",
 ]);
-/** Keys handed to features and application scripts as parameters (PHOENIX_<KEY> downstream). */
+/** Keys handed to features and application scripts as parameters (PHOENIX_<KEY> downstream): a known
+ *  application prefix, or the name of a feature followed by `_` (`docker_compose_version`). */
 const PARAM_KEY = /^(?:vllm|ollama|portainer|traefik|step|python|qdrant|llamacpp|docker|n8n|app|model|service)_[a-z0-9_]*$/;
+const FEATURE_PREFIXES = [...new Set<string>([...LXC_FEATURES, ...VM_FEATURES])].map((f) => `${f}_`);
+export function isParamKey(key: string): boolean {
+  return PARAM_KEY.test(key) || (/^[a-z][a-z0-9_]*$/.test(key) && FEATURE_PREFIXES.some((p) => key.startsWith(p)));
+}
 
 function schemaKeys(schema: z.ZodObject): Set<string> {
   return new Set(Object.keys(schema.shape));
@@ -433,11 +439,11 @@ export function normaliseContainers(
     const ctid = Number(key);
     const base: PathSegment[] = ["lxc_configs", key];
     origins.containers.set(ctid, base);
-    warnUnknownKeys(findings, F, base, e as Record<string, unknown>, CONTAINER_KEYS, QUIET_GUEST_KEYS, (k) => PARAM_KEY.test(k));
+    warnUnknownKeys(findings, F, base, e as Record<string, unknown>, CONTAINER_KEYS, QUIET_GUEST_KEYS, isParamKey);
 
     const params: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(e)) {
-      if (PARAM_KEY.test(k) && !CONTAINER_KEYS.has(k)) {
+      if (isParamKey(k) && !CONTAINER_KEYS.has(k)) {
         params[k] = v;
         checkParam(findings, F, [...base, k], v);
       }
@@ -567,8 +573,14 @@ export function normaliseVms(
   (raw.vms ?? []).forEach((e: VmEntry, i) => {
     const base: PathSegment[] = ["vms", i];
     if (!origins.vms.has(e.vmid)) origins.vms.set(e.vmid, base);
-    warnUnknownKeys(findings, F, base, e as Record<string, unknown>, VM_KEYS, QUIET_GUEST_KEYS, (k) => PARAM_KEY.test(k));
-    for (const [k, v] of Object.entries(e)) if (PARAM_KEY.test(k) && !VM_KEYS.has(k)) checkParam(findings, F, [...base, k], v);
+    warnUnknownKeys(findings, F, base, e as Record<string, unknown>, VM_KEYS, QUIET_GUEST_KEYS, isParamKey);
+    const params: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(e)) {
+      if (isParamKey(k) && !VM_KEYS.has(k)) {
+        params[k] = v;
+        checkParam(findings, F, [...base, k], v);
+      }
+    }
 
     const isTemplate = e.is_template ?? false;
     if (e.clone_from_vmid === undefined && e.template_image === undefined) {
@@ -642,6 +654,7 @@ export function normaliseVms(
       dependencies: [...new Set((e.dependencies ?? []).map(Number))],
       volumes,
       nfsMounts,
+      params,
       raw: e as Record<string, unknown>,
     });
   });

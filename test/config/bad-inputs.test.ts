@@ -130,6 +130,8 @@ export const BAD_CASES: BadCase[] = [
   { name: "timezone with a space", mutate: (f) => (f.host.timezone = "America/New York"), file: HOST, path: "$.timezone", message: /timezone name/ },
   { name: "feature parameter with backticks", mutate: (f) => (ct(f, 950).vllm_model = "`reboot`"), file: LXC, path: '$.lxc_configs["950"].vllm_model', message: /plain text without quotes/ },
   { name: "feature parameter list with $", mutate: (f) => (ct(f, 950).vllm_args = ["--x", "$HOME"]), file: LXC, path: '$.lxc_configs["950"].vllm_args[1]', message: /plain text/ },
+  { name: "VM feature parameter with a quote", mutate: (f) => (f.vm.vms[1].docker_compose_version = "2'; reboot"), file: VM, path: "$.vms[1].docker_compose_version", message: /plain text/ },
+  { name: "nested parameter key with a space", mutate: (f) => (ct(f, 950).vllm_parameters = { "max len": 1 }), file: LXC, path: '$.lxc_configs["950"].vllm_parameters["max len"]', message: /key must be/ },
   { name: "node name with ;", mutate: (f) => (ct(f, 955).node = "pve;x"), file: LXC, path: '$.lxc_configs["955"].node', message: /Proxmox node name/ },
   { name: "cloud image name with a space", mutate: (f) => (f.vm.vms[0].template_image = "noble server.img"), file: VM, path: "$.vms[0].template_image", message: /cloud image file name/ },
   { name: "snapshot name with a space", mutate: (f) => (ct(f, 900).template_snapshot_name = "final form"), file: LXC, path: '$.lxc_configs["900"].template_snapshot_name', message: /snapshot name/ },

@@ -63,4 +63,5 @@ export function loadMutated(mutate: (f: Files) => void, base = DEV_DIR) {
 }
 
 /** Every error must be one line `<file>: <json path>: <message>`, never a stack trace. */
-export const ERROR_LINE = /^(phoenix_(hypervisor_config|lxc_configs|vm_configs)\.json): (\$[^ ]*): (\S.*)$/;
+export const ERROR_LINE =
+  /^(phoenix_(?:hypervisor_config|lxc_configs|vm_configs)\.json): (\$(?:\.[A-Za-z_$][\w$]*|\[\d+\]|\["(?:[^"\\]|\\.)*"\])*): (\S.*)$/;

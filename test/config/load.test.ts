@@ -89,6 +89,7 @@ describe("the dev stack", () => {
     expect(t).toMatchObject({ templateImage: "noble-server-cloudimg-amd64.img", cores: 2, memoryMb: 4096, diskSizeGb: 50, storagePool: "quickOS-vm-disks", networkBridge: "vmbr0", network: { ip: "dhcp", nameservers: [] } });
     expect(d).toMatchObject({ cores: 4, memoryMb: 8192, diskSizeGb: 100, storagePool: "quickOS-vm-disks", network: { ip: "10.0.0.101/24", gateway: "10.0.0.1", nameservers: ["10.0.0.1", "8.8.8.8"] } });
     expect(d.user?.username).toBe("phoenix_user");
+    expect(d.params).toEqual({});
     expect(d.user?.passwordHash).toMatch(/^\$6\$/);
   });
 
