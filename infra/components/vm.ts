@@ -250,7 +250,10 @@ export class VmGuest extends pulumi.ComponentResource {
         datastoreId: snippetsStorage(model),
         contentType: "snippets",
         // The user data holds the user's password hash and SSH key: a secret in state and logs.
-        sourceRaw: pulumi.secret({ data: userData, fileName: `phoenix-vm-${id}-user-data.yaml` }),
+        // Named by content: changed user data is a new file, so the VM's cloud-init drive changes
+        // with it (new instance id: the guest re-runs first boot, whose runner skips features
+        // already applied) instead of the old name silently pointing at new content.
+        sourceRaw: pulumi.secret({ data: userData, fileName: `phoenix-vm-${id}-${userDataSha256.slice(0, 12)}.yaml` }),
         overwrite: true,
       },
       { ...child, dependsOn: args.dependsOn },
