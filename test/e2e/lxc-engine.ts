@@ -34,6 +34,49 @@ function nameFromUrn(urn: string): string {
   return urn.slice(urn.lastIndexOf("::") + 2);
 }
 
+/** Declares every container of `model` as infra/index.ts does (parents' snapshots, `dependencies`). */
+export function declareContainers(model: any, settings: any): Map<number, any> {
+  const { LxcGuest } = loadDist("infra/components/lxc");
+  const { topologicalOrder } = loadDist("infra/graph/index");
+  const guests = new Map<number, any>();
+  for (const g of topologicalOrder(model)) {
+    if (g.kind !== "lxc") continue;
+    const c = model.containers.find((x: any) => x.ctid === g.id);
+    const parent = c.cloneFrom !== undefined ? guests.get(c.cloneFrom) : undefined;
+    const dependsOn = c.dependencies.map((id: number) => guests.get(id)?.ready).filter(Boolean);
+    guests.set(c.ctid, new LxcGuest(`ct-${c.ctid}`, { container: c, model, settings, parentSnapshot: parent?.snapshot, dependsOn }));
+  }
+  return guests;
+}
+
+/** Records each registration's name, type, explicit dependencies and inputs (the mock monitor drops them). */
+function recordRegistrations(into: EngineRecord[]): void {
+  const pulumi = requireNode("@pulumi/pulumi");
+  const monitor = pulumi.runtime.getMonitor() as any;
+  const register = monitor.registerResource.bind(monitor);
+  monitor.registerResource = (req: any, callback: (err: any, res: any) => void) => {
+    const deps = new Set<string>(req.getDependenciesList().map(nameFromUrn));
+    into.push({ name: req.getName(), type: req.getType(), dependsOn: [...deps].sort(), inputs: req.getObject()?.toJavaScript() ?? {} });
+    register(req, callback);
+  };
+}
+
+/** Declares the containers offline (nothing carried out) and returns what was registered. */
+export async function planContainers(model: any, settings: any): Promise<EngineRecord[]> {
+  const pulumi = requireNode("@pulumi/pulumi");
+  const registered: EngineRecord[] = [];
+  await pulumi.runtime.setMocks(
+    { newResource: (args: any) => ({ id: `${args.name}-id`, state: args.inputs }), call: (args: any) => args.inputs },
+    "phoenix",
+    settings.stack,
+    true,
+  );
+  recordRegistrations(registered);
+  declareContainers(model, settings);
+  await (pulumi.runtime as any).waitForRPCs?.();
+  return registered;
+}
+
 export class Engine {
   private state = new Map<string, { id: string; inputs: Record<string, any>; outs: Record<string, any> }>();
   private providers = new Map<string, Promise<LoadedProvider>>();
@@ -65,24 +108,9 @@ export class Engine {
         settings.stack,
         false,
       );
-      const monitor = pulumi.runtime.getMonitor() as any;
-      const register = monitor.registerResource.bind(monitor);
-      monitor.registerResource = (req: any, callback: (err: any, res: any) => void) => {
-        const deps = new Set<string>(req.getDependenciesList().map(nameFromUrn));
-        report.registered.push({ name: req.getName(), type: req.getType(), dependsOn: [...deps].sort(), inputs: req.getObject()?.toJavaScript() ?? {} });
-        register(req, callback);
-      };
+      recordRegistrations(report.registered);
 
-      const { LxcGuest } = loadDist("infra/components/lxc");
-      const { topologicalOrder } = loadDist("infra/graph/index");
-      const guests = new Map<number, any>();
-      for (const g of topologicalOrder(model)) {
-        if (g.kind !== "lxc") continue;
-        const c = model.containers.find((x: any) => x.ctid === g.id);
-        const parent = c.cloneFrom !== undefined ? guests.get(c.cloneFrom) : undefined;
-        const dependsOn = c.dependencies.map((id: number) => guests.get(id)?.ready).filter(Boolean);
-        guests.set(c.ctid, new LxcGuest(`ct-${c.ctid}`, { container: c, model, settings, parentSnapshot: parent?.snapshot, dependsOn }));
-      }
+      declareContainers(model, settings);
       await (pulumi.runtime as any).waitForRPCs?.();
       await new Promise((resolve) => setImmediate(resolve));
       return report;

@@ -1,0 +1,166 @@
+// Plan of the dev stack's containers (offline, mock monitor, compiled components): the template
+// hierarchy as dependencies on snapshot resources, the seed's step chain inside each container,
+// no false dependencies, and container inputs exactly as the configuration says.
+import { beforeAll, describe, expect, it } from "vitest";
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import * as path from "node:path";
+import { loadDist, repoRoot } from "../load";
+import { loadProvider } from "../providers/harness";
+import { planContainers, type EngineRecord } from "./lxc-engine";
+
+const CONTAINER = "proxmoxve:index/containerLegacy:ContainerLegacy";
+const sha = (file: string) => createHash("sha256").update(readFileSync(path.join(repoRoot, file), "utf8")).digest("hex");
+
+describe("plan of the dev stack's containers", () => {
+  let plan: EngineRecord[];
+  let model: any;
+  const byName = (name: string) => {
+    const hits = plan.filter((r) => r.name === name && r.type !== "phoenix:lxc:Container");
+    expect(hits, name).toHaveLength(1);
+    return hits[0];
+  };
+  /** Every resource `name` waits for, directly or through others. */
+  const upstream = (name: string): Set<string> => {
+    const seen = new Set<string>();
+    const walk = (n: string) => {
+      for (const d of plan.find((r) => r.name === n && r.type !== "phoenix:lxc:Container")?.dependsOn ?? []) {
+        if (!seen.has(d)) {
+          seen.add(d);
+          walk(d);
+        }
+      }
+    };
+    walk(name);
+    return seen;
+  };
+
+  beforeAll(async () => {
+    const loaded = loadDist("infra/config/load").loadPhoenixConfig(path.join(repoRoot, "stacks/dev"));
+    expect(loaded.ok, JSON.stringify(loaded.errors)).toBe(true);
+    model = loaded.model;
+    const connection = { host: "pve-dev.example.internal", port: 22, user: "root", hostKey: "SHA256:abc" };
+    plan = await planContainers(model, { stack: "dev", configDir: path.join(repoRoot, "stacks/dev"), node: "pve", connection, allowDataDestruction: false, protectPools: true });
+  });
+
+  it("declares each container's steps under its component, with the fixed names", () => {
+    const names = plan.filter((r) => r.type !== "phoenix:lxc:Container").map((r) => r.name).sort();
+    expect(names).toEqual(
+      [
+        ...["ct-900", "ct-900-lxc-options", "ct-900-feature-base_setup", "ct-900-snapshot"],
+        ...["ct-901", "ct-901-lxc-options", "ct-901-feature-nvidia", "ct-901-snapshot"],
+        ...["ct-902", "ct-902-lxc-options", "ct-902-feature-docker", "ct-902-snapshot"],
+        ...["ct-950", "ct-950-lxc-options", "ct-950-feature-vllm", "ct-950-app", "ct-950-health"],
+        ...["ct-952", "ct-952-lxc-options", "ct-952-app", "ct-952-health"],
+        ...["ct-955", "ct-955-lxc-options", "ct-955-feature-ollama", "ct-955-health"],
+      ].sort(),
+    );
+  });
+
+  it("clones depend on their parent template's snapshot", () => {
+    expect(byName("ct-901").dependsOn).toEqual(["ct-900-snapshot"]);
+    expect(byName("ct-902").dependsOn).toEqual(["ct-900-snapshot"]);
+    expect(byName("ct-950").dependsOn).toEqual(["ct-901-snapshot"]);
+    expect(byName("ct-955").dependsOn).toEqual(["ct-901-snapshot"]);
+    // 952: its parent's snapshot and, from `dependencies`, 950's last step.
+    expect(byName("ct-952").dependsOn).toEqual(["ct-902-snapshot", "ct-950-health"]);
+    expect(byName("ct-900").dependsOn).toEqual([]);
+  });
+
+  it("chains the seed's steps inside a container: options, features in order, app, health, snapshot", () => {
+    expect(byName("ct-950-lxc-options").dependsOn).toEqual(["ct-950"]);
+    expect(byName("ct-950-feature-vllm").dependsOn).toEqual(["ct-950-lxc-options"]);
+    expect(byName("ct-950-app").dependsOn).toEqual(["ct-950-feature-vllm"]);
+    expect(byName("ct-950-health").dependsOn).toEqual(["ct-950-app"]);
+    expect(byName("ct-900-feature-base_setup").dependsOn).toEqual(["ct-900-lxc-options"]);
+    expect(byName("ct-900-snapshot").dependsOn).toEqual(["ct-900-feature-base_setup"]);
+  });
+
+  it("adds no false dependencies between unrelated containers", () => {
+    expect([...upstream("ct-955")].filter((n) => n.startsWith("ct-950") || n.startsWith("ct-902"))).toEqual([]);
+    expect([...upstream("ct-950")].filter((n) => n.startsWith("ct-955") || n.startsWith("ct-902"))).toEqual([]);
+    expect([...upstream("ct-902")].filter((n) => n.startsWith("ct-901"))).toEqual([]);
+    expect([...upstream("ct-901")].filter((n) => n.startsWith("ct-902"))).toEqual([]);
+    expect(upstream("ct-950")).toContain("ct-900-snapshot");
+  });
+
+  it("gives the containers the configuration's values", () => {
+    const root = byName("ct-900").inputs;
+    expect(root).toMatchObject({
+      vmId: 900,
+      nodeName: "pve",
+      operatingSystem: { templateFileId: model.containers[0].osTemplate, type: "ubuntu" },
+      cpu: { cores: 2 },
+      memory: { dedicated: 2048, swap: 512 },
+      disk: { datastoreId: "quickOS-lxc-disks", size: 16 },
+      initialization: { hostname: "Template-Base", ipConfigs: [{ ipv4: { address: "10.0.0.200/24", gateway: "10.0.0.1" } }] },
+      networkInterfaces: [{ name: "eth0", bridge: "vmbr0", macAddress: "52:54:00:AA:BB:00" }],
+      unprivileged: true,
+      startOnBoot: false,
+      startup: { order: 0, upDelay: 0 },
+      started: false,
+    });
+    expect(root.clone).toBeUndefined();
+
+    const vllm = byName("ct-950").inputs;
+    expect(vllm).toMatchObject({
+      vmId: 950,
+      clone: { vmId: 901, full: true, datastoreId: "quickOS-lxc-disks" },
+      cpu: { cores: 6 },
+      memory: { dedicated: 32768, swap: 512 },
+      disk: { datastoreId: "quickOS-lxc-disks", size: 64 },
+      initialization: { hostname: "vllm-qwen2.5-7b-awq", ipConfigs: [{ ipv4: { address: "10.0.0.150/24", gateway: "10.0.0.1" } }] },
+      networkInterfaces: [{ name: "eth0", bridge: "vmbr0", macAddress: "52:54:00:67:89:B0" }],
+      startOnBoot: true,
+      startup: { order: 3, upDelay: 5 },
+      started: true,
+      mountPoints: [{ volume: "/fastData/shared-bulk-data/vllm_models", path: "/vllm_models" }],
+    });
+    expect(vllm.operatingSystem).toBeUndefined();
+    expect(vllm.devicePassthroughs.map((d: any) => d.path)).toEqual([
+      "/dev/nvidia0",
+      "/dev/nvidiactl",
+      "/dev/nvidia-uvm",
+      "/dev/nvidia-uvm-tools",
+      "/dev/nvidia-caps/nvidia-cap1",
+      "/dev/nvidia-caps/nvidia-cap2",
+    ]);
+    expect(byName("ct-902").inputs.features).toEqual({ nesting: true, keyctl: true });
+    expect(byName("ct-902").inputs.started).toBe(false);
+    expect(byName("ct-952").inputs.mountPoints).toEqual([{ volume: "quickOS-shared-prod-data", size: "20G", path: "/qdrant/storage" }]);
+    expect(byName("ct-952").inputs.devicePassthroughs).toEqual([]);
+  });
+
+  it("hands features their keys and scripts, with hashes, and takes raw LXC lines from the config", async () => {
+    const vllm = byName("ct-950-feature-vllm").inputs;
+    expect(vllm.scriptHash).toBe(sha("features/lxc/host/run_in_container.sh"));
+    expect(vllm.params).toMatchObject({
+      ctid: "950",
+      step: "feature-vllm",
+      script: readFileSync(path.join(repoRoot, "features/lxc/vllm.sh"), "utf8"),
+      env_vllm_model: "Qwen/Qwen2.5-7B-Instruct-AWQ",
+      env_vllm_port: "8000",
+      env_vllm_trust_remote_code: "true",
+      env_vllm_args: "--quantization\nawq\n--max-model-len\n4096\n--served-model-name\nqwen2.5-7b-awq",
+    });
+    expect(Object.keys(vllm.params).filter((k) => k.startsWith("env_")).every((k) => k.startsWith("env_vllm_"))).toBe(true);
+    expect(byName("ct-901-feature-nvidia").inputs.params).toMatchObject({ env_nvidia_version: "580.76.05" });
+    expect(byName("ct-900-feature-base_setup").inputs.params).toMatchObject({ env_timezone: "America/New_York" });
+    expect(byName("ct-950-lxc-options").inputs.params).toEqual({ ctid: "950", options: "lxc.apparmor.profile=unconfined" });
+    expect(byName("ct-950-health").inputs.params).toMatchObject({
+      env_health_command: "curl -s --fail http://localhost:8000/health",
+      env_health_retries: "10",
+      env_health_interval: "15",
+      env_check_1_name: "vLLM models endpoint",
+      env_check_1_script: readFileSync(path.join(repoRoot, "features/lxc/tests/vllm/check_models.sh"), "utf8"),
+    });
+    expect(byName("ct-900-snapshot").inputs.params).toMatchObject({ ctid: "900", snapname: "final-form" });
+
+    // A changed feature script is an in-place update of its step (what `pulumi preview` shows).
+    const step = byName("ct-950-feature-vllm").inputs;
+    const provider = await loadProvider(step.__provider);
+    const changedScript = { ...step, params: { ...step.params, script: step.params.script + "\n# changed\n" } };
+    expect(await provider.diff!("id", step, changedScript)).toMatchObject({ changes: true, replaces: [] });
+    expect(await provider.diff!("id", step, step)).toMatchObject({ changes: false });
+  });
+});
