@@ -225,6 +225,33 @@ export const sharedVolumeTargets: Rule = (input, findings) => {
   }
 };
 
+/** Disks land on storages that take them: `rootdir` for container disks and mount points, `images` for VM disks.
+ *  (Standard storages are not described in the host config; Proxmox checks those itself.) */
+export const storageContent: Rule = (input, findings) => {
+  const content = new Map(input.host.storages.map((s) => [s.id, s.content]));
+  const need = (storage: string, type: string, file: string, at: PathSegment[], what: string) => {
+    const has = content.get(storage);
+    if (has && !has.includes(type)) {
+      findings.error(file, at, `storage ${storage} does not take ${what} (content ${has.join(",") || "none"}; needs ${type})`);
+    }
+  };
+  for (const c of input.containers) {
+    const at = "storage_pool" in c.raw ? ctPath(input, c.ctid, "storage_pool") : ctPath(input, c.ctid);
+    need(c.storagePool, "rootdir", LXC_FILE, at, "container disks");
+    const raw = c.raw as { volumes?: unknown[]; zfs_volumes?: unknown[] };
+    c.volumes.forEach((v) => {
+      const field = (raw.volumes ?? []).some((x: any) => x?.name === v.name) ? "volumes" : "zfs_volumes";
+      const index = ((raw[field] ?? []) as any[]).findIndex((x) => x?.name === v.name);
+      need(v.storage, "rootdir", LXC_FILE, ctPath(input, c.ctid, field, Math.max(index, 0)), "container volumes");
+    });
+  }
+  for (const v of input.vms) {
+    const at = "storage_pool" in v.raw ? vmPath(input, v.vmid, "storage_pool") : ["vm_defaults", "storage_pool"];
+    need(v.storagePool, "images", VM_FILE, at, "VM disks");
+    v.volumes.forEach((x, i) => need(x.storage, "images", VM_FILE, vmPath(input, v.vmid, "volumes", i), "VM disks"));
+  }
+};
+
 export const RULES: Record<string, Rule> = {
   uniqueIds,
   cloneParents,
@@ -234,6 +261,7 @@ export const RULES: Record<string, Rule> = {
   knownFeatures,
   gpuNeedsDriver,
   sharedVolumeTargets,
+  storageContent,
 };
 
 export function runRules(input: RuleInput, findings: Findings): void {

@@ -58,6 +58,14 @@ const CASES: Record<string, { rejects: [string, (f: Files) => void, string][]; a
       for (const c of Object.values<any>(f.lxc.lxc_configs)) { c.gpu_assignment = "none"; c.features = c.features.filter((x: string) => x !== "nvidia"); }
     }]],
   },
+  storageContent: {
+    rejects: [
+      ["a container on the VM disk storage", (f) => (ct(f, 955).storage_pool = "quickOS-vm-disks"), `${LXC}: $.lxc_configs["955"].storage_pool: storage quickOS-vm-disks does not take container disks (content images; needs rootdir)`],
+      ["a VM on the ISO storage", (f) => (f.vm.vms[1].storage_pool = "fastData-shared-iso"), `${VM}: $.vms[1].storage_pool: storage fastData-shared-iso does not take VM disks (content iso,vztmpl; needs images)`],
+      ["a container volume on the backup storage", (f) => (ct(f, 952).volumes[0].pool = "fastData-shared-backups"), `${LXC}: $.lxc_configs["952"].volumes[0]: storage fastData-shared-backups does not take container volumes`],
+    ],
+    accepts: [["a VM on a storage for both", (f) => (f.vm.vms[1].storage_pool = "quickOS-lxc-disks")]],
+  },
   sharedVolumeTargets: {
     rejects: [["a bind mount into a VM", (f) => (f.host.shared_volumes.ollama_models.mounts["8001"] = "/models"), `${HOST}: $.shared_volumes.ollama_models.mounts["8001"]: container 8001 does not exist (it is a VM`]],
     accepts: [["two volumes into one container", (f) => (f.host.shared_volumes.ollama_models.mounts["950"] = "/ollama_models")]],
