@@ -1,7 +1,7 @@
 // The one way to run a feature script on a host (protocol in ./types.ts). The script text and
-// its parameters travel on stdin, never inside the command line: parameters become a 0600 file
-// of `export PHOENIX_<NAME>='<quoted>'` lines that the fixed wrapper below sources, so neither
-// values nor secrets are ever parsed as code nor visible in the host's process list.
+// its parameters travel on stdin, never inside the command line: parameters are a base64 line of
+// `export PHOENIX_<NAME>='<quoted>'` statements that the fixed wrapper below evaluates, so values
+// are never parsed as code, and secrets are neither written to disk nor visible in `ps`.
 import { RESULT_MARKER } from "./types";
 import { redact, shellQuote, sshError, type SshSession } from "../ssh/index";
 
@@ -36,7 +36,7 @@ const RESERVED = ["action", "allow_destroy"];
 /** Exit code of the wrapper when the host lock could not be taken in time. */
 const LOCK_BUSY_EXIT = 75;
 
-/** Builds the environment file the wrapper sources. Throws on invalid names or values. */
+/** Builds the export statements the wrapper evaluates. Throws on invalid names or values. */
 export function hostScriptEnv(run: Pick<HostScriptRun, "action" | "params" | "secretParams" | "allowDestroy">): string {
   if (!["read", "apply", "delete"].includes(run.action)) throw new Error(`invalid host script action ${JSON.stringify(run.action)}`);
   const lines = [`export PHOENIX_ACTION=${shellQuote(run.action)}`, `export PHOENIX_ALLOW_DESTROY=${run.allowDestroy ? "1" : "0"}`];
@@ -60,11 +60,15 @@ function wrapper(lock: string | undefined, lockWaitS: number): string {
     "set -eu",
     "umask 077",
     'd=$(mktemp -d "${TMPDIR:-/tmp}/phoenix-run.XXXXXXXX")',
+    // Clean up on TERM/HUP/INT too (a timeout or a dropped connection), not only on exit.
     `trap 'rm -rf "$d"' EXIT`,
+    "trap 'exit 143' TERM",
+    "trap 'exit 129' HUP",
+    "trap 'exit 130' INT",
     "IFS= read -r env_b64",
-    `printf '%s' "$env_b64" | base64 -d > "$d/env"`,
+    // The parameters never touch the disk: the quoted export lines are evaluated in this shell.
+    `eval "$(printf '%s' "$env_b64" | base64 -d)"`,
     `cat > "$d/script.sh"`,
-    '. "$d/env"',
     "cd /",
   ];
   if (lock) {
