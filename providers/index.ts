@@ -15,3 +15,8 @@ providerKinds.push(...lxcProviderKinds);
 // VMs (issue 6): waiting for a VM's first boot (cloud-init), VM snapshots.
 import { vmProviderKinds } from "./vm/index";
 providerKinds.push(...vmProviderKinds);
+
+// Hypervisor setup flow (issue 4): initial setup, NVIDIA driver, admin users, ZFS pools and
+// datasets, Proxmox storage registration, NFS exports, Samba shares.
+import { hypervisorProviderKinds } from "./hypervisor/index";
+providerKinds.push(...hypervisorProviderKinds);

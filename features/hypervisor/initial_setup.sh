@@ -21,6 +21,8 @@ codename=${PHOENIX_CODENAME:-}
 sources_dir=/etc/apt/sources.list.d
 no_sub_list=$sources_dir/pve-no-subscription.list
 zfs_conf=/etc/modprobe.d/zfs.conf
+# Present while Phoenix manages the setup: delete leaves the settings but ends the management.
+marker=/var/lib/phoenix/managed/initial-setup
 
 die() { echo "initial_setup: $*" >&2; exit 1; }
 
@@ -90,6 +92,7 @@ current_arc_bytes() {
 }
 
 report() {
+  if [ ! -f "$marker" ]; then printf 'PHOENIX_RESULT {"present":false}\n'; return; fi
   local tz missing pkg_json="" first=1 p repos_ok=true arc
   tz=$(current_timezone)
   missing=$(missing_packages)
@@ -179,9 +182,10 @@ apply() {
 
 case $action in
   read) report ;;
-  apply) apply; report ;;
+  apply) apply; mkdir -p "$(dirname "$marker")"; : >"$marker"; report ;;
   # Nothing to undo safely: the timezone, repositories, packages and ARC limit stay as they are.
-  delete) echo "initial_setup: host settings left in place" >&2
+  delete) rm -f "$marker"
+          echo "initial_setup: host settings left in place" >&2
           printf 'PHOENIX_RESULT {"present":false,"leftInPlace":true}\n' ;;
   *) die "unknown action '$action'" ;;
 esac

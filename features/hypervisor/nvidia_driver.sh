@@ -23,6 +23,8 @@ cache=/var/cache/phoenix/nvidia
 blacklist=/etc/modprobe.d/blacklist-nouveau.conf
 udev_rules=/etc/udev/rules.d/70-phoenix-nvidia.rules
 modules_conf=/etc/modules-load.d/phoenix-nvidia.conf
+# Present while Phoenix manages the driver: delete leaves the driver but ends the management.
+marker=/var/lib/phoenix/managed/nvidia-driver
 
 die() { echo "nvidia_driver: $*" >&2; exit 1; }
 
@@ -90,7 +92,9 @@ reboot_required() {
 report() {
   local installed matches=false reboot=false config=true
   installed=$(installed_version)
-  if [ -z "$installed" ]; then printf 'PHOENIX_RESULT {"present":false}\n'; return; fi
+  if [ -z "$installed" ] || [ ! -f "$marker" ]; then
+    printf 'PHOENIX_RESULT {"present":false,"installedVersion":%s}\n' "$(json_str "$installed")"; return
+  fi
   { file_is "$blacklist" "$(blacklist_content)" && file_is "$modules_conf" "$(modules_content)" && file_is "$udev_rules" "$(udev_content)"; } || config=false
   [ "$installed" = "$version" ] && [ "$config" = true ] && matches=true
   reboot_required && reboot=true
@@ -150,8 +154,9 @@ apply() {
 
 case $action in
   read) report ;;
-  apply) apply; report ;;
+  apply) apply; mkdir -p "$(dirname "$marker")"; : >"$marker"; report ;;
   delete)
+    rm -f "$marker"
     echo "nvidia_driver: the NVIDIA driver $(installed_version) stays installed (GPU guests depend on it); uninstall it by hand with nvidia-uninstall" >&2
     printf 'PHOENIX_RESULT {"present":false,"leftInstalled":true}\n' ;;
   *) die "unknown action '$action'" ;;

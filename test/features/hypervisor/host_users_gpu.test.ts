@@ -99,7 +99,7 @@ describe("nvidia_driver.sh (stand-in runfile via file://, stand-in nvidia-smi)",
   });
 
   it("installs headers, blacklists nouveau (initramfs rebuilt), runs the runfile with DKMS, writes udev rules", async () => {
-    expect((await root.script("nvidia_driver", "read", params)).result).toEqual({ present: false });
+    expect((await root.script("nvidia_driver", "read", params)).result).toEqual({ present: false, installedVersion: "" });
     const r = await root.script("nvidia_driver", "apply", params);
     expect(r.code, r.stderr).toBe(0);
     expect(r.result).toMatchObject({ present: true, matches: true, version: "580.76.05", rebootRequired: false });
@@ -126,6 +126,7 @@ describe("nvidia_driver.sh (stand-in runfile via file://, stand-in nvidia-smi)",
     const r = await root.script("nvidia_driver", "delete", params);
     expect(r.result).toEqual({ present: false, leftInstalled: true });
     expect(r.stderr).toContain("stays installed");
+    expect((await root.script("nvidia_driver", "read", params)).result).toEqual({ present: false, installedVersion: "580.82.07" });
     expect((await root.exec("nvidia-smi")).stdout.trim()).toBe("580.82.07");
   });
 });

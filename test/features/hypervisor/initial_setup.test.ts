@@ -22,18 +22,18 @@ const params = {
 };
 
 describe("initial_setup.sh", () => {
-  it("read on a fresh host reports every difference", async () => {
+  it("read before the first apply: not managed yet", async () => {
     const r = await root.script("initial_setup", "read", params);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.result!.drift).toEqual(expect.arrayContaining(["packages", "repositories", "arc_max_gb"]));
-    expect(r.result!.missingPackages).toEqual(["phoenix-test-tool"]);
-    expect(r.result!.enterpriseRepo).toBe(true);
+    expect(r.result).toEqual({ present: false });
   });
 
   it("apply converges: timezone, repositories, packages, ARC limit; then read shows no drift", async () => {
     const r = await root.script("initial_setup", "apply", params);
     expect(r.code, r.stderr).toBe(0);
     expect(r.result!.drift).toEqual([]);
+    expect(r.result!.matches).toBe(true);
+    expect(r.result!.enterpriseRepo).toBe(false);
     expect(r.result!.timezone).toBe("America/New_York");
     expect((await root.exec("readlink /etc/localtime; cat /etc/timezone")).stdout).toBe(
       "/usr/share/zoneinfo/America/New_York\nAmerica/New_York\n",
@@ -59,9 +59,17 @@ describe("initial_setup.sh", () => {
     await root.exec("echo 'options zfs zfs_arc_max=1' > /etc/modprobe.d/zfs.conf && echo Europe/Paris > /etc/timezone");
     const r = await root.script("initial_setup", "read", params);
     expect(r.result!.drift).toEqual(["timezone", "arc_max_gb"]);
+    expect(r.result!.matches).toBe(false);
     expect(r.result!.timezone).toBe("Europe/Paris");
     const fixed = await root.script("initial_setup", "apply", params);
     expect(fixed.result!.drift).toEqual([]);
+  });
+
+  it("delete leaves the settings in place and ends the management", async () => {
+    const r = await root.script("initial_setup", "delete", params);
+    expect(r.result).toEqual({ present: false, leftInPlace: true });
+    expect((await root.script("initial_setup", "read", params)).result).toEqual({ present: false });
+    expect((await root.exec("cat /etc/timezone")).stdout).toBe("America/New_York\n");
   });
 
   it("rejects an invalid timezone before touching anything", async () => {

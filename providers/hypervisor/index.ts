@@ -1,0 +1,154 @@
+// The hypervisor setup flow's dynamic resource kinds (issue 4), one per step of the seed's
+// Hypervisor Setup Flow, each driving an idempotent script from features/hypervisor/ over the
+// one SSH transport (providers/base):
+//   host-initial-setup    timezone, Proxmox apt repositories, base packages, ZFS ARC limit
+//   host-nvidia-driver    the NVIDIA driver (installed only when the version differs)
+//   host-admin-user       an administrator account (password hash as a secret parameter)
+//   host-zfs-pool         a pool from whole disks (never destroyed while it holds data)
+//   host-zfs-dataset      a dataset and its properties (drift restored; data protected)
+//   host-proxmox-storage  registration of a dataset or directory as Proxmox storage (pvesm)
+//   host-nfs-export       one export in a Phoenix-managed file under /etc/exports.d
+//   host-samba-share      one share in the Phoenix-managed Samba include file
+// The zod schemas are the first line of validation (program side, and in `check`); every script
+// validates its parameters again before any value reaches a command.
+import { z } from "zod";
+import type { HostScriptKind } from "../base/index";
+
+const name = (what: string, re: RegExp) => z.string().regex(re, what);
+const flag = z.enum(["0", "1"]);
+const absPath = name("an absolute path (letters, digits, _ . @ + / -)", /^\/[A-Za-z0-9_.@+/-]*$/);
+const poolName = name("a ZFS pool name", /^[A-Za-z][A-Za-z0-9_.:-]{0,200}$/);
+const datasetName = name("a ZFS dataset name", /^[A-Za-z0-9_.:-]+(\/[A-Za-z0-9_.:-]+)*$/);
+/** Lines, none empty, each matching `line`. */
+const lines = (what: string, line: string) => z.string().regex(new RegExp(`^(${line})(\\n(${line}))*$`), what);
+const optionalLines = (what: string, line: string) => z.string().regex(new RegExp(`^((${line})(\\n(${line}))*)?$`), what);
+
+export const initialSetupKind: HostScriptKind = {
+  kind: "host-initial-setup",
+  params: z.object({
+    timezone: name("an IANA timezone such as America/New_York", /^([A-Za-z0-9_+-]+(\/[A-Za-z0-9_+-]+)*)?$/),
+    packages: name("space-separated Debian package names", /^([a-z0-9][a-z0-9.+-]+( [a-z0-9][a-z0-9.+-]+)*)?$/),
+    arc_max_gb: name("whole GiB", /^([0-9]{1,5})?$/),
+    subscription: flag,
+    codename: name("a Debian codename", /^([a-z]+)?$/),
+  }),
+  // apt and dpkg take their own lock; this keeps Phoenix's apt users (and their errors) in turn.
+  lock: "apt",
+  timeoutMs: 30 * 60_000,
+};
+
+export const nvidiaDriverKind: HostScriptKind = {
+  kind: "host-nvidia-driver",
+  params: z.object({
+    version: name("a driver version such as 580.76.05", /^[0-9]+(\.[0-9]+){1,3}$/),
+    runfile_url: name("an https://, http:// or file:// URL", /^(https?|file):\/\/[A-Za-z0-9._~:/?#@!&+,;=%-]+$/),
+    runfile_sha256: name("a sha256 (64 hex digits) or empty", /^([0-9a-f]{64})?$/),
+    headers_package: name("a Debian package name or empty", /^([a-z0-9][a-z0-9.+-]+)?$/),
+  }),
+  lock: "apt",
+  // Download plus DKMS build.
+  timeoutMs: 60 * 60_000,
+};
+
+const SSH_KEY = "(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp(256|384|521)|sk-[a-z0-9@.-]+) [A-Za-z0-9+/=]+( [^\\n\\u0000-\\u001f]*)?";
+
+export const adminUserKind: HostScriptKind = {
+  kind: "host-admin-user",
+  params: z.object({
+    username: name("a user name (lower case, digits, _ and -)", /^[a-z_][a-z0-9_-]{0,31}$/).refine(
+      (u) => !["root", "daemon", "bin", "sys", "nobody"].includes(u),
+      "a system account cannot be managed as an admin user",
+    ),
+    sudo: flag,
+    ssh_public_keys: optionalLines("OpenSSH public keys, one per line", SSH_KEY),
+    shell: absPath,
+  }),
+  // The password hash travels in secretParams (password_hash), never in params.
+  replaceOn: ["username"],
+  lock: "users",
+};
+
+export const zfsPoolKind: HostScriptKind = {
+  kind: "host-zfs-pool",
+  params: z.object({
+    name: poolName,
+    raid_level: z.enum(["single", "mirror", "raidz1", "raidz2", "raidz3"]),
+    disks: lines("disk paths, one per line", "/[A-Za-z0-9_./:+-]+"),
+    mountpoint: name("an absolute path or empty", /^(\/[A-Za-z0-9_./-]*)?$/),
+  }),
+  // A pool cannot be reshaped: another layout is another pool (and destroying this one is
+  // refused while it holds data, on top of Pulumi's protect).
+  replaceOn: ["name", "raid_level", "disks"],
+  timeoutMs: 15 * 60_000,
+};
+
+export const zfsDatasetKind: HostScriptKind = {
+  kind: "host-zfs-dataset",
+  params: z.object({
+    pool: poolName,
+    name: datasetName,
+    properties: optionalLines("ZFS properties, one key=value per line", "[a-z][a-z0-9_:.]*=[A-Za-z0-9_./:@+-]+"),
+  }),
+  replaceOn: ["pool", "name"],
+  timeoutMs: 10 * 60_000,
+};
+
+export const proxmoxStorageKind: HostScriptKind = {
+  kind: "host-proxmox-storage",
+  params: z
+    .object({
+      id: name("a Proxmox storage id", /^[A-Za-z][A-Za-z0-9._-]*[A-Za-z0-9]$/),
+      type: z.enum(["zfspool", "dir"]),
+      content: name("comma-separated content types", /^(images|rootdir|vztmpl|iso|backup|snippets|import)(,(images|rootdir|vztmpl|iso|backup|snippets|import))*$/),
+      target: z.string().min(1),
+    })
+    .superRefine((p, ctx) => {
+      const ok = p.type === "dir" ? /^\/[A-Za-z0-9_./-]*$/.test(p.target) : /^[A-Za-z][A-Za-z0-9_.:-]*(\/[A-Za-z0-9_.:-]+)*$/.test(p.target);
+      if (!ok) ctx.addIssue({ code: "custom", path: ["target"], message: p.type === "dir" ? "an absolute path" : "a ZFS dataset pool/name" });
+      if (p.type === "zfspool" && p.content.split(",").some((c) => c !== "images" && c !== "rootdir")) {
+        ctx.addIssue({ code: "custom", path: ["content"], message: "a zfspool storage holds only images and rootdir" });
+      }
+    }),
+  replaceOn: ["id", "type", "target"],
+  // storage.cfg is one file: registrations go one at a time (pvesm locks too).
+  lock: "pve-storage",
+};
+
+export const nfsExportKind: HostScriptKind = {
+  kind: "host-nfs-export",
+  params: z.object({
+    path: absPath,
+    clients: name("space-separated clients (IPs, CIDRs, host names)", /^[A-Za-z0-9*?.:/_-]+( [A-Za-z0-9*?.:/_-]+)*$/),
+    options: name("comma-separated export options", /^([a-z_]+(=[A-Za-z0-9_.:@/-]+)?(,[a-z_]+(=[A-Za-z0-9_.:@/-]+)?)*)?$/),
+  }),
+  replaceOn: ["path"],
+  // exportfs -ra applies the whole table: one export change at a time.
+  lock: "nfs",
+};
+
+export const sambaShareKind: HostScriptKind = {
+  kind: "host-samba-share",
+  params: z.object({
+    name: name("a share name", /^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$/).refine(
+      (n) => !["global", "homes", "printers", "print$"].includes(n.toLowerCase()),
+      "a reserved Samba section name",
+    ),
+    path: absPath,
+    options: optionalLines("Samba options, one key=value per line", "[a-z][a-z0-9 _:]*[a-z0-9] *= *[^\\n\\[\\]=\\\\]*"),
+    valid_users: name("space-separated user names", /^([@+&]?[A-Za-z0-9_][A-Za-z0-9_.-]*\$?( [@+&]?[A-Za-z0-9_][A-Za-z0-9_.-]*\$?)*)?$/),
+  }),
+  replaceOn: ["name"],
+  // One managed include file for every share.
+  lock: "samba",
+};
+
+export const hypervisorProviderKinds: HostScriptKind[] = [
+  initialSetupKind,
+  nvidiaDriverKind,
+  adminUserKind,
+  zfsPoolKind,
+  zfsDatasetKind,
+  proxmoxStorageKind,
+  nfsExportKind,
+  sambaShareKind,
+];
