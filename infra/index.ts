@@ -7,7 +7,7 @@ import { loadPhoenixConfig } from "./config/load";
 import { topologicalOrder } from "./graph";
 import { Hypervisor } from "./components/hypervisor";
 import { LxcGuest } from "./components/lxc";
-import { VmGuest } from "./components/vm";
+import { VmGuest, vmStorageIds } from "./components/vm";
 import { readStackSettings } from "./settings";
 import type { PhoenixModel } from "./config/model";
 
@@ -62,7 +62,8 @@ for (const guest of topologicalOrder(model)) {
     readyById.set(container.ctid, lxc.ready);
   } else {
     const vm = model.vms.find((v) => v.vmid === guest.id)!;
-    const storages = [vm.storagePool, ...vm.volumes.map((v) => v.storage)];
+    // Disk and volumes, plus where its cloud image or user-data snippet goes.
+    const storages = vmStorageIds(vm, model);
     const dependsOn = unique([
       ...host.setupReady,
       ...storages.flatMap((s) => host.storageReady(s)),

@@ -55,6 +55,8 @@ describe("VMs in the plan of the dev stack", () => {
       const deps = byName(dev, vm, "proxmoxve:index/vmLegacy:VmLegacy").dependsOn;
       expect(deps.some((d) => storageSteps.includes(d)), `${vm} depends on one of ${storageSteps}`).toBe(true);
     }
+    // The cloud image lands on the ISO storage: it is downloaded only once that storage is registered.
+    expect(byName(dev, "vm-8000-image").dependsOn).toContain("host-proxmox-storage-fastData-shared-iso");
   });
 
   it("builds the template from the cloud image: imported disk, cloud-init drive, guest agent, template", () => {
