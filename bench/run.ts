@@ -12,9 +12,13 @@ import { repoRoot } from "../features/registry";
 export function generateLargeConfig(count: number): string {
   const dev = path.join(repoRoot(), "stacks", "dev");
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "phoenix-bench-"));
-  for (const f of ["phoenix_hypervisor_config.json", "phoenix_vm_configs.json"]) {
-    fs.copyFileSync(path.join(dev, f), path.join(dir, f));
+  fs.copyFileSync(path.join(dev, "phoenix_vm_configs.json"), path.join(dir, "phoenix_vm_configs.json"));
+  // Shared volumes mount into dev's CTIDs, which the generated tree does not have.
+  const hypervisor = JSON.parse(fs.readFileSync(path.join(dev, "phoenix_hypervisor_config.json"), "utf8"));
+  for (const volume of Object.values<any>(hypervisor.shared_volumes ?? {})) {
+    if (volume && typeof volume === "object" && "mounts" in volume) volume.mounts = {};
   }
+  fs.writeFileSync(path.join(dir, "phoenix_hypervisor_config.json"), JSON.stringify(hypervisor, null, 2));
   const lxc = JSON.parse(fs.readFileSync(path.join(dev, "phoenix_lxc_configs.json"), "utf8"));
   const devConfigs: Record<string, any> = lxc.lxc_configs;
   const root = devConfigs["900"];
