@@ -259,6 +259,10 @@ export function parseParams(kind: HostScriptKind, params: Record<string, string>
   return r.data as Record<string, string>;
 }
 
+function isPlainStrings(value: unknown): value is Record<string, string> {
+  return !!value && typeof value === "object" && !pulumi.Output.isInstance(value) && Object.values(value).every((v) => typeof v === "string");
+}
+
 /** A resource managed by a feature script on the host. */
 export class HostScriptResource extends pulumi.dynamic.Resource {
   /** The last PHOENIX_RESULT the script reported (apply, or read on refresh). */
@@ -269,7 +273,11 @@ export class HostScriptResource extends pulumi.dynamic.Resource {
       connection: args.connection,
       script: args.script.text,
       scriptHash: args.script.sha256,
-      params: pulumi.output(args.params).apply((p) => parseParams(kind, p as Record<string, string>)),
+      // Plain values (the usual case: straight from the config model) fail right here, at the
+      // call site; values that are Outputs are validated once they resolve.
+      params: isPlainStrings(args.params)
+        ? parseParams(kind, args.params)
+        : pulumi.output(args.params).apply((p) => parseParams(kind, p as Record<string, string>)),
       allowDestroy: args.allowDestroy ?? false,
       observed: undefined,
     };

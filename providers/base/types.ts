@@ -32,5 +32,10 @@ export interface HostScriptOutputs extends HostScriptInputs {
  * - prints exactly one line `PHOENIX_RESULT {json}` last; read prints `{"present": false}` when
  *   the object does not exist; apply adopts an existing matching object instead of failing;
  * - delete of protected data exits non-zero with a message saying why, unless allowed.
+ * Optional result fields the provider base understands (added with the base, issue 3):
+ * - `"matches": false` from read means the object exists but differs from the parameters
+ *   (drift): after a refresh, diff reports a change and the next `up` applies again;
+ * - `"id": "<string>"` from apply becomes the resource id (default: kind, host and a hash of
+ *   the replaceOn parameters).
  */
 export const RESULT_MARKER = "PHOENIX_RESULT ";

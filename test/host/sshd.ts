@@ -18,17 +18,7 @@ import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync, appendFileSync, existsSync, readdirSync, readlinkSync } from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
-
-export interface SshTargetLike {
-  host: string;
-  port: number;
-  user: string;
-  hostKey?: string;
-  insecureIgnoreHostKey?: boolean;
-  sudo?: boolean;
-  connectTimeoutMs?: number;
-  connectAttempts?: number;
-}
+import type { SshSecrets, SshTarget } from "../../providers/ssh/types";
 
 export interface ExecResult {
   code: number;
@@ -38,9 +28,9 @@ export interface ExecResult {
 
 export interface TestHost {
   /** root@127.0.0.1:<port> with the expected host key (known_hosts line). */
-  target: SshTargetLike;
+  target: SshTarget;
   /** The throwaway client key (unencrypted). */
-  secrets: { privateKey: string };
+  secrets: SshSecrets & { privateKey: string };
   /** `[127.0.0.1]:<port> ssh-ed25519 AAAA...` */
   hostKeyLine: string;
   /** `SHA256:...` as printed by ssh-keygen -l. */

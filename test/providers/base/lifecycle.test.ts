@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { startTestHost, type TestHost } from "../../host/sshd";
 import { loadDist } from "../../load";
-import { captureProvider } from "../harness";
+import { captureProvider, captureResources } from "../harness";
 import { runLifecycle } from "../lifecycle";
 import { etcFileKind, etcFileScript } from "./etc-file-kind";
 
@@ -90,5 +90,7 @@ describe("host-script provider lifecycle (etc-file kind)", () => {
     const noKey = await provider.check!({}, { ...resource.inputs, connection: { host: "127.0.0.1", port: 22, user: "root" } });
     expect(noKey.failures!.map((f) => f.property)).toEqual(["connection.hostKey"]);
     expect(() => base.parseParams(etcFileKind as any, { name: "Bad Name", content: "", mode: "644" })).toThrow(/etc-file: invalid params: name: /);
+    // the program fails at the resource's call site, before anything is registered
+    await expect(captureResources(declare("host-etc-file-bad", { name: "Bad Name", content: "", mode: "644" }))).rejects.toThrow(/etc-file: invalid params: name: Invalid string/);
   });
 });
