@@ -156,14 +156,14 @@ export class Hypervisor extends pulumi.ComponentResource {
     else if (pools.size) stage = poolStage;
 
     // 5. NFS exports.
-    const exports = host.nfsExports.map((e, n) =>
+    const nfsExports = host.nfsExports.map((e, n) =>
       declare(nfsExportKind, `host-nfs-export-${n}`, "nfs_export", {
         path: e.path,
         clients: e.clients.join(" "),
         options: e.options.join(","),
       }, stage),
     );
-    if (exports.length) stage = exports;
+    if (nfsExports.length) stage = nfsExports;
 
     // 6. Samba shares.
     for (const s of host.samba?.shares ?? []) {
