@@ -1,0 +1,94 @@
+// The host script runner against the real sshd: strict bash mode, the PHOENIX_RESULT protocol,
+// the host lock, and clear errors.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestHost, type TestHost } from "../../host/sshd";
+import { loadDist } from "../../load";
+
+const ssh = loadDist<typeof import("../../../providers/ssh/index")>("providers/ssh/index");
+const base = loadDist<typeof import("../../../providers/base/index")>("providers/base/index");
+
+describe("runHostScript", () => {
+  let host: TestHost;
+  let session: import("../../../providers/ssh/types").SshSession;
+  beforeAll(async () => {
+    host = await startTestHost();
+    session = await ssh.openSession(host.target, host.secrets);
+  });
+  afterAll(async () => {
+    session?.close();
+    await host?.stop();
+  });
+
+  const run = (script: string, over: Record<string, unknown> = {}) =>
+    base.runHostScript(session, { script, action: "read", params: {}, purpose: "read test-kind", ...over } as any);
+
+  it("passes the action, allowDestroy and params as PHOENIX_* and parses the last result line", async () => {
+    const r = await run(
+      ['echo "PHOENIX_RESULT {\\"early\\":true}"', 'echo "noise"', 'printf \'PHOENIX_RESULT {"action":"%s","allow":"%s","size":"%s"}\\n\' "$PHOENIX_ACTION" "$PHOENIX_ALLOW_DESTROY" "$PHOENIX_POOL_SIZE"'].join("\n"),
+      { action: "delete", allowDestroy: true, params: { pool_size: "10G" } },
+    );
+    expect(r.result).toEqual({ action: "delete", allow: "1", size: "10G" });
+    expect(r.stdout).toContain("noise");
+  });
+
+  it("runs under set -euo pipefail: a failing command, an unset variable or a failing pipe stops the script", async () => {
+    for (const [script, pattern] of [
+      ["false\necho 'PHOENIX_RESULT {}'", /failed with exit code 1/],
+      ['echo "$PHOENIX_NOT_GIVEN"\necho \'PHOENIX_RESULT {}\'', /failed with exit code 1: .*PHOENIX_NOT_GIVEN: unbound variable/],
+      ["false | cat\necho 'PHOENIX_RESULT {}'", /failed with exit code 1/],
+    ] as const) {
+      await expect(run(script)).rejects.toThrow(pattern);
+    }
+  });
+
+  it("errors name the purpose, the exit code and the stderr tail", async () => {
+    const err = await run('for i in $(seq 1 3000); do echo "line $i" >&2; done; exit 42').catch((e: Error) => e);
+    expect(err.message).toMatch(/^read test-kind on root@127\.0\.0\.1:\d+ failed with exit code 42: …/);
+    expect(err.message).toContain("line 3000");
+    expect(err.message).not.toContain("line 1\n");
+    expect((err as any).code).toBe(42);
+    await expect(run("echo no result")).rejects.toThrow(/read test-kind: the script exited 0 but printed no PHOENIX_RESULT line/);
+    await expect(run("echo 'PHOENIX_RESULT [1]'")).rejects.toThrow(/invalid PHOENIX_RESULT line: PHOENIX_RESULT is not a JSON object/);
+    await expect(run("echo 'PHOENIX_RESULT {oops'")).rejects.toThrow(/invalid PHOENIX_RESULT line/);
+  });
+
+  it("the script's stdin is /dev/null (a command reading stdin cannot eat anything)", async () => {
+    const r = await run('got=$(cat); printf \'PHOENIX_RESULT {"stdin":"%s"}\\n\' "$got"');
+    expect(r.result).toEqual({ stdin: "" });
+  });
+
+  it("the host lock serializes runs of scripts that edit the same file", async () => {
+    const script = 'echo "start $PHOENIX_N" >> /etc/phoenix-lock-test; sleep 0.3; echo "end $PHOENIX_N" >> /etc/phoenix-lock-test; echo "PHOENIX_RESULT {}"';
+    await Promise.all(
+      [1, 2, 3, 4].map((n) =>
+        ssh.withSession(host.target, host.secrets, (s) => base.runHostScript(s, { script, action: "apply", params: { n: String(n) }, lock: "lock-test", purpose: `apply ${n}` })),
+      ),
+    );
+    const lines = (await host.exec("cat /etc/phoenix-lock-test")).stdout.trim().split("\n");
+    expect(lines).toHaveLength(8);
+    for (let i = 0; i < 8; i += 2) {
+      expect(lines[i]).toMatch(/^start \d$/);
+      expect(lines[i + 1]).toBe(lines[i].replace("start", "end")); // never interleaved
+    }
+    expect((await host.exec("test -e /run/lock/phoenix-lock-test.lock")).code).toBe(0);
+  });
+
+  it("a busy lock is reported after waiting, not hung on", async () => {
+    const holder = host.exec("flock /run/lock/phoenix-busy.lock sleep 6");
+    await new Promise((r) => setTimeout(r, 500));
+    const err = await run("echo 'PHOENIX_RESULT {}'", { lock: "busy", timeoutMs: 2000 }).catch((e: Error) => e);
+    expect(err.message).toMatch(/failed with exit code 75: phoenix: host lock \/run\/lock\/phoenix-busy\.lock is busy \(waited 1s\)/);
+    await holder;
+  });
+
+  it("upload works through sudo for a non-root user", async () => {
+    const other = await startTestHost({ passwordUser: true });
+    try {
+      const target = { ...other.target, user: other.passwordUser!.user };
+      await ssh.withSession(target, { password: other.passwordUser!.password }, (s) => s.upload("/etc/phoenix-sudo-upload", "via sudo\n", 0o600));
+      expect((await other.exec("stat -c '%U %a' /etc/phoenix-sudo-upload && cat /etc/phoenix-sudo-upload")).stdout).toBe("root 600\nvia sudo\n");
+    } finally {
+      await other.stop();
+    }
+  });
+});
