@@ -7,7 +7,8 @@
 //   host-zfs-dataset-<pool>-<name>      each dataset, after its pool
 //   host-proxmox-storage-<id>           each storage registration, after its dataset
 //   host-nfs-export-<n>                 each NFS export, after the ZFS stage
-//   host-samba-share-<name>             each Samba share, after the NFS stage
+//   host-samba-user-<name>              the Samba user (password: secret phoenix:sambaPassword), after the NFS stage
+//   host-samba-share-<name>             each Samba share, after the Samba user
 // Everything comes from phoenix_hypervisor_config.json (the model's `host`); the shell lives in
 // features/hypervisor/, the resource kinds in providers/hypervisor/.
 import * as pulumi from "@pulumi/pulumi";
@@ -22,6 +23,7 @@ import {
   nvidiaDriverKind,
   proxmoxStorageKind,
   sambaShareKind,
+  sambaUserKind,
   zfsDatasetKind,
   zfsPoolKind,
 } from "../../providers/hypervisor/index";
@@ -63,7 +65,7 @@ export class Hypervisor extends pulumi.ComponentResource {
       script: string,
       params: Record<string, string>,
       dependsOn: pulumi.Resource[],
-      extra: { secretParams?: Record<string, string>; allowDestroy?: boolean; protect?: boolean } = {},
+      extra: { secretParams?: pulumi.Input<Record<string, pulumi.Input<string>>>; allowDestroy?: boolean; protect?: boolean } = {},
     ): pulumi.Resource => {
       const resource = new HostScriptResource(
         kind,
@@ -165,7 +167,15 @@ export class Hypervisor extends pulumi.ComponentResource {
     );
     if (nfsExports.length) stage = nfsExports;
 
-    // 6. Samba shares.
+    // 6. Samba: the user, then the shares.
+    if (host.samba?.user) {
+      const password = new pulumi.Config("phoenix").getSecret("sambaPassword");
+      stage = [
+        declare(sambaUserKind, `host-samba-user-${host.samba.user}`, "samba_user", { username: host.samba.user }, stage, {
+          secretParams: pulumi.output(password).apply((p) => ({ password: p ?? "" })),
+        }),
+      ];
+    }
     for (const s of host.samba?.shares ?? []) {
       declare(sambaShareKind, `host-samba-share-${s.name}`, "samba_share", {
         name: s.name,

@@ -8,6 +8,7 @@
 //   host-zfs-dataset      a dataset and its properties (drift restored; data protected)
 //   host-proxmox-storage  registration of a dataset or directory as Proxmox storage (pvesm)
 //   host-nfs-export       one export in a Phoenix-managed file under /etc/exports.d
+//   host-samba-user       the Samba user (a host user added to Samba's password database)
 //   host-samba-share      one share in the Phoenix-managed Samba include file
 // The zod schemas are the first line of validation (program side, and in `check`); every script
 // validates its parameters again before any value reaches a command.
@@ -142,6 +143,16 @@ export const sambaShareKind: HostScriptKind = {
   lock: "samba",
 };
 
+export const sambaUserKind: HostScriptKind = {
+  kind: "host-samba-user",
+  params: z.object({
+    username: name("a user name (lower case, digits, _ and -)", /^[a-z_][a-z0-9_-]{0,31}$/),
+  }),
+  // The password travels in secretParams (password), never in params.
+  replaceOn: ["username"],
+  lock: "samba",
+};
+
 export const hypervisorProviderKinds: HostScriptKind[] = [
   initialSetupKind,
   nvidiaDriverKind,
@@ -150,5 +161,6 @@ export const hypervisorProviderKinds: HostScriptKind[] = [
   zfsDatasetKind,
   proxmoxStorageKind,
   nfsExportKind,
+  sambaUserKind,
   sambaShareKind,
 ];

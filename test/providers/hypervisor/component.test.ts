@@ -29,6 +29,7 @@ describe("Hypervisor component (dev stack plan)", () => {
         ...["shared-bulk-data", "shared-iso", "shared-backups"].map((d) => `host-zfs-dataset-fastData-${d}`),
         ...hostResources(dev).filter((r) => r.name.startsWith("host-proxmox-storage-")).map((r) => r.name),
         "host-nfs-export-0",
+        "host-samba-user-phoenix_admin",
         "host-samba-share-shared-prod-data",
         "host-samba-share-shared-bulk-data",
       ].sort(),
@@ -55,7 +56,8 @@ describe("Hypervisor component (dev stack plan)", () => {
       expect(d[0]).toMatch(/^host-zfs-dataset-/);
     }
     expect(deps(dev, "host-nfs-export-0").sort()).toEqual(storage.map((s) => s.name).sort());
-    for (const share of ["shared-prod-data", "shared-bulk-data"]) expect(deps(dev, `host-samba-share-${share}`)).toEqual(["host-nfs-export-0"]);
+    expect(deps(dev, "host-samba-user-phoenix_admin")).toEqual(["host-nfs-export-0"]);
+    for (const share of ["shared-prod-data", "shared-bulk-data"]) expect(deps(dev, `host-samba-share-${share}`)).toEqual(["host-samba-user-phoenix_admin"]);
   });
 
   it("carries the config's values as parameters; the password hash only as a secret", () => {
@@ -72,6 +74,7 @@ describe("Hypervisor component (dev stack plan)", () => {
       clients: "10.0.0.101 10.0.0.0/24",
       options: "rw,sync,no_subtree_check,no_root_squash",
     });
+    expect(byName(dev, "host-samba-user-phoenix_admin").secretInputs).toContain("secretParams");
     expect(byName(dev, "host-samba-share-shared-prod-data").inputs.params).toMatchObject({ options: "browseable=yes\nwritable=yes", valid_users: "phoenix_admin" });
   });
 

@@ -197,9 +197,9 @@ describe("hypervisor kinds through the lifecycle helper (real sshd, throwaway ro
     const ds = { pool: "tank", name: "precious", properties: "" };
     const kept = await captureProvider(declare(hv.zfsDatasetKind, "zfs_dataset", "host-zfs-dataset-tank-precious", { params: ds }), host.secrets);
     const created = await kept.provider.create(kept.resource.inputs);
-    await sh("echo data > /mnt/tank2/precious/file");
+    await sh("echo data > /mnt/tank/precious/file");
     await expect(kept.provider.delete!(created.id, created.outs)).rejects.toThrow(/holds data/);
-    expect(await sh("cat /mnt/tank2/precious/file")).toBe("data\n");
+    expect(await sh("cat /mnt/tank/precious/file")).toBe("data\n");
     // The pool under it is refused too (on top of Pulumi's protect).
     const pool = { name: "tank", raid_level: "mirror", disks: "/srv/vdev/a\n/srv/vdev/b", mountpoint: "/mnt/tank2" };
     const p = await captureProvider(declare(hv.zfsPoolKind, "zfs_pool", "host-zfs-pool-tank", { params: pool }), host.secrets);
@@ -232,6 +232,32 @@ describe("hypervisor kinds through the lifecycle helper (real sshd, throwaway ro
     });
   });
 
+  it("host-samba-user: a host user in Samba's password database, password as a secret", async () => {
+    await sh("id sambauser >/dev/null 2>&1 || useradd -M sambauser");
+    const secret = "Sm8a-pass-not-logged";
+    const { resource } = await captureProvider(declare(hv.sambaUserKind, "samba_user", "host-samba-user-sambauser", { params: { username: "sambauser" }, secretParams: { password: secret } }));
+    expect(resource.provider).not.toContain(secret);
+    await lifecycle(
+      hv.sambaUserKind,
+      "samba_user",
+      "host-samba-user-sambauser",
+      { params: { username: "sambauser" }, secretParams: { password: secret } },
+      { params: { username: "sambauser" }, secretParams: { password: "another-secret-pw" } },
+      {
+        async afterCreate(outs) {
+          expect(await sh("pdbedit -L -u sambauser")).toContain("sambauser:");
+          expect(JSON.stringify(outs.observed)).not.toContain(secret);
+        },
+        async afterDelete() {
+          expect((await host.exec("pdbedit -L -u sambauser")).code).not.toBe(0);
+          expect((await host.exec("getent passwd sambauser")).code).toBe(0);
+        },
+      },
+    );
+    const nobody = await captureProvider(declare(hv.sambaUserKind, "samba_user", "host-samba-user-ghost", { params: { username: "ghost" } }), host.secrets);
+    await expect(nobody.provider.create(nobody.resource.inputs)).rejects.toThrow(/is not a host user/);
+  });
+
   it("validation failures (testparm, exportfs) leave the previous configuration and say why", async () => {
     const share = { name: "keep", path: "/srv/share1", options: "browseable=yes", valid_users: "" };
     const ok = await captureProvider(declare(hv.sambaShareKind, "samba_share", "host-samba-share-keep", { params: share }), host.secrets);
@@ -252,13 +278,11 @@ describe("hypervisor kinds through the lifecycle helper (real sshd, throwaway ro
 
   it("20 Samba shares and 20 NFS exports created at once all end up present (host-side locks)", async () => {
     await sh("for i in $(seq 0 19); do mkdir -p /srv/many/$i; done");
-    const shareInputs = await Promise.all(
-      Array.from({ length: 20 }, (_, i) =>
-        inputsOf(hv.sambaShareKind, "samba_share", `host-samba-share-many${i}`, { params: { name: `many${i}`, path: `/srv/many/${i}`, options: "browseable=yes", valid_users: "" } }),
-      ),
-    );
+    // Declared one after the other (the mock monitor is global), then created all at once.
+    const shareInputs: Record<string, any>[] = [];
     const exportInputs: Record<string, any>[] = [];
     for (let i = 0; i < 20; i++) {
+      shareInputs.push(await inputsOf(hv.sambaShareKind, "samba_share", `host-samba-share-many${i}`, { params: { name: `many${i}`, path: `/srv/many/${i}`, options: "browseable=yes", valid_users: "" } }));
       exportInputs.push(await inputsOf(hv.nfsExportKind, "nfs_export", `host-nfs-export-${i + 10}`, { params: { path: `/srv/many/${i}`, clients: `10.1.0.${i + 1}`, options: "rw,sync,no_subtree_check" } }));
     }
     const load = async (inputs: Record<string, any>): Promise<LoadedProvider> => loadProvider(inputs.__provider, host.secrets);
