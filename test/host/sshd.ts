@@ -212,8 +212,15 @@ export async function startTestHost(opts: TestHostOptions = {}): Promise<TestHos
         continue;
       }
       const sshdPid = child.pid!;
+      // Two fixtures may have picked the same free port: the banner must come from OUR sshd.
+      if (!listensOn(sshdPid, port)) {
+        lastErr = new Error(`port ${port} was taken by another process`);
+        killNamespace(sshdPid);
+        continue;
+      }
       const ns = mountNamespaceOf(sshdPid);
       if (!ns || ns === mountNamespaceOf(process.pid)) throw new Error("test host: sshd is not in its own mount namespace");
+      running.set(sshdPid, ns);
       const exec = (cmd: string) => run("nsenter", ["-t", String(sshdPid), "-m", "--", "/bin/sh", "-c", `cd / && ${cmd}`]);
 
       if (passwordUser) {
@@ -256,6 +263,7 @@ export async function startTestHost(opts: TestHostOptions = {}): Promise<TestHos
         processes: () => namespaceProcesses(ns),
         async stop() {
           killNamespace(sshdPid, ns);
+          running.delete(sshdPid);
           await new Promise((r) => setTimeout(r, 50));
           if (!process.env.PHOENIX_TESTHOST_KEEP) rmSync(baseDir, { recursive: true, force: true });
         },
@@ -268,6 +276,35 @@ export async function startTestHost(opts: TestHostOptions = {}): Promise<TestHos
     throw err;
   }
 }
+
+/** True if process `pid` holds the socket listening on 127.0.0.1:`port`. */
+function listensOn(pid: number, port: number): boolean {
+  const want = `0100007F:${port.toString(16).toUpperCase().padStart(4, "0")}`;
+  const inodes = readFileSync("/proc/net/tcp", "utf8")
+    .split("\n")
+    .slice(1)
+    .map((l) => l.trim().split(/\s+/))
+    .filter((f) => f[1] === want && f[3] === "0A")
+    .map((f) => `socket:[${f[9]}]`);
+  if (!inodes.length) return false;
+  try {
+    return readdirSync(`/proc/${pid}/fd`).some((fd) => {
+      try {
+        return inodes.includes(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      } catch {
+        return false;
+      }
+    });
+  } catch {
+    return false;
+  }
+}
+
+/** Hosts not stopped yet: killed when this process exits, even if a test forgot stop(). */
+const running = new Map<number, string | undefined>();
+process.once("exit", () => {
+  for (const [pid, ns] of running) killNamespace(pid, ns);
+});
 
 /** pids living in mount namespace `ns` (never this process or its namespace). */
 function namespaceProcesses(ns: string | undefined): number[] {

@@ -46,6 +46,17 @@ describe("test host (real sshd in a throwaway root)", () => {
     expect(existsSync("/var/tmp/phoenix-vdev0")).toBe(false);
   });
 
+  it("several hosts started at once get their own port, namespace and root", async () => {
+    const hosts = await Promise.all([startTestHost(), startTestHost(), startTestHost()]);
+    try {
+      expect(new Set(hosts.map((h) => h.target.port)).size).toBe(3);
+      await Promise.all(hosts.map((h, i) => ssh.withSession(h.target, h.secrets, (s) => s.check(`echo ${i} > /etc/phoenix-which`))));
+      for (const [i, h] of hosts.entries()) expect((await h.exec("cat /etc/phoenix-which")).stdout).toBe(`${i}\n`);
+    } finally {
+      await Promise.all(hosts.map((h) => h.stop()));
+    }
+  });
+
   it("stop kills every process of the namespace and removes the fixture", async () => {
     const other = await startTestHost();
     await ssh.withSession(other.target as any, other.secrets, (s) => s.check("true"));
