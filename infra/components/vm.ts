@@ -184,7 +184,8 @@ export class VmGuest extends pulumi.ComponentResource {
           overwrite: false,
           uploadTimeout: 1800,
         },
-        { ...child, dependsOn },
+        // Same file name for the new download: the old one must go first.
+        { ...child, dependsOn, deleteBeforeReplace: true },
       );
       rootDisk = {
         interface: "scsi0",
@@ -233,7 +234,8 @@ export class VmGuest extends pulumi.ComponentResource {
               : {}),
           }),
         },
-        { ...child, dependsOn },
+        // A replacement keeps the VMID: the old VM must go first.
+        { ...child, dependsOn, deleteBeforeReplace: true },
       );
       this.image = image;
       this.ready = this.vm;
@@ -250,9 +252,9 @@ export class VmGuest extends pulumi.ComponentResource {
         datastoreId: snippetsStorage(model),
         contentType: "snippets",
         // The user data holds the user's password hash and SSH key: a secret in state and logs.
-        // Named by content: changed user data is a new file, so the VM's cloud-init drive changes
-        // with it (new instance id: the guest re-runs first boot, whose runner skips features
-        // already applied) instead of the old name silently pointing at new content.
+        // Named by content. Snippets are immutable for the provider and a VM's user-data file is
+        // fixed at creation (cloud-init runs the first boot once): changed user data (features,
+        // user) is a new file and a new VM cloned afresh, never new content under an old name.
         sourceRaw: pulumi.secret({ data: userData, fileName: `phoenix-vm-${id}-${userDataSha256.slice(0, 12)}.yaml` }),
         overwrite: true,
       },
@@ -283,7 +285,8 @@ export class VmGuest extends pulumi.ComponentResource {
           userDataFileId: this.userData.id,
         },
       },
-      { ...child, dependsOn },
+      // A replacement keeps the VMID: the old VM must go first.
+      { ...child, dependsOn, deleteBeforeReplace: true },
     );
 
     this.cloudInit = new VmCloudInitWait(

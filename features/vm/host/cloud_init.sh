@@ -56,10 +56,10 @@ case ${PHOENIX_ACTION:?} in
   apply)
     vm_exists || { echo "VM $vmid does not exist" >&2; exit 1; }
     deadline=$((SECONDS + timeout_s))
-    until qm agent "$vmid" ping >/dev/null 2>&1; do
+    until qm guest cmd "$vmid" ping >/dev/null 2>&1; do
       if [ "$SECONDS" -ge "$deadline" ]; then
         echo "VM $vmid: the QEMU guest agent did not answer within ${timeout_s}s" >&2
-        qm agent "$vmid" ping >&2 || true
+        qm guest cmd "$vmid" ping >&2 || true
         exit 1
       fi
       sleep 2
