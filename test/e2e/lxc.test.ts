@@ -54,9 +54,9 @@ describe("dev stack containers, end to end through the pct emulator", () => {
 
   it("follows the seed's step order in each container", () => {
     // Root template: created, raw options while stopped, started by its first step, snapshot stopped.
-    expect(stepsOf(900)).toEqual(["create", "start", "push feature-base_setup", "exec feature-base_setup", "stop", "snapshot"]);
-    expect(stepsOf(901)).toEqual(["set", "resize", "start", "push feature-nvidia", "exec feature-nvidia", "stop", "snapshot"]);
-    expect(stepsOf(902)).toEqual(["set", "resize", "start", "push feature-docker", "exec feature-docker", "stop", "snapshot"]);
+    expect(stepsOf(900)).toEqual(["create", "start", "push feature-base_setup", "exec feature-base_setup", "shutdown", "snapshot"]);
+    expect(stepsOf(901)).toEqual(["set", "resize", "start", "push feature-nvidia", "exec feature-nvidia", "shutdown", "snapshot"]);
+    expect(stepsOf(902)).toEqual(["set", "resize", "start", "push feature-docker", "exec feature-docker", "shutdown", "snapshot"]);
     expect(stepsOf(950)).toEqual(["set", "resize", "start", "push feature-vllm", "exec feature-vllm", "push app", "exec app", "push health", "exec health"]);
     expect(stepsOf(955)).toEqual(["set", "resize", "start", "push feature-ollama", "exec feature-ollama", "push health", "exec health"]);
     expect(stepsOf(952)).toEqual(["set", "resize", "start", "push app", "exec app", "push health", "exec health"]);
@@ -122,7 +122,7 @@ describe("dev stack containers, end to end through the pct emulator", () => {
     expect(updated.sort()).toEqual(["ct-900-feature-base_setup: update", "ct-900-snapshot: update"]);
     const newCalls = (await readCalls(host)).slice(before).filter((c) => !["status", "config", "listsnapshot"].includes(c[1]));
     const verbs = newCalls.filter((c) => !(c[1] === "exec" && c[4] !== "bash") && !(c[1] === "push" && !c[4].endsWith("feature-base_setup.sh"))).map((c) => `${c[1]} ${c[2]}`);
-    expect(verbs).toEqual(["start 900", "push 900", "exec 900", "stop 900", "delsnapshot 900", "snapshot 900"]);
+    expect(verbs).toEqual(["start 900", "push 900", "exec 900", "shutdown 900", "delsnapshot 900", "snapshot 900"]);
     expect((await host.exec("cat /var/lib/pve-emu/lxc/900/snapshots/final-form/etc/timezone")).stdout).toBe("Europe/Berlin\n");
     expect((await host.exec("/usr/local/sbin/pct status 900")).stdout).toBe("status: stopped\n");
   }, 600_000);

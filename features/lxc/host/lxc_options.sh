@@ -41,10 +41,8 @@ current_section() { awk '/^\[/{exit} {print}' "$conf"; }
 
 is_running() { pct status "$ctid" 2>/dev/null | grep -q 'status: running'; }
 
-restart() {
-  pct stop "$ctid"
-  pct start "$ctid"
-}
+# `pct reboot` shuts the container down and starts it again, applying the changed config.
+restart() { pct reboot "$ctid"; }
 
 # Rewrites the current section without the old managed lines and with the desired ones at the
 # end (raw LXC keys follow the Proxmox keys); prints "changed" when the file content changed.

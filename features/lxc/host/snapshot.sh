@@ -34,7 +34,8 @@ case ${PHOENIX_ACTION:?} in
     ;;
   apply)
     ct_exists || { echo "container $ctid does not exist" >&2; exit 1; }
-    if running; then pct stop "$ctid"; fi
+    # A clean shutdown, so the snapshot holds a consistent file system.
+    if running; then pct shutdown "$ctid" --timeout 120 --forceStop 1; fi
     taken=false
     if exists && [ "$(description)" != "$want" ]; then pct delsnapshot "$ctid" "$snap"; fi
     if ! exists; then

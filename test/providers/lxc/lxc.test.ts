@@ -41,7 +41,7 @@ describe("container provider kinds on the test host", () => {
     const { resource, provider } = await captureProvider(declare(first), host.secrets);
     const changed = await capture(declare(second));
     const conf = () => sh("cat /etc/pve/lxc/300.conf");
-    const restarts = async () => (await readCalls(host)).filter((c) => c[0] === "pct" && c[1] === "stop" && c[2] === "300").length;
+    const restarts = async () => (await readCalls(host)).filter((c) => c[0] === "pct" && c[1] === "reboot" && c[2] === "300").length;
     const before = await restarts();
 
     const report = await runLifecycle({
