@@ -145,3 +145,15 @@ describe("VMs in the plan of the dev stack", () => {
     }
   });
 });
+
+describe("VM dependencies in the plan of the prod stack", () => {
+  it("turns `dependencies` into dependsOn on the named guest's last step", async () => {
+    const prod = await planStack({ stack: "prod" });
+    expect(prod.errors).toEqual([]);
+    const vm8002 = byName(prod, "vm-8002", "proxmoxve:index/vmLegacy:VmLegacy");
+    expect(vm8002.dependsOn).toContain("vm-8001-cloud-init"); // dependencies: [8001]
+    expect(vm8002.dependsOn).toContain("vm-8000"); // clone_from_vmid: 8000
+    // `nameserver` (a string, in the original files) is a list of one.
+    expect(vm8002.inputs.initialization.dns).toEqual({ servers: ["10.0.0.1"] });
+  });
+});
