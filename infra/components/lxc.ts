@@ -183,11 +183,19 @@ export class LxcGuest extends pulumi.ComponentResource {
     const { container: c, model, settings } = args;
     const id = `ct-${c.ctid}`;
     const connection = settings.connection;
-    const child = (after: pulumi.Resource): pulumi.CustomResourceOptions => ({ parent: this, dependsOn: [after] });
-
     this.container = new proxmox.ContainerLegacy(id, containerArgs(c, settings), {
       parent: this,
       dependsOn: [...args.dependsOn, ...(args.parentSnapshot ? [args.parentSnapshot] : [])],
+      // The CTID is fixed: the old container must be gone before its replacement is created.
+      deleteBeforeReplace: true,
+    });
+    // Every step runs again in a recreated container (its records on the host describe the old
+    // one), and goes before its replacement runs, so it never removes the new one's record.
+    const child = (after: pulumi.Resource): pulumi.CustomResourceOptions => ({
+      parent: this,
+      dependsOn: [after],
+      replaceWith: [this.container],
+      deleteBeforeReplace: true,
     });
     let last: pulumi.Resource = this.container;
     /** Everything provisioned into the container, for the snapshot's trigger. */

@@ -17,6 +17,9 @@ export interface EngineRecord {
   type: string;
   dependsOn: string[];
   inputs: Record<string, any>;
+  /** Resources whose replacement replaces this one (`replaceWith`). */
+  replaceWith: string[];
+  deleteBeforeReplace: boolean;
 }
 
 export interface RunReport {
@@ -56,7 +59,14 @@ function recordRegistrations(into: EngineRecord[]): void {
   const register = monitor.registerResource.bind(monitor);
   monitor.registerResource = (req: any, callback: (err: any, res: any) => void) => {
     const deps = new Set<string>(req.getDependenciesList().map(nameFromUrn));
-    into.push({ name: req.getName(), type: req.getType(), dependsOn: [...deps].sort(), inputs: req.getObject()?.toJavaScript() ?? {} });
+    into.push({
+      name: req.getName(),
+      type: req.getType(),
+      dependsOn: [...deps].sort(),
+      inputs: req.getObject()?.toJavaScript() ?? {},
+      replaceWith: req.getReplaceWithList().map(nameFromUrn),
+      deleteBeforeReplace: req.getDeletebeforereplace(),
+    });
     register(req, callback);
   };
 }

@@ -68,12 +68,22 @@ describe("plan of the dev stack's containers", () => {
   });
 
   it("chains the seed's steps inside a container: options, features in order, app, health, snapshot", () => {
+    // Each step waits for the one before it (and names its container, through replaceWith).
     expect(byName("ct-950-lxc-options").dependsOn).toEqual(["ct-950"]);
-    expect(byName("ct-950-feature-vllm").dependsOn).toEqual(["ct-950-lxc-options"]);
-    expect(byName("ct-950-app").dependsOn).toEqual(["ct-950-feature-vllm"]);
-    expect(byName("ct-950-health").dependsOn).toEqual(["ct-950-app"]);
-    expect(byName("ct-900-feature-base_setup").dependsOn).toEqual(["ct-900-lxc-options"]);
-    expect(byName("ct-900-snapshot").dependsOn).toEqual(["ct-900-feature-base_setup"]);
+    expect(byName("ct-950-feature-vllm").dependsOn).toEqual(["ct-950", "ct-950-lxc-options"]);
+    expect(byName("ct-950-app").dependsOn).toEqual(["ct-950", "ct-950-feature-vllm"]);
+    expect(byName("ct-950-health").dependsOn).toEqual(["ct-950", "ct-950-app"]);
+    expect(byName("ct-900-feature-base_setup").dependsOn).toEqual(["ct-900", "ct-900-lxc-options"]);
+    expect(byName("ct-900-snapshot").dependsOn).toEqual(["ct-900", "ct-900-feature-base_setup"]);
+  });
+
+  it("replaces every step of a container when the container is replaced, deleting first", () => {
+    for (const name of ["ct-950-lxc-options", "ct-950-feature-vllm", "ct-950-app", "ct-950-health", "ct-900-snapshot"]) {
+      expect(byName(name).replaceWith, name).toEqual([name.replace(/^(ct-\d+).*$/, "$1")]);
+      expect(byName(name).deleteBeforeReplace, name).toBe(true);
+    }
+    expect(byName("ct-950").deleteBeforeReplace).toBe(true);
+    expect(byName("ct-950").replaceWith).toEqual([]);
   });
 
   it("adds no false dependencies between unrelated containers", () => {
