@@ -189,23 +189,73 @@ describe("the policy pack over the Analyzer protocol", () => {
   });
 });
 
+const planned = new Map<string, Promise<Resource[]>>();
+/** The program's resources for a stack, planned once per test file. */
+function plannedResources(stack: string): Promise<Resource[]> {
+  if (!planned.has(stack)) planned.set(stack, planResources(stack));
+  return planned.get(stack)!;
+}
+
+async function planResources(stack: string): Promise<Resource[]> {
+  const plan = await planStack({ stack });
+  expect(plan.errors).toEqual([]);
+  const byName = new Map<string, string>(plan.resources.map((r: any) => [r.name, r.urn]));
+  return plan.resources.map((r: any) => ({
+    type: r.type,
+    name: r.name,
+    urn: r.urn,
+    props: r.inputs,
+    protect: r.protect,
+    parent: r.parent ? byName.get(r.parent) : undefined,
+    dependencies: r.dependsOn.map((n: string) => byName.get(n)).filter(Boolean),
+  }));
+}
+
+const mandatory = (ds: Diagnostic[]) => ds.filter((d) => d.level === "mandatory");
+
 describe.each(["dev", "prod"])("the %s stack as the program declares it", (stack) => {
   it("passes every mandatory policy with its checked-in policy config", async () => {
-    const plan = await planStack({ stack });
-    expect(plan.errors).toEqual([]);
-    const byName = new Map<string, string>(plan.resources.map((r: any) => [r.name, r.urn]));
-    const resources: Resource[] = plan.resources.map((r: any) => ({
-      type: r.type,
-      name: r.name,
-      urn: r.urn,
-      props: r.inputs,
-      protect: r.protect,
-      parent: r.parent ? byName.get(r.parent) : undefined,
-      dependencies: r.dependsOn.map((n: string) => byName.get(n)).filter(Boolean),
-    }));
+    const resources = await plannedResources(stack);
     expect(resources.some((r) => r.type === CONTAINER)).toBe(true);
     await configure(stackConfig(stack));
-    const found = await analyze(resources);
-    expect(found.filter((d) => d.level === "mandatory")).toEqual([]);
+    expect(mandatory(await analyze(resources))).toEqual([]);
+  });
+});
+
+describe("the policies bite on what the program declares (dev)", () => {
+  let resources: Resource[];
+  beforeAll(async () => {
+    resources = await plannedResources("dev");
+  });
+  const edit = (name: string, type: string, change: (r: Resource) => Resource) =>
+    resources.map((r) => (r.name === name && r.type === type ? change(structuredClone(r)) : r));
+
+  it("without the reviewed exceptions, every unconfined container is reported", async () => {
+    await configure({});
+    const found = mandatory(await analyze(resources)).map((d) => /CTID (\d+)/.exec(d.message)?.[1]);
+    expect(found.sort()).toEqual(["900", "901", "902", "950", "952", "955"]);
+  });
+
+  it("a GPU template without GPU devices breaks its GPU clones' lineage", async () => {
+    await configure(stackConfig("dev"));
+    const broken = edit("ct-901", CONTAINER, (r) => ({ ...r, props: { ...r.props, devicePassthroughs: [] } }));
+    const found = mandatory(await analyze(broken));
+    expect(found.map((d) => d.policy)).toEqual(["gpu-container-from-gpu-template", "gpu-container-from-gpu-template"]);
+    expect(found.map((d) => /^(ct-\d+)/m.exec(d.message.split("\n").pop()!)?.[1]).sort()).toEqual(["ct-950", "ct-955"]);
+  });
+
+  it("an unprotected pool, a privileged container and a reused MAC are reported", async () => {
+    await configure(stackConfig("dev"));
+    const pool = resources.find((r) => r.name.startsWith("host-zfs-pool-"))!;
+    expect(pool.protect).toBe(true);
+    let broken = edit(pool.name, pool.type, (r) => ({ ...r, protect: false }));
+    const mac = (resources.find((r) => r.name === "ct-950" && r.type === CONTAINER)!.props as any).networkInterfaces[0].macAddress;
+    broken = broken.map((r) =>
+      r.name === "ct-952" && r.type === CONTAINER
+        ? { ...r, props: { ...r.props, unprivileged: false, networkInterfaces: [{ ...(r.props as any).networkInterfaces[0], macAddress: mac }] } }
+        : r,
+    );
+    const policiesHit = mandatory(await analyze(broken)).map((d) => d.policy).sort();
+    expect(policiesHit).toEqual(["privileged-container-needs-allow", "unique-mac-addresses", "zfs-pool-protected"]);
   });
 });
