@@ -58,7 +58,7 @@ export function vmFeatureParams(vm: VmModel, model: PhoenixModel): Record<string
   const params: Record<string, string> = { VMID: String(vm.vmid), VM_NAME: vm.name };
   if (model.host.timezone) params.TIMEZONE = model.host.timezone;
   const nvidia = model.host.nvidiaDriver;
-  if (nvidia) {
+  if (nvidia && vm.features.includes("nvidia")) {
     params.NVIDIA_DRIVER_VERSION = nvidia.version;
     params.NVIDIA_RUNFILE_URL = nvidia.runfileUrl;
     if (nvidia.runfileSha256) params.NVIDIA_RUNFILE_SHA256 = nvidia.runfileSha256;
