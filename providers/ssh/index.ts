@@ -192,6 +192,8 @@ function connectOnce(hop: Hop, secrets: SshSecrets, target: SshTarget, sock?: No
       return !rejectedHostKey;
     },
   } as ConnectConfig;
+  // Servers that offer passwords only through PAM's keyboard-interactive get the same password.
+  if (secrets.password) config.tryKeyboard = true;
   if (expected?.algorithms.length) config.algorithms = { serverHostKey: expected.algorithms as any };
   if (sock) config.sock = sock as any;
 
@@ -222,6 +224,7 @@ function connectOnce(hop: Hop, secrets: SshSecrets, target: SshTarget, sock?: No
       }
       resolve(client);
     });
+    client.on("keyboard-interactive", (_name, _instructions, _lang, prompts, finish) => finish(prompts.map(() => secrets.password ?? "")));
     client.on("error", fail);
     client.on("close", () => fail(new Error("Connection lost before handshake")));
     try {
