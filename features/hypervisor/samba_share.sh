@@ -96,8 +96,10 @@ activate() {
       printf '\n# Phoenix-managed shares\n%s\n' "$include_line"; } >"$smb_conf.phoenix-new"
     mv -f "$smb_conf.phoenix-new" "$smb_conf"
   fi
+  # A running smbd re-reads its configuration now (it would anyway, within a minute).
   if pgrep -x smbd >/dev/null 2>&1; then
-    smbcontrol smbd reload-config >&2 || echo "smbd did not confirm the reload" >&2
+    if smbcontrol smbd reload-config >&2; then echo "smbd reloaded" >&2
+    else echo "smbd did not confirm the reload" >&2; fi
   fi
 }
 

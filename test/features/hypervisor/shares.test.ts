@@ -100,6 +100,20 @@ describe("samba_share.sh (real testparm)", () => {
     }
   });
 
+  it("a running smbd reloads its configuration after a change", async () => {
+    // A real smbd inside the throwaway root, on loopback and an unused port.
+    await root.exec(
+      "sed -i 's/^\\[global\\]/[global]\\n   smb ports = 44555\\n   bind interfaces only = yes\\n   interfaces = lo\\n   disable netbios = yes/' /etc/samba/smb.conf && mkdir -p /run/samba && smbd -D",
+    );
+    try {
+      const r = await root.script("samba_share", "apply", { ...share, name: "reloaded" });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toContain("smbd reloaded");
+    } finally {
+      await root.exec("kill $(cat /run/samba/smbd.pid)");
+    }
+  });
+
   it("a hand edit shows as drift and apply restores; delete removes only its section", async () => {
     await root.exec("sed -i 's/writable = yes/writable = no/' /etc/samba/phoenix-shares.conf");
     expect((await root.script("samba_share", "read", share)).result).toMatchObject({ matches: false });
