@@ -31,8 +31,13 @@ vm_exists() { qm status "$vmid" >/dev/null 2>&1; }
 
 # Runs a command in the guest; prints "<exitcode>" (empty while still running) then the output.
 guest_exec() {
-  local json
-  json=$(qm guest exec "$vmid" "$@")
+  local json rc=0
+  # The guest command's own exit code is in the JSON; qm's exit code only says whether it ran.
+  json=$(qm guest exec "$vmid" "$@") || rc=$?
+  if [[ $json != *"{"* ]]; then
+    echo "VM $vmid: qm guest exec failed (exit $rc)" >&2
+    return 1
+  fi
   perl -MJSON::PP -e 'local $/; my $r = JSON::PP->new->decode(<STDIN>);
     print((exists $r->{exited} && $r->{exited} ? $r->{exitcode} : ""), "\n");
     print $r->{"out-data"} // ""; print $r->{"err-data"} // ""' <<<"$json"
