@@ -19,6 +19,10 @@ feature_env=${PHOENIX_FEATURE_ENV:-/etc/phoenix/features.env}
 state_dir=${PHOENIX_STATE_DIR:-/var/lib/phoenix/features}
 log_file=${PHOENIX_LOG_FILE:-/var/log/phoenix/first_boot.log}
 
+# cloud-init's runcmd may run with a bare environment; the features expect a root login's.
+export HOME=${HOME:-/root}
+export PATH=${PATH:-/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin}
+
 mkdir -p "$state_dir" "$(dirname "$log_file")"
 exec > >(tee -a "$log_file") 2>&1
 
