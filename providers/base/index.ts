@@ -259,6 +259,20 @@ export function parseParams(kind: HostScriptKind, params: Record<string, string>
   return r.data as Record<string, string>;
 }
 
+/** Hosts already warned about in this program run (program side, never serialized). */
+const warnedInsecure: string[] = [];
+
+/** `pulumi preview/up` shows this on every run while a stack opts out of host-key checking. */
+function warnIfInsecure(connection: pulumi.Input<SshTarget>): void {
+  pulumi.output(connection).apply((c) => {
+    const where = `${c.user}@${c.host}:${c.port}`;
+    if (c.insecureIgnoreHostKey && !warnedInsecure.includes(where)) {
+      warnedInsecure.push(where);
+      pulumi.log.warn(`SSH host key of ${where} is NOT verified (phoenix:sshInsecureIgnoreHostKey): anyone on the path can impersonate the host. Set phoenix:sshHostKey.`);
+    }
+  });
+}
+
 function isPlainStrings(value: unknown): value is Record<string, string> {
   return !!value && typeof value === "object" && !pulumi.Output.isInstance(value) && Object.values(value).every((v) => typeof v === "string");
 }
@@ -282,6 +296,7 @@ export class HostScriptResource extends pulumi.dynamic.Resource {
       observed: undefined,
     };
     if (args.secretParams !== undefined) props.secretParams = pulumi.secret(args.secretParams);
+    warnIfInsecure(args.connection);
     super(
       providerFor(kind),
       name,

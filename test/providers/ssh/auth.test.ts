@@ -8,8 +8,11 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { startTestHost, type TestHost } from "../../host/sshd";
 import { loadDist } from "../../load";
+import { captureResources } from "../harness";
+import { etcFileKind, etcFileScript } from "../base/etc-file-kind";
 
 const ssh = loadDist<typeof import("../../../providers/ssh/index")>("providers/ssh/index");
+const base = loadDist<typeof import("../../../providers/base/index")>("providers/base/index");
 
 function newKey(dir: string, name: string, passphrase = ""): { privateKey: string; publicKey: string; file: string } {
   const file = path.join(dir, name);
@@ -135,6 +138,15 @@ describe("ssh transport: authentication and host keys", () => {
       const warnings = warn.mock.calls.map((c) => String(c[0])).filter((m) => m.includes("NOT verified"));
       expect(warnings).toHaveLength(2);
       expect(warnings[0]).toContain(host.fingerprint);
+      // ...and the program says so in every preview/up (once per host)
+      warn.mockClear();
+      await captureResources(() => {
+        for (const n of ["a", "b"]) {
+          new base.HostScriptResource(etcFileKind as any, `host-etc-file-${n}`, { connection: target, script: etcFileScript, params: { name: n, content: "", mode: "644" } });
+        }
+      });
+      const programWarnings = warn.mock.calls.map((c) => String(c[0])).filter((m) => m.includes("NOT verified"));
+      expect(programWarnings).toEqual([expect.stringMatching(/^warning: \[runtime\] SSH host key of root@127\.0\.0\.1:\d+ is NOT verified/)]);
     } finally {
       warn.mockRestore();
     }
