@@ -7,6 +7,7 @@ import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { repoRoot } from "../load";
 import { policies } from "../../policy/rules";
+import { planStack } from "../program/plan";
 
 const docPath = path.join(repoRoot, "docs", "operations.md");
 const BEGIN = /<!-- BEGIN phoenix graph --config-dir stacks\/dev[^>]*-->\n```mermaid\n/;
@@ -76,6 +77,34 @@ describe("docs/operations.md", () => {
     const table = doc.slice(doc.indexOf("## The policy pack"), doc.indexOf("## Preview and update"));
     const listed = new Set([...table.matchAll(/^\| `([a-z0-9-]+)`(?:, `([a-z0-9-]+)`)? \|/gm)].flatMap((m) => [m[1], m[2]].filter(Boolean)));
     expect([...listed].sort()).toEqual(policies.map((p) => p.name).sort());
+  });
+
+  it("names the resources the program declares for the dev stack, and only those", async () => {
+    const arch = doc.slice(doc.indexOf("## Architecture"), doc.indexOf("The provisioning graph"));
+    // `ct-<ctid>-feature-<feature>` → /^ct-\d+-feature-[^\s]+$/ ...
+    const patterns = [...new Set([...arch.matchAll(/\b(?:host|ct|vm)(?:-[<>a-z0-9]+)*\b>?/g)].map((m) => m[0]))]
+      .filter((p) => p.includes("-"))
+      .map((p) => {
+        // IDs are numbers (so `ct-<ctid>` does not also match `ct-950-app`); names may hold dashes.
+        const source = p
+          .replace(/<(ctid|vmid|n)>/g, "\u0001")
+          .replace(/<[a-z]+>/g, "\u0000")
+          .replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+          .replace(/\u0001/g, "\\d+")
+          .replace(/\u0000/g, "[^\\s]+");
+        return { p, re: new RegExp(`^${source}$`) };
+      });
+    expect(patterns.length).toBeGreaterThan(15);
+    const plan = await planStack({ stack: "dev" });
+    expect(plan.errors).toEqual([]);
+    const names = [...new Set(plan.resources.map((r) => r.name))].filter((n) => n !== "host");
+    for (const n of names) expect(patterns.some(({ re }) => re.test(n)), `${n} is described`).toBe(true);
+    for (const { p, re } of patterns) expect(names.some((n) => re.test(n)), `${p} is declared`).toBe(true);
+    // The URNs quoted for targeted updates are the program's.
+    const urns = new Set(plan.resources.map((r) => r.urn));
+    const quoted = [...doc.matchAll(/urn:pulumi:dev::phoenix::[^\s']+/g)].map((m) => m[0]);
+    expect(quoted.length).toBeGreaterThanOrEqual(3);
+    for (const u of quoted) expect(urns.has(u), u).toBe(true);
   });
 
   it("describes the import file phoenix import writes", () => {
