@@ -259,3 +259,21 @@ describe("the policies bite on what the program declares (dev)", () => {
     expect(policiesHit).toEqual(["privileged-container-needs-allow", "unique-mac-addresses", "zfs-pool-protected"]);
   });
 });
+
+describe("the production rules bite on what the program declares (prod)", () => {
+  it("a host-key opt-out or a data-destruction opt-in in prod is reported", async () => {
+    const resources = await plannedResources("prod");
+    await configure(stackConfig("prod"));
+    const setup = resources.find((r) => r.name === "host-initial-setup")!;
+    expect((setup.props as any).connection.hostKey).toBeTruthy();
+    const dataset = resources.find((r) => r.name.startsWith("host-zfs-dataset-"))!;
+    expect((dataset.props as any).allowDestroy).toBe(false);
+    const broken = resources.map((r) => {
+      if (r === setup) return { ...r, props: { ...r.props, connection: { ...(r.props as any).connection, insecureIgnoreHostKey: true } } };
+      if (r === dataset) return { ...r, props: { ...r.props, allowDestroy: true } };
+      return r;
+    });
+    const hit = mandatory(await analyze(broken)).map((d) => d.policy).sort();
+    expect(hit).toEqual(["no-data-destruction-in-prod", "no-host-key-opt-out-in-prod"]);
+  });
+});
