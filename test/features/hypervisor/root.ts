@@ -3,7 +3,7 @@
 // /srv, /root and /home are overlays on the real directories and /tmp is a tmpfs. Scripts run in
 // it through `nsenter`, so they may change /etc freely; this machine's real files stay untouched.
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { repoRoot } from "../../load";
@@ -64,6 +64,19 @@ export async function startThrowawayRoot(): Promise<ThrowawayRoot> {
     holder.on("exit", (code) => reject(new Error(`throwaway root failed (${code}): ${err}`)));
   });
   const pid = holder.pid!;
+  const namespace = readlinkSync(`/proc/${pid}/ns/mnt`);
+  /** Every process in the root's mount namespace (the holder, daemons such as zfs-fuse or smbd). */
+  const processes = (): number[] =>
+    readdirSync("/proc")
+      .filter((n) => /^\d+$/.test(n))
+      .map(Number)
+      .filter((n) => {
+        try {
+          return readlinkSync(`/proc/${n}/ns/mnt`) === namespace;
+        } catch {
+          return false;
+        }
+      });
 
   const exec: ThrowawayRoot["exec"] = (command, opts = {}) =>
     new Promise((resolve) => {
@@ -101,12 +114,17 @@ export async function startThrowawayRoot(): Promise<ThrowawayRoot> {
       zfsStarted = true;
     },
     async stop() {
-      if (zfsStarted) {
-        // Export pools first so zfs-fuse unmounts cleanly, then end the daemon.
-        await exec("for p in $(zpool list -H -o name 2>/dev/null); do zpool export -f \"$p\" || true; done; kill $(cat /run/zfs-fuse.pid) 2>/dev/null; for i in $(seq 50); do kill -0 $(cat /run/zfs-fuse.pid) 2>/dev/null || break; sleep 0.1; done");
+      // Export the pools so zfs-fuse unmounts cleanly, then end every process of the namespace
+      // (zfs-fuse, smbd... and the holder); the mounts go with the namespace.
+      if (zfsStarted) await exec("for p in $(zpool list -H -o name 2>/dev/null); do zpool export -f \"$p\" || true; done");
+      for (const n of processes()) {
+        try {
+          process.kill(n, "SIGKILL");
+        } catch {
+          // already gone
+        }
       }
-      holder.kill("SIGKILL");
-      await new Promise((r) => setTimeout(r, 100));
+      for (let i = 0; i < 50 && processes().length; i++) await new Promise((r) => setTimeout(r, 100));
       rmSync(dir, { recursive: true, force: true });
     },
   };
