@@ -63,7 +63,11 @@ apply() {
     if [ "$type" = zfspool ]; then
       zfs list -H -o name "$target" >/dev/null 2>&1 || die "ZFS dataset $target does not exist"
     fi
-    pvesm add "$type" "$id" "--$target_key" "$target" --content "$content" >&2
+    local extra=()
+    # A dir storage on a dataset: Proxmox treats it as offline while the dataset is not mounted,
+    # instead of writing into the empty directory underneath (pvesm(1), is_mountpoint).
+    [ "$type" = dir ] && extra=(--is_mountpoint yes)
+    pvesm add "$type" "$id" "--$target_key" "$target" --content "$content" "${extra[@]}" >&2
     echo "registered storage $id ($type $target, $content)" >&2
     return
   fi

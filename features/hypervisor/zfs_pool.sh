@@ -65,10 +65,11 @@ layout() {
     END { print (level == "" ? "single" : level); for (i = 1; i <= nd; i++) print devs[i] }'
 }
 
-# Disks compare by base name: `zpool status` shows by-id names without /dev/disk/by-id/ on OpenZFS.
+# Disks compare by base name: `zpool status` shows by-id names without /dev/disk/by-id/, and
+# whole disks given to OpenZFS appear as their first partition (`<by-id name>-part1`).
 same_layout() {
   local got want
-  got=$(layout | { read -r level; echo "$level"; sed 's#.*/##' | sort; })
+  got=$(layout | { read -r level; echo "$level"; sed -e 's#.*/##' -e 's/-part[0-9]\+$//' | sort; })
   want=$({ echo "$raid_level"; printf '%s\n' "${disks[@]}" | sed 's#.*/##' | sort; })
   [ "$got" = "$want" ]
 }

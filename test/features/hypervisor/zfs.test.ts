@@ -112,7 +112,7 @@ describe("proxmox_storage.sh through the pvesm emulator", () => {
     }
     const cfg = (await root.exec("cat /etc/pve/storage.cfg")).stdout;
     expect(cfg).toContain("zfspool: tank-disks\n\tcontent images,rootdir\n\tpool tank/disks\n");
-    expect(cfg).toContain("dir: tank-iso\n\tcontent iso,vztmpl\n\tpath /mnt/tank/iso\n");
+    expect(cfg).toContain("dir: tank-iso\n\tcontent iso,vztmpl\n\tis_mountpoint yes\n\tpath /mnt/tank/iso\n");
     expect(cfg).toMatch(/^dir: local\n/);
     const status = (await root.exec("pvesm status")).stdout;
     expect(status).toMatch(/tank-disks\s+zfspool\s+active/);
