@@ -1,7 +1,7 @@
-// A small stand-in for the Pulumi engine, for end-to-end tests of the containers: the compiled
-// LxcGuest components are declared under the SDK's mock monitor (dependencies ordered as the
+// A small stand-in for the Pulumi engine, for end-to-end tests of the containers: the real
+// program runs under the SDK's mock monitor (the lead's planStack; dependencies ordered as the
 // engine orders them: a resource registers only once everything it depends on has), and each
-// registered resource is carried out for real on a test host:
+// container resource is carried out for real on a test host:
 //   - dynamic resources: the serialized provider is loaded as Pulumi's dynamic-provider host does
 //     and driven like the engine: check, then create, or diff against the last state and update
 //     (or replace) only when diff reports a change;
@@ -32,6 +32,8 @@ export interface RunReport {
 }
 
 const CONTAINER = "proxmoxve:index/containerLegacy:ContainerLegacy";
+/** What `up` carries out: containers and the container kinds (host setup and VMs are other issues'). */
+const CARRIED_OUT = /^(proxmoxve:index\/containerLegacy:ContainerLegacy|pulumi-nodejs:dynamic\/phoenix:lxc-(options|step|snapshot))$/;
 
 function nameFromUrn(urn: string): string {
   return urn.slice(urn.lastIndexOf("::") + 2);
@@ -95,38 +97,33 @@ export class Engine {
 
   constructor(private host: TestHost) {}
 
-  /** Declares the containers of `model` as infra/index.ts does and carries them out. */
-  async run(model: any, settings: any): Promise<RunReport> {
-    const pulumi = requireNode("@pulumi/pulumi");
+  /**
+   * Runs the real program (infra/index.ts, through the lead's planStack) as an update against the
+   * test host: the containers' resources are carried out, everything else (host setup, VMs) is
+   * only declared.
+   */
+  async up(opts: { stack?: string; configDir?: string } = {}): Promise<RunReport> {
     const report: RunReport = { registered: [], actions: new Map(), sessions: 0, errors: [] };
-    const onRejection = (reason: unknown) => report.errors.push(String((reason as Error)?.stack ?? reason));
-    process.on("unhandledRejection", onRejection);
-    try {
-      await pulumi.runtime.setMocks(
-        {
-          newResource: async (args: any) => {
-            try {
-              return await this.carryOut(args, report);
-            } catch (err) {
-              report.errors.push(`${args.name}: ${(err as Error).message}`);
-              throw err;
-            }
-          },
-          call: (args: any) => args.inputs,
-        },
-        "phoenix",
-        settings.stack,
-        false,
-      );
-      recordRegistrations(report.registered);
-
-      declareContainers(model, settings);
-      await (pulumi.runtime as any).waitForRPCs?.();
-      await new Promise((resolve) => setImmediate(resolve));
-      return report;
-    } finally {
-      process.off("unhandledRejection", onRejection);
-    }
+    const { planStack } = loadDist("infra/cli/plan");
+    const t = this.host.target;
+    const plan = await planStack({
+      stack: opts.stack ?? "dev",
+      preview: false,
+      configDir: opts.configDir,
+      config: { "phoenix:sshHost": t.host, "phoenix:sshPort": String(t.port), "phoenix:sshUser": t.user, "phoenix:sshHostKey": this.host.hostKeyLine },
+      onNewResource: async (args: any) => {
+        if (!CARRIED_OUT.test(args.type)) return undefined;
+        try {
+          return await this.carryOut(args, report);
+        } catch (err) {
+          report.errors.push(`${args.name}: ${(err as Error).message}`);
+          throw err;
+        }
+      },
+    });
+    report.errors.push(...plan.errors);
+    report.registered = plan.resources.map((r: any) => ({ name: r.name, type: r.type, dependsOn: r.dependsOn, inputs: r.inputs, replaceWith: [], deleteBeforeReplace: false }));
+    return report;
   }
 
   private provider(serialized: string): Promise<LoadedProvider> {

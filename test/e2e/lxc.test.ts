@@ -1,12 +1,14 @@
-// End to end: the dev stack's containers (stacks/dev) declared by the compiled LxcGuest
-// components under the mock monitor, every dynamic resource executed for real on the sshd test
-// host and every ContainerLegacy carried out through the emulator's `pct` (lxc-engine.ts). The
+// End to end: the real program (infra/index.ts, run by the lead's planStack as an update under
+// the mock monitor) for the dev stack, with every container resource carried out on the sshd test
+// host: the container kinds' serialized providers executed for real, and every ContainerLegacy
+// through the emulator's `pct` (lxc-engine.ts). Host setup and VMs are only declared here. The
 // emulator's log must show the seed's step order per container and the clone chain
 // 900 → 901 → 950; a second run must change nothing and open no SSH session.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync, copyFileSync } from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
-import { loadDist, repoRoot } from "../load";
+import { repoRoot } from "../load";
 import { startTestHost, type TestHost } from "../host/sshd";
 import { installEmulator, readCalls, seedFromDir } from "../host/emulator/lib";
 import { Engine, type RunReport } from "./lxc-engine";
@@ -14,8 +16,6 @@ import { Engine, type RunReport } from "./lxc-engine";
 describe("dev stack containers, end to end through the pct emulator", () => {
   let host: TestHost;
   let engine: Engine;
-  let model: any;
-  let settings: any;
   let first: RunReport;
   let calls: string[][];
   const accepted = () => (readFileSync(path.join(host.baseDir, "sshd.log"), "utf8").match(/Accepted publickey/g) ?? []).length;
@@ -28,12 +28,8 @@ describe("dev stack containers, end to end through the pct emulator", () => {
       "mkdir -p /srv/hostroot/fastData/shared-bulk-data/vllm_models /srv/hostroot/fastData/shared-bulk-data/ollama_models && echo EMU_HOST_ROOT=/srv/hostroot > /etc/pve-emu.conf",
     );
     expect(r.code, r.stderr).toBe(0);
-    const loaded = loadDist("infra/config/load").loadPhoenixConfig(path.join(repoRoot, "stacks/dev"));
-    expect(loaded.ok, JSON.stringify(loaded.errors)).toBe(true);
-    model = loaded.model;
-    settings = { stack: "dev", configDir: path.join(repoRoot, "stacks/dev"), node: "pve", connection: host.target, allowDataDestruction: false, protectPools: true };
     engine = new Engine(host);
-    first = await engine.run(model, settings);
+    first = await engine.up();
     calls = await readCalls(host);
   }, 1_200_000);
   afterAll(() => host?.stop());
@@ -104,7 +100,7 @@ describe("dev stack containers, end to end through the pct emulator", () => {
   it("a second run changes nothing and opens no SSH session", async () => {
     const sessionsBefore = accepted();
     const callsBefore = await readCalls(host);
-    const second = await engine.run(model, settings);
+    const second = await engine.up();
     expect(second.errors).toEqual([]);
     expect(second.actions.size).toBe(first.actions.size);
     for (const [name, action] of second.actions) expect(action, name).toBe("same");
@@ -115,8 +111,13 @@ describe("dev stack containers, end to end through the pct emulator", () => {
 
   it("a changed feature parameter updates that step and re-takes the template's snapshot, nothing else", async () => {
     const before = (await readCalls(host)).length;
-    const changed = { ...model, host: { ...model.host, timezone: "Europe/Berlin" } };
-    const third = await engine.run(changed, settings);
+    // The dev files with another host timezone (which base_setup hands to the Template-Base).
+    const dir = mkdtempSync(path.join(os.tmpdir(), "phoenix-dev-"));
+    for (const f of ["phoenix_lxc_configs.json", "phoenix_vm_configs.json"]) copyFileSync(path.join(repoRoot, "stacks/dev", f), path.join(dir, f));
+    const hypervisor = JSON.parse(readFileSync(path.join(repoRoot, "stacks/dev/phoenix_hypervisor_config.json"), "utf8"));
+    hypervisor.timezone = "Europe/Berlin";
+    writeFileSync(path.join(dir, "phoenix_hypervisor_config.json"), JSON.stringify(hypervisor, null, 2));
+    const third = await engine.up({ configDir: dir });
     expect(third.errors).toEqual([]);
     const updated = [...third.actions].filter(([, a]) => a !== "same").map(([n, a]) => `${n}: ${a}`);
     expect(updated.sort()).toEqual(["ct-900-feature-base_setup: update", "ct-900-snapshot: update"]);
