@@ -122,6 +122,15 @@ describe("nvidia_driver.sh (stand-in runfile via file://, stand-in nvidia-smi)",
     expect((await root.exec(`cat ${CALL_LOG}`)).stdout).toContain("runfile --silent --dkms");
   });
 
+  it("reports rebootRequired while the loaded module is older than the installed one", async () => {
+    // modinfo (the module on disk) says 580.82.07; the running module still reports the old version.
+    await root.installTool("modinfo", "#!/bin/sh\necho 580.82.07\n");
+    await root.exec("printf '#!/bin/sh\\necho 580.76.05\\n' > /usr/local/bin/nvidia-smi");
+    const r = await root.script("nvidia_driver", "read", { ...params, version: "580.82.07" });
+    expect(r.result).toMatchObject({ version: "580.82.07", loadedVersion: "580.76.05", rebootRequired: true, matches: true });
+    await root.exec("rm /usr/local/sbin/modinfo && printf '#!/bin/sh\\necho 580.82.07\\n' > /usr/local/bin/nvidia-smi");
+  });
+
   it("delete leaves the driver installed and says so", async () => {
     const r = await root.script("nvidia_driver", "delete", params);
     expect(r.result).toEqual({ present: false, leftInstalled: true });

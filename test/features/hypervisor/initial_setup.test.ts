@@ -72,6 +72,18 @@ describe("initial_setup.sh", () => {
     expect((await root.exec("cat /etc/timezone")).stdout).toBe("America/New_York\n");
   });
 
+  it("Proxmox 9 deb822 sources: the enterprise repository gets Enabled: no; with a subscription it stays on", async () => {
+    await root.exec(
+      "printf 'Types: deb\\nURIs: https://enterprise.proxmox.com/debian/pve\\nSuites: trixie\\nComponents: pve-enterprise\\n' > /etc/apt/sources.list.d/pve-enterprise.sources",
+    );
+    const subscribed = await root.script("initial_setup", "apply", { ...params, subscription: "1" });
+    expect(subscribed.result).toMatchObject({ enterpriseRepo: true, matches: true });
+    expect((await root.exec("cat /etc/apt/sources.list.d/pve-enterprise.sources")).stdout).not.toContain("Enabled");
+    const r = await root.script("initial_setup", "apply", params);
+    expect(r.result).toMatchObject({ enterpriseRepo: false, matches: true });
+    expect((await root.exec("cat /etc/apt/sources.list.d/pve-enterprise.sources")).stdout).toContain("Enabled: no\n");
+  });
+
   it("rejects an invalid timezone before touching anything", async () => {
     const r = await root.script("initial_setup", "apply", { ...params, timezone: "Mars/$(touch /tmp/pwned)" });
     expect(r.code).not.toBe(0);
