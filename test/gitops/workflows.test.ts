@@ -165,6 +165,38 @@ describe("Pulumi steps", () => {
   });
 });
 
+describe("the glue scripts, run as the runner runs them", () => {
+  const stepRun = (file: string, job: string, match: (step: any) => boolean): string => {
+    const step = (workflows[file].jobs[job].steps as any[]).find(match);
+    expect(step, `${file} ${job}`).toBeDefined();
+    return step.run as string;
+  };
+  const bash = (script: string, env: Record<string, string>) =>
+    spawnSync("bash", ["--noprofile", "--norc", "-eo", "pipefail", "-c", script], {
+      cwd: repoRoot,
+      encoding: "utf8",
+      env: { ...process.env, ...env },
+    });
+
+  it.each(["pull-request.yml", "deploy.yml"])("%s: the changes step writes a stacks= line fromJSON can read", (file) => {
+    const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "phoenix-gh-")), "output");
+    fs.writeFileSync(out, "");
+    const r = bash(stepRun(file, "changes", (s) => s.id === "stacks"), { GITHUB_OUTPUT: out, BASE_SHA: "", HEAD_SHA: "HEAD" });
+    expect(r.status, r.stderr).toBe(0);
+    const line = fs.readFileSync(out, "utf8").trim();
+    expect(line).toMatch(/^stacks=\[.*\]$/);
+    expect(JSON.parse(line.slice("stacks=".length))).toEqual(stacks);
+  });
+
+  it("checks.yml: the validate step validates every stack's files (after the build the test suite already ran)", () => {
+    const script = stepRun("checks.yml", "validate-and-test", (s) => /phoenix validate/.test(s.run ?? ""));
+    // `npm test` has built dist/; the rest of the step runs as written.
+    const r = bash(script.replace(/^npm run build\n/m, ""), {});
+    expect(r.status, r.stderr).toBe(0);
+    for (const s of stacks) expect(r.stdout).toContain(`::group::validate ${s}`);
+  });
+});
+
 describe("changed-stacks.sh", () => {
   const script = path.join(repoRoot, ".github", "scripts", "changed-stacks.sh");
   const repo = fs.mkdtempSync(path.join(os.tmpdir(), "phoenix-gitops-"));
