@@ -1,4 +1,5 @@
-// `phoenix import --stack NAME [--out FILE]`: adoption of a host the Bash orchestrator built.
+// `phoenix import --stack NAME [--out FILE] [--only IDS] [--with-images]`: adoption of a host the
+// Bash orchestrator built.
 // Writes a Pulumi import file (`pulumi import --file FILE`) that adopts every existing container
 // and VM of the stack's Phoenix files under the logical names and parents the program uses, so
 // the next `pulumi up` manages 900/901/950 ... instead of re-creating them. Only the proxmoxve
