@@ -56,6 +56,8 @@ write_if_changed() {
 # Quotes one argument for a systemd ExecStart= line (systemd.service(5), "Command lines").
 systemd_quote() {
   local v=$1
+  # A line break would end the ExecStart= line and start a directive of the value's choosing.
+  [[ $v != *[$'\n\r']* ]] || die "a value for a systemd command line contains a line break"
   v=${v//\\/\\\\}
   v=${v//\"/\\\"}
   v=${v//%/%%}

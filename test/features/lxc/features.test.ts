@@ -129,6 +129,15 @@ describe("container features in emulated containers", () => {
     expect(unit).toContain(`"--served-model-name" "x'; touch /pwned1; '$$(touch /pwned2)\`touch /pwned3\`\\"%%h"`);
   });
 
+  it("vllm refuses a value with a line break instead of letting it add a unit directive", async () => {
+    const ctid = next++;
+    await e.container(ctid);
+    const r = await e.step(ctid, "apply", "feature-vllm", "features/lxc/vllm.sh", { vllm_model: "m", vllm_served_model_name: "x\nExecStartPre=/bin/touch /pwned" });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("contains a line break");
+    expect(existsSync(path.join(e.rootfs(ctid), "etc/systemd/system/vllm.service"))).toBe(false);
+  });
+
   it("ollama runs the official installer once, listens on all interfaces and pulls models", async () => {
     const ollama = `#!/bin/bash\necho "ollama $*" >>/var/log/stub-calls.log\nmkdir -p /var/lib/stubs/ollama\ncase $1 in pull) touch "/var/lib/stubs/ollama/$2";; list) echo "NAME ID SIZE"; ls /var/lib/stubs/ollama;; esac\n`;
     const installer = `#!/bin/sh\necho "ollama-installer OLLAMA_VERSION=$OLLAMA_VERSION" >>/var/log/stub-calls.log\nprintf '%s' '${ollama.replace(/'/g, `'\\''`)}' >/usr/local/bin/ollama\nchmod 755 /usr/local/bin/ollama\n`;
