@@ -193,6 +193,19 @@ describe("unconfined-container-needs-allow", () => {
   });
 });
 
+describe("no-sensitive-host-bind-mounts", () => {
+  const p = rules.noSensitiveBindMounts;
+  const mounts = (...volumes: string[]) => ct(952, { mountPoints: volumes.map((v, i) => ({ volume: v, path: `/mnt/m${i}` })) });
+  it("passes data directories and storage volumes", async () => {
+    expect(await violations(p, resourceArgs(CONTAINER, "ct-952", mounts("/quickOS/shared-prod-data", "/mnt/pve/models", "quickOS-lxc-disks", "/etcetera")))).toEqual([]);
+  });
+  it("fails the host's root, configuration, secrets and devices", async () => {
+    const found = await violations(p, resourceArgs(CONTAINER, "ct-952", mounts("/", "/etc/pve", "/root/.ssh/", "/dev", "/var/lib/vz/images")));
+    expect(found).toHaveLength(5);
+    expect(found[1]).toBe("ct-952 (CTID 952) bind-mounts the host's /etc/pve (under /etc) at /mnt/m1");
+  });
+});
+
 describe("gpu-container-from-gpu-template", () => {
   const p = rules.gpuFromGpuTemplate;
   const chain = (gpuTemplate: boolean) => [

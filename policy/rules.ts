@@ -170,6 +170,30 @@ export const noDataDestructionInProd: ResourceValidationPolicy = {
   },
 };
 
+/** Host paths that must never be bind-mounted into a guest: the host's own system and secrets. */
+const SENSITIVE_HOST_PATHS = ["/", "/etc", "/root", "/boot", "/dev", "/proc", "/sys", "/run", "/var/lib/vz", "/var/lib/pve-cluster", "/usr"];
+
+function sensitiveHostPath(hostPath: string): string | undefined {
+  const normal = hostPath.replace(/\/+$/, "") || "/";
+  return SENSITIVE_HOST_PATHS.find((p) => normal === p || (p !== "/" && normal.startsWith(`${p}/`)));
+}
+
+export const noSensitiveBindMounts: ResourceValidationPolicy = {
+  name: "no-sensitive-host-bind-mounts",
+  description:
+    "Containers bind-mount data directories only, never the host's system paths (/, /etc (incl. /etc/pve), /root, /boot, /dev, /proc, /sys, /run, /usr, /var/lib/vz, /var/lib/pve-cluster).",
+  enforcementLevel: "mandatory",
+  validateResource: (args: ResourceValidationArgs, report: ReportViolation) => {
+    if (args.type !== CONTAINER) return;
+    for (const m of (args.props.mountPoints ?? []) as Props[]) {
+      // A bind mount's volume is a host path; a storage volume is `<storage>` or `<storage>:<volume>`.
+      if (typeof m?.volume !== "string" || !m.volume.startsWith("/")) continue;
+      const hit = sensitiveHostPath(m.volume);
+      if (hit) report(`${guestLabel(args.type, args.props, args.name)} bind-mounts the host's ${m.volume} (under ${hit}) at ${m.path}`);
+    }
+  },
+};
+
 /** Raw LXC settings that take away the container's confinement. */
 const UNCONFINED = [
   { pattern: /lxc\.apparmor\.profile\s*[=:]\s*unconfined\b/, what: "AppArmor unconfined" },
@@ -345,6 +369,7 @@ export const policies: Array<ResourceValidationPolicy | StackValidationPolicy> =
   noInsecureApiInProd,
   noDataDestructionInProd,
   unconfinedNeedsAllow,
+  noSensitiveBindMounts,
   startOnBoot,
   gpuFromGpuTemplate,
   uniqueMacAddresses,
