@@ -264,8 +264,12 @@ export async function startTestHost(opts: TestHostOptions = {}): Promise<TestHos
         async stop() {
           killNamespace(sshdPid, ns);
           running.delete(sshdPid);
-          await new Promise((r) => setTimeout(r, 50));
-          if (!process.env.PHOENIX_TESTHOST_KEEP) rmSync(baseDir, { recursive: true, force: true });
+          // The overlays vanish with the namespace's last process: wait for every one to be gone.
+          for (let i = 0; i < 100 && namespaceProcesses(ns).length; i++) {
+            killNamespace(sshdPid, ns);
+            await new Promise((r) => setTimeout(r, 50));
+          }
+          if (!process.env.PHOENIX_TESTHOST_KEEP) rmSync(baseDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
         },
       };
       return host;
