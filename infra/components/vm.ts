@@ -292,14 +292,16 @@ export class VmGuest extends pulumi.ComponentResource {
     this.cloudInit = new VmCloudInitWait(
       `vm-${id}-cloud-init`,
       { connection: settings.connection, vmid: id, userDataSha256 },
-      { ...child, dependsOn: [this.vm] },
+      // A recreated VM boots afresh: wait for its first boot again (the host's record describes
+      // the old VM), and forget the old one before the new VM exists.
+      { ...child, dependsOn: [this.vm], replaceWith: [this.vm], deleteBeforeReplace: true },
     );
     let ready: pulumi.Resource = this.cloudInit;
     if (vm.templateSnapshotName) {
       this.snapshot = new VmSnapshot(
         `vm-${id}-snapshot`,
         { connection: settings.connection, vmid: id, snapshotName: vm.templateSnapshotName, after: userDataSha256 },
-        { ...child, dependsOn: [this.cloudInit] },
+        { ...child, dependsOn: [this.cloudInit], replaceWith: [this.vm], deleteBeforeReplace: true },
       );
       ready = this.snapshot;
     }

@@ -16,6 +16,8 @@ import { installQm } from "./emulator";
 type Action = "create" | "update" | "same";
 interface RunReport {
   actions: Map<string, Action>;
+  /** Per registered resource: the resources whose replacement replaces it, and delete-first. */
+  options: Map<string, { replaceWith: string[]; deleteBeforeReplace: boolean }>;
   /** SSH sessions opened for proxmoxve resources (dynamic providers open their own). */
   sessions: number;
   errors: string[];
@@ -41,7 +43,7 @@ class VmEngine {
 
   async run(model: any, settings: any): Promise<RunReport> {
     const pulumi = requireNode("@pulumi/pulumi");
-    const report: RunReport = { actions: new Map(), sessions: 0, errors: [] };
+    const report: RunReport = { actions: new Map(), options: new Map(), sessions: 0, errors: [] };
     const onRejection = (reason: unknown) => report.errors.push(String((reason as Error)?.message ?? reason));
     process.on("unhandledRejection", onRejection);
     try {
@@ -61,6 +63,13 @@ class VmEngine {
         settings.stack,
         false,
       );
+      const monitor = pulumi.runtime.getMonitor() as any;
+      const register = monitor.registerResource.bind(monitor);
+      monitor.registerResource = (req: any, callback: any) => {
+        const replaceWith = req.getReplaceWithList().map((u: string) => u.slice(u.lastIndexOf("::") + 2));
+        report.options.set(req.getName(), { replaceWith, deleteBeforeReplace: req.getDeletebeforereplace() });
+        register(req, callback);
+      };
       // As infra/index.ts declares them: templates first, clones with their parent.
       const { VmGuest } = loadDist("infra/components/vm");
       const guests = new Map<number, any>();
@@ -210,6 +219,13 @@ describe("dev stack VMs end to end (qm emulator on the sshd test host)", () => {
       at(/^qm snapshot 8001 golden --description/),
     ];
     expect([...order].sort((a, b) => a - b)).toEqual(order);
+  });
+
+  it("replaces the first-boot wait and the snapshot with their VM, and deletes before recreating (fixed VMID)", () => {
+    for (const name of ["vm-8001-cloud-init", "vm-8001-snapshot"]) {
+      expect(first.options.get(name), name).toEqual({ replaceWith: ["vm-8001"], deleteBeforeReplace: true });
+    }
+    expect(first.options.get("vm-8001")?.deleteBeforeReplace).toBe(true);
   });
 
   it("leaves the VMs configured as the config says, booted with the user data snippet", async () => {
