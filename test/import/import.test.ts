@@ -144,5 +144,8 @@ describe("phoenix import --stack dev", () => {
     const unknown = phoenix("--stack", "dev", "--only", "900,777");
     expect(unknown.status).toBe(1);
     expect(unknown.stderr).toMatch(/777 is not a guest/);
+    const noStack = phoenix("--stack", "nosuch");
+    expect(noStack.status).toBe(1);
+    expect(noStack.stderr).toMatch(/no stack settings file stacks\/Pulumi\.nosuch\.yaml/);
   });
 });
