@@ -97,6 +97,7 @@ export function checkConnection(connection: unknown): pulumi.dynamic.CheckFailur
   if ((c.port as unknown) !== UNKNOWN && (!Number.isInteger(c.port) || (c.port as number) < 1 || (c.port as number) > 65535)) failures.push({ property: "connection.port", reason: `invalid port ${JSON.stringify(c.port)}` });
   if (c.user !== UNKNOWN && (typeof c.user !== "string" || !/^[a-z_][a-z0-9_.-]*\$?$/i.test(c.user))) failures.push({ property: "connection.user", reason: `invalid user ${JSON.stringify(c.user)}` });
   if (!c.hostKey && !c.insecureIgnoreHostKey) failures.push({ property: "connection.hostKey", reason: "an expected host key (known_hosts line or SHA256 fingerprint) is required unless insecureIgnoreHostKey is set" });
+  if (c.bastion && !c.bastion.hostKey && !c.insecureIgnoreHostKey) failures.push({ property: "connection.bastion.hostKey", reason: "the bastion's expected host key is required unless insecureIgnoreHostKey is set" });
   return failures;
 }
 
