@@ -8,6 +8,7 @@ set -euo pipefail
 . "${PHOENIX_LIB:?the host wrapper sets PHOENIX_LIB}"
 
 port=${PHOENIX_OLLAMA_PORT:-11434}
+[ -z "${PHOENIX_OLLAMA_VERSION:-}" ] || [[ $PHOENIX_OLLAMA_VERSION =~ ^[0-9][0-9A-Za-z.+-]*$ ]] || die "invalid ollama_version '$PHOENIX_OLLAMA_VERSION'"
 [[ $port =~ ^[0-9]+$ ]] || die "invalid ollama_port '$port'"
 
 apt_install ca-certificates curl
@@ -28,6 +29,7 @@ service_up ollama.service "$changed"
 if [ -n "${PHOENIX_OLLAMA_MODELS:-}" ]; then
   while IFS= read -r model; do
     [ -n "$model" ] || continue
+    [[ $model =~ ^[A-Za-z0-9][A-Za-z0-9._:/-]*$ ]] || die "invalid model name '$model'"
     ollama list | awk 'NR > 1 {print $1}' | grep -qxF -- "$model" || ollama pull "$model"
   done <<<"$PHOENIX_OLLAMA_MODELS"
 fi

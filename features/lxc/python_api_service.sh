@@ -13,6 +13,8 @@ apt_install python3 python3-venv
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 while IFS= read -r pkg; do
   [ -n "$pkg" ] || continue
+  # A requirement (name, optional version), never a pip option.
+  [[ $pkg =~ ^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9,._-]+\])?([<>=!~]=?[A-Za-z0-9.*+!-]+)?$ ]] || die "invalid package '$pkg'"
   "$venv/bin/pip" show "${pkg%%[=<>]*}" >/dev/null 2>&1 || "$venv/bin/pip" install --quiet "$pkg"
 done <<<"$packages"
 log "python API environment ready in $venv"

@@ -12,6 +12,7 @@ target=/usr/local/share/ca-certificates/phoenix-root-ca.crt
 if [ -n "${PHOENIX_TRUSTED_CA_CERT:-}" ]; then
   pem=$PHOENIX_TRUSTED_CA_CERT
 elif [ -n "${PHOENIX_TRUSTED_CA_URL:-}" ]; then
+  [[ $PHOENIX_TRUSTED_CA_URL =~ ^https?://[^[:space:]]+$ ]] || die "not an http(s) URL: '$PHOENIX_TRUSTED_CA_URL'"
   tmp=$(mktemp)
   curl -fsSL --retry 3 -o "$tmp" "$PHOENIX_TRUSTED_CA_URL"
   if [ -n "${PHOENIX_TRUSTED_CA_SHA256:-}" ]; then

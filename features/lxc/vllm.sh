@@ -10,6 +10,9 @@ set -euo pipefail
 . "${PHOENIX_LIB:?the host wrapper sets PHOENIX_LIB}"
 
 require PHOENIX_VLLM_MODEL
+# A Hugging Face id or a local path; never something vllm would read as an option.
+[[ $PHOENIX_VLLM_MODEL =~ ^[A-Za-z0-9/][A-Za-z0-9._/:@-]*$ ]] || die "invalid vllm_model '$PHOENIX_VLLM_MODEL'"
+[ -z "${PHOENIX_VLLM_VERSION:-}" ] || [[ $PHOENIX_VLLM_VERSION =~ ^[0-9][0-9A-Za-z.+-]*$ ]] || die "invalid vllm_version '$PHOENIX_VLLM_VERSION'"
 port=${PHOENIX_VLLM_PORT:-8000}
 [[ $port =~ ^[0-9]+$ ]] || die "invalid vllm_port '$port'"
 venv=/opt/vllm

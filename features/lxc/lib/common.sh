@@ -80,6 +80,7 @@ service_up() {
 # Downloads URL to PATH unless PATH exists (and matches SHA256 when given).
 download() {
   local url=$1 path=$2 sha=${3:-}
+  [[ $url =~ ^https?://[^[:space:]]+$ ]] || die "not an http(s) URL: '$url'"
   if [ -f "$path" ] && { [ -z "$sha" ] || echo "$sha  $path" | sha256sum -c - >/dev/null 2>&1; }; then
     return 0
   fi

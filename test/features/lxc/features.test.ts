@@ -138,6 +138,24 @@ describe("container features in emulated containers", () => {
     expect(existsSync(path.join(e.rootfs(ctid), "etc/systemd/system/vllm.service"))).toBe(false);
   });
 
+  it("refuses values that tools would read as options (pip, curl, ollama, vllm)", async () => {
+    const ctid = next++;
+    await e.container(ctid);
+    const cases: Array<[string, Record<string, string>, string]> = [
+      ["python_api_service", { python_api_packages: "fastapi\n--index-url=http://evil.example/simple" }, "invalid package '--index-url=http://evil.example/simple'"],
+      ["trusted_ca", { trusted_ca_url: "-o/etc/passwd" }, "not an http(s) URL"],
+      ["ollama", { ollama_models: "--insecure" }, "invalid model name"],
+      ["vllm", { vllm_model: "--trust-remote-code" }, "invalid vllm_model"],
+      ["nvidia", { nvidia_version: "580.76.05", nvidia_runfile_url: "--output=/etc/shadow" }, "not an http(s) URL"],
+    ];
+    for (const [feature, env, message] of cases) {
+      const r = await e.step(ctid, "apply", `feature-${feature}`, `features/lxc/${feature}.sh`, env);
+      expect(r.code, feature).not.toBe(0);
+      expect(r.stderr, feature).toContain(message);
+    }
+    expect(e.calls(ctid).filter((c) => /evil|shadow|passwd|--insecure|--trust-remote-code/.test(c))).toEqual([]);
+  });
+
   it("ollama runs the official installer once, listens on all interfaces and pulls models", async () => {
     const ollama = `#!/bin/bash\necho "ollama $*" >>/var/log/stub-calls.log\nmkdir -p /var/lib/stubs/ollama\ncase $1 in pull) touch "/var/lib/stubs/ollama/$2";; list) echo "NAME ID SIZE"; ls /var/lib/stubs/ollama;; esac\n`;
     const installer = `#!/bin/sh\necho "ollama-installer OLLAMA_VERSION=$OLLAMA_VERSION" >>/var/log/stub-calls.log\nprintf '%s' '${ollama.replace(/'/g, `'\\''`)}' >/usr/local/bin/ollama\nchmod 755 /usr/local/bin/ollama\n`;
