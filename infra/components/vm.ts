@@ -158,7 +158,7 @@ export class VmGuest extends pulumi.ComponentResource {
       memory: { dedicated: vm.memoryMb },
       scsiHardware: "virtio-scsi-single",
       networkDevices: [{ bridge: vm.networkBridge, model: "virtio", ...(vm.macAddress ? { macAddress: vm.macAddress } : {}) }],
-      // Cloud images log to the serial console; without one their boot stalls on some kernels.
+      // Proxmox's Cloud-Init guide: many cloud images expect a serial console (an OpenStack requirement).
       serialDevices: [{ device: "socket" }],
       operatingSystem: { type: "l26" },
       onBoot: vm.startAtBoot,
