@@ -10,7 +10,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "crypto";
 import { z } from "zod";
-import { openSession, secretsFromConfig, type SshSecrets, type SshTarget } from "../ssh/index";
+import { secretsFromConfig, withSession, type SshSecrets, type SshTarget } from "../ssh/index";
 import type { FeatureScript } from "../../features/registry";
 import type { HostScriptInputs, HostScriptOutputs } from "./types";
 import { runHostScript, type HostScriptAction } from "./host-script";
@@ -134,10 +134,9 @@ export function hostScriptProvider(kind: HostScriptKind | SerializableKind): pul
   const k: SerializableKind = "params" in kind ? serializableKind(kind) : kind;
   const secrets = providerSecrets();
 
-  const runAction = async (action: HostScriptAction, props: HostScriptInputs, what: string) => {
-    const session = await openSession(props.connection, secrets.get());
-    try {
-      return await runHostScript(session, {
+  const runAction = (action: HostScriptAction, props: HostScriptInputs, what: string) =>
+    withSession(props.connection, secrets.get(), (session) =>
+      runHostScript(session, {
         script: props.script,
         action,
         params: props.params ?? {},
@@ -148,11 +147,8 @@ export function hostScriptProvider(kind: HostScriptKind | SerializableKind): pul
         purpose: `${what} ${k.kind} (${Object.entries(props.params ?? {})
           .map(([n, v]) => `${n}=${JSON.stringify(v).slice(0, 80)}`)
           .join(" ")})`,
-      });
-    } finally {
-      session.close();
-    }
-  };
+      }),
+    );
 
   const outputs = (inputs: HostScriptInputs, observed: Record<string, unknown>): HostScriptOutputs => ({
     connection: inputs.connection,
