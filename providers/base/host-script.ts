@@ -55,7 +55,7 @@ export function hostScriptEnv(run: Pick<HostScriptRun, "action" | "params" | "se
 }
 
 /** The fixed wrapper (no interpolation but the validated lock name and its wait). */
-function wrapper(lock: string | undefined, lockWaitS: number): string {
+export function hostScriptWrapper(lock: string | undefined, lockWaitS: number): string {
   const lines = [
     "set -eu",
     "umask 077",
@@ -108,7 +108,7 @@ export async function runHostScript(session: SshSession, run: HostScriptRun): Pr
   const timeoutMs = run.timeoutMs ?? 10 * 60_000;
   const lockWaitS = Math.max(1, Math.ceil(timeoutMs / 2000));
   const stdin = Buffer.concat([Buffer.from(Buffer.from(env, "utf8").toString("base64") + "\n"), Buffer.from(run.script, "utf8")]);
-  const r = await session.check(wrapper(run.lock, lockWaitS), { stdin, timeoutMs, purpose: run.purpose, redact: secrets });
+  const r = await session.check(hostScriptWrapper(run.lock, lockWaitS), { stdin, timeoutMs, purpose: run.purpose, redact: secrets });
   const stdout = redact(r.stdout, secrets);
   const stderr = redact(r.stderr, secrets);
   let result: Record<string, unknown> | undefined;

@@ -300,6 +300,23 @@ function tail(text: string): string {
   return t.length > STDERR_TAIL_CHARS ? "…" + t.slice(-STDERR_TAIL_CHARS) : t;
 }
 
+/** The shell that writes stdin to `remotePath` atomically (temp file in the same dir, chmod, rename). */
+export function uploadScript(remotePath: string, mode: number): string {
+  const dir = remotePath.slice(0, remotePath.lastIndexOf("/")) || "/";
+  const base = remotePath.slice(remotePath.lastIndexOf("/") + 1);
+  // stdin into cat (works through sudo), then chmod and an atomic rename in the same directory.
+  return [
+    "set -eu",
+    "umask 077",
+    `t=$(mktemp ${shellQuote(`${dir}/.${base}.phoenix-XXXXXX`)})`,
+    `trap 'rm -f "$t"' EXIT`,
+    `cat > "$t"`,
+    `chmod ${mode.toString(8)} "$t"`,
+    `mv -f "$t" ${shellQuote(remotePath)}`,
+    "trap - EXIT",
+  ].join("\n");
+}
+
 /** Opens one authenticated connection; several commands reuse it. */
 export async function openSession(target: SshTarget, secrets: SshSecrets): Promise<SshSession> {
   validateEndpoint("ssh target", target.host, target.port, target.user);
@@ -395,19 +412,7 @@ export async function openSession(target: SshTarget, secrets: SshSecrets): Promi
       throw new Error(`upload: invalid remote path ${JSON.stringify(remotePath)}`);
     }
     if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw new Error(`upload: invalid mode ${mode}`);
-    const dir = remotePath.slice(0, remotePath.lastIndexOf("/")) || "/";
-    const base = remotePath.slice(remotePath.lastIndexOf("/") + 1);
-    // stdin into cat (works through sudo), then chmod and an atomic rename in the same directory.
-    const script = [
-      "set -eu",
-      "umask 077",
-      `t=$(mktemp ${shellQuote(`${dir}/.${base}.phoenix-XXXXXX`)})`,
-      `trap 'rm -f "$t"' EXIT`,
-      `cat > "$t"`,
-      `chmod ${mode.toString(8)} "$t"`,
-      `mv -f "$t" ${shellQuote(remotePath)}`,
-      "trap - EXIT",
-    ].join("\n");
+    const script = uploadScript(remotePath, mode);
     await check(script, { stdin: content, purpose: `upload ${remotePath}`, timeoutMs: 120_000 });
   };
 

@@ -1,6 +1,10 @@
 // The host script runner against the real sshd: strict bash mode, the PHOENIX_RESULT protocol,
 // the host lock, and clear errors.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { startTestHost, type TestHost } from "../../host/sshd";
 import { loadDist } from "../../load";
 
@@ -79,6 +83,23 @@ describe("runHostScript", () => {
     const err = await run("echo 'PHOENIX_RESULT {}'", { lock: "busy", timeoutMs: 2000 }).catch((e: Error) => e);
     expect(err.message).toMatch(/failed with exit code 75: phoenix: host lock \/run\/lock\/phoenix-busy\.lock is busy \(waited 1s\)/);
     await holder;
+  });
+
+  it("the wrapper and the upload script are shellcheck-clean", () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "phoenix-shellcheck-"));
+    try {
+      const files = {
+        "wrapper-lock.sh": base.hostScriptWrapper("zfs", 30),
+        "wrapper.sh": base.hostScriptWrapper(undefined, 30),
+        "upload.sh": ssh.uploadScript("/etc/pve/it's here/x.conf", 0o640),
+      };
+      for (const [name, text] of Object.entries(files)) writeFileSync(path.join(dir, name), `#!/bin/sh\n${text}\n`);
+      const r = spawnSync("shellcheck", ["-s", "sh", ...Object.keys(files).map((f) => path.join(dir, f))], { encoding: "utf8" });
+      expect(r.stdout + r.stderr).toBe("");
+      expect(r.status).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("upload works through sudo for a non-root user", async () => {
