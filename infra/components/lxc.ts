@@ -3,8 +3,9 @@
 //   ct-<ctid>                  the container (ContainerLegacy): created from the OS template, or a
 //                              full clone of its parent template; cores, memory, swap, rootfs,
 //                              network, unprivileged, pct_options features, startup, id maps,
-//                              bind mounts and volumes, GPU device passthrough
-//   ct-<ctid>-lxc-options      raw LXC lines and the AppArmor profile (lxc_options, apparmor_profile)
+//                              volumes on storages
+//   ct-<ctid>-lxc-options      raw LXC lines: lxc_options, apparmor_profile, bind mounts
+//                              (shared_volumes, mount_points) and GPU devices (gpu_assignment)
 //   ct-<ctid>-feature-<name>   each feature script, in the listed order, inside the container
 //   ct-<ctid>-app              the application script
 //   ct-<ctid>-health           health_check (retries, interval) and tests.health_checks
@@ -21,7 +22,7 @@ import type { ContainerModel, PhoenixModel } from "../config/model";
 import type { StackSettings } from "../settings";
 import { featureScript, repoRoot, type FeatureScript } from "../../features/registry";
 import { stableJson } from "../../providers/base/index";
-import { LxcOptions, LxcSnapshot, LxcStep, lxcFile, sha256, stepEnv } from "../../providers/lxc/index";
+import { bindMountLine, LxcOptions, LxcSnapshot, LxcStep, lxcFile, sha256, stepEnv } from "../../providers/lxc/index";
 
 export interface LxcGuestArgs {
   container: ContainerModel;
@@ -31,19 +32,6 @@ export interface LxcGuestArgs {
   parentSnapshot?: pulumi.Resource;
   /** Storage, host setup, and `dependencies` guests' `ready` resources. */
   dependsOn: pulumi.Resource[];
-}
-
-/** Device nodes a container needs for GPU `index`es: one per GPU plus the driver's shared ones. */
-export function gpuDevicePaths(gpus: number[]): string[] {
-  if (gpus.length === 0) return [];
-  return [
-    ...gpus.map((n) => `/dev/nvidia${n}`),
-    "/dev/nvidiactl",
-    "/dev/nvidia-uvm",
-    "/dev/nvidia-uvm-tools",
-    "/dev/nvidia-caps/nvidia-cap1",
-    "/dev/nvidia-caps/nvidia-cap2",
-  ];
 }
 
 /** `pct_options` (`nesting=1`, `keyctl=1`, `mount=nfs;cifs`...) as the provider's feature flags. */
@@ -68,7 +56,10 @@ export function containerFeatures(pctOptions: Record<string, string>, ctid: numb
   return Object.keys(flags).length ? flags : undefined;
 }
 
-/** Raw LXC lines: lxc_options as given, plus the AppArmor profile unless they already set it. */
+/**
+ * Raw LXC lines: lxc_options as given, the AppArmor profile unless they already set it, and the
+ * bind mounts (shared_volumes, mount_points) as `lxc.mount.entry` lines.
+ */
 export function lxcLines(c: ContainerModel): string[] {
   const lines = c.lxcOptions.map((o) => `${o.key}=${o.value}`);
   if (c.apparmorProfile) {
@@ -78,6 +69,7 @@ export function lxcLines(c: ContainerModel): string[] {
     }
     if (!given) lines.push(`lxc.apparmor.profile=${c.apparmorProfile}`);
   }
+  for (const m of c.bindMounts) lines.push(bindMountLine(m.hostPath, m.containerPath));
   return lines;
 }
 
@@ -162,11 +154,9 @@ export function containerArgs(c: ContainerModel, settings: StackSettings): proxm
     ...(startup ? { startup } : {}),
     // Templates stay stopped (see the header); their steps start them when they need to.
     started: !isTemplate,
-    mountPoints: [
-      ...c.bindMounts.map((m) => ({ volume: m.hostPath, path: m.containerPath })),
-      ...c.volumes.map((v) => ({ volume: v.storage, size: `${v.sizeGb}G`, path: v.mountPoint })),
-    ],
-    devicePassthroughs: gpuDevicePaths(c.gpus).map((p) => ({ path: p, mode: "0666" })),
+    // Volumes on storages only: bind mounts and GPU devices are raw LXC lines (ct-<ctid>-lxc-options),
+    // because Proxmox lets only root@pam, never an API token, set host paths or devices.
+    mountPoints: c.volumes.map((v) => ({ volume: v.storage, size: `${v.sizeGb}G`, path: v.mountPoint })),
     idmaps: c.idMaps.map((m) => ({ type: m.type, hostId: m.hostId, containerId: m.containerId, size: m.size })),
   };
 }
@@ -202,9 +192,9 @@ export class LxcGuest extends pulumi.ComponentResource {
     const provisioned: unknown[] = [];
 
     const lines = lxcLines(c);
-    if (lines.length > 0) {
-      last = new LxcOptions(`${id}-lxc-options`, { connection, ctid: c.ctid, lines }, child(last));
-      provisioned.push({ lines });
+    if (lines.length > 0 || c.gpus.length > 0) {
+      last = new LxcOptions(`${id}-lxc-options`, { connection, ctid: c.ctid, lines, gpus: c.gpus }, child(last));
+      provisioned.push({ lines, gpus: c.gpus });
     }
 
     const step = (resourceName: string, stepName: string, script: FeatureScript, env: Record<string, string>) => {

@@ -1,8 +1,9 @@
 // The container dynamic resource kinds: the steps of the seed's LXC flow that the Proxmox API
 // (and so the proxmoxve provider) does not offer, carried out on the host over the one SSH
 // transport by the scripts in features/lxc/host/:
-//   lxc-options   raw LXC lines and the AppArmor profile in /etc/pve/lxc/<ctid>.conf, edited under
-//                 Proxmox's config lock; the container restarts only when a line changed.
+//   lxc-options   raw LXC lines, the AppArmor profile, bind mounts and GPU devices in
+//                 /etc/pve/lxc/<ctid>.conf, edited under Proxmox's config lock; the container
+//                 restarts only when a line changed.
 //   lxc-step      one step run inside the container with `pct push` + `pct exec`: a feature
 //                 script (features/lxc/<name>.sh), the application script or the health check.
 //   lxc-snapshot  the template snapshot (`pct snapshot` / `listsnapshot` / `delsnapshot`); the
@@ -24,6 +25,7 @@ export const lxcOptionsKind: HostScriptKind = {
   params: z.object({
     ctid,
     options: z.string().regex(new RegExp(`^(${LXC_LINE}(\\n${LXC_LINE})*)?$`), "lines `lxc.<key>=<value>`, one per line"),
+    gpus: z.string().regex(/^([0-9]{1,2}(,[0-9]{1,2})*)?$/, "GPU indexes, comma-separated"),
   }),
   replaceOn: ["ctid"],
   timeoutMs: 5 * 60_000,
@@ -112,6 +114,20 @@ export interface LxcOptionsArgs {
   ctid: number;
   /** Raw LXC lines `lxc.<key>=<value>`, in order. */
   lines: string[];
+  /** NVIDIA GPU indexes passed through (their device lines are built on the host). */
+  gpus?: number[];
+}
+
+/**
+ * A bind mount as a raw LXC line (`lxc.mount.entry`, fstab format: spaces as \040). Proxmox
+ * allows `mpN` bind mounts only to root@pam, never to an API token; a raw line is set over SSH.
+ */
+export function bindMountLine(hostPath: string, containerPath: string): string {
+  for (const p of [hostPath, containerPath]) {
+    if (!p.startsWith("/") || /[\n\r\t\\\u0000]/.test(p) || p.split("/").includes("..")) throw new Error(`invalid bind mount path ${JSON.stringify(p)}`);
+  }
+  const esc = (p: string) => p.replace(/ /g, "\\040");
+  return `lxc.mount.entry=${esc(hostPath)} ${esc(containerPath.replace(/^\/+/, ""))} none bind,create=dir 0 0`;
 }
 
 /** `ct-<ctid>-lxc-options`: raw LXC lines and AppArmor profile in the container's config. */
@@ -120,7 +136,7 @@ export class LxcOptions extends HostScriptResource {
     super(lxcOptionsKind, name, {
       connection: args.connection,
       script: lxcFile("host/lxc_options.sh"),
-      params: { ctid: String(args.ctid), options: args.lines.join("\n") },
+      params: { ctid: String(args.ctid), options: args.lines.join("\n"), gpus: (args.gpus ?? []).join(",") },
     }, opts);
   }
 }

@@ -124,21 +124,15 @@ describe("plan of the dev stack's containers", () => {
       startOnBoot: true,
       startup: { order: 3, upDelay: 5 },
       started: true,
-      mountPoints: [{ volume: "/fastData/shared-bulk-data/vllm_models", path: "/vllm_models" }],
+      // Bind mounts and GPU devices are raw LXC lines (an API token may not set host paths or devices).
+      mountPoints: [],
     });
     expect(vllm.operatingSystem).toBeUndefined();
-    expect(vllm.devicePassthroughs.map((d: any) => d.path)).toEqual([
-      "/dev/nvidia0",
-      "/dev/nvidiactl",
-      "/dev/nvidia-uvm",
-      "/dev/nvidia-uvm-tools",
-      "/dev/nvidia-caps/nvidia-cap1",
-      "/dev/nvidia-caps/nvidia-cap2",
-    ]);
+    expect(vllm.devicePassthroughs).toBeUndefined();
     expect(byName("ct-902").inputs.features).toEqual({ nesting: true, keyctl: true });
     expect(byName("ct-902").inputs.started).toBe(false);
     expect(byName("ct-952").inputs.mountPoints).toEqual([{ volume: "quickOS-shared-prod-data", size: "20G", path: "/qdrant/storage" }]);
-    expect(byName("ct-952").inputs.devicePassthroughs).toEqual([]);
+    expect(byName("ct-952").inputs.devicePassthroughs).toBeUndefined();
   });
 
   it("hands features their keys and scripts, with hashes, and takes raw LXC lines from the config", async () => {
@@ -156,7 +150,12 @@ describe("plan of the dev stack's containers", () => {
     expect(Object.keys(vllm.params).filter((k) => k.startsWith("env_")).every((k) => k.startsWith("env_vllm_"))).toBe(true);
     expect(byName("ct-901-feature-nvidia").inputs.params).toMatchObject({ env_nvidia_version: "580.76.05" });
     expect(byName("ct-900-feature-base_setup").inputs.params).toMatchObject({ env_timezone: "America/New_York" });
-    expect(byName("ct-950-lxc-options").inputs.params).toEqual({ ctid: "950", options: "lxc.apparmor.profile=unconfined" });
+    expect(byName("ct-950-lxc-options").inputs.params).toEqual({
+      ctid: "950",
+      options: "lxc.apparmor.profile=unconfined\nlxc.mount.entry=/fastData/shared-bulk-data/vllm_models vllm_models none bind,create=dir 0 0",
+      gpus: "0",
+    });
+    expect(byName("ct-902-lxc-options").inputs.params).toEqual({ ctid: "902", options: "lxc.apparmor.profile=unconfined", gpus: "" });
     expect(byName("ct-950-health").inputs.params).toMatchObject({
       env_health_command: "curl -s --fail http://localhost:8000/health",
       env_health_retries: "10",

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Raw LXC options and the AppArmor profile of one container: lines `lxc.<key>: <value>` in the
-# current section of /etc/pve/lxc/<ctid>.conf, which the Proxmox API cannot write. Edited under
+# Raw LXC options and the AppArmor profile of one container, its bind mounts (`lxc.mount.entry`)
+# and its NVIDIA GPUs (device nodes bind-mounted, their character devices allowed): lines
+# `lxc.<key>: <value>` in the current section of /etc/pve/lxc/<ctid>.conf, which the Proxmox API
+# cannot write (and bind mounts or devices it allows only to root@pam, never to a token). Edited under
 # Proxmox's own config lock (the one pct takes), so it never races a `pct set`. Lines this
 # resource wrote are recorded in /var/lib/phoenix/lxc/<ctid>.lxc-options so an update removes
 # the ones no longer wanted and delete removes them all. The container is restarted only when a
 # line actually changed and it is running.
 #   PHOENIX_CTID     container ID
 #   PHOENIX_OPTIONS  desired lines, one `lxc.key=value` per line, in order
+#   PHOENIX_GPUS     GPU indexes, comma-separated (empty: none)
 set -euo pipefail
 
 ctid=${PHOENIX_CTID:?}
@@ -22,6 +25,27 @@ while IFS= read -r line; do
   [[ $line =~ ^(lxc\.[a-z0-9_.]+)=(.*)$ ]] || { echo "invalid LXC option line '$line' (want lxc.key=value)" >&2; exit 2; }
   desired+="${BASH_REMATCH[1]}: ${BASH_REMATCH[2]}"$'\n'
 done <<<"${PHOENIX_OPTIONS:-}"
+
+# GPUs: the device nodes of the host's driver, bind-mounted (optional: a node the host has not
+# created yet must not stop the container from starting), and their character devices allowed.
+# The majors of nvidia-uvm and nvidia-caps are assigned at module load: read from /proc/devices.
+if [ -n "${PHOENIX_GPUS:-}" ]; then
+  IFS=, read -r -a gpus <<<"$PHOENIX_GPUS"
+  nodes=()
+  for n in "${gpus[@]}"; do
+    [[ $n =~ ^[0-9]{1,2}$ ]] || { echo "invalid GPU index '$n'" >&2; exit 2; }
+    nodes+=("nvidia$n")
+  done
+  for node in "${nodes[@]}" nvidiactl nvidia-uvm nvidia-uvm-tools; do
+    desired+="lxc.mount.entry: /dev/$node dev/$node none bind,optional,create=file"$'\n'
+  done
+  desired+="lxc.mount.entry: /dev/nvidia-caps dev/nvidia-caps none bind,optional,create=dir"$'\n'
+  desired+="lxc.cgroup2.devices.allow: c 195:* rwm"$'\n'
+  for name in nvidia-uvm nvidia-caps; do
+    major=$(awk -v n="$name" '$2 == n {print $1}' /proc/devices)
+    [ -z "$major" ] || desired+="lxc.cgroup2.devices.allow: c $major:* rwm"$'\n'
+  done
+fi
 
 json_lines() {
   local first=1 l out="["

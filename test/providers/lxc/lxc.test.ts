@@ -75,7 +75,7 @@ describe("container provider kinds on the test host", () => {
   it("lxc-options: check rejects a line that is not lxc.<key>=<value>", async () => {
     const r = await capture(() => new lxc.LxcOptions("ct-300-lxc-options", { connection: host.target, ctid: 300, lines: ["lxc.ok=1"] }));
     const { provider } = await captureProvider(() => new lxc.LxcOptions("ct-300-lxc-options", { connection: host.target, ctid: 300, lines: ["lxc.ok=1"] }), host.secrets);
-    const checked = await provider.check!({}, { ...r.inputs, params: { ctid: "300", options: "lxc.ok=1\nrm -rf /" } });
+    const checked = await provider.check!({}, { ...r.inputs, params: { ctid: "300", options: "lxc.ok=1\nrm -rf /", gpus: "" } });
     expect(checked.failures?.map((f) => f.property)).toEqual(["params.options"]);
   });
 
