@@ -35,11 +35,11 @@ describe("container provider kinds on the test host", () => {
   afterAll(() => host?.stop());
 
   it("lxc-options: lines land in the config under the lock; restart only when a line changed", async () => {
-    const declare = (lines: string[]) => () => new lxc.LxcOptions("ct-300-lxc-options", { connection: host.target, ctid: 300, lines });
-    const first = ["lxc.apparmor.profile=unconfined", "lxc.cgroup2.devices.allow=c 195:* rwm"];
+    const declare = (lines: string[], gpus: number[]) => () => new lxc.LxcOptions("ct-300-lxc-options", { connection: host.target, ctid: 300, lines, gpus });
+    const first = ["lxc.apparmor.profile=unconfined", "lxc.cgroup2.devices.allow=c 10:229 rwm"];
     const second = ["lxc.apparmor.profile=unconfined", "lxc.mount.entry=/dev/fuse dev/fuse none bind,create=file"];
-    const { resource, provider } = await captureProvider(declare(first), host.secrets);
-    const changed = await capture(declare(second));
+    const { resource, provider } = await captureProvider(declare(first, []), host.secrets);
+    const changed = await capture(declare(second, [0, 1]));
     const conf = () => sh("cat /etc/pve/lxc/300.conf");
     const restarts = async () => (await readCalls(host)).filter((c) => c[0] === "pct" && c[1] === "reboot" && c[2] === "300").length;
     const before = await restarts();
@@ -51,13 +51,19 @@ describe("container provider kinds on the test host", () => {
       expect,
       verify: {
         async afterCreate(outs) {
-          expect(await conf()).toContain("lxc.apparmor.profile: unconfined\nlxc.cgroup2.devices.allow: c 195:* rwm\n");
+          expect(await conf()).toContain("lxc.apparmor.profile: unconfined\nlxc.cgroup2.devices.allow: c 10:229 rwm\n");
           expect(outs.observed).toMatchObject({ changed: true, restarted: true });
         },
         async afterUpdate(outs) {
           const text = await conf();
-          expect(text).not.toContain("lxc.cgroup2.devices.allow");
+          expect(text).not.toContain("c 10:229 rwm");
           expect(text).toContain("lxc.apparmor.profile: unconfined\nlxc.mount.entry: /dev/fuse dev/fuse none bind,create=file\n");
+          // GPUs 0 and 1: their nodes and the driver's shared ones, optional bind mounts; major 195 allowed.
+          for (const node of ["nvidia0", "nvidia1", "nvidiactl", "nvidia-uvm", "nvidia-uvm-tools"]) {
+            expect(text).toContain(`lxc.mount.entry: /dev/${node} dev/${node} none bind,optional,create=file\n`);
+          }
+          expect(text).toContain("lxc.mount.entry: /dev/nvidia-caps dev/nvidia-caps none bind,optional,create=dir\n");
+          expect(text).toContain("lxc.cgroup2.devices.allow: c 195:* rwm\n");
           expect(outs.observed).toMatchObject({ changed: true, restarted: true });
         },
         async afterDelete() {
