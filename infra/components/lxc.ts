@@ -22,7 +22,7 @@ import type { ContainerModel, PhoenixModel } from "../config/model";
 import type { StackSettings } from "../settings";
 import { featureScript, repoRoot, type FeatureScript } from "../../features/registry";
 import { stableJson } from "../../providers/base/index";
-import { bindMountLine, LxcOptions, LxcSnapshot, LxcStep, lxcFile, sha256, stepEnv } from "../../providers/lxc/index";
+import { bindMountLine, gpuLines, LxcOptions, LxcSnapshot, LxcStep, lxcFile, sha256, stepEnv } from "../../providers/lxc/index";
 
 export interface LxcGuestArgs {
   container: ContainerModel;
@@ -57,8 +57,8 @@ export function containerFeatures(pctOptions: Record<string, string>, ctid: numb
 }
 
 /**
- * Raw LXC lines: lxc_options as given, the AppArmor profile unless they already set it, and the
- * bind mounts (shared_volumes, mount_points) as `lxc.mount.entry` lines.
+ * Raw LXC lines: lxc_options as given, the AppArmor profile unless they already set it, the bind
+ * mounts (shared_volumes, mount_points) as `lxc.mount.entry` lines, and the GPU device lines.
  */
 export function lxcLines(c: ContainerModel): string[] {
   const lines = c.lxcOptions.map((o) => `${o.key}=${o.value}`);
@@ -70,6 +70,7 @@ export function lxcLines(c: ContainerModel): string[] {
     if (!given) lines.push(`lxc.apparmor.profile=${c.apparmorProfile}`);
   }
   for (const m of c.bindMounts) lines.push(bindMountLine(m.hostPath, m.containerPath));
+  lines.push(...gpuLines(c.gpus));
   return lines;
 }
 
@@ -192,7 +193,7 @@ export class LxcGuest extends pulumi.ComponentResource {
     const provisioned: unknown[] = [];
 
     const lines = lxcLines(c);
-    if (lines.length > 0 || c.gpus.length > 0) {
+    if (lines.length > 0) {
       last = new LxcOptions(`${id}-lxc-options`, { connection, ctid: c.ctid, lines, gpus: c.gpus }, child(last));
       provisioned.push({ lines, gpus: c.gpus });
     }

@@ -114,8 +114,24 @@ export interface LxcOptionsArgs {
   ctid: number;
   /** Raw LXC lines `lxc.<key>=<value>`, in order. */
   lines: string[];
-  /** NVIDIA GPU indexes passed through (their device lines are built on the host). */
+  /** NVIDIA GPU indexes passed through (`gpuLines` go in `lines`; the host adds dynamic majors). */
   gpus?: number[];
+}
+
+/**
+ * The raw LXC lines that give a container NVIDIA GPUs `gpus`: each GPU's node and the driver's
+ * shared ones bind-mounted (optional: a node the host has not created yet must not stop the
+ * container from starting) and the NVIDIA character devices (major 195) allowed. The lxc-options
+ * script adds the nvidia-uvm and nvidia-caps majors, which the host assigns at module load.
+ */
+export function gpuLines(gpus: number[]): string[] {
+  if (gpus.length === 0) return [];
+  const nodes = [...gpus.map((n) => `nvidia${n}`), "nvidiactl", "nvidia-uvm", "nvidia-uvm-tools"];
+  return [
+    ...nodes.map((n) => `lxc.mount.entry=/dev/${n} dev/${n} none bind,optional,create=file`),
+    "lxc.mount.entry=/dev/nvidia-caps dev/nvidia-caps none bind,optional,create=dir",
+    "lxc.cgroup2.devices.allow=c 195:* rwm",
+  ];
 }
 
 /**

@@ -152,7 +152,16 @@ describe("plan of the dev stack's containers", () => {
     expect(byName("ct-900-feature-base_setup").inputs.params).toMatchObject({ env_timezone: "America/New_York" });
     expect(byName("ct-950-lxc-options").inputs.params).toEqual({
       ctid: "950",
-      options: "lxc.apparmor.profile=unconfined\nlxc.mount.entry=/fastData/shared-bulk-data/vllm_models vllm_models none bind,create=dir 0 0",
+      options: [
+        "lxc.apparmor.profile=unconfined",
+        "lxc.mount.entry=/fastData/shared-bulk-data/vllm_models vllm_models none bind,create=dir 0 0",
+        "lxc.mount.entry=/dev/nvidia0 dev/nvidia0 none bind,optional,create=file",
+        "lxc.mount.entry=/dev/nvidiactl dev/nvidiactl none bind,optional,create=file",
+        "lxc.mount.entry=/dev/nvidia-uvm dev/nvidia-uvm none bind,optional,create=file",
+        "lxc.mount.entry=/dev/nvidia-uvm-tools dev/nvidia-uvm-tools none bind,optional,create=file",
+        "lxc.mount.entry=/dev/nvidia-caps dev/nvidia-caps none bind,optional,create=dir",
+        "lxc.cgroup2.devices.allow=c 195:* rwm",
+      ].join("\n"),
       gpus: "0",
     });
     expect(byName("ct-902-lxc-options").inputs.params).toEqual({ ctid: "902", options: "lxc.apparmor.profile=unconfined", gpus: "" });

@@ -9,7 +9,7 @@
 # line actually changed and it is running.
 #   PHOENIX_CTID     container ID
 #   PHOENIX_OPTIONS  desired lines, one `lxc.key=value` per line, in order
-#   PHOENIX_GPUS     GPU indexes, comma-separated (empty: none)
+#   PHOENIX_GPUS     GPU indexes, comma-separated (empty: none): adds the dynamic device majors
 set -euo pipefail
 
 ctid=${PHOENIX_CTID:?}
@@ -26,21 +26,10 @@ while IFS= read -r line; do
   desired+="${BASH_REMATCH[1]}: ${BASH_REMATCH[2]}"$'\n'
 done <<<"${PHOENIX_OPTIONS:-}"
 
-# GPUs: the device nodes of the host's driver, bind-mounted (optional: a node the host has not
-# created yet must not stop the container from starting), and their character devices allowed.
-# The majors of nvidia-uvm and nvidia-caps are assigned at module load: read from /proc/devices.
+# GPUs: the options carry the device nodes' bind mounts and the NVIDIA major (195); the majors of
+# nvidia-uvm and nvidia-caps are assigned when the host loads those modules: read /proc/devices.
 if [ -n "${PHOENIX_GPUS:-}" ]; then
-  IFS=, read -r -a gpus <<<"$PHOENIX_GPUS"
-  nodes=()
-  for n in "${gpus[@]}"; do
-    [[ $n =~ ^[0-9]{1,2}$ ]] || { echo "invalid GPU index '$n'" >&2; exit 2; }
-    nodes+=("nvidia$n")
-  done
-  for node in "${nodes[@]}" nvidiactl nvidia-uvm nvidia-uvm-tools; do
-    desired+="lxc.mount.entry: /dev/$node dev/$node none bind,optional,create=file"$'\n'
-  done
-  desired+="lxc.mount.entry: /dev/nvidia-caps dev/nvidia-caps none bind,optional,create=dir"$'\n'
-  desired+="lxc.cgroup2.devices.allow: c 195:* rwm"$'\n'
+  [[ $PHOENIX_GPUS =~ ^[0-9]{1,2}(,[0-9]{1,2})*$ ]] || { echo "invalid GPU list '$PHOENIX_GPUS'" >&2; exit 2; }
   for name in nvidia-uvm nvidia-caps; do
     major=$(awk -v n="$name" '$2 == n {print $1}' /proc/devices)
     [ -z "$major" ] || desired+="lxc.cgroup2.devices.allow: c $major:* rwm"$'\n'

@@ -39,7 +39,7 @@ describe("container provider kinds on the test host", () => {
     const first = ["lxc.apparmor.profile=unconfined", "lxc.cgroup2.devices.allow=c 10:229 rwm"];
     const second = ["lxc.apparmor.profile=unconfined", "lxc.mount.entry=/dev/fuse dev/fuse none bind,create=file"];
     const { resource, provider } = await captureProvider(declare(first, []), host.secrets);
-    const changed = await capture(declare(second, [0, 1]));
+    const changed = await capture(declare([...second, ...lxc.gpuLines([0, 1])], [0, 1]));
     const conf = () => sh("cat /etc/pve/lxc/300.conf");
     const restarts = async () => (await readCalls(host)).filter((c) => c[0] === "pct" && c[1] === "reboot" && c[2] === "300").length;
     const before = await restarts();
