@@ -9,7 +9,7 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { repoRoot, requireNode } from "../test/load";
 import { planStack } from "../test/program/plan";
-import { CONTAINER, policies } from "./rules";
+import { CONTAINER, LXC_OPTIONS, policies } from "./rules";
 
 const ZFS_POOL = "pulumi-nodejs:dynamic/phoenix:zfs-pool";
 
@@ -238,7 +238,12 @@ describe("the policies bite on what the program declares (dev)", () => {
 
   it("a GPU template without GPU devices breaks its GPU clones' lineage", async () => {
     await configure(stackConfig("dev"));
-    const broken = edit("ct-901", CONTAINER, (r) => ({ ...r, props: { ...r.props, devicePassthroughs: [] } }));
+    // The GPU devices are raw LXC lines of ct-901-lxc-options (bind mounts of /dev/nvidia*, major 195).
+    const broken = edit("ct-901-lxc-options", LXC_OPTIONS, (r) => {
+      const params = (r.props as any).params;
+      const options = params.options.split("\n").filter((l: string) => !/\/dev\/nvidia|c 195:/.test(l)).join("\n");
+      return { ...r, props: { ...r.props, params: { ...params, options } } };
+    });
     const found = mandatory(await analyze(broken));
     expect(found.map((d) => d.policy)).toEqual(["gpu-container-from-gpu-template", "gpu-container-from-gpu-template"]);
     expect(found.map((d) => /^(ct-\d+)/m.exec(d.message.split("\n").pop()!)?.[1]).sort()).toEqual(["ct-950", "ct-955"]);
