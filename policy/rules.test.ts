@@ -196,13 +196,27 @@ describe("unconfined-container-needs-allow", () => {
 describe("no-sensitive-host-bind-mounts", () => {
   const p = rules.noSensitiveBindMounts;
   const mounts = (...volumes: string[]) => ct(952, { mountPoints: volumes.map((v, i) => ({ volume: v, path: `/mnt/m${i}` })) });
-  it("passes data directories and storage volumes", async () => {
+  const lines = (...entries: string[]) => ({ params: { ctid: "955", options: entries.join("\n") } });
+  it("passes data directories, storage volumes and single device nodes", async () => {
     expect(await violations(p, resourceArgs(CONTAINER, "ct-952", mounts("/quickOS/shared-prod-data", "/mnt/pve/models", "quickOS-lxc-disks", "/etcetera")))).toEqual([]);
+    const ok = lines(
+      "lxc.apparmor.profile=unconfined",
+      "lxc.mount.entry=/fastData/shared-bulk-data/ollama_models ollama_models none bind,create=dir 0 0",
+      "lxc.mount.entry=/dev/nvidia0 dev/nvidia0 none bind,optional,create=file",
+      "lxc.mount.entry=/dev/fuse dev/fuse none bind,create=file",
+      "lxc.mount.entry=proc proc proc nodev,noexec,nosuid 0 0",
+    );
+    expect(await violations(p, resourceArgs(LXC_OPTIONS, "ct-955-lxc-options", ok))).toEqual([]);
   });
-  it("fails the host's root, configuration, secrets and devices", async () => {
+  it("fails the host's root, configuration, secrets and device tree, as API mount points or raw lines", async () => {
     const found = await violations(p, resourceArgs(CONTAINER, "ct-952", mounts("/", "/etc/pve", "/root/.ssh/", "/dev", "/var/lib/vz/images")));
     expect(found).toHaveLength(5);
     expect(found[1]).toBe("ct-952 (CTID 952) bind-mounts the host's /etc/pve (under /etc) at /mnt/m1");
+    const raw = lines("lxc.mount.entry=/etc/pve mnt/pve none rbind,create=dir 0 0", "lxc.mount.entry = / host none bind 0 0");
+    expect(await violations(p, resourceArgs(LXC_OPTIONS, "ct-955-lxc-options", raw))).toEqual([
+      "ct-955-lxc-options bind-mounts the host's /etc/pve (under /etc) at mnt/pve",
+      "ct-955-lxc-options bind-mounts the host's / at host",
+    ]);
   });
 });
 

@@ -170,26 +170,49 @@ export const noDataDestructionInProd: ResourceValidationPolicy = {
   },
 };
 
-/** Host paths that must never be bind-mounted into a guest: the host's own system and secrets. */
-const SENSITIVE_HOST_PATHS = ["/", "/etc", "/root", "/boot", "/dev", "/proc", "/sys", "/run", "/var/lib/vz", "/var/lib/pve-cluster", "/usr"];
+/**
+ * Host paths that must never be bind-mounted into a guest: the host's own system and secrets,
+ * with everything under them. `/dev` only as a whole: single device nodes (`/dev/nvidia0`,
+ * `/dev/fuse`) are device access, which the unconfined and GPU rules look at.
+ */
+const SENSITIVE_HOST_TREES = ["/etc", "/root", "/boot", "/proc", "/sys", "/run", "/usr", "/var/lib/vz", "/var/lib/pve-cluster"];
+const SENSITIVE_HOST_PATHS = ["/", "/dev"];
 
 function sensitiveHostPath(hostPath: string): string | undefined {
   const normal = hostPath.replace(/\/+$/, "") || "/";
-  return SENSITIVE_HOST_PATHS.find((p) => normal === p || (p !== "/" && normal.startsWith(`${p}/`)));
+  if (SENSITIVE_HOST_PATHS.includes(normal)) return normal;
+  return SENSITIVE_HOST_TREES.find((p) => normal === p || normal.startsWith(`${p}/`));
+}
+
+/** Host paths a container bind-mounts: API mount points with a host path, and raw `lxc.mount.entry` bind lines. */
+function bindMountSources(type: string, props: Props): Array<{ host: string; target: string }> {
+  if (type === CONTAINER) {
+    return ((props.mountPoints ?? []) as Props[])
+      // A bind mount's volume is a host path; a storage volume is `<storage>` or `<storage>:<volume>`.
+      .filter((m) => typeof m?.volume === "string" && m.volume.startsWith("/"))
+      .map((m) => ({ host: m.volume as string, target: String(m.path) }));
+  }
+  if (!isDynamic(type)) return [];
+  const out: Array<{ host: string; target: string }> = [];
+  for (const line of rawLxcConfig(props).flatMap((s) => s.split("\n"))) {
+    // lxc.mount.entry = <source> <target> <fstype> <options> [dump pass]
+    const m = /^lxc\.mount\.entry\s*[=:]\s*(\S+)\s+(\S+)\s+\S+\s+(\S+)/.exec(line.trim());
+    if (m && m[1].startsWith("/") && /(^|,)r?bind(,|$)/.test(m[3])) out.push({ host: m[1], target: m[2] });
+  }
+  return out;
 }
 
 export const noSensitiveBindMounts: ResourceValidationPolicy = {
   name: "no-sensitive-host-bind-mounts",
   description:
-    "Containers bind-mount data directories only, never the host's system paths (/, /etc (incl. /etc/pve), /root, /boot, /dev, /proc, /sys, /run, /usr, /var/lib/vz, /var/lib/pve-cluster).",
+    "Containers bind-mount data directories only, never the host's system paths (/, /dev, /etc incl. /etc/pve, /root, /boot, /proc, /sys, /run, /usr, /var/lib/vz, /var/lib/pve-cluster).",
   enforcementLevel: "mandatory",
   validateResource: (args: ResourceValidationArgs, report: ReportViolation) => {
-    if (args.type !== CONTAINER) return;
-    for (const m of (args.props.mountPoints ?? []) as Props[]) {
-      // A bind mount's volume is a host path; a storage volume is `<storage>` or `<storage>:<volume>`.
-      if (typeof m?.volume !== "string" || !m.volume.startsWith("/")) continue;
-      const hit = sensitiveHostPath(m.volume);
-      if (hit) report(`${guestLabel(args.type, args.props, args.name)} bind-mounts the host's ${m.volume} (under ${hit}) at ${m.path}`);
+    for (const { host, target } of bindMountSources(args.type, args.props)) {
+      const hit = sensitiveHostPath(host);
+      if (!hit) continue;
+      const who = args.type === CONTAINER ? guestLabel(args.type, args.props, args.name) : args.name;
+      report(`${who} bind-mounts the host's ${host}${hit !== host ? ` (under ${hit})` : ""} at ${target}`);
     }
   },
 };
