@@ -267,8 +267,9 @@ export function containersOf(resources: PolicyResource[]): Map<number, Guest> {
     const cloneFrom = typeof r.props.clone?.vmId === "number" ? r.props.clone.vmId : undefined;
     guests.set(r.props.vmId, { resource: r, id: r.props.vmId, cloneFrom, gpu, template: r.props.template === true });
   }
-  // GPU devices may also be granted by raw LXC lines of the container (ct-<ctid>-*): a bind
-  // mount of /dev/nvidia* or /dev/dri, or access to the NVIDIA character devices (major 195).
+  // Phoenix grants GPU devices as raw LXC lines of the container (ct-<ctid>-lxc-options; Proxmox
+  // allows device passthrough only to root@pam): a bind mount of /dev/nvidia* or /dev/dri, or
+  // access to the NVIDIA character devices (major 195).
   for (const r of resources) {
     if (!isDynamic(r.type)) continue;
     const id = guestIdOf(r.name);
