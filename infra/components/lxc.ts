@@ -181,12 +181,15 @@ export class LxcGuest extends pulumi.ComponentResource {
       deleteBeforeReplace: true,
     });
     // Every step runs again in a recreated container (its records on the host describe the old
-    // one), and goes before its replacement runs, so it never removes the new one's record.
+    // one), and goes before its replacement runs, so it never removes the new one's record. When
+    // the container itself goes, undoing its steps first (a reboot for removed LXC lines...) is
+    // pointless: they go with it.
     const child = (after: pulumi.Resource): pulumi.CustomResourceOptions => ({
       parent: this,
       dependsOn: [after],
       replaceWith: [this.container],
       deleteBeforeReplace: true,
+      deletedWith: this.container,
     });
     let last: pulumi.Resource = this.container;
     /** Everything provisioned into the container, for the snapshot's trigger. */

@@ -20,6 +20,8 @@ export interface EngineRecord {
   /** Resources whose replacement replaces this one (`replaceWith`). */
   replaceWith: string[];
   deleteBeforeReplace: boolean;
+  /** The resource whose deletion makes deleting this one unnecessary (`deletedWith`). */
+  deletedWith: string;
 }
 
 export interface RunReport {
@@ -68,6 +70,7 @@ function recordRegistrations(into: EngineRecord[]): void {
       inputs: req.getObject()?.toJavaScript() ?? {},
       replaceWith: req.getReplaceWithList().map(nameFromUrn),
       deleteBeforeReplace: req.getDeletebeforereplace(),
+      deletedWith: req.getDeletedwith() ? nameFromUrn(req.getDeletedwith()) : "",
     });
     register(req, callback);
   };
@@ -122,7 +125,7 @@ export class Engine {
       },
     });
     report.errors.push(...plan.errors);
-    report.registered = plan.resources.map((r: any) => ({ name: r.name, type: r.type, dependsOn: r.dependsOn, inputs: r.inputs, replaceWith: [], deleteBeforeReplace: false }));
+    report.registered = plan.resources.map((r: any) => ({ name: r.name, type: r.type, dependsOn: r.dependsOn, inputs: r.inputs, replaceWith: [], deleteBeforeReplace: false, deletedWith: "" }));
     return report;
   }
 

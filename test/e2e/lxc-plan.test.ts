@@ -77,10 +77,12 @@ describe("plan of the dev stack's containers", () => {
     expect(byName("ct-900-snapshot").dependsOn).toEqual(["ct-900", "ct-900-feature-base_setup"]);
   });
 
-  it("replaces every step of a container when the container is replaced, deleting first", () => {
+  it("replaces every step of a container when the container is replaced, deleting first; deletes them with it", () => {
     for (const name of ["ct-950-lxc-options", "ct-950-feature-vllm", "ct-950-app", "ct-950-health", "ct-900-snapshot"]) {
-      expect(byName(name).replaceWith, name).toEqual([name.replace(/^(ct-\d+).*$/, "$1")]);
+      const container = name.replace(/^(ct-\d+).*$/, "$1");
+      expect(byName(name).replaceWith, name).toEqual([container]);
       expect(byName(name).deleteBeforeReplace, name).toBe(true);
+      expect(byName(name).deletedWith, name).toBe(container);
     }
     expect(byName("ct-950").deleteBeforeReplace).toBe(true);
     expect(byName("ct-950").replaceWith).toEqual([]);
