@@ -33,11 +33,12 @@ apply() {
   if [ -n "$password" ]; then
     # smbpasswd -s reads the new password twice from stdin: never on a command line.
     printf '%s\n%s\n' "$password" "$password" | smbpasswd -s -a "$user" >/dev/null
+    smbpasswd -e "$user" >/dev/null
   elif ! in_passdb; then
+    # No password: the account exists (valid users resolve) but cannot log in until one is set.
     smbpasswd -a -n "$user" >/dev/null
     echo "Samba account $user created without a password (set one with smbpasswd)" >&2
   fi
-  smbpasswd -e "$user" >/dev/null
 }
 
 delete() {
