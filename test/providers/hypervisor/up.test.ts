@@ -70,37 +70,43 @@ afterAll(async () => {
   if (configDir) rmSync(configDir, { recursive: true, force: true });
 });
 
+/** One `pulumi up` of the program against the test host: every host-* create runs for real. */
+async function up() {
+  const created: string[] = [];
+  const failures: string[] = [];
+  const plan = await planStack({
+    stack: "dev",
+    configDir,
+    preview: false,
+    config: {
+      "phoenix:sshHost": "127.0.0.1",
+      "phoenix:sshPort": String(host.target.port),
+      "phoenix:sshUser": "root",
+      "phoenix:sshHostKey": host.hostKeyLine,
+    },
+    async onNewResource(args: any) {
+      if (!String(args.type).startsWith("pulumi-nodejs:dynamic/phoenix:host-")) return undefined;
+      const inputs = unwrap(args.inputs);
+      try {
+        const provider = await loadProvider(inputs.__provider, host.secrets);
+        const checked = await provider.check!({}, inputs);
+        if (checked.failures?.length) throw new Error(JSON.stringify(checked.failures));
+        const r = await provider.create(checked.inputs);
+        created.push(args.name);
+        return { id: r.id, state: r.outs };
+      } catch (err) {
+        // Recorded, not thrown: a failed registration would leave its dependents waiting forever.
+        failures.push(`${args.name}: ${String((err as Error).message).slice(0, 400)}`);
+        return { id: `${args.name}-failed` };
+      }
+    },
+  });
+  return { created, failures, plan };
+}
+
 describe("hypervisor setup flow, end to end through the program", () => {
   it("converges the host in the seed's order", async () => {
-    const created: string[] = [];
-    const failures: string[] = [];
-    const plan = await planStack({
-      stack: "dev",
-      configDir,
-      preview: false,
-      config: {
-        "phoenix:sshHost": "127.0.0.1",
-        "phoenix:sshPort": String(host.target.port),
-        "phoenix:sshUser": "root",
-        "phoenix:sshHostKey": host.hostKeyLine,
-      },
-      async onNewResource(args: any) {
-        if (!String(args.type).startsWith("pulumi-nodejs:dynamic/phoenix:host-")) return undefined;
-        const inputs = unwrap(args.inputs);
-        try {
-          const provider = await loadProvider(inputs.__provider, host.secrets);
-          const checked = await provider.check!({}, inputs);
-          if (checked.failures?.length) throw new Error(JSON.stringify(checked.failures));
-          const r = await provider.create(checked.inputs);
-          created.push(args.name);
-          return { id: r.id, state: r.outs };
-        } catch (err) {
-          // Recorded, not thrown: a failed registration would leave its dependents waiting forever.
-          failures.push(`${args.name}: ${String((err as Error).message).slice(0, 400)}`);
-          return { id: `${args.name}-failed` };
-        }
-      },
-    });
+    const { created, failures, plan } = await up();
     expect(failures).toEqual([]);
     expect(plan.errors).toEqual([]);
     const at = (n: string) => created.indexOf(n);
@@ -129,5 +135,15 @@ describe("hypervisor setup flow, end to end through the program", () => {
     expect(await sh("pdbedit -L -u phoenix_admin")).toContain("phoenix_admin:");
     expect(await sh("cat /etc/sudoers.d/phoenix-phoenix_admin")).toContain("NOPASSWD: ALL");
     expect(await sh(`cat ${CALL_LOG}`)).toContain("apt-get install");
+  }, 600_000);
+
+  it("a second run adopts everything and changes nothing", async () => {
+    const before = await sh("cat /etc/pve/storage.cfg /etc/samba/phoenix-shares.conf /etc/exports.d/*.exports /etc/sudoers.d/phoenix-phoenix_admin");
+    await sh(`: > ${CALL_LOG}`);
+    const { created, failures } = await up();
+    expect(failures).toEqual([]);
+    expect(created).toHaveLength(10);
+    expect(await sh(`cat ${CALL_LOG}`)).toBe("");
+    expect(await sh("cat /etc/pve/storage.cfg /etc/samba/phoenix-shares.conf /etc/exports.d/*.exports /etc/sudoers.d/phoenix-phoenix_admin")).toBe(before);
   }, 600_000);
 });
