@@ -18,6 +18,8 @@ export interface StackSettings {
   allowDataDestruction: boolean;
   /** Mark ZFS pools with Pulumi's `protect` (default true). */
   protectPools: boolean;
+  /** The host has a Proxmox subscription: keep the enterprise repository (default false). */
+  proxmoxSubscription: boolean;
 }
 
 export function readStackSettings(): StackSettings {
@@ -49,5 +51,6 @@ export function readStackSettings(): StackSettings {
     connection,
     allowDataDestruction: cfg.getBoolean("allowDataDestruction") ?? false,
     protectPools: cfg.getBoolean("protectPools") ?? true,
+    proxmoxSubscription: cfg.getBoolean("proxmoxSubscription") ?? false,
   };
 }

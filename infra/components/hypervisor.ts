@@ -92,7 +92,7 @@ export class Hypervisor extends pulumi.ComponentResource {
       timezone: host.timezone ?? "",
       packages: BASE_PACKAGES.join(" "),
       arc_max_gb: arcMaxGb === undefined ? "" : String(arcMaxGb),
-      subscription: "0",
+      subscription: settings.proxmoxSubscription ? "1" : "0",
       codename: "",
     }, []);
     let stage: pulumi.Resource[] = [initial];
