@@ -212,6 +212,7 @@ export async function startTestHost(opts: TestHostOptions = {}): Promise<TestHos
         continue;
       }
       const sshdPid = child.pid!;
+      const sshdChild = child;
       // Two fixtures may have picked the same free port: the banner must come from OUR sshd.
       if (!listensOn(sshdPid, port)) {
         lastErr = new Error(`port ${port} was taken by another process`);
@@ -262,13 +263,19 @@ export async function startTestHost(opts: TestHostOptions = {}): Promise<TestHos
         },
         processes: () => namespaceProcesses(ns),
         async stop() {
+          const members = namespaceProcesses(ns);
           killNamespace(sshdPid, ns);
           running.delete(sshdPid);
           // The overlays vanish with the namespace's last process: wait for every one to be gone.
-          for (let i = 0; i < 100 && namespaceProcesses(ns).length; i++) {
+          // An exiting process leaves the namespace before it dies, so also wait for each process
+          // seen at the start to be dead (gone or a zombie).
+          for (let i = 0; i < 100 && (namespaceProcesses(ns).length || members.some(isAlive)); i++) {
             killNamespace(sshdPid, ns);
             await new Promise((r) => setTimeout(r, 50));
           }
+          // sshd's last stderr lines may still be in flight: stop logging before the log's folder goes.
+          sshdChild.stderr?.removeAllListeners("data");
+          sshdChild.stderr?.destroy();
           if (!process.env.PHOENIX_TESTHOST_KEEP) rmSync(baseDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
         },
       };
@@ -311,6 +318,16 @@ process.once("exit", () => {
 });
 
 /** pids living in mount namespace `ns` (never this process or its namespace). */
+/** True while process `pid` exists and is not a zombie. */
+function isAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return !/\) [ZX] /.test(stat);
+  } catch {
+    return false;
+  }
+}
+
 function namespaceProcesses(ns: string | undefined): number[] {
   if (!ns || ns === mountNamespaceOf(process.pid)) return [];
   const out: number[] = [];
