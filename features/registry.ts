@@ -2,7 +2,7 @@
 // their shell lives. infra/config validates feature names against these lists; components read
 // the script text (and its hash) from here to hand to dynamic resources.
 import { createHash } from "crypto";
-import { readFileSync } from "fs";
+import { existsSync, readFileSync } from "fs";
 import * as path from "path";
 
 /** Container features, applied in the order a container lists them. */
@@ -30,8 +30,12 @@ export interface FeatureScript {
   name: string;
   /** Path relative to the repository root, e.g. `features/lxc/docker.sh`. */
   file: string;
+  /** The composed text (see composeScript): what the host runs. */
   text: string;
-  /** sha256 of the text: resources carry it so a changed script shows in `pulumi preview`. */
+  /**
+   * sha256 of the composed text: resources carry it so a changed script, or a changed library it
+   * includes, shows in `pulumi preview`.
+   */
   sha256: string;
 }
 
@@ -51,14 +55,50 @@ export function repoRoot(): string {
 
 const cache = new Map<string, FeatureScript>();
 
-/** Reads `features/<room>/<name>.sh`. */
+/** The one form of an include line; a line that starts like one but differs is an error. */
+const INCLUDE_LINE = /^# phoenix-include: ([A-Za-z0-9_./-]+)$/;
+const INCLUDE_START = /^#\s*phoenix-include\b/;
+
+/**
+ * The text of a feature script as the host receives it. The host gets only this text (it is sent
+ * over SSH, not copied as a folder), so code shared by several scripts lives in a library next to
+ * them and each line `# phoenix-include: lib/result.sh` is replaced by that library's content.
+ * The path is relative to the script's folder, may not leave it (no `..`, not absolute) and must
+ * exist; a library may not include another (one level keeps the composed text easy to follow).
+ * Scripts stay runnable by shellcheck as they are: the include line is a comment to it.
+ *
+ * `file` is relative to the repository root (or absolute).
+ */
+export function composeScript(file: string): string {
+  const full = path.resolve(repoRoot(), file);
+  return readFileSync(full, "utf8")
+    .split("\n")
+    .map((line, i) => {
+      if (!INCLUDE_START.test(line)) return line;
+      const where = `${file}:${i + 1}`;
+      const m = INCLUDE_LINE.exec(line);
+      if (!m) throw new Error(`${where}: an include line reads exactly "# phoenix-include: <path>" (got ${JSON.stringify(line)})`);
+      const rel = m[1];
+      if (rel.startsWith("/") || rel.split("/").some((seg) => seg === ".." || seg === "." || seg === "")) {
+        throw new Error(`${where}: include path ${JSON.stringify(rel)} must stay inside the script's folder (no "..", ".", empty or absolute parts)`);
+      }
+      const lib = path.join(path.dirname(full), rel);
+      if (!existsSync(lib)) throw new Error(`${where}: included file ${JSON.stringify(rel)} does not exist`);
+      const body = readFileSync(lib, "utf8");
+      if (body.split("\n").some((l) => INCLUDE_START.test(l))) throw new Error(`${where}: ${rel} includes another file; libraries do not nest`);
+      return body.endsWith("\n") ? body.slice(0, -1) : body;
+    })
+    .join("\n");
+}
+
+/** Reads `features/<room>/<name>.sh`, composed (includes replaced by their libraries). */
 export function featureScript(room: FeatureRoom, name: string): FeatureScript {
   const key = `${room}/${name}`;
   const hit = cache.get(key);
   if (hit) return hit;
   if (!/^[a-z0-9_]+$/.test(name)) throw new Error(`invalid feature script name ${JSON.stringify(name)}`);
   const file = path.posix.join("features", room, `${name}.sh`);
-  const text = readFileSync(path.join(repoRoot(), file), "utf8");
+  const text = composeScript(file);
   const script: FeatureScript = { room, name, file, text, sha256: createHash("sha256").update(text).digest("hex") };
   cache.set(key, script);
   return script;

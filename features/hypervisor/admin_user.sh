@@ -27,12 +27,7 @@ end_marker="# END Phoenix-managed keys"
 
 die() { echo "admin_user $user: $*" >&2; exit 1; }
 
-json_str() {
-  local s
-  s=$(printf '%s' "$1" | tr -d '\000-\010\013\014\016-\037')
-  s=${s//\\/\\\\}; s=${s//\"/\\\"}; s=${s//$'\n'/\\n}; s=${s//$'\t'/\\t}; s=${s//$'\r'/\\r}
-  printf '"%s"' "$s"
-}
+# phoenix-include: lib/result.sh
 
 [[ $user =~ ^[a-z_][a-z0-9_-]{0,31}$ ]] || die "invalid user name"
 case $user in root|daemon|bin|sys|nobody) die "refusing to manage system account $user" ;; esac
@@ -153,9 +148,4 @@ delete() {
   printf 'PHOENIX_RESULT {"present":false}\n'
 }
 
-case $action in
-  read) report ;;
-  apply) apply; report ;;
-  delete) delete ;;
-  *) die "unknown action '$action'" ;;
-esac
+run_action "$action"

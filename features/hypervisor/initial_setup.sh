@@ -26,12 +26,7 @@ marker=/var/lib/phoenix/managed/initial-setup
 
 die() { echo "initial_setup: $*" >&2; exit 1; }
 
-json_str() {
-  local s
-  s=$(printf '%s' "$1" | tr -d '\000-\010\013\014\016-\037')
-  s=${s//\\/\\\\}; s=${s//\"/\\\"}; s=${s//$'\n'/\\n}; s=${s//$'\t'/\\t}; s=${s//$'\r'/\\r}
-  printf '"%s"' "$s"
-}
+# phoenix-include: lib/result.sh
 
 # Validate every parameter before it is used anywhere.
 if [ -n "$timezone" ]; then

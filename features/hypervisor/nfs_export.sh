@@ -19,12 +19,7 @@ dir=/etc/exports.d
 
 die() { echo "nfs_export $export_path: $*" >&2; exit 1; }
 
-json_str() {
-  local s
-  s=$(printf '%s' "$1" | tr -d '\000-\010\013\014\016-\037')
-  s=${s//\\/\\\\}; s=${s//\"/\\\"}; s=${s//$'\n'/\\n}; s=${s//$'\t'/\\t}; s=${s//$'\r'/\\r}
-  printf '"%s"' "$s"
-}
+# phoenix-include: lib/result.sh
 
 [[ $export_path =~ ^/[A-Za-z0-9_.@+/-]*$ ]] || die "invalid path (absolute, no spaces or special characters)"
 [[ $export_path != *..* ]] || die "invalid path (no ..)"
@@ -97,9 +92,4 @@ delete() {
   printf 'PHOENIX_RESULT {"present":false}\n'
 }
 
-case $action in
-  read) report ;;
-  apply) apply; report ;;
-  delete) delete ;;
-  *) die "unknown action '$action'" ;;
-esac
+run_action "$action"

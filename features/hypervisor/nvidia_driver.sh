@@ -28,12 +28,7 @@ marker=/var/lib/phoenix/managed/nvidia-driver
 
 die() { echo "nvidia_driver: $*" >&2; exit 1; }
 
-json_str() {
-  local s
-  s=$(printf '%s' "$1" | tr -d '\000-\010\013\014\016-\037')
-  s=${s//\\/\\\\}; s=${s//\"/\\\"}; s=${s//$'\n'/\\n}; s=${s//$'\t'/\\t}; s=${s//$'\r'/\\r}
-  printf '"%s"' "$s"
-}
+# phoenix-include: lib/result.sh
 
 [[ $version =~ ^[0-9]+(\.[0-9]+){1,3}$ ]] || die "invalid version '$version'"
 [[ $url =~ ^(https?|file)://[A-Za-z0-9._~:/?#@!\&+,\;=%-]+$ ]] || die "invalid runfile URL"

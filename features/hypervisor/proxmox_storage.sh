@@ -19,12 +19,7 @@ cfg=/etc/pve/storage.cfg
 
 die() { echo "proxmox_storage $id: $*" >&2; exit 1; }
 
-json_str() {
-  local s
-  s=$(printf '%s' "$1" | tr -d '\000-\010\013\014\016-\037')
-  s=${s//\\/\\\\}; s=${s//\"/\\\"}; s=${s//$'\n'/\\n}; s=${s//$'\t'/\\t}; s=${s//$'\r'/\\r}
-  printf '"%s"' "$s"
-}
+# phoenix-include: lib/result.sh
 
 [[ $id =~ ^[A-Za-z][A-Za-z0-9._-]*[A-Za-z0-9]$ ]] || die "invalid storage id"
 [[ $content =~ ^[a-z]+(,[a-z]+)*$ ]] || die "invalid content '$content'"
@@ -88,9 +83,4 @@ delete() {
   printf 'PHOENIX_RESULT {"present":false}\n'
 }
 
-case $action in
-  read) report ;;
-  apply) apply; report ;;
-  delete) delete ;;
-  *) die "unknown action '$action'" ;;
-esac
+run_action "$action"

@@ -23,12 +23,7 @@ include_line="include = $managed"
 
 die() { echo "samba_share $name: $*" >&2; exit 1; }
 
-json_str() {
-  local s
-  s=$(printf '%s' "$1" | tr -d '\000-\010\013\014\016-\037')
-  s=${s//\\/\\\\}; s=${s//\"/\\\"}; s=${s//$'\n'/\\n}; s=${s//$'\t'/\\t}; s=${s//$'\r'/\\r}
-  printf '"%s"' "$s"
-}
+# phoenix-include: lib/result.sh
 
 [[ $name =~ ^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$ ]] || die "invalid share name"
 case ${name,,} in global|homes|printers|print\$) die "reserved share name" ;; esac
@@ -139,9 +134,4 @@ delete() {
   printf 'PHOENIX_RESULT {"present":false}\n'
 }
 
-case $action in
-  read) report ;;
-  apply) apply; report ;;
-  delete) delete ;;
-  *) die "unknown action '$action'" ;;
-esac
+run_action "$action"

@@ -16,6 +16,8 @@ password=${PHOENIX_PASSWORD:-}
 
 die() { echo "samba_user $user: $*" >&2; exit 1; }
 
+# phoenix-include: lib/result.sh
+
 [[ $user =~ ^[a-z_][a-z0-9_-]{0,31}$ ]] || die "invalid user name"
 [[ $password != *$'\n'* ]] || die "the password cannot contain a newline"
 
@@ -49,9 +51,4 @@ delete() {
   printf 'PHOENIX_RESULT {"present":false}\n'
 }
 
-case $action in
-  read) report ;;
-  apply) apply; report ;;
-  delete) delete ;;
-  *) die "unknown action '$action'" ;;
-esac
+run_action "$action"

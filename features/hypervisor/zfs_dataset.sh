@@ -19,12 +19,7 @@ full="$pool/$name"
 
 die() { echo "zfs_dataset $full: $*" >&2; exit 1; }
 
-json_str() {
-  local s
-  s=$(printf '%s' "$1" | tr -d '\000-\010\013\014\016-\037')
-  s=${s//\\/\\\\}; s=${s//\"/\\\"}; s=${s//$'\n'/\\n}; s=${s//$'\t'/\\t}; s=${s//$'\r'/\\r}
-  printf '"%s"' "$s"
-}
+# phoenix-include: lib/result.sh
 
 [[ $pool =~ ^[A-Za-z][A-Za-z0-9_.:-]*$ ]] || die "invalid pool name"
 [[ $name =~ ^[A-Za-z0-9_.:-]+(/[A-Za-z0-9_.:-]+)*$ ]] || die "invalid dataset name"
@@ -129,9 +124,4 @@ delete() {
   printf 'PHOENIX_RESULT {"present":false}\n'
 }
 
-case $action in
-  read) report ;;
-  apply) apply; report ;;
-  delete) delete ;;
-  *) die "unknown action '$action'" ;;
-esac
+run_action "$action"

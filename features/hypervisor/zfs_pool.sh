@@ -20,12 +20,7 @@ allow_destroy=${PHOENIX_ALLOW_DESTROY:-0}
 
 die() { echo "zfs_pool $name: $*" >&2; exit 1; }
 
-json_str() {
-  local s
-  s=$(printf '%s' "$1" | tr -d '\000-\010\013\014\016-\037')
-  s=${s//\\/\\\\}; s=${s//\"/\\\"}; s=${s//$'\n'/\\n}; s=${s//$'\t'/\\t}; s=${s//$'\r'/\\r}
-  printf '"%s"' "$s"
-}
+# phoenix-include: lib/result.sh
 
 [[ $name =~ ^[A-Za-z][A-Za-z0-9_.:-]{0,200}$ ]] || die "invalid pool name"
 case $name in mirror|raidz*|spare*|log|cache) die "reserved pool name" ;; esac
@@ -140,9 +135,4 @@ delete() {
   printf 'PHOENIX_RESULT {"present":false}\n'
 }
 
-case $action in
-  read) report ;;
-  apply) apply; report ;;
-  delete) delete ;;
-  *) die "unknown action '$action'" ;;
-esac
+run_action "$action"

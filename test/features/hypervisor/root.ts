@@ -3,10 +3,13 @@
 // /srv, /root and /home are overlays on the real directories and /tmp is a tmpfs. Scripts run in
 // it through `nsenter`, so they may change /etc freely; this machine's real files stay untouched.
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { repoRoot } from "../../load";
+import { loadDist } from "../../load";
+
+// Scripts run as the host receives them: composed by the registry (includes replaced).
+const registry = loadDist("features/registry");
 
 const OVERLAID = ["etc", "var", "run", "usr/local", "mnt", "srv", "root", "home"];
 
@@ -25,7 +28,7 @@ export interface ThrowawayRoot {
   /** Temp dir holding the overlays' upper dirs (`up/etc` ...): what the scripts changed. */
   dir: string;
   exec(command: string, opts?: { env?: Record<string, string>; stdin?: string }): Promise<ExecResult>;
-  /** Runs features/hypervisor/<name>.sh with PHOENIX_ACTION and PHOENIX_<UPPER> params. */
+  /** Runs features/hypervisor/<name>.sh (composed, as the host gets it) with PHOENIX_ACTION and PHOENIX_<UPPER> params. */
   script(name: string, action: "read" | "apply" | "delete", params: Record<string, string>, allowDestroy?: boolean): Promise<ScriptResult>;
   /** Installs an executable into /usr/local/sbin (first on PATH) inside the root. */
   installTool(name: string, content: string): Promise<void>;
@@ -97,7 +100,7 @@ export async function startThrowawayRoot(): Promise<ThrowawayRoot> {
     dir,
     exec,
     async script(name, action, params, allowDestroy = false) {
-      const text = readFileSync(path.join(repoRoot, "features/hypervisor", `${name}.sh`), "utf8");
+      const text: string = registry.featureScript("hypervisor", name).text;
       const r = await exec("bash --norc --noprofile -s", { env: scriptEnv(action, params, allowDestroy), stdin: text });
       return { ...r, result: parseResult(r.stdout) };
     },

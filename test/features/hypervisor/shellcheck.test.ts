@@ -1,16 +1,22 @@
-// Every hypervisor feature script and the pvesm emulator are shellcheck-clean (all severities).
+// Every hypervisor feature script, its shared library and the pvesm emulator are shellcheck-clean
+// (all severities), both as files (the include line is a comment) and as the composed text the
+// host runs.
 import { execFileSync } from "node:child_process";
 import { readdirSync } from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { repoRoot } from "../../load";
+import { loadDist, repoRoot } from "../../load";
 
+const registry = loadDist("features/registry");
 const dir = path.join(repoRoot, "features/hypervisor");
 const scripts = readdirSync(dir).filter((f) => f.endsWith(".sh"));
+const libraries = readdirSync(path.join(dir, "lib"))
+  .filter((f) => f.endsWith(".sh"))
+  .map((f) => `lib/${f}`);
 
-function shellcheck(cwd: string, files: string[]): string {
+function shellcheck(cwd: string, files: string[], stdin?: string): string {
   try {
-    execFileSync("shellcheck", ["-x", "--severity=style", ...files], { cwd, encoding: "utf8", stdio: "pipe" });
+    execFileSync("shellcheck", ["-x", "--severity=style", ...files], { cwd, encoding: "utf8", stdio: "pipe", input: stdin });
     return "";
   } catch (err: any) {
     return String(err.stdout || err.message);
@@ -18,14 +24,22 @@ function shellcheck(cwd: string, files: string[]): string {
 }
 
 describe("shellcheck", () => {
-  it("finds every step's script", () => {
+  it("finds every step's script and the shared library", () => {
     for (const s of ["initial_setup", "nvidia_driver", "admin_user", "zfs_pool", "zfs_dataset", "proxmox_storage", "nfs_export", "samba_user", "samba_share"]) {
       expect(scripts).toContain(`${s}.sh`);
     }
+    expect(libraries).toContain("lib/result.sh");
   });
 
-  it("features/hypervisor/*.sh are clean", () => {
-    expect(shellcheck(dir, scripts)).toBe("");
+  it("features/hypervisor/*.sh and lib/*.sh are clean", () => {
+    expect(shellcheck(dir, [...scripts, ...libraries])).toBe("");
+  });
+
+  it("the composed scripts are clean", () => {
+    for (const f of scripts) {
+      const text: string = registry.featureScript("hypervisor", f.replace(/\.sh$/, "")).text;
+      expect(shellcheck(dir, ["-"], text), f).toBe("");
+    }
   });
 
   it("the pvesm emulator is clean", () => {
