@@ -12,7 +12,7 @@ export const COMMANDS: Record<string, Command> = {
   validate: { summary: "check the three Phoenix JSON files of a folder (exit 1 on errors)" },
   graph: { summary: "draw the provisioning graph as Mermaid or JSON, optionally with stats" },
   plan: { summary: "run the Pulumi program offline and list every resource it declares" },
-  import: { summary: "bring existing Proxmox guests and host setup under Pulumi's management" },
+  import: { summary: "write a pulumi import file adopting existing containers and VMs (host setup adopts itself on create)" },
   schemas: { summary: "write the JSON Schema files of the three Phoenix files" },
 };
 
