@@ -20,6 +20,7 @@ full="$pool/$name"
 die() { echo "zfs_dataset $full: $*" >&2; exit 1; }
 
 # phoenix-include: lib/result.sh
+# phoenix-include: lib/zfs.sh
 
 [[ $pool =~ ^[A-Za-z][A-Za-z0-9_.:-]*$ ]] || die "invalid pool name"
 [[ $name =~ ^[A-Za-z0-9_.:-]+(/[A-Za-z0-9_.:-]+)*$ ]] || die "invalid dataset name"
@@ -51,19 +52,6 @@ prop_matches() { # property, wanted value
   want=$(to_bytes "$2")
   [ "$want" != x ] && [ "$raw" = "$want" ] && return 0
   [ "$want" != x ] && [ "$(to_bytes "$got")" = "$want" ]
-}
-
-holds_data() {
-  local count mp mounted
-  count=$(zfs list -H -r -t all -o name "$full" 2>/dev/null | wc -l)
-  [ "$count" -gt 1 ] && return 0
-  mounted=$(zfs get -H -o value mounted "$full")
-  mp=$(zfs get -H -o value mountpoint "$full")
-  if [ "$mounted" = yes ] && [ -d "$mp" ]; then
-    [ -n "$(find "$mp" -mindepth 1 -maxdepth 1 -print -quit)" ] && return 0
-    return 1
-  fi
-  [ "$(zfs get -Hp -o value used "$full")" -gt $((1024 * 1024)) ]
 }
 
 report() {
@@ -107,7 +95,7 @@ apply() {
 
 delete() {
   exists || { printf 'PHOENIX_RESULT {"present":false}\n'; return; }
-  if [ "$allow_destroy" != 1 ] && holds_data; then
+  if [ "$allow_destroy" != 1 ] && zfs_holds_data "$full"; then
     die "holds data; not destroyed. Set phoenix:allowDataDestruction true to destroy it"
   fi
   local flags=() try

@@ -21,6 +21,7 @@ allow_destroy=${PHOENIX_ALLOW_DESTROY:-0}
 die() { echo "zfs_pool $name: $*" >&2; exit 1; }
 
 # phoenix-include: lib/result.sh
+# phoenix-include: lib/zfs.sh
 
 [[ $name =~ ^[A-Za-z][A-Za-z0-9_.:-]{0,200}$ ]] || die "invalid pool name"
 case $name in mirror|raidz*|spare*|log|cache) die "reserved pool name" ;; esac
@@ -69,20 +70,6 @@ same_layout() {
   [ "$got" = "$want" ]
 }
 
-# Data = any dataset or snapshot below the root, or any file in the mounted root dataset.
-holds_data() {
-  local count mp mounted
-  count=$(zfs list -H -r -t all -o name "$name" 2>/dev/null | wc -l)
-  [ "$count" -gt 1 ] && return 0
-  mounted=$(zfs get -H -o value mounted "$name")
-  mp=$(zfs get -H -o value mountpoint "$name")
-  if [ "$mounted" = yes ] && [ -d "$mp" ]; then
-    [ -n "$(find "$mp" -mindepth 1 -maxdepth 1 -print -quit)" ] && return 0
-    return 1
-  fi
-  [ "$(zfs get -Hp -o value used "$name")" -gt $((1024 * 1024)) ]
-}
-
 report() {
   if ! exists; then printf 'PHOENIX_RESULT {"present":false}\n'; return; fi
   local lay level devs_json="" first=1 d health mp
@@ -122,7 +109,7 @@ apply() {
 
 delete() {
   exists || { printf 'PHOENIX_RESULT {"present":false}\n'; return; }
-  if [ "$allow_destroy" != 1 ] && holds_data; then
+  if [ "$allow_destroy" != 1 ] && zfs_holds_data "$name"; then
     die "holds data; not destroyed. Set phoenix:allowDataDestruction true (and unprotect the resource) to destroy it"
   fi
   local try
