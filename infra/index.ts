@@ -4,7 +4,7 @@
 // unrelated guests stay independent (Pulumi provisions them in parallel).
 import * as pulumi from "@pulumi/pulumi";
 import { loadPhoenixConfig } from "./config/load";
-import { topologicalOrder } from "./graph";
+import { cloneAfter, topologicalOrder } from "./graph";
 import { Hypervisor } from "./components/hypervisor";
 import { LxcGuest } from "./components/lxc";
 import { VmGuest, vmStorageIds } from "./components/vm";
@@ -40,6 +40,9 @@ function guestDependencies(ids: number[]): pulumi.Resource[] {
   });
 }
 
+/** Clones of one parent one after the other: Proxmox locks the source for a whole full clone. */
+const previousSibling = cloneAfter(model);
+
 for (const guest of topologicalOrder(model)) {
   if (guest.kind === "lxc") {
     const container = model.containers.find((c) => c.ctid === guest.id)!;
@@ -49,6 +52,7 @@ for (const guest of topologicalOrder(model)) {
       ...storages.flatMap((s) => host.storageReady(s)),
       ...(container.gpus.length > 0 ? host.gpuReady : []),
       ...guestDependencies(container.dependencies),
+      ...(previousSibling.has(container.ctid) ? [containers.get(previousSibling.get(container.ctid)!)!.container] : []),
     ]);
     const parent = container.cloneFrom !== undefined ? containers.get(container.cloneFrom) : undefined;
     const lxc = new LxcGuest(`ct-${container.ctid}`, {

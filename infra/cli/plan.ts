@@ -23,6 +23,12 @@ export interface PlannedResource {
   inputs: Record<string, any>;
   /** Names of top-level inputs that are Pulumi secrets. */
   secretInputs: string[];
+  /**
+   * Inputs as a reviewer may see them: every Pulumi secret (at any depth) as `[secret]`, values
+   * not known before the update as `[unknown]`, and without `__provider` (the serialized provider
+   * code of dynamic resources, not an input to the host).
+   */
+  shownInputs: Record<string, any>;
 }
 
 export interface PlanResult {
@@ -122,6 +128,7 @@ export async function planStack(options: PlanOptions): Promise<PlanResult> {
             urn,
             inputs: unwrapSecrets(fields),
             secretInputs,
+            shownInputs: showInputs(fields),
           });
         }
         callback(err, res);
@@ -160,6 +167,20 @@ function unwrapSecrets(v: any): any {
   return v;
 }
 
+const UNKNOWN_VALUE = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+
+/** Inputs for display: secrets masked, unknowns marked, `__provider` left out. */
+export function showInputs(fields: Record<string, any>): Record<string, any> {
+  const show = (v: any): any => {
+    if (isSecretValue(v)) return "[secret]";
+    if (v === UNKNOWN_VALUE) return "[unknown]";
+    if (Array.isArray(v)) return v.map(show);
+    if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, show(x)]));
+    return v;
+  };
+  return Object.fromEntries(Object.entries(fields).filter(([k]) => k !== "__provider").map(([k, v]) => [k, show(v)]));
+}
+
 function describe(err: unknown): string {
   if (err instanceof Error) {
     // RunError (bad config) carries a user-facing message; no stack trace for those.
@@ -192,7 +213,8 @@ export async function run(argv: string[]): Promise<number> {
   if (values.help) {
     process.stdout.write(
       "usage: phoenix plan [--stack NAME] [--config-dir DIR] [--json]\n" +
-        "Runs the Pulumi program offline under the SDK's mock monitor and lists every resource it declares.\n",
+        "Runs the Pulumi program offline under the SDK's mock monitor and lists every resource it declares.\n" +
+        "--json adds each resource's inputs (what goes to the API and to each host step; secrets as [secret]).\n",
     );
     return 0;
   }
@@ -204,7 +226,7 @@ export async function run(argv: string[]): Promise<number> {
   if (values.json) {
     const out = {
       stack: plan.stack,
-      resources: plan.resources.map((r) => ({ type: r.type, name: r.name, parent: r.parent, dependsOn: r.dependsOn })),
+      resources: plan.resources.map((r) => ({ type: r.type, name: r.name, parent: r.parent, dependsOn: r.dependsOn, inputs: r.shownInputs })),
     };
     process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
   } else {

@@ -22,7 +22,7 @@ import type { ContainerModel, PhoenixModel } from "../config/model";
 import type { StackSettings } from "../settings";
 import { featureScript, repoRoot, type FeatureScript } from "../../features/registry";
 import { stableJson } from "../../providers/base/index";
-import { bindMountLine, gpuLines, LxcOptions, LxcSnapshot, LxcStep, lxcFile, sha256, stepEnv } from "../../providers/lxc/index";
+import { bindMountLine, gpuLines, LxcOptions, LxcSnapshot, LxcStep, lxcFile, sha256, stepEnv, type MountSource } from "../../providers/lxc/index";
 
 export interface LxcGuestArgs {
   container: ContainerModel;
@@ -34,9 +34,13 @@ export interface LxcGuestArgs {
   dependsOn: pulumi.Resource[];
 }
 
-/** `pct_options` (`nesting=1`, `keyctl=1`, `mount=nfs;cifs`...) as the provider's feature flags. */
-export function containerFeatures(pctOptions: Record<string, string>, ctid: number): proxmox.types.input.ContainerLegacyFeatures | undefined {
-  const flags: { nesting?: boolean; keyctl?: boolean; fuse?: boolean; mknod?: boolean; mounts?: string[] } = {};
+/**
+ * The feature flags `pct_options` turns on, as Proxmox writes them: `{keyctl: "1", nesting: "1",
+ * mount: "nfs;cifs"}`. Flags set to 0 are left out (Proxmox treats them as absent). Throws on a
+ * key that is not a container feature.
+ */
+export function featureFlags(pctOptions: Record<string, string>, ctid: number): Record<string, string> {
+  const flags: Record<string, string> = {};
   for (const [key, value] of Object.entries(pctOptions)) {
     const on = value === "1" || value === "true";
     switch (key) {
@@ -44,16 +48,96 @@ export function containerFeatures(pctOptions: Record<string, string>, ctid: numb
       case "keyctl":
       case "fuse":
       case "mknod":
-        flags[key] = on;
+        if (on) flags[key] = "1";
         break;
-      case "mount":
-        flags.mounts = value.split(/[;,]/).map((m) => m.trim()).filter(Boolean);
+      case "mount": {
+        const types = value.split(/[;,]/).map((m) => m.trim()).filter(Boolean);
+        if (types.length) flags.mount = types.join(";");
         break;
+      }
       default:
         throw new Error(`container ${ctid}: pct_options ${key}=${value} is not a Proxmox container feature (nesting, keyctl, fuse, mknod, mount)`);
     }
   }
-  return Object.keys(flags).length ? flags : undefined;
+  return flags;
+}
+
+/** Flags as one sorted `key=value` list (`keyctl=1,nesting=1`); no flags at all: `nesting=0`. */
+export function formatFeatures(flags: Record<string, string>): string {
+  const keys = Object.keys(flags).sort();
+  return keys.length ? keys.map((k) => `${k}=${flags[k]}`).join(",") : "nesting=0";
+}
+
+/**
+ * The flags the proxmoxve provider sends through the API. Proxmox (check_ct_modify_config_perm)
+ * lets an API token change only `nesting`, and on a privileged container nothing: so `nesting`
+ * alone for a new unprivileged container; for a clone, `nesting` plus the other flags exactly as
+ * the clone inherits them from its parent (sending them unchanged is no change, so no 403), which
+ * the provider sends right after cloning. Everything else is set as root over SSH (rootFeatures).
+ */
+export function apiFeatureFlags(c: ContainerModel, parent?: ContainerModel): Record<string, string> {
+  if (!c.unprivileged) return {};
+  const flags: Record<string, string> = {};
+  if (parent) for (const [k, v] of Object.entries(featureFlags(parent.pctOptions, parent.ctid))) if (k !== "nesting") flags[k] = v;
+  const own = featureFlags(c.pctOptions, c.ctid);
+  if (own.nesting) flags.nesting = own.nesting;
+  return flags;
+}
+
+/** `pct_options` as the provider's feature flags (see apiFeatureFlags); undefined when none. */
+export function containerFeatures(c: ContainerModel, parent?: ContainerModel): proxmox.types.input.ContainerLegacyFeatures | undefined {
+  const flags = apiFeatureFlags(c, parent);
+  const out: { nesting?: boolean; keyctl?: boolean; fuse?: boolean; mknod?: boolean; mounts?: string[] } = {};
+  for (const [k, v] of Object.entries(flags)) {
+    if (k === "mount") out.mounts = v.split(";");
+    else out[k as "nesting" | "keyctl" | "fuse" | "mknod"] = true;
+  }
+  return Object.keys(out).length ? out : undefined;
+}
+
+/**
+ * The full `pct set --features` value set as root over SSH, or "" when the API's flags are
+ * already the container's whole set (an unprivileged container with at most `nesting` beyond what
+ * it inherits).
+ */
+export function rootFeatures(c: ContainerModel, parent?: ContainerModel): string {
+  const want = formatFeatures(featureFlags(c.pctOptions, c.ctid));
+  const api = formatFeatures(apiFeatureFlags(c, parent));
+  return want === api && c.unprivileged ? "" : want;
+}
+
+/**
+ * Host UID/GID of container UID/GID `id`: as is for privileged containers; through the
+ * container's `id_maps` (`lxc.idmap`), else Proxmox's default map (0 → 100000, 65536 IDs) for
+ * unprivileged ones. Throws when the ID is not mapped.
+ */
+export function hostId(c: ContainerModel, type: "uid" | "gid", id: number): number {
+  if (!c.unprivileged) return id;
+  const maps = c.idMaps.filter((m) => m.type === type);
+  if (maps.length === 0) {
+    if (id < 65536) return 100000 + id;
+  } else {
+    const m = maps.find((x) => id >= x.containerId && id < x.containerId + x.size);
+    if (m) return m.hostId + (id - m.containerId);
+  }
+  throw new Error(`container ${c.ctid}: ${type} ${id} is not mapped to the host (id_maps)`);
+}
+
+/** Bind-mount source folders, owned as declared (default: the container's root), in host IDs. */
+export function mountSources(c: ContainerModel): MountSource[] {
+  const seen = new Set<string>();
+  const out: MountSource[] = [];
+  for (const m of c.bindMounts) {
+    if (seen.has(m.hostPath)) continue;
+    seen.add(m.hostPath);
+    out.push({
+      path: m.hostPath,
+      uid: hostId(c, "uid", m.ownerUid ?? 0),
+      gid: hostId(c, "gid", m.ownerGid ?? m.ownerUid ?? 0),
+      explicit: m.ownerUid !== undefined || m.ownerGid !== undefined,
+    });
+  }
+  return out;
 }
 
 /**
@@ -127,7 +211,7 @@ function osType(templateFileId: string): string {
 }
 
 /** The container's ContainerLegacy arguments, straight from the model. */
-export function containerArgs(c: ContainerModel, settings: StackSettings): proxmox.ContainerLegacyArgs {
+export function containerArgs(c: ContainerModel, settings: StackSettings, parent?: ContainerModel): proxmox.ContainerLegacyArgs {
   const isTemplate = c.templateSnapshotName !== undefined;
   const source: Partial<proxmox.ContainerLegacyArgs> =
     c.cloneFrom !== undefined
@@ -150,7 +234,8 @@ export function containerArgs(c: ContainerModel, settings: StackSettings): proxm
     initialization: { hostname: c.name, ipConfigs: [{ ipv4 }] },
     networkInterfaces: [{ name: c.network.name, bridge: c.network.bridge, ...(c.macAddress ? { macAddress: c.macAddress } : {}) }],
     unprivileged: c.unprivileged,
-    features: containerFeatures(c.pctOptions, c.ctid),
+    // Only what an API token may set; the other flags: ct-<ctid>-lxc-options (rootFeatures).
+    features: containerFeatures(c, parent),
     startOnBoot: c.startAtBoot,
     ...(startup ? { startup } : {}),
     // Templates stay stopped (see the header); their steps start them when they need to.
@@ -174,7 +259,8 @@ export class LxcGuest extends pulumi.ComponentResource {
     const { container: c, model, settings } = args;
     const id = `ct-${c.ctid}`;
     const connection = settings.connection;
-    this.container = new proxmox.ContainerLegacy(id, containerArgs(c, settings), {
+    const parent = c.cloneFrom !== undefined ? model.containers.find((x) => x.ctid === c.cloneFrom) : undefined;
+    this.container = new proxmox.ContainerLegacy(id, containerArgs(c, settings, parent), {
       parent: this,
       dependsOn: [...args.dependsOn, ...(args.parentSnapshot ? [args.parentSnapshot] : [])],
       // The CTID is fixed: the old container must be gone before its replacement is created.
@@ -195,10 +281,15 @@ export class LxcGuest extends pulumi.ComponentResource {
     /** Everything provisioned into the container, for the snapshot's trigger. */
     const provisioned: unknown[] = [];
 
+    // What only root@pam may set, before any step: raw lines (a clone's whole set, so inherited
+    // lines go), flags beyond nesting, a clone's root disk grown to its size, bind-mount sources.
     const lines = lxcLines(c);
-    if (lines.length > 0) {
-      last = new LxcOptions(`${id}-lxc-options`, { connection, ctid: c.ctid, lines, gpus: c.gpus }, child(last));
-      provisioned.push({ lines, gpus: c.gpus });
+    const features = rootFeatures(c, parent);
+    const sources = mountSources(c);
+    const rootfsGb = c.cloneFrom !== undefined ? c.storageSizeGb : undefined;
+    if (lines.length > 0 || features !== "" || sources.length > 0 || rootfsGb !== undefined) {
+      last = new LxcOptions(`${id}-lxc-options`, { connection, ctid: c.ctid, lines, gpus: c.gpus, features, rootfsGb, mountSources: sources }, child(last));
+      provisioned.push({ lines, gpus: c.gpus, features });
     }
 
     const step = (resourceName: string, stepName: string, script: FeatureScript, env: Record<string, string>) => {

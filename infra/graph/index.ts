@@ -4,7 +4,12 @@
 import type { ContainerModel, PhoenixModel, VmModel } from "../config/model";
 
 export type NodeKind = "host" | "lxc" | "lxc-snapshot" | "vm" | "vm-snapshot";
-export type EdgeKind = "setup" | "storage" | "gpu" | "clone" | "dependency" | "snapshot";
+/**
+ * `clone-order`: siblings cloned from one LXC parent, one after the other. Proxmox locks the
+ * source container for the whole full clone (pve-container's clone_vm holds its config lock), so
+ * a second clone of the same parent at the same time fails with "CT is locked".
+ */
+export type EdgeKind = "setup" | "storage" | "gpu" | "clone" | "dependency" | "snapshot" | "clone-order";
 
 export interface GraphNode {
   /** The resource name the program gives this step: `host-zfs-pool-quickOS`, `ct-900`, `ct-900-snapshot`, `vm-8000`. */
@@ -148,6 +153,23 @@ export function buildGraph(model: PhoenixModel): ProvisioningGraph {
     }
   }
 
+  // Siblings of one LXC parent clone one after the other, in the order the rest of the graph
+  // allows (then by CTID): each waits for the previous sibling's container (its clone is done).
+  // Unrelated guests stay parallel.
+  const withoutOrder: ProvisioningGraph = { nodes: [...nodes.values()], edges: [...edges.values()] };
+  const position = new Map(topoSort(withoutOrder, (id) => nodes.get(id)?.guestId ?? 0).map((id, i) => [id, i]));
+  const siblings = new Map<number, string[]>();
+  for (const c of model.containers) {
+    if (c.cloneFrom === undefined) continue;
+    const list = siblings.get(c.cloneFrom) ?? [];
+    list.push(`ct-${c.ctid}`);
+    siblings.set(c.cloneFrom, list);
+  }
+  for (const list of siblings.values()) {
+    list.sort((a, b) => position.get(a)! - position.get(b)!);
+    for (let i = 1; i < list.length; i++) edge(list[i - 1], list[i], "clone-order");
+  }
+
   const order = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
   return {
     nodes: [...nodes.values()].sort((a, b) => order(a.id, b.id)),
@@ -223,6 +245,18 @@ function topoSort(graph: ProvisioningGraph, rank: (id: string) => number = () =>
     const done = new Set(out);
     const stuck = graph.nodes.map((n) => n.id).filter((id) => !done.has(id));
     throw new Error(`the provisioning graph has a cycle through ${stuck.join(", ")}`);
+  }
+  return out;
+}
+
+/**
+ * The sibling each LXC clone waits for before it is cloned (`clone-order` edges): CTID → CTID.
+ * Clones without an earlier sibling are absent.
+ */
+export function cloneAfter(model: PhoenixModel): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const e of buildGraph(model).edges) {
+    if (e.kind === "clone-order") out.set(Number(e.to.slice(3)), Number(e.from.slice(3)));
   }
   return out;
 }
@@ -333,7 +367,7 @@ export function toMermaid(graph: ProvisioningGraph): string {
   for (const e of graph.edges) {
     const from = shown(e.from);
     const to = guestNode(e.to);
-    if (!from || !to || e.kind === "snapshot") continue;
+    if (!from || !to || e.kind === "snapshot" || e.kind === "clone-order") continue;
     let text: string;
     if (e.kind === "setup") text = `${mermaidId(from)} --> ${mermaidId(to)}`;
     else if (e.kind === "clone") text = `${mermaidId(from)} -- Cloned to --> ${mermaidId(to)}`;

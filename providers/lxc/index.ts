@@ -19,6 +19,8 @@ import type { SshTarget } from "../ssh/types";
 
 const ctid = z.string().regex(/^[1-9][0-9]{2,8}$/, "a Proxmox CTID (100-999999999)");
 const LXC_LINE = "lxc\\.[a-z0-9_.]+=[^\\n\\u0000]*";
+const FEATURE_FLAG = "((nesting|keyctl|fuse|mknod)=[01]|mount=[a-z0-9]+(;[a-z0-9]+)*)";
+const MOUNT_SOURCE = "[0-9]{1,10}:[0-9]{1,10}:[01]:/[^\\n\\r\\u0000]*";
 
 export const lxcOptionsKind: HostScriptKind = {
   kind: "lxc-options",
@@ -26,6 +28,9 @@ export const lxcOptionsKind: HostScriptKind = {
     ctid,
     options: z.string().regex(new RegExp(`^(${LXC_LINE}(\\n${LXC_LINE})*)?$`), "lines `lxc.<key>=<value>`, one per line"),
     gpus: z.string().regex(/^([0-9]{1,2}(,[0-9]{1,2})*)?$/, "GPU indexes, comma-separated"),
+    features: z.string().regex(new RegExp(`^(${FEATURE_FLAG}(,${FEATURE_FLAG})*)?$`), "`pct set --features` flags (nesting|keyctl|fuse|mknod=0|1, mount=fs;fs), comma-separated"),
+    rootfs_gb: z.string().regex(/^([1-9][0-9]{0,5})?$/, "a root disk size in GiB"),
+    mount_sources: z.string().regex(new RegExp(`^(${MOUNT_SOURCE}(\\n${MOUNT_SOURCE})*)?$`), "lines `<uid>:<gid>:<0|1>:/path`"),
   }),
   replaceOn: ["ctid"],
   timeoutMs: 5 * 60_000,
@@ -109,13 +114,36 @@ export function stepEnv(values: Record<string, unknown>): Record<string, string>
   return out;
 }
 
+/** A bind-mount source folder on the host, with the owner it gets (host IDs, already shifted). */
+export interface MountSource {
+  /** Absolute host path. */
+  path: string;
+  /** Host UID and GID the folder is owned by when created. */
+  uid: number;
+  gid: number;
+  /** The owner was declared (`owner_uid`/`owner_gid`): also set on an existing folder (not recursively). */
+  explicit: boolean;
+}
+
 export interface LxcOptionsArgs {
   connection: pulumi.Input<SshTarget>;
   ctid: number;
-  /** Raw LXC lines `lxc.<key>=<value>`, in order. */
+  /**
+   * Raw LXC lines `lxc.<key>=<value>`, in order: the container's whole raw-line set (lines in its
+   * config that are not listed, e.g. inherited from a clone's parent, are removed).
+   */
   lines: string[];
   /** NVIDIA GPU indexes passed through (`gpuLines` go in `lines`; the host adds dynamic majors). */
   gpus?: number[];
+  /**
+   * The full `pct set --features` value to set as root (`keyctl=1,nesting=1`; `nesting=0` clears
+   * every flag). Undefined or empty: the flags are left to the API (nesting only).
+   */
+  features?: string;
+  /** Root disk size in GiB to grow a clone to (`pct resize <ctid> rootfs <N>G`); undefined: not managed. */
+  rootfsGb?: number;
+  /** Bind-mount source folders to create before the container restarts with the mounts. */
+  mountSources?: MountSource[];
 }
 
 /**
@@ -146,13 +174,24 @@ export function bindMountLine(hostPath: string, containerPath: string): string {
   return `lxc.mount.entry=${esc(hostPath)} ${esc(containerPath.replace(/^\/+/, ""))} none bind,create=dir 0 0`;
 }
 
-/** `ct-<ctid>-lxc-options`: raw LXC lines and AppArmor profile in the container's config. */
+/**
+ * `ct-<ctid>-lxc-options`: what only root@pam may set, over SSH: the container's raw LXC lines
+ * (AppArmor profile, bind mounts, GPU devices), feature flags beyond `nesting`, a clone's root
+ * disk size and the bind-mount source folders (features/lxc/host/lxc_options.sh).
+ */
 export class LxcOptions extends HostScriptResource {
   constructor(name: string, args: LxcOptionsArgs, opts?: pulumi.CustomResourceOptions) {
     super(lxcOptionsKind, name, {
       connection: args.connection,
       script: lxcFile("host/lxc_options.sh"),
-      params: { ctid: String(args.ctid), options: args.lines.join("\n"), gpus: (args.gpus ?? []).join(",") },
+      params: {
+        ctid: String(args.ctid),
+        options: args.lines.join("\n"),
+        gpus: (args.gpus ?? []).join(","),
+        features: args.features ?? "",
+        rootfs_gb: args.rootfsGb !== undefined ? String(args.rootfsGb) : "",
+        mount_sources: (args.mountSources ?? []).map((m) => `${m.uid}:${m.gid}:${m.explicit ? 1 : 0}:${m.path}`).join("\n"),
+      },
     }, opts);
   }
 }

@@ -44,13 +44,15 @@ function nameFromUrn(urn: string): string {
 /** Declares every container of `model` as infra/index.ts does (parents' snapshots, `dependencies`). */
 export function declareContainers(model: any, settings: any): Map<number, any> {
   const { LxcGuest } = loadDist("infra/components/lxc");
-  const { topologicalOrder } = loadDist("infra/graph/index");
+  const { topologicalOrder, cloneAfter } = loadDist("infra/graph/index");
   const guests = new Map<number, any>();
+  const previousSibling: Map<number, number> = cloneAfter(model);
   for (const g of topologicalOrder(model)) {
     if (g.kind !== "lxc") continue;
     const c = model.containers.find((x: any) => x.ctid === g.id);
     const parent = c.cloneFrom !== undefined ? guests.get(c.cloneFrom) : undefined;
     const dependsOn = c.dependencies.map((id: number) => guests.get(id)?.ready).filter(Boolean);
+    if (previousSibling.has(c.ctid)) dependsOn.push(guests.get(previousSibling.get(c.ctid)!).container);
     guests.set(c.ctid, new LxcGuest(`ct-${c.ctid}`, { container: c, model, settings, parentSnapshot: parent?.snapshot, dependsOn }));
   }
   return guests;

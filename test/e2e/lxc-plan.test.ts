@@ -57,14 +57,25 @@ describe("plan of the dev stack's containers", () => {
     );
   });
 
-  it("clones depend on their parent template's snapshot", () => {
+  it("clones depend on their parent template's snapshot, and siblings of one parent clone one after the other", () => {
     expect(byName("ct-901").dependsOn).toEqual(["ct-900-snapshot"]);
-    expect(byName("ct-902").dependsOn).toEqual(["ct-900-snapshot"]);
+    // Proxmox locks the source for a whole full clone: 902 waits for 901's clone, 955 for 950's.
+    expect(byName("ct-902").dependsOn).toEqual(["ct-900-snapshot", "ct-901"]);
     expect(byName("ct-950").dependsOn).toEqual(["ct-901-snapshot"]);
-    expect(byName("ct-955").dependsOn).toEqual(["ct-901-snapshot"]);
-    // 952: its parent's snapshot and, from `dependencies`, 950's last step.
+    expect(byName("ct-955").dependsOn).toEqual(["ct-901-snapshot", "ct-950"]);
+    // 952: its parent's snapshot and, from `dependencies`, 950's last step; its only sibling-free parent.
     expect(byName("ct-952").dependsOn).toEqual(["ct-902-snapshot", "ct-950-health"]);
     expect(byName("ct-900").dependsOn).toEqual([]);
+  });
+
+  it("orders clone siblings in the graph, keeping unrelated guests parallel (no retry loops)", () => {
+    const { buildGraph, cloneAfter } = loadDist("infra/graph/index");
+    const order = buildGraph(model).edges.filter((e: any) => e.kind === "clone-order").map((e: any) => `${e.from}->${e.to}`);
+    expect(order).toEqual(["ct-901->ct-902", "ct-950->ct-955"]);
+    expect([...cloneAfter(model)].sort()).toEqual([[902, 901], [955, 950]]);
+    // Only the sibling's container, not its steps: 902 does not wait for 901's NVIDIA install.
+    expect(upstream("ct-902")).not.toContain("ct-901-feature-nvidia");
+    expect(upstream("ct-955")).not.toContain("ct-950-feature-vllm");
   });
 
   it("chains the seed's steps inside a container: options, features in order, app, health, snapshot", () => {
@@ -89,9 +100,10 @@ describe("plan of the dev stack's containers", () => {
   });
 
   it("adds no false dependencies between unrelated containers", () => {
-    expect([...upstream("ct-955")].filter((n) => n.startsWith("ct-950") || n.startsWith("ct-902"))).toEqual([]);
+    // 955 waits for 950's clone (same parent), never for 950's steps.
+    expect([...upstream("ct-955")].filter((n) => n.startsWith("ct-950") || n.startsWith("ct-902"))).toEqual(["ct-950"]);
     expect([...upstream("ct-950")].filter((n) => n.startsWith("ct-955") || n.startsWith("ct-902"))).toEqual([]);
-    expect([...upstream("ct-902")].filter((n) => n.startsWith("ct-901"))).toEqual([]);
+    expect([...upstream("ct-902")].filter((n) => n.startsWith("ct-901"))).toEqual(["ct-901"]);
     expect([...upstream("ct-901")].filter((n) => n.startsWith("ct-902"))).toEqual([]);
     expect(upstream("ct-950")).toContain("ct-900-snapshot");
   });
@@ -131,7 +143,13 @@ describe("plan of the dev stack's containers", () => {
     });
     expect(vllm.operatingSystem).toBeUndefined();
     expect(vllm.devicePassthroughs).toBeUndefined();
-    expect(byName("ct-902").inputs.features).toEqual({ nesting: true, keyctl: true });
+    // An API token may set only nesting (900 has no flags, so 902 gets keyctl as root over SSH);
+    // 952 inherits 902's keyctl: sent unchanged (no change, no 403), nothing left for SSH.
+    expect(byName("ct-902").inputs.features).toEqual({ nesting: true });
+    expect(byName("ct-902-lxc-options").inputs.params.features).toBe("keyctl=1,nesting=1");
+    expect(byName("ct-952").inputs.features).toEqual({ nesting: true, keyctl: true });
+    expect(byName("ct-952-lxc-options").inputs.params.features).toBe("");
+    expect(byName("ct-900").inputs.features).toBeUndefined();
     expect(byName("ct-902").inputs.started).toBe(false);
     expect(byName("ct-952").inputs.mountPoints).toEqual([{ volume: "quickOS-shared-prod-data", size: "20G", path: "/qdrant/storage" }]);
     expect(byName("ct-952").inputs.devicePassthroughs).toBeUndefined();
@@ -165,8 +183,22 @@ describe("plan of the dev stack's containers", () => {
         "lxc.cgroup2.devices.allow=c 195:* rwm",
       ].join("\n"),
       gpus: "0",
+      features: "",
+      // A clone's root disk grows to its declared size before its first step.
+      rootfs_gb: "64",
+      // Owned by the container's root: host UID/GID 100000 through the default unprivileged map.
+      mount_sources: "100000:100000:0:/fastData/shared-bulk-data/vllm_models",
     });
-    expect(byName("ct-902-lxc-options").inputs.params).toEqual({ ctid: "902", options: "lxc.apparmor.profile=unconfined", gpus: "" });
+    expect(byName("ct-902-lxc-options").inputs.params).toEqual({
+      ctid: "902",
+      options: "lxc.apparmor.profile=unconfined",
+      gpus: "",
+      features: "keyctl=1,nesting=1",
+      rootfs_gb: "32",
+      mount_sources: "",
+    });
+    // A root template's disk is created at its size by the API: not managed here.
+    expect(byName("ct-900-lxc-options").inputs.params.rootfs_gb).toBe("");
     expect(byName("ct-950-health").inputs.params).toMatchObject({
       env_health_command: "curl -s --fail http://localhost:8000/health",
       env_health_retries: "10",

@@ -1,22 +1,41 @@
 #!/usr/bin/env bash
-# Raw LXC options and the AppArmor profile of one container, its bind mounts (`lxc.mount.entry`)
-# and its NVIDIA GPUs (device nodes bind-mounted, their character devices allowed): lines
-# `lxc.<key>: <value>` in the current section of /etc/pve/lxc/<ctid>.conf, which the Proxmox API
-# cannot write (and bind mounts or devices it allows only to root@pam, never to a token). Edited under
-# Proxmox's own config lock (the one pct takes), so it never races a `pct set`. Lines this
-# resource wrote are recorded in /var/lib/phoenix/lxc/<ctid>.lxc-options so an update removes
-# the ones no longer wanted and delete removes them all. The container is restarted only when a
-# line actually changed and it is running.
-#   PHOENIX_CTID     container ID
-#   PHOENIX_OPTIONS  desired lines, one `lxc.key=value` per line, in order
-#   PHOENIX_GPUS     GPU indexes, comma-separated (empty: none): adds the dynamic device majors
+# What only root@pam may set on a container, done over SSH as root (an API token gets HTTP 403
+# for each of these in Proxmox's check_ct_modify_config_perm):
+#   - raw LXC lines `lxc.<key>: <value>` in the current section of /etc/pve/lxc/<ctid>.conf: the
+#     container's lxc_options, AppArmor profile, bind mounts (`lxc.mount.entry`) and NVIDIA GPUs
+#     (device nodes bind-mounted, their character devices allowed). This resource owns the WHOLE
+#     raw-line set: lines it does not declare (a clone inherits its parent's) are removed, and
+#     read reports them as drift;
+#   - feature flags other than `nesting` (`keyctl`, `fuse`, `mknod`, `mount`), and any flag of a
+#     privileged container, with `pct set --features` (PHOENIX_FEATURES: the full wanted set);
+#   - the root disk of a clone grown to its declared size (`pct resize <ctid> rootfs <N>G`): the
+#     proxmoxve provider clones with the parent's disk and resizes only on a later update;
+#   - bind-mount source folders created on the host, owned as declared, before the container
+#     (re)starts with the mount (a missing source stops lxc-start).
+# The config file is edited under Proxmox's own config lock (the one pct takes), so it never races
+# a `pct set`; pct commands run outside it (they take it themselves). The container restarts only
+# when a line or a flag changed and it is running. Before changing anything that needs a restart
+# a "restart pending" mark is written; it goes once the container restarted (or was found
+# stopped), so a run killed in between restarts on the next run, and read reports drift until then.
+#   PHOENIX_CTID           container ID
+#   PHOENIX_OPTIONS        desired lines, one `lxc.key=value` per line, in order
+#   PHOENIX_GPUS           GPU indexes, comma-separated (empty: none): adds the dynamic device majors
+#   PHOENIX_FEATURES       `pct set --features` value (`keyctl=1,nesting=1`; empty: leave flags to the API)
+#   PHOENIX_ROOTFS_GB      declared root disk size in GiB (empty: leave the disk to the API)
+#   PHOENIX_MOUNT_SOURCES  bind-mount sources, one `<host uid>:<host gid>:<explicit 0|1>:<path>` per line
 set -euo pipefail
 
 ctid=${PHOENIX_CTID:?}
 [[ $ctid =~ ^[1-9][0-9]{2,8}$ ]] || { echo "invalid CTID '$ctid'" >&2; exit 2; }
 conf=/etc/pve/lxc/$ctid.conf
 record=/var/lib/phoenix/lxc/$ctid.lxc-options
+pending=/var/lib/phoenix/lxc/$ctid.restart-pending
 lock=/run/lock/lxc/pve-config-$ctid.lock
+features=${PHOENIX_FEATURES:-}
+rootfs_gb=${PHOENIX_ROOTFS_GB:-}
+flag='((nesting|keyctl|fuse|mknod)=[01]|mount=[a-z0-9]+(;[a-z0-9]+)*)'
+[ -z "$features" ] || [[ $features =~ ^$flag(,$flag)*$ ]] || { echo "invalid features '$features'" >&2; exit 2; }
+[ -z "$rootfs_gb" ] || [[ $rootfs_gb =~ ^[1-9][0-9]{0,5}$ ]] || { echo "invalid root disk size '$rootfs_gb'" >&2; exit 2; }
 
 # Desired lines in Proxmox's `key: value` form.
 desired=""
@@ -36,6 +55,14 @@ if [ -n "${PHOENIX_GPUS:-}" ]; then
   done
 fi
 
+# Bind-mount sources: parallel arrays of owner and path.
+src_uid=() src_gid=() src_explicit=() src_path=()
+while IFS= read -r line; do
+  [ -n "$line" ] || continue
+  [[ $line =~ ^([0-9]{1,10}):([0-9]{1,10}):([01]):(/.*)$ ]] || { echo "invalid mount source '$line' (want uid:gid:explicit:/path)" >&2; exit 2; }
+  src_uid+=("${BASH_REMATCH[1]}") src_gid+=("${BASH_REMATCH[2]}") src_explicit+=("${BASH_REMATCH[3]}") src_path+=("${BASH_REMATCH[4]}")
+done <<<"${PHOENIX_MOUNT_SOURCES:-}"
+
 json_lines() {
   local first=1 l out="["
   while IFS= read -r l; do
@@ -52,21 +79,67 @@ json_lines() {
 # The current (non-snapshot) section of the config.
 current_section() { awk '/^\[/{exit} {print}' "$conf"; }
 
+# Every raw LXC line of the current section, in order.
+raw_lines() { current_section | grep '^lxc\.' || true; }
+
 is_running() { pct status "$ctid" 2>/dev/null | grep -q 'status: running'; }
 
 # `pct reboot` shuts the container down and starts it again, applying the changed config.
 restart() { pct reboot "$ctid"; }
 
-# Rewrites the current section without the old managed lines and with the desired ones at the
-# end (raw LXC keys follow the Proxmox keys); prints "changed" when the file content changed.
+# A feature string as a sorted `key=value` list; flags set to 0 are the same as absent.
+canon_features() {
+  tr ',' '\n' <<<"$1" | awk -F= 'NF == 2 && $2 != "0" && $2 != ""' | LC_ALL=C sort | paste -sd, -
+}
+current_features() { canon_features "$(current_section | sed -n 's/^features: //p')"; }
+features_match() { [ -z "$features" ] || [ "$(current_features)" = "$(canon_features "$features")" ]; }
+
+# Root disk size in GiB (rounded up) from the rootfs line's `size=`.
+rootfs_size_gb() {
+  local v n u
+  v=$(current_section | sed -n 's/^rootfs: //p' | tr ',' '\n' | sed -n 's/^size=//p')
+  [[ $v =~ ^([0-9]+(\.[0-9]+)?)([KMGT]?)$ ]] || { echo 0; return; }
+  n=${BASH_REMATCH[1]} u=${BASH_REMATCH[3]}
+  awk -v n="$n" -v u="$u" 'BEGIN { f = (u == "T") ? 1024 : (u == "M") ? 1/1024 : (u == "K") ? 1/1048576 : (u == "G") ? 1 : 1/1073741824; g = n * f; printf "%d\n", (g == int(g)) ? g : int(g) + 1 }'
+}
+rootfs_matches() { [ -z "$rootfs_gb" ] || [ "$(rootfs_size_gb)" -ge "$rootfs_gb" ]; }
+
+# Bind-mount sources that are missing or (when declared) owned by someone else.
+sources_wrong() {
+  local i
+  for i in "${!src_path[@]}"; do
+    if [ ! -d "${src_path[$i]}" ]; then
+      printf '%s\n' "${src_path[$i]}"
+    elif [ "${src_explicit[$i]}" = 1 ] && [ "$(stat -c %u:%g "${src_path[$i]}")" != "${src_uid[$i]}:${src_gid[$i]}" ]; then
+      printf '%s\n' "${src_path[$i]}"
+    fi
+  done
+}
+
+# Creates missing sources owned as declared (default: the container's root); declared owners are
+# also set on existing folders (the folder itself, never what is inside it).
+make_sources() {
+  local i p
+  for i in "${!src_path[@]}"; do
+    p=${src_path[$i]}
+    if [ -e "$p" ] && [ ! -d "$p" ]; then echo "bind mount source $p exists and is not a directory" >&2; exit 1; fi
+    if [ ! -d "$p" ]; then
+      mkdir -p -- "$p"
+      chmod 0755 -- "$p"
+      chown -- "${src_uid[$i]}:${src_gid[$i]}" "$p"
+    elif [ "${src_explicit[$i]}" = 1 ]; then
+      chown -- "${src_uid[$i]}:${src_gid[$i]}" "$p"
+    fi
+  done
+}
+
+# Rewrites the current section with no raw LXC line but the desired ones, at the end (raw LXC
+# keys follow the Proxmox keys); prints "changed" when the file content changed.
 rewrite() {
-  local old_managed=$1 want=$2 tmp
+  local want=$1 tmp
   tmp=$(mktemp "$conf.phoenix.XXXXXX")
   {
-    # Through the environment: awk -v would interpret backslashes in the values.
-    current_section | PHOENIX_DROP="$old_managed$want" awk '
-      BEGIN { n = split(ENVIRON["PHOENIX_DROP"], d, "\n"); for (i = 1; i <= n; i++) if (d[i] != "") skip[d[i]] = 1 }
-      NF > 0 && !($0 in skip) { print }'
+    current_section | awk 'NF > 0 && !/^lxc\./ { print }'
     printf '%s' "$want"
     awk 'BEGIN{p=0} /^\[/{if(!p){print ""}; p=1} p{print}' "$conf"
   } >"$tmp"
@@ -79,55 +152,89 @@ rewrite() {
   fi
 }
 
-present_lines() {
-  # Which desired lines are in the current section, in order.
-  local want=$1 have
-  have=$(current_section)
-  while IFS= read -r l; do
-    [ -n "$l" ] || continue
-    grep -qxF -- "$l" <<<"$have" && printf '%s\n' "$l"
-  done <<<"$want"
+take_lock() {
+  exec 8>>"$lock"
+  flock "$@" -w 60 8 || { echo "config of CT $ctid is locked" >&2; exit 1; }
+}
+drop_lock() { exec 8>&-; }
+
+# Restarts a running container when a restart is pending; a stopped one picks the config up at
+# its next start. Either way the mark goes.
+settle_restart() {
+  restarted=false
+  if [ -f "$pending" ]; then
+    if is_running; then
+      restart
+      restarted=true
+    fi
+    rm -f "$pending"
+  fi
 }
 
 mkdir -p "$(dirname "$record")" "$(dirname "$lock")"
 
 case ${PHOENIX_ACTION:?} in
   read)
-    if [ ! -f "$conf" ] || [ ! -f "$record" ]; then
+    if [ ! -f "$conf" ]; then
       echo 'PHOENIX_RESULT {"present":false}'
       exit 0
     fi
-    have=$(present_lines "$desired")
+    # Read config and record together, under the config lock (shared: pct holds it exclusively).
+    take_lock -s
+    if [ ! -f "$record" ]; then
+      drop_lock
+      echo 'PHOENIX_RESULT {"present":false}'
+      exit 0
+    fi
+    have=$(raw_lines)
+    lines_ok=false features_ok=false rootfs_ok=false sources_ok=false restart_ok=false
+    [ "$have" = "${desired%$'\n'}" ] && lines_ok=true
+    features_match && features_ok=true
+    rootfs_matches && rootfs_ok=true
+    [ -z "$(sources_wrong)" ] && sources_ok=true
+    [ ! -f "$pending" ] && restart_ok=true
+    drop_lock
     matches=false
-    [ "$have" = "${desired%$'\n'}" ] && matches=true
-    printf 'PHOENIX_RESULT {"present":true,"ctid":"%s","matches":%s,"lines":%s}\n' "$ctid" "$matches" "$(json_lines "$have")"
+    if $lines_ok && $features_ok && $rootfs_ok && $sources_ok && $restart_ok; then matches=true; fi
+    printf 'PHOENIX_RESULT {"present":true,"ctid":"%s","matches":%s,"lines_match":%s,"features_match":%s,"rootfs_match":%s,"sources_match":%s,"restart_pending":%s,"lines":%s}\n' \
+      "$ctid" "$matches" "$lines_ok" "$features_ok" "$rootfs_ok" "$sources_ok" "$([ "$restart_ok" = true ] && echo false || echo true)" "$(json_lines "$have")"
     ;;
   apply)
     [ -f "$conf" ] || { echo "container $ctid does not exist ($conf missing)" >&2; exit 1; }
-    old=""
-    [ -f "$record" ] && old=$(cat "$record")$'\n'
-    exec 8>>"$lock"
-    flock -w 60 8 || { echo "config of CT $ctid is locked" >&2; exit 1; }
-    changed=$(rewrite "$old" "$desired")
-    printf '%s' "$desired" >"$record"
-    exec 8>&-
-    restarted=false
-    if [ "$changed" = changed ] && is_running; then
-      restart
-      restarted=true
+    # Root disk first: the steps after this one need the declared space. Proxmox grows only.
+    resized=false
+    if ! rootfs_matches; then
+      pct resize "$ctid" rootfs "${rootfs_gb}G"
+      resized=true
     fi
-    printf 'PHOENIX_RESULT {"present":true,"ctid":"%s","matches":true,"changed":%s,"restarted":%s,"lines":%s}\n' \
-      "$ctid" "$([ "$changed" = changed ] && echo true || echo false)" "$restarted" "$(json_lines "$desired")"
+    # Sources before the mount lines: a restart with a missing source fails.
+    make_sources
+    features_changed=false
+    if ! features_match; then
+      : >"$pending"
+      pct set "$ctid" --features "$features"
+      features_changed=true
+    fi
+    take_lock
+    if [ "$(raw_lines)" != "${desired%$'\n'}" ]; then : >"$pending"; fi
+    changed=$(rewrite "$desired")
+    printf '%s' "$desired" >"$record"
+    drop_lock
+    settle_restart
+    printf 'PHOENIX_RESULT {"present":true,"ctid":"%s","matches":true,"changed":%s,"features_changed":%s,"resized":%s,"restarted":%s,"lines":%s}\n' \
+      "$ctid" "$([ "$changed" = changed ] && echo true || echo false)" "$features_changed" "$resized" "$restarted" "$(json_lines "$desired")"
     ;;
   delete)
+    # The raw lines go; flags, disk size and source folders stay (they go with the container,
+    # and a folder may hold data).
     if [ -f "$conf" ] && [ -f "$record" ]; then
-      exec 8>>"$lock"
-      flock -w 60 8 || { echo "config of CT $ctid is locked" >&2; exit 1; }
-      changed=$(rewrite "$(cat "$record")"$'\n' "")
-      exec 8>&-
-      if [ "$changed" = changed ] && is_running; then restart; fi
+      take_lock
+      if [ -n "$(raw_lines)" ]; then : >"$pending"; fi
+      rewrite "" >/dev/null
+      drop_lock
+      settle_restart
     fi
-    rm -f "$record"
+    rm -f "$record" "$pending"
     echo 'PHOENIX_RESULT {"present":false}'
     ;;
   *) echo "unknown action $PHOENIX_ACTION" >&2; exit 2 ;;

@@ -19,7 +19,19 @@ want="phoenix:$trigger"
 
 ct_exists() { pct status "$ctid" >/dev/null 2>&1; }
 exists() { ct_exists && pct listsnapshot "$ctid" | awk '{print $2}' | grep -qxF -- "$snap"; }
-description() { pct config "$ctid" --snapshot "$snap" | sed -n 's/^description: //p'; }
+# The description as Proxmox prints it: stored as `#` comment lines, each percent-encoded, and
+# read back with a trailing newline per line; `pct config` prints it percent-encoded again
+# (PVE::Tools::encode_text: `:` is %3A, a newline %0A). Decoded here, trailing newlines dropped.
+url_decode() {
+  local s=${1//\\/\\\\}
+  printf '%b' "${s//%/\\x}"
+}
+description() {
+  local printed
+  printed=$(pct config "$ctid" --snapshot "$snap" | sed -n 's/^description: //p')
+  printed=$(url_decode "$printed")
+  printf '%s' "${printed%%$'\n'*}"
+}
 running() { pct status "$ctid" 2>/dev/null | grep -q 'status: running'; }
 
 case ${PHOENIX_ACTION:?} in
