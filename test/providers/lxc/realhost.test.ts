@@ -1,0 +1,156 @@
+// What a first `pulumi up` on a real Proxmox host needs from ct-<ctid>-lxc-options and
+// ct-<ctid>-snapshot (issue 12 items 1, 3, 4, 5, 6; issue 13's restart-pending mark), against the
+// `pct` emulator on the sshd test host, through the serialized providers:
+//   - flags beyond nesting set as root (`pct set --features`), drift read back;
+//   - a clone's root disk grown to its declared size before the first step;
+//   - bind-mount sources created on the host, owned by the container's (shifted) root or as declared;
+//   - the clone's whole raw-line set: lines inherited from the parent removed, strays read as drift;
+//   - a run killed between writing the config and restarting restarts on the next run;
+//   - snapshot descriptions compared as Proxmox prints them (percent-encoded, trailing newline).
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import * as path from "node:path";
+import { loadDist, repoRoot } from "../../load";
+import { startTestHost, type TestHost } from "../../host/sshd";
+import { installEmulator, readCalls, seedFromDir } from "../../host/emulator/lib";
+import { captureProvider, type LoadedProvider } from "../harness";
+
+const lxc = loadDist("providers/lxc/index");
+const TEMPLATE = "local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst";
+
+describe("lxc-options and lxc-snapshot as a real host needs them", () => {
+  let host: TestHost;
+  const sh = async (cmd: string) => {
+    const r = await host.exec(cmd);
+    if (r.code !== 0) throw new Error(`${cmd}: ${r.stderr}`);
+    return r.stdout;
+  };
+  const conf = (ctid: number) => sh(`cat /etc/pve/lxc/${ctid}.conf`);
+  const pctCalls = async (ctid: number, verb: string) => (await readCalls(host)).filter((c) => c[0] === "pct" && c[1] === verb && c[2] === String(ctid));
+
+  /** A provider and checked inputs for an LxcOptions resource. */
+  const options = async (args: Record<string, unknown>): Promise<{ provider: LoadedProvider; inputs: any }> => {
+    const { resource, provider } = await captureProvider(() => new lxc.LxcOptions(`ct-${args.ctid}-lxc-options`, { connection: host.target, ...args }), host.secrets);
+    const checked = await provider.check!({}, resource.inputs);
+    expect(checked.failures ?? []).toEqual([]);
+    return { provider, inputs: checked.inputs };
+  };
+
+  beforeAll(async () => {
+    host = await startTestHost();
+    await installEmulator(host, { tools: ["pct"], seed: seedFromDir(path.join(repoRoot, "test/features/lxc/stubs"), "usr/local/bin") });
+    // Parent 400: a template-like container with raw lines (AppArmor, a GPU device) and keyctl,
+    // as a template is after its lxc-options; stopped, so it can be fully cloned.
+    await sh(`/usr/local/sbin/pct create 400 ${TEMPLATE} --hostname parent --unprivileged 1 --rootfs local:4 --features keyctl=1,nesting=1`);
+    await sh(
+      "printf 'lxc.apparmor.profile: unconfined\\nlxc.cgroup2.devices.allow: c 195:* rwm\\nlxc.mount.entry: /dev/nvidia0 dev/nvidia0 none bind,optional,create=file\\n' >> /etc/pve/lxc/400.conf",
+    );
+    await sh("/usr/local/sbin/pct clone 400 401 --full 1 --hostname child && /usr/local/sbin/pct start 401");
+  }, 300_000);
+  afterAll(() => host?.stop());
+
+  it("owns the clone's whole raw-line set: inherited lines go, a stray line is drift", async () => {
+    expect(await conf(401)).toContain("lxc.cgroup2.devices.allow: c 195:* rwm\n");
+    const { provider, inputs } = await options({ ctid: 401, lines: ["lxc.apparmor.profile=generated"] });
+    const created = await provider.create(inputs);
+    const text = await conf(401);
+    expect(text.match(/^lxc\..*$/gm)).toEqual(["lxc.apparmor.profile: generated"]);
+    expect(created.outs.observed).toMatchObject({ changed: true, restarted: true });
+    expect((await provider.read!(created.id, created.outs)).props.observed).toMatchObject({ matches: true });
+
+    // Someone adds a line by hand (or the parent's comes back): read reports it, update removes it.
+    await sh("printf 'lxc.cap.drop: \\n' >> /etc/pve/lxc/401.conf");
+    const read = await provider.read!(created.id, created.outs);
+    expect(read.props.observed).toMatchObject({ matches: false, lines_match: false });
+    expect(await provider.diff!(created.id, read.props, inputs)).toMatchObject({ changes: true });
+    await provider.update!(created.id, read.props, inputs);
+    expect((await conf(401)).match(/^lxc\..*$/gm)).toEqual(["lxc.apparmor.profile: generated"]);
+  });
+
+  it("sets feature flags beyond nesting as root and reads their drift back", async () => {
+    // The clone inherited keyctl=1,nesting=1; it declares fuse and nesting.
+    const { provider, inputs } = await options({ ctid: 401, lines: ["lxc.apparmor.profile=generated"], features: "fuse=1,nesting=1" });
+    const created = await provider.create(inputs);
+    expect(await conf(401)).toMatch(/^features: (fuse=1,nesting=1|nesting=1,fuse=1)$/m);
+    expect((await pctCalls(401, "set")).at(-1)).toEqual(["pct", "set", "401", "--features", "fuse=1,nesting=1"]);
+    expect(created.outs.observed).toMatchObject({ features_changed: true, restarted: true });
+    expect((await provider.read!(created.id, created.outs)).props.observed).toMatchObject({ matches: true, features_match: true });
+
+    await sh("/usr/local/sbin/pct set 401 --features nesting=1");
+    const read = await provider.read!(created.id, created.outs);
+    expect(read.props.observed).toMatchObject({ matches: false, features_match: false });
+    await provider.update!(created.id, read.props, inputs);
+    expect((await provider.read!(created.id, created.outs)).props.observed).toMatchObject({ matches: true });
+  });
+
+  it("grows a clone's root disk to its declared size before anything runs in it", async () => {
+    expect(await conf(401)).toMatch(/^rootfs: .*size=4G/m);
+    const { provider, inputs } = await options({ ctid: 401, lines: ["lxc.apparmor.profile=generated"], features: "fuse=1,nesting=1", rootfsGb: 12 });
+    const before = (await pctCalls(401, "resize")).length;
+    const created = await provider.create(inputs);
+    expect(await conf(401)).toMatch(/^rootfs: .*size=12G/m);
+    expect((await pctCalls(401, "resize")).slice(before)).toEqual([["pct", "resize", "401", "rootfs", "12G"]]);
+    expect(created.outs.observed).toMatchObject({ resized: true });
+    // Already at size: nothing to do.
+    const again = await provider.update!(created.id, created.outs, inputs);
+    expect(again.outs.observed).toMatchObject({ resized: false, changed: false, restarted: false });
+    expect((await provider.read!(created.id, created.outs)).props.observed).toMatchObject({ matches: true, rootfs_match: true });
+  });
+
+  it("creates bind-mount sources on the host before the restart, owned by the container's root or as declared", async () => {
+    const models = "/srv/phoenix-ct-401/models";
+    const shared = "/srv/phoenix-ct-401/shared data";
+    const lines = ["lxc.apparmor.profile=generated", lxc.bindMountLine(models, "/models"), lxc.bindMountLine(shared, "/data")];
+    const mountSources = [
+      { path: models, uid: 100000, gid: 100000, explicit: false },
+      { path: shared, uid: 101000, gid: 101000, explicit: true },
+    ];
+    const { provider, inputs } = await options({ ctid: 401, lines, features: "fuse=1,nesting=1", rootfsGb: 12, mountSources });
+    // Without the sources the restart with the new mount lines fails (as lxc-start does).
+    const created = await provider.create(inputs);
+    expect(created.outs.observed).toMatchObject({ changed: true, restarted: true });
+    expect(await sh(`stat -c '%u:%g %a' ${models} '${shared}'`)).toBe("100000:100000 755\n101000:101000 755\n");
+    expect(await sh("/usr/local/sbin/pct status 401")).toBe("status: running\n");
+
+    // A declared owner is kept on the existing folder; a folder that went missing is drift.
+    await sh(`chown 0:0 '${shared}' && rmdir ${models}`);
+    const read = await provider.read!(created.id, created.outs);
+    expect(read.props.observed).toMatchObject({ matches: false, sources_match: false });
+    await provider.update!(created.id, read.props, inputs);
+    expect(await sh(`stat -c '%u:%g' ${models} '${shared}'`)).toBe("100000:100000\n101000:101000\n");
+  });
+
+  it("restarts on the next run when a run was killed between writing the config and restarting", async () => {
+    const { provider, inputs } = await options({ ctid: 401, lines: ["lxc.apparmor.profile=generated"] });
+    const created = await provider.create(inputs);
+    const changed = await options({ ctid: 401, lines: ["lxc.apparmor.profile=generated", "lxc.cap.drop=sys_time"] });
+    // The restart fails the way a killed run stops: after the config is written, before the reboot.
+    await sh("mv /usr/local/sbin/pct /usr/local/sbin/pct.real && printf '#!/bin/sh\\n[ \"$1\" = reboot ] && exit 137\\nexec /usr/local/sbin/pct.real \"$@\"\\n' > /usr/local/sbin/pct && chmod 755 /usr/local/sbin/pct");
+    try {
+      await expect(provider.update!(created.id, created.outs, changed.inputs)).rejects.toThrow();
+    } finally {
+      await sh("mv /usr/local/sbin/pct.real /usr/local/sbin/pct");
+    }
+    expect(await conf(401)).toContain("lxc.cap.drop: sys_time\n");
+    // The engine kept the old state (the update failed); a refresh sees the pending restart.
+    const read = await provider.read!(created.id, { ...created.outs, params: changed.inputs.params });
+    expect(read.props.observed).toMatchObject({ matches: false, restart_pending: true, lines_match: true });
+    const reboots = (await pctCalls(401, "reboot")).length;
+    const done = await provider.update!(created.id, read.props, changed.inputs);
+    expect(done.outs.observed).toMatchObject({ changed: false, restarted: true });
+    expect((await pctCalls(401, "reboot")).length).toBe(reboots + 1);
+    expect((await provider.read!(created.id, done.outs)).props.observed).toMatchObject({ matches: true, restart_pending: false });
+  });
+
+  it("compares the snapshot description in the form Proxmox prints it (percent-encoded, trailing newline)", async () => {
+    await sh("/usr/local/sbin/pct stop 401");
+    const { resource, provider } = await captureProvider(() => new lxc.LxcSnapshot("ct-401-snapshot", { connection: host.target, ctid: 401, snapname: "final-form", trigger: "abcd1234abcd1234" }), host.secrets);
+    const created = await provider.create(resource.inputs);
+    // Proxmox keeps the description as `#` comment lines and `pct config --snapshot` prints it
+    // through encode_text: `description: phoenix%3Aabcd1234abcd1234%0A`.
+    await sh("sed -i 's/^description: phoenix:abcd1234abcd1234$/description: phoenix%3Aabcd1234abcd1234%0A/' /etc/pve/lxc/401.conf");
+    expect(await sh("/usr/local/sbin/pct config 401 --snapshot final-form")).toContain("description: phoenix%3Aabcd1234abcd1234%0A\n");
+    const read = await provider.read!(created.id, created.outs);
+    expect(read.props.observed).toMatchObject({ present: true, matches: true });
+    expect(await provider.diff!(created.id, read.props, resource.inputs)).toMatchObject({ changes: false });
+  });
+});
