@@ -13,23 +13,37 @@ import { startTestHost, type TestHost } from "../host/sshd";
 import { installEmulator, readCalls, seedFromDir } from "../host/emulator/lib";
 import { Engine, type RunReport } from "./lxc-engine";
 
+/**
+ * A copy of the dev files whose bind-mount sources live under /srv (overlaid by the test host):
+ * lxc-options creates them on the host, and /fastData on this machine is out of bounds.
+ */
+function devCopy(mutateHypervisor: (h: any) => void = () => {}): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "phoenix-dev-"));
+  for (const f of ["phoenix_lxc_configs.json", "phoenix_vm_configs.json"]) copyFileSync(path.join(repoRoot, "stacks/dev", f), path.join(dir, f));
+  const hypervisor = JSON.parse(readFileSync(path.join(repoRoot, "stacks/dev/phoenix_hypervisor_config.json"), "utf8"));
+  for (const v of Object.values(hypervisor.shared_volumes) as any[]) if (typeof v.host_path === "string") v.host_path = `/srv${v.host_path}`;
+  mutateHypervisor(hypervisor);
+  writeFileSync(path.join(dir, "phoenix_hypervisor_config.json"), JSON.stringify(hypervisor, null, 2));
+  return dir;
+}
+
 describe("dev stack containers, end to end through the pct emulator", () => {
   let host: TestHost;
   let engine: Engine;
   let first: RunReport;
   let calls: string[][];
+  let configDir: string;
   const accepted = () => (readFileSync(path.join(host.baseDir, "sshd.log"), "utf8").match(/Accepted publickey/g) ?? []).length;
 
   beforeAll(async () => {
     host = await startTestHost();
     await installEmulator(host, { tools: ["pct"], seed: seedFromDir(path.join(repoRoot, "test/features/lxc/stubs"), "usr/local/bin") });
-    // Bind mount sources (the host's shared volumes) live under a host root inside the throwaway /srv.
-    const r = await host.exec(
-      "mkdir -p /srv/hostroot/fastData/shared-bulk-data/vllm_models /srv/hostroot/fastData/shared-bulk-data/ollama_models && echo EMU_HOST_ROOT=/srv/hostroot > /etc/pve-emu.conf",
-    );
-    expect(r.code, r.stderr).toBe(0);
+    // Bind mount sources (the host's shared volumes) do not exist yet: lxc-options creates them
+    // under the throwaway /srv (devCopy), before the containers restart with the mounts.
+    configDir = devCopy();
+    expect((await host.exec("test -e /srv/fastData")).code).not.toBe(0);
     engine = new Engine(host);
-    first = await engine.up();
+    first = await engine.up({ configDir });
     calls = await readCalls(host);
   }, 1_200_000);
   afterAll(() => host?.stop());
@@ -52,7 +66,8 @@ describe("dev stack containers, end to end through the pct emulator", () => {
     // Root template: created, raw options while stopped, started by its first step, snapshot stopped.
     expect(stepsOf(900)).toEqual(["create", "start", "push feature-base_setup", "exec feature-base_setup", "shutdown", "snapshot"]);
     expect(stepsOf(901)).toEqual(["set", "resize", "start", "push feature-nvidia", "exec feature-nvidia", "shutdown", "snapshot"]);
-    expect(stepsOf(902)).toEqual(["set", "resize", "start", "push feature-docker", "exec feature-docker", "shutdown", "snapshot"]);
+    // 902: keyctl set as root (an API token may set only nesting) before docker is installed.
+    expect(stepsOf(902)).toEqual(["set", "resize", "set", "start", "push feature-docker", "exec feature-docker", "shutdown", "snapshot"]);
     // 950 and 955 restart once: their bind mount line is new (the GPU lines came with the clone).
     expect(stepsOf(950)).toEqual(["set", "resize", "start", "reboot", "push feature-vllm", "exec feature-vllm", "push app", "exec app", "push health", "exec health"]);
     expect(stepsOf(955)).toEqual(["set", "resize", "start", "reboot", "push feature-ollama", "exec feature-ollama", "push health", "exec health"]);
@@ -69,6 +84,10 @@ describe("dev stack containers, end to end through the pct emulator", () => {
     expect(clone(901, 950)).toBeGreaterThan(snap(901));
     expect(clone(901, 955)).toBeGreaterThan(snap(901));
     expect(clone(902, 952)).toBeGreaterThan(snap(902));
+    // Siblings of one parent clone one after the other (Proxmox locks the source for a full clone).
+    const created = (ctid: number) => index((c) => c[1] === "set" && c[2] === String(ctid));
+    expect(clone(900, 902)).toBeGreaterThan(created(901));
+    expect(clone(901, 955)).toBeGreaterThan(created(950));
     // 952 lists 950 in `dependencies`: it waits for 950's last step.
     expect(clone(902, 952)).toBeGreaterThan(index((c) => c[1] === "exec" && c[2] === "950" && c.at(-1)!.endsWith("/health.sh")));
   });
@@ -87,11 +106,15 @@ describe("dev stack containers, end to end through the pct emulator", () => {
     expect(conf).toContain("memory: 32768\n");
     expect(conf).toContain("net0: name=eth0,bridge=vmbr0,hwaddr=52:54:00:67:89:B0,ip=10.0.0.150/24,gw=10.0.0.1,type=veth\n");
     expect(conf).toContain("lxc.apparmor.profile: unconfined\n");
-    expect(conf).toContain("lxc.mount.entry: /fastData/shared-bulk-data/vllm_models vllm_models none bind,create=dir 0 0\n");
+    expect(conf).toContain("lxc.mount.entry: /srv/fastData/shared-bulk-data/vllm_models vllm_models none bind,create=dir 0 0\n");
+    // The source was created on the host, owned by the container's root (host UID 100000).
+    expect((await host.exec("stat -c %u:%g /srv/fastData/shared-bulk-data/vllm_models")).stdout).toBe("100000:100000\n");
     expect(conf).toContain("lxc.mount.entry: /dev/nvidia0 dev/nvidia0 none bind,optional,create=file\n");
     expect(conf).toContain("lxc.cgroup2.devices.allow: c 195:* rwm\n");
     expect(conf).not.toMatch(/^(mp|dev)\d+:/m);
     expect(conf).toContain("rootfs: quickOS-lxc-disks:vm-950-disk-0,size=64G\n");
+    // 902 (Template-Docker) builds with keyctl, set over SSH as root; 952 inherits it.
+    for (const ctid of [902, 952]) expect((await host.exec(`cat /etc/pve/lxc/${ctid}.conf`)).stdout).toMatch(/^features: keyctl=1,nesting=1$/m);
     // The vllm service inside 950 was built from its vllm_* keys.
     const unit = (await host.exec("cat /var/lib/pve-emu/lxc/950/rootfs/etc/systemd/system/vllm.service")).stdout;
     expect(unit).toContain('"serve" "Qwen/Qwen2.5-7B-Instruct-AWQ" "--host" "0.0.0.0" "--port" "8000"');
@@ -103,7 +126,7 @@ describe("dev stack containers, end to end through the pct emulator", () => {
   it("a second run changes nothing and opens no SSH session", async () => {
     const sessionsBefore = accepted();
     const callsBefore = await readCalls(host);
-    const second = await engine.up();
+    const second = await engine.up({ configDir });
     expect(second.errors).toEqual([]);
     expect(second.actions.size).toBe(first.actions.size);
     for (const [name, action] of second.actions) expect(action, name).toBe("same");
@@ -115,11 +138,7 @@ describe("dev stack containers, end to end through the pct emulator", () => {
   it("a changed feature parameter updates that step and re-takes the template's snapshot, nothing else", async () => {
     const before = (await readCalls(host)).length;
     // The dev files with another host timezone (which base_setup hands to the Template-Base).
-    const dir = mkdtempSync(path.join(os.tmpdir(), "phoenix-dev-"));
-    for (const f of ["phoenix_lxc_configs.json", "phoenix_vm_configs.json"]) copyFileSync(path.join(repoRoot, "stacks/dev", f), path.join(dir, f));
-    const hypervisor = JSON.parse(readFileSync(path.join(repoRoot, "stacks/dev/phoenix_hypervisor_config.json"), "utf8"));
-    hypervisor.timezone = "Europe/Berlin";
-    writeFileSync(path.join(dir, "phoenix_hypervisor_config.json"), JSON.stringify(hypervisor, null, 2));
+    const dir = devCopy((h) => (h.timezone = "Europe/Berlin"));
     const third = await engine.up({ configDir: dir });
     expect(third.errors).toEqual([]);
     const updated = [...third.actions].filter(([, a]) => a !== "same").map(([n, a]) => `${n}: ${a}`);
