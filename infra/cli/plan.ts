@@ -228,7 +228,9 @@ export async function run(argv: string[]): Promise<number> {
       stack: plan.stack,
       resources: plan.resources.map((r) => ({ type: r.type, name: r.name, parent: r.parent, dependsOn: r.dependsOn, inputs: r.shownInputs })),
     };
-    process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+    // With inputs the document is large: wait until it is written (the caller exits right after,
+    // which would cut a piped stdout short).
+    await new Promise<void>((resolve) => process.stdout.write(`${JSON.stringify(out, null, 2)}\n`, () => resolve()));
   } else {
     process.stdout.write(`${formatPlanText(plan)}\n`);
   }

@@ -61,10 +61,11 @@ describe("phoenix plan of the dev stack", () => {
   });
 
   it("adds no false dependencies between unrelated guests", () => {
-    // 955 and 950 are siblings; 902's line has nothing to do with 901's.
-    expect(transitiveDeps(dev, "ct-955")).not.toContain("ct-950");
+    // 955 and 950 are siblings: 955's clone waits for 950's (Proxmox locks the source), never
+    // for 950's steps; 902's line has nothing to do with 901's steps.
+    expect([...transitiveDeps(dev, "ct-955")].filter((d) => d.startsWith("ct-950"))).toEqual(["ct-950"]);
     expect(transitiveDeps(dev, "ct-950")).not.toContain("ct-955");
-    expect(transitiveDeps(dev, "ct-902")).not.toContain("ct-901");
+    expect([...transitiveDeps(dev, "ct-902")].filter((d) => d.startsWith("ct-901"))).toEqual(["ct-901"]);
     expect(transitiveDeps(dev, "ct-901")).not.toContain("ct-902-snapshot");
     expect(transitiveDeps(dev, "vm-8001")).not.toContain("ct-950");
   });
@@ -98,9 +99,35 @@ describe("phoenix plan from the command line", () => {
     expect(doc.stack).toBe("dev");
     expect(doc.resources.length).toBe(dev.resources.length);
     for (const r of doc.resources) {
-      expect(Object.keys(r).sort()).toEqual(["dependsOn", "name", "parent", "type"]);
+      expect(Object.keys(r).sort()).toEqual(["dependsOn", "inputs", "name", "parent", "type"]);
       expect(Array.isArray(r.dependsOn)).toBe(true);
     }
+  });
+
+  it("shows each resource's inputs, secrets as [secret], without the serialized provider", () => {
+    const out = execFileSync(process.execPath, [bin, "plan", "--json", "--stack", "dev"], { cwd: repoRoot, encoding: "utf8" });
+    const doc = JSON.parse(out);
+    const find = (name: string, type?: string) => doc.resources.find((r: any) => r.name === name && (!type || r.type === type));
+    // What goes to the API...
+    const ct = find("ct-902", "proxmoxve:index/containerLegacy:ContainerLegacy");
+    expect(ct.inputs).toMatchObject({ vmId: 902, clone: { vmId: 900, full: true }, features: { nesting: true }, disk: { size: 32 } });
+    // ... and to each host step.
+    expect(find("ct-902-lxc-options").inputs.params).toMatchObject({ ctid: "902", features: "keyctl=1,nesting=1", rootfs_gb: "32" });
+    for (const r of doc.resources) expect(r.inputs.__provider, r.name).toBeUndefined();
+    // Secrets: masked, and their values nowhere in the output.
+    const withSecrets = dev.resources.filter((r) => r.secretInputs.length > 0);
+    expect(withSecrets.map((r) => r.name)).toContain("host-admin-user-phoenix_admin");
+    const secretValues: string[] = [];
+    for (const r of withSecrets) {
+      for (const key of r.secretInputs) {
+        expect(find(r.name, r.type).inputs[key], `${r.name}.${key}`).toBe("[secret]");
+        const v = r.inputs[key];
+        for (const x of typeof v === "object" && v ? Object.values(v) : [v]) if (typeof x === "string" && x.length >= 8) secretValues.push(x);
+      }
+    }
+    // The admin user's password hash, at least.
+    expect(secretValues.some((v) => v.startsWith("$6$"))).toBe(true);
+    for (const v of secretValues) expect(out).not.toContain(JSON.stringify(v).slice(1, -1));
   });
 
   it("fails with file and JSON path, and no stack trace, on a bad config", () => {
