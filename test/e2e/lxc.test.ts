@@ -8,9 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mkdtempSync, readFileSync, writeFileSync, copyFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { repoRoot } from "../load";
+import { loadDist, repoRoot } from "../load";
 import { startTestHost, type TestHost } from "../host/sshd";
-import { installEmulator, readCalls, seedFromDir } from "../host/emulator/lib";
+import { installEmulator, installStorageCfg, readCalls, seedFromDir } from "../host/emulator/lib";
 import { Engine, type RunReport } from "./lxc-engine";
 
 describe("dev stack containers, end to end through the pct emulator", () => {
@@ -28,6 +28,9 @@ describe("dev stack containers, end to end through the pct emulator", () => {
       "mkdir -p /srv/hostroot/fastData/shared-bulk-data/vllm_models /srv/hostroot/fastData/shared-bulk-data/ollama_models && echo EMU_HOST_ROOT=/srv/hostroot > /etc/pve-emu.conf",
     );
     expect(r.code, r.stderr).toBe(0);
+    // The storages the (only declared) hypervisor setup registers: containers' volumes live there.
+    const loaded = loadDist("infra/config/load").loadPhoenixConfig(path.join(repoRoot, "stacks/dev"));
+    await installStorageCfg(host, loaded.model.host.storages);
     engine = new Engine(host);
     first = await engine.up();
     calls = await readCalls(host);
