@@ -8,9 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mkdtempSync, readFileSync, writeFileSync, copyFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { repoRoot } from "../load";
+import { loadDist, repoRoot } from "../load";
 import { startTestHost, type TestHost } from "../host/sshd";
-import { installEmulator, readCalls, seedFromDir } from "../host/emulator/lib";
+import { installEmulator, installStorageCfg, readCalls, seedFromDir } from "../host/emulator/lib";
 import { Engine, type RunReport } from "./lxc-engine";
 
 /**
@@ -42,6 +42,9 @@ describe("dev stack containers, end to end through the pct emulator", () => {
     // under the throwaway /srv (devCopy), before the containers restart with the mounts.
     configDir = devCopy();
     expect((await host.exec("test -e /srv/fastData")).code).not.toBe(0);
+    // The storages the (only declared) hypervisor setup registers: containers' volumes live there.
+    const loaded = loadDist("infra/config/load").loadPhoenixConfig(configDir);
+    await installStorageCfg(host, loaded.model.host.storages);
     engine = new Engine(host);
     first = await engine.up({ configDir });
     calls = await readCalls(host);

@@ -47,3 +47,28 @@ export async function readCalls(host: TestHost): Promise<string[][]> {
     .filter(Boolean)
     .map((line) => line.match(/'(?:[^']|'\\'')*'|\S+/g)!.map((w) => (w.startsWith("'") ? w.slice(1, -1).replace(/'\\''/g, "'") : w)));
 }
+
+/**
+ * The node's storages as Proxmox keeps them in /etc/pve/storage.cfg after the hypervisor setup
+ * registered the config's datasets (`pvesm add <type> <pool>-<dataset> ...`, content as the
+ * config says; a zfspool holds only images and rootdir): the installer's `local` and
+ * `local-lvm`, then one section per registered dataset. For end-to-end runs that carry out the
+ * guests but only declare the host setup. `storages` are the config model's storages.
+ */
+export function storageCfg(storages: Array<{ id: string; type: string; content: string[]; target: string }>): string {
+  const sections = [
+    "dir: local\n\tpath /var/lib/vz\n\tcontent iso,vztmpl,backup\n",
+    "lvmthin: local-lvm\n\tthinpool data\n\tvgname pve\n\tcontent rootdir,images\n",
+  ];
+  for (const s of storages) {
+    const content = s.type === "zfspool" ? s.content.filter((c) => c === "images" || c === "rootdir") : s.content;
+    sections.push(`${s.type}: ${s.id}\n\tcontent ${content.join(",") || "none"}\n\t${s.type === "zfspool" ? `pool ${s.target}` : `path ${s.target}`}\n`);
+  }
+  return sections.join("\n");
+}
+
+/** Writes storageCfg(storages) as the test host's /etc/pve/storage.cfg. */
+export async function installStorageCfg(host: TestHost, storages: Parameters<typeof storageCfg>[0]): Promise<void> {
+  const r = await host.exec(`mkdir -p /etc/pve && printf '%s' ${shq(storageCfg(storages))} > /etc/pve/storage.cfg`);
+  if (r.code !== 0) throw new Error(`installStorageCfg: ${r.stderr}`);
+}

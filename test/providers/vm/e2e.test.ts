@@ -12,6 +12,7 @@ import { startTestHost, type TestHost } from "../../host/sshd";
 import { loadDist, repoRoot, requireNode } from "../../load";
 import { loadProvider, type LoadedProvider } from "../harness";
 import { installQm } from "./emulator";
+import { installStorageCfg } from "../../host/emulator/lib";
 
 type Action = "create" | "update" | "same";
 interface RunReport {
@@ -186,6 +187,8 @@ describe("dev stack VMs end to end (qm emulator on the sshd test host)", () => {
     const loaded = loadDist("infra/config/load").loadPhoenixConfig(path.join(repoRoot, "stacks", "dev"));
     if (!loaded.ok) throw new Error(loaded.errors.join("\n"));
     model = loaded.model;
+    // The storages the (only declared) hypervisor setup registers: guests' volumes live there.
+    await installStorageCfg(host, model.host.storages);
     // Take a snapshot of the provisioned clone too, to see it come after the first boot.
     model.vms.find((v: any) => v.vmid === 8001).templateSnapshotName = "golden";
     settings = { stack: "dev", node: "pve", connection: host.target, configDir: "", allowDataDestruction: false, protectPools: true };
