@@ -98,7 +98,7 @@ describe("dev stack containers, end to end through the pct emulator", () => {
   it("leaves templates stopped with their snapshot, and the other containers running", async () => {
     for (const ctid of [900, 901, 902]) {
       expect((await host.exec(`/usr/local/sbin/pct status ${ctid}`)).stdout).toBe("status: stopped\n");
-      expect((await host.exec(`/usr/local/sbin/pct config ${ctid} --snapshot final-form`)).stdout).toMatch(/^description: phoenix:[0-9a-f]{64}$/m);
+      expect((await host.exec(`/usr/local/sbin/pct config ${ctid} --snapshot final-form`)).stdout).toMatch(/^description: phoenix%3A[0-9a-f]{64}%0A$/m);
     }
     for (const ctid of [950, 952, 955]) expect((await host.exec(`/usr/local/sbin/pct status ${ctid}`)).stdout).toBe("status: running\n");
   });
@@ -115,7 +115,7 @@ describe("dev stack containers, end to end through the pct emulator", () => {
     expect(conf).toContain("lxc.mount.entry: /dev/nvidia0 dev/nvidia0 none bind,optional,create=file\n");
     expect(conf).toContain("lxc.cgroup2.devices.allow: c 195:* rwm\n");
     expect(conf).not.toMatch(/^(mp|dev)\d+:/m);
-    expect(conf).toContain("rootfs: quickOS-lxc-disks:vm-950-disk-0,size=64G\n");
+    expect(conf).toContain("rootfs: quickOS-lxc-disks:subvol-950-disk-0,size=64G\n");
     // 902 (Template-Docker) builds with keyctl, set over SSH as root; 952 inherits it.
     for (const ctid of [902, 952]) expect((await host.exec(`cat /etc/pve/lxc/${ctid}.conf`)).stdout).toMatch(/^features: keyctl=1,nesting=1$/m);
     // The vllm service inside 950 was built from its vllm_* keys.
