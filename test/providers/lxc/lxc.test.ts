@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as path from "node:path";
 import { loadDist, repoRoot } from "../../load";
 import { startTestHost, type TestHost } from "../../host/sshd";
-import { installEmulator, readCalls, seedFromDir } from "../../host/emulator/lib";
+import { installEmulator, installStorageCfg, readCalls, seedFromDir } from "../../host/emulator/lib";
 import { captureProvider, captureResources } from "../harness";
 import { runLifecycle } from "../lifecycle";
 
@@ -30,7 +30,9 @@ describe("container provider kinds on the test host", () => {
   beforeAll(async () => {
     host = await startTestHost();
     await installEmulator(host, { tools: ["pct"], seed: seedFromDir(path.join(repoRoot, "test/features/lxc/stubs"), "usr/local/bin") });
-    for (const ctid of [300, 301]) await sh(`/usr/local/sbin/pct create ${ctid} ${TEMPLATE} --hostname ct${ctid} && /usr/local/sbin/pct start ${ctid}`);
+    // The installer's storages: container root disks on local-lvm (snapshots work there).
+    await installStorageCfg(host, []);
+    for (const ctid of [300, 301]) await sh(`/usr/local/sbin/pct create ${ctid} ${TEMPLATE} --hostname ct${ctid} --rootfs local-lvm:4 && /usr/local/sbin/pct start ${ctid}`);
   });
   afterAll(() => host?.stop());
 
@@ -142,11 +144,11 @@ describe("container provider kinds on the test host", () => {
         async afterCreate(outs) {
           expect(await sh("/usr/local/sbin/pct status 301")).toBe("status: stopped\n");
           expect(await snapshots()).toEqual(["final-form", "current"]);
-          expect(await description()).toBe("phoenix:aaaa1111aaaa1111\n");
+          expect(await description()).toBe("phoenix%3Aaaaa1111aaaa1111%0A\n");
           expect(outs.observed).toMatchObject({ taken: true });
         },
         async afterUpdate(outs) {
-          expect(await description()).toBe("phoenix:bbbb2222bbbb2222\n");
+          expect(await description()).toBe("phoenix%3Abbbb2222bbbb2222%0A\n");
           expect(outs.observed).toMatchObject({ taken: true });
         },
         async afterDelete() {

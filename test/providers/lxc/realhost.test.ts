@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as path from "node:path";
 import { loadDist, repoRoot } from "../../load";
 import { startTestHost, type TestHost } from "../../host/sshd";
-import { installEmulator, readCalls, seedFromDir } from "../../host/emulator/lib";
+import { installEmulator, installStorageCfg, readCalls, seedFromDir } from "../../host/emulator/lib";
 import { captureProvider, type LoadedProvider } from "../harness";
 
 const lxc = loadDist("providers/lxc/index");
@@ -40,7 +40,8 @@ describe("lxc-options and lxc-snapshot as a real host needs them", () => {
     await installEmulator(host, { tools: ["pct"], seed: seedFromDir(path.join(repoRoot, "test/features/lxc/stubs"), "usr/local/bin") });
     // Parent 400: a template-like container with raw lines (AppArmor, a GPU device) and keyctl,
     // as a template is after its lxc-options; stopped, so it can be fully cloned.
-    await sh(`/usr/local/sbin/pct create 400 ${TEMPLATE} --hostname parent --unprivileged 1 --rootfs local:4 --features keyctl=1,nesting=1`);
+    await installStorageCfg(host, []);
+    await sh(`/usr/local/sbin/pct create 400 ${TEMPLATE} --hostname parent --unprivileged 1 --rootfs local-lvm:4 --features keyctl=1,nesting=1`);
     await sh(
       "printf 'lxc.apparmor.profile: unconfined\\nlxc.cgroup2.devices.allow: c 195:* rwm\\nlxc.mount.entry: /dev/nvidia0 dev/nvidia0 none bind,optional,create=file\\n' >> /etc/pve/lxc/400.conf",
     );
@@ -147,7 +148,6 @@ describe("lxc-options and lxc-snapshot as a real host needs them", () => {
     const created = await provider.create(resource.inputs);
     // Proxmox keeps the description as `#` comment lines and `pct config --snapshot` prints it
     // through encode_text: `description: phoenix%3Aabcd1234abcd1234%0A`.
-    await sh("sed -i 's/^description: phoenix:abcd1234abcd1234$/description: phoenix%3Aabcd1234abcd1234%0A/' /etc/pve/lxc/401.conf");
     expect(await sh("/usr/local/sbin/pct config 401 --snapshot final-form")).toContain("description: phoenix%3Aabcd1234abcd1234%0A\n");
     const read = await provider.read!(created.id, created.outs);
     expect(read.props.observed).toMatchObject({ present: true, matches: true });
