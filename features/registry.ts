@@ -53,6 +53,20 @@ export function repoRoot(): string {
   throw new Error(`cannot find the Phoenix repository root above ${__dirname}`);
 }
 
+/**
+ * A script's text as hosts run it: LF line ends. A checkout with CRLF line ends (Windows, without
+ * .gitattributes) would otherwise send `\r` into bash (`$'\r': command not found`) and hash
+ * differently from the same script checked out on Linux. A leading byte-order mark goes too.
+ */
+export function scriptText(text: string): string {
+  return text.replace(/^\uFEFF/, "").replace(/\r+\n/g, "\n");
+}
+
+/** Reads a script file (utf8) as hosts run it (scriptText). */
+export function readScript(file: string): string {
+  return scriptText(readFileSync(file, "utf8"));
+}
+
 const cache = new Map<string, FeatureScript>();
 
 /** The one form of an include line; a line that starts like one but differs is an error. */
@@ -71,7 +85,7 @@ const INCLUDE_START = /^#\s*phoenix-include\b/;
  */
 export function composeScript(file: string): string {
   const full = path.resolve(repoRoot(), file);
-  return readFileSync(full, "utf8")
+  return readScript(full)
     .split("\n")
     .map((line, i) => {
       if (!INCLUDE_START.test(line)) return line;
@@ -84,7 +98,7 @@ export function composeScript(file: string): string {
       }
       const lib = path.join(path.dirname(full), rel);
       if (!existsSync(lib)) throw new Error(`${where}: included file ${JSON.stringify(rel)} does not exist`);
-      const body = readFileSync(lib, "utf8");
+      const body = readScript(lib);
       if (body.split("\n").some((l) => INCLUDE_START.test(l))) throw new Error(`${where}: ${rel} includes another file; libraries do not nest`);
       return body.endsWith("\n") ? body.slice(0, -1) : body;
     })

@@ -20,7 +20,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as proxmox from "@muhlba91/pulumi-proxmoxve";
 import type { ContainerModel, PhoenixModel } from "../config/model";
 import type { StackSettings } from "../settings";
-import { featureScript, repoRoot, type FeatureScript } from "../../features/registry";
+import { featureScript, readScript, repoRoot, type FeatureScript } from "../../features/registry";
 import { stableJson } from "../../providers/base/index";
 import { bindMountLine, gpuLines, LxcOptions, LxcSnapshot, LxcStep, lxcFile, sha256, stepEnv, type MountSource } from "../../providers/lxc/index";
 
@@ -194,7 +194,7 @@ export function configScript(configDir: string, kind: "apps" | "tests", name: st
   const candidates = kind === "apps" ? [path.join(configDir, name), path.join(configDir, "scripts", name)] : [path.join(configDir, "tests", name)];
   for (const file of candidates) {
     if (fs.existsSync(file)) {
-      const text = fs.readFileSync(file, "utf8");
+      const text = readScript(file);
       return { room: "lxc", name, file: path.relative(repoRoot(), file), text, sha256: sha256(text) };
     }
   }

@@ -9,13 +9,12 @@
 // A Proxmox template is never booted: it only carries the disk and hardware its clones copy, so it
 // gets no user data, no wait and no snapshot (Proxmox refuses snapshots of templates).
 import { createHash } from "crypto";
-import { readFileSync } from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as proxmox from "@muhlba91/pulumi-proxmoxve";
 import type { PhoenixModel, VmModel } from "../config/model";
 import type { StackSettings } from "../settings";
-import { featureScript, repoRoot } from "../../features/registry";
+import { featureScript, readScript, repoRoot } from "../../features/registry";
 import { VmCloudInitWait, VmSnapshot } from "../../providers/vm/index";
 import { buildUserData, cloudImage } from "./cloud-init";
 
@@ -88,7 +87,7 @@ export function vmUserData(vm: VmModel, model: PhoenixModel): string {
 
 /** The helper library container and VM features share (sourced through $PHOENIX_LIB). */
 export function sharedFeatureLibrary(): string {
-  return readFileSync(path.join(repoRoot(), "features", "lxc", "lib", "common.sh"), "utf8");
+  return readScript(path.join(repoRoot(), "features", "lxc", "lib", "common.sh"));
 }
 
 function secretIf<T>(secret: boolean, value: T): pulumi.Input<T> {

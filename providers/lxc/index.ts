@@ -9,12 +9,11 @@
 //   lxc-snapshot  the template snapshot (`pct snapshot` / `listsnapshot` / `delsnapshot`); the
 //                 template is left stopped so a full clone of it equals its snapshot.
 import { createHash } from "crypto";
-import { readFileSync } from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { HostScriptResource, stableJson, type HostScriptKind } from "../base/index";
-import { repoRoot, type FeatureScript } from "../../features/registry";
+import { readScript, repoRoot, type FeatureScript } from "../../features/registry";
 import type { SshTarget } from "../ssh/types";
 
 const ctid = z.string().regex(/^[1-9][0-9]{2,8}$/, "a Proxmox CTID (100-999999999)");
@@ -84,7 +83,7 @@ export function lxcFile(relative: string): FeatureScript {
       throw new Error(`invalid features/lxc file name ${JSON.stringify(relative)}`);
     }
     const file = path.posix.join("features", "lxc", relative);
-    const text = readFileSync(path.join(repoRoot(), file), "utf8");
+    const text = readScript(path.join(repoRoot(), file));
     s = { room: "lxc", name: relative.replace(/\.sh$/, ""), file, text, sha256: sha256(text) };
     files.set(relative, s);
   }

@@ -4,12 +4,11 @@
 //                  (`qm guest exec`); fails with cloud-init's own report otherwise.
 //   vm-snapshot    `qm snapshot` / `listsnapshot` / `delsnapshot` for template_snapshot_name.
 import { createHash } from "crypto";
-import { readFileSync } from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { HostScriptResource, type HostScriptKind } from "../base/index";
-import { repoRoot, type FeatureScript } from "../../features/registry";
+import { readScript, repoRoot, type FeatureScript } from "../../features/registry";
 import type { SshTarget } from "../ssh/types";
 
 const vmid = z.string().regex(/^[1-9][0-9]{2,8}$/, "a Proxmox VMID (100-999999999)");
@@ -52,7 +51,7 @@ export function vmHostScript(name: "cloud_init" | "snapshot"): FeatureScript {
   let s = scripts.get(name);
   if (!s) {
     const file = path.posix.join("features", "vm", "host", `${name}.sh`);
-    const text = readFileSync(path.join(repoRoot(), file), "utf8");
+    const text = readScript(path.join(repoRoot(), file));
     s = { room: "vm", name: `host/${name}`, file, text, sha256: createHash("sha256").update(text).digest("hex") };
     scripts.set(name, s);
   }
