@@ -514,6 +514,33 @@ export function normaliseContainers(
       return { key: m[1], value: m[2] };
     });
 
+    // pct_options: the container's, else its parent's (a clone carries its parent's flags), else
+    // proxmox_defaults.lxc (`features` key=value items and `nesting`). Phoenix features from
+    // the defaults go to root containers that omit `features` (a clone has its template's).
+    const ownPct = inherited(key, e, "pct_options");
+    const pctOptions =
+      ownPct !== undefined
+        ? parseKeyValues(ownPct.join(","), /,(?=[a-z][a-z0-9_]*=)/)
+        : {
+            ...(host.lxcDefaults.nesting !== undefined ? { nesting: host.lxcDefaults.nesting ? "1" : "0" } : {}),
+            ...host.lxcDefaults.pctOptions,
+          };
+    const features = e.features ?? (e.clone_from_ctid === undefined ? [...host.lxcDefaults.features] : []);
+    const runsDocker = (() => {
+      const seen = new Set<string>();
+      for (let cur: ContainerEntry | undefined = e, k = key; cur && !seen.has(k); ) {
+        seen.add(k);
+        if ((k === key ? features : cur.features ?? [])?.includes("docker")) return true;
+        if (cur.clone_from_ctid === undefined) break;
+        k = String(cur.clone_from_ctid);
+        cur = entries[k];
+      }
+      return false;
+    })();
+    if (runsDocker && !["1", "true"].includes(pctOptions.nesting ?? "")) {
+      findings.warn(F, [...base, "pct_options"], "runs Docker (the docker feature, here or in its template) without nesting=1: Docker in an LXC container needs nesting (and keyctl when unprivileged)");
+    }
+
     const hc = e.health_check;
     containers.push({
       ctid,
@@ -531,11 +558,11 @@ export function normaliseContainers(
       macAddress: e.mac_address?.toUpperCase(),
       unprivileged: inherited(key, e, "unprivileged") ?? true,
       gpus: parseGpus(e.gpu_assignment),
-      features: e.features ?? [],
+      features,
       applicationScript: e.application_script,
       healthCheck: hc ? { command: hc.command, retries: hc.retries ?? 3, intervalSeconds: hc.interval ?? 10 } : undefined,
       extraHealthChecks: (e.tests?.health_checks ?? []).map((t) => ({ name: t.name, type: t.type, path: t.path })),
-      pctOptions: parseKeyValues((e.pct_options ?? []).join(","), /,(?=[a-z][a-z0-9_]*=)/),
+      pctOptions,
       lxcOptions,
       apparmorProfile: e.apparmor_profile,
       startAtBoot: e.start_at_boot ?? false,

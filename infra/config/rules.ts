@@ -252,6 +252,61 @@ export const storageContent: Rule = (input, findings) => {
   }
 };
 
+/** Storage types whose container volumes Proxmox can snapshot (raw volumes on dir-like storages cannot). */
+const SNAPSHOT_TYPES = ["zfspool", "lvmthin", "rbd", "zfs", "cephfs", "btrfs"];
+/** The storages every Proxmox installation has, besides what the config registers. */
+const INSTALLER_STORAGES: Record<string, string> = { local: "dir", "local-lvm": "lvmthin" };
+
+/**
+ * Templates are snapshotted (`pct snapshot`): every volume of the container (root disk and
+ * volumes) must be on a storage that can snapshot, or Proxmox refuses with "snapshot feature is
+ * not available". Storages the config does not describe are not judged.
+ */
+export const templateSnapshotStorage: Rule = (input, findings) => {
+  const typeOf = (id: string) => input.host.storages.find((s) => s.id === id)?.type ?? INSTALLER_STORAGES[id];
+  for (const c of input.containers) {
+    if (c.templateSnapshotName === undefined) continue;
+    for (const [storage, where] of [[c.storagePool, "storage_pool"], ...c.volumes.map((v) => [v.storage, `volume ${v.name}`])] as const) {
+      const type = typeOf(storage);
+      if (type !== undefined && !SNAPSHOT_TYPES.includes(type)) {
+        findings.error(
+          LXC_FILE,
+          ctPath(input, c.ctid, "template_snapshot_name"),
+          `template ${c.ctid} is snapshotted, but its ${where} is on storage ${storage} (type ${type}), which cannot take container snapshots; put it on a zfspool or lvmthin storage`,
+        );
+      }
+    }
+  }
+};
+
+/** Snapshot names Proxmox accepts: `pve-configid` (letter first, 2-40 of letters, digits, _ and -), not a reserved name. */
+export const snapshotNames: Rule = (input, findings) => {
+  const check = (file: string, at: PathSegment[], name: string | undefined) => {
+    if (name === undefined) return;
+    if (!/^[A-Za-z][A-Za-z0-9_-]{1,39}$/.test(name)) {
+      findings.error(file, at, `Proxmox refuses snapshot name ${JSON.stringify(name)}: a letter, then 1-39 letters, digits, '_' or '-'`);
+    } else if (["current", "vzdump", "pending"].includes(name)) {
+      findings.error(file, at, `Proxmox reserves the snapshot name ${JSON.stringify(name)}; choose another`);
+    }
+  };
+  for (const c of input.containers) check(LXC_FILE, ctPath(input, c.ctid, "template_snapshot_name"), c.templateSnapshotName);
+  for (const v of input.vms) check(VM_FILE, vmPath(input, v.vmid, "template_snapshot_name"), v.templateSnapshotName);
+};
+
+/** A clone keeps its parent's `unprivileged` (Proxmox copies it and cannot change it afterwards). */
+export const cloneUnprivileged: Rule = (input, findings) => {
+  const byCtid = new Map(input.containers.map((c) => [c.ctid, c]));
+  for (const c of input.containers) {
+    const parent = c.cloneFrom !== undefined ? byCtid.get(c.cloneFrom) : undefined;
+    if (!parent || parent.unprivileged === c.unprivileged) continue;
+    findings.error(
+      LXC_FILE,
+      ctPath(input, c.ctid, "unprivileged"),
+      `is ${c.unprivileged}, but parent ${parent.ctid} is ${parent.unprivileged}: a clone keeps its parent's unprivileged setting (Proxmox cannot change it after creation); clone from a template with the same setting`,
+    );
+  }
+};
+
 export const RULES: Record<string, Rule> = {
   uniqueIds,
   cloneParents,
@@ -262,6 +317,9 @@ export const RULES: Record<string, Rule> = {
   gpuNeedsDriver,
   sharedVolumeTargets,
   storageContent,
+  templateSnapshotStorage,
+  snapshotNames,
+  cloneUnprivileged,
 };
 
 export function runRules(input: RuleInput, findings: Findings): void {

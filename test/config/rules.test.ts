@@ -66,6 +66,18 @@ const CASES: Record<string, { rejects: [string, (f: Files) => void, string][]; a
     ],
     accepts: [["a VM on a storage for both", (f) => (f.vm.vms[1].storage_pool = "quickOS-lxc-disks")]],
   },
+  templateSnapshotStorage: {
+    rejects: [["a template on a dir storage", (f) => (ct(f, 901).storage_pool = "quickOS-vm-persistent-data"), `${LXC}: $.lxc_configs["901"].template_snapshot_name: template 901 is snapshotted, but its storage_pool is on storage quickOS-vm-persistent-data (type dir)`]],
+    accepts: [["a non-template on a dir storage", (f) => (ct(f, 955).storage_pool = "quickOS-vm-persistent-data")]],
+  },
+  snapshotNames: {
+    rejects: [["a one-letter snapshot name", (f) => (ct(f, 900).template_snapshot_name = "x"), `${LXC}: $.lxc_configs["900"].template_snapshot_name: Proxmox refuses snapshot name "x"`]],
+    accepts: [["a two-letter snapshot name", (f) => (ct(f, 900).template_snapshot_name = "ab")]],
+  },
+  cloneUnprivileged: {
+    rejects: [["a privileged clone of an unprivileged template", (f) => (ct(f, 950).unprivileged = false), `${LXC}: $.lxc_configs["950"].unprivileged: is false, but parent 901 is true`]],
+    accepts: [["a clone repeating its parent's setting", (f) => (ct(f, 950).unprivileged = true)]],
+  },
   sharedVolumeTargets: {
     rejects: [["a bind mount into a VM", (f) => (f.host.shared_volumes.ollama_models.mounts["8001"] = "/models"), `${HOST}: $.shared_volumes.ollama_models.mounts["8001"]: container 8001 does not exist (it is a VM`]],
     accepts: [["two volumes into one container", (f) => (f.host.shared_volumes.ollama_models.mounts["950"] = "/ollama_models")]],

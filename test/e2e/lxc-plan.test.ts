@@ -149,7 +149,8 @@ describe("plan of the dev stack's containers", () => {
     expect(byName("ct-902-lxc-options").inputs.params.features).toBe("keyctl=1,nesting=1");
     expect(byName("ct-952").inputs.features).toEqual({ nesting: true, keyctl: true });
     expect(byName("ct-952-lxc-options").inputs.params.features).toBe("");
-    expect(byName("ct-900").inputs.features).toBeUndefined();
+    // proxmox_defaults.lxc.features "nesting=1" applies to 900, which omits pct_options.
+    expect(byName("ct-900").inputs.features).toEqual({ nesting: true });
     expect(byName("ct-902").inputs.started).toBe(false);
     expect(byName("ct-952").inputs.mountPoints).toEqual([{ volume: "quickOS-shared-prod-data", size: "20G", path: "/qdrant/storage" }]);
     expect(byName("ct-952").inputs.devicePassthroughs).toBeUndefined();
