@@ -18,6 +18,8 @@ export interface PlannedResource {
   dependsOn: string[];
   custom: boolean;
   protect: boolean;
+  /** Property paths whose changes the engine ignores after creation (`ignoreChanges`). */
+  ignoreChanges: string[];
   urn: string;
   /** Inputs as the engine would see them (secrets unwrapped; see secretInputs). */
   inputs: Record<string, any>;
@@ -125,6 +127,7 @@ export async function planStack(options: PlanOptions): Promise<PlanResult> {
             dependsOn: [...deps].map(nameFromUrn).sort(),
             custom: req.getCustom(),
             protect: Boolean(req.getProtect()),
+            ignoreChanges: req.getIgnorechangesList(),
             urn,
             inputs: unwrapSecrets(fields),
             secretInputs,

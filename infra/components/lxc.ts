@@ -265,6 +265,12 @@ export class LxcGuest extends pulumi.ComponentResource {
       dependsOn: [...args.dependsOn, ...(args.parentSnapshot ? [args.parentSnapshot] : [])],
       // The CTID is fixed: the old container must be gone before its replacement is created.
       deleteBeforeReplace: true,
+      // The provider replaces a container whose mount point size changed (ForceNew), volumes and
+      // data with it: a grown volume is resized in place by ct-<ctid>-lxc-options instead.
+      ignoreChanges: ["mountPoints[*].size"],
+      // Replacing or deleting a container destroys its volumes: refused (preview fails naming the
+      // replacement) unless the stack allows data destruction, like ZFS pools and datasets.
+      protect: c.volumes.length > 0 && !settings.allowDataDestruction,
     });
     // Every step runs again in a recreated container (its records on the host describe the old
     // one), and goes before its replacement runs, so it never removes the new one's record. When
@@ -287,8 +293,9 @@ export class LxcGuest extends pulumi.ComponentResource {
     const features = rootFeatures(c, parent);
     const sources = mountSources(c);
     const rootfsGb = c.cloneFrom !== undefined ? c.storageSizeGb : undefined;
-    if (lines.length > 0 || features !== "" || sources.length > 0 || rootfsGb !== undefined) {
-      last = new LxcOptions(`${id}-lxc-options`, { connection, ctid: c.ctid, lines, gpus: c.gpus, features, rootfsGb, mountSources: sources }, child(last));
+    const volumeGb = c.volumes.map((v) => v.sizeGb);
+    if (lines.length > 0 || features !== "" || sources.length > 0 || rootfsGb !== undefined || volumeGb.length > 0) {
+      last = new LxcOptions(`${id}-lxc-options`, { connection, ctid: c.ctid, lines, gpus: c.gpus, features, rootfsGb, mountSources: sources, volumeGb }, child(last));
       provisioned.push({ lines, gpus: c.gpus, features });
     }
 

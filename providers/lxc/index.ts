@@ -29,6 +29,7 @@ export const lxcOptionsKind: HostScriptKind = {
     gpus: z.string().regex(/^([0-9]{1,2}(,[0-9]{1,2})*)?$/, "GPU indexes, comma-separated"),
     features: z.string().regex(new RegExp(`^(${FEATURE_FLAG}(,${FEATURE_FLAG})*)?$`), "`pct set --features` flags (nesting|keyctl|fuse|mknod=0|1, mount=fs;fs), comma-separated").optional(),
     rootfs_gb: z.string().regex(/^([1-9][0-9]{0,5})?$/, "a root disk size in GiB").optional(),
+    volumes: z.string().regex(/^(mp[0-9]{1,3}=[1-9][0-9]{0,5}(\nmp[0-9]{1,3}=[1-9][0-9]{0,5})*)?$/, "lines `mp<N>=<GiB>`").optional(),
     mount_sources: z.string().regex(new RegExp(`^(${MOUNT_SOURCE}(\\n${MOUNT_SOURCE})*)?$`), "lines `<uid>:<gid>:<0|1>:/path`").optional(),
   }),
   replaceOn: ["ctid"],
@@ -143,6 +144,8 @@ export interface LxcOptionsArgs {
   rootfsGb?: number;
   /** Bind-mount source folders to create before the container restarts with the mounts. */
   mountSources?: MountSource[];
+  /** Volume sizes in GiB by mount point index (`mp<N>`): grown in place, never shrunk. */
+  volumeGb?: number[];
 }
 
 /**
@@ -190,6 +193,7 @@ export class LxcOptions extends HostScriptResource {
         features: args.features ?? "",
         rootfs_gb: args.rootfsGb !== undefined ? String(args.rootfsGb) : "",
         mount_sources: (args.mountSources ?? []).map((m) => `${m.uid}:${m.gid}:${m.explicit ? 1 : 0}:${m.path}`).join("\n"),
+        volumes: (args.volumeGb ?? []).map((gb, i) => `mp${i}=${gb}`).join("\n"),
       },
     }, opts);
   }

@@ -189,6 +189,7 @@ describe("plan of the dev stack's containers", () => {
       rootfs_gb: "64",
       // Owned by the container's root: host UID/GID 100000 through the default unprivileged map.
       mount_sources: "100000:100000:0:/fastData/shared-bulk-data/vllm_models",
+      volumes: "",
     });
     expect(byName("ct-902-lxc-options").inputs.params).toEqual({
       ctid: "902",
@@ -197,6 +198,7 @@ describe("plan of the dev stack's containers", () => {
       features: "keyctl=1,nesting=1",
       rootfs_gb: "32",
       mount_sources: "",
+      volumes: "",
     });
     // A root template's disk is created at its size by the API: not managed here.
     expect(byName("ct-900-lxc-options").inputs.params.rootfs_gb).toBe("");

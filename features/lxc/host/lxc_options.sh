@@ -9,7 +9,8 @@
 #   - feature flags other than `nesting` (`keyctl`, `fuse`, `mknod`, `mount`), and any flag of a
 #     privileged container, with `pct set --features` (PHOENIX_FEATURES: the full wanted set);
 #   - the root disk of a clone grown to its declared size (`pct resize <ctid> rootfs <N>G`): the
-#     proxmoxve provider clones with the parent's disk and resizes only on a later update;
+#     proxmoxve provider clones with the parent's disk and resizes only on a later update; and
+#     volumes grown in place (the provider replaces a container whose mount point size changed);
 #   - bind-mount source folders created on the host, owned as declared, before the container
 #     (re)starts with the mount (a missing source stops lxc-start).
 # The config file is edited under Proxmox's own config lock (the one pct takes), so it never races
@@ -23,6 +24,9 @@
 #   PHOENIX_FEATURES       `pct set --features` value (`keyctl=1,nesting=1`; empty: leave flags to the API)
 #   PHOENIX_ROOTFS_GB      declared root disk size in GiB (empty: leave the disk to the API)
 #   PHOENIX_MOUNT_SOURCES  bind-mount sources, one `<host uid>:<host gid>:<explicit 0|1>:<path>` per line
+#   PHOENIX_VOLUMES        volume sizes, one `mp<N>=<GiB>` per line: a grown volume is resized in
+#                          place (`pct resize <ctid> mp<N> <N>G`); the provider would replace the
+#                          container, and its data with it
 set -euo pipefail
 
 ctid=${PHOENIX_CTID:?}
@@ -54,6 +58,14 @@ if [ -n "${PHOENIX_GPUS:-}" ]; then
     [ -z "$major" ] || desired+="lxc.cgroup2.devices.allow: c $major:* rwm"$'\n'
   done
 fi
+
+# Volume sizes: mp<N> → GiB.
+declare -A volume_gb=()
+while IFS= read -r line; do
+  [ -n "$line" ] || continue
+  [[ $line =~ ^(mp[0-9]{1,3})=([1-9][0-9]{0,5})$ ]] || { echo "invalid volume size '$line' (want mp<N>=<GiB>)" >&2; exit 2; }
+  volume_gb[${BASH_REMATCH[1]}]=${BASH_REMATCH[2]}
+done <<<"${PHOENIX_VOLUMES:-}"
 
 # Bind-mount sources: parallel arrays of owner and path.
 src_uid=() src_gid=() src_explicit=() src_path=()
@@ -94,15 +106,22 @@ canon_features() {
 current_features() { canon_features "$(current_section | sed -n 's/^features: //p')"; }
 features_match() { [ -z "$features" ] || [ "$(current_features)" = "$(canon_features "$features")" ]; }
 
-# Root disk size in GiB (rounded up) from the rootfs line's `size=`.
-rootfs_size_gb() {
+# Size in GiB (rounded up) of disk $1 (rootfs, mp0...) from its line's `size=`; 0 when unknown.
+disk_size_gb() {
   local v n u
-  v=$(current_section | sed -n 's/^rootfs: //p' | tr ',' '\n' | sed -n 's/^size=//p')
+  v=$(current_section | sed -n "s/^$1: //p" | tr ',' '\n' | sed -n 's/^size=//p')
   [[ $v =~ ^([0-9]+(\.[0-9]+)?)([KMGT]?)$ ]] || { echo 0; return; }
   n=${BASH_REMATCH[1]} u=${BASH_REMATCH[3]}
   awk -v n="$n" -v u="$u" 'BEGIN { f = (u == "T") ? 1024 : (u == "M") ? 1/1024 : (u == "K") ? 1/1048576 : (u == "G") ? 1 : 1/1073741824; g = n * f; printf "%d\n", (g == int(g)) ? g : int(g) + 1 }'
 }
-rootfs_matches() { [ -z "$rootfs_gb" ] || [ "$(rootfs_size_gb)" -ge "$rootfs_gb" ]; }
+rootfs_matches() { [ -z "$rootfs_gb" ] || [ "$(disk_size_gb rootfs)" -ge "$rootfs_gb" ]; }
+# Volumes smaller than declared.
+volumes_small() {
+  local mp
+  for mp in "${!volume_gb[@]}"; do
+    if current_section | grep -q "^$mp: " && [ "$(disk_size_gb "$mp")" -lt "${volume_gb[$mp]}" ]; then printf '%s\n' "$mp"; fi
+  done
+}
 
 # Bind-mount sources that are missing or (when declared) owned by someone else.
 sources_wrong() {
@@ -190,7 +209,7 @@ case ${PHOENIX_ACTION:?} in
     lines_ok=false features_ok=false rootfs_ok=false sources_ok=false restart_ok=false
     [ "$have" = "${desired%$'\n'}" ] && lines_ok=true
     features_match && features_ok=true
-    rootfs_matches && rootfs_ok=true
+    rootfs_matches && [ -z "$(volumes_small)" ] && rootfs_ok=true
     [ -z "$(sources_wrong)" ] && sources_ok=true
     [ ! -f "$pending" ] && restart_ok=true
     drop_lock
@@ -207,6 +226,10 @@ case ${PHOENIX_ACTION:?} in
       pct resize "$ctid" rootfs "${rootfs_gb}G"
       resized=true
     fi
+    for mp in $(volumes_small); do
+      pct resize "$ctid" "$mp" "${volume_gb[$mp]}G"
+      resized=true
+    done
     # Sources before the mount lines: a restart with a missing source fails.
     make_sources
     features_changed=false

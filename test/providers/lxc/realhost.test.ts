@@ -97,6 +97,23 @@ describe("lxc-options and lxc-snapshot as a real host needs them", () => {
     expect((await provider.read!(created.id, created.outs)).props.observed).toMatchObject({ matches: true, rootfs_match: true });
   });
 
+  it("grows a volume in place (pct resize mp<N>) instead of letting the provider replace the container", async () => {
+    await sh("/usr/local/sbin/pct set 401 --mp0 local-lvm:2,mp=/data");
+    expect(await conf(401)).toMatch(/^mp0: .*size=2G/m);
+    const { provider, inputs } = await options({ ctid: 401, lines: ["lxc.apparmor.profile=generated"], features: "fuse=1,nesting=1", rootfsGb: 12, volumeGb: [2] });
+    const created = await provider.create(inputs);
+    expect(created.outs.observed).toMatchObject({ resized: false });
+    const grown = await options({ ctid: 401, lines: ["lxc.apparmor.profile=generated"], features: "fuse=1,nesting=1", rootfsGb: 12, volumeGb: [6] });
+    expect(await provider.diff!(created.id, created.outs, grown.inputs)).toMatchObject({ changes: true, replaces: [] });
+    const before = (await pctCalls(401, "resize")).length;
+    const updated = await provider.update!(created.id, created.outs, grown.inputs);
+    expect(updated.outs.observed).toMatchObject({ resized: true, restarted: false });
+    expect((await pctCalls(401, "resize")).slice(before)).toEqual([["pct", "resize", "401", "mp0", "6G"]]);
+    expect(await conf(401)).toMatch(/^mp0: .*size=6G/m);
+    expect((await provider.read!(created.id, updated.outs)).props.observed).toMatchObject({ matches: true });
+    await sh("/usr/local/sbin/pct set 401 --delete mp0");
+  });
+
   it("creates bind-mount sources on the host before the restart, owned by the container's root or as declared", async () => {
     const models = "/srv/phoenix-ct-401/models";
     const shared = "/srv/phoenix-ct-401/shared data";
