@@ -50,7 +50,8 @@ for (const guest of topologicalOrder(model)) {
     const dependsOn = unique([
       ...host.setupReady,
       ...storages.flatMap((s) => host.storageReady(s)),
-      ...(container.gpus.length > 0 ? host.gpuReady : []),
+      // GPU containers and those installing the NVIDIA user space wait for the host driver.
+      ...(container.gpus.length > 0 || container.features.includes("nvidia") ? host.gpuReady : []),
       ...guestDependencies(container.dependencies),
       ...(previousSibling.has(container.ctid) ? [containers.get(previousSibling.get(container.ctid)!)!.container] : []),
     ]);

@@ -12,6 +12,22 @@ require PHOENIX_NVIDIA_VERSION PHOENIX_NVIDIA_RUNFILE_URL
 [[ $PHOENIX_NVIDIA_VERSION =~ ^[0-9]+(\.[0-9]+)+$ ]] || die "invalid NVIDIA version '$PHOENIX_NVIDIA_VERSION'"
 record=/var/lib/phoenix/nvidia-userspace-version
 
+# The kernel module the host has loaded. The container shares the host kernel: user space of
+# another version fails ("API mismatch"). A host whose driver was updated but that has not been
+# rebooted still runs the old module: refuse until it has (GPU containers wait for the reboot).
+loaded_module_version() {
+  local v=""
+  if [ -r /proc/driver/nvidia/version ]; then
+    v=$(sed -n 's/.*Kernel Module[^0-9]*\([0-9][0-9.]*\).*/\1/p' /proc/driver/nvidia/version | head -n1)
+  fi
+  [ -n "$v" ] || v=$(cat /sys/module/nvidia/version 2>/dev/null || true)
+  printf '%s' "$v"
+}
+loaded=$(loaded_module_version)
+[ -n "$loaded" ] || die "the host has no NVIDIA kernel module loaded: install the driver on the host and reboot the host first"
+[ "$loaded" = "$PHOENIX_NVIDIA_VERSION" ] \
+  || die "the host runs NVIDIA kernel module $loaded, not $PHOENIX_NVIDIA_VERSION: reboot the host first (its driver was changed), then run again"
+
 if [ -f "$record" ] && [ "$(cat "$record")" = "$PHOENIX_NVIDIA_VERSION" ] && command -v nvidia-smi >/dev/null; then
   log "NVIDIA user-space driver $PHOENIX_NVIDIA_VERSION already installed"
   exit 0

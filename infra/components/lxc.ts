@@ -158,6 +158,18 @@ export function lxcLines(c: ContainerModel): string[] {
   return lines;
 }
 
+/**
+ * The features a container runs, in order. A GPU container (gpu_assignment) runs the `nvidia`
+ * step even when only its template lists it: the step's parameters carry the host driver
+ * version, so changing the host driver re-installs the user space in every GPU container,
+ * templates and their clones alike (a clone's copy of its template's driver would be stale).
+ * The step is a no-op when the installed user space already matches.
+ */
+export function gpuFeatures(c: ContainerModel): string[] {
+  if (c.gpus.length === 0 || c.features.includes("nvidia")) return c.features;
+  return ["nvidia", ...c.features];
+}
+
 /** Which of a container's keys each feature receives (besides the ones it is given explicitly). */
 const FEATURE_KEY_PREFIX: Record<string, string> = {
   vllm: "vllm_",
@@ -303,7 +315,7 @@ export class LxcGuest extends pulumi.ComponentResource {
       last = new LxcStep(resourceName, { connection, ctid: c.ctid, step: stepName, script, env }, child(last));
       provisioned.push({ step: stepName, script: script.sha256, env });
     };
-    for (const feature of c.features) {
+    for (const feature of gpuFeatures(c)) {
       step(`${id}-feature-${feature}`, `feature-${feature}`, featureScript("lxc", feature), featureEnv(feature, c, model));
     }
     // The application script and the checks see all of the container's keys (ports, versions...).

@@ -50,9 +50,9 @@ describe("plan of the dev stack's containers", () => {
         ...["ct-900", "ct-900-lxc-options", "ct-900-feature-base_setup", "ct-900-snapshot"],
         ...["ct-901", "ct-901-lxc-options", "ct-901-feature-nvidia", "ct-901-snapshot"],
         ...["ct-902", "ct-902-lxc-options", "ct-902-feature-docker", "ct-902-snapshot"],
-        ...["ct-950", "ct-950-lxc-options", "ct-950-feature-vllm", "ct-950-app", "ct-950-health"],
+        ...["ct-950", "ct-950-lxc-options", "ct-950-feature-nvidia", "ct-950-feature-vllm", "ct-950-app", "ct-950-health"],
         ...["ct-952", "ct-952-lxc-options", "ct-952-app", "ct-952-health"],
-        ...["ct-955", "ct-955-lxc-options", "ct-955-feature-ollama", "ct-955-health"],
+        ...["ct-955", "ct-955-lxc-options", "ct-955-feature-nvidia", "ct-955-feature-ollama", "ct-955-health"],
       ].sort(),
     );
   });
@@ -81,7 +81,8 @@ describe("plan of the dev stack's containers", () => {
   it("chains the seed's steps inside a container: options, features in order, app, health, snapshot", () => {
     // Each step waits for the one before it (and names its container, through replaceWith).
     expect(byName("ct-950-lxc-options").dependsOn).toEqual(["ct-950"]);
-    expect(byName("ct-950-feature-vllm").dependsOn).toEqual(["ct-950", "ct-950-lxc-options"]);
+    expect(byName("ct-950-feature-nvidia").dependsOn).toEqual(["ct-950", "ct-950-lxc-options"]);
+    expect(byName("ct-950-feature-vllm").dependsOn).toEqual(["ct-950", "ct-950-feature-nvidia"]);
     expect(byName("ct-950-app").dependsOn).toEqual(["ct-950", "ct-950-feature-vllm"]);
     expect(byName("ct-950-health").dependsOn).toEqual(["ct-950", "ct-950-app"]);
     expect(byName("ct-900-feature-base_setup").dependsOn).toEqual(["ct-900", "ct-900-lxc-options"]);
@@ -154,6 +155,25 @@ describe("plan of the dev stack's containers", () => {
     expect(byName("ct-902").inputs.started).toBe(false);
     expect(byName("ct-952").inputs.mountPoints).toEqual([{ volume: "quickOS-shared-prod-data", size: "20G", path: "/qdrant/storage" }]);
     expect(byName("ct-952").inputs.devicePassthroughs).toBeUndefined();
+  });
+
+  it("gives every GPU container, template or clone, an nvidia step carrying the host driver version", async () => {
+    for (const name of ["ct-901-feature-nvidia", "ct-950-feature-nvidia", "ct-955-feature-nvidia"]) {
+      expect(byName(name).inputs.params, name).toMatchObject({ env_nvidia_version: "580.76.05", script: readFileSync(path.join(repoRoot, "features/lxc/nvidia.sh"), "utf8") });
+    }
+    // A changed host driver changes all three steps (so each re-installs its user space), nothing else.
+    const changed = structuredClone(model);
+    changed.host.nvidiaDriver.version = "580.95.05";
+    const connection = { host: "pve-dev.example.internal", port: 22, user: "root", hostKey: "SHA256:abc" };
+    const again: EngineRecord[] = await planContainers(changed, { stack: "dev", configDir: path.join(repoRoot, "stacks/dev"), node: "pve", connection, allowDataDestruction: false, protectPools: true });
+    const stable = loadDist("providers/base/index").stableJson;
+    const differs = plan
+      .filter((r) => r.type !== "phoenix:lxc:Container" && r.inputs.params)
+      .filter((r) => stable(again.find((x) => x.name === r.name && x.type === r.type)!.inputs.params) !== stable(r.inputs.params))
+      .map((r) => r.name)
+      .sort();
+    // The templates' snapshots follow their changed steps (their trigger hashes them).
+    expect(differs).toEqual(["ct-901-feature-nvidia", "ct-901-snapshot", "ct-950-feature-nvidia", "ct-955-feature-nvidia"]);
   });
 
   it("hands features their keys and scripts, with hashes, and takes raw LXC lines from the config", async () => {

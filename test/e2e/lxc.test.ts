@@ -37,7 +37,10 @@ describe("dev stack containers, end to end through the pct emulator", () => {
 
   beforeAll(async () => {
     host = await startTestHost();
-    await installEmulator(host, { tools: ["pct"], seed: seedFromDir(path.join(repoRoot, "test/features/lxc/stubs"), "usr/local/bin") });
+    // The host's loaded NVIDIA kernel module as containers see it (the host kernel's sysfs): the
+    // nvidia step refuses user space of another version.
+    const seed = { ...seedFromDir(path.join(repoRoot, "test/features/lxc/stubs"), "usr/local/bin"), "sys/module/nvidia/version": { content: "580.76.05\n", mode: 0o644 } };
+    await installEmulator(host, { tools: ["pct"], seed });
     // Bind mount sources (the host's shared volumes) do not exist yet: lxc-options creates them
     // under the throwaway /srv (devCopy), before the containers restart with the mounts.
     configDir = devCopy();
@@ -72,8 +75,9 @@ describe("dev stack containers, end to end through the pct emulator", () => {
     // 902: keyctl set as root (an API token may set only nesting) before docker is installed.
     expect(stepsOf(902)).toEqual(["set", "resize", "set", "start", "push feature-docker", "exec feature-docker", "shutdown", "snapshot"]);
     // 950 and 955 restart once: their bind mount line is new (the GPU lines came with the clone).
-    expect(stepsOf(950)).toEqual(["set", "resize", "start", "reboot", "push feature-vllm", "exec feature-vllm", "push app", "exec app", "push health", "exec health"]);
-    expect(stepsOf(955)).toEqual(["set", "resize", "start", "reboot", "push feature-ollama", "exec feature-ollama", "push health", "exec health"]);
+    // GPU clones run the nvidia step too (it carries the host driver version; a no-op here).
+    expect(stepsOf(950)).toEqual(["set", "resize", "start", "reboot", "push feature-nvidia", "exec feature-nvidia", "push feature-vllm", "exec feature-vllm", "push app", "exec app", "push health", "exec health"]);
+    expect(stepsOf(955)).toEqual(["set", "resize", "start", "reboot", "push feature-nvidia", "exec feature-nvidia", "push feature-ollama", "exec feature-ollama", "push health", "exec health"]);
     expect(stepsOf(952)).toEqual(["set", "resize", "start", "push app", "exec app", "push health", "exec health"]);
   });
 

@@ -74,13 +74,36 @@ describe("container features in emulated containers", () => {
     const { ctid, calls } = await twice(
       "nvidia",
       { nvidia_version: version, nvidia_runfile_url: `https://us.download.nvidia.com/XFree86/Linux-x86_64/${version}/NVIDIA-Linux-x86_64-${version}.run` },
-      (id) => putFile(e, id, `var/lib/stubs/curl-files/NVIDIA-Linux-x86_64-${version}.run`, runfile),
+      (id) => {
+        putFile(e, id, `var/lib/stubs/curl-files/NVIDIA-Linux-x86_64-${version}.run`, runfile);
+        // The host's loaded kernel module, as the container sees it (the host kernel's sysfs).
+        putFile(e, id, "sys/module/nvidia/version", `${version}\n`);
+      },
     );
     expect(calls.some((c) => c.startsWith("curl ") && c.includes(`NVIDIA-Linux-x86_64-${version}.run`))).toBe(true);
     const run = calls.find((c) => c.startsWith("runfile "));
     expect(run).toContain("--no-kernel-module");
     expect(run).toContain("--silent");
     expect(readFileSync(path.join(e.rootfs(ctid), "var/lib/phoenix/nvidia-userspace-version"), "utf8")).toBe(`${version}\n`);
+  });
+
+  it("nvidia refuses user space that does not match the host's loaded kernel module: the host must reboot first", async () => {
+    const version = "580.76.05";
+    const env = { nvidia_version: version, nvidia_runfile_url: `https://us.download.nvidia.com/XFree86/Linux-x86_64/${version}/NVIDIA-Linux-x86_64-${version}.run` };
+    // The host installed 580.76.05 but still runs 570.86.16 until it reboots.
+    const stale = next++;
+    await e.container(stale);
+    putFile(e, stale, "sys/module/nvidia/version", "570.86.16\n");
+    const r = await e.step(stale, "apply", "feature-nvidia", "features/lxc/nvidia.sh", env);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("the host runs NVIDIA kernel module 570.86.16, not 580.76.05: reboot the host first");
+    expect(e.calls(stale).filter((c) => c.startsWith("curl ") || c.startsWith("runfile "))).toEqual([]);
+    // No module loaded at all (driver installed, host not rebooted yet).
+    const none = next++;
+    await e.container(none);
+    const r2 = await e.step(none, "apply", "feature-nvidia", "features/lxc/nvidia.sh", env);
+    expect(r2.code).not.toBe(0);
+    expect(r2.stderr).toContain("the host has no NVIDIA kernel module loaded");
   });
 
   it("docker installs docker.io and enables the service", async () => {
