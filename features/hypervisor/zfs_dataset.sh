@@ -3,6 +3,10 @@
 # missing, sets properties that differ (drift made by hand is restored), and reports each declared
 # property's actual value on read. Delete destroys the dataset only when it holds no data or
 # PHOENIX_ALLOW_DESTROY=1.
+# Creation-only properties (casesensitivity, normalization, utf8only, encryption, keyformat,
+# pbkdf2iters, volblocksize: zfsprops(7) "can only be set when the dataset is created") that differ
+# on an existing dataset are never `zfs set` (it would fail on every run): the settable ones are
+# still applied, and apply and read report `needsRecreation` with one message naming them.
 #
 # Parameters (environment):
 #   PHOENIX_POOL        pool name
@@ -35,6 +39,9 @@ done <<<"$properties"
 
 exists() { zfs list -H -o name "$full" >/dev/null 2>&1; }
 
+CREATION_ONLY=" casesensitivity normalization utf8only encryption keyformat pbkdf2iters volblocksize "
+creation_only() { [[ $CREATION_ONLY == *" $1 "* ]]; }
+
 # Sizes compare as bytes (16K = 16k = 16384); everything else compares as text.
 to_bytes() {
   awk -v v="$1" 'BEGIN {
@@ -57,22 +64,29 @@ prop_matches() { # property, wanted value
 report() {
   if ! exists; then printf 'PHOENIX_RESULT {"present":false}\n'; return; fi
   # properties mirrors the parameter: declared values where they match, actual values where not.
-  local obs="" actual_json="" drift_json="" i got mp
+  # Creation-only properties that differ are not drift an apply could fix (that would update on
+  # every run): they go to needsRecreation, with one message.
+  local obs="" actual_json="" drift_json="" recreate_json="" message="" i got mp
   for i in "${!keys[@]}"; do
     got=$(zfs get -H -o value "${keys[$i]}" "$full")
     if prop_matches "${keys[$i]}" "${values[$i]}"; then
       obs+="${keys[$i]}=${values[$i]}"$'\n'
+    elif creation_only "${keys[$i]}"; then
+      obs+="${keys[$i]}=${values[$i]}"$'\n'
+      recreate_json+="${recreate_json:+,}$(json_str "${keys[$i]}")"
+      message+="${message:+, }${keys[$i]}=${values[$i]} (is $got)"
     else
       obs+="${keys[$i]}=$got"$'\n'
       drift_json+="${drift_json:+,}$(json_str "${keys[$i]}")"
     fi
     actual_json+="${actual_json:+,}$(json_str "${keys[$i]}"):$(json_str "$got")"
   done
+  [ -z "$message" ] || message="dataset $full needs re-creation: $message can only be set when a dataset is created; move its data to a new dataset created with them (Phoenix never destroys it for that)"
   mp=$(zfs get -H -o value mountpoint "$full")
   local matches=true
   [ -z "$drift_json" ] || matches=false
-  printf 'PHOENIX_RESULT {"present":true,"matches":%s,"pool":%s,"name":%s,"properties":%s,"actual":{%s},"drift":[%s],"mountpoint":%s}\n' \
-    "$matches" "$(json_str "$pool")" "$(json_str "$name")" "$(json_str "${obs%$'\n'}")" "$actual_json" "$drift_json" "$(json_str "$mp")"
+  printf 'PHOENIX_RESULT {"present":true,"matches":%s,"pool":%s,"name":%s,"properties":%s,"actual":{%s},"drift":[%s],"needsRecreation":[%s],"message":%s,"mountpoint":%s}\n' \
+    "$matches" "$(json_str "$pool")" "$(json_str "$name")" "$(json_str "${obs%$'\n'}")" "$actual_json" "$drift_json" "$recreate_json" "$(json_str "$message")" "$(json_str "$mp")"
 }
 
 apply() {
@@ -85,12 +99,18 @@ apply() {
     echo "created dataset $full" >&2
     return
   fi
+  local later=""
   for i in "${!keys[@]}"; do
     if ! prop_matches "${keys[$i]}" "${values[$i]}"; then
+      if creation_only "${keys[$i]}"; then
+        later+="${later:+, }${keys[$i]}"
+        continue
+      fi
       zfs set "${keys[$i]}=${values[$i]}" "$full" >&2
       echo "set ${keys[$i]}=${values[$i]} on $full" >&2
     fi
   done
+  [ -z "$later" ] || echo "warning: $full needs re-creation for $later (creation-only properties); the other properties are applied" >&2
 }
 
 delete() {

@@ -74,11 +74,13 @@ describe("dev stack containers, end to end through the pct emulator", () => {
     expect(stepsOf(901)).toEqual(["set", "resize", "start", "push feature-nvidia", "exec feature-nvidia", "shutdown", "snapshot"]);
     // 902: keyctl set as root (an API token may set only nesting) before docker is installed.
     expect(stepsOf(902)).toEqual(["set", "resize", "set", "start", "push feature-docker", "exec feature-docker", "shutdown", "snapshot"]);
-    // 950 and 955 restart once: their bind mount line is new (the GPU lines came with the clone).
-    // GPU clones run the nvidia step too (it carries the host driver version; a no-op here).
-    expect(stepsOf(950)).toEqual(["set", "resize", "start", "reboot", "push feature-nvidia", "exec feature-nvidia", "push feature-vllm", "exec feature-vllm", "push app", "exec app", "push health", "exec health"]);
-    expect(stepsOf(955)).toEqual(["set", "resize", "start", "reboot", "push feature-nvidia", "exec feature-nvidia", "push feature-ollama", "exec feature-ollama", "push health", "exec health"]);
-    expect(stepsOf(952)).toEqual(["set", "resize", "start", "push app", "exec app", "push health", "exec health"]);
+    // 950 and 955: started by the provider (the clone's disk is the parent's), grown to their
+    // declared size and restarted once by lxc-options (their bind mount line is new; the GPU lines
+    // came with the clone), all before their first step. GPU clones run the nvidia step too (it
+    // carries the host driver version; a no-op here). 952 keeps its parent's 32 GB.
+    expect(stepsOf(950)).toEqual(["set", "start", "resize", "reboot", "push feature-nvidia", "exec feature-nvidia", "push feature-vllm", "exec feature-vllm", "push app", "exec app", "push health", "exec health"]);
+    expect(stepsOf(955)).toEqual(["set", "start", "resize", "reboot", "push feature-nvidia", "exec feature-nvidia", "push feature-ollama", "exec feature-ollama", "push health", "exec health"]);
+    expect(stepsOf(952)).toEqual(["set", "start", "push app", "exec app", "push health", "exec health"]);
   });
 
   it("clones along the chain 900 → 901 → 950, each from a stopped, snapshotted template", () => {
