@@ -1,0 +1,63 @@
+// End to end: the prod stack's containers (ten, with two GPUs, volumes, bind mounts, Docker
+// templates) through the real program and the engine stand-in on the stricter pct emulator, as
+// the dev run does (lxc.test.ts): the first `pulumi up` succeeds and a second changes nothing.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { loadDist, repoRoot } from "../load";
+import { startTestHost, type TestHost } from "../host/sshd";
+import { installEmulator, installStorageCfg, readCalls, seedFromDir } from "../host/emulator/lib";
+import { Engine, type RunReport } from "./lxc-engine";
+
+/** The prod files with bind-mount sources under the test host's /srv (lxc-options creates them). */
+function prodCopy(): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "phoenix-prod-"));
+  for (const f of ["phoenix_lxc_configs.json", "phoenix_vm_configs.json"]) copyFileSync(path.join(repoRoot, "stacks/prod", f), path.join(dir, f));
+  const hypervisor = JSON.parse(readFileSync(path.join(repoRoot, "stacks/prod/phoenix_hypervisor_config.json"), "utf8"));
+  for (const v of Object.values(hypervisor.shared_volumes) as any[]) if (typeof v.host_path === "string") v.host_path = `/srv${v.host_path}`;
+  writeFileSync(path.join(dir, "phoenix_hypervisor_config.json"), JSON.stringify(hypervisor, null, 2));
+  return dir;
+}
+
+describe("prod stack containers, end to end through the pct emulator", () => {
+  let host: TestHost;
+  let engine: Engine;
+  let first: RunReport;
+  let configDir: string;
+  let model: any;
+
+  beforeAll(async () => {
+    host = await startTestHost();
+    const seed = { ...seedFromDir(path.join(repoRoot, "test/features/lxc/stubs"), "usr/local/bin"), "sys/module/nvidia/version": { content: "580.76.05\n", mode: 0o644 } };
+    await installEmulator(host, { tools: ["pct"], seed });
+    configDir = prodCopy();
+    const loaded = loadDist("infra/config/load").loadPhoenixConfig(configDir);
+    expect(loaded.ok, JSON.stringify(loaded.errors)).toBe(true);
+    model = loaded.model;
+    await installStorageCfg(host, model.host.storages);
+    engine = new Engine(host);
+    first = await engine.up({ stack: "prod", configDir });
+  }, 1_200_000);
+  afterAll(() => host?.stop());
+
+  it("provisions every container on the first run", async () => {
+    expect(first.errors).toEqual([]);
+    for (const c of model.containers) {
+      expect(first.actions.get(`ct-${c.ctid}`), `ct-${c.ctid}`).toBe("create");
+      const status = (await host.exec(`/usr/local/sbin/pct status ${c.ctid}`)).stdout;
+      expect(status, `ct-${c.ctid}`).toBe(c.templateSnapshotName ? "status: stopped\n" : "status: running\n");
+      const conf = (await host.exec(`cat /etc/pve/lxc/${c.ctid}.conf`)).stdout;
+      expect(conf, `ct-${c.ctid}`).toContain(`size=${c.storageSizeGb}G`);
+    }
+  });
+
+  it("a second run changes nothing", async () => {
+    const callsBefore = await readCalls(host);
+    const second = await engine.up({ stack: "prod", configDir });
+    expect(second.errors).toEqual([]);
+    for (const [name, action] of second.actions) expect(action, name).toBe("same");
+    expect(second.sessions).toBe(0);
+    expect(await readCalls(host)).toEqual(callsBefore);
+  }, 600_000);
+});
