@@ -12,6 +12,7 @@ import { loadDist, repoRoot } from "../load";
 import { startTestHost, type TestHost } from "../host/sshd";
 import { installEmulator, installStorageCfg, readCalls, seedFromDir } from "../host/emulator/lib";
 import { Engine, type RunReport } from "./lxc-engine";
+import { loadProvider } from "../providers/harness";
 
 /**
  * A copy of the dev files whose bind-mount sources live under /srv (overlaid by the test host):
@@ -142,6 +143,19 @@ describe("dev stack containers, end to end through the pct emulator", () => {
     expect(second.sessions).toBe(0);
     expect(accepted()).toBe(sessionsBefore);
     expect(await readCalls(host)).toEqual(callsBefore);
+  }, 600_000);
+
+  it("a refresh of the unchanged stack reports no drift (snapshot descriptions as Proxmox prints them, raw lines, flags, disks, sources)", async () => {
+    const state: Map<string, { id: string; inputs: any; outs: any }> = (engine as any).state;
+    const dynamic = [...state].filter(([, s]) => typeof s.inputs.__provider === "string");
+    expect(dynamic.length).toBeGreaterThan(20);
+    const drifted: string[] = [];
+    for (const [name, s] of dynamic) {
+      const provider = await loadProvider(s.inputs.__provider, host.secrets);
+      const read = await provider.read!(s.id, s.outs);
+      if (read.props?.observed?.matches === false || (await provider.diff!(s.id, read.props, s.inputs)).changes) drifted.push(`${name}: ${JSON.stringify(read.props?.observed)}`);
+    }
+    expect(drifted).toEqual([]);
   }, 600_000);
 
   it("a changed feature parameter updates that step and re-takes the template's snapshot, nothing else", async () => {
