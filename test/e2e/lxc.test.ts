@@ -53,13 +53,14 @@ describe("dev stack containers, end to end through the pct emulator", () => {
 
   it("follows the seed's step order in each container", () => {
     // Root template: created, raw options while stopped, started by its first step, snapshot stopped.
+    // Clones: POST clone, then one config update; the provider never resizes on clone.
     expect(stepsOf(900)).toEqual(["create", "start", "push feature-base_setup", "exec feature-base_setup", "shutdown", "snapshot"]);
-    expect(stepsOf(901)).toEqual(["set", "resize", "start", "push feature-nvidia", "exec feature-nvidia", "shutdown", "snapshot"]);
-    expect(stepsOf(902)).toEqual(["set", "resize", "start", "push feature-docker", "exec feature-docker", "shutdown", "snapshot"]);
+    expect(stepsOf(901)).toEqual(["set", "start", "push feature-nvidia", "exec feature-nvidia", "shutdown", "snapshot"]);
+    expect(stepsOf(902)).toEqual(["set", "start", "push feature-docker", "exec feature-docker", "shutdown", "snapshot"]);
     // 950 and 955 restart once: their bind mount line is new (the GPU lines came with the clone).
-    expect(stepsOf(950)).toEqual(["set", "resize", "start", "reboot", "push feature-vllm", "exec feature-vllm", "push app", "exec app", "push health", "exec health"]);
-    expect(stepsOf(955)).toEqual(["set", "resize", "start", "reboot", "push feature-ollama", "exec feature-ollama", "push health", "exec health"]);
-    expect(stepsOf(952)).toEqual(["set", "resize", "start", "push app", "exec app", "push health", "exec health"]);
+    expect(stepsOf(950)).toEqual(["set", "start", "reboot", "push feature-vllm", "exec feature-vllm", "push app", "exec app", "push health", "exec health"]);
+    expect(stepsOf(955)).toEqual(["set", "start", "reboot", "push feature-ollama", "exec feature-ollama", "push health", "exec health"]);
+    expect(stepsOf(952)).toEqual(["set", "start", "push app", "exec app", "push health", "exec health"]);
   });
 
   it("clones along the chain 900 → 901 → 950, each from a stopped, snapshotted template", () => {
@@ -79,7 +80,7 @@ describe("dev stack containers, end to end through the pct emulator", () => {
   it("leaves templates stopped with their snapshot, and the other containers running", async () => {
     for (const ctid of [900, 901, 902]) {
       expect((await host.exec(`/usr/local/sbin/pct status ${ctid}`)).stdout).toBe("status: stopped\n");
-      expect((await host.exec(`/usr/local/sbin/pct config ${ctid} --snapshot final-form`)).stdout).toMatch(/^description: phoenix:[0-9a-f]{64}$/m);
+      expect((await host.exec(`/usr/local/sbin/pct config ${ctid} --snapshot final-form`)).stdout).toMatch(/^description: phoenix%3A[0-9a-f]{64}%0A$/m);
     }
     for (const ctid of [950, 952, 955]) expect((await host.exec(`/usr/local/sbin/pct status ${ctid}`)).stdout).toBe("status: running\n");
   });
@@ -94,7 +95,8 @@ describe("dev stack containers, end to end through the pct emulator", () => {
     expect(conf).toContain("lxc.mount.entry: /dev/nvidia0 dev/nvidia0 none bind,optional,create=file\n");
     expect(conf).toContain("lxc.cgroup2.devices.allow: c 195:* rwm\n");
     expect(conf).not.toMatch(/^(mp|dev)\d+:/m);
-    expect(conf).toContain("rootfs: quickOS-lxc-disks:vm-950-disk-0,size=64G\n");
+    // A zfspool holds container volumes as subvolumes; the config asks for 64 GB.
+    expect(conf).toContain("rootfs: quickOS-lxc-disks:subvol-950-disk-0,size=64G\n");
     // The vllm service inside 950 was built from its vllm_* keys.
     const unit = (await host.exec("cat /var/lib/pve-emu/lxc/950/rootfs/etc/systemd/system/vllm.service")).stdout;
     expect(unit).toContain('"serve" "Qwen/Qwen2.5-7B-Instruct-AWQ" "--host" "0.0.0.0" "--port" "8000"');
