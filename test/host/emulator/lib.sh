@@ -340,6 +340,11 @@ VERSION_CODENAME=noble
 ID=ubuntu
 ID_LIKE=debian
 EOF
+  # The init a real container runs (lxc.init.cmd defaults to /sbin/init): waits, ends on the
+  # halt signal (SIGPWR) or SIGTERM as a distribution's init does.
+  mkdir -p "$dir/sbin"
+  printf '#!/bin/sh\ntrap "exit 0" PWR TERM INT\nwhile :; do sleep 1 & wait $!; done\n' >"$dir/sbin/init"
+  chmod 755 "$dir/sbin/init"
   printf 'root:x:0:0:root:/root:/bin/bash\n' >"$dir/etc/passwd"
   printf 'root:x:0:\n' >"$dir/etc/group"
 }
