@@ -31,6 +31,9 @@
 #   emu_seed_rootfs DIR           build a minimal root filesystem (busybox, bash, and a copy of
 #                                 $EMU_SEED_EXTRA, default /usr/local/lib/pve-emu/seed)
 set -euo pipefail
+# Proxmox's tools run through its daemons with their own umask, not the caller's (a host script
+# may run with umask 077): an unprivileged container's root must traverse /var/lib/lxc and its rootfs.
+umask 022
 
 # Settings a test host may pin for every call (sessions do not inherit a test's environment).
 if [ -f /etc/pve-emu.conf ]; then
