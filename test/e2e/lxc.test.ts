@@ -13,7 +13,7 @@ import { startTestHost, type TestHost } from "../host/sshd";
 import { installEmulator, installStorageCfg, readCalls, seedFromDir } from "../host/emulator/lib";
 import { Engine, type RunReport } from "./lxc-engine";
 
-describe("dev stack containers, end to end through the pct emulator", () => {
+describe("dev stack containers, end to end through the pct emulator and real LXC", () => {
   let host: TestHost;
   let engine: Engine;
   let first: RunReport;
@@ -21,11 +21,12 @@ describe("dev stack containers, end to end through the pct emulator", () => {
   const accepted = () => (readFileSync(path.join(host.baseDir, "sshd.log"), "utf8").match(/Accepted publickey/g) ?? []).length;
 
   beforeAll(async () => {
-    host = await startTestHost();
-    await installEmulator(host, { tools: ["pct"], seed: seedFromDir(path.join(repoRoot, "test/features/lxc/stubs"), "usr/local/bin") });
+    // Containers run for real (LXC in the test host); feature scripts keep their apt/curl stand-ins.
+    host = await startTestHost({ lxc: true });
+    await installEmulator(host, { tools: ["pct"], realLxc: true, seed: seedFromDir(path.join(repoRoot, "test/features/lxc/stubs"), "usr/local/bin") });
     // Bind mount sources (the host's shared volumes) live under a host root inside the throwaway /srv.
     const r = await host.exec(
-      "mkdir -p /srv/hostroot/fastData/shared-bulk-data/vllm_models /srv/hostroot/fastData/shared-bulk-data/ollama_models && echo EMU_HOST_ROOT=/srv/hostroot > /etc/pve-emu.conf",
+      "mkdir -p /srv/hostroot/fastData/shared-bulk-data/vllm_models /srv/hostroot/fastData/shared-bulk-data/ollama_models && echo EMU_HOST_ROOT=/srv/hostroot >> /etc/pve-emu.conf",
     );
     expect(r.code, r.stderr).toBe(0);
     // The storages the (only declared) hypervisor setup registers: containers' volumes live there.
@@ -83,6 +84,9 @@ describe("dev stack containers, end to end through the pct emulator", () => {
       expect((await host.exec(`/usr/local/sbin/pct config ${ctid} --snapshot final-form`)).stdout).toMatch(/^description: phoenix%3A[0-9a-f]{64}%0A$/m);
     }
     for (const ctid of [950, 952, 955]) expect((await host.exec(`/usr/local/sbin/pct status ${ctid}`)).stdout).toBe("status: running\n");
+    // Really running: real LXC containers in their own user namespace (Proxmox's default idmap).
+    expect((await host.exec("/usr/local/sbin/pct exec 950 -- cat /proc/self/uid_map")).stdout).toMatch(/^\s*0\s+100000\s+65536\s*$/);
+    expect((await host.exec("/usr/local/sbin/pct exec 950 -- ls /vllm_models")).code).toBe(0);
   });
 
   it("configures containers as the config says (emulator state)", async () => {
