@@ -159,21 +159,37 @@ export class Engine {
     const report: RunReport = { registered: [], actions: new Map(), sessions: 0, errors: [] };
     const { planStack } = loadDist("infra/cli/plan");
     const t = this.host.target;
-    const plan = await planStack({
+    // A failed resource leaves its dependents waiting forever under the mock monitor: once one
+    // fails, the run ends as `pulumi up` does, when nothing else is being carried out.
+    let inFlight = 0;
+    let failed: (() => void) | undefined;
+    const stopped = new Promise<void>((resolve) => (failed = resolve));
+    const settle = async () => {
+      for (let quiet = 0; quiet < 4; quiet = inFlight ? 0 : quiet + 1) await new Promise((r) => setTimeout(r, 250));
+      failed!();
+    };
+    const planning = planStack({
       stack: opts.stack ?? "dev",
       preview: false,
       configDir: opts.configDir,
       config: { "phoenix:sshHost": t.host, "phoenix:sshPort": String(t.port), "phoenix:sshUser": t.user, "phoenix:sshHostKey": this.host.hostKeyLine },
       onNewResource: async (args: any) => {
         if (!CARRIED_OUT.test(args.type)) return undefined;
+        if (report.errors.length) throw new Error(`${args.name}: not carried out (an earlier resource failed)`);
+        inFlight++;
         try {
           return await this.carryOut(args, report);
         } catch (err) {
           report.errors.push(`${args.name}: ${(err as Error).message}`);
+          if (report.errors.length === 1) void settle();
           throw err;
+        } finally {
+          inFlight--;
         }
       },
     });
+    const plan = await Promise.race([planning, stopped.then(() => undefined)]);
+    if (!plan) return report;
     report.errors.push(...plan.errors);
     report.registered = plan.resources.map((r: any) => ({ name: r.name, type: r.type, dependsOn: r.dependsOn, inputs: r.inputs, replaceWith: [], deleteBeforeReplace: false, deletedWith: "" }));
     return report;
@@ -258,7 +274,7 @@ export class Engine {
   private checkPermissions(c: Record<string, any>, old?: Record<string, any>): void {
     if ((this.options.auth ?? "token") !== "token") return;
     const refusal = tokenRefusal(c, old);
-    if (refusal) throw new Error(`ct-${c.vmId}: ${refusal}`);
+    if (refusal) throw new Error(refusal);
   }
 
   /** The `pct create/set` options the provider sends for the container's settings (not the disk). */

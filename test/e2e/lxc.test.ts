@@ -28,7 +28,7 @@ function devCopy(mutateHypervisor: (h: any) => void = () => {}): string {
   return dir;
 }
 
-describe("dev stack containers, end to end through the pct emulator", () => {
+describe("dev stack containers, end to end through the pct emulator and real LXC", () => {
   let host: TestHost;
   let engine: Engine;
   let first: RunReport;
@@ -37,11 +37,12 @@ describe("dev stack containers, end to end through the pct emulator", () => {
   const accepted = () => (readFileSync(path.join(host.baseDir, "sshd.log"), "utf8").match(/Accepted publickey/g) ?? []).length;
 
   beforeAll(async () => {
-    host = await startTestHost();
+    // Containers run for real (LXC in the test host); feature scripts keep their apt/curl stand-ins.
+    host = await startTestHost({ lxc: true });
     // The host's loaded NVIDIA kernel module as containers see it (the host kernel's sysfs): the
     // nvidia step refuses user space of another version.
     const seed = { ...seedFromDir(path.join(repoRoot, "test/features/lxc/stubs"), "usr/local/bin"), "sys/module/nvidia/version": { content: "580.76.05\n", mode: 0o644 } };
-    await installEmulator(host, { tools: ["pct"], seed });
+    await installEmulator(host, { tools: ["pct"], realLxc: true, seed });
     // Bind mount sources (the host's shared volumes) do not exist yet: lxc-options creates them
     // under the throwaway /srv (devCopy), before the containers restart with the mounts.
     configDir = devCopy();
@@ -71,6 +72,7 @@ describe("dev stack containers, end to end through the pct emulator", () => {
 
   it("follows the seed's step order in each container", () => {
     // Root template: created, raw options while stopped, started by its first step, snapshot stopped.
+    // Clones: POST clone, then one config update; the provider never resizes on clone.
     expect(stepsOf(900)).toEqual(["create", "start", "push feature-base_setup", "exec feature-base_setup", "shutdown", "snapshot"]);
     expect(stepsOf(901)).toEqual(["set", "resize", "start", "push feature-nvidia", "exec feature-nvidia", "shutdown", "snapshot"]);
     // 902: keyctl set as root (an API token may set only nesting) before docker is installed.
@@ -108,6 +110,9 @@ describe("dev stack containers, end to end through the pct emulator", () => {
       expect((await host.exec(`/usr/local/sbin/pct config ${ctid} --snapshot final-form`)).stdout).toMatch(/^description: phoenix%3A[0-9a-f]{64}%0A$/m);
     }
     for (const ctid of [950, 952, 955]) expect((await host.exec(`/usr/local/sbin/pct status ${ctid}`)).stdout).toBe("status: running\n");
+    // Really running: real LXC containers in their own user namespace (Proxmox's default idmap).
+    expect((await host.exec("/usr/local/sbin/pct exec 950 -- cat /proc/self/uid_map")).stdout).toMatch(/^\s*0\s+100000\s+65536\s*$/);
+    expect((await host.exec("/usr/local/sbin/pct exec 950 -- ls /vllm_models")).code).toBe(0);
   });
 
   it("configures containers as the config says (emulator state)", async () => {

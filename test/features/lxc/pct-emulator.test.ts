@@ -156,7 +156,7 @@ describe("pct emulator refuses what Proxmox refuses", () => {
   afterAll(() => e?.cleanup());
 
   it("a clone holds `lock: disk` on its source for the whole copy: a second clone meanwhile is refused", async () => {
-    const first = e.run("pct", ["clone", "500", "501", "--full", "1"], { EMU_CLONE_SECONDS: "2" });
+    const first = e.run("pct", ["clone", "500", "501", "--full", "1"], { EMU_CLONE_SECONDS: "1" });
     const copying = () => conf(500).includes("lock: disk\n") && existsSync(confPath(501)) && conf(501).includes("lock: create\n");
     for (let i = 0; i < 100 && !copying(); i++) await new Promise((r) => setTimeout(r, 50));
     expect(conf(500)).toContain("lock: disk\n");

@@ -31,6 +31,9 @@
 #   emu_seed_rootfs DIR           build a minimal root filesystem (busybox, bash, and a copy of
 #                                 $EMU_SEED_EXTRA, default /usr/local/lib/pve-emu/seed)
 set -euo pipefail
+# Proxmox's tools run through its daemons with their own umask, not the caller's (a host script
+# may run with umask 077): an unprivileged container's root must traverse /var/lib/lxc and its rootfs.
+umask 022
 
 # Settings a test host may pin for every call (sessions do not inherit a test's environment).
 if [ -f /etc/pve-emu.conf ]; then
@@ -340,6 +343,11 @@ VERSION_CODENAME=noble
 ID=ubuntu
 ID_LIKE=debian
 EOF
+  # The init a real container runs (lxc.init.cmd defaults to /sbin/init): waits, ends on the
+  # halt signal (SIGPWR) or SIGTERM as a distribution's init does.
+  mkdir -p "$dir/sbin"
+  printf '#!/bin/sh\ntrap "exit 0" PWR TERM INT\nwhile :; do sleep 1 & wait $!; done\n' >"$dir/sbin/init"
+  chmod 755 "$dir/sbin/init"
   printf 'root:x:0:0:root:/root:/bin/bash\n' >"$dir/etc/passwd"
   printf 'root:x:0:\n' >"$dir/etc/group"
 }

@@ -17,7 +17,12 @@ function shq(s: string): string {
 
 export async function installEmulator(
   host: TestHost,
-  opts: { tools?: Array<"pct" | "qm" | "pvesm">; seed?: Record<string, { content: string; mode?: number }> } = {},
+  opts: {
+    tools?: Array<"pct" | "qm" | "pvesm">;
+    seed?: Record<string, { content: string; mode?: number }>;
+    /** `pct start/exec` run real LXC containers (EMU_LXC=real; the host must be started with `lxc: true`). */
+    realLxc?: boolean;
+  } = {},
 ): Promise<void> {
   const mustExec = async (cmd: string) => {
     const r = await host.exec(cmd);
@@ -26,6 +31,7 @@ export async function installEmulator(
   await mustExec("mkdir -p /usr/local/lib/pve-emu /etc/pve/lxc /etc/pve/qemu-server");
   await mustExec(`printf '%s' ${shq(readFileSync(path.join(here, "lib.sh"), "utf8"))} > /usr/local/lib/pve-emu/lib.sh`);
   for (const tool of opts.tools ?? ["pct"]) await host.installTool(tool, readFileSync(path.join(here, tool), "utf8"));
+  if (opts.realLxc) await mustExec("echo EMU_LXC=real >> /etc/pve-emu.conf");
   for (const [rel, file] of Object.entries(opts.seed ?? {})) {
     const target = path.posix.join(EMU_SEED, rel);
     await mustExec(`mkdir -p ${shq(path.posix.dirname(target))} && printf '%s' ${shq(file.content)} > ${shq(target)} && chmod ${(file.mode ?? 0o644).toString(8)} ${shq(target)}`);
