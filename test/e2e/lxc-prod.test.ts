@@ -1,5 +1,5 @@
 // End to end: the prod stack's containers (ten, with two GPUs, volumes, bind mounts, Docker
-// templates) through the real program and the engine stand-in on the stricter pct emulator, as
+// templates) through the real program and the engine stand-in on the stricter pct emulator and real LXC, as
 // the dev run does (lxc.test.ts): the first `pulumi up` succeeds and a second changes nothing.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
@@ -17,6 +17,15 @@ function prodCopy(): string {
   const hypervisor = JSON.parse(readFileSync(path.join(repoRoot, "stacks/prod/phoenix_hypervisor_config.json"), "utf8"));
   for (const v of Object.values(hypervisor.shared_volumes) as any[]) if (typeof v.host_path === "string") v.host_path = `/srv${v.host_path}`;
   writeFileSync(path.join(dir, "phoenix_hypervisor_config.json"), JSON.stringify(hypervisor, null, 2));
+  // No NVIDIA GPU in the test host: GPU containers see a loaded 580.76.05 module as a real host
+  // shows it to them, /proc/driver/nvidia/version (bound over /proc/driver).
+  const lxc = JSON.parse(readFileSync(path.join(dir, "phoenix_lxc_configs.json"), "utf8"));
+  for (const c of Object.values(lxc.lxc_configs) as any[]) {
+    if ((c.gpu_assignment && c.gpu_assignment !== "none") || (c.features ?? []).includes("nvidia")) {
+      c.lxc_options = [...(c.lxc_options ?? []), "lxc.mount.entry = /srv/nvidia-proc-driver proc/driver none bind,create=dir 0 0"];
+    }
+  }
+  writeFileSync(path.join(dir, "phoenix_lxc_configs.json"), JSON.stringify(lxc, null, 2));
   return dir;
 }
 
@@ -28,10 +37,11 @@ describe("prod stack containers, end to end through the pct emulator", () => {
   let model: any;
 
   beforeAll(async () => {
-    host = await startTestHost();
-    const seed = { ...seedFromDir(path.join(repoRoot, "test/features/lxc/stubs"), "usr/local/bin"), "sys/module/nvidia/version": { content: "580.76.05\n", mode: 0o644 } };
-    await installEmulator(host, { tools: ["pct"], seed });
+    // Containers run for real (LXC in the test host); feature scripts keep their apt/curl stand-ins.
+    host = await startTestHost({ lxc: true });
+    await installEmulator(host, { tools: ["pct"], realLxc: true, seed: seedFromDir(path.join(repoRoot, "test/features/lxc/stubs"), "usr/local/bin") });
     configDir = prodCopy();
+    await host.exec("mkdir -p /srv/nvidia-proc-driver/nvidia && printf 'NVRM version: NVIDIA UNIX x86_64 Kernel Module  580.76.05  Release Build\\n' > /srv/nvidia-proc-driver/nvidia/version");
     const loaded = loadDist("infra/config/load").loadPhoenixConfig(configDir);
     expect(loaded.ok, JSON.stringify(loaded.errors)).toBe(true);
     model = loaded.model;

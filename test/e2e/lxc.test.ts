@@ -24,6 +24,14 @@ function devCopy(mutateHypervisor: (h: any) => void = () => {}): string {
   const hypervisor = JSON.parse(readFileSync(path.join(repoRoot, "stacks/dev/phoenix_hypervisor_config.json"), "utf8"));
   for (const v of Object.values(hypervisor.shared_volumes) as any[]) if (typeof v.host_path === "string") v.host_path = `/srv${v.host_path}`;
   mutateHypervisor(hypervisor);
+  // The test host has no NVIDIA GPU: its GPU containers see a loaded 580.76.05 kernel module the
+  // way a real host shows it to them, /proc/driver/nvidia/version (bound over /proc/driver).
+  const lxc = JSON.parse(readFileSync(path.join(dir, "phoenix_lxc_configs.json"), "utf8"));
+  for (const id of ["901", "950", "955"]) {
+    const c = lxc.lxc_configs[id];
+    c.lxc_options = [...(c.lxc_options ?? []), "lxc.mount.entry = /srv/nvidia-proc-driver proc/driver none bind,create=dir 0 0"];
+  }
+  writeFileSync(path.join(dir, "phoenix_lxc_configs.json"), JSON.stringify(lxc, null, 2));
   writeFileSync(path.join(dir, "phoenix_hypervisor_config.json"), JSON.stringify(hypervisor, null, 2));
   return dir;
 }
@@ -39,13 +47,11 @@ describe("dev stack containers, end to end through the pct emulator and real LXC
   beforeAll(async () => {
     // Containers run for real (LXC in the test host); feature scripts keep their apt/curl stand-ins.
     host = await startTestHost({ lxc: true });
-    // The host's loaded NVIDIA kernel module as containers see it (the host kernel's sysfs): the
-    // nvidia step refuses user space of another version.
-    const seed = { ...seedFromDir(path.join(repoRoot, "test/features/lxc/stubs"), "usr/local/bin"), "sys/module/nvidia/version": { content: "580.76.05\n", mode: 0o644 } };
-    await installEmulator(host, { tools: ["pct"], realLxc: true, seed });
+    await installEmulator(host, { tools: ["pct"], realLxc: true, seed: seedFromDir(path.join(repoRoot, "test/features/lxc/stubs"), "usr/local/bin") });
     // Bind mount sources (the host's shared volumes) do not exist yet: lxc-options creates them
     // under the throwaway /srv (devCopy), before the containers restart with the mounts.
     configDir = devCopy();
+    await host.exec("mkdir -p /srv/nvidia-proc-driver/nvidia && printf 'NVRM version: NVIDIA UNIX x86_64 Kernel Module  580.76.05  Release Build\\n' > /srv/nvidia-proc-driver/nvidia/version");
     expect((await host.exec("test -e /srv/fastData")).code).not.toBe(0);
     // The storages the (only declared) hypervisor setup registers: containers' volumes live there.
     const loaded = loadDist("infra/config/load").loadPhoenixConfig(configDir);

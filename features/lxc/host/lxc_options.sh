@@ -143,7 +143,8 @@ make_sources() {
     p=${src_path[$i]}
     if [ -e "$p" ] && [ ! -d "$p" ]; then echo "bind mount source $p exists and is not a directory" >&2; exit 1; fi
     if [ ! -d "$p" ]; then
-      mkdir -p -- "$p"
+      # Parents too must be traversable by the container's (mapped) root: not the runner's umask 077.
+      (umask 022 && mkdir -p -- "$p")
       chmod 0755 -- "$p"
       chown -- "${src_uid[$i]}:${src_gid[$i]}" "$p"
     elif [ "${src_explicit[$i]}" = 1 ]; then

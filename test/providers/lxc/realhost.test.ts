@@ -127,6 +127,8 @@ describe("lxc-options and lxc-snapshot as a real host needs them", () => {
     const created = await provider.create(inputs);
     expect(created.outs.observed).toMatchObject({ changed: true, restarted: true });
     expect(await sh(`stat -c '%u:%g %a' ${models} '${shared}'`)).toBe("100000:100000 755\n101000:101000 755\n");
+    // Parents created on the way are traversable by the container's mapped root (not umask 077).
+    expect(await sh("stat -c %a /srv/phoenix-ct-401")).toBe("755\n");
     expect(await sh("/usr/local/sbin/pct status 401")).toBe("status: running\n");
 
     // A declared owner is kept on the existing folder; a folder that went missing is drift.
