@@ -4,9 +4,12 @@
 //                              full clone of its parent template; cores, memory, swap, rootfs,
 //                              network, unprivileged, pct_options features, startup, id maps,
 //                              volumes on storages
-//   ct-<ctid>-lxc-options      raw LXC lines: lxc_options, apparmor_profile, bind mounts
-//                              (shared_volumes, mount_points) and GPU devices (gpu_assignment)
+//   ct-<ctid>-lxc-options      what only root@pam may set, over SSH: the whole raw-LXC-line set
+//                              (lxc_options, apparmor_profile, bind mounts from shared_volumes and
+//                              mount_points, GPU devices), feature flags beyond nesting, a clone's
+//                              root disk and grown volumes resized, bind-mount source folders
 //   ct-<ctid>-feature-<name>   each feature script, in the listed order, inside the container
+//                              (GPU containers run `nvidia` first even when only their template lists it)
 //   ct-<ctid>-app              the application script
 //   ct-<ctid>-health           health_check (retries, interval) and tests.health_checks
 //   ct-<ctid>-snapshot         templates: the snapshot; the template is then left stopped
