@@ -151,12 +151,14 @@ export interface LxcOptionsArgs {
 /**
  * The raw LXC lines that give a container NVIDIA GPUs `gpus`: each GPU's node and the driver's
  * shared ones bind-mounted (optional: a node the host has not created yet must not stop the
- * container from starting) and the NVIDIA character devices (major 195) allowed. The lxc-options
- * script adds the nvidia-uvm and nvidia-caps majors, which the host assigns at module load.
+ * container from starting) and the NVIDIA character devices (major 195) allowed. nvidia-uvm and
+ * nvidia-uvm-tools, whose major the host assigns when it loads the module, are Proxmox `devN`
+ * passthrough entries that the lxc-options script writes (resolved at every start); it also adds
+ * the nvidia-caps major from /proc/devices.
  */
 export function gpuLines(gpus: number[]): string[] {
   if (gpus.length === 0) return [];
-  const nodes = [...gpus.map((n) => `nvidia${n}`), "nvidiactl", "nvidia-uvm", "nvidia-uvm-tools"];
+  const nodes = [...gpus.map((n) => `nvidia${n}`), "nvidiactl"];
   return [
     ...nodes.map((n) => `lxc.mount.entry=/dev/${n} dev/${n} none bind,optional,create=file`),
     "lxc.mount.entry=/dev/nvidia-caps dev/nvidia-caps none bind,optional,create=dir",

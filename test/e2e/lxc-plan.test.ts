@@ -198,8 +198,6 @@ describe("plan of the dev stack's containers", () => {
         "lxc.mount.entry=/fastData/shared-bulk-data/vllm_models vllm_models none bind,create=dir 0 0",
         "lxc.mount.entry=/dev/nvidia0 dev/nvidia0 none bind,optional,create=file",
         "lxc.mount.entry=/dev/nvidiactl dev/nvidiactl none bind,optional,create=file",
-        "lxc.mount.entry=/dev/nvidia-uvm dev/nvidia-uvm none bind,optional,create=file",
-        "lxc.mount.entry=/dev/nvidia-uvm-tools dev/nvidia-uvm-tools none bind,optional,create=file",
         "lxc.mount.entry=/dev/nvidia-caps dev/nvidia-caps none bind,optional,create=dir",
         "lxc.cgroup2.devices.allow=c 195:* rwm",
       ].join("\n"),

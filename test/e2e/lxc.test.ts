@@ -80,7 +80,8 @@ describe("dev stack containers, end to end through the pct emulator and real LXC
     // Root template: created, raw options while stopped, started by its first step, snapshot stopped.
     // Clones: POST clone, then one config update; the provider never resizes on clone.
     expect(stepsOf(900)).toEqual(["create", "start", "push feature-base_setup", "exec feature-base_setup", "shutdown", "snapshot"]);
-    expect(stepsOf(901)).toEqual(["set", "resize", "start", "push feature-nvidia", "exec feature-nvidia", "shutdown", "snapshot"]);
+    // 901 (GPU template): grown to 32 GB, its nvidia-uvm passthrough entries set as root.
+    expect(stepsOf(901)).toEqual(["set", "resize", "set", "start", "push feature-nvidia", "exec feature-nvidia", "shutdown", "snapshot"]);
     // 902: keyctl set as root (an API token may set only nesting) before docker is installed.
     expect(stepsOf(902)).toEqual(["set", "resize", "set", "start", "push feature-docker", "exec feature-docker", "shutdown", "snapshot"]);
     // 950 and 955: started by the provider (the clone's disk is the parent's), grown to their
@@ -132,7 +133,10 @@ describe("dev stack containers, end to end through the pct emulator and real LXC
     expect((await host.exec("stat -c %u:%g /srv/fastData/shared-bulk-data/vllm_models")).stdout).toBe("100000:100000\n");
     expect(conf).toContain("lxc.mount.entry: /dev/nvidia0 dev/nvidia0 none bind,optional,create=file\n");
     expect(conf).toContain("lxc.cgroup2.devices.allow: c 195:* rwm\n");
-    expect(conf).not.toMatch(/^(mp|dev)\d+:/m);
+    // No bind or device mount points through the API; the nvidia-uvm nodes are Proxmox
+    // passthrough entries (their major changes with the module load; Proxmox resolves it at start).
+    expect(conf).not.toMatch(/^mp\d+:/m);
+    expect(conf.match(/^dev\d+: .*$/gm)).toEqual(["dev0: /dev/nvidia-uvm", "dev1: /dev/nvidia-uvm-tools"]);
     expect(conf).toContain("rootfs: quickOS-lxc-disks:subvol-950-disk-0,size=64G\n");
     // 902 (Template-Docker) builds with keyctl, set over SSH as root; 952 inherits it.
     for (const ctid of [902, 952]) expect((await host.exec(`cat /etc/pve/lxc/${ctid}.conf`)).stdout).toMatch(/^features: keyctl=1,nesting=1$/m);

@@ -49,14 +49,20 @@ while IFS= read -r line; do
   desired+="${BASH_REMATCH[1]}: ${BASH_REMATCH[2]}"$'\n'
 done <<<"${PHOENIX_OPTIONS:-}"
 
-# GPUs: the options carry the device nodes' bind mounts and the NVIDIA major (195); the majors of
-# nvidia-uvm and nvidia-caps are assigned when the host loads those modules: read /proc/devices.
+# GPUs: the options carry the device nodes' bind mounts and the NVIDIA major (195). nvidia-uvm and
+# nvidia-uvm-tools get a major when the host loads nvidia_uvm, which can change at the next load:
+# they are Proxmox device passthrough entries (`devN: /dev/nvidia-uvm`), which Proxmox resolves at
+# every container start (lxc-pve-prestart-hook: the node and its cgroup rule from the host's
+# current device), so a changed major needs no Phoenix run. devN is root@pam only: set here with
+# `pct set`. This resource owns the container's devN entries (a clone's inherited ones included).
+# The nvidia-caps major (MIG; its nodes may be absent, a devN entry would stop the start) is
+# read from /proc/devices.
+desired_devs=""
 if [ -n "${PHOENIX_GPUS:-}" ]; then
   [[ $PHOENIX_GPUS =~ ^[0-9]{1,2}(,[0-9]{1,2})*$ ]] || { echo "invalid GPU list '$PHOENIX_GPUS'" >&2; exit 2; }
-  for name in nvidia-uvm nvidia-caps; do
-    major=$(awk -v n="$name" '$2 == n {print $1}' /proc/devices)
-    [ -z "$major" ] || desired+="lxc.cgroup2.devices.allow: c $major:* rwm"$'\n'
-  done
+  desired_devs=$'dev0 /dev/nvidia-uvm\ndev1 /dev/nvidia-uvm-tools'
+  major=$(awk '$2 == "nvidia-caps" {print $1}' /proc/devices)
+  [ -z "$major" ] || desired+="lxc.cgroup2.devices.allow: c $major:* rwm"$'\n'
 fi
 
 # Volume sizes: mp<N> → GiB.
@@ -104,6 +110,22 @@ canon_features() {
   tr ',' '\n' <<<"$1" | awk -F= 'NF == 2 && $2 != "0" && $2 != ""' | LC_ALL=C sort | paste -sd, -
 }
 current_features() { canon_features "$(current_section | sed -n 's/^features: //p')"; }
+# The devN entries of the current section as `devN <path>`, by N.
+current_devs() { current_section | sed -nE 's/^(dev[0-9]+): (path=)?([^,]*).*$/\1 \3/p' | sort -V; }
+devs_match() { [ "$(current_devs)" = "$desired_devs" ]; }
+# Sets the desired devN entries and deletes the others, in one `pct set`.
+set_devs() {
+  local args=() delete="" key path
+  while read -r key path; do
+    [ -n "$key" ] || continue
+    grep -q "^$key " <<<"$desired_devs" || delete+="${delete:+,}$key"
+  done <<<"$(current_devs)"
+  while read -r key path; do
+    [ -n "$key" ] && args+=("--$key" "$path")
+  done <<<"$desired_devs"
+  [ -z "$delete" ] || args+=(--delete "$delete")
+  pct set "$ctid" "${args[@]}"
+}
 features_match() { [ -z "$features" ] || [ "$(current_features)" = "$(canon_features "$features")" ]; }
 
 # Size in GiB (rounded up) of disk $1 (rootfs, mp0...) from its line's `size=`; 0 when unknown.
@@ -209,7 +231,7 @@ case ${PHOENIX_ACTION:?} in
     have=$(raw_lines)
     lines_ok=false features_ok=false rootfs_ok=false sources_ok=false restart_ok=false
     [ "$have" = "${desired%$'\n'}" ] && lines_ok=true
-    features_match && features_ok=true
+    features_match && devs_match && features_ok=true
     rootfs_matches && [ -z "$(volumes_small)" ] && rootfs_ok=true
     [ -z "$(sources_wrong)" ] && sources_ok=true
     [ ! -f "$pending" ] && restart_ok=true
@@ -239,6 +261,11 @@ case ${PHOENIX_ACTION:?} in
       pct set "$ctid" --features "$features"
       features_changed=true
     fi
+    if ! devs_match; then
+      : >"$pending"
+      set_devs
+      features_changed=true
+    fi
     take_lock
     if [ "$(raw_lines)" != "${desired%$'\n'}" ]; then : >"$pending"; fi
     changed=$(rewrite "$desired")
@@ -249,9 +276,14 @@ case ${PHOENIX_ACTION:?} in
       "$ctid" "$([ "$changed" = changed ] && echo true || echo false)" "$features_changed" "$resized" "$restarted" "$(json_lines "$desired")"
     ;;
   delete)
-    # The raw lines go; flags, disk size and source folders stay (they go with the container,
-    # and a folder may hold data).
+    # The raw lines and device entries go; flags, disk size and source folders stay (they go
+    # with the container, and a folder may hold data).
     if [ -f "$conf" ] && [ -f "$record" ]; then
+      desired_devs=""
+      if ! devs_match; then
+        : >"$pending"
+        set_devs
+      fi
       take_lock
       if [ -n "$(raw_lines)" ]; then : >"$pending"; fi
       rewrite "" >/dev/null

@@ -45,16 +45,21 @@ describe("lxc-options and lxc-snapshot as a real host needs them", () => {
     await sh(
       "printf 'lxc.apparmor.profile: unconfined\\nlxc.cgroup2.devices.allow: c 195:* rwm\\nlxc.mount.entry: /dev/nvidia0 dev/nvidia0 none bind,optional,create=file\\n' >> /etc/pve/lxc/400.conf",
     );
+    // ... and its GPU's nvidia-uvm passthrough entries, as lxc-options writes them for a GPU template.
+    await sh("/usr/local/sbin/pct set 400 --dev0 /dev/nvidia-uvm --dev1 /dev/nvidia-uvm-tools");
     await sh("/usr/local/sbin/pct clone 400 401 --full 1 --hostname child && /usr/local/sbin/pct start 401");
   }, 300_000);
   afterAll(() => host?.stop());
 
   it("owns the clone's whole raw-line set: inherited lines go, a stray line is drift", async () => {
     expect(await conf(401)).toContain("lxc.cgroup2.devices.allow: c 195:* rwm\n");
+    expect(await conf(401)).toContain("dev0: /dev/nvidia-uvm\n");
     const { provider, inputs } = await options({ ctid: 401, lines: ["lxc.apparmor.profile=generated"] });
     const created = await provider.create(inputs);
     const text = await conf(401);
     expect(text.match(/^lxc\..*$/gm)).toEqual(["lxc.apparmor.profile: generated"]);
+    // A non-GPU child of a GPU template has no GPU devices either.
+    expect(text).not.toMatch(/^dev\d+:/m);
     expect(created.outs.observed).toMatchObject({ changed: true, restarted: true });
     expect((await provider.read!(created.id, created.outs)).props.observed).toMatchObject({ matches: true });
 
