@@ -47,15 +47,28 @@ class VmEngine {
     const report: RunReport = { actions: new Map(), options: new Map(), sessions: 0, errors: [] };
     const onRejection = (reason: unknown) => report.errors.push(String((reason as Error)?.message ?? reason));
     process.on("unhandledRejection", onRejection);
+    // A failed resource leaves its dependents waiting forever under the mock monitor: once one
+    // fails, the run ends (as `pulumi up` does) when nothing else is being carried out.
+    let inFlight = 0;
+    let stop: (() => void) | undefined;
+    const stopped = new Promise<void>((resolve) => (stop = resolve));
+    const settle = async () => {
+      for (let quiet = 0; quiet < 4; quiet = inFlight ? 0 : quiet + 1) await new Promise((r) => setTimeout(r, 250));
+      stop!();
+    };
     try {
       await pulumi.runtime.setMocks(
         {
           newResource: async (args: any) => {
+            inFlight++;
             try {
               return await this.carryOut(args, report);
             } catch (err) {
               report.errors.push(`${args.name}: ${(err as Error).message}`);
+              if (report.errors.length === 1) void settle();
               throw err;
+            } finally {
+              inFlight--;
             }
           },
           call: (args: any) => args.inputs,
@@ -78,7 +91,7 @@ class VmEngine {
         const dependsOn = vm.dependencies.map((id: number) => guests.get(id)?.ready).filter(Boolean);
         guests.set(vm.vmid, new VmGuest(`vm-${vm.vmid}`, { vm, model, settings, parentTemplate: guests.get(vm.cloneFrom), dependsOn }));
       }
-      await (pulumi.runtime as any).waitForRPCs?.();
+      await Promise.race([(pulumi.runtime as any).waitForRPCs?.(), stopped]);
       await new Promise((resolve) => setImmediate(resolve));
       return report;
     } finally {
