@@ -56,7 +56,8 @@ describe("dev stack containers, end to end through the pct emulator and real LXC
     // The storages the (only declared) hypervisor setup registers: containers' volumes live there.
     const loaded = loadDist("infra/config/load").loadPhoenixConfig(configDir);
     await installStorageCfg(host, loaded.model.host.storages);
-    engine = new Engine(host);
+    // The provider waits 10 s, then 20 s for a locked clone source; 1 s, then 2 s keeps the run short.
+    engine = new Engine(host, { lockRetryDelayMs: 1000 });
     first = await engine.up({ configDir });
     calls = await readCalls(host);
   }, 1_200_000);

@@ -73,7 +73,7 @@ export interface TestHostOptions {
   lxc?: boolean;
 }
 
-/** Where the pct emulator keeps its real LXC containers (EMU_STATE's default + /lxc-run). */
+/** Where the pct emulator keeps its real LXC containers (EMU_STATE's default + /lxc-run[/<port>]). */
 const LXC_RUN = "/var/lib/pve-emu/lxc-run";
 
 const OVERLAID = ["etc", "var", "root", "home", "usr/local", "opt", "srv", "mnt", "tmp"];
@@ -276,7 +276,7 @@ export async function startTestHost(opts: TestHostOptions = {}): Promise<TestHos
         async stop() {
           if (opts.lxc) {
             await exec(
-              `[ -d ${LXC_RUN} ] || exit 0; for n in $(lxc-ls -P ${LXC_RUN} --running 2>/dev/null); do timeout 10 lxc-stop -P ${LXC_RUN} -n "$n" -k >/dev/null 2>&1 || true; done`,
+              `for p in ${LXC_RUN} ${LXC_RUN}/*; do [ -d "$p" ] || continue; for n in $(lxc-ls -P "$p" --running 2>/dev/null); do timeout 10 lxc-stop -P "$p" -n "$n" -k >/dev/null 2>&1 || true; done; done`,
             );
           }
           const members = namespaceProcesses(ns);

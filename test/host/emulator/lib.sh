@@ -13,6 +13,13 @@
 #   - runtime state (running flag, root filesystems, snapshot copies) under $EMU_STATE
 #     (default /var/lib/pve-emu);
 #   - settings (EMU_STATE, EMU_LOG, EMU_HOST_ROOT...) come from the environment or /etc/pve-emu.conf;
+#     EMU_LXC=real runs real LXC containers behind `pct start/exec` (see pct), EMU_CLONE_SECONDS
+#     makes a clone's copy take that long (so tests meet the clone locks);
+#   - storages live in storage.cfg (EMU_STORAGE_CFG, default /etc/pve/storage.cfg; a fresh node's
+#     `local` and `local-lvm` when missing): volumes on unknown storages are refused, snapshots
+#     need a storage that snapshots (emu_volume_can_snapshot), as pve-storage decides;
+#   - locks as Proxmox keeps them: the per-guest flock while a config is edited, and `lock: <x>`
+#     in the config for long tasks (clone, snapshot), honoured by the tools as check_lock does;
 #   - every call is appended to $EMU_LOG (default /var/log/pve-emu/calls.log) as one line
 #     `<tool> <args...>` (arguments %q-quoted), so tests can assert the order of operations.
 #

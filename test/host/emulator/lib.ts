@@ -31,7 +31,8 @@ export async function installEmulator(
   await mustExec("mkdir -p /usr/local/lib/pve-emu /etc/pve/lxc /etc/pve/qemu-server");
   await mustExec(`printf '%s' ${shq(readFileSync(path.join(here, "lib.sh"), "utf8"))} > /usr/local/lib/pve-emu/lib.sh`);
   for (const tool of opts.tools ?? ["pct"]) await host.installTool(tool, readFileSync(path.join(here, tool), "utf8"));
-  if (opts.realLxc) await mustExec("echo EMU_LXC=real >> /etc/pve-emu.conf");
+  // Own lxc path per test host: LXC's abstract command sockets are named after it.
+  if (opts.realLxc) await mustExec(`printf 'EMU_LXC=real\nEMU_LXC_PATH=/var/lib/pve-emu/lxc-run/${host.target.port}\n' >> /etc/pve-emu.conf`);
   for (const [rel, file] of Object.entries(opts.seed ?? {})) {
     const target = path.posix.join(EMU_SEED, rel);
     await mustExec(`mkdir -p ${shq(path.posix.dirname(target))} && printf '%s' ${shq(file.content)} > ${shq(target)} && chmod ${(file.mode ?? 0o644).toString(8)} ${shq(target)}`);

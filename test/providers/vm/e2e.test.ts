@@ -47,15 +47,28 @@ class VmEngine {
     const report: RunReport = { actions: new Map(), options: new Map(), sessions: 0, errors: [] };
     const onRejection = (reason: unknown) => report.errors.push(String((reason as Error)?.message ?? reason));
     process.on("unhandledRejection", onRejection);
+    // A failed resource leaves its dependents waiting forever under the mock monitor: once one
+    // fails, the run ends (as `pulumi up` does) when nothing else is being carried out.
+    let inFlight = 0;
+    let stop: (() => void) | undefined;
+    const stopped = new Promise<void>((resolve) => (stop = resolve));
+    const settle = async () => {
+      for (let quiet = 0; quiet < 4; quiet = inFlight ? 0 : quiet + 1) await new Promise((r) => setTimeout(r, 250));
+      stop!();
+    };
     try {
       await pulumi.runtime.setMocks(
         {
           newResource: async (args: any) => {
+            inFlight++;
             try {
               return await this.carryOut(args, report);
             } catch (err) {
               report.errors.push(`${args.name}: ${(err as Error).message}`);
+              if (report.errors.length === 1) void settle();
               throw err;
+            } finally {
+              inFlight--;
             }
           },
           call: (args: any) => args.inputs,
@@ -78,7 +91,7 @@ class VmEngine {
         const dependsOn = vm.dependencies.map((id: number) => guests.get(id)?.ready).filter(Boolean);
         guests.set(vm.vmid, new VmGuest(`vm-${vm.vmid}`, { vm, model, settings, parentTemplate: guests.get(vm.cloneFrom), dependsOn }));
       }
-      await (pulumi.runtime as any).waitForRPCs?.();
+      await Promise.race([(pulumi.runtime as any).waitForRPCs?.(), stopped]);
       await new Promise((resolve) => setImmediate(resolve));
       return report;
     } finally {
@@ -158,7 +171,10 @@ class VmEngine {
         ];
         if (r.clone) {
           await qm("clone", String(r.clone.vmId), id, "--name", r.name, "--full", r.clone.full ? "1" : "0");
-          await qm("set", id, ...settings, "--scsi0", `${r.disks[0].datastoreId}:vm-${id}-disk-0,size=${r.disks[0].size}G`);
+          // The provider's clone flow: POST clone, one config update, then the disks resized to
+          // the planned size (disk.UpdateClone); Proxmox never shrinks a disk.
+          await qm("set", id, ...settings);
+          await qm("resize", id, "scsi0", `${r.disks[0].size}G`);
         } else {
           const disk = r.disks[0];
           await qm("create", id, "--name", r.name, ...settings, "--scsi0", `${disk.datastoreId}:0,import-from=${disk.importFrom ?? disk.fileId},size=${disk.size}G`,
@@ -234,7 +250,9 @@ describe("dev stack VMs end to end (qm emulator on the sshd test host)", () => {
   it("leaves the VMs configured as the config says, booted with the user data snippet", async () => {
     const template = (await host.exec("/usr/local/sbin/qm config 8000")).stdout;
     expect(template).toMatch(/^template: 1$/m);
-    expect(template).toMatch(/^scsi0: quickOS-vm-disks:0,import-from=fastData-shared-iso:iso\/noble-server-cloudimg-amd64\.img,size=50G$/m);
+    // The image is imported into a volume of the VM's storage (`--template 1` at create only flags it).
+    expect(template).toMatch(/^scsi0: quickOS-vm-disks:vm-8000-disk-0,size=50G$/m);
+    expect((await host.exec("/usr/local/sbin/qm config 8001")).stdout).toMatch(/^scsi0: quickOS-vm-disks:vm-8001-disk-0,size=100G$/m);
     const clone = (await host.exec("/usr/local/sbin/qm config 8001")).stdout;
     expect(clone).toMatch(/^cores: 4$/m);
     expect(clone).toMatch(/^memory: 8192$/m);

@@ -70,6 +70,24 @@ describe("qm emulator refuses what Proxmox refuses", () => {
     await refused("you can't take a snapshot if it's a template", "snapshot", "800", "s2");
   });
 
+  it("allocates disks on existing storages, imports images, makes base volumes of a template, resizes without shrinking", async () => {
+    await refused("storage 'nowhere' does not exist", "create", "820", "--scsi0", "nowhere:8");
+    await ok("create", "820", "--scsi0", "local-lvm:0,import-from=local:iso/cloud.img,size=10G", "--ide2", "local-lvm:cloudinit", "--scsi1", "local-lvm:4");
+    expect(conf(820)).toMatch(/^scsi0: local-lvm:vm-820-disk-0,size=10G$/m);
+    expect(conf(820)).toMatch(/^scsi1: local-lvm:vm-820-disk-1,size=4G$/m);
+    expect(conf(820)).toMatch(/^ide2: local-lvm:vm-820-cloudinit,media=cdrom$/m);
+    await ok("resize", "820", "scsi0", "+2G");
+    await ok("resize", "820", "scsi1", "6G");
+    expect(conf(820)).toMatch(/^scsi0: local-lvm:vm-820-disk-0,size=12G$/m);
+    await refused("shrinking disks is not supported", "resize", "820", "scsi0", "8G");
+    await refused("you can't resize a cdrom", "resize", "820", "ide2", "8G");
+    await refused("disk 'scsi5' does not exist", "resize", "820", "scsi5", "8G");
+    await ok("template", "820");
+    expect(conf(820)).toMatch(/^scsi0: local-lvm:base-820-disk-0,size=12G$/m);
+    await ok("clone", "820", "821");
+    expect(conf(821)).toMatch(/^scsi0: local-lvm:vm-821-disk-0,size=12G$/m);
+  });
+
   it("clones: the new config holds `lock: clone` while copying; clones of a template may overlap", async () => {
     const first = qm(["clone", "800", "811", "--name", "a"], { EMU_CLONE_SECONDS: "1" });
     for (let i = 0; i < 100 && !(existsSync(confPath(811)) && conf(811).includes("lock: clone")); i++) await new Promise((r) => setTimeout(r, 20));
