@@ -10,6 +10,7 @@ set -euo pipefail
 
 require PHOENIX_NVIDIA_VERSION PHOENIX_NVIDIA_RUNFILE_URL
 [[ $PHOENIX_NVIDIA_VERSION =~ ^[0-9]+(\.[0-9]+)+$ ]] || die "invalid NVIDIA version '$PHOENIX_NVIDIA_VERSION'"
+[[ $PHOENIX_NVIDIA_RUNFILE_URL =~ ^https?://[^[:space:]]+$ ]] || die "not an http(s) URL: '$PHOENIX_NVIDIA_RUNFILE_URL'"
 record=/var/lib/phoenix/nvidia-userspace-version
 
 # The kernel module the host has loaded. The container shares the host kernel: user space of
