@@ -104,7 +104,9 @@ describe("dev stack containers, end to end through the pct emulator and real LXC
     expect(clone(901, 950)).toBeGreaterThan(snap(901));
     expect(clone(901, 955)).toBeGreaterThan(snap(901));
     expect(clone(902, 952)).toBeGreaterThan(snap(902));
-    // Siblings of one parent clone one after the other (Proxmox locks the source for a full clone).
+    // Siblings of one parent clone one after the other (Proxmox locks the source for a full clone):
+    // each clone is asked for once, none is refused and retried.
+    expect(calls.filter((c) => c[0] === "pct" && c[1] === "clone").map((c) => `${c[2]}->${c[3]}`).sort()).toEqual(["900->901", "900->902", "901->950", "901->955", "902->952"]);
     const created = (ctid: number) => index((c) => c[1] === "set" && c[2] === String(ctid));
     expect(clone(900, 902)).toBeGreaterThan(created(901));
     expect(clone(901, 955)).toBeGreaterThan(created(950));

@@ -72,6 +72,18 @@ describe("lxc-options and lxc-snapshot as a real host needs them", () => {
     expect((await conf(401)).match(/^lxc\..*$/gm)).toEqual(["lxc.apparmor.profile: generated"]);
   });
 
+  it("reads the config and its record under Proxmox's config lock (issue 13)", async () => {
+    const { provider, inputs } = await options({ ctid: 401, lines: ["lxc.apparmor.profile=generated"] });
+    const created = await provider.create(inputs);
+    // A writer holds the lock (as pct does) and adds a stray line before releasing it: a read
+    // started meanwhile waits for the lock and sees the finished edit.
+    await sh("(flock /run/lock/lxc/pve-config-401.lock sh -c 'sleep 3; printf \"lxc.cap.drop: sys_time\\n\" >> /etc/pve/lxc/401.conf') >/dev/null 2>&1 &");
+    await sh("sleep 0.5");
+    const read = await provider.read!(created.id, created.outs);
+    expect(read.props.observed).toMatchObject({ matches: false, lines_match: false });
+    await provider.update!(created.id, read.props, inputs);
+  });
+
   it("sets feature flags beyond nesting as root and reads their drift back", async () => {
     // The clone inherited keyctl=1,nesting=1; it declares fuse and nesting.
     const { provider, inputs } = await options({ ctid: 401, lines: ["lxc.apparmor.profile=generated"], features: "fuse=1,nesting=1" });
