@@ -130,10 +130,10 @@ describe("topologicalOrder", () => {
     m.vms = [];
     const order = G.topologicalOrder(m).map((g: any) => g.id);
     expect(order).toHaveLength(300);
-    const pos = new Map(order.map((x: number, i: number) => [x, i]));
+    const pos = new Map<number, number>(order.map((x: number, i: number) => [x, i]));
     for (const c of containers) {
-      if (c.cloneFrom !== undefined) expect(pos.get(c.cloneFrom)).toBeLessThan(pos.get(c.ctid));
-      for (const d of c.dependencies) expect(pos.get(d)).toBeLessThan(pos.get(c.ctid));
+      if (c.cloneFrom !== undefined) expect(pos.get(c.cloneFrom)).toBeLessThan(pos.get(c.ctid)!);
+      for (const d of c.dependencies) expect(pos.get(d)).toBeLessThan(pos.get(c.ctid)!);
     }
   });
 
