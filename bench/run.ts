@@ -103,6 +103,16 @@ async function main(): Promise<void> {
   console.log("\nstate weight (what every step of `pulumi up` / `refresh` rewrites and uploads)");
   console.log(formatStateWeight("dev stack:", stateWeight(devPlanned)));
   console.log(formatStateWeight("300 containers:", stateWeight(largePlanned)));
+  try {
+    // The same stacks with each resource's provider serialized whole, as before issue 17.
+    const selfContained = await selfContainedProviders();
+    const before = (r: PlannedResource) => selfContained.get(r.type.replace(/^pulumi-nodejs:dynamic\/phoenix:/, ""));
+    console.log("  with the self-contained providers of before issue 17 (implementation serialized into each resource):");
+    console.log(formatStateWeight("dev stack:", stateWeight(devPlanned, before)));
+    console.log(formatStateWeight("300 containers:", stateWeight(largePlanned, before)));
+  } catch (err) {
+    console.log(`  (self-contained comparison unavailable: ${(err as Error).message})`);
+  }
 
   try {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -113,6 +123,19 @@ async function main(): Promise<void> {
   } catch (err) {
     console.log(`\nprovider serialization bench unavailable: ${(err as Error).message}`);
   }
+}
+
+/** Kind name → the kind's implementation serialized whole (`hostScriptProvider`), as resources carried it before issue 17. */
+async function selfContainedProviders(): Promise<Map<string, string>> {
+  const pulumi = await import("@pulumi/pulumi");
+  const { providerKinds } = await import("../providers/index");
+  const { hostScriptProvider } = await import("../providers/base/index");
+  const out = new Map<string, string>();
+  for (const kind of providerKinds) {
+    const provider = hostScriptProvider(kind);
+    out.set(kind.kind, (await pulumi.runtime.serializeFunction(() => provider, { allowSecrets: true })).text);
+  }
+  return out;
 }
 
 if (require.main === module) {

@@ -37,8 +37,18 @@ export function projectedResourceEntry(r: PlannedResource): Record<string, unkno
   };
 }
 
-/** Measures a plan's state weight (compact JSON, as the Pulumi Cloud and S3 backends store it). */
-export function stateWeight(resources: PlannedResource[]): StateWeight {
+/**
+ * Measures a plan's state weight (compact JSON, as the Pulumi Cloud and S3 backends store it).
+ * `replaceProvider` (optional) gives another `__provider` text for a resource (e.g. the
+ * self-contained serialization used before issue 17), to project the same stack with it.
+ */
+export function stateWeight(planned: PlannedResource[], replaceProvider?: (r: PlannedResource) => string | undefined): StateWeight {
+  const resources = replaceProvider
+    ? planned.map((r) => {
+        const p = typeof r.inputs?.__provider === "string" ? replaceProvider(r) : undefined;
+        return p === undefined ? r : { ...r, inputs: { ...r.inputs, __provider: p } };
+      })
+    : planned;
   const sizes = resources
     .map((r) => r.inputs?.__provider)
     .filter((p): p is string => typeof p === "string")
