@@ -171,6 +171,26 @@ describe("the lock-out guard in plan", () => {
   });
 });
 
+describe("phoenix validate --stack applies the same guard", () => {
+  const validate = (...args: string[]) =>
+    spawnSync(process.execPath, [path.join(repoRoot, "bin", "phoenix.js"), "validate", ...args], { cwd: repoRoot, encoding: "utf8" });
+
+  it("refuses the fw case for the dev stack, one line per port; without --stack the files alone are valid", () => {
+    const r = validate("--config-dir", path.join(CASES, "fw"), "--stack", "dev");
+    expect(r.status).toBe(1);
+    const lines = r.stderr.trim().split("\n");
+    expect(lines).toHaveLength(3);
+    expect(lines[0]).toMatch(/^phoenix_hypervisor_config\.json: \$\.shared_volumes\.firewall: .*SSH \(tcp 22\)/);
+    expect(lines[1]).toMatch(/the Proxmox API \(tcp 8006\)/);
+    expect(validate("--config-dir", path.join(CASES, "fw")).status).toBe(0);
+  });
+
+  it("accepts the prod stack", () => {
+    const r = validate("--config-dir", "stacks/prod", "--stack", "prod");
+    expect(r.status, r.stderr).toBe(0);
+  });
+});
+
 describe("the dev and prod stacks", () => {
   it("keep SSH and the API open from phoenix:managementNetwork and plan the host firewall", async () => {
     for (const stack of ["dev", "prod"]) {
