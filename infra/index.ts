@@ -72,7 +72,8 @@ for (const guest of topologicalOrder(model)) {
       dependsOn,
     });
     containers.set(container.ctid, lxc);
-    if (container.firewall) {
+    // An inherited firewall is already there: Proxmox copies the template's .fw file on clone.
+    if (container.firewall && container.firewall.inheritedFrom === undefined) {
       declareGuestFirewall("ct", container.ctid, container.node ?? settings.node, container.firewall, { parent: lxc, guest: lxc.container, references: firewallReferences });
     }
     readyById.set(container.ctid, lxc.ready);
@@ -88,7 +89,7 @@ for (const guest of topologicalOrder(model)) {
     const parentTemplate = vm.cloneFrom !== undefined ? vms.get(vm.cloneFrom) : undefined;
     const vmGuest = new VmGuest(`vm-${vm.vmid}`, { vm, model, settings, parentTemplate, dependsOn });
     vms.set(vm.vmid, vmGuest);
-    if (vm.firewall) {
+    if (vm.firewall && vm.firewall.inheritedFrom === undefined) {
       declareGuestFirewall("vm", vm.vmid, vmGuest.nodeName, vm.firewall, { parent: vmGuest, guest: vmGuest.vm, references: firewallReferences });
     }
     readyById.set(vm.vmid, vmGuest.ready);

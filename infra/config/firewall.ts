@@ -534,12 +534,24 @@ export function readGuestFirewall(
 /**
  * Clones without a `firewall` block of their own get their template's: Proxmox copies the
  * template's `<vmid>.fw` and the interface's `firewall=1` on clone (pve-firewall
- * PVE::Firewall::Helpers::clone_vmfw_conf, called by pct/qm clone), so that is what the clone has.
+ * PVE::Firewall::Helpers::clone_vmfw_conf, called by pct/qm clone), so that is what the clone has
+ * (marked `inheritedFrom`; the program declares no resources for it, the copy is already there).
+ * A clone with a block of its own gets its rules above the copied ones: a warning says so.
  */
-export function inheritGuestFirewalls<G extends { firewall?: GuestFirewall; cloneFrom?: number }>(guests: G[], id: (g: G) => number): void {
+export function inheritGuestFirewalls<G extends { firewall?: GuestFirewall; cloneFrom?: number }>(
+  guests: G[],
+  id: (g: G) => number,
+  findings?: Findings,
+): void {
   const byId = new Map(guests.map((g) => [id(g), g]));
   for (const g of guests) {
-    if (g.firewall || g.cloneFrom === undefined) continue;
+    if (g.cloneFrom === undefined) continue;
+    const template = byId.get(g.cloneFrom);
+    if (g.firewall && findings && template?.firewall && template.firewall.rules.length > 0) {
+      const [file, path] = g.firewall.origin.split(": ");
+      findings.warn(file, path, `Proxmox copies ${g.cloneFrom}'s firewall rules on clone; they stay in effect below these`);
+    }
+    if (g.firewall) continue;
     const seen = new Set<number>([id(g)]);
     let parent = byId.get(g.cloneFrom);
     while (parent && !parent.firewall && parent.cloneFrom !== undefined && !seen.has(id(parent))) {

@@ -559,7 +559,7 @@ export function normaliseContainers(
       raw: e as Record<string, unknown>,
     });
   }
-  inheritGuestFirewalls(containers, (c) => c.ctid);
+  inheritGuestFirewalls(containers, (c) => c.ctid, findings);
   return containers;
 }
 
@@ -665,7 +665,7 @@ export function normaliseVms(
       raw: e as Record<string, unknown>,
     });
   });
-  inheritGuestFirewalls(vms, (v) => v.vmid);
+  inheritGuestFirewalls(vms, (v) => v.vmid, findings);
   return vms.sort((a, b) => a.vmid - b.vmid);
 }
 

@@ -170,7 +170,7 @@ export function buildGraph(model: PhoenixModel): ProvisioningGraph {
     if (c.gpus.length > 0 || c.features.includes("nvidia")) edge(host.nvidiaDriver ? H.nvidia : undefined, id, "gpu");
     if (c.cloneFrom !== undefined) edge(`ct-${c.cloneFrom}-snapshot`, id, "clone");
     for (const d of c.dependencies) edge(ready.get(d), id, "dependency");
-    if (c.firewall) guestFirewall(id, c.ctid, c.firewall);
+    if (c.firewall && c.firewall.inheritedFrom === undefined) guestFirewall(id, c.ctid, c.firewall);
     if (isLxcTemplate(c)) {
       node({ id: `${id}-snapshot`, kind: "lxc-snapshot", label: `${c.ctid} snapshot ${c.templateSnapshotName}`, guestId: c.ctid });
       edge(id, `${id}-snapshot`, "snapshot");
@@ -183,7 +183,7 @@ export function buildGraph(model: PhoenixModel): ProvisioningGraph {
     if (v.features.includes("nvidia")) edge(host.nvidiaDriver ? H.nvidia : undefined, id, "gpu");
     if (v.cloneFrom !== undefined) edge(ready.get(v.cloneFrom), id, "clone");
     for (const d of v.dependencies) edge(ready.get(d), id, "dependency");
-    if (v.firewall) guestFirewall(id, v.vmid, v.firewall);
+    if (v.firewall && v.firewall.inheritedFrom === undefined) guestFirewall(id, v.vmid, v.firewall);
     if (isVmTemplate(v)) {
       node({ id: `${id}-snapshot`, kind: "vm-snapshot", label: `${v.vmid} snapshot ${v.templateSnapshotName ?? "template"}`, guestId: v.vmid });
       edge(id, `${id}-snapshot`, "snapshot");

@@ -56,6 +56,19 @@ describe("the migration cases", () => {
     expect(clone.firewall).toMatchObject({ enabled: true, inheritedFrom: 900, rules: t.firewall!.rules });
   });
 
+  it("a clone with rules of its own is warned that its template's copied rules stay below them", () => {
+    const r = loadMutated((f) => {
+      f.lxc.lxc_configs["900"].firewall = { enabled: true, rules: [{ type: "in", action: "ACCEPT", proto: "tcp", port: "22", source: "10.0.0.0/24" }] };
+      f.lxc.lxc_configs["901"].firewall = { enabled: true, rules: [{ type: "in", action: "ACCEPT", proto: "tcp", port: "8000", source: "10.0.0.0/24" }] };
+    });
+    expect(r.ok ? [] : r.errors).toEqual([]);
+    expect(r.warnings).toEqual([`${LXC}: $.lxc_configs["901"].firewall: Proxmox copies 900's firewall rules on clone; they stay in effect below these`]);
+    const m = r.ok ? r.model : undefined!;
+    // 902 has no block: it has 900's (copied), 950 (a clone of 901) has 901's.
+    expect(m.containers.find((c) => c.ctid === 902)!.firewall).toMatchObject({ inheritedFrom: 900 });
+    expect(m.containers.find((c) => c.ctid === 950)!.firewall).toMatchObject({ inheritedFrom: 901 });
+  });
+
   it("base: no firewall anywhere", () => {
     const r = load(path.join(CASES, "base"));
     expect(r.ok && r.model.host.firewall).toBeUndefined();
