@@ -187,6 +187,31 @@ describe("phoenix validate --stack applies the same guard", () => {
   });
 });
 
+describe("VMs", () => {
+  it("a VM's firewall plans to vm-<vmid>-firewall-rules and vm-<vmid>-firewall, and firewall=1 on its network device", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "phoenix-fw-vm-"));
+    temp.push(dir);
+    for (const f of fs.readdirSync(path.join(repoRoot, "stacks", "dev"))) fs.copyFileSync(path.join(repoRoot, "stacks", "dev", f), path.join(dir, f));
+    const file = path.join(dir, "phoenix_vm_configs.json");
+    const vms = JSON.parse(fs.readFileSync(file, "utf8"));
+    const vm = vms.vms.find((v: any) => v.vmid === 8001);
+    vm.firewall = { enabled: true, default_input_policy: "DROP", rules: [{ type: "in", action: "ACCEPT", macro: "https", source: "10.0.0.0/24" }] };
+    fs.writeFileSync(file, JSON.stringify(vms));
+    const plan = await planStack({ stack: "dev", configDir: dir });
+    expect(plan.errors).toEqual([]);
+    expect(byName(plan, "vm-8001-firewall-rules", RULES).inputs).toEqual({
+      nodeName: "pve",
+      vmId: 8001,
+      rules: [{ type: "in", action: "ACCEPT", macro: "HTTPS", source: "10.0.0.0/24", enabled: true }],
+    });
+    const options = byName(plan, "vm-8001-firewall", OPTIONS);
+    expect(options.inputs).toEqual({ nodeName: "pve", vmId: 8001, enabled: true, inputPolicy: "DROP" });
+    expect(options.dependsOn).toEqual(expect.arrayContaining(["vm-8001", "vm-8001-firewall-rules"]));
+    expect(byName(plan, "vm-8001", "proxmoxve:index/vmLegacy:VmLegacy").inputs.networkDevices[0].firewall).toBe(true);
+    expect(byName(plan, "vm-8000", "proxmoxve:index/vmLegacy:VmLegacy").inputs.networkDevices[0].firewall).toBeUndefined();
+  });
+});
+
 describe("the dev and prod stacks", () => {
   it("keep SSH and the API open from phoenix:managementNetwork and plan the host firewall", async () => {
     for (const stack of ["dev", "prod"]) {
