@@ -11,6 +11,7 @@ import { startTestHost, type TestHost } from "../host/sshd";
 import { installEmulator } from "../host/emulator/lib";
 import { Engine, type RunReport } from "./lxc-engine";
 import { carryOutFirewall, formatFw, parseFw, type StateEntry } from "./firewall-engine";
+import { loadDist } from "../load";
 
 const CASES = "/work/shared/cases/migration";
 const FIREWALL = /firewall/;
@@ -124,6 +125,49 @@ describe("the fw case on the test host, through the engine stand-in", () => {
     // Nothing of it reached the files.
     expect(await cat("900.fw")).toContain("-source 192.0.2.128/25");
     expect(parseFw(await cat("900.fw")).rules).toHaveLength(2);
+  });
+
+  it("validate refuses every rule the API refuses (seeded rules, judged by both)", async () => {
+    const { readGuestFirewall } = loadDist("infra/config/firewall");
+    const { Findings } = loadDist("infra/config/errors");
+    const pick = <T>(xs: T[], r: number) => xs[r % xs.length];
+    const sources = ["10.0.0.0/24", "10.0.0.5/24", "10.0.0.1", "10.0.0.1-10.0.0.9", "10.0.0.9-10.0.0.1", "10.0.0.1,10.0.0.2", "10.0.0.1,,10.0.0.2",
+      "2001:db8::/32", "2001:db8::1/32", "::1", "10.0.0.256", "10.0.0.0/33", "10.0.0.1-10.0.0.9,10.0.0.20", "1.2.3", "0.0.0.0/0", "10.0.0.1,2001:db8::1", undefined];
+    const protos = ["tcp", "udp", "icmp", "6", "200", "tcpp", "gre", "icmpv6", undefined];
+    const ports = ["22", "8000:8100", "100:90", "22,80,443", "ssh", "http", "nosuchservice", "70000", "8000-8100", "echo-request", undefined,
+      "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16"];
+    let seed = 7;
+    const next = () => (seed = (seed * 1103515245 + 12345) % 2147483648);
+    const candidates = Array.from({ length: 40 }, () => {
+      const rule: Record<string, string> = { type: "in", action: "ACCEPT" };
+      for (const [key, xs] of [["source", sources], ["proto", protos], ["port", ports]] as const) {
+        const v = pick(xs as (string | undefined)[], next());
+        if (v !== undefined) rule[key] = v;
+      }
+      return rule;
+    });
+    const state = new Map<string, StateEntry>();
+    const report = { actions: new Map<string, string>(), sessions: 0 };
+    const disagreements: string[] = [];
+    let accepted = 0;
+    for (const [i, rule] of candidates.entries()) {
+      const findings = new Findings();
+      readGuestFirewall({ rules: [rule] }, "f.json", ["firewall"], findings, undefined);
+      const { port, ...rest } = rule;
+      const api = { ...rest, ...(port !== undefined ? { dport: port } : {}) };
+      let refusedBy = "";
+      try {
+        await carryOutFirewall(host, state, { name: `probe-${i}`, type: "proxmoxve:firewall/rulesLegacy:RulesLegacy", inputs: { nodeName: "pve", containerId: 900, rules: [api] } }, report);
+        accepted++;
+      } catch (err) {
+        refusedBy = (err as Error).message;
+      }
+      if (refusedBy && findings.errors.length === 0) disagreements.push(`${JSON.stringify(rule)}: the API refuses (${refusedBy.replace(/\n/g, " ")}), validate accepts`);
+    }
+    expect(disagreements).toEqual([]);
+    // Both kinds occur: the seeded set is not all-good or all-bad.
+    expect(accepted).toBeGreaterThan(3);
+    expect(accepted).toBeLessThan(candidates.length - 3);
   });
 
   it("reads back what it writes (parser and writer agree)", async () => {
