@@ -688,7 +688,7 @@ export function firewallLockout(fw: HostFirewall | undefined, hostAddress: strin
       errors.push(
         `${where}: the host firewall drops input (default_input_policy ${fw.inputPolicy}) and no rule keeps ${what} (tcp ${port}) ` +
           `open from the management network ${access.managementNetwork}` +
-          `${targets.length ? ` to ${[...new Set([access.sshHost, hostAddress].filter(Boolean))].join(" / ")}` : ""}` +
+          `${targets.length ? ` to ${[...new Set([access.sshHost, hostAddress?.replace(/\/\d+$/, "")].filter(Boolean))].join(" / ")}` : ""}` +
           `${verdict?.because ? `: ${verdict.because}` : ""}; add a global_firewall_rules entry ` +
           `{"type": "in", "action": "ACCEPT", "proto": "tcp", "port": "${port}", "source": "${access.managementNetwork}"} before any DROP rule, ` +
           `or set phoenix:firewallLockoutAcknowledged true if access is kept another way`,
