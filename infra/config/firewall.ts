@@ -562,6 +562,21 @@ export function inheritGuestFirewalls<G extends { firewall?: GuestFirewall; clon
   }
 }
 
+/**
+ * Guests' firewalls do nothing while the host (cluster) firewall is off: pve-firewall compiles no
+ * rules at all then (Firewall.pm compile: `return ... if !$cluster_conf->{options}->{enable}`).
+ * One warning per guest that declares an enabled firewall of its own.
+ */
+export function warnInactiveGuestFirewalls(host: HostFirewall | undefined, guests: { firewall?: GuestFirewall }[], findings: Findings): void {
+  if (host?.enabled) return;
+  for (const g of guests) {
+    const fw = g.firewall;
+    if (!fw || fw.inheritedFrom !== undefined || !fw.enabled) continue;
+    const [file, path] = fw.origin.split(": ");
+    findings.warn(file, path, `has no effect while the host firewall is off: Proxmox filters guests only when the cluster firewall is enabled (shared_volumes.firewall.enabled)`);
+  }
+}
+
 /** Whether a guest's network interface gets `firewall=1`: it has a firewall that is on or has rules. */
 export function guestFirewallOn(fw: GuestFirewall | undefined): boolean {
   return !!fw && (fw.enabled || fw.rules.length > 0);

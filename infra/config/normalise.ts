@@ -33,7 +33,7 @@ import {
   vmSchema,
 } from "./schema";
 import { PARAM_TEXT, STANDARD_STORAGES } from "./patterns";
-import { inheritGuestFirewalls, readGuestFirewall, readHostFirewall } from "./firewall";
+import { inheritGuestFirewalls, readGuestFirewall, readHostFirewall, warnInactiveGuestFirewalls } from "./firewall";
 import { LXC_FEATURES, VM_FEATURES } from "../../features/registry";
 import type { z } from "zod";
 
@@ -560,6 +560,7 @@ export function normaliseContainers(
     });
   }
   inheritGuestFirewalls(containers, (c) => c.ctid, findings);
+  warnInactiveGuestFirewalls(host.firewall, containers, findings);
   return containers;
 }
 
@@ -666,6 +667,7 @@ export function normaliseVms(
     });
   });
   inheritGuestFirewalls(vms, (v) => v.vmid, findings);
+  warnInactiveGuestFirewalls(ctx.host.firewall, vms, findings);
   return vms.sort((a, b) => a.vmid - b.vmid);
 }
 

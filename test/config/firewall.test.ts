@@ -54,6 +54,10 @@ describe("the migration cases", () => {
     const [t, clone] = [900, 910].map((id) => m.containers.find((c) => c.ctid === id)!);
     expect(t.firewall!.rules).toHaveLength(1);
     expect(clone.firewall).toMatchObject({ enabled: true, inheritedFrom: 900, rules: t.firewall!.rules });
+    // s2 has no host firewall: Proxmox would apply none of 900's rules.
+    expect(r.warnings.filter((w) => w.includes("firewall"))).toEqual([
+      `${LXC}: $.lxc_configs["900"].firewall: has no effect while the host firewall is off: Proxmox filters guests only when the cluster firewall is enabled (shared_volumes.firewall.enabled)`,
+    ]);
   });
 
   it("a clone with rules of its own is warned that its template's copied rules stay below them", () => {
