@@ -74,7 +74,7 @@ for (const guest of topologicalOrder(model)) {
     containers.set(container.ctid, lxc);
     // An inherited firewall is already there: Proxmox copies the template's .fw file on clone.
     if (container.firewall && container.firewall.inheritedFrom === undefined) {
-      declareGuestFirewall("ct", container.ctid, container.node ?? settings.node, container.firewall, { parent: lxc, guest: lxc.container, references: firewallReferences });
+      declareGuestFirewall("ct", container.ctid, container.node ?? settings.node, container.firewall, { parent: lxc, guest: lxc.container, references: firewallReferences, dhcp: container.network.ip === "dhcp" });
     }
     readyById.set(container.ctid, lxc.ready);
   } else {
@@ -90,7 +90,7 @@ for (const guest of topologicalOrder(model)) {
     const vmGuest = new VmGuest(`vm-${vm.vmid}`, { vm, model, settings, parentTemplate, dependsOn });
     vms.set(vm.vmid, vmGuest);
     if (vm.firewall && vm.firewall.inheritedFrom === undefined) {
-      declareGuestFirewall("vm", vm.vmid, vmGuest.nodeName, vm.firewall, { parent: vmGuest, guest: vmGuest.vm, references: firewallReferences });
+      declareGuestFirewall("vm", vm.vmid, vmGuest.nodeName, vm.firewall, { parent: vmGuest, guest: vmGuest.vm, references: firewallReferences, dhcp: vm.network.ip === "dhcp" });
     }
     readyById.set(vm.vmid, vmGuest.ready);
   }

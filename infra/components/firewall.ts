@@ -78,10 +78,13 @@ export function declareHostFirewall(
           { ...base, dependsOn: [...opts.dependsOn, ...references], deleteBeforeReplace: true },
         )
       : undefined;
-  // Enabling (and the DROP policy) only once the rules that keep access are in place.
+  // Enabling (and the DROP policy) only once the rules that keep access are in place. The provider
+  // sends every option on each update, `ebtables` as false unless given
+  // (proxmoxtf/resource/cluster/firewall/firewall.go setOptions): Proxmox's default (1) is kept.
+  // Its delete only forgets the resource: removing the block leaves the host's options as they are.
   const options = new proxmox.cluster.FirewallLegacy(
     "host-firewall",
-    { enabled: fw.enabled, inputPolicy: fw.inputPolicy, outputPolicy: fw.outputPolicy },
+    { enabled: fw.enabled, inputPolicy: fw.inputPolicy, outputPolicy: fw.outputPolicy, ebtables: true },
     { ...base, dependsOn: [...opts.dependsOn, ...references, ...(rules ? [rules] : [])] },
   );
   return { options, rules, references };
@@ -104,14 +107,14 @@ export interface GuestFirewallResources {
  * @param fw the guest's firewall from the model
  * @param opts `parent` (the guest's component), `guest` (the ContainerLegacy / VmLegacy: the
  *   firewall goes with it and is recreated with it, since Proxmox removes `<vmid>.fw` with the
- *   guest), `references` (the host's aliases and IP sets)
+ *   guest), `references` (the host's aliases and IP sets), `dhcp` (the guest takes its address by DHCP)
  */
 export function declareGuestFirewall(
   kind: "ct" | "vm",
   id: number,
   nodeName: string,
   fw: GuestFirewall,
-  opts: { parent: pulumi.Resource; guest: pulumi.CustomResource; references: pulumi.Resource[] },
+  opts: { parent: pulumi.Resource; guest: pulumi.CustomResource; references: pulumi.Resource[]; dhcp: boolean },
 ): GuestFirewallResources {
   const prefix = `${kind}-${id}`;
   const target = kind === "ct" ? { nodeName, containerId: id } : { nodeName, vmId: id };
@@ -124,11 +127,19 @@ export function declareGuestFirewall(
   });
   const rules =
     fw.rules.length > 0 ? new proxmox.firewall.RulesLegacy(`${prefix}-firewall-rules`, { ...target, rules: fw.rules.map(providerRule) }, child([])) : undefined;
+  // The provider sends every option, with defaults of its own where Proxmox's differ (ndp off,
+  // radv on: proxmoxtf/resource/firewall/options.go); Phoenix sends Proxmox's defaults
+  // (pve-firewall Firewall.pm vm options: macfilter 1, ndp 1, radv off), except DHCP, which a guest
+  // that takes its address by DHCP needs through an input policy of DROP.
   const options = new proxmox.firewall.OptionsLegacy(
     `${prefix}-firewall`,
     {
       ...target,
       enabled: fw.enabled,
+      dhcp: opts.dhcp,
+      macfilter: true,
+      ndp: true,
+      radv: false,
       ...(fw.inputPolicy ? { inputPolicy: fw.inputPolicy } : {}),
       ...(fw.outputPolicy ? { outputPolicy: fw.outputPolicy } : {}),
     },

@@ -340,14 +340,36 @@ async function create(session: any, facts: HostFacts, type: string, inputs: Reco
     return { ...inputs, positions: rules.map((_, i) => i) };
   }
   if (type.endsWith("optionsLegacy:OptionsLegacy") || type.endsWith("firewallLegacy:FirewallLegacy")) {
+    // The provider sends every option, its own defaults for those not given (options.go optionsSet,
+    // cluster/firewall/firewall.go setOptions); the API stores each as `key: value`.
+    const flag = (v: unknown, dflt: boolean) => ((v ?? dflt) ? "1" : "0");
+    const policy = (opt: string, v: string) => {
+      if (!/^(ACCEPT|DROP|REJECT)$/.test(v)) throw new Error(`400 Parameter verification failed.\n${opt}: value '${v}' does not have a value in the enumeration 'ACCEPT, REJECT, DROP'`);
+      return v;
+    };
+    const body: Record<string, string> = type.endsWith("optionsLegacy:OptionsLegacy")
+      ? {
+          dhcp: flag(inputs.dhcp, false),
+          enable: flag(inputs.enabled, false),
+          ipfilter: flag(inputs.ipfilter, false),
+          log_level_in: inputs.logLevelIn ?? "nolog",
+          log_level_out: inputs.logLevelOut ?? "nolog",
+          macfilter: flag(inputs.macfilter, true),
+          ndp: flag(inputs.ndp, false),
+          policy_in: policy("policy_in", inputs.inputPolicy ?? "DROP"),
+          policy_out: policy("policy_out", inputs.outputPolicy ?? "ACCEPT"),
+          radv: flag(inputs.radv, true),
+        }
+      : {
+          ebtables: flag(inputs.ebtables, false),
+          enable: flag(inputs.enabled, false),
+          log_ratelimit: "enable=1,burst=5,rate=1/second",
+          policy_forward: policy("policy_forward", inputs.forwardPolicy ?? "ACCEPT"),
+          policy_in: policy("policy_in", inputs.inputPolicy ?? "DROP"),
+          policy_out: policy("policy_out", inputs.outputPolicy ?? "ACCEPT"),
+        };
     await editFw(session, w, async (conf) => {
-      if (inputs.enabled !== undefined) conf.options.set("enable", inputs.enabled ? "1" : "0");
-      for (const [key, opt] of [["inputPolicy", "policy_in"], ["outputPolicy", "policy_out"]] as const) {
-        const v = inputs[key];
-        if (v === undefined) continue;
-        if (!/^(ACCEPT|DROP|REJECT)$/.test(v)) throw new Error(`400 Parameter verification failed.\n${opt}: value '${v}' does not have a value in the enumeration 'ACCEPT, REJECT, DROP'`);
-        conf.options.set(opt, v);
-      }
+      for (const [k, v] of Object.entries(body)) conf.options.set(k, v);
     });
     return inputs;
   }

@@ -18,7 +18,10 @@ const FIREWALL = /firewall/;
 
 const CLUSTER_FW = `[OPTIONS]
 
+ebtables: 1
 enable: 1
+log_ratelimit: enable=1,burst=5,rate=1/second
+policy_forward: ACCEPT
 policy_in: DROP
 policy_out: ACCEPT
 
@@ -31,7 +34,16 @@ OUT ACCEPT -dest 192.0.2.150 -p tcp -dport 443 # host to the gateway
 `;
 const CT_900_FW = `[OPTIONS]
 
+dhcp: 0
 enable: 1
+ipfilter: 0
+log_level_in: nolog
+log_level_out: nolog
+macfilter: 1
+ndp: 1
+policy_in: DROP
+policy_out: ACCEPT
+radv: 0
 
 [RULES]
 

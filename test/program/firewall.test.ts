@@ -50,7 +50,7 @@ describe("the fw case (host firewall, global rules, container rules)", () => {
 
   it("host-firewall: enabled, input DROP, output ACCEPT, after the rules", () => {
     const options = byName(plan, "host-firewall", CLUSTER);
-    expect(options.inputs).toEqual({ enabled: true, inputPolicy: "DROP", outputPolicy: "ACCEPT" });
+    expect(options.inputs).toEqual({ enabled: true, inputPolicy: "DROP", outputPolicy: "ACCEPT", ebtables: true });
     expect(options.dependsOn).toContain("host-firewall-rules");
     expect(options.parent).toBe("host");
   });
@@ -79,7 +79,8 @@ describe("the fw case (host firewall, global rules, container rules)", () => {
     });
     expect(rules.dependsOn).toContain("ct-900");
     const options = byName(plan, "ct-900-firewall", OPTIONS);
-    expect(options.inputs).toEqual({ nodeName: "pve", containerId: 900, enabled: true });
+    // Proxmox's defaults for the guest options the provider would otherwise send its own way.
+    expect(options.inputs).toEqual({ nodeName: "pve", containerId: 900, enabled: true, dhcp: false, macfilter: true, ndp: true, radv: false });
     expect(options.dependsOn).toEqual(expect.arrayContaining(["ct-900", "ct-900-firewall-rules"]));
     expect(byName(plan, "ct-900", "proxmoxve:index/containerLegacy:ContainerLegacy").inputs.networkInterfaces).toEqual([
       { name: "eth0", bridge: "vmbr0", firewall: true },
@@ -97,7 +98,7 @@ describe("the s2 case (a container firewall, cloned along)", () => {
       containerId: 900,
       rules: [{ type: "in", action: "ACCEPT", proto: "tcp", dport: "22", source: "192.0.2.0/24", enabled: true }],
     });
-    expect(byName(plan, "ct-900-firewall", OPTIONS).inputs).toEqual({ nodeName: "pve", containerId: 900, enabled: true });
+    expect(byName(plan, "ct-900-firewall", OPTIONS).inputs).toEqual({ nodeName: "pve", containerId: 900, enabled: true, dhcp: false, macfilter: true, ndp: true, radv: false });
     for (const id of [900, 910]) {
       expect(byName(plan, `ct-${id}`, "proxmoxve:index/containerLegacy:ContainerLegacy").inputs.networkInterfaces[0].firewall).toBe(true);
     }
@@ -205,10 +206,24 @@ describe("VMs", () => {
       rules: [{ type: "in", action: "ACCEPT", macro: "HTTPS", source: "10.0.0.0/24", enabled: true }],
     });
     const options = byName(plan, "vm-8001-firewall", OPTIONS);
-    expect(options.inputs).toEqual({ nodeName: "pve", vmId: 8001, enabled: true, inputPolicy: "DROP" });
+    // VM 8001 takes a static address in the dev files: no DHCP through its firewall.
+    expect(options.inputs).toEqual({ nodeName: "pve", vmId: 8001, enabled: true, inputPolicy: "DROP", dhcp: false, macfilter: true, ndp: true, radv: false });
     expect(options.dependsOn).toEqual(expect.arrayContaining(["vm-8001", "vm-8001-firewall-rules"]));
     expect(byName(plan, "vm-8001", "proxmoxve:index/vmLegacy:VmLegacy").inputs.networkDevices[0].firewall).toBe(true);
     expect(byName(plan, "vm-8000", "proxmoxve:index/vmLegacy:VmLegacy").inputs.networkDevices[0].firewall).toBeUndefined();
+  });
+
+  it("a guest that takes its address by DHCP lets DHCP through its firewall", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "phoenix-fw-dhcp-"));
+    temp.push(dir);
+    for (const f of fs.readdirSync(path.join(CASES, "fw"))) fs.copyFileSync(path.join(CASES, "fw", f), path.join(dir, f));
+    const file = path.join(dir, "phoenix_lxc_configs.json");
+    const lxc = JSON.parse(fs.readFileSync(file, "utf8"));
+    lxc.lxc_configs["900"].network_config = { name: "eth0", bridge: "vmbr0", ip: "dhcp" };
+    fs.writeFileSync(file, JSON.stringify(lxc));
+    const plan = await planStack({ stack: "dev", configDir: dir, config: ACK });
+    expect(plan.errors).toEqual([]);
+    expect(byName(plan, "ct-900-firewall", OPTIONS).inputs).toMatchObject({ enabled: true, dhcp: true, radv: false });
   });
 });
 
