@@ -27,6 +27,7 @@ const lockout = firewallLockout(model.host.firewall, model.host.network.address,
   sshHost: settings.connection.host,
   sshPort: settings.connection.port,
   managementNetwork: settings.managementNetwork,
+  bastionHost: settings.connection.bastion?.host,
   acknowledged: settings.firewallLockoutAcknowledged,
 });
 if (lockout.length > 0) throw new pulumi.RunError(`the host firewall would lock Phoenix out:\n${lockout.join("\n")}`);

@@ -45,6 +45,7 @@ export async function run(argv: string[]): Promise<number> {
       sshHost: config["phoenix:sshHost"] ?? "127.0.0.1",
       sshPort: Number(config["phoenix:sshPort"] ?? 22),
       managementNetwork: config["phoenix:managementNetwork"] || undefined,
+      bastionHost: config["phoenix:sshBastionHost"] || undefined,
       acknowledged: config["phoenix:firewallLockoutAcknowledged"] === "true",
     });
     if (lockout.length > 0) result = { ok: false, errors: lockout, warnings: result.warnings };

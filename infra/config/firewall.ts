@@ -592,6 +592,8 @@ export interface FirewallAccess {
   sshPort: number;
   /** `phoenix:managementNetwork`: CIDR Phoenix and the operators connect from. */
   managementNetwork?: string;
+  /** `phoenix:sshBastionHost`: when set (and an address), SSH arrives from it. */
+  bastionHost?: string;
   /** `phoenix:firewallLockoutAcknowledged`: the operator keeps access some other way. */
   acknowledged: boolean;
 }
@@ -647,7 +649,8 @@ function tcpPorts(rule: FirewallRule): { lo: number; hi: number }[] | "all" | "n
  * (Firewall.pm: host rules, then cluster rules, then its own management-ipset rules, then the
  * policy): for SSH (`phoenix:sshPort`) and the API (8006) an ACCEPT rule must match tcp on that port
  * from the whole management network to the host's address before any DROP/REJECT rule that could
- * match part of that traffic. Proxmox's own `management` ipset rules (22 and 8006 from the local
+ * match part of that traffic; with an SSH bastion (an address), SSH must also be open from it.
+ * Proxmox's own `management` ipset rules (22 and 8006 from the local
  * network) are not counted: which network that is depends on the host's /etc/hosts.
  *
  * Returns one error line per port left unreachable (empty when access is kept or acknowledged).
@@ -675,8 +678,18 @@ export function firewallLockout(fw: HostFirewall | undefined, hostAddress: strin
   const hostIp = hostAddress ? ipToBigint(hostAddress.replace(/\/\d+$/, "")) : undefined;
   if (hostIp) targets.push({ version: hostIp.version, lo: hostIp.value, hi: hostIp.value });
 
+  // SSH comes from the bastion when there is one (an address); the API from where Pulumi runs.
+  const bastionIp = access.bastionHost ? ipToBigint(access.bastionHost) : undefined;
+  const checks: { what: string; port: number; from: AddressRange; fromText: string }[] = [
+    { what: "SSH", port: access.sshPort, from: mgmt, fromText: `the management network ${access.managementNetwork}` },
+    { what: "the Proxmox API", port: PROXMOX_API_PORT, from: mgmt, fromText: `the management network ${access.managementNetwork}` },
+  ];
+  if (bastionIp) {
+    checks.push({ what: "SSH", port: access.sshPort, from: { version: bastionIp.version, lo: bastionIp.value, hi: bastionIp.value }, fromText: `the bastion ${access.bastionHost}` });
+  }
+
   const errors: string[] = [];
-  for (const [what, port] of [["SSH", access.sshPort], ["the Proxmox API", PROXMOX_API_PORT]] as const) {
+  for (const { what, port, from, fromText } of checks) {
     let verdict: { ok: boolean; because?: string } | undefined;
     for (const rule of fw.rules) {
       if (!rule.enabled || rule.type !== "in") continue;
@@ -684,28 +697,28 @@ export function firewallLockout(fw: HostFirewall | undefined, hostAddress: strin
       if (ports === "none" || (ports !== "all" && !ports.some((p) => p.lo <= port && port <= p.hi))) continue;
       const source = resolve(rule.source, fw);
       const dest = resolve(rule.dest, fw);
-      const sourceTouches = source === "any" || overlaps(source.touches, mgmt);
+      const sourceTouches = source === "any" || overlaps(source.touches, from);
       const destTouches = dest === "any" || targets.length === 0 || targets.some((t) => overlaps(dest.touches, t));
       if (!sourceTouches || !destTouches) continue;
       if (rule.action !== "ACCEPT") {
         verdict = { ok: false, because: `${rule.origin} (${rule.action}) comes first and matches part of that traffic` };
         break;
       }
-      const sourceCovers = source === "any" || coversAll(source.covers, mgmt);
+      const sourceCovers = source === "any" || coversAll(source.covers, from);
       const destCovers = dest === "any" || (targets.length > 0 && targets.every((t) => coversAll(dest.covers, t)));
-      const ifaceOk = rule.iface === undefined;
-      if (sourceCovers && destCovers && ifaceOk && (rule.sport === undefined)) {
+      if (sourceCovers && destCovers && rule.iface === undefined && rule.sport === undefined) {
         verdict = { ok: true };
         break;
       }
     }
     if (!verdict?.ok) {
+      const sourceText = from === mgmt ? access.managementNetwork : access.bastionHost;
       errors.push(
         `${where}: the host firewall drops input (default_input_policy ${fw.inputPolicy}) and no rule keeps ${what} (tcp ${port}) ` +
-          `open from the management network ${access.managementNetwork}` +
+          `open from ${fromText}` +
           `${targets.length ? ` to ${[...new Set([access.sshHost, hostAddress?.replace(/\/\d+$/, "")].filter(Boolean))].join(" / ")}` : ""}` +
           `${verdict?.because ? `: ${verdict.because}` : ""}; add a global_firewall_rules entry ` +
-          `{"type": "in", "action": "ACCEPT", "proto": "tcp", "port": "${port}", "source": "${access.managementNetwork}"} before any DROP rule, ` +
+          `{"type": "in", "action": "ACCEPT", "proto": "tcp", "port": "${port}", "source": "${sourceText}"} before any DROP rule, ` +
           `or set phoenix:firewallLockoutAcknowledged true if access is kept another way`,
       );
     }

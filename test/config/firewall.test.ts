@@ -227,6 +227,16 @@ describe("the lock-out guard", () => {
     expect(guard(fw([{ type: "in", action: "ACCEPT", source: "10.0.0.0/24" }]))).toEqual([]);
   });
 
+  it("with an SSH bastion, SSH must be open from it too", () => {
+    const errors = guard(fw([ssh, api]), { bastionHost: "192.168.7.7" } as any);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toContain("no rule keeps SSH (tcp 22) open from the bastion 192.168.7.7");
+    expect(errors[0]).toContain(`"source": "192.168.7.7"`);
+    expect(guard(fw([ssh, api, { ...ssh, source: "192.168.7.7" }]), { bastionHost: "192.168.7.7" } as any)).toEqual([]);
+    // A bastion given by name cannot be checked (and is not guessed).
+    expect(guard(fw([ssh, api]), { bastionHost: "jump.example.internal" } as any)).toEqual([]);
+  });
+
   it("follows the stack's SSH port", () => {
     expect(guard(fw([ssh, api]), { sshPort: 2222 })[0]).toContain("SSH (tcp 2222)");
     expect(guard(fw([{ ...ssh, port: "2222" }, api]), { sshPort: 2222 })).toEqual([]);
