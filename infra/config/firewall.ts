@@ -390,7 +390,8 @@ function readRule(
   const iface = str("iface");
   if (iface !== undefined) {
     if (scope === "guest" && !/^net\d+$/.test(iface)) err("iface", `must name the guest's interface as Proxmox does (net0, net1, ...); got ${show(iface)}`);
-    else if (!/^[a-zA-Z][a-zA-Z0-9_.-]{0,19}$/.test(iface)) err("iface", `must be a network interface name; got ${show(iface)}`);
+    // pve-common PVE::JSONSchema::pve_verify_iface.
+    else if (!/^[a-z][a-z0-9_]{1,20}(?:[:.]\d+)?$/i.test(iface)) err("iface", `invalid network interface name ${show(iface)}`);
   }
   const log = str("log");
   if (log !== undefined && !LOG_LEVELS.includes(log)) err("log", `must be one of ${LOG_LEVELS.join(", ")}; got ${show(log)}`);

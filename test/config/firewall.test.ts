@@ -178,6 +178,11 @@ describe("rules are checked as Proxmox checks them", () => {
     expect(one({ ...tcp, port: "22", sorce: "10.0.0.0/24" })[0]).toMatch(/\.sorce: unknown key in a firewall rule/);
   });
 
+  it("host interfaces are names Proxmox accepts (pve_verify_iface)", () => {
+    expect(loadMutated(hostRules([{ ...tcp, iface: "vmbr0.10" }])).ok).toBe(true);
+    expect(one({ ...tcp, iface: "br-lan" })[0]).toMatch(/\.iface: invalid network interface name "br-lan"/);
+  });
+
   it("a comment is one line", () => {
     expect(one({ ...tcp, comment: "two\nlines" })[0]).toMatch(/\.comment: must be one line of text/);
   });

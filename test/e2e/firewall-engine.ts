@@ -235,7 +235,9 @@ async function verifyRule(session: any, facts: HostFacts, rule: Rule, env: Where
   const err = (param: string, msg: string) => errors.push(`${param}: ${msg}`);
   if (!["in", "out"].includes(rule.type)) err("type", `invalid rule type '${rule.type}' for rule_env '${env}'`);
   if (!/^(ACCEPT|DROP|REJECT)$/.test(rule.action)) err("action", `unknown action '${rule.action}'`);
-  if (rule.iface && env !== "cluster" && !/^net\d+$/.test(rule.iface)) err("iface", "value does not match the regex pattern 'net\\d+'");
+  // pve-common PVE::JSONSchema::pve_verify_iface, then `net\d+` for guests.
+  if (rule.iface && !/^[a-z][a-z0-9_]{1,20}([:.]\d+)?$/i.test(rule.iface)) err("iface", `invalid network interface name '${rule.iface}'`);
+  else if (rule.iface && env !== "cluster" && !/^net\d+$/.test(rule.iface)) err("iface", "value does not match the regex pattern 'net\\d+'");
   if (rule.macro) {
     const preferred = MACROS.find((m) => m.toLowerCase() === rule.macro!.toLowerCase());
     if (preferred) rule.macro = preferred;
