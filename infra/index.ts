@@ -28,7 +28,7 @@ const lockout = firewallLockout(model.host.firewall, model.host.network.address,
   sshPort: settings.connection.port,
   managementNetwork: settings.managementNetwork,
   bastionHost: settings.connection.bastion?.host,
-  acknowledged: settings.firewallLockoutAcknowledged,
+  acknowledged: settings.firewallLockoutAcknowledged === true,
 });
 if (lockout.length > 0) throw new pulumi.RunError(`the host firewall would lock Phoenix out:\n${lockout.join("\n")}`);
 

@@ -24,8 +24,8 @@ export interface StackSettings {
    *  firewall's lock-out guard requires SSH and 8006 to stay open from it (infra/config/firewall.ts). */
   managementNetwork?: string;
   /** `phoenix:firewallLockoutAcknowledged`: plan a dropping host firewall even when its rules do not
-   *  visibly keep SSH and the API open from the management network (default false). */
-  firewallLockoutAcknowledged: boolean;
+   *  visibly keep SSH and the API open from the management network (absent: false). */
+  firewallLockoutAcknowledged?: boolean;
 }
 
 export function readStackSettings(): StackSettings {
