@@ -20,6 +20,12 @@ export interface StackSettings {
   protectPools: boolean;
   /** The host has a Proxmox subscription: keep the enterprise repository (default false). */
   proxmoxSubscription: boolean;
+  /** `phoenix:managementNetwork`: the CIDR Phoenix and the operators reach the host from. The host
+   *  firewall's lock-out guard requires SSH and 8006 to stay open from it (infra/config/firewall.ts). */
+  managementNetwork?: string;
+  /** `phoenix:firewallLockoutAcknowledged`: plan a dropping host firewall even when its rules do not
+   *  visibly keep SSH and the API open from the management network (absent: false). */
+  firewallLockoutAcknowledged?: boolean;
 }
 
 export function readStackSettings(): StackSettings {
@@ -52,5 +58,7 @@ export function readStackSettings(): StackSettings {
     allowDataDestruction: cfg.getBoolean("allowDataDestruction") ?? false,
     protectPools: cfg.getBoolean("protectPools") ?? true,
     proxmoxSubscription: cfg.getBoolean("proxmoxSubscription") ?? false,
+    managementNetwork: cfg.get("managementNetwork") || undefined,
+    firewallLockoutAcknowledged: cfg.getBoolean("firewallLockoutAcknowledged") ?? false,
   };
 }

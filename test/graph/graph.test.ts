@@ -148,7 +148,7 @@ describe("graphStats", () => {
   it("counts resources and finds the longest chain", () => {
     const s = G.graphStats(devModel());
     expect(s).toMatchObject({ containers: 6, vms: 2, snapshots: 4 });
-    expect(s.resources).toBe(s.hostSteps + s.containers + s.vms + s.snapshots);
+    expect(s.resources).toBe(s.hostSteps + s.containers + s.vms + s.snapshots + s.firewalls);
     expect(s.longestChain).toEqual([
       "host-initial-setup", "host-zfs-pool-quickOS", "host-zfs-dataset-quickOS-lxc-disks", "host-storage-quickOS-lxc-disks",
       "ct-900", "ct-900-snapshot", "ct-901", "ct-901-snapshot", "ct-950", "ct-952",
