@@ -19,14 +19,14 @@ guests() {
   done
   set -f
 }
-fact uid id -u
-fact user id -un
+# Exact bytes (-p) where ZFS on Linux has it; other zpools print sizes like 95.5M.
+zpools() { zpool list -Hp -o name,size,free,health 2>/dev/null || zpool list -H -o name,size,free,health; }
 fact pveversion pveversion
 fact cgroup stat -fc %T /sys/fs/cgroup
 fact storage_status pvesm status
 fact storage_cfg pvesh get /storage --output-format json
 fact guests guests
-fact zpool zpool list -Hp -o name,size,free,health
+fact zpool zpools
 fact nvidia_smi nvidia-smi --query-gpu=driver_version --format=csv,noheader
 fact nvidia_sys cat /sys/module/nvidia/version
 fact nvidia_modinfo modinfo -F version nvidia

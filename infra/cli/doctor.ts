@@ -275,6 +275,13 @@ function parseGuests(f: Fact | undefined): Map<number, { kind: "ct" | "vm"; name
   return out;
 }
 
+/** `1234` (bytes) or `95.5M` (zpool without -p) → bytes. */
+function parseSize(text: string): number {
+  const m = /^([\d.]+)([KMGTPE]?)$/.exec(text.trim());
+  if (!m) return 0;
+  return Math.floor(Number(m[1]) * 1024 ** " KMGTPE".indexOf(m[2] || " "));
+}
+
 const gib = (kib: number) => `${(kib / 1024 / 1024).toFixed(1)} GiB`;
 const q = (s: string) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 
@@ -291,23 +298,22 @@ function roleFor(privs: string[]): string | undefined {
   return roles.find(([, has]) => privs.every((p) => has.includes(p)))?.[0];
 }
 
+/** The `root` check from `id -u` and `id -un` as the session runs commands (through sudo -n when set). */
+export function rootCheck(login: string, uid: string, user: string): CheckResult {
+  if (uid === "0") return { status: "ok", check: "root", found: login === "root" ? "logged in as root" : `${login} runs commands as root through sudo -n` };
+  return {
+    status: "fail",
+    check: "root",
+    found: `commands run as uid ${uid || "?"} (${user || login}), not root: the other checks (and Phoenix) need root`,
+    fix: `echo '${login} ALL=(root) NOPASSWD: ALL' > /etc/sudoers.d/phoenix && chmod 440 /etc/sudoers.d/phoenix (as root), and phoenix:sshSudo true`,
+  };
+}
+
 /** Judges the facts against the plan. Pure: every check of the report, in order. */
 export function evaluate(input: DoctorInput, facts: Record<string, Fact>, queries: FactQueries): CheckResult[] {
   const { model, settings, auth } = input;
   const out: CheckResult[] = [];
   const add = (status: CheckStatus, check: string, found: string, fix?: string) => out.push({ status, check, found, ...(fix ? { fix } : {}) });
-
-  // Root or passwordless sudo.
-  const uid = facts.uid?.out.trim();
-  const login = settings.connection.user;
-  if (uid === "0") add("ok", "root", login === "root" ? "logged in as root" : `${login} runs commands as root through sudo -n`);
-  else
-    add(
-      "fail",
-      "root",
-      `commands run as uid ${uid || "?"} (${facts.user?.out.trim() || login}), not root`,
-      login === "root" ? undefined : `echo '${login} ALL=(root) NOPASSWD: ALL' > /etc/sudoers.d/phoenix && chmod 440 /etc/sudoers.d/phoenix (as root), or set phoenix:sshSudo true`,
-    );
 
   // Proxmox version.
   const pv = facts.pveversion;
@@ -538,7 +544,7 @@ export function evaluate(input: DoctorInput, facts: Record<string, Fact>, querie
   if (facts.zpool?.code === 0) {
     for (const line of facts.zpool.out.split("\n")) {
       const [name, , free, health] = line.split("\t");
-      if (name) pools.set(name, { freeBytes: Number(free) || 0, health: health ?? "" });
+      if (name) pools.set(name, { freeBytes: parseSize(free ?? ""), health: (health ?? "").trim() });
     }
   }
   for (const [s, gb] of [...demand.entries()].sort(([a], [b]) => a.localeCompare(b))) {
@@ -660,21 +666,26 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorReport> {
     return report([{ status: "fail", check: "ssh", found: msg, fix }]);
   }
   try {
+    const pinned = t.hostKey ? "host key matches the pinned key" : "host key NOT verified (sshInsecureIgnoreHostKey)";
+    const ssh: CheckResult = t.hostKey
+      ? { status: "ok", check: "ssh", found: `${target}, ${pinned}` }
+      : { status: "warn", check: "ssh", found: `${target}, ${pinned}`, fix: `set phoenix:sshHostKey (ssh-keyscan -p ${t.port} -t ed25519 ${t.host}, verified on the console)` };
+    const id = await session.run("id -u; id -un", { purpose: "phoenix doctor: who runs the commands", timeoutMs: 30_000 });
+    const [uid = "", user = ""] = id.stdout.trim().split("\n");
+    const root = rootCheck(t.user, id.code === 0 ? uid.trim() : "", user.trim() || id.stderr.trim().split("\n")[0]);
+    if (root.status !== "ok") return report([ssh, root]);
     const queries = factQueries(input);
     let facts: Record<string, Fact>;
     try {
       facts = await gatherFacts(session, queries, input.timeoutMs);
     } catch (err) {
       return report([
-        { status: "ok", check: "ssh", found: `${target}, host key pinned` },
+        ssh,
+        root,
         { status: "fail", check: "facts", found: (err as Error).message, fix: "run the failing command by hand on the host" },
       ]);
     }
-    const pinned = t.hostKey ? `host key matches ${t.hostKey.startsWith("SHA256:") ? t.hostKey : "the pinned key"}` : "host key NOT verified (sshInsecureIgnoreHostKey)";
-    const ssh: CheckResult = t.hostKey
-      ? { status: "ok", check: "ssh", found: `${target}, ${pinned}` }
-      : { status: "warn", check: "ssh", found: `${target}, ${pinned}`, fix: `set phoenix:sshHostKey (ssh-keyscan -p ${t.port} -t ed25519 ${t.host}, verified on the console)` };
-    return report([ssh, ...evaluate(input, facts, queries)]);
+    return report([ssh, root, ...evaluate(input, facts, queries)]);
   } finally {
     session.close();
   }
