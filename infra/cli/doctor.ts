@@ -65,6 +65,10 @@ export interface PrivilegeNeed {
   path: string;
   privs: string[];
   why: string;
+  /** Also enough: these privileges on another path (the API's `or` checks). */
+  alternative?: { path: string; privs: string[] };
+  /** Only needed while these VMs' cloud images still have to be downloaded. */
+  downloadFor?: number[];
 }
 
 /** Privileges of a guest's own /vms/<id> path (pve-container API2/LXC.pm create_vm and
@@ -94,7 +98,8 @@ function vmStorageUses(vm: VmModel, model: PhoenixModel): Array<{ storage: strin
  *   `/vms/<parent>` VM.Clone for clones;
  * - `/storage/<id>` Datastore.AllocateSpace for disks and volumes, Datastore.Audit to read OS
  *   templates (pve-storage check_volume_access), Datastore.AllocateTemplate where cloud images are
- *   downloaded (pve-manager download-url);
+ *   downloaded, which also needs Sys.AccessNetwork on `/nodes/<node>` or, for older releases,
+ *   Sys.Audit and Sys.Modify on `/` (pve-manager API2/Storage/Status.pm download_url);
  * - `/sdn/zones/localnetwork/<bridge>` SDN.Use per bridge (PVE 8 check_vnet_access);
  * - `/` Sys.Modify for privileged containers (create_vm: "For privileged containers, 'Sys.Modify'
  *   permissions on '/' are required"); `/nodes/<node>` Sys.Audit (the provider reads the node).
@@ -130,9 +135,20 @@ export function requiredPrivileges(model: PhoenixModel, node: string): Privilege
     nodes.add(vm.node ?? node);
   }
   for (const n of nodes) need(`/nodes/${n}`, ["Sys.Audit"], "the provider reads the node");
-  return [...needs.entries()]
+  const out: PrivilegeNeed[] = [...needs.entries()]
     .map(([p, n]) => ({ path: p, privs: [...n.privs].sort(), why: [...n.why].join(", ") }))
     .sort((a, b) => a.path.localeCompare(b.path));
+  const downloads = model.vms.filter((v) => v.cloneFrom === undefined && v.templateImage);
+  for (const n of new Set(downloads.map((v) => v.node ?? node))) {
+    out.push({
+      path: `/nodes/${n}`,
+      privs: ["Sys.AccessNetwork"],
+      why: `${downloads.map((v) => `vm ${v.vmid}`).join(", ")} cloud image download`,
+      alternative: { path: "/", privs: ["Sys.Audit", "Sys.Modify"] },
+      downloadFor: downloads.filter((v) => (v.node ?? node) === n).map((v) => v.vmid),
+    });
+  }
+  return out;
 }
 
 /**
@@ -333,8 +349,29 @@ export function evaluate(input: DoctorInput, facts: Record<string, Fact>, querie
       "remove systemd.unified_cgroup_hierarchy=0 from the kernel command line (/etc/kernel/cmdline or GRUB_CMDLINE_LINUX in /etc/default/grub), proxmox-boot-tool refresh or update-grub, reboot",
     );
 
+  // Cloud images already on their storage (no download, so no download privileges needed).
+  const store = imageStorage(model);
+  const imageListing = queries.content.findIndex(([sid, ct]) => sid === store.id && ct === store.contentType);
+  const imageVolid = (vm: VmModel): string | undefined => {
+    try {
+      return `${store.id}:${store.contentType}/${cloudImage(vm.templateImage!, store.contentType).fileName}`;
+    } catch {
+      return undefined;
+    }
+  };
+  const imagePresent = (vm: VmModel): boolean => {
+    if (imageListing < 0) return false;
+    try {
+      return (JSON.parse(facts[`content_${imageListing}`]?.out ?? "[]") as Array<{ volid: string }>).some((v) => v.volid === imageVolid(vm));
+    } catch {
+      return false;
+    }
+  };
+
   // API privileges.
-  const needs = requiredPrivileges(model, settings.node);
+  const needs = requiredPrivileges(model, settings.node).filter(
+    (n) => !n.downloadFor || n.downloadFor.some((id) => !imagePresent(model.vms.find((v) => v.vmid === id)!)),
+  );
   const rootOnly = rootOnlyReasons(model);
   if (auth.kind === "user" && auth.id === "root@pam") {
     add("ok", "api privileges", "the provider logs in as root@pam: every privilege");
@@ -344,31 +381,45 @@ export function evaluate(input: DoctorInput, facts: Record<string, Fact>, querie
     const who = auth.id;
     const flag = auth.kind === "token" ? "--tokens" : "--users";
     let missingAny = false;
-    queries.permPaths.forEach((p, i) => {
-      const needed = needs.find((n) => n.path === p);
-      if (!needed) return;
-      const f = facts[`perm_${i}`];
-      let have: Record<string, unknown> = {};
+    const held = (p: string): Record<string, unknown> | undefined => {
+      const f = facts[`perm_${queries.permPaths.indexOf(p)}`];
+      if (!f || f.code !== 0) return undefined;
       try {
-        have = f && f.code === 0 ? ((JSON.parse(f.out) as Record<string, Record<string, unknown>>)[p] ?? {}) : {};
+        return (JSON.parse(f.out) as Record<string, Record<string, unknown>>)[p] ?? {};
       } catch {
-        have = {};
+        return undefined;
       }
-      if (!f || f.code !== 0) {
-        missingAny = true;
-        add("fail", `api privileges ${p}`, `pvesh get /access/permissions failed (exit ${f?.code ?? "?"})`, `pvesh get /access/permissions --userid ${q(who)} --path ${p}`);
-        return;
-      }
-      const missing = needed.privs.filter((x) => !(x in have));
-      if (!missing.length) return;
-      missingAny = true;
-      const role = roleFor(missing);
+    };
+    // An ACL entry on a path REPLACES what the principal inherits from above (AccessControl.pm
+    // `roles`: "overwrite previous settings"), so the granted role holds everything the plan
+    // needs on that path, not only what is missing.
+    const grant = (p: string) => {
+      const all = [...new Set(needs.filter((n) => n.path === p).flatMap((n) => n.privs))].sort();
+      const role = roleFor(all);
+      const custom = `Phoenix${all.map((x) => x.replace(/\W/g, "")).join("")}`.slice(0, 60);
       const fix = role
         ? `pveum acl modify ${p} ${flag} ${q(who)} --roles ${role}`
-        : `pveum role add Phoenix${missing.map((x) => x.replace(/\W/g, "")).join("").slice(0, 40)} --privs ${q(missing.join(","))} && pveum acl modify ${p} ${flag} ${q(who)} --roles <that role> --propagate 0`;
-      add("fail", `api privileges ${p}`, `${who} lacks ${missing.join(", ")} (${needed.why})`, `${fix}${auth.kind === "token" ? " (a privilege-separated token also needs its user to hold them: --users)" : ""}`);
-    });
-    if (!missingAny) add("ok", "api privileges", `${who} holds every privilege the plan needs on ${needs.length} paths`);
+        : `pveum role add ${custom} --privs ${q(all.join(","))} && pveum acl modify ${p} ${flag} ${q(who)} --roles ${custom} --propagate 0`;
+      return `${fix}${auth.kind === "token" ? " (a privilege-separated token also needs its user to hold them: --users)" : ""}`;
+    };
+    for (const need of needs) {
+      const have = held(need.path);
+      if (!have) {
+        missingAny = true;
+        add("fail", `api privileges ${need.path}`, `pvesh get /access/permissions failed`, `pvesh get /access/permissions --userid ${q(who)} --path ${need.path}`);
+        continue;
+      }
+      const missing = need.privs.filter((x) => !(x in have));
+      if (!missing.length) continue;
+      if (need.alternative) {
+        const alt = held(need.alternative.path) ?? {};
+        if (need.alternative.privs.every((x) => x in alt)) continue;
+      }
+      missingAny = true;
+      const or = need.alternative ? ` (or ${need.alternative.privs.join(" and ")} on ${need.alternative.path})` : "";
+      add("fail", `api privileges ${need.path}`, `${who} lacks ${missing.join(", ")}${or} (${need.why})`, grant(need.path));
+    }
+    if (!missingAny) add("ok", "api privileges", `${who} holds every privilege the plan needs on ${new Set(needs.map((n) => n.path)).size} paths`);
     if (rootOnly.length) {
       add(
         "fail",
@@ -461,9 +512,7 @@ export function evaluate(input: DoctorInput, facts: Record<string, Fact>, querie
     if (facts[`file_${i}`]?.code === 0) add("ok", `os template ${c.osTemplate}`, `${f} is there (its storage is registered by pulumi up)`);
     else add("fail", `os template ${c.osTemplate}`, `${f} does not exist (container ${c.ctid})`, `copy the template to ${f}, or pveam download <storage> ${path.posix.basename(f)} and point template at it`);
   });
-  const store = imageStorage(model);
   const images = model.vms.filter((v) => v.cloneFrom === undefined && v.templateImage);
-  const imageListing = queries.content.findIndex(([sid, ct]) => sid === store.id && ct === store.contentType);
   images.forEach((vm) => {
     let image: { url: string; fileName: string };
     try {
@@ -472,15 +521,8 @@ export function evaluate(input: DoctorInput, facts: Record<string, Fact>, querie
       add("fail", `cloud image vm ${vm.vmid}`, (err as Error).message, "fix template_image in phoenix_vm_configs.json");
       return;
     }
-    const volid = `${store.id}:${store.contentType}/${image.fileName}`;
-    let present = false;
-    if (imageListing >= 0) {
-      try {
-        present = (JSON.parse(facts[`content_${imageListing}`]?.out ?? "[]") as Array<{ volid: string }>).some((v) => v.volid === volid);
-      } catch {
-        present = false;
-      }
-    }
+    const volid = imageVolid(vm)!;
+    const present = imagePresent(vm);
     if (present) {
       add("ok", `cloud image ${image.fileName}`, `${volid} is there (vm ${vm.vmid})`);
       return;
@@ -609,7 +651,10 @@ export function evaluate(input: DoctorInput, facts: Record<string, Fact>, querie
 /** What to ask the host for, from the plan. */
 export function factQueries(input: DoctorInput): FactQueries {
   const { model, settings, auth } = input;
-  const permPaths = auth.kind === "unknown" || (auth.kind === "user" && auth.id === "root@pam") ? [] : requiredPrivileges(model, settings.node).map((n) => n.path);
+  const permPaths =
+    auth.kind === "unknown" || (auth.kind === "user" && auth.id === "root@pam")
+      ? []
+      : [...new Set(requiredPrivileges(model, settings.node).flatMap((n) => [n.path, ...(n.alternative ? [n.alternative.path] : [])]))];
   const fileStorages = new Map(model.host.storages.map((s) => [s.id, s]));
   const content: Array<[string, string]> = [];
   const files: string[] = [];

@@ -206,6 +206,24 @@ describe("each check fails for what it exists for", () => {
     }
   });
 
+  it("api privileges: downloading a missing cloud image needs Sys.AccessNetwork on the node (or Sys.Modify on /), which PVEAdmin lacks", async () => {
+    await sh("rm /var/lib/vz/template/iso/noble-server-cloudimg-amd64.img");
+    try {
+      const r = await runOn();
+      const line = lineOf(r, "api privileges /nodes/pve");
+      expect(line).toMatchObject({ status: "fail", found: `${TOKEN} lacks Sys.AccessNetwork (or Sys.Audit and Sys.Modify on /) (vm 8000 cloud image download)` });
+      // The role holds all the plan needs there: an ACL on /nodes/pve replaces what / gives.
+      const role = "PhoenixSysAccessNetworkSysAudit";
+      expect(line.fix).toMatch(new RegExp(`^pveum role add ${role} --privs Sys.AccessNetwork,Sys.Audit && pveum acl modify /nodes/pve --tokens 'phoenix@pve!iac' --roles ${role} --propagate 0`));
+      // Granted as the fix says (a custom role in user.cfg), the line goes away.
+      await sh(`printf 'role:${role}:Sys.AccessNetwork,Sys.Audit:\\nacl:0:/nodes/pve:phoenix@pve,${TOKEN}:${role}:\\n' >> /etc/pve/user.cfg`);
+      const granted = await runOn();
+      expect(granted.checks.filter((c) => c.check.startsWith("api privileges")).map((c) => c.status)).toEqual(["ok"]);
+    } finally {
+      await readyHost();
+    }
+  });
+
   it("api root@pam: feature flags other than nesting need root@pam, never a token", async () => {
     const r = await runOn((f) => (f.lxc.lxc_configs["952"].pct_options = ["nesting=1", "keyctl=1"]));
     const line = lineOf(r, "api root@pam");
