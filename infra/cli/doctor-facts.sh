@@ -29,6 +29,7 @@ fact guests guests
 fact zpool zpools
 fact nvidia_smi nvidia-smi --query-gpu=driver_version --format=csv,noheader
 fact nvidia_sys cat /sys/module/nvidia/version
+fact nvidia_proc cat /proc/driver/nvidia/version
 fact nvidia_modinfo modinfo -F version nvidia
 fact reboot_required test -e /var/run/reboot-required
 IFS='

@@ -419,7 +419,13 @@ export function evaluate(input: DoctorInput, facts: Record<string, Fact>, querie
       const or = need.alternative ? ` (or ${need.alternative.privs.join(" and ")} on ${need.alternative.path})` : "";
       add("fail", `api privileges ${need.path}`, `${who} lacks ${missing.join(", ")}${or} (${need.why})`, grant(need.path));
     }
-    if (!missingAny) add("ok", "api privileges", `${who} holds every privilege the plan needs on ${new Set(needs.map((n) => n.path)).size} paths`);
+    const paths = [...new Set(needs.map((n) => n.path))];
+    if (paths.length && paths.every((p) => Object.keys(held(p) ?? { x: 1 }).length === 0)) {
+      // Not one privilege anywhere: the token (or user) most likely does not exist.
+      const user = who.split("!")[0];
+      out.splice(out.length - out.filter((c) => c.check.startsWith("api privileges /")).length);
+      add("fail", "api privileges", `${who} holds no privilege on any path the plan uses: does it exist?`, auth.kind === "token" ? `pveum user token list ${q(user)}; pveum user token add ${q(user)} ${q(who.split("!")[1])} --privsep 0` : `pveum user list`);
+    } else if (!missingAny) add("ok", "api privileges", `${who} holds every privilege the plan needs on ${new Set(needs.map((n) => n.path)).size} paths`);
     if (rootOnly.length) {
       add(
         "fail",
@@ -629,7 +635,10 @@ export function evaluate(input: DoctorInput, facts: Record<string, Fact>, querie
 
   // NVIDIA driver.
   const want = model.host.nvidiaDriver?.version;
-  const loaded = (facts.nvidia_smi?.code === 0 ? facts.nvidia_smi.out : facts.nvidia_sys?.code === 0 ? facts.nvidia_sys.out : "").trim().split("\n")[0].trim();
+  // The loaded module: nvidia-smi asks it; else /sys/module/nvidia/version; else the
+  // "NVRM version: NVIDIA UNIX x86_64 Kernel Module  580.76.05  ..." line of /proc/driver/nvidia/version.
+  const procVersion = facts.nvidia_proc?.code === 0 ? (/Kernel Module\s+(\S+)/.exec(facts.nvidia_proc.out)?.[1] ?? "") : "";
+  const loaded = (facts.nvidia_smi?.code === 0 ? facts.nvidia_smi.out : facts.nvidia_sys?.code === 0 ? facts.nvidia_sys.out : procVersion).trim().split("\n")[0].trim();
   const onDisk = facts.nvidia_modinfo?.code === 0 ? facts.nvidia_modinfo.out.trim() : "";
   const rebootFlag = facts.reboot_required?.code === 0;
   if (want) {

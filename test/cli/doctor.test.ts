@@ -224,6 +224,19 @@ describe("each check fails for what it exists for", () => {
     }
   });
 
+  it("api privileges: a token that does not exist is one line, not one per path", async () => {
+    const r = await runOn(undefined, { auth: { kind: "token", id: "phoenix@pve!nosuch" } });
+    const lines = r.checks.filter((c) => c.check.startsWith("api privileges"));
+    expect(lines).toEqual([
+      {
+        status: "fail",
+        check: "api privileges",
+        found: "phoenix@pve!nosuch holds no privilege on any path the plan uses: does it exist?",
+        fix: "pveum user token list phoenix@pve; pveum user token add phoenix@pve nosuch --privsep 0",
+      },
+    ]);
+  });
+
   it("api root@pam: feature flags other than nesting need root@pam, never a token", async () => {
     const r = await runOn((f) => (f.lxc.lxc_configs["952"].pct_options = ["nesting=1", "keyctl=1"]));
     const line = lineOf(r, "api root@pam");
@@ -345,6 +358,16 @@ describe("each check fails for what it exists for", () => {
       await readyHost();
     }
   });
+});
+
+it("nvidia driver: without nvidia-smi the loaded version comes from /proc/driver/nvidia/version (the judgement, from facts)", () => {
+  const dir = mutatedDir(baseFiles);
+  const loaded = loadPhoenixConfig(dir, { defaultNode: "pve" });
+  if (!loaded.ok) throw new Error(loaded.errors.join("\n"));
+  const input = { settings: stackSettingsFrom("t", () => undefined), model: loaded.model, secrets: {}, auth: { kind: "unknown" as const } };
+  const proc = "NVRM version: NVIDIA UNIX x86_64 Kernel Module  570.144  Thu Apr 10 20:33:29 UTC 2025\nGCC version:  gcc version 12.2.0 (Debian 12.2.0-14)\n";
+  const checks = doctor.evaluate(input, { nvidia_smi: { code: 127, out: "" }, nvidia_sys: { code: 1, out: "" }, nvidia_proc: { code: 0, out: proc }, nvidia_modinfo: { code: 0, out: "570.144\n" } }, doctor.factQueries(input));
+  expect(checks.find((c) => c.check === "nvidia driver")!.found).toBe("module 570.144, but nvidia_driver.version is 580.76.05: pulumi up would replace the host driver");
 });
 
 describe("doctor changes nothing", () => {
