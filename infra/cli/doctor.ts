@@ -23,6 +23,7 @@ import { imageStorage, snippetsStorage } from "../components/vm";
 import { readStackConfig } from "./plan";
 import { repoRoot } from "../../features/registry";
 
+/** `ok`: ready; `warn`: works, but look; `fail`: `pulumi up` would fail or do harm (exit 1). */
 export type CheckStatus = "ok" | "warn" | "fail";
 
 /** One line of the report. */
@@ -36,6 +37,7 @@ export interface CheckResult {
   fix?: string;
 }
 
+/** The whole report (what `--json` prints). */
 export interface DoctorReport {
   stack: string;
   /** `user@host:port` doctor connected to. */
@@ -48,6 +50,7 @@ export interface DoctorReport {
 /** How the proxmoxve provider authenticates: an API token (its id, never the secret) or a user. */
 export type ApiAuth = { kind: "token"; id: string } | { kind: "user"; id: string } | { kind: "unknown" };
 
+/** What runDoctor needs: the stack's settings (connection, node), its model, SSH secrets, the API identity. */
 export interface DoctorInput {
   settings: StackSettings;
   model: PhoenixModel;
@@ -171,10 +174,10 @@ export function rootOnlyReasons(model: PhoenixModel): string[] {
 // The facts script (read-only)
 
 /**
- * The one host script doctor runs (infra/cli/doctor-facts.sh). Every command only reads: files under /etc/pve, /sys, /proc,
- * `pvesm status`, `pvesh get`, `zpool list`, `pveversion`, `modinfo`, `nvidia-smi --query-gpu`,
- * `readlink`, `test`, `curl -I` (a HEAD request from the host). Each fact is
- * `"name": {"code": <exit code>, "out": "<stdout, base64>"}` in the PHOENIX_RESULT object.
+ * The one host script doctor runs (infra/cli/doctor-facts.sh). Every command only reads: files
+ * under /etc/pve, /sys, /proc, `pvesm status`, `pvesh get`, `zpool list`, `pveversion`, `modinfo`,
+ * `nvidia-smi --query-gpu`, `readlink`, `test`, `curl -I` (a HEAD request from the host). Each
+ * fact is `"name": {"code": <exit code>, "out": "<stdout, base64>"}` in the PHOENIX_RESULT object.
  */
 export function factsScript(): string {
   return readFileSync(path.join(repoRoot(), "infra", "cli", "doctor-facts.sh"), "utf8");
@@ -778,6 +781,8 @@ const USAGE =
   "PROXMOX_VE_API_TOKEN (only the part before `=` is used). --config overrides a stack setting, e.g.\n" +
   "--config phoenix:sshHost=10.0.0.13 --config 'phoenix:sshHostKey=SHA256:...'.\n";
 
+/** `phoenix doctor` (argv without the command name): prints the report; returns 0 when no check
+ *  fails, 1 when one does (or the files are invalid), 2 on usage errors. */
 export async function run(argv: string[]): Promise<number> {
   let values: { stack?: string; "config-dir"?: string; config?: string[]; "api-token-id"?: string; json?: boolean; help?: boolean };
   try {
