@@ -176,7 +176,7 @@ export function rootOnlyReasons(model: PhoenixModel): string[] {
 /**
  * The one host script doctor runs (infra/cli/doctor-facts.sh). Every command only reads: files
  * under /etc/pve, /sys, /proc, `pvesm status`, `pvesh get`, `zpool list`, `pveversion`, `modinfo`,
- * `nvidia-smi --query-gpu`, `readlink`, `test`, `curl -I` (a HEAD request from the host). Each
+ * `nvidia-smi --query-gpu`, `pveam available`, `readlink`, `test`, `curl -I` (a HEAD request from the host). Each
  * fact is `"name": {"code": <exit code>, "out": "<stdout, base64>"}` in the PHOENIX_RESULT object.
  */
 export function factsScript(): string {

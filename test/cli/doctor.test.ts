@@ -1,4 +1,4 @@
-// `phoenix doctor` against the real sshd test host with the Proxmox stand-in (pvesm, pvesh,
+// `phoenix doctor` against the real sshd test host with the Proxmox stand-in (pvesm, pvesh, pveam,
 // pveversion, pct/qm configs under /etc/pve): every check shows `ok` on a host that is ready and
 // the `fail` it exists for on one that is not, and doctor changes nothing on the host (the
 // emulator's call log holds only read commands; the throwaway root's files are unchanged).
@@ -91,7 +91,7 @@ async function readyHost(): Promise<void> {
       `printf 'dir: local\\n\\tpath /var/lib/vz\\n\\tcontent ${LOCAL_ALL}\\n' > /etc/pve/storage.cfg`,
       `printf 'user:phoenix@pve:1:0:::::\\ntoken:${TOKEN}:0:1::\\nacl:1:/:phoenix@pve,${TOKEN}:PVEAdmin:\\n' > /etc/pve/user.cfg`,
       `touch /var/lib/vz/template/cache/${TEMPLATE} /var/lib/vz/template/iso/noble-server-cloudimg-amd64.img`,
-      "rm -f /etc/pve/lxc/*.conf /etc/pve/qemu-server/*.conf /etc/pve-emu.conf /var/run/reboot-required",
+      "rm -f /etc/pve/lxc/*.conf /etc/pve/qemu-server/*.conf /etc/pve-emu.conf /var/run/reboot-required /var/lib/pve-manager/apl-info/phoenix-emu.list",
       "echo 580.76.05 > /etc/phoenix-test/nvidia-loaded && echo 580.76.05 > /etc/phoenix-test/nvidia-installed",
       "echo cgroup2fs > /etc/phoenix-test/cgroup && echo 104857600 > /etc/phoenix-test/local-free-kib",
     ].join(" && "),
@@ -100,7 +100,7 @@ async function readyHost(): Promise<void> {
 
 beforeAll(async () => {
   host = await startTestHost({ passwordUser: true });
-  await installEmulator(host, { tools: ["pct", "qm", "pvesm", "pvesh", "pveversion"] });
+  await installEmulator(host, { tools: ["pct", "qm", "pvesm", "pvesh", "pveversion", "pveam"] });
   await host.startZfsFuse();
   await sh("mkdir -p /srv/vdev && truncate -s 100M /srv/vdev/tank && zpool create tank /srv/vdev/tank");
   await host.installTool("nvidia-smi", '#!/bin/sh\n[ -s /etc/phoenix-test/nvidia-loaded ] || { echo "NVIDIA-SMI has failed" >&2; exit 9; }\ncat /etc/phoenix-test/nvidia-loaded\n');
@@ -284,6 +284,10 @@ describe("each check fails for what it exists for", () => {
       const line = lineOf(await runOn(), `os template local:vztmpl/${TEMPLATE}`);
       expect(line).toMatchObject({ status: "fail", found: "not on storage local (container 900)" });
       expect(line.fix).toContain(TEMPLATE);
+      // In the appliance index (`pveam available`): the fix is the download.
+      await sh(`mkdir -p /var/lib/pve-manager/apl-info && printf 'system debian-12-standard_12.7-1_amd64.tar.zst\\nsystem ${TEMPLATE}\\n' > /var/lib/pve-manager/apl-info/phoenix-emu.list`);
+      const listed = lineOf(await runOn(), `os template local:vztmpl/${TEMPLATE}`);
+      expect(listed).toMatchObject({ status: "fail", found: "not on storage local (container 900); pveam can download it", fix: `pveam download local ${TEMPLATE}` });
     } finally {
       await readyHost();
     }
@@ -407,7 +411,7 @@ describe("doctor changes nothing", () => {
     expect(calls.length).toBeGreaterThan(5);
     for (const c of calls) {
       const verb = c[0] === "pveversion" ? "pveversion" : `${c[0]} ${c[1]}`;
-      expect(["pveversion", "pvesm status", "pvesh get"], c.join(" ")).toContain(verb);
+      expect(["pveversion", "pvesm status", "pvesh get", "pveam available"], c.join(" ")).toContain(verb);
     }
     expect(calls.some((c) => c[0] === "pvesh" && c[2] === "/access/permissions")).toBe(true);
     // No lock file was taken: /run is the host's tmpfs, outside the overlays.
@@ -465,7 +469,7 @@ it("the facts script and the pvesh/pveversion stand-ins are shellcheck-clean (al
   const sc = (cwd: string, files: string[]) => spawnSync("shellcheck", ["-x", "--severity=style", ...files], { cwd, encoding: "utf8" });
   const facts = sc(path.join(repoRoot, "infra", "cli"), ["doctor-facts.sh"]);
   expect(facts.stdout + facts.stderr).toBe("");
-  const emu = sc(path.join(repoRoot, "test", "host", "emulator"), ["pvesh", "pveversion"]);
+  const emu = sc(path.join(repoRoot, "test", "host", "emulator"), ["pvesh", "pveversion", "pveam"]);
   expect(emu.stdout + emu.stderr).toBe("");
   expect(emu.status).toBe(0);
 });
