@@ -384,6 +384,7 @@ export function evaluate(input: DoctorInput, facts: Record<string, Fact>, querie
     const who = auth.id;
     const flag = auth.kind === "token" ? "--tokens" : "--users";
     let missingAny = false;
+    const vmsMissing: Array<{ id: string; missing: string[] }> = [];
     const held = (p: string): Record<string, unknown> | undefined => {
       const f = facts[`perm_${queries.permPaths.indexOf(p)}`];
       if (!f || f.code !== 0) return undefined;
@@ -419,8 +420,25 @@ export function evaluate(input: DoctorInput, facts: Record<string, Fact>, querie
         if (need.alternative.privs.every((x) => x in alt)) continue;
       }
       missingAny = true;
+      if (/^\/vms\/\d+$/.test(need.path)) {
+        vmsMissing.push({ id: need.path.slice(5), missing });
+        continue;
+      }
       const or = need.alternative ? ` (or ${need.alternative.privs.join(" and ")} on ${need.alternative.path})` : "";
       add("fail", `api privileges ${need.path}`, `${who} lacks ${missing.join(", ")}${or} (${need.why})`, grant(need.path));
+    }
+    // Guests: one line, granted once on /vms (inherited by every guest; a /vms/<id> entry of its
+    // own would replace it for that guest).
+    if (vmsMissing.length) {
+      const privs = [...new Set(vmsMissing.flatMap((v) => v.missing))].sort();
+      const all = [...new Set(needs.filter((n) => n.path.startsWith("/vms/")).flatMap((n) => n.privs))].sort();
+      const role = roleFor(all) ?? "PVEVMAdmin";
+      add(
+        "fail",
+        "api privileges /vms",
+        `${who} lacks ${privs.join(", ")} on guests ${vmsMissing.map((v) => Number(v.id)).sort((a, b) => a - b).join(", ")}`,
+        `pveum acl modify /vms ${flag} ${q(who)} --roles ${role}${auth.kind === "token" ? " (a privilege-separated token also needs its user to hold them: --users)" : ""}`,
+      );
     }
     const paths = [...new Set(needs.map((n) => n.path))];
     if (paths.length && paths.every((p) => Object.keys(held(p) ?? { x: 1 }).length === 0)) {

@@ -224,6 +224,28 @@ describe("each check fails for what it exists for", () => {
     }
   });
 
+  it("api privileges: a token without VM privileges is one line for every guest, granted once on /vms", async () => {
+    const others = `acl:1:/storage:phoenix@pve,${TOKEN}:PVEDatastoreAdmin:\\nacl:1:/sdn:phoenix@pve,${TOKEN}:PVESDNUser:\\nacl:1:/nodes:phoenix@pve,${TOKEN}:PVEAuditor:\\n`;
+    await sh(`printf 'user:phoenix@pve:1:0:::::\\ntoken:${TOKEN}:0:1::\\n${others}' > /etc/pve/user.cfg`);
+    try {
+      const r = await runOn();
+      const bad = r.checks.filter((c) => c.status !== "ok");
+      expect(bad).toEqual([
+        {
+          status: "fail",
+          check: "api privileges /vms",
+          found: `${TOKEN} lacks VM.Allocate, VM.Audit, VM.Clone, VM.Config.CDROM, VM.Config.CPU, VM.Config.Cloudinit, VM.Config.Disk, VM.Config.HWType, VM.Config.Memory, VM.Config.Network, VM.Config.Options, VM.PowerMgmt on guests 900, 901, 902, 950, 952, 955, 8000, 8001`,
+          fix: `pveum acl modify /vms --tokens '${TOKEN}' --roles PVEVMAdmin (a privilege-separated token also needs its user to hold them: --users)`,
+        },
+      ]);
+      // Granted as the fix says, to the token and its user: nothing fails.
+      await sh(`printf 'acl:1:/vms:phoenix@pve,${TOKEN}:PVEVMAdmin:\\n' >> /etc/pve/user.cfg`);
+      expect((await runOn()).ok).toBe(true);
+    } finally {
+      await readyHost();
+    }
+  });
+
   it("api privileges: a token that does not exist is one line, not one per path", async () => {
     const r = await runOn(undefined, { auth: { kind: "token", id: "phoenix@pve!nosuch" } });
     const lines = r.checks.filter((c) => c.check.startsWith("api privileges"));
