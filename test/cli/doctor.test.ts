@@ -160,6 +160,18 @@ describe("each check fails for what it exists for", () => {
     expect(lineOf(r, "root").fix).toContain("NOPASSWD");
   });
 
+  it("root: sudo that wants a password", async () => {
+    await sh("printf 'phoenixpw ALL=(ALL) ALL\\n' > /etc/sudoers.d/phoenixpw");
+    try {
+      const r = await runOn(undefined, { settings: { sshUser: host.passwordUser!.user }, secrets: { password: host.passwordUser!.password } });
+      expect(lineOf(r, "root").status).toBe("fail");
+      expect(lineOf(r, "root").found).toMatch(/^commands run as uid \? \(sudo: .*password.*\), not root: /);
+      expect(lineOf(r, "root").fix).toContain("NOPASSWD");
+    } finally {
+      await sh("printf 'phoenixpw ALL=(ALL) NOPASSWD: ALL\\n' > /etc/sudoers.d/phoenixpw");
+    }
+  });
+
   it("proxmox version: no pveversion (not a Proxmox host), and an old release warns", async () => {
     await sh("mv /usr/local/sbin/pveversion /usr/local/sbin/pveversion.off");
     try {
@@ -384,6 +396,18 @@ describe("each check fails for what it exists for", () => {
       await readyHost();
     }
   });
+});
+
+it("a privileged container needs Sys.Modify on /, and any feature flag of it needs root@pam (from the plan)", () => {
+  const dir = mutatedDir((f) => {
+    baseFiles(f);
+    f.lxc.lxc_configs["950"].unprivileged = false;
+    f.lxc.lxc_configs["950"].pct_options = ["nesting=1"];
+  });
+  const loaded = loadPhoenixConfig(dir, { defaultNode: "pve" });
+  if (!loaded.ok) throw new Error(loaded.errors.join("\n"));
+  expect(doctor.requiredPrivileges(loaded.model, "pve").find((n) => n.path === "/")).toEqual({ path: "/", privs: ["Sys.Modify"], why: "privileged container 950" });
+  expect(doctor.rootOnlyReasons(loaded.model)).toEqual(["container 950: feature flags (nesting) of a privileged container"]);
 });
 
 it("nvidia driver: without nvidia-smi the loaded version comes from /proc/driver/nvidia/version (the judgement, from facts)", () => {
