@@ -20,6 +20,12 @@ export interface StackSettings {
   protectPools: boolean;
   /** The host has a Proxmox subscription: keep the enterprise repository (default false). */
   proxmoxSubscription: boolean;
+  /** `phoenix:managementNetwork`: the CIDR Phoenix and the operators reach the host from. The host
+   *  firewall's lock-out guard requires SSH and 8006 to stay open from it (infra/config/firewall.ts). */
+  managementNetwork?: string;
+  /** `phoenix:firewallLockoutAcknowledged`: plan a dropping host firewall even when its rules do not
+   *  visibly keep SSH and the API open from the management network (absent: false). */
+  firewallLockoutAcknowledged?: boolean;
 }
 
 /** Reads the stack's settings inside a Pulumi program (the `phoenix` config namespace). */
@@ -74,5 +80,7 @@ export function stackSettingsFrom(stack: string, get: (key: string) => string | 
     allowDataDestruction: bool("allowDataDestruction") ?? false,
     protectPools: bool("protectPools") ?? true,
     proxmoxSubscription: bool("proxmoxSubscription") ?? false,
+    managementNetwork: get("managementNetwork") || undefined,
+    firewallLockoutAcknowledged: bool("firewallLockoutAcknowledged") ?? false,
   };
 }

@@ -19,6 +19,7 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as proxmox from "@muhlba91/pulumi-proxmoxve";
 import type { ContainerModel, PhoenixModel } from "../config/model";
+import { guestFirewallOn } from "../config/firewall";
 import type { StackSettings } from "../settings";
 import { featureScript, repoRoot, type FeatureScript } from "../../features/registry";
 import { stableJson } from "../../providers/base/index";
@@ -148,7 +149,8 @@ export function containerArgs(c: ContainerModel, settings: StackSettings): proxm
     memory: { dedicated: c.memoryMb, swap: c.swapMb },
     disk: { datastoreId: c.storagePool, size: c.storageSizeGb },
     initialization: { hostname: c.name, ipConfigs: [{ ipv4 }] },
-    networkInterfaces: [{ name: c.network.name, bridge: c.network.bridge, ...(c.macAddress ? { macAddress: c.macAddress } : {}) }],
+    // `firewall: true` (Proxmox `firewall=1` on net0) when the container has a firewall (infra/components/firewall.ts).
+    networkInterfaces: [{ name: c.network.name, bridge: c.network.bridge, ...(c.macAddress ? { macAddress: c.macAddress } : {}), ...(guestFirewallOn(c.firewall) ? { firewall: true } : {}) }],
     unprivileged: c.unprivileged,
     features: containerFeatures(c.pctOptions, c.ctid),
     startOnBoot: c.startAtBoot,

@@ -14,6 +14,7 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as proxmox from "@muhlba91/pulumi-proxmoxve";
 import type { PhoenixModel, VmModel } from "../config/model";
+import { guestFirewallOn } from "../config/firewall";
 import type { StackSettings } from "../settings";
 import { featureScript, repoRoot } from "../../features/registry";
 import { VmCloudInitWait, VmSnapshot } from "../../providers/vm/index";
@@ -157,7 +158,8 @@ export class VmGuest extends pulumi.ComponentResource {
       cpu: { cores: vm.cores, type: "x86-64-v2-AES" },
       memory: { dedicated: vm.memoryMb },
       scsiHardware: "virtio-scsi-single",
-      networkDevices: [{ bridge: vm.networkBridge, model: "virtio", ...(vm.macAddress ? { macAddress: vm.macAddress } : {}) }],
+      // `firewall: true` when the VM has a firewall (infra/components/firewall.ts).
+      networkDevices: [{ bridge: vm.networkBridge, model: "virtio", ...(vm.macAddress ? { macAddress: vm.macAddress } : {}), ...(guestFirewallOn(vm.firewall) ? { firewall: true } : {}) }],
       // Proxmox's Cloud-Init guide: many cloud images expect a serial console (an OpenStack requirement).
       serialDevices: [{ device: "socket" }],
       operatingSystem: { type: "l26" },

@@ -2,6 +2,7 @@
 // by infra/config/load.ts. Pure data: no Pulumi, no SSH. Every quirk of the original files
 // (string-or-array, host paths for OS templates, "key=value" strings, vm_defaults fallbacks) is
 // resolved before a value lands here, so consumers never look at raw JSON again.
+import type { GuestFirewall, HostFirewall } from "./firewall";
 
 /** Where a value came from, for messages: `<file>: <json path>`. */
 export interface Origin {
@@ -126,6 +127,8 @@ export interface HostModel {
   /** Undefined when `nvidia_driver.install` is false or absent. */
   nvidiaDriver?: NvidiaDriver;
   sharedVolumes: SharedVolume[];
+  /** The host firewall (`shared_volumes.firewall` or top-level `firewall`; see ./firewall.ts). */
+  firewall?: HostFirewall;
 }
 
 export interface ContainerNetwork {
@@ -186,6 +189,8 @@ export interface ContainerModel {
   /** Feature and application parameters (`vllm_*`, `ollama_*`, `portainer_role`, `<feature>_*`), as given;
    *  every string inside them has passed PARAM_TEXT (no quotes, `;`, `|`, `&`, `$`, backticks, newlines). */
   params: Record<string, unknown>;
+  /** The container's `firewall` block (or its template's, which Proxmox copies on clone). */
+  firewall?: GuestFirewall;
   /** The container's JSON object exactly as read, for tools that need the original. */
   raw: Record<string, unknown>;
 }
@@ -217,5 +222,7 @@ export interface VmModel {
   nfsMounts: { name: string; server: string; path: string; mountPoint: string }[];
   /** Feature parameters (`docker_*`, `portainer_*`, ...), as given; every string in them is checked plain text. */
   params: Record<string, unknown>;
+  /** The VM's `firewall` block (or its template's, which Proxmox copies on clone). */
+  firewall?: GuestFirewall;
   raw: Record<string, unknown>;
 }

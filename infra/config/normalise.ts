@@ -33,6 +33,7 @@ import {
   vmSchema,
 } from "./schema";
 import { PARAM_TEXT, STANDARD_STORAGES } from "./patterns";
+import { inheritGuestFirewalls, readGuestFirewall, readHostFirewall, warnInactiveGuestFirewalls } from "./firewall";
 import { LXC_FEATURES, VM_FEATURES } from "../../features/registry";
 import type { z } from "zod";
 
@@ -333,7 +334,8 @@ export function normaliseHost(raw: HypervisorFile, findings: Findings): HostCont
     const at: PathSegment[] = ["shared_volumes", name];
     const obj = entry as Record<string, unknown>;
     if (!("host_path" in obj) && !("mounts" in obj)) {
-      findings.warn(F, at, "not a volume (no host_path or mounts), skipped");
+      // `shared_volumes.firewall` is the host firewall (read by readHostFirewall).
+      if (name !== "firewall") findings.warn(F, at, "not a volume (no host_path or mounts), skipped");
       continue;
     }
     if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) {
@@ -367,6 +369,8 @@ export function normaliseHost(raw: HypervisorFile, findings: Findings): HostCont
     nvidiaDriver,
     sharedVolumes,
   };
+  const firewall = readHostFirewall(raw as Record<string, unknown>, F, findings);
+  if (firewall) host.firewall = firewall;
   return { host, resolveStorage, knownStorages };
 }
 
@@ -551,9 +555,12 @@ export function normaliseContainers(
         size: m.size,
       })),
       params,
+      firewall: readGuestFirewall((e as Record<string, unknown>).firewall, F, [...base, "firewall"], findings, host.firewall),
       raw: e as Record<string, unknown>,
     });
   }
+  inheritGuestFirewalls(containers, (c) => c.ctid, findings);
+  warnInactiveGuestFirewalls(host.firewall, containers, findings);
   return containers;
 }
 
@@ -655,9 +662,12 @@ export function normaliseVms(
       volumes,
       nfsMounts,
       params,
+      firewall: readGuestFirewall((e as Record<string, unknown>).firewall, F, [...base, "firewall"], findings, ctx.host.firewall),
       raw: e as Record<string, unknown>,
     });
   });
+  inheritGuestFirewalls(vms, (v) => v.vmid, findings);
+  warnInactiveGuestFirewalls(ctx.host.firewall, vms, findings);
   return vms.sort((a, b) => a.vmid - b.vmid);
 }
 
