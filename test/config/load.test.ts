@@ -142,7 +142,12 @@ describe("a config in the original format, as found in the wild", () => {
       { key: "lxc.cgroup2.devices.allow", value: "c 195:* rwm" },
       { key: "lxc.mount.entry", value: "/dev/fuse dev/fuse none bind,create=file" },
     ]);
-    expect(c955.idMaps).toEqual([{ type: "uid", hostId: 100000, containerId: 0, size: 65536 }]);
+    // A uid-only map is completed with the default gid range (Proxmox needs a gid for root too).
+    expect(c955.idMaps).toEqual([
+      { type: "uid", hostId: 100000, containerId: 0, size: 65536 },
+      { type: "gid", hostId: 100000, containerId: 0, size: 65536 },
+    ]);
+    expect(c955.subIds).toEqual([]);
     // lowercase MAC normalised; numeric dependency accepted like a string one
     expect(m.containers.find((c) => c.ctid === 900)!.macAddress).toBe("52:54:00:AA:BB:CC");
     expect(m.containers.find((c) => c.ctid === 951)!.dependencies).toEqual([101]);
