@@ -20,7 +20,8 @@ import * as pulumi from "@pulumi/pulumi";
 import * as proxmox from "@muhlba91/pulumi-proxmoxve";
 import type { ContainerModel, PhoenixModel } from "../config/model";
 import type { StackSettings } from "../settings";
-import { featureScript, repoRoot, type FeatureScript } from "../../features/registry";
+import { repoRoot, resolveFeatureScript, type FeatureScript } from "../../features/registry";
+import { BASH_TRUSTED_CA_PATH } from "../config/normalise";
 import { stableJson } from "../../providers/base/index";
 import { bindMountLine, gpuLines, LxcOptions, LxcSnapshot, LxcStep, lxcFile, sha256, stepEnv } from "../../providers/lxc/index";
 
@@ -89,7 +90,8 @@ const FEATURE_KEY_PREFIX: Record<string, string> = {
 /** The parameters of feature `name` for container `c` (as `env_<key>` step parameters). */
 export function featureEnv(name: string, c: ContainerModel, model: PhoenixModel): Record<string, string> {
   const values: Record<string, unknown> = {};
-  const prefix = FEATURE_KEY_PREFIX[name];
+  // Features the stack provides get their `<name>_*` keys, like Phoenix's own.
+  const prefix = FEATURE_KEY_PREFIX[name] ?? `${name}_`;
   if (prefix) for (const [k, v] of Object.entries(c.params)) if (k.startsWith(prefix)) values[k] = v;
   if (name === "base_setup" && model.host.timezone) values.timezone = model.host.timezone;
   if (name === "nvidia") {
@@ -100,6 +102,46 @@ export function featureEnv(name: string, c: ContainerModel, model: PhoenixModel)
     if (driver.runfileSha256) values.nvidia_runfile_sha256 = driver.runfileSha256;
   }
   return stepEnv(values);
+}
+
+/**
+ * The host file a feature receives ($PHOENIX_HOST_FILE), if any: for `trusted_ca`, the CA
+ * certificate at `trusted_ca_host_path`, or, when the container gives no certificate, URL or
+ * path, the file the Bash orchestrator copied (BASH_TRUSTED_CA_PATH; validate warns about it).
+ */
+export function featureHostFile(name: string, c: ContainerModel): string | undefined {
+  if (name !== "trusted_ca") return undefined;
+  const p = c.params;
+  if (typeof p.trusted_ca_host_path === "string") return p.trusted_ca_host_path;
+  return p.trusted_ca_cert === undefined && p.trusted_ca_url === undefined ? BASH_TRUSTED_CA_PATH : undefined;
+}
+
+/** The file that marks a stack folder copied from the Bash orchestrator: its scripts source it. */
+export const BASH_UTILS = "phoenix_hypervisor_common_utils.sh";
+
+/**
+ * The application step in the Bash orchestrator's protocol (features/lxc/steps/bash_app.sh): the
+ * script, phoenix_hypervisor_common_utils.sh and the three JSON files in /tmp/phoenix_run/, run
+ * as `/tmp/phoenix_run/<script> <CTID>`. Used when the stack folder holds the utils file. The JSON
+ * files travel as secrets (they hold password hashes and `*_password` keys).
+ */
+export function bashAppStep(c: ContainerModel, model: PhoenixModel, app: FeatureScript): { env: Record<string, string>; secretEnv: Record<string, string> } {
+  const dir = path.dirname(model.files.lxc);
+  const read = (file: string) => (fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "");
+  return {
+    env: {
+      ...stepEnv(c.params),
+      env_app_name: path.posix.basename(c.applicationScript!),
+      env_app_ctid: String(c.ctid),
+      env_app_script: app.text,
+      env_app_utils: read(path.join(dir, BASH_UTILS)),
+    },
+    secretEnv: {
+      env_app_hypervisor_config: read(model.files.hypervisor),
+      env_app_lxc_configs: read(model.files.lxc),
+      env_app_vm_configs: read(model.files.vm),
+    },
+  };
 }
 
 /** A script named by the configuration: from the stack's folder first, then Phoenix's own. */
@@ -147,7 +189,14 @@ export function containerArgs(c: ContainerModel, settings: StackSettings): proxm
     cpu: { cores: c.cores },
     memory: { dedicated: c.memoryMb, swap: c.swapMb },
     disk: { datastoreId: c.storagePool, size: c.storageSizeGb },
-    initialization: { hostname: c.name, ipConfigs: [{ ipv4 }] },
+    initialization: {
+      hostname: c.name,
+      ipConfigs: [{ ipv4 }],
+      // `network_config.nameservers` (the Bash tool's `pct create --nameserver`); else the host's.
+      ...(c.network.nameservers?.length || c.network.searchDomain
+        ? { dns: { ...(c.network.nameservers?.length ? { servers: c.network.nameservers } : {}), ...(c.network.searchDomain ? { domain: c.network.searchDomain } : {}) } }
+        : {}),
+    },
     networkInterfaces: [{ name: c.network.name, bridge: c.network.bridge, ...(c.macAddress ? { macAddress: c.macAddress } : {}) }],
     unprivileged: c.unprivileged,
     features: containerFeatures(c.pctOptions, c.ctid),
@@ -201,17 +250,39 @@ export class LxcGuest extends pulumi.ComponentResource {
       provisioned.push({ lines, gpus: c.gpus });
     }
 
-    const step = (resourceName: string, stepName: string, script: FeatureScript, env: Record<string, string>) => {
-      last = new LxcStep(resourceName, { connection, ctid: c.ctid, step: stepName, script, env }, child(last));
-      provisioned.push({ step: stepName, script: script.sha256, env });
+    const configDir = path.dirname(model.files.lxc);
+    const step = (resourceName: string, stepName: string, script: FeatureScript, env: Record<string, string>, extra: { secretEnv?: Record<string, string>; hostFile?: string } = {}) => {
+      const s = new LxcStep(resourceName, { connection, ctid: c.ctid, step: stepName, script, env, ...extra }, child(last));
+      last = s;
+      // Secrets enter the snapshot trigger only as a hash.
+      provisioned.push({ step: stepName, script: script.sha256, env, ...(extra.secretEnv ? { secrets: sha256(stableJson(extra.secretEnv)) } : {}), hostFile: extra.hostFile });
+      // Warnings a step reports (failed tests.health_checks, with their output) reach the user.
+      s.observed.apply((o) => {
+        const w = o && typeof o.warnings === "string" ? Buffer.from(o.warnings, "base64").toString("utf8").trim() : "";
+        for (const line of w ? w.split("\n") : []) pulumi.log.warn(`container ${c.ctid}: ${line}`, s);
+      });
     };
+    /** `enable_lifecycle_snapshots`: a snapshot taken as the container is, as a resource. */
+    const lifecycleSnapshot = (snapname: "pre-configured" | "final-form") => {
+      if (!c.lifecycleSnapshots || c.templateSnapshotName === snapname) return;
+      last = new LxcSnapshot(`${id}-snapshot-${snapname}`, { connection, ctid: c.ctid, snapname, trigger: sha256(stableJson(provisioned)), stop: false }, child(last));
+      provisioned.push({ snapshot: snapname });
+    };
+    lifecycleSnapshot("pre-configured");
     for (const feature of c.features) {
-      step(`${id}-feature-${feature}`, `feature-${feature}`, featureScript("lxc", feature), featureEnv(feature, c, model));
+      const hostFile = featureHostFile(feature, c);
+      step(`${id}-feature-${feature}`, `feature-${feature}`, resolveFeatureScript(configDir, "lxc", feature), featureEnv(feature, c, model), hostFile ? { hostFile } : {});
     }
     // The application script and the checks see all of the container's keys (ports, versions...).
     const allKeys = stepEnv(c.params);
     if (c.applicationScript) {
-      step(`${id}-app`, "app", configScript(path.dirname(model.files.lxc), "apps", c.applicationScript, c.ctid), allKeys);
+      const app = configScript(configDir, "apps", c.applicationScript, c.ctid);
+      if (fs.existsSync(path.join(configDir, BASH_UTILS))) {
+        const { env, secretEnv } = bashAppStep(c, model, app);
+        step(`${id}-app`, "app", lxcFile("steps/bash_app.sh"), env, { secretEnv });
+      } else {
+        step(`${id}-app`, "app", app, allKeys);
+      }
     }
     const checks = c.extraHealthChecks.filter((check) => {
       if (check.type === "script") return true;
@@ -232,6 +303,7 @@ export class LxcGuest extends pulumi.ComponentResource {
       });
       step(`${id}-health`, "health", lxcFile("steps/health.sh"), env);
     }
+    lifecycleSnapshot("final-form");
 
     if (c.templateSnapshotName !== undefined) {
       this.snapshot = new LxcSnapshot(

@@ -32,7 +32,7 @@ import {
   show,
   vmSchema,
 } from "./schema";
-import { STANDARD_STORAGES } from "./patterns";
+import { ABSOLUTE_PATH, STANDARD_STORAGES } from "./patterns";
 import { LXC_FEATURES, VM_FEATURES } from "../../features/registry";
 import type { z } from "zod";
 
@@ -118,6 +118,10 @@ function toList<T>(value: T | T[] | undefined): T[] {
 function sshKeys(value: string | string[] | undefined): string[] {
   return toList(value).filter((k) => k !== "");
 }
+
+/** Where the Bash orchestrator's trusted_ca feature copied the root CA from (on the host), used
+ *  when a container's trusted_ca feature names no certificate, URL or `trusted_ca_host_path`. */
+export const BASH_TRUSTED_CA_PATH = "/mnt/pve/quickOS/lxc-persistent-data/103/ssl/phoenix_root_ca.crt";
 
 /** Keys whose values are secrets: handed to scripts as Pulumi secrets, never plaintext inputs. */
 export const SECRET_KEY = /_(?:password|token|secret|key)$/;
@@ -572,7 +576,14 @@ export function normaliseContainers(
       if (isParamKey(k) && !CONTAINER_KEYS.has(k)) {
         params[k] = v;
         checkParam(findings, F, [...base, k], v);
+        // A file on the host handed to a feature (trusted_ca_host_path): pushed by the host runner.
+        if (k.endsWith("_host_path") && (typeof v !== "string" || !ABSOLUTE_PATH.test(v))) {
+          findings.error(F, [...base, k], `must be an absolute host path without spaces or shell characters; got ${show(v)}`);
+        }
       }
+    }
+    if ((e.features ?? []).includes("trusted_ca") && !["trusted_ca_cert", "trusted_ca_url", "trusted_ca_host_path"].some((k) => k in e)) {
+      findings.warn(F, [...base, "features", (e.features ?? []).indexOf("trusted_ca")], `trusted_ca names no trusted_ca_cert, trusted_ca_url or trusted_ca_host_path: the root CA is copied from ${BASH_TRUSTED_CA_PATH} on the host, as the Bash orchestrator did (it must exist there)`);
     }
 
     let osTemplate: string | undefined;

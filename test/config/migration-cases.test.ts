@@ -139,7 +139,10 @@ describe("the migration cases", () => {
     expect(c900.subIds).toEqual([{ type: "gid", hostId: 33, size: 1 }]);
     expect(c910.features).toEqual(["vllm"]);
     expect(c910.params).toEqual({ vllm_engine_config: { ModelConfig: { model: "org/model" } } });
-    expect(r.warnings).toEqual([]);
+    // trusted_ca without a certificate, URL or host path: the Bash tool's host file, said once.
+    expect(r.warnings).toEqual([
+      `${LXC}: $.lxc_configs["900"].features[1]: trusted_ca names no trusted_ca_cert, trusted_ca_url or trusted_ca_host_path: the root CA is copied from /mnt/pve/quickOS/lxc-persistent-data/103/ssl/phoenix_root_ca.crt on the host, as the Bash orchestrator did (it must exist there)`,
+    ]);
   });
 
   it("fw: the firewall blocks load without errors (the firewall itself is planned by the firewall component)", () => {
