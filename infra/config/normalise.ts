@@ -569,11 +569,13 @@ export function normaliseContainers(
     const ctid = Number(key);
     const base: PathSegment[] = ["lxc_configs", key];
     origins.containers.set(ctid, base);
-    warnUnknownKeys(findings, F, base, e as Record<string, unknown>, CONTAINER_KEYS, QUIET_GUEST_KEYS, isParamKey);
+    // `<feature>_*` keys are parameters for the container's features, the stack's own ones too.
+    const isParam = (k: string) => isParamKey(k) || (e.features ?? []).some((f) => k.startsWith(`${f}_`));
+    warnUnknownKeys(findings, F, base, e as Record<string, unknown>, CONTAINER_KEYS, QUIET_GUEST_KEYS, isParam);
 
     const params: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(e)) {
-      if (isParamKey(k) && !CONTAINER_KEYS.has(k)) {
+      if (isParam(k) && !CONTAINER_KEYS.has(k)) {
         params[k] = v;
         checkParam(findings, F, [...base, k], v);
         // A file on the host handed to a feature (trusted_ca_host_path): pushed by the host runner.
@@ -770,10 +772,11 @@ export function normaliseVms(
   (raw.vms ?? []).forEach((e: VmEntry, i) => {
     const base: PathSegment[] = ["vms", i];
     if (!origins.vms.has(e.vmid)) origins.vms.set(e.vmid, base);
-    warnUnknownKeys(findings, F, base, e as Record<string, unknown>, VM_KEYS, QUIET_GUEST_KEYS, isParamKey);
+    const isParam = (k: string) => isParamKey(k) || (e.features ?? []).some((f) => k.startsWith(`${f}_`));
+    warnUnknownKeys(findings, F, base, e as Record<string, unknown>, VM_KEYS, QUIET_GUEST_KEYS, isParam);
     const params: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(e)) {
-      if (isParamKey(k) && !VM_KEYS.has(k)) {
+      if (isParam(k) && !VM_KEYS.has(k)) {
         params[k] = v;
         checkParam(findings, F, [...base, k], v);
       }

@@ -5,14 +5,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { repoRoot } from "../load";
+import { CASES, CASES_DIR } from "./cases";
 import { ERROR_LINE, HOST, LXC, load } from "./helpers";
-
-export const SHARED_DIR = path.resolve(process.env.PHOENIX_SHARED_DIR ?? path.join(repoRoot, "..", "shared"));
-export const CASES_DIR = path.join(SHARED_DIR, "cases", "migration");
-
-/** The case folders the README lists; each must exist. */
-export const CASES = ["base", "c1", "cb1", "cb2", "cb3", "cb4", "cb5", "cb6", "cb7", "x1", "s1", "s2", "fw"] as const;
 
 const temp: string[] = [];
 afterAll(() => {
