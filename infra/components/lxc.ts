@@ -23,7 +23,7 @@ import type { StackSettings } from "../settings";
 import { repoRoot, resolveFeatureScript, type FeatureScript } from "../../features/registry";
 import { BASH_TRUSTED_CA_PATH } from "../config/normalise";
 import { stableJson } from "../../providers/base/index";
-import { bindMountLine, gpuLines, LxcOptions, LxcSnapshot, LxcStep, lxcFile, sha256, stepEnv } from "../../providers/lxc/index";
+import { bindMountLine, gpuLines, LxcOptions, LxcSnapshot, LxcStep, LxcSubIds, lxcFile, sha256, stepEnv } from "../../providers/lxc/index";
 
 export interface LxcGuestArgs {
   container: ContainerModel;
@@ -223,9 +223,13 @@ export class LxcGuest extends pulumi.ComponentResource {
     const { container: c, model, settings } = args;
     const id = `ct-${c.ctid}`;
     const connection = settings.connection;
+    // Host ids the completed id map hands out beyond root's default range: delegated to root in
+    // /etc/subuid|subgid before the container exists (it cannot start without them).
+    const subIds =
+      c.subIds.length > 0 ? [new LxcSubIds(`${id}-subids`, { connection, ctid: c.ctid, entries: c.subIds }, { parent: this, dependsOn: args.dependsOn })] : [];
     this.container = new proxmox.ContainerLegacy(id, containerArgs(c, settings), {
       parent: this,
-      dependsOn: [...args.dependsOn, ...(args.parentSnapshot ? [args.parentSnapshot] : [])],
+      dependsOn: [...args.dependsOn, ...subIds, ...(args.parentSnapshot ? [args.parentSnapshot] : [])],
       // The CTID is fixed: the old container must be gone before its replacement is created.
       deleteBeforeReplace: true,
     });

@@ -72,7 +72,37 @@ export const lxcSnapshotKind: HostScriptKind = {
   timeoutMs: 15 * 60_000,
 };
 
-export const lxcProviderKinds: HostScriptKind[] = [lxcOptionsKind, lxcStepKind, lxcSnapshotKind];
+/** `ct-<ctid>-subids`: /etc/subuid and /etc/subgid lines for host ids a completed id map hands out. */
+export const lxcSubIdsKind: HostScriptKind = {
+  kind: "lxc-subids",
+  params: z.object({
+    ctid,
+    entries: z.string().regex(/^(?:(?:uid|gid) [0-9]{1,10} [1-9][0-9]{0,9})(?:\n(?:uid|gid) [0-9]{1,10} [1-9][0-9]{0,9})*$/, "lines `uid|gid <host id> <count>`"),
+  }),
+  replaceOn: ["ctid"],
+  lock: "subids",
+  timeoutMs: 60_000,
+};
+
+export const lxcProviderKinds: HostScriptKind[] = [lxcOptionsKind, lxcStepKind, lxcSnapshotKind, lxcSubIdsKind];
+
+export interface LxcSubIdsArgs {
+  connection: pulumi.Input<SshTarget>;
+  ctid: number;
+  /** Host ranges root must be delegated (ContainerModel.subIds). */
+  entries: { type: "uid" | "gid"; hostId: number; size: number }[];
+}
+
+/** `ct-<ctid>-subids`: `root:<id>:<count>` in /etc/subuid|subgid before the container starts (features/lxc/host/subids.sh). */
+export class LxcSubIds extends HostScriptResource {
+  constructor(name: string, args: LxcSubIdsArgs, opts?: pulumi.CustomResourceOptions) {
+    super(lxcSubIdsKind, name, {
+      connection: args.connection,
+      script: lxcFile("host/subids.sh"),
+      params: { ctid: String(args.ctid), entries: args.entries.map((e) => `${e.type} ${e.hostId} ${e.size}`).join("\n") },
+    }, opts);
+  }
+}
 
 const files = new Map<string, FeatureScript>();
 

@@ -57,6 +57,10 @@ describe("the migration cases plan", () => {
       { type: "gid", containerId: 34, hostId: 100034, size: 65502 },
     ]);
     expect(byName(s2, "ct-900-lxc-options").inputs.params.options.split("\n")).toEqual(["lxc.cap.keep=sys_admin mknod sys_chroot", "lxc.apparmor.profile=unconfined"]);
+    // gid 33 → 33 is outside root's default delegation: /etc/subgid gets root:33:1 before the container.
+    expect(byName(s2, "ct-900-subids").inputs.params).toMatchObject({ ctid: "900", entries: "gid 33 1" });
+    expect(byName(s2, "ct-900").dependsOn).toContain("ct-900-subids");
+    expect(s2.resources.some((r) => r.name === "ct-910-subids")).toBe(false);
   });
 
   it("s2: lifecycle snapshots pre-configured before the features and final-form after, taken without stopping", () => {
