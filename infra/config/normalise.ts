@@ -678,7 +678,8 @@ export function normaliseContainers(
     });
 
     const idMap = completeIdMap(
-      (e.id_maps ?? []).map((m) => ({ type: m.type.startsWith("u") ? "uid" : "gid", hostId: m.host_id, containerId: m.container_id, size: m.size })),
+      // A clone has its template's map (`pct clone` copies lxc.idmap) unless it gives its own.
+      (inherited(key, e, "id_maps") ?? []).map((m) => ({ type: m.type.startsWith("u") ? "uid" : "gid", hostId: m.host_id, containerId: m.container_id, size: m.size })),
       (msg, i) => findings.error(F, i === undefined ? [...base, "id_maps"] : [...base, "id_maps", i], msg),
     );
     if (idMap.entries.length > 0 && !(inherited(key, e, "unprivileged") ?? true)) {

@@ -11,6 +11,21 @@ function model(dir: string, opts?: { defaultNode?: string }) {
   return r.model;
 }
 
+describe("keys Phoenix does not use", () => {
+  it("are warned once per key kind, with the count of places and what the Bash tool did with them", () => {
+    const r = loadMutated((f) => {
+      for (const id of ["950", "952", "955"]) f.lxc.lxc_configs[id].trigger_sync_on_completion = true;
+      f.lxc.lxc_configs["950"].custom_flag = 1;
+    });
+    expect(r.ok).toBe(true);
+    const sync = r.warnings.filter((w) => w.includes("trigger_sync_on_completion"));
+    expect(sync).toEqual([
+      `${LXC}: $.lxc_configs["950"].trigger_sync_on_completion: unknown key, ignored (also at 2 more places: $.lxc_configs["952"].trigger_sync_on_completion, $.lxc_configs["955"].trigger_sync_on_completion); the Bash tool ran its sync (\`phoenix sync all\`: Docker stacks through Portainer, DNS, gateway) after creating the guest; Phoenix converges everything on each \`pulumi up\` instead`,
+    ]);
+    expect(r.warnings).toContain(`${LXC}: $.lxc_configs["950"].custom_flag: unknown key, ignored`);
+  });
+});
+
 describe("the dev stack", () => {
   const m = model(DEV_DIR, { defaultNode: "pve-dev" });
 

@@ -60,7 +60,9 @@ describe("the migration cases plan", () => {
     // gid 33 → 33 is outside root's default delegation: /etc/subgid gets root:33:1 before the container.
     expect(byName(s2, "ct-900-subids").inputs.params).toMatchObject({ ctid: "900", entries: "gid 33 1" });
     expect(byName(s2, "ct-900").dependsOn).toContain("ct-900-subids");
-    expect(s2.resources.some((r) => r.name === "ct-910-subids")).toBe(false);
+    // The clone has its template's map (pct clone copies it) and needs the same delegation.
+    expect(byName(s2, "ct-910").inputs.idmaps).toEqual(ct.idmaps);
+    expect(byName(s2, "ct-910-subids").inputs.params.entries).toBe("gid 33 1");
   });
 
   it("s2: lifecycle snapshots pre-configured before the features and final-form after, taken without stopping", () => {
