@@ -34,6 +34,7 @@ import {
 } from "./schema";
 import { ABSOLUTE_PATH, STANDARD_STORAGES } from "./patterns";
 import { LXC_FEATURES, VM_FEATURES } from "../../features/registry";
+import { cloudImage } from "../components/cloud-init";
 import type { z } from "zod";
 
 /** Where each guest was written: for messages from the cross-file rules. */
@@ -118,6 +119,9 @@ function toList<T>(value: T | T[] | undefined): T[] {
 function sshKeys(value: string | string[] | undefined): string[] {
   return toList(value).filter((k) => k !== "");
 }
+
+/** The container features `pct set --features` knows (pve-container's `features` format). */
+export const PCT_FEATURE_KEYS = ["nesting", "keyctl", "fuse", "mknod", "mount"];
 
 /** Where the Bash orchestrator's trusted_ca feature copied the root CA from (on the host), used
  *  when a container's trusted_ca feature names no certificate, URL or `trusted_ca_host_path`. */
@@ -385,6 +389,16 @@ export function normaliseHost(raw: HypervisorFile, findings: Findings): HostCont
         .map(([ctid, containerPath]) => ({ ctid: Number(ctid), containerPath }))
         .sort((a, b) => a.ctid - b.ctid),
     });
+  }
+
+  // The ZFS module parameter takes bytes; Phoenix writes whole GiB (as the Bash tool's arithmetic did).
+  if (raw.zfs?.arc_max_gb !== undefined && !Number.isInteger(raw.zfs.arc_max_gb)) {
+    findings.error(F, ["zfs", "arc_max_gb"], `must be a whole number of GiB; got ${raw.zfs.arc_max_gb}`);
+  }
+  for (const key of Object.keys(lxcDefaults.pctOptions)) {
+    if (!PCT_FEATURE_KEYS.includes(key)) {
+      findings.error(F, ["proxmox_defaults", "lxc", "features"], `${key}=${lxcDefaults.pctOptions[key]} is not a Proxmox container feature (${PCT_FEATURE_KEYS.join(", ")})`);
+    }
   }
 
   const host: HostModel = {
@@ -686,6 +700,17 @@ export function normaliseContainers(
       findings.error(F, [...base, "id_maps"], "id maps apply to unprivileged containers only (unprivileged is false)");
     }
 
+    const pctOptions = parseKeyValues((e.pct_options ?? []).join(","), /,(?=[a-z][a-z0-9_]*=)/);
+    for (const k of Object.keys(pctOptions)) {
+      if (!PCT_FEATURE_KEYS.includes(k)) {
+        findings.error(F, [...base, "pct_options", (e.pct_options ?? []).findIndex((o) => o.startsWith(`${k}=`))], `${k} is not a Proxmox container feature (${PCT_FEATURE_KEYS.join(", ")})`);
+      }
+    }
+    const givenProfile = lxcOptions.find((o) => o.key === "lxc.apparmor.profile");
+    if (e.apparmor_profile && givenProfile && givenProfile.value !== e.apparmor_profile) {
+      findings.error(F, [...base, "apparmor_profile"], `${e.apparmor_profile} contradicts lxc_options lxc.apparmor.profile=${givenProfile.value}`);
+    }
+
     const hc = e.health_check;
     containers.push({
       ctid,
@@ -707,7 +732,7 @@ export function normaliseContainers(
       applicationScript: e.application_script,
       healthCheck: hc ? { command: hc.command, retries: hc.retries ?? 3, intervalSeconds: hc.interval ?? 10 } : undefined,
       extraHealthChecks: (e.tests?.health_checks ?? []).map((t) => ({ name: t.name, type: t.type, path: t.path })),
-      pctOptions: parseKeyValues((e.pct_options ?? []).join(","), /,(?=[a-z][a-z0-9_]*=)/),
+      pctOptions,
       lxcOptions,
       apparmorProfile: e.apparmor_profile,
       startAtBoot: e.start_at_boot ?? false,
@@ -786,6 +811,13 @@ export function normaliseVms(
     const isTemplate = e.is_template ?? false;
     if (e.clone_from_vmid === undefined && e.template_image === undefined) {
       findings.error(F, base, "needs either template_image (a cloud image) or clone_from_vmid");
+    }
+    if (e.clone_from_vmid === undefined && e.template_image !== undefined) {
+      try {
+        cloudImage(e.template_image, "iso");
+      } catch (err) {
+        findings.error(F, [...base, "template_image"], (err as Error).message.replace(/^template_image "[^"]*": /, ""));
+      }
     }
     if (e.clone_from_vmid !== undefined && e.template_image !== undefined) {
       findings.warn(F, [...base, "template_image"], "ignored: the VM is cloned from clone_from_vmid");
