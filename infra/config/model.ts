@@ -207,7 +207,8 @@ export interface ContainerModel {
   /** `enable_lifecycle_snapshots`: the `pre-configured` snapshot before features, `final-form` after. */
   lifecycleSnapshots: boolean;
   /** Feature and application parameters (`vllm_*`, `ollama_*`, `portainer_role`, `<feature>_*`), as given;
-   *  every string inside them has passed PARAM_TEXT (no quotes, `;`, `|`, `&`, `$`, backticks, newlines). */
+   *  parameters are data: any string but NUL (quoted or base64-encoded on the way to scripts); keys ending in
+   *  `_password`, `_token`, `_secret` or `_key` travel as Pulumi secrets (providers/lxc SECRET_ENV). */
   params: Record<string, unknown>;
   /** The container's JSON object exactly as read, for tools that need the original. */
   raw: Record<string, unknown>;

@@ -127,9 +127,6 @@ export const PCT_FEATURE_KEYS = ["nesting", "keyctl", "fuse", "mknod", "mount"];
  *  when a container's trusted_ca feature names no certificate, URL or `trusted_ca_host_path`. */
 export const BASH_TRUSTED_CA_PATH = "/mnt/pve/quickOS/lxc-persistent-data/103/ssl/phoenix_root_ca.crt";
 
-/** Keys whose values are secrets: handed to scripts as Pulumi secrets, never plaintext inputs. */
-export const SECRET_KEY = /_(?:password|token|secret|key)$/;
-
 /**
  * Checks a parameter value. Parameters are data: any string travels to features and scripts
  * single-quoted (containers) or base64-encoded (VM cloud-init), so `$`, quotes and spaces are
