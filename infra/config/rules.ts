@@ -159,9 +159,13 @@ export const uniqueAddresses: Rule = (input, findings) => {
     if (holder) findings.error(file, at, `${what} ${value} is already used by ${holder}`);
     else map.set(value, owner);
   };
-  for (const c of input.containers) {
+  // Explicit addresses claim first: a default (proxmox_defaults.lxc.network_config) never makes an
+  // explicit value invalid; the container that took the default is the one reported.
+  const explicitFirst = [...input.containers].sort((a, b) => Number(!("network_config" in a.raw)) - Number(!("network_config" in b.raw)));
+  for (const c of explicitFirst) {
     if (c.network.ip !== "dhcp") {
-      claim(ips, c.network.ip.split("/")[0], `container ${c.ctid}`, LXC_FILE, ctPath(input, c.ctid, "network_config", "ip"), "IP");
+      const given = "network_config" in c.raw;
+      claim(ips, c.network.ip.split("/")[0], `container ${c.ctid}`, LXC_FILE, given ? ctPath(input, c.ctid, "network_config", "ip") : ctPath(input, c.ctid), given ? "IP" : "IP (from proxmox_defaults.lxc.network_config)");
     }
     if (c.macAddress) claim(macs, c.macAddress, `container ${c.ctid}`, LXC_FILE, ctPath(input, c.ctid, "mac_address"), "MAC");
   }

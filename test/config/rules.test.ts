@@ -43,7 +43,14 @@ const CASES: Record<string, { rejects: [string, (f: Files) => void, string][]; a
     accepts: [["a diamond", (f) => { ct(f, 955).dependencies = ["950", "952"]; f.vm.vms[1].dependencies = [955, 950]; }]],
   },
   uniqueAddresses: {
-    rejects: [["a VM MAC equal to a container's", (f) => (f.vm.vms[1].mac_address = "52:54:00:aa:bb:00"), `${VM}: $.vms[1].mac_address: MAC 52:54:00:AA:BB:00 is already used by container 900`]],
+    rejects: [
+      ["a VM MAC equal to a container's", (f) => (f.vm.vms[1].mac_address = "52:54:00:aa:bb:00"), `${VM}: $.vms[1].mac_address: MAC 52:54:00:AA:BB:00 is already used by container 900`],
+      // The container that took the default is reported, never the one that wrote the address (902 < 955).
+      ["a default IP an explicit container already uses", (f) => {
+        f.host.proxmox_defaults.lxc.network_config = "10.0.0.155/24,10.0.0.1";
+        delete ct(f, 902).network_config;
+      }, `${LXC}: $.lxc_configs["902"]: IP (from proxmox_defaults.lxc.network_config) 10.0.0.155 is already used by container 955`],
+    ],
     accepts: [["many DHCP guests", (f) => { for (const c of Object.values<any>(f.lxc.lxc_configs)) c.network_config.ip = "dhcp"; f.vm.vms[1].network_config.ip = "dhcp"; }]],
   },
   knownFeatures: {
