@@ -70,11 +70,7 @@ const VM_KEYS = schemaKeys(vmSchema as unknown as z.ZodObject);
 /** What the Bash tool did with keys Phoenix does not use, where Phoenix knows: named in the one warning per key. */
 export const BASH_KEY_NOTES: Record<string, string> = {
   trigger_sync_on_completion:
-    "the Bash tool ran its sync (`phoenix sync all`: Docker stacks through Portainer, DNS, gateway) after creating the guest; Phoenix converges everything on each `pulumi up` instead",
-  portainer_api: "the Bash tool used it for its Portainer stack sync; Phoenix does not sync Docker stacks",
-  docker_stacks: "the Bash tool deployed these through Portainer; Phoenix does not deploy Docker stacks",
-  integration_tests: "the Bash tool ran these with `phoenix test`; Phoenix runs health checks only",
-  run_integration_tests: "the Bash tool ran tests.integration_tests after creation; Phoenix runs health checks only",
+    "the Bash tool ran its `phoenix sync` after creating the guest; Phoenix has no separate sync step: each `pulumi up` converges what it manages (Docker stacks through Portainer are not among them)",
 };
 
 /** Keys neither known nor quiet nor parameters: collected, and warned once per key kind (Findings.flushUnused). */
@@ -581,7 +577,7 @@ export function normaliseContainers(
     const base: PathSegment[] = ["lxc_configs", key];
     origins.containers.set(ctid, base);
     // `<feature>_*` keys are parameters for the container's features, the stack's own ones too.
-    const isParam = (k: string) => isParamKey(k) || (e.features ?? []).some((f) => k.startsWith(`${f}_`));
+    const isParam = (k: string) => isParamKey(k) || (/^[a-z][a-z0-9_]*$/.test(k) && (e.features ?? []).some((f) => k.startsWith(`${f}_`)));
     warnUnknownKeys(findings, F, base, e as Record<string, unknown>, CONTAINER_KEYS, QUIET_GUEST_KEYS, isParam);
 
     const params: Record<string, unknown> = {};
@@ -590,7 +586,7 @@ export function normaliseContainers(
         params[k] = v;
         checkParam(findings, F, [...base, k], v);
         // A file on the host handed to a feature (trusted_ca_host_path): pushed by the host runner.
-        if (k.endsWith("_host_path") && (typeof v !== "string" || !ABSOLUTE_PATH.test(v))) {
+        if (k.endsWith("_host_path") && (typeof v !== "string" || !ABSOLUTE_PATH.test(v) || v.endsWith("/"))) {
           findings.error(F, [...base, k], `must be an absolute host path without spaces or shell characters; got ${show(v)}`);
         }
       }
@@ -795,7 +791,7 @@ export function normaliseVms(
   (raw.vms ?? []).forEach((e: VmEntry, i) => {
     const base: PathSegment[] = ["vms", i];
     if (!origins.vms.has(e.vmid)) origins.vms.set(e.vmid, base);
-    const isParam = (k: string) => isParamKey(k) || (e.features ?? []).some((f) => k.startsWith(`${f}_`));
+    const isParam = (k: string) => isParamKey(k) || (/^[a-z][a-z0-9_]*$/.test(k) && (e.features ?? []).some((f) => k.startsWith(`${f}_`)));
     warnUnknownKeys(findings, F, base, e as Record<string, unknown>, VM_KEYS, QUIET_GUEST_KEYS, isParam);
     const params: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(e)) {

@@ -20,7 +20,7 @@ describe("keys Phoenix does not use", () => {
     expect(r.ok).toBe(true);
     const sync = r.warnings.filter((w) => w.includes("trigger_sync_on_completion"));
     expect(sync).toEqual([
-      `${LXC}: $.lxc_configs["950"].trigger_sync_on_completion: unknown key, ignored (also at 2 more places: $.lxc_configs["952"].trigger_sync_on_completion, $.lxc_configs["955"].trigger_sync_on_completion); the Bash tool ran its sync (\`phoenix sync all\`: Docker stacks through Portainer, DNS, gateway) after creating the guest; Phoenix converges everything on each \`pulumi up\` instead`,
+      `${LXC}: $.lxc_configs["950"].trigger_sync_on_completion: unknown key, ignored (also at 2 more places: $.lxc_configs["952"].trigger_sync_on_completion, $.lxc_configs["955"].trigger_sync_on_completion); the Bash tool ran its \`phoenix sync\` after creating the guest; Phoenix has no separate sync step: each \`pulumi up\` converges what it manages (Docker stacks through Portainer are not among them)`,
     ]);
     expect(r.warnings).toContain(`${LXC}: $.lxc_configs["950"].custom_flag: unknown key, ignored`);
   });
