@@ -20,7 +20,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as proxmox from "@muhlba91/pulumi-proxmoxve";
 import type { ContainerModel, PhoenixModel } from "../config/model";
 import type { StackSettings } from "../settings";
-import { repoRoot, resolveFeatureScript, type FeatureScript } from "../../features/registry";
+import { LXC_FEATURES, repoRoot, resolveFeatureScript, type FeatureScript } from "../../features/registry";
 import { BASH_TRUSTED_CA_PATH } from "../config/normalise";
 import { stableJson } from "../../providers/base/index";
 import { bindMountLine, gpuLines, LxcOptions, LxcSnapshot, LxcStep, LxcSubIds, lxcFile, sha256, stepEnv } from "../../providers/lxc/index";
@@ -90,8 +90,9 @@ const FEATURE_KEY_PREFIX: Record<string, string> = {
 /** The parameters of feature `name` for container `c` (as `env_<key>` step parameters). */
 export function featureEnv(name: string, c: ContainerModel, model: PhoenixModel): Record<string, string> {
   const values: Record<string, unknown> = {};
-  // Features the stack provides get their `<name>_*` keys, like Phoenix's own.
-  const prefix = FEATURE_KEY_PREFIX[name] ?? `${name}_`;
+  // Features the stack provides get their `<name>_*` keys, like Phoenix's own get theirs.
+  const own = (LXC_FEATURES as readonly string[]).includes(name);
+  const prefix = FEATURE_KEY_PREFIX[name] ?? (own ? undefined : `${name}_`);
   if (prefix) for (const [k, v] of Object.entries(c.params)) if (k.startsWith(prefix)) values[k] = v;
   if (name === "base_setup" && model.host.timezone) values.timezone = model.host.timezone;
   if (name === "nvidia") {
