@@ -428,8 +428,8 @@ export const DEFAULT_ID_COUNT = 65_536;
  * root's default range are returned as `subIds` (`root:<id>:<count>` in /etc/subuid|subgid).
  *
  * Refused as Proxmox/the kernel refuse them: ranges overlapping on the container side or on the
- * host side (the kernel's uid_map rejects both), container ids outside 0..65535, and a map that
- * leaves container root (id 0) without a uid or a gid. `fail(message, index?)` receives each
+ * host side (the kernel's uid_map rejects both), and a map that leaves container root (id 0)
+ * without a uid or a gid. Ranges beyond container id 65535 are kept as given (no filling there). `fail(message, index?)` receives each
  * problem (index: the offending `id_maps` entry). An empty list stays empty (Proxmox's default).
  */
 export function completeIdMap(
@@ -443,10 +443,6 @@ export function completeIdMap(
     const mine = given.map((m, index) => ({ ...m, index })).filter((m) => m.type === type).sort((a, b) => a.containerId - b.containerId);
     let ok = true;
     mine.forEach((m, k) => {
-      if (m.containerId + m.size > DEFAULT_ID_COUNT) {
-        fail(`${type} ${m.containerId}+${m.size} reaches beyond container id ${DEFAULT_ID_COUNT - 1} (the container's id range is 0-${DEFAULT_ID_COUNT - 1})`, m.index);
-        ok = false;
-      }
       const prev = mine[k - 1];
       if (prev && prev.containerId + prev.size > m.containerId) {
         fail(`${type} container ids ${m.containerId}-${m.containerId + m.size - 1} overlap ids ${prev.containerId}-${prev.containerId + prev.size - 1} of another entry (the kernel refuses overlapping maps)`, m.index);
@@ -456,12 +452,17 @@ export function completeIdMap(
     if (!ok) continue;
     const full: { type: "uid" | "gid"; containerId: number; hostId: number; size: number }[] = [];
     let next = 0;
+    // Holes are filled inside the default range 0..65535 only; ranges the file maps beyond it stay as given.
+    const fill = (from: number, to: number) => {
+      const end = Math.min(to, DEFAULT_ID_COUNT);
+      if (end > from) full.push({ type, containerId: from, hostId: DEFAULT_ID_BASE + from, size: end - from });
+    };
     for (const m of mine) {
-      if (m.containerId > next) full.push({ type, containerId: next, hostId: DEFAULT_ID_BASE + next, size: m.containerId - next });
+      fill(next, m.containerId);
       full.push({ type, containerId: m.containerId, hostId: m.hostId, size: m.size });
-      next = m.containerId + m.size;
+      next = Math.max(next, m.containerId + m.size);
     }
-    if (next < DEFAULT_ID_COUNT) full.push({ type, containerId: next, hostId: DEFAULT_ID_BASE + next, size: DEFAULT_ID_COUNT - next });
+    fill(next, DEFAULT_ID_COUNT);
     // Host side: no two ranges may share a host id.
     const byHost = [...full].sort((a, b) => a.hostId - b.hostId);
     byHost.forEach((m, k) => {

@@ -60,8 +60,12 @@ describe("completeIdMap", () => {
     expect(r.errors).toEqual([expect.stringMatching(/^0: gid host ids .* overlap host ids/)]);
   });
 
-  it("refuses container ids beyond 65535", () => {
-    const r = complete([{ type: "uid", containerId: 65530, hostId: 1000, size: 10 }]);
-    expect(r.errors).toEqual([expect.stringMatching(/reaches beyond container id 65535/)]);
+  it("keeps a range reaching beyond container id 65535 as given, filling only below it", () => {
+    const r = complete([{ type: "uid", containerId: 65530, hostId: 200000, size: 10 }]);
+    expect(r.errors).toEqual([]);
+    expect(r.entries.filter((e) => e.type === "uid")).toEqual([
+      { type: "uid", containerId: 0, hostId: 100000, size: 65530 },
+      { type: "uid", containerId: 65530, hostId: 200000, size: 10 },
+    ]);
   });
 });
