@@ -841,8 +841,12 @@ export function normaliseVms(
       const ref = g.storage ?? g.pool;
       if (ref === undefined) return findings.error(F, at, "needs pool (a Proxmox storage id) or type nfs");
       if (g.size_gb === undefined) return findings.error(F, [...at, "size_gb"], "is required");
-      const storage = ctx.resolveStorage(ref);
-      if (!storage) return findings.error(F, [...at, g.storage ? "storage" : "pool"], `storage ${ref} is not in the host config; known: ${ctx.knownStorages().join(", ")}`);
+      // As for containers: an undeclared storage must already exist on the host.
+      let storage = ctx.resolveStorage(ref);
+      if (!storage) {
+        findings.warn(F, [...at, g.storage ? "storage" : "pool"], `storage ${ref} is not in the host config; it must already exist on the host (known here: ${ctx.knownStorages().join(", ")})`);
+        storage = ref;
+      }
       volumes.push({ name: g.name, storage, sizeGb: g.size_gb, mountPoint: g.mount_point });
     });
 

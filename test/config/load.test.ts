@@ -11,6 +11,15 @@ function model(dir: string, opts?: { defaultNode?: string }) {
   return r.model;
 }
 
+describe("undeclared storages", () => {
+  it("a VM volume on a storage the host file does not declare loads with a warning, as for containers", () => {
+    const r = loadMutated((f) => (f.vm.vms[1].volumes = [{ name: "data", pool: "old-disks", size_gb: 10 }]));
+    expect(r.ok ? [] : r.errors).toEqual([]);
+    expect(r.warnings.some((w) => w.startsWith(`${VM}: $.vms[1].volumes[0].pool: storage old-disks is not in the host config; it must already exist on the host`))).toBe(true);
+    if (r.ok) expect(r.model.vms.find((v) => v.vmid === 8001)!.volumes).toEqual([{ name: "data", storage: "old-disks", sizeGb: 10, mountPoint: undefined }]);
+  });
+});
+
 describe("keys Phoenix does not use", () => {
   it("are warned once per key kind, with the count of places and what the Bash tool did with them", () => {
     const r = loadMutated((f) => {
