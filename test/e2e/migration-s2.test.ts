@@ -17,6 +17,7 @@ const PEM = "-----BEGIN CERTIFICATE-----\nMIIBs2\n-----END CERTIFICATE-----\n";
 
 describe("migration case s2, end to end through the pct emulator", () => {
   let host: TestHost;
+  let engine: Engine;
   let run: RunReport;
   let calls: string[][];
   const sh = async (cmd: string) => (await host.exec(cmd)).stdout;
@@ -27,7 +28,8 @@ describe("migration case s2, end to end through the pct emulator", () => {
     // The Bash tool's shared SSL folder on the host, where trusted_ca finds the root CA.
     const r = await host.exec(`mkdir -p ${path.posix.dirname(CA)} && printf '%s' '${PEM}' > ${CA} && printf 'root:100000:65536\\n' > /etc/subgid`);
     expect(r.code, r.stderr).toBe(0);
-    run = await new Engine(host).up({ configDir: path.join(CASES_DIR, "s2") });
+    engine = new Engine(host);
+    run = await engine.up({ configDir: path.join(CASES_DIR, "s2") });
     calls = await readCalls(host);
   }, 900_000);
   afterAll(() => host?.stop());
@@ -68,4 +70,14 @@ describe("migration case s2, end to end through the pct emulator", () => {
     expect(await sh("cat /var/lib/pve-emu/lxc/910/rootfs/etc/vllm/engine_config.json")).toBe('{"ModelConfig":{"model":"org/model"}}\n');
     expect(await sh("test -e /var/lib/pve-emu/lxc/910/rootfs/etc/systemd/system/vllm.service && echo unit || echo none")).toBe("none\n");
   });
+
+  it("a second run changes nothing (subids, lifecycle snapshots and steps read back as they are)", async () => {
+    const before = await readCalls(host);
+    const second = await engine.up({ configDir: path.join(CASES_DIR, "s2") });
+    expect(second.errors).toEqual([]);
+    for (const [name, action] of second.actions) expect(action, name).toBe("same");
+    expect(second.actions.size).toBe(run.actions.size);
+    const changing = (await readCalls(host)).slice(before.length).filter((c) => !["status", "config", "listsnapshot"].includes(c[1]));
+    expect(changing).toEqual([]);
+  }, 600_000);
 });
