@@ -69,6 +69,25 @@ describe("migration: Bash-era scripts and features in emulated containers", () =
     }
   });
 
+  it("parameters are data: `$`, quotes, backticks and spaces reach a stack feature exactly", async () => {
+    const ctid = await fresh();
+    const hostile = "p@ss$$word1 'a' \"b\" $(touch /pwned) `touch /pwned2` ${HOME}";
+    const feature = path.join(tmp, "dns_server.sh");
+    writeFileSync(feature, '#!/usr/bin/env bash\nset -euo pipefail\nprintf \'%s\' "$PHOENIX_DNS_SERVER_ADMIN_PASSWORD" > /root/param\n');
+    const extra: Record<string, string> = {
+      PHOENIX_ACTION: "apply",
+      PHOENIX_CTID: String(ctid),
+      PHOENIX_STEP: "feature-dns_server",
+      PHOENIX_SCRIPT: readFileSync(feature, "utf8"),
+      PHOENIX_LIBRARY: readFileSync(path.join(repoRoot, "features/lxc/lib/common.sh"), "utf8"),
+      PHOENIX_ENV_DNS_SERVER_ADMIN_PASSWORD: hostile,
+    };
+    const r = await e.run("bash", ["-euo", "pipefail", path.join(repoRoot, "features/lxc/host/run_in_container.sh")], extra);
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync(path.join(e.rootfs(ctid), "root/param"), "utf8")).toBe(hostile);
+    expect(existsSync(path.join(e.rootfs(ctid), "pwned")) || existsSync(path.join(e.rootfs(ctid), "pwned2"))).toBe(false);
+  });
+
   it("a failing application script fails the step", async () => {
     const ctid = await fresh();
     const r = await step(ctid, "app", "features/lxc/steps/bash_app.sh", { app_name: "x.sh", app_ctid: String(ctid), app_script: "#!/bin/bash\nexit 3\n", app_utils: "#\n" });
