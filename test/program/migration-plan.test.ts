@@ -156,6 +156,20 @@ describe("stack-provided scripts and secrets in the plan", () => {
     expect(byName(p, "vm-1001").inputs.initialization.dns).toEqual({ domain: "lab.example" });
   }, 60_000);
 
+  it("cb4 with the portainer feature: the `$` password travels to the VM, in secret user data only", async () => {
+    const p = await plan(variant("cb4", (f) => (f.vm.vms[1].features = ["portainer"])));
+    expect(p.errors).toEqual([]);
+    const userData = byName(p, "vm-1001-user-data");
+    expect(userData.secretInputs).toContain("sourceRaw");
+    expect(JSON.stringify(userData.inputs.sourceRaw)).toContain(`PORTAINER_ADMIN_PASSWORD=${Buffer.from("p@ss$$word1").toString("base64")}`);
+    for (const r of p.resources) {
+      for (const [k, v] of Object.entries(r.inputs)) {
+        if (r.secretInputs.includes(k)) continue;
+        expect((JSON.stringify(v) ?? "").includes("p@ss$$word1"), `${r.name}.${k}`).toBe(false);
+      }
+    }
+  }, 60_000);
+
   it("keys ending in _password, _token, _secret or _key travel as secrets", async () => {
     const p = await plan(variant("s2", (f) => (f.lxc.lxc_configs["910"].vllm_api_key = "sk-'$(x)\"")));
     expect(p.errors).toEqual([]);
