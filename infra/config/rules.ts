@@ -194,18 +194,21 @@ export const knownFeatures: Rule = (input, findings) => {
   input.host.lxcDefaults.features.forEach((f) => check("lxc", f, HYPERVISOR_FILE, ["proxmox_defaults", "lxc", "features"]));
 };
 
+const notFound = (name: string, lookedIn: string[]) =>
+  lookedIn.length ? `script ${name} not found; looked in ${lookedIn.join(", ")}` : `script name ${name} must be letters, digits, '_.-' and '/' between them`;
+
 /** Every application and test script the containers name exists (all missing ones reported at once). */
 export const scriptsExist: Rule = (input, findings) => {
   if (!input.configDir) return;
   for (const c of input.containers) {
     if (c.applicationScript) {
       const r = findConfigScript(input.configDir, "apps", c.applicationScript);
-      if (!r.found) findings.error(LXC_FILE, ctPath(input, c.ctid, "application_script"), `script ${c.applicationScript} not found; looked in ${r.lookedIn.join(", ")}`);
+      if (!r.found) findings.error(LXC_FILE, ctPath(input, c.ctid, "application_script"), notFound(c.applicationScript, r.lookedIn));
     }
     c.extraHealthChecks.forEach((t, i) => {
       if (t.type !== "script") return;
       const r = findConfigScript(input.configDir!, "tests", t.path);
-      if (!r.found) findings.error(LXC_FILE, ctPath(input, c.ctid, "tests", "health_checks", i, "path"), `script ${t.path} not found; looked in ${r.lookedIn.join(", ")}`);
+      if (!r.found) findings.error(LXC_FILE, ctPath(input, c.ctid, "tests", "health_checks", i, "path"), notFound(t.path, r.lookedIn));
     });
   }
 };
