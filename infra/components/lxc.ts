@@ -20,7 +20,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as proxmox from "@muhlba91/pulumi-proxmoxve";
 import type { ContainerModel, PhoenixModel } from "../config/model";
 import type { StackSettings } from "../settings";
-import { LXC_FEATURES, repoRoot, resolveFeatureScript, type FeatureScript } from "../../features/registry";
+import { LXC_FEATURES, findConfigScript, repoRoot, resolveFeatureScript, type FeatureScript } from "../../features/registry";
 import { BASH_TRUSTED_CA_PATH } from "../config/normalise";
 import { stableJson } from "../../providers/base/index";
 import { bindMountLine, gpuLines, LxcOptions, LxcSnapshot, LxcStep, LxcSubIds, lxcFile, sha256, stepEnv } from "../../providers/lxc/index";
@@ -145,21 +145,17 @@ export function bashAppStep(c: ContainerModel, model: PhoenixModel, app: Feature
   };
 }
 
-/** A script named by the configuration: from the stack's folder first, then Phoenix's own. */
+/** A script named by the configuration: from the stack's folder first, then Phoenix's own
+ *  (features/registry findConfigScript, the lookup validate checks). */
 export function configScript(configDir: string, kind: "apps" | "tests", name: string, ctid: number): FeatureScript {
-  if (!/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/.test(name) || name.split("/").includes("..")) {
-    throw new Error(`container ${ctid}: invalid script name ${JSON.stringify(name)}`);
+  const found = findConfigScript(configDir, kind, name);
+  if (!found.found) {
+    throw new Error(found.lookedIn.length ? `container ${ctid}: script ${name} not found in ${found.lookedIn.join(", ")}` : `container ${ctid}: invalid script name ${JSON.stringify(name)}`);
   }
-  const candidates = kind === "apps" ? [path.join(configDir, name), path.join(configDir, "scripts", name)] : [path.join(configDir, "tests", name)];
-  for (const file of candidates) {
-    if (fs.existsSync(file)) {
-      const text = fs.readFileSync(file, "utf8");
-      return { room: "lxc", name, file: path.relative(repoRoot(), file), text, sha256: sha256(text) };
-    }
-  }
-  const own = path.join(repoRoot(), "features", "lxc", kind, name);
-  if (fs.existsSync(own)) return lxcFile(`${kind}/${name}`);
-  throw new Error(`container ${ctid}: script ${name} not found in ${[...candidates, own].join(", ")}`);
+  const ownDir = path.join(repoRoot(), "features", "lxc") + path.sep;
+  if (found.file.startsWith(ownDir)) return lxcFile(path.relative(ownDir, found.file).split(path.sep).join("/"));
+  const text = fs.readFileSync(found.file, "utf8");
+  return { room: "lxc", name, file: path.relative(repoRoot(), found.file), text, sha256: sha256(text) };
 }
 
 /** The OS type Proxmox sets up the container for, from the template file name. */
