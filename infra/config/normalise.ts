@@ -592,7 +592,13 @@ export function normaliseContainers(
         }
       }
     }
-    if ((e.features ?? []).includes("trusted_ca") && !["trusted_ca_cert", "trusted_ca_url", "trusted_ca_host_path"].some((k) => k in e)) {
+    // A certificate "given" as a host path (the Bash tool's files name the shared SSL folder's file)
+    // is a host file, not PEM text.
+    if (typeof params.trusted_ca_cert === "string" && ABSOLUTE_PATH.test(params.trusted_ca_cert) && params.trusted_ca_host_path === undefined) {
+      params.trusted_ca_host_path = params.trusted_ca_cert;
+      delete params.trusted_ca_cert;
+    }
+    if ((e.features ?? []).includes("trusted_ca") && !["trusted_ca_cert", "trusted_ca_url", "trusted_ca_host_path"].some((k) => k in params)) {
       findings.warn(F, [...base, "features", (e.features ?? []).indexOf("trusted_ca")], `trusted_ca names no trusted_ca_cert, trusted_ca_url or trusted_ca_host_path: the root CA is copied from ${BASH_TRUSTED_CA_PATH} on the host, as the Bash orchestrator did (it must exist there)`);
     }
 

@@ -170,6 +170,16 @@ describe("stack-provided scripts and secrets in the plan", () => {
     }
   }, 60_000);
 
+  it("trusted_ca: a certificate given as a host path is the host file; trusted_ca_host_path names one", async () => {
+    for (const key of ["trusted_ca_cert", "trusted_ca_host_path"]) {
+      const p = await plan(variant("s2", (f) => (f.lxc.lxc_configs["900"][key] = "/srv/ssl/root_ca.crt")));
+      expect(p.errors).toEqual([]);
+      const params = byName(p, "ct-900-feature-trusted_ca").inputs.params;
+      expect(params.host_file, key).toBe("/srv/ssl/root_ca.crt");
+      expect(params.env_trusted_ca_cert, key).toBeUndefined();
+    }
+  }, 60_000);
+
   it("keys ending in _password, _token, _secret or _key travel as secrets", async () => {
     const p = await plan(variant("s2", (f) => (f.lxc.lxc_configs["910"].vllm_api_key = "sk-'$(x)\"")));
     expect(p.errors).toEqual([]);
