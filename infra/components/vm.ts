@@ -16,7 +16,7 @@ import * as proxmox from "@muhlba91/pulumi-proxmoxve";
 import type { PhoenixModel, VmModel } from "../config/model";
 import { guestFirewallOn } from "../config/firewall";
 import type { StackSettings } from "../settings";
-import { featureScript, repoRoot } from "../../features/registry";
+import { featureScript, repoRoot, resolveFeatureScript } from "../../features/registry";
 import { VmCloudInitWait, VmSnapshot } from "../../providers/vm/index";
 import { buildUserData, cloudImage } from "./cloud-init";
 
@@ -78,7 +78,8 @@ export function vmUserData(vm: VmModel, model: PhoenixModel): string {
   return buildUserData({
     hostname: vm.name,
     user: vm.user,
-    features: vm.features.map((name) => featureScript("vm", name)),
+    // Phoenix's own features, or the stack folder's features/vm/<name>.sh.
+    features: vm.features.map((name) => resolveFeatureScript(path.dirname(model.files.vm), "vm", name)),
     runner: featureScript("vm", "first_boot").text,
     // The same helpers the container features use: VM and container features share their code.
     library: sharedFeatureLibrary(),
@@ -140,7 +141,11 @@ export class VmGuest extends pulumi.ComponentResource {
       vm.network.ip === "dhcp"
         ? { address: "dhcp" }
         : { address: vm.network.ip, ...(vm.network.gateway ? { gateway: vm.network.gateway } : {}) };
-    const dns = vm.network.nameservers.length > 0 ? { servers: vm.network.nameservers } : undefined;
+    // Nameservers from network_config; the search domain from the host file's domain_name (as the Bash tool set it).
+    const dns =
+      vm.network.nameservers.length > 0 || vm.network.searchDomain
+        ? { ...(vm.network.nameservers.length > 0 ? { servers: vm.network.nameservers } : {}), ...(vm.network.searchDomain ? { domain: vm.network.searchDomain } : {}) }
+        : undefined;
     const extraDisks = vm.volumes.map((v, i) => ({
       interface: `scsi${i + 1}`,
       datastoreId: v.storage,

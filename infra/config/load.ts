@@ -106,7 +106,8 @@ function loadUnsafe(dir: string, opts: LoadOptions): LoadResult {
   const containers = normaliseContainers(lxcFile, ctx, findings, origins, opts.defaultNode);
   const vms = normaliseVms(vmFile, ctx, findings, origins, opts.defaultNode);
   duplicateVmids((vmFile.vms ?? []).map((v) => v.vmid), findings);
-  runRules({ host: ctx.host, containers, vms, origins, lxcNvidiaVersion: lxcFile.nvidia_driver_version }, findings);
+  runRules({ host: ctx.host, containers, vms, origins, lxcNvidiaVersion: lxcFile.nvidia_driver_version, configDir: absDir }, findings);
+  findings.flushUnused();
 
   const warnings = unique(findings.warnings);
   if (findings.errors.length > 0) return { ok: false, errors: unique(findings.errors), warnings };

@@ -36,7 +36,7 @@ export interface RunReport {
 
 const CONTAINER = "proxmoxve:index/containerLegacy:ContainerLegacy";
 /** What `up` carries out: containers and the container kinds (host setup and VMs are other issues'). */
-const CARRIED_OUT = /^(proxmoxve:index\/containerLegacy:ContainerLegacy|pulumi-nodejs:dynamic\/phoenix:lxc-(options|step|snapshot))$/;
+const CARRIED_OUT = /^(proxmoxve:index\/containerLegacy:ContainerLegacy|pulumi-nodejs:dynamic\/phoenix:lxc-(options|step|snapshot|subids))$/;
 
 function nameFromUrn(urn: string): string {
   return urn.slice(urn.lastIndexOf("::") + 2);
