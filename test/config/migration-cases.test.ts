@@ -136,6 +136,8 @@ describe("the migration cases", () => {
     // trusted_ca without a certificate, URL or host path: the Bash tool's host file, said once.
     expect(r.warnings).toEqual([
       `${LXC}: $.lxc_configs["900"].features[1]: trusted_ca names no trusted_ca_cert, trusted_ca_url or trusted_ca_host_path: the root CA is copied from /mnt/pve/quickOS/lxc-persistent-data/103/ssl/phoenix_root_ca.crt on the host, as the Bash orchestrator did (it must exist there)`,
+      // s2 declares a guest firewall while the host firewall is off (base): Proxmox filters nothing.
+      `${LXC}: $.lxc_configs["900"].firewall: has no effect while the host firewall is off: Proxmox filters guests only when the cluster firewall is enabled (shared_volumes.firewall.enabled)`,
     ]);
   });
 
