@@ -5,8 +5,23 @@
 //   - dynamic resources: the serialized provider is loaded as Pulumi's dynamic-provider host does
 //     and driven like the engine: check, then create, or diff against the last state and update
 //     (or replace) only when diff reports a change;
-//   - ContainerLegacy: what the proxmoxve provider does through the Proxmox API, done with the
-//     emulator's `pct` over SSH (create or clone, set, resize, start).
+//   - ContainerLegacy: what the proxmoxve provider (bpg/terraform-provider-proxmox) does through
+//     the Proxmox API, done with the emulator's `pct` over SSH, as the provider really does it:
+//       * authenticated with the stack's API token (proxmoxve:apiToken), so Proxmox's
+//         check_ct_modify_config_perm refuses with 403 what only root@pam may set: feature flags
+//         other than nesting (any flag on a privileged container), bind/device mount points,
+//         device passthrough;
+//       * create = POST lxc with everything, then start;
+//       * clone = POST clone (full, target storage, hostname, description; no snapshot name), then
+//         ONE config update (cores, memory, features, network, hostname, mount points...), then
+//         start; the root disk is not resized on clone, only a later update resizes it;
+//       * a clone refused with a server error (the source "CT is locked (disk)" by another clone)
+//         is retried: 3 attempts, 10 s then 20 s apart (retry.NewTaskOperation with a 10 s base
+//         delay), ~30 s in all, then it fails (EngineOptions.lockRetryDelayMs shortens it);
+//       * changed inputs: ForceNew fields (mount points, unprivileged, the disk's storage, the clone
+//         source, the node, the template) replace the container: stop, destroy (Proxmox deletes its
+//         volumes with it), create again; anything else is one config update (and a resize when
+//         the disk grew).
 // State persists across runs of one engine, so a second run shows what `pulumi up` would change.
 import { loadDist, requireNode } from "../load";
 import { loadProvider, type LoadedProvider } from "../providers/harness";
@@ -93,13 +108,46 @@ export async function planContainers(model: any, settings: any): Promise<EngineR
   return registered;
 }
 
+/** How the engine stands in for the provider. */
+export interface EngineOptions {
+  /** `token` (default: the stacks authenticate with proxmoxve:apiToken) or `root@pam`. */
+  auth?: "token" | "root@pam";
+  /** Base delay of the provider's clone retry, in ms (default 10000: 10 s, then 20 s). */
+  lockRetryDelayMs?: number;
+}
+
+/** Proxmox's 403 for what an API token may not set on a container (PVE::LXC::check_ct_modify_config_perm). */
+export function tokenRefusal(c: Record<string, any>, old?: Record<string, any>): string | undefined {
+  const perm = (what: string) => `403 Permission check failed (${what})`;
+  for (const m of c.mountPoints ?? []) {
+    if (String(m.volume).startsWith("/")) return perm(`mount point type ${String(m.volume).startsWith("/dev/") ? "device" : "bind"} is only allowed for root@pam`);
+  }
+  if ((c.devicePassthroughs ?? []).length) return perm("configuring device passthrough is only allowed for root@pam");
+  const flags = (f: any): Record<string, string> =>
+    Object.fromEntries(Object.entries(f ?? {}).map(([k, v]) => [k, Array.isArray(v) ? v.join(";") : v ? "1" : "0"]));
+  const next = flags(c.features);
+  if (Object.keys(next).length) {
+    if (!c.unprivileged) return perm("changing feature flags for privileged container is only allowed for root@pam");
+    const before = flags(old?.features);
+    const changed = [...new Set([...Object.keys(before), ...Object.keys(next)])].filter((k) => before[k] !== next[k]);
+    if (changed.some((k) => k !== "nesting")) return perm("changing feature flags (except nesting) is only allowed for root@pam");
+  }
+  return undefined;
+}
+
+/** Inputs of ContainerLegacy whose change replaces the container (ForceNew in the provider's schema). */
+const FORCE_NEW = ["vmId", "nodeName", "unprivileged", "mountPoints", "clone", "operatingSystem.templateFileId", "disk.datastoreId"];
+
 export class Engine {
   private state = new Map<string, { id: string; inputs: Record<string, any>; outs: Record<string, any> }>();
   private providers = new Map<string, Promise<LoadedProvider>>();
   private ssh = loadDist("providers/ssh/index");
   private stable = loadDist("providers/base/index").stableJson as (v: unknown) => string;
 
-  constructor(private host: TestHost) {}
+  constructor(
+    private host: TestHost,
+    private options: EngineOptions = {},
+  ) {}
 
   /**
    * Runs the real program (infra/index.ts, through the lead's planStack) as an update against the
@@ -110,7 +158,16 @@ export class Engine {
     const report: RunReport = { registered: [], actions: new Map(), sessions: 0, errors: [] };
     const { planStack } = loadDist("infra/cli/plan");
     const t = this.host.target;
-    const plan = await planStack({
+    // A failed resource leaves its dependents waiting forever under the mock monitor: once one
+    // fails, the run ends as `pulumi up` does, when nothing else is being carried out.
+    let inFlight = 0;
+    let failed: (() => void) | undefined;
+    const stopped = new Promise<void>((resolve) => (failed = resolve));
+    const settle = async () => {
+      for (let quiet = 0; quiet < 4; quiet = inFlight ? 0 : quiet + 1) await new Promise((r) => setTimeout(r, 250));
+      failed!();
+    };
+    const planning = planStack({
       stack: opts.stack ?? "dev",
       preview: false,
       configDir: opts.configDir,
@@ -123,14 +180,21 @@ export class Engine {
       },
       onNewResource: async (args: any) => {
         if (!CARRIED_OUT.test(args.type) && !FIREWALL_TYPES.test(args.type)) return undefined;
+        if (report.errors.length) throw new Error(`${args.name}: not carried out (an earlier resource failed)`);
+        inFlight++;
         try {
           return await this.carryOut(args, report);
         } catch (err) {
           report.errors.push(`${args.name}: ${(err as Error).message}`);
+          if (report.errors.length === 1) void settle();
           throw err;
+        } finally {
+          inFlight--;
         }
       },
     });
+    const plan = await Promise.race([planning, stopped.then(() => undefined)]);
+    if (!plan) return report;
     report.errors.push(...plan.errors);
     report.registered = plan.resources.map((r: any) => ({ name: r.name, type: r.type, dependsOn: r.dependsOn, inputs: r.inputs, replaceWith: [], deleteBeforeReplace: false, deletedWith: "" }));
     return report;
@@ -176,9 +240,24 @@ export class Engine {
     if (FIREWALL_TYPES.test(args.type)) return carryOutFirewall(this.host, this.state, args, report);
     if (args.type === CONTAINER) {
       if (prior) {
-        if (this.stable(prior.inputs) !== this.stable(args.inputs)) throw new Error(`${args.name}: container inputs changed; this engine does not update containers`);
-        report.actions.set(args.name, "same");
-        return { id: prior.id, state: prior.outs };
+        if (this.stable(prior.inputs) === this.stable(args.inputs)) {
+          report.actions.set(args.name, "same");
+          return { id: prior.id, state: prior.outs };
+        }
+        const get = (o: any, k: string) => k.split(".").reduce((v, part) => v?.[part], o);
+        const replace = FORCE_NEW.some((k) => this.stable(get(prior.inputs, k) ?? null) !== this.stable(get(args.inputs, k) ?? null));
+        report.sessions++;
+        await this.ssh.withSession(this.host.target, this.host.secrets, async (s: any) => {
+          if (replace) {
+            await this.deleteContainer(s, prior.inputs);
+            await this.createContainer(s, args.inputs);
+          } else {
+            await this.updateContainer(s, prior.inputs, args.inputs);
+          }
+        });
+        this.state.set(args.name, { id: String(args.inputs.vmId), inputs: args.inputs, outs: args.inputs });
+        report.actions.set(args.name, replace ? "replace" : "update");
+        return { id: String(args.inputs.vmId), state: args.inputs };
       }
       report.sessions++;
       await this.ssh.withSession(this.host.target, this.host.secrets, (s: any) => this.createContainer(s, args.inputs));
@@ -190,13 +269,22 @@ export class Engine {
     throw new Error(`${args.name}: the engine has no way to carry out ${args.type}`);
   }
 
-  /** What the proxmoxve provider does for a ContainerLegacy, with `pct` (the Proxmox API's CLI twin). */
-  private async createContainer(session: any, c: Record<string, any>): Promise<void> {
+  private pctRunner(session: any) {
     const q = this.ssh.shellQuote as (s: string) => string;
-    const pct = async (...words: string[]) => {
+    return async (...words: string[]) => {
       await session.check(["pct", ...words].map(q).join(" "), { purpose: `pct ${words.slice(0, 2).join(" ")}` });
     };
-    const id = String(c.vmId);
+  }
+
+  /** With an API token, Proxmox refuses (403) what only root@pam may set. */
+  private checkPermissions(c: Record<string, any>, old?: Record<string, any>): void {
+    if ((this.options.auth ?? "token") !== "token") return;
+    const refusal = tokenRefusal(c, old);
+    if (refusal) throw new Error(refusal);
+  }
+
+  /** The `pct create/set` options the provider sends for the container's settings (not the disk). */
+  private settings(c: Record<string, any>): string[] {
     const opts: string[] = [];
     opts.push("--cores", String(c.cpu.cores), "--memory", String(c.memory.dedicated), "--swap", String(c.memory.swap));
     const net = c.networkInterfaces[0];
@@ -208,19 +296,86 @@ export class Engine {
     }
     opts.push("--onboot", c.startOnBoot ? "1" : "0");
     if (c.startup) opts.push("--startup", [c.startup.order !== undefined && `order=${c.startup.order}`, c.startup.upDelay !== undefined && `up=${c.startup.upDelay}`].filter(Boolean).join(","));
+    (c.devicePassthroughs ?? []).forEach((d: any, i: number) => opts.push(`--dev${i}`, `${d.path}${d.mode ? `,mode=${d.mode}` : ""}`));
+    return opts;
+  }
+
+  private mountPointOpts(c: Record<string, any>): string[] {
+    const opts: string[] = [];
     (c.mountPoints ?? []).forEach((m: any, i: number) => {
       const volume = m.volume.startsWith("/") ? m.volume : `${m.volume}:${String(m.size).replace(/G$/, "")}`;
       opts.push(`--mp${i}`, `${volume},mp=${m.path}`);
     });
-    (c.devicePassthroughs ?? []).forEach((d: any, i: number) => opts.push(`--dev${i}`, `${d.path}${d.mode ? `,mode=${d.mode}` : ""}`));
+    return opts;
+  }
+
+  /** What the proxmoxve provider does for a new ContainerLegacy, with `pct` (the Proxmox API's CLI twin). */
+  private async createContainer(session: any, c: Record<string, any>): Promise<void> {
+    const pct = this.pctRunner(session);
+    const id = String(c.vmId);
     if (c.clone) {
-      await pct("clone", String(c.clone.vmId), id, "--full", "1", "--hostname", c.initialization.hostname, ...(c.clone.datastoreId ? ["--storage", c.clone.datastoreId] : []));
-      await pct("set", id, ...opts);
-      await pct("resize", id, "rootfs", `${c.disk.size}G`);
+      // POST clone: the source's config (raw lxc.* lines included) comes along.
+      const cloneArgs = ["clone", String(c.clone.vmId), id, "--full", "1", "--hostname", c.initialization.hostname];
+      if (c.clone.datastoreId) cloneArgs.push("--storage", c.clone.datastoreId);
+      if (c.description) cloneArgs.push("--description", c.description);
+      await this.cloneWithRetry(pct, cloneArgs);
+      // One update with the rest (the provider's containerCreateClone); no resize.
+      const cloned = await this.currentConfig(session, id);
+      this.checkPermissions(c, { features: cloned.features, unprivileged: c.unprivileged });
+      await pct("set", id, ...this.settings(c), ...this.mountPointOpts(c));
     } else {
+      this.checkPermissions(c);
       await pct("create", id, c.operatingSystem.templateFileId, "--hostname", c.initialization.hostname, "--ostype", c.operatingSystem.type,
-        "--rootfs", `${c.disk.datastoreId}:${c.disk.size}`, "--unprivileged", c.unprivileged ? "1" : "0", ...opts);
+        "--rootfs", `${c.disk.datastoreId}:${c.disk.size}`, "--unprivileged", c.unprivileged ? "1" : "0",
+        ...(c.description ? ["--description", c.description] : []), ...this.settings(c), ...this.mountPointOpts(c));
     }
     if (c.started !== false) await pct("start", id);
+  }
+
+  /** The provider's update: one config update with what changed, then a resize if the disk grew. */
+  private async updateContainer(session: any, old: Record<string, any>, c: Record<string, any>): Promise<void> {
+    const pct = this.pctRunner(session);
+    const id = String(c.vmId);
+    this.checkPermissions(c, old);
+    await pct("set", id, ...this.settings(c), ...(c.description ? ["--description", c.description] : []));
+    if (Number(c.disk.size) > Number(old.disk.size)) await pct("resize", id, "rootfs", `${c.disk.size}G`);
+  }
+
+  /** The provider's delete: stop if running, then DELETE (Proxmox removes the volumes with it). */
+  private async deleteContainer(session: any, c: Record<string, any>): Promise<void> {
+    const pct = this.pctRunner(session);
+    const id = String(c.vmId);
+    const status = await session.run(`pct status ${id}`);
+    if (String(status.stdout).includes("running")) await pct("stop", id);
+    await pct("destroy", id, "--purge", "1");
+  }
+
+  private async currentConfig(session: any, id: string): Promise<Record<string, string>> {
+    const r = await session.check(`pct config ${id}`, { purpose: `pct config ${id}` });
+    const out: Record<string, string> = {};
+    for (const line of String(r.stdout).split("\n")) {
+      const m = /^([a-z][a-z0-9_]*): (.*)$/.exec(line);
+      if (m) out[m[1]] = m[2];
+    }
+    const features = out.features ? Object.fromEntries(out.features.split(",").map((kv) => kv.split("="))) : undefined;
+    return { ...out, features: features as any };
+  }
+
+  /** retry.NewTaskOperation("container clone", WithBaseDelay(10s), RetryIf(IsTransientAPIError)): 3 attempts, backoff. */
+  private async cloneWithRetry(pct: (...w: string[]) => Promise<void>, args: string[]): Promise<void> {
+    const base = this.options.lockRetryDelayMs ?? 10_000;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await pct(...args);
+        return;
+      } catch (err) {
+        const message = (err as Error).message;
+        // 4xx (parameter/permission errors) are not retried; server errors (a locked source) are.
+        const transient = !/\b(400|403) /.test(message);
+        if (attempt > 1 && /already exists/.test(message)) return;
+        if (!transient || attempt >= 3) throw err;
+        await new Promise((r) => setTimeout(r, base * 2 ** (attempt - 1)));
+      }
+    }
   }
 }

@@ -8,12 +8,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mkdtempSync, readFileSync, writeFileSync, copyFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { repoRoot } from "../load";
+import { loadDist, repoRoot } from "../load";
 import { startTestHost, type TestHost } from "../host/sshd";
-import { installEmulator, readCalls, seedFromDir } from "../host/emulator/lib";
+import { installEmulator, installStorageCfg, readCalls, seedFromDir } from "../host/emulator/lib";
 import { Engine, type RunReport } from "./lxc-engine";
 
-describe("dev stack containers, end to end through the pct emulator", () => {
+describe("dev stack containers, end to end through the pct emulator and real LXC", () => {
   let host: TestHost;
   let engine: Engine;
   let first: RunReport;
@@ -21,14 +21,19 @@ describe("dev stack containers, end to end through the pct emulator", () => {
   const accepted = () => (readFileSync(path.join(host.baseDir, "sshd.log"), "utf8").match(/Accepted publickey/g) ?? []).length;
 
   beforeAll(async () => {
-    host = await startTestHost();
-    await installEmulator(host, { tools: ["pct"], seed: seedFromDir(path.join(repoRoot, "test/features/lxc/stubs"), "usr/local/bin") });
+    // Containers run for real (LXC in the test host); feature scripts keep their apt/curl stand-ins.
+    host = await startTestHost({ lxc: true });
+    await installEmulator(host, { tools: ["pct"], realLxc: true, seed: seedFromDir(path.join(repoRoot, "test/features/lxc/stubs"), "usr/local/bin") });
     // Bind mount sources (the host's shared volumes) live under a host root inside the throwaway /srv.
     const r = await host.exec(
-      "mkdir -p /srv/hostroot/fastData/shared-bulk-data/vllm_models /srv/hostroot/fastData/shared-bulk-data/ollama_models && echo EMU_HOST_ROOT=/srv/hostroot > /etc/pve-emu.conf",
+      "mkdir -p /srv/hostroot/fastData/shared-bulk-data/vllm_models /srv/hostroot/fastData/shared-bulk-data/ollama_models && echo EMU_HOST_ROOT=/srv/hostroot >> /etc/pve-emu.conf",
     );
     expect(r.code, r.stderr).toBe(0);
-    engine = new Engine(host);
+    // The storages the (only declared) hypervisor setup registers: containers' volumes live there.
+    const loaded = loadDist("infra/config/load").loadPhoenixConfig(path.join(repoRoot, "stacks/dev"));
+    await installStorageCfg(host, loaded.model.host.storages);
+    // The provider waits 10 s, then 20 s for a locked clone source; 1 s, then 2 s keeps the run short.
+    engine = new Engine(host, { lockRetryDelayMs: 1000 });
     first = await engine.up();
     calls = await readCalls(host);
   }, 1_200_000);
@@ -50,13 +55,14 @@ describe("dev stack containers, end to end through the pct emulator", () => {
 
   it("follows the seed's step order in each container", () => {
     // Root template: created, raw options while stopped, started by its first step, snapshot stopped.
+    // Clones: POST clone, then one config update; the provider never resizes on clone.
     expect(stepsOf(900)).toEqual(["create", "start", "push feature-base_setup", "exec feature-base_setup", "shutdown", "snapshot"]);
-    expect(stepsOf(901)).toEqual(["set", "resize", "start", "push feature-nvidia", "exec feature-nvidia", "shutdown", "snapshot"]);
-    expect(stepsOf(902)).toEqual(["set", "resize", "start", "push feature-docker", "exec feature-docker", "shutdown", "snapshot"]);
+    expect(stepsOf(901)).toEqual(["set", "start", "push feature-nvidia", "exec feature-nvidia", "shutdown", "snapshot"]);
+    expect(stepsOf(902)).toEqual(["set", "start", "push feature-docker", "exec feature-docker", "shutdown", "snapshot"]);
     // 950 and 955 restart once: their bind mount line is new (the GPU lines came with the clone).
-    expect(stepsOf(950)).toEqual(["set", "resize", "start", "reboot", "push feature-vllm", "exec feature-vllm", "push app", "exec app", "push health", "exec health"]);
-    expect(stepsOf(955)).toEqual(["set", "resize", "start", "reboot", "push feature-ollama", "exec feature-ollama", "push health", "exec health"]);
-    expect(stepsOf(952)).toEqual(["set", "resize", "start", "push app", "exec app", "push health", "exec health"]);
+    expect(stepsOf(950)).toEqual(["set", "start", "reboot", "push feature-vllm", "exec feature-vllm", "push app", "exec app", "push health", "exec health"]);
+    expect(stepsOf(955)).toEqual(["set", "start", "reboot", "push feature-ollama", "exec feature-ollama", "push health", "exec health"]);
+    expect(stepsOf(952)).toEqual(["set", "start", "push app", "exec app", "push health", "exec health"]);
   });
 
   it("clones along the chain 900 → 901 → 950, each from a stopped, snapshotted template", () => {
@@ -76,9 +82,12 @@ describe("dev stack containers, end to end through the pct emulator", () => {
   it("leaves templates stopped with their snapshot, and the other containers running", async () => {
     for (const ctid of [900, 901, 902]) {
       expect((await host.exec(`/usr/local/sbin/pct status ${ctid}`)).stdout).toBe("status: stopped\n");
-      expect((await host.exec(`/usr/local/sbin/pct config ${ctid} --snapshot final-form`)).stdout).toMatch(/^description: phoenix:[0-9a-f]{64}$/m);
+      expect((await host.exec(`/usr/local/sbin/pct config ${ctid} --snapshot final-form`)).stdout).toMatch(/^description: phoenix%3A[0-9a-f]{64}%0A$/m);
     }
     for (const ctid of [950, 952, 955]) expect((await host.exec(`/usr/local/sbin/pct status ${ctid}`)).stdout).toBe("status: running\n");
+    // Really running: real LXC containers in their own user namespace (Proxmox's default idmap).
+    expect((await host.exec("/usr/local/sbin/pct exec 950 -- cat /proc/self/uid_map")).stdout).toMatch(/^\s*0\s+100000\s+65536\s*$/);
+    expect((await host.exec("/usr/local/sbin/pct exec 950 -- ls /vllm_models")).code).toBe(0);
   });
 
   it("configures containers as the config says (emulator state)", async () => {
@@ -91,7 +100,8 @@ describe("dev stack containers, end to end through the pct emulator", () => {
     expect(conf).toContain("lxc.mount.entry: /dev/nvidia0 dev/nvidia0 none bind,optional,create=file\n");
     expect(conf).toContain("lxc.cgroup2.devices.allow: c 195:* rwm\n");
     expect(conf).not.toMatch(/^(mp|dev)\d+:/m);
-    expect(conf).toContain("rootfs: quickOS-lxc-disks:vm-950-disk-0,size=64G\n");
+    // A zfspool holds container volumes as subvolumes; the config asks for 64 GB.
+    expect(conf).toContain("rootfs: quickOS-lxc-disks:subvol-950-disk-0,size=64G\n");
     // The vllm service inside 950 was built from its vllm_* keys.
     const unit = (await host.exec("cat /var/lib/pve-emu/lxc/950/rootfs/etc/systemd/system/vllm.service")).stdout;
     expect(unit).toContain('"serve" "Qwen/Qwen2.5-7B-Instruct-AWQ" "--host" "0.0.0.0" "--port" "8000"');

@@ -65,7 +65,17 @@ export interface TestHostOptions {
   passwordUser?: boolean;
   /** Extra sshd_config lines. */
   sshdConfig?: string[];
+  /**
+   * Real LXC containers may run in the test host (the pct emulator's EMU_LXC=real): the namespace
+   * gets a private pure cgroup2 mount on /sys/fs/cgroup (this machine's mixed v1/v2 layout makes
+   * LXC ignore lxc.cgroup2.* keys), and stop() stops the containers first (their processes live
+   * in their own mount namespaces, out of reach of the namespace kill).
+   */
+  lxc?: boolean;
 }
+
+/** Where the pct emulator keeps its real LXC containers (EMU_STATE's default + /lxc-run[/<port>]). */
+const LXC_RUN = "/var/lib/pve-emu/lxc-run";
 
 const OVERLAID = ["etc", "var", "root", "home", "usr/local", "opt", "srv", "mnt", "tmp"];
 const SESSION_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -134,7 +144,7 @@ function mountNamespaceOf(pid: number): string | undefined {
 }
 
 /** The shell that builds the throwaway root inside the new namespace, then becomes sshd. */
-function namespaceSetup(baseDir: string): string {
+function namespaceSetup(baseDir: string, lxc = false): string {
   const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
   const lines = ["set -eu", "mount --make-rprivate /"];
   for (const dir of OVERLAID) {
@@ -144,6 +154,7 @@ function namespaceSetup(baseDir: string): string {
     lines.push(`mount -t overlay phoenix-testhost -o lowerdir=/${dir},upperdir=${q(upper)},workdir=${q(work)} /${dir}`);
   }
   lines.push("mount -t tmpfs -o mode=755 phoenix-testhost-run /run", "mkdir -p /run/sshd /run/lock /run/zfs", "chmod 1777 /run/lock");
+  if (lxc) lines.push("umount -l /sys/fs/cgroup 2>/dev/null || true", "mount -t cgroup2 phoenix-testhost-cgroup2 /sys/fs/cgroup");
   // A plain root shell like a fresh Proxmox host: this machine's ~/.bashrc (pyenv, cargo...) would
   // run on every SSH command (bash sources it for sshd sessions) and cost seconds each.
   lines.push("printf '# phoenix test host: plain root shell\\n' | tee /root/.bashrc /root/.profile > /dev/null");
@@ -200,7 +211,7 @@ export async function startTestHost(opts: TestHostOptions = {}): Promise<TestHos
       ];
       writeFileSync(path.join(baseDir, "sshd_config"), config.join("\n") + "\n");
       const logFile = path.join(baseDir, "sshd.log");
-      child = spawn("unshare", ["-m", "--propagation", "private", "--", "/bin/sh", "-c", namespaceSetup(baseDir)], {
+      child = spawn("unshare", ["-m", "--propagation", "private", "--", "/bin/sh", "-c", namespaceSetup(baseDir, opts.lxc)], {
         stdio: ["ignore", "ignore", "pipe"],
         detached: false,
       });
@@ -264,6 +275,11 @@ export async function startTestHost(opts: TestHostOptions = {}): Promise<TestHos
         },
         processes: () => namespaceProcesses(ns),
         async stop() {
+          if (opts.lxc) {
+            await exec(
+              `for p in ${LXC_RUN} ${LXC_RUN}/*; do [ -d "$p" ] || continue; for n in $(lxc-ls -P "$p" --running 2>/dev/null); do timeout 10 lxc-stop -P "$p" -n "$n" -k >/dev/null 2>&1 || true; done; done`,
+            );
+          }
           const members = namespaceProcesses(ns);
           killNamespace(sshdPid, ns);
           running.delete(sshdPid);

@@ -64,7 +64,7 @@ export function emulated(): Emulated {
     run,
     rootfs,
     async container(ctid) {
-      for (const args of [["create", String(ctid), "local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst", "--hostname", `ct${ctid}`], ["start", String(ctid)]]) {
+      for (const args of [["create", String(ctid), "local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst", "--hostname", `ct${ctid}`, "--rootfs", "local-lvm:4"], ["start", String(ctid)]]) {
         const r = await run("pct", args);
         if (r.code !== 0) throw new Error(`pct ${args.join(" ")}: ${r.stderr}`);
       }

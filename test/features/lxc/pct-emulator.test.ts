@@ -2,7 +2,7 @@
 // config format with snapshot sections, clone from a snapshot, the rules about running
 // containers, errors with Proxmox's messages and exit code 255, and the call log.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { emulated, type Emulated } from "./container";
 
@@ -20,6 +20,13 @@ describe("pct emulator", () => {
 
   beforeAll(() => {
     e = emulated();
+    // A node with the installer's storages plus a ZFS pool storage and a directory storage.
+    mkdirSync(path.join(e.dir, "pve"), { recursive: true });
+    writeFileSync(
+      path.join(e.dir, "pve/storage.cfg"),
+      "dir: local\n\tpath /var/lib/vz\n\tcontent iso,vztmpl,backup\n\nlvmthin: local-lvm\n\tthinpool data\n\tvgname pve\n\tcontent rootdir,images\n\n" +
+        "zfspool: tank-disks\n\tpool tank/disks\n\tcontent images,rootdir\n\ndir: slow\n\tpath /srv/slow\n\tcontent images,rootdir\n",
+    );
   });
   afterAll(() => e?.cleanup());
 
@@ -45,8 +52,9 @@ describe("pct emulator", () => {
     writeFileSync(path.join(e.dir, "payload"), "hello\n");
     await ok("push", "400", path.join(e.dir, "payload"), "/root/payload", "--perms", "0600");
     expect(await ok("exec", "400", "--", "cat", "/root/payload")).toBe("hello\n");
-    // A clean environment, as lxc-attach --clear-env gives.
-    expect(await ok("exec", "400", "--", "sh", "-c", "echo ${EMU_STATE:-unset}")).toBe("unset\n");
+    // pct exec keeps the caller's environment (lxc-attach --keep-env, pct's default) unless --keep-env 0.
+    expect(await ok("exec", "400", "--", "sh", "-c", "echo ${EMU_STATE:-unset}")).toBe(`${e.env.EMU_STATE}\n`);
+    expect(await ok("exec", "400", "--keep-env", "0", "--", "sh", "-c", "echo ${EMU_STATE:-unset}")).toBe("unset\n");
     expect(existsSync(path.join(e.rootfs(400), "root/payload"))).toBe(true);
     const destroy = await pct("destroy", "400");
     expect(destroy.stderr).toContain("CT 400 is running - destroy failed");
@@ -55,17 +63,21 @@ describe("pct emulator", () => {
   it("refuses a full clone of a running container without a snapshot", async () => {
     const r = await pct("clone", "400", "402", "--full", "1");
     expect(r.code).toBe(255);
-    expect(r.stderr).toContain("cannot do full clone of running container without snapshot");
+    expect(r.stderr).toContain("Full clone of a running container is only possible from a snapshot");
+    // The refused clone left no lock behind on the source.
+    expect(conf(400)).not.toContain("lock:");
   });
 
   it("snapshot/listsnapshot/config --snapshot/delsnapshot keep Proxmox's config sections", async () => {
     await ok("snapshot", "400", "final-form", "--description", "phoenix:abc");
     const text = conf(400);
     expect(text).toContain("\nparent: final-form\n");
-    expect(text).toMatch(/\n\n\[final-form\]\n(.+\n)*description: phoenix:abc\n(.+\n)*snaptime: \d+\n/);
+    // Proxmox keeps the comment as percent-encoded `#` lines heading the snapshot's section.
+    expect(text).toMatch(/\n\n\[final-form\]\n#phoenix%3Aabc\n(.+\n)*snaptime: \d+\n/);
     expect((await pct("snapshot", "400", "final-form")).stderr).toContain("snapshot name 'final-form' already used");
     expect((await ok("listsnapshot", "400")).split("\n").filter(Boolean).map((l) => l.trim().split(/\s+/)[1])).toEqual(["final-form", "current"]);
-    expect(await ok("config", "400", "--snapshot", "final-form")).toContain("description: phoenix:abc\n");
+    // Printed as pct prints it: encode_text of the text, whose `#` line ends with a newline.
+    expect(await ok("config", "400", "--snapshot", "final-form")).toContain("description: phoenix%3Aabc%0A\n");
     expect(await ok("config", "400")).not.toContain("snaptime");
 
     // Changes after the snapshot are not in a clone taken from it.
@@ -76,7 +88,9 @@ describe("pct emulator", () => {
     const child = conf(403);
     expect(child).toContain("hostname: child\n");
     expect(child).toContain("rootfs: local-lvm:vm-403-disk-0,size=8G\n");
-    expect(child).not.toMatch(/parent:|snaptime:|description:|\[/);
+    expect(child).not.toMatch(/parent:|snaptime:|lock:|\[/);
+    // clone_vm copies everything of the snapshot's section, its comment included.
+    expect(child).toMatch(/^#phoenix%3Aabc\n/);
 
     expect((await pct("delsnapshot", "400", "nope")).stderr).toContain("snapshot 'nope' does not exist");
     await ok("delsnapshot", "400", "final-form");
@@ -87,9 +101,9 @@ describe("pct emulator", () => {
     await ok("stop", "400");
     expect((await pct("stop", "400")).stderr).toContain("CT 400 not running");
     await ok("clone", "400", "404", "--full", "1", "--storage", "tank-disks");
-    expect(conf(404)).toContain("rootfs: tank-disks:vm-404-disk-0,size=8G\n");
+    expect(conf(404)).toContain("rootfs: tank-disks:subvol-404-disk-0,size=8G\n");
     await ok("resize", "404", "rootfs", "16G");
-    expect(conf(404)).toContain("rootfs: tank-disks:vm-404-disk-0,size=16G\n");
+    expect(conf(404)).toContain("rootfs: tank-disks:subvol-404-disk-0,size=16G\n");
     expect((await pct("resize", "404", "rootfs", "4G")).stderr).toContain("unable to shrink disk size");
     await ok("destroy", "404");
     expect(existsSync(path.join(e.dir, "pve/lxc/404.conf"))).toBe(false);
@@ -101,5 +115,139 @@ describe("pct emulator", () => {
     expect(log[0]).toMatch(/^pct create 400 local:vztmpl\/ubuntu-24\.04-standard_24\.04-2_amd64\.tar\.zst --hostname base /);
     expect(log).toContain("pct snapshot 400 final-form --description phoenix:abc");
     expect(log).toContain("pct exec 400 -- sh -c 'echo ${EMU_STATE:-unset}'");
+  });
+});
+
+// Where Proxmox refuses, the emulator refuses too, with Proxmox's message (pve-container's
+// API2/LXC.pm clone_vm, LXC/Config.pm, pve-guest-common's AbstractConfig.pm, pve-storage).
+describe("pct emulator refuses what Proxmox refuses", () => {
+  let e: Emulated;
+  const pct = (...args: string[]) => e.run("pct", args);
+  const ok = async (...args: string[]) => {
+    const r = await pct(...args);
+    expect(r.code, `pct ${args.join(" ")}: ${r.stderr}`).toBe(0);
+    return r.stdout;
+  };
+  const refused = async (message: string, ...args: string[]) => {
+    const r = await pct(...args);
+    expect(r.code, `pct ${args.join(" ")} should fail`).toBe(255);
+    expect(r.stderr).toContain(message);
+  };
+  const confPath = (ctid: number) => path.join(e.dir, "pve/lxc", `${ctid}.conf`);
+  const conf = (ctid: number) => readFileSync(confPath(ctid), "utf8");
+  /** Edits the current section as an admin (or a crashed task) would. */
+  const addLine = (ctid: number, line: string) => {
+    const text = conf(ctid);
+    const cut = text.indexOf("\n[");
+    writeFileSync(confPath(ctid), cut < 0 ? `${text}${line}\n` : `${text.slice(0, cut)}\n${line}${text.slice(cut)}`);
+  };
+  const dropLine = (ctid: number, line: string) => writeFileSync(confPath(ctid), conf(ctid).replace(`${line}\n`, ""));
+
+  beforeAll(async () => {
+    e = emulated();
+    mkdirSync(path.join(e.dir, "pve"), { recursive: true });
+    writeFileSync(
+      path.join(e.dir, "pve/storage.cfg"),
+      "dir: local\n\tpath /var/lib/vz\n\tcontent iso,vztmpl,backup\n\nlvmthin: local-lvm\n\tthinpool data\n\tvgname pve\n\tcontent rootdir,images\n\n" +
+        "zfspool: tank-disks\n\tpool tank/disks\n\tcontent images,rootdir\n\ndir: slow\n\tpath /srv/slow\n\tcontent images,rootdir\n",
+    );
+    await ok("create", "500", TEMPLATE, "--hostname", "src", "--rootfs", "tank-disks:8");
+  });
+  afterAll(() => e?.cleanup());
+
+  it("a clone holds `lock: disk` on its source for the whole copy: a second clone meanwhile is refused", async () => {
+    const first = e.run("pct", ["clone", "500", "501", "--full", "1"], { EMU_CLONE_SECONDS: "1" });
+    const copying = () => conf(500).includes("lock: disk\n") && existsSync(confPath(501)) && conf(501).includes("lock: create\n");
+    for (let i = 0; i < 100 && !copying(); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(conf(500)).toContain("lock: disk\n");
+    expect(conf(501)).toContain("lock: create\n");
+    await refused("CT is locked (disk)", "clone", "500", "502", "--full", "1");
+    expect((await first).code).toBe(0);
+    expect(conf(500)).not.toContain("lock:");
+    expect(conf(501)).not.toContain("lock:");
+    expect(existsSync(confPath(502))).toBe(false);
+  });
+
+  it("a config's `lock:` refuses start, set, snapshot, clone, shutdown, resize, destroy until unlocked", async () => {
+    await ok("start", "501");
+    addLine(501, "lock: backup");
+    await refused("CT is locked (backup)", "shutdown", "501");
+    await refused("CT is locked (backup)", "stop", "501");
+    await ok("stop", "501", "--skiplock", "1");
+    await refused("CT is locked (backup)", "start", "501");
+    await refused("CT is locked (backup)", "set", "501", "--cores", "2");
+    await refused("CT is locked (backup)", "snapshot", "501", "s1");
+    await refused("CT is locked (backup)", "clone", "501", "503", "--full", "1");
+    await refused("CT is locked (backup)", "resize", "501", "rootfs", "9G");
+    await refused("CT is locked (backup)", "destroy", "501");
+    await ok("unlock", "501");
+    await ok("set", "501", "--cores", "2");
+    // A `mounted` lock (pct mount) does not keep a container from starting.
+    addLine(501, "lock: mounted");
+    await ok("start", "501");
+    await ok("unlock", "501");
+    await ok("stop", "501");
+  });
+
+  it("snapshots: not of templates, not on storages without snapshots, not with bind mounts, configid names only", async () => {
+    for (const name of ["1st", "a", "has.dot", "x".repeat(41)]) {
+      const r = await pct("snapshot", "500", name);
+      expect(r.code, name).toBe(255);
+      expect(r.stderr, name).toMatch(/invalid configuration ID|may only be 40 characters long/);
+    }
+    await refused("unable to use snapshot name 'current' (reserved name)", "snapshot", "500", "current");
+    await refused("unable to use snapshot name 'vzdump' (reserved name)", "snapshot", "500", "vzdump");
+    await ok("snapshot", "500", "x".repeat(40));
+    await ok("create", "510", TEMPLATE, "--rootfs", "slow:4");
+    await refused("snapshot feature is not available", "snapshot", "510", "s1");
+    expect(conf(510)).not.toContain("lock:");
+    await ok("create", "511", TEMPLATE, "--rootfs", "tank-disks:4", "--mp0", `${e.dir},mp=/data`);
+    await refused("snapshot feature is not available", "snapshot", "511", "s1");
+    addLine(500, "template: 1");
+    await refused("you can't take a snapshot if it's a template", "snapshot", "500", "s2");
+    dropLine(500, "template: 1");
+  });
+
+  it("descriptions are kept as `#` lines and printed percent-encoded with LXC's trailing newline", async () => {
+    await ok("set", "500", "--description", "Managed: by Phoenix\n100% sure");
+    expect(conf(500)).toMatch(/^#Managed%3A by Phoenix\n#100%25 sure\n/);
+    expect(await ok("config", "500")).toContain("description: Managed%3A by Phoenix%0A100%25 sure%0A\n");
+  });
+
+  it("a rewrite keeps only the raw lxc.* keys Proxmox keeps, in their order", async () => {
+    for (const line of ["lxc.cgroup2.devices.allow: c 195:* rwm", "lxc.bogus.key: 1", "lxc.mount.entry: /a a none bind,optional,create=dir 0 0", "lxc.rootfs.path: /tmp/x", "lxc.prlimit.nofile: 1024"]) addLine(500, line);
+    const r = await pct("set", "500", "--cores", "3");
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain("vm 500 - unable to parse config: lxc.bogus.key: 1");
+    const text = conf(500);
+    expect(text).toContain("lxc.cgroup2.devices.allow: c 195:* rwm\nlxc.mount.entry: /a a none bind,optional,create=dir 0 0\nlxc.prlimit.nofile: 1024\n");
+    expect(text).not.toMatch(/lxc\.bogus|lxc\.rootfs\.path/);
+  });
+
+  it("clone options: no --storage for linked clones, linked only from templates, no bind mounts", async () => {
+    await refused("parameter 'storage' not allowed for linked clones", "clone", "500", "520", "--full", "0", "--storage", "tank-disks");
+    await refused("Linked clone feature for 'tank-disks:subvol-500-disk-0' is not available", "clone", "500", "520", "--full", "0");
+    await refused("unable to clone mountpoint 'mp0' (type bind)", "clone", "511", "520");
+    await refused("storage 'nowhere' does not exist", "clone", "500", "520", "--storage", "nowhere");
+    expect(conf(500)).not.toContain("lock:");
+    addLine(500, "template: 1");
+    await ok("clone", "500", "520");
+    expect(conf(520)).toContain("rootfs: tank-disks:subvol-520-disk-0,size=8G\n");
+    expect(conf(520)).not.toMatch(/template:|lock:/);
+  });
+
+  it("creates volumes only on storages that exist and hold container directories", async () => {
+    await refused("storage 'local' does not support container directories", "create", "530", TEMPLATE, "--rootfs", "local:4");
+    await refused("storage 'nowhere' does not exist", "create", "530", TEMPLATE, "--rootfs", "nowhere:4");
+  });
+
+  it("pvesm: a zfspool storage keeps only images and rootdir content", async () => {
+    const set = await e.run("pvesm", ["set", "tank-disks", "--content", "images,rootdir,iso"]);
+    expect(set.code, set.stderr).toBe(0);
+    expect(set.stderr).toContain("storage does not support content type 'iso'");
+    expect(readFileSync(path.join(e.dir, "pve/storage.cfg"), "utf8")).toContain("zfspool: tank-disks\n\tcontent images,rootdir\n");
+    const none = await e.run("pvesm", ["set", "tank-disks", "--content", "iso,vztmpl"]);
+    expect(none.code).toBe(255);
+    expect(none.stderr).toContain("storage does not support content type 'none'");
   });
 });

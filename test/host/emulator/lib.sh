@@ -13,6 +13,13 @@
 #   - runtime state (running flag, root filesystems, snapshot copies) under $EMU_STATE
 #     (default /var/lib/pve-emu);
 #   - settings (EMU_STATE, EMU_LOG, EMU_HOST_ROOT...) come from the environment or /etc/pve-emu.conf;
+#     EMU_LXC=real runs real LXC containers behind `pct start/exec` (see pct), EMU_CLONE_SECONDS
+#     makes a clone's copy take that long (so tests meet the clone locks);
+#   - storages live in storage.cfg (EMU_STORAGE_CFG, default /etc/pve/storage.cfg; a fresh node's
+#     `local` and `local-lvm` when missing): volumes on unknown storages are refused, snapshots
+#     need a storage that snapshots (emu_volume_can_snapshot), as pve-storage decides;
+#   - locks as Proxmox keeps them: the per-guest flock while a config is edited, and `lock: <x>`
+#     in the config for long tasks (clone, snapshot), honoured by the tools as check_lock does;
 #   - every call is appended to $EMU_LOG (default /var/log/pve-emu/calls.log) as one line
 #     `<tool> <args...>` (arguments %q-quoted), so tests can assert the order of operations.
 #
@@ -31,6 +38,9 @@
 #   emu_seed_rootfs DIR           build a minimal root filesystem (busybox, bash, and a copy of
 #                                 $EMU_SEED_EXTRA, default /usr/local/lib/pve-emu/seed)
 set -euo pipefail
+# Proxmox's tools run through its daemons with their own umask, not the caller's (a host script
+# may run with umask 077): an unprivileged container's root must traverse /var/lib/lxc and its rootfs.
+umask 022
 
 # Settings a test host may pin for every call (sessions do not inherit a test's environment).
 if [ -f /etc/pve-emu.conf ]; then
@@ -113,13 +123,79 @@ emu_conf_del() {
   mv "$tmp" "$file"
 }
 
-# Sorts `key: value` lines: ordinary keys alphabetically, then `lxc.*` keys in their given order
-# (several `lxc.*` lines may share a key, and their order matters to LXC).
+# Sorts a section's lines the way Proxmox writes a config (write_pct_config / write_vm_config):
+# the description first, as `#` comment lines (percent-encoded, one per line of text; a
+# `description: X` line is turned into them), then ordinary keys alphabetically, then raw `lxc.*`
+# keys in their given order (several may share a key, and their order matters to LXC). Raw keys
+# Proxmox does not keep (see emu_lxc_key_valid) are dropped with Proxmox's warning, as
+# PVE::LXC::Config::parse_pct_config (non-strict) does when it loads the file before a rewrite.
 emu_sort_current() {
   local lines
   lines=$(cat)
-  { printf '%s\n' "$lines" | grep -v '^lxc\.' | grep -v '^$' | LC_ALL=C sort -t: -k1,1 -s || true; }
-  { printf '%s\n' "$lines" | grep '^lxc\.' || true; }
+  { printf '%s\n' "$lines" | grep '^#' || true; }
+  { printf '%s\n' "$lines" | sed -n 's/^description: //p' | emu_desc_lines || true; }
+  { printf '%s\n' "$lines" | grep -v '^lxc\.' | grep -v '^#' | grep -v '^description: ' | grep -v '^$' | LC_ALL=C sort -t: -k1,1 -s || true; }
+  local line key
+  while IFS= read -r line; do
+    key=${line%%:*}
+    if emu_lxc_key_valid "$key"; then
+      printf '%s\n' "$line"
+    else
+      printf 'vm %s - unable to parse config: %s\n' "${EMU_VMID:-?}" "$line" >&2
+    fi
+  done < <(printf '%s\n' "$lines" | grep '^lxc\.' || true)
+}
+
+# Raw LXC keys Proxmox keeps in a container config: PVE::LXC::Config's $valid_lxc_conf_keys, plus
+# every lxc.cgroup2.*, lxc.prlimit.* and lxc.net.* key, and the deprecated names it still accepts
+# with a warning (lxc.cgroup.*, lxc.limit.*, the pre-3.0 names). lxc.rootfs.path/options are
+# refused (generated from `rootfs`). Exit 0 when KEY is kept.
+EMU_LXC_KEYS=" lxc.apparmor.profile lxc.apparmor.allow_incomplete lxc.apparmor.allow_nesting lxc.apparmor.raw lxc.selinux.context lxc.include lxc.arch lxc.uts.name lxc.signal.halt lxc.signal.reboot lxc.signal.stop lxc.init.cmd lxc.init.cwd lxc.init.uid lxc.init.gid lxc.init.groups lxc.pty.max lxc.console.logfile lxc.console.path lxc.tty.max lxc.devtty.dir lxc.hook.autodev lxc.autodev lxc.kmsg lxc.mount.fstab lxc.mount.entry lxc.mount.auto lxc.rootfs.mount lxc.cap.drop lxc.cap.keep lxc.seccomp.profile lxc.seccomp.notify.proxy lxc.seccomp.notify.cookie lxc.idmap lxc.hook.pre-start lxc.hook.pre-mount lxc.hook.mount lxc.hook.start lxc.hook.stop lxc.hook.post-stop lxc.hook.clone lxc.hook.destroy lxc.hook.version lxc.log.level lxc.log.file lxc.start.auto lxc.start.delay lxc.start.order lxc.group lxc.environment lxc.environment.runtime lxc.environment.hooks lxc.sysctl.fs.mqueue lxc.sysctl.kernel.msgmax lxc.sysctl.kernel.msgmnb lxc.sysctl.kernel.msgmni lxc.sysctl.kernel.sem lxc.sysctl.kernel.shmall lxc.sysctl.kernel.shmmax lxc.sysctl.kernel.shmmni lxc.sysctl.kernel.shm_rmid_forced "
+EMU_LXC_DEPRECATED=" lxc.aa_profile lxc.aa_allow_incomplete lxc.console lxc.devttydir lxc.haltsignal lxc.rebootsignal lxc.stopsignal lxc.id_map lxc.init_cmd lxc.loglevel lxc.logfile lxc.mount lxc.network.type lxc.network.flags lxc.network.link lxc.network.mtu lxc.network.name lxc.network.hwaddr lxc.network.ipv4 lxc.network.ipv4.gateway lxc.network.ipv6 lxc.network.ipv6.gateway lxc.network.script.up lxc.network.script.down lxc.pts lxc.se_context lxc.seccomp lxc.tty lxc.utsname "
+emu_lxc_key_valid() {
+  local key=$1
+  [[ $key =~ ^lxc\.[a-z0-9_.-]+$ ]] || return 1
+  [[ $EMU_LXC_KEYS == *" $key "* || $EMU_LXC_DEPRECATED == *" $key "* ]] && return 0
+  [[ $key == lxc.cgroup.* || $key == lxc.cgroup2.* || $key == lxc.prlimit.* || $key == lxc.limit.* || $key == lxc.net.* ]]
+}
+
+# Proxmox's encode_text (PVE::ParseUtils): UTF-8, then every byte outside 0x20-0x7e, and `%`
+# and `:`, as %XX. Reads the text on stdin, prints it encoded (no newline).
+emu_encode_text() {
+  perl -e 'local $/; my $t = <STDIN>; $t =~ s/([^\x20-\x24\x26-\x39\x3b-\x7e])/sprintf("%%%02X", ord($1))/ge; print $t'
+}
+
+# The description as `#` comment lines: each line of the text (stdin; already percent-encoded
+# text, %0A separating lines) becomes `#<encoded line>`, as write_pct_config/write_vm_config do.
+emu_desc_lines() {
+  perl -ne 'chomp; next unless length; my $t = $_; $t =~ s/%([0-9A-Fa-f]{2})/chr(hex($1))/ge;
+    for my $l (split /\n/, $t) { $l =~ s/([^\x20-\x24\x26-\x39\x3b-\x7e])/sprintf("%%%02X", ord($1))/ge; print "#$l\n"; }'
+}
+
+# Prints a config section (stdin: its lines) the way `pct config` (FLAVOR lxc) or `qm config`
+# (FLAVOR qemu) print it: keys sorted with `description: <encode_text(text)>` among them, raw
+# `lxc.*` lines last. The description's text is decoded from the `#` lines (each adds a
+# newline: LXC keeps the trailing one, parse_pct_config) and `description:` lines; QEMU strips
+# trailing whitespace (parse_vm_config's finish_description).
+emu_conf_print() {
+  perl -e '
+    my $flavor = shift; my $descr; my (@keys, @lxc);
+    while (my $l = <STDIN>) {
+      chomp $l; next if $l =~ /^\s*$/;
+      sub dec { my $t = shift; $t =~ s/%([0-9A-Fa-f]{2})/chr(hex($1))/ge; $t }
+      if ($l =~ /^#(.*)$/) { $descr .= dec($1) . "\n"; next; }
+      if ($l =~ /^description:\s*(.*\S)\s*$/) { $descr .= dec($1); next; }
+      if ($l =~ /^lxc\./) { push @lxc, $l; next; }
+      push @keys, $l;
+    }
+    if (defined $descr) {
+      $descr =~ s/\s+$// if $flavor eq "qemu";
+      (my $e = $descr) =~ s/([^\x20-\x24\x26-\x39\x3b-\x7e])/sprintf("%%%02X", ord($1))/ge;
+      push @keys, "description: $e";
+    }
+    my %k = map { my ($n) = /^([^:]+)/; ($_ => $n) } @keys;
+    print "$_\n" for (sort { $k{$a} cmp $k{$b} } @keys), @lxc;
+  ' "$1"
 }
 
 # Everything from the first snapshot header on, preceded by a blank line.
@@ -136,10 +212,32 @@ emu_conf_snapshot() {
   awk -v n="[$name]" '$0 == n {p = 1; next} /^\[/ {p = 0} p && NF > 0 {print}' "$file"
 }
 
+# Text (stdin, raw, may span lines) as the `#` comment lines Proxmox writes for a description.
+emu_desc_from_text() {
+  perl -e 'local $/; my $t = <STDIN>; for my $l (split /\n/, $t) { $l =~ s/([^\x20-\x24\x26-\x39\x3b-\x7e])/sprintf("%%%02X", ord($1))/ge; print "#$l\n"; }'
+}
+
+# Replaces the description of FILE's current section by TEXT (raw; empty removes it).
+emu_conf_set_description() {
+  local file=$1 text=$2 tmp
+  tmp=$(mktemp "$file.XXXXXX")
+  {
+    {
+      emu_conf_current "$file" | awk 'NF > 0 && !/^#/ && index($0, "description: ") != 1'
+      [ -z "$text" ] || printf '%s' "$text" | emu_desc_from_text
+    } | emu_sort_current
+    emu_conf_tail "$file"
+  } >"$tmp"
+  mv "$tmp" "$file"
+}
+
+# Copies the current section into a new `[NAME]` section as AbstractConfig's snapshot_create does
+# (__snapshot_copy_config skips the guest's description and its lock; the snapshot's comment is
+# the section's description, raw text DESCRIPTION), and points the current `parent:` at it.
 emu_conf_add_snapshot() {
   local file=$1 name=$2 description=$3 tmp body
   tmp=$(mktemp "$file.XXXXXX")
-  body=$(emu_conf_current "$file" | awk 'NF > 0')
+  body=$(emu_conf_current "$file" | awk 'NF > 0 && !/^#/ && index($0, "description: ") != 1 && index($0, "lock: ") != 1')
   {
     emu_conf_current "$file" | awk 'NF > 0 && index($0, "parent: ") != 1'
     printf 'parent: %s\n' "$name"
@@ -149,7 +247,7 @@ emu_conf_add_snapshot() {
     printf '\n[%s]\n' "$name"
     {
       printf '%s\n' "$body"
-      [ -n "$description" ] && printf 'description: %s\n' "$description"
+      [ -z "$description" ] || printf '%s' "$description" | emu_desc_from_text
       printf 'snaptime: %s\n' "$(date +%s)"
     } | emu_sort_current
   } >>"$tmp"
@@ -171,6 +269,36 @@ emu_conf_del_snapshot() {
     $0 == "parent: " substr(n, 2, length(n) - 2) { if (np != "") print "parent: " np; next }
     {print}' "$file" | awk 'NF > 0 {blank = 0; print; next} !blank {print; blank = 1}' >"$tmp"
   mv "$tmp" "$file"
+}
+
+# Storages (/etc/pve/storage.cfg, written by pvesm). A missing file is a fresh node installed on
+# LVM: `dir: local` (/var/lib/vz) and `lvmthin: local-lvm`, as the Proxmox installer writes them.
+EMU_STORAGE_CFG=${EMU_STORAGE_CFG:-${EMU_PVE_DIR:-/etc/pve}/storage.cfg}
+emu_storage_ensure() {
+  [ -f "$EMU_STORAGE_CFG" ] && return
+  mkdir -p "$(dirname "$EMU_STORAGE_CFG")"
+  printf 'dir: local\n\tpath /var/lib/vz\n\tcontent iso,vztmpl,backup\n\nlvmthin: local-lvm\n\tthinpool data\n\tvgname pve\n\tcontent rootdir,images\n' >"$EMU_STORAGE_CFG"
+}
+
+# Prints the type (zfspool, dir, lvmthin...) of storage ID; exit 1 when it is not defined.
+emu_storage_type() {
+  emu_storage_ensure
+  awk -v id="$1" '/^[a-z]+: / { split($0, a, ": "); if (a[2] == id) { print a[1]; found = 1; exit } } END { exit !found }' "$EMU_STORAGE_CFG"
+}
+
+# Whether a guest volume supports snapshots, as the storage plugins' volume_has_feature say:
+# zfspool and lvmthin volumes do; on `dir` (and nfs/cifs) only qcow2 images do, so never a
+# container volume (raw/subvol); a bind mount (a host path) never does. VOLUME is `storage:name`
+# or an absolute path; FORMAT is the volume's format (qcow2, raw, subvol).
+emu_volume_can_snapshot() {
+  local volume=$1 format=${2:-raw} type
+  [[ $volume == /* ]] && return 1
+  type=$(emu_storage_type "${volume%%:*}") || return 1
+  case $type in
+    zfspool | lvmthin | rbd | zfs) return 0 ;;
+    dir | nfs | cifs | glusterfs | cephfs) [ "$format" = qcow2 ] ;;
+    *) return 1 ;;
+  esac
 }
 
 # A minimal root filesystem a chroot can run shell scripts in: busybox-static (its applets as
@@ -222,6 +350,11 @@ VERSION_CODENAME=noble
 ID=ubuntu
 ID_LIKE=debian
 EOF
+  # The init a real container runs (lxc.init.cmd defaults to /sbin/init): waits, ends on the
+  # halt signal (SIGPWR) or SIGTERM as a distribution's init does.
+  mkdir -p "$dir/sbin"
+  printf '#!/bin/sh\ntrap "exit 0" PWR TERM INT\nwhile :; do sleep 1 & wait $!; done\n' >"$dir/sbin/init"
+  chmod 755 "$dir/sbin/init"
   printf 'root:x:0:0:root:/root:/bin/bash\n' >"$dir/etc/passwd"
   printf 'root:x:0:\n' >"$dir/etc/group"
 }

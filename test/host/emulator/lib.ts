@@ -17,7 +17,12 @@ function shq(s: string): string {
 
 export async function installEmulator(
   host: TestHost,
-  opts: { tools?: Array<"pct" | "qm" | "pvesm" | "pvesh" | "pveversion" | "pveam">; seed?: Record<string, { content: string; mode?: number }> } = {},
+  opts: {
+    tools?: Array<"pct" | "qm" | "pvesm" | "pvesh" | "pveversion" | "pveam">;
+    seed?: Record<string, { content: string; mode?: number }>;
+    /** `pct start/exec` run real LXC containers (EMU_LXC=real; the host must be started with `lxc: true`). */
+    realLxc?: boolean;
+  } = {},
 ): Promise<void> {
   const mustExec = async (cmd: string) => {
     const r = await host.exec(cmd);
@@ -26,6 +31,8 @@ export async function installEmulator(
   await mustExec("mkdir -p /usr/local/lib/pve-emu /etc/pve/lxc /etc/pve/qemu-server");
   await mustExec(`printf '%s' ${shq(readFileSync(path.join(here, "lib.sh"), "utf8"))} > /usr/local/lib/pve-emu/lib.sh`);
   for (const tool of opts.tools ?? ["pct"]) await host.installTool(tool, readFileSync(path.join(here, tool), "utf8"));
+  // Own lxc path per test host: LXC's abstract command sockets are named after it.
+  if (opts.realLxc) await mustExec(`printf 'EMU_LXC=real\nEMU_LXC_PATH=/var/lib/pve-emu/lxc-run/${host.target.port}\n' >> /etc/pve-emu.conf`);
   for (const [rel, file] of Object.entries(opts.seed ?? {})) {
     const target = path.posix.join(EMU_SEED, rel);
     await mustExec(`mkdir -p ${shq(path.posix.dirname(target))} && printf '%s' ${shq(file.content)} > ${shq(target)} && chmod ${(file.mode ?? 0o644).toString(8)} ${shq(target)}`);
@@ -46,4 +53,29 @@ export async function readCalls(host: TestHost): Promise<string[][]> {
     .split("\n")
     .filter(Boolean)
     .map((line) => line.match(/'(?:[^']|'\\'')*'|\S+/g)!.map((w) => (w.startsWith("'") ? w.slice(1, -1).replace(/'\\''/g, "'") : w)));
+}
+
+/**
+ * The node's storages as Proxmox keeps them in /etc/pve/storage.cfg after the hypervisor setup
+ * registered the config's datasets (`pvesm add <type> <pool>-<dataset> ...`, content as the
+ * config says; a zfspool holds only images and rootdir): the installer's `local` and
+ * `local-lvm`, then one section per registered dataset. For end-to-end runs that carry out the
+ * guests but only declare the host setup. `storages` are the config model's storages.
+ */
+export function storageCfg(storages: Array<{ id: string; type: string; content: string[]; target: string }>): string {
+  const sections = [
+    "dir: local\n\tpath /var/lib/vz\n\tcontent iso,vztmpl,backup\n",
+    "lvmthin: local-lvm\n\tthinpool data\n\tvgname pve\n\tcontent rootdir,images\n",
+  ];
+  for (const s of storages) {
+    const content = s.type === "zfspool" ? s.content.filter((c) => c === "images" || c === "rootdir") : s.content;
+    sections.push(`${s.type}: ${s.id}\n\tcontent ${content.join(",") || "none"}\n\t${s.type === "zfspool" ? `pool ${s.target}` : `path ${s.target}`}\n`);
+  }
+  return sections.join("\n");
+}
+
+/** Writes storageCfg(storages) as the test host's /etc/pve/storage.cfg. */
+export async function installStorageCfg(host: TestHost, storages: Parameters<typeof storageCfg>[0]): Promise<void> {
+  const r = await host.exec(`mkdir -p /etc/pve && printf '%s' ${shq(storageCfg(storages))} > /etc/pve/storage.cfg`);
+  if (r.code !== 0) throw new Error(`installStorageCfg: ${r.stderr}`);
 }

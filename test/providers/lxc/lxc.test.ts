@@ -30,7 +30,7 @@ describe("container provider kinds on the test host", () => {
   beforeAll(async () => {
     host = await startTestHost();
     await installEmulator(host, { tools: ["pct"], seed: seedFromDir(path.join(repoRoot, "test/features/lxc/stubs"), "usr/local/bin") });
-    for (const ctid of [300, 301]) await sh(`/usr/local/sbin/pct create ${ctid} ${TEMPLATE} --hostname ct${ctid} && /usr/local/sbin/pct start ${ctid}`);
+    for (const ctid of [300, 301]) await sh(`/usr/local/sbin/pct create ${ctid} ${TEMPLATE} --hostname ct${ctid} --rootfs local-lvm:4 && /usr/local/sbin/pct start ${ctid}`);
   });
   afterAll(() => host?.stop());
 

@@ -12,6 +12,7 @@ import { startTestHost, type TestHost } from "../../host/sshd";
 import { loadDist, repoRoot, requireNode } from "../../load";
 import { loadProvider, type LoadedProvider } from "../harness";
 import { installQm } from "./emulator";
+import { installStorageCfg } from "../../host/emulator/lib";
 
 type Action = "create" | "update" | "same";
 interface RunReport {
@@ -46,15 +47,28 @@ class VmEngine {
     const report: RunReport = { actions: new Map(), options: new Map(), sessions: 0, errors: [] };
     const onRejection = (reason: unknown) => report.errors.push(String((reason as Error)?.message ?? reason));
     process.on("unhandledRejection", onRejection);
+    // A failed resource leaves its dependents waiting forever under the mock monitor: once one
+    // fails, the run ends (as `pulumi up` does) when nothing else is being carried out.
+    let inFlight = 0;
+    let stop: (() => void) | undefined;
+    const stopped = new Promise<void>((resolve) => (stop = resolve));
+    const settle = async () => {
+      for (let quiet = 0; quiet < 4; quiet = inFlight ? 0 : quiet + 1) await new Promise((r) => setTimeout(r, 250));
+      stop!();
+    };
     try {
       await pulumi.runtime.setMocks(
         {
           newResource: async (args: any) => {
+            inFlight++;
             try {
               return await this.carryOut(args, report);
             } catch (err) {
               report.errors.push(`${args.name}: ${(err as Error).message}`);
+              if (report.errors.length === 1) void settle();
               throw err;
+            } finally {
+              inFlight--;
             }
           },
           call: (args: any) => args.inputs,
@@ -77,7 +91,7 @@ class VmEngine {
         const dependsOn = vm.dependencies.map((id: number) => guests.get(id)?.ready).filter(Boolean);
         guests.set(vm.vmid, new VmGuest(`vm-${vm.vmid}`, { vm, model, settings, parentTemplate: guests.get(vm.cloneFrom), dependsOn }));
       }
-      await (pulumi.runtime as any).waitForRPCs?.();
+      await Promise.race([(pulumi.runtime as any).waitForRPCs?.(), stopped]);
       await new Promise((resolve) => setImmediate(resolve));
       return report;
     } finally {
@@ -151,13 +165,18 @@ class VmEngine {
           "--agent", r.agent.enabled ? "enabled=1" : "0",
           "--onboot", r.onBoot ? "1" : "0",
           "--ipconfig0", ip.address === "dhcp" ? "ip=dhcp" : `ip=${ip.address}${ip.gateway ? `,gw=${ip.gateway}` : ""}`,
-          ...(r.initialization.dns ? ["--nameserver", r.initialization.dns.servers.join(" ")] : []),
+          // The provider's initialization.dns: servers → nameserver, domain → searchdomain (each optional).
+          ...(r.initialization.dns?.servers?.length ? ["--nameserver", r.initialization.dns.servers.join(" ")] : []),
+          ...(r.initialization.dns?.domain ? ["--searchdomain", r.initialization.dns.domain] : []),
           ...(r.initialization.userDataFileId ? ["--cicustom", `user=${r.initialization.userDataFileId}`] : []),
           ...(r.startup ? ["--startup", `order=${r.startup.order},up=${r.startup.upDelay}`] : []),
         ];
         if (r.clone) {
           await qm("clone", String(r.clone.vmId), id, "--name", r.name, "--full", r.clone.full ? "1" : "0");
-          await qm("set", id, ...settings, "--scsi0", `${r.disks[0].datastoreId}:vm-${id}-disk-0,size=${r.disks[0].size}G`);
+          // The provider's clone flow: POST clone, one config update, then the disks resized to
+          // the planned size (disk.UpdateClone); Proxmox never shrinks a disk.
+          await qm("set", id, ...settings);
+          await qm("resize", id, "scsi0", `${r.disks[0].size}G`);
         } else {
           const disk = r.disks[0];
           await qm("create", id, "--name", r.name, ...settings, "--scsi0", `${disk.datastoreId}:0,import-from=${disk.importFrom ?? disk.fileId},size=${disk.size}G`,
@@ -186,6 +205,8 @@ describe("dev stack VMs end to end (qm emulator on the sshd test host)", () => {
     const loaded = loadDist("infra/config/load").loadPhoenixConfig(path.join(repoRoot, "stacks", "dev"));
     if (!loaded.ok) throw new Error(loaded.errors.join("\n"));
     model = loaded.model;
+    // The storages the (only declared) hypervisor setup registers: guests' volumes live there.
+    await installStorageCfg(host, model.host.storages);
     // Take a snapshot of the provisioned clone too, to see it come after the first boot.
     model.vms.find((v: any) => v.vmid === 8001).templateSnapshotName = "golden";
     settings = { stack: "dev", node: "pve", connection: host.target, configDir: "", allowDataDestruction: false, protectPools: true };
@@ -231,7 +252,9 @@ describe("dev stack VMs end to end (qm emulator on the sshd test host)", () => {
   it("leaves the VMs configured as the config says, booted with the user data snippet", async () => {
     const template = (await host.exec("/usr/local/sbin/qm config 8000")).stdout;
     expect(template).toMatch(/^template: 1$/m);
-    expect(template).toMatch(/^scsi0: quickOS-vm-disks:0,import-from=fastData-shared-iso:iso\/noble-server-cloudimg-amd64\.img,size=50G$/m);
+    // The image is imported into a volume of the VM's storage (`--template 1` at create only flags it).
+    expect(template).toMatch(/^scsi0: quickOS-vm-disks:vm-8000-disk-0,size=50G$/m);
+    expect((await host.exec("/usr/local/sbin/qm config 8001")).stdout).toMatch(/^scsi0: quickOS-vm-disks:vm-8001-disk-0,size=100G$/m);
     const clone = (await host.exec("/usr/local/sbin/qm config 8001")).stdout;
     expect(clone).toMatch(/^cores: 4$/m);
     expect(clone).toMatch(/^memory: 8192$/m);

@@ -1,0 +1,115 @@
+// The engine's stand-in for the proxmoxve provider does what the provider really does
+// (bpg/terraform-provider-proxmox: containerCreateClone, CloneContainer's retry, ForceNew fields)
+// and meets what Proxmox really refuses an API token (pve-container's check_ct_modify_config_perm).
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestHost, type TestHost } from "../host/sshd";
+import { installEmulator, installStorageCfg, readCalls } from "../host/emulator/lib";
+import { Engine, tokenRefusal } from "./lxc-engine";
+
+const CONTAINER = "proxmoxve:index/containerLegacy:ContainerLegacy";
+const TEMPLATE = "local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst";
+
+function container(vmId: number, extra: Record<string, any> = {}): Record<string, any> {
+  return {
+    vmId,
+    nodeName: "pve",
+    description: `Managed by Phoenix: ct${vmId}`,
+    cpu: { cores: 2 },
+    memory: { dedicated: 1024, swap: 512 },
+    disk: { datastoreId: "tank-lxc", size: 8 },
+    initialization: { hostname: `ct${vmId}`, ipConfigs: [{ ipv4: { address: `10.0.0.${vmId - 400}/24`, gateway: "10.0.0.1" } }] },
+    networkInterfaces: [{ name: "eth0", bridge: "vmbr0" }],
+    unprivileged: true,
+    startOnBoot: false,
+    started: false,
+    operatingSystem: { templateFileId: TEMPLATE, type: "ubuntu" },
+    ...extra,
+  };
+}
+
+describe("API token permissions (Proxmox's 403s)", () => {
+  it("refuses feature flags other than nesting, any flag on a privileged container, bind/device mounts and passthrough", () => {
+    expect(tokenRefusal(container(500, { features: { nesting: true } }))).toBeUndefined();
+    expect(tokenRefusal(container(500, { features: { nesting: true, keyctl: true } }))).toBe(
+      "403 Permission check failed (changing feature flags (except nesting) is only allowed for root@pam)",
+    );
+    expect(tokenRefusal(container(500, { unprivileged: false, features: { nesting: true } }))).toBe(
+      "403 Permission check failed (changing feature flags for privileged container is only allowed for root@pam)",
+    );
+    expect(tokenRefusal(container(500, { mountPoints: [{ volume: "/srv/data", size: "0G", path: "/data" }] }))).toBe(
+      "403 Permission check failed (mount point type bind is only allowed for root@pam)",
+    );
+    expect(tokenRefusal(container(500, { devicePassthroughs: [{ path: "/dev/nvidia0" }] }))).toBe(
+      "403 Permission check failed (configuring device passthrough is only allowed for root@pam)",
+    );
+    // Flags that came with a clone and do not change are no change.
+    expect(tokenRefusal(container(500, { features: { nesting: true, keyctl: true } }), { features: { nesting: "1", keyctl: "1" } })).toBeUndefined();
+  });
+});
+
+describe("the provider's container lifecycle, through the pct emulator", () => {
+  let host: TestHost;
+  const pct = async (cmd: string) => {
+    const r = await host.exec(`/usr/local/sbin/pct ${cmd}`);
+    expect(r.code, `pct ${cmd}: ${r.stderr}`).toBe(0);
+    return r.stdout;
+  };
+  const carry = (engine: Engine, name: string, inputs: Record<string, any>) =>
+    (engine as any).carryOut({ custom: true, type: CONTAINER, name, inputs }, { registered: [], actions: new Map(), sessions: 0, errors: [] });
+  const verbs = async (from: number) => (await readCalls(host)).slice(from).filter((c) => !["status", "config"].includes(c[1])).map((c) => `${c[1]} ${c[2]}`);
+
+  beforeAll(async () => {
+    host = await startTestHost();
+    await installEmulator(host, { tools: ["pct"] });
+    await installStorageCfg(host, [{ id: "tank-lxc", type: "zfspool", content: ["images", "rootdir"], target: "tank/lxc" }]);
+    await pct(`create 500 ${TEMPLATE} --rootfs tank-lxc:8 --unprivileged 1 --features nesting=1,keyctl=1`);
+  }, 60_000);
+  afterAll(() => host?.stop());
+
+  it("retries a clone of a locked source about three times (10 s, 20 s), then fails", async () => {
+    await host.exec("printf 'lock: disk\\n' >> /etc/pve/lxc/500.conf");
+    const engine = new Engine(host, { lockRetryDelayMs: 50 });
+    const before = (await readCalls(host)).length;
+    const started = Date.now();
+    await expect(carry(engine, "ct-501", container(501, { clone: { vmId: 500 } }))).rejects.toThrow(/CT is locked \(disk\)/);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(150);
+    expect(await verbs(before)).toEqual(["clone 500", "clone 500", "clone 500"]);
+    await pct("unlock 500");
+  });
+
+  it("clones without a snapshot name, then one config update; no resize on clone, a resize on a later update", async () => {
+    const engine = new Engine(host, { lockRetryDelayMs: 50 });
+    const before = (await readCalls(host)).length;
+    await carry(engine, "ct-501", container(501, { clone: { vmId: 500 }, disk: { datastoreId: "tank-lxc", size: 16 }, features: { nesting: true, keyctl: true } }));
+    const calls = (await readCalls(host)).slice(before);
+    expect(calls.find((c) => c[1] === "clone")).not.toContain("--snapname");
+    expect(await verbs(before)).toEqual(["clone 500", "set 501"]);
+    expect(await pct("config 501")).toContain("rootfs: tank-lxc:subvol-501-disk-0,size=8G\n");
+    const grown = container(501, { clone: { vmId: 500 }, disk: { datastoreId: "tank-lxc", size: 16 }, features: { nesting: true, keyctl: true }, cpu: { cores: 4 } });
+    const mid = (await readCalls(host)).length;
+    await carry(engine, "ct-501", grown);
+    await carry(engine, "ct-501", { ...grown, disk: { datastoreId: "tank-lxc", size: 20 } });
+    expect(await verbs(mid)).toEqual(["set 501", "set 501", "resize 501"]);
+    expect(await pct("config 501")).toContain("rootfs: tank-lxc:subvol-501-disk-0,size=20G\n");
+  });
+
+  it("a changed mount point replaces the container: destroyed with its volumes, created again", async () => {
+    const engine = new Engine(host, { lockRetryDelayMs: 50 });
+    await carry(engine, "ct-502", container(502));
+    await host.exec("touch /var/lib/pve-emu/lxc/502/rootfs/root/data");
+    const before = (await readCalls(host)).length;
+    const report = { registered: [], actions: new Map(), sessions: 0, errors: [] };
+    await (engine as any).carryOut({ custom: true, type: CONTAINER, name: "ct-502", inputs: container(502, { mountPoints: [{ volume: "tank-lxc", size: "4G", path: "/data" }] }) }, report);
+    expect(report.actions.get("ct-502")).toBe("replace");
+    expect(await verbs(before)).toEqual(["destroy 502", "create 502"]);
+    expect((await host.exec("test -e /var/lib/pve-emu/lxc/502/rootfs/root/data")).code).not.toBe(0);
+  });
+
+  it("with an API token, a new container with keyctl is refused with Proxmox's 403", async () => {
+    const engine = new Engine(host);
+    await expect(carry(engine, "ct-503", container(503, { features: { nesting: true, keyctl: true } }))).rejects.toThrow(
+      "403 Permission check failed (changing feature flags (except nesting) is only allowed for root@pam)",
+    );
+    await carry(new Engine(host, { auth: "root@pam" }), "ct-503", container(503, { features: { nesting: true, keyctl: true } }));
+  });
+});
