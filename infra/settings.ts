@@ -5,6 +5,8 @@ import * as pulumi from "@pulumi/pulumi";
 import * as path from "path";
 import type { SshTarget } from "../providers/ssh/types";
 import { repoRoot } from "../features/registry";
+import { STACK_SETTINGS, allowancesOf, stackSettingProblems } from "./config/stack-settings";
+import type { RawLxcAllowances } from "./config/lxc-raw";
 
 export interface StackSettings {
   stack: string;
@@ -20,11 +22,21 @@ export interface StackSettings {
   protectPools: boolean;
   /** The host has a Proxmox subscription: keep the enterprise repository (default false). */
   proxmoxSubscription: boolean;
+  /** `phoenix:allowRawLxc` / `phoenix:allowHostPaths`: raw LXC lines and bind sources beyond confinement
+   *  (default false; the policy pack flags them in prod). */
+  allow: RawLxcAllowances;
 }
 
 export function readStackSettings(): StackSettings {
   const stack = pulumi.getStack();
   const cfg = new pulumi.Config("phoenix");
+  // The same checks as `phoenix validate` (infra/config/stack-settings): a bad value stops here.
+  const raw: Record<string, string | undefined> = {};
+  for (const key of Object.keys(STACK_SETTINGS)) raw[key] = cfg.get(key);
+  const problems = stackSettingProblems(raw);
+  if (problems.length) {
+    throw new pulumi.RunError(problems.map((p) => `Pulumi.${stack}.yaml: phoenix:${p.key}: ${p.message}`).join("\n"));
+  }
   const configDir = path.resolve(repoRoot(), cfg.get("configDir") ?? path.join("stacks", stack));
   const user = cfg.get("sshUser") ?? "root";
   const connection: SshTarget = {
@@ -52,5 +64,6 @@ export function readStackSettings(): StackSettings {
     allowDataDestruction: cfg.getBoolean("allowDataDestruction") ?? false,
     protectPools: cfg.getBoolean("protectPools") ?? true,
     proxmoxSubscription: cfg.getBoolean("proxmoxSubscription") ?? false,
+    allow: allowancesOf(raw),
   };
 }

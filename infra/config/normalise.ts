@@ -510,7 +510,7 @@ export function normaliseContainers(
     }
 
     const lxcOptions = (e.lxc_options ?? []).map((line) => {
-      const m = /^(lxc\.[a-z0-9_.]+) ?[=:] ?(.*)$/.exec(line)!;
+      const m = /^(lxc\.[a-z0-9_.-]+) ?[=:] ?(.*)$/.exec(line)!;
       return { key: m[1], value: m[2] };
     });
 
