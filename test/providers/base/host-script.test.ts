@@ -35,6 +35,25 @@ describe("runHostScript", () => {
     expect(r.stdout).toContain("noise");
   });
 
+  it("parameters too large for an environment string (200 KB, 1 MB) arrive whole; programs the script starts still run", async () => {
+    for (const size of [200_000, 1_000_000]) {
+      const big = "ab'c$(x)\n".repeat(size / 10);
+      const r = await run(
+        [
+          // an exec after the big value is set: fails with "Argument list too long" if it were exported
+          "/bin/true",
+          'sum=$(printf %s "$PHOENIX_BIG" | sha256sum | cut -d" " -f1)',
+          'printf \'PHOENIX_RESULT {"length":%s,"sum":"%s","small":"%s"}\\n\' "${#PHOENIX_BIG}" "$sum" "$PHOENIX_SMALL"',
+        ].join("\n"),
+        { params: { big, small: "s" } },
+      );
+      const { createHash } = await import("node:crypto");
+      expect(r.result).toEqual({ length: big.length, sum: createHash("sha256").update(big).digest("hex"), small: "s" });
+    }
+    // A secret that large is refused before anything runs (secrets never go to a file).
+    await expect(run("echo 'PHOENIX_RESULT {}'", { secretParams: { token: "x".repeat(40_000) } })).rejects.toThrow(/secretParams\.token: 40000 bytes/);
+  });
+
   it("runs under set -euo pipefail: a failing command, an unset variable or a failing pipe stops the script", async () => {
     for (const [script, pattern] of [
       ["false\necho 'PHOENIX_RESULT {}'", /failed with exit code 1/],
