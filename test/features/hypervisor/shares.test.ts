@@ -53,6 +53,33 @@ describe("nfs_export.sh (real exportfs)", () => {
     expect((await root.exec("exportfs -v")).stdout).not.toContain("/srv/data");
     expect((await root.script("nfs_export", "read", nfs)).result).toEqual({ present: false });
   });
+
+  it("export file names cannot collide (/srv/a_b/c and /srv/a/b_c); files of the old naming are adopted", async () => {
+    await root.exec("mkdir -p /srv/a_b/c /srv/a/b_c /srv/old_name");
+    const one = { path: "/srv/a_b/c", clients: "10.0.0.1", options: "ro,sync,no_subtree_check" };
+    const two = { path: "/srv/a/b_c", clients: "10.0.0.2", options: "ro,sync,no_subtree_check" };
+    expect((await root.script("nfs_export", "apply", one)).result).toMatchObject({ file: "/etc/exports.d/phoenix-srv_a%5Fb_c.exports", matches: true });
+    expect((await root.script("nfs_export", "apply", two)).result).toMatchObject({ file: "/etc/exports.d/phoenix-srv_a_b%5Fc.exports", matches: true });
+    // Both still there, each as written.
+    expect((await root.script("nfs_export", "read", one)).result).toMatchObject({ present: true, matches: true, active: true });
+    expect((await root.script("nfs_export", "read", two)).result).toMatchObject({ present: true, matches: true, active: true });
+    await root.script("nfs_export", "delete", one);
+    expect((await root.script("nfs_export", "read", two)).result).toMatchObject({ present: true, matches: true });
+    await root.script("nfs_export", "delete", two);
+
+    // A file written by the earlier naming (phoenix-srv_old_name.exports) is this export's: read
+    // sees it (no duplicate create), apply renames it, no second file appears.
+    const old = { path: "/srv/old_name", clients: "10.0.0.3", options: "ro,sync,no_subtree_check" };
+    await root.exec("printf '# Managed by Phoenix; edits are overwritten.\\n/srv/old_name 10.0.0.3(ro,sync,no_subtree_check)\\n' > /etc/exports.d/phoenix-srv_old_name.exports && exportfs -ra");
+    expect((await root.script("nfs_export", "read", old)).result).toMatchObject({ present: true, matches: true });
+    expect((await root.script("nfs_export", "apply", old)).result).toMatchObject({ file: "/etc/exports.d/phoenix-srv_old%5Fname.exports", matches: true });
+    expect((await root.exec("ls /etc/exports.d")).stdout).toBe("admin.exports\nphoenix-srv_old%5Fname.exports\n");
+    await root.script("nfs_export", "delete", old);
+    // Paths that name one directory twice are refused (one directory, one file).
+    for (const path of ["/srv//data", "/srv/data/", "/srv/./data"]) {
+      expect((await root.script("nfs_export", "apply", { ...nfs, path })).code, path).not.toBe(0);
+    }
+  });
 });
 
 const share = { name: "shared-data", path: "/srv/data", options: "browseable=yes\nwritable=yes", valid_users: "alice bob" };
