@@ -139,7 +139,8 @@ emu_conf_snapshot() {
 emu_conf_add_snapshot() {
   local file=$1 name=$2 description=$3 tmp body
   tmp=$(mktemp "$file.XXXXXX")
-  body=$(emu_conf_current "$file" | awk 'NF > 0')
+  # Not copied into a snapshot (pve-guest-common __snapshot_copy_config): lock, parent handled below.
+  body=$(emu_conf_current "$file" | awk 'NF > 0 && index($0, "lock: ") != 1')
   {
     emu_conf_current "$file" | awk 'NF > 0 && index($0, "parent: ") != 1'
     printf 'parent: %s\n' "$name"
