@@ -87,6 +87,17 @@ export function hostScriptWrapper(lock: string | undefined, lockWaitS: number): 
     'd=$(mktemp -d "${TMPDIR:-/tmp}/phoenix-run.XXXXXXXX")',
     // Clean up on TERM/HUP/INT too (a timeout or a dropped connection), not only on exit.
     `trap 'rm -rf "$d"' EXIT`,
+    // This run holds a lock on its dir's .alive for its whole life (fd 8). A run killed outright
+    // (SIGKILL, power cut) cannot clean up: the next run removes every run dir whose .alive lock
+    // is free (its owner is gone). Dirs without .alive are left alone for a minute (a run that
+    // has just been created and not yet locked).
+    'exec 8>"$d/.alive"',
+    "flock 8",
+    'for old in "${TMPDIR:-/tmp}"/phoenix-run.*; do',
+    '  if [ "$old" = "$d" ] || [ ! -d "$old" ]; then continue; fi',
+    '  if [ -f "$old/.alive" ]; then flock -n "$old/.alive" rm -rf "$old" 2>/dev/null || true',
+    '  elif [ -n "$(find "$old" -maxdepth 0 -mmin +1 2>/dev/null)" ]; then rm -rf "$old"; fi',
+    "done",
     "trap 'exit 143' TERM",
     "trap 'exit 129' HUP",
     "trap 'exit 130' INT",
@@ -103,10 +114,10 @@ export function hostScriptWrapper(lock: string | undefined, lockWaitS: number): 
       `exec 9>>${shellQuote(file)}`,
       `flock -w ${lockWaitS} 9 || { echo "phoenix: host lock ${file} is busy (waited ${lockWaitS}s)" >&2; exit ${LOCK_BUSY_EXIT}; }`,
       // The script does not inherit the lock descriptor: daemons it starts must not hold the lock.
-      'bash -euo pipefail "$d/script.sh" </dev/null 9>&-',
+      'bash -euo pipefail "$d/script.sh" </dev/null 9>&- 8>&-',
     );
   } else {
-    lines.push('bash -euo pipefail "$d/script.sh" </dev/null');
+    lines.push('bash -euo pipefail "$d/script.sh" </dev/null 8>&-');
   }
   return lines.join("\n");
 }

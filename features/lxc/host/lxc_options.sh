@@ -61,6 +61,8 @@ restart() { pct reboot "$ctid"; }
 # end (raw LXC keys follow the Proxmox keys); prints "changed" when the file content changed.
 rewrite() {
   local old_managed=$1 want=$2 tmp
+  # Temp files of a run killed mid-rewrite: safe to remove, this run holds the config lock.
+  rm -f -- "$conf".phoenix.??????
   tmp=$(mktemp "$conf.phoenix.XXXXXX")
   {
     # Through the environment: awk -v would interpret backslashes in the values.

@@ -96,6 +96,32 @@ describe("runHostScript", () => {
     expect((await host.exec("test -e /run/lock/phoenix-lock-test.lock")).code).toBe(0);
   });
 
+  it("a run killed outright leaves its /tmp/phoenix-run.* dir; the next run removes it, never a live run's", async () => {
+    const { killHostSteps, waitOnHost } = await import("../../host/faults");
+    const runDirs = async () => (await host.exec("ls -d /tmp/phoenix-run.* 2>/dev/null || true")).stdout.split("\n").filter(Boolean);
+    expect(await runDirs()).toEqual([]);
+    // A power cut of a running step: SIGKILL to its whole process group, no trap runs.
+    const other = await ssh.openSession(host.target, host.secrets);
+    const killed = base.runHostScript(other, { script: "touch /run/phoenix-killme; sleep 60", action: "apply", params: {}, purpose: "to be killed" }).catch((e: Error) => e);
+    await waitOnHost(host, "test -e /run/phoenix-killme");
+    expect(killHostSteps(host)).toBe(1);
+    expect(await killed).toBeInstanceOf(Error);
+    other.close();
+    const left = await runDirs();
+    expect(left).toHaveLength(1);
+    // A live run in parallel keeps its dir while the next run sweeps.
+    const live = await ssh.openSession(host.target, host.secrets);
+    const running = base.runHostScript(live, { script: "touch /run/phoenix-live; sleep 2; echo 'PHOENIX_RESULT {}'", action: "read", params: {}, purpose: "live" });
+    await waitOnHost(host, "test -e /run/phoenix-live");
+    const liveDir = (await runDirs()).find((d) => !left.includes(d))!;
+    expect((await run("ls -d /tmp/phoenix-run.* | tr '\\n' ' ' | sed 's/^/PHOENIX_RESULT {\"dirs\":\"/; s/$/\"}/'")).result?.dirs).not.toContain(left[0]);
+    expect(await runDirs()).toContain(liveDir);
+    await running;
+    live.close();
+    await host.exec("rm -f /run/phoenix-killme /run/phoenix-live");
+    expect(await runDirs()).toEqual([]);
+  });
+
   it("a busy lock is reported after waiting, not hung on", async () => {
     const holder = host.exec("flock /run/lock/phoenix-busy.lock sleep 6");
     await new Promise((r) => setTimeout(r, 500));

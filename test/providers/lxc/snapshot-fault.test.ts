@@ -90,4 +90,16 @@ describe("lxc-snapshot killed mid-way converges on the rerun", () => {
       await expectConverged(p.trigger, marker);
     }, 120_000);
   }
+
+  it("lxc-options removes temp files a killed run left in /etc/pve/lxc (under the config lock)", async () => {
+    await host.exec(`printf 'half-written\\n' > /etc/pve/lxc/${CTID}.conf.phoenix.Ab12Cd && printf 'x\\n' > /etc/pve/lxc/${CTID}.conf.phoenix.Zz99Yy`);
+    const r = await base.runHostScript(session, {
+      script: lxc.lxcFile("host/lxc_options.sh").text,
+      action: "apply",
+      params: { ctid: String(CTID), options: "lxc.apparmor.profile=unconfined", gpus: "" },
+      purpose: "apply lxc-options",
+    });
+    expect(r.result).toMatchObject({ present: true, matches: true });
+    expect((await host.exec("ls /etc/pve/lxc")).stdout).toBe(`${CTID}.conf\n`);
+  });
 });
