@@ -93,7 +93,7 @@ included() { [ -f "$smb_conf" ] && grep -qE "$include_re" "$smb_conf"; }
 # the candidate), then renames it into place and makes sure smb.conf includes it.
 activate() {
   local candidate=$1 tmp out
-  tmp=$(mktemp -d /tmp/phoenix-samba.XXXXXX)
+  tmp=$(mktemp -d "${TMPDIR:-/tmp}/phoenix-samba.XXXXXX")
   # shellcheck disable=SC2064 # expand now: the path is fixed
   trap "rm -rf '$tmp'" EXIT
   { if [ -f "$smb_conf" ]; then grep -vE "$include_re" "$smb_conf" || true; fi

@@ -98,6 +98,8 @@ export function hostScriptWrapper(lock: string | undefined, lockWaitS: number): 
     '  if [ -f "$old/.alive" ]; then flock -n "$old/.alive" rm -rf "$old" 2>/dev/null || true',
     '  elif [ -n "$(find "$old" -maxdepth 0 -mmin +1 2>/dev/null)" ]; then rm -rf "$old"; fi',
     "done",
+    // Temp files the script makes (mktemp) live in the run dir too, so they go with it.
+    'export TMPDIR="$d"',
     "trap 'exit 143' TERM",
     "trap 'exit 129' HUP",
     "trap 'exit 130' INT",
