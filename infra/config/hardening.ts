@@ -113,6 +113,40 @@ export const planRefusals: Check = (input, findings) => {
   }
 };
 
+/** Host-side checks of features/hypervisor/*.sh that are stricter than the schema's patterns:
+ *  validate refuses first, naming the field (the scripts' regexes are quoted in each message). */
+export const hostScriptRefusals: Check = (input, findings) => {
+  const HOST_PATH = /^\/[A-Za-z0-9_.@+/-]*$/; // samba_share.sh, nfs_export.sh
+  const DIR_TARGET = /^\/[A-Za-z0-9_./-]*$/; // proxmox_storage.sh, zfs_pool.sh mountpoint
+  const STORAGE = /^[A-Za-z][A-Za-z0-9._-]*[A-Za-z0-9]$/; // proxmox_storage.sh
+  const DISK = /^\/[A-Za-z0-9_./:+-]+$/; // zfs_pool.sh
+  const arc = input.host.zfs.arcMaxGb;
+  if (arc !== undefined && Number.isInteger(arc) && arc > 99_999) {
+    findings.error(HYPERVISOR_FILE, ["zfs", "arc_max_gb"], `must be at most 99999 GiB; got ${arc}`);
+  }
+  (input.host.samba?.shares ?? []).forEach((sh, i) => {
+    if (sh.name.length > 80) findings.error(HYPERVISOR_FILE, ["samba", "shares", i, "name"], `must be at most 80 characters; got ${sh.name.length}`);
+    if (!HOST_PATH.test(sh.path)) findings.error(HYPERVISOR_FILE, ["samba", "shares", i, "path"], `serves ${sh.path}: a share path may hold only letters, digits and _ . @ + - /`);
+  });
+  input.host.nfsExports.forEach((e, i) => {
+    if (!HOST_PATH.test(e.path)) findings.error(HYPERVISOR_FILE, ["nfs", "exports", i, "path"], `an export path may hold only letters, digits and _ . @ + - /; got ${e.path}`);
+  });
+  input.host.zfs.pools.forEach((p, i) => {
+    p.disks.forEach((d, j) => {
+      if (!DISK.test(d)) findings.error(HYPERVISOR_FILE, ["zfs", "pools", i, "disks", j], `a disk path may hold only letters, digits and _ . / : + -; got ${d}`);
+    });
+  });
+  input.host.zfs.datasets.forEach((d, i) => {
+    if (!d.storage) return;
+    if (!STORAGE.test(d.storage.id)) {
+      findings.error(HYPERVISOR_FILE, ["zfs", "datasets", i, "name"], `storage id ${d.storage.id} must start with a letter and end with a letter or digit (pvesm)`);
+    }
+    if (d.storage.type === "dir" && !DIR_TARGET.test(d.storage.target)) {
+      findings.error(HYPERVISOR_FILE, ["zfs", "datasets", i, "properties"], `a dir storage path may hold only letters, digits and _ . / -; got ${d.storage.target}`);
+    }
+  });
+};
+
 /** Risky but legal values: warnings (the policy pack turns them into violations in prod). */
 export const riskyValues: Check = (input, findings) => {
   const nv = input.host.nvidiaDriver;
@@ -132,7 +166,7 @@ export const riskyValues: Check = (input, findings) => {
   });
 };
 
-export const HARDENING_CHECKS: Record<string, Check> = { rawLxcLines, bindSources, sambaOptions, pctOptions, planRefusals, riskyValues };
+export const HARDENING_CHECKS: Record<string, Check> = { rawLxcLines, bindSources, sambaOptions, pctOptions, planRefusals, hostScriptRefusals, riskyValues };
 
 /** Runs every hardening check; `allow` are the stack's allowances (`phoenix:allowRawLxc`, `phoenix:allowHostPaths`). */
 export function runHardeningChecks(input: RuleInput, findings: Findings, allow: RawLxcAllowances = {}): void {

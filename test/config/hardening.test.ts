@@ -192,6 +192,10 @@ describe("validate refuses what plan would refuse", () => {
     ["arc_max_gb 1.5", (f) => (f.host.zfs = { ...f.host.zfs, arc_max_gb: 1.5 }), "$.zfs.arc_max_gb", /whole number of GiB/],
     ['gpu_assignment "100"', (f) => (ct(f, 950).gpu_assignment = "100"), '$.lxc_configs["950"].gpu_assignment', /out of range/],
     ["unknown pct_options key", (f) => (ct(f, 952).pct_options = ["nesting=1", "bogus=1"]), '$.lxc_configs["952"].pct_options', /bogus is not a container feature/],
+    ["arc_max_gb beyond what initial_setup.sh takes", (f) => (f.host.zfs = { ...f.host.zfs, arc_max_gb: 100000 }), "$.zfs.arc_max_gb", /at most 99999/],
+    ["NFS export path with ',' (nfs_export.sh refuses it)", (f) => (f.host.nfs.exports[0].path = "/srv/a,b"), "$.nfs.exports[0].path", /may hold only/],
+    ["Samba share path with '=' (samba_share.sh refuses it)", (f) => (f.host.samba.shares[0].path = "/srv/a=b"), "$.samba.shares[0].path", /may hold only/],
+    ["pool disk with '@' (zfs_pool.sh refuses it)", (f) => (f.host.zfs.pools[0].disks[0] = "/dev/disk/by-id/a@b"), "$.zfs.pools[0].disks[0]", /may hold only/],
     ["NFS server with shell characters", (f) => (f.vm.vms[0].volumes = [{ type: "nfs", name: "d", server: "x;reboot", path: "/d", mount_point: "/mnt/d" }]), "$.vms[0].volumes[0].server", /host name or IPv4/],
   ];
   for (const [name, mutate, at, message] of cases) {
