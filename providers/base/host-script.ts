@@ -89,10 +89,12 @@ export function hostScriptWrapper(lock: string | undefined, lockWaitS: number): 
     `trap 'rm -rf "$d"' EXIT`,
     // This run holds a lock on its dir's .alive for its whole life (fd 8). A run killed outright
     // (SIGKILL, power cut) cannot clean up: the next run removes every run dir whose .alive lock
-    // is free (its owner is gone). Dirs without .alive are left alone for a minute (a run that
-    // has just been created and not yet locked).
-    'exec 8>"$d/.alive"',
+    // is free (its owner is gone). The file is locked under another name and renamed to .alive
+    // only then, so .alive is never seen unlocked by a live run; dirs without .alive are left
+    // alone for a minute (a run that has just been created).
+    'exec 8>"$d/.locking"',
     "flock 8",
+    'mv "$d/.locking" "$d/.alive"',
     'for old in "${TMPDIR:-/tmp}"/phoenix-run.*; do',
     '  if [ "$old" = "$d" ] || [ ! -d "$old" ]; then continue; fi',
     '  if [ -f "$old/.alive" ]; then flock -n "$old/.alive" rm -rf "$old" 2>/dev/null || true',
