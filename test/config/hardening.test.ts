@@ -263,6 +263,17 @@ describe("bad files end cleanly", () => {
     expect(b.ok).toBe(false);
     if (!b.ok) expect(b.errors).toContainEqual("phoenix_lxc_configs.json: $: cannot read: a directory, not a regular file");
 
+    // Unreadable: root reads anything, so the loader runs as nobody.
+    if (process.getuid?.() === 0) {
+      const lockedDir = writeFiles({ host: files.host, lxc: files.lxc, vm: files.vm });
+      fs.chmodSync(path.join(lockedDir, LXC), 0o000);
+      fs.chmodSync(lockedDir, 0o755);
+      const script = "const r = require(process.argv[1]).loadPhoenixConfig(process.argv[2]); process.stdout.write(JSON.stringify(r.errors));";
+      const asNobody = spawnSync("runuser", ["-u", "nobody", "--", process.execPath, "-e", script, path.join(repoRoot, "dist/infra/config/load.js"), lockedDir], { encoding: "utf8", timeout: 30_000 });
+      expect(asNobody.status, asNobody.stderr).toBe(0);
+      expect(JSON.parse(asNobody.stdout)).toEqual(["phoenix_lxc_configs.json: $: cannot read: permission denied (EACCES)"]);
+    }
+
     const bigDir = writeFiles({ host: files.host, vm: files.vm }, { [LXC]: " ".repeat(loader.MAX_FILE_BYTES + 1) });
     const c = load(bigDir);
     expect(c.ok).toBe(false);
