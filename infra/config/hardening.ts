@@ -96,6 +96,18 @@ export const planRefusals: Check = (input, findings) => {
     const bad = c.gpus.filter((g) => !(Number.isInteger(g) && g >= 0 && g <= 99));
     if (bad.length) findings.error(LXC_FILE, [...ctBase(input, c.ctid), "gpu_assignment"], `GPU index ${bad.join(",")} out of range (0-99)`);
   }
+  // Feature parameters reach a guest as environment variables of its steps; Linux refuses an exec
+  // whose single environment string passes 128 KiB ("Argument list too long"). 100 KB per guest
+  // keeps every step well below that.
+  const PARAMS_LIMIT = 100 * 1024;
+  const paramsTooLarge = (file: string, at: PathSegment[], params: Record<string, unknown>) => {
+    for (const [key, value] of Object.entries(params)) {
+      const size = Buffer.byteLength(typeof value === "string" ? value : JSON.stringify(value) ?? "", "utf8");
+      if (size > PARAMS_LIMIT) findings.error(file, [...at, key], `is ${size} bytes; feature parameters must stay under ${PARAMS_LIMIT} bytes (put large data in a file the feature downloads)`);
+    }
+  };
+  for (const c of input.containers) paramsTooLarge(LXC_FILE, ctBase(input, c.ctid), c.params);
+  for (const v of input.vms) paramsTooLarge(VM_FILE, input.origins.vms.get(v.vmid) ?? ["vms"], v.params);
   for (const v of input.vms) {
     const rawVolumes = Array.isArray(v.raw.volumes) ? (v.raw.volumes as Record<string, unknown>[]) : [];
     rawVolumes.forEach((r, j) => {
