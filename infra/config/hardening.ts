@@ -57,6 +57,20 @@ export const bindSources: Check = (input, findings, allow) => {
   }
 };
 
+/** `id_maps` never map container ids onto host uid/gid 0 (host root) unless phoenix:allowRawLxc. */
+export const idMapsOntoRoot: Check = (input, findings, allow) => {
+  if (allow.rawLxc) return;
+  for (const c of input.containers) {
+    const raw = Array.isArray(c.raw.id_maps) ? (c.raw.id_maps as unknown[]) : [];
+    c.idMaps.forEach((m, i) => {
+      if (m.hostId === 0) {
+        findings.error(LXC_FILE, [...ctBase(input, c.ctid), "id_maps", Math.min(i, Math.max(raw.length - 1, 0)), "host_id"],
+          `maps container ${m.type} ${m.containerId} onto host ${m.type} 0 (host root) (a stack that needs it sets phoenix:allowRawLxc: true)`);
+      }
+    });
+  }
+};
+
 /** Samba share options: allow-listed parameters only. */
 export const sambaOptions: Check = (input, findings) => {
   (input.host.samba?.shares ?? []).forEach((s, i) => {
@@ -178,7 +192,7 @@ export const riskyValues: Check = (input, findings) => {
   });
 };
 
-export const HARDENING_CHECKS: Record<string, Check> = { rawLxcLines, bindSources, sambaOptions, pctOptions, planRefusals, hostScriptRefusals, riskyValues };
+export const HARDENING_CHECKS: Record<string, Check> = { rawLxcLines, bindSources, idMapsOntoRoot, sambaOptions, pctOptions, planRefusals, hostScriptRefusals, riskyValues };
 
 /** Runs every hardening check; `allow` are the stack's allowances (`phoenix:allowRawLxc`, `phoenix:allowHostPaths`). */
 export function runHardeningChecks(input: RuleInput, findings: Findings, allow: RawLxcAllowances = {}): void {

@@ -205,8 +205,11 @@ const KERNEL_FS = new Set(["proc", "sysfs", "cgroup", "cgroup2", "debugfs", "sec
 function checkMountEntry(value: string): RawLxcFinding[] {
   const fields = value.trim().split(/\s+/);
   if (fields.length < 4) return [{ message: `${JSON.stringify(value)} is not an fstab line (source target fstype options [dump pass])` }];
-  const [source, , fstype, options] = fields;
+  const [source, target, fstype, options] = fields;
   const opts = options.split(",");
+  if (target.split("/").includes("..")) {
+    return [{ message: `target ${target} climbs out of the container's root with ..; write the path inside the container`, allowedBy: "allowRawLxc" }];
+  }
   if (opts.includes("bind") || opts.includes("rbind") || fstype === "bind") return checkBindSource(source);
   if (KERNEL_FS.has(fstype) && !opts.includes("ro")) {
     return [{ message: `mounts ${fstype} writable in the container; add ro or leave it to lxc.mount.auto`, allowedBy: "allowRawLxc" }];

@@ -46,6 +46,7 @@ describe("raw LXC lines (one validator: infra/config/lxc-raw.ts)", () => {
     ["lxc.mount.entry=/dev dev none rbind 0 0", /the host's \/dev/, "allowHostPaths"],
     ["lxc.mount.entry=proc proc2 proc rw 0 0", /mounts proc writable/, "allowRawLxc"],
     ["lxc.idmap=u 0 0 65536", /host uid 0/, "allowRawLxc"],
+    ["lxc.mount.entry=/srv/data ../../etc none bind 0 0", /climbs out/, "allowRawLxc"],
     ["lxc.net.0.type=phys", /host network devices/, "allowRawLxc"],
     ["lxc.seccomp.profile=/dev/null", /seccomp/, "allowRawLxc"],
     // Proxmox drops or refuses (issue 12 item 7): name the key and what to write instead.
@@ -99,6 +100,14 @@ describe("raw LXC lines (one validator: infra/config/lxc-raw.ts)", () => {
     expect(errorsOf(mutate, { rawLxc: true }).ok).toBe(true);
     // An allowance never accepts what Proxmox or LXC refuse.
     expect(errorsOf((f) => ct(f, 950).lxc_options.push("lxc.cgroup.devices.allow=c 10:200 rwm"), { rawLxc: true, hostPaths: true }).ok).toBe(false);
+  });
+
+  it("id_maps onto host uid/gid 0 are refused unless phoenix:allowRawLxc; other host ids pass", () => {
+    const onto = (host_id: number) => (f: Files) => (ct(f, 955).id_maps = [{ type: "uid", host_id, container_id: 0, size: 65536 }]);
+    const r = errorsOf(onto(0));
+    expect(r.errors).toContainEqual(expect.stringMatching(/\$\.lxc_configs\["955"\]\.id_maps\[0\]\.host_id: maps container uid 0 onto host uid 0 \(host root\)/));
+    expect(errorsOf(onto(0), { rawLxc: true }).errors.join("\n")).not.toMatch(/host root/);
+    expect(errorsOf(onto(100000)).errors.join("\n")).not.toMatch(/host root/);
   });
 
   it("bind sources under sensitive host paths, after normalising, are refused unless phoenix:allowHostPaths", () => {
