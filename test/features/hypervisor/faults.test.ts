@@ -129,6 +129,23 @@ describe("host steps killed mid-run converge on the rerun", () => {
     }, { password: "" });
   }, 240_000);
 
+  it("admin_user apply: the user, one managed key block, a sudoers drop-in visudo accepts", async () => {
+    const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ3m0dH1lQm2k5p8r9s0t1u2v3w4x5y6z7A8B9C0D1E2 admin@fault";
+    const HASH = "$6$saltsalt$Fv0OijNxxkqvBmhLIYtXJdO2m0pHj7yrNbIuNBQzwdLvLc4JD2yF7q8nUH0SvF8XHwyjlWmKEVVJnGzqIVQ7e/";
+    const user = { username: "fadmin", sudo: "1", ssh_public_keys: KEY, shell: "/bin/bash" };
+    await killAtPoints("admin_user", "apply", user, async () => {
+      const r = await run("admin_user", "apply", user, { password_hash: HASH });
+      expect(r.result).toMatchObject({ present: true, matches: true, sudo: true, sshKeys: true });
+      expect((await host.exec("visudo -c")).code).toBe(0);
+      const keys = (await host.exec("cat /home/fadmin/.ssh/authorized_keys")).stdout;
+      expect(keys.split(KEY).length - 1).toBe(1);
+      expect((await host.exec("ls -A /etc/sudoers.d /home/fadmin/.ssh | grep -c phoenix-new || true")).stdout.trim()).toBe("0");
+    }, async () => {
+      // Each round starts with the key and sudo rights gone, so apply rewrites both.
+      await host.exec("rm -f /etc/sudoers.d/phoenix-fadmin; [ -f /home/fadmin/.ssh/authorized_keys ] && sed -i '/admin@fault/d' /home/fadmin/.ssh/authorized_keys || true");
+    }, { password_hash: HASH });
+  }, 180_000);
+
   it("no run dirs or candidate files are left after the reruns", async () => {
     await run("samba_share", "read", { name: "share-a", path: "/srv/share-a", options: "", valid_users: "" });
     expect((await host.exec("ls -d /tmp/phoenix-run.* 2>/dev/null || true")).stdout).toBe("");
