@@ -16,6 +16,7 @@ import { HYPERVISOR_FILE, LXC_FILE, VM_FILE } from "./schema";
 import { RawLxcAllowances, allowed, checkBindSource, checkRawLxcLine, describe, sensitiveHostPath } from "./lxc-raw";
 import { sambaOptionProblem } from "./samba-options";
 import { ABSOLUTE_PATH, HOSTNAME, IPV4 } from "./patterns";
+import { cloudImage } from "../components/cloud-init";
 
 type Check = (input: RuleInput, findings: Findings, allow: RawLxcAllowances) => void;
 
@@ -104,6 +105,23 @@ export const planRefusals: Check = (input, findings) => {
   const arc = input.host.zfs.arcMaxGb;
   if (arc !== undefined && !Number.isInteger(arc)) {
     findings.error(HYPERVISOR_FILE, ["zfs", "arc_max_gb"], `must be a whole number of GiB; got ${arc}`);
+  }
+  for (const c of input.containers) {
+    // infra/components/lxc.ts lxcLines: apparmor_profile and a raw lxc.apparmor.profile line must agree.
+    const given = c.lxcOptions.find((o) => o.key === "lxc.apparmor.profile");
+    if (c.apparmorProfile && given && given.value !== c.apparmorProfile) {
+      findings.error(LXC_FILE, [...ctBase(input, c.ctid), "apparmor_profile"], `${c.apparmorProfile} contradicts lxc_options lxc.apparmor.profile=${given.value}; keep one of them`);
+    }
+  }
+  for (const v of input.vms) {
+    // infra/components/cloud-init.ts cloudImage: the image must be one it knows how to download.
+    if (!v.templateImage) continue;
+    try {
+      cloudImage(v.templateImage, "import");
+    } catch (err) {
+      const message = (err as Error).message.replace(/^template_image "[^"]*": /, "");
+      findings.error(VM_FILE, [...(input.origins.vms.get(v.vmid) ?? ["vms"]), "template_image"], message);
+    }
   }
   for (const c of input.containers) {
     // providers/lxc accepts GPU indexes 0-99 (/dev/nvidia<N>).

@@ -206,6 +206,8 @@ describe("validate refuses what plan would refuse", () => {
     ["Samba share path with '=' (samba_share.sh refuses it)", (f) => (f.host.samba.shares[0].path = "/srv/a=b"), "$.samba.shares[0].path", /may hold only/],
     ["pool disk with '@' (zfs_pool.sh refuses it)", (f) => (f.host.zfs.pools[0].disks[0] = "/dev/disk/by-id/a@b"), "$.zfs.pools[0].disks[0]", /may hold only/],
     ["a feature parameter over 100 KB", (f) => (ct(f, 950).vllm_model = "m".repeat(150_000)), '$.lxc_configs["950"].vllm_model', /150000 bytes; feature parameters must stay under 102400/],
+    ["apparmor_profile contradicting a raw lxc.apparmor.profile line", (f) => (ct(f, 950).apparmor_profile = "lxc-container-default-cgns"), '$.lxc_configs["950"].apparmor_profile', /contradicts lxc_options lxc\.apparmor\.profile=unconfined/],
+    ["a cloud image name the VM component cannot download", (f) => (f.vm.vms[0].template_image = "my-own.img"), "$.vms[0].template_image", /not a known cloud image name/],
     ["NFS server with shell characters", (f) => (f.vm.vms[0].volumes = [{ type: "nfs", name: "d", server: "x;reboot", path: "/d", mount_point: "/mnt/d" }]), "$.vms[0].volumes[0].server", /host name or IPv4/],
   ];
   for (const [name, mutate, at, message] of cases) {
