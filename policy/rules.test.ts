@@ -343,6 +343,51 @@ describe("service-guest-starts-on-boot", () => {
   });
 });
 
+describe("host-firewall-drops-input-in-prod", () => {
+  const p = rules.hostFirewallDropsInputInProd;
+  const fw = (props: Record<string, any>, stack = "prod") => resource(rules.CLUSTER_FIREWALL, "host-firewall", props, stack);
+  const container = (stack = "prod") => resource(CONTAINER, "ct-950", ct(950), stack);
+  it("passes an enabled host firewall with input DROP in prod (explicit or the provider's default), and any dev stack", async () => {
+    expect(await stackViolations(p, [container(), fw({ enabled: true, inputPolicy: "DROP", outputPolicy: "ACCEPT" })])).toEqual([]);
+    expect(await stackViolations(p, [container(), fw({ enabled: true })])).toEqual([]);
+    expect(await stackViolations(p, [container("dev")])).toEqual([]);
+    expect(await stackViolations(p, [container("dev"), fw({ enabled: false }, "dev")])).toEqual([]);
+  });
+  it("fails prod without a host firewall, with it disabled, or with input ACCEPT", async () => {
+    expect(await stackViolations(p, [container()])).toEqual([expect.stringMatching(/^no host firewall in prod/)]);
+    expect(await stackViolations(p, [container(), fw({ enabled: false, inputPolicy: "DROP" })])).toEqual(["host-firewall: the host firewall is not enabled in prod"]);
+    expect(await stackViolations(p, [container(), fw({ enabled: true, inputPolicy: "ACCEPT" })])).toEqual([
+      "host-firewall: the host firewall's input policy is ACCEPT, not DROP, in prod",
+    ]);
+    expect(await stackViolations(p, [resource(CONTAINER, "ct-950", ct(950), "live")], { prodStacks: ["live"] })).toHaveLength(1);
+  });
+});
+
+describe("no-guest-admin-port-from-anywhere", () => {
+  const p = rules.noGuestAdminPortFromAnywhere;
+  const rulesOf = (rs: Record<string, any>[], target: Record<string, any> = { nodeName: "pve", containerId: 950 }) =>
+    resourceArgs(rules.FIREWALL_RULES, "ct-950-firewall-rules", { ...target, rules: rs.map((r) => ({ type: "in", action: "ACCEPT", enabled: true, ...r })) });
+  it("passes admin ports from a source, other ports from anywhere, DROP rules, disabled rules, ICMP and host rules", async () => {
+    expect(await violations(p, rulesOf([{ proto: "tcp", dport: "22", source: "10.0.0.0/24" }, { macro: "SSH", source: "10.0.0.5" }]))).toEqual([]);
+    expect(await violations(p, rulesOf([{ proto: "tcp", dport: "443" }, { proto: "tcp", dport: "8000:8005" }, { macro: "HTTPS" }]))).toEqual([]);
+    expect(await violations(p, rulesOf([{ action: "DROP", proto: "tcp", dport: "22" }, { proto: "tcp", dport: "22", enabled: false }, { proto: "icmp" }]))).toEqual([]);
+    expect(await violations(p, rulesOf([{ type: "out", proto: "tcp", dport: "22" }]))).toEqual([]);
+    expect(await violations(p, resourceArgs(rules.FIREWALL_RULES, "host-firewall-rules", { rules: [{ type: "in", action: "ACCEPT", proto: "tcp", dport: "22" }] }))).toEqual([]);
+  });
+  it("fails an admin port accepted from anywhere: by port, range, list, macro, 0.0.0.0/0, or a rule for every port", async () => {
+    expect(await violations(p, rulesOf([{ proto: "tcp", dport: "22" }]))).toEqual([
+      "ct-950-firewall-rules rule 0 accepts 22 from anywhere, including admin port 22; give it a source",
+    ]);
+    expect(await violations(p, rulesOf([{ proto: "tcp", dport: "8000:8010", source: "0.0.0.0/0" }]))).toEqual([expect.stringContaining("admin port 8006")]);
+    expect(await violations(p, rulesOf([{ proto: "tcp", dport: "80,3389" }]))).toEqual([expect.stringContaining("admin port 3389")]);
+    expect(await violations(p, rulesOf([{ macro: "SSH" }], { nodeName: "pve", vmId: 8001 }))).toEqual([expect.stringContaining("accepts SSH from anywhere")]);
+    expect(await violations(p, rulesOf([{ source: "::/0" }]))).toEqual([expect.stringContaining("accepts every port from anywhere")]);
+    expect(
+      await violations(p, { ...rulesOf([{ proto: "tcp", dport: "8080" }]), getConfig: <T extends object>() => ({ adminPorts: ["8080"] }) as T }),
+    ).toHaveLength(1);
+  });
+});
+
 describe("the pack", () => {
   it("registers every rule once, with a valid name and enforcement level", () => {
     const names = rules.policies.map((p) => p.name);

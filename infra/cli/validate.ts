@@ -4,6 +4,8 @@ import * as fs from "fs";
 import * as path from "path";
 import { loadPhoenixConfig } from "../config/load";
 import { allowancesOf, checkStackFile } from "../config/stack-settings";
+import { firewallLockout } from "../config/firewall";
+import { repoRoot } from "../../features/registry";
 import { parseCommandArgs } from "./args";
 
 export const USAGE = `usage: phoenix validate [--config-dir DIR] [--stack NAME] [--quiet]
@@ -15,7 +17,9 @@ to the folder's name when that file exists; its allowRawLxc/allowHostPaths apply
 
 options:
   --config-dir DIR   folder holding the three Phoenix JSON files (default stacks/dev)
-  --stack NAME       also check stacks/Pulumi.NAME.yaml (default: the folder's name, if that file exists)
+  --stack NAME       also check the stack's settings (stacks/Pulumi.NAME.yaml; default: the folder's
+                     name when that file exists next to it) and what depends on them: the host
+                     firewall must keep SSH and the API open from phoenix:managementNetwork
   --quiet            do not print warnings or the summary line
   -h, --help         show this help
 `;
@@ -31,9 +35,13 @@ export async function run(argv: string[]): Promise<number> {
   const parsed = parseCommandArgs("validate", argv, OPTIONS, USAGE);
   if ("exit" in parsed) return parsed.exit;
   const dir = parsed.values["config-dir"] ?? "stacks/dev";
-  // The stack's settings file: given by --stack, or stacks/Pulumi.<folder name>.yaml next to the folder.
+  // The stack's settings file: --stack NAME is stacks/Pulumi.NAME.yaml; without it,
+  // Pulumi.<folder name>.yaml next to the folder, when there is one.
   const stack = parsed.values.stack ?? path.basename(path.resolve(dir));
-  const stackFile = path.join(path.dirname(path.resolve(dir)), `Pulumi.${stack}.yaml`);
+  const stackFile =
+    parsed.values.stack !== undefined
+      ? path.join(repoRoot(), "stacks", `Pulumi.${stack}.yaml`)
+      : path.join(path.dirname(path.resolve(dir)), `Pulumi.${stack}.yaml`);
   let stackErrors: string[] = [];
   let stackValues: Record<string, string> = {};
   if (fs.existsSync(stackFile)) {
@@ -43,7 +51,27 @@ export async function run(argv: string[]): Promise<number> {
   } else if (parsed.values.stack !== undefined) {
     stackErrors = [`${path.relative(process.cwd(), stackFile)}: $: not found (--stack ${stack})`];
   }
-  const result = loadPhoenixConfig(dir, { allow: allowancesOf(stackValues) });
+  let result = loadPhoenixConfig(dir, { allow: allowancesOf(stackValues) });
+  if (parsed.values.stack !== undefined && result.ok && stackErrors.length === 0) {
+    // The same lock-out guard `phoenix plan` applies (infra/index.ts), from the same settings.
+    let config: Record<string, string>;
+    try {
+      // Loaded only here: plan.ts pulls in the Pulumi SDK, which plain `validate` does not need.
+      const { readStackConfig } = await import("./plan");
+      config = readStackConfig(stack).config;
+    } catch (err) {
+      process.stderr.write(`${(err as Error).message}\n`);
+      return 1;
+    }
+    const lockout = firewallLockout(result.model.host.firewall, result.model.host.network.address, {
+      sshHost: config["phoenix:sshHost"] ?? "127.0.0.1",
+      sshPort: Number(config["phoenix:sshPort"] ?? 22),
+      managementNetwork: config["phoenix:managementNetwork"] || undefined,
+      bastionHost: config["phoenix:sshBastionHost"] || undefined,
+      acknowledged: config["phoenix:firewallLockoutAcknowledged"] === "true",
+    });
+    if (lockout.length > 0) result = { ok: false, errors: lockout, warnings: result.warnings };
+  }
   if (!parsed.values.quiet) for (const w of result.warnings) process.stderr.write(`warning: ${w}\n`);
   if (!result.ok || stackErrors.length) {
     const errors = [...stackErrors, ...(result.ok ? [] : result.errors)];

@@ -62,12 +62,12 @@ export const bindSources: Check = (input, findings, allow) => {
 export const idMapsOntoRoot: Check = (input, findings, allow) => {
   if (allow.rawLxc) return;
   for (const c of input.containers) {
-    const raw = Array.isArray(c.raw.id_maps) ? (c.raw.id_maps as unknown[]) : [];
-    c.idMaps.forEach((m, i) => {
-      if (m.hostId === 0) {
-        findings.error(LXC_FILE, [...ctBase(input, c.ctid), "id_maps", Math.min(i, Math.max(raw.length - 1, 0)), "host_id"],
-          `maps container ${m.type} ${m.containerId} onto host ${m.type} 0 (host root) (a stack that needs it sets phoenix:allowRawLxc: true)`);
-      }
+    const raw = Array.isArray(c.raw.id_maps) ? (c.raw.id_maps as { type?: unknown; host_id?: unknown; container_id?: unknown }[]) : [];
+    raw.forEach((m, i) => {
+      if (m?.host_id !== 0) return;
+      const type = String(m.type).startsWith("u") ? "uid" : "gid";
+      findings.error(LXC_FILE, [...ctBase(input, c.ctid), "id_maps", i, "host_id"],
+        `maps container ${type} ${String(m.container_id)} onto host ${type} 0 (host root) (a stack that needs it sets phoenix:allowRawLxc: true)`);
     });
   }
 };
@@ -82,7 +82,8 @@ export const sambaOptions: Check = (input, findings) => {
   });
 };
 
-/** Proxmox container features (`pct set --features`) Phoenix sets: nesting, keyctl, fuse, mknod, mount. */
+/** Values of the container features Phoenix sets (`pct set --features`); unknown keys are refused
+ *  by normalise.ts (PCT_FEATURE_KEYS). */
 export const pctOptions: Check = (input, findings) => {
   const check = (file: string, at: PathSegment[], options: Record<string, string>) => {
     for (const [key, value] of Object.entries(options)) {
@@ -90,9 +91,6 @@ export const pctOptions: Check = (input, findings) => {
         if (!/^(?:0|1|true|false)$/.test(value)) findings.error(file, at, `${key}=${value}: must be 0 or 1`);
       } else if (key === "mount") {
         if (!/^[a-z0-9]+(?:;[a-z0-9]+)*$/.test(value)) findings.error(file, at, `mount=${value}: must be file system types like nfs;cifs`);
-      } else {
-        // force_rw_sys (a writable /sys) is a Proxmox feature Phoenix does not set.
-        findings.error(file, at, `${key} is not a container feature Phoenix sets; known: nesting, keyctl, fuse, mknod, mount`);
       }
     }
   };
@@ -105,13 +103,6 @@ export const planRefusals: Check = (input, findings) => {
   const arc = input.host.zfs.arcMaxGb;
   if (arc !== undefined && !Number.isInteger(arc)) {
     findings.error(HYPERVISOR_FILE, ["zfs", "arc_max_gb"], `must be a whole number of GiB; got ${arc}`);
-  }
-  for (const c of input.containers) {
-    // infra/components/lxc.ts lxcLines: apparmor_profile and a raw lxc.apparmor.profile line must agree.
-    const given = c.lxcOptions.find((o) => o.key === "lxc.apparmor.profile");
-    if (c.apparmorProfile && given && given.value !== c.apparmorProfile) {
-      findings.error(LXC_FILE, [...ctBase(input, c.ctid), "apparmor_profile"], `${c.apparmorProfile} contradicts lxc_options lxc.apparmor.profile=${given.value}; keep one of them`);
-    }
   }
   for (const v of input.vms) {
     // infra/components/cloud-init.ts cloudImage: the image must be one it knows how to download.

@@ -156,9 +156,10 @@ function loadUnsafe(dir: string, opts: LoadOptions): LoadResult {
   const containers = normaliseContainers(lxcFile, ctx, findings, origins, opts.defaultNode);
   const vms = normaliseVms(vmFile, ctx, findings, origins, opts.defaultNode);
   duplicateVmids((vmFile.vms ?? []).map((v) => v.vmid), findings);
-  const ruleInput = { host: ctx.host, containers, vms, origins, lxcNvidiaVersion: lxcFile.nvidia_driver_version };
+  const ruleInput = { host: ctx.host, containers, vms, origins, lxcNvidiaVersion: lxcFile.nvidia_driver_version, configDir: absDir };
   runRules(ruleInput, findings);
   runHardeningChecks(ruleInput, findings, opts.allow);
+  findings.flushUnused();
 
   const warnings = unique(findings.warnings);
   if (findings.errors.length > 0) return { ok: false, errors: unique(findings.errors), warnings };

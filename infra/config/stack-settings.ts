@@ -29,6 +29,7 @@ export const STACK_SETTINGS: Record<string, { ok: (v: string) => boolean; what: 
   proxmoxSubscription: { ok: (v) => BOOLEAN.test(v), what: "true or false" },
   allowRawLxc: { ok: (v) => BOOLEAN.test(v), what: "true or false" },
   allowHostPaths: { ok: (v) => BOOLEAN.test(v), what: "true or false" },
+  firewallLockoutAcknowledged: { ok: (v) => BOOLEAN.test(v), what: "true or false" },
 };
 
 /** Problems with `phoenix:` settings given as strings (key without namespace → value); unknown keys are not judged. */

@@ -200,7 +200,7 @@ describe("validate refuses what plan would refuse", () => {
   const cases: [string, (f: Files) => void, string, RegExp][] = [
     ["arc_max_gb 1.5", (f) => (f.host.zfs = { ...f.host.zfs, arc_max_gb: 1.5 }), "$.zfs.arc_max_gb", /whole number of GiB/],
     ['gpu_assignment "100"', (f) => (ct(f, 950).gpu_assignment = "100"), '$.lxc_configs["950"].gpu_assignment', /out of range/],
-    ["unknown pct_options key", (f) => (ct(f, 952).pct_options = ["nesting=1", "bogus=1"]), '$.lxc_configs["952"].pct_options', /bogus is not a container feature/],
+    ["unknown pct_options key", (f) => (ct(f, 952).pct_options = ["nesting=1", "bogus=1"]), '$.lxc_configs["952"].pct_options[1]', /bogus is not a Proxmox container feature/],
     ["arc_max_gb beyond what initial_setup.sh takes", (f) => (f.host.zfs = { ...f.host.zfs, arc_max_gb: 100000 }), "$.zfs.arc_max_gb", /at most 99999/],
     ["NFS export path with ',' (nfs_export.sh refuses it)", (f) => (f.host.nfs.exports[0].path = "/srv/a,b"), "$.nfs.exports[0].path", /may hold only/],
     ["Samba share path with '=' (samba_share.sh refuses it)", (f) => (f.host.samba.shares[0].path = "/srv/a=b"), "$.samba.shares[0].path", /may hold only/],

@@ -1,9 +1,26 @@
 // validate ⊇ plan, as a property: seeded random damage to the dev files (values swapped for
-// numbers, strings, lists, edge cases); every damaged configuration that `validate` accepts must
-// plan without an error. A plan-time throw that validate let through is a defect of validate.
+// numbers, strings, lists, edge cases); every damaged configuration that `phoenix validate --stack
+// dev` accepts must plan (`--stack dev`) without an error. A plan-time throw that validate let through is a defect of validate.
 import { afterAll, describe, expect, it } from "vitest";
-import { Files, cleanTempDirs, load, mutatedDir } from "./helpers";
+import { Files, cleanTempDirs, mutatedDir } from "./helpers";
 import { planStack } from "../program/plan";
+import { loadDist } from "../load";
+
+// `phoenix validate --config-dir DIR --stack dev`: the files and what depends on the stack's
+// settings (the firewall lock-out guard), as `phoenix plan --stack dev` sees them.
+const validateCli = loadDist<typeof import("../../infra/cli/validate")>("infra/cli/validate");
+async function validates(dir: string): Promise<boolean> {
+  const write = process.stderr.write;
+  process.stderr.write = (() => true) as typeof process.stderr.write;
+  const out = process.stdout.write;
+  process.stdout.write = (() => true) as typeof process.stdout.write;
+  try {
+    return (await validateCli.run(["--config-dir", dir, "--stack", "dev", "--quiet"])) === 0;
+  } finally {
+    process.stderr.write = write;
+    process.stdout.write = out;
+  }
+}
 
 afterAll(cleanTempDirs);
 
@@ -53,7 +70,7 @@ describe("validate ⊇ plan (seeded random damage)", () => {
     for (let seed = 1; seed <= SEEDS && accepted < MAX_PLANS; seed++) {
       const rnd = prng(seed * 7919);
       const dir = mutatedDir((f) => damage(f, rnd));
-      if (!load(dir).ok) {
+      if (!(await validates(dir))) {
         refused++;
         continue;
       }

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The real host tools the test suite drives: OpenSSH server (the test host), zfs-fuse (real ZFS
 # pools on file vdevs), Samba's testparm, NFS's exportfs, sudo's visudo, shellcheck and busybox
-# (container root filesystems for the Proxmox emulator). Installs only what is missing, so
-# `npm test` works on a fresh Debian machine (as root) and costs nothing once installed.
+# (container root filesystems for the Proxmox emulator), Net::IP (how pve-firewall reads addresses,
+# for the engine stand-in's firewall), curl (the host side of `phoenix doctor`). Installs only what
+# is missing, so `npm test` works on a fresh Debian machine (as root) and costs nothing once installed.
 set -euo pipefail
 
-packages=(openssh-server zfs-fuse samba nfs-kernel-server sudo shellcheck busybox-static util-linux)
+packages=(openssh-server zfs-fuse samba nfs-kernel-server sudo shellcheck busybox-static util-linux libnet-ip-perl curl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -7,11 +7,15 @@
 #   PHOENIX_CTID      container ID
 #   PHOENIX_SNAPNAME  snapshot name (template_snapshot_name)
 #   PHOENIX_TRIGGER   hash of the provisioned steps
+#   PHOENIX_STOP      1 (default, templates): shut down first, leave stopped; 0 (lifecycle
+#                     snapshots pre-configured/final-form): snapshot the container as it is
 set -euo pipefail
 
 ctid=${PHOENIX_CTID:?}
 snap=${PHOENIX_SNAPNAME:?}
 trigger=${PHOENIX_TRIGGER:?}
+stop=${PHOENIX_STOP:-1}
+[[ $stop =~ ^[01]$ ]] || { echo "invalid stop '$stop'" >&2; exit 2; }
 [[ $ctid =~ ^[1-9][0-9]{2,8}$ ]] || { echo "invalid CTID '$ctid'" >&2; exit 2; }
 [[ $snap =~ ^[A-Za-z][A-Za-z0-9_-]{1,39}$ ]] || { echo "invalid snapshot name '$snap'" >&2; exit 2; }
 [[ $trigger =~ ^[a-f0-9]{8,128}$ ]] || { echo "invalid trigger '$trigger'" >&2; exit 2; }
@@ -40,13 +44,13 @@ case ${PHOENIX_ACTION:?} in
     fi
     matches=false complete=true
     incomplete && complete=false
-    if [ "$complete" = true ] && [ "$(description)" = "$want" ] && ! running; then matches=true; fi
+    if [ "$complete" = true ] && [ "$(description)" = "$want" ] && { [ "$stop" = 0 ] || ! running; }; then matches=true; fi
     printf 'PHOENIX_RESULT {"present":true,"ctid":"%s","snapname":"%s","matches":%s,"complete":%s}\n' "$ctid" "$snap" "$matches" "$complete"
     ;;
   apply)
     ct_exists || { echo "container $ctid does not exist" >&2; exit 1; }
     # A clean shutdown, so the snapshot holds a consistent file system.
-    if running; then pct shutdown "$ctid" --timeout 120 --forceStop 1; fi
+    if [ "$stop" = 1 ] && running; then pct shutdown "$ctid" --timeout 120 --forceStop 1; fi
     taken=false
     if exists && incomplete; then
       echo "snapshot $snap of CT $ctid is incomplete (interrupted): removing it to take it again" >&2

@@ -2,6 +2,7 @@
 // mount namespace, held open by a sleeping process, in which /etc, /var, /run, /usr/local, /mnt,
 // /srv, /root and /home are overlays on the real directories and /tmp is a tmpfs. Scripts run in
 // it through `nsenter`, so they may change /etc freely; this machine's real files stay untouched.
+// test-tier: host
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readdirSync, readlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";

@@ -65,7 +65,7 @@ describe("runHostScript", () => {
   });
 
   it("errors name the purpose, the exit code and the stderr tail", async () => {
-    const err = await run('for i in $(seq 1 3000); do echo "line $i" >&2; done; exit 42').catch((e: Error) => e);
+    const err = (await run('for i in $(seq 1 3000); do echo "line $i" >&2; done; exit 42').catch((e: Error) => e)) as Error;
     expect(err.message).toMatch(/^read test-kind on root@127\.0\.0\.1:\d+ failed with exit code 42: …/);
     expect(err.message).toContain("line 3000");
     expect(err.message).not.toContain("line 1\n");
@@ -125,7 +125,7 @@ describe("runHostScript", () => {
   it("a busy lock is reported after waiting, not hung on", async () => {
     const holder = host.exec("flock /run/lock/phoenix-busy.lock sleep 6");
     await new Promise((r) => setTimeout(r, 500));
-    const err = await run("echo 'PHOENIX_RESULT {}'", { lock: "busy", timeoutMs: 2000 }).catch((e: Error) => e);
+    const err = (await run("echo 'PHOENIX_RESULT {}'", { lock: "busy", timeoutMs: 2000 }).catch((e: Error) => e)) as Error;
     expect(err.message).toMatch(/failed with exit code 75: phoenix: host lock \/run\/lock\/phoenix-busy\.lock is busy \(waited 1s\)/);
     await holder;
   });
