@@ -110,7 +110,7 @@ describe("ssh transport: timeouts and dropped connections", () => {
     const started = Date.now();
     const pending = session.run(`bash -c 'exec -a ${tag} sleep 300'`, { timeoutMs: 2000, purpose: "wait on a frozen host" }).catch((e: Error) => e);
     for (let i = 0; i < 100 && (await alive(tag)).length === 0; i++) await new Promise((r) => setTimeout(r, 50));
-    expect(await alive(tag)).toHaveLength(1);
+    expect((await alive(tag)).length).toBeGreaterThan(0);
     // Freeze the host's side of the connection: the TCP connection stays up, nothing answers.
     const frozen = sessionPids();
     expect(frozen.length).toBeGreaterThan(0);
