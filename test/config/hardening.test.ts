@@ -110,6 +110,17 @@ describe("raw LXC lines (one validator: infra/config/lxc-raw.ts)", () => {
     expect(errorsOf(onto(100000)).errors.join("\n")).not.toMatch(/host root/);
   });
 
+  it("a line the stack allowance admits also plans (validate ⊇ plan holds with the allowance)", async () => {
+    const { planStack } = await import("../program/plan");
+    const dir = mutatedDir((f) => ct(f, 950).lxc_options.push("lxc.hook.pre-start=/usr/local/bin/prepare"));
+    const refused = await planStack({ stack: "dev", configDir: dir });
+    expect(refused.errors.join("\n")).toMatch(/lxc\.hook\.pre-start: .*phoenix:allowRawLxc/);
+    const plan = await planStack({ stack: "dev", configDir: dir, config: { "phoenix:allowRawLxc": "true" } });
+    expect(plan.errors).toEqual([]);
+    const options = plan.resources.find((r) => r.name === "ct-950-lxc-options")!.inputs.params.options as string;
+    expect(options).toContain("lxc.hook.pre-start=/usr/local/bin/prepare");
+  }, 120_000);
+
   it("bind sources under sensitive host paths, after normalising, are refused unless phoenix:allowHostPaths", () => {
     for (const hostPath of ["/etc", "/etc/pve", "/root/.ssh", "/var/lib/pve-cluster", "/", "/dev", "/srv/x/../../etc", "/boot/"]) {
       const mutate = (f: Files) => (ct(f, 955).mount_points = [{ host_path: hostPath, container_path: "/data" }]);

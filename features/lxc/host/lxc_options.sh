@@ -22,7 +22,7 @@ lock=/run/lock/lxc/pve-config-$ctid.lock
 desired=""
 while IFS= read -r line; do
   [ -n "$line" ] || continue
-  [[ $line =~ ^(lxc\.[a-z0-9_.]+)=(.*)$ ]] || { echo "invalid LXC option line '$line' (want lxc.key=value)" >&2; exit 2; }
+  [[ $line =~ ^(lxc\.[a-z0-9_.-]+)=(.*)$ ]] || { echo "invalid LXC option line '$line' (want lxc.key=value)" >&2; exit 2; }
   desired+="${BASH_REMATCH[1]}: ${BASH_REMATCH[2]}"$'\n'
 done <<<"${PHOENIX_OPTIONS:-}"
 
