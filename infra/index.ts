@@ -14,7 +14,7 @@ import { declareGuestFirewall, declareHostFirewall } from "./components/firewall
 import type { PhoenixModel } from "./config/model";
 
 const settings = readStackSettings();
-const loaded = loadPhoenixConfig(settings.configDir, { defaultNode: settings.node });
+const loaded = loadPhoenixConfig(settings.configDir, { defaultNode: settings.node, allow: settings.allow });
 if (!loaded.ok) {
   // A RunError prints its message without a stack trace: each line names file and JSON path.
   throw new pulumi.RunError(`invalid Phoenix configuration in ${settings.configDir}:\n${loaded.errors.join("\n")}`);

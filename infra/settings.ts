@@ -5,6 +5,8 @@ import * as pulumi from "@pulumi/pulumi";
 import * as path from "path";
 import type { SshTarget } from "../providers/ssh/types";
 import { repoRoot } from "../features/registry";
+import { STACK_SETTINGS, allowancesOf, stackSettingProblems } from "./config/stack-settings";
+import type { RawLxcAllowances } from "./config/lxc-raw";
 
 export interface StackSettings {
   stack: string;
@@ -26,6 +28,9 @@ export interface StackSettings {
   /** `phoenix:firewallLockoutAcknowledged`: plan a dropping host firewall even when its rules do not
    *  visibly keep SSH and the API open from the management network (absent: false). */
   firewallLockoutAcknowledged?: boolean;
+  /** `phoenix:allowRawLxc` / `phoenix:allowHostPaths`: raw LXC lines and bind sources beyond confinement
+   *  (absent: none; the policy pack flags them in prod). */
+  allow?: RawLxcAllowances;
 }
 
 /** Reads the stack's settings inside a Pulumi program (the `phoenix` config namespace). */
@@ -41,6 +46,11 @@ export function readStackSettings(): StackSettings {
  * `true`/`false`, numbers decimal; anything else throws `phoenix:<key>: ...`.
  */
 export function stackSettingsFrom(stack: string, get: (key: string) => string | undefined): StackSettings {
+  // The same checks as `phoenix validate` (infra/config/stack-settings): a bad value stops here.
+  const raw: Record<string, string | undefined> = {};
+  for (const key of Object.keys(STACK_SETTINGS)) raw[key] = get(key);
+  const problems = stackSettingProblems(raw);
+  if (problems.length) throw new Error(problems.map((p) => `phoenix:${p.key}: ${p.message}`).join("\n"));
   const bool = (key: string): boolean | undefined => {
     const v = get(key);
     if (v === undefined) return undefined;
@@ -82,5 +92,6 @@ export function stackSettingsFrom(stack: string, get: (key: string) => string | 
     proxmoxSubscription: bool("proxmoxSubscription") ?? false,
     managementNetwork: get("managementNetwork") || undefined,
     firewallLockoutAcknowledged: bool("firewallLockoutAcknowledged") ?? false,
+    allow: allowancesOf(raw),
   };
 }

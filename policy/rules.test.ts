@@ -220,6 +220,55 @@ describe("no-sensitive-host-bind-mounts", () => {
   });
 });
 
+describe("no-sensitive-host-bind-mounts normalises paths (one judge: infra/config/lxc-raw)", () => {
+  it("catches /./etc, //root and /srv/../etc", async () => {
+    const raw = { params: { ctid: "955", options: ["/./etc", "//root", "/srv/../etc"].map((h) => `lxc.mount.entry=${h} m none bind 0 0`).join("\n") } };
+    expect(await violations(rules.noSensitiveBindMounts, resourceArgs(LXC_OPTIONS, "ct-955-lxc-options", raw))).toHaveLength(3);
+  });
+});
+
+describe("no-raw-lxc-allowance-in-prod", () => {
+  const p = rules.rawLxcAllowanceInProd;
+  const lines = (...entries: string[]) => ({ params: { ctid: "950", options: entries.join("\n") } });
+  const risky = lines("lxc.apparmor.profile=unconfined", "lxc.hook.pre-start=/usr/local/bin/x", "lxc.cgroup2.devices.allow=a", "lxc.mount.entry=/dev/sda dev/sda none bind,create=file");
+  it("flags every line an allowance admitted, in prod only", async () => {
+    const found = await violations(p, resourceArgs(LXC_OPTIONS, "ct-950-lxc-options", risky, { stack: "prod" }));
+    expect(found).toHaveLength(3);
+    expect(found[0]).toMatch(/^ct-950-lxc-options: lxc\.hook\.pre-start=\/usr\/local\/bin\/x: .*admitted by phoenix:allowRawLxc, not in prod/);
+    expect(found[2], found.join("\n")).toMatch(/block device.*phoenix:allowHostPaths/);
+    expect(await violations(p, resourceArgs(LXC_OPTIONS, "ct-950-lxc-options", risky, { stack: "dev" }))).toEqual([]);
+  });
+  it("passes the lines real stacks use", async () => {
+    const ok = lines("lxc.apparmor.profile=unconfined", "lxc.cgroup2.devices.allow=c 195:* rwm", "lxc.mount.entry=/dev/nvidia0 dev/nvidia0 none bind,optional,create=file");
+    expect(await violations(p, resourceArgs(LXC_OPTIONS, "ct-950-lxc-options", ok, { stack: "prod" }))).toEqual([]);
+  });
+});
+
+describe("no-risky-host-values-in-prod", () => {
+  const p = rules.noRiskyValuesInProd;
+  const HOST = "pulumi-nodejs:dynamic/phoenix:host-nfs-export";
+  it("flags http without checksum, NFS * with no_root_squash, a dataset under /etc, in prod", async () => {
+    const cases: [string, Record<string, string>][] = [
+      ["host-nvidia", { runfile_url: "http://x/NVIDIA.run", runfile_sha256: "" }],
+      ["host-nfs-export-0", { path: "/srv/a", clients: "10.0.0.1 *", options: "rw,no_root_squash" }],
+      ["host-zfs-dataset-tank-x", { properties: "compression=lz4\nmountpoint=/etc/cron.d" }],
+    ];
+    for (const [name, params] of cases) {
+      expect(await violations(p, resourceArgs(HOST, name, { params }, { stack: "prod" })), name).toHaveLength(1);
+      expect(await violations(p, resourceArgs(HOST, name, { params }, { stack: "dev" })), name).toEqual([]);
+    }
+  });
+  it("passes https, a checksum, a named NFS client, a data mount point", async () => {
+    const cases: [string, Record<string, string>][] = [
+      ["host-nvidia", { runfile_url: "https://x/NVIDIA.run", runfile_sha256: "" }],
+      ["host-nvidia", { runfile_url: "http://x/NVIDIA.run", runfile_sha256: "a".repeat(64) }],
+      ["host-nfs-export-0", { path: "/srv/a", clients: "10.0.0.0/24", options: "rw,no_root_squash" }],
+      ["host-zfs-dataset-tank-x", { properties: "mountpoint=/tank/x" }],
+    ];
+    for (const [name, params] of cases) expect(await violations(p, resourceArgs(HOST, name, { params }, { stack: "prod" })), name).toEqual([]);
+  });
+});
+
 describe("gpu-container-from-gpu-template", () => {
   const p = rules.gpuFromGpuTemplate;
   const chain = (gpuTemplate: boolean) => [

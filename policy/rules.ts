@@ -12,6 +12,8 @@ import type {
   StackValidationArgs,
   StackValidationPolicy,
 } from "@pulumi/policy";
+// The one judge of raw LXC lines and host paths, shared with `phoenix validate`.
+import { checkRawLxcText, sensitiveHostPath as sensitivePath } from "../infra/config/lxc-raw";
 
 export const CONTAINER = "proxmoxve:index/containerLegacy:ContainerLegacy";
 export const VM = "proxmoxve:index/vmLegacy:VmLegacy";
@@ -178,13 +180,9 @@ export const noDataDestructionInProd: ResourceValidationPolicy = {
  * with everything under them. `/dev` only as a whole: single device nodes (`/dev/nvidia0`,
  * `/dev/fuse`) are device access, which the unconfined and GPU rules look at.
  */
-const SENSITIVE_HOST_TREES = ["/etc", "/root", "/boot", "/proc", "/sys", "/run", "/usr", "/var/lib/vz", "/var/lib/pve-cluster"];
-const SENSITIVE_HOST_PATHS = ["/", "/dev"];
-
 function sensitiveHostPath(hostPath: string): string | undefined {
-  const normal = hostPath.replace(/\/+$/, "") || "/";
-  if (SENSITIVE_HOST_PATHS.includes(normal)) return normal;
-  return SENSITIVE_HOST_TREES.find((p) => normal === p || normal.startsWith(`${p}/`));
+  // infra/config/lxc-raw: the list, after normalising the path (`/./etc`, `//root`, `/srv/../etc`).
+  return sensitivePath(hostPath);
 }
 
 /** Host paths a container bind-mounts: API mount points with a host path, and raw `lxc.mount.entry` bind lines. */
@@ -243,6 +241,59 @@ export const unconfinedNeedsAllow: ResourceValidationPolicy = {
     }
     if (found.size) {
       report(`${args.name}${ctid !== undefined ? ` (CTID ${ctid})` : ""} asks for ${[...found].join(" and ")}; add the CTID to allowUnconfined to accept it`);
+    }
+  },
+};
+
+/**
+ * Raw LXC lines that only a stack allowance (`phoenix:allowRawLxc`, `phoenix:allowHostPaths`) lets
+ * through validate: hooks, host files, capability widening, device wildcards, writable proc/sys/cgroup,
+ * block devices, sensitive bind sources. The allowance is a reviewable stack setting; in production
+ * stacks every line it admits is a violation (the same judge as validate: infra/config/lxc-raw).
+ */
+export const rawLxcAllowanceInProd: ResourceValidationPolicy = {
+  name: "no-raw-lxc-allowance-in-prod",
+  description:
+    "In production stacks no raw LXC line needs phoenix:allowRawLxc or phoenix:allowHostPaths (hooks, host files, capability widening, device wildcards, writable proc/sys/cgroup, block devices, sensitive bind sources).",
+  enforcementLevel: "mandatory",
+  configSchema: { properties: { prodStacks: { type: "array", items: { type: "string" }, default: DEFAULT_PROD_STACKS } } },
+  validateResource: (args: ResourceValidationArgs, report: ReportViolation) => {
+    if (args.type !== LXC_OPTIONS || !isProd(args.urn, args.getConfig<{ prodStacks?: string[] }>())) return;
+    for (const line of rawLxcConfig(args.props).flatMap((s) => s.split("\n"))) {
+      if (!line.trim()) continue;
+      for (const f of checkRawLxcText(line)) {
+        if (f.allowedBy) report(`${args.name}: ${line.trim()}: ${f.message} (admitted by phoenix:${f.allowedBy}, not in ${stackOf(args.urn)})`);
+      }
+    }
+  },
+};
+
+/**
+ * Risky values validate only warns about: in production stacks they are violations. A plain-http
+ * driver download without a checksum (host-nvidia), an NFS export to `*` with no_root_squash
+ * (host-nfs-export-*), a dataset mounted under a sensitive host path (host-zfs-dataset-*).
+ */
+export const noRiskyValuesInProd: ResourceValidationPolicy = {
+  name: "no-risky-host-values-in-prod",
+  description:
+    "In production stacks: no http:// download without a sha256, no NFS export to * with no_root_squash, no ZFS dataset mountpoint under a sensitive host path.",
+  enforcementLevel: "mandatory",
+  configSchema: { properties: { prodStacks: { type: "array", items: { type: "string" }, default: DEFAULT_PROD_STACKS } } },
+  validateResource: (args: ResourceValidationArgs, report: ReportViolation) => {
+    if (!isDynamic(args.type) || !isProd(args.urn, args.getConfig<{ prodStacks?: string[] }>())) return;
+    const p = (args.props.params ?? {}) as Props;
+    if (args.name === "host-nvidia" && typeof p.runfile_url === "string" && p.runfile_url.startsWith("http://") && !p.runfile_sha256) {
+      report(`${args.name}: the driver is downloaded over plain http without runfile_sha256`);
+    }
+    if (args.name.startsWith("host-nfs-export-")) {
+      const clients = String(p.clients ?? "").split(/\s+/);
+      const options = String(p.options ?? "").split(",");
+      if (clients.includes("*") && options.includes("no_root_squash")) report(`${args.name}: ${p.path} is exported to every host (*) with no_root_squash`);
+    }
+    if (args.name.startsWith("host-zfs-dataset-")) {
+      const mp = /(?:^|\n)mountpoint=([^\n]*)/.exec(String(p.properties ?? ""));
+      const hit = mp && mp[1].startsWith("/") ? sensitivePath(mp[1]) : undefined;
+      if (hit) report(`${args.name}: mountpoint ${mp![1]} is under the host's ${hit}`);
     }
   },
 };
@@ -471,6 +522,8 @@ export const policies: Array<ResourceValidationPolicy | StackValidationPolicy> =
   noDataDestructionInProd,
   unconfinedNeedsAllow,
   noSensitiveBindMounts,
+  rawLxcAllowanceInProd,
+  noRiskyValuesInProd,
   startOnBoot,
   gpuFromGpuTemplate,
   uniqueMacAddresses,

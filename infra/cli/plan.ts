@@ -18,6 +18,8 @@ export interface PlannedResource {
   dependsOn: string[];
   custom: boolean;
   protect: boolean;
+  /** Names (or URNs) this resource was known by before (Pulumi `aliases`): its state is kept. */
+  aliases: string[];
   urn: string;
   /** Inputs as the engine would see them (secrets unwrapped; see secretInputs). */
   inputs: Record<string, any>;
@@ -119,6 +121,10 @@ export async function planStack(options: PlanOptions): Promise<PlanResult> {
             dependsOn: [...deps].map(nameFromUrn).sort(),
             custom: req.getCustom(),
             protect: Boolean(req.getProtect()),
+            aliases: [
+              ...req.getAliasurnsList(),
+              ...req.getAliasesList().map((a: any) => a.getSpec?.()?.getName?.() || a.getUrn?.() || ""),
+            ].filter(Boolean),
             urn,
             inputs: unwrapSecrets(fields),
             secretInputs,

@@ -688,7 +688,7 @@ export function normaliseContainers(
     }
 
     const lxcOptions = (e.lxc_options ?? []).map((line) => {
-      const m = /^(lxc\.[a-z0-9_.]+) ?[=:] ?(.*)$/.exec(line)!;
+      const m = /^(lxc\.[a-z0-9_.-]+) ?[=:] ?(.*)$/.exec(line)!;
       // LXC reads capability lists space-separated and rejects `sys_admin,mknod`; the Bash tool's
       // files use commas. Same capabilities, LXC's spelling.
       const value = m[1] === "lxc.cap.keep" || m[1] === "lxc.cap.drop" ? m[2].split(/[\s,]+/).filter(Boolean).join(" ") : m[2];

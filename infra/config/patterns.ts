@@ -56,7 +56,7 @@ export const SAMBA_OPTION_VALUE = /^[A-Za-z0-9_.,@%/:+-]+$/;
 /** Proxmox container feature `key=value` (`nesting=1`, `keyctl=1`). */
 export const PCT_OPTION = /^[a-z][a-z0-9_]*=[A-Za-z0-9_.,-]+$/;
 /** Raw LXC config key. */
-export const LXC_OPTION_KEY = /^lxc\.[a-z0-9_.]+$/;
+export const LXC_OPTION_KEY = /^lxc\.[a-z0-9_.-]+$/;
 /** Raw LXC config value: spaces allowed (`/dev/fuse dev/fuse none bind,create=file`), `*` too (`c 195:* rwm`). */
 export const LXC_OPTION_VALUE = /^[A-Za-z0-9 _.,:=/+*-]*$/;
 /** AppArmor profile name. */

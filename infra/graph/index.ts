@@ -51,6 +51,15 @@ export interface GraphStats {
 const isLxcTemplate = (c: ContainerModel) => c.templateSnapshotName !== undefined;
 const isVmTemplate = (v: VmModel) => v.isTemplate || v.templateSnapshotName !== undefined;
 
+/**
+ * An NFS export path as a name, one-to-one (features/hypervisor/nfs_export.sh names its file the
+ * same way): `_` → `%5F`, then `/` → `_`, without the leading `/` (`/` itself is `_`).
+ * `/quickOS/vm-data` → `quickOS_vm-data`; `/srv/a_b/c` → `srv_a%5Fb_c`; `/srv/a/b_c` → `srv_a_b%5Fc`.
+ */
+export function nfsExportSlug(exportPath: string): string {
+  return exportPath.replace(/(.)\/+$/, "$1").replace(/^\//, "").replace(/_/g, "%5F").replace(/\//g, "_") || "_";
+}
+
 export const hostStepIds = {
   initialSetup: "host-initial-setup",
   nvidia: "host-nvidia",
@@ -58,7 +67,8 @@ export const hostStepIds = {
   zfsPool: (name: string) => `host-zfs-pool-${name}`,
   zfsDataset: (pool: string, name: string) => `host-zfs-dataset-${pool}-${name.replace(/\//g, "-")}`,
   storage: (id: string) => `host-storage-${id}`,
-  nfsExport: (n: number) => `host-nfs-export-${n}`,
+  /** By path, not list position: removing one export never renames the others. */
+  nfsExport: (exportPath: string) => `host-nfs-export-${nfsExportSlug(exportPath)}`,
   sambaShare: (name: string) => `host-samba-share-${name}`,
   firewallAlias: (name: string) => `host-firewall-alias-${name}`,
   firewallIpset: (name: string) => `host-firewall-ipset-${name}`,
@@ -116,9 +126,9 @@ export function buildGraph(model: PhoenixModel): ProvisioningGraph {
       .sort((a, b) => b.mountPoint.length - a.mountPoint.length);
     return hits[0] ? H.zfsDataset(hits[0].pool, hits[0].name) : undefined;
   };
-  host.nfsExports.forEach((e, i) => {
-    node({ id: H.nfsExport(i), kind: "host", label: `NFS export ${e.path}` });
-    edge(datasetFor(e.path) ?? H.initialSetup, H.nfsExport(i), "setup");
+  host.nfsExports.forEach((e) => {
+    node({ id: H.nfsExport(e.path), kind: "host", label: `NFS export ${e.path}` });
+    edge(datasetFor(e.path) ?? H.initialSetup, H.nfsExport(e.path), "setup");
   });
   for (const s of host.samba?.shares ?? []) {
     const id = H.sambaShare(s.name);

@@ -18,7 +18,7 @@ import { repoRoot, type FeatureScript } from "../../features/registry";
 import type { SshTarget } from "../ssh/types";
 
 const ctid = z.string().regex(/^[1-9][0-9]{2,8}$/, "a Proxmox CTID (100-999999999)");
-const LXC_LINE = "lxc\\.[a-z0-9_.]+=[^\\n\\u0000]*";
+const LXC_LINE = "lxc\\.[a-z0-9_.-]+=[^\\n\\u0000]*";
 
 export const lxcOptionsKind: HostScriptKind = {
   kind: "lxc-options",

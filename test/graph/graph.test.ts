@@ -69,7 +69,7 @@ describe("graph structure", () => {
   it("names nodes by their resource names", () => {
     const ids = graph.nodes.map((n: any) => n.id);
     for (const id of ["host-initial-setup", "host-nvidia", "host-admin-user-phoenix_admin", "host-zfs-pool-quickOS", "host-zfs-dataset-quickOS-lxc-disks",
-      "host-nfs-export-0", "host-samba-share-shared-prod-data", "ct-900", "ct-900-snapshot", "vm-8000", "vm-8000-snapshot", "vm-8001"]) {
+      "host-nfs-export-quickOS_vm-persistent-data", "host-samba-share-shared-prod-data", "ct-900", "ct-900-snapshot", "vm-8000", "vm-8000-snapshot", "vm-8001"]) {
       expect(ids).toContain(id);
     }
     expect(ids).not.toContain("ct-950-snapshot");

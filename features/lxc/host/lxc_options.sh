@@ -22,7 +22,7 @@ lock=/run/lock/lxc/pve-config-$ctid.lock
 desired=""
 while IFS= read -r line; do
   [ -n "$line" ] || continue
-  [[ $line =~ ^(lxc\.[a-z0-9_.]+)=(.*)$ ]] || { echo "invalid LXC option line '$line' (want lxc.key=value)" >&2; exit 2; }
+  [[ $line =~ ^(lxc\.[a-z0-9_.-]+)=(.*)$ ]] || { echo "invalid LXC option line '$line' (want lxc.key=value)" >&2; exit 2; }
   desired+="${BASH_REMATCH[1]}: ${BASH_REMATCH[2]}"$'\n'
 done <<<"${PHOENIX_OPTIONS:-}"
 
@@ -61,6 +61,8 @@ restart() { pct reboot "$ctid"; }
 # end (raw LXC keys follow the Proxmox keys); prints "changed" when the file content changed.
 rewrite() {
   local old_managed=$1 want=$2 tmp
+  # Temp files of a run killed mid-rewrite: safe to remove, this run holds the config lock.
+  rm -f -- "$conf".phoenix.??????
   tmp=$(mktemp "$conf.phoenix.XXXXXX")
   {
     # Through the environment: awk -v would interpret backslashes in the values.

@@ -93,6 +93,8 @@ export async function startThrowawayRoot(): Promise<ThrowawayRoot> {
       child.stdout.on("data", (d) => (stdout += d));
       child.stderr.on("data", (d) => (stderr += d));
       child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
+      // A script that dies early (a refused value) stops reading its own text: not an error here.
+      child.stdin.on("error", () => {});
       child.stdin.end(opts.stdin ?? "");
     });
 
