@@ -4,7 +4,7 @@
 //   node dist/bench/providers.js      (or `npm run bench`, which includes this table)
 import * as pulumi from "@pulumi/pulumi";
 import { providerKinds } from "../providers/index";
-import { hostScriptProvider, type HostScriptKind } from "../providers/base/index";
+import { loaderProvider, type HostScriptKind } from "../providers/base/index";
 
 export interface SerializedKind {
   kind: string;
@@ -16,7 +16,7 @@ export interface SerializedKind {
 
 /** Serializes one kind's provider exactly as `pulumi.dynamic.Resource` does. */
 export async function serializeKind(kind: HostScriptKind): Promise<SerializedKind> {
-  const provider = hostScriptProvider(kind);
+  const provider = loaderProvider(kind);
   const start = process.hrtime.bigint();
   const sf = await pulumi.runtime.serializeFunction(() => provider, { allowSecrets: true });
   const ms = Number(process.hrtime.bigint() - start) / 1e6;

@@ -1,12 +1,14 @@
 // `npm run bench`: how long `phoenix plan` takes (program evaluation plus dynamic-provider
 // serialization) for the dev stack and for a generated stack of 300 containers in a four-level
-// template tree, and their ratio; then provider serialization time and size per kind.
+// template tree, and their ratio; the state weight of both (bytes of `__provider` per dynamic
+// resource, projected state size: bench/state.ts); then provider serialization time and size per kind.
 // A script, not a timed test: it prints figures and never fails on them.
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { planStack } from "../infra/cli/plan";
+import { planStack, type PlannedResource } from "../infra/cli/plan";
 import { repoRoot } from "../features/registry";
+import { formatStateWeight, stateWeight } from "./state";
 
 /** Writes a copy of the dev files whose LXC file holds `count` containers in a 4-level tree. */
 export function generateLargeConfig(count: number): string {
@@ -57,12 +59,12 @@ export function generateLargeConfig(count: number): string {
   return dir;
 }
 
-async function timePlan(label: string, configDir?: string): Promise<{ ms: number; resources: number }> {
+async function timePlan(label: string, configDir?: string): Promise<{ ms: number; resources: number; planned: PlannedResource[] }> {
   const start = process.hrtime.bigint();
   const plan = await planStack({ stack: "dev", configDir });
   const ms = Number(process.hrtime.bigint() - start) / 1e6;
   if (plan.errors.length) throw new Error(`${label}: plan failed:\n${plan.errors.join("\n")}`);
-  return { ms, resources: plan.resources.length };
+  return { ms, resources: plan.resources.length, planned: plan.resources };
 }
 
 async function main(): Promise<void> {
@@ -71,18 +73,22 @@ async function main(): Promise<void> {
   const runs = 3;
   const dev: number[] = [];
   let devResources = 0;
+  let devPlanned: PlannedResource[] = [];
   for (let i = 0; i < runs; i++) {
     const r = await timePlan("dev");
     dev.push(r.ms);
     devResources = r.resources;
+    devPlanned = r.planned;
   }
   const largeDir = generateLargeConfig(300);
   const large: number[] = [];
   let largeResources = 0;
+  let largePlanned: PlannedResource[] = [];
   for (let i = 0; i < runs; i++) {
     const r = await timePlan("300 containers", largeDir);
     large.push(r.ms);
     largeResources = r.resources;
+    largePlanned = r.planned;
   }
   fs.rmSync(largeDir, { recursive: true, force: true });
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -94,6 +100,19 @@ async function main(): Promise<void> {
   console.log(`  dev stack:        ${devMs.toFixed(0)} ms, ${devResources} resources (${(devMs / devResources).toFixed(2)} ms/resource)`);
   console.log(`  300 containers:   ${largeMs.toFixed(0)} ms, ${largeResources} resources (${(largeMs / largeResources).toFixed(2)} ms/resource)`);
   console.log(`  ratio 300/dev:    ${(largeMs / devMs).toFixed(2)}x time for ${(largeResources / devResources).toFixed(2)}x resources`);
+  console.log("\nstate weight (what every step of `pulumi up` / `refresh` rewrites and uploads)");
+  console.log(formatStateWeight("dev stack:", stateWeight(devPlanned)));
+  console.log(formatStateWeight("300 containers:", stateWeight(largePlanned)));
+  try {
+    // The same stacks with each resource's provider serialized whole, as before issue 17.
+    const selfContained = await selfContainedProviders();
+    const before = (r: PlannedResource) => selfContained.get(r.type.replace(/^pulumi-nodejs:dynamic\/phoenix:/, ""));
+    console.log("  with the self-contained providers of before issue 17 (implementation serialized into each resource):");
+    console.log(formatStateWeight("dev stack:", stateWeight(devPlanned, before)));
+    console.log(formatStateWeight("300 containers:", stateWeight(largePlanned, before)));
+  } catch (err) {
+    console.log(`  (self-contained comparison unavailable: ${(err as Error).message})`);
+  }
 
   try {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -104,6 +123,19 @@ async function main(): Promise<void> {
   } catch (err) {
     console.log(`\nprovider serialization bench unavailable: ${(err as Error).message}`);
   }
+}
+
+/** Kind name → the kind's implementation serialized whole (`hostScriptProvider`), as resources carried it before issue 17. */
+async function selfContainedProviders(): Promise<Map<string, string>> {
+  const pulumi = await import("@pulumi/pulumi");
+  const { providerKinds } = await import("../providers/index");
+  const { hostScriptProvider } = await import("../providers/base/index");
+  const out = new Map<string, string>();
+  for (const kind of providerKinds) {
+    const provider = hostScriptProvider(kind);
+    out.set(kind.kind, (await pulumi.runtime.serializeFunction(() => provider, { allowSecrets: true })).text);
+  }
+  return out;
 }
 
 if (require.main === module) {

@@ -117,3 +117,47 @@ export function featureScript(room: FeatureRoom, name: string): FeatureScript {
   cache.set(key, script);
   return script;
 }
+
+/** Where a script the configuration names was found, or every place it was looked for. */
+export type ScriptLookup = { found: true; file: string } | { found: false; lookedIn: string[] };
+
+/**
+ * A feature the user provides: a name Phoenix does not ship is looked up in the stack folder
+ * (the folder holding the three JSON files) as `features/<room>/<name>.sh`. Phoenix's own
+ * features keep their names: a user file of the same name is not used.
+ */
+export function findUserFeature(configDir: string, room: "lxc" | "vm", name: string): ScriptLookup {
+  const file = path.join(configDir, "features", room, `${name}.sh`);
+  return /^[a-z0-9_]+$/.test(name) && existsSync(file) ? { found: true, file } : { found: false, lookedIn: [file] };
+}
+
+/**
+ * An application script (`kind` apps: `application_script`) or a test script (`kind` tests:
+ * `tests.health_checks[].path`): the stack folder first (`<dir>/<name>`, `<dir>/scripts/<name>`
+ * for applications; `<dir>/tests/<name>` for tests), then Phoenix's own `features/lxc/<kind>/`.
+ */
+export function findConfigScript(configDir: string, kind: "apps" | "tests", name: string): ScriptLookup {
+  if (!/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/.test(name) || name.split("/").includes("..")) return { found: false, lookedIn: [] };
+  const candidates =
+    kind === "apps" ? [path.join(configDir, name), path.join(configDir, "scripts", name)] : [path.join(configDir, "tests", name)];
+  candidates.push(path.join(repoRoot(), "features", "lxc", kind, name));
+  const file = candidates.find((f) => existsSync(f));
+  return file ? { found: true, file } : { found: false, lookedIn: candidates };
+}
+
+/**
+ * A feature script the user provides (see findUserFeature), composed and hashed like Phoenix's own
+ * (`# phoenix-include:` lines resolve inside the user's folder), so a changed script re-runs.
+ */
+export function userFeatureScript(configDir: string, room: "lxc" | "vm", name: string): FeatureScript {
+  const found = findUserFeature(configDir, room, name);
+  if (!found.found) throw new Error(`feature ${name}: not shipped by Phoenix and not found at ${found.lookedIn.join(", ")}`);
+  const text = composeScript(found.file);
+  return { room, name, file: found.file, text, sha256: createHash("sha256").update(text).digest("hex") };
+}
+
+/** A feature by name: Phoenix's own when it ships one, else the stack folder's (userFeatureScript). */
+export function resolveFeatureScript(configDir: string, room: "lxc" | "vm", name: string): FeatureScript {
+  const own: readonly string[] = room === "lxc" ? LXC_FEATURES : VM_FEATURES;
+  return own.includes(name) ? featureScript(room, name) : userFeatureScript(configDir, room, name);
+}

@@ -9,10 +9,12 @@ import { Hypervisor } from "./components/hypervisor";
 import { LxcGuest } from "./components/lxc";
 import { VmGuest, vmStorageIds } from "./components/vm";
 import { readStackSettings } from "./settings";
+import { firewallLockout } from "./config/firewall";
+import { declareGuestFirewall, declareHostFirewall } from "./components/firewall";
 import type { PhoenixModel } from "./config/model";
 
 const settings = readStackSettings();
-const loaded = loadPhoenixConfig(settings.configDir, { defaultNode: settings.node });
+const loaded = loadPhoenixConfig(settings.configDir, { defaultNode: settings.node, allow: settings.allow });
 if (!loaded.ok) {
   // A RunError prints its message without a stack trace: each line names file and JSON path.
   throw new pulumi.RunError(`invalid Phoenix configuration in ${settings.configDir}:\n${loaded.errors.join("\n")}`);
@@ -20,7 +22,19 @@ if (!loaded.ok) {
 for (const warning of loaded.warnings) pulumi.log.warn(warning);
 const model: PhoenixModel = loaded.model;
 
+// Never lock the operator out: a dropping host firewall needs rules that keep SSH and the API open.
+const lockout = firewallLockout(model.host.firewall, model.host.network.address, {
+  sshHost: settings.connection.host,
+  sshPort: settings.connection.port,
+  managementNetwork: settings.managementNetwork,
+  bastionHost: settings.connection.bastion?.host,
+  acknowledged: settings.firewallLockoutAcknowledged === true,
+});
+if (lockout.length > 0) throw new pulumi.RunError(`the host firewall would lock Phoenix out:\n${lockout.join("\n")}`);
+
 const host = new Hypervisor("host", { model, settings });
+const hostFirewall = model.host.firewall ? declareHostFirewall(model.host.firewall, { parent: host, dependsOn: host.setupReady }) : undefined;
+const firewallReferences = hostFirewall?.references ?? [];
 
 /** Each guest's last step, by ID: what `dependencies` entries wait for. */
 const readyById = new Map<number, pulumi.Resource>();
@@ -64,6 +78,10 @@ for (const guest of topologicalOrder(model)) {
       dependsOn,
     });
     containers.set(container.ctid, lxc);
+    // An inherited firewall is already there: Proxmox copies the template's .fw file on clone.
+    if (container.firewall && container.firewall.inheritedFrom === undefined) {
+      declareGuestFirewall("ct", container.ctid, container.node ?? settings.node, container.firewall, { parent: lxc, guest: lxc.container, references: firewallReferences, dhcp: container.network.ip === "dhcp" });
+    }
     readyById.set(container.ctid, lxc.ready);
   } else {
     const vm = model.vms.find((v) => v.vmid === guest.id)!;
@@ -77,6 +95,9 @@ for (const guest of topologicalOrder(model)) {
     const parentTemplate = vm.cloneFrom !== undefined ? vms.get(vm.cloneFrom) : undefined;
     const vmGuest = new VmGuest(`vm-${vm.vmid}`, { vm, model, settings, parentTemplate, dependsOn });
     vms.set(vm.vmid, vmGuest);
+    if (vm.firewall && vm.firewall.inheritedFrom === undefined) {
+      declareGuestFirewall("vm", vm.vmid, vmGuest.nodeName, vm.firewall, { parent: vmGuest, guest: vmGuest.vm, references: firewallReferences, dhcp: vm.network.ip === "dhcp" });
+    }
     readyById.set(vm.vmid, vmGuest.ready);
   }
 }

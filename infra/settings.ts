@@ -5,6 +5,8 @@ import * as pulumi from "@pulumi/pulumi";
 import * as path from "path";
 import type { SshTarget } from "../providers/ssh/types";
 import { repoRoot } from "../features/registry";
+import { STACK_SETTINGS, allowancesOf, stackSettingProblems } from "./config/stack-settings";
+import type { RawLxcAllowances } from "./config/lxc-raw";
 
 export interface StackSettings {
   stack: string;
@@ -20,37 +22,76 @@ export interface StackSettings {
   protectPools: boolean;
   /** The host has a Proxmox subscription: keep the enterprise repository (default false). */
   proxmoxSubscription: boolean;
+  /** `phoenix:managementNetwork`: the CIDR Phoenix and the operators reach the host from. The host
+   *  firewall's lock-out guard requires SSH and 8006 to stay open from it (infra/config/firewall.ts). */
+  managementNetwork?: string;
+  /** `phoenix:firewallLockoutAcknowledged`: plan a dropping host firewall even when its rules do not
+   *  visibly keep SSH and the API open from the management network (absent: false). */
+  firewallLockoutAcknowledged?: boolean;
+  /** `phoenix:allowRawLxc` / `phoenix:allowHostPaths`: raw LXC lines and bind sources beyond confinement
+   *  (absent: none; the policy pack flags them in prod). */
+  allow?: RawLxcAllowances;
 }
 
+/** Reads the stack's settings inside a Pulumi program (the `phoenix` config namespace). */
 export function readStackSettings(): StackSettings {
-  const stack = pulumi.getStack();
   const cfg = new pulumi.Config("phoenix");
-  const configDir = path.resolve(repoRoot(), cfg.get("configDir") ?? path.join("stacks", stack));
-  const user = cfg.get("sshUser") ?? "root";
-  const connection: SshTarget = {
-    host: cfg.get("sshHost") ?? "127.0.0.1",
-    port: cfg.getNumber("sshPort") ?? 22,
-    user,
-    hostKey: cfg.get("sshHostKey"),
-    insecureIgnoreHostKey: cfg.getBoolean("sshInsecureIgnoreHostKey") ?? false,
-    sudo: cfg.getBoolean("sshSudo") ?? user !== "root",
+  return stackSettingsFrom(pulumi.getStack(), (key) => cfg.get(key));
+}
+
+/**
+ * The settings of stack `stack` from its `phoenix:` keys, `get(key)` giving the value of
+ * `phoenix:<key>` as text (or undefined). Shared by the program (readStackSettings) and commands
+ * that run outside Pulumi (`phoenix doctor` reads stacks/Pulumi.<stack>.yaml). Booleans are
+ * `true`/`false`, numbers decimal; anything else throws `phoenix:<key>: ...`.
+ */
+export function stackSettingsFrom(stack: string, get: (key: string) => string | undefined): StackSettings {
+  // The same checks as `phoenix validate` (infra/config/stack-settings): a bad value stops here.
+  const raw: Record<string, string | undefined> = {};
+  for (const key of Object.keys(STACK_SETTINGS)) raw[key] = get(key);
+  const problems = stackSettingProblems(raw);
+  if (problems.length) throw new Error(problems.map((p) => `phoenix:${p.key}: ${p.message}`).join("\n"));
+  const bool = (key: string): boolean | undefined => {
+    const v = get(key);
+    if (v === undefined) return undefined;
+    if (v === "true" || v === "false") return v === "true";
+    throw new Error(`phoenix:${key}: expected true or false, got ${JSON.stringify(v)}`);
   };
-  const bastionHost = cfg.get("sshBastionHost");
+  const num = (key: string): number | undefined => {
+    const v = get(key);
+    if (v === undefined) return undefined;
+    if (!/^\d+$/.test(v.trim())) throw new Error(`phoenix:${key}: expected a number, got ${JSON.stringify(v)}`);
+    return Number(v);
+  };
+  const configDir = path.resolve(repoRoot(), get("configDir") ?? path.join("stacks", stack));
+  const user = get("sshUser") ?? "root";
+  const connection: SshTarget = {
+    host: get("sshHost") ?? "127.0.0.1",
+    port: num("sshPort") ?? 22,
+    user,
+    hostKey: get("sshHostKey"),
+    insecureIgnoreHostKey: bool("sshInsecureIgnoreHostKey") ?? false,
+    sudo: bool("sshSudo") ?? user !== "root",
+  };
+  const bastionHost = get("sshBastionHost");
   if (bastionHost) {
     connection.bastion = {
       host: bastionHost,
-      port: cfg.getNumber("sshBastionPort") ?? 22,
-      user: cfg.get("sshBastionUser") ?? user,
-      hostKey: cfg.get("sshBastionHostKey"),
+      port: num("sshBastionPort") ?? 22,
+      user: get("sshBastionUser") ?? user,
+      hostKey: get("sshBastionHostKey"),
     };
   }
   return {
     stack,
     configDir,
-    node: cfg.get("node") ?? "pve",
+    node: get("node") ?? "pve",
     connection,
-    allowDataDestruction: cfg.getBoolean("allowDataDestruction") ?? false,
-    protectPools: cfg.getBoolean("protectPools") ?? true,
-    proxmoxSubscription: cfg.getBoolean("proxmoxSubscription") ?? false,
+    allowDataDestruction: bool("allowDataDestruction") ?? false,
+    protectPools: bool("protectPools") ?? true,
+    proxmoxSubscription: bool("proxmoxSubscription") ?? false,
+    managementNetwork: get("managementNetwork") || undefined,
+    firewallLockoutAcknowledged: bool("firewallLockoutAcknowledged") ?? false,
+    allow: allowancesOf(raw),
   };
 }

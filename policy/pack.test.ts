@@ -281,4 +281,19 @@ describe("the production rules bite on what the program declares (prod)", () => 
     const hit = mandatory(await analyze(broken)).map((d) => d.policy).sort();
     expect(hit).toEqual(["no-data-destruction-in-prod", "no-host-key-opt-out-in-prod"]);
   });
+  it("a host firewall that accepts input in prod, and a guest rule opening SSH to anywhere, are reported", async () => {
+    const resources = await plannedResources("prod");
+    await configure(stackConfig("prod"));
+    const fw = resources.find((r) => r.name === "host-firewall")!;
+    expect(fw.props).toMatchObject({ enabled: true, inputPolicy: "DROP" });
+    const guestRules: Resource = {
+      type: "proxmoxve:firewall/rulesLegacy:RulesLegacy",
+      name: "ct-950-firewall-rules",
+      urn: "urn:pulumi:prod::phoenix::proxmoxve:firewall/rulesLegacy:RulesLegacy::ct-950-firewall-rules",
+      props: { nodeName: "pve", containerId: 950, rules: [{ type: "in", action: "ACCEPT", proto: "tcp", dport: "22", enabled: true }] },
+    };
+    const broken = [...resources.map((r) => (r === fw ? { ...r, props: { ...r.props, inputPolicy: "ACCEPT" } } : r)), guestRules];
+    const hit = mandatory(await analyze(broken)).map((d) => d.policy).sort();
+    expect(hit).toEqual(["host-firewall-drops-input-in-prod", "no-guest-admin-port-from-anywhere"]);
+  });
 });

@@ -220,6 +220,55 @@ describe("no-sensitive-host-bind-mounts", () => {
   });
 });
 
+describe("no-sensitive-host-bind-mounts normalises paths (one judge: infra/config/lxc-raw)", () => {
+  it("catches /./etc, //root and /srv/../etc", async () => {
+    const raw = { params: { ctid: "955", options: ["/./etc", "//root", "/srv/../etc"].map((h) => `lxc.mount.entry=${h} m none bind 0 0`).join("\n") } };
+    expect(await violations(rules.noSensitiveBindMounts, resourceArgs(LXC_OPTIONS, "ct-955-lxc-options", raw))).toHaveLength(3);
+  });
+});
+
+describe("no-raw-lxc-allowance-in-prod", () => {
+  const p = rules.rawLxcAllowanceInProd;
+  const lines = (...entries: string[]) => ({ params: { ctid: "950", options: entries.join("\n") } });
+  const risky = lines("lxc.apparmor.profile=unconfined", "lxc.hook.pre-start=/usr/local/bin/x", "lxc.cgroup2.devices.allow=a", "lxc.mount.entry=/dev/sda dev/sda none bind,create=file");
+  it("flags every line an allowance admitted, in prod only", async () => {
+    const found = await violations(p, resourceArgs(LXC_OPTIONS, "ct-950-lxc-options", risky, { stack: "prod" }));
+    expect(found).toHaveLength(3);
+    expect(found[0]).toMatch(/^ct-950-lxc-options: lxc\.hook\.pre-start=\/usr\/local\/bin\/x: .*admitted by phoenix:allowRawLxc, not in prod/);
+    expect(found[2], found.join("\n")).toMatch(/block device.*phoenix:allowHostPaths/);
+    expect(await violations(p, resourceArgs(LXC_OPTIONS, "ct-950-lxc-options", risky, { stack: "dev" }))).toEqual([]);
+  });
+  it("passes the lines real stacks use", async () => {
+    const ok = lines("lxc.apparmor.profile=unconfined", "lxc.cgroup2.devices.allow=c 195:* rwm", "lxc.mount.entry=/dev/nvidia0 dev/nvidia0 none bind,optional,create=file");
+    expect(await violations(p, resourceArgs(LXC_OPTIONS, "ct-950-lxc-options", ok, { stack: "prod" }))).toEqual([]);
+  });
+});
+
+describe("no-risky-host-values-in-prod", () => {
+  const p = rules.noRiskyValuesInProd;
+  const HOST = "pulumi-nodejs:dynamic/phoenix:host-nfs-export";
+  it("flags http without checksum, NFS * with no_root_squash, a dataset under /etc, in prod", async () => {
+    const cases: [string, Record<string, string>][] = [
+      ["host-nvidia", { runfile_url: "http://x/NVIDIA.run", runfile_sha256: "" }],
+      ["host-nfs-export-0", { path: "/srv/a", clients: "10.0.0.1 *", options: "rw,no_root_squash" }],
+      ["host-zfs-dataset-tank-x", { properties: "compression=lz4\nmountpoint=/etc/cron.d" }],
+    ];
+    for (const [name, params] of cases) {
+      expect(await violations(p, resourceArgs(HOST, name, { params }, { stack: "prod" })), name).toHaveLength(1);
+      expect(await violations(p, resourceArgs(HOST, name, { params }, { stack: "dev" })), name).toEqual([]);
+    }
+  });
+  it("passes https, a checksum, a named NFS client, a data mount point", async () => {
+    const cases: [string, Record<string, string>][] = [
+      ["host-nvidia", { runfile_url: "https://x/NVIDIA.run", runfile_sha256: "" }],
+      ["host-nvidia", { runfile_url: "http://x/NVIDIA.run", runfile_sha256: "a".repeat(64) }],
+      ["host-nfs-export-0", { path: "/srv/a", clients: "10.0.0.0/24", options: "rw,no_root_squash" }],
+      ["host-zfs-dataset-tank-x", { properties: "mountpoint=/tank/x" }],
+    ];
+    for (const [name, params] of cases) expect(await violations(p, resourceArgs(HOST, name, { params }, { stack: "prod" })), name).toEqual([]);
+  });
+});
+
 describe("gpu-container-from-gpu-template", () => {
   const p = rules.gpuFromGpuTemplate;
   const chain = (gpuTemplate: boolean) => [
@@ -291,6 +340,51 @@ describe("service-guest-starts-on-boot", () => {
     expect(
       await stackViolations(p, [resource(CONTAINER, "ct-950", ct(950, { startOnBoot: false })), resource(VM, "vm-8001", { vmId: 8001 })]),
     ).toEqual(["ct-950 (CTID 950) does not start on boot", "vm-8001 (VMID 8001) does not start on boot"]);
+  });
+});
+
+describe("host-firewall-drops-input-in-prod", () => {
+  const p = rules.hostFirewallDropsInputInProd;
+  const fw = (props: Record<string, any>, stack = "prod") => resource(rules.CLUSTER_FIREWALL, "host-firewall", props, stack);
+  const container = (stack = "prod") => resource(CONTAINER, "ct-950", ct(950), stack);
+  it("passes an enabled host firewall with input DROP in prod (explicit or the provider's default), and any dev stack", async () => {
+    expect(await stackViolations(p, [container(), fw({ enabled: true, inputPolicy: "DROP", outputPolicy: "ACCEPT" })])).toEqual([]);
+    expect(await stackViolations(p, [container(), fw({ enabled: true })])).toEqual([]);
+    expect(await stackViolations(p, [container("dev")])).toEqual([]);
+    expect(await stackViolations(p, [container("dev"), fw({ enabled: false }, "dev")])).toEqual([]);
+  });
+  it("fails prod without a host firewall, with it disabled, or with input ACCEPT", async () => {
+    expect(await stackViolations(p, [container()])).toEqual([expect.stringMatching(/^no host firewall in prod/)]);
+    expect(await stackViolations(p, [container(), fw({ enabled: false, inputPolicy: "DROP" })])).toEqual(["host-firewall: the host firewall is not enabled in prod"]);
+    expect(await stackViolations(p, [container(), fw({ enabled: true, inputPolicy: "ACCEPT" })])).toEqual([
+      "host-firewall: the host firewall's input policy is ACCEPT, not DROP, in prod",
+    ]);
+    expect(await stackViolations(p, [resource(CONTAINER, "ct-950", ct(950), "live")], { prodStacks: ["live"] })).toHaveLength(1);
+  });
+});
+
+describe("no-guest-admin-port-from-anywhere", () => {
+  const p = rules.noGuestAdminPortFromAnywhere;
+  const rulesOf = (rs: Record<string, any>[], target: Record<string, any> = { nodeName: "pve", containerId: 950 }) =>
+    resourceArgs(rules.FIREWALL_RULES, "ct-950-firewall-rules", { ...target, rules: rs.map((r) => ({ type: "in", action: "ACCEPT", enabled: true, ...r })) });
+  it("passes admin ports from a source, other ports from anywhere, DROP rules, disabled rules, ICMP and host rules", async () => {
+    expect(await violations(p, rulesOf([{ proto: "tcp", dport: "22", source: "10.0.0.0/24" }, { macro: "SSH", source: "10.0.0.5" }]))).toEqual([]);
+    expect(await violations(p, rulesOf([{ proto: "tcp", dport: "443" }, { proto: "tcp", dport: "8000:8005" }, { macro: "HTTPS" }]))).toEqual([]);
+    expect(await violations(p, rulesOf([{ action: "DROP", proto: "tcp", dport: "22" }, { proto: "tcp", dport: "22", enabled: false }, { proto: "icmp" }]))).toEqual([]);
+    expect(await violations(p, rulesOf([{ type: "out", proto: "tcp", dport: "22" }]))).toEqual([]);
+    expect(await violations(p, resourceArgs(rules.FIREWALL_RULES, "host-firewall-rules", { rules: [{ type: "in", action: "ACCEPT", proto: "tcp", dport: "22" }] }))).toEqual([]);
+  });
+  it("fails an admin port accepted from anywhere: by port, range, list, macro, 0.0.0.0/0, or a rule for every port", async () => {
+    expect(await violations(p, rulesOf([{ proto: "tcp", dport: "22" }]))).toEqual([
+      "ct-950-firewall-rules rule 0 accepts 22 from anywhere, including admin port 22; give it a source",
+    ]);
+    expect(await violations(p, rulesOf([{ proto: "tcp", dport: "8000:8010", source: "0.0.0.0/0" }]))).toEqual([expect.stringContaining("admin port 8006")]);
+    expect(await violations(p, rulesOf([{ proto: "tcp", dport: "80,3389" }]))).toEqual([expect.stringContaining("admin port 3389")]);
+    expect(await violations(p, rulesOf([{ macro: "SSH" }], { nodeName: "pve", vmId: 8001 }))).toEqual([expect.stringContaining("accepts SSH from anywhere")]);
+    expect(await violations(p, rulesOf([{ source: "::/0" }]))).toEqual([expect.stringContaining("accepts every port from anywhere")]);
+    expect(
+      await violations(p, { ...rulesOf([{ proto: "tcp", dport: "8080" }]), getConfig: <T extends object>() => ({ adminPorts: ["8080"] }) as T }),
+    ).toHaveLength(1);
   });
 });
 

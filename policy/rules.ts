@@ -12,6 +12,8 @@ import type {
   StackValidationArgs,
   StackValidationPolicy,
 } from "@pulumi/policy";
+// The one judge of raw LXC lines and host paths, shared with `phoenix validate`.
+import { checkRawLxcText, sensitiveHostPath as sensitivePath } from "../infra/config/lxc-raw";
 
 export const CONTAINER = "proxmoxve:index/containerLegacy:ContainerLegacy";
 export const VM = "proxmoxve:index/vmLegacy:VmLegacy";
@@ -25,6 +27,9 @@ export function isDynamic(type: string): boolean {
   return type === DYNAMIC || type.startsWith("pulumi-nodejs:dynamic/");
 }
 export const PROVIDER = "pulumi:providers:proxmoxve";
+/** The proxmoxve provider's firewall resources (infra/components/firewall.ts). */
+export const CLUSTER_FIREWALL = "proxmoxve:cluster/firewallLegacy:FirewallLegacy";
+export const FIREWALL_RULES = "proxmoxve:firewall/rulesLegacy:RulesLegacy";
 
 /** Stacks where the production-only rules apply unless the pack config says otherwise. */
 export const DEFAULT_PROD_STACKS = ["prod"];
@@ -175,13 +180,9 @@ export const noDataDestructionInProd: ResourceValidationPolicy = {
  * with everything under them. `/dev` only as a whole: single device nodes (`/dev/nvidia0`,
  * `/dev/fuse`) are device access, which the unconfined and GPU rules look at.
  */
-const SENSITIVE_HOST_TREES = ["/etc", "/root", "/boot", "/proc", "/sys", "/run", "/usr", "/var/lib/vz", "/var/lib/pve-cluster"];
-const SENSITIVE_HOST_PATHS = ["/", "/dev"];
-
 function sensitiveHostPath(hostPath: string): string | undefined {
-  const normal = hostPath.replace(/\/+$/, "") || "/";
-  if (SENSITIVE_HOST_PATHS.includes(normal)) return normal;
-  return SENSITIVE_HOST_TREES.find((p) => normal === p || normal.startsWith(`${p}/`));
+  // infra/config/lxc-raw: the list, after normalising the path (`/./etc`, `//root`, `/srv/../etc`).
+  return sensitivePath(hostPath);
 }
 
 /** Host paths a container bind-mounts: API mount points with a host path, and raw `lxc.mount.entry` bind lines. */
@@ -240,6 +241,59 @@ export const unconfinedNeedsAllow: ResourceValidationPolicy = {
     }
     if (found.size) {
       report(`${args.name}${ctid !== undefined ? ` (CTID ${ctid})` : ""} asks for ${[...found].join(" and ")}; add the CTID to allowUnconfined to accept it`);
+    }
+  },
+};
+
+/**
+ * Raw LXC lines that only a stack allowance (`phoenix:allowRawLxc`, `phoenix:allowHostPaths`) lets
+ * through validate: hooks, host files, capability widening, device wildcards, writable proc/sys/cgroup,
+ * block devices, sensitive bind sources. The allowance is a reviewable stack setting; in production
+ * stacks every line it admits is a violation (the same judge as validate: infra/config/lxc-raw).
+ */
+export const rawLxcAllowanceInProd: ResourceValidationPolicy = {
+  name: "no-raw-lxc-allowance-in-prod",
+  description:
+    "In production stacks no raw LXC line needs phoenix:allowRawLxc or phoenix:allowHostPaths (hooks, host files, capability widening, device wildcards, writable proc/sys/cgroup, block devices, sensitive bind sources).",
+  enforcementLevel: "mandatory",
+  configSchema: { properties: { prodStacks: { type: "array", items: { type: "string" }, default: DEFAULT_PROD_STACKS } } },
+  validateResource: (args: ResourceValidationArgs, report: ReportViolation) => {
+    if (args.type !== LXC_OPTIONS || !isProd(args.urn, args.getConfig<{ prodStacks?: string[] }>())) return;
+    for (const line of rawLxcConfig(args.props).flatMap((s) => s.split("\n"))) {
+      if (!line.trim()) continue;
+      for (const f of checkRawLxcText(line)) {
+        if (f.allowedBy) report(`${args.name}: ${line.trim()}: ${f.message} (admitted by phoenix:${f.allowedBy}, not in ${stackOf(args.urn)})`);
+      }
+    }
+  },
+};
+
+/**
+ * Risky values validate only warns about: in production stacks they are violations. A plain-http
+ * driver download without a checksum (host-nvidia), an NFS export to `*` with no_root_squash
+ * (host-nfs-export-*), a dataset mounted under a sensitive host path (host-zfs-dataset-*).
+ */
+export const noRiskyValuesInProd: ResourceValidationPolicy = {
+  name: "no-risky-host-values-in-prod",
+  description:
+    "In production stacks: no http:// download without a sha256, no NFS export to * with no_root_squash, no ZFS dataset mountpoint under a sensitive host path.",
+  enforcementLevel: "mandatory",
+  configSchema: { properties: { prodStacks: { type: "array", items: { type: "string" }, default: DEFAULT_PROD_STACKS } } },
+  validateResource: (args: ResourceValidationArgs, report: ReportViolation) => {
+    if (!isDynamic(args.type) || !isProd(args.urn, args.getConfig<{ prodStacks?: string[] }>())) return;
+    const p = (args.props.params ?? {}) as Props;
+    if (args.name === "host-nvidia" && typeof p.runfile_url === "string" && p.runfile_url.startsWith("http://") && !p.runfile_sha256) {
+      report(`${args.name}: the driver is downloaded over plain http without runfile_sha256`);
+    }
+    if (args.name.startsWith("host-nfs-export-")) {
+      const clients = String(p.clients ?? "").split(/\s+/);
+      const options = String(p.options ?? "").split(",");
+      if (clients.includes("*") && options.includes("no_root_squash")) report(`${args.name}: ${p.path} is exported to every host (*) with no_root_squash`);
+    }
+    if (args.name.startsWith("host-zfs-dataset-")) {
+      const mp = /(?:^|\n)mountpoint=([^\n]*)/.exec(String(p.properties ?? ""));
+      const hit = mp && mp[1].startsWith("/") ? sensitivePath(mp[1]) : undefined;
+      if (hit) report(`${args.name}: mountpoint ${mp![1]} is under the host's ${hit}`);
     }
   },
 };
@@ -385,6 +439,80 @@ export const startOnBoot: StackValidationPolicy = {
   },
 };
 
+// ---------------------------------------------------------------------------------------------
+// Firewall
+
+export const hostFirewallDropsInputInProd: StackValidationPolicy = {
+  name: "host-firewall-drops-input-in-prod",
+  description:
+    "In production stacks the host firewall (host-firewall, the cluster options) is declared, enabled, with input policy DROP (the files' shared_volumes.firewall).",
+  enforcementLevel: "mandatory",
+  configSchema: { properties: { prodStacks: { type: "array", items: { type: "string" }, default: DEFAULT_PROD_STACKS } } },
+  validateStack: (args: StackValidationArgs, report: ReportViolation) => {
+    const config = args.getConfig<{ prodStacks?: string[] }>();
+    const stacks = new Set(args.resources.map((r) => stackOf(r.urn)));
+    const prod = [...stacks].filter((st) => (config.prodStacks ?? DEFAULT_PROD_STACKS).includes(st));
+    if (prod.length === 0) return;
+    const firewalls = args.resources.filter((r) => r.type === CLUSTER_FIREWALL);
+    if (firewalls.length === 0) {
+      report(`no host firewall in ${prod.join(", ")}: declare shared_volumes.firewall with enabled true and default_input_policy DROP`);
+      return;
+    }
+    for (const f of firewalls) {
+      // The provider's default input policy is DROP; enabled defaults to off.
+      const policy = f.props.inputPolicy ?? "DROP";
+      if (f.props.enabled !== true) report(`${f.name}: the host firewall is not enabled in ${stackOf(f.urn)}`, f.urn);
+      else if (policy !== "DROP") report(`${f.name}: the host firewall's input policy is ${policy}, not DROP, in ${stackOf(f.urn)}`, f.urn);
+    }
+  },
+};
+
+/** Ports an administrator reaches a system on: SSH, Telnet, RDP, VNC, the Proxmox API and SPICE proxy, Webmin, Portainer. */
+export const DEFAULT_ADMIN_PORTS = ["22", "23", "3389", "5900:5999", "8006", "3128", "10000", "9443"];
+/** Proxmox macros (pve-firewall Firewall.pm `$pve_fw_macros`) that open admin ports: macro → tcp ports. */
+const ADMIN_MACROS: Record<string, string> = {
+  ssh: "22", telnet: "23", rdp: "3389", vnc: "5900:5999", pmg: "8006", spiceproxy: "3128", squid: "3128", webmin: "10000",
+};
+
+function portRanges(list: string): Array<[number, number]> {
+  return list.split(",").flatMap((item) => {
+    const m = /^(\d+)(?::(\d+))?$/.exec(item.trim());
+    return m ? [[Number(m[1]), Number(m[2] ?? m[1])] as [number, number]] : [];
+  });
+}
+
+/** "From anywhere": no source, or the whole IPv4 / IPv6 space. */
+function fromAnywhere(source: unknown): boolean {
+  return source === undefined || source === "" || source === "0.0.0.0/0" || source === "::/0";
+}
+
+export const noGuestAdminPortFromAnywhere: ResourceValidationPolicy = {
+  name: "no-guest-admin-port-from-anywhere",
+  description:
+    "No guest firewall rule accepts traffic from anywhere (no source, 0.0.0.0/0, ::/0) on an admin port (SSH 22, Telnet, RDP, VNC, 8006, SPICE proxy, Webmin, Portainer 9443); restrict the source.",
+  enforcementLevel: "mandatory",
+  configSchema: { properties: { adminPorts: { type: "array", items: { type: "string" }, default: DEFAULT_ADMIN_PORTS } } },
+  validateResource: (args: ResourceValidationArgs, report: ReportViolation) => {
+    if (args.type !== FIREWALL_RULES) return;
+    const guest = args.props.containerId ?? args.props.vmId;
+    if (typeof guest !== "number") return;
+    const admin = (args.getConfig<{ adminPorts?: string[] }>().adminPorts ?? DEFAULT_ADMIN_PORTS).flatMap(portRanges);
+    ((args.props.rules ?? []) as Props[]).forEach((rule, i) => {
+      if (rule.enabled === false || rule.type !== "in" || rule.action !== "ACCEPT" || !fromAnywhere(rule.source)) return;
+      const macroPorts = typeof rule.macro === "string" ? ADMIN_MACROS[rule.macro.toLowerCase()] : undefined;
+      let ports: Array<[number, number]>;
+      if (typeof rule.dport === "string" && rule.dport !== "") ports = portRanges(rule.dport);
+      else if (macroPorts) ports = portRanges(macroPorts);
+      else if (rule.macro || (rule.proto !== undefined && !["tcp", "6", "udp", "17"].includes(rule.proto))) return;
+      else ports = [[0, 65535]];
+      const hit = admin.filter(([lo, hi]) => ports.some(([a, b]) => a <= hi && lo <= b));
+      if (hit.length === 0) return;
+      const what = hit.map(([lo, hi]) => (lo === hi ? `${lo}` : `${lo}:${hi}`)).join(", ");
+      report(`${args.name} rule ${i} accepts ${rule.dport || rule.macro || "every port"} from anywhere, including admin port ${what}; give it a source`);
+    });
+  },
+};
+
 export const policies: Array<ResourceValidationPolicy | StackValidationPolicy> = [
   privilegedContainerAllowed,
   coresAndMemorySet,
@@ -394,8 +522,12 @@ export const policies: Array<ResourceValidationPolicy | StackValidationPolicy> =
   noDataDestructionInProd,
   unconfinedNeedsAllow,
   noSensitiveBindMounts,
+  rawLxcAllowanceInProd,
+  noRiskyValuesInProd,
   startOnBoot,
   gpuFromGpuTemplate,
   uniqueMacAddresses,
   uniqueStaticIps,
+  hostFirewallDropsInputInProd,
+  noGuestAdminPortFromAnywhere,
 ];

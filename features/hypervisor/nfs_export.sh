@@ -33,9 +33,22 @@ if [ -n "$options" ]; then
   [[ $options =~ ^[a-z_]+(=[A-Za-z0-9_.:@/-]+)?(,[a-z_]+(=[A-Za-z0-9_.:@/-]+)?)*$ ]] || die "invalid options '$options'"
 fi
 
-# File name from the path: /quickOS/vm-data -> phoenix-quickOS_vm-data.exports
-slug=${export_path#/}; slug=${slug//\//_}; [ -n "$slug" ] || slug=root
+[[ $export_path == / || ( $export_path != *//* && $export_path != */ && $export_path != */./* && $export_path != */. ) ]] \
+  || die "invalid path (write it without //, /./ or a trailing /)"
+
+# File name from the path, one-to-one: '_' becomes %5F ('%' never occurs in a path), then '/' becomes
+# '_'. /quickOS/vm-data -> phoenix-quickOS_vm-data.exports; /srv/a_b/c and /srv/a/b_c stay apart
+# (srv_a%5Fb_c, srv_a_b%5Fc); / is phoenix-_.exports. infra/components/hypervisor.ts names the
+# resource after the same slug (nfsExportSlug).
+slug=${export_path#/}; slug=${slug//_/%5F}; slug=${slug//\//_}; [ -n "$slug" ] || slug=_
 file="$dir/phoenix-$slug.exports"
+# Files of the earlier naming ('/' and '_' both became '_') are adopted when they export this path.
+old_slug=${export_path#/}; old_slug=${old_slug//\//_}; [ -n "$old_slug" ] || old_slug=root
+old_file="$dir/phoenix-$old_slug.exports"
+if [ "$old_file" != "$file" ] && [ -f "$old_file" ] && [ ! -f "$file" ] \
+  && [ "$(grep -v '^#' "$old_file" | head -n1 | awk '{ print $1 }')" = "$export_path" ]; then
+  if [ "$action" = read ]; then file=$old_file; else mv -f "$old_file" "$file"; fi
+fi
 
 desired() {
   local line="$export_path" c

@@ -43,8 +43,23 @@ while IFS= read -r line; do
   key=${BASH_REMATCH[1]}
   value=${BASH_REMATCH[2]%"${BASH_REMATCH[2]##*[![:space:]]}"}
   case $value in *\[*|*\]*|*=*|*\\*|*$'\r'*) die "invalid value in option '$line'" ;; esac
-  case $key in include|path|valid\ users|config\ file|*command*|*script*|preexec|postexec|root\ preexec|root\ postexec|magic\ output)
-    die "option '$key' is not allowed here" ;;
+  # Allow-list, compared as Samba compares names (case and whitespace ignored, lib/param strwicmp);
+  # the same list as infra/config/samba-options.ts (test/config/samba-options.test.ts keeps them equal).
+  norm=${key,,}; norm=${norm//[[:space:]]/}
+  case $norm in
+    # samba-allow-list-begin
+    accessbasedshareenum|aclallowexecutealways|aclmapfullcontrol|aioreadsize|aiowritesize|allowhosts|\
+    available|blocksize|browsable|browseable|casesensitive|casesignames|comment|createmask|createmode|\
+    cscpolicy|defaultcase|deletereadonly|deletevetofiles|denyhosts|directorymask|directorymode|\
+    directorynamecachesize|dosfilemode|durablehandles|easupport|followsymlinks|forcecreatemode|\
+    forcedirectorymode|guestok|guestonly|hidedotfiles|hidefiles|hidenewfilestimeout|hidespecialfiles|\
+    hideunreadable|hostsallow|hostsdeny|inheritacls|inheritowner|inheritpermissions|invalidusers|\
+    level2oplocks|locking|manglednames|mapaclinherit|maparchive|maphidden|mapreadonly|mapsystem|\
+    maxconnections|ntaclsupport|onlyguest|oplocks|posixlocking|preservecase|public|readlist|readonly|\
+    serversmbencrypt|shortpreservecase|smbencrypt|storedosattributes|strictallocate|strictlocking|\
+    strictsync|syncalways|vetofiles|writable|writeable|writelist|writeok) ;;
+    # samba-allow-list-end
+    *) die "option '$key' is not on the share option allow-list" ;;
   esac
   option_lines+=("   $key = $value")
 done <<<"$options"
@@ -70,16 +85,18 @@ current_section() {
     on && NF { print }' "$managed"
 }
 
-included() { [ -f "$smb_conf" ] && grep -qxF "$include_line" "$smb_conf"; }
+# Our include line as Samba reads it: any indentation, any case of `include`, spaces around `=`.
+include_re="^[[:space:]]*[Ii][Nn][Cc][Ll][Uu][Dd][Ee][[:space:]]*=[[:space:]]*${managed//./\\.}[[:space:]]*\$"
+included() { [ -f "$smb_conf" ] && grep -qE "$include_re" "$smb_conf"; }
 
 # Validates a candidate managed file with testparm against smb.conf (with the include pointing at
 # the candidate), then renames it into place and makes sure smb.conf includes it.
 activate() {
   local candidate=$1 tmp out
-  tmp=$(mktemp -d /tmp/phoenix-samba.XXXXXX)
+  tmp=$(mktemp -d "${TMPDIR:-/tmp}/phoenix-samba.XXXXXX")
   # shellcheck disable=SC2064 # expand now: the path is fixed
   trap "rm -rf '$tmp'" EXIT
-  { if [ -f "$smb_conf" ]; then grep -vxF "$include_line" "$smb_conf"; fi
+  { if [ -f "$smb_conf" ]; then grep -vE "$include_re" "$smb_conf" || true; fi
     printf 'include = %s\n' "$candidate"; } >"$tmp/smb.conf"
   if ! out=$(testparm -s "$tmp/smb.conf" 2>&1 >/dev/null) || grep -qiE 'unknown parameter|error|invalid|not boolean' <<<"$out"; then
     rm -f "$candidate"

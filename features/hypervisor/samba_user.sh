@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The Samba user (seed: hypervisor_feature_setup_samba.sh, `samba.user`): an existing host user
 # added to Samba's password database so the shares' `valid users` can log in. The password is a
-# secret parameter; without one the account gets no usable Samba password (set it by hand with
-# smbpasswd, or configure phoenix:sambaPassword). Delete removes the Samba account only; the host
-# user stays. Runs under the host lock `samba`.
+# secret parameter. Without one (phoenix:sambaPassword unset, or removed later) the account exists
+# but is disabled (`smbpasswd -d`, flag D), so valid users resolve and nobody logs in with an old or
+# empty password; setting a password again enables it. Delete removes the Samba account only; the
+# host user stays. Runs under the host lock `samba`.
 #
 # Parameters (environment):
 #   PHOENIX_USERNAME  host user name
@@ -22,12 +23,18 @@ die() { echo "samba_user $user: $*" >&2; exit 1; }
 [[ $password != *$'\n'* ]] || die "the password cannot contain a newline"
 
 in_passdb() { pdbedit -L -u "$user" >/dev/null 2>&1; }
+# The account's flags (`[U          ]`; D = disabled), from pdbedit's verbose listing.
+disabled() { pdbedit -L -v -u "$user" 2>/dev/null | grep -qE '^Account Flags:[[:space:]]*\[[^]]*D'; }
 
 report() {
   if ! in_passdb; then printf 'PHOENIX_RESULT {"present":false}\n'; return; fi
-  local matches=true host_user=true
+  local matches=true host_user=true is_disabled=false
   getent passwd "$user" >/dev/null || { host_user=false; matches=false; }
-  printf 'PHOENIX_RESULT {"present":true,"matches":%s,"hostUser":%s}\n' "$matches" "$host_user"
+  disabled && is_disabled=true
+  # Wanted: enabled with a password, disabled without one.
+  if [ -n "$password" ] && [ "$is_disabled" = true ]; then matches=false; fi
+  if [ -z "$password" ] && [ "$is_disabled" = false ]; then matches=false; fi
+  printf 'PHOENIX_RESULT {"present":true,"matches":%s,"hostUser":%s,"disabled":%s}\n' "$matches" "$host_user" "$is_disabled"
 }
 
 apply() {
@@ -36,10 +43,17 @@ apply() {
     # smbpasswd -s reads the new password twice from stdin: never on a command line.
     printf '%s\n%s\n' "$password" "$password" | smbpasswd -s -a "$user" >/dev/null
     smbpasswd -e "$user" >/dev/null
-  elif ! in_passdb; then
-    # No password: the account exists (valid users resolve) but cannot log in until one is set.
-    smbpasswd -a -n "$user" >/dev/null
-    echo "Samba account $user created without a password (set one with smbpasswd)" >&2
+  else
+    if ! in_passdb; then
+      # Never a null password: a random one nobody knows, then disabled.
+      local random
+      random=$(head -c 48 /dev/urandom | base64 | tr -d '\n')
+      printf '%s\n%s\n' "$random" "$random" | smbpasswd -s -a "$user" >/dev/null
+    fi
+    if ! disabled; then
+      smbpasswd -d "$user" >/dev/null
+      echo "Samba account $user disabled: no password configured (phoenix:sambaPassword)" >&2
+    fi
   fi
 }
 

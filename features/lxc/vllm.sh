@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Feature vllm: vLLM in a virtualenv (/opt/vllm) and a systemd service serving the model, built
 # from the container's vllm_* keys. Expects the nvidia feature (from the GPU template).
-#   PHOENIX_VLLM_MODEL (required), PHOENIX_VLLM_PORT (8000), PHOENIX_VLLM_SERVED_MODEL_NAME,
+# Without vllm_model (templates configured through vllm_engine_config, as the Bash orchestrator's
+# GPU templates were) it installs vLLM, keeps the engine configuration and serves nothing.
+#   PHOENIX_VLLM_MODEL, PHOENIX_VLLM_ENGINE_CONFIG (JSON, kept in /etc/vllm/engine_config.json),
+#   PHOENIX_VLLM_PORT (8000), PHOENIX_VLLM_SERVED_MODEL_NAME,
 #   PHOENIX_VLLM_QUANTIZATION, PHOENIX_VLLM_MAX_MODEL_LEN, PHOENIX_VLLM_GPU_MEMORY_UTILIZATION,
 #   PHOENIX_VLLM_TENSOR_PARALLEL_SIZE, PHOENIX_VLLM_TRUST_REMOTE_CODE (true|false),
 #   PHOENIX_VLLM_ARGS (extra arguments, one per line), PHOENIX_VLLM_VERSION (optional pin)
@@ -9,9 +12,9 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
 . "${PHOENIX_LIB:?the host wrapper sets PHOENIX_LIB}"
 
-require PHOENIX_VLLM_MODEL
+model=${PHOENIX_VLLM_MODEL:-}
 # A Hugging Face id or a local path; never something vllm would read as an option.
-[[ $PHOENIX_VLLM_MODEL =~ ^[A-Za-z0-9/][A-Za-z0-9._/:@-]*$ ]] || die "invalid vllm_model '$PHOENIX_VLLM_MODEL'"
+[ -z "$model" ] || [[ $model =~ ^[A-Za-z0-9/][A-Za-z0-9._/:@-]*$ ]] || die "invalid vllm_model '$model'"
 [ -z "${PHOENIX_VLLM_VERSION:-}" ] || [[ $PHOENIX_VLLM_VERSION =~ ^[0-9][0-9A-Za-z.+-]*$ ]] || die "invalid vllm_version '$PHOENIX_VLLM_VERSION'"
 port=${PHOENIX_VLLM_PORT:-8000}
 [[ $port =~ ^[0-9]+$ ]] || die "invalid vllm_port '$port'"
@@ -24,6 +27,14 @@ if [ -z "$installed" ] || { [ -n "${PHOENIX_VLLM_VERSION:-}" ] && [ "$installed"
   log "installing vllm${PHOENIX_VLLM_VERSION:+ $PHOENIX_VLLM_VERSION}"
   "$venv/bin/pip" install --quiet "vllm${PHOENIX_VLLM_VERSION:+==$PHOENIX_VLLM_VERSION}"
 fi
+if [ -n "${PHOENIX_VLLM_ENGINE_CONFIG:-}" ]; then
+  mkdir -p /etc/vllm
+  printf '%s\n' "$PHOENIX_VLLM_ENGINE_CONFIG" | write_if_changed /etc/vllm/engine_config.json 0644 || true
+fi
+if [ -z "$model" ]; then
+  log "vllm installed without a model (no vllm_model): no service"
+  exit 0
+fi
 
 # The command line: model and listener, then one flag per structured key unless vllm_args
 # already gives that flag, then vllm_args as given.
@@ -34,7 +45,7 @@ has_flag() {
   for a in "${extra[@]}"; do [ "$a" = "$1" ] && return 0; done
   return 1
 }
-args=(serve "$PHOENIX_VLLM_MODEL" --host 0.0.0.0 --port "$port")
+args=(serve "$model" --host 0.0.0.0 --port "$port")
 add_flag() { if [ -n "$2" ] && ! has_flag "$1"; then args+=("$1" "$2"); fi; }
 add_flag --served-model-name "${PHOENIX_VLLM_SERVED_MODEL_NAME:-}"
 add_flag --quantization "${PHOENIX_VLLM_QUANTIZATION:-}"
@@ -65,4 +76,4 @@ RestartSec=10
 WantedBy=multi-user.target
 UNIT
 service_up vllm.service "$changed"
-log "vllm serving ${PHOENIX_VLLM_MODEL} on port $port"
+log "vllm serving ${model} on port $port"

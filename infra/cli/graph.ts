@@ -46,7 +46,7 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(toMermaid(graph));
     if (stats) {
       process.stdout.write(
-        `%% resources: ${stats.resources} (host steps ${stats.hostSteps}, containers ${stats.containers}, VMs ${stats.vms}, snapshots ${stats.snapshots})\n` +
+        `%% resources: ${stats.resources} (host steps ${stats.hostSteps}, containers ${stats.containers}, VMs ${stats.vms}, snapshots ${stats.snapshots}, guest firewalls ${stats.firewalls})\n` +
           `%% longest chain (${stats.longestChain.length}): ${stats.longestChain.join(" -> ")}\n`,
       );
     }

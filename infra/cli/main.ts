@@ -1,4 +1,4 @@
-// The `phoenix` command: validate, graph, schemas, plan, import. Each subcommand lives in
+// The `phoenix` command: validate, graph, schemas, plan, import, doctor. Each subcommand lives in
 // infra/cli/<name>.ts and exports `run(argv): Promise<number>` (the exit code). Modules are
 // required lazily: `phoenix validate` does not load the Pulumi SDK, and a subcommand whose module
 // is missing says so instead of failing the whole tool.
@@ -14,6 +14,7 @@ export const COMMANDS: Record<string, Command> = {
   plan: { summary: "run the Pulumi program offline and list every resource it declares" },
   import: { summary: "write a pulumi import file adopting existing containers and VMs (host setup adopts itself on create)" },
   schemas: { summary: "write the JSON Schema files of the three Phoenix files" },
+  doctor: { summary: "read-only preflight of the stack's Proxmox host: privileges, storages, ids, space, ZFS, NVIDIA (exit 1 on a fail)" },
 };
 
 export const USAGE = `usage: phoenix <command> [options]

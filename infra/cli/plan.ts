@@ -20,6 +20,8 @@ export interface PlannedResource {
   protect: boolean;
   /** Property paths whose changes the engine ignores after creation (`ignoreChanges`). */
   ignoreChanges: string[];
+  /** Names (or URNs) this resource was known by before (Pulumi `aliases`): its state is kept. */
+  aliases: string[];
   urn: string;
   /** Inputs as the engine would see them (secrets unwrapped; see secretInputs). */
   inputs: Record<string, any>;
@@ -128,6 +130,10 @@ export async function planStack(options: PlanOptions): Promise<PlanResult> {
             custom: req.getCustom(),
             protect: Boolean(req.getProtect()),
             ignoreChanges: req.getIgnorechangesList(),
+            aliases: [
+              ...req.getAliasurnsList(),
+              ...req.getAliasesList().map((a: any) => a.getSpec?.()?.getName?.() || a.getUrn?.() || ""),
+            ].filter(Boolean),
             urn,
             inputs: unwrapSecrets(fields),
             secretInputs,

@@ -1,21 +1,32 @@
 // `phoenix validate [--config-dir DIR]`: exit 0 when the Phoenix files are valid (warnings on
 // stderr, each line `warning: ...`), exit 1 with every error on stderr, one per line.
+import * as fs from "fs";
+import * as path from "path";
 import { loadPhoenixConfig } from "../config/load";
+import { allowancesOf, checkStackFile } from "../config/stack-settings";
+import { firewallLockout } from "../config/firewall";
+import { repoRoot } from "../../features/registry";
 import { parseCommandArgs } from "./args";
 
-export const USAGE = `usage: phoenix validate [--config-dir DIR] [--quiet]
+export const USAGE = `usage: phoenix validate [--config-dir DIR] [--stack NAME] [--quiet]
 
 Checks phoenix_hypervisor_config.json, phoenix_lxc_configs.json and phoenix_vm_configs.json in DIR
-(default: stacks/dev). Errors print as \`<file>: <json path>: <message>\`, all at once.
+(default: stacks/dev), and the stack's phoenix: settings in stacks/Pulumi.<NAME>.yaml (NAME defaults
+to the folder's name when that file exists; its allowRawLxc/allowHostPaths apply). Errors print as
+\`<file>: <json path>: <message>\`, all at once.
 
 options:
   --config-dir DIR   folder holding the three Phoenix JSON files (default stacks/dev)
+  --stack NAME       also check the stack's settings (stacks/Pulumi.NAME.yaml; default: the folder's
+                     name when that file exists next to it) and what depends on them: the host
+                     firewall must keep SSH and the API open from phoenix:managementNetwork
   --quiet            do not print warnings or the summary line
   -h, --help         show this help
 `;
 
 const OPTIONS = {
   "config-dir": { type: "string" },
+  stack: { type: "string" },
   quiet: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
@@ -24,11 +35,48 @@ export async function run(argv: string[]): Promise<number> {
   const parsed = parseCommandArgs("validate", argv, OPTIONS, USAGE);
   if ("exit" in parsed) return parsed.exit;
   const dir = parsed.values["config-dir"] ?? "stacks/dev";
-  const result = loadPhoenixConfig(dir);
+  // The stack's settings file: --stack NAME is stacks/Pulumi.NAME.yaml; without it,
+  // Pulumi.<folder name>.yaml next to the folder, when there is one.
+  const stack = parsed.values.stack ?? path.basename(path.resolve(dir));
+  const stackFile =
+    parsed.values.stack !== undefined
+      ? path.join(repoRoot(), "stacks", `Pulumi.${stack}.yaml`)
+      : path.join(path.dirname(path.resolve(dir)), `Pulumi.${stack}.yaml`);
+  let stackErrors: string[] = [];
+  let stackValues: Record<string, string> = {};
+  if (fs.existsSync(stackFile)) {
+    const checked = checkStackFile(stackFile);
+    stackErrors = checked.errors.map((e) => path.relative(process.cwd(), stackFile) + e.slice(stackFile.length));
+    stackValues = checked.values;
+  } else if (parsed.values.stack !== undefined) {
+    stackErrors = [`${path.relative(process.cwd(), stackFile)}: $: not found (--stack ${stack})`];
+  }
+  let result = loadPhoenixConfig(dir, { allow: allowancesOf(stackValues) });
+  if (parsed.values.stack !== undefined && result.ok && stackErrors.length === 0) {
+    // The same lock-out guard `phoenix plan` applies (infra/index.ts), from the same settings.
+    let config: Record<string, string>;
+    try {
+      // Loaded only here: plan.ts pulls in the Pulumi SDK, which plain `validate` does not need.
+      const { readStackConfig } = await import("./plan");
+      config = readStackConfig(stack).config;
+    } catch (err) {
+      process.stderr.write(`${(err as Error).message}\n`);
+      return 1;
+    }
+    const lockout = firewallLockout(result.model.host.firewall, result.model.host.network.address, {
+      sshHost: config["phoenix:sshHost"] ?? "127.0.0.1",
+      sshPort: Number(config["phoenix:sshPort"] ?? 22),
+      managementNetwork: config["phoenix:managementNetwork"] || undefined,
+      bastionHost: config["phoenix:sshBastionHost"] || undefined,
+      acknowledged: config["phoenix:firewallLockoutAcknowledged"] === "true",
+    });
+    if (lockout.length > 0) result = { ok: false, errors: lockout, warnings: result.warnings };
+  }
   if (!parsed.values.quiet) for (const w of result.warnings) process.stderr.write(`warning: ${w}\n`);
-  if (!result.ok) {
-    for (const e of result.errors) process.stderr.write(`${e}\n`);
-    process.stderr.write(`${dir}: ${result.errors.length} error(s)\n`);
+  if (!result.ok || stackErrors.length) {
+    const errors = [...stackErrors, ...(result.ok ? [] : result.errors)];
+    for (const e of errors) process.stderr.write(`${e}\n`);
+    process.stderr.write(`${dir}: ${errors.length} error(s)\n`);
     return 1;
   }
   if (!parsed.values.quiet) {

@@ -6,7 +6,7 @@
 //   host-zfs-pool-<name>                each pool (Pulumi `protect` unless protectPools is false)
 //   host-zfs-dataset-<pool>-<name>      each dataset, after its pool
 //   host-proxmox-storage-<id>           each storage registration, after its dataset
-//   host-nfs-export-<n>                 each NFS export, after the ZFS stage
+//   host-nfs-export-<path slug>         each NFS export, after the ZFS stage (nfsExportSlug)
 //   host-samba-user-<name>              the Samba user (password: secret phoenix:sambaPassword), after the NFS stage
 //   host-samba-share-<name>             each Samba share, after the Samba user
 // Everything comes from phoenix_hypervisor_config.json (the model's `host`); the shell lives in
@@ -15,6 +15,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { PhoenixModel } from "../config/model";
 import type { StackSettings } from "../settings";
 import { featureScript } from "../../features/registry";
+import { nfsExportSlug } from "../graph/index";
 import { HostScriptResource, type HostScriptKind } from "../../providers/base/index";
 import {
   adminUserKind,
@@ -65,7 +66,7 @@ export class Hypervisor extends pulumi.ComponentResource {
       script: string,
       params: Record<string, string>,
       dependsOn: pulumi.Resource[],
-      extra: { secretParams?: pulumi.Input<Record<string, pulumi.Input<string>>>; allowDestroy?: boolean; protect?: boolean } = {},
+      extra: { secretParams?: pulumi.Input<Record<string, pulumi.Input<string>>>; allowDestroy?: boolean; protect?: boolean; aliases?: pulumi.Input<pulumi.Alias>[] } = {},
     ): pulumi.Resource => {
       const resource = new HostScriptResource(
         kind,
@@ -77,7 +78,7 @@ export class Hypervisor extends pulumi.ComponentResource {
           secretParams: extra.secretParams,
           allowDestroy: extra.allowDestroy ?? false,
         },
-        { parent: this, dependsOn, protect: extra.protect },
+        { parent: this, dependsOn, protect: extra.protect, aliases: extra.aliases },
       );
       this.steps.set(resourceName, resource);
       return resource;
@@ -157,14 +158,16 @@ export class Hypervisor extends pulumi.ComponentResource {
     if (zfsStage.length) stage = zfsStage;
     else if (pools.size) stage = poolStage;
 
-    // 5. NFS exports.
-    const nfsExports = host.nfsExports.map((e, n) =>
-      declare(nfsExportKind, `host-nfs-export-${n}`, "nfs_export", {
-        path: e.path,
+    // 5. NFS exports, named by path (removing one never renames the others); the alias keeps the
+    // state of the earlier index names (`host-nfs-export-<n>`).
+    const nfsExports = host.nfsExports.map((e, n) => {
+      const exportPath = e.path.replace(/(.)\/+$/, "$1");
+      return declare(nfsExportKind, `host-nfs-export-${nfsExportSlug(exportPath)}`, "nfs_export", {
+        path: exportPath,
         clients: e.clients.join(" "),
         options: e.options.join(","),
-      }, stage),
-    );
+      }, stage, { aliases: [{ name: `host-nfs-export-${n}` }] });
+    });
     if (nfsExports.length) stage = nfsExports;
 
     // 6. Samba: the user, then the shares.

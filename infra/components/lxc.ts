@@ -22,10 +22,12 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as proxmox from "@muhlba91/pulumi-proxmoxve";
 import type { ContainerModel, PhoenixModel } from "../config/model";
+import { guestFirewallOn } from "../config/firewall";
 import type { StackSettings } from "../settings";
-import { featureScript, readScript, repoRoot, type FeatureScript } from "../../features/registry";
+import { LXC_FEATURES, findConfigScript, readScript, repoRoot, resolveFeatureScript, type FeatureScript } from "../../features/registry";
+import { BASH_TRUSTED_CA_PATH } from "../config/normalise";
 import { stableJson } from "../../providers/base/index";
-import { bindMountLine, gpuLines, LxcOptions, LxcSnapshot, LxcStep, lxcFile, sha256, stepEnv, type MountSource } from "../../providers/lxc/index";
+import { bindMountLine, gpuLines, LxcOptions, LxcSnapshot, LxcStep, LxcSubIds, lxcFile, sha256, stepEnv, type MountSource } from "../../providers/lxc/index";
 
 export interface LxcGuestArgs {
   container: ContainerModel;
@@ -188,7 +190,9 @@ const FEATURE_KEY_PREFIX: Record<string, string> = {
 /** The parameters of feature `name` for container `c` (as `env_<key>` step parameters). */
 export function featureEnv(name: string, c: ContainerModel, model: PhoenixModel): Record<string, string> {
   const values: Record<string, unknown> = {};
-  const prefix = FEATURE_KEY_PREFIX[name];
+  // Features the stack provides get their `<name>_*` keys, like Phoenix's own get theirs.
+  const own = (LXC_FEATURES as readonly string[]).includes(name);
+  const prefix = FEATURE_KEY_PREFIX[name] ?? (own ? undefined : `${name}_`);
   if (prefix) for (const [k, v] of Object.entries(c.params)) if (k.startsWith(prefix)) values[k] = v;
   if (name === "base_setup" && model.host.timezone) values.timezone = model.host.timezone;
   if (name === "nvidia") {
@@ -201,21 +205,57 @@ export function featureEnv(name: string, c: ContainerModel, model: PhoenixModel)
   return stepEnv(values);
 }
 
-/** A script named by the configuration: from the stack's folder first, then Phoenix's own. */
+/**
+ * The host file a feature receives ($PHOENIX_HOST_FILE), if any: for `trusted_ca`, the CA
+ * certificate at `trusted_ca_host_path`, or, when the container gives no certificate, URL or
+ * path, the file the Bash orchestrator copied (BASH_TRUSTED_CA_PATH; validate warns about it).
+ */
+export function featureHostFile(name: string, c: ContainerModel): string | undefined {
+  if (name !== "trusted_ca") return undefined;
+  const p = c.params;
+  if (typeof p.trusted_ca_host_path === "string") return p.trusted_ca_host_path;
+  return p.trusted_ca_cert === undefined && p.trusted_ca_url === undefined ? BASH_TRUSTED_CA_PATH : undefined;
+}
+
+/** The file that marks a stack folder copied from the Bash orchestrator: its scripts source it. */
+export const BASH_UTILS = "phoenix_hypervisor_common_utils.sh";
+
+/**
+ * The application step in the Bash orchestrator's protocol (features/lxc/steps/bash_app.sh): the
+ * script, phoenix_hypervisor_common_utils.sh and the three JSON files in /tmp/phoenix_run/, run
+ * as `/tmp/phoenix_run/<script> <CTID>`. Used when the stack folder holds the utils file. The JSON
+ * files travel as secrets (they hold password hashes and `*_password` keys).
+ */
+export function bashAppStep(c: ContainerModel, model: PhoenixModel, app: FeatureScript): { env: Record<string, string>; secretEnv: Record<string, string> } {
+  const dir = path.dirname(model.files.lxc);
+  const read = (file: string) => (fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "");
+  return {
+    env: {
+      ...stepEnv(c.params),
+      env_app_name: path.posix.basename(c.applicationScript!),
+      env_app_ctid: String(c.ctid),
+      env_app_script: app.text,
+      env_app_utils: read(path.join(dir, BASH_UTILS)),
+    },
+    secretEnv: {
+      env_app_hypervisor_config: read(model.files.hypervisor),
+      env_app_lxc_configs: read(model.files.lxc),
+      env_app_vm_configs: read(model.files.vm),
+    },
+  };
+}
+
+/** A script named by the configuration: from the stack's folder first, then Phoenix's own
+ *  (features/registry findConfigScript, the lookup validate checks). */
 export function configScript(configDir: string, kind: "apps" | "tests", name: string, ctid: number): FeatureScript {
-  if (!/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/.test(name) || name.split("/").includes("..")) {
-    throw new Error(`container ${ctid}: invalid script name ${JSON.stringify(name)}`);
+  const found = findConfigScript(configDir, kind, name);
+  if (!found.found) {
+    throw new Error(found.lookedIn.length ? `container ${ctid}: script ${name} not found in ${found.lookedIn.join(", ")}` : `container ${ctid}: invalid script name ${JSON.stringify(name)}`);
   }
-  const candidates = kind === "apps" ? [path.join(configDir, name), path.join(configDir, "scripts", name)] : [path.join(configDir, "tests", name)];
-  for (const file of candidates) {
-    if (fs.existsSync(file)) {
-      const text = readScript(file);
-      return { room: "lxc", name, file: path.relative(repoRoot(), file), text, sha256: sha256(text) };
-    }
-  }
-  const own = path.join(repoRoot(), "features", "lxc", kind, name);
-  if (fs.existsSync(own)) return lxcFile(`${kind}/${name}`);
-  throw new Error(`container ${ctid}: script ${name} not found in ${[...candidates, own].join(", ")}`);
+  const ownDir = path.join(repoRoot(), "features", "lxc") + path.sep;
+  if (found.file.startsWith(ownDir)) return lxcFile(path.relative(ownDir, found.file).split(path.sep).join("/"));
+  const text = readScript(found.file);
+  return { room: "lxc", name, file: path.relative(repoRoot(), found.file), text, sha256: sha256(text) };
 }
 
 /** The OS type Proxmox sets up the container for, from the template file name. */
@@ -246,8 +286,16 @@ export function containerArgs(c: ContainerModel, settings: StackSettings, parent
     cpu: { cores: c.cores },
     memory: { dedicated: c.memoryMb, swap: c.swapMb },
     disk: { datastoreId: c.storagePool, size: c.storageSizeGb },
-    initialization: { hostname: c.name, ipConfigs: [{ ipv4 }] },
-    networkInterfaces: [{ name: c.network.name, bridge: c.network.bridge, ...(c.macAddress ? { macAddress: c.macAddress } : {}) }],
+    initialization: {
+      hostname: c.name,
+      ipConfigs: [{ ipv4 }],
+      // `network_config.nameservers` (the Bash tool's `pct create --nameserver`); else the host's.
+      ...(c.network.nameservers?.length || c.network.searchDomain
+        ? { dns: { ...(c.network.nameservers?.length ? { servers: c.network.nameservers } : {}), ...(c.network.searchDomain ? { domain: c.network.searchDomain } : {}) } }
+        : {}),
+    },
+    // `firewall: true` (Proxmox `firewall=1` on net0) when the container has a firewall (infra/components/firewall.ts).
+    networkInterfaces: [{ name: c.network.name, bridge: c.network.bridge, ...(c.macAddress ? { macAddress: c.macAddress } : {}), ...(guestFirewallOn(c.firewall) ? { firewall: true } : {}) }],
     unprivileged: c.unprivileged,
     // Only what an API token may set; the other flags: ct-<ctid>-lxc-options (rootFeatures).
     features: containerFeatures(c, parent),
@@ -274,10 +322,14 @@ export class LxcGuest extends pulumi.ComponentResource {
     const { container: c, model, settings } = args;
     const id = `ct-${c.ctid}`;
     const connection = settings.connection;
+    // Host ids the completed id map hands out beyond root's default range: delegated to root in
+    // /etc/subuid|subgid before the container exists (it cannot start without them).
+    const subIds =
+      c.subIds.length > 0 ? [new LxcSubIds(`${id}-subids`, { connection, ctid: c.ctid, entries: c.subIds }, { parent: this, dependsOn: args.dependsOn })] : [];
     const parent = c.cloneFrom !== undefined ? model.containers.find((x) => x.ctid === c.cloneFrom) : undefined;
     this.container = new proxmox.ContainerLegacy(id, containerArgs(c, settings, parent), {
       parent: this,
-      dependsOn: [...args.dependsOn, ...(args.parentSnapshot ? [args.parentSnapshot] : [])],
+      dependsOn: [...args.dependsOn, ...subIds, ...(args.parentSnapshot ? [args.parentSnapshot] : [])],
       // The CTID is fixed: the old container must be gone before its replacement is created.
       deleteBeforeReplace: true,
       // The provider replaces a container whose mount point size changed (ForceNew), volumes and
@@ -314,17 +366,39 @@ export class LxcGuest extends pulumi.ComponentResource {
       provisioned.push({ lines, gpus: c.gpus, features });
     }
 
-    const step = (resourceName: string, stepName: string, script: FeatureScript, env: Record<string, string>) => {
-      last = new LxcStep(resourceName, { connection, ctid: c.ctid, step: stepName, script, env }, child(last));
-      provisioned.push({ step: stepName, script: script.sha256, env });
+    const configDir = path.dirname(model.files.lxc);
+    const step = (resourceName: string, stepName: string, script: FeatureScript, env: Record<string, string>, extra: { secretEnv?: Record<string, string>; hostFile?: string } = {}) => {
+      const s = new LxcStep(resourceName, { connection, ctid: c.ctid, step: stepName, script, env, ...extra }, child(last));
+      last = s;
+      // Secrets enter the snapshot trigger only as a hash.
+      provisioned.push({ step: stepName, script: script.sha256, env, ...(extra.secretEnv ? { secrets: sha256(stableJson(extra.secretEnv)) } : {}), hostFile: extra.hostFile });
+      // Warnings a step reports (failed tests.health_checks, with their output) reach the user.
+      s.observed.apply((o) => {
+        const w = o && typeof o.warnings === "string" ? Buffer.from(o.warnings, "base64").toString("utf8").trim() : "";
+        for (const line of w ? w.split("\n") : []) pulumi.log.warn(`container ${c.ctid}: ${line}`, s);
+      });
     };
+    /** `enable_lifecycle_snapshots`: a snapshot taken as the container is, as a resource. */
+    const lifecycleSnapshot = (snapname: "pre-configured" | "final-form") => {
+      if (!c.lifecycleSnapshots || c.templateSnapshotName === snapname) return;
+      last = new LxcSnapshot(`${id}-snapshot-${snapname}`, { connection, ctid: c.ctid, snapname, trigger: sha256(stableJson(provisioned)), stop: false }, child(last));
+      provisioned.push({ snapshot: snapname });
+    };
+    lifecycleSnapshot("pre-configured");
     for (const feature of gpuFeatures(c)) {
-      step(`${id}-feature-${feature}`, `feature-${feature}`, featureScript("lxc", feature), featureEnv(feature, c, model));
+      const hostFile = featureHostFile(feature, c);
+      step(`${id}-feature-${feature}`, `feature-${feature}`, resolveFeatureScript(configDir, "lxc", feature), featureEnv(feature, c, model), hostFile ? { hostFile } : {});
     }
     // The application script and the checks see all of the container's keys (ports, versions...).
     const allKeys = stepEnv(c.params);
     if (c.applicationScript) {
-      step(`${id}-app`, "app", configScript(path.dirname(model.files.lxc), "apps", c.applicationScript, c.ctid), allKeys);
+      const app = configScript(configDir, "apps", c.applicationScript, c.ctid);
+      if (fs.existsSync(path.join(configDir, BASH_UTILS))) {
+        const { env, secretEnv } = bashAppStep(c, model, app);
+        step(`${id}-app`, "app", lxcFile("steps/bash_app.sh"), env, { secretEnv });
+      } else {
+        step(`${id}-app`, "app", app, allKeys);
+      }
     }
     const checks = c.extraHealthChecks.filter((check) => {
       if (check.type === "script") return true;
@@ -345,6 +419,7 @@ export class LxcGuest extends pulumi.ComponentResource {
       });
       step(`${id}-health`, "health", lxcFile("steps/health.sh"), env);
     }
+    lifecycleSnapshot("final-form");
 
     if (c.templateSnapshotName !== undefined) {
       this.snapshot = new LxcSnapshot(

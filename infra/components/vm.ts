@@ -13,8 +13,9 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as proxmox from "@muhlba91/pulumi-proxmoxve";
 import type { PhoenixModel, VmModel } from "../config/model";
+import { guestFirewallOn } from "../config/firewall";
 import type { StackSettings } from "../settings";
-import { featureScript, readScript, repoRoot } from "../../features/registry";
+import { featureScript, readScript, repoRoot, resolveFeatureScript } from "../../features/registry";
 import { VmCloudInitWait, VmSnapshot } from "../../providers/vm/index";
 import { buildUserData, cloudImage } from "./cloud-init";
 
@@ -76,7 +77,8 @@ export function vmUserData(vm: VmModel, model: PhoenixModel): string {
   return buildUserData({
     hostname: vm.name,
     user: vm.user,
-    features: vm.features.map((name) => featureScript("vm", name)),
+    // Phoenix's own features, or the stack folder's features/vm/<name>.sh.
+    features: vm.features.map((name) => resolveFeatureScript(path.dirname(model.files.vm), "vm", name)),
     runner: featureScript("vm", "first_boot").text,
     // The same helpers the container features use: VM and container features share their code.
     library: sharedFeatureLibrary(),
@@ -138,7 +140,11 @@ export class VmGuest extends pulumi.ComponentResource {
       vm.network.ip === "dhcp"
         ? { address: "dhcp" }
         : { address: vm.network.ip, ...(vm.network.gateway ? { gateway: vm.network.gateway } : {}) };
-    const dns = vm.network.nameservers.length > 0 ? { servers: vm.network.nameservers } : undefined;
+    // Nameservers from network_config; the search domain from the host file's domain_name (as the Bash tool set it).
+    const dns =
+      vm.network.nameservers.length > 0 || vm.network.searchDomain
+        ? { ...(vm.network.nameservers.length > 0 ? { servers: vm.network.nameservers } : {}), ...(vm.network.searchDomain ? { domain: vm.network.searchDomain } : {}) }
+        : undefined;
     const extraDisks = vm.volumes.map((v, i) => ({
       interface: `scsi${i + 1}`,
       datastoreId: v.storage,
@@ -156,7 +162,8 @@ export class VmGuest extends pulumi.ComponentResource {
       cpu: { cores: vm.cores, type: "x86-64-v2-AES" },
       memory: { dedicated: vm.memoryMb },
       scsiHardware: "virtio-scsi-single",
-      networkDevices: [{ bridge: vm.networkBridge, model: "virtio", ...(vm.macAddress ? { macAddress: vm.macAddress } : {}) }],
+      // `firewall: true` when the VM has a firewall (infra/components/firewall.ts).
+      networkDevices: [{ bridge: vm.networkBridge, model: "virtio", ...(vm.macAddress ? { macAddress: vm.macAddress } : {}), ...(guestFirewallOn(vm.firewall) ? { firewall: true } : {}) }],
       // Proxmox's Cloud-Init guide: many cloud images expect a serial console (an OpenStack requirement).
       serialDevices: [{ device: "socket" }],
       operatingSystem: { type: "l26" },

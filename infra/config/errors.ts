@@ -38,6 +38,25 @@ export class Findings {
   errorAt(origin: Origin, message: string): void {
     this.errors.push(formatFinding(origin.file, origin.path, message));
   }
+
+  private readonly unusedKeys = new Map<string, { file: string; paths: string[]; note?: string }>();
+
+  /** A key Phoenix does not use: collected, then reported once per file and key by `flushUnused`. */
+  unused(file: string, path: PathSegment[], key: string, note?: string): void {
+    const id = `${file}\0${key}`;
+    const entry = this.unusedKeys.get(id) ?? { file, paths: [], note };
+    entry.paths.push(jsonPath(path));
+    this.unusedKeys.set(id, entry);
+  }
+
+  /** One warning per unused key kind: its first place, how many more, and what the Bash tool did with it. */
+  flushUnused(): void {
+    for (const { file, paths, note } of this.unusedKeys.values()) {
+      const more = paths.length > 1 ? ` (also at ${paths.length - 1} more place${paths.length > 2 ? "s" : ""}: ${paths.slice(1, 4).join(", ")}${paths.length > 4 ? ", ..." : ""})` : "";
+      this.warnings.push(formatFinding(file, paths[0], `unknown key, ignored${more}${note ? `; ${note}` : ""}`));
+    }
+    this.unusedKeys.clear();
+  }
 }
 
 /** Thrown nowhere by the loader; for callers that prefer an exception over a LoadResult. */

@@ -11,10 +11,37 @@ import { Findings, PathSegment, duplicateKeys, lineColumn } from "./errors";
 import { FILE_SCHEMAS, HYPERVISOR_FILE, HypervisorFile, LXC_FILE, LxcFile, PhoenixFileName, VM_FILE, VmFile } from "./schema";
 import { GuestOrigins, normaliseContainers, normaliseHost, normaliseVms } from "./normalise";
 import { duplicateVmids, runRules } from "./rules";
+import { runHardeningChecks } from "./hardening";
+import type { RawLxcAllowances } from "./lxc-raw";
 
 export interface LoadOptions {
   /** The stack's Proxmox node: filled into guests that do not name their own `node`. */
   defaultNode?: string;
+  /** The stack's allowances (`phoenix:allowRawLxc`, `phoenix:allowHostPaths`); default: none. */
+  allow?: RawLxcAllowances;
+}
+
+/** Deepest JSON nesting accepted (real files nest fewer than 10 levels). */
+export const MAX_JSON_DEPTH = 256;
+/** Largest config file accepted, in bytes. */
+export const MAX_FILE_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Where `text` nests arrays/objects deeper than `max`, as a character offset; -1 when it does not.
+ * One linear pass that skips strings: it runs before JSON.parse and the duplicate-key scan, so a
+ * file nested hundreds of thousands of levels deep ends with one error instead of quadratic work.
+ */
+export function tooDeep(text: string, max = MAX_JSON_DEPTH): number {
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 34 /* " */) {
+      for (i++; i < text.length && text.charCodeAt(i) !== 34; i++) if (text.charCodeAt(i) === 92) i++;
+    } else if (c === 123 || c === 91) {
+      if (++depth > max) return i;
+    } else if (c === 125 || c === 93) depth--;
+  }
+  return -1;
 }
 
 export type LoadResult =
@@ -49,18 +76,41 @@ function unique(lines: string[]): string[] {
 function readFile(dir: string, file: string, findings: Findings, optional: boolean): unknown | undefined {
   const full = path.join(dir, file);
   let text: string;
+  let fd: number | undefined;
   try {
-    text = fs.readFileSync(full, "utf8");
+    // O_NONBLOCK: a FIFO in place of the file opens at once (and is refused below) instead of
+    // waiting for a writer; fstat on the open file has no race with a swap of the path.
+    fd = fs.openSync(full, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) {
+      const kind = st.isDirectory() ? "a directory" : st.isFIFO() ? "a FIFO" : st.isSocket() ? "a socket" : "not a regular file";
+      findings.error(file, "$", `cannot read: ${kind}, not a regular file`);
+      return undefined;
+    }
+    if (st.size > MAX_FILE_BYTES) {
+      findings.error(file, "$", `cannot read: ${st.size} bytes, larger than ${MAX_FILE_BYTES} (a Phoenix file is a few KB)`);
+      return undefined;
+    }
+    text = fs.readFileSync(fd, "utf8");
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (optional && code === "ENOENT") {
       findings.warn(file, "$", `not found in ${dir}; no VMs`);
       return { vms: [] };
     }
-    findings.error(file, "$", code === "ENOENT" ? `not found in ${dir}` : `cannot read: ${code ?? String(err)}`);
+    const reason = code === "EISDIR" ? "a directory, not a regular file" : code === "EACCES" ? "permission denied (EACCES)" : (code ?? String(err));
+    findings.error(file, "$", code === "ENOENT" ? `not found in ${dir}` : `cannot read: ${reason}`);
     return undefined;
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
   }
   const clean = text.replace(/^\uFEFF/, "");
+  const deep = tooDeep(clean);
+  if (deep >= 0) {
+    const { line, column } = lineColumn(clean, deep);
+    findings.error(file, "$", `nested deeper than ${MAX_JSON_DEPTH} levels (line ${line}, column ${column})`);
+    return undefined;
+  }
   const data = parseJsonText(file, clean, findings);
   if (data !== undefined) {
     for (const { path: at, key } of duplicateKeys(clean)) {
@@ -106,7 +156,10 @@ function loadUnsafe(dir: string, opts: LoadOptions): LoadResult {
   const containers = normaliseContainers(lxcFile, ctx, findings, origins, opts.defaultNode);
   const vms = normaliseVms(vmFile, ctx, findings, origins, opts.defaultNode);
   duplicateVmids((vmFile.vms ?? []).map((v) => v.vmid), findings);
-  runRules({ host: ctx.host, containers, vms, origins, lxcNvidiaVersion: lxcFile.nvidia_driver_version }, findings);
+  const ruleInput = { host: ctx.host, containers, vms, origins, lxcNvidiaVersion: lxcFile.nvidia_driver_version, configDir: absDir };
+  runRules(ruleInput, findings);
+  runHardeningChecks(ruleInput, findings, opts.allow);
+  findings.flushUnused();
 
   const warnings = unique(findings.warnings);
   if (findings.errors.length > 0) return { ok: false, errors: unique(findings.errors), warnings };

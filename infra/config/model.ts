@@ -2,6 +2,7 @@
 // by infra/config/load.ts. Pure data: no Pulumi, no SSH. Every quirk of the original files
 // (string-or-array, host paths for OS templates, "key=value" strings, vm_defaults fallbacks) is
 // resolved before a value lands here, so consumers never look at raw JSON again.
+import type { GuestFirewall, HostFirewall } from "./firewall";
 
 /** Where a value came from, for messages: `<file>: <json path>`. */
 export interface Origin {
@@ -107,7 +108,10 @@ export interface HostModel {
     nfsServer?: string;
   };
   nfsExports: NfsExport[];
+  /** `user` defaults to the first admin user when the file's `samba` block has none. */
   samba?: { user: string; shares: SambaShare[] };
+  /** `domain_name`: VMs' DNS search domain. */
+  domainName?: string;
   zfs: { arcMaxGb?: number; pools: ZfsPool[]; datasets: ZfsDataset[] };
   /** Every Proxmox storage the host config registers (from datasets), by id. */
   storages: ProxmoxStorage[];
@@ -126,6 +130,8 @@ export interface HostModel {
   /** Undefined when `nvidia_driver.install` is false or absent. */
   nvidiaDriver?: NvidiaDriver;
   sharedVolumes: SharedVolume[];
+  /** The host firewall (`shared_volumes.firewall` or top-level `firewall`; see ./firewall.ts). */
+  firewall?: HostFirewall;
 }
 
 export interface ContainerNetwork {
@@ -134,12 +140,24 @@ export interface ContainerNetwork {
   /** `dhcp` or a CIDR address. */
   ip: "dhcp" | string;
   gateway?: string;
+  /** `network_config.nameservers` (string or list), as `pct create --nameserver` took them; empty: the host's. */
+  nameservers?: string[];
+  /** `network_config.searchdomain`, else the host file's `domain_name` when nameservers are set. */
+  searchDomain?: string;
 }
 
 export interface HealthCheck {
   command: string;
   retries: number;
   intervalSeconds: number;
+}
+
+/** One `lxc.idmap` line: `u|g <container id> <host id> <count>`. */
+export interface IdMapEntry {
+  type: "uid" | "gid";
+  containerId: number;
+  hostId: number;
+  size: number;
 }
 
 export interface ContainerModel {
@@ -182,10 +200,21 @@ export interface ContainerModel {
   bindMounts: { hostPath: string; containerPath: string; ownerUid?: number; ownerGid?: number }[];
   /** `volumes` and `zfs_volumes`: mount points allocated on a storage. */
   volumes: { name: string; storage: string; sizeGb: number; mountPoint: string }[];
-  idMaps: { type: "uid" | "gid"; hostId: number; containerId: number; size: number }[];
+  /** The complete id map Proxmox writes as `lxc.idmap` lines: the file's partial entries with the
+   *  default unprivileged range (container 0.. → host 100000..) around them (see normalise.ts,
+   *  `completeIdMap`); empty when the file gives none. */
+  idMaps: IdMapEntry[];
+  /** Host ids the map hands to the container beyond root's default range: `root:<id>:<count>` lines
+   *  /etc/subuid and /etc/subgid must hold (the well-known idmap recipe). */
+  subIds: { type: "uid" | "gid"; hostId: number; size: number }[];
+  /** `enable_lifecycle_snapshots`: the `pre-configured` snapshot before features, `final-form` after. */
+  lifecycleSnapshots: boolean;
   /** Feature and application parameters (`vllm_*`, `ollama_*`, `portainer_role`, `<feature>_*`), as given;
-   *  every string inside them has passed PARAM_TEXT (no quotes, `;`, `|`, `&`, `$`, backticks, newlines). */
+   *  parameters are data: any string but NUL (quoted or base64-encoded on the way to scripts); keys ending in
+   *  `_password`, `_token`, `_secret` or `_key` travel as Pulumi secrets (providers/lxc SECRET_ENV). */
   params: Record<string, unknown>;
+  /** The container's `firewall` block (or its template's, which Proxmox copies on clone). */
+  firewall?: GuestFirewall;
   /** The container's JSON object exactly as read, for tools that need the original. */
   raw: Record<string, unknown>;
 }
@@ -205,7 +234,8 @@ export interface VmModel {
   storagePool: string;
   networkBridge: string;
   macAddress?: string;
-  network: { ip: "dhcp" | string; gateway?: string; nameservers: string[] };
+  /** `searchDomain`: the host file's `domain_name` (the Bash tool's VM DNS search domain). */
+  network: { ip: "dhcp" | string; gateway?: string; nameservers: string[]; searchDomain?: string };
   user?: { username: string; passwordHash?: string; sshPublicKey?: string };
   features: string[];
   startAtBoot: boolean;
@@ -217,5 +247,7 @@ export interface VmModel {
   nfsMounts: { name: string; server: string; path: string; mountPoint: string }[];
   /** Feature parameters (`docker_*`, `portainer_*`, ...), as given; every string in them is checked plain text. */
   params: Record<string, unknown>;
+  /** The VM's `firewall` block (or its template's, which Proxmox copies on clone). */
+  firewall?: GuestFirewall;
   raw: Record<string, unknown>;
 }

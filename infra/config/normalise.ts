@@ -16,7 +16,7 @@ import type {
   ZfsDataset,
   ZfsPool,
 } from "./model";
-import { Findings, PathSegment } from "./errors";
+import { Findings, PathSegment, jsonPath } from "./errors";
 import {
   ContainerEntry,
   HYPERVISOR_FILE,
@@ -32,8 +32,10 @@ import {
   show,
   vmSchema,
 } from "./schema";
-import { PARAM_TEXT, STANDARD_STORAGES } from "./patterns";
+import { ABSOLUTE_PATH, STANDARD_STORAGES } from "./patterns";
+import { inheritGuestFirewalls, readGuestFirewall, readHostFirewall, warnInactiveGuestFirewalls } from "./firewall";
 import { LXC_FEATURES, VM_FEATURES } from "../../features/registry";
+import { cloudImage } from "../components/cloud-init";
 import type { z } from "zod";
 
 /** Where each guest was written: for messages from the cross-file rules. */
@@ -66,6 +68,13 @@ const HOST_KEYS = schemaKeys(hypervisorFileSchema as unknown as z.ZodObject);
 const CONTAINER_KEYS = schemaKeys(containerSchema as unknown as z.ZodObject);
 const VM_KEYS = schemaKeys(vmSchema as unknown as z.ZodObject);
 
+/** What the Bash tool did with keys Phoenix does not use, where Phoenix knows: named in the one warning per key. */
+export const BASH_KEY_NOTES: Record<string, string> = {
+  trigger_sync_on_completion:
+    "the Bash tool ran its `phoenix sync` after creating the guest; Phoenix has no separate sync step: each `pulumi up` converges what it manages (Docker stacks through Portainer are not among them)",
+};
+
+/** Keys neither known nor quiet nor parameters: collected, and warned once per key kind (Findings.flushUnused). */
 function warnUnknownKeys(
   findings: Findings,
   file: string,
@@ -77,7 +86,7 @@ function warnUnknownKeys(
 ): void {
   for (const key of Object.keys(obj)) {
     if (known.has(key) || quiet.has(key) || isParam(key)) continue;
-    findings.warn(file, [...base, key], "unknown key, ignored");
+    findings.unused(file, [...base, key], key, BASH_KEY_NOTES[key]);
   }
 }
 
@@ -108,12 +117,21 @@ function sshKeys(value: string | string[] | undefined): string[] {
   return toList(value).filter((k) => k !== "");
 }
 
-/** Checks every string (and key) inside a parameter value against PARAM_TEXT. */
+/** The container features `pct set --features` knows (pve-container's `features` format). */
+export const PCT_FEATURE_KEYS = ["nesting", "keyctl", "fuse", "mknod", "mount"];
+
+/** Where the Bash orchestrator's trusted_ca feature copied the root CA from (on the host), used
+ *  when a container's trusted_ca feature names no certificate, URL or `trusted_ca_host_path`. */
+export const BASH_TRUSTED_CA_PATH = "/mnt/pve/quickOS/lxc-persistent-data/103/ssl/phoenix_root_ca.crt";
+
+/**
+ * Checks a parameter value. Parameters are data: any string travels to features and scripts
+ * single-quoted (containers) or base64-encoded (VM cloud-init), so `$`, quotes and spaces are
+ * fine; only NUL (which no environment variable can hold) is refused. Object keys become JSON keys.
+ */
 function checkParam(findings: Findings, file: string, at: PathSegment[], value: unknown): void {
   if (typeof value === "string") {
-    if (!PARAM_TEXT.test(value)) {
-      findings.error(file, at, `must be plain text without quotes, ';', '|', '&', '$', backticks or newlines; got ${show(value)}`);
-    }
+    if (value.includes("\0")) findings.error(file, at, "must not contain a NUL character");
   } else if (Array.isArray(value)) {
     value.forEach((v, i) => checkParam(findings, file, [...at, i], v));
   } else if (value && typeof value === "object") {
@@ -194,7 +212,10 @@ export function normaliseHost(raw: HypervisorFile, findings: Findings): HostCont
     if (!poolNames.has(d.pool)) {
       findings.warn(F, ["zfs", "datasets", i, "pool"], `pool ${d.pool} is not in zfs.pools; it must already exist on the host`);
     }
-    const properties = parseKeyValues(d.properties, /,/);
+    const properties =
+      typeof d.properties === "object" && d.properties !== null
+        ? Object.fromEntries(Object.entries(d.properties).map(([k, v]) => [k, String(v)]))
+        : parseKeyValues(d.properties, /,/);
     const dataset: ZfsDataset = {
       name: d.name,
       pool: d.pool,
@@ -209,6 +230,12 @@ export function normaliseHost(raw: HypervisorFile, findings: Findings): HostCont
       const content = d.proxmox_content_type
         ? d.proxmox_content_type === "none" ? [] : d.proxmox_content_type.split(",")
         : ["images", "rootdir"];
+      // pve-storage's ZFSPoolPlugin declares content { images, rootdir } only: `pvesm add zfspool`
+      // refuses anything else (backups, ISOs and templates need a file system: a `dir` storage).
+      const foreign = d.proxmox_storage_type === "zfspool" ? content.filter((c) => c !== "images" && c !== "rootdir") : [];
+      if (foreign.length > 0) {
+        findings.error(F, ["zfs", "datasets", i, "proxmox_content_type"], `a zfspool storage holds only images and rootdir, not ${foreign.join(",")} (use proxmox_storage_type dir for those)`);
+      }
       const storage: ProxmoxStorage = {
         id,
         type: d.proxmox_storage_type,
@@ -259,7 +286,12 @@ export function normaliseHost(raw: HypervisorFile, findings: Findings): HostCont
 
   // Samba: share paths are dataset paths relative to `/` (`quickOS/shared-prod-data`).
   let samba: HostModel["samba"];
-  if (raw.samba) {
+  // Older files have no samba.user: the Samba user is the (first) admin user.
+  const sambaUser = raw.samba ? (raw.samba.user ?? users[0]?.username) : undefined;
+  if (raw.samba && sambaUser === undefined) {
+    findings.error(F, ["samba", "user"], "is required when no admin user (users.username) is configured");
+  }
+  if (raw.samba && sambaUser !== undefined) {
     const shares: SambaShare[] = [];
     const seenShares = new Set<string>();
     (raw.samba.shares ?? []).forEach((s, i) => {
@@ -278,12 +310,12 @@ export function normaliseHost(raw: HypervisorFile, findings: Findings): HostCont
         name: s.name,
         path: sharePath.replace(/(.)\/$/, "$1"),
         options: parseKeyValues(s.options, / +/),
-        validUsers: s.valid_users ?? [raw.samba!.user],
+        validUsers: s.valid_users ?? [sambaUser],
       });
     });
-    samba = { user: raw.samba.user, shares };
-    if (!users.some((u) => u.username === raw.samba!.user)) {
-      findings.warn(F, ["samba", "user"], `${raw.samba.user} is not one of the admin users; it must already exist on the host`);
+    samba = { user: sambaUser, shares };
+    if (!users.some((u) => u.username === sambaUser)) {
+      findings.warn(F, ["samba", "user"], `${sambaUser} is not one of the admin users; it must already exist on the host`);
     }
   }
 
@@ -333,7 +365,8 @@ export function normaliseHost(raw: HypervisorFile, findings: Findings): HostCont
     const at: PathSegment[] = ["shared_volumes", name];
     const obj = entry as Record<string, unknown>;
     if (!("host_path" in obj) && !("mounts" in obj)) {
-      findings.warn(F, at, "not a volume (no host_path or mounts), skipped");
+      // `shared_volumes.firewall` is the host firewall (read by readHostFirewall).
+      if (name !== "firewall") findings.warn(F, at, "not a volume (no host_path or mounts), skipped");
       continue;
     }
     if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) {
@@ -353,8 +386,19 @@ export function normaliseHost(raw: HypervisorFile, findings: Findings): HostCont
     });
   }
 
+  // The ZFS module parameter takes bytes; Phoenix writes whole GiB (as the Bash tool's arithmetic did).
+  if (raw.zfs?.arc_max_gb !== undefined && !Number.isInteger(raw.zfs.arc_max_gb)) {
+    findings.error(F, ["zfs", "arc_max_gb"], `must be a whole number of GiB; got ${raw.zfs.arc_max_gb}`);
+  }
+  for (const key of Object.keys(lxcDefaults.pctOptions)) {
+    if (!PCT_FEATURE_KEYS.includes(key)) {
+      findings.error(F, ["proxmox_defaults", "lxc", "features"], `${key}=${lxcDefaults.pctOptions[key]} is not a Proxmox container feature (${PCT_FEATURE_KEYS.join(", ")})`);
+    }
+  }
+
   const host: HostModel = {
     timezone: raw.timezone,
+    domainName: raw.domain_name,
     users,
     network,
     nfsExports,
@@ -367,7 +411,84 @@ export function normaliseHost(raw: HypervisorFile, findings: Findings): HostCont
     nvidiaDriver,
     sharedVolumes,
   };
+  const firewall = readHostFirewall(raw as Record<string, unknown>, F, findings);
+  if (firewall) host.firewall = firewall;
   return { host, resolveStorage, knownStorages };
+}
+
+// ---------------------------------------------------------------- id maps
+
+/** Proxmox's default map for unprivileged containers (pve-container `parse_id_maps`): container
+ *  ids 0..65535 → host 100000..165535, for uids and gids alike; /etc/subuid and /etc/subgid give
+ *  root exactly that range on a fresh host. */
+export const DEFAULT_ID_BASE = 100_000;
+export const DEFAULT_ID_COUNT = 65_536;
+
+/**
+ * Completes a partial `id_maps` list (e.g. only `gid 33 → 33`) into the full map an unprivileged
+ * container needs, as the well-known recipe does (Proxmox wiki, "Unprivileged LXC containers"):
+ * for each of uid and gid, the listed ranges as given and every hole in 0..65535 mapped to
+ * 100000 + id; a type the file does not list gets the whole default range. Host ids outside
+ * root's default range are returned as `subIds` (`root:<id>:<count>` in /etc/subuid|subgid).
+ *
+ * Refused as Proxmox/the kernel refuse them: ranges overlapping on the container side or on the
+ * host side (the kernel's uid_map rejects both), and a map that leaves container root (id 0)
+ * without a uid or a gid. Ranges beyond container id 65535 are kept as given (no filling there). `fail(message, index?)` receives each
+ * problem (index: the offending `id_maps` entry). An empty list stays empty (Proxmox's default).
+ */
+export function completeIdMap(
+  given: { type: "uid" | "gid"; containerId: number; hostId: number; size: number }[],
+  fail: (message: string, index?: number) => void,
+): { entries: { type: "uid" | "gid"; containerId: number; hostId: number; size: number }[]; subIds: { type: "uid" | "gid"; hostId: number; size: number }[] } {
+  if (given.length === 0) return { entries: [], subIds: [] };
+  const entries: { type: "uid" | "gid"; containerId: number; hostId: number; size: number }[] = [];
+  const subIds: { type: "uid" | "gid"; hostId: number; size: number }[] = [];
+  for (const type of ["uid", "gid"] as const) {
+    const mine = given.map((m, index) => ({ ...m, index })).filter((m) => m.type === type).sort((a, b) => a.containerId - b.containerId);
+    let ok = true;
+    mine.forEach((m, k) => {
+      const prev = mine[k - 1];
+      if (prev && prev.containerId + prev.size > m.containerId) {
+        fail(`${type} container ids ${m.containerId}-${m.containerId + m.size - 1} overlap ids ${prev.containerId}-${prev.containerId + prev.size - 1} of another entry (the kernel refuses overlapping maps)`, m.index);
+        ok = false;
+      }
+    });
+    if (!ok) continue;
+    const full: { type: "uid" | "gid"; containerId: number; hostId: number; size: number }[] = [];
+    let next = 0;
+    // Holes are filled inside the default range 0..65535 only; ranges the file maps beyond it stay as given.
+    const fill = (from: number, to: number) => {
+      const end = Math.min(to, DEFAULT_ID_COUNT);
+      if (end > from) full.push({ type, containerId: from, hostId: DEFAULT_ID_BASE + from, size: end - from });
+    };
+    for (const m of mine) {
+      fill(next, m.containerId);
+      full.push({ type, containerId: m.containerId, hostId: m.hostId, size: m.size });
+      next = Math.max(next, m.containerId + m.size);
+    }
+    fill(next, DEFAULT_ID_COUNT);
+    // Host side: no two ranges may share a host id.
+    const byHost = [...full].sort((a, b) => a.hostId - b.hostId);
+    byHost.forEach((m, k) => {
+      const prev = byHost[k - 1];
+      if (prev && prev.hostId + prev.size > m.hostId) {
+        const culprit = mine.find((x) => x.containerId === m.containerId || x.containerId === prev.containerId);
+        fail(`${type} host ids ${m.hostId}-${m.hostId + m.size - 1} (container ${m.containerId}) overlap host ids ${prev.hostId}-${prev.hostId + prev.size - 1} (container ${prev.containerId}); the kernel refuses overlapping maps`, culprit?.index);
+        ok = false;
+      }
+    });
+    if (!ok) continue;
+    if (!full.some((m) => m.containerId === 0)) {
+      fail(`container root (${type} 0) is not mapped; Proxmox needs both a uid and a gid for root`);
+      continue;
+    }
+    entries.push(...full);
+    for (const m of mine) {
+      const inDefault = m.hostId >= DEFAULT_ID_BASE && m.hostId + m.size <= DEFAULT_ID_BASE + DEFAULT_ID_COUNT;
+      if (!inDefault) subIds.push({ type, hostId: m.hostId, size: m.size });
+    }
+  }
+  return { entries, subIds };
 }
 
 // ---------------------------------------------------------------- containers
@@ -433,20 +554,56 @@ export function normaliseContainers(
     return undefined;
   }
 
+  /**
+   * The disk size of a container whose chain sets no `storage_size_gb`: Proxmox's 8 GB, unless a
+   * clone below it asks for less explicitly. A default never makes an explicit value invalid
+   * ("smaller than the parent"); the template is sized so its explicitly sized clones fit.
+   */
+  function implicitRootSize(key: string): number {
+    let size = 8;
+    const seen = new Set<string>([key]);
+    const queue = [key];
+    while (queue.length > 0) {
+      const parent = queue.shift()!;
+      for (const [childKey, child] of Object.entries(entries)) {
+        if (child.clone_from_ctid === undefined || String(child.clone_from_ctid) !== parent || seen.has(childKey)) continue;
+        seen.add(childKey);
+        if (child.storage_size_gb !== undefined) size = Math.min(size, child.storage_size_gb);
+        else queue.push(childKey);
+      }
+    }
+    return size;
+  }
+
   const containers: ContainerModel[] = [];
   for (const key of Object.keys(entries).sort((a, b) => Number(a) - Number(b))) {
     const e = entries[key];
     const ctid = Number(key);
     const base: PathSegment[] = ["lxc_configs", key];
     origins.containers.set(ctid, base);
-    warnUnknownKeys(findings, F, base, e as Record<string, unknown>, CONTAINER_KEYS, QUIET_GUEST_KEYS, isParamKey);
+    // `<feature>_*` keys are parameters for the container's features, the stack's own ones too.
+    const isParam = (k: string) => isParamKey(k) || (/^[a-z][a-z0-9_]*$/.test(k) && (e.features ?? []).some((f) => k.startsWith(`${f}_`)));
+    warnUnknownKeys(findings, F, base, e as Record<string, unknown>, CONTAINER_KEYS, QUIET_GUEST_KEYS, isParam);
 
     const params: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(e)) {
-      if (isParamKey(k) && !CONTAINER_KEYS.has(k)) {
+      if (isParam(k) && !CONTAINER_KEYS.has(k)) {
         params[k] = v;
         checkParam(findings, F, [...base, k], v);
+        // A file on the host handed to a feature (trusted_ca_host_path): pushed by the host runner.
+        if (k.endsWith("_host_path") && (typeof v !== "string" || !ABSOLUTE_PATH.test(v) || v.endsWith("/"))) {
+          findings.error(F, [...base, k], `must be an absolute host path without spaces or shell characters; got ${show(v)}`);
+        }
       }
+    }
+    // A certificate "given" as a host path (the Bash tool's files name the shared SSL folder's file)
+    // is a host file, not PEM text.
+    if (typeof params.trusted_ca_cert === "string" && ABSOLUTE_PATH.test(params.trusted_ca_cert) && params.trusted_ca_host_path === undefined) {
+      params.trusted_ca_host_path = params.trusted_ca_cert;
+      delete params.trusted_ca_cert;
+    }
+    if ((e.features ?? []).includes("trusted_ca") && !["trusted_ca_cert", "trusted_ca_url", "trusted_ca_host_path"].some((k) => k in params)) {
+      findings.warn(F, [...base, "features", (e.features ?? []).indexOf("trusted_ca")], `trusted_ca names no trusted_ca_cert, trusted_ca_url or trusted_ca_host_path: the root CA is copied from ${BASH_TRUSTED_CA_PATH} on the host, as the Bash orchestrator did (it must exist there)`);
     }
 
     let osTemplate: string | undefined;
@@ -471,7 +628,14 @@ export function normaliseContainers(
 
     let network: ContainerNetwork;
     const nc = e.network_config;
-    if (nc) network = { name: nc.name, bridge: nc.bridge, ip: nc.ip, gateway: nc.gw };
+    if (nc) {
+      const ns = nc.nameservers;
+      const nameservers = typeof ns === "string" ? ns.split(/[ ,]+/).filter(Boolean) : (ns ?? []);
+      network = { name: nc.name, bridge: nc.bridge, ip: nc.ip, gateway: nc.gw };
+      if (nameservers.length > 0) network.nameservers = nameservers;
+      const searchDomain = nc.searchdomain ?? (nameservers.length > 0 ? host.domainName : undefined);
+      if (searchDomain) network.searchDomain = searchDomain;
+    }
     else if (host.lxcDefaults.network) network = { ...host.lxcDefaults.network };
     else {
       findings.error(F, [...base, "network_config"], "is required (no proxmox_defaults.lxc.network_config to fall back to)");
@@ -486,33 +650,59 @@ export function normaliseContainers(
         if (ref === undefined) return findings.error(F, at, "needs pool (a Proxmox storage id)");
         if (v.size_gb === undefined) return findings.error(F, [...at, "size_gb"], "is required");
         if (v.mount_point === undefined) return findings.error(F, [...at, "mount_point"], "is required");
-        const storage = ctx.resolveStorage(ref);
+        // The Bash tool used whatever storage a volume names; as for undeclared pools, an undeclared
+        // storage must already exist on the host (Proxmox refuses the volume otherwise).
+        let storage = ctx.resolveStorage(ref);
         if (!storage) {
-          return findings.error(F, [...at, v.storage ? "storage" : "pool"], `storage ${ref} is not in the host config; known: ${ctx.knownStorages().join(", ")}`);
+          findings.warn(F, [...at, v.storage ? "storage" : "pool"], `storage ${ref} is not in the host config; it must already exist on the host (known here: ${ctx.knownStorages().join(", ")})`);
+          storage = ref;
         }
         volumes.push({ name: v.name, storage, sizeGb: v.size_gb, mountPoint: v.mount_point });
       });
     }
 
     const bindMounts: ContainerModel["bindMounts"] = [];
+    const norm = (p: string) => p.replace(/(.)\/+$/, "$1");
+    const diskTargets = new Set(volumes.map((v) => norm(v.mountPoint)));
+    // A disk (volumes/zfs_volumes) and a shared_volumes bind mount on one path: the Bash tool's
+    // disk step ran after the shared volumes and won; keep the disk, skip the bind mount.
     for (const sv of host.sharedVolumes) {
-      for (const m of sv.mounts) if (m.ctid === ctid) bindMounts.push({ hostPath: sv.hostPath, containerPath: m.containerPath });
+      for (const m of sv.mounts) {
+        if (m.ctid !== ctid) continue;
+        if (diskTargets.has(norm(m.containerPath))) {
+          findings.warn(HYPERVISOR_FILE, ["shared_volumes", sv.name, "mounts", String(ctid)], `skipped: container ${ctid} has a disk on ${m.containerPath} (${F} ${jsonPath(base)}), which is kept`);
+          continue;
+        }
+        bindMounts.push({ hostPath: sv.hostPath, containerPath: m.containerPath });
+      }
     }
     for (const m of e.mount_points ?? []) {
       bindMounts.push({ hostPath: m.host_path, containerPath: m.container_path, ownerUid: m.owner_uid, ownerGid: m.owner_gid });
     }
     const mountTargets = new Map<string, number>();
     for (const m of [...bindMounts.map((b) => b.containerPath), ...volumes.map((v) => v.mountPoint)]) {
-      mountTargets.set(m, (mountTargets.get(m) ?? 0) + 1);
+      mountTargets.set(norm(m), (mountTargets.get(norm(m)) ?? 0) + 1);
     }
     for (const [target, count] of mountTargets) {
       if (count > 1) findings.error(F, base, `${count} mounts target ${target} in the container`);
     }
 
     const lxcOptions = (e.lxc_options ?? []).map((line) => {
-      const m = /^(lxc\.[a-z0-9_.]+) ?[=:] ?(.*)$/.exec(line)!;
-      return { key: m[1], value: m[2] };
+      const m = /^(lxc\.[a-z0-9_.-]+) ?[=:] ?(.*)$/.exec(line)!;
+      // LXC reads capability lists space-separated and rejects `sys_admin,mknod`; the Bash tool's
+      // files use commas. Same capabilities, LXC's spelling.
+      const value = m[1] === "lxc.cap.keep" || m[1] === "lxc.cap.drop" ? m[2].split(/[\s,]+/).filter(Boolean).join(" ") : m[2];
+      return { key: m[1], value };
     });
+
+    const idMap = completeIdMap(
+      // A clone has its template's map (`pct clone` copies lxc.idmap) unless it gives its own.
+      (inherited(key, e, "id_maps") ?? []).map((m) => ({ type: m.type.startsWith("u") ? "uid" : "gid", hostId: m.host_id, containerId: m.container_id, size: m.size })),
+      (msg, i) => findings.error(F, i === undefined ? [...base, "id_maps"] : [...base, "id_maps", i], msg),
+    );
+    if (idMap.entries.length > 0 && !(inherited(key, e, "unprivileged") ?? true)) {
+      findings.error(F, [...base, "id_maps"], "id maps apply to unprivileged containers only (unprivileged is false)");
+    }
 
     // pct_options: the container's, else its parent's (a clone carries its parent's flags), else
     // proxmox_defaults.lxc (`features` key=value items and `nesting`). Phoenix features from
@@ -540,6 +730,18 @@ export function normaliseContainers(
     if (runsDocker && !["1", "true"].includes(pctOptions.nesting ?? "")) {
       findings.warn(F, [...base, "pct_options"], "runs Docker (the docker feature, here or in its template) without nesting=1: Docker in an LXC container needs nesting (and keyctl when unprivileged)");
     }
+    // Flags the container gives itself must be container features (inherited ones were checked
+    // on their parent, defaults on proxmox_defaults).
+    const ownFlags = parseKeyValues((e.pct_options ?? []).join(","), /,(?=[a-z][a-z0-9_]*=)/);
+    for (const k of Object.keys(ownFlags)) {
+      if (!PCT_FEATURE_KEYS.includes(k)) {
+        findings.error(F, [...base, "pct_options", (e.pct_options ?? []).findIndex((o) => o.startsWith(`${k}=`))], `${k} is not a Proxmox container feature (${PCT_FEATURE_KEYS.join(", ")})`);
+      }
+    }
+    const givenProfile = lxcOptions.find((o) => o.key === "lxc.apparmor.profile");
+    if (e.apparmor_profile && givenProfile && givenProfile.value !== e.apparmor_profile) {
+      findings.error(F, [...base, "apparmor_profile"], `${e.apparmor_profile} contradicts lxc_options lxc.apparmor.profile=${givenProfile.value}`);
+    }
 
     const hc = e.health_check;
     containers.push({
@@ -553,7 +755,7 @@ export function normaliseContainers(
       swapMb: inherited(key, e, "swap_mb") ?? 512,
       cores: inherited(key, e, "cores") ?? host.lxcDefaults.cores ?? 1,
       storagePool,
-      storageSizeGb: inherited(key, e, "storage_size_gb") ?? 8,
+      storageSizeGb: inherited(key, e, "storage_size_gb") ?? implicitRootSize(key),
       network,
       macAddress: e.mac_address?.toUpperCase(),
       unprivileged: inherited(key, e, "unprivileged") ?? true,
@@ -571,16 +773,16 @@ export function normaliseContainers(
       dependencies: [...new Set((e.dependencies ?? []).map(Number))],
       bindMounts,
       volumes,
-      idMaps: (e.id_maps ?? []).map((m) => ({
-        type: m.type.startsWith("u") ? "uid" : "gid",
-        hostId: m.host_id,
-        containerId: m.container_id,
-        size: m.size,
-      })),
+      idMaps: idMap.entries,
+      subIds: idMap.subIds,
+      lifecycleSnapshots: e.enable_lifecycle_snapshots ?? false,
       params,
+      firewall: readGuestFirewall((e as Record<string, unknown>).firewall, F, [...base, "firewall"], findings, host.firewall),
       raw: e as Record<string, unknown>,
     });
   }
+  inheritGuestFirewalls(containers, (c) => c.ctid, findings);
+  warnInactiveGuestFirewalls(host.firewall, containers, findings);
   return containers;
 }
 
@@ -597,13 +799,45 @@ export function normaliseVms(
   warnUnknownKeys(findings, F, [], raw as Record<string, unknown>, new Set(["$schema", "vm_defaults", "vms"]), new Set());
   const defaults = raw.vm_defaults ?? {};
   const vms: VmModel[] = [];
+  const entries = raw.vms ?? [];
+  const defaultDisk = defaults.disk_size_gb ?? 32;
+  /**
+   * A VM's disk: its own `disk_size_gb`; else, for a clone, the larger of its parent's and
+   * `vm_defaults.disk_size_gb` (a disk cannot shrink); else, for a template or root VM, the default
+   * unless an explicitly sized clone below it asks for less. A default never makes an explicit
+   * value invalid ("smaller than the parent").
+   */
+  /** `vm_defaults.disk_size_gb`, lowered to the smallest explicit size among the VM's clones (through implicit ones). */
+  const subtreeSize = (vmid: number): number => {
+    let size = defaultDisk;
+    const queue = [vmid];
+    const visited = new Set<number>([vmid]);
+    while (queue.length > 0) {
+      const id = queue.shift()!;
+      for (const c of entries) {
+        if (c.clone_from_vmid === undefined || Number(c.clone_from_vmid) !== id || visited.has(c.vmid)) continue;
+        visited.add(c.vmid);
+        if (c.disk_size_gb !== undefined) size = Math.min(size, c.disk_size_gb);
+        else queue.push(c.vmid);
+      }
+    }
+    return size;
+  };
+  const vmDiskSize = (e: VmEntry, seen = new Set<number>()): number => {
+    if (e.disk_size_gb !== undefined) return e.disk_size_gb;
+    seen.add(e.vmid);
+    const parent = e.clone_from_vmid === undefined ? undefined : entries.find((p) => p.vmid === Number(e.clone_from_vmid));
+    if (!parent || seen.has(parent.vmid)) return subtreeSize(e.vmid);
+    return Math.max(vmDiskSize(parent, seen), subtreeSize(e.vmid));
+  };
   (raw.vms ?? []).forEach((e: VmEntry, i) => {
     const base: PathSegment[] = ["vms", i];
     if (!origins.vms.has(e.vmid)) origins.vms.set(e.vmid, base);
-    warnUnknownKeys(findings, F, base, e as Record<string, unknown>, VM_KEYS, QUIET_GUEST_KEYS, isParamKey);
+    const isParam = (k: string) => isParamKey(k) || (/^[a-z][a-z0-9_]*$/.test(k) && (e.features ?? []).some((f) => k.startsWith(`${f}_`)));
+    warnUnknownKeys(findings, F, base, e as Record<string, unknown>, VM_KEYS, QUIET_GUEST_KEYS, isParam);
     const params: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(e)) {
-      if (isParamKey(k) && !VM_KEYS.has(k)) {
+      if (isParam(k) && !VM_KEYS.has(k)) {
         params[k] = v;
         checkParam(findings, F, [...base, k], v);
       }
@@ -612,6 +846,13 @@ export function normaliseVms(
     const isTemplate = e.is_template ?? false;
     if (e.clone_from_vmid === undefined && e.template_image === undefined) {
       findings.error(F, base, "needs either template_image (a cloud image) or clone_from_vmid");
+    }
+    if (e.clone_from_vmid === undefined && e.template_image !== undefined) {
+      try {
+        cloudImage(e.template_image, "iso");
+      } catch (err) {
+        findings.error(F, [...base, "template_image"], (err as Error).message.replace(/^template_image "[^"]*": /, ""));
+      }
     }
     if (e.clone_from_vmid !== undefined && e.template_image !== undefined) {
       findings.warn(F, [...base, "template_image"], "ignored: the VM is cloned from clone_from_vmid");
@@ -641,8 +882,12 @@ export function normaliseVms(
       const ref = g.storage ?? g.pool;
       if (ref === undefined) return findings.error(F, at, "needs pool (a Proxmox storage id) or type nfs");
       if (g.size_gb === undefined) return findings.error(F, [...at, "size_gb"], "is required");
-      const storage = ctx.resolveStorage(ref);
-      if (!storage) return findings.error(F, [...at, g.storage ? "storage" : "pool"], `storage ${ref} is not in the host config; known: ${ctx.knownStorages().join(", ")}`);
+      // As for containers: an undeclared storage must already exist on the host.
+      let storage = ctx.resolveStorage(ref);
+      if (!storage) {
+        findings.warn(F, [...at, g.storage ? "storage" : "pool"], `storage ${ref} is not in the host config; it must already exist on the host (known here: ${ctx.knownStorages().join(", ")})`);
+        storage = ref;
+      }
       volumes.push({ name: g.name, storage, sizeGb: g.size_gb, mountPoint: g.mount_point });
     });
 
@@ -658,7 +903,7 @@ export function normaliseVms(
       templateSnapshotName: e.template_snapshot_name,
       cores: e.cores ?? defaults.cores ?? 1,
       memoryMb: e.memory_mb ?? defaults.memory_mb ?? 2048,
-      diskSizeGb: e.disk_size_gb ?? defaults.disk_size_gb ?? 32,
+      diskSizeGb: vmDiskSize(e),
       storagePool,
       networkBridge: e.network_bridge ?? defaults.network_bridge ?? ctx.host.network.interfaceName,
       macAddress: e.mac_address?.toUpperCase(),
@@ -666,6 +911,8 @@ export function normaliseVms(
         ip: nc.ip ?? "dhcp",
         gateway: nc.gw,
         nameservers: [...toList(nc.nameservers), ...toList(nc.nameserver)],
+        // The Bash tool set the VM's DNS search domain from the host file's domain_name.
+        ...(ctx.host.domainName ? { searchDomain: ctx.host.domainName } : {}),
       },
       user: uc
         ? {
@@ -682,9 +929,12 @@ export function normaliseVms(
       volumes,
       nfsMounts,
       params,
+      firewall: readGuestFirewall((e as Record<string, unknown>).firewall, F, [...base, "firewall"], findings, ctx.host.firewall),
       raw: e as Record<string, unknown>,
     });
   });
+  inheritGuestFirewalls(vms, (v) => v.vmid, findings);
+  warnInactiveGuestFirewalls(ctx.host.firewall, vms, findings);
   return vms.sort((a, b) => a.vmid - b.vmid);
 }
 

@@ -56,7 +56,7 @@ export const SAMBA_OPTION_VALUE = /^[A-Za-z0-9_.,@%/:+-]+$/;
 /** Proxmox container feature `key=value` (`nesting=1`, `keyctl=1`). */
 export const PCT_OPTION = /^[a-z][a-z0-9_]*=[A-Za-z0-9_.,-]+$/;
 /** Raw LXC config key. */
-export const LXC_OPTION_KEY = /^lxc\.[a-z0-9_.]+$/;
+export const LXC_OPTION_KEY = /^lxc\.[a-z0-9_.-]+$/;
 /** Raw LXC config value: spaces allowed (`/dev/fuse dev/fuse none bind,create=file`), `*` too (`c 195:* rwm`). */
 export const LXC_OPTION_VALUE = /^[A-Za-z0-9 _.,:=/+*-]*$/;
 /** AppArmor profile name. */
@@ -75,7 +75,7 @@ export const IMAGE_FILE = /^[A-Za-z0-9][A-Za-z0-9._+-]*$/;
 export const HTTPS_URL = /^https?:\/\/[A-Za-z0-9.-]+(?::\d+)?(?:\/[A-Za-z0-9._~%+=,@:/-]*)?$/;
 /** Driver or CUDA version (`580.76.05`, `12.8`). */
 export const VERSION = /^[0-9]+(?:\.[0-9]+)*$/;
-/** Free text handed to features as parameters (model names, roles): no shell metacharacters or newlines. */
+/** Plain free text without shell metacharacters or newlines (not applied to parameters, which are data). */
 export const PARAM_TEXT = /^[A-Za-z0-9 _./:=,+@%#-]*$/;
 /** Guest ID as written in keys and references. */
 export const GUEST_ID_TEXT = /^[1-9][0-9]{2,8}$/;

@@ -1,6 +1,6 @@
 // Cross-file rules: what no single file's schema can see. Each rule is a function of its own (and
 // has its own test); all run, and every finding is reported.
-import { LXC_FEATURES, VM_FEATURES } from "../../features/registry";
+import { LXC_FEATURES, VM_FEATURES, findConfigScript, findUserFeature } from "../../features/registry";
 import type { ContainerModel, HostModel, VmModel } from "./model";
 import { Findings, PathSegment } from "./errors";
 import type { GuestOrigins } from "./normalise";
@@ -13,6 +13,9 @@ export interface RuleInput {
   origins: GuestOrigins;
   /** `nvidia_driver_version` of the LXC file (the user-space driver containers install). */
   lxcNvidiaVersion?: string;
+  /** The stack folder holding the three files: user features and scripts are looked up there.
+   *  Without it, only Phoenix's own features and scripts count. */
+  configDir?: string;
 }
 
 type Rule = (input: RuleInput, findings: Findings) => void;
@@ -156,9 +159,13 @@ export const uniqueAddresses: Rule = (input, findings) => {
     if (holder) findings.error(file, at, `${what} ${value} is already used by ${holder}`);
     else map.set(value, owner);
   };
-  for (const c of input.containers) {
+  // Explicit addresses claim first: a default (proxmox_defaults.lxc.network_config) never makes an
+  // explicit value invalid; the container that took the default is the one reported.
+  const explicitFirst = [...input.containers].sort((a, b) => Number(!("network_config" in a.raw)) - Number(!("network_config" in b.raw)));
+  for (const c of explicitFirst) {
     if (c.network.ip !== "dhcp") {
-      claim(ips, c.network.ip.split("/")[0], `container ${c.ctid}`, LXC_FILE, ctPath(input, c.ctid, "network_config", "ip"), "IP");
+      const given = "network_config" in c.raw;
+      claim(ips, c.network.ip.split("/")[0], `container ${c.ctid}`, LXC_FILE, given ? ctPath(input, c.ctid, "network_config", "ip") : ctPath(input, c.ctid), given ? "IP" : "IP (from proxmox_defaults.lxc.network_config)");
     }
     if (c.macAddress) claim(macs, c.macAddress, `container ${c.ctid}`, LXC_FILE, ctPath(input, c.ctid, "mac_address"), "MAC");
   }
@@ -170,23 +177,72 @@ export const uniqueAddresses: Rule = (input, findings) => {
   }
 };
 
-/** Feature names are known to the registry. */
+/** Feature names are Phoenix's own, or scripts the stack folder provides (`features/<lxc|vm>/<name>.sh`). */
 export const knownFeatures: Rule = (input, findings) => {
-  const lxc = new Set<string>(LXC_FEATURES);
-  const vm = new Set<string>(VM_FEATURES);
+  const own = { lxc: new Set<string>(LXC_FEATURES), vm: new Set<string>(VM_FEATURES) };
+  const check = (room: "lxc" | "vm", f: string, file: string, at: PathSegment[]) => {
+    if (own[room].has(f)) return;
+    const known = (room === "lxc" ? LXC_FEATURES : VM_FEATURES).join(", ");
+    if (!input.configDir) return findings.error(file, at, `unknown feature ${JSON.stringify(f)}; known: ${known}`);
+    const user = findUserFeature(input.configDir, room, f);
+    if (!user.found) {
+      findings.error(file, at, `unknown feature ${JSON.stringify(f)}; known: ${known}; not in the stack folder either (looked for ${user.lookedIn.join(", ")})`);
+    }
+  };
+  for (const c of input.containers) c.features.forEach((f, i) => check("lxc", f, LXC_FILE, ctPath(input, c.ctid, "features", i)));
+  for (const v of input.vms) v.features.forEach((f, i) => check("vm", f, VM_FILE, vmPath(input, v.vmid, "features", i)));
+  input.host.lxcDefaults.features.forEach((f) => check("lxc", f, HYPERVISOR_FILE, ["proxmox_defaults", "lxc", "features"]));
+};
+
+const notFound = (name: string, lookedIn: string[]) =>
+  lookedIn.length ? `script ${name} not found; looked in ${lookedIn.join(", ")}` : `script name ${name} must be letters, digits, '_.-' and '/' between them`;
+
+/** Every application and test script the containers name exists (all missing ones reported at once). */
+export const scriptsExist: Rule = (input, findings) => {
+  if (!input.configDir) return;
   for (const c of input.containers) {
-    c.features.forEach((f, i) => {
-      if (!lxc.has(f)) findings.error(LXC_FILE, ctPath(input, c.ctid, "features", i), `unknown feature ${JSON.stringify(f)}; known: ${LXC_FEATURES.join(", ")}`);
+    if (c.applicationScript) {
+      const r = findConfigScript(input.configDir, "apps", c.applicationScript);
+      if (!r.found) findings.error(LXC_FILE, ctPath(input, c.ctid, "application_script"), notFound(c.applicationScript, r.lookedIn));
+    }
+    c.extraHealthChecks.forEach((t, i) => {
+      if (t.type !== "script") return;
+      const r = findConfigScript(input.configDir!, "tests", t.path);
+      if (!r.found) findings.error(LXC_FILE, ctPath(input, c.ctid, "tests", "health_checks", i, "path"), notFound(t.path, r.lookedIn));
     });
   }
-  for (const v of input.vms) {
-    v.features.forEach((f, i) => {
-      if (!vm.has(f)) findings.error(VM_FILE, vmPath(input, v.vmid, "features", i), `unknown feature ${JSON.stringify(f)}; known: ${VM_FEATURES.join(", ")}`);
-    });
+};
+
+/** Host folders a container never has unless they are mounted into it: the Bash tool's install
+ *  folder, Proxmox's config, storage mounts, datasets and shared volume sources. */
+const HOST_ONLY_ROOTS = ["/usr/local/phoenix_hypervisor", "/etc/pve", "/var/lib/vz"];
+
+/** A health command runs inside the container: a host path it names must be mounted there. */
+export const healthCommandPaths: Rule = (input, findings) => {
+  const hostRoots = [
+    ...HOST_ONLY_ROOTS,
+    input.host.mountPointBase,
+    ...input.host.zfs.datasets.map((d) => d.mountPoint),
+    ...input.host.sharedVolumes.map((v) => v.hostPath),
+    ...(input.configDir ? [input.configDir] : []),
+  ].map((r) => r.replace(/(.)\/+$/, "$1"));
+  const under = (p: string, root: string) => p === root || p.startsWith(root === "/" ? "/" : `${root}/`);
+  for (const c of input.containers) {
+    if (!c.healthCheck) continue;
+    const mounted = [...c.bindMounts.map((b) => b.containerPath), ...c.volumes.map((v) => v.mountPoint)].map((r) => r.replace(/(.)\/+$/, "$1"));
+    for (const word of c.healthCheck.command.split(" ")) {
+      if (!word.startsWith("/")) continue;
+      if (mounted.some((m) => under(word, m))) continue;
+      const root = hostRoots.find((r) => r !== "/" && under(word, r));
+      if (root) {
+        findings.error(
+          LXC_FILE,
+          ctPath(input, c.ctid, "health_check", "command"),
+          `names ${word}, a host path (under ${root}) that container ${c.ctid} does not have: the command runs inside the container; mount it or put the check in tests.health_checks`,
+        );
+      }
+    }
   }
-  input.host.lxcDefaults.features.forEach((f) => {
-    if (!lxc.has(f)) findings.error(HYPERVISOR_FILE, ["proxmox_defaults", "lxc", "features"], `unknown feature ${JSON.stringify(f)}; known: ${LXC_FEATURES.join(", ")}`);
-  });
 };
 
 /** GPUs (and the nvidia feature) only where the host installs the NVIDIA driver, at the same version. */
@@ -212,14 +268,15 @@ export const gpuNeedsDriver: Rule = (input, findings) => {
   }
 };
 
-/** `shared_volumes` mounts name existing containers. */
+/** `shared_volumes` mounts naming no container are skipped with a warning: the Bash tool applied
+ *  shared volumes per container and never saw them. */
 export const sharedVolumeTargets: Rule = (input, findings) => {
   const ctids = new Set(input.containers.map((c) => c.ctid));
   for (const sv of input.host.sharedVolumes) {
     for (const m of sv.mounts) {
       if (!ctids.has(m.ctid)) {
         const vm = input.vms.some((v) => v.vmid === m.ctid);
-        findings.error(HYPERVISOR_FILE, ["shared_volumes", sv.name, "mounts", String(m.ctid)], `container ${m.ctid} does not exist${vm ? " (it is a VM; bind mounts are for containers)" : ""}`);
+        findings.warn(HYPERVISOR_FILE, ["shared_volumes", sv.name, "mounts", String(m.ctid)], `skipped: container ${m.ctid} does not exist${vm ? " (it is a VM; bind mounts are for containers)" : ""}`);
       }
     }
   }
@@ -314,6 +371,8 @@ export const RULES: Record<string, Rule> = {
   noCycles,
   uniqueAddresses,
   knownFeatures,
+  scriptsExist,
+  healthCommandPaths,
   gpuNeedsDriver,
   sharedVolumeTargets,
   storageContent,

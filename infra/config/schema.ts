@@ -124,6 +124,13 @@ const lxcNetworkSchema = object({
   bridge: interfaceName,
   ip: text(P.GUEST_IP, "dhcp or an IPv4 CIDR address like 10.0.0.150/24"),
   gw: text(P.IPV4, "an IPv4 address").optional(),
+  // The Bash tool passed these to `pct create --nameserver/--searchdomain`.
+  nameservers: z
+    .union([dnsList, list(text(P.IPV4, "an IPv4 address"))], {
+      error: (iss) => `must be an IPv4 address, a list of them, or a space-separated string; got ${show(iss.input)}`,
+    })
+    .optional(),
+  searchdomain: hostname.optional(),
 });
 
 export const hypervisorFileSchema = object({
@@ -131,6 +138,7 @@ export const hypervisorFileSchema = object({
   version: z.string().optional(),
   author: z.string().optional(),
   timezone: text(P.TIMEZONE, "a timezone name like America/New_York").optional(),
+  domain_name: text(P.HOSTNAME, "a DNS domain like internal.example.com").optional(),
   users: oneOrMany(adminUserSchema, "a user object or a list of user objects").optional(),
   network: object({
     interfaces: oneOrMany(hostInterfaceSchema, "an interface object or a list of them").optional(),
@@ -147,7 +155,8 @@ export const hypervisorFileSchema = object({
     ).optional(),
   }).optional(),
   samba: object({
-    user: text(P.USERNAME, "a Linux user name"),
+    // Older files omit it: the Samba user is then the (first) admin user, `users.username`.
+    user: text(P.USERNAME, "a Linux user name").optional(),
     shares: list(
       object({
         name: text(P.SAMBA_SHARE, "a share name (letters, digits, '_.-', no spaces)"),
@@ -178,10 +187,24 @@ export const hypervisorFileSchema = object({
       object({
         name: text(P.ZFS_DATASET, "a ZFS dataset name"),
         pool: text(P.ZFS_POOL, "a ZFS pool name"),
-        properties: text(
-          /^(?:[a-z][a-z0-9_.:]*=[A-Za-z0-9._:/+@-]+(?:,[a-z][a-z0-9_.:]*=[A-Za-z0-9._:/+@-]+)*)?$/,
-          "comma-separated key=value ZFS properties like recordsize=16K,compression=lz4",
-        ).optional(),
+        // Two spellings of the same properties: the `k=v,k=v` string, or (older files) an object.
+        properties: z
+          .union(
+            [
+              text(
+                /^(?:[a-z][a-z0-9_.:]*=[A-Za-z0-9._:/+@-]+(?:,[a-z][a-z0-9_.:]*=[A-Za-z0-9._:/+@-]+)*)?$/,
+                "comma-separated key=value ZFS properties like recordsize=16K,compression=lz4",
+              ),
+              z.record(
+                text(P.ZFS_PROPERTY_KEY, "a ZFS property name like recordsize"),
+                z.union([text(P.ZFS_PROPERTY_VALUE, "a ZFS property value like 16K or lz4"), z.number().nonnegative()], {
+                  error: (iss) => `must be a ZFS property value like 16K or lz4; got ${show(iss.input)}`,
+                }),
+              ),
+            ],
+            { error: (iss) => `must be comma-separated key=value ZFS properties like recordsize=16K,compression=lz4, or an object of them; got ${show(iss.input)}` },
+          )
+          .optional(),
         proxmox_storage_type: z
           .enum(["zfspool", "dir"], { error: (iss) => `must be zfspool or dir; got ${show(iss.input)}` })
           .optional(),
@@ -289,10 +312,12 @@ export const containerSchema = object({
   }).optional(),
   pct_options: list(text(P.PCT_OPTION, "a container feature key=value like nesting=1")).optional(),
   lxc_options: list(
-    text(/^lxc\.[a-z0-9_.]+ ?[=:] ?[A-Za-z0-9 _.,:=/+*-]*$/, "an LXC config line lxc.key=value"),
+    // Keys as Proxmox reads them (`lxc\.[a-z0-9_\-\.]+`); what a key may do is judged by ./lxc-raw.
+    text(/^lxc\.[a-z0-9_.-]+ ?[=:] ?[A-Za-z0-9 _.,:=/+*-]*$/, "an LXC config line lxc.key=value"),
   ).optional(),
   apparmor_profile: text(P.APPARMOR_PROFILE, "an AppArmor profile name").optional(),
   apparmor_manages_nesting: bool().optional(),
+  enable_lifecycle_snapshots: bool().optional(),
   start_at_boot: bool().optional(),
   boot_order: int(0).optional(),
   boot_delay: int(0).optional(),

@@ -3,13 +3,13 @@
 // (in the style of the architecture guide) or JSON. All output is sorted, so it is deterministic.
 import type { ContainerModel, PhoenixModel, VmModel } from "../config/model";
 
-export type NodeKind = "host" | "lxc" | "lxc-snapshot" | "vm" | "vm-snapshot";
+export type NodeKind = "host" | "lxc" | "lxc-snapshot" | "vm" | "vm-snapshot" | "firewall";
 /**
  * `clone-order`: siblings cloned from one LXC parent, one after the other. Proxmox locks the
  * source container for the whole full clone (pve-container's clone_vm holds its config lock), so
  * a second clone of the same parent at the same time fails with "CT is locked".
  */
-export type EdgeKind = "setup" | "storage" | "gpu" | "clone" | "dependency" | "snapshot" | "clone-order";
+export type EdgeKind = "setup" | "storage" | "gpu" | "clone" | "dependency" | "snapshot" | "firewall" | "clone-order";
 
 export interface GraphNode {
   /** The resource name the program gives this step: `host-zfs-pool-quickOS`, `ct-900`, `ct-900-snapshot`, `vm-8000`. */
@@ -47,12 +47,23 @@ export interface GraphStats {
   containers: number;
   vms: number;
   snapshots: number;
+  /** Guests' firewalls (`ct-<id>-firewall`, `vm-<id>-firewall`); the host's are host steps. */
+  firewalls: number;
   /** The longest chain of prerequisites, first to last (node ids). */
   longestChain: string[];
 }
 
 const isLxcTemplate = (c: ContainerModel) => c.templateSnapshotName !== undefined;
 const isVmTemplate = (v: VmModel) => v.isTemplate || v.templateSnapshotName !== undefined;
+
+/**
+ * An NFS export path as a name, one-to-one (features/hypervisor/nfs_export.sh names its file the
+ * same way): `_` → `%5F`, then `/` → `_`, without the leading `/` (`/` itself is `_`).
+ * `/quickOS/vm-data` → `quickOS_vm-data`; `/srv/a_b/c` → `srv_a%5Fb_c`; `/srv/a/b_c` → `srv_a_b%5Fc`.
+ */
+export function nfsExportSlug(exportPath: string): string {
+  return exportPath.replace(/(.)\/+$/, "$1").replace(/^\//, "").replace(/_/g, "%5F").replace(/\//g, "_") || "_";
+}
 
 export const hostStepIds = {
   initialSetup: "host-initial-setup",
@@ -61,8 +72,13 @@ export const hostStepIds = {
   zfsPool: (name: string) => `host-zfs-pool-${name}`,
   zfsDataset: (pool: string, name: string) => `host-zfs-dataset-${pool}-${name.replace(/\//g, "-")}`,
   storage: (id: string) => `host-storage-${id}`,
-  nfsExport: (n: number) => `host-nfs-export-${n}`,
+  /** By path, not list position: removing one export never renames the others. */
+  nfsExport: (exportPath: string) => `host-nfs-export-${nfsExportSlug(exportPath)}`,
   sambaShare: (name: string) => `host-samba-share-${name}`,
+  firewallAlias: (name: string) => `host-firewall-alias-${name}`,
+  firewallIpset: (name: string) => `host-firewall-ipset-${name}`,
+  firewallRules: "host-firewall-rules",
+  firewall: "host-firewall",
 };
 
 /** For each guest ID, the node that stands for "guest is done": its snapshot for templates, else the guest. */
@@ -115,9 +131,9 @@ export function buildGraph(model: PhoenixModel): ProvisioningGraph {
       .sort((a, b) => b.mountPoint.length - a.mountPoint.length);
     return hits[0] ? H.zfsDataset(hits[0].pool, hits[0].name) : undefined;
   };
-  host.nfsExports.forEach((e, i) => {
-    node({ id: H.nfsExport(i), kind: "host", label: `NFS export ${e.path}` });
-    edge(datasetFor(e.path) ?? H.initialSetup, H.nfsExport(i), "setup");
+  host.nfsExports.forEach((e) => {
+    node({ id: H.nfsExport(e.path), kind: "host", label: `NFS export ${e.path}` });
+    edge(datasetFor(e.path) ?? H.initialSetup, H.nfsExport(e.path), "setup");
   });
   for (const s of host.samba?.shares ?? []) {
     const id = H.sambaShare(s.name);
@@ -125,6 +141,40 @@ export function buildGraph(model: PhoenixModel): ProvisioningGraph {
     edge(datasetFor(s.path) ?? H.initialSetup, id, "setup");
     for (const u of host.users) if (s.validUsers.includes(u.username) || host.samba?.user === u.username) edge(H.adminUser(u.username), id, "setup");
   }
+
+  // The host firewall (infra/components/firewall.ts): aliases and IP sets, the rules, then enabling.
+  const fw = host.firewall;
+  const firewallRefs: string[] = [];
+  if (fw) {
+    for (const a of fw.aliases) {
+      node({ id: H.firewallAlias(a.name), kind: "host", label: `firewall alias ${a.name} ${a.cidr}` });
+      edge(H.initialSetup, H.firewallAlias(a.name), "setup");
+      firewallRefs.push(H.firewallAlias(a.name));
+    }
+    for (const set of fw.ipsets) {
+      node({ id: H.firewallIpset(set.name), kind: "host", label: `firewall IP set ${set.name}` });
+      edge(H.initialSetup, H.firewallIpset(set.name), "setup");
+      for (const a of fw.aliases) edge(H.firewallAlias(a.name), H.firewallIpset(set.name), "setup");
+      firewallRefs.push(H.firewallIpset(set.name));
+    }
+    const before = firewallRefs.length ? [...firewallRefs] : [H.initialSetup];
+    let last = before;
+    if (fw.rules.length > 0) {
+      node({ id: H.firewallRules, kind: "host", label: `firewall rules (${fw.rules.length})` });
+      for (const b of before) edge(b, H.firewallRules, "setup");
+      last = [H.firewallRules];
+    }
+    const state = fw.enabled ? `on, in ${fw.inputPolicy}, out ${fw.outputPolicy}` : "off";
+    node({ id: H.firewall, kind: "host", label: `firewall ${state}` });
+    for (const b of last) edge(b, H.firewall, "setup");
+  }
+  /** A guest's firewall node, after the guest (and the host's aliases and IP sets it may name). */
+  const guestFirewall = (guest: string, guestId: number, f: NonNullable<ContainerModel["firewall"]>) => {
+    const id = `${guest}-firewall`;
+    node({ id, kind: "firewall", label: `firewall ${f.enabled ? "on" : "off"}, ${f.rules.length} rule${f.rules.length === 1 ? "" : "s"}`, guestId });
+    edge(guest, id, "firewall");
+    for (const r of firewallRefs) edge(r, id, "firewall");
+  };
 
   const storageNode = (id: string) => (host.storages.some((s) => s.id === id) ? H.storage(id) : H.initialSetup);
 
@@ -135,6 +185,7 @@ export function buildGraph(model: PhoenixModel): ProvisioningGraph {
     if (c.gpus.length > 0 || c.features.includes("nvidia")) edge(host.nvidiaDriver ? H.nvidia : undefined, id, "gpu");
     if (c.cloneFrom !== undefined) edge(`ct-${c.cloneFrom}-snapshot`, id, "clone");
     for (const d of c.dependencies) edge(ready.get(d), id, "dependency");
+    if (c.firewall && c.firewall.inheritedFrom === undefined) guestFirewall(id, c.ctid, c.firewall);
     if (isLxcTemplate(c)) {
       node({ id: `${id}-snapshot`, kind: "lxc-snapshot", label: `${c.ctid} snapshot ${c.templateSnapshotName}`, guestId: c.ctid });
       edge(id, `${id}-snapshot`, "snapshot");
@@ -147,6 +198,7 @@ export function buildGraph(model: PhoenixModel): ProvisioningGraph {
     if (v.features.includes("nvidia")) edge(host.nvidiaDriver ? H.nvidia : undefined, id, "gpu");
     if (v.cloneFrom !== undefined) edge(ready.get(v.cloneFrom), id, "clone");
     for (const d of v.dependencies) edge(ready.get(d), id, "dependency");
+    if (v.firewall && v.firewall.inheritedFrom === undefined) guestFirewall(id, v.vmid, v.firewall);
     if (isVmTemplate(v)) {
       node({ id: `${id}-snapshot`, kind: "vm-snapshot", label: `${v.vmid} snapshot ${v.templateSnapshotName ?? "template"}`, guestId: v.vmid });
       edge(id, `${id}-snapshot`, "snapshot");
@@ -302,11 +354,13 @@ export function graphStats(model: PhoenixModel): GraphStats {
     containers: count("lxc"),
     vms: count("vm"),
     snapshots: count("lxc-snapshot") + count("vm-snapshot"),
+    firewalls: count("firewall"),
     longestChain: longest,
   };
 }
 
 function baseMermaidId(n: GraphNode): string {
+  if (n.kind === "firewall") return `FW${n.guestId}`;
   if (n.kind === "host") return `H_${n.id.replace(/^host-/, "").replace(/[^A-Za-z0-9]/g, "_")}`;
   if (n.template) return `T${n.guestId}`;
   return n.kind === "vm" ? `VM${n.guestId}` : `C${n.guestId}`;
@@ -334,7 +388,8 @@ export function toMermaid(graph: ProvisioningGraph): string {
   const byGuestId = (a: GraphNode, b: GraphNode) => a.guestId! - b.guestId!;
   // Host labels hold paths and commas: quoted. Guest labels keep the guide's `T900[900: Template-Base]` form
   // (names are hostnames, so nothing in them means anything to Mermaid).
-  const label = (n: GraphNode) => (n.kind === "host" ? `${mermaidId(n)}["${n.label}"]` : `${mermaidId(n)}[${n.guestId}: ${n.label}]`);
+  const label = (n: GraphNode) =>
+    n.kind === "host" || n.kind === "firewall" ? `${mermaidId(n)}["${n.kind === "firewall" ? `${n.guestId} ` : ""}${n.label}"]` : `${mermaidId(n)}[${n.guestId}: ${n.label}]`;
   const lines = ["graph TD"];
   const group = (title: string, members: GraphNode[]) => {
     if (members.length === 0) return;
@@ -349,6 +404,7 @@ export function toMermaid(graph: ProvisioningGraph): string {
   group("Base VM Templates", guests.filter((n) => n.kind === "vm" && n.template).sort(byGuestId));
   group("Base LXC Templates", guests.filter((n) => n.kind === "lxc" && n.template).sort(byGuestId));
   group("Application VMs & Containers", guests.filter((n) => !n.template).sort((a, b) => (a.kind === b.kind ? byGuestId(a, b) : a.kind === "vm" ? -1 : 1)));
+  group("Guest Firewalls", graph.nodes.filter((n) => n.kind === "firewall").sort(byGuestId));
 
   // A snapshot stands for its guest in the drawing: `T900 -- Cloned to --> T901`.
   const shown = (id: string): GraphNode | undefined => {
@@ -370,6 +426,7 @@ export function toMermaid(graph: ProvisioningGraph): string {
     if (!from || !to || e.kind === "snapshot" || e.kind === "clone-order") continue;
     let text: string;
     if (e.kind === "setup") text = `${mermaidId(from)} --> ${mermaidId(to)}`;
+    else if (e.kind === "firewall") text = `${mermaidId(from)} -. firewall .-> ${mermaidId(to)}`;
     else if (e.kind === "clone") text = `${mermaidId(from)} -- Cloned to --> ${mermaidId(to)}`;
     else if (e.kind === "dependency") text = `${mermaidId(from)} -. needed by .-> ${mermaidId(to)}`;
     else {
@@ -383,7 +440,7 @@ export function toMermaid(graph: ProvisioningGraph): string {
       out.push(`    ${text}`);
     }
   }
-  const rank = (t: string) => (t.includes("Cloned to") ? 1 : t.includes("needed by") ? 2 : t.includes(" -. ") ? 3 : 0);
+  const rank = (t: string) => (t.includes("Cloned to") ? 1 : t.includes("needed by") ? 2 : t.includes(" -. firewall ") ? 4 : t.includes(" -. ") ? 3 : 0);
   out.sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0));
   return [...lines, ...out, ""].join("\n");
 }

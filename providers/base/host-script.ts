@@ -1,7 +1,9 @@
 // The one way to run a feature script on a host (protocol in ./types.ts). The script text and
 // its parameters travel on stdin, never inside the command line: parameters are a base64 line of
 // `export PHOENIX_<NAME>='<quoted>'` statements that the fixed wrapper below evaluates, so values
-// are never parsed as code, and secrets are neither written to disk nor visible in `ps`.
+// are never parsed as code, and secrets are neither written to disk nor visible in `ps`. Values too
+// large for an environment string (over 32 KiB, non-secret) are quoted assignments at the top of the
+// script file instead, so no exec on the host fails with "Argument list too long".
 import { RESULT_MARKER } from "./types";
 import { redact, shellQuote, sshError, type SshSession } from "../ssh/index";
 
@@ -36,10 +38,28 @@ const RESERVED = ["action", "allow_destroy"];
 /** Exit code of the wrapper when the host lock could not be taken in time. */
 const LOCK_BUSY_EXIT = 75;
 
+/**
+ * Largest value exported into the script's environment, in bytes. Linux refuses to exec a program
+ * whose single environment string exceeds MAX_ARG_STRLEN (128 KiB) with "Argument list too long",
+ * and every program the script starts inherits the environment. Longer (non-secret) values are set
+ * as plain shell variables at the top of the script file instead (see `hostScriptPrelude`).
+ */
+export const MAX_EXPORTED_VALUE_BYTES = 32 * 1024;
+
 /** Builds the export statements the wrapper evaluates. Throws on invalid names or values. */
 export function hostScriptEnv(run: Pick<HostScriptRun, "action" | "params" | "secretParams" | "allowDestroy">): string {
+  return hostScriptInputs(run).env;
+}
+
+/**
+ * The export statements (small values, and every secret: secrets never go to a file) and the
+ * prelude of plain assignments for non-secret values over MAX_EXPORTED_VALUE_BYTES. Throws on
+ * invalid names or values, and on a secret too large for the environment.
+ */
+export function hostScriptInputs(run: Pick<HostScriptRun, "action" | "params" | "secretParams" | "allowDestroy">): { env: string; prelude: string } {
   if (!["read", "apply", "delete"].includes(run.action)) throw new Error(`invalid host script action ${JSON.stringify(run.action)}`);
   const lines = [`export PHOENIX_ACTION=${shellQuote(run.action)}`, `export PHOENIX_ALLOW_DESTROY=${run.allowDestroy ? "1" : "0"}`];
+  const prelude: string[] = [];
   const seen = new Set<string>();
   for (const [group, values] of [["params", run.params], ["secretParams", run.secretParams ?? {}]] as const) {
     for (const [name, value] of Object.entries(values)) {
@@ -48,10 +68,15 @@ export function hostScriptEnv(run: Pick<HostScriptRun, "action" | "params" | "se
       seen.add(name);
       if (typeof value !== "string") throw new Error(`${group}.${name}: expected a string, got ${typeof value}`);
       if (value.includes("\0")) throw new Error(`${group}.${name}: contains a NUL byte`);
+      if (Buffer.byteLength(value, "utf8") > MAX_EXPORTED_VALUE_BYTES) {
+        if (group === "secretParams") throw new Error(`secretParams.${name}: ${Buffer.byteLength(value, "utf8")} bytes, more than a secret may hold (${MAX_EXPORTED_VALUE_BYTES})`);
+        prelude.push(`PHOENIX_${name.toUpperCase()}=${shellQuote(value)}`);
+        continue;
+      }
       lines.push(`export PHOENIX_${name.toUpperCase()}=${shellQuote(value)}`);
     }
   }
-  return lines.join("\n") + "\n";
+  return { env: lines.join("\n") + "\n", prelude: prelude.length ? prelude.join("\n") + "\n" : "" };
 }
 
 /** The fixed wrapper (no interpolation but the validated lock name and its wait). */
@@ -62,6 +87,21 @@ export function hostScriptWrapper(lock: string | undefined, lockWaitS: number): 
     'd=$(mktemp -d "${TMPDIR:-/tmp}/phoenix-run.XXXXXXXX")',
     // Clean up on TERM/HUP/INT too (a timeout or a dropped connection), not only on exit.
     `trap 'rm -rf "$d"' EXIT`,
+    // This run holds a lock on its dir's .alive for its whole life (fd 8). A run killed outright
+    // (SIGKILL, power cut) cannot clean up: the next run removes every run dir whose .alive lock
+    // is free (its owner is gone). The file is locked under another name and renamed to .alive
+    // only then, so .alive is never seen unlocked by a live run; dirs without .alive are left
+    // alone for a minute (a run that has just been created).
+    'exec 8>"$d/.locking"',
+    "flock 8",
+    'mv "$d/.locking" "$d/.alive"',
+    'for old in "${TMPDIR:-/tmp}"/phoenix-run.*; do',
+    '  if [ "$old" = "$d" ] || [ ! -d "$old" ]; then continue; fi',
+    '  if [ -f "$old/.alive" ]; then flock -n "$old/.alive" rm -rf "$old" 2>/dev/null || true',
+    '  elif [ -n "$(find "$old" -maxdepth 0 -mmin +1 2>/dev/null)" ]; then rm -rf "$old"; fi',
+    "done",
+    // Temp files the script makes (mktemp) live in the run dir too, so they go with it.
+    'export TMPDIR="$d"',
     "trap 'exit 143' TERM",
     "trap 'exit 129' HUP",
     "trap 'exit 130' INT",
@@ -78,10 +118,10 @@ export function hostScriptWrapper(lock: string | undefined, lockWaitS: number): 
       `exec 9>>${shellQuote(file)}`,
       `flock -w ${lockWaitS} 9 || { echo "phoenix: host lock ${file} is busy (waited ${lockWaitS}s)" >&2; exit ${LOCK_BUSY_EXIT}; }`,
       // The script does not inherit the lock descriptor: daemons it starts must not hold the lock.
-      'bash -euo pipefail "$d/script.sh" </dev/null 9>&-',
+      'bash -euo pipefail "$d/script.sh" </dev/null 9>&- 8>&-',
     );
   } else {
-    lines.push('bash -euo pipefail "$d/script.sh" </dev/null');
+    lines.push('bash -euo pipefail "$d/script.sh" </dev/null 8>&-');
   }
   return lines.join("\n");
 }
@@ -104,10 +144,10 @@ export async function runHostScript(session: SshSession, run: HostScriptRun): Pr
   if (run.lock !== undefined && !LOCK_NAME.test(run.lock)) throw new Error(`invalid lock name ${JSON.stringify(run.lock)}`);
   if (typeof run.script !== "string" || !run.script.trim()) throw new Error(`${run.purpose}: empty script`);
   const secrets = Object.values(run.secretParams ?? {});
-  const env = hostScriptEnv(run);
+  const { env, prelude } = hostScriptInputs(run);
   const timeoutMs = run.timeoutMs ?? 10 * 60_000;
   const lockWaitS = Math.max(1, Math.ceil(timeoutMs / 2000));
-  const stdin = Buffer.concat([Buffer.from(Buffer.from(env, "utf8").toString("base64") + "\n"), Buffer.from(run.script, "utf8")]);
+  const stdin = Buffer.concat([Buffer.from(Buffer.from(env, "utf8").toString("base64") + "\n"), Buffer.from(prelude + run.script, "utf8")]);
   const r = await session.check(hostScriptWrapper(run.lock, lockWaitS), { stdin, timeoutMs, purpose: run.purpose, redact: secrets });
   const stdout = redact(r.stdout, secrets);
   const stderr = redact(r.stderr, secrets);

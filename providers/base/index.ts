@@ -2,11 +2,16 @@
 // zod schema for its parameters plus a few switches) driven through hostScriptProvider, which
 // implements Pulumi's dynamic ResourceProvider contract on top of runHostScript.
 //
-// Serialization: Pulumi captures the provider object by value. It must not capture the zod
-// schema (zod objects hold native bound functions Pulumi cannot serialize), so the schema is
-// converted to JSON Schema here and rebuilt with zod's fromJSONSchema inside `check`. Refinements
-// that JSON Schema cannot express run program-side only (HostScriptResource validates with the
-// full schema). Secrets reach the provider only through `configure`, never through captured state.
+// Serialization: Pulumi captures the provider object by value into each resource's `__provider`
+// (kept twice per resource in the stack's state). So the object a resource carries is a loader
+// (`loaderProvider`, ~3 KB): the kind as plain data plus a function that, at run time in the
+// dynamic-provider host, loads the implementation (`hostScriptProvider`, through ./bootstrap.js
+// and ./runtime.ts) from the project the host runs in. It captures no absolute path: the project
+// is Pulumi's root directory / the host's working directory (see `loadSpecProvider`). The zod schema is not captured (zod objects hold native bound
+// functions): it is converted to JSON Schema here and rebuilt with zod's fromJSONSchema inside
+// `check`. Refinements that JSON Schema cannot express run program-side only (HostScriptResource
+// validates with the full schema). Secrets reach the provider only through `configure`, never
+// through captured state.
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "crypto";
 import { z } from "zod";
@@ -45,12 +50,19 @@ export function serializableKind(kind: HostScriptKind): SerializableKind {
   if (!/^[a-z][a-z0-9-]*$/.test(kind.kind)) throw new Error(`invalid kind name ${JSON.stringify(kind.kind)}`);
   return {
     kind: kind.kind,
-    // JSON round trip: zod adds a non-enumerable `~standard` object full of functions.
-    paramsJsonSchema: JSON.parse(JSON.stringify(z.toJSONSchema(kind.params, { io: "input", unrepresentable: "any" }))),
+    paramsJsonSchema: paramsJsonSchema(kind.params),
     replaceOn: [...(kind.replaceOn ?? [])],
     lock: kind.lock,
     timeoutMs: kind.timeoutMs,
   };
+}
+
+/** A params schema as JSON Schema (draft 2020-12, zod's fromJSONSchema default, so no `$schema`). */
+function paramsJsonSchema(params: z.ZodType): Record<string, unknown> {
+  // JSON round trip: zod adds a non-enumerable `~standard` object full of functions.
+  const { $schema, ...schema } = JSON.parse(JSON.stringify(z.toJSONSchema(params, { target: "draft-2020-12", io: "input", unrepresentable: "any" })));
+  if ($schema !== undefined && $schema !== "https://json-schema.org/draft/2020-12/schema") throw new Error(`unexpected JSON Schema dialect ${$schema}`);
+  return schema;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -129,7 +141,11 @@ function sha256(text: string): string {
 
 const COMPARED = ["params", "secretParams", "scriptHash", "connection", "allowDestroy"];
 
-/** The dynamic provider of one HostScriptKind. */
+/**
+ * The dynamic provider of one HostScriptKind: the implementation. Resources do not serialize it
+ * (it pulls in the SSH transport, ~40 KB); their loader (`loaderProvider`) builds it at run time
+ * through ./runtime.ts. Stacks written before issue 17 carry it serialized whole and keep working.
+ */
 export function hostScriptProvider(kind: HostScriptKind | SerializableKind): pulumi.dynamic.ResourceProvider {
   const k: SerializableKind = "params" in kind ? serializableKind(kind) : kind;
   const secrets = providerSecrets();
@@ -238,12 +254,69 @@ export interface HostScriptResourceArgs {
   allowDestroy?: pulumi.Input<boolean>;
 }
 
+// ---------------------------------------------------------------------------------------------
+// The serialized provider: a loader of the implementation (issue 17: ~3 KB instead of ~40 KB).
+
+/** What a serialized provider carries (as JSON text): the kind's plain data and how to run it. */
+export interface ProviderSpec {
+  /** Format of the call into ./runtime.ts (`providerFromState(format, kind)`). */
+  format: 1;
+  /**
+   * How the program that serialized it ran: `ts` (the TypeScript sources under ts-node, as
+   * `pulumi up` runs them) or `js` (compiled, from dist/). ./bootstrap.js loads the same form
+   * first and falls back to the other.
+   */
+  source: "ts" | "js";
+  kind: SerializableKind;
+}
+
+/** The spec this program writes for a kind (`source` from how this module was loaded). */
+export function providerSpec(kind: HostScriptKind | SerializableKind): ProviderSpec {
+  return { format: 1, source: __filename.endsWith(".ts") ? "ts" : "js", kind: "params" in kind ? serializableKind(kind) : kind };
+}
+
+/**
+ * Builds a serialized provider's implementation in the dynamic-provider host through the
+ * project's ./bootstrap.js, found in Pulumi's root directory (PULUMI_ROOT_DIRECTORY, the folder
+ * of Pulumi.yaml) or else the working directory, which Pulumi sets to the project for plugins
+ * (its `pulumi-resource-pulumi-nodejs` launcher and the serialized code's own `require`s resolve
+ * from there). `spec` is a ProviderSpec as JSON. Serialized by value into every `__provider`, so
+ * it uses nothing but `require`, `process` and its argument, and stays short.
+ */
+export function loadSpecProvider(spec: string): pulumi.dynamic.ResourceProvider {
+  const root = process.env.PULUMI_ROOT_DIRECTORY || process.cwd();
+  return require(require("path").join(root, "providers/base/bootstrap.js")).providerFromSpec(spec);
+}
+
+/**
+ * The provider object a HostScriptResource serializes (~3 KB): a ProviderSpec as JSON text (one
+ * string literal; a captured object would become one statement per nested value) and methods
+ * forwarding to the implementation built on first use by `loadSpecProvider`. `spec` defaults to
+ * this program's (`providerSpec(kind)`). One implementation per loaded provider, so
+ * `configure`'s secrets reach the CRUD calls.
+ */
+export function loaderProvider(kind: HostScriptKind | SerializableKind, spec: ProviderSpec = providerSpec(kind)): pulumi.dynamic.ResourceProvider {
+  const specJson = JSON.stringify(spec);
+  // An object, not a `let`: every method closure must see the one implementation.
+  const loaded: { impl?: any } = {};
+  const impl = (): any => (loaded.impl ??= loadSpecProvider(specJson));
+  return {
+    configure: async (...a) => impl().configure(...a),
+    check: async (...a) => impl().check(...a),
+    diff: async (...a) => impl().diff(...a),
+    create: async (...a) => impl().create(...a),
+    read: async (...a) => impl().read(...a),
+    update: async (...a) => impl().update(...a),
+    delete: async (...a) => impl().delete(...a),
+  };
+}
+
 const providers = new WeakMap<HostScriptKind, pulumi.dynamic.ResourceProvider>();
 
-/** One provider object per kind, so Pulumi serializes it once. */
+/** One (loader) provider object per kind, so Pulumi serializes it once per program run. */
 export function providerFor(kind: HostScriptKind): pulumi.dynamic.ResourceProvider {
   let p = providers.get(kind);
-  if (!p) providers.set(kind, (p = hostScriptProvider(kind)));
+  if (!p) providers.set(kind, (p = loaderProvider(kind)));
   return p;
 }
 

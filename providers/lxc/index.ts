@@ -17,7 +17,7 @@ import { readScript, repoRoot, type FeatureScript } from "../../features/registr
 import type { SshTarget } from "../ssh/types";
 
 const ctid = z.string().regex(/^[1-9][0-9]{2,8}$/, "a Proxmox CTID (100-999999999)");
-const LXC_LINE = "lxc\\.[a-z0-9_.]+=[^\\n\\u0000]*";
+const LXC_LINE = "lxc\\.[a-z0-9_.-]+=[^\\n\\u0000]*";
 const FEATURE_FLAG = "((nesting|keyctl|fuse|mknod)=[01]|mount=[a-z0-9]+(;[a-z0-9]+)*)";
 const MOUNT_SOURCE = "[0-9]{1,10}:[0-9]{1,10}:[01]:/[^\\n\\r\\u0000]*";
 
@@ -47,11 +47,14 @@ export const lxcStepKind: HostScriptKind = {
       step: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, "a step name (lower case, digits, - and _)"),
       script: z.string().min(1, "the in-container script is required"),
       library: z.string(),
+      // One file from the host, pushed next to the step (run_in_container.sh): e.g. the CA
+      // certificate the Bash tool copied from a shared SSL folder.
+      host_file: z.string().regex(/^\/[A-Za-z0-9._+@,=\/-]+$/, "an absolute host path without spaces or shell characters").refine((p) => !p.split("/").includes(".."), "no '..'").optional(),
     })
     .catchall(z.string())
     .superRefine((p, ctx) => {
       for (const key of Object.keys(p)) {
-        if (!["ctid", "step", "script", "library"].includes(key) && !STEP_ENV.test(key)) {
+        if (!["ctid", "step", "script", "library", "host_file"].includes(key) && !STEP_ENV.test(key)) {
           ctx.addIssue({ code: "custom", path: [key], message: "step parameters are named env_<lower_snake>" });
         }
       }
@@ -67,12 +70,44 @@ export const lxcSnapshotKind: HostScriptKind = {
     ctid,
     snapname: z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{1,39}$/, "a Proxmox snapshot name (letter, then letters, digits, - and _; 2-40)"),
     trigger: z.string().regex(/^[a-f0-9]{8,128}$/, "a hex hash"),
+    // "1" (templates): shut down first and leave stopped; "0" (lifecycle snapshots): as it is.
+    stop: z.enum(["0", "1"]).optional(),
   }),
   replaceOn: ["ctid", "snapname"],
   timeoutMs: 15 * 60_000,
 };
 
-export const lxcProviderKinds: HostScriptKind[] = [lxcOptionsKind, lxcStepKind, lxcSnapshotKind];
+/** `ct-<ctid>-subids`: /etc/subuid and /etc/subgid lines for host ids a completed id map hands out. */
+export const lxcSubIdsKind: HostScriptKind = {
+  kind: "lxc-subids",
+  params: z.object({
+    ctid,
+    entries: z.string().regex(/^(?:(?:uid|gid) [0-9]{1,10} [1-9][0-9]{0,9})(?:\n(?:uid|gid) [0-9]{1,10} [1-9][0-9]{0,9})*$/, "lines `uid|gid <host id> <count>`"),
+  }),
+  replaceOn: ["ctid"],
+  lock: "subids",
+  timeoutMs: 60_000,
+};
+
+export const lxcProviderKinds: HostScriptKind[] = [lxcOptionsKind, lxcStepKind, lxcSnapshotKind, lxcSubIdsKind];
+
+export interface LxcSubIdsArgs {
+  connection: pulumi.Input<SshTarget>;
+  ctid: number;
+  /** Host ranges root must be delegated (ContainerModel.subIds). */
+  entries: { type: "uid" | "gid"; hostId: number; size: number }[];
+}
+
+/** `ct-<ctid>-subids`: `root:<id>:<count>` in /etc/subuid|subgid before the container starts (features/lxc/host/subids.sh). */
+export class LxcSubIds extends HostScriptResource {
+  constructor(name: string, args: LxcSubIdsArgs, opts?: pulumi.CustomResourceOptions) {
+    super(lxcSubIdsKind, name, {
+      connection: args.connection,
+      script: lxcFile("host/subids.sh"),
+      params: { ctid: String(args.ctid), entries: args.entries.map((e) => `${e.type} ${e.hostId} ${e.size}`).join("\n") },
+    }, opts);
+  }
+}
 
 const files = new Map<string, FeatureScript>();
 
@@ -208,19 +243,39 @@ export interface LxcStepArgs {
   step: string;
   /** The script run inside the container. */
   script: FeatureScript;
-  /** Parameters for the script (`stepEnv`). */
+  /** Parameters for the script (`stepEnv`). Keys ending in `_password`, `_token`, `_secret` or
+   *  `_key` travel as Pulumi secrets (secretParams), like every key of `secretEnv`. */
   env: Record<string, string>;
+  /** Parameters that are secrets whatever their name (`env_<name>`). */
+  secretEnv?: Record<string, string>;
+  /** An absolute path of a file on the host that the step receives as $PHOENIX_HOST_FILE. */
+  hostFile?: string;
 }
+
+/** Step parameter names whose values are secrets (the configuration's `*_password`, `*_token`, `*_secret`, `*_key`). */
+export const SECRET_ENV = /_(?:password|token|secret|key)$/;
 
 /** `ct-<ctid>-feature-<name>`, `ct-<ctid>-app`, `ct-<ctid>-health`: a script run inside the container. */
 export class LxcStep extends HostScriptResource {
   constructor(name: string, args: LxcStepArgs, opts?: pulumi.CustomResourceOptions) {
-    const bad = Object.keys(args.env).filter((k) => !STEP_ENV.test(k));
+    const all = { ...args.env, ...(args.secretEnv ?? {}) };
+    const bad = Object.keys(all).filter((k) => !STEP_ENV.test(k));
     if (bad.length) throw new Error(`${name}: step parameters are named env_<lower_snake>, not ${bad.join(", ")}`);
+    const plain: Record<string, string> = {};
+    const secret: Record<string, string> = { ...(args.secretEnv ?? {}) };
+    for (const [k, v] of Object.entries(args.env)) (SECRET_ENV.test(k) ? secret : plain)[k] = v;
     super(lxcStepKind, name, {
       connection: args.connection,
       script: lxcFile("host/run_in_container.sh"),
-      params: { ...args.env, ctid: String(args.ctid), step: args.step, script: args.script.text, library: lxcFile("lib/common.sh").text },
+      params: {
+        ...plain,
+        ctid: String(args.ctid),
+        step: args.step,
+        script: args.script.text,
+        library: lxcFile("lib/common.sh").text,
+        ...(args.hostFile ? { host_file: args.hostFile } : {}),
+      },
+      ...(Object.keys(secret).length > 0 ? { secretParams: secret } : {}),
     }, opts);
   }
 }
@@ -231,6 +286,9 @@ export interface LxcSnapshotArgs {
   snapname: string;
   /** Hash of everything provisioned before the snapshot: a change re-takes it. */
   trigger: string;
+  /** Shut the container down first and leave it stopped (templates; the default). False for
+   *  lifecycle snapshots (`pre-configured`, `final-form`), taken as the container is. */
+  stop?: boolean;
 }
 
 /** `ct-<ctid>-snapshot`: the template snapshot; the template is left stopped. */
@@ -239,7 +297,7 @@ export class LxcSnapshot extends HostScriptResource {
     super(lxcSnapshotKind, name, {
       connection: args.connection,
       script: lxcFile("host/snapshot.sh"),
-      params: { ctid: String(args.ctid), snapname: args.snapname, trigger: args.trigger },
+      params: { ctid: String(args.ctid), snapname: args.snapname, trigger: args.trigger, ...(args.stop === false ? { stop: "0" } : {}) },
     }, opts);
   }
 }

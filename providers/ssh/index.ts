@@ -46,19 +46,35 @@ export function shellQuote(value: string): string {
   return `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
-/** Replaces every secret (and every long line of a multi-line secret, e.g. a PEM key) by `***`. */
+/**
+ * Replaces every secret by `***`: the value itself, every long line of a multi-line secret (a PEM
+ * key), and the forms a secret takes once quoted or escaped on its way through a shell or JSON
+ * (`'it'\''s'` from shellQuote, `it\'s` from `printf %q`, `\"` / `\n` from JSON). Secrets of
+ * 1-3 characters are replaced only where they stand alone (not inside a longer word), so a short
+ * password is hidden without blanking out ordinary text.
+ */
 export function redact(text: string, secrets: Array<string | undefined>): string {
   const needles = new Set<string>();
   for (const s of secrets) {
     if (!s) continue;
-    needles.add(s);
+    const forms = [
+      s,
+      s.replace(/'/g, `'\\''`),
+      JSON.stringify(s).slice(1, -1),
+      s.replace(/[^A-Za-z0-9_./,:@%+=-]/g, (c) => (c === "\n" ? "$'\\n'" : `\\${c}`)),
+    ];
+    for (const f of forms) if (f) needles.add(f);
     for (const line of s.split(/\r?\n/)) if (line.trim().length >= 8) needles.add(line.trim());
   }
   let out = text;
-  // Longest first, so a whole key is replaced before its lines.
+  // Longest first, so a whole key is replaced before its lines (and an escaped form before the plain one).
   for (const n of [...needles].sort((a, b) => b.length - a.length)) {
-    if (n.length < 4) continue; // a 1-3 character "secret" would blank out ordinary text
-    out = out.split(n).join("***");
+    if (n.length >= 4) {
+      out = out.split(n).join("***");
+    } else {
+      const escaped = n.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+      out = out.replace(new RegExp(`(?<![A-Za-z0-9_])${escaped}(?![A-Za-z0-9_])`, "g"), "***");
+    }
   }
   return out;
 }
@@ -350,12 +366,26 @@ export async function openSession(target: SshTarget, secrets: SshSecrets): Promi
         const errb: Buffer[] = [];
         let code: number | undefined;
         let signal: string | undefined;
-        let guardFired = false;
-        // Backstop if the host stops answering: drop the channel a little after the remote kill.
+        let settled = false;
+        const errTailNow = () => clean(tail(Buffer.concat(errb).toString("utf8")));
+        // Backstop if the host stops answering: one second after the remote KILL was due, give up
+        // at once. Waiting for the channel's close reply (or the keepalive) would take another
+        // minute on a host that is gone; the connection is dropped so nothing else waits on it.
         const guard = setTimeout(() => {
-          guardFired = true;
-          stream.close();
-        }, timeoutMs + (KILL_GRACE_S + 5) * 1000);
+          settled = true;
+          lost = lost ?? "the host stopped answering";
+          const errTail = errTailNow();
+          reject(sshError(`${purpose} on ${where}: timed out after ${secs}s and the host stopped answering${errTail ? `; stderr: ${errTail}` : ""}`, purpose, undefined, errTail, true));
+          try {
+            stream.close();
+          } catch {
+            // the channel is gone already
+          }
+          const c = client as unknown as { destroy?: () => void; end: () => void };
+          if (typeof c.destroy === "function") c.destroy();
+          else c.end();
+          bastion?.end();
+        }, secs * 1000 + (KILL_GRACE_S + 1) * 1000);
         stream.on("data", (d: Buffer) => out.push(d));
         stream.stderr.on("data", (d: Buffer) => errb.push(d));
         stream.on("exit", (c: number | null, sig?: string) => {
@@ -364,6 +394,8 @@ export async function openSession(target: SshTarget, secrets: SshSecrets): Promi
         });
         stream.on("close", () => {
           clearTimeout(guard);
+          if (settled) return;
+          settled = true;
           const stdout = Buffer.concat(out).toString("utf8");
           const stderr = Buffer.concat(errb).toString("utf8");
           const elapsed = Date.now() - started;
@@ -371,7 +403,7 @@ export async function openSession(target: SshTarget, secrets: SshSecrets): Promi
           const withStderr = errTail ? `; stderr: ${errTail}` : "";
           // `timeout` exits 124 after TERM; after the KILL grace it kills its own group (signal).
           const pastDeadline = elapsed >= secs * 1000 - 50;
-          if (guardFired || (pastDeadline && (code === 124 || code === 137 || (code === undefined && signal !== undefined)))) {
+          if (pastDeadline && (code === 124 || code === 137 || (code === undefined && signal !== undefined))) {
             reject(sshError(`${purpose} on ${where}: timed out after ${secs}s and was killed${withStderr}`, purpose, code, errTail));
             return;
           }

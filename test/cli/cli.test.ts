@@ -130,7 +130,7 @@ describe("phoenix", () => {
   it("lists the commands with --help and exits 2 without one", () => {
     const h = phoenix("--help");
     expect(h.code).toBe(0);
-    for (const c of ["validate", "graph", "plan", "import", "schemas"]) expect(h.stdout).toContain(`  ${c} `);
+    for (const c of ["validate", "graph", "plan", "import", "schemas", "doctor"]) expect(h.stdout).toContain(`  ${c} `);
     expect(phoenix().code).toBe(2);
   });
 

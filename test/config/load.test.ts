@@ -11,6 +11,30 @@ function model(dir: string, opts?: { defaultNode?: string }) {
   return r.model;
 }
 
+describe("undeclared storages", () => {
+  it("a VM volume on a storage the host file does not declare loads with a warning, as for containers", () => {
+    const r = loadMutated((f) => (f.vm.vms[1].volumes = [{ name: "data", pool: "old-disks", size_gb: 10 }]));
+    expect(r.ok ? [] : r.errors).toEqual([]);
+    expect(r.warnings.some((w) => w.startsWith(`${VM}: $.vms[1].volumes[0].pool: storage old-disks is not in the host config; it must already exist on the host`))).toBe(true);
+    if (r.ok) expect(r.model.vms.find((v) => v.vmid === 8001)!.volumes).toEqual([{ name: "data", storage: "old-disks", sizeGb: 10, mountPoint: undefined }]);
+  });
+});
+
+describe("keys Phoenix does not use", () => {
+  it("are warned once per key kind, with the count of places and what the Bash tool did with them", () => {
+    const r = loadMutated((f) => {
+      for (const id of ["950", "952", "955"]) f.lxc.lxc_configs[id].trigger_sync_on_completion = true;
+      f.lxc.lxc_configs["950"].custom_flag = 1;
+    });
+    expect(r.ok).toBe(true);
+    const sync = r.warnings.filter((w) => w.includes("trigger_sync_on_completion"));
+    expect(sync).toEqual([
+      `${LXC}: $.lxc_configs["950"].trigger_sync_on_completion: unknown key, ignored (also at 2 more places: $.lxc_configs["952"].trigger_sync_on_completion, $.lxc_configs["955"].trigger_sync_on_completion); the Bash tool ran its \`phoenix sync\` after creating the guest; Phoenix has no separate sync step: each \`pulumi up\` converges what it manages (Docker stacks through Portainer are not among them)`,
+    ]);
+    expect(r.warnings).toContain(`${LXC}: $.lxc_configs["950"].custom_flag: unknown key, ignored`);
+  });
+});
+
 describe("the dev stack", () => {
   const m = model(DEV_DIR, { defaultNode: "pve-dev" });
 
@@ -93,9 +117,10 @@ describe("the dev stack", () => {
     expect(d.user?.passwordHash).toMatch(/^\$6\$/);
   });
 
-  it("warns only about the non-volume entry in shared_volumes", () => {
+  it("loads without warnings: shared_volumes.firewall is the host firewall, not a volume", () => {
     const r = load(DEV_DIR);
-    expect(r.warnings).toEqual([`${HOST}: $.shared_volumes.firewall: not a volume (no host_path or mounts), skipped`]);
+    expect(r.warnings).toEqual([]);
+    expect(model(DEV_DIR).host.firewall).toMatchObject({ enabled: true, inputPolicy: "DROP", outputPolicy: "ACCEPT" });
   });
 });
 
@@ -118,7 +143,7 @@ describe("a config in the original format, as found in the wild", () => {
     expect(r.warnings.length).toBeGreaterThan(0);
     for (const w of r.warnings) expect(w).toMatch(ERROR_LINE);
     expect(r.warnings).toContain(`${HOST}: $.legacy_orchestrator_flags: unknown key, ignored`);
-    expect(r.warnings).toContain(`${HOST}: $.shared_volumes.firewall: not a volume (no host_path or mounts), skipped`);
+    expect(r.warnings.filter((w) => w.includes("firewall"))).toEqual([]);
     expect(r.warnings).toContain(`${LXC}: $.lxc_configs["950"].vllm: unknown key, ignored`);
     expect(r.warnings).toContain(`${VM}: $.vms[1].qm_options: unknown key, ignored`);
   });
@@ -142,7 +167,12 @@ describe("a config in the original format, as found in the wild", () => {
       { key: "lxc.cgroup2.devices.allow", value: "c 195:* rwm" },
       { key: "lxc.mount.entry", value: "/dev/fuse dev/fuse none bind,create=file" },
     ]);
-    expect(c955.idMaps).toEqual([{ type: "uid", hostId: 100000, containerId: 0, size: 65536 }]);
+    // A uid-only map is completed with the default gid range (Proxmox needs a gid for root too).
+    expect(c955.idMaps).toEqual([
+      { type: "uid", hostId: 100000, containerId: 0, size: 65536 },
+      { type: "gid", hostId: 100000, containerId: 0, size: 65536 },
+    ]);
+    expect(c955.subIds).toEqual([]);
     // lowercase MAC normalised; numeric dependency accepted like a string one
     expect(m.containers.find((c) => c.ctid === 900)!.macAddress).toBe("52:54:00:AA:BB:CC");
     expect(m.containers.find((c) => c.ctid === 951)!.dependencies).toEqual([101]);

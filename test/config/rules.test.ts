@@ -43,7 +43,14 @@ const CASES: Record<string, { rejects: [string, (f: Files) => void, string][]; a
     accepts: [["a diamond", (f) => { ct(f, 955).dependencies = ["950", "952"]; f.vm.vms[1].dependencies = [955, 950]; }]],
   },
   uniqueAddresses: {
-    rejects: [["a VM MAC equal to a container's", (f) => (f.vm.vms[1].mac_address = "52:54:00:aa:bb:00"), `${VM}: $.vms[1].mac_address: MAC 52:54:00:AA:BB:00 is already used by container 900`]],
+    rejects: [
+      ["a VM MAC equal to a container's", (f) => (f.vm.vms[1].mac_address = "52:54:00:aa:bb:00"), `${VM}: $.vms[1].mac_address: MAC 52:54:00:AA:BB:00 is already used by container 900`],
+      // The container that took the default is reported, never the one that wrote the address (902 < 955).
+      ["a default IP an explicit container already uses", (f) => {
+        f.host.proxmox_defaults.lxc.network_config = "10.0.0.155/24,10.0.0.1";
+        delete ct(f, 902).network_config;
+      }, `${LXC}: $.lxc_configs["902"]: IP (from proxmox_defaults.lxc.network_config) 10.0.0.155 is already used by container 955`],
+    ],
     accepts: [["many DHCP guests", (f) => { for (const c of Object.values<any>(f.lxc.lxc_configs)) c.network_config.ip = "dhcp"; f.vm.vms[1].network_config.ip = "dhcp"; }]],
   },
   knownFeatures: {
@@ -78,9 +85,30 @@ const CASES: Record<string, { rejects: [string, (f: Files) => void, string][]; a
     rejects: [["a privileged clone of an unprivileged template", (f) => (ct(f, 950).unprivileged = false), `${LXC}: $.lxc_configs["950"].unprivileged: is false, but parent 901 is true`]],
     accepts: [["a clone repeating its parent's setting", (f) => (ct(f, 950).unprivileged = true)]],
   },
+  // Warns only (the Bash tool never saw such mounts): see "shared volume mounts" below and migration case cb1.
   sharedVolumeTargets: {
-    rejects: [["a bind mount into a VM", (f) => (f.host.shared_volumes.ollama_models.mounts["8001"] = "/models"), `${HOST}: $.shared_volumes.ollama_models.mounts["8001"]: container 8001 does not exist (it is a VM`]],
-    accepts: [["two volumes into one container", (f) => (f.host.shared_volumes.ollama_models.mounts["950"] = "/ollama_models")]],
+    rejects: [],
+    accepts: [
+      ["two volumes into one container", (f) => (f.host.shared_volumes.ollama_models.mounts["950"] = "/ollama_models")],
+      ["a bind mount into a VM (skipped)", (f) => (f.host.shared_volumes.ollama_models.mounts["8001"] = "/models")],
+    ],
+  },
+  scriptsExist: {
+    rejects: [
+      ["a missing application script", (f) => (ct(f, 952).application_script = "nope.sh"), `${LXC}: $.lxc_configs["952"].application_script: script nope.sh not found; looked in `],
+      ["a missing test script", (f) => (ct(f, 950).tests.health_checks[0].path = "vllm/nope.sh"), `${LXC}: $.lxc_configs["950"].tests.health_checks[0].path: script vllm/nope.sh not found`],
+    ],
+    accepts: [["Phoenix's own application script", (f) => (ct(f, 952).application_script = "phoenix_hypervisor_lxc_vllm.sh")]],
+  },
+  healthCommandPaths: {
+    rejects: [
+      ["a check script in the Bash tool's host folder", (f) => (ct(f, 952).health_check.command = "/usr/local/phoenix_hypervisor/bin/health_checks/check_qdrant.sh"), `${LXC}: $.lxc_configs["952"].health_check.command: names /usr/local/phoenix_hypervisor/bin/health_checks/check_qdrant.sh, a host path`],
+      ["a dataset path not mounted in", (f) => (ct(f, 952).health_check.command = "test -d /fastData/shared-bulk-data/x"), `${LXC}: $.lxc_configs["952"].health_check.command: names /fastData/shared-bulk-data/x`],
+    ],
+    accepts: [
+      ["a path inside a bind mount", (f) => (ct(f, 950).health_check.command = "test -d /vllm_models")],
+      ["a container path", (f) => (ct(f, 952).health_check.command = "test -x /usr/local/bin/qdrant")],
+    ],
   },
 };
 
@@ -101,6 +129,13 @@ describe("cross-file rules", () => {
       for (const [name, mutate] of cases.accepts) it(`accepts ${name}`, () => void accepts(mutate));
     });
   }
+});
+
+describe("shared volume mounts", () => {
+  it("a mount naming no container is skipped with a warning", () => {
+    const r = accepts((f) => (f.host.shared_volumes.ollama_models.mounts["8001"] = "/models"));
+    expect(r.warnings).toContain(`${HOST}: $.shared_volumes.ollama_models.mounts["8001"]: skipped: container 8001 does not exist (it is a VM; bind mounts are for containers)`);
+  });
 });
 
 describe("storage references", () => {

@@ -58,7 +58,7 @@ describe("docs/operations.md", () => {
 
   it("names only phoenix subcommands and npm scripts that exist", () => {
     const subcommands = new Set([...doc.matchAll(/npx phoenix ([a-z-]+)/g)].map((m) => m[1]));
-    expect([...subcommands].sort()).toEqual(["graph", "import", "plan", "validate"]);
+    expect([...subcommands].sort()).toEqual(["doctor", "graph", "import", "plan", "validate"]);
     for (const cmd of subcommands) expect(phoenix(cmd, "--help").status, `phoenix ${cmd}`).toBe(0);
     const scripts = JSON.parse(fs.readFileSync(path.join(repoRoot, "package.json"), "utf8")).scripts;
     for (const m of doc.matchAll(/npm run ([\w:-]+)/g)) expect(scripts[m[1]], `npm run ${m[1]}`).toBeDefined();

@@ -26,6 +26,7 @@
 import { loadDist, requireNode } from "../load";
 import { loadProvider, type LoadedProvider } from "../providers/harness";
 import type { TestHost } from "../host/sshd";
+import { FIREWALL_TYPES, carryOutFirewall } from "./firewall-engine";
 
 export interface EngineRecord {
   name: string;
@@ -50,7 +51,7 @@ export interface RunReport {
 
 const CONTAINER = "proxmoxve:index/containerLegacy:ContainerLegacy";
 /** What `up` carries out: containers and the container kinds (host setup and VMs are other issues'). */
-const CARRIED_OUT = /^(proxmoxve:index\/containerLegacy:ContainerLegacy|pulumi-nodejs:dynamic\/phoenix:lxc-(options|step|snapshot))$/;
+const CARRIED_OUT = /^(proxmoxve:index\/containerLegacy:ContainerLegacy|pulumi-nodejs:dynamic\/phoenix:lxc-(options|step|snapshot|subids))$/;
 
 function nameFromUrn(urn: string): string {
   return urn.slice(urn.lastIndexOf("::") + 2);
@@ -155,7 +156,7 @@ export class Engine {
    * test host: the containers' resources are carried out, everything else (host setup, VMs) is
    * only declared.
    */
-  async up(opts: { stack?: string; configDir?: string } = {}): Promise<RunReport> {
+  async up(opts: { stack?: string; configDir?: string; config?: Record<string, string> } = {}): Promise<RunReport> {
     const report: RunReport = { registered: [], actions: new Map(), sessions: 0, errors: [] };
     const { planStack } = loadDist("infra/cli/plan");
     const t = this.host.target;
@@ -172,9 +173,15 @@ export class Engine {
       stack: opts.stack ?? "dev",
       preview: false,
       configDir: opts.configDir,
-      config: { "phoenix:sshHost": t.host, "phoenix:sshPort": String(t.port), "phoenix:sshUser": t.user, "phoenix:sshHostKey": this.host.hostKeyLine },
+      config: {
+        "phoenix:sshHost": t.host, "phoenix:sshPort": String(t.port), "phoenix:sshUser": t.user, "phoenix:sshHostKey": this.host.hostKeyLine,
+        // The test sshd's random port is not the one the stacks' firewall rules keep open (the
+        // lock-out guard itself is tested in test/program/firewall.test.ts).
+        "phoenix:firewallLockoutAcknowledged": "true",
+        ...opts.config,
+      },
       onNewResource: async (args: any) => {
-        if (!CARRIED_OUT.test(args.type)) return undefined;
+        if (!CARRIED_OUT.test(args.type) && !FIREWALL_TYPES.test(args.type)) return undefined;
         if (report.errors.length) throw new Error(`${args.name}: not carried out (an earlier resource failed)`);
         inFlight++;
         try {
@@ -232,6 +239,7 @@ export class Engine {
       report.actions.set(args.name, "create");
       return { id: created.id, state: created.outs };
     }
+    if (FIREWALL_TYPES.test(args.type)) return carryOutFirewall(this.host, this.state, args, report);
     if (args.type === CONTAINER) {
       if (prior) {
         if (this.stable(prior.inputs) === this.stable(args.inputs)) {
@@ -283,7 +291,7 @@ export class Engine {
     opts.push("--cores", String(c.cpu.cores), "--memory", String(c.memory.dedicated), "--swap", String(c.memory.swap));
     const net = c.networkInterfaces[0];
     const ip = c.initialization.ipConfigs[0].ipv4;
-    opts.push("--net0", [`name=${net.name}`, `bridge=${net.bridge}`, net.macAddress && `hwaddr=${net.macAddress}`, `ip=${ip.address}`, ip.gateway && `gw=${ip.gateway}`].filter(Boolean).join(","));
+    opts.push("--net0", [`name=${net.name}`, `bridge=${net.bridge}`, net.macAddress && `hwaddr=${net.macAddress}`, net.firewall && "firewall=1", `ip=${ip.address}`, ip.gateway && `gw=${ip.gateway}`].filter(Boolean).join(","));
     if (c.features) {
       const f = Object.entries(c.features).map(([k, v]) => (k === "mounts" ? `mount=${(v as string[]).join(";")}` : `${k}=${v ? 1 : 0}`));
       opts.push("--features", f.join(","));

@@ -118,12 +118,36 @@ describe("commands the workflows call", () => {
 describe("Pulumi steps", () => {
   const pulumiSteps = allSteps().filter(({ step }) => typeof step.uses === "string" && step.uses.startsWith("pulumi/actions@"));
 
-  it("use only inputs pulumi/actions has, with a command and a stack", () => {
-    expect(pulumiSteps.length).toBeGreaterThanOrEqual(3);
+  it("use only inputs pulumi/actions has, with a command and a stack (or none at all: the CLI only)", () => {
+    expect(pulumiSteps.filter(({ step }) => step.with?.command).length).toBeGreaterThanOrEqual(3);
     for (const { where, step } of pulumiSteps) {
       for (const key of Object.keys(step.with ?? {})) expect(PULUMI_ACTION_INPUTS.has(key), `${where}: input ${key}`).toBe(true);
+      // Without a command the action installs the Pulumi CLI and does nothing else.
+      if (!step.with) continue;
       expect(["preview", "up"]).toContain(step.with.command);
       expect(step.with["stack-name"]).toBe("${{ matrix.stack }}");
+    }
+  });
+
+  it.each([
+    ["pull-request.yml", "preview"],
+    ["drift.yml", "preview-refresh"],
+  ])("%s runs phoenix doctor before the preview, with the CLI installed first, and fails on its verdict", (file, job) => {
+    const steps = workflows[file].jobs[job].steps as any[];
+    const cli = steps.findIndex((s) => s.uses?.startsWith("pulumi/actions@") && !s.with);
+    const doctor = steps.findIndex((s) => s.id === "doctor");
+    const preview = steps.findIndex((s) => s.uses?.startsWith("pulumi/actions@") && s.with?.command === "preview");
+    expect(cli).toBeGreaterThanOrEqual(0);
+    expect(cli).toBeLessThan(doctor);
+    expect(doctor).toBeLessThan(preview);
+    expect(steps[doctor].run).toBe('.github/scripts/doctor.sh "${STACK}"');
+    expect(steps[doctor].env.STACK).toBe("${{ matrix.stack }}");
+    const verdict = steps.at(-1);
+    expect(verdict.if).toBe("always() && steps.doctor.outputs.exit != '0'");
+    if (file === "pull-request.yml") {
+      const comment = steps.find((s) => s.uses?.startsWith("actions/github-script@"));
+      expect(steps.indexOf(comment)).toBeLessThan(preview);
+      expect(comment.with.script).toContain("readFileSync(`${process.env.RUNNER_TEMP}/doctor.md`");
     }
   });
 
@@ -132,7 +156,7 @@ describe("Pulumi steps", () => {
     expect(Object.keys(wf.on)).toEqual(["pull_request"]);
     const preview = wf.jobs.preview;
     expect(preview.strategy.matrix.stack).toBe("${{ fromJSON(needs.changes.outputs.stacks) }}");
-    const step = preview.steps.find((s: any) => s.uses?.startsWith("pulumi/actions@"));
+    const step = preview.steps.find((s: any) => s.uses?.startsWith("pulumi/actions@") && s.with);
     expect(step.with).toMatchObject({ command: "preview", "comment-on-pr": true, policyPacks: "policy" });
     expect(preview.needs).toEqual(["changes", "checks"]);
   });
@@ -186,6 +210,33 @@ describe("the glue scripts, run as the runner runs them", () => {
     const line = fs.readFileSync(out, "utf8").trim();
     expect(line).toMatch(/^stacks=\[.*\]$/);
     expect(JSON.parse(line.slice("stacks=".length))).toEqual(stacks);
+  });
+
+  it("doctor.sh: the table lands in doctor.md and the summary, the verdict in exit=, the token's secret nowhere", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "phoenix-gh-"));
+    const bin = path.join(dir, "bin");
+    fs.mkdirSync(bin);
+    // A stand-in Pulumi CLI: `pulumi config get --stack dev KEY` prints the decrypted secret.
+    fs.writeFileSync(
+      path.join(bin, "pulumi"),
+      '#!/bin/sh\ncase "$*" in\n  "config get --stack dev phoenix:sshPrivateKey") echo not-a-key ;;\n  "config get --stack dev proxmoxve:apiToken") echo "phoenix@pve!iac=0b7c-very-secret" ;;\n  *) exit 1 ;;\nesac\n',
+      { mode: 0o755 },
+    );
+    const out = path.join(dir, "output");
+    const summary = path.join(dir, "summary");
+    fs.writeFileSync(out, "");
+    const r = spawnSync(path.join(repoRoot, ".github", "scripts", "doctor.sh"), ["dev"], {
+      cwd: repoRoot,
+      encoding: "utf8",
+      env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, GITHUB_OUTPUT: out, GITHUB_STEP_SUMMARY: summary, RUNNER_TEMP: dir },
+    });
+    expect(r.status, r.stderr).toBe(0);
+    // The dev stack's placeholder host key: doctor fails its ssh check and exits 1.
+    expect(fs.readFileSync(out, "utf8")).toBe("exit=1\n");
+    const md = fs.readFileSync(path.join(dir, "doctor.md"), "utf8");
+    expect(md).toMatch(/^### phoenix doctor: `dev` \(exit 1\)\n\n```\nfail  ssh: /);
+    expect(fs.readFileSync(summary, "utf8")).toBe(md);
+    expect(md + r.stdout + r.stderr).not.toContain("very-secret");
   });
 
   it("checks.yml: the validate step validates every stack's files (after the build the test suite already ran)", () => {

@@ -69,7 +69,7 @@ describe("graph structure", () => {
   it("names nodes by their resource names", () => {
     const ids = graph.nodes.map((n: any) => n.id);
     for (const id of ["host-initial-setup", "host-nvidia", "host-admin-user-phoenix_admin", "host-zfs-pool-quickOS", "host-zfs-dataset-quickOS-lxc-disks",
-      "host-nfs-export-0", "host-samba-share-shared-prod-data", "ct-900", "ct-900-snapshot", "vm-8000", "vm-8000-snapshot", "vm-8001"]) {
+      "host-nfs-export-quickOS_vm-persistent-data", "host-samba-share-shared-prod-data", "ct-900", "ct-900-snapshot", "vm-8000", "vm-8000-snapshot", "vm-8001"]) {
       expect(ids).toContain(id);
     }
     expect(ids).not.toContain("ct-950-snapshot");
@@ -130,10 +130,10 @@ describe("topologicalOrder", () => {
     m.vms = [];
     const order = G.topologicalOrder(m).map((g: any) => g.id);
     expect(order).toHaveLength(300);
-    const pos = new Map(order.map((x: number, i: number) => [x, i]));
+    const pos = new Map<number, number>(order.map((x: number, i: number) => [x, i]));
     for (const c of containers) {
-      if (c.cloneFrom !== undefined) expect(pos.get(c.cloneFrom)).toBeLessThan(pos.get(c.ctid));
-      for (const d of c.dependencies) expect(pos.get(d)).toBeLessThan(pos.get(c.ctid));
+      if (c.cloneFrom !== undefined) expect(pos.get(c.cloneFrom)).toBeLessThan(pos.get(c.ctid)!);
+      for (const d of c.dependencies) expect(pos.get(d)).toBeLessThan(pos.get(c.ctid)!);
     }
   });
 
@@ -148,7 +148,7 @@ describe("graphStats", () => {
   it("counts resources and finds the longest chain", () => {
     const s = G.graphStats(devModel());
     expect(s).toMatchObject({ containers: 6, vms: 2, snapshots: 4 });
-    expect(s.resources).toBe(s.hostSteps + s.containers + s.vms + s.snapshots);
+    expect(s.resources).toBe(s.hostSteps + s.containers + s.vms + s.snapshots + s.firewalls);
     expect(s.longestChain).toEqual([
       "host-initial-setup", "host-zfs-pool-quickOS", "host-zfs-dataset-quickOS-lxc-disks", "host-storage-quickOS-lxc-disks",
       "ct-900", "ct-900-snapshot", "ct-901", "ct-901-snapshot", "ct-950", "ct-952",

@@ -2,11 +2,12 @@
 # The real host tools the test suite drives: OpenSSH server (the test host), zfs-fuse (real ZFS
 # pools on file vdevs), Samba's testparm, NFS's exportfs, sudo's visudo, shellcheck and busybox
 # (container root filesystems for the Proxmox emulator), Debian's lxc (real containers behind the
-# emulator's `pct start`/`exec`). Installs only what is missing, so
+# emulator's `pct start`/`exec`), Net::IP (how pve-firewall reads addresses, for the engine
+# stand-in's firewall), curl (the host side of `phoenix doctor`). Installs only what is missing, so
 # `npm test` works on a fresh Debian machine (as root) and costs nothing once installed.
 set -euo pipefail
 
-packages=(openssh-server zfs-fuse samba nfs-kernel-server sudo shellcheck busybox-static util-linux lxc)
+packages=(openssh-server zfs-fuse samba nfs-kernel-server sudo shellcheck busybox-static util-linux libnet-ip-perl curl lxc)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -14,6 +14,7 @@
 //   await host.startZfsFuse()                // zfs/zpool usable inside the namespace
 //
 // Several test files may start hosts in parallel: each has its own port, namespace and dirs.
+// test-tier: host
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync, appendFileSync, existsSync, readdirSync, readlinkSync } from "node:fs";
 import * as net from "node:net";

@@ -6,12 +6,21 @@ import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { loadDist, repoRoot } from "../load";
 import { captureResources } from "../providers/harness";
+import type { StackSettings } from "../../infra/settings";
 
 const { VmGuest, vmStorageIds } = loadDist<typeof import("../../infra/components/vm")>("infra/components/vm");
 const loaded = loadDist<typeof import("../../infra/config/load")>("infra/config/load").loadPhoenixConfig(path.join(repoRoot, "stacks", "dev"));
 if (!loaded.ok) throw new Error(loaded.errors.join("\n"));
 const model = loaded.model;
-const settings = { stack: "dev", configDir: "", node: "pve", connection: { host: "pve.example", port: 22, user: "root", hostKey: "SHA256:abc" }, allowDataDestruction: false, protectPools: true };
+const settings: StackSettings = {
+  stack: "dev",
+  configDir: "",
+  node: "pve",
+  connection: { host: "pve.example", port: 22, user: "root", hostKey: "SHA256:abc" },
+  allowDataDestruction: false,
+  protectPools: true,
+  proxmoxSubscription: false,
+};
 const template = model.vms.find((v) => v.vmid === 8000)!;
 
 function vm(overrides: Record<string, unknown>) {

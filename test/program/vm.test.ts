@@ -154,6 +154,7 @@ describe("VM dependencies in the plan of the prod stack", () => {
     expect(vm8002.dependsOn).toContain("vm-8001-cloud-init"); // dependencies: [8001]
     expect(vm8002.dependsOn).toContain("vm-8000"); // clone_from_vmid: 8000
     // `nameserver` (a string, in the original files) is a list of one.
-    expect(vm8002.inputs.initialization.dns).toEqual({ servers: ["10.0.0.1"] });
+    // The search domain is the host file's domain_name, as the Bash tool set it.
+    expect(vm8002.inputs.initialization.dns).toEqual({ servers: ["10.0.0.1"], domain: "prod.phoenix.internal" });
   });
 });

@@ -2,7 +2,9 @@
 // dist/, through Node's own require), captures each dynamic resource's serialized `__provider`
 // and inputs, and loads a provider exactly as Pulumi's dynamic-provider host does:
 // `require-from-string(serialized).handler()`, then `configure({ config })` with the stack
-// config carrying the SSH secrets.
+// config carrying the SSH secrets. The serialized provider is a small loader (issue 17): on
+// first use it loads the implementation from the project in PULUMI_ROOT_DIRECTORY or the working
+// directory, which for vitest is the repository root (dist/, so build first).
 //
 //   const [res] = await captureResources(() => {
 //     const { HostScriptResource } = loadDist("providers/base/index");

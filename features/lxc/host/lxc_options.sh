@@ -45,7 +45,7 @@ flag='((nesting|keyctl|fuse|mknod)=[01]|mount=[a-z0-9]+(;[a-z0-9]+)*)'
 desired=""
 while IFS= read -r line; do
   [ -n "$line" ] || continue
-  [[ $line =~ ^(lxc\.[a-z0-9_.]+)=(.*)$ ]] || { echo "invalid LXC option line '$line' (want lxc.key=value)" >&2; exit 2; }
+  [[ $line =~ ^(lxc\.[a-z0-9_.-]+)=(.*)$ ]] || { echo "invalid LXC option line '$line' (want lxc.key=value)" >&2; exit 2; }
   desired+="${BASH_REMATCH[1]}: ${BASH_REMATCH[2]}"$'\n'
 done <<<"${PHOENIX_OPTIONS:-}"
 
@@ -179,6 +179,8 @@ make_sources() {
 # keys follow the Proxmox keys); prints "changed" when the file content changed.
 rewrite() {
   local want=$1 tmp
+  # Temp files of a run killed mid-rewrite: safe to remove, this run holds the config lock.
+  rm -f -- "$conf".phoenix.??????
   tmp=$(mktemp "$conf.phoenix.XXXXXX")
   {
     current_section | awk 'NF > 0 && !/^lxc\./ { print }'

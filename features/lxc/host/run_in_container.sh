@@ -10,6 +10,8 @@
 #   PHOENIX_SCRIPT   the in-container script (bash)
 #   PHOENIX_LIBRARY  features/lxc/lib/common.sh, sourced by the script through $PHOENIX_LIB
 #   PHOENIX_ENV_<X>  handed to the script as PHOENIX_<X>
+#   PHOENIX_HOST_FILE  optional: a file on the host pushed next to the step; the script finds it
+#                    at $PHOENIX_HOST_FILE (its content is part of the step's hash)
 set -euo pipefail
 
 ctid=${PHOENIX_CTID:?}
@@ -28,12 +30,18 @@ printf '%s' "${PHOENIX_SCRIPT:?}" >"$work/step.sh"
 {
   printf "export PHOENIX_LIB='%s'\n" "$run_dir/common.sh"
   printf "export PHOENIX_STEP='%s'\n" "$step"
+  if [ -n "${PHOENIX_HOST_FILE:-}" ]; then printf "export PHOENIX_HOST_FILE='%s'\n" "$run_dir/$step.file"; fi
   for var in "${!PHOENIX_ENV_@}"; do
     value=${!var}
     printf "export PHOENIX_%s='%s'\n" "${var#PHOENIX_ENV_}" "${value//\'/\'\\\'\'}"
   done
 } >"$work/step.env"
-want=$(cat "$work/common.sh" "$work/step.sh" "$work/step.env" | sha256sum | cut -d' ' -f1)
+host_file=${PHOENIX_HOST_FILE:-}
+if [ -n "$host_file" ]; then
+  [[ $host_file == /* && $host_file != *..* ]] || { echo "invalid host file '$host_file'" >&2; exit 2; }
+  if [ -f "$host_file" ]; then cp -- "$host_file" "$work/host.file"; else : >"$work/host.file"; fi
+fi
+want=$(cat "$work/common.sh" "$work/step.sh" "$work/step.env" ${host_file:+"$work/host.file"} | sha256sum | cut -d' ' -f1)
 
 running() { pct status "$ctid" 2>/dev/null | grep -q 'status: running'; }
 exists() { pct status "$ctid" >/dev/null 2>&1; }
@@ -50,6 +58,7 @@ case ${PHOENIX_ACTION:?} in
     ;;
   apply)
     exists || { echo "container $ctid does not exist" >&2; exit 1; }
+    if [ -n "$host_file" ] && [ ! -f "$host_file" ]; then echo "step $step: host file $host_file does not exist" >&2; exit 1; fi
     if ! running; then pct start "$ctid"; fi
     # The container accepts commands once its init is up.
     for _ in $(seq 1 30); do
@@ -60,6 +69,7 @@ case ${PHOENIX_ACTION:?} in
     pct push "$ctid" "$work/common.sh" "$run_dir/common.sh" --perms 0644
     pct push "$ctid" "$work/step.env" "$run_dir/$step.env" --perms 0600
     pct push "$ctid" "$work/step.sh" "$run_dir/$step.sh" --perms 0700
+    if [ -n "$host_file" ]; then pct push "$ctid" "$work/host.file" "$run_dir/$step.file" --perms 0600; fi
     code=0
     # Fixed command; the paths travel as arguments.
     # shellcheck disable=SC2016
@@ -74,7 +84,9 @@ case ${PHOENIX_ACTION:?} in
     fi
     mkdir -p "$stamp_dir"
     printf '%s\n' "$want" >"$stamp"
-    printf 'PHOENIX_RESULT {"present":true,"ctid":"%s","step":"%s","sha256":"%s","matches":true}\n' "$ctid" "$step" "$want"
+    # Warnings the step printed (`PHOENIX_WARNING <text>` lines), base64 so they stay JSON-safe.
+    warnings=$({ grep '^PHOENIX_WARNING ' "$work/out" || true; } | sed 's/^PHOENIX_WARNING //' | base64 | tr -d '\n')
+    printf 'PHOENIX_RESULT {"present":true,"ctid":"%s","step":"%s","sha256":"%s","matches":true,"warnings":"%s"}\n' "$ctid" "$step" "$want" "$warnings"
     ;;
   delete)
     # What a step installed stays in the container (it goes with the container); only the

@@ -7,17 +7,31 @@
 #   PHOENIX_CTID      container ID
 #   PHOENIX_SNAPNAME  snapshot name (template_snapshot_name)
 #   PHOENIX_TRIGGER   hash of the provisioned steps
+#   PHOENIX_STOP      1 (default, templates): shut down first, leave stopped; 0 (lifecycle
+#                     snapshots pre-configured/final-form): snapshot the container as it is
 set -euo pipefail
 
 ctid=${PHOENIX_CTID:?}
 snap=${PHOENIX_SNAPNAME:?}
 trigger=${PHOENIX_TRIGGER:?}
+stop=${PHOENIX_STOP:-1}
+[[ $stop =~ ^[01]$ ]] || { echo "invalid stop '$stop'" >&2; exit 2; }
 [[ $ctid =~ ^[1-9][0-9]{2,8}$ ]] || { echo "invalid CTID '$ctid'" >&2; exit 2; }
 [[ $snap =~ ^[A-Za-z][A-Za-z0-9_-]{1,39}$ ]] || { echo "invalid snapshot name '$snap'" >&2; exit 2; }
 [[ $trigger =~ ^[a-f0-9]{8,128}$ ]] || { echo "invalid trigger '$trigger'" >&2; exit 2; }
 want="phoenix:$trigger"
 
+conf_file=/etc/pve/lxc/$ctid.conf
+
 ct_exists() { pct status "$ctid" >/dev/null 2>&1; }
+# A `pct snapshot` killed mid-copy leaves its section marked `snapstate: prepare` (an interrupted
+# delsnapshot: `snapstate: delete`) and the container locked (`lock: snapshot`): pve-guest-common
+# AbstractConfig __snapshot_prepare/__snapshot_commit. `pct config --snapshot` hides snapstate, so
+# the config file is read. Such a snapshot is not accepted: it is removed and taken again.
+incomplete() {
+  [ -f "$conf_file" ] && awk -v s="[$snap]" '$0 == s { on = 1; next } /^\[/ { on = 0 } on && /^snapstate:/ { f = 1 } END { exit !f }' "$conf_file"
+}
+lock_of_ct() { [ -f "$conf_file" ] && awk '/^\[/ { exit } /^lock:/ { print $2 }' "$conf_file"; }
 exists() { ct_exists && pct listsnapshot "$ctid" | awk '{print $2}' | grep -qxF -- "$snap"; }
 # The description as Proxmox prints it: stored as `#` comment lines, each percent-encoded, and
 # read back with a trailing newline per line; `pct config` prints it percent-encoded again
@@ -40,21 +54,27 @@ case ${PHOENIX_ACTION:?} in
       echo 'PHOENIX_RESULT {"present":false}'
       exit 0
     fi
-    matches=false
-    if [ "$(description)" = "$want" ] && ! running; then matches=true; fi
-    printf 'PHOENIX_RESULT {"present":true,"ctid":"%s","snapname":"%s","matches":%s}\n' "$ctid" "$snap" "$matches"
+    matches=false complete=true
+    incomplete && complete=false
+    if [ "$complete" = true ] && [ "$(description)" = "$want" ] && { [ "$stop" = 0 ] || ! running; }; then matches=true; fi
+    printf 'PHOENIX_RESULT {"present":true,"ctid":"%s","snapname":"%s","matches":%s,"complete":%s}\n' "$ctid" "$snap" "$matches" "$complete"
     ;;
   apply)
     ct_exists || { echo "container $ctid does not exist" >&2; exit 1; }
     # A clean shutdown, so the snapshot holds a consistent file system.
-    if running; then pct shutdown "$ctid" --timeout 120 --forceStop 1; fi
+    if [ "$stop" = 1 ] && running; then pct shutdown "$ctid" --timeout 120 --forceStop 1; fi
     taken=false
+    if exists && incomplete; then
+      echo "snapshot $snap of CT $ctid is incomplete (interrupted): removing it to take it again" >&2
+      case $(lock_of_ct) in snapshot | snapshot-delete) pct unlock "$ctid" ;; esac
+      pct delsnapshot "$ctid" "$snap" --force 1
+    fi
     if exists && [ "$(description)" != "$want" ]; then pct delsnapshot "$ctid" "$snap"; fi
     if ! exists; then
       pct snapshot "$ctid" "$snap" --description "$want"
       taken=true
     fi
-    printf 'PHOENIX_RESULT {"present":true,"ctid":"%s","snapname":"%s","matches":true,"taken":%s}\n' "$ctid" "$snap" "$taken"
+    printf 'PHOENIX_RESULT {"present":true,"ctid":"%s","snapname":"%s","matches":true,"complete":true,"taken":%s}\n' "$ctid" "$snap" "$taken"
     ;;
   delete)
     if exists; then pct delsnapshot "$ctid" "$snap"; fi

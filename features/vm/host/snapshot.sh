@@ -27,6 +27,16 @@ result() {
 
 vm_exists() { qm status "$vmid" >/dev/null 2>&1; }
 
+conf_file=/etc/pve/qemu-server/$vmid.conf
+# A `qm snapshot` killed mid-way leaves its section marked `snapstate: prepare` (an interrupted
+# delsnapshot: `snapstate: delete`) and the VM locked (`lock: snapshot`): pve-guest-common
+# AbstractConfig __snapshot_prepare/__snapshot_commit. `qm config --snapshot` hides snapstate, so
+# the config file is read. Such a snapshot is not accepted: it is removed and taken again.
+incomplete() {
+  [ -f "$conf_file" ] && awk -v s="[$name]" '$0 == s { on = 1; next } /^\[/ { on = 0 } on && /^snapstate:/ { f = 1 } END { exit !f }' "$conf_file"
+}
+lock_of_vm() { [ -f "$conf_file" ] && awk '/^\[/ { exit } /^lock:/ { print $2 }' "$conf_file"; }
+
 has_snapshot() {
   # `qm listsnapshot` prints a tree: "`-> name  date  description" lines; `current` is not one.
   qm listsnapshot "$vmid" | sed -n 's/^[[:space:]]*`->[[:space:]]*\([^[:space:]]*\).*/\1/p' | grep -qxF -- "$name"
@@ -46,11 +56,16 @@ case ${PHOENIX_ACTION:?} in
     seen_after=${current#phoenix: taken after }
     [ "$seen_after" != provisioning ] || seen_after=""
     matches=0
-    [ "$current" = "$description" ] && matches=1
+    [ "$current" = "$description" ] && ! incomplete && matches=1
     result present 1 vmid "$vmid" name "$name" after "$seen_after" matches "$matches" id "$vmid/$name"
     ;;
   apply)
     vm_exists || { echo "VM $vmid does not exist: nothing to snapshot" >&2; exit 1; }
+    if has_snapshot && incomplete; then
+      echo "snapshot $name of VM $vmid is incomplete (interrupted): removing it to take it again"
+      case $(lock_of_vm) in snapshot | snapshot-delete) qm unlock "$vmid" ;; esac
+      qm delsnapshot "$vmid" "$name" --force 1
+    fi
     if has_snapshot; then
       if [ "$(snapshot_description)" = "$description" ]; then
         echo "snapshot $name of VM $vmid is up to date"

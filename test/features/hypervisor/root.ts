@@ -2,6 +2,7 @@
 // mount namespace, held open by a sleeping process, in which /etc, /var, /run, /usr/local, /mnt,
 // /srv, /root and /home are overlays on the real directories and /tmp is a tmpfs. Scripts run in
 // it through `nsenter`, so they may change /etc freely; this machine's real files stay untouched.
+// test-tier: host
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readdirSync, readlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -92,6 +93,8 @@ export async function startThrowawayRoot(): Promise<ThrowawayRoot> {
       child.stdout.on("data", (d) => (stdout += d));
       child.stderr.on("data", (d) => (stderr += d));
       child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
+      // A script that dies early (a refused value) stops reading its own text: not an error here.
+      child.stdin.on("error", () => {});
       child.stdin.end(opts.stdin ?? "");
     });
 

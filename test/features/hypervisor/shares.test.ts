@@ -53,6 +53,33 @@ describe("nfs_export.sh (real exportfs)", () => {
     expect((await root.exec("exportfs -v")).stdout).not.toContain("/srv/data");
     expect((await root.script("nfs_export", "read", nfs)).result).toEqual({ present: false });
   });
+
+  it("export file names cannot collide (/srv/a_b/c and /srv/a/b_c); files of the old naming are adopted", async () => {
+    await root.exec("mkdir -p /srv/a_b/c /srv/a/b_c /srv/old_name");
+    const one = { path: "/srv/a_b/c", clients: "10.0.0.1", options: "ro,sync,no_subtree_check" };
+    const two = { path: "/srv/a/b_c", clients: "10.0.0.2", options: "ro,sync,no_subtree_check" };
+    expect((await root.script("nfs_export", "apply", one)).result).toMatchObject({ file: "/etc/exports.d/phoenix-srv_a%5Fb_c.exports", matches: true });
+    expect((await root.script("nfs_export", "apply", two)).result).toMatchObject({ file: "/etc/exports.d/phoenix-srv_a_b%5Fc.exports", matches: true });
+    // Both still there, each as written.
+    expect((await root.script("nfs_export", "read", one)).result).toMatchObject({ present: true, matches: true, active: true });
+    expect((await root.script("nfs_export", "read", two)).result).toMatchObject({ present: true, matches: true, active: true });
+    await root.script("nfs_export", "delete", one);
+    expect((await root.script("nfs_export", "read", two)).result).toMatchObject({ present: true, matches: true });
+    await root.script("nfs_export", "delete", two);
+
+    // A file written by the earlier naming (phoenix-srv_old_name.exports) is this export's: read
+    // sees it (no duplicate create), apply renames it, no second file appears.
+    const old = { path: "/srv/old_name", clients: "10.0.0.3", options: "ro,sync,no_subtree_check" };
+    await root.exec("printf '# Managed by Phoenix; edits are overwritten.\\n/srv/old_name 10.0.0.3(ro,sync,no_subtree_check)\\n' > /etc/exports.d/phoenix-srv_old_name.exports && exportfs -ra");
+    expect((await root.script("nfs_export", "read", old)).result).toMatchObject({ present: true, matches: true });
+    expect((await root.script("nfs_export", "apply", old)).result).toMatchObject({ file: "/etc/exports.d/phoenix-srv_old%5Fname.exports", matches: true });
+    expect((await root.exec("ls /etc/exports.d")).stdout).toBe("admin.exports\nphoenix-srv_old%5Fname.exports\n");
+    await root.script("nfs_export", "delete", old);
+    // Paths that name one directory twice are refused (one directory, one file).
+    for (const path of ["/srv//data", "/srv/data/", "/srv/./data"]) {
+      expect((await root.script("nfs_export", "apply", { ...nfs, path })).code, path).not.toBe(0);
+    }
+  });
 });
 
 const share = { name: "shared-data", path: "/srv/data", options: "browseable=yes\nwritable=yes", valid_users: "alice bob" };
@@ -78,11 +105,13 @@ describe("samba_share.sh (real testparm)", () => {
 
   it("an option testparm rejects leaves the previous configuration in place and says why", async () => {
     const managedBefore = (await root.exec("cat /etc/samba/phoenix-shares.conf")).stdout;
-    for (const options of ["browseable=maybe", "no such parameter=1"]) {
-      const r = await root.script("samba_share", "apply", { ...share, options });
-      expect(r.code).not.toBe(0);
-      expect(r.stderr).toContain("testparm rejected the change");
-    }
+    const r = await root.script("samba_share", "apply", { ...share, options: "browseable=maybe" });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("testparm rejected the change");
+    // A name that is not on the allow-list never reaches testparm.
+    const unknown = await root.script("samba_share", "apply", { ...share, options: "no such parameter=1" });
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.stderr).toContain("not on the share option allow-list");
     expect((await root.exec("cat /etc/samba/phoenix-shares.conf")).stdout).toBe(managedBefore);
     expect((await root.exec("ls /etc/samba")).stdout).not.toContain("phoenix-new");
   });
@@ -92,12 +121,32 @@ describe("samba_share.sh (real testparm)", () => {
       { ...share, options: "comment = x\n[evil]\npath = /" },
       { ...share, options: "comment=a]b" },
       { ...share, options: "root preexec=touch /tmp/x" },
+      // Samba ignores spaces in names and knows synonyms: every spelling is refused.
+      { ...share, options: "rootpreexec=/usr/bin/touch /tmp/pwned" },
+      { ...share, options: "root  preexec=/usr/bin/touch /tmp/pwned" },
+      { ...share, options: "exec=/usr/bin/touch /tmp/pwned" },
+      { ...share, options: "dfree command=/usr/bin/touch /tmp/pwned" },
+      { ...share, options: "force user=root" },
+      { ...share, options: "wide links=yes" },
       { ...share, name: "global" },
       { ...share, valid_users: "alice;rm" },
     ]) {
       const r = await root.script("samba_share", "apply", bad);
       expect(r.code, JSON.stringify(bad)).not.toBe(0);
     }
+    expect((await root.exec("test -e /tmp/pwned")).code).not.toBe(0);
+  });
+
+  it("an indented or re-spelled include line in smb.conf is recognised: no second include", async () => {
+    await root.exec(
+      "grep -v 'phoenix-shares.conf' /etc/samba/smb.conf > /tmp/smb && printf '   Include  =  /etc/samba/phoenix-shares.conf\\n' >> /tmp/smb && cat /tmp/smb > /etc/samba/smb.conf",
+    );
+    const r = await root.script("samba_share", "apply", { ...share, name: "indented" });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.result).toMatchObject({ included: true, matches: true });
+    const conf = (await root.exec("cat /etc/samba/smb.conf")).stdout;
+    expect(conf.match(/phoenix-shares\.conf/g)?.length).toBe(1);
+    await root.script("samba_share", "delete", { ...share, name: "indented" });
   });
 
   it("a running smbd reloads its configuration after a change", async () => {
@@ -123,5 +172,32 @@ describe("samba_share.sh (real testparm)", () => {
     expect(managed).not.toContain("shared-data");
     expect(managed).toContain("[second]");
     expect((await root.script("samba_share", "read", share)).result).toEqual({ present: false });
+  });
+});
+
+describe("samba_user.sh (real pdbedit, smbpasswd)", () => {
+  const flags = async () => (await root.exec("pdbedit -L -v -u sambauser | sed -n 's/^Account Flags:[[:space:]]*//p'")).stdout.trim();
+  it("removing the password disables the account; setting one enables it again", async () => {
+    await root.exec("useradd -M sambauser || true");
+    const on = await root.script("samba_user", "apply", { username: "sambauser", password: "s3cret-pass" });
+    expect(on.code, on.stderr).toBe(0);
+    expect(on.result).toMatchObject({ present: true, matches: true, disabled: false });
+    expect(await flags()).not.toMatch(/D/);
+    // phoenix:sambaPassword removed: the stored password must stop working.
+    expect((await root.script("samba_user", "read", { username: "sambauser", password: "" })).result).toMatchObject({ matches: false });
+    const off = await root.script("samba_user", "apply", { username: "sambauser", password: "" });
+    expect(off.code, off.stderr).toBe(0);
+    expect(off.result).toMatchObject({ present: true, matches: true, disabled: true });
+    expect(await flags()).toMatch(/\[[^\]]*D/);
+    const again = await root.script("samba_user", "apply", { username: "sambauser", password: "n3w-pass" });
+    expect(again.result).toMatchObject({ matches: true, disabled: false });
+  });
+
+  it("a new account without a password is created disabled, never with an empty password", async () => {
+    await root.exec("useradd -M sambanew || true");
+    const r = await root.script("samba_user", "apply", { username: "sambanew", password: "" });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.result).toMatchObject({ present: true, disabled: true, matches: true });
+    expect((await root.exec("pdbedit -L -v -u sambanew")).stdout).not.toMatch(/Account Flags:.*N/);
   });
 });

@@ -81,6 +81,32 @@ describe("zfs_dataset.sh (real zfs-fuse)", () => {
     expect((await root.script("zfs_dataset", "read", ds)).result).toEqual({ present: false });
   });
 
+  it("an unmounted dataset holding one small file counts as holding data; an unmounted empty one does not", async () => {
+    const small = { pool: "tank", name: "unmounted-small", properties: "" };
+    expect((await root.script("zfs_dataset", "apply", small)).code).toBe(0);
+    await root.exec("echo tiny > /mnt/tank/unmounted-small/note && sync && zfs unmount tank/unmounted-small");
+    expect((await root.exec("zfs get -H -o value mounted tank/unmounted-small")).stdout).toBe("no\n");
+    const refused = await root.script("zfs_dataset", "delete", small);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain("holds data");
+    // Looked into, left as found (unmounted), the file intact.
+    expect((await root.exec("zfs get -H -o value mounted tank/unmounted-small")).stdout).toBe("no\n");
+    await root.exec("zfs mount tank/unmounted-small");
+    expect((await root.exec("cat /mnt/tank/unmounted-small/note")).stdout).toBe("tiny\n");
+
+    // mountpoint=none: nobody can look inside, so it counts as holding data.
+    await root.exec("zfs set mountpoint=none tank/unmounted-small");
+    expect((await root.script("zfs_dataset", "delete", small)).code).not.toBe(0);
+    expect((await root.exec("zfs list -H -o name tank/unmounted-small")).code).toBe(0);
+
+    const empty = { pool: "tank", name: "unmounted-empty", properties: "" };
+    await root.script("zfs_dataset", "apply", empty);
+    await root.exec("zfs unmount tank/unmounted-empty");
+    const gone = await root.script("zfs_dataset", "delete", empty);
+    expect(gone.code, gone.stderr).toBe(0);
+    expect((await root.exec("zfs list -H -o name tank/unmounted-empty")).code).not.toBe(0);
+  });
+
   it("an empty dataset is deleted without the switch; rejects bad property syntax", async () => {
     await root.script("zfs_dataset", "apply", { pool: "tank", name: "empty", properties: "" });
     expect((await root.script("zfs_dataset", "delete", { pool: "tank", name: "empty", properties: "" })).code).toBe(0);

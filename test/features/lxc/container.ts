@@ -3,6 +3,7 @@
 // feature writes lands in the container's chroot under that dir, never on this machine. Steps
 // run through the real host wrapper features/lxc/host/run_in_container.sh (pct push + pct exec).
 // The root filesystem gets the stand-in tools of ./stubs as /usr/local/bin.
+// test-tier: host
 import { execFile } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, lstatSync, readlinkSync, writeFileSync, copyFileSync, chmodSync } from "node:fs";
 import { createHash } from "node:crypto";

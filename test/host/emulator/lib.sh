@@ -237,6 +237,8 @@ emu_conf_set_description() {
 emu_conf_add_snapshot() {
   local file=$1 name=$2 description=$3 tmp body
   tmp=$(mktemp "$file.XXXXXX")
+  # Not copied into a snapshot (pve-guest-common __snapshot_copy_config): lock and the guest's
+  # description; parent is handled below.
   body=$(emu_conf_current "$file" | awk 'NF > 0 && !/^#/ && index($0, "description: ") != 1 && index($0, "lock: ") != 1')
   {
     emu_conf_current "$file" | awk 'NF > 0 && index($0, "parent: ") != 1'

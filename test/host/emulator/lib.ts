@@ -1,5 +1,5 @@
 // Installs the Proxmox emulator into a test host (test/host/sshd.ts): lib.sh as
-// /usr/local/lib/pve-emu/lib.sh, the tools (`pct`, `qm`, `pvesm`) on the session PATH, and an
+// /usr/local/lib/pve-emu/lib.sh, the tools (`pct`, `qm`, `pvesm`, read-only `pvesh`, `pveversion`, `pveam`) on the session PATH, and an
 // optional seed directory copied into every new container root filesystem (EMU_SEED_EXTRA, e.g.
 // the stand-in apt-get/curl/systemctl of test/features/lxc/stubs as its /usr/local/bin).
 // The emulator's call log is /var/log/pve-emu/calls.log inside the test host: readCalls() parses it.
@@ -18,7 +18,7 @@ function shq(s: string): string {
 export async function installEmulator(
   host: TestHost,
   opts: {
-    tools?: Array<"pct" | "qm" | "pvesm">;
+    tools?: Array<"pct" | "qm" | "pvesm" | "pvesh" | "pveversion" | "pveam">;
     seed?: Record<string, { content: string; mode?: number }>;
     /** `pct start/exec` run real LXC containers (EMU_LXC=real; the host must be started with `lxc: true`). */
     realLxc?: boolean;

@@ -35,6 +35,25 @@ describe("runHostScript", () => {
     expect(r.stdout).toContain("noise");
   });
 
+  it("parameters too large for an environment string (200 KB, 1 MB) arrive whole; programs the script starts still run", async () => {
+    for (const size of [200_000, 1_000_000]) {
+      const big = "ab'c$(x)\n".repeat(size / 10);
+      const r = await run(
+        [
+          // an exec after the big value is set: fails with "Argument list too long" if it were exported
+          "/bin/true",
+          'sum=$(printf %s "$PHOENIX_BIG" | sha256sum | cut -d" " -f1)',
+          'printf \'PHOENIX_RESULT {"length":%s,"sum":"%s","small":"%s"}\\n\' "${#PHOENIX_BIG}" "$sum" "$PHOENIX_SMALL"',
+        ].join("\n"),
+        { params: { big, small: "s" } },
+      );
+      const { createHash } = await import("node:crypto");
+      expect(r.result).toEqual({ length: big.length, sum: createHash("sha256").update(big).digest("hex"), small: "s" });
+    }
+    // A secret that large is refused before anything runs (secrets never go to a file).
+    await expect(run("echo 'PHOENIX_RESULT {}'", { secretParams: { token: "x".repeat(40_000) } })).rejects.toThrow(/secretParams\.token: 40000 bytes/);
+  });
+
   it("runs under set -euo pipefail: a failing command, an unset variable or a failing pipe stops the script", async () => {
     for (const [script, pattern] of [
       ["false\necho 'PHOENIX_RESULT {}'", /failed with exit code 1/],
@@ -46,7 +65,7 @@ describe("runHostScript", () => {
   });
 
   it("errors name the purpose, the exit code and the stderr tail", async () => {
-    const err = await run('for i in $(seq 1 3000); do echo "line $i" >&2; done; exit 42').catch((e: Error) => e);
+    const err = (await run('for i in $(seq 1 3000); do echo "line $i" >&2; done; exit 42').catch((e: Error) => e)) as Error;
     expect(err.message).toMatch(/^read test-kind on root@127\.0\.0\.1:\d+ failed with exit code 42: …/);
     expect(err.message).toContain("line 3000");
     expect(err.message).not.toContain("line 1\n");
@@ -77,10 +96,36 @@ describe("runHostScript", () => {
     expect((await host.exec("test -e /run/lock/phoenix-lock-test.lock")).code).toBe(0);
   });
 
+  it("a run killed outright leaves its /tmp/phoenix-run.* dir; the next run removes it, never a live run's", async () => {
+    const { killHostSteps, waitOnHost } = await import("../../host/faults");
+    const runDirs = async () => (await host.exec("ls -d /tmp/phoenix-run.* 2>/dev/null || true")).stdout.split("\n").filter(Boolean);
+    expect(await runDirs()).toEqual([]);
+    // A power cut of a running step: SIGKILL to its whole process group, no trap runs.
+    const other = await ssh.openSession(host.target, host.secrets);
+    const killed = base.runHostScript(other, { script: "touch /run/phoenix-killme; sleep 60", action: "apply", params: {}, purpose: "to be killed" }).catch((e: Error) => e);
+    await waitOnHost(host, "test -e /run/phoenix-killme");
+    expect(killHostSteps(host)).toBe(1);
+    expect(await killed).toBeInstanceOf(Error);
+    other.close();
+    const left = await runDirs();
+    expect(left).toHaveLength(1);
+    // A live run in parallel keeps its dir while the next run sweeps.
+    const live = await ssh.openSession(host.target, host.secrets);
+    const running = base.runHostScript(live, { script: "touch /run/phoenix-live; sleep 2; echo 'PHOENIX_RESULT {}'", action: "read", params: {}, purpose: "live" });
+    await waitOnHost(host, "test -e /run/phoenix-live");
+    const liveDir = (await runDirs()).find((d) => !left.includes(d))!;
+    expect((await run("ls -d /tmp/phoenix-run.* | tr '\\n' ' ' | sed 's/^/PHOENIX_RESULT {\"dirs\":\"/; s/$/\"}/'")).result?.dirs).not.toContain(left[0]);
+    expect(await runDirs()).toContain(liveDir);
+    await running;
+    live.close();
+    await host.exec("rm -f /run/phoenix-killme /run/phoenix-live");
+    expect(await runDirs()).toEqual([]);
+  });
+
   it("a busy lock is reported after waiting, not hung on", async () => {
     const holder = host.exec("flock /run/lock/phoenix-busy.lock sleep 6");
     await new Promise((r) => setTimeout(r, 500));
-    const err = await run("echo 'PHOENIX_RESULT {}'", { lock: "busy", timeoutMs: 2000 }).catch((e: Error) => e);
+    const err = (await run("echo 'PHOENIX_RESULT {}'", { lock: "busy", timeoutMs: 2000 }).catch((e: Error) => e)) as Error;
     expect(err.message).toMatch(/failed with exit code 75: phoenix: host lock \/run\/lock\/phoenix-busy\.lock is busy \(waited 1s\)/);
     await holder;
   });

@@ -1,6 +1,7 @@
 // Every provider kind in the registry serializes the way Pulumi's dynamic resources do, loads
 // back through require-from-string exactly as the dynamic-provider host does, and carries no
-// vitest transform and no path of this machine.
+// vitest transform and no path of this machine. Issue 17: what is serialized is a small loader
+// (≤ 4 KB: the kind's data, no implementation code); the implementation loads at run time.
 import { describe, expect, it } from "vitest";
 import { loadDist, repoRoot, requireNode } from "../../load";
 import { etcFileKind } from "./etc-file-kind";
@@ -22,6 +23,10 @@ describe("every provider serializes", () => {
     it(`${kind.kind}: serializes, is self-contained and loads as the dynamic-provider host loads it`, async () => {
       const s = await bench.serializeKind(kind);
       expect(s.bytes).toBeGreaterThan(1000);
+      expect(s.bytes).toBeLessThanOrEqual(4096);
+      // the kind's data travels; the implementation (SSH transport, runner) does not
+      expect(s.text).toContain(`\\"kind\\":\\"${kind.kind}\\"`);
+      expect(s.text).not.toMatch(/runHostScript|withSession|ssh2|hostScriptWrapper/);
       expect(s.text).not.toMatch(/__vite_ssr|vitest/);
       expect(s.text).not.toContain(repoRoot);
       expect(s.text).not.toContain("/dev/shm");
@@ -41,6 +46,7 @@ describe("every provider serializes", () => {
     expect(rows.map((r) => r.kind)).toEqual(providerKinds.map((k) => k.kind));
     for (const r of rows) {
       expect(r.bytes).toBeGreaterThan(1000);
+      expect(r.bytes).toBeLessThanOrEqual(4096);
       expect(r.ms).toBeGreaterThan(0);
     }
   });

@@ -11,7 +11,8 @@ beforeAll(async () => {
   unprotected = await planStack({ stack: "dev", config: { "phoenix:protectPools": "false", "phoenix:allowDataDestruction": "true" } });
 }, 300_000);
 
-const hostResources = (plan: PlanResult) => plan.resources.filter((r) => r.name.startsWith("host-"));
+// The host's firewall (host-firewall*) is the Firewall component's, through the Proxmox API.
+const hostResources = (plan: PlanResult) => plan.resources.filter((r) => r.name.startsWith("host-") && !r.name.startsWith("host-firewall"));
 const deps = (plan: PlanResult, name: string) => byName(plan, name).dependsOn.filter((d) => d.startsWith("host-"));
 
 describe("Hypervisor component (dev stack plan)", () => {
@@ -28,7 +29,7 @@ describe("Hypervisor component (dev stack plan)", () => {
         ...["vm-disks", "lxc-disks", "shared-prod-data", "vm-persistent-data"].map((d) => `host-zfs-dataset-quickOS-${d}`),
         ...["shared-bulk-data", "shared-iso", "shared-backups"].map((d) => `host-zfs-dataset-fastData-${d}`),
         ...hostResources(dev).filter((r) => r.name.startsWith("host-proxmox-storage-")).map((r) => r.name),
-        "host-nfs-export-0",
+        "host-nfs-export-quickOS_vm-persistent-data",
         "host-samba-user-phoenix_admin",
         "host-samba-share-shared-prod-data",
         "host-samba-share-shared-bulk-data",
@@ -55,8 +56,8 @@ describe("Hypervisor component (dev stack plan)", () => {
       expect(d).toHaveLength(1);
       expect(d[0]).toMatch(/^host-zfs-dataset-/);
     }
-    expect(deps(dev, "host-nfs-export-0").sort()).toEqual(storage.map((s) => s.name).sort());
-    expect(deps(dev, "host-samba-user-phoenix_admin")).toEqual(["host-nfs-export-0"]);
+    expect(deps(dev, "host-nfs-export-quickOS_vm-persistent-data").sort()).toEqual(storage.map((s) => s.name).sort());
+    expect(deps(dev, "host-samba-user-phoenix_admin")).toEqual(["host-nfs-export-quickOS_vm-persistent-data"]);
     for (const share of ["shared-prod-data", "shared-bulk-data"]) expect(deps(dev, `host-samba-share-${share}`)).toEqual(["host-samba-user-phoenix_admin"]);
   });
 
@@ -69,7 +70,7 @@ describe("Hypervisor component (dev stack plan)", () => {
     expect(JSON.stringify(user.inputs.params)).not.toContain("$6$");
     expect(byName(dev, "host-zfs-pool-quickOS").inputs.params).toMatchObject({ raid_level: "mirror" });
     expect(byName(dev, "host-zfs-dataset-quickOS-lxc-disks").inputs.params.properties).toBe("recordsize=16K\ncompression=lz4\nsync=standard\nquota=600G");
-    expect(byName(dev, "host-nfs-export-0").inputs.params).toEqual({
+    expect(byName(dev, "host-nfs-export-quickOS_vm-persistent-data").inputs.params).toEqual({
       path: "/quickOS/vm-persistent-data",
       clients: "10.0.0.101 10.0.0.0/24",
       options: "rw,sync,no_subtree_check,no_root_squash",
@@ -77,6 +78,32 @@ describe("Hypervisor component (dev stack plan)", () => {
     expect(byName(dev, "host-samba-user-phoenix_admin").secretInputs).toContain("secretParams");
     expect(byName(dev, "host-samba-share-shared-prod-data").inputs.params).toMatchObject({ options: "browseable=yes\nwritable=yes", valid_users: "phoenix_admin" });
   });
+
+  it("names NFS exports by path (removing the first renames nothing) and keeps the index names as aliases", async () => {
+    expect(byName(dev, "host-nfs-export-quickOS_vm-persistent-data").aliases).toContain("host-nfs-export-0");
+    const fs = await import("node:fs");
+    const os = await import("node:os");
+    const path = await import("node:path");
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "phoenix-nfs-"));
+    try {
+      for (const f of fs.readdirSync("stacks/dev")) fs.copyFileSync(path.join("stacks/dev", f), path.join(dir, f));
+      const host = JSON.parse(fs.readFileSync(path.join(dir, "phoenix_hypervisor_config.json"), "utf8"));
+      const keep = host.nfs.exports[0];
+      host.nfs.exports = [{ ...keep, path: "/srv/a_b/c" }, { ...keep, path: "/srv/a/b_c" }, keep];
+      fs.writeFileSync(path.join(dir, "phoenix_hypervisor_config.json"), JSON.stringify(host));
+      const three = await planStack({ stack: "dev", configDir: dir });
+      expect(three.errors).toEqual([]);
+      const names = (p: PlanResult) => hostResources(p).filter((r) => r.name.startsWith("host-nfs-export-")).map((r) => r.name).sort();
+      expect(names(three)).toEqual(["host-nfs-export-quickOS_vm-persistent-data", "host-nfs-export-srv_a%5Fb_c", "host-nfs-export-srv_a_b%5Fc"]);
+      host.nfs.exports.shift();
+      fs.writeFileSync(path.join(dir, "phoenix_hypervisor_config.json"), JSON.stringify(host));
+      const two = await planStack({ stack: "dev", configDir: dir });
+      expect(names(two)).toEqual(["host-nfs-export-quickOS_vm-persistent-data", "host-nfs-export-srv_a_b%5Fc"]);
+      expect(byName(two, "host-nfs-export-srv_a_b%5Fc").inputs.params.path).toBe("/srv/a/b_c");
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 300_000);
 
   it("protects pools and forbids data destruction by default; the stack switches change both", () => {
     expect(byName(dev, "host-zfs-pool-quickOS").protect).toBe(true);

@@ -117,9 +117,9 @@ describe("hypervisor setup flow, end to end through the program", () => {
     for (const d of ["shared", "disks"]) {
       expect(at(`host-zfs-dataset-tank-${d}`)).toBeGreaterThan(at("host-zfs-pool-tank"));
       expect(at(`host-proxmox-storage-tank-${d}`)).toBeGreaterThan(at(`host-zfs-dataset-tank-${d}`));
-      expect(at("host-nfs-export-0")).toBeGreaterThan(at(`host-proxmox-storage-tank-${d}`));
+      expect(at("host-nfs-export-mnt_tank_shared")).toBeGreaterThan(at(`host-proxmox-storage-tank-${d}`));
     }
-    expect(at("host-samba-user-phoenix_admin")).toBeGreaterThan(at("host-nfs-export-0"));
+    expect(at("host-samba-user-phoenix_admin")).toBeGreaterThan(at("host-nfs-export-mnt_tank_shared"));
     expect(at("host-samba-share-shared")).toBeGreaterThan(at("host-samba-user-phoenix_admin"));
 
     // The host as the config describes it.

@@ -94,4 +94,44 @@ describe("ssh transport: timeouts and dropped connections", () => {
     expect(rerun.result).toEqual({ present: true });
     expect((await host.exec("cat /etc/phoenix-converge/part1 /etc/phoenix-converge/part2")).stdout).toBe("v2v2");
   });
+
+  it("a host that stops answering mid-command ends at the command's timeout, not a keepalive minute later", async () => {
+    const tag = `phxto${process.pid}c`;
+    const session = await ssh.openSession(host.target as any, host.secrets);
+    const sessionPids = () =>
+      host.processes().filter((pid) => {
+        if (pid === host.sshdPid) return false;
+        try {
+          return /^sshd: root/.test(readFileSync(`/proc/${pid}/cmdline`, "utf8"));
+        } catch {
+          return false;
+        }
+      });
+    const started = Date.now();
+    const pending = session.run(`bash -c 'exec -a ${tag} sleep 300'`, { timeoutMs: 2000, purpose: "wait on a frozen host" }).catch((e: Error) => e);
+    for (let i = 0; i < 100 && (await alive(tag)).length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    expect((await alive(tag)).length).toBeGreaterThan(0);
+    // Freeze the host's side of the connection: the TCP connection stays up, nothing answers.
+    const frozen = sessionPids();
+    expect(frozen.length).toBeGreaterThan(0);
+    for (const pid of frozen) process.kill(pid, "SIGSTOP");
+    try {
+      const err = (await pending) as Error;
+      const elapsed = Date.now() - started;
+      expect(err).toBeInstanceOf(Error);
+      expect(err.message).toMatch(/^wait on a frozen host on root@127\.0\.0\.1:\d+: timed out after 2s and the host stopped answering/);
+      // 2 s timeout + 5 s remote kill grace + 1 s: well before the keepalive's 60 s.
+      expect(elapsed).toBeLessThan(15_000);
+      await expect(session.run("true", { purpose: "after the freeze" })).rejects.toThrow(/connection lost/);
+    } finally {
+      for (const pid of frozen) {
+        try {
+          process.kill(pid, "SIGCONT");
+        } catch {
+          // gone
+        }
+      }
+      session.close();
+    }
+  });
 });

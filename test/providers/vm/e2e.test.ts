@@ -165,7 +165,9 @@ class VmEngine {
           "--agent", r.agent.enabled ? "enabled=1" : "0",
           "--onboot", r.onBoot ? "1" : "0",
           "--ipconfig0", ip.address === "dhcp" ? "ip=dhcp" : `ip=${ip.address}${ip.gateway ? `,gw=${ip.gateway}` : ""}`,
-          ...(r.initialization.dns ? ["--nameserver", r.initialization.dns.servers.join(" ")] : []),
+          // The provider's initialization.dns: servers → nameserver, domain → searchdomain (each optional).
+          ...(r.initialization.dns?.servers?.length ? ["--nameserver", r.initialization.dns.servers.join(" ")] : []),
+          ...(r.initialization.dns?.domain ? ["--searchdomain", r.initialization.dns.domain] : []),
           ...(r.initialization.userDataFileId ? ["--cicustom", `user=${r.initialization.userDataFileId}`] : []),
           ...(r.startup ? ["--startup", `order=${r.startup.order},up=${r.startup.upDelay}`] : []),
         ];

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# The host ids a container's completed id map hands to it beyond root's default range (the
+# well-known idmap recipe's second half): `root:<id>:<count>` lines in /etc/subuid and
+# /etc/subgid, without which `lxc.idmap = g 33 33 1` makes the container fail to start
+# (newgidmap refuses ids root was not delegated). Runs under the host lock `subids`.
+# A record per container (/var/lib/phoenix/subids/<ctid>) says what it needs; lines Phoenix
+# added are listed in /var/lib/phoenix/subids/added and removed again once no record needs them.
+# Lines that were already there are never removed. Every file change is a temp file + rename.
+#   PHOENIX_CTID     container ID
+#   PHOENIX_ENTRIES  one `uid|gid <host id> <count>` per line
+set -euo pipefail
+
+ctid=${PHOENIX_CTID:?}
+entries=${PHOENIX_ENTRIES:-}
+die() { echo "subids $ctid: $*" >&2; exit 1; }
+[[ $ctid =~ ^[1-9][0-9]{2,8}$ ]] || die "invalid CTID"
+while IFS= read -r e; do
+  [ -z "$e" ] || [[ $e =~ ^(uid|gid)\ [0-9]{1,10}\ [1-9][0-9]{0,9}$ ]] || die "invalid entry '$e'"
+done <<<"$entries"
+dir=/var/lib/phoenix/subids
+record=$dir/$ctid
+added=$dir/added
+
+file_of() { [ "$1" = uid ] && echo /etc/subuid || echo /etc/subgid; }
+line_of() { printf 'root:%s:%s' "$2" "$3"; }
+has_line() { [ -f "$1" ] && grep -qxF -- "$2" "$1"; }
+
+# Replaces file $1 by stdin atomically, keeping its mode (0644 when new).
+replace() {
+  local tmp
+  tmp=$(mktemp "$1.phoenix.XXXXXX")
+  cat >"$tmp"
+  if [ -f "$1" ]; then chmod --reference="$1" "$tmp"; else chmod 0644 "$tmp"; fi
+  mv -f "$tmp" "$1"
+}
+
+report() {
+  if [ ! -f "$record" ]; then echo 'PHOENIX_RESULT {"present":false}'; return; fi
+  local matches=true type id count
+  [ "$(cat "$record")" = "$entries" ] || matches=false
+  while read -r type id count; do
+    [ -n "$type" ] || continue
+    has_line "$(file_of "$type")" "$(line_of "$type" "$id" "$count")" || matches=false
+  done <"$record"
+  printf 'PHOENIX_RESULT {"present":true,"ctid":"%s","matches":%s}\n' "$ctid" "$matches"
+}
+
+apply() {
+  mkdir -p "$dir"
+  printf '%s\n' "$entries" | replace "$record"
+  local type id count file line
+  while read -r type id count; do
+    [ -n "$type" ] || continue
+    file=$(file_of "$type")
+    line=$(line_of "$type" "$id" "$count")
+    has_line "$file" "$line" && continue
+    { if [ -f "$file" ]; then cat "$file"; fi; printf '%s\n' "$line"; } | replace "$file"
+    { if [ -f "$added" ]; then cat "$added"; fi; printf '%s %s\n' "$file" "$line"; } | sort -u | replace "$added"
+  done <<<"$entries"
+}
+
+delete() {
+  rm -f "$record"
+  [ -f "$added" ] || { echo 'PHOENIX_RESULT {"present":false}'; return; }
+  local file line keep=() type id count needed
+  while read -r file line; do
+    [ -n "$file" ] || continue
+    needed=false
+    for other in "$dir"/[0-9]*; do
+      [ -f "$other" ] || continue
+      while read -r type id count; do
+        [ -n "$type" ] || continue
+        if [ "$(file_of "$type")" = "$file" ] && [ "$(line_of "$type" "$id" "$count")" = "$line" ]; then needed=true; fi
+      done <"$other"
+    done
+    if [ "$needed" = true ]; then keep+=("$file $line"); continue; fi
+    if has_line "$file" "$line"; then grep -vxF -- "$line" "$file" | replace "$file" || true; fi
+  done <"$added"
+  if [ "${#keep[@]}" -gt 0 ]; then printf '%s\n' "${keep[@]}" | replace "$added"; else rm -f "$added"; fi
+  echo 'PHOENIX_RESULT {"present":false}'
+}
+
+case ${PHOENIX_ACTION:?} in
+  read) report ;;
+  apply) apply; report ;;
+  delete) delete ;;
+  *) die "unknown action $PHOENIX_ACTION" ;;
+esac

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# phoenix doctor: facts about the host. Read-only: writes, locks, starts and stops nothing.
+set -f
+facts=""
+fact() { # name command...: records the command's exit code and stdout
+  local name=$1 out code
+  shift
+  if out=$("$@" 2>/dev/null); then code=0; else code=$?; fi
+  facts+="${facts:+,}\"$name\":{\"code\":$code,\"out\":\"$(printf '%s' "$out" | base64 -w0)\"}"
+}
+# Guests of every node (VMIDs are cluster-wide), as pct list / qm list would show them.
+guests() {
+  local f kind
+  set +f
+  for f in /etc/pve/nodes/*/lxc/*.conf /etc/pve/lxc/*.conf /etc/pve/nodes/*/qemu-server/*.conf /etc/pve/qemu-server/*.conf; do
+    [ -f "$f" ] || continue
+    case $f in */lxc/*) kind=ct ;; *) kind=vm ;; esac
+    printf '%s %s %s\n' "$kind" "$(basename "$f" .conf)" "$(awk '/^\[/ { exit } /^(hostname|name): / { print $2; exit }' "$f")"
+  done
+  set -f
+}
+# Exact bytes (-p) where ZFS on Linux has it; other zpools print sizes like 95.5M.
+zpools() { zpool list -Hp -o name,size,free,health 2>/dev/null || zpool list -H -o name,size,free,health; }
+fact pveversion pveversion
+fact cgroup stat -fc %T /sys/fs/cgroup
+fact storage_status pvesm status
+fact storage_cfg pvesh get /storage --output-format json
+fact guests guests
+fact zpool zpools
+fact nvidia_smi nvidia-smi --query-gpu=driver_version --format=csv,noheader
+fact nvidia_sys cat /sys/module/nvidia/version
+fact nvidia_proc cat /proc/driver/nvidia/version
+fact nvidia_modinfo modinfo -F version nvidia
+fact reboot_required test -e /var/run/reboot-required
+IFS='
+'
+i=0
+for p in $PHOENIX_PERM_PATHS; do
+  fact "perm_$i" pvesh get /access/permissions --userid "$PHOENIX_TOKEN" --path "$p" --output-format json
+  i=$((i + 1))
+done
+i=0
+for q in $PHOENIX_CONTENT; do
+  fact "content_$i" pvesh get "/nodes/$PHOENIX_NODE/storage/${q% *}/content" --content "${q#* }" --output-format json
+  i=$((i + 1))
+done
+i=0
+for f in $PHOENIX_FILES; do
+  fact "file_$i" test -f "$f"
+  i=$((i + 1))
+done
+i=0
+for u in $PHOENIX_URLS; do
+  fact "url_$i" curl -fsSIL --max-time 20 -o /dev/null "$u"
+  i=$((i + 1))
+done
+i=0
+for d in $PHOENIX_DISKS; do
+  fact "disk_$i" readlink -e "$d"
+  i=$((i + 1))
+done
+if [ -n "$PHOENIX_TEMPLATES" ]; then fact pveam pveam available --section system; fi
+printf 'PHOENIX_RESULT {%s}\n' "$facts"

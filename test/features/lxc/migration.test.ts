@@ -1,0 +1,144 @@
+// Scripts written for the Bash orchestrator, and the migration behaviours of Phoenix's own
+// features, run for real in emulated containers through the host runner (run_in_container.sh):
+// the application-script protocol (/tmp/phoenix_run), vllm without a model, trusted_ca from a
+// host file, and tests.health_checks failures as warnings.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { repoRoot } from "../../load";
+import { emulated, type Emulated } from "./container";
+
+describe("migration: Bash-era scripts and features in emulated containers", () => {
+  let e: Emulated;
+  let next = 600;
+  let tmp: string;
+  beforeAll(() => {
+    e = emulated();
+    tmp = mkdtempSync(path.join(os.tmpdir(), "phoenix-migration-"));
+  });
+  afterAll(() => {
+    e?.cleanup();
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+
+  /** Runs `scriptFile` as step `step` through the host runner; `raw` adds host-side variables (PHOENIX_HOST_FILE). */
+  async function step(ctid: number, name: string, scriptFile: string, env: Record<string, string>, raw: Record<string, string> = {}) {
+    const extra: Record<string, string> = {
+      PHOENIX_ACTION: "apply",
+      PHOENIX_CTID: String(ctid),
+      PHOENIX_STEP: name,
+      PHOENIX_SCRIPT: readFileSync(path.join(repoRoot, scriptFile), "utf8"),
+      PHOENIX_LIBRARY: readFileSync(path.join(repoRoot, "features/lxc/lib/common.sh"), "utf8"),
+      ...raw,
+    };
+    for (const [k, v] of Object.entries(env)) extra[`PHOENIX_ENV_${k.toUpperCase()}`] = v;
+    const r = await e.run("bash", ["-euo", "pipefail", path.join(repoRoot, "features/lxc/host/run_in_container.sh")], extra);
+    const line = r.stdout.split("\n").reverse().find((l) => l.startsWith("PHOENIX_RESULT "));
+    return { ...r, result: line ? JSON.parse(line.slice("PHOENIX_RESULT ".length)) : undefined };
+  }
+  async function fresh() {
+    const ctid = next++;
+    await e.container(ctid);
+    return ctid;
+  }
+
+  it("an application script runs as /tmp/phoenix_run/<script> <CTID> beside the utils and the three JSON files", async () => {
+    const ctid = await fresh();
+    const app = [
+      "#!/bin/bash",
+      "set -e",
+      'source "$(dirname "$0")/phoenix_hypervisor_common_utils.sh"',
+      'grep -q "\\"lxc_configs\\"" "$(dirname "$0")/phoenix_lxc_configs.json"',
+      'grep -q "\\"users\\"" phoenix_hypervisor_config.json',
+      'echo "ctid=$1 pwd=$(pwd) util=$(util_hello) args=$#" > /root/app-ran',
+    ].join("\n");
+    const r = await step(ctid, "app", "features/lxc/steps/bash_app.sh", {
+      app_name: "phoenix_hypervisor_lxc_900.sh",
+      app_ctid: String(ctid),
+      app_script: app,
+      app_utils: "util_hello() { echo hi; }\n",
+      app_hypervisor_config: '{"users": {"username": "a"}}',
+      app_lxc_configs: '{"lxc_configs": {}}',
+      app_vm_configs: '{"vms": []}',
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync(path.join(e.rootfs(ctid), "root/app-ran"), "utf8")).toBe(`ctid=${ctid} pwd=/tmp/phoenix_run util=hi args=1\n`);
+    for (const f of ["phoenix_hypervisor_lxc_900.sh", "phoenix_hypervisor_common_utils.sh", "phoenix_hypervisor_config.json", "phoenix_lxc_configs.json", "phoenix_vm_configs.json"]) {
+      expect(existsSync(path.join(e.rootfs(ctid), "tmp/phoenix_run", f)), f).toBe(true);
+    }
+  });
+
+  it("parameters are data: `$`, quotes, backticks and spaces reach a stack feature exactly", async () => {
+    const ctid = await fresh();
+    const hostile = "p@ss$$word1 'a' \"b\" $(touch /pwned) `touch /pwned2` ${HOME}";
+    const feature = path.join(tmp, "dns_server.sh");
+    writeFileSync(feature, '#!/usr/bin/env bash\nset -euo pipefail\nprintf \'%s\' "$PHOENIX_DNS_SERVER_ADMIN_PASSWORD" > /root/param\n');
+    const extra: Record<string, string> = {
+      PHOENIX_ACTION: "apply",
+      PHOENIX_CTID: String(ctid),
+      PHOENIX_STEP: "feature-dns_server",
+      PHOENIX_SCRIPT: readFileSync(feature, "utf8"),
+      PHOENIX_LIBRARY: readFileSync(path.join(repoRoot, "features/lxc/lib/common.sh"), "utf8"),
+      PHOENIX_ENV_DNS_SERVER_ADMIN_PASSWORD: hostile,
+    };
+    const r = await e.run("bash", ["-euo", "pipefail", path.join(repoRoot, "features/lxc/host/run_in_container.sh")], extra);
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync(path.join(e.rootfs(ctid), "root/param"), "utf8")).toBe(hostile);
+    expect(existsSync(path.join(e.rootfs(ctid), "pwned")) || existsSync(path.join(e.rootfs(ctid), "pwned2"))).toBe(false);
+  });
+
+  it("a failing application script fails the step", async () => {
+    const ctid = await fresh();
+    const r = await step(ctid, "app", "features/lxc/steps/bash_app.sh", { app_name: "x.sh", app_ctid: String(ctid), app_script: "#!/bin/bash\nexit 3\n", app_utils: "#\n" });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("step app in CT");
+  });
+
+  it("vllm with vllm_engine_config and no vllm_model installs vLLM and serves nothing", async () => {
+    const ctid = await fresh();
+    const config = JSON.stringify({ ModelConfig: { model: "org/model" } });
+    const r = await step(ctid, "feature-vllm", "features/lxc/vllm.sh", { vllm_engine_config: config });
+    expect(r.code, r.stderr).toBe(0);
+    expect(e.calls(ctid)).toContain("pip install --quiet vllm");
+    expect(readFileSync(path.join(e.rootfs(ctid), "etc/vllm/engine_config.json"), "utf8")).toBe(config + "\n");
+    expect(existsSync(path.join(e.rootfs(ctid), "etc/systemd/system/vllm.service"))).toBe(false);
+  });
+
+  it("trusted_ca takes the certificate from a file on the host; a changed file changes the step's hash", async () => {
+    const ctid = await fresh();
+    const pem = "-----BEGIN CERTIFICATE-----\nMIIBhost\n-----END CERTIFICATE-----\n";
+    const file = path.join(tmp, "phoenix_root_ca.crt");
+    writeFileSync(file, pem);
+    const r = await step(ctid, "feature-trusted_ca", "features/lxc/trusted_ca.sh", {}, { PHOENIX_HOST_FILE: file });
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync(path.join(e.rootfs(ctid), "usr/local/share/ca-certificates/phoenix-root-ca.crt"), "utf8")).toBe(pem);
+    writeFileSync(file, pem.replace("MIIBhost", "MIIBnew"));
+    const read = await step(ctid, "feature-trusted_ca", "features/lxc/trusted_ca.sh", {}, { PHOENIX_HOST_FILE: file, PHOENIX_ACTION: "read" });
+    expect(read.result).toMatchObject({ present: true, matches: false });
+  });
+
+  it("trusted_ca with a host file that does not exist fails with the path", async () => {
+    const ctid = await fresh();
+    const r = await step(ctid, "feature-trusted_ca", "features/lxc/trusted_ca.sh", {}, { PHOENIX_HOST_FILE: path.join(tmp, "missing.crt") });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(`host file ${path.join(tmp, "missing.crt")} does not exist`);
+  });
+
+  it("a failing tests.health_checks script is a warning with its output; a failing health_check fails the step", async () => {
+    const ctid = await fresh();
+    const warned = await step(ctid, "health", "features/lxc/steps/health.sh", {
+      check_1_name: "models endpoint",
+      check_1_script: "echo 'no models loaded'\nexit 1\n",
+      check_2_name: "ok",
+      check_2_script: "exit 0\n",
+    });
+    expect(warned.code, warned.stderr).toBe(0);
+    expect(Buffer.from(warned.result.warnings, "base64").toString("utf8")).toBe(
+      "health check 'models endpoint' failed (tests.health_checks): no models loaded\n",
+    );
+    const failed = await step(ctid, "health2", "features/lxc/steps/health.sh", { health_command: "false", health_retries: "2", health_interval: "0" });
+    expect(failed.code).not.toBe(0);
+    expect(failed.stderr).toContain("health check 'false' failed after 2 attempts");
+  });
+});
