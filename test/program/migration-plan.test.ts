@@ -95,7 +95,11 @@ describe("the migration cases plan", () => {
   it("cb2 plans the disk and no bind mount; cb1 plans no bind mount", () => {
     const cb2 = plans.get("cb2")!;
     expect(byName(cb2, "ct-900").inputs.mountPoints).toEqual([{ volume: "tank-ct-disks", size: "50G", path: "/models" }]);
-    expect(cb2.resources.some((r) => r.name === "ct-900-lxc-options")).toBe(false);
+    // ct-900-lxc-options exists for the volume's size (grown in place, issue 12), with no bind mount.
+    const options = byName(cb2, "ct-900-lxc-options").inputs.params;
+    expect(options.options).not.toContain("lxc.mount.entry");
+    expect(options.mount_sources).toBe("");
+    expect(options.volumes).toBe("mp0=50");
     expect(plans.get("cb1")!.resources.some((r) => r.name === "ct-900-lxc-options")).toBe(false);
   });
 
