@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as path from "node:path";
 import { loadDist, repoRoot } from "../../load";
 import { startTestHost, type TestHost } from "../../host/sshd";
-import { installEmulator, seedFromDir } from "../../host/emulator/lib";
+import { installEmulator, installStorageCfg, seedFromDir } from "../../host/emulator/lib";
 import { SLOW_CP, hostStepGroups, killHostSteps, waitOnHost } from "../../host/faults";
 
 const ssh = loadDist<typeof import("../../../providers/ssh/index")>("providers/ssh/index");
@@ -21,7 +21,9 @@ describe("lxc-snapshot killed mid-way converges on the rerun", () => {
     host = await startTestHost();
     await installEmulator(host, { tools: ["pct"], seed: seedFromDir(path.join(repoRoot, "test/features/lxc/stubs"), "usr/local/bin") });
     await host.installTool("cp", SLOW_CP);
-    const r = await host.exec(`mkdir -p /run/phoenix-fault && /usr/local/sbin/pct create ${CTID} ${TEMPLATE} --hostname snapfault`);
+    // The installer's storages: the root disk on local-lvm (`local` holds no container disks).
+    await installStorageCfg(host, []);
+    const r = await host.exec(`mkdir -p /run/phoenix-fault && /usr/local/sbin/pct create ${CTID} ${TEMPLATE} --hostname snapfault --rootfs local-lvm:4`);
     expect(r.code, r.stderr).toBe(0);
     session = await ssh.openSession(host.target, host.secrets);
   });
@@ -63,7 +65,8 @@ describe("lxc-snapshot killed mid-way converges on the rerun", () => {
     expect(text).not.toMatch(/^snapstate:/m);
     expect(text).not.toMatch(/^lock:/m);
     expect(text.match(/^\[final-form\]$/gm)).toHaveLength(1);
-    expect(text).toContain(`description: phoenix:${trigger}`);
+    // Proxmox keeps a snapshot description as `#` comment lines, percent-encoded (`:` is %3A).
+    expect(text).toContain(`#phoenix%3A${trigger}\n`);
     // The snapshot holds the container's files as they were when it was taken.
     const copy = await host.exec(`cat /var/lib/pve-emu/lxc/${CTID}/snapshots/final-form/root/marker`);
     expect(copy.stdout).toBe(`${marker}\n`);
