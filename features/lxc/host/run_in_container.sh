@@ -71,9 +71,13 @@ case ${PHOENIX_ACTION:?} in
     pct push "$ctid" "$work/step.sh" "$run_dir/$step.sh" --perms 0700
     if [ -n "$host_file" ]; then pct push "$ctid" "$work/host.file" "$run_dir/$step.file" --perms 0600; fi
     code=0
-    # Fixed command; the paths travel as arguments.
+    # Fixed command; the paths travel as arguments. `pct exec` keeps the caller's environment
+    # (pct.pm: keep-env defaults to 1): the host session's TMPDIR, PHOENIX_* and the like would leak
+    # into the container (a TMPDIR that does not exist there breaks mktemp). The step gets a clean
+    # environment and only its parameters (step.env).
     # shellcheck disable=SC2016
-    pct exec "$ctid" -- bash -c '. "$1" && exec bash -euo pipefail "$2"' phoenix-step "$run_dir/$step.env" "$run_dir/$step.sh" \
+    pct exec "$ctid" -- env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
+      bash -c '. "$1" && exec bash -euo pipefail "$2"' phoenix-step "$run_dir/$step.env" "$run_dir/$step.sh" \
       >"$work/out" 2>&1 </dev/null || code=$?
     # The step's output goes to stderr: visible in logs, and kept apart from the result line.
     cat "$work/out" >&2
