@@ -311,16 +311,17 @@ export const storageContent: Rule = (input, findings) => {
 
 /** Storage types whose container volumes Proxmox can snapshot (raw volumes on dir-like storages cannot). */
 const SNAPSHOT_TYPES = ["zfspool", "lvmthin", "rbd", "zfs", "cephfs", "btrfs"];
-/** The storages every Proxmox installation has, besides what the config registers. */
-const INSTALLER_STORAGES: Record<string, string> = { local: "dir", "local-lvm": "lvmthin" };
 
 /**
  * Templates are snapshotted (`pct snapshot`): every volume of the container (root disk and
  * volumes) must be on a storage that can snapshot, or Proxmox refuses with "snapshot feature is
- * not available". Storages the config does not describe are not judged.
+ * not available" (a container volume on a dir storage is a raw image: no snapshots). Storages the
+ * config does not describe are not judged.
  */
 export const templateSnapshotStorage: Rule = (input, findings) => {
-  const typeOf = (id: string) => input.host.storages.find((s) => s.id === id)?.type ?? INSTALLER_STORAGES[id];
+  // Only storages the config registers are judged: the installer's `local` is usually a dir
+  // storage, but its type is the host's business (phoenix doctor reads it from storage.cfg).
+  const typeOf = (id: string) => input.host.storages.find((s) => s.id === id)?.type;
   for (const c of input.containers) {
     if (c.templateSnapshotName === undefined) continue;
     for (const [storage, where] of [[c.storagePool, "storage_pool"], ...c.volumes.map((v) => [v.storage, `volume ${v.name}`])] as const) {

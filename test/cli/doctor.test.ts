@@ -401,6 +401,9 @@ describe("each check fails for what it exists for", () => {
 it("a privileged container needs Sys.Modify on /, and any feature flag of it needs root@pam (from the plan)", () => {
   const dir = mutatedDir((f) => {
     baseFiles(f);
+    // Created from the OS template: a clone keeps its parent's unprivileged (validate refuses).
+    delete f.lxc.lxc_configs["950"].clone_from_ctid;
+    f.lxc.lxc_configs["950"].template = f.lxc.lxc_configs["900"].template;
     f.lxc.lxc_configs["950"].unprivileged = false;
     f.lxc.lxc_configs["950"].pct_options = ["nesting=1"];
   });
