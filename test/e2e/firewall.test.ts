@@ -8,7 +8,7 @@ import { copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFile
 import * as os from "node:os";
 import * as path from "node:path";
 import { startTestHost, type TestHost } from "../host/sshd";
-import { installEmulator } from "../host/emulator/lib";
+import { installEmulator, installStorageCfg } from "../host/emulator/lib";
 import { Engine, type RunReport } from "./lxc-engine";
 import { carryOutFirewall, formatFw, parseFw, type StateEntry } from "./firewall-engine";
 import { loadDist } from "../load";
@@ -61,10 +61,12 @@ describe("the fw case on the test host, through the engine stand-in", () => {
   const cat = async (file: string) => (await host.exec(`cat /etc/pve/firewall/${file}`)).stdout;
 
   beforeAll(async () => {
-    host = await startTestHost();
-    await installEmulator(host, { tools: ["pct"] });
+    host = await startTestHost({ lxc: true });
+    await installEmulator(host, { tools: ["pct"], realLxc: true });
     dir = mkdtempSync(path.join(os.tmpdir(), "phoenix-fw-e2e-"));
     for (const f of readdirSync(path.join(CASES, "fw"))) copyFileSync(path.join(CASES, "fw", f), path.join(dir, f));
+    // The storages the (only declared) hypervisor setup registers: the container's disk lives there.
+    await installStorageCfg(host, loadDist("infra/config/load").loadPhoenixConfig(dir).model.host.storages);
     engine = new Engine(host);
     first = await engine.up({ configDir: dir });
   }, 600_000);
