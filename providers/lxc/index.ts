@@ -13,7 +13,7 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { HostScriptResource, stableJson, type HostScriptKind } from "../base/index";
-import { readScript, repoRoot, type FeatureScript } from "../../features/registry";
+import { composeScript, readScript, repoRoot, type FeatureScript } from "../../features/registry";
 import type { SshTarget } from "../ssh/types";
 
 const ctid = z.string().regex(/^[1-9][0-9]{2,8}$/, "a Proxmox CTID (100-999999999)");
@@ -119,7 +119,8 @@ export function lxcFile(relative: string): FeatureScript {
       throw new Error(`invalid features/lxc file name ${JSON.stringify(relative)}`);
     }
     const file = path.posix.join("features", "lxc", relative);
-    const text = readScript(path.join(repoRoot(), file));
+    // Composed (`# phoenix-include:` libraries inlined), as every script the host receives.
+    const text = composeScript(file);
     s = { room: "lxc", name: relative.replace(/\.sh$/, ""), file, text, sha256: sha256(text) };
     files.set(relative, s);
   }

@@ -8,7 +8,7 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { HostScriptResource, type HostScriptKind } from "../base/index";
-import { readScript, repoRoot, type FeatureScript } from "../../features/registry";
+import { composeScript, type FeatureScript } from "../../features/registry";
 import type { SshTarget } from "../ssh/types";
 
 const vmid = z.string().regex(/^[1-9][0-9]{2,8}$/, "a Proxmox VMID (100-999999999)");
@@ -46,12 +46,13 @@ export const vmProviderKinds: HostScriptKind[] = [vmCloudInitKind, vmSnapshotKin
 
 const scripts = new Map<string, FeatureScript>();
 
-/** A host-side script of features/vm/host/ as a FeatureScript (text and sha256). */
+/** A host-side script of features/vm/host/ as a FeatureScript (text and sha256), composed (its
+ *  `# phoenix-include:` libraries inlined) as every script the host receives. */
 export function vmHostScript(name: "cloud_init" | "snapshot"): FeatureScript {
   let s = scripts.get(name);
   if (!s) {
     const file = path.posix.join("features", "vm", "host", `${name}.sh`);
-    const text = readScript(path.join(repoRoot(), file));
+    const text = composeScript(file);
     s = { room: "vm", name: `host/${name}`, file, text, sha256: createHash("sha256").update(text).digest("hex") };
     scripts.set(name, s);
   }

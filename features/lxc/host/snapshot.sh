@@ -24,28 +24,13 @@ want="phoenix:$trigger"
 conf_file=/etc/pve/lxc/$ctid.conf
 
 ct_exists() { pct status "$ctid" >/dev/null 2>&1; }
-# A `pct snapshot` killed mid-copy leaves its section marked `snapstate: prepare` (an interrupted
-# delsnapshot: `snapstate: delete`) and the container locked (`lock: snapshot`): pve-guest-common
-# AbstractConfig __snapshot_prepare/__snapshot_commit. `pct config --snapshot` hides snapstate, so
-# the config file is read. Such a snapshot is not accepted: it is removed and taken again.
-incomplete() {
-  [ -f "$conf_file" ] && awk -v s="[$snap]" '$0 == s { on = 1; next } /^\[/ { on = 0 } on && /^snapstate:/ { f = 1 } END { exit !f }' "$conf_file"
-}
-lock_of_ct() { [ -f "$conf_file" ] && awk '/^\[/ { exit } /^lock:/ { print $2 }' "$conf_file"; }
+# phoenix-include: lib/guest_config.sh
+# An interrupted snapshot (killed mid-copy: `snapstate: prepare`, the container `lock: snapshot`)
+# is not accepted: it is removed and taken again.
+incomplete() { guest_snapshot_incomplete "$conf_file" "$snap"; }
+lock_of_ct() { guest_config_lock "$conf_file"; }
 exists() { ct_exists && pct listsnapshot "$ctid" | awk '{print $2}' | grep -qxF -- "$snap"; }
-# The description as Proxmox prints it: stored as `#` comment lines, each percent-encoded, and
-# read back with a trailing newline per line; `pct config` prints it percent-encoded again
-# (PVE::Tools::encode_text: `:` is %3A, a newline %0A). Decoded here, trailing newlines dropped.
-url_decode() {
-  local s=${1//\\/\\\\}
-  printf '%b' "${s//%/\\x}"
-}
-description() {
-  local printed
-  printed=$(pct config "$ctid" --snapshot "$snap" | sed -n 's/^description: //p')
-  printed=$(url_decode "$printed")
-  printf '%s' "${printed%%$'\n'*}"
-}
+description() { guest_description_decode "$(pct config "$ctid" --snapshot "$snap" | sed -n 's/^description: //p')"; }
 running() { pct status "$ctid" 2>/dev/null | grep -q 'status: running'; }
 
 case ${PHOENIX_ACTION:?} in

@@ -28,22 +28,20 @@ result() {
 vm_exists() { qm status "$vmid" >/dev/null 2>&1; }
 
 conf_file=/etc/pve/qemu-server/$vmid.conf
-# A `qm snapshot` killed mid-way leaves its section marked `snapstate: prepare` (an interrupted
-# delsnapshot: `snapstate: delete`) and the VM locked (`lock: snapshot`): pve-guest-common
-# AbstractConfig __snapshot_prepare/__snapshot_commit. `qm config --snapshot` hides snapstate, so
-# the config file is read. Such a snapshot is not accepted: it is removed and taken again.
-incomplete() {
-  [ -f "$conf_file" ] && awk -v s="[$name]" '$0 == s { on = 1; next } /^\[/ { on = 0 } on && /^snapstate:/ { f = 1 } END { exit !f }' "$conf_file"
-}
-lock_of_vm() { [ -f "$conf_file" ] && awk '/^\[/ { exit } /^lock:/ { print $2 }' "$conf_file"; }
+# phoenix-include: lib/guest_config.sh
+# An interrupted snapshot (killed mid-way: `snapstate: prepare`, the VM `lock: snapshot`) is not
+# accepted: it is removed and taken again.
+incomplete() { guest_snapshot_incomplete "$conf_file" "$name"; }
+lock_of_vm() { guest_config_lock "$conf_file"; }
 
 has_snapshot() {
   # `qm listsnapshot` prints a tree: "`-> name  date  description" lines; `current` is not one.
   qm listsnapshot "$vmid" | sed -n 's/^[[:space:]]*`->[[:space:]]*\([^[:space:]]*\).*/\1/p' | grep -qxF -- "$name"
 }
 
+# The description as Proxmox prints it (percent-encoded), decoded.
 snapshot_description() {
-  qm config "$vmid" --snapshot "$name" | sed -n 's/^description: //p'
+  guest_description_decode "$(qm config "$vmid" --snapshot "$name" | sed -n 's/^description: //p')"
 }
 
 case ${PHOENIX_ACTION:?} in

@@ -40,11 +40,12 @@ describe("VM dynamic resources on the test host", () => {
         verify: {
           afterCreate: async () => {
             expect(await qm(host, "listsnapshot 8101")).toMatch(/`-> golden\s/);
-            expect(await conf()).toContain(`description: phoenix: taken after ${HASH_A}`);
+            // Proxmox stores a description as `#` comment lines, percent-encoded (PVE::Tools::encode_text).
+            expect(await conf()).toContain(`#phoenix%3A taken after ${HASH_A}`);
           },
           afterUpdate: async () => {
             const text = await conf();
-            expect(text).toContain(`description: phoenix: taken after ${HASH_B}`);
+            expect(text).toContain(`#phoenix%3A taken after ${HASH_B}`);
             expect(text).not.toContain(HASH_A);
             expect(text.match(/^\[golden\]$/gm)).toHaveLength(1);
           },

@@ -1,0 +1,1 @@
+../../../lxc/host/lib/guest_config.sh
