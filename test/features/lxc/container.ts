@@ -51,9 +51,16 @@ export function emulated(): Emulated {
     EMU_LOG: path.join(dir, "calls.log"),
     EMU_SEED_EXTRA: seed,
   };
+  // The host side (run_in_container.sh's stamps, lxc_options.sh's records) writes under
+  // /var/lib/phoenix: each command runs in a private mount namespace whose /var/lib is an overlay
+  // with its upper dir in `dir`, so what one command writes the next one sees, and nothing
+  // reaches this machine's /var/lib.
+  for (const d of ["var-lib/up", "var-lib/work"]) mkdirSync(path.join(dir, d), { recursive: true });
+  const overlay = `mount -t overlay overlay -o lowerdir=/var/lib,upperdir=${dir}/var-lib/up,workdir=${dir}/var-lib/work /var/lib && exec "$@"`;
   const run = (file: string, args: string[], extraEnv: Record<string, string> = {}) =>
     new Promise<RunResult>((resolve) => {
-      execFile(file, args, { env: { ...env, ...extraEnv }, maxBuffer: 32 * 1024 * 1024 }, (err, stdout, stderr) => {
+      const argv = ["-m", "--propagation", "private", "--", "bash", "-c", overlay, "bash", file, ...args];
+      execFile("unshare", argv, { env: { ...env, ...extraEnv }, maxBuffer: 32 * 1024 * 1024 }, (err, stdout, stderr) => {
         resolve({ code: err ? (typeof (err as any).code === "number" ? (err as any).code : 1) : 0, stdout: String(stdout), stderr: String(stderr) });
       });
     });
