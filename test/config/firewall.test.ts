@@ -6,8 +6,9 @@ import { afterAll, describe, expect, it } from "vitest";
 import * as path from "node:path";
 import { loadDist } from "../load";
 import { ERROR_LINE, HOST, LXC, VM, cleanTempDirs, load, loadMutated, type Files } from "./helpers";
+import { CASES_DIR } from "./cases";
 
-const CASES = "/work/shared/cases/migration";
+const CASES = CASES_DIR;
 const fwLib = () => loadDist<typeof import("../../infra/config/firewall")>("infra/config/firewall");
 
 afterAll(cleanTempDirs);

@@ -12,8 +12,9 @@ import { installEmulator, installStorageCfg } from "../host/emulator/lib";
 import { Engine, type RunReport } from "./lxc-engine";
 import { carryOutFirewall, formatFw, parseFw, type StateEntry } from "./firewall-engine";
 import { loadDist } from "../load";
+import { CASES_DIR } from "../config/cases";
 
-const CASES = "/work/shared/cases/migration";
+const CASES = CASES_DIR;
 const FIREWALL = /firewall/;
 
 const CLUSTER_FW = `[OPTIONS]
