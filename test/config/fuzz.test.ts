@@ -2,20 +2,10 @@
 // returns a result — never throws, never reports an internal error — and every error line has
 // the `<file>: <json path>: <message>` shape.
 import { afterAll, describe, expect, it } from "vitest";
-import { ERROR_LINE, Files, cleanTempDirs, load, mutatedDir } from "./helpers";
+import { ERROR_LINE, Files, cleanTempDirs, load, mutatedDir, prng } from "./helpers";
 
 afterAll(cleanTempDirs);
 
-/** mulberry32: a small deterministic PRNG. */
-function prng(seed: number) {
-  return () => {
-    seed |= 0;
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const REPLACEMENTS: unknown[] = [
   null, 0, -1, 1.5, 1e12, "", " ", "x;reboot", "$(id)", "`id`", "a\nb", "none", "dhcp", "0, 1", "900", "999",

@@ -2,7 +2,7 @@
 // numbers, strings, lists, edge cases); every damaged configuration that `phoenix validate --stack
 // dev` accepts must plan (`--stack dev`) without an error. A plan-time throw that validate let through is a defect of validate.
 import { afterAll, describe, expect, it } from "vitest";
-import { Files, cleanTempDirs, mutatedDir } from "./helpers";
+import { Files, cleanTempDirs, mutatedDir, prng } from "./helpers";
 import { planStack } from "../program/plan";
 import { loadDist } from "../load";
 
@@ -24,16 +24,6 @@ async function validates(dir: string): Promise<boolean> {
 
 afterAll(cleanTempDirs);
 
-/** mulberry32 */
-function prng(seed: number) {
-  return () => {
-    seed |= 0;
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // Values that are each valid somewhere, so that damage often survives the schema.
 const REPLACEMENTS: unknown[] = [
