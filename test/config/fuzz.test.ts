@@ -2,7 +2,7 @@
 // returns a result — never throws, never reports an internal error — and every error line has
 // the `<file>: <json path>: <message>` shape.
 import { afterAll, describe, expect, it } from "vitest";
-import { ERROR_LINE, Files, cleanTempDirs, load, mutatedDir, prng } from "./helpers";
+import { ERROR_LINE, Files, cleanTempDirs, load, mutatedDir, prng, slots } from "./helpers";
 
 afterAll(cleanTempDirs);
 
@@ -12,12 +12,6 @@ const REPLACEMENTS: unknown[] = [
   true, false, [], {}, ["x"], { a: 1 }, "/etc/passwd", "../x", "10.0.0.150/24", "52:54:00:67:89:B0", "local-lvm",
 ];
 
-/** Every [container, key] slot in a JSON value. */
-function slots(value: any, out: [any, string | number][] = []): [any, string | number][] {
-  if (Array.isArray(value)) value.forEach((v, i) => { out.push([value, i]); slots(v, out); });
-  else if (value && typeof value === "object") for (const k of Object.keys(value)) { out.push([value, k]); slots(value[k], out); }
-  return out;
-}
 
 function damage(f: Files, rnd: () => number): void {
   const docs = [f.host, f.lxc, f.vm];

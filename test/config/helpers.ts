@@ -76,3 +76,10 @@ export function prng(seed: number) {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/** Every [holder, key] slot in a JSON value (objects and arrays, depth first): where a fuzz test may put a value. */
+export function slots(value: any, out: [any, string | number][] = []): [any, string | number][] {
+  if (Array.isArray(value)) value.forEach((v, i) => { out.push([value, i]); slots(v, out); });
+  else if (value && typeof value === "object") for (const k of Object.keys(value)) { out.push([value, k]); slots(value[k], out); }
+  return out;
+}
