@@ -97,6 +97,16 @@ describe("where the host firewall is written", () => {
     expect(errors).toEqual([`${HOST}: $.firewall: the host firewall is given twice, here and in shared_volumes.firewall, differently; keep one`]);
   });
 
+  it("a block that is not an object is one error of the firewall reader, whichever place holds it (the schema leaves firewall blocks to it)", () => {
+    expect(errorsOf(loadMutated((f) => (f.host.shared_volumes.firewall = "on")))).toEqual([
+      `${HOST}: $.shared_volumes.firewall: must be an object {enabled, default_input_policy, default_output_policy, global_firewall_rules}; got "on"`,
+    ]);
+    expect(errorsOf(loadMutated((f) => {
+      delete f.host.shared_volumes.firewall;
+      f.host.firewall = [];
+    }))).toEqual([`${HOST}: $.firewall: must be an object {enabled, default_input_policy, default_output_policy, global_firewall_rules}; got []`]);
+  });
+
   it("policies and enabled are checked", () => {
     const errors = errorsOf(
       loadMutated((f) => Object.assign(f.host.shared_volumes.firewall, { enabled: "yes", default_input_policy: "drop", default_output_policy: "DENY" })),
