@@ -91,9 +91,11 @@ export function apiFeatureFlags(c: ContainerModel, parent?: ContainerModel): Rec
 
 /**
  * Container inputs that only say how it was created (a full clone of its parent, or the OS
- * template): ignored after creation, so adopting an existing container never replaces it.
+ * template and type): ignored after creation, so adopting an existing container never replaces
+ * it. Whole top-level inputs on purpose: Pulumi refuses an ignored path whose parent exists on
+ * one side only (an imported clone's state may hold `operatingSystem.type`, its program none).
  */
-export const CREATION_ONLY_CONTAINER_INPUTS = ["clone", "operatingSystem.templateFileId"];
+export const CREATION_ONLY_CONTAINER_INPUTS = ["clone", "operatingSystem"];
 
 /** `pct_options` as the provider's feature flags (see apiFeatureFlags); undefined when none. */
 export function containerFeatures(c: ContainerModel, parent?: ContainerModel): proxmox.types.input.ContainerLegacyFeatures | undefined {

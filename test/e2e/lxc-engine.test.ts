@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestHost, type TestHost } from "../host/sshd";
 import { installEmulator, installStorageCfg, readCalls } from "../host/emulator/lib";
 import { Engine, applyIgnoreChanges, propertyPath, tokenRefusal } from "./lxc-engine";
+import { loadDist } from "../load";
 
 const CONTAINER = "proxmoxve:index/containerLegacy:ContainerLegacy";
 const TEMPLATE = "local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst";
@@ -44,6 +45,21 @@ describe("ignoreChanges, as the engine applies it before check and diff", () => 
       'cannot ignore changes to the following properties because one or more elements of the path are missing: "mountPoints[*].size"',
     );
     expect(applyIgnoreChanges({ mountPoints: [] }, { mountPoints: [] }, ["mountPoints[*].size"])).toEqual({ mountPoints: [] });
+  });
+});
+
+describe("containers adopted with pulumi import (the provider reads neither clone nor the OS template back)", () => {
+  const { CREATION_ONLY_CONTAINER_INPUTS } = loadDist<typeof import("../../infra/components/lxc")>("infra/components/lxc");
+  const ignore = [...CREATION_ONLY_CONTAINER_INPUTS, "mountPoints[*].size"];
+  it("an imported clone (state with operatingSystem.type, no clone) reaches no diff on its creation inputs", () => {
+    const olds = { vmId: 901, operatingSystem: { type: "ubuntu" }, mountPoints: [], cores: 2 };
+    const news = { vmId: 901, clone: { vmId: 900, datastoreId: "tank" }, mountPoints: [], cores: 2 };
+    expect(applyIgnoreChanges(olds, news, ignore)).toEqual(olds);
+  });
+  it("an imported container made from an OS template (state without the template file) reaches no diff either", () => {
+    const olds = { vmId: 900, mountPoints: [], cores: 2 };
+    const news = { vmId: 900, operatingSystem: { templateFileId: "local:vztmpl/ubuntu.tar.zst", type: "ubuntu" }, mountPoints: [], cores: 2 };
+    expect(applyIgnoreChanges(olds, news, ignore)).toEqual(olds);
   });
 });
 
