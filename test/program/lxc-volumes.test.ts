@@ -23,10 +23,10 @@ describe("containers holding volumes", () => {
     for (const ctid of [900, 901, 902, 950, 955]) expect(byName(dev, `ct-${ctid}`, CONTAINER).protect, `ct-${ctid}`).toBe(false);
   });
 
-  it("ignore the provider's mount point sizes after creation and grow volumes in place", () => {
+  it("ignore the provider's mount points after creation (a whole top-level key) and hand the volume set to lxc-options", () => {
     const ct = byName(dev, "ct-952", CONTAINER);
-    expect(ct.ignoreChanges).toEqual(["clone", "operatingSystem", "mountPoints[*].size"]);
+    expect(ct.ignoreChanges).toEqual(["clone", "operatingSystem", "mountPoints"]);
     expect(ct.inputs.mountPoints).toEqual([{ volume: "quickOS-shared-prod-data", size: "20G", path: "/qdrant/storage" }]);
-    expect(byName(dev, "ct-952-lxc-options").inputs.params.volumes).toBe("mp0=20");
+    expect(byName(dev, "ct-952-lxc-options").inputs.params.volumes).toBe("mp0=20:quickOS-shared-prod-data:/qdrant/storage");
   });
 });

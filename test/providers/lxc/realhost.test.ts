@@ -118,10 +118,10 @@ describe("lxc-options and lxc-snapshot as a real host needs them", () => {
   it("grows a volume in place (pct resize mp<N>) instead of letting the provider replace the container", async () => {
     await sh("/usr/local/sbin/pct set 401 --mp0 local-lvm:2,mp=/data");
     expect(await conf(401)).toMatch(/^mp0: .*size=2G/m);
-    const { provider, inputs } = await options({ ctid: 401, lines: ["lxc.apparmor.profile=generated"], features: "fuse=1,nesting=1", rootfsGb: 12, volumeGb: [2] });
+    const { provider, inputs } = await options({ ctid: 401, lines: ["lxc.apparmor.profile=generated"], features: "fuse=1,nesting=1", rootfsGb: 12, volumes: [{ sizeGb: 2, storage: "local-lvm", path: "/data" }] });
     const created = await provider.create(inputs);
     expect(created.outs.observed).toMatchObject({ resized: false });
-    const grown = await options({ ctid: 401, lines: ["lxc.apparmor.profile=generated"], features: "fuse=1,nesting=1", rootfsGb: 12, volumeGb: [6] });
+    const grown = await options({ ctid: 401, lines: ["lxc.apparmor.profile=generated"], features: "fuse=1,nesting=1", rootfsGb: 12, volumes: [{ sizeGb: 6, storage: "local-lvm", path: "/data" }] });
     expect(await provider.diff!(created.id, created.outs, grown.inputs)).toMatchObject({ changes: true, replaces: [] });
     const before = (await pctCalls(401, "resize")).length;
     const updated = await provider.update!(created.id, created.outs, grown.inputs);
