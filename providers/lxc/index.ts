@@ -15,14 +15,20 @@ import { z } from "zod";
 import { HostScriptResource, stableJson, type HostScriptKind } from "../base/index";
 import { composeScript, readScript, repoRoot, type FeatureScript } from "../../features/registry";
 import type { SshTarget } from "../ssh/types";
-import { ABSOLUTE_PATH, STORAGE_ID } from "../../infra/config/patterns";
+import { MOUNT_PATH, STORAGE_ID } from "../../infra/config/patterns";
 
 const ctid = z.string().regex(/^[1-9][0-9]{2,8}$/, "a Proxmox CTID (100-999999999)");
 const LXC_LINE = "lxc\\.[a-z0-9_.-]+=[^\\n\\u0000]*";
 const FEATURE_FLAG = "((nesting|keyctl|fuse|mknod)=[01]|mount=[a-z0-9]+(;[a-z0-9]+)*)";
 const MOUNT_SOURCE = "[0-9]{1,10}:[0-9]{1,10}:[01]:/[^\\n\\r\\u0000]*";
-/** One PHOENIX_VOLUMES line `mp<N>=<GiB>:<storage>:<container path>` (the config layer's patterns). */
-const VOLUME_LINE = new RegExp(`^mp[0-9]{1,3}=[1-9][0-9]{0,5}:${STORAGE_ID.source.slice(1, -1)}:${ABSOLUTE_PATH.source.slice(1, -1)}$`);
+/**
+ * One PHOENIX_VOLUMES line `mp<N>=<GiB>:<storage>:<container path>`: the config layer's STORAGE_ID
+ * and MOUNT_PATH, the latter's "no `.`/`..` component" look-ahead also ending at a line break (a
+ * plain regex, so the provider's JSON Schema check enforces it too, not only the program).
+ */
+const VOLUME_PATH = MOUNT_PATH.source.slice(1, -1).replace("(?!.*", "(?![^\\n]*").replace("(?:\\/|$)", "(?:\\/|\\n|$)");
+if (!VOLUME_PATH.startsWith("(?![^\\n]*") || !VOLUME_PATH.includes("(?:\\/|\\n|$)")) throw new Error("MOUNT_PATH changed: update VOLUME_PATH");
+const VOLUME_LINE = `mp[0-9]{1,3}=[1-9][0-9]{0,5}:${STORAGE_ID.source.slice(1, -1)}:${VOLUME_PATH}`;
 
 export const lxcOptionsKind: HostScriptKind = {
   kind: "lxc-options",
@@ -32,7 +38,7 @@ export const lxcOptionsKind: HostScriptKind = {
     gpus: z.string().regex(/^([0-9]{1,2}(,[0-9]{1,2})*)?$/, "GPU indexes, comma-separated"),
     features: z.string().regex(new RegExp(`^(${FEATURE_FLAG}(,${FEATURE_FLAG})*)?$`), "`pct set --features` flags (nesting|keyctl|fuse|mknod=0|1, mount=fs;fs), comma-separated").optional(),
     rootfs_gb: z.string().regex(/^([1-9][0-9]{0,5})?$/, "a root disk size in GiB").optional(),
-    volumes: z.string().refine((v) => v === "" || v.split("\n").every((l) => VOLUME_LINE.test(l)), "lines `mp<N>=<GiB>:<storage>:<absolute container path>`").optional(),
+    volumes: z.string().regex(new RegExp(`^(${VOLUME_LINE}(\\n${VOLUME_LINE})*)?$`), "lines `mp<N>=<GiB>:<storage>:<absolute container path>`").optional(),
     mount_sources: z.string().regex(new RegExp(`^(${MOUNT_SOURCE}(\\n${MOUNT_SOURCE})*)?$`), "lines `<uid>:<gid>:<0|1>:/path`").optional(),
   }),
   replaceOn: ["ctid"],

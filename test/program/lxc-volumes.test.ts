@@ -5,6 +5,8 @@
 // `protect`: the preview fails naming the replacement) unless phoenix:allowDataDestruction.
 import { beforeAll, describe, expect, it } from "vitest";
 import { byName, planStack, type PlanResult } from "./plan";
+import { loadDist } from "../load";
+import { mutatedDir, type Files } from "../config/helpers";
 
 const CONTAINER = "proxmoxve:index/containerLegacy:ContainerLegacy";
 
@@ -28,5 +30,14 @@ describe("containers holding volumes", () => {
     expect(ct.ignoreChanges).toEqual(["clone", "operatingSystem", "mountPoints"]);
     expect(ct.inputs.mountPoints).toEqual([{ volume: "quickOS-shared-prod-data", size: "20G", path: "/qdrant/storage" }]);
     expect(byName(dev, "ct-952-lxc-options").inputs.params.volumes).toBe("mp0=20:quickOS-shared-prod-data:/qdrant/storage");
+  });
+
+  it("refuse a volume mount point with `,` or `=` (it would add properties to Proxmox's mpN string)", () => {
+    const loader = loadDist<typeof import("../../infra/config/load")>("infra/config/load");
+    for (const mountPoint of ["/data,mp=/etc", "/data=x"]) {
+      const r = loader.loadPhoenixConfig(mutatedDir((f: Files) => (f.lxc.lxc_configs["952"].volumes[0].mount_point = mountPoint)));
+      expect(r.ok, mountPoint).toBe(false);
+      expect(r.ok ? [] : r.errors, mountPoint).toContainEqual(expect.stringMatching(/^phoenix_lxc_configs\.json: \$\.lxc_configs\["952"\]\.volumes\[0\]\.mount_point: must be an absolute path without spaces, commas/));
+    }
   });
 });

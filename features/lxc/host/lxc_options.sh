@@ -75,11 +75,12 @@ if [ -n "${PHOENIX_GPUS:-}" ]; then
 fi
 
 # Volumes: mp<N> → GiB, storage id and container path (the config layer's STORAGE_ID and
-# ABSOLUTE_PATH patterns: no `.`/`..` component, no spaces or shell characters).
+# MOUNT_PATH patterns: no `.`/`..` component, no spaces, shell characters, `,` or `=`, which would
+# add properties to Proxmox's `mpN` property string).
 declare -A volume_gb=() volume_storage=() volume_path=()
 while IFS= read -r line; do
   [ -n "$line" ] || continue
-  if ! [[ $line =~ ^(mp[0-9]{1,3})=([1-9][0-9]{0,5}):([A-Za-z][A-Za-z0-9._-]*):(/([A-Za-z0-9._+@,=-]+(/[A-Za-z0-9._+@,=-]+)*/?)?)$ ]] \
+  if ! [[ $line =~ ^(mp[0-9]{1,3})=([1-9][0-9]{0,5}):([A-Za-z][A-Za-z0-9._-]*):(/([A-Za-z0-9._+@-]+(/[A-Za-z0-9._+@-]+)*/?)?)$ ]] \
     || [[ "${BASH_REMATCH[4]}/" == */./* || "${BASH_REMATCH[4]}/" == */../* ]]; then
     echo "invalid volume '$line' (want mp<N>=<GiB>:<storage>:<absolute container path>)" >&2
     exit 2
