@@ -340,13 +340,15 @@ export class LxcGuest extends pulumi.ComponentResource {
       dependsOn: [...args.dependsOn, ...subIds, ...(args.parentSnapshot ? [args.parentSnapshot] : [])],
       // The CTID is fixed: the old container must be gone before its replacement is created.
       deleteBeforeReplace: true,
-      // The provider replaces a container whose mount point size changed (ForceNew), volumes and
-      // data with it: a grown volume is resized in place by ct-<ctid>-lxc-options instead.
+      // The provider replaces a container whose mount points changed (ForceNew), volumes and data
+      // with it: it creates them with the container, then ct-<ctid>-lxc-options owns the set (a
+      // grown volume resized, a new one allocated, a removed one kept). Ignored as a whole
+      // top-level key: Pulumi refuses `mountPoints[*].size` once the list's length changes.
       // `clone` and the OS template are how the container was made, not what it is: the provider
       // does not read them back, so a container adopted with `pulumi import` (the Bash tool's
       // guests) would otherwise be replaced on the first `up` (bpg/terraform-provider-proxmox
       // #1988, #658). Rebuilding from a new parent or template is `pulumi up --replace <urn>`.
-      ignoreChanges: [...CREATION_ONLY_CONTAINER_INPUTS, "mountPoints[*].size"],
+      ignoreChanges: [...CREATION_ONLY_CONTAINER_INPUTS, "mountPoints"],
       // Replacing or deleting a container destroys its volumes: refused (preview fails naming the
       // replacement) unless the stack allows data destruction, like ZFS pools and datasets.
       protect: c.volumes.length > 0 && !settings.allowDataDestruction,
@@ -372,9 +374,17 @@ export class LxcGuest extends pulumi.ComponentResource {
     const features = rootFeatures(c, parent);
     const sources = mountSources(c);
     const rootfsGb = c.cloneFrom !== undefined ? c.storageSizeGb : undefined;
-    const volumeGb = c.volumes.map((v) => v.sizeGb);
-    if (lines.length > 0 || features !== "" || sources.length > 0 || rootfsGb !== undefined || volumeGb.length > 0) {
-      last = new LxcOptions(`${id}-lxc-options`, { connection, ctid: c.ctid, lines, gpus: c.gpus, features, rootfsGb, mountSources: sources, volumeGb }, child(last));
+    const volumes = c.volumes.map((v) => ({ sizeGb: v.sizeGb, storage: v.storage, path: v.mountPoint }));
+    if (lines.length > 0 || features !== "" || sources.length > 0 || rootfsGb !== undefined || volumes.length > 0) {
+      const options = new LxcOptions(`${id}-lxc-options`, { connection, ctid: c.ctid, lines, gpus: c.gpus, features, rootfsGb, mountSources: sources, volumes }, child(last));
+      // Volumes no longer declared stay (their data): the operator detaches them.
+      options.observed.apply((o) => {
+        const undeclared = o && Array.isArray(o.undeclared_volumes) ? (o.undeclared_volumes as string[]) : [];
+        for (const mp of undeclared) {
+          pulumi.log.warn(`container ${c.ctid}: ${mp} is no longer declared in its volumes; kept with its data (detach it with \`pct set ${c.ctid} --delete ${mp}\`, the volume then shows as unused)`, options);
+        }
+      });
+      last = options;
       provisioned.push({ lines, gpus: c.gpus, features });
     }
 

@@ -17,6 +17,9 @@ export const SSH_PUBLIC_KEY =
 export const TIMEZONE = /^[A-Za-z][A-Za-z0-9_+-]*(?:\/[A-Za-z0-9_+-]+)*$/;
 /** Absolute path: no `..`, spaces or shell metacharacters. */
 export const ABSOLUTE_PATH = /^(?!.*\/\.\.?(?:\/|$))\/(?:[A-Za-z0-9._+@,=-]+(?:\/[A-Za-z0-9._+@,=-]+)*\/?)?$/;
+/** A container mount point of a volume: an ABSOLUTE_PATH without `,` or `=`, which would end the
+ *  path in Proxmox's `mpN` property string (`<storage>:<size>,mp=<path>`) and add properties. */
+export const MOUNT_PATH = /^(?!.*\/\.\.?(?:\/|$))\/(?:[A-Za-z0-9._+@-]+(?:\/[A-Za-z0-9._+@-]+)*\/?)?$/;
 /** Path relative to something (a Samba share's dataset path, a test script). */
 export const RELATIVE_PATH = /^(?!\.\.?(?:\/|$))(?!.*\/\.\.?(?:\/|$))[A-Za-z0-9._+@-]+(?:\/[A-Za-z0-9._+@-]+)*\/?$/;
 /** Block device path given to `zpool create`. */

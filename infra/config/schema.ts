@@ -360,7 +360,7 @@ const guestVolumeSchema = object({
   pool: text(P.STORAGE_ID, "a Proxmox storage id").optional(),
   storage: text(P.STORAGE_ID, "a Proxmox storage id").optional(),
   size_gb: positive().optional(),
-  mount_point: absolutePath.optional(),
+  mount_point: text(P.MOUNT_PATH, "an absolute path without spaces, commas, `=` or shell characters").optional(),
 });
 
 export const containerSchema = object({

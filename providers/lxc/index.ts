@@ -15,11 +15,20 @@ import { z } from "zod";
 import { HostScriptResource, stableJson, type HostScriptKind } from "../base/index";
 import { composeScript, readScript, repoRoot, type FeatureScript } from "../../features/registry";
 import type { SshTarget } from "../ssh/types";
+import { MOUNT_PATH, STORAGE_ID } from "../../infra/config/patterns";
 
 const ctid = z.string().regex(/^[1-9][0-9]{2,8}$/, "a Proxmox CTID (100-999999999)");
 const LXC_LINE = "lxc\\.[a-z0-9_.-]+=[^\\n\\u0000]*";
 const FEATURE_FLAG = "((nesting|keyctl|fuse|mknod)=[01]|mount=[a-z0-9]+(;[a-z0-9]+)*)";
 const MOUNT_SOURCE = "[0-9]{1,10}:[0-9]{1,10}:[01]:/[^\\n\\r\\u0000]*";
+/**
+ * One PHOENIX_VOLUMES line `mp<N>=<GiB>:<storage>:<container path>`: the config layer's STORAGE_ID
+ * and MOUNT_PATH, the latter's "no `.`/`..` component" look-ahead also ending at a line break (a
+ * plain regex, so the provider's JSON Schema check enforces it too, not only the program).
+ */
+const VOLUME_PATH = MOUNT_PATH.source.slice(1, -1).replace("(?!.*", "(?![^\\n]*").replace("(?:\\/|$)", "(?:\\/|\\n|$)");
+if (!VOLUME_PATH.startsWith("(?![^\\n]*") || !VOLUME_PATH.includes("(?:\\/|\\n|$)")) throw new Error("MOUNT_PATH changed: update VOLUME_PATH");
+const VOLUME_LINE = `mp[0-9]{1,3}=[1-9][0-9]{0,5}:${STORAGE_ID.source.slice(1, -1)}:${VOLUME_PATH}`;
 
 export const lxcOptionsKind: HostScriptKind = {
   kind: "lxc-options",
@@ -29,7 +38,7 @@ export const lxcOptionsKind: HostScriptKind = {
     gpus: z.string().regex(/^([0-9]{1,2}(,[0-9]{1,2})*)?$/, "GPU indexes, comma-separated"),
     features: z.string().regex(new RegExp(`^(${FEATURE_FLAG}(,${FEATURE_FLAG})*)?$`), "`pct set --features` flags (nesting|keyctl|fuse|mknod=0|1, mount=fs;fs), comma-separated").optional(),
     rootfs_gb: z.string().regex(/^([1-9][0-9]{0,5})?$/, "a root disk size in GiB").optional(),
-    volumes: z.string().regex(/^(mp[0-9]{1,3}=[1-9][0-9]{0,5}(\nmp[0-9]{1,3}=[1-9][0-9]{0,5})*)?$/, "lines `mp<N>=<GiB>`").optional(),
+    volumes: z.string().regex(new RegExp(`^(${VOLUME_LINE}(\\n${VOLUME_LINE})*)?$`), "lines `mp<N>=<GiB>:<storage>:<absolute container path>`").optional(),
     mount_sources: z.string().regex(new RegExp(`^(${MOUNT_SOURCE}(\\n${MOUNT_SOURCE})*)?$`), "lines `<uid>:<gid>:<0|1>:/path`").optional(),
   }),
   replaceOn: ["ctid"],
@@ -161,6 +170,16 @@ export interface MountSource {
   explicit: boolean;
 }
 
+/** A container volume on a storage (ContainerModel.volumes). */
+export interface LxcVolume {
+  /** Size in GiB (1-999999). */
+  sizeGb: number;
+  /** Proxmox storage id holding container directories (`rootdir`). */
+  storage: string;
+  /** Absolute mount path inside the container. */
+  path: string;
+}
+
 export interface LxcOptionsArgs {
   connection: pulumi.Input<SshTarget>;
   ctid: number;
@@ -180,8 +199,13 @@ export interface LxcOptionsArgs {
   rootfsGb?: number;
   /** Bind-mount source folders to create before the container restarts with the mounts. */
   mountSources?: MountSource[];
-  /** Volume sizes in GiB by mount point index (`mp<N>`): grown in place, never shrunk. */
-  volumeGb?: number[];
+  /**
+   * The container's volumes on storages, by mount point index (`mp<N>` is the array index, as in
+   * ContainerLegacy's mountPoints). After creation this resource owns the set: a missing one is
+   * allocated (`pct set --mp<N> <storage>:<GiB>,mp=<path>`), a smaller one grown (never shrunk);
+   * one no longer declared is kept and reported (`undeclared_volumes`), never detached.
+   */
+  volumes?: LxcVolume[];
 }
 
 /**
@@ -231,7 +255,7 @@ export class LxcOptions extends HostScriptResource {
         features: args.features ?? "",
         rootfs_gb: args.rootfsGb !== undefined ? String(args.rootfsGb) : "",
         mount_sources: (args.mountSources ?? []).map((m) => `${m.uid}:${m.gid}:${m.explicit ? 1 : 0}:${m.path}`).join("\n"),
-        volumes: (args.volumeGb ?? []).map((gb, i) => `mp${i}=${gb}`).join("\n"),
+        volumes: (args.volumes ?? []).map((v, i) => `mp${i}=${v.sizeGb}:${v.storage}:${v.path}`).join("\n"),
       },
     }, opts);
   }

@@ -50,7 +50,7 @@ describe("ignoreChanges, as the engine applies it before check and diff", () => 
 
 describe("containers adopted with pulumi import (the provider reads neither clone nor the OS template back)", () => {
   const { CREATION_ONLY_CONTAINER_INPUTS } = loadDist<typeof import("../../infra/components/lxc")>("infra/components/lxc");
-  const ignore = [...CREATION_ONLY_CONTAINER_INPUTS, "mountPoints[*].size"];
+  const ignore = [...CREATION_ONLY_CONTAINER_INPUTS, "mountPoints"];
   it("an imported clone (state with operatingSystem.type, no clone) reaches no diff on its creation inputs", () => {
     const olds = { vmId: 901, operatingSystem: { type: "ubuntu" }, mountPoints: [], cores: 2 };
     const news = { vmId: 901, clone: { vmId: 900, datastoreId: "tank" }, mountPoints: [], cores: 2 };
@@ -60,6 +60,12 @@ describe("containers adopted with pulumi import (the provider reads neither clon
     const olds = { vmId: 900, mountPoints: [], cores: 2 };
     const news = { vmId: 900, operatingSystem: { templateFileId: "local:vztmpl/ubuntu.tar.zst", type: "ubuntu" }, mountPoints: [], cores: 2 };
     expect(applyIgnoreChanges(olds, news, ignore)).toEqual(olds);
+  });
+  it("a volume added to or removed from the JSON keeps the container's mount points as created (lxc-options owns the set)", () => {
+    const one = { vmId: 960, mountPoints: [{ volume: "s", size: "2G", path: "/a" }] };
+    const two = { vmId: 960, mountPoints: [{ volume: "s", size: "5G", path: "/a" }, { volume: "s", size: "1G", path: "/b" }] };
+    expect(applyIgnoreChanges(one, two, ignore)).toEqual(one);
+    expect(applyIgnoreChanges(two, one, ignore)).toEqual(two);
   });
 });
 

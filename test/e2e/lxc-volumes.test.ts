@@ -4,13 +4,17 @@
 //   - growing `size_gb` updates in place: ContainerLegacy's mount point size is ignored after
 //     creation, ct-<ctid>-lxc-options runs `pct resize <ctid> mp0 <N>G`, the container is not
 //     replaced and the data in the volume survives;
+//   - a second volume added to the JSON is allocated in place (`pct set <ctid> --mp1
+//     <storage>:<GiB>,mp=<path>` by lxc-options; ContainerLegacy ignores its mountPoints after
+//     creation), writable in the restarted container; removed from the JSON again it stays with
+//     its data and is reported (undeclared_volumes, a warning naming `pct set --delete`);
 //   - a change that replaces the container (`unprivileged`) is refused while it holds volumes
 //     (Pulumi `protect`) unless phoenix:allowDataDestruction, and then goes through.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mkdtempSync, readFileSync, writeFileSync, copyFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { loadDist, repoRoot } from "../load";
+import { loadDist, repoRoot, requireNode } from "../load";
 import { startTestHost, type TestHost } from "../host/sshd";
 import { installEmulator, installStorageCfg, readCalls, seedFromDir } from "../host/emulator/lib";
 import { Engine } from "./lxc-engine";
@@ -18,7 +22,7 @@ import { Engine } from "./lxc-engine";
 const CTID = 960;
 
 /** The dev files with one container (no template, no steps) holding one volume. */
-function config(volume: { sizeGb: number }, unprivileged = true): string {
+function config(volume: { sizeGb: number; extraGb?: number }, unprivileged = true): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), "phoenix-volumes-"));
   for (const f of ["phoenix_hypervisor_config.json", "phoenix_vm_configs.json"]) copyFileSync(path.join(repoRoot, "stacks/dev", f), path.join(dir, f));
   const lxc = JSON.parse(readFileSync(path.join(repoRoot, "stacks/dev/phoenix_lxc_configs.json"), "utf8"));
@@ -36,7 +40,10 @@ function config(volume: { sizeGb: number }, unprivileged = true): string {
       mac_address: "52:54:00:AA:BB:60",
       unprivileged,
       features: [],
-      volumes: [{ name: "data", pool: "quickOS-shared-prod-data", size_gb: volume.sizeGb, mount_point: "/data" }],
+      volumes: [
+        { name: "data", pool: "quickOS-shared-prod-data", size_gb: volume.sizeGb, mount_point: "/data" },
+        ...(volume.extraGb ? [{ name: "extra", pool: "quickOS-shared-prod-data", size_gb: volume.extraGb, mount_point: "/extra" }] : []),
+      ],
     },
   };
   writeFileSync(path.join(dir, "phoenix_lxc_configs.json"), JSON.stringify(lxc, null, 2));
@@ -86,6 +93,61 @@ describe("a container holding a volume, end to end", () => {
     const again = await engine.up({ configDir: config({ sizeGb: 5 }) });
     expect(again.errors).toEqual([]);
     for (const [name, action] of again.actions) expect(action, name).toBe("same");
+  }, 600_000);
+
+  it("adds a second volume in place: allocated by pct set, mounted and writable, no replacement", async () => {
+    const before = (await readCalls(host)).length;
+    const added = await engine.up({ configDir: config({ sizeGb: 5, extraGb: 1 }) });
+    expect(added.errors).toEqual([]);
+    expect(added.actions.get(`ct-${CTID}`)).toBe("same");
+    expect(added.actions.get(`ct-${CTID}-lxc-options`)).toBe("update");
+    const calls = await callsSince(before);
+    expect(calls.filter((c) => c[1] === "set")).toEqual([["pct", "set", String(CTID), "--mp1", "quickOS-shared-prod-data:1,mp=/extra"]]);
+    expect(calls.filter((c) => ["destroy", "create"].includes(c[1]))).toEqual([]);
+    // The emulator does not hotplug: the mount is not visible until the container restarts.
+    expect(calls.filter((c) => c[1] === "reboot")).toEqual([["pct", "reboot", String(CTID)]]);
+    const conf = (await host.exec(`cat /etc/pve/lxc/${CTID}.conf`)).stdout;
+    expect(conf).toMatch(/^mp1: quickOS-shared-prod-data:subvol-960-disk-2,size=1G,mp=\/extra$/m);
+    expect(conf).toMatch(/^mp0: quickOS-shared-prod-data:subvol-960-disk-1,size=5G,mp=\/data$/m);
+    const w = await pct(`exec ${CTID} -- sh -c 'echo extra > /extra/marker'`);
+    expect(w.code, w.stderr).toBe(0);
+    expect((await host.exec(`cat /var/lib/pve-emu/lxc/${CTID}/volumes/quickOS-shared-prod-data_subvol-${CTID}-disk-2/marker`)).stdout).toBe("extra\n");
+    expect((await pct(`exec ${CTID} -- cat /data/marker`)).stdout).toBe("kept\n");
+    const again = await engine.up({ configDir: config({ sizeGb: 5, extraGb: 1 }) });
+    expect(again.errors).toEqual([]);
+    for (const [name, action] of again.actions) expect(action, name).toBe("same");
+  }, 600_000);
+
+  it("keeps a volume removed from the JSON, with its data, and reports it", async () => {
+    const pulumi = requireNode("@pulumi/pulumi");
+    const warnings: string[] = [];
+    const warn = pulumi.log.warn;
+    pulumi.log.warn = (msg: string, ...rest: unknown[]) => {
+      warnings.push(msg);
+      return warn.call(pulumi.log, msg, ...rest);
+    };
+    try {
+      const before = (await readCalls(host)).length;
+      const removed = await engine.up({ configDir: config({ sizeGb: 5 }) });
+      expect(removed.errors).toEqual([]);
+      expect(removed.actions.get(`ct-${CTID}`)).toBe("same");
+      expect(removed.actions.get(`ct-${CTID}-lxc-options`)).toBe("update");
+      // Nothing detached, deleted or restarted.
+      expect((await callsSince(before)).filter((c) => ["set", "destroy", "create", "reboot", "stop"].includes(c[1]))).toEqual([]);
+      expect((await host.exec(`cat /etc/pve/lxc/${CTID}.conf`)).stdout).toMatch(/^mp1: quickOS-shared-prod-data:subvol-960-disk-2,size=1G,mp=\/extra$/m);
+      expect((await pct(`exec ${CTID} -- cat /extra/marker`)).stdout).toBe("extra\n");
+      expect((engine as any).state.get(`ct-${CTID}-lxc-options`)!.outs.observed).toMatchObject({ undeclared_volumes: ["mp1"] });
+      expect(warnings).toContain(`container ${CTID}: mp1 is no longer declared in its volumes; kept with its data (detach it with \`pct set ${CTID} --delete mp1\`, the volume then shows as unused)`);
+      // A rerun changes nothing, and still warns.
+      warnings.length = 0;
+      const again = await engine.up({ configDir: config({ sizeGb: 5 }) });
+      expect(again.errors).toEqual([]);
+      for (const [name, action] of again.actions) expect(action, name).toBe("same");
+      expect(warnings.some((w) => w.includes("mp1 is no longer declared"))).toBe(true);
+      expect((await callsSince(before)).filter((c) => ["set", "destroy", "create", "reboot", "stop"].includes(c[1]))).toEqual([]);
+    } finally {
+      pulumi.log.warn = warn;
+    }
   }, 600_000);
 
   it("refuses a replacement while the container holds volumes, unless the stack allows data destruction", async () => {

@@ -5,6 +5,8 @@
 // `protect`: the preview fails naming the replacement) unless phoenix:allowDataDestruction.
 import { beforeAll, describe, expect, it } from "vitest";
 import { byName, planStack, type PlanResult } from "./plan";
+import { loadDist } from "../load";
+import { mutatedDir, type Files } from "../config/helpers";
 
 const CONTAINER = "proxmoxve:index/containerLegacy:ContainerLegacy";
 
@@ -23,10 +25,19 @@ describe("containers holding volumes", () => {
     for (const ctid of [900, 901, 902, 950, 955]) expect(byName(dev, `ct-${ctid}`, CONTAINER).protect, `ct-${ctid}`).toBe(false);
   });
 
-  it("ignore the provider's mount point sizes after creation and grow volumes in place", () => {
+  it("ignore the provider's mount points after creation (a whole top-level key) and hand the volume set to lxc-options", () => {
     const ct = byName(dev, "ct-952", CONTAINER);
-    expect(ct.ignoreChanges).toEqual(["clone", "operatingSystem", "mountPoints[*].size"]);
+    expect(ct.ignoreChanges).toEqual(["clone", "operatingSystem", "mountPoints"]);
     expect(ct.inputs.mountPoints).toEqual([{ volume: "quickOS-shared-prod-data", size: "20G", path: "/qdrant/storage" }]);
-    expect(byName(dev, "ct-952-lxc-options").inputs.params.volumes).toBe("mp0=20");
+    expect(byName(dev, "ct-952-lxc-options").inputs.params.volumes).toBe("mp0=20:quickOS-shared-prod-data:/qdrant/storage");
+  });
+
+  it("refuse a volume mount point with `,` or `=` (it would add properties to Proxmox's mpN string)", () => {
+    const loader = loadDist<typeof import("../../infra/config/load")>("infra/config/load");
+    for (const mountPoint of ["/data,mp=/etc", "/data=x"]) {
+      const r = loader.loadPhoenixConfig(mutatedDir((f: Files) => (f.lxc.lxc_configs["952"].volumes[0].mount_point = mountPoint)));
+      expect(r.ok, mountPoint).toBe(false);
+      expect(r.ok ? [] : r.errors, mountPoint).toContainEqual(expect.stringMatching(/^phoenix_lxc_configs\.json: \$\.lxc_configs\["952"\]\.volumes\[0\]\.mount_point: must be an absolute path without spaces, commas/));
+    }
   });
 });

@@ -99,7 +99,7 @@ describe("the migration cases plan", () => {
     const options = byName(cb2, "ct-900-lxc-options").inputs.params;
     expect(options.options).not.toContain("lxc.mount.entry");
     expect(options.mount_sources).toBe("");
-    expect(options.volumes).toBe("mp0=50");
+    expect(options.volumes).toBe("mp0=50:tank-ct-disks:/models");
     expect(plans.get("cb1")!.resources.some((r) => r.name === "ct-900-lxc-options")).toBe(false);
   });
 

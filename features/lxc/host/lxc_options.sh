@@ -25,9 +25,17 @@
 #   PHOENIX_FEATURES       `pct set --features` value (`keyctl=1,nesting=1`; empty: leave flags to the API)
 #   PHOENIX_ROOTFS_GB      declared root disk size in GiB (empty: leave the disk to the API)
 #   PHOENIX_MOUNT_SOURCES  bind-mount sources, one `<host uid>:<host gid>:<explicit 0|1>:<path>` per line
-#   PHOENIX_VOLUMES        volume sizes, one `mp<N>=<GiB>` per line: a grown volume is resized in
-#                          place (`pct resize <ctid> mp<N> <N>G`); the provider would replace the
-#                          container, and its data with it
+#   PHOENIX_VOLUMES        volumes on storages, one `mp<N>=<GiB>:<storage>:<container path>` per
+#                          line. The provider creates them with the container; after that this
+#                          script owns the set (the container ignores its mountPoints): a declared
+#                          volume missing from the config is allocated as root with
+#                          `pct set <ctid> --mp<N> <storage>:<GiB>,mp=<path>` (pve-container
+#                          PVE/LXC/Config.pm: "syntax STORAGE_ID:SIZE_IN_GiB to allocate a new
+#                          volume"; create_disks allocates it); a smaller one is resized in place
+#                          (`pct resize <ctid> mp<N> <N>G`: the provider would replace the container,
+#                          and its data with it). A volume in the config that is no longer declared
+#                          is NEVER detached or deleted (data): it is reported as
+#                          `undeclared_volumes` for the operator (`pct set <ctid> --delete mpN`).
 set -euo pipefail
 
 ctid=${PHOENIX_CTID:?}
@@ -66,12 +74,20 @@ if [ -n "${PHOENIX_GPUS:-}" ]; then
   [ -z "$major" ] || desired+="lxc.cgroup2.devices.allow: c $major:* rwm"$'\n'
 fi
 
-# Volume sizes: mp<N> → GiB.
-declare -A volume_gb=()
+# Volumes: mp<N> → GiB, storage id and container path (the config layer's STORAGE_ID and
+# MOUNT_PATH patterns: no `.`/`..` component, no spaces, shell characters, `,` or `=`, which would
+# add properties to Proxmox's `mpN` property string).
+declare -A volume_gb=() volume_storage=() volume_path=()
 while IFS= read -r line; do
   [ -n "$line" ] || continue
-  [[ $line =~ ^(mp[0-9]{1,3})=([1-9][0-9]{0,5})$ ]] || { echo "invalid volume size '$line' (want mp<N>=<GiB>)" >&2; exit 2; }
+  if ! [[ $line =~ ^(mp[0-9]{1,3})=([1-9][0-9]{0,5}):([A-Za-z][A-Za-z0-9._-]*):(/([A-Za-z0-9._+@-]+(/[A-Za-z0-9._+@-]+)*/?)?)$ ]] \
+    || [[ "${BASH_REMATCH[4]}/" == */./* || "${BASH_REMATCH[4]}/" == */../* ]]; then
+    echo "invalid volume '$line' (want mp<N>=<GiB>:<storage>:<absolute container path>)" >&2
+    exit 2
+  fi
   volume_gb[${BASH_REMATCH[1]}]=${BASH_REMATCH[2]}
+  volume_storage[${BASH_REMATCH[1]}]=${BASH_REMATCH[3]}
+  volume_path[${BASH_REMATCH[1]}]=${BASH_REMATCH[4]}
 done <<<"${PHOENIX_VOLUMES:-}"
 
 # Bind-mount sources: parallel arrays of owner and path.
@@ -138,6 +154,55 @@ disk_size_gb() {
   awk -v n="$n" -v u="$u" 'BEGIN { f = (u == "T") ? 1024 : (u == "M") ? 1/1024 : (u == "K") ? 1/1048576 : (u == "G") ? 1 : 1/1073741824; g = n * f; printf "%d\n", (g == int(g)) ? g : int(g) + 1 }'
 }
 rootfs_matches() { [ -z "$rootfs_gb" ] || [ "$(disk_size_gb rootfs)" -ge "$rootfs_gb" ]; }
+# Mount points of the current section (mp0...), sorted.
+current_volumes() { current_section | sed -nE 's/^(mp[0-9]+): .*/\1/p' | sort -V; }
+# A property (`mp`, the volume id's storage) of mount point $1 in the config.
+volume_prop() {
+  local v
+  v=$(current_section | sed -n "s/^$1: //p")
+  case $2 in
+    storage) v=${v%%,*} v=${v#volume=}; printf '%s\n' "${v%%:*}" ;;
+    mp) tr ',' '\n' <<<"$v" | sed -n 's/^mp=//p' ;;
+  esac
+}
+# Declared volumes missing from the config.
+volumes_missing() {
+  local mp
+  for mp in $(printf '%s\n' "${!volume_gb[@]}" | sort -V); do
+    current_section | grep -q "^$mp: " || printf '%s\n' "$mp"
+  done
+}
+# Mount points in the config that are not declared (kept: they hold data).
+volumes_undeclared() {
+  local mp
+  for mp in $(current_volumes); do
+    [ -n "${volume_gb[$mp]:-}" ] || printf '%s\n' "$mp"
+  done
+}
+# A declared volume present under another mount path or storage: the JSON's volume list changed
+# order (mp<N> is the list index). Refused, never remapped: that would mount one volume's data
+# where another's is expected.
+check_volumes_same() {
+  local mp have_path have_storage
+  for mp in "${!volume_gb[@]}"; do
+    current_section | grep -q "^$mp: " || continue
+    have_path=$(volume_prop "$mp" mp) have_storage=$(volume_prop "$mp" storage)
+    if [ "${have_path%/}" != "${volume_path[$mp]%/}" ] || [ "$have_storage" != "${volume_storage[$mp]}" ]; then
+      echo "$mp of container $ctid is $have_storage mounted at $have_path, declared as ${volume_storage[$mp]} at ${volume_path[$mp]}: volumes keep their place in the list (mp<N> is the index); move the data by hand or restore the order" >&2
+      exit 1
+    fi
+  done
+}
+# Whether path $1 is a mount point inside the running container (Proxmox hotplugs a new volume
+# into a running container, pve-container apply_pending_mountpoint → mountpoint_hotplug; where it
+# cannot, the mount appears at the next start).
+mounted_inside() {
+  local p=${1%/}
+  # shellcheck disable=SC2016 # an awk program
+  pct exec "$ctid" -- awk -v p="${p:-/}" '$5 == p { f = 1 } END { exit !f }' /proc/self/mountinfo >/dev/null 2>&1
+}
+json_list() { json_lines "$1"; }
+
 # Volumes smaller than declared.
 volumes_small() {
   local mp
@@ -251,14 +316,18 @@ case ${PHOENIX_ACTION:?} in
     lines_ok=false features_ok=false rootfs_ok=false sources_ok=false restart_ok=false
     [ "$have" = "${desired%$'\n'}" ] && lines_ok=true
     features_match && devs_match && features_ok=true
-    rootfs_matches && [ -z "$(volumes_small)" ] && rootfs_ok=true
+    missing=$(volumes_missing)
+    undeclared=$(volumes_undeclared)
+    rootfs_matches && [ -z "$(volumes_small)" ] && [ -z "$missing" ] && rootfs_ok=true
     [ -z "$(sources_wrong)" ] && sources_ok=true
     [ ! -f "$pending" ] && restart_ok=true
     drop_lock
     matches=false
     if $lines_ok && $features_ok && $rootfs_ok && $sources_ok && $restart_ok; then matches=true; fi
-    printf 'PHOENIX_RESULT {"present":true,"ctid":"%s","matches":%s,"lines_match":%s,"features_match":%s,"rootfs_match":%s,"sources_match":%s,"restart_pending":%s,"lines":%s}\n' \
-      "$ctid" "$matches" "$lines_ok" "$features_ok" "$rootfs_ok" "$sources_ok" "$([ "$restart_ok" = true ] && echo false || echo true)" "$(json_lines "$have")"
+    # Undeclared volumes are drift the operator resolves (they are never removed here), so they
+    # do not make the resource differ: an apply would change nothing.
+    printf 'PHOENIX_RESULT {"present":true,"ctid":"%s","matches":%s,"lines_match":%s,"features_match":%s,"rootfs_match":%s,"sources_match":%s,"restart_pending":%s,"missing_volumes":%s,"undeclared_volumes":%s,"lines":%s}\n' \
+      "$ctid" "$matches" "$lines_ok" "$features_ok" "$rootfs_ok" "$sources_ok" "$([ "$restart_ok" = true ] && echo false || echo true)" "$(json_list "$missing")" "$(json_list "$undeclared")" "$(json_lines "$have")"
     ;;
   apply)
     [ -f "$conf" ] || { echo "container $ctid does not exist ($conf missing)" >&2; exit 1; }
@@ -268,10 +337,25 @@ case ${PHOENIX_ACTION:?} in
       pct resize "$ctid" rootfs "${rootfs_gb}G"
       resized=true
     fi
+    check_volumes_same
     for mp in $(volumes_small); do
       pct resize "$ctid" "$mp" "${volume_gb[$mp]}G"
       resized=true
     done
+    # New volumes, allocated by Proxmox on their storage and owned by the container's root.
+    # A running container restarts (the restart path below) unless Proxmox hotplugged the mount:
+    # marked first, so a run killed after the `pct set` still restarts; the mark goes when the
+    # mount is visible and nothing else was pending (features and lines are checked after this).
+    added=""
+    for mp in $(volumes_missing); do
+      was_pending=false
+      [ ! -f "$pending" ] || was_pending=true
+      ! is_running || : >"$pending"
+      pct set "$ctid" "--$mp" "${volume_storage[$mp]}:${volume_gb[$mp]},mp=${volume_path[$mp]}"
+      added+="$mp"$'\n'
+      if [ "$was_pending" = false ] && [ -f "$pending" ] && mounted_inside "${volume_path[$mp]}"; then rm -f "$pending"; fi
+    done
+    undeclared=$(volumes_undeclared)
     # Sources before the mount lines: a restart with a missing source fails.
     make_sources
     features_changed=false
@@ -291,8 +375,8 @@ case ${PHOENIX_ACTION:?} in
     printf '%s' "$desired" >"$record"
     drop_lock
     settle_restart
-    printf 'PHOENIX_RESULT {"present":true,"ctid":"%s","matches":true,"changed":%s,"features_changed":%s,"resized":%s,"restarted":%s,"lines":%s}\n' \
-      "$ctid" "$([ "$changed" = changed ] && echo true || echo false)" "$features_changed" "$resized" "$restarted" "$(json_lines "$desired")"
+    printf 'PHOENIX_RESULT {"present":true,"ctid":"%s","matches":true,"changed":%s,"features_changed":%s,"resized":%s,"restarted":%s,"added_volumes":%s,"undeclared_volumes":%s,"lines":%s}\n' \
+      "$ctid" "$([ "$changed" = changed ] && echo true || echo false)" "$features_changed" "$resized" "$restarted" "$(json_list "$added")" "$(json_list "$undeclared")" "$(json_lines "$desired")"
     ;;
   delete)
     # The raw lines and device entries go; flags, disk size and source folders stay (they go

@@ -45,6 +45,24 @@ describe("pct emulator", () => {
     expect((await pct("create", "401", "local:iso/not-a-template.iso")).stderr).toContain("invalid template volume");
   });
 
+  it("pct set --mpN <storage>:<GiB>,mp=<path> allocates a new volume on a storage holding rootdir, under a free name", async () => {
+    // pve-container: mpN "Use the special syntax STORAGE_ID:SIZE_IN_GiB to allocate a new volume".
+    await ok("set", "400", "--mp1", "tank-disks:2,mp=/extra");
+    expect(conf(400)).toMatch(/^mp1: tank-disks:subvol-400-disk-2,size=2G,mp=\/extra$/m);
+    // `local` holds no container directories: refused as at creation.
+    const noRootdir = await pct("set", "400", "--mp2", "local:1,mp=/other");
+    expect(noRootdir.code).toBe(255);
+    expect(noRootdir.stderr).toContain("storage 'local' does not support container directories");
+    await ok("set", "400", "--delete", "mp1");
+    expect(conf(400)).not.toMatch(/^mp1:/m);
+    // A name the container already references is never handed out again (mp0 replaced: its
+    // volume stays the container's until Proxmox frees it).
+    await ok("create", "402", TEMPLATE, "--rootfs", "local-lvm:1", "--mp0", "local-lvm:1,mp=/a");
+    await ok("set", "402", "--mp0", "local-lvm:1,mp=/b");
+    expect(conf(402)).toMatch(/^mp0: local-lvm:vm-402-disk-2,size=1G,mp=\/b$/m);
+    await ok("destroy", "402");
+  });
+
   it("start/stop/exec/push follow the running state; exec runs inside the container's root", async () => {
     expect((await pct("exec", "400", "--", "true")).stderr).toContain("CT 400 not running");
     await ok("start", "400");

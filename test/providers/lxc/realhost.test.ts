@@ -10,6 +10,7 @@
 //   - snapshot descriptions compared as Proxmox prints them (percent-encoded, trailing newline).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as path from "node:path";
+import { spawnSync } from "node:child_process";
 import { loadDist, repoRoot } from "../../load";
 import { startTestHost, type TestHost } from "../../host/sshd";
 import { installEmulator, installStorageCfg, readCalls, seedFromDir } from "../../host/emulator/lib";
@@ -118,10 +119,10 @@ describe("lxc-options and lxc-snapshot as a real host needs them", () => {
   it("grows a volume in place (pct resize mp<N>) instead of letting the provider replace the container", async () => {
     await sh("/usr/local/sbin/pct set 401 --mp0 local-lvm:2,mp=/data");
     expect(await conf(401)).toMatch(/^mp0: .*size=2G/m);
-    const { provider, inputs } = await options({ ctid: 401, lines: ["lxc.apparmor.profile=generated"], features: "fuse=1,nesting=1", rootfsGb: 12, volumeGb: [2] });
+    const { provider, inputs } = await options({ ctid: 401, lines: ["lxc.apparmor.profile=generated"], features: "fuse=1,nesting=1", rootfsGb: 12, volumes: [{ sizeGb: 2, storage: "local-lvm", path: "/data" }] });
     const created = await provider.create(inputs);
     expect(created.outs.observed).toMatchObject({ resized: false });
-    const grown = await options({ ctid: 401, lines: ["lxc.apparmor.profile=generated"], features: "fuse=1,nesting=1", rootfsGb: 12, volumeGb: [6] });
+    const grown = await options({ ctid: 401, lines: ["lxc.apparmor.profile=generated"], features: "fuse=1,nesting=1", rootfsGb: 12, volumes: [{ sizeGb: 6, storage: "local-lvm", path: "/data" }] });
     expect(await provider.diff!(created.id, created.outs, grown.inputs)).toMatchObject({ changes: true, replaces: [] });
     const before = (await pctCalls(401, "resize")).length;
     const updated = await provider.update!(created.id, created.outs, grown.inputs);
@@ -130,6 +131,51 @@ describe("lxc-options and lxc-snapshot as a real host needs them", () => {
     expect(await conf(401)).toMatch(/^mp0: .*size=6G/m);
     expect((await provider.read!(created.id, updated.outs)).props.observed).toMatchObject({ matches: true });
     await sh("/usr/local/sbin/pct set 401 --delete mp0");
+  });
+
+  it("owns the volume set after creation: a missing volume is drift and gets allocated, an undeclared one is kept and reported", async () => {
+    const base = { ctid: 401, lines: ["lxc.apparmor.profile=generated"], features: "fuse=1,nesting=1", rootfsGb: 12 };
+    const one = await options({ ...base, volumes: [{ sizeGb: 2, storage: "local-lvm", path: "/data" }] });
+    const created = await one.provider.create(one.inputs);
+    expect(created.outs.observed).toMatchObject({ added_volumes: ["mp0"], undeclared_volumes: [] });
+    expect(await conf(401)).toMatch(/^mp0: local-lvm:vm-401-disk-1,size=2G,mp=\/data$/m);
+    // Detached by hand: read reports it missing (drift), update allocates it again.
+    await sh("/usr/local/sbin/pct set 401 --delete mp0");
+    const read = await one.provider.read!(created.id, created.outs);
+    expect(read.props.observed).toMatchObject({ matches: false, rootfs_match: false, missing_volumes: ["mp0"] });
+    await one.provider.update!(created.id, read.props, one.inputs);
+    expect((await one.provider.read!(created.id, created.outs)).props.observed).toMatchObject({ matches: true, missing_volumes: [], undeclared_volumes: [] });
+    // No longer declared: kept, reported, and not drift (an apply would change nothing).
+    const none = await options({ ...base, volumes: [] });
+    const before = (await pctCalls(401, "set")).length;
+    const kept = await none.provider.update!(created.id, created.outs, none.inputs);
+    expect(kept.outs.observed).toMatchObject({ undeclared_volumes: ["mp0"] });
+    expect((await pctCalls(401, "set")).slice(before)).toEqual([]);
+    expect(await conf(401)).toMatch(/^mp0: local-lvm:vm-401-disk-1,size=2G,mp=\/data$/m);
+    expect((await none.provider.read!(created.id, kept.outs)).props.observed).toMatchObject({ matches: true, undeclared_volumes: ["mp0"] });
+    // mp0 declared elsewhere (the JSON's list reordered): refused, nothing remapped.
+    const moved = await options({ ...base, volumes: [{ sizeGb: 2, storage: "local-lvm", path: "/elsewhere" }] });
+    await expect(moved.provider.update!(created.id, created.outs, moved.inputs)).rejects.toThrow(/mp0 of container 401 is local-lvm mounted at \/data, declared as local-lvm at \/elsewhere/);
+    await sh("/usr/local/sbin/pct set 401 --delete mp0");
+  });
+
+  it("refuses a malformed volume line: in the resource, in check, and in the host script itself", async () => {
+    const declare = (volume: { sizeGb: number; storage: string; path: string }) => () =>
+      new lxc.LxcOptions("ct-401-lxc-options", { connection: host.target, ctid: 401, lines: [], volumes: [volume] });
+    for (const bad of [{ sizeGb: 2, storage: "local-lvm", path: "/a/../etc" }, { sizeGb: 2, storage: "local;rm", path: "/a" }, { sizeGb: 0, storage: "local-lvm", path: "/a" }]) {
+      expect(declare(bad), JSON.stringify(bad)).toThrow("volumes: lines `mp<N>=<GiB>:<storage>:<absolute container path>`");
+    }
+    const { resource, provider } = await captureProvider(declare({ sizeGb: 2, storage: "local-lvm", path: "/a" }), host.secrets);
+    for (const volumes of ["mp0=2:local-lvm:/a,mp=/etc", "mp0=2:local-lvm:/a/..\nmp1=2:local-lvm:/b"]) {
+      const checked = await provider.check!({}, { ...resource.inputs, params: { ...resource.inputs.params, volumes } });
+      expect(checked.failures?.map((f: any) => f.property), volumes).toEqual(["params.volumes"]);
+    }
+    // The script refuses before it touches anything (run here: it exits at validation).
+    const script = path.join(repoRoot, "features/lxc/host/lxc_options.sh");
+    for (const line of ["mp0=2", "mp0=2:local-lvm:/a/./b", "mp0=2:local-lvm:/a b", "mp0=2:1bad:/a", "mp0=2:local-lvm:/a,mp=/etc", "mp0=2:local-lvm:relative"]) {
+      const r = spawnSync("bash", [script], { env: { PATH: process.env.PATH, PHOENIX_CTID: "401", PHOENIX_ACTION: "read", PHOENIX_VOLUMES: line }, encoding: "utf8" });
+      expect([r.status, r.stderr], line).toEqual([2, `invalid volume '${line}' (want mp<N>=<GiB>:<storage>:<absolute container path>)\n`]);
+    }
   });
 
   it("creates bind-mount sources on the host before the restart, owned by the container's root or as declared", async () => {
