@@ -4,6 +4,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadDist, repoRoot } from "../load";
+import { CASES_DIR } from "./cases";
 
 const { renderSchemas } = loadDist("infra/cli/schemas");
 
@@ -122,8 +123,7 @@ describe("JSON Schema files", () => {
   });
 
   it("describes the firewall blocks: an editor accepts the migration case's, and flags a misspelt key, a bad action or policy", () => {
-    const shared = process.env.PHOENIX_SHARED_DIR ?? path.join(repoRoot, "..", "shared");
-    const cases = path.join(shared, "cases", "migration");
+    const cases = CASES_DIR;
     for (const c of ["fw", "s2"]) {
       for (const name of ["phoenix_hypervisor_config", "phoenix_lxc_configs", "phoenix_vm_configs"]) {
         const doc = JSON.parse(fs.readFileSync(path.join(cases, c, `${name}.json`), "utf8"));
