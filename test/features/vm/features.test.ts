@@ -18,8 +18,8 @@ const vmDir = path.join(repoRoot, "features", "vm");
 
 function vmScripts(): string[] {
   const top = readdirSync(vmDir).filter((f) => f.endsWith(".sh")).map((f) => path.join(vmDir, f));
-  const host = readdirSync(path.join(vmDir, "host")).map((f) => path.join(vmDir, "host", f));
-  return [...top, ...host];
+  const shell = (dir: string) => readdirSync(path.join(vmDir, dir)).filter((f) => f.endsWith(".sh")).map((f) => path.join(vmDir, dir, f));
+  return [...top, ...shell("host"), ...shell("host/lib")];
 }
 
 describe("features/vm scripts", () => {
