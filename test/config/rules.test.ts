@@ -114,7 +114,7 @@ const CASES: Record<string, { rejects: [string, (f: Files) => void, string][]; a
 
 describe("cross-file rules", () => {
   it("every rule has its cases here", () => {
-    const { RULES } = loadDist("infra/config/rules");
+    const { RULES } = loadDist<typeof import("../../infra/config/rules")>("infra/config/rules");
     expect(Object.keys(CASES).sort()).toEqual(Object.keys(RULES).sort());
   });
 

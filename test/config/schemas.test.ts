@@ -5,7 +5,7 @@ import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadDist, repoRoot } from "../load";
 
-const { renderSchemas } = loadDist("infra/cli/schemas");
+const { renderSchemas } = loadDist<typeof import("../../infra/cli/schemas")>("infra/cli/schemas");
 
 function patterns(node: unknown, out: string[] = []): string[] {
   if (Array.isArray(node)) node.forEach((n) => patterns(n, out));

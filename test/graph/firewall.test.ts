@@ -6,8 +6,8 @@ import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadDist, repoRoot } from "../load";
 
-const { loadPhoenixConfig } = loadDist("infra/config/load");
-const G = loadDist("infra/graph");
+const { loadPhoenixConfig } = loadDist<typeof import("../../infra/config/load")>("infra/config/load");
+const G = loadDist<typeof import("../../infra/graph")>("infra/graph");
 const CASES = "/work/shared/cases/migration";
 
 function model(dir: string) {
@@ -36,8 +36,8 @@ describe("the firewall in the provisioning graph", () => {
 
   it("aliases and IP sets come before the rules and the guests' firewalls", () => {
     const m = model(path.join(CASES, "fw"));
-    m.host.firewall.aliases = [{ name: "lan", cidr: "192.0.2.0/24" }];
-    m.host.firewall.ipsets = [{ name: "admins", entries: [{ cidr: "lan", nomatch: false }] }];
+    m.host.firewall!.aliases = [{ name: "lan", cidr: "192.0.2.0/24" }];
+    m.host.firewall!.ipsets = [{ name: "admins", entries: [{ cidr: "lan", nomatch: false }] }];
     const edges = G.buildGraph(m).edges.map((e: any) => `${e.from} -> ${e.to}`);
     expect(edges).toEqual(
       expect.arrayContaining([

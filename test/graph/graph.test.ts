@@ -4,8 +4,8 @@ import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadDist, repoRoot } from "../load";
 
-const { loadPhoenixConfig } = loadDist("infra/config/load");
-const G = loadDist("infra/graph");
+const { loadPhoenixConfig } = loadDist<typeof import("../../infra/config/load")>("infra/config/load");
+const G = loadDist<typeof import("../../infra/graph")>("infra/graph");
 
 function devModel() {
   const r = loadPhoenixConfig(path.join(repoRoot, "stacks", "dev"));
@@ -103,7 +103,7 @@ describe("topologicalOrder", () => {
 
   it("orders a dependency on a higher ID before its dependent", () => {
     const m = devModel();
-    m.containers.find((c: any) => c.ctid === 950).dependencies = [8001];
+    m.containers.find((c) => c.ctid === 950)!.dependencies = [8001];
     const order = G.topologicalOrder(m).map((g: any) => g.id);
     expect(order.indexOf(8001)).toBeLessThan(order.indexOf(950));
     expect(order.indexOf(8000)).toBeLessThan(order.indexOf(8001));
@@ -139,7 +139,7 @@ describe("topologicalOrder", () => {
 
   it("refuses a cycle that slipped past the loader", () => {
     const m = devModel();
-    m.containers.find((c: any) => c.ctid === 900).dependencies = [955];
+    m.containers.find((c) => c.ctid === 900)!.dependencies = [955];
     expect(() => G.topologicalOrder(m)).toThrow(/cycle/);
   });
 });

@@ -52,7 +52,7 @@ describe("import file shape (the checker itself)", () => {
 });
 
 describe("buildImportFile", () => {
-  const { buildImportFile } = loadDist("infra/cli/import");
+  const { buildImportFile } = loadDist<typeof import("../../infra/cli/import")>("infra/cli/import");
 
   it("adopts each guest as <node>/<id> under its component, with the program's names", () => {
     const file = buildImportFile(model([{ ctid: 900 }, { ctid: 950, node: "pve2" }], [{ vmid: 8001 }]), "pve");

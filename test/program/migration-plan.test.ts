@@ -136,7 +136,7 @@ describe("stack-provided scripts and secrets in the plan", () => {
     const bash = await plan(variant("base", edit, { "phoenix_hypervisor_lxc_900.sh": app, "phoenix_hypervisor_common_utils.sh": "util() { :; }\n" }));
     expect(bash.errors).toEqual([]);
     const step = byName(bash, "ct-900-app");
-    const { lxcFile } = loadDist("providers/lxc/index");
+    const { lxcFile } = loadDist<typeof import("../../providers/lxc/index")>("providers/lxc/index");
     expect(step.inputs.params).toMatchObject({ script: lxcFile("steps/bash_app.sh").text, env_app_name: "phoenix_hypervisor_lxc_900.sh", env_app_ctid: "900", env_app_script: app, env_app_utils: "util() { :; }\n" });
     expect(step.secretInputs).toContain("secretParams");
     expect(Object.keys(step.inputs.secretParams).sort()).toEqual(["env_app_hypervisor_config", "env_app_lxc_configs", "env_app_vm_configs"]);

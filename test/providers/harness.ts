@@ -7,7 +7,7 @@
 // directory, which for vitest is the repository root (dist/, so build first).
 //
 //   const [res] = await captureResources(() => {
-//     const { HostScriptResource } = loadDist("providers/base/index");
+//     const { HostScriptResource } = loadDist<typeof import("../../providers/base/index")>("providers/base/index");
 //     new HostScriptResource(kind, "ct-101-docker", { connection: host.target, script, params });
 //   });
 //   const provider = await loadProvider(res.provider, host);   // configured with host's key

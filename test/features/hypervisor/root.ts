@@ -10,7 +10,7 @@ import * as path from "node:path";
 import { loadDist } from "../../load";
 
 // Scripts run as the host receives them: composed by the registry (includes replaced).
-const registry = loadDist("features/registry");
+const registry = loadDist<typeof import("../../../features/registry")>("features/registry");
 
 const OVERLAID = ["etc", "var", "run", "usr/local", "mnt", "srv", "root", "home"];
 

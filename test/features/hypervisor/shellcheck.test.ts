@@ -7,7 +7,7 @@ import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadDist, repoRoot } from "../../load";
 
-const registry = loadDist("features/registry");
+const registry = loadDist<typeof import("../../../features/registry")>("features/registry");
 const dir = path.join(repoRoot, "features/hypervisor");
 const scripts = readdirSync(dir).filter((f) => f.endsWith(".sh"));
 const libraries = readdirSync(path.join(dir, "lib"))

@@ -11,9 +11,9 @@ import { captureProvider, captureResources, loadProvider, type LoadedProvider } 
 import { runLifecycle } from "../lifecycle";
 import { aptGet, CALL_LOG, recorder } from "../../features/hypervisor/stand-ins";
 
-const base = loadDist("providers/base/index");
-const hv = loadDist("providers/hypervisor/index");
-const registry = loadDist("features/registry");
+const base = loadDist<typeof import("../../../providers/base/index")>("providers/base/index");
+const hv = loadDist<typeof import("../../../providers/hypervisor/index")>("providers/hypervisor/index");
+const registry = loadDist<typeof import("../../../features/registry")>("features/registry");
 
 let host: TestHost;
 const sh = async (cmd: string) => {

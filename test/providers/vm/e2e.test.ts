@@ -38,8 +38,8 @@ function unwrapSecrets(v: any): any {
 class VmEngine {
   private state = new Map<string, { id: string; inputs: any; outs: any }>();
   private providers = new Map<string, Promise<LoadedProvider>>();
-  private ssh = loadDist("providers/ssh/index");
-  private stable = loadDist("providers/base/index").stableJson as (v: unknown) => string;
+  private ssh = loadDist<typeof import("../../../providers/ssh/index")>("providers/ssh/index");
+  private stable = loadDist<typeof import("../../../providers/base/index")>("providers/base/index").stableJson as (v: unknown) => string;
   constructor(private host: TestHost) {}
 
   async run(model: any, settings: any): Promise<RunReport> {
@@ -85,7 +85,7 @@ class VmEngine {
         register(req, callback);
       };
       // As infra/index.ts declares them: templates first, clones with their parent.
-      const { VmGuest } = loadDist("infra/components/vm");
+      const { VmGuest } = loadDist<typeof import("../../../infra/components/vm")>("infra/components/vm");
       const guests = new Map<number, any>();
       for (const vm of [...model.vms].sort((a: any, b: any) => (a.cloneFrom === undefined ? -1 : 0) - (b.cloneFrom === undefined ? -1 : 0))) {
         const dependsOn = vm.dependencies.map((id: number) => guests.get(id)?.ready).filter(Boolean);
@@ -202,7 +202,7 @@ describe("dev stack VMs end to end (qm emulator on the sshd test host)", () => {
   beforeAll(async () => {
     host = await startTestHost();
     await installQm(host);
-    const loaded = loadDist("infra/config/load").loadPhoenixConfig(path.join(repoRoot, "stacks", "dev"));
+    const loaded = loadDist<typeof import("../../../infra/config/load")>("infra/config/load").loadPhoenixConfig(path.join(repoRoot, "stacks", "dev"));
     if (!loaded.ok) throw new Error(loaded.errors.join("\n"));
     model = loaded.model;
     // The storages the (only declared) hypervisor setup registers: guests' volumes live there.
