@@ -117,7 +117,7 @@ describe("phoenix import --stack dev", () => {
   it("gives each guest the URN, type and parent the program declares", async () => {
     const plan = await planStack({ stack: "dev" });
     expect(plan.errors).toEqual([]);
-    const planned = new Map<string, any>(plan.resources.map((r: any) => [r.urn, r]));
+    const planned = new Map<string, any>(plan.resources.map((r) => [r.urn, r]));
     const file = JSON.parse(fs.readFileSync(out, "utf8"));
     const urns = importUrns(file, "dev", "phoenix");
     for (const entry of file.resources as ImportEntry[]) {
@@ -130,7 +130,7 @@ describe("phoenix import --stack dev", () => {
     const declared = planned.get(urns.get(image.name)!).inputs;
     expect(image.id).toBe(`pve/${declared.datastoreId}:${declared.contentType}/${declared.fileName}`);
     // ... and nothing the program declares as a guest is left out.
-    const guestUrns = plan.resources.filter((r: any) => r.type === CT || r.type === VM).map((r: any) => r.urn).sort();
+    const guestUrns = plan.resources.filter((r) => r.type === CT || r.type === VM).map((r) => r.urn).sort();
     expect([...urns.values()].filter((u) => guestUrns.includes(u)).sort()).toEqual(guestUrns);
   });
 

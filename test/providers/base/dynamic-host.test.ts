@@ -107,7 +107,7 @@ function copyCheckout(dir: string, withDist: boolean): string {
 async function declare(name: string, params: Record<string, string>, target: TestHost["target"]): Promise<Record<string, any>> {
   const [res] = (
     await captureResources(() =>
-      new base.HostScriptResource(etcFileKind as any, `host-etc-file-${name}`, {
+      new base.HostScriptResource(etcFileKind, `host-etc-file-${name}`, {
         connection: target,
         script: etcFileScript,
         params: { name, mode: "644", ...params },
@@ -120,7 +120,7 @@ async function declare(name: string, params: Record<string, string>, target: Tes
 
 /** Serializes the test kind's loader the way `pulumi.dynamic.Resource` does, with a given spec. */
 async function serializeLoader(source: "ts" | "js"): Promise<string> {
-  const provider = base.loaderProvider(etcFileKind as any, { ...base.providerSpec(etcFileKind as any), source });
+  const provider = base.loaderProvider(etcFileKind, { ...base.providerSpec(etcFileKind), source });
   return (await pulumi.runtime.serializeFunction(() => provider, { allowSecrets: true })).text;
 }
 

@@ -98,7 +98,7 @@ describe("ssh transport: authentication and host keys", () => {
     const k = newKey(keys, "stranger");
     const before = acceptedLogins(host);
     const err = await ssh
-      .withSession(host.target as any, { privateKey: k.privateKey }, (s) => s.check("touch /etc/phoenix-wrong-key-canary"))
+      .withSession(host.target, { privateKey: k.privateKey }, (s) => s.check("touch /etc/phoenix-wrong-key-canary"))
       .catch((e) => e);
     expect(err.message).toMatch(/^authentication to root@127\.0\.0\.1:\d+ failed: All configured authentication methods failed/);
     expect(acceptedLogins(host)).toBe(before);
@@ -142,7 +142,7 @@ describe("ssh transport: authentication and host keys", () => {
       warn.mockClear();
       await captureResources(() => {
         for (const n of ["a", "b"]) {
-          new base.HostScriptResource(etcFileKind as any, `host-etc-file-${n}`, { connection: target, script: etcFileScript, params: { name: n, content: "", mode: "644" } });
+          new base.HostScriptResource(etcFileKind, `host-etc-file-${n}`, { connection: target, script: etcFileScript, params: { name: n, content: "", mode: "644" } });
         }
       });
       const programWarnings = warn.mock.calls.map((c) => String(c[0])).filter((m) => m.includes("NOT verified"));
