@@ -2,7 +2,7 @@
 // returns a result — never throws, never reports an internal error — and every error line has
 // the `<file>: <json path>: <message>` shape.
 import { afterAll, describe, expect, it } from "vitest";
-import { ERROR_LINE, Files, cleanTempDirs, load, mutatedDir } from "./helpers";
+import { ERROR_LINE, Files, cleanTempDirs, load, mutatedDir, type Json } from "./helpers";
 
 afterAll(cleanTempDirs);
 
@@ -23,7 +23,7 @@ const REPLACEMENTS: unknown[] = [
 ];
 
 /** Every [container, key] slot in a JSON value. */
-function slots(value: any, out: [any, string | number][] = []): [any, string | number][] {
+function slots(value: Json, out: [Json, string | number][] = []): [Json, string | number][] {
   if (Array.isArray(value)) value.forEach((v, i) => { out.push([value, i]); slots(v, out); });
   else if (value && typeof value === "object") for (const k of Object.keys(value)) { out.push([value, k]); slots(value[k], out); }
   return out;

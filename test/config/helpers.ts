@@ -12,6 +12,11 @@ export const HOST = "phoenix_hypervisor_config.json";
 export const LXC = "phoenix_lxc_configs.json";
 export const VM = "phoenix_vm_configs.json";
 
+/**
+ * A value of the users' JSON files as tests edit it: any path, and on purpose any type (bad-input
+ * tests write what the schemas refuse), so neither the config model nor `unknown` fits.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- see above: tests write wrong types into the files on purpose
 export type Json = any;
 export interface Files {
   host: Json;

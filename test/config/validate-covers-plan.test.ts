@@ -2,7 +2,7 @@
 // numbers, strings, lists, edge cases); every damaged configuration that `phoenix validate --stack
 // dev` accepts must plan (`--stack dev`) without an error. A plan-time throw that validate let through is a defect of validate.
 import { afterAll, describe, expect, it } from "vitest";
-import { Files, cleanTempDirs, mutatedDir } from "./helpers";
+import { Files, cleanTempDirs, mutatedDir, type Json } from "./helpers";
 import { planStack } from "../program/plan";
 import { loadDist } from "../load";
 
@@ -43,7 +43,7 @@ const REPLACEMENTS: unknown[] = [
   true, false, [], ["a"], [0], {},
 ];
 
-function slots(value: any, out: [any, string | number][] = []): [any, string | number][] {
+function slots(value: Json, out: [Json, string | number][] = []): [Json, string | number][] {
   if (Array.isArray(value)) value.forEach((v, i) => { out.push([value, i]); slots(v, out); });
   else if (value && typeof value === "object") for (const k of Object.keys(value)) { out.push([value, k]); slots(value[k], out); }
   return out;

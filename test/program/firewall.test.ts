@@ -8,6 +8,7 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { repoRoot } from "../load";
 import { byName, planStack, type PlanResult } from "./plan";
+import type { Json } from "../config/helpers";
 
 const CASES = "/work/shared/cases/migration";
 const RULES = "proxmoxve:firewall/rulesLegacy:RulesLegacy";
@@ -19,7 +20,7 @@ const temp: string[] = [];
 afterAll(() => temp.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
 
 /** A copy of a migration case with its host file changed by `mutate`. */
-function caseCopy(name: string, mutate: (host: any) => void): string {
+function caseCopy(name: string, mutate: (host: Json) => void): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "phoenix-fw-"));
   temp.push(dir);
   for (const f of fs.readdirSync(path.join(CASES, name))) fs.copyFileSync(path.join(CASES, name, f), path.join(dir, f));
