@@ -141,7 +141,7 @@ describe("the lock-out guard in plan", () => {
     const plan = await planStack({ stack: "dev", configDir: dir, config: { "phoenix:managementNetwork": "192.0.2.0/24", "phoenix:sshHost": "192.0.2.13" } });
     expect(plan.errors).toEqual([]);
     const rules = byName(plan, "host-firewall-rules", RULES).inputs.rules;
-    expect(rules.slice(0, 2).map((r: any) => r.dport)).toEqual(["22", "8006"]);
+    expect(rules.slice(0, 2).map((r: { dport: string }) => r.dport)).toEqual(["22", "8006"]);
     expect(byName(plan, "host-firewall", CLUSTER).dependsOn).toContain("host-firewall-rules");
   });
 
@@ -163,7 +163,7 @@ describe("the lock-out guard in plan", () => {
     const ok = spawnSync(process.execPath, [bin, "plan", "--stack", "dev", "--json"], { cwd: repoRoot, encoding: "utf8" });
     expect(ok.status, ok.stderr).toBe(0);
     const doc = JSON.parse(ok.stdout);
-    const host = doc.resources.find((r: any) => r.name === "host-firewall");
+    const host = doc.resources.find((r: { name: string }) => r.name === "host-firewall");
     expect(host).toMatchObject({ type: CLUSTER, parent: "host" });
     expect(host.dependsOn).toContain("host-firewall-rules");
   });
@@ -196,7 +196,7 @@ describe("VMs", () => {
     for (const f of fs.readdirSync(path.join(repoRoot, "stacks", "dev"))) fs.copyFileSync(path.join(repoRoot, "stacks", "dev", f), path.join(dir, f));
     const file = path.join(dir, "phoenix_vm_configs.json");
     const vms = JSON.parse(fs.readFileSync(file, "utf8"));
-    const vm = vms.vms.find((v: any) => v.vmid === 8001);
+    const vm = vms.vms.find((v: { vmid: number }) => v.vmid === 8001);
     vm.firewall = { enabled: true, default_input_policy: "DROP", rules: [{ type: "in", action: "ACCEPT", macro: "https", source: "10.0.0.0/24" }] };
     fs.writeFileSync(file, JSON.stringify(vms));
     const plan = await planStack({ stack: "dev", configDir: dir });
@@ -234,7 +234,7 @@ describe("the dev and prod stacks", () => {
       const plan = await planStack({ stack });
       expect(plan.errors, stack).toEqual([]);
       const rules = byName(plan, "host-firewall-rules", RULES).inputs.rules;
-      expect(rules.map((r: any) => `${r.action} ${r.proto} ${r.dport} ${r.source}`), stack).toEqual([
+      expect(rules.map((r: Record<string, string>) => `${r.action} ${r.proto} ${r.dport} ${r.source}`), stack).toEqual([
         "ACCEPT tcp 22 10.0.0.0/24",
         "ACCEPT tcp 8006 10.0.0.0/24",
       ]);
