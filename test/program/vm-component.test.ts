@@ -24,7 +24,7 @@ const settings: StackSettings = {
 const template = model.vms.find((v) => v.vmid === 8000)!;
 
 function vm(overrides: Record<string, unknown>) {
-  return { ...structuredClone(model.vms.find((v) => v.vmid === 8001)!), ...overrides } as any;
+  return { ...structuredClone(model.vms.find((v) => v.vmid === 8001)!), ...overrides } as typeof template;
 }
 
 describe("VmGuest (mock monitor)", () => {
