@@ -234,7 +234,7 @@ describe("the glue scripts, run as the runner runs them", () => {
     // The dev stack's placeholder host key: doctor fails its ssh check and exits 1.
     expect(fs.readFileSync(out, "utf8")).toBe("exit=1\n");
     const md = fs.readFileSync(path.join(dir, "doctor.md"), "utf8");
-    expect(md).toMatch(/^### phoenix doctor: `dev` \(exit 1\)\n\n```\nfail  ssh: /);
+    expect(md).toMatch(/^### phoenix doctor: `dev` \(exit 1\)\n\n```\nfail {2}ssh: /);
     expect(fs.readFileSync(summary, "utf8")).toBe(md);
     expect(md + r.stdout + r.stderr).not.toContain("very-secret");
   });

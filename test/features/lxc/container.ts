@@ -61,7 +61,7 @@ export function emulated(): Emulated {
     new Promise<RunResult>((resolve) => {
       const argv = ["-m", "--propagation", "private", "--", "bash", "-c", overlay, "bash", file, ...args];
       execFile("unshare", argv, { env: { ...env, ...extraEnv }, maxBuffer: 32 * 1024 * 1024 }, (err, stdout, stderr) => {
-        resolve({ code: err ? (typeof (err as any).code === "number" ? (err as any).code : 1) : 0, stdout: String(stdout), stderr: String(stderr) });
+        resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout: String(stdout), stderr: String(stderr) });
       });
     });
   const rootfs = (ctid: number) => path.join(dir, "state/lxc", String(ctid), "rootfs");

@@ -14,6 +14,7 @@ import { startTestHost, type TestHost } from "../../host/sshd";
 import { installEmulator, installStorageCfg, readCalls, seedFromDir } from "../../host/emulator/lib";
 import { captureProvider, type LoadedProvider } from "../harness";
 import type { LxcOptionsArgs } from "../../../providers/lxc/index";
+import type { PropertyBag } from "../../../infra/cli/plan";
 
 const lxc = loadDist<typeof import("../../../providers/lxc/index")>("providers/lxc/index");
 const TEMPLATE = "local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst";
@@ -29,7 +30,7 @@ describe("lxc-options and lxc-snapshot as a real host needs them", () => {
   const pctCalls = async (ctid: number, verb: string) => (await readCalls(host)).filter((c) => c[0] === "pct" && c[1] === verb && c[2] === String(ctid));
 
   /** A provider and checked inputs for an LxcOptions resource. */
-  const options = async (args: Omit<LxcOptionsArgs, "connection">): Promise<{ provider: LoadedProvider; inputs: any }> => {
+  const options = async (args: Omit<LxcOptionsArgs, "connection">): Promise<{ provider: LoadedProvider; inputs: PropertyBag }> => {
     const { resource, provider } = await captureProvider(() => new lxc.LxcOptions(`ct-${args.ctid}-lxc-options`, { connection: host.target, ...args }), host.secrets);
     const checked = await provider.check!({}, resource.inputs);
     expect(checked.failures ?? []).toEqual([]);

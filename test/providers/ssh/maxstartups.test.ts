@@ -37,7 +37,7 @@ describe("ssh transport: throttling", () => {
 
   it("without retries the same burst fails, so the retries are what made it pass", async () => {
     const outcomes = await Promise.allSettled(
-      Array.from({ length: 50 }, () => ssh.withSession({ ...host.target, connectAttempts: 1 } as any, host.secrets, (s) => s.check("true"))),
+      Array.from({ length: 50 }, () => ssh.withSession({ ...host.target, connectAttempts: 1 }, host.secrets, (s) => s.check("true"))),
     );
     const failed = outcomes.filter((o) => o.status === "rejected") as PromiseRejectedResult[];
     expect(failed.length).toBeGreaterThan(0);

@@ -1,6 +1,6 @@
 // The test-host fixture itself: real sshd, throwaway root, cleanup.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { startTestHost, type TestHost } from "../../host/sshd";
 import { loadDist } from "../../load";
 
@@ -63,7 +63,7 @@ describe("test host (real sshd in a throwaway root)", () => {
     const pids = other.processes();
     expect(pids).toContain(other.sshdPid);
     await other.stop();
-    for (const p of pids) expect(existsSync(`/proc/${p}`) && !require("node:fs").readFileSync(`/proc/${p}/stat`, "utf8").includes(") Z ")).toBe(false);
+    for (const p of pids) expect(existsSync(`/proc/${p}`) && !readFileSync(`/proc/${p}/stat`, "utf8").includes(") Z ")).toBe(false);
     expect(existsSync(other.baseDir)).toBe(false);
   });
 });
