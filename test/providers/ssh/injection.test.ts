@@ -77,7 +77,7 @@ describe("values reach the host as data, never as code", () => {
   it("invalid parameter names, lock names and NUL bytes are refused before anything runs", async () => {
     await ssh.withSession(host.target, host.secrets, async (s) => {
       const run = (over: Record<string, unknown>) =>
-        base.runHostScript(s, { script: `touch ${CANARY}`, action: "apply", params: {}, purpose: "bad input", ...over } as any);
+        base.runHostScript(s, { script: `touch ${CANARY}`, action: "apply", params: {}, purpose: "bad input", ...over } as Parameters<typeof base.runHostScript>[1]);
       await expect(run({ params: { "a;touch": "x" } })).rejects.toThrow(/invalid parameter name "a;touch"/);
       await expect(run({ params: { Name: "x" } })).rejects.toThrow(/invalid parameter name "Name"/);
       await expect(run({ params: { action: "delete" } })).rejects.toThrow(/invalid parameter name "action"/);
