@@ -14,7 +14,8 @@ export const VM = "phoenix_vm_configs.json";
 
 /**
  * A value of the users' JSON files as tests edit it: any path, and on purpose any type (bad-input
- * tests write what the schemas refuse), so neither the config model nor `unknown` fits.
+ * tests write what the schemas refuse), so neither the config model nor `unknown` fits. Also a
+ * parsed document (a workflow, cloud-init user data) that tests read at paths they assert on.
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- see above: tests write wrong types into the files on purpose
 export type Json = any;

@@ -18,8 +18,9 @@ function shellcheck(cwd: string, files: string[], stdin?: string): string {
   try {
     execFileSync("shellcheck", ["-x", "--severity=style", ...files], { cwd, encoding: "utf8", stdio: "pipe", input: stdin });
     return "";
-  } catch (err: any) {
-    return String(err.stdout || err.message);
+  } catch (err) {
+    const e = err as { stdout?: string; message?: string };
+    return String(e.stdout || e.message);
   }
 }
 

@@ -10,6 +10,7 @@ import { createHash } from "node:crypto";
 import * as os from "node:os";
 import * as path from "node:path";
 import { repoRoot } from "../../load";
+import type { Json } from "../../config/helpers";
 
 export interface RunResult {
   code: number;
@@ -27,7 +28,7 @@ export interface Emulated {
   /** Creates and starts a container from the Ubuntu template. */
   container(ctid: number): Promise<void>;
   /** Runs a step (apply/read/delete) through the host wrapper. */
-  step(ctid: number, action: "apply" | "read" | "delete", step: string, scriptFile: string, env?: Record<string, string>): Promise<RunResult & { result?: any }>;
+  step(ctid: number, action: "apply" | "read" | "delete", step: string, scriptFile: string, env?: Record<string, string>): Promise<RunResult & { result?: Record<string, Json> }>;
   /** The stand-in tools' calls in container `ctid`. */
   calls(ctid: number): string[];
   /** path → sha256 of every file in the container (except logs and the pushed step files). */

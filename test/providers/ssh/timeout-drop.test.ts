@@ -50,7 +50,7 @@ describe("ssh transport: timeouts and dropped connections", () => {
     let killed = 0;
     for (const pid of host.processes()) {
       if (pid === host.sshdPid) continue;
-      let cmdline = "";
+      let cmdline: string;
       try {
         cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
       } catch {
