@@ -3,6 +3,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { loadDist, repoRoot } from "../load";
+import type { PhoenixModel } from "../../infra/config/model";
 
 export const DEV_DIR = path.join(repoRoot, "stacks", "dev");
 export const PROD_DIR = path.join(repoRoot, "stacks", "prod");
@@ -62,6 +63,13 @@ export function mutatedDir(mutate: (f: Files) => void, base = DEV_DIR): string {
 
 export function load(dir: string, opts?: { defaultNode?: string }) {
   return loader().loadPhoenixConfig(dir, opts);
+}
+
+/** The configuration model of the Phoenix files in `dir`; throws with the loader's errors. */
+export function loadModel(dir: string): PhoenixModel {
+  const r = load(dir);
+  if (!r.ok) throw new Error(r.errors.join("\n"));
+  return r.model;
 }
 
 export function loadMutated(mutate: (f: Files) => void, base = DEV_DIR) {

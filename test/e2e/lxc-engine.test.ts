@@ -5,11 +5,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestHost, type TestHost } from "../host/sshd";
 import { installEmulator, installStorageCfg, readCalls } from "../host/emulator/lib";
 import { Engine, tokenRefusal } from "./lxc-engine";
+import type { PropertyBag } from "../../infra/cli/plan";
 
 const CONTAINER = "proxmoxve:index/containerLegacy:ContainerLegacy";
 const TEMPLATE = "local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst";
 
-function container(vmId: number, extra: Record<string, any> = {}): Record<string, any> {
+function container(vmId: number, extra: PropertyBag = {}): PropertyBag {
   return {
     vmId,
     nodeName: "pve",
@@ -54,7 +55,7 @@ describe("the provider's container lifecycle, through the pct emulator", () => {
     expect(r.code, `pct ${cmd}: ${r.stderr}`).toBe(0);
     return r.stdout;
   };
-  const carry = (engine: Engine, name: string, inputs: Record<string, any>) =>
+  const carry = (engine: Engine, name: string, inputs: PropertyBag) =>
     (engine as any).carryOut({ custom: true, type: CONTAINER, name, inputs }, { registered: [], actions: new Map(), sessions: 0, errors: [] });
   const verbs = async (from: number) => (await readCalls(host)).slice(from).filter((c) => !["status", "config"].includes(c[1])).map((c) => `${c[1]} ${c[2]}`);
 

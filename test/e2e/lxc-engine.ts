@@ -27,12 +27,16 @@ import { loadDist, requireNode } from "../load";
 import { loadProvider, type LoadedProvider } from "../providers/harness";
 import type { TestHost } from "../host/sshd";
 import { FIREWALL_TYPES, carryOutFirewall } from "./firewall-engine";
+import type { PropertyBag } from "../../infra/cli/plan";
+import type { SshSession } from "../../providers/ssh/types";
+import type { PhoenixModel } from "../../infra/config/model";
+import type { StackSettings } from "../../infra/settings";
 
 export interface EngineRecord {
   name: string;
   type: string;
   dependsOn: string[];
-  inputs: Record<string, any>;
+  inputs: PropertyBag;
   /** Resources whose replacement replaces this one (`replaceWith`). */
   replaceWith: string[];
   deleteBeforeReplace: boolean;
@@ -58,14 +62,14 @@ function nameFromUrn(urn: string): string {
 }
 
 /** Declares every container of `model` as infra/index.ts does (parents' snapshots, `dependencies`). */
-export function declareContainers(model: any, settings: any): Map<number, any> {
-  const { LxcGuest } = loadDist("infra/components/lxc");
-  const { topologicalOrder, cloneAfter } = loadDist("infra/graph/index");
+export function declareContainers(model: PhoenixModel, settings: StackSettings): Map<number, any> {
+  const { LxcGuest } = loadDist<typeof import("../../infra/components/lxc")>("infra/components/lxc");
+  const { topologicalOrder, cloneAfter } = loadDist<typeof import("../../infra/graph/index")>("infra/graph/index");
   const guests = new Map<number, any>();
   const previousSibling: Map<number, number> = cloneAfter(model);
   for (const g of topologicalOrder(model)) {
     if (g.kind !== "lxc") continue;
-    const c = model.containers.find((x: any) => x.ctid === g.id);
+    const c = model.containers.find((x) => x.ctid === g.id)!;
     const parent = c.cloneFrom !== undefined ? guests.get(c.cloneFrom) : undefined;
     const dependsOn = c.dependencies.map((id: number) => guests.get(id)?.ready).filter(Boolean);
     if (previousSibling.has(c.ctid)) dependsOn.push(guests.get(previousSibling.get(c.ctid)!).container);
@@ -95,7 +99,7 @@ function recordRegistrations(into: EngineRecord[]): void {
 }
 
 /** Declares the containers offline (nothing carried out) and returns what was registered. */
-export async function planContainers(model: any, settings: any): Promise<EngineRecord[]> {
+export async function planContainers(model: PhoenixModel, settings: StackSettings): Promise<EngineRecord[]> {
   const pulumi = requireNode("@pulumi/pulumi");
   const registered: EngineRecord[] = [];
   await pulumi.runtime.setMocks(
@@ -119,7 +123,7 @@ export interface EngineOptions {
 }
 
 /** Proxmox's 403 for what an API token may not set on a container (PVE::LXC::check_ct_modify_config_perm). */
-export function tokenRefusal(c: Record<string, any>, old?: Record<string, any>): string | undefined {
+export function tokenRefusal(c: PropertyBag, old?: PropertyBag): string | undefined {
   const perm = (what: string) => `403 Permission check failed (${what})`;
   for (const m of c.mountPoints ?? []) {
     if (String(m.volume).startsWith("/")) return perm(`mount point type ${String(m.volume).startsWith("/dev/") ? "device" : "bind"} is only allowed for root@pam`);
@@ -141,10 +145,10 @@ export function tokenRefusal(c: Record<string, any>, old?: Record<string, any>):
 const FORCE_NEW = ["vmId", "nodeName", "unprivileged", "mountPoints", "clone", "operatingSystem.templateFileId", "disk.datastoreId"];
 
 export class Engine {
-  private state = new Map<string, { id: string; inputs: Record<string, any>; outs: Record<string, any> }>();
+  private state = new Map<string, { id: string; inputs: PropertyBag; outs: PropertyBag }>();
   private providers = new Map<string, Promise<LoadedProvider>>();
-  private ssh = loadDist("providers/ssh/index");
-  private stable = loadDist("providers/base/index").stableJson as (v: unknown) => string;
+  private ssh = loadDist<typeof import("../../providers/ssh/index")>("providers/ssh/index");
+  private stable = loadDist<typeof import("../../providers/base/index")>("providers/base/index").stableJson as (v: unknown) => string;
 
   constructor(
     private host: TestHost,
@@ -158,7 +162,7 @@ export class Engine {
    */
   async up(opts: { stack?: string; configDir?: string; config?: Record<string, string> } = {}): Promise<RunReport> {
     const report: RunReport = { registered: [], actions: new Map(), sessions: 0, errors: [] };
-    const { planStack } = loadDist("infra/cli/plan");
+    const { planStack } = loadDist<typeof import("../../infra/cli/plan")>("infra/cli/plan");
     const t = this.host.target;
     // A failed resource leaves its dependents waiting forever under the mock monitor: once one
     // fails, the run ends as `pulumi up` does, when nothing else is being carried out.
@@ -208,7 +212,7 @@ export class Engine {
     return p;
   }
 
-  private async carryOut(args: any, report: RunReport): Promise<{ id: string; state: Record<string, any> }> {
+  private async carryOut(args: any, report: RunReport): Promise<{ id: string; state: PropertyBag }> {
     if (!args.custom) return { id: args.name, state: {} };
     const prior = this.state.get(args.name);
     if (typeof args.inputs.__provider === "string") {
@@ -249,7 +253,7 @@ export class Engine {
         const get = (o: any, k: string) => k.split(".").reduce((v, part) => v?.[part], o);
         const replace = FORCE_NEW.some((k) => this.stable(get(prior.inputs, k) ?? null) !== this.stable(get(args.inputs, k) ?? null));
         report.sessions++;
-        await this.ssh.withSession(this.host.target, this.host.secrets, async (s: any) => {
+        await this.ssh.withSession(this.host.target, this.host.secrets, async (s) => {
           if (replace) {
             await this.deleteContainer(s, prior.inputs);
             await this.createContainer(s, args.inputs);
@@ -262,7 +266,7 @@ export class Engine {
         return { id: String(args.inputs.vmId), state: args.inputs };
       }
       report.sessions++;
-      await this.ssh.withSession(this.host.target, this.host.secrets, (s: any) => this.createContainer(s, args.inputs));
+      await this.ssh.withSession(this.host.target, this.host.secrets, (s) => this.createContainer(s, args.inputs));
       const id = String(args.inputs.vmId);
       this.state.set(args.name, { id, inputs: args.inputs, outs: args.inputs });
       report.actions.set(args.name, "create");
@@ -271,7 +275,7 @@ export class Engine {
     throw new Error(`${args.name}: the engine has no way to carry out ${args.type}`);
   }
 
-  private pctRunner(session: any) {
+  private pctRunner(session: SshSession) {
     const q = this.ssh.shellQuote as (s: string) => string;
     return async (...words: string[]) => {
       await session.check(["pct", ...words].map(q).join(" "), { purpose: `pct ${words.slice(0, 2).join(" ")}` });
@@ -279,14 +283,14 @@ export class Engine {
   }
 
   /** With an API token, Proxmox refuses (403) what only root@pam may set. */
-  private checkPermissions(c: Record<string, any>, old?: Record<string, any>): void {
+  private checkPermissions(c: PropertyBag, old?: PropertyBag): void {
     if ((this.options.auth ?? "token") !== "token") return;
     const refusal = tokenRefusal(c, old);
     if (refusal) throw new Error(refusal);
   }
 
   /** The `pct create/set` options the provider sends for the container's settings (not the disk). */
-  private settings(c: Record<string, any>): string[] {
+  private settings(c: PropertyBag): string[] {
     const opts: string[] = [];
     opts.push("--cores", String(c.cpu.cores), "--memory", String(c.memory.dedicated), "--swap", String(c.memory.swap));
     const net = c.networkInterfaces[0];
@@ -302,7 +306,7 @@ export class Engine {
     return opts;
   }
 
-  private mountPointOpts(c: Record<string, any>): string[] {
+  private mountPointOpts(c: PropertyBag): string[] {
     const opts: string[] = [];
     (c.mountPoints ?? []).forEach((m: any, i: number) => {
       const volume = m.volume.startsWith("/") ? m.volume : `${m.volume}:${String(m.size).replace(/G$/, "")}`;
@@ -312,7 +316,7 @@ export class Engine {
   }
 
   /** What the proxmoxve provider does for a new ContainerLegacy, with `pct` (the Proxmox API's CLI twin). */
-  private async createContainer(session: any, c: Record<string, any>): Promise<void> {
+  private async createContainer(session: SshSession, c: PropertyBag): Promise<void> {
     const pct = this.pctRunner(session);
     const id = String(c.vmId);
     if (c.clone) {
@@ -335,7 +339,7 @@ export class Engine {
   }
 
   /** The provider's update: one config update with what changed, then a resize if the disk grew. */
-  private async updateContainer(session: any, old: Record<string, any>, c: Record<string, any>): Promise<void> {
+  private async updateContainer(session: SshSession, old: PropertyBag, c: PropertyBag): Promise<void> {
     const pct = this.pctRunner(session);
     const id = String(c.vmId);
     this.checkPermissions(c, old);
@@ -344,7 +348,7 @@ export class Engine {
   }
 
   /** The provider's delete: stop if running, then DELETE (Proxmox removes the volumes with it). */
-  private async deleteContainer(session: any, c: Record<string, any>): Promise<void> {
+  private async deleteContainer(session: SshSession, c: PropertyBag): Promise<void> {
     const pct = this.pctRunner(session);
     const id = String(c.vmId);
     const status = await session.run(`pct status ${id}`);
@@ -352,7 +356,7 @@ export class Engine {
     await pct("destroy", id, "--purge", "1");
   }
 
-  private async currentConfig(session: any, id: string): Promise<Record<string, string>> {
+  private async currentConfig(session: SshSession, id: string): Promise<Record<string, string>> {
     const r = await session.check(`pct config ${id}`, { purpose: `pct config ${id}` });
     const out: Record<string, string> = {};
     for (const line of String(r.stdout).split("\n")) {

@@ -9,6 +9,7 @@ import { loadDist, repoRoot } from "../load";
 import { startTestHost, type TestHost } from "../host/sshd";
 import { installEmulator, installStorageCfg, readCalls, seedFromDir } from "../host/emulator/lib";
 import { Engine, type RunReport } from "./lxc-engine";
+import type { PhoenixModel } from "../../infra/config/model";
 
 /** The prod files with bind-mount sources under the test host's /srv (lxc-options creates them). */
 function prodCopy(): string {
@@ -34,7 +35,7 @@ describe("prod stack containers, end to end through the pct emulator", () => {
   let engine: Engine;
   let first: RunReport;
   let configDir: string;
-  let model: any;
+  let model: PhoenixModel;
 
   beforeAll(async () => {
     // Containers run for real (LXC in the test host); feature scripts keep their apt/curl stand-ins.
@@ -42,8 +43,8 @@ describe("prod stack containers, end to end through the pct emulator", () => {
     await installEmulator(host, { tools: ["pct"], realLxc: true, seed: seedFromDir(path.join(repoRoot, "test/features/lxc/stubs"), "usr/local/bin") });
     configDir = prodCopy();
     await host.exec("mkdir -p /srv/nvidia-proc-driver/nvidia && printf 'NVRM version: NVIDIA UNIX x86_64 Kernel Module  580.76.05  Release Build\\n' > /srv/nvidia-proc-driver/nvidia/version");
-    const loaded = loadDist("infra/config/load").loadPhoenixConfig(configDir);
-    expect(loaded.ok, JSON.stringify(loaded.errors)).toBe(true);
+    const loaded = loadDist<typeof import("../../infra/config/load")>("infra/config/load").loadPhoenixConfig(configDir);
+    if (!loaded.ok) throw new Error(loaded.errors.join("\n"));
     model = loaded.model;
     await installStorageCfg(host, model.host.storages);
     engine = new Engine(host);

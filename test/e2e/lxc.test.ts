@@ -13,6 +13,7 @@ import { startTestHost, type TestHost } from "../host/sshd";
 import { installEmulator, installStorageCfg, readCalls, seedFromDir } from "../host/emulator/lib";
 import { Engine, type RunReport } from "./lxc-engine";
 import { loadProvider } from "../providers/harness";
+import { loadModel } from "../config/helpers";
 
 /**
  * A copy of the dev files whose bind-mount sources live under /srv (overlaid by the test host):
@@ -54,8 +55,7 @@ describe("dev stack containers, end to end through the pct emulator and real LXC
     await host.exec("mkdir -p /srv/nvidia-proc-driver/nvidia && printf 'NVRM version: NVIDIA UNIX x86_64 Kernel Module  580.76.05  Release Build\\n' > /srv/nvidia-proc-driver/nvidia/version");
     expect((await host.exec("test -e /srv/fastData")).code).not.toBe(0);
     // The storages the (only declared) hypervisor setup registers: containers' volumes live there.
-    const loaded = loadDist("infra/config/load").loadPhoenixConfig(configDir);
-    await installStorageCfg(host, loaded.model.host.storages);
+    await installStorageCfg(host, loadModel(configDir).host.storages);
     // The provider waits 10 s, then 20 s for a locked clone source; 1 s, then 2 s keeps the run short.
     engine = new Engine(host, { lockRetryDelayMs: 1000 });
     first = await engine.up({ configDir });
