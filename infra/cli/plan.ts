@@ -52,8 +52,8 @@ export interface PlanResult {
   errors: string[];
 }
 
-/** The part of Pulumi's resource monitor client `planStack` wraps to record each registration. */
-interface RecordableMonitor {
+/** The part of Pulumi's resource monitor client `planStack` (and the tests' engines) wrap to record each registration. */
+export interface RecordableMonitor {
   registerResource(req: RegisterResourceRequest, callback: (err: Error | null, res?: RegisterResourceResponse) => void): void;
 }
 

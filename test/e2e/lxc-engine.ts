@@ -31,6 +31,9 @@ import type { PropertyBag } from "../../infra/cli/plan";
 import type { SshSession } from "../../providers/ssh/types";
 import type { PhoenixModel } from "../../infra/config/model";
 import type { StackSettings } from "../../infra/settings";
+import type * as Pulumi from "@pulumi/pulumi";
+import type { RecordableMonitor } from "../../infra/cli/plan";
+import type { LxcGuest as LxcGuestType } from "../../infra/components/lxc";
 
 export interface EngineRecord {
   name: string;
@@ -62,17 +65,17 @@ function nameFromUrn(urn: string): string {
 }
 
 /** Declares every container of `model` as infra/index.ts does (parents' snapshots, `dependencies`). */
-export function declareContainers(model: PhoenixModel, settings: StackSettings): Map<number, any> {
+export function declareContainers(model: PhoenixModel, settings: StackSettings): Map<number, LxcGuestType> {
   const { LxcGuest } = loadDist<typeof import("../../infra/components/lxc")>("infra/components/lxc");
   const { topologicalOrder, cloneAfter } = loadDist<typeof import("../../infra/graph/index")>("infra/graph/index");
-  const guests = new Map<number, any>();
+  const guests = new Map<number, LxcGuestType>();
   const previousSibling: Map<number, number> = cloneAfter(model);
   for (const g of topologicalOrder(model)) {
     if (g.kind !== "lxc") continue;
     const c = model.containers.find((x) => x.ctid === g.id)!;
     const parent = c.cloneFrom !== undefined ? guests.get(c.cloneFrom) : undefined;
-    const dependsOn = c.dependencies.map((id: number) => guests.get(id)?.ready).filter(Boolean);
-    if (previousSibling.has(c.ctid)) dependsOn.push(guests.get(previousSibling.get(c.ctid)!).container);
+    const dependsOn: Pulumi.Resource[] = c.dependencies.map((id: number) => guests.get(id)?.ready).filter((r): r is NonNullable<typeof r> => Boolean(r));
+    if (previousSibling.has(c.ctid)) dependsOn.push(guests.get(previousSibling.get(c.ctid)!)!.container);
     guests.set(c.ctid, new LxcGuest(`ct-${c.ctid}`, { container: c, model, settings, parentSnapshot: parent?.snapshot, dependsOn }));
   }
   return guests;
@@ -80,10 +83,10 @@ export function declareContainers(model: PhoenixModel, settings: StackSettings):
 
 /** Records each registration's name, type, explicit dependencies and inputs (the mock monitor drops them). */
 function recordRegistrations(into: EngineRecord[]): void {
-  const pulumi = requireNode("@pulumi/pulumi");
-  const monitor = pulumi.runtime.getMonitor() as any;
+  const pulumi: typeof Pulumi = requireNode("@pulumi/pulumi");
+  const monitor = pulumi.runtime.getMonitor() as unknown as RecordableMonitor;
   const register = monitor.registerResource.bind(monitor);
-  monitor.registerResource = (req: any, callback: (err: any, res: any) => void) => {
+  monitor.registerResource = (req, callback) => {
     const deps = new Set<string>(req.getDependenciesList().map(nameFromUrn));
     into.push({
       name: req.getName(),
@@ -100,17 +103,17 @@ function recordRegistrations(into: EngineRecord[]): void {
 
 /** Declares the containers offline (nothing carried out) and returns what was registered. */
 export async function planContainers(model: PhoenixModel, settings: StackSettings): Promise<EngineRecord[]> {
-  const pulumi = requireNode("@pulumi/pulumi");
+  const pulumi: typeof Pulumi = requireNode("@pulumi/pulumi");
   const registered: EngineRecord[] = [];
   await pulumi.runtime.setMocks(
-    { newResource: (args: any) => ({ id: `${args.name}-id`, state: args.inputs }), call: (args: any) => args.inputs },
+    { newResource: (args: Pulumi.runtime.MockResourceArgs) => ({ id: `${args.name}-id`, state: args.inputs }), call: (args: Pulumi.runtime.MockCallArgs) => args.inputs },
     "phoenix",
     settings.stack,
     true,
   );
   recordRegistrations(registered);
   declareContainers(model, settings);
-  await (pulumi.runtime as any).waitForRPCs?.();
+  await (pulumi.runtime as { waitForRPCs?: () => Promise<void> }).waitForRPCs?.();
   return registered;
 }
 
@@ -129,7 +132,7 @@ export function tokenRefusal(c: PropertyBag, old?: PropertyBag): string | undefi
     if (String(m.volume).startsWith("/")) return perm(`mount point type ${String(m.volume).startsWith("/dev/") ? "device" : "bind"} is only allowed for root@pam`);
   }
   if ((c.devicePassthroughs ?? []).length) return perm("configuring device passthrough is only allowed for root@pam");
-  const flags = (f: any): Record<string, string> =>
+  const flags = (f: Record<string, unknown> | undefined): Record<string, string> =>
     Object.fromEntries(Object.entries(f ?? {}).map(([k, v]) => [k, Array.isArray(v) ? v.join(";") : v ? "1" : "0"]));
   const next = flags(c.features);
   if (Object.keys(next).length) {
@@ -184,7 +187,7 @@ export class Engine {
         "phoenix:firewallLockoutAcknowledged": "true",
         ...opts.config,
       },
-      onNewResource: async (args: any) => {
+      onNewResource: async (args: Pulumi.runtime.MockResourceArgs) => {
         if (!CARRIED_OUT.test(args.type) && !FIREWALL_TYPES.test(args.type)) return undefined;
         if (report.errors.length) throw new Error(`${args.name}: not carried out (an earlier resource failed)`);
         inFlight++;
@@ -202,7 +205,7 @@ export class Engine {
     const plan = await Promise.race([planning, stopped.then(() => undefined)]);
     if (!plan) return report;
     report.errors.push(...plan.errors);
-    report.registered = plan.resources.map((r: any) => ({ name: r.name, type: r.type, dependsOn: r.dependsOn, inputs: r.inputs, replaceWith: [], deleteBeforeReplace: false, deletedWith: "" }));
+    report.registered = plan.resources.map((r) => ({ name: r.name, type: r.type, dependsOn: r.dependsOn, inputs: r.inputs, replaceWith: [], deleteBeforeReplace: false, deletedWith: "" }));
     return report;
   }
 
@@ -212,7 +215,7 @@ export class Engine {
     return p;
   }
 
-  private async carryOut(args: any, report: RunReport): Promise<{ id: string; state: PropertyBag }> {
+  private async carryOut(args: Pulumi.runtime.MockResourceArgs, report: RunReport): Promise<{ id: string; state: PropertyBag }> {
     if (!args.custom) return { id: args.name, state: {} };
     const prior = this.state.get(args.name);
     if (typeof args.inputs.__provider === "string") {
@@ -250,7 +253,7 @@ export class Engine {
           report.actions.set(args.name, "same");
           return { id: prior.id, state: prior.outs };
         }
-        const get = (o: any, k: string) => k.split(".").reduce((v, part) => v?.[part], o);
+        const get = (o: unknown, k: string) => k.split(".").reduce<unknown>((v, part) => (v as Record<string, unknown> | undefined)?.[part], o);
         const replace = FORCE_NEW.some((k) => this.stable(get(prior.inputs, k) ?? null) !== this.stable(get(args.inputs, k) ?? null));
         report.sessions++;
         await this.ssh.withSession(this.host.target, this.host.secrets, async (s) => {
@@ -302,13 +305,13 @@ export class Engine {
     }
     opts.push("--onboot", c.startOnBoot ? "1" : "0");
     if (c.startup) opts.push("--startup", [c.startup.order !== undefined && `order=${c.startup.order}`, c.startup.upDelay !== undefined && `up=${c.startup.upDelay}`].filter(Boolean).join(","));
-    (c.devicePassthroughs ?? []).forEach((d: any, i: number) => opts.push(`--dev${i}`, `${d.path}${d.mode ? `,mode=${d.mode}` : ""}`));
+    (c.devicePassthroughs ?? []).forEach((d: { path: string; mode?: string }, i: number) => opts.push(`--dev${i}`, `${d.path}${d.mode ? `,mode=${d.mode}` : ""}`));
     return opts;
   }
 
   private mountPointOpts(c: PropertyBag): string[] {
     const opts: string[] = [];
-    (c.mountPoints ?? []).forEach((m: any, i: number) => {
+    (c.mountPoints ?? []).forEach((m: { volume: string; size?: string; path: string }, i: number) => {
       const volume = m.volume.startsWith("/") ? m.volume : `${m.volume}:${String(m.size).replace(/G$/, "")}`;
       opts.push(`--mp${i}`, `${volume},mp=${m.path}`);
     });
@@ -356,7 +359,7 @@ export class Engine {
     await pct("destroy", id, "--purge", "1");
   }
 
-  private async currentConfig(session: SshSession, id: string): Promise<Record<string, string>> {
+  private async currentConfig(session: SshSession, id: string): Promise<PropertyBag> {
     const r = await session.check(`pct config ${id}`, { purpose: `pct config ${id}` });
     const out: Record<string, string> = {};
     for (const line of String(r.stdout).split("\n")) {
@@ -364,7 +367,7 @@ export class Engine {
       if (m) out[m[1]] = m[2];
     }
     const features = out.features ? Object.fromEntries(out.features.split(",").map((kv) => kv.split("="))) : undefined;
-    return { ...out, features: features as any };
+    return { ...out, features };
   }
 
   /** retry.NewTaskOperation("container clone", WithBaseDelay(10s), RetryIf(IsTransientAPIError)): 3 attempts, backoff. */
