@@ -83,7 +83,7 @@ export function parseRuleLine(line: string): Rule {
     const m = /^(\S+) (\S+)\s*/.exec(rest);
     const key = m && flags[m[1]];
     if (!m || !key) throw new Error(`unable to parse rule parameters: ${rest}`);
-    (rule as any)[key] = m[2];
+    (rule as Record<keyof Rule, unknown>)[key] = m[2];
     rest = rest.slice(m[0].length);
   }
   if (comment) rule.comment = comment;
@@ -313,7 +313,7 @@ async function verifyRule(session: SshSession, facts: HostFacts, rule: Rule, env
 /** The provider's rule input as an API rule (`enabled` → `enable`). */
 function apiRule(r: PropertyBag): Rule {
   const rule: Rule = { type: r.type, action: r.action, enable: r.enabled !== false };
-  for (const k of ["macro", "iface", "source", "dest", "proto", "dport", "sport", "log", "comment"] as const) if (r[k] !== undefined && r[k] !== "") (rule as any)[k] = r[k];
+  for (const k of ["macro", "iface", "source", "dest", "proto", "dport", "sport", "log", "comment"] as const) if (r[k] !== undefined && r[k] !== "") (rule as Record<keyof Rule, unknown>)[k] = r[k];
   return rule;
 }
 

@@ -56,7 +56,7 @@ describe("the provider's container lifecycle, through the pct emulator", () => {
     return r.stdout;
   };
   const carry = (engine: Engine, name: string, inputs: PropertyBag) =>
-    (engine as any).carryOut({ custom: true, type: CONTAINER, name, inputs }, { registered: [], actions: new Map(), sessions: 0, errors: [] });
+    engine["carryOut"]({ custom: true, type: CONTAINER, name, inputs }, { registered: [], actions: new Map(), sessions: 0, errors: [] });
   const verbs = async (from: number) => (await readCalls(host)).slice(from).filter((c) => !["status", "config"].includes(c[1])).map((c) => `${c[1]} ${c[2]}`);
 
   beforeAll(async () => {
@@ -100,7 +100,7 @@ describe("the provider's container lifecycle, through the pct emulator", () => {
     await host.exec("touch /var/lib/pve-emu/lxc/502/rootfs/root/data");
     const before = (await readCalls(host)).length;
     const report = { registered: [], actions: new Map(), sessions: 0, errors: [] };
-    await (engine as any).carryOut({ custom: true, type: CONTAINER, name: "ct-502", inputs: container(502, { mountPoints: [{ volume: "tank-lxc", size: "4G", path: "/data" }] }) }, report);
+    await engine["carryOut"]({ custom: true, type: CONTAINER, name: "ct-502", inputs: container(502, { mountPoints: [{ volume: "tank-lxc", size: "4G", path: "/data" }] }) }, report);
     expect(report.actions.get("ct-502")).toBe("replace");
     expect(await verbs(before)).toEqual(["destroy 502", "create 502"]);
     expect((await host.exec("test -e /var/lib/pve-emu/lxc/502/rootfs/root/data")).code).not.toBe(0);

@@ -10,7 +10,6 @@ import { loadProvider } from "../providers/harness";
 import { planContainers, type EngineRecord } from "./lxc-engine";
 import type { PhoenixModel } from "../../infra/config/model";
 
-const CONTAINER = "proxmoxve:index/containerLegacy:ContainerLegacy";
 const sha = (file: string) => createHash("sha256").update(readFileSync(path.join(repoRoot, file), "utf8")).digest("hex");
 
 describe("plan of the dev stack's containers", () => {
@@ -71,7 +70,7 @@ describe("plan of the dev stack's containers", () => {
 
   it("orders clone siblings in the graph, keeping unrelated guests parallel (no retry loops)", () => {
     const { buildGraph, cloneAfter } = loadDist<typeof import("../../infra/graph/index")>("infra/graph/index");
-    const order = buildGraph(model).edges.filter((e: any) => e.kind === "clone-order").map((e: any) => `${e.from}->${e.to}`);
+    const order = buildGraph(model).edges.filter((e) => e.kind === "clone-order").map((e) => `${e.from}->${e.to}`);
     expect(order).toEqual(["ct-901->ct-902", "ct-950->ct-955"]);
     expect([...cloneAfter(model)].sort()).toEqual([[902, 901], [955, 950]]);
     // Only the sibling's container, not its steps: 902 does not wait for 901's NVIDIA install.

@@ -6,7 +6,7 @@
 // configured by vllm_engine_config without a model.
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadDist, repoRoot } from "../load";
+import { repoRoot } from "../load";
 import { startTestHost, type TestHost } from "../host/sshd";
 import { installEmulator, installStorageCfg, readCalls, seedFromDir } from "../host/emulator/lib";
 import { CASES_DIR } from "../config/cases";
