@@ -207,7 +207,7 @@ function bindMountSources(type: string, props: Props): Array<{ host: string; tar
 export const noSensitiveBindMounts: ResourceValidationPolicy = {
   name: "no-sensitive-host-bind-mounts",
   description:
-    "Containers bind-mount data directories only, never the host's system paths (/, /dev, /etc incl. /etc/pve, /root, /boot, /proc, /sys, /run, /usr, /var/lib/vz, /var/lib/pve-cluster).",
+    "Containers bind-mount data directories only, never the host's system paths (/, /dev, /etc incl. /etc/pve, /root, /home, /boot, /proc, /sys, /run, /usr, /opt, /tmp, all of /var but /var/www/*, /srv and /mnt as a whole).",
   enforcementLevel: "mandatory",
   validateResource: (args: ResourceValidationArgs, report: ReportViolation) => {
     for (const { host, target } of bindMountSources(args.type, args.props)) {

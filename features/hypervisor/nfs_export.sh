@@ -9,6 +9,7 @@
 #   PHOENIX_PATH     exported directory (absolute)
 #   PHOENIX_CLIENTS  space-separated clients: IPs, CIDRs, host names, wildcards
 #   PHOENIX_OPTIONS  comma-separated export options (rw,sync,no_subtree_check,...)
+#   PHOENIX_ALLOW_HOST_PATHS  1: the stack allows exporting the host's system paths (lib/host_paths.sh)
 set -euo pipefail
 
 action=${PHOENIX_ACTION:?PHOENIX_ACTION is required}
@@ -20,6 +21,7 @@ dir=/etc/exports.d
 die() { echo "nfs_export $export_path: $*" >&2; exit 1; }
 
 # phoenix-include: lib/result.sh
+# phoenix-include: lib/host_paths.sh
 
 [[ $export_path =~ ^/[A-Za-z0-9_.@+/-]*$ ]] || die "invalid path (absolute, no spaces or special characters)"
 [[ $export_path != *..* ]] || die "invalid path (no ..)"
@@ -35,6 +37,8 @@ fi
 
 [[ $export_path == / || ( $export_path != *//* && $export_path != */ && $export_path != */./* && $export_path != */. ) ]] \
   || die "invalid path (write it without //, /./ or a trailing /)"
+# Never the host's system paths (/, /etc, /root, /var/lib/pve-cluster, ...), even read-only.
+[ "$action" != apply ] || refuse_sensitive_share_path "$export_path"
 
 # File name from the path, one-to-one: '_' becomes %5F ('%' never occurs in a path), then '/' becomes
 # '_'. /quickOS/vm-data -> phoenix-quickOS_vm-data.exports; /srv/a_b/c and /srv/a/b_c stay apart

@@ -10,6 +10,7 @@
 #   PHOENIX_PATH         absolute directory the share serves
 #   PHOENIX_OPTIONS      one `key=value` per line (browseable=yes, writable=yes, ...)
 #   PHOENIX_VALID_USERS  space-separated user names ("" = no restriction)
+#   PHOENIX_ALLOW_HOST_PATHS  1: the stack allows sharing the host's system paths (lib/host_paths.sh)
 set -euo pipefail
 
 action=${PHOENIX_ACTION:?PHOENIX_ACTION is required}
@@ -24,10 +25,13 @@ include_line="include = $managed"
 die() { echo "samba_share $name: $*" >&2; exit 1; }
 
 # phoenix-include: lib/result.sh
+# phoenix-include: lib/host_paths.sh
 
 [[ $name =~ ^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$ ]] || die "invalid share name"
 case ${name,,} in global|homes|printers|print\$) die "reserved share name" ;; esac
 [[ $share_path =~ ^/[A-Za-z0-9_.@+/-]*$ ]] || die "invalid path '$share_path'"
+# Never the host's system paths (/, /etc, /root, ...): Samba serves them as its root-run smbd.
+[ "$action" != apply ] || refuse_sensitive_share_path "$share_path"
 [[ $valid_users != *$'\n'* ]] || die "invalid valid_users (one line, space-separated)"
 read -r -a users <<<"$valid_users" || true
 user_re='^[@+&]?[A-Za-z0-9_][A-Za-z0-9_.-]*[$]?$'

@@ -105,7 +105,10 @@ function vmStorageUses(vm: VmModel, model: PhoenixModel): Array<{ storage: strin
  *   Sys.Audit and Sys.Modify on `/` (pve-manager API2/Storage/Status.pm download_url);
  * - `/sdn/zones/localnetwork/<bridge>` SDN.Use per bridge (PVE 8 check_vnet_access);
  * - `/` Sys.Modify for privileged containers (create_vm: "For privileged containers, 'Sys.Modify'
- *   permissions on '/' are required"); `/nodes/<node>` Sys.Audit (the provider reads the node).
+ *   permissions on '/' are required"); `/nodes/<node>` Sys.Audit (the provider reads the node);
+ * - the firewall (pve-firewall API2/Firewall: the cluster's options, rules, aliases and IP sets
+ *   check Sys.Modify on `/`; a guest's options and rules VM.Config.Network on `/vms/<id>`, which
+ *   the guest's own privileges above include).
  */
 export function requiredPrivileges(model: PhoenixModel, node: string): PrivilegeNeed[] {
   const needs = new Map<string, { privs: Set<string>; why: Set<string> }>();
@@ -137,6 +140,7 @@ export function requiredPrivileges(model: PhoenixModel, node: string): Privilege
     need(`/sdn/zones/localnetwork/${vm.networkBridge}`, ["SDN.Use"], `vm ${vm.vmid}`);
     nodes.add(vm.node ?? node);
   }
+  if (model.host.firewall) need("/", ["Sys.Modify"], "the host firewall (cluster options, rules, aliases, IP sets)");
   for (const n of nodes) need(`/nodes/${n}`, ["Sys.Audit"], "the provider reads the node");
   const out: PrivilegeNeed[] = [...needs.entries()]
     .map(([p, n]) => ({ path: p, privs: [...n.privs].sort(), why: [...n.why].join(", ") }))

@@ -12,14 +12,16 @@ export const USAGE = `usage: phoenix validate [--config-dir DIR] [--stack NAME] 
 
 Checks phoenix_hypervisor_config.json, phoenix_lxc_configs.json and phoenix_vm_configs.json in DIR
 (default: stacks/dev), and the stack's phoenix: settings in stacks/Pulumi.<NAME>.yaml (NAME defaults
-to the folder's name when that file exists; its allowRawLxc/allowHostPaths apply). Errors print as
+to the folder's name when Pulumi.<folder name>.yaml exists next to the folder; its
+allowRawLxc/allowHostPaths apply, and the host firewall must keep SSH and the API open from
+phoenix:managementNetwork, as \`phoenix plan\` requires). Without a settings file the firewall check
+cannot run: a warning says so when the host firewall drops input. Errors print as
 \`<file>: <json path>: <message>\`, all at once.
 
 options:
   --config-dir DIR   folder holding the three Phoenix JSON files (default stacks/dev)
-  --stack NAME       also check the stack's settings (stacks/Pulumi.NAME.yaml; default: the folder's
-                     name when that file exists next to it) and what depends on them: the host
-                     firewall must keep SSH and the API open from phoenix:managementNetwork
+  --stack NAME       the stack whose settings apply (stacks/Pulumi.NAME.yaml; default: the folder's
+                     name when that file exists next to it)
   --quiet            do not print warnings or the summary line
   -h, --help         show this help
 `;
@@ -36,7 +38,8 @@ export async function run(argv: string[]): Promise<number> {
   if ("exit" in parsed) return parsed.exit;
   const dir = parsed.values["config-dir"] ?? "stacks/dev";
   // The stack's settings file: --stack NAME is stacks/Pulumi.NAME.yaml; without it,
-  // Pulumi.<folder name>.yaml next to the folder, when there is one.
+  // Pulumi.<folder name>.yaml next to the folder, when there is one. Either way its settings and
+  // the checks that depend on them (allowances, the firewall lock-out guard) apply.
   const stack = parsed.values.stack ?? path.basename(path.resolve(dir));
   const stackFile =
     parsed.values.stack !== undefined
@@ -52,25 +55,25 @@ export async function run(argv: string[]): Promise<number> {
     stackErrors = [`${path.relative(process.cwd(), stackFile)}: $: not found (--stack ${stack})`];
   }
   let result = loadPhoenixConfig(dir, { allow: allowancesOf(stackValues) });
-  if (parsed.values.stack !== undefined && result.ok && stackErrors.length === 0) {
-    // The same lock-out guard `phoenix plan` applies (infra/index.ts), from the same settings.
-    let config: Record<string, string>;
-    try {
-      // Loaded only here: plan.ts pulls in the Pulumi SDK, which plain `validate` does not need.
-      const { readStackConfig } = await import("./plan");
-      config = readStackConfig(stack).config;
-    } catch (err) {
-      process.stderr.write(`${(err as Error).message}\n`);
-      return 1;
+  if (result.ok && stackErrors.length === 0) {
+    const fw = result.model.host.firewall;
+    if (fs.existsSync(stackFile)) {
+      // The same lock-out guard `phoenix plan` applies (infra/index.ts), from the same settings
+      // and defaults (infra/settings.ts), whether the stack was named or found by the folder's name.
+      const lockout = firewallLockout(fw, result.model.host.network.address, {
+        sshHost: stackValues.sshHost ?? "127.0.0.1",
+        sshPort: Number(stackValues.sshPort ?? 22),
+        managementNetwork: stackValues.managementNetwork || undefined,
+        bastionHost: stackValues.sshBastionHost || undefined,
+        acknowledged: stackValues.firewallLockoutAcknowledged === "true",
+      });
+      if (lockout.length > 0) result = { ok: false, errors: lockout, warnings: result.warnings };
+    } else if (fw && fw.enabled && fw.inputPolicy !== "ACCEPT") {
+      result.warnings.push(
+        `${fw.origin}: the host firewall drops input (default_input_policy ${fw.inputPolicy}), but without stack settings ` +
+          `(${path.relative(process.cwd(), stackFile)}) the lock-out guard cannot know the SSH host and management network: run with --stack NAME`,
+      );
     }
-    const lockout = firewallLockout(result.model.host.firewall, result.model.host.network.address, {
-      sshHost: config["phoenix:sshHost"] ?? "127.0.0.1",
-      sshPort: Number(config["phoenix:sshPort"] ?? 22),
-      managementNetwork: config["phoenix:managementNetwork"] || undefined,
-      bastionHost: config["phoenix:sshBastionHost"] || undefined,
-      acknowledged: config["phoenix:firewallLockoutAcknowledged"] === "true",
-    });
-    if (lockout.length > 0) result = { ok: false, errors: lockout, warnings: result.warnings };
   }
   if (!parsed.values.quiet) for (const w of result.warnings) process.stderr.write(`warning: ${w}\n`);
   if (!result.ok || stackErrors.length) {

@@ -166,6 +166,9 @@ export class Hypervisor extends pulumi.ComponentResource {
         path: exportPath,
         clients: e.clients.join(" "),
         options: e.options.join(","),
+        // The host script refuses system paths unless the stack allows them (absent otherwise:
+        // existing states keep their inputs).
+        ...(settings.allow?.hostPaths ? { allow_host_paths: "1" } : {}),
       }, stage, { aliases: [{ name: `host-nfs-export-${n}` }] });
     });
     if (nfsExports.length) stage = nfsExports;
@@ -185,6 +188,7 @@ export class Hypervisor extends pulumi.ComponentResource {
         path: s.path,
         options: keyValueLines(s.options),
         valid_users: s.validUsers.join(" "),
+        ...(settings.allow?.hostPaths ? { allow_host_paths: "1" } : {}),
       }, stage);
     }
 

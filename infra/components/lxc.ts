@@ -89,6 +89,14 @@ export function apiFeatureFlags(c: ContainerModel, parent?: ContainerModel): Rec
   return flags;
 }
 
+/**
+ * Container inputs that only say how it was created (a full clone of its parent, or the OS
+ * template and type): ignored after creation, so adopting an existing container never replaces
+ * it. Whole top-level inputs on purpose: Pulumi refuses an ignored path whose parent exists on
+ * one side only (an imported clone's state may hold `operatingSystem.type`, its program none).
+ */
+export const CREATION_ONLY_CONTAINER_INPUTS = ["clone", "operatingSystem"];
+
 /** `pct_options` as the provider's feature flags (see apiFeatureFlags); undefined when none. */
 export function containerFeatures(c: ContainerModel, parent?: ContainerModel): proxmox.types.input.ContainerLegacyFeatures | undefined {
   const flags = apiFeatureFlags(c, parent);
@@ -334,7 +342,11 @@ export class LxcGuest extends pulumi.ComponentResource {
       deleteBeforeReplace: true,
       // The provider replaces a container whose mount point size changed (ForceNew), volumes and
       // data with it: a grown volume is resized in place by ct-<ctid>-lxc-options instead.
-      ignoreChanges: ["mountPoints[*].size"],
+      // `clone` and the OS template are how the container was made, not what it is: the provider
+      // does not read them back, so a container adopted with `pulumi import` (the Bash tool's
+      // guests) would otherwise be replaced on the first `up` (bpg/terraform-provider-proxmox
+      // #1988, #658). Rebuilding from a new parent or template is `pulumi up --replace <urn>`.
+      ignoreChanges: [...CREATION_ONLY_CONTAINER_INPUTS, "mountPoints[*].size"],
       // Replacing or deleting a container destroys its volumes: refused (preview fails naming the
       // replacement) unless the stack allows data destruction, like ZFS pools and datasets.
       protect: c.volumes.length > 0 && !settings.allowDataDestruction,

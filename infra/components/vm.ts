@@ -291,8 +291,10 @@ export class VmGuest extends pulumi.ComponentResource {
           userDataFileId: this.userData.id,
         },
       },
-      // A replacement keeps the VMID: the old VM must go first.
-      { ...child, dependsOn, deleteBeforeReplace: true },
+      // A replacement keeps the VMID: the old VM must go first. `clone` says how the VM was made:
+      // the provider does not read it back, so an adopted VM (`pulumi import`) would be replaced
+      // on the first `up` (bpg/terraform-provider-proxmox #1988); rebuild with `--replace`.
+      { ...child, dependsOn, deleteBeforeReplace: true, ignoreChanges: ["clone"] },
     );
 
     this.cloudInit = new VmCloudInitWait(

@@ -8,10 +8,12 @@
 import * as net from "net";
 import { Findings, PathSegment, jsonPath } from "./errors";
 import { ETC_PROTOCOLS, ETC_SERVICES } from "./netbase";
-import { show } from "./schema";
+import { FIREWALL_LOG_LEVELS, FIREWALL_NAME, FIREWALL_POLICIES, firewallRuleSchema, guestFirewallSchema, hostFirewallSchema, show } from "./schema";
 
-export type FirewallPolicy = "ACCEPT" | "DROP" | "REJECT";
-export type FirewallLogLevel = "emerg" | "alert" | "crit" | "err" | "warning" | "notice" | "info" | "debug" | "nolog";
+// The blocks' shape (keys, value kinds) is described once, by the zod schemas in ./schema (which
+// editors get as JSON Schema); this module reads the blocks and judges the values.
+export type FirewallPolicy = (typeof FIREWALL_POLICIES)[number];
+export type FirewallLogLevel = (typeof FIREWALL_LOG_LEVELS)[number];
 
 /** One firewall rule, in Proxmox's terms (the provider's `RulesLegacyRule`). */
 export interface FirewallRule {
@@ -115,9 +117,9 @@ const ICMP_TYPES = new Set([
 ]);
 const isIcmp = (proto: string | undefined) => proto === "icmp" || proto === "icmpv6" || proto === "ipv6-icmp";
 /** `$ipset_name_pattern`, `$ip_alias_pattern` (Firewall.pm); names up to 64 characters. */
-const SET_NAME = /^[A-Za-z][A-Za-z0-9_-]+$/;
-const LOG_LEVELS = ["emerg", "alert", "crit", "err", "warning", "notice", "info", "debug", "nolog"];
-const POLICIES: FirewallPolicy[] = ["ACCEPT", "DROP", "REJECT"];
+const SET_NAME = FIREWALL_NAME;
+const LOG_LEVELS: readonly string[] = FIREWALL_LOG_LEVELS;
+const POLICIES: readonly string[] = FIREWALL_POLICIES;
 
 // ---------------------------------------------------------------- addresses and ports
 
@@ -251,9 +253,9 @@ export function parsePorts(text: string, icmp: boolean): { lo: number; hi: numbe
 
 // ---------------------------------------------------------------- reading the files
 
-const RULE_KEYS = ["type", "action", "macro", "proto", "port", "dport", "sport", "source", "dest", "iface", "log", "comment", "enabled"];
-const HOST_FW_KEYS = ["enabled", "default_input_policy", "default_output_policy", "global_firewall_rules", "aliases", "ipsets"];
-const GUEST_FW_KEYS = ["enabled", "default_input_policy", "default_output_policy", "rules"];
+const RULE_KEYS = Object.keys(firewallRuleSchema.shape);
+const HOST_FW_KEYS = Object.keys(hostFirewallSchema.shape);
+const GUEST_FW_KEYS = Object.keys(guestFirewallSchema.shape);
 
 interface Names {
   aliases: Set<string>;
@@ -266,7 +268,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
 
 function policy(findings: Findings, file: string, at: PathSegment[], value: unknown): FirewallPolicy | undefined {
   if (value === undefined) return undefined;
-  if (typeof value === "string" && (POLICIES as string[]).includes(value)) return value as FirewallPolicy;
+  if (typeof value === "string" && POLICIES.includes(value)) return value as FirewallPolicy;
   findings.error(file, at, `must be ACCEPT, DROP or REJECT; got ${show(value)}`);
   return undefined;
 }
@@ -328,7 +330,7 @@ function readRule(
 
   const actionText = str("action");
   if (actionText === undefined) err("action", "is required: ACCEPT, DROP or REJECT");
-  else if (!(POLICIES as string[]).includes(actionText)) err("action", `must be ACCEPT, DROP or REJECT (upper case, as Proxmox requires); got ${show(actionText)}`);
+  else if (!POLICIES.includes(actionText)) err("action", `must be ACCEPT, DROP or REJECT (upper case, as Proxmox requires); got ${show(actionText)}`);
 
   let macro = str("macro");
   if (macro !== undefined) {

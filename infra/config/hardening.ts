@@ -13,7 +13,7 @@ import type { ContainerModel } from "./model";
 import { Findings, PathSegment } from "./errors";
 import type { RuleInput } from "./rules";
 import { HYPERVISOR_FILE, LXC_FILE, VM_FILE } from "./schema";
-import { RawLxcAllowances, allowed, checkBindSource, checkRawLxcLine, describe, sensitiveHostPath } from "./lxc-raw";
+import { RawLxcAllowances, allowed, checkBindSource, checkRawLxcLine, describe, normaliseHostPath, sensitiveHostPath, sensitiveSharePath } from "./lxc-raw";
 import { sambaOptionProblem } from "./samba-options";
 import { ABSOLUTE_PATH, HOSTNAME, IPV4 } from "./patterns";
 import { cloudImage } from "../components/cloud-init";
@@ -56,6 +56,20 @@ export const bindSources: Check = (input, findings, allow) => {
       if (!allowed(f, allow)) findings.error(HYPERVISOR_FILE, ["shared_volumes", sv.name, "host_path"], describe(f));
     }
   }
+};
+
+/** NFS export and Samba share paths outside the host's system paths (sensitiveSharePath, after
+ *  normalising) unless phoenix:allowHostPaths; nfs_export.sh and samba_share.sh refuse the same. */
+export const sharePaths: Check = (input, findings, allow) => {
+  if (allow.hostPaths) return;
+  const refuse = (what: string, p: string, at: PathSegment[]) => {
+    const hit = sensitiveSharePath(p);
+    if (!hit) return;
+    const n = normaliseHostPath(p);
+    findings.error(HYPERVISOR_FILE, at, `${what} ${p}${n === p ? "" : ` (= ${n})`}, which is${hit === n ? "" : " under"} the host's ${hit}: serve a data directory instead (a stack that needs it sets phoenix:allowHostPaths: true)`);
+  };
+  input.host.nfsExports.forEach((e, i) => refuse("exports", e.path, ["nfs", "exports", i, "path"]));
+  (input.host.samba?.shares ?? []).forEach((s, i) => refuse("shares", s.path, ["samba", "shares", i, "path"]));
 };
 
 /** `id_maps` never map container ids onto host uid/gid 0 (host root) unless phoenix:allowRawLxc. */
@@ -201,7 +215,7 @@ export const riskyValues: Check = (input, findings) => {
   });
 };
 
-export const HARDENING_CHECKS: Record<string, Check> = { rawLxcLines, bindSources, idMapsOntoRoot, sambaOptions, pctOptions, planRefusals, hostScriptRefusals, riskyValues };
+export const HARDENING_CHECKS: Record<string, Check> = { rawLxcLines, bindSources, sharePaths, idMapsOntoRoot, sambaOptions, pctOptions, planRefusals, hostScriptRefusals, riskyValues };
 
 /** Runs every hardening check; `allow` are the stack's allowances (`phoenix:allowRawLxc`, `phoenix:allowHostPaths`). */
 export function runHardeningChecks(input: RuleInput, findings: Findings, allow: RawLxcAllowances = {}): void {

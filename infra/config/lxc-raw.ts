@@ -100,11 +100,19 @@ export const DEFAULT_DROPPED_CAPS = ["mac_admin", "mac_override", "sys_time", "s
 
 /** Host trees no container may bind-mount (with everything below them). */
 export const SENSITIVE_HOST_TREES = [
-  "/etc", "/root", "/boot", "/proc", "/sys", "/run", "/usr", "/bin", "/sbin", "/lib", "/lib64",
-  "/var/lib/vz", "/var/lib/pve-cluster", "/var/lib/lxc", "/var/run", "/home",
+  "/etc", "/root", "/home", "/boot", "/efi", "/proc", "/sys", "/run", "/usr", "/bin", "/sbin", "/lib", "/lib32",
+  "/lib64", "/libx32", "/opt", "/snap", "/tmp", "/var", "/dev/shm", "/dev/mqueue", "/dev/mem", "/dev/kmem", "/dev/port",
 ];
-/** Host paths refused as a whole (their subpaths may be fine: `/dev/fuse`, `/var/lib/foo`). */
-export const SENSITIVE_HOST_PATHS = ["/", "/dev", "/var", "/var/lib", "/mnt", "/srv"];
+/**
+ * Data locations inside a sensitive tree that may be bind-mounted, shared or exported (their
+ * subpaths too, never the location itself). Everything else under `/var` is the host's own:
+ * package state (`/var/lib/dpkg`), cron spools, systemd state, logs, Proxmox's storage
+ * (`/var/lib/vz`) and cluster file system (`/var/lib/pve-cluster`), Phoenix's records
+ * (`/var/lib/phoenix`). `/var/www` holds sites' content and nothing the host runs on its own.
+ */
+export const HOST_DATA_LOCATIONS = ["/var/www"];
+/** Host paths refused as a whole (their subpaths are data: `/srv/models`, `/mnt/pve/<storage>/...`, `/dev/fuse`). */
+export const SENSITIVE_HOST_PATHS = ["/", "/dev", "/mnt", "/mnt/pve", "/media", "/srv"];
 
 /** Character-device majors whose every minor a container may use (`c 195:* rwm`): NVIDIA, DRM. */
 const WILDCARD_MINOR_MAJORS = new Set(["195", "226"]);
@@ -121,11 +129,29 @@ export function normaliseHostPath(p: string): string {
   return path.posix.normalize(`/${p}`).replace(/(.)\/+$/, "$1");
 }
 
-/** The sensitive host path `p` is, or lies under, after normalising; undefined when it is fine. */
+/**
+ * The sensitive host path `p` is, or lies under, after normalising (`/var/lib/dpkg/info` →
+ * `/var`); undefined when it is fine: a path under a data location (`/var/www/site`), or any
+ * other path outside SENSITIVE_HOST_TREES and not one of SENSITIVE_HOST_PATHS (`/srv/models`,
+ * `/quickOS/shared`, `/mnt/pve/fastData/x`).
+ */
 export function sensitiveHostPath(p: string): string | undefined {
   const n = normaliseHostPath(p);
   if (SENSITIVE_HOST_PATHS.includes(n)) return n;
+  if (HOST_DATA_LOCATIONS.some((d) => n.startsWith(`${d}/`))) return undefined;
   return SENSITIVE_HOST_TREES.find((t) => n === t || n.startsWith(`${t}/`));
+}
+
+/**
+ * The sensitive host path an NFS export or Samba share of `p` would serve, after normalising:
+ * as sensitiveHostPath, and all of `/dev` (a share serves files, never device nodes). The host
+ * scripts refuse the same paths (features/hypervisor/lib/host_paths.sh, kept equal by
+ * test/config/host-paths.test.ts).
+ */
+export function sensitiveSharePath(p: string): string | undefined {
+  const n = normaliseHostPath(p);
+  if (n === "/dev" || n.startsWith("/dev/")) return "/dev";
+  return sensitiveHostPath(n);
 }
 
 /** Findings about a bind-mount source on the host (`mount_points[].host_path`, `lxc.mount.entry` sources). */

@@ -364,6 +364,8 @@ export function normaliseHost(raw: HypervisorFile, findings: Findings): HostCont
   for (const [name, entry] of Object.entries(raw.shared_volumes ?? {})) {
     const at: PathSegment[] = ["shared_volumes", name];
     const obj = entry as Record<string, unknown>;
+    // The schema leaves `firewall` to readHostFirewall, whatever it holds (it reports a non-object).
+    if (name === "firewall" && (obj === null || typeof obj !== "object" || Array.isArray(obj))) continue;
     if (!("host_path" in obj) && !("mounts" in obj)) {
       // `shared_volumes.firewall` is the host firewall (read by readHostFirewall).
       if (name !== "firewall") findings.warn(F, at, "not a volume (no host_path or mounts), skipped");

@@ -8,10 +8,11 @@
 // `root  preexec` and `Root Preexec` are one parameter), and knows synonyms (`exec` = `preexec`,
 // `writable` = inverse of `read only`). So a name is normalised the same way before the lookup,
 // and every synonym of an allowed parameter is listed with it. Names and synonyms are taken from
-// Samba 4.17's `testparm --show-all-parameters` ([local] section) and smb.conf(5); the test
-// test/config/samba-options.test.ts checks each against the installed testparm.
+// Samba 4.17's `testparm --show-all-parameters` ([local] section) and smb.conf(5);
+// test/config/hardening.test.ts checks each against the installed testparm.
 //
-// features/hypervisor/samba_share.sh holds the same list (normalised) and checks again on the host.
+// features/hypervisor/samba_share.sh holds the same list (normalised) and checks again on the host;
+// test/config/hardening.test.ts fails when the two lists differ.
 
 /** Allowed share parameters: canonical name → synonyms (Samba's own spelling). */
 export const SAMBA_SHARE_PARAMETERS: Record<string, string[]> = {

@@ -133,6 +133,84 @@ const lxcNetworkSchema = object({
   searchdomain: hostname.optional(),
 });
 
+// ---------------------------------------------------------------- firewall blocks
+
+/** Proxmox's firewall policies (rule actions, default policies). */
+export const FIREWALL_POLICIES = ["ACCEPT", "DROP", "REJECT"] as const;
+/** Proxmox's firewall log levels (`log`). */
+export const FIREWALL_LOG_LEVELS = ["emerg", "alert", "crit", "err", "warning", "notice", "info", "debug", "nolog"] as const;
+/** Alias and ipset names (pve-firewall's `$ip_alias_pattern`, `$ipset_name_pattern`); at most 64 characters. */
+export const FIREWALL_NAME = /^[A-Za-z][A-Za-z0-9_-]+$/;
+
+const firewallFlag = z.union([bool(), z.literal(0), z.literal(1)], { error: (iss) => `must be true or false; got ${show(iss.input)}` });
+const firewallPolicy = z.enum(FIREWALL_POLICIES, { error: (iss) => `must be ACCEPT, DROP or REJECT; got ${show(iss.input)}` });
+const firewallPorts = z.union(
+  [text(/^[A-Za-z0-9._+:,-]*$/, "ports: 22, 8000:8100, 22,80,443 or service names like ssh"), int(0, 65535)],
+  { error: (iss) => `must be a port list; got ${show(iss.input)}` },
+);
+const firewallAddress = text(/^(?:\+?[A-Za-z0-9_.:/,-]+)?$/, "an IP, CIDR, range a-b, comma list of IPs/CIDRs, alias name or +ipset");
+
+/**
+ * One firewall rule (the shape; infra/config/firewall.ts judges the values as pve-firewall's
+ * verify_rule does). Unknown keys are errors: a misspelt restriction would open more than it says.
+ * An empty string is the same as leaving an optional key out.
+ */
+export const firewallRuleSchema = z.strictObject(
+  {
+    type: text(/^(?:[Ii][Nn]|[Oo][Uu][Tt])$/, "the direction: in or out"),
+    action: z.enum(FIREWALL_POLICIES, { error: (iss) => `must be ACCEPT, DROP or REJECT; got ${show(iss.input)}` }),
+    macro: text(/^(?:[A-Za-z][A-Za-z0-9]*)?$/, "a Proxmox firewall macro like SSH, HTTP, HTTPS, DNS, Ping, Web").optional(),
+    proto: z
+      .union([text(/^[A-Za-z0-9._+-]*$/, "a protocol name or number from /etc/protocols, e.g. tcp, udp, icmp"), int(0, 255)], {
+        error: (iss) => `must be a protocol; got ${show(iss.input)}`,
+      })
+      .optional(),
+    port: firewallPorts.optional(),
+    dport: firewallPorts.optional(),
+    sport: firewallPorts.optional(),
+    source: firewallAddress.optional(),
+    dest: firewallAddress.optional(),
+    iface: text(/^(?:[A-Za-z][A-Za-z0-9_]{1,20}(?:[:.][0-9]+)?)?$/, "an interface: net0, net1... on guests; any interface name on the host").optional(),
+    log: z.union([z.enum(FIREWALL_LOG_LEVELS), z.literal("")], { error: (iss) => `must be a log level; got ${show(iss.input)}` }).optional(),
+    comment: z.string().meta({ description: "one line of text (at most 512 characters)" }).optional(),
+    enabled: firewallFlag.optional(),
+  },
+  { error: (iss) => `must be a firewall rule object; got ${show(iss.input)}` },
+);
+
+/**
+ * A firewall block never fails the file's schema: infra/config/firewall.ts reads and judges it
+ * (its messages name the rule and the value); the zod schema gives the block's shape to editors.
+ */
+function firewallBlock<T extends z.ZodType>(schema: T) {
+  return schema.catch((ctx) => ctx.input as z.output<T>);
+}
+
+/** The host firewall: `shared_volumes.firewall` or a top-level `firewall` (Proxmox's cluster.fw). */
+export const hostFirewallSchema = object({
+  enabled: firewallFlag.optional(),
+  default_input_policy: firewallPolicy.optional(),
+  default_output_policy: firewallPolicy.optional(),
+  global_firewall_rules: list(firewallRuleSchema).optional(),
+  aliases: z
+    .record(text(FIREWALL_NAME, "an alias name (a letter, then letters, digits, '-', '_')"), text(/^[A-Za-z0-9.:/]+$/, "an IP or CIDR"))
+    .optional(),
+  ipsets: z
+    .record(
+      text(FIREWALL_NAME, "an ipset name (a letter, then letters, digits, '-', '_')"),
+      list(text(/^(?:! *)?[A-Za-z0-9_.:/-]+$/, "an IP, CIDR or alias name; '!' first for nomatch")),
+    )
+    .optional(),
+});
+
+/** A guest's firewall (Proxmox's /etc/pve/firewall/<vmid>.fw). */
+export const guestFirewallSchema = object({
+  enabled: firewallFlag.optional(),
+  default_input_policy: firewallPolicy.optional(),
+  default_output_policy: firewallPolicy.optional(),
+  rules: list(firewallRuleSchema).optional(),
+});
+
 export const hypervisorFileSchema = object({
   $schema: z.string().optional(),
   version: z.string().optional(),
@@ -256,13 +334,17 @@ export const hypervisorFileSchema = object({
     cuda_version: text(P.VERSION, "a CUDA version like 12.8").optional(),
     install_vllm_libs: bool().optional(),
   }).optional(),
-  // Real files keep other objects (e.g. `firewall`) in here; the loader validates entries that
-  // look like volumes (host_path/mounts) with sharedVolumeSchema and skips the rest with a warning.
+  // Real files keep the host firewall (`firewall`) and other objects in here; the loader validates
+  // entries that look like volumes (host_path/mounts) with sharedVolumeSchema and skips the rest
+  // with a warning.
   shared_volumes: z
-    .record(z.string(), z.union([sharedVolumeSchema, z.looseObject({})]), {
+    .object({ firewall: firewallBlock(hostFirewallSchema).optional() }, {
       error: (iss) => `must be an object name → volume; got ${show(iss.input)}`,
     })
+    .catchall(z.union([sharedVolumeSchema, z.looseObject({})]))
     .optional(),
+  // The host firewall may also stand here (the same block; infra/config/firewall.ts).
+  firewall: firewallBlock(hostFirewallSchema).optional(),
 });
 
 // ---------------------------------------------------------------- phoenix_lxc_configs.json
@@ -340,6 +422,7 @@ export const containerSchema = object({
       size: int(1),
     }),
   ).optional(),
+  firewall: firewallBlock(guestFirewallSchema).optional(),
 });
 
 export const lxcFileSchema = object({
@@ -401,6 +484,7 @@ export const vmSchema = object({
   boot_delay: int(0).optional(),
   dependencies: list(guestIdRef).optional(),
   volumes: list(vmVolumeSchema).optional(),
+  firewall: firewallBlock(guestFirewallSchema).optional(),
 });
 
 export const vmFileSchema = object({

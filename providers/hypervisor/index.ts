@@ -121,6 +121,8 @@ export const nfsExportKind: HostScriptKind = {
     path: absPath,
     clients: name("space-separated clients (IPs, CIDRs, host names)", /^[A-Za-z0-9*?.:/_-]+( [A-Za-z0-9*?.:/_-]+)*$/),
     options: name("comma-separated export options", /^([a-z_]+(=[A-Za-z0-9_.:@/-]+)?(,[a-z_]+(=[A-Za-z0-9_.:@/-]+)?)*)?$/),
+    /** "1": the stack sets phoenix:allowHostPaths, so the script exports system paths too (absent: it refuses them). */
+    allow_host_paths: z.literal("1").optional(),
   }),
   replaceOn: ["path"],
   // exportfs -ra applies the whole table: one export change at a time.
@@ -137,6 +139,8 @@ export const sambaShareKind: HostScriptKind = {
     path: absPath,
     options: optionalLines("Samba options, one key=value per line", "[a-z][a-z0-9 _:]*[a-z0-9] *= *[^\\n\\[\\]=\\\\]*"),
     valid_users: name("space-separated user names", /^([@+&]?[A-Za-z0-9_][A-Za-z0-9_.-]*\$?( [@+&]?[A-Za-z0-9_][A-Za-z0-9_.-]*\$?)*)?$/),
+    /** "1": the stack sets phoenix:allowHostPaths, so the script shares system paths too (absent: it refuses them). */
+    allow_host_paths: z.literal("1").optional(),
   }),
   replaceOn: ["name"],
   // One managed include file for every share.

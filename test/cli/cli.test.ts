@@ -53,6 +53,35 @@ describe("phoenix validate", () => {
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 
+  it("without --stack, applies the settings of the stack named by the folder: the firewall lock-out guard as plan does", () => {
+    const stacks = fs.mkdtempSync(path.join(os.tmpdir(), "phoenix-stacks-"));
+    try {
+      const dir = path.join(stacks, "qa");
+      fs.mkdirSync(dir);
+      // The dev files with the SSH rule gone: the host firewall (input DROP) would lock Phoenix out.
+      const files = readFiles();
+      const rules = files.host.shared_volumes.firewall.global_firewall_rules as { port?: string }[];
+      files.host.shared_volumes.firewall.global_firewall_rules = rules.filter((r) => r.port !== "22");
+      for (const [name, value] of [[HOST, files.host], [LXC, files.lxc], [VM, files.vm]] as const) fs.writeFileSync(path.join(dir, name), JSON.stringify(value));
+      fs.copyFileSync(path.join(repoRoot, "stacks/Pulumi.dev.yaml"), path.join(stacks, "Pulumi.qa.yaml"));
+      const r = phoenix("validate", "--config-dir", dir, "--quiet");
+      expect(r.code, r.stderr).toBe(1);
+      const errors = lines(r.stderr).filter((l) => !/: \d+ error\(s\)$/.test(l));
+      expect(errors.length, r.stderr).toBeGreaterThan(0);
+      expect(errors.join("\n")).toMatch(/\$\.shared_volumes\.firewall.*22/);
+      for (const l of errors) expect(l).toMatch(ERROR_LINE);
+      // The same folder without a settings file: valid, and one warning says the guard could not run.
+      fs.rmSync(path.join(stacks, "Pulumi.qa.yaml"));
+      const w = phoenix("validate", "--config-dir", dir);
+      expect(w.code, w.stderr).toBe(0);
+      const guard = lines(w.stderr).filter((l) => /lock-out guard/.test(l));
+      expect(guard).toHaveLength(1);
+      expect(guard[0]).toMatch(/^warning: phoenix_hypervisor_config\.json: \$\.shared_volumes\.firewall: the host firewall drops input .*cannot know the SSH host/);
+    } finally {
+      fs.rmSync(stacks, { recursive: true, force: true });
+    }
+  });
+
   it("a missing folder exits 1", () => {
     const r = phoenix("validate", "--config-dir", "/nonexistent");
     expect(r.code).toBe(1);

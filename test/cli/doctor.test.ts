@@ -37,6 +37,8 @@ function baseFiles(f: Files): void {
   f.host.zfs.pools = [{ name: "tank", raid_level: "single", disks: ["/dev/disk/by-id/phoenix-test-tank"] }];
   f.host.zfs.datasets = [];
   f.host.proxmox_storage_ids = {};
+  // The host firewall needs Sys.Modify on / (its own test below); these tests judge the rest.
+  delete f.host.shared_volumes.firewall;
   for (const c of Object.values<Json>(f.lxc.lxc_configs)) {
     c.storage_pool = "local";
     c.storage_size_gb = 1;
@@ -413,6 +415,19 @@ it("a privileged container needs Sys.Modify on /, and any feature flag of it nee
   if (!loaded.ok) throw new Error(loaded.errors.join("\n"));
   expect(doctor.requiredPrivileges(loaded.model, "pve").find((n) => n.path === "/")).toEqual({ path: "/", privs: ["Sys.Modify"], why: "privileged container 950" });
   expect(doctor.rootOnlyReasons(loaded.model)).toEqual(["container 950: feature flags (nesting) of a privileged container"]);
+});
+
+it("a host firewall needs Sys.Modify on / (pve-firewall's cluster options and rules), from the plan", () => {
+  const loaded = loadPhoenixConfig(path.join(repoRoot, "stacks", "dev"), { defaultNode: "pve" });
+  if (!loaded.ok) throw new Error(loaded.errors.join("\n"));
+  expect(loaded.model.host.firewall).toBeDefined();
+  expect(doctor.requiredPrivileges(loaded.model, "pve").find((n) => n.path === "/")).toEqual({
+    path: "/",
+    privs: ["Sys.Modify"],
+    why: "the host firewall (cluster options, rules, aliases, IP sets)",
+  });
+  const without = { ...loaded.model, host: { ...loaded.model.host, firewall: undefined } };
+  expect(doctor.requiredPrivileges(without, "pve").find((n) => n.path === "/")).toBeUndefined();
 });
 
 it("nvidia driver: without nvidia-smi the loaded version comes from /proc/driver/nvidia/version (the judgement, from facts)", () => {

@@ -6,8 +6,9 @@ import { afterAll, describe, expect, it } from "vitest";
 import * as path from "node:path";
 import { loadDist } from "../load";
 import { ERROR_LINE, HOST, LXC, VM, cleanTempDirs, load, loadMutated, type Files } from "./helpers";
+import { CASES_DIR } from "./cases";
 
-const CASES = "/work/shared/cases/migration";
+const CASES = CASES_DIR;
 const fwLib = () => loadDist<typeof import("../../infra/config/firewall")>("infra/config/firewall");
 
 afterAll(cleanTempDirs);
@@ -94,6 +95,16 @@ describe("where the host firewall is written", () => {
     expect(loadMutated((f) => (f.host.firewall = f.host.shared_volumes.firewall)).ok).toBe(true);
     const errors = errorsOf(loadMutated((f) => (f.host.firewall = { enabled: false })));
     expect(errors).toEqual([`${HOST}: $.firewall: the host firewall is given twice, here and in shared_volumes.firewall, differently; keep one`]);
+  });
+
+  it("a block that is not an object is one error of the firewall reader, whichever place holds it (the schema leaves firewall blocks to it)", () => {
+    expect(errorsOf(loadMutated((f) => (f.host.shared_volumes.firewall = "on")))).toEqual([
+      `${HOST}: $.shared_volumes.firewall: must be an object {enabled, default_input_policy, default_output_policy, global_firewall_rules}; got "on"`,
+    ]);
+    expect(errorsOf(loadMutated((f) => {
+      delete f.host.shared_volumes.firewall;
+      f.host.firewall = [];
+    }))).toEqual([`${HOST}: $.firewall: must be an object {enabled, default_input_policy, default_output_policy, global_firewall_rules}; got []`]);
   });
 
   it("policies and enabled are checked", () => {

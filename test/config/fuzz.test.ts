@@ -2,32 +2,16 @@
 // returns a result — never throws, never reports an internal error — and every error line has
 // the `<file>: <json path>: <message>` shape.
 import { afterAll, describe, expect, it } from "vitest";
-import { ERROR_LINE, Files, cleanTempDirs, load, mutatedDir, type Json } from "./helpers";
+import { ERROR_LINE, Files, cleanTempDirs, load, mutatedDir, prng, slots } from "./helpers";
 
 afterAll(cleanTempDirs);
 
-/** mulberry32: a small deterministic PRNG. */
-function prng(seed: number) {
-  return () => {
-    seed |= 0;
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const REPLACEMENTS: unknown[] = [
   null, 0, -1, 1.5, 1e12, "", " ", "x;reboot", "$(id)", "`id`", "a\nb", "none", "dhcp", "0, 1", "900", "999",
   true, false, [], {}, ["x"], { a: 1 }, "/etc/passwd", "../x", "10.0.0.150/24", "52:54:00:67:89:B0", "local-lvm",
 ];
 
-/** Every [container, key] slot in a JSON value. */
-function slots(value: Json, out: [Json, string | number][] = []): [Json, string | number][] {
-  if (Array.isArray(value)) value.forEach((v, i) => { out.push([value, i]); slots(v, out); });
-  else if (value && typeof value === "object") for (const k of Object.keys(value)) { out.push([value, k]); slots(value[k], out); }
-  return out;
-}
 
 function damage(f: Files, rnd: () => number): void {
   const docs = [f.host, f.lxc, f.vm];

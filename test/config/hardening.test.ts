@@ -244,7 +244,8 @@ describe("validate refuses what plan would refuse", () => {
       expect(run.status).toBe(1);
       expect(run.stderr).toMatch(/Pulumi\.qa\.yaml: phoenix:sshPort: must be a TCP port 1-65535; got "70000"/);
       // The allowance in the stack file reaches the loader.
-      fs.writeFileSync(path.join(stacks, "Pulumi.qa.yaml"), "config:\n  phoenix:allowRawLxc: \"true\"\n");
+      // (managementNetwork: the dev files' host firewall drops input, and validate applies plan's lock-out guard.)
+      fs.writeFileSync(path.join(stacks, "Pulumi.qa.yaml"), "config:\n  phoenix:allowRawLxc: \"true\"\n  phoenix:managementNetwork: 10.0.0.0/24\n");
       files.lxc.lxc_configs["950"].lxc_options.push("lxc.hook.start=/bin/true");
       fs.writeFileSync(path.join(dir, LXC), JSON.stringify(files.lxc));
       const ok = spawnSync(process.execPath, [path.join(repoRoot, "bin/phoenix.js"), "validate", "--config-dir", dir, "--quiet"], { encoding: "utf8" });

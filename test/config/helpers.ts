@@ -79,3 +79,21 @@ export function loadMutated(mutate: (f: Files) => void, base = DEV_DIR) {
 /** Every error must be one line `<file>: <json path>: <message>`, never a stack trace. */
 export const ERROR_LINE =
   /^(phoenix_(?:hypervisor_config|lxc_configs|vm_configs)\.json): (\$(?:\.[A-Za-z_$][\w$]*|\[\d+\]|\["(?:[^"\\]|\\.)*"\])*): (\S.*)$/;
+
+/** mulberry32: a small deterministic PRNG; `prng(seed)()` is a number in [0, 1). Seeded tests repeat exactly. */
+export function prng(seed: number) {
+  return () => {
+    seed |= 0;
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Every [holder, key] slot in a JSON value (objects and arrays, depth first): where a fuzz test may put a value. */
+export function slots(value: Json, out: [Json, string | number][] = []): [Json, string | number][] {
+  if (Array.isArray(value)) value.forEach((v, i) => { out.push([value, i]); slots(v, out); });
+  else if (value && typeof value === "object") for (const k of Object.keys(value)) { out.push([value, k]); slots(value[k], out); }
+  return out;
+}

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadDist } from "../load";
 import { startThrowawayRoot, type ThrowawayRoot } from "../features/hypervisor/root";
 import { planStack } from "../program/plan";
-import { Files, cleanTempDirs, load, mutatedDir, type Json } from "./helpers";
+import { Files, cleanTempDirs, load, mutatedDir, prng, type Json } from "./helpers";
 
 const base = loadDist<typeof import("../../providers/base/index")>("providers/base/index");
 
@@ -35,16 +35,6 @@ const HOSTILE = [
   `a b`,
 ];
 
-/** mulberry32 */
-function prng(seed: number) {
-  return () => {
-    seed |= 0;
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The dev files with the optional host-reaching fields filled, so they are fuzzed too. */
 function withOptionalFields(f: Files): void {

@@ -1,11 +1,11 @@
-// Every case of the shared migration set (`../shared/cases/migration` beside the repository, as CI
-// checks it out; PHOENIX_SHARED_DIR overrides `../shared`) with the behaviour its README names.
-// A missing case folder fails the suite: these are the promise that users' files load unchanged.
+// Every case of the shared migration set (test/config/cases.ts: the repository's copy of
+// `../shared/cases/migration`) with the behaviour its README names. A missing case folder fails
+// the suite: these are the promise that users' files load unchanged.
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { CASES, CASES_DIR } from "./cases";
+import { CASES, CASES_DIR, SHARED_CASES_DIR } from "./cases";
 import { ERROR_LINE, HOST, LXC, load } from "./helpers";
 
 const temp: string[] = [];
@@ -30,9 +30,20 @@ function loaded(dir: string) {
 }
 const caseDir = (name: string) => path.join(CASES_DIR, name);
 
+/** Every file under `dir`, relative, with its content. */
+function tree(dir: string): Map<string, string> {
+  const files = fs.readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
+  return new Map(files.map((e) => [path.relative(dir, path.join(e.parentPath, e.name)), fs.readFileSync(path.join(e.parentPath, e.name), "utf8")]));
+}
+
 describe("the migration cases", () => {
+  // Where the project's shared folder is checked out (its own CI), the copy must be the source.
+  it.skipIf(!fs.existsSync(SHARED_CASES_DIR))("the repository's copy equals ../shared/cases/migration (refresh test/fixtures/migration-cases when it changes)", () => {
+    expect(tree(CASES_DIR)).toEqual(tree(SHARED_CASES_DIR));
+  });
+
   it("are all there (the suite fails rather than skips without them)", () => {
-    expect(fs.existsSync(path.join(CASES_DIR, "README.md")), `${CASES_DIR} is missing: check out shared/ beside the repository or set PHOENIX_SHARED_DIR`).toBe(true);
+    expect(fs.existsSync(path.join(CASES_DIR, "README.md")), `${CASES_DIR} is missing`).toBe(true);
     const readme = fs.readFileSync(path.join(CASES_DIR, "README.md"), "utf8");
     for (const name of CASES) {
       expect(fs.existsSync(path.join(CASES_DIR, name, "phoenix_lxc_configs.json")), name).toBe(true);

@@ -139,4 +139,34 @@ describe("JSON Schema files", () => {
       '$.lxc_configs["web"] (name): pattern',
     ]));
   });
+
+  it("describes the firewall blocks: an editor accepts the migration case's, and flags a misspelt key, a bad action or policy", () => {
+    const shared = process.env.PHOENIX_SHARED_DIR ?? path.join(repoRoot, "..", "shared");
+    const cases = path.join(shared, "cases", "migration");
+    for (const c of ["fw", "s2"]) {
+      for (const name of ["phoenix_hypervisor_config", "phoenix_lxc_configs", "phoenix_vm_configs"]) {
+        const doc = JSON.parse(fs.readFileSync(path.join(cases, c, `${name}.json`), "utf8"));
+        expect(check(JSON.parse(rendered[`${name}.schema.json`]), doc), `${c}/${name}`).toEqual([]);
+      }
+    }
+    const host = JSON.parse(rendered["phoenix_hypervisor_config.schema.json"]);
+    const doc = JSON.parse(fs.readFileSync(path.join(repoRoot, "stacks", "dev", "phoenix_hypervisor_config.json"), "utf8"));
+    const fw = doc.shared_volumes.firewall;
+    fw.global_firewall_rules.push({ type: "in", action: "accept", proto: "tcp", port: "22", sorce: "10.0.0.0/24" });
+    fw.default_input_policy = "BLOCK";
+    doc.firewall = { enabled: "yes", global_firewall_rules: [{ type: "inbound", action: "DROP", source: "$(id)" }] };
+    const n = fw.global_firewall_rules.length - 1;
+    expect(check(host, doc).sort()).toEqual([
+      "$.firewall.enabled: no anyOf branch",
+      "$.firewall.global_firewall_rules[0].source: pattern",
+      "$.firewall.global_firewall_rules[0].type: pattern",
+      `$.shared_volumes.firewall.default_input_policy: not in enum`,
+      `$.shared_volumes.firewall.global_firewall_rules[${n}].action: not in enum`,
+      `$.shared_volumes.firewall.global_firewall_rules[${n}].sorce: not allowed`,
+    ].sort());
+    const lxc = JSON.parse(rendered["phoenix_lxc_configs.schema.json"]);
+    const guests = JSON.parse(fs.readFileSync(path.join(repoRoot, "stacks", "dev", "phoenix_lxc_configs.json"), "utf8"));
+    guests.lxc_configs["950"].firewall = { enabled: true, rules: [{ type: "in", action: "ACCEPT", proto: "tcp", dport: 8000, iface: "net0", log: "nolog" }, { type: "out" }] };
+    expect(check(lxc, guests)).toEqual(['$.lxc_configs.950.firewall.rules[1].action: required']);
+  });
 });

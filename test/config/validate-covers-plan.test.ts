@@ -2,7 +2,7 @@
 // numbers, strings, lists, edge cases); every damaged configuration that `phoenix validate --stack
 // dev` accepts must plan (`--stack dev`) without an error. A plan-time throw that validate let through is a defect of validate.
 import { afterAll, describe, expect, it } from "vitest";
-import { Files, cleanTempDirs, mutatedDir, type Json } from "./helpers";
+import { Files, cleanTempDirs, mutatedDir, prng, slots } from "./helpers";
 import { planStack } from "../program/plan";
 import { loadDist } from "../load";
 
@@ -24,16 +24,6 @@ async function validates(dir: string): Promise<boolean> {
 
 afterAll(cleanTempDirs);
 
-/** mulberry32 */
-function prng(seed: number) {
-  return () => {
-    seed |= 0;
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // Values that are each valid somewhere, so that damage often survives the schema.
 const REPLACEMENTS: unknown[] = [
@@ -43,11 +33,6 @@ const REPLACEMENTS: unknown[] = [
   true, false, [], ["a"], [0], {},
 ];
 
-function slots(value: Json, out: [Json, string | number][] = []): [Json, string | number][] {
-  if (Array.isArray(value)) value.forEach((v, i) => { out.push([value, i]); slots(v, out); });
-  else if (value && typeof value === "object") for (const k of Object.keys(value)) { out.push([value, k]); slots(value[k], out); }
-  return out;
-}
 
 function damage(f: Files, rnd: () => number): void {
   const docs = [f.host, f.lxc, f.vm];

@@ -13,8 +13,9 @@ import { Engine, type RunReport } from "./lxc-engine";
 import { carryOutFirewall, formatFw, parseFw, type StateEntry } from "./firewall-engine";
 import { loadDist } from "../load";
 import { loadModel } from "../config/helpers";
+import { CASES_DIR } from "../config/cases";
 
-const CASES = "/work/shared/cases/migration";
+const CASES = CASES_DIR;
 const FIREWALL = /firewall/;
 
 const CLUSTER_FW = `[OPTIONS]

@@ -4,7 +4,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestHost, type TestHost } from "../host/sshd";
 import { installEmulator, installStorageCfg, readCalls } from "../host/emulator/lib";
-import { Engine, tokenRefusal } from "./lxc-engine";
+import { Engine, applyIgnoreChanges, propertyPath, tokenRefusal } from "./lxc-engine";
+import { loadDist } from "../load";
 import type { PropertyBag } from "../../infra/cli/plan";
 
 const CONTAINER = "proxmoxve:index/containerLegacy:ContainerLegacy";
@@ -27,6 +28,41 @@ function container(vmId: number, extra: PropertyBag = {}): PropertyBag {
     ...extra,
   };
 }
+
+describe("ignoreChanges, as the engine applies it before check and diff", () => {
+  it("parses property paths and resets ignored paths to the old inputs (a leaf the old inputs lack is removed)", () => {
+    expect(propertyPath("mountPoints[*].size")).toEqual(["mountPoints", "*", "size"]);
+    expect(propertyPath('a.b[0]["c.d"]')).toEqual(["a", "b", 0, "c.d"]);
+    const olds = { mountPoints: [{ volume: "s", size: "2G", path: "/a" }], cores: 1 };
+    const news = { mountPoints: [{ volume: "s", size: "5G", path: "/a" }], cores: 2, tags: ["x"] };
+    expect(applyIgnoreChanges(olds, news, ["mountPoints[*].size", "tags"])).toEqual({ mountPoints: [{ volume: "s", size: "2G", path: "/a" }], cores: 2 });
+    expect(news.mountPoints[0].size).toBe("5G");
+  });
+
+  it("fails as the engine does when a wildcard meets arrays of different lengths (a volume added or removed)", () => {
+    const olds = { mountPoints: [{ volume: "s", size: "2G", path: "/a" }] };
+    const news = { mountPoints: [{ volume: "s", size: "2G", path: "/a" }, { volume: "s", size: "1G", path: "/b" }] };
+    expect(() => applyIgnoreChanges(olds, news, ["mountPoints[*].size"])).toThrow(
+      'cannot ignore changes to the following properties because one or more elements of the path are missing: "mountPoints[*].size"',
+    );
+    expect(applyIgnoreChanges({ mountPoints: [] }, { mountPoints: [] }, ["mountPoints[*].size"])).toEqual({ mountPoints: [] });
+  });
+});
+
+describe("containers adopted with pulumi import (the provider reads neither clone nor the OS template back)", () => {
+  const { CREATION_ONLY_CONTAINER_INPUTS } = loadDist<typeof import("../../infra/components/lxc")>("infra/components/lxc");
+  const ignore = [...CREATION_ONLY_CONTAINER_INPUTS, "mountPoints[*].size"];
+  it("an imported clone (state with operatingSystem.type, no clone) reaches no diff on its creation inputs", () => {
+    const olds = { vmId: 901, operatingSystem: { type: "ubuntu" }, mountPoints: [], cores: 2 };
+    const news = { vmId: 901, clone: { vmId: 900, datastoreId: "tank" }, mountPoints: [], cores: 2 };
+    expect(applyIgnoreChanges(olds, news, ignore)).toEqual(olds);
+  });
+  it("an imported container made from an OS template (state without the template file) reaches no diff either", () => {
+    const olds = { vmId: 900, mountPoints: [], cores: 2 };
+    const news = { vmId: 900, operatingSystem: { templateFileId: "local:vztmpl/ubuntu.tar.zst", type: "ubuntu" }, mountPoints: [], cores: 2 };
+    expect(applyIgnoreChanges(olds, news, ignore)).toEqual(olds);
+  });
+});
 
 describe("API token permissions (Proxmox's 403s)", () => {
   it("refuses feature flags other than nesting, any flag on a privileged container, bind/device mounts and passthrough", () => {

@@ -22,6 +22,11 @@
 //         source, the node, the template) replace the container: stop, destroy (Proxmox deletes its
 //         volumes with it), create again; anything else is one config update (and a resize when
 //         the disk grew).
+//   - the resource options the engine itself honours, read from each registerResource request (the
+//     mock monitor drops them): `ignoreChanges` (ignored paths keep their old inputs before check
+//     and diff, as the engine's processIgnoreChanges does) and `protect` (a replacement is refused
+//     when both the old state and the program protect the resource, pulumi/pulumi#8810 and #8873;
+//     the engine stand-in carries out no deletions of resources the program stops declaring).
 // State persists across runs of one engine, so a second run shows what `pulumi up` would change.
 import { loadDist, requireNode } from "../load";
 import { loadProvider, type LoadedProvider } from "../providers/harness";
@@ -33,6 +38,7 @@ import type { PhoenixModel } from "../../infra/config/model";
 import type { StackSettings } from "../../infra/settings";
 import type * as Pulumi from "@pulumi/pulumi";
 import type { RecordableMonitor } from "../../infra/cli/plan";
+import type { RegisterResourceRequest } from "@pulumi/pulumi/proto/resource_pb";
 import type { LxcGuest as LxcGuestType } from "../../infra/components/lxc";
 
 export interface EngineRecord {
@@ -54,6 +60,99 @@ export interface RunReport {
   /** SSH sessions the engine itself opened for ContainerLegacy. */
   sessions: number;
   errors: string[];
+}
+
+/** The resource options the engine honours, as the program sent them. */
+interface RequestOptions {
+  protect: boolean;
+  ignoreChanges: string[];
+}
+
+/** Splits a Pulumi property path (`mountPoints[*].size`, `a.b[0]`, `a["k.x"]`): keys as strings, indices as numbers. */
+export function propertyPath(path: string): (string | number)[] {
+  const parts: (string | number)[] = [];
+  const re = /([^.[\]]+)|\[(\*|\d+|"(?:[^"\\]|\\.)*")\]/g;
+  for (let m = re.exec(path); m; m = re.exec(path)) {
+    parts.push(m[1] ?? (m[2].startsWith('"') ? JSON.parse(m[2]) : m[2] === "*" ? "*" : Number(m[2])));
+  }
+  return parts;
+}
+
+const isObject = (v: unknown): v is PropertyBag => v !== null && typeof v === "object" && !Array.isArray(v);
+
+/**
+ * Pulumi's PropertyPath.Reset (sdk/go/common/resource/properties_path.go): resets what the path
+ * locates in `news` to its value in `olds` (a leaf key absent from `olds` is removed), never
+ * creating or removing array elements; false on a path error (e.g. `*` over arrays of different
+ * lengths, an index only one side has).
+ */
+function resetPath(o: unknown, n: unknown, p: (string | number)[]): boolean {
+  const [key, ...rest] = p;
+  if (typeof key === "number") {
+    if (!Array.isArray(o) || !Array.isArray(n)) return !Array.isArray(o) && !Array.isArray(n);
+    if (!rest.length && key >= o.length && key >= n.length) return true;
+    if (key >= o.length || key >= n.length) return false;
+    if (!rest.length) {
+      n[key] = structuredClone(o[key]);
+      return true;
+    }
+    return resetPath(o[key], n[key], rest);
+  }
+  if (key === "*") {
+    if (!rest.length) {
+      if (isObject(n)) {
+        if (isObject(o)) {
+          for (const k of Object.keys(o)) n[k] = structuredClone(o[k]);
+          for (const k of Object.keys(n)) if (!(k in o)) delete n[k];
+        }
+        return true;
+      }
+      if (Array.isArray(n)) {
+        if (Array.isArray(o)) {
+          if (o.length !== n.length) return false;
+          o.forEach((v, i) => (n[i] = structuredClone(v)));
+        }
+        return true;
+      }
+      return false;
+    }
+    if (isObject(o) && isObject(n)) return Object.keys(o).every((k) => k in n && resetPath(o[k], n[k], rest));
+    if (Array.isArray(o) && Array.isArray(n)) return o.length === n.length && o.every((v, i) => resetPath(v, n[i], rest));
+    return false;
+  }
+  if (!rest.length) {
+    if (isObject(o) && key in o) {
+      if (!isObject(n)) return false;
+      n[key] = structuredClone(o[key]);
+    } else if (isObject(n)) {
+      delete n[key];
+    }
+    return true;
+  }
+  if (!isObject(o) || !isObject(n)) return !isObject(o) && !isObject(n);
+  if (key in o && !(key in n)) return false;
+  if (!(key in o) && !(key in n)) return true;
+  return resetPath(o[key], n[key], rest);
+}
+
+/**
+ * The engine's processIgnoreChanges (pkg/resource/deploy/step_generator.go): the new inputs with
+ * every ignored path reset to the old inputs' value. Throws the engine's error when a path cannot
+ * be reset (an array under `*` changed length: e.g. a volume added to a container whose
+ * `mountPoints[*].size` is ignored).
+ */
+export function applyIgnoreChanges(olds: PropertyBag, news: PropertyBag, paths: string[]): PropertyBag {
+  const out = structuredClone(news);
+  const invalid = paths.filter((p) => !resetPath(olds, out, propertyPath(p)));
+  if (invalid.length) {
+    throw new Error(`cannot ignore changes to the following properties because one or more elements of the path are missing: ${JSON.stringify(invalid.join(", "))}`);
+  }
+  return out;
+}
+
+/** Pulumi's refusal to replace a protected resource (step_generator.go). */
+function protectedReplace(urn: string): string {
+  return `unable to replace resource "${urn}"\nas it is currently marked for protection. To unprotect the resource, remove the \`protect\` flag from the resource in your Pulumi program and run \`pulumi up\``;
 }
 
 const CONTAINER = "proxmoxve:index/containerLegacy:ContainerLegacy";
@@ -148,7 +247,9 @@ export function tokenRefusal(c: PropertyBag, old?: PropertyBag): string | undefi
 const FORCE_NEW = ["vmId", "nodeName", "unprivileged", "mountPoints", "clone", "operatingSystem.templateFileId", "disk.datastoreId"];
 
 export class Engine {
-  private state = new Map<string, { id: string; inputs: PropertyBag; outs: PropertyBag }>();
+  private state = new Map<string, { id: string; inputs: PropertyBag; outs: PropertyBag; protect?: boolean }>();
+  /** `type name` → the options of its registerResource request in the current run. */
+  private requests = new Map<string, RequestOptions & { urn: string }>();
   private providers = new Map<string, Promise<LoadedProvider>>();
   private ssh = loadDist<typeof import("../../providers/ssh/index")>("providers/ssh/index");
   private stable = loadDist<typeof import("../../providers/base/index")>("providers/base/index").stableJson as (v: unknown) => string;
@@ -176,6 +277,19 @@ export class Engine {
       for (let quiet = 0; quiet < 4; quiet = inFlight ? 0 : quiet + 1) await new Promise((r) => setTimeout(r, 250));
       failed!();
     };
+    // The options the mock monitor drops: read from each request before it is carried out.
+    const { MockMonitor } = requireNode("@pulumi/pulumi/runtime/mocks");
+    const original = MockMonitor.prototype.registerResource;
+    const requests = this.requests;
+    requests.clear();
+    MockMonitor.prototype.registerResource = function (this: { newUrn(parent: string, type: string, name: string): string }, req: RegisterResourceRequest, callback: unknown) {
+      requests.set(`${req.getType()} ${req.getName()}`, {
+        urn: this.newUrn(req.getParent(), req.getType(), req.getName()),
+        protect: Boolean(req.getProtect()),
+        ignoreChanges: req.getIgnorechangesList(),
+      });
+      return original.call(this, req, callback);
+    };
     const planning = planStack({
       stack: opts.stack ?? "dev",
       preview: false,
@@ -202,7 +316,7 @@ export class Engine {
         }
       },
     });
-    const plan = await Promise.race([planning, stopped.then(() => undefined)]);
+    const plan = await Promise.race([planning, stopped.then(() => undefined)]).finally(() => (MockMonitor.prototype.registerResource = original));
     if (!plan) return report;
     report.errors.push(...plan.errors);
     report.registered = plan.resources.map((r) => ({ name: r.name, type: r.type, dependsOn: r.dependsOn, inputs: r.inputs, replaceWith: [], deleteBeforeReplace: false, deletedWith: "" }));
@@ -218,6 +332,13 @@ export class Engine {
   private async carryOut(args: Pulumi.runtime.MockResourceArgs, report: RunReport): Promise<{ id: string; state: PropertyBag }> {
     if (!args.custom) return { id: args.name, state: {} };
     const prior = this.state.get(args.name);
+    const request = this.requests.get(`${args.type} ${args.name}`) ?? { urn: args.name, protect: false, ignoreChanges: [] };
+    // Ignored paths keep the old inputs (before check and diff); the state records them so.
+    if (prior && request.ignoreChanges.length) args = { ...args, inputs: applyIgnoreChanges(prior.inputs, args.inputs, request.ignoreChanges) };
+    const protect = request.protect;
+    const mayReplace = () => {
+      if (prior?.protect && protect) throw new Error(protectedReplace(request.urn));
+    };
     if (typeof args.inputs.__provider === "string") {
       const provider = await this.provider(args.inputs.__provider);
       const checked = await provider.check!(prior?.inputs ?? {}, args.inputs);
@@ -226,23 +347,25 @@ export class Engine {
       if (prior) {
         const d = await provider.diff!(prior.id, prior.outs, inputs);
         if (!d.changes) {
+          this.state.set(args.name, { ...prior, protect });
           report.actions.set(args.name, "same");
           return { id: prior.id, state: prior.outs };
         }
         if (d.replaces?.length) {
+          mayReplace();
           await provider.delete!(prior.id, prior.outs);
           const created = await provider.create(inputs);
-          this.state.set(args.name, { id: created.id, inputs, outs: created.outs });
+          this.state.set(args.name, { id: created.id, inputs, outs: created.outs, protect });
           report.actions.set(args.name, "replace");
           return { id: created.id, state: created.outs };
         }
         const updated = await provider.update!(prior.id, prior.outs, inputs);
-        this.state.set(args.name, { id: prior.id, inputs, outs: updated.outs });
+        this.state.set(args.name, { id: prior.id, inputs, outs: updated.outs, protect });
         report.actions.set(args.name, "update");
         return { id: prior.id, state: updated.outs };
       }
       const created = await provider.create(inputs);
-      this.state.set(args.name, { id: created.id, inputs, outs: created.outs });
+      this.state.set(args.name, { id: created.id, inputs, outs: created.outs, protect });
       report.actions.set(args.name, "create");
       return { id: created.id, state: created.outs };
     }
@@ -250,11 +373,14 @@ export class Engine {
     if (args.type === CONTAINER) {
       if (prior) {
         if (this.stable(prior.inputs) === this.stable(args.inputs)) {
+          // A changed `protect` alone is recorded in the state without touching the resource.
+          this.state.set(args.name, { ...prior, protect });
           report.actions.set(args.name, "same");
           return { id: prior.id, state: prior.outs };
         }
         const get = (o: unknown, k: string) => k.split(".").reduce<unknown>((v, part) => (v as Record<string, unknown> | undefined)?.[part], o);
         const replace = FORCE_NEW.some((k) => this.stable(get(prior.inputs, k) ?? null) !== this.stable(get(args.inputs, k) ?? null));
+        if (replace) mayReplace();
         report.sessions++;
         await this.ssh.withSession(this.host.target, this.host.secrets, async (s) => {
           if (replace) {
@@ -264,14 +390,14 @@ export class Engine {
             await this.updateContainer(s, prior.inputs, args.inputs);
           }
         });
-        this.state.set(args.name, { id: String(args.inputs.vmId), inputs: args.inputs, outs: args.inputs });
+        this.state.set(args.name, { id: String(args.inputs.vmId), inputs: args.inputs, outs: args.inputs, protect });
         report.actions.set(args.name, replace ? "replace" : "update");
         return { id: String(args.inputs.vmId), state: args.inputs };
       }
       report.sessions++;
       await this.ssh.withSession(this.host.target, this.host.secrets, (s) => this.createContainer(s, args.inputs));
       const id = String(args.inputs.vmId);
-      this.state.set(args.name, { id, inputs: args.inputs, outs: args.inputs });
+      this.state.set(args.name, { id, inputs: args.inputs, outs: args.inputs, protect });
       report.actions.set(args.name, "create");
       return { id, state: args.inputs };
     }

@@ -160,6 +160,10 @@ describe("Pulumi steps", () => {
     const step = preview.steps.find((s: Json) => s.uses?.startsWith("pulumi/actions@") && s.with);
     expect(step.with).toMatchObject({ command: "preview", "comment-on-pr": true, policyPacks: "policy" });
     expect(preview.needs).toEqual(["changes", "checks"]);
+    // The PR's code runs with the stack's secrets: only in the stack's environment (its reviewers),
+    // and never for a fork's branch.
+    expect(preview.environment).toBe("${{ matrix.stack }}");
+    expect(preview.if).toContain("github.event.pull_request.head.repo.full_name == github.repository");
   });
 
   it("merges to main update changed stacks, one run per stack at a time, never cancelled", () => {

@@ -5,10 +5,11 @@ import { spawnSync } from "node:child_process";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadDist, repoRoot } from "../load";
+import { CASES_DIR } from "../config/cases";
 
 const { loadPhoenixConfig } = loadDist<typeof import("../../infra/config/load")>("infra/config/load");
 const G = loadDist<typeof import("../../infra/graph")>("infra/graph");
-const CASES = "/work/shared/cases/migration";
+const CASES = CASES_DIR;
 
 function model(dir: string) {
   const r = loadPhoenixConfig(dir);

@@ -136,6 +136,16 @@ describe("phoenix import --stack dev", () => {
     expect([...urns.values()].filter((u) => guestUrns.includes(u)).sort()).toEqual(guestUrns);
   });
 
+  it("adopted guests are not replaced for how they were made (the provider never reads clone or the OS template back)", async () => {
+    const plan = await planStack({ stack: "dev" });
+    const guests = plan.resources.filter((r) => r.type === CT || r.type === VM);
+    expect(guests.length).toBeGreaterThan(0);
+    for (const g of guests) {
+      if (g.type === CT) expect(g.ignoreChanges, g.name).toEqual(expect.arrayContaining(["clone", "operatingSystem"]));
+      else if (g.inputs.clone) expect(g.ignoreChanges, g.name).toContain("clone");
+    }
+  });
+
   it("fails with a usage message without --stack, or with a bad --only", () => {
     const phoenix = (...args: string[]) =>
       spawnSync(process.execPath, [path.join(repoRoot, "bin/phoenix.js"), "import", ...args], { cwd: repoRoot, encoding: "utf8" });

@@ -9,8 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { repoRoot } from "../load";
 import { byName, planStack, type PlanResult } from "./plan";
 import type { Json } from "../config/helpers";
+import { CASES_DIR } from "../config/cases";
 
-const CASES = "/work/shared/cases/migration";
+const CASES = CASES_DIR;
 const RULES = "proxmoxve:firewall/rulesLegacy:RulesLegacy";
 const OPTIONS = "proxmoxve:firewall/optionsLegacy:OptionsLegacy";
 const CLUSTER = "proxmoxve:cluster/firewallLegacy:FirewallLegacy";

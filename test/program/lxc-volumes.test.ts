@@ -25,7 +25,7 @@ describe("containers holding volumes", () => {
 
   it("ignore the provider's mount point sizes after creation and grow volumes in place", () => {
     const ct = byName(dev, "ct-952", CONTAINER);
-    expect(ct.ignoreChanges).toEqual(["mountPoints[*].size"]);
+    expect(ct.ignoreChanges).toEqual(["clone", "operatingSystem", "mountPoints[*].size"]);
     expect(ct.inputs.mountPoints).toEqual([{ volume: "quickOS-shared-prod-data", size: "20G", path: "/qdrant/storage" }]);
     expect(byName(dev, "ct-952-lxc-options").inputs.params.volumes).toBe("mp0=20");
   });

@@ -1,4 +1,4 @@
-// The migration cases (../shared/cases/migration) planned by the real program under the mock
+// The migration cases (test/config/cases.ts: the copy of ../shared/cases/migration) planned by the real program under the mock
 // monitor: a file in the original format that validates also plans, and plans what the Bash
 // orchestrator did with it (nameservers, completed id map, cap.keep, lifecycle snapshots, user
 // features, the /tmp/phoenix_run application protocol, secrets).

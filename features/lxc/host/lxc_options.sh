@@ -12,7 +12,8 @@
 #     proxmoxve provider clones with the parent's disk and resizes only on a later update; and
 #     volumes grown in place (the provider replaces a container whose mount point size changed);
 #   - bind-mount source folders created on the host, owned as declared, before the container
-#     (re)starts with the mount (a missing source stops lxc-start).
+#     (re)starts with the mount (a missing source stops lxc-start); a folder that already
+#     existed is never chowned (its ownership is the operator's).
 # The config file is edited under Proxmox's own config lock (the one pct takes), so it never races
 # a `pct set`; pct commands run outside it (they take it themselves). The container restarts only
 # when a line or a flag changed and it is running. Before changing anything that needs a restart
@@ -145,22 +146,32 @@ volumes_small() {
   done
 }
 
-# Bind-mount sources that are missing or (when declared) owned by someone else.
+# Bind-mount source folders this script created, host-wide (one path per line; a folder two
+# containers bind is created once). Only these are ever chowned: an existing folder's ownership
+# is the operator's (chowning /var/lib/dpkg/info or a user's data tree to a container's root
+# would hand that container the host's files). Config validation refuses system paths first.
+created_record=/var/lib/phoenix/lxc/bind-sources.created
+phoenix_created() { [ -f "$created_record" ] && grep -qxF -- "$1" "$created_record"; }
+
+# Bind-mount sources that are missing or, when Phoenix created them and the owner is declared,
+# owned by someone else.
 sources_wrong() {
   local i
   for i in "${!src_path[@]}"; do
     if [ ! -d "${src_path[$i]}" ]; then
       printf '%s\n' "${src_path[$i]}"
-    elif [ "${src_explicit[$i]}" = 1 ] && [ "$(stat -c %u:%g "${src_path[$i]}")" != "${src_uid[$i]}:${src_gid[$i]}" ]; then
+    elif [ "${src_explicit[$i]}" = 1 ] && phoenix_created "${src_path[$i]}" \
+      && [ "$(stat -c %u:%g "${src_path[$i]}")" != "${src_uid[$i]}:${src_gid[$i]}" ]; then
       printf '%s\n' "${src_path[$i]}"
     fi
   done
 }
 
-# Creates missing sources owned as declared (default: the container's root); declared owners are
-# also set on existing folders (the folder itself, never what is inside it).
+# Creates missing sources owned as declared (default: the container's root) and records them;
+# a declared owner is set again on a folder this script created (the folder itself, never what
+# is inside it). A folder that already existed keeps its owner: the log says so.
 make_sources() {
-  local i p
+  local i p have
   for i in "${!src_path[@]}"; do
     p=${src_path[$i]}
     if [ -e "$p" ] && [ ! -d "$p" ]; then echo "bind mount source $p exists and is not a directory" >&2; exit 1; fi
@@ -169,8 +180,14 @@ make_sources() {
       (umask 022 && mkdir -p -- "$p")
       chmod 0755 -- "$p"
       chown -- "${src_uid[$i]}:${src_gid[$i]}" "$p"
-    elif [ "${src_explicit[$i]}" = 1 ]; then
-      chown -- "${src_uid[$i]}:${src_gid[$i]}" "$p"
+      phoenix_created "$p" || printf '%s\n' "$p" >>"$created_record"
+    elif phoenix_created "$p"; then
+      [ "${src_explicit[$i]}" != 1 ] || chown -- "${src_uid[$i]}:${src_gid[$i]}" "$p"
+    else
+      have=$(stat -c %u:%g -- "$p")
+      if [ "${src_explicit[$i]}" = 1 ] && [ "$have" != "${src_uid[$i]}:${src_gid[$i]}" ]; then
+        echo "bind mount source $p existed before Phoenix: its owner $have stays (the operator's; owner_uid/owner_gid set only folders Phoenix creates, chown it by hand to ${src_uid[$i]}:${src_gid[$i]} if the container needs it)" >&2
+      fi
     fi
   done
 }

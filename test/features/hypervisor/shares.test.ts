@@ -82,6 +82,30 @@ describe("nfs_export.sh (real exportfs)", () => {
   });
 });
 
+describe("nfs_export.sh and samba_share.sh refuse the host's system paths (lib/host_paths.sh)", () => {
+  it("/, /etc, /root, /var/lib/pve-cluster are refused before anything changes, unless the stack allows host paths", async () => {
+    const before = (await root.exec("ls -A /etc/exports.d; cat /etc/samba/smb.conf")).stdout;
+    for (const p of ["/", "/etc", "/root", "/var/lib/pve-cluster"]) {
+      const n = await root.script("nfs_export", "apply", { path: p, clients: "10.0.0.1", options: "rw,no_root_squash" });
+      expect(n.code, p).not.toBe(0);
+      expect(n.stderr, p).toMatch(/refusing to serve .*the host's \/.*phoenix:allowHostPaths/);
+      const s = await root.script("samba_share", "apply", { name: "sys", path: p, options: "guestok=yes\nwritable=yes", valid_users: "" });
+      expect(s.code, p).not.toBe(0);
+      expect(s.stderr, p).toMatch(/refusing to serve .*the host's \//);
+    }
+    expect((await root.exec("ls -A /etc/exports.d; cat /etc/samba/smb.conf")).stdout).toBe(before);
+    // The stack's allowance (allow_host_paths=1) lets the path through to exportfs.
+    await root.exec("mkdir -p /opt/exported");
+    const allowed = { path: "/opt/exported", clients: "10.0.0.1", options: "ro,sync,no_subtree_check" };
+    expect((await root.script("nfs_export", "apply", allowed)).code).not.toBe(0);
+    const r = await root.script("nfs_export", "apply", { ...allowed, allow_host_paths: "1" });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.result).toMatchObject({ matches: true, active: true });
+    // Read and delete never refuse: an export made before the rule can still be removed.
+    expect((await root.script("nfs_export", "delete", allowed)).result).toEqual({ present: false });
+  });
+});
+
 const share = { name: "shared-data", path: "/srv/data", options: "browseable=yes\nwritable=yes", valid_users: "alice bob" };
 
 describe("samba_share.sh (real testparm)", () => {

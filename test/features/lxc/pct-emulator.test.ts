@@ -2,7 +2,7 @@
 // config format with snapshot sections, clone from a snapshot, the rules about running
 // containers, errors with Proxmox's messages and exit code 255, and the call log.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { emulated, type Emulated } from "./container";
 
@@ -110,7 +110,28 @@ describe("pct emulator", () => {
     expect((await pct("status", "404")).stderr).toContain("Configuration file 'nodes/pve/lxc/404.conf' does not exist");
   });
 
-  it("logs every call, one line each, quoting what needs quoting", () => {
+  it("the guest firewall file comes along on clone and goes with destroy (PVE::Firewall clone_vmfw_conf, remove_vmfw_conf)", async () => {
+    const fw = (ctid: number) => path.join(e.dir, "pve/firewall", `${ctid}.fw`);
+    mkdirSync(path.join(e.dir, "pve/firewall"), { recursive: true });
+    writeFileSync(fw(400), "[OPTIONS]\nenable: 1\n\n[RULES]\n\nIN ACCEPT -p tcp -dport 22\n");
+    // A stale file of the new CTID is replaced by the source's.
+    writeFileSync(fw(405), "[OPTIONS]\nenable: 0\n");
+    await ok("clone", "400", "405", "--full", "1");
+    expect(readFileSync(fw(405), "utf8")).toBe(readFileSync(fw(400), "utf8"));
+    // A source without a file leaves the clone without one (a stale one is dropped).
+    await ok("clone", "405", "406", "--full", "1");
+    rmSync(fw(405));
+    writeFileSync(fw(407), "[OPTIONS]\nenable: 0\n");
+    await ok("clone", "405", "407", "--full", "1");
+    expect(existsSync(fw(407))).toBe(false);
+    await ok("destroy", "406");
+    expect(existsSync(fw(406))).toBe(false);
+    expect(existsSync(fw(400))).toBe(true);
+    await ok("destroy", "405");
+    await ok("destroy", "407");
+  });
+
+    it("logs every call, one line each, quoting what needs quoting", () => {
     const log = readFileSync(path.join(e.dir, "calls.log"), "utf8").split("\n");
     expect(log[0]).toMatch(/^pct create 400 local:vztmpl\/ubuntu-24\.04-standard_24\.04-2_amd64\.tar\.zst --hostname base /);
     expect(log).toContain("pct snapshot 400 final-form --description phoenix:abc");

@@ -273,6 +273,20 @@ emu_conf_del_snapshot() {
   mv "$tmp" "$file"
 }
 
+# Guest firewall files /etc/pve/firewall/<vmid>.fw, as PVE::Firewall::Helpers keeps them with
+# the guest: clone_vmfw_conf (API2::LXC clone_vm, API2::Qemu clone_vm, right after the new
+# guest's config is created) drops a stale <newid>.fw and copies the source's, if any;
+# remove_vmfw_conf (on `pct/qm destroy`, and for the new guest when its clone fails) deletes it.
+EMU_FW_DIR=${EMU_PVE_DIR:-/etc/pve}/firewall
+emu_fw_clone() {
+  local src=$EMU_FW_DIR/$1.fw dst=$EMU_FW_DIR/$2.fw
+  rm -f "$dst"
+  if [ -f "$src" ]; then
+    cp "$src" "$dst.tmp.$$" && mv "$dst.tmp.$$" "$dst"
+  fi
+}
+emu_fw_remove() { rm -f "$EMU_FW_DIR/$1.fw"; }
+
 # Storages (/etc/pve/storage.cfg, written by pvesm). A missing file is a fresh node installed on
 # LVM: `dir: local` (/var/lib/vz) and `lvmthin: local-lvm`, as the Proxmox installer writes them.
 EMU_STORAGE_CFG=${EMU_STORAGE_CFG:-${EMU_PVE_DIR:-/etc/pve}/storage.cfg}

@@ -4,6 +4,7 @@
 //   - flags beyond nesting set as root (`pct set --features`), drift read back;
 //   - a clone's root disk grown to its declared size before the first step;
 //   - bind-mount sources created on the host, owned by the container's (shifted) root or as declared;
+//     a folder that existed before is never chowned;
 //   - the clone's whole raw-line set: lines inherited from the parent removed, strays read as drift;
 //   - a run killed between writing the config and restarting restarts on the next run;
 //   - snapshot descriptions compared as Proxmox prints them (percent-encoded, trailing newline).
@@ -156,6 +157,24 @@ describe("lxc-options and lxc-snapshot as a real host needs them", () => {
     expect(read.props.observed).toMatchObject({ matches: false, sources_match: false });
     await provider.update!(created.id, read.props, inputs);
     expect(await sh(`stat -c '%u:%g' ${models} '${shared}'`)).toBe("100000:100000\n101000:101000\n");
+  });
+
+  it("never chowns a bind-mount source folder that existed before Phoenix (its owner is the operator's)", async () => {
+    // As the reviewer's /var/lib/dpkg/info with owner_uid 0 (validate refuses that path; the host
+    // keeps an existing folder's owner whatever path reaches it).
+    const existing = "/srv/operator-owned/info";
+    await sh(`mkdir -p ${existing} && chown 0:0 ${existing} && chmod 0700 ${existing} && touch ${existing}/postinst`);
+    const lines = ["lxc.apparmor.profile=generated", lxc.bindMountLine(existing, "/data")];
+    const mountSources = [{ path: existing, uid: 100000, gid: 100000, explicit: true }];
+    const { provider, inputs } = await options({ ctid: 401, lines, features: "fuse=1,nesting=1", rootfsGb: 12, mountSources });
+    const created = await provider.create(inputs);
+    expect(await sh(`stat -c '%u:%g %a' ${existing} ${existing}/postinst`)).toBe("0:0 700\n0:0 644\n");
+    expect(await sh("cat /var/lib/phoenix/lxc/bind-sources.created")).not.toContain(existing);
+    // Not drift either: the declared owner applies only to folders Phoenix creates.
+    expect((await provider.read!(created.id, created.outs)).props.observed).toMatchObject({ matches: true, sources_match: true });
+    const again = await provider.update!(created.id, created.outs, inputs);
+    expect(again.outs.observed).toMatchObject({ changed: false });
+    expect(await sh(`stat -c '%u:%g' ${existing}`)).toBe("0:0\n");
   });
 
   it("restarts on the next run when a run was killed between writing the config and restarting", async () => {

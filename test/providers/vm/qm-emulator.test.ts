@@ -99,4 +99,20 @@ describe("qm emulator refuses what Proxmox refuses", () => {
     await refused("parameter 'storage' not allowed for linked clones", "clone", "800", "813", "--full", "0", "--storage", "local-lvm");
     await refused("Linked clone feature is not supported for 'local-lvm:vm-811-disk-0' (scsi0)", "clone", "811", "813", "--full", "0");
   });
+
+  it("the guest firewall file comes along on clone and goes with destroy (PVE::Firewall clone_vmfw_conf, remove_vmfw_conf)", async () => {
+    const fw = (vmid: number) => path.join(dir, "pve/firewall", `${vmid}.fw`);
+    mkdirSync(path.join(dir, "pve/firewall"), { recursive: true });
+    writeFileSync(fw(800), "[OPTIONS]\nenable: 1\n\n[RULES]\n\nIN ACCEPT -p tcp -dport 22\n");
+    writeFileSync(fw(830), "[OPTIONS]\nenable: 0\n");
+    await ok("clone", "800", "830");
+    expect(readFileSync(fw(830), "utf8")).toBe(readFileSync(fw(800), "utf8"));
+    // No file on the source: a stale one of the new VMID is dropped.
+    writeFileSync(fw(831), "[OPTIONS]\nenable: 0\n");
+    await ok("clone", "801", "831");
+    expect(existsSync(fw(831))).toBe(false);
+    await ok("destroy", "830");
+    expect(existsSync(fw(830))).toBe(false);
+    expect(existsSync(fw(800))).toBe(true);
+  });
 });
