@@ -10,6 +10,9 @@ import { planStack, type PlannedResource } from "../infra/cli/plan";
 import { repoRoot } from "../features/registry";
 import { formatStateWeight, stateWeight } from "./state";
 
+/** A JSON object read from the Phoenix configuration files (edited here, not interpreted). */
+type JsonObject = Record<string, unknown>;
+
 /** Writes a copy of the dev files whose LXC file holds `count` containers in a 4-level tree. */
 export function generateLargeConfig(count: number): string {
   const dev = path.join(repoRoot(), "stacks", "dev");
@@ -17,20 +20,20 @@ export function generateLargeConfig(count: number): string {
   fs.copyFileSync(path.join(dev, "phoenix_vm_configs.json"), path.join(dir, "phoenix_vm_configs.json"));
   // Shared volumes mount into dev's CTIDs, which the generated tree does not have.
   const hypervisor = JSON.parse(fs.readFileSync(path.join(dev, "phoenix_hypervisor_config.json"), "utf8"));
-  for (const volume of Object.values<any>(hypervisor.shared_volumes ?? {})) {
+  for (const volume of Object.values<unknown>(hypervisor.shared_volumes ?? {})) {
     if (volume && typeof volume === "object" && "mounts" in volume) volume.mounts = {};
   }
   fs.writeFileSync(path.join(dir, "phoenix_hypervisor_config.json"), JSON.stringify(hypervisor, null, 2));
   const lxc = JSON.parse(fs.readFileSync(path.join(dev, "phoenix_lxc_configs.json"), "utf8"));
-  const devConfigs: Record<string, any> = lxc.lxc_configs;
+  const devConfigs: Record<string, JsonObject> = lxc.lxc_configs;
   const root = devConfigs["900"];
-  const leafModel = devConfigs["955"] ?? Object.values(devConfigs).find((c: any) => !c.template_snapshot_name);
-  const configs: Record<string, any> = {};
+  const leafModel = devConfigs["955"] ?? Object.values(devConfigs).find((c) => !c.template_snapshot_name);
+  const configs: Record<string, JsonObject> = {};
   let next = 1000;
   let host = 10;
-  const mk = (base: any, name: string, parent: number | undefined, template: boolean) => {
+  const mk = (base: JsonObject, name: string, parent: number | undefined, template: boolean) => {
     const id = next++;
-    const c: any = JSON.parse(JSON.stringify(base));
+    const c: JsonObject = JSON.parse(JSON.stringify(base));
     c.name = name;
     delete c.dependencies;
     delete c.mac_address;
@@ -44,7 +47,7 @@ export function generateLargeConfig(count: number): string {
     c.gpu_assignment = "none";
     c.features = parent === undefined ? ["base_setup"] : template ? ["docker"] : [];
     const third = Math.floor(host / 250);
-    c.network_config = { ...c.network_config, ip: `10.${20 + third}.0.${(host % 250) + 2}/16`, gw: "10.20.0.1" };
+    c.network_config = { ...(c.network_config as JsonObject), ip: `10.${20 + third}.0.${(host % 250) + 2}/16`, gw: "10.20.0.1" };
     host++;
     configs[String(id)] = c;
     return id;
@@ -115,8 +118,7 @@ async function main(): Promise<void> {
   }
 
   try {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
-    const { benchProviders } = require("./providers");
+    const { benchProviders } = await import("./providers");
     const rows: Array<{ kind: string; ms: number; bytes: number }> = await benchProviders();
     console.log("\ndynamic provider serialization (per kind)");
     for (const r of rows) console.log(`  ${r.kind.padEnd(28)} ${r.ms.toFixed(1).padStart(8)} ms ${String(r.bytes).padStart(9)} bytes`);

@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import { createRequire } from "node:module";
 import * as path from "node:path";
+import type { AnalyzeResponse, AnalyzerInfo } from "@pulumi/pulumi/proto/analyzer_pb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { repoRoot, requireNode } from "../test/load";
 import { planStack } from "../test/program/plan";
@@ -40,10 +41,12 @@ interface Diagnostic {
 }
 
 let pack: ChildProcess;
-let client: any;
+/** The Analyzer client's unary calls (grpc-js), by method name. */
+type UnaryCall = (req: unknown, callback: (err: Error | null, res: unknown) => void) => void;
+let client: { close(): void } & Record<string, UnaryCall>;
 
 const call = <T>(method: string, req: unknown): Promise<T> =>
-  new Promise((resolve, reject) => client[method](req, (err: Error | null, res: T) => (err ? reject(err) : resolve(res))));
+  new Promise((resolve, reject) => client[method](req, (err, res) => (err ? reject(err) : resolve(res as T))));
 
 function struct(value: Record<string, unknown>) {
   // JSON round trip: the engine sends JSON-like values (no undefined).
@@ -64,8 +67,8 @@ function analyzerResource(r: Resource) {
   return msg;
 }
 
-function diagnostics(res: any): Diagnostic[] {
-  return res.getDiagnosticsList().map((d: any) => ({
+function diagnostics(res: AnalyzeResponse): Diagnostic[] {
+  return res.getDiagnosticsList().map((d) => ({
     policy: d.getPolicyname(),
     level: LEVELS[d.getEnforcementlevel()],
     message: d.getMessage(),
@@ -150,9 +153,9 @@ describe("the policy pack's package", () => {
 
 describe("the policy pack over the Analyzer protocol", () => {
   it("announces its name and every policy with its level", async () => {
-    const info: any = await call("getAnalyzerInfo", new Empty());
+    const info = await call<AnalyzerInfo>("getAnalyzerInfo", new Empty());
     expect(info.getName()).toBe("phoenix-proxmox");
-    const announced = info.getPoliciesList().map((p: any) => [p.getName(), LEVELS[p.getEnforcementlevel()]]);
+    const announced = info.getPoliciesList().map((p) => [p.getName(), LEVELS[p.getEnforcementlevel()]]);
     expect(announced.sort()).toEqual(policies.map((p) => [p.name, p.enforcementLevel]).sort());
   });
 
@@ -199,15 +202,15 @@ function plannedResources(stack: string): Promise<Resource[]> {
 async function planResources(stack: string): Promise<Resource[]> {
   const plan = await planStack({ stack });
   expect(plan.errors).toEqual([]);
-  const byName = new Map<string, string>(plan.resources.map((r: any) => [r.name, r.urn]));
-  return plan.resources.map((r: any) => ({
+  const byName = new Map<string, string>(plan.resources.map((r) => [r.name, r.urn]));
+  return plan.resources.map((r) => ({
     type: r.type,
     name: r.name,
     urn: r.urn,
     props: r.inputs,
     protect: r.protect,
     parent: r.parent ? byName.get(r.parent) : undefined,
-    dependencies: r.dependsOn.map((n: string) => byName.get(n)).filter(Boolean),
+    dependencies: r.dependsOn.map((n: string) => byName.get(n)).filter((u): u is string => Boolean(u)),
   }));
 }
 
@@ -240,7 +243,7 @@ describe("the policies bite on what the program declares (dev)", () => {
     await configure(stackConfig("dev"));
     // The GPU devices are raw LXC lines of ct-901-lxc-options (bind mounts of /dev/nvidia*, major 195).
     const broken = edit("ct-901-lxc-options", LXC_OPTIONS, (r) => {
-      const params = (r.props as any).params;
+      const params = (r.props as { params: { options: string } }).params;
       const options = params.options.split("\n").filter((l: string) => !/\/dev\/nvidia|c 195:/.test(l)).join("\n");
       return { ...r, props: { ...r.props, params: { ...params, options } } };
     });
@@ -254,10 +257,11 @@ describe("the policies bite on what the program declares (dev)", () => {
     const pool = resources.find((r) => r.name.startsWith("host-zfs-pool-"))!;
     expect(pool.protect).toBe(true);
     let broken = edit(pool.name, pool.type, (r) => ({ ...r, protect: false }));
-    const mac = (resources.find((r) => r.name === "ct-950" && r.type === CONTAINER)!.props as any).networkInterfaces[0].macAddress;
+    const nics = (r: Resource) => (r.props as { networkInterfaces: Array<{ macAddress?: string }> }).networkInterfaces;
+    const mac = nics(resources.find((r) => r.name === "ct-950" && r.type === CONTAINER)!)[0].macAddress;
     broken = broken.map((r) =>
       r.name === "ct-952" && r.type === CONTAINER
-        ? { ...r, props: { ...r.props, unprivileged: false, networkInterfaces: [{ ...(r.props as any).networkInterfaces[0], macAddress: mac }] } }
+        ? { ...r, props: { ...r.props, unprivileged: false, networkInterfaces: [{ ...nics(r)[0], macAddress: mac }] } }
         : r,
     );
     const policiesHit = mandatory(await analyze(broken)).map((d) => d.policy).sort();
@@ -270,11 +274,12 @@ describe("the production rules bite on what the program declares (prod)", () => 
     const resources = await plannedResources("prod");
     await configure(stackConfig("prod"));
     const setup = resources.find((r) => r.name === "host-initial-setup")!;
-    expect((setup.props as any).connection.hostKey).toBeTruthy();
+    const connection = (setup.props as { connection: Record<string, unknown> }).connection;
+    expect(connection.hostKey).toBeTruthy();
     const dataset = resources.find((r) => r.name.startsWith("host-zfs-dataset-"))!;
-    expect((dataset.props as any).allowDestroy).toBe(false);
+    expect(dataset.props.allowDestroy).toBe(false);
     const broken = resources.map((r) => {
-      if (r === setup) return { ...r, props: { ...r.props, connection: { ...(r.props as any).connection, insecureIgnoreHostKey: true } } };
+      if (r === setup) return { ...r, props: { ...r.props, connection: { ...connection, insecureIgnoreHostKey: true } } };
       if (r === dataset) return { ...r, props: { ...r.props, allowDestroy: true } };
       return r;
     });

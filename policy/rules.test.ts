@@ -13,7 +13,7 @@ const urnOf = (stack: string, type: string, name: string, parentType?: string) =
 function resourceArgs(
   type: string,
   name: string,
-  props: Record<string, any>,
+  props: Record<string, unknown>,
   { stack = "dev", protect = false, config = {} as Record<string, unknown> } = {},
 ): ResourceValidationArgs {
   return {
@@ -32,7 +32,7 @@ function resourceArgs(
   };
 }
 
-function resource(type: string, name: string, props: Record<string, any>, stack = "dev", provider?: PolicyResource["provider"]): PolicyResource {
+function resource(type: string, name: string, props: Record<string, unknown>, stack = "dev", provider?: PolicyResource["provider"]): PolicyResource {
   return {
     type,
     name,
@@ -71,7 +71,7 @@ async function stackViolations(policy: StackValidationPolicy, resources: PolicyR
 }
 
 /** A container's inputs as the lxc component declares them. */
-function ct(vmId: number, extra: Record<string, any> = {}) {
+function ct(vmId: number, extra: Record<string, unknown> = {}) {
   return {
     nodeName: "pve",
     vmId,
@@ -129,7 +129,7 @@ describe("zfs-pool-protected", () => {
 
 describe("no-host-key-opt-out-in-prod", () => {
   const p = rules.noHostKeyOptOutInProd;
-  const conn = (extra: Record<string, any>) => ({ connection: { host: "pve", port: 22, user: "root", ...extra } });
+  const conn = (extra: Record<string, unknown>) => ({ connection: { host: "pve", port: 22, user: "root", ...extra } });
   it("passes a pinned host key in prod, and an opt-out outside prod", async () => {
     expect(await violations(p, resourceArgs(DYNAMIC, "host-initial-setup", conn({ hostKey: "SHA256:abc" }), { stack: "prod" }))).toEqual([]);
     expect(await violations(p, resourceArgs(DYNAMIC, "host-initial-setup", conn({ insecureIgnoreHostKey: true }), { stack: "dev" }))).toEqual([]);
@@ -345,7 +345,7 @@ describe("service-guest-starts-on-boot", () => {
 
 describe("host-firewall-drops-input-in-prod", () => {
   const p = rules.hostFirewallDropsInputInProd;
-  const fw = (props: Record<string, any>, stack = "prod") => resource(rules.CLUSTER_FIREWALL, "host-firewall", props, stack);
+  const fw = (props: Record<string, unknown>, stack = "prod") => resource(rules.CLUSTER_FIREWALL, "host-firewall", props, stack);
   const container = (stack = "prod") => resource(CONTAINER, "ct-950", ct(950), stack);
   it("passes an enabled host firewall with input DROP in prod (explicit or the provider's default), and any dev stack", async () => {
     expect(await stackViolations(p, [container(), fw({ enabled: true, inputPolicy: "DROP", outputPolicy: "ACCEPT" })])).toEqual([]);
@@ -365,7 +365,7 @@ describe("host-firewall-drops-input-in-prod", () => {
 
 describe("no-guest-admin-port-from-anywhere", () => {
   const p = rules.noGuestAdminPortFromAnywhere;
-  const rulesOf = (rs: Record<string, any>[], target: Record<string, any> = { nodeName: "pve", containerId: 950 }) =>
+  const rulesOf = (rs: Record<string, unknown>[], target: Record<string, unknown> = { nodeName: "pve", containerId: 950 }) =>
     resourceArgs(rules.FIREWALL_RULES, "ct-950-firewall-rules", { ...target, rules: rs.map((r) => ({ type: "in", action: "ACCEPT", enabled: true, ...r })) });
   it("passes admin ports from a source, other ports from anywhere, DROP rules, disabled rules, ICMP and host rules", async () => {
     expect(await violations(p, rulesOf([{ proto: "tcp", dport: "22", source: "10.0.0.0/24" }, { macro: "SSH", source: "10.0.0.5" }]))).toEqual([]);

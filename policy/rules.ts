@@ -34,7 +34,7 @@ export const FIREWALL_RULES = "proxmoxve:firewall/rulesLegacy:RulesLegacy";
 /** Stacks where the production-only rules apply unless the pack config says otherwise. */
 export const DEFAULT_PROD_STACKS = ["prod"];
 
-type Props = Record<string, any>;
+type Props = Record<string, unknown>;
 
 /** `urn:pulumi:<stack>::<project>::<type>::<name>` → stack. */
 export function stackOf(urn: string): string {
@@ -137,7 +137,8 @@ export const noHostKeyOptOutInProd: ResourceValidationPolicy = {
       if (!c) return;
       if (c.insecureIgnoreHostKey === true) report(`${args.name}: SSH host-key checking is switched off (phoenix:sshInsecureIgnoreHostKey) in ${stackOf(args.urn)}`);
       else if (!c.hostKey) report(`${args.name}: no SSH host key pinned (phoenix:sshHostKey) in ${stackOf(args.urn)}`);
-      if (c.bastion && !c.bastion.hostKey) report(`${args.name}: no SSH host key pinned for the bastion (phoenix:sshBastionHostKey)`);
+      const bastion = c.bastion as Props | undefined;
+      if (bastion && !bastion.hostKey) report(`${args.name}: no SSH host key pinned for the bastion (phoenix:sshBastionHostKey)`);
     }
   },
 };
@@ -411,7 +412,7 @@ export const uniqueStaticIps: StackValidationPolicy = {
   validateStack: (args, report) =>
     uniqueValues(args, report, "IP address", (r) =>
       ((r.props.initialization?.ipConfigs ?? []) as Props[])
-        .map((c) => c?.ipv4?.address)
+        .map((c) => (c?.ipv4 as Props | undefined)?.address)
         .filter((a): a is string => typeof a === "string" && a !== "" && a !== "dhcp")
         .map((a) => a.split("/")[0]),
     ),
@@ -503,7 +504,7 @@ export const noGuestAdminPortFromAnywhere: ResourceValidationPolicy = {
       let ports: Array<[number, number]>;
       if (typeof rule.dport === "string" && rule.dport !== "") ports = portRanges(rule.dport);
       else if (macroPorts) ports = portRanges(macroPorts);
-      else if (rule.macro || (rule.proto !== undefined && !["tcp", "6", "udp", "17"].includes(rule.proto))) return;
+      else if (rule.macro || (rule.proto !== undefined && !["tcp", "6", "udp", "17"].includes(rule.proto as string))) return;
       else ports = [[0, 65535]];
       const hit = admin.filter(([lo, hi]) => ports.some(([a, b]) => a <= hi && lo <= b));
       if (hit.length === 0) return;

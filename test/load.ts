@@ -9,8 +9,12 @@ export const distRoot = path.join(repoRoot, "dist");
 
 const nodeRequire = createRequire(path.join(repoRoot, "package.json"));
 
-/** Loads a compiled module by its source path: `loadDist("infra/config/load")`. */
-export function loadDist<T = any>(sourcePath: string): T {
+/**
+ * Loads a compiled module by its source path, typed as its source:
+ * `loadDist<typeof import("../infra/config/load")>("infra/config/load")` (the `import` is a type
+ * only: nothing loads through vitest's transform).
+ */
+export function loadDist<T>(sourcePath: string): T {
   return nodeRequire(path.join(distRoot, sourcePath.replace(/\.ts$/, "")));
 }
 

@@ -520,7 +520,7 @@ export function evaluate(input: DoctorInput, facts: Record<string, Fact>, querie
   const pveam = facts.pveam?.code === 0 ? facts.pveam.out : "";
   queries.content.forEach(([sid, ct], i) => {
     const listing = facts[`content_${i}`];
-    let vols: string[] = [];
+    let vols: string[];
     try {
       vols = listing?.code === 0 ? (JSON.parse(listing.out) as Array<{ volid: string }>).map((v) => v.volid) : [];
     } catch {

@@ -10,6 +10,7 @@
 // key inside the file (what `parent` refers to), `logicalName` the resource's Pulumi name; a
 // `component: true` entry (no id) creates the empty ComponentResource the program later fills.
 import * as fs from "fs";
+import { createRequire } from "module";
 import * as path from "path";
 import { parseArgs } from "util";
 import * as proxmox from "@muhlba91/pulumi-proxmoxve";
@@ -52,7 +53,7 @@ const NODE_NAME = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 
 function proxmoxPlugin(): { version?: string; pluginDownloadUrl?: string } {
   // The package's own plugin metadata (package.json "pulumi" block) pins the provider binary.
-  const meta = require("@muhlba91/pulumi-proxmoxve/package.json").pulumi as
+  const meta = createRequire(__filename)("@muhlba91/pulumi-proxmoxve/package.json").pulumi as
     | { version?: string; server?: string }
     | undefined;
   return { version: meta?.version, pluginDownloadUrl: meta?.server };

@@ -2,6 +2,7 @@
 // infra/cli/<name>.ts and exports `run(argv): Promise<number>` (the exit code). Modules are
 // required lazily: `phoenix validate` does not load the Pulumi SDK, and a subcommand whose module
 // is missing says so instead of failing the whole tool.
+import { createRequire } from "module";
 import * as path from "path";
 
 interface Command {
@@ -35,8 +36,7 @@ interface CommandModule {
 export function loadCommand(name: string): CommandModule | string {
   const file = path.join(__dirname, `${name}.js`);
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const mod = require(file) as Partial<CommandModule>;
+    const mod = createRequire(__filename)(file) as Partial<CommandModule>;
     if (typeof mod.run !== "function") return `phoenix ${name}: ${file} does not export run(argv)`;
     return mod as CommandModule;
   } catch (err) {

@@ -3,9 +3,11 @@
 // CLI, credentials or network are needed. Dynamic providers are serialized exactly as during
 // `pulumi up`, so a provider that cannot be serialized fails the plan.
 import * as fs from "fs";
+import { createRequire } from "module";
 import * as path from "path";
 import { parseArgs } from "util";
 import * as pulumi from "@pulumi/pulumi";
+import type { RegisterResourceRequest, RegisterResourceResponse } from "@pulumi/pulumi/proto/resource_pb";
 import { parse as parseYaml } from "yaml";
 import { repoRoot } from "../../features/registry";
 
@@ -24,7 +26,7 @@ export interface PlannedResource {
   aliases: string[];
   urn: string;
   /** Inputs as the engine would see them (secrets unwrapped; see secretInputs). */
-  inputs: Record<string, any>;
+  inputs: PropertyBag;
   /** Names of top-level inputs that are Pulumi secrets. */
   secretInputs: string[];
   /**
@@ -32,8 +34,16 @@ export interface PlannedResource {
    * not known before the update as `[unknown]`, and without `__provider` (the serialized provider
    * code of dynamic resources, not an input to the host).
    */
-  shownInputs: Record<string, any>;
+  shownInputs: PropertyBag;
 }
+
+/**
+ * A resource's inputs as the engine holds them: any JSON-like value per property, shaped by the
+ * resource type (the proxmoxve schema, a Phoenix provider's params). Readers (CLI, policy, tests)
+ * walk deep paths of many resource types; there is no one type for them.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- free-form property bag of any resource type (see above)
+export type PropertyBag = Record<string, any>;
 
 export interface PlanResult {
   stack: string;
@@ -42,8 +52,13 @@ export interface PlanResult {
   errors: string[];
 }
 
+/** The part of Pulumi's resource monitor client `planStack` (and the tests' engines) wrap to record each registration. */
+export interface RecordableMonitor {
+  registerResource(req: RegisterResourceRequest, callback: (err: Error | null, res?: RegisterResourceResponse) => void): void;
+}
+
 export interface NewResourceHook {
-  (args: pulumi.runtime.MockResourceArgs): Promise<{ id?: string; state?: Record<string, any> } | undefined>;
+  (args: pulumi.runtime.MockResourceArgs): Promise<{ id?: string; state?: Record<string, unknown> } | undefined>;
 }
 
 export interface PlanOptions {
@@ -111,15 +126,15 @@ export async function planStack(options: PlanOptions): Promise<PlanResult> {
 
     // The mock monitor drops parent and dependency information before calling newResource; the
     // request itself carries it, so record from the request.
-    const monitor = pulumi.runtime.getMonitor() as any;
+    const monitor = pulumi.runtime.getMonitor() as unknown as RecordableMonitor;
     const register = monitor.registerResource.bind(monitor);
-    monitor.registerResource = (req: any, callback: (err: any, res: any) => void) => {
+    monitor.registerResource = (req, callback) => {
       const deps = new Set<string>(req.getDependenciesList());
-      req.getPropertydependenciesMap().forEach((v: any) => v.getUrnsList().forEach((u: string) => deps.add(u)));
+      req.getPropertydependenciesMap().forEach((v) => v.getUrnsList().forEach((u: string) => deps.add(u)));
       const parentUrn: string = req.getParent();
       const fields = req.getObject()?.toJavaScript() ?? {};
       const secretInputs = Object.keys(fields).filter((k) => isSecretValue(fields[k]));
-      register(req, (err: any, res: any) => {
+      register(req, (err, res) => {
         if (!err && res) {
           const urn: string = res.getUrn();
           recorded.set(urn, {
@@ -132,10 +147,10 @@ export async function planStack(options: PlanOptions): Promise<PlanResult> {
             ignoreChanges: req.getIgnorechangesList(),
             aliases: [
               ...req.getAliasurnsList(),
-              ...req.getAliasesList().map((a: any) => a.getSpec?.()?.getName?.() || a.getUrn?.() || ""),
+              ...req.getAliasesList().map((a) => a.getSpec?.()?.getName?.() || a.getUrn?.() || ""),
             ].filter(Boolean),
             urn,
-            inputs: unwrapSecrets(fields),
+            inputs: unwrapSecrets(fields) as PropertyBag,
             secretInputs,
             shownInputs: showInputs(fields),
           });
@@ -145,13 +160,15 @@ export async function planStack(options: PlanOptions): Promise<PlanResult> {
     };
 
     const program = path.join(repoRoot(), "dist", "infra", "index.js");
-    delete require.cache[require.resolve(program)];
+    // Node's require of this module: the program is compiled CommonJS, re-run on each plan.
+    const requireProgram = createRequire(__filename);
+    delete requireProgram.cache[requireProgram.resolve(program)];
     try {
-      require(program);
+      requireProgram(program);
     } catch (err) {
       errors.push(describe(err));
     }
-    await (pulumi.runtime as any).waitForRPCs?.();
+    await (pulumi.runtime as { waitForRPCs?: () => Promise<void> }).waitForRPCs?.();
     // Let the last rejections (if any) surface.
     await new Promise((resolve) => setImmediate(resolve));
     return { stack: options.stack, resources: [...recorded.values()], errors };
@@ -164,13 +181,13 @@ export async function planStack(options: PlanOptions): Promise<PlanResult> {
 const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
 
 function isSecretValue(v: unknown): boolean {
-  return !!v && typeof v === "object" && (v as any)["4dabf18193072939515e22adb298388d"] === SECRET_SIG;
+  return !!v && typeof v === "object" && (v as Record<string, unknown>)["4dabf18193072939515e22adb298388d"] === SECRET_SIG;
 }
 
-function unwrapSecrets(v: any): any {
+function unwrapSecrets(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(unwrapSecrets);
   if (v && typeof v === "object") {
-    if (isSecretValue(v)) return unwrapSecrets(v.value);
+    if (isSecretValue(v)) return unwrapSecrets((v as { value?: unknown }).value);
     return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrapSecrets(x)]));
   }
   return v;
@@ -179,8 +196,8 @@ function unwrapSecrets(v: any): any {
 const UNKNOWN_VALUE = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 
 /** Inputs for display: secrets masked, unknowns marked, `__provider` left out. */
-export function showInputs(fields: Record<string, any>): Record<string, any> {
-  const show = (v: any): any => {
+export function showInputs(fields: Record<string, unknown>): Record<string, unknown> {
+  const show = (v: unknown): unknown => {
     if (isSecretValue(v)) return "[secret]";
     if (v === UNKNOWN_VALUE) return "[unknown]";
     if (Array.isArray(v)) return v.map(show);

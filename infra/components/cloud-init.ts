@@ -123,9 +123,9 @@ export function buildUserData(input: UserDataInput): string {
   }
   const nfs = input.nfsMounts ?? [];
   for (const m of nfs) {
-    if (!/^[A-Za-z0-9.:\[\]-]+$/.test(m.server)) throw new Error(`invalid NFS server ${JSON.stringify(m.server)}`);
+    if (!/^[A-Za-z0-9.:[\]-]+$/.test(m.server)) throw new Error(`invalid NFS server ${JSON.stringify(m.server)}`);
     for (const p of [m.path, m.mountPoint]) {
-      if (!/^\/[A-Za-z0-9._\/-]*$/.test(p)) throw new Error(`invalid NFS path ${JSON.stringify(p)}`);
+      if (!/^\/[A-Za-z0-9._/-]*$/.test(p)) throw new Error(`invalid NFS path ${JSON.stringify(p)}`);
     }
   }
   doc.package_update = true;

@@ -284,6 +284,7 @@ function enabledFlag(findings: Findings, file: string, at: PathSegment[], value:
 /** A comment travels into the .fw file after `#` on the rule's line: one line of printable text. */
 function comment(findings: Findings, file: string, at: PathSegment[], value: unknown): string | undefined {
   if (value === undefined || value === "") return undefined;
+  // eslint-disable-next-line no-control-regex -- refusing control characters is the point
   if (typeof value !== "string" || /[\u0000-\u001f\u007f]/.test(value) || value.length > 512) {
     findings.error(file, at, `must be one line of text (at most 512 characters, no control characters); got ${show(value)}`);
     return undefined;

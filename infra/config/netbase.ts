@@ -2,7 +2,6 @@
 // pve-firewall's get_etc_protocols/get_etc_services in src/PVE/Firewall.pm): protocol names with
 // their numbers, and the first service name of each tcp/udp/sctp line with its port. Generated from
 // netbase 6.4 (Debian 12, as on Proxmox VE 8); pve-firewall adds `icmpv6` to the protocols itself.
-/* eslint-disable */
 export const ETC_PROTOCOLS: Record<string, number> = {
   ip: 0,
   hopopt: 0,

@@ -297,8 +297,9 @@ export const storageContent: Rule = (input, findings) => {
     need(c.storagePool, "rootdir", LXC_FILE, at, "container disks");
     const raw = c.raw as { volumes?: unknown[]; zfs_volumes?: unknown[] };
     c.volumes.forEach((v) => {
-      const field = (raw.volumes ?? []).some((x: any) => x?.name === v.name) ? "volumes" : "zfs_volumes";
-      const index = ((raw[field] ?? []) as any[]).findIndex((x) => x?.name === v.name);
+      const named = (x: unknown) => (x as { name?: unknown } | null | undefined)?.name === v.name;
+      const field = (raw.volumes ?? []).some(named) ? "volumes" : "zfs_volumes";
+      const index = (raw[field] ?? []).findIndex(named);
       need(v.storage, "rootdir", LXC_FILE, ctPath(input, c.ctid, field, Math.max(index, 0)), "container volumes");
     });
   }

@@ -105,7 +105,7 @@ export function checkConnection(connection: unknown): pulumi.dynamic.CheckFailur
   const c = connection as Partial<SshTarget> | undefined;
   if (c === (UNKNOWN as unknown)) return failures;
   if (!c || typeof c !== "object") return [{ property: "connection", reason: "connection is required" }];
-  if (c.host !== UNKNOWN && (typeof c.host !== "string" || !/^[A-Za-z0-9._:\-\[\]%]+$/.test(c.host))) failures.push({ property: "connection.host", reason: `invalid host ${JSON.stringify(c.host)}` });
+  if (c.host !== UNKNOWN && (typeof c.host !== "string" || !/^[A-Za-z0-9._:\-[\]%]+$/.test(c.host))) failures.push({ property: "connection.host", reason: `invalid host ${JSON.stringify(c.host)}` });
   if ((c.port as unknown) !== UNKNOWN && (!Number.isInteger(c.port) || (c.port as number) < 1 || (c.port as number) > 65535)) failures.push({ property: "connection.port", reason: `invalid port ${JSON.stringify(c.port)}` });
   if (c.user !== UNKNOWN && (typeof c.user !== "string" || !/^[a-z_][a-z0-9_.-]*\$?$/i.test(c.user))) failures.push({ property: "connection.user", reason: `invalid user ${JSON.stringify(c.user)}` });
   if (!c.hostKey && !c.insecureIgnoreHostKey) failures.push({ property: "connection.hostKey", reason: "an expected host key (known_hosts line or SHA256 fingerprint) is required unless insecureIgnoreHostKey is set" });
@@ -113,12 +113,21 @@ export function checkConnection(connection: unknown): pulumi.dynamic.CheckFailur
   return failures;
 }
 
+/** The inputs (or stored state) `diffInputs` compares: what it reads of them, the rest by key. */
+export interface DiffedInputs {
+  connection?: { host?: unknown };
+  params?: Record<string, unknown>;
+  /** What the last read reported (`matches: false` is drift). */
+  observed?: unknown;
+  [key: string]: unknown;
+}
+
 /**
  * The diff every host-script-like resource uses: `__provider` is ignored (upgrading Phoenix never
  * touches hosts); listed keys are compared; a changed connection host or replaceOn parameter is
  * a replacement (deleted first: the new object usually has the same identity on the host).
  */
-export function diffInputs(olds: Record<string, any>, news: Record<string, any>, keys: string[], replaceOn: string[]): pulumi.dynamic.DiffResult {
+export function diffInputs(olds: DiffedInputs, news: DiffedInputs, keys: string[], replaceOn: string[]): pulumi.dynamic.DiffResult {
   const changed = keys.filter((k) => stableJson(olds[k]) !== stableJson(news[k]));
   const replaces: string[] = [];
   if (olds.connection?.host !== undefined && news.connection?.host !== olds.connection?.host) replaces.push("connection");
@@ -185,7 +194,7 @@ export function hostScriptProvider(kind: HostScriptKind | SerializableKind): pul
   return {
     configure: secrets.configure,
 
-    async check(_olds: any, news: any): Promise<pulumi.dynamic.CheckResult> {
+    async check(_olds: unknown, news: Record<string, unknown>): Promise<pulumi.dynamic.CheckResult> {
       const failures = checkConnection(news.connection);
       if (typeof news.script !== "string" || !news.script.trim()) failures.push({ property: "script", reason: "script text is required" });
       else if (news.scriptHash !== UNKNOWN && news.scriptHash !== sha256(news.script)) failures.push({ property: "scriptHash", reason: "scriptHash is not the sha256 of script" });
@@ -194,8 +203,9 @@ export function hostScriptProvider(kind: HostScriptKind | SerializableKind): pul
       const hasUnknown = (o: unknown) => o === UNKNOWN || (!!o && typeof o === "object" && Object.values(o).includes(UNKNOWN));
       if (!hasUnknown(news.params)) {
         // Required here, not captured: Pulumi cannot serialize zod's namespace object by value.
+        // eslint-disable-next-line @typescript-eslint/no-require-imports -- see above: a run-time require in a serialized closure
         const zod: typeof z = require("zod").z;
-        const parsed = zod.fromJSONSchema(k.paramsJsonSchema as any).safeParse(news.params ?? {});
+        const parsed = zod.fromJSONSchema(k.paramsJsonSchema as z.core.JSONSchema.JSONSchema).safeParse(news.params ?? {});
         if (!parsed.success) {
           for (const issue of parsed.error.issues) {
             failures.push({ property: ["params", ...issue.path.map(String)].join("."), reason: `${k.kind}: ${issue.message}` });
@@ -214,16 +224,16 @@ export function hostScriptProvider(kind: HostScriptKind | SerializableKind): pul
       return { inputs: { ...news, params }, failures };
     },
 
-    async diff(_id: string, olds: any, news: any): Promise<pulumi.dynamic.DiffResult> {
+    async diff(_id: string, olds: DiffedInputs, news: DiffedInputs): Promise<pulumi.dynamic.DiffResult> {
       return diffInputs(olds, news, COMPARED, k.replaceOn);
     },
 
-    async create(inputs: any): Promise<pulumi.dynamic.CreateResult> {
+    async create(inputs: HostScriptInputs): Promise<pulumi.dynamic.CreateResult> {
       const { result } = await runAction("apply", inputs, "create");
       return { id: idOf(inputs, result), outs: outputs(inputs, result) };
     },
 
-    async read(id: string, props?: any): Promise<pulumi.dynamic.ReadResult> {
+    async read(id: string, props?: HostScriptInputs): Promise<pulumi.dynamic.ReadResult> {
       if (!props || !props.connection || !props.script) {
         throw new Error(`read ${k.kind} ${id}: the resource's properties (connection, script, params) are needed to read it`);
       }
@@ -232,12 +242,12 @@ export function hostScriptProvider(kind: HostScriptKind | SerializableKind): pul
       return { id, props: outputs(props, result) };
     },
 
-    async update(_id: string, _olds: any, news: any): Promise<pulumi.dynamic.UpdateResult> {
+    async update(_id: string, _olds: unknown, news: HostScriptInputs): Promise<pulumi.dynamic.UpdateResult> {
       const { result } = await runAction("apply", news, "update");
       return { outs: outputs(news, result) };
     },
 
-    async delete(_id: string, props: any): Promise<void> {
+    async delete(_id: string, props: HostScriptInputs): Promise<void> {
       await runAction("delete", props, "delete");
     },
   };
@@ -285,6 +295,7 @@ export function providerSpec(kind: HostScriptKind | SerializableKind): ProviderS
  */
 export function loadSpecProvider(spec: string): pulumi.dynamic.ResourceProvider {
   const root = process.env.PULUMI_ROOT_DIRECTORY || process.cwd();
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- serialized by value: `require` is all it may use (see above)
   return require(require("path").join(root, "providers/base/bootstrap.js")).providerFromSpec(spec);
 }
 
@@ -298,8 +309,8 @@ export function loadSpecProvider(spec: string): pulumi.dynamic.ResourceProvider 
 export function loaderProvider(kind: HostScriptKind | SerializableKind, spec: ProviderSpec = providerSpec(kind)): pulumi.dynamic.ResourceProvider {
   const specJson = JSON.stringify(spec);
   // An object, not a `let`: every method closure must see the one implementation.
-  const loaded: { impl?: any } = {};
-  const impl = (): any => (loaded.impl ??= loadSpecProvider(specJson));
+  const loaded: { impl?: Required<pulumi.dynamic.ResourceProvider> } = {};
+  const impl = () => (loaded.impl ??= loadSpecProvider(specJson) as Required<pulumi.dynamic.ResourceProvider>);
   return {
     configure: async (...a) => impl().configure(...a),
     check: async (...a) => impl().check(...a),

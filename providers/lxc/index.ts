@@ -13,7 +13,7 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { HostScriptResource, stableJson, type HostScriptKind } from "../base/index";
-import { composeScript, readScript, repoRoot, type FeatureScript } from "../../features/registry";
+import { composeScript, type FeatureScript } from "../../features/registry";
 import type { SshTarget } from "../ssh/types";
 import { MOUNT_PATH, STORAGE_ID } from "../../infra/config/patterns";
 
@@ -58,7 +58,7 @@ export const lxcStepKind: HostScriptKind = {
       library: z.string(),
       // One file from the host, pushed next to the step (run_in_container.sh): e.g. the CA
       // certificate the Bash tool copied from a shared SSL folder.
-      host_file: z.string().regex(/^\/[A-Za-z0-9._+@,=\/-]+$/, "an absolute host path without spaces or shell characters").refine((p) => !p.split("/").includes(".."), "no '..'").optional(),
+      host_file: z.string().regex(/^\/[A-Za-z0-9._+@,=/-]+$/, "an absolute host path without spaces or shell characters").refine((p) => !p.split("/").includes(".."), "no '..'").optional(),
     })
     .catchall(z.string())
     .superRefine((p, ctx) => {
@@ -232,6 +232,7 @@ export function gpuLines(gpus: number[]): string[] {
  */
 export function bindMountLine(hostPath: string, containerPath: string): string {
   for (const p of [hostPath, containerPath]) {
+    // eslint-disable-next-line no-control-regex -- refusing control characters (NUL, newlines) is the point
     if (!p.startsWith("/") || /[\n\r\t\\\u0000]/.test(p) || p.split("/").includes("..")) throw new Error(`invalid bind mount path ${JSON.stringify(p)}`);
   }
   const esc = (p: string) => p.replace(/ /g, "\\040");

@@ -5,7 +5,7 @@
 //
 // This module is captured by value into serialized dynamic providers: keep it self-contained
 // (only node built-ins and ssh2 from node_modules) and free of module-level state.
-import { Client, type ClientChannel, type ConnectConfig } from "ssh2";
+import { Client, type ClientChannel, type ConnectConfig, type ServerHostKeyAlgorithm } from "ssh2";
 import { createHash } from "crypto";
 import type { RunOptions, RunResult, SshSecrets, SshSession, SshTarget } from "./types";
 
@@ -153,15 +153,19 @@ const TRANSIENT_MESSAGES = [
   "Not connected",
 ];
 
-function isTransient(err: any): boolean {
-  if (isSshError(err)) return err.transient;
-  if (err && TRANSIENT_CODES.includes(err.code)) return true;
+/** What isTransient reads of a thrown value (Node's system errors carry `code`). */
+type ThrownValue = { code?: string; message?: unknown } | null | undefined;
+
+function isTransient(thrown: unknown): boolean {
+  if (isSshError(thrown)) return thrown.transient;
+  const err = thrown as ThrownValue;
+  if (err && TRANSIENT_CODES.includes(err.code as string)) return true;
   const msg = String(err?.message ?? err);
   return TRANSIENT_MESSAGES.some((m) => msg.includes(m)) || /ECONNRESET|ECONNREFUSED/.test(msg);
 }
 
 function validateEndpoint(what: string, host: string, port: number, user: string): void {
-  if (typeof host !== "string" || !/^[A-Za-z0-9._:\-\[\]%]+$/.test(host)) throw new Error(`${what}: invalid host ${JSON.stringify(host)}`);
+  if (typeof host !== "string" || !/^[A-Za-z0-9._:\-[\]%]+$/.test(host)) throw new Error(`${what}: invalid host ${JSON.stringify(host)}`);
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`${what}: invalid port ${JSON.stringify(port)}`);
   if (typeof user !== "string" || !/^[a-z_][a-z0-9_.-]*\$?$/i.test(user)) throw new Error(`${what}: invalid user ${JSON.stringify(user)}`);
 }
@@ -178,7 +182,7 @@ function describe(hop: Hop): string {
 }
 
 /** One SSH handshake + authentication; resolves with a ready client. Never retries. */
-function connectOnce(hop: Hop, secrets: SshSecrets, target: SshTarget, sock?: NodeJS.ReadWriteStream): Promise<Client> {
+function connectOnce(hop: Hop, secrets: SshSecrets, target: SshTarget, sock?: ClientChannel): Promise<Client> {
   const expected = hop.hostKey ? parseHostKey(hop.hostKey) : undefined;
   if (!expected && !target.insecureIgnoreHostKey) {
     return Promise.reject(
@@ -210,13 +214,13 @@ function connectOnce(hop: Hop, secrets: SshSecrets, target: SshTarget, sock?: No
   } as ConnectConfig;
   // Servers that offer passwords only through PAM's keyboard-interactive get the same password.
   if (secrets.password) config.tryKeyboard = true;
-  if (expected?.algorithms.length) config.algorithms = { serverHostKey: expected.algorithms as any };
-  if (sock) config.sock = sock as any;
+  if (expected?.algorithms.length) config.algorithms = { serverHostKey: expected.algorithms as ServerHostKeyAlgorithm[] };
+  if (sock) config.sock = sock;
 
   return new Promise((resolve, reject) => {
     const client = new Client();
     let settled = false;
-    const fail = (err: any) => {
+    const fail = (err: Error & { level?: string }) => {
       if (settled) return;
       settled = true;
       client.end();
@@ -246,7 +250,7 @@ function connectOnce(hop: Hop, secrets: SshSecrets, target: SshTarget, sock?: No
     try {
       client.connect(config);
     } catch (err) {
-      fail(err); // e.g. an unreadable private key (ssh2 throws synchronously)
+      fail(err as Error); // e.g. an unreadable private key (ssh2 throws synchronously)
     }
   });
 }
@@ -280,7 +284,7 @@ async function dialSlot(key: string): Promise<() => void> {
 async function dial(target: SshTarget, secrets: SshSecrets): Promise<{ client: Client; bastion?: Client }> {
   const attempts = Math.max(1, target.connectAttempts ?? DEFAULT_CONNECT_ATTEMPTS);
   const slotKey = `${target.bastion ? `${target.bastion.host}:${target.bastion.port}>` : ""}${target.host}:${target.port}`;
-  let lastErr: any;
+  let lastErr: unknown;
   for (let attempt = 1; attempt <= attempts; attempt++) {
     let bastion: Client | undefined;
     const release = await dialSlot(slotKey);

@@ -164,9 +164,9 @@ describe("phoenix", () => {
   });
 
   it("a command whose module is missing gives a clear message instead of a crash", () => {
-    const { loadCommand } = loadDist("infra/cli/main");
+    const { loadCommand } = loadDist<typeof import("../../infra/cli/main")>("infra/cli/main");
     expect(loadCommand("no-such-command")).toMatch(/^phoenix no-such-command: this command is not built \(no .*no-such-command\.js\); run `npm run build`$/);
-    expect(typeof loadCommand("validate").run).toBe("function");
+    expect(typeof (loadCommand("validate") as { run?: unknown }).run).toBe("function");
   });
 
   it("an unknown command exits 2", () => {

@@ -12,7 +12,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadDist, repoRoot } from "../load";
-import { cleanTempDirs, mutatedDir, type Files } from "../config/helpers";
+import { cleanTempDirs, mutatedDir, type Files, type Json } from "../config/helpers";
 import { startTestHost, type TestHost } from "../host/sshd";
 import { EMU_LOG, installEmulator, readCalls } from "../host/emulator/lib";
 
@@ -39,7 +39,7 @@ function baseFiles(f: Files): void {
   f.host.proxmox_storage_ids = {};
   // The host firewall needs Sys.Modify on / (its own test below); these tests judge the rest.
   delete f.host.shared_volumes.firewall;
-  for (const c of Object.values<any>(f.lxc.lxc_configs)) {
+  for (const c of Object.values<Json>(f.lxc.lxc_configs)) {
     c.storage_pool = "local";
     c.storage_size_gb = 1;
     if (c.pct_options) c.pct_options = c.pct_options.filter((o: string) => o.startsWith("nesting"));
@@ -63,7 +63,9 @@ function settingsFor(configDir: string, extra: Record<string, string> = {}) {
   return stackSettingsFrom("doctor-test", (k) => cfg[k]);
 }
 
-async function runOn(mutate: (f: Files) => void = () => {}, opts: { settings?: Record<string, string>; auth?: any; secrets?: any } = {}) {
+type DoctorInput = Parameters<typeof doctor.runDoctor>[0];
+
+async function runOn(mutate: (f: Files) => void = () => {}, opts: { settings?: Record<string, string>; auth?: DoctorInput["auth"]; secrets?: DoctorInput["secrets"] } = {}) {
   const dir = mutatedDir((f) => {
     baseFiles(f);
     mutate(f);
@@ -132,7 +134,7 @@ describe("phoenix doctor on a ready host", () => {
     expect(lineOf(r, "ssh").found).toContain(`root@127.0.0.1:${host.target.port}`);
     expect(lineOf(r, "proxmox version").found).toBe("Proxmox VE 8.4.1");
     expect(lineOf(r, "free space local").found).toBe("new disks need 9 GiB of 100.0 GiB free on storage local");
-    for (const l of text.trimEnd().split("\n").slice(0, -1)) expect(l).toMatch(/^(ok  |warn|fail)  [a-z0-9 :/@!._-]+: \S/);
+    for (const l of text.trimEnd().split("\n").slice(0, -1)) expect(l).toMatch(/^(ok {2}|warn|fail) {2}[a-z0-9 :/@!._-]+: \S/);
     expect(text.trimEnd().split("\n").at(-1)).toBe(`phoenix doctor doctor-test (root@127.0.0.1:${host.target.port}): ${r.checks.length} ok, 0 warn, 0 fail`);
   });
 
@@ -500,7 +502,7 @@ describe("phoenix doctor, the command", () => {
   it("the dev stack's placeholder host key fails the ssh check: exit 1, no stack trace", () => {
     const r = cli(["--stack", "dev"]);
     expect(r.status).toBe(1);
-    expect(r.stdout).toMatch(/^fail  ssh: host key: expected an OpenSSH known_hosts line/);
+    expect(r.stdout).toMatch(/^fail {2}ssh: host key: expected an OpenSSH known_hosts line/);
     expect(r.stderr).toBe("");
   });
 
@@ -514,15 +516,15 @@ describe("phoenix doctor, the command", () => {
     // test host's helpers do not need, so it is fine here.
     const ok = cli(args, env);
     expect(ok.status, ok.stdout + ok.stderr).toBe(0);
-    expect(ok.stdout).toMatch(/^ok    ssh: root@127\.0\.0\.1:\d+, host key matches the pinned key$/m);
+    expect(ok.stdout).toMatch(/^ok {4}ssh: root@127\.0\.0\.1:\d+, host key matches the pinned key$/m);
     expect(ok.stdout).not.toContain("00000000-0000");
     await sh("printf 'dir: local\\n\\tpath /var/lib/vz\\n\\tcontent iso,vztmpl,backup,images,rootdir\\n' > /etc/pve/storage.cfg");
     try {
       const bad = cli([...args, "--json"], env);
       expect(bad.status).toBe(1);
-      const report = JSON.parse(bad.stdout);
+      const report = JSON.parse(bad.stdout) as { ok: boolean; checks: Array<{ check: string }> };
       expect(report.ok).toBe(false);
-      expect(report.checks.find((c: any) => c.check === "snippets")).toMatchObject({ status: "fail", fix: "pvesm set local --content iso,vztmpl,backup,images,rootdir,snippets" });
+      expect(report.checks.find((c) => c.check === "snippets")).toMatchObject({ status: "fail", fix: "pvesm set local --content iso,vztmpl,backup,images,rootdir,snippets" });
     } finally {
       await readyHost();
     }

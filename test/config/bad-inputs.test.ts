@@ -2,7 +2,7 @@
 // fail, with an error line naming the right file and JSON path (and a useful message), and every
 // error line must have the `<file>: <json path>: <message>` shape: no stack traces.
 import { afterAll, describe, expect, it } from "vitest";
-import { ERROR_LINE, Files, HOST, LXC, VM, cleanTempDirs, load, mutatedDir, readFiles, writeFiles } from "./helpers";
+import { ERROR_LINE, Files, HOST, LXC, VM, cleanTempDirs, load, mutatedDir, readFiles, writeFiles, type Json } from "./helpers";
 
 afterAll(cleanTempDirs);
 
@@ -84,7 +84,7 @@ export const BAD_CASES: BadCase[] = [
 
   // ---- GPU and NVIDIA
   { name: "GPU without the host driver", mutate: (f) => (f.host.nvidia_driver.install = false), file: LXC, path: '$.lxc_configs["901"].gpu_assignment', message: /does not install the NVIDIA driver/ },
-  { name: "nvidia feature without the host driver", mutate: (f) => { f.host.nvidia_driver.install = false; for (const c of Object.values<any>(f.lxc.lxc_configs)) c.gpu_assignment = "none"; }, file: LXC, path: '$.lxc_configs["901"].features[0]', message: /feature nvidia needs the host NVIDIA driver/ },
+  { name: "nvidia feature without the host driver", mutate: (f) => { f.host.nvidia_driver.install = false; for (const c of Object.values<Json>(f.lxc.lxc_configs)) c.gpu_assignment = "none"; }, file: LXC, path: '$.lxc_configs["901"].features[0]', message: /feature nvidia needs the host NVIDIA driver/ },
   { name: "gpu_assignment all", mutate: (f) => (ct(f, 950).gpu_assignment = "all"), file: LXC, path: '$.lxc_configs["950"].gpu_assignment', message: /none or GPU indexes/ },
   { name: "container driver version differs from the host's", mutate: (f) => (f.lxc.nvidia_driver_version = "550.54.14"), file: LXC, path: "$.nvidia_driver_version", message: /differs from the host driver 580\.76\.05/ },
   { name: "driver install without version", mutate: (f) => delete f.host.nvidia_driver.version, file: HOST, path: "$.nvidia_driver.version", message: /required when install is true/ },

@@ -217,7 +217,7 @@ describe("the lock-out guard", () => {
     return r.ok ? r.model.host.firewall! : undefined!;
   };
   const access = { sshHost: "10.0.0.13", sshPort: 22, managementNetwork: "10.0.0.0/24", acknowledged: false };
-  const guard = (f: ReturnType<typeof fw>, a: Partial<typeof access> = {}) => fwLib().firewallLockout(f, "10.0.0.13/24", { ...access, ...a });
+  const guard = (f: ReturnType<typeof fw>, a: Partial<Parameters<ReturnType<typeof fwLib>["firewallLockout"]>[2]> = {}) => fwLib().firewallLockout(f, "10.0.0.13/24", { ...access, ...a });
   const ssh = { type: "in", action: "ACCEPT", proto: "tcp", port: "22", source: "10.0.0.0/24" };
   const api = { type: "in", action: "ACCEPT", proto: "tcp", port: "8006", source: "10.0.0.0/24" };
 
@@ -244,13 +244,13 @@ describe("the lock-out guard", () => {
   });
 
   it("with an SSH bastion, SSH must be open from it too", () => {
-    const errors = guard(fw([ssh, api]), { bastionHost: "192.168.7.7" } as any);
+    const errors = guard(fw([ssh, api]), { bastionHost: "192.168.7.7" });
     expect(errors).toHaveLength(1);
     expect(errors[0]).toContain("no rule keeps SSH (tcp 22) open from the bastion 192.168.7.7");
     expect(errors[0]).toContain(`"source": "192.168.7.7"`);
-    expect(guard(fw([ssh, api, { ...ssh, source: "192.168.7.7" }]), { bastionHost: "192.168.7.7" } as any)).toEqual([]);
+    expect(guard(fw([ssh, api, { ...ssh, source: "192.168.7.7" }]), { bastionHost: "192.168.7.7" })).toEqual([]);
     // A bastion given by name cannot be checked (and is not guessed).
-    expect(guard(fw([ssh, api]), { bastionHost: "jump.example.internal" } as any)).toEqual([]);
+    expect(guard(fw([ssh, api]), { bastionHost: "jump.example.internal" })).toEqual([]);
   });
 
   it("follows the stack's SSH port", () => {

@@ -168,7 +168,7 @@ describe("Samba share options: an allow-list, names normalised as Samba does", (
     const local = out.stdout.split("[global]")[0];
     const names = new Map<string, string>();
     for (const line of local.split("\n")) {
-      const m = /^([^=\[]+)=(.*)$/.exec(line);
+      const m = /^([^=[]+)=(.*)$/.exec(line);
       if (m) names.set(samba.normaliseSambaName(m[1]), m[2]);
     }
     // `readonly` is `read only` with the space removed, which Samba's name comparison ignores.

@@ -3,6 +3,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { loadDist, repoRoot } from "../load";
+import type { PhoenixModel } from "../../infra/config/model";
 
 export const DEV_DIR = path.join(repoRoot, "stacks", "dev");
 export const PROD_DIR = path.join(repoRoot, "stacks", "prod");
@@ -12,6 +13,12 @@ export const HOST = "phoenix_hypervisor_config.json";
 export const LXC = "phoenix_lxc_configs.json";
 export const VM = "phoenix_vm_configs.json";
 
+/**
+ * A value of the users' JSON files as tests edit it: any path, and on purpose any type (bad-input
+ * tests write what the schemas refuse), so neither the config model nor `unknown` fits. Also a
+ * parsed document (a workflow, cloud-init user data) that tests read at paths they assert on.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- see above: tests write wrong types into the files on purpose
 export type Json = any;
 export interface Files {
   host: Json;
@@ -58,6 +65,13 @@ export function load(dir: string, opts?: { defaultNode?: string }) {
   return loader().loadPhoenixConfig(dir, opts);
 }
 
+/** The configuration model of the Phoenix files in `dir`; throws with the loader's errors. */
+export function loadModel(dir: string): PhoenixModel {
+  const r = load(dir);
+  if (!r.ok) throw new Error(r.errors.join("\n"));
+  return r.model;
+}
+
 export function loadMutated(mutate: (f: Files) => void, base = DEV_DIR) {
   return load(mutatedDir(mutate, base));
 }
@@ -78,7 +92,7 @@ export function prng(seed: number) {
 }
 
 /** Every [holder, key] slot in a JSON value (objects and arrays, depth first): where a fuzz test may put a value. */
-export function slots(value: any, out: [any, string | number][] = []): [any, string | number][] {
+export function slots(value: Json, out: [Json, string | number][] = []): [Json, string | number][] {
   if (Array.isArray(value)) value.forEach((v, i) => { out.push([value, i]); slots(v, out); });
   else if (value && typeof value === "object") for (const k of Object.keys(value)) { out.push([value, k]); slots(value[k], out); }
   return out;

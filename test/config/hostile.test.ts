@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadDist } from "../load";
 import { startThrowawayRoot, type ThrowawayRoot } from "../features/hypervisor/root";
 import { planStack } from "../program/plan";
-import { Files, cleanTempDirs, load, mutatedDir, prng } from "./helpers";
+import { Files, cleanTempDirs, load, mutatedDir, prng, type Json } from "./helpers";
 
 const base = loadDist<typeof import("../../providers/base/index")>("providers/base/index");
 
@@ -47,7 +47,7 @@ function withOptionalFields(f: Files): void {
 }
 
 /** Every string leaf: [holder, key, JSON path]. */
-function stringSlots(value: any, at: string, out: [any, string | number, string][] = []): [any, string | number, string][] {
+function stringSlots(value: Json, at: string, out: [Json, string | number, string][] = []): [Json, string | number, string][] {
   if (Array.isArray(value)) value.forEach((v, i) => (typeof v === "string" ? out.push([value, i, `${at}[${i}]`]) : stringSlots(v, `${at}[${i}]`, out)));
   else if (value && typeof value === "object") {
     for (const k of Object.keys(value)) {

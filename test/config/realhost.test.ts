@@ -15,7 +15,8 @@ const errorsOf = (mutate: (f: Files) => void): string[] => {
 const accepted = (mutate: (f: Files) => void) => {
   const r = loadMutated(mutate);
   expect(r.ok ? [] : r.errors).toEqual([]);
-  return r as any;
+  if (!r.ok) throw new Error(r.errors.join("\n"));
+  return r;
 };
 
 describe("validate refuses what Proxmox refuses for containers", () => {
@@ -61,7 +62,7 @@ describe("proxmox_defaults.lxc applies to containers that omit the settings", ()
       delete ct(f, 950).pct_options;
       ct(f, 901).pct_options = ["nesting=1", "mknod=1"];
     });
-    const byId = (id: number) => r.model.containers.find((c: any) => c.ctid === id);
+    const byId = (id: number) => r.model.containers.find((c) => c.ctid === id)!;
     expect(byId(900).pctOptions).toEqual({ nesting: "1", fuse: "1" });
     // 950 omits pct_options: its parent 901's flags, as the clone carries them.
     expect(byId(950).pctOptions).toEqual({ nesting: "1", mknod: "1" });
@@ -74,7 +75,7 @@ describe("proxmox_defaults.lxc applies to containers that omit the settings", ()
       delete f.host.proxmox_defaults.lxc.features;
       f.host.proxmox_defaults.lxc.nesting = 1;
     });
-    expect(r.model.containers.find((c: any) => c.ctid === 900).pctOptions).toEqual({ nesting: "1" });
+    expect(r.model.containers.find((c) => c.ctid === 900)!.pctOptions).toEqual({ nesting: "1" });
   });
 
   it("Phoenix features of the defaults go to root containers that omit `features`", () => {
@@ -83,9 +84,9 @@ describe("proxmox_defaults.lxc applies to containers that omit the settings", ()
       delete ct(f, 900).features;
       delete ct(f, 955).features;
     });
-    expect(r.model.containers.find((c: any) => c.ctid === 900).features).toEqual(["base_setup"]);
+    expect(r.model.containers.find((c) => c.ctid === 900)!.features).toEqual(["base_setup"]);
     // A clone has its template's features in its image already.
-    expect(r.model.containers.find((c: any) => c.ctid === 955).features).toEqual([]);
+    expect(r.model.containers.find((c) => c.ctid === 955)!.features).toEqual([]);
   });
 
   it("warns about Docker without nesting (the container's own docker feature or its template's)", () => {

@@ -2,7 +2,7 @@
 // inputs it must accept, so a rule that rejects too much fails as well.
 import { afterAll, describe, expect, it } from "vitest";
 import { loadDist } from "../load";
-import { Files, HOST, LXC, VM, cleanTempDirs, loadMutated } from "./helpers";
+import { Files, HOST, LXC, VM, cleanTempDirs, loadMutated, type Json } from "./helpers";
 
 afterAll(cleanTempDirs);
 
@@ -51,7 +51,7 @@ const CASES: Record<string, { rejects: [string, (f: Files) => void, string][]; a
         delete ct(f, 902).network_config;
       }, `${LXC}: $.lxc_configs["902"]: IP (from proxmox_defaults.lxc.network_config) 10.0.0.155 is already used by container 955`],
     ],
-    accepts: [["many DHCP guests", (f) => { for (const c of Object.values<any>(f.lxc.lxc_configs)) c.network_config.ip = "dhcp"; f.vm.vms[1].network_config.ip = "dhcp"; }]],
+    accepts: [["many DHCP guests", (f) => { for (const c of Object.values<Json>(f.lxc.lxc_configs)) c.network_config.ip = "dhcp"; f.vm.vms[1].network_config.ip = "dhcp"; }]],
   },
   knownFeatures: {
     rejects: [["an unknown default feature", (f) => (f.host.proxmox_defaults.lxc.features = ["nesting=1", "gpu"]), `${HOST}: $.proxmox_defaults.lxc.features: unknown feature "gpu"`]],
@@ -62,7 +62,7 @@ const CASES: Record<string, { rejects: [string, (f: Files) => void, string][]; a
     accepts: [["no driver and no GPU use", (f) => {
       f.host.nvidia_driver = { install: false };
       delete f.lxc.nvidia_driver_version;
-      for (const c of Object.values<any>(f.lxc.lxc_configs)) { c.gpu_assignment = "none"; c.features = c.features.filter((x: string) => x !== "nvidia"); }
+      for (const c of Object.values<Json>(f.lxc.lxc_configs)) { c.gpu_assignment = "none"; c.features = c.features.filter((x: string) => x !== "nvidia"); }
     }]],
   },
   storageContent: {
@@ -114,7 +114,7 @@ const CASES: Record<string, { rejects: [string, (f: Files) => void, string][]; a
 
 describe("cross-file rules", () => {
   it("every rule has its cases here", () => {
-    const { RULES } = loadDist("infra/config/rules");
+    const { RULES } = loadDist<typeof import("../../infra/config/rules")>("infra/config/rules");
     expect(Object.keys(CASES).sort()).toEqual(Object.keys(RULES).sort());
   });
 
@@ -147,7 +147,7 @@ describe("storage references", () => {
   it("an alias keyed <pool>_<dataset> renames the dataset's storage, as in the original", () => {
     const r = accepts((f) => {
       f.host.proxmox_storage_ids.quickOS_lxc_disks = "ct-disks";
-      for (const c of Object.values<any>(f.lxc.lxc_configs)) c.storage_pool = "ct-disks";
+      for (const c of Object.values<Json>(f.lxc.lxc_configs)) c.storage_pool = "ct-disks";
     });
     if (r.ok) expect(r.model.host.storages.map((s) => s.id)).toContain("ct-disks");
   });

@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { loadDist, repoRoot } from "../load";
 import { CASES_DIR } from "./cases";
 
-const { renderSchemas } = loadDist("infra/cli/schemas");
+const { renderSchemas } = loadDist<typeof import("../../infra/cli/schemas")>("infra/cli/schemas");
 
 function patterns(node: unknown, out: string[] = []): string[] {
   if (Array.isArray(node)) node.forEach((n) => patterns(n, out));
@@ -27,7 +27,25 @@ function patterns(node: unknown, out: string[] = []): string[] {
 const KEYWORDS = new Set(["$schema", "$id", "title", "description", "type", "properties", "required", "additionalProperties",
   "propertyNames", "items", "minItems", "anyOf", "const", "enum", "pattern", "minimum", "maximum", "exclusiveMinimum"]);
 
-function check(schema: any, value: unknown, at = "$"): string[] {
+/** The JSON Schema keywords `check` reads (KEYWORDS). */
+interface Schema {
+  type?: string;
+  const?: unknown;
+  enum?: unknown[];
+  pattern?: string;
+  minimum?: number;
+  maximum?: number;
+  exclusiveMinimum?: number;
+  anyOf?: Schema[];
+  minItems?: number;
+  items?: Schema;
+  required?: string[];
+  propertyNames?: Schema;
+  properties?: Record<string, Schema>;
+  additionalProperties?: Schema | boolean;
+}
+
+function check(schema: Schema, value: unknown, at = "$"): string[] {
   for (const k of Object.keys(schema)) if (!KEYWORDS.has(k)) throw new Error(`unsupported keyword ${k} at ${at}`);
   const out: string[] = [];
   const t = schema.type;
@@ -46,10 +64,11 @@ function check(schema: any, value: unknown, at = "$"): string[] {
     if (schema.maximum !== undefined && value > schema.maximum) out.push(`${at}: maximum`);
     if (schema.exclusiveMinimum !== undefined && value <= schema.exclusiveMinimum) out.push(`${at}: exclusiveMinimum`);
   }
-  if (schema.anyOf && !schema.anyOf.some((s: any) => check(s, value, at).length === 0)) out.push(`${at}: no anyOf branch`);
+  if (schema.anyOf && !schema.anyOf.some((s) => check(s, value, at).length === 0)) out.push(`${at}: no anyOf branch`);
   if (Array.isArray(value)) {
     if (schema.minItems !== undefined && value.length < schema.minItems) out.push(`${at}: minItems`);
-    if (schema.items) value.forEach((v, i) => out.push(...check(schema.items, v, `${at}[${i}]`)));
+    const items = schema.items;
+    if (items) value.forEach((v, i) => out.push(...check(items, v, `${at}[${i}]`)));
   }
   if (isObj) {
     const obj = value as Record<string, unknown>;

@@ -90,8 +90,8 @@ describe("docs/operations.md", () => {
           .replace(/<(ctid|vmid|n)>/g, "\u0001")
           .replace(/<[a-z]+>/g, "\u0000")
           .replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
-          .replace(/\u0001/g, "\\d+")
-          .replace(/\u0000/g, "[^\\s]+");
+          .replaceAll("\u0001", "\\d+")
+          .replaceAll("\u0000", "[^\\s]+");
         return { p, re: new RegExp(`^${source}$`) };
       });
     expect(patterns.length).toBeGreaterThan(15);

@@ -16,6 +16,8 @@
 // and service names by the test host's /etc/protocols and /etc/services, as on Proxmox.
 import { loadDist } from "../load";
 import type { TestHost } from "../host/sshd";
+import type { PropertyBag } from "../../infra/cli/plan";
+import type { SshSession } from "../../providers/ssh/types";
 
 /** The provider's firewall resource types this stand-in carries out. */
 export const FIREWALL_TYPES =
@@ -81,7 +83,7 @@ export function parseRuleLine(line: string): Rule {
     const m = /^(\S+) (\S+)\s*/.exec(rest);
     const key = m && flags[m[1]];
     if (!m || !key) throw new Error(`unable to parse rule parameters: ${rest}`);
-    (rule as any)[key] = m[2];
+    (rule as Record<keyof Rule, unknown>)[key] = m[2];
     rest = rest.slice(m[0].length);
   }
   if (comment) rule.comment = comment;
@@ -175,7 +177,7 @@ interface Where {
   vmid?: number;
 }
 
-function where(inputs: Record<string, any>): Where {
+function where(inputs: PropertyBag): Where {
   if (typeof inputs.containerId === "number") return { file: `${inputs.containerId}.fw`, env: "ct", vmid: inputs.containerId };
   if (typeof inputs.vmId === "number") return { file: `${inputs.vmId}.fw`, env: "vm", vmid: inputs.vmId };
   if (inputs.nodeName) throw new Error("node-level (host.fw) firewall resources are not emulated");
@@ -185,8 +187,8 @@ function where(inputs: Record<string, any>): Where {
 /** Engine state entry (lxc-engine.ts). */
 export interface StateEntry {
   id: string;
-  inputs: Record<string, any>;
-  outs: Record<string, any>;
+  inputs: PropertyBag;
+  outs: PropertyBag;
 }
 
 /** What the host offers verify_rule: /etc/protocols, /etc/services, and Net::IP for addresses. */
@@ -197,7 +199,7 @@ class HostFacts {
     readonly services: Set<string>,
   ) {}
 
-  static async read(session: any): Promise<HostFacts> {
+  static async read(session: SshSession): Promise<HostFacts> {
     const protocols = new Map<string, string>();
     const ids = new Set<string>();
     for (const line of (await session.check("cat /etc/protocols", { purpose: "read /etc/protocols" })).stdout.split("\n")) {
@@ -218,11 +220,11 @@ class HostFacts {
 }
 
 /** Net::IP's verdict on each address element (`ok 4`, `ok 6` or its error), in one perl run. */
-async function netIp(session: any, elements: string[]): Promise<Map<string, string>> {
+async function netIp(session: SshSession, elements: string[]): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   if (elements.length === 0) return out;
   const script = 'use Net::IP; while (my $l = <STDIN>) { chomp $l; my $ip = Net::IP->new($l); print $ip ? "ok " . $ip->version() . "\\n" : "error " . Net::IP::Error() . "\\n"; }';
-  const shq = loadDist("providers/ssh/index").shellQuote as (s: string) => string;
+  const shq = loadDist<typeof import("../../providers/ssh/index")>("providers/ssh/index").shellQuote as (s: string) => string;
   const r = await session.check(`perl -e ${shq(script)}`, { stdin: `${elements.join("\n")}\n`, purpose: "Net::IP" });
   const lines = r.stdout.split("\n");
   elements.forEach((e, i) => out.set(e, lines[i]));
@@ -230,7 +232,7 @@ async function netIp(session: any, elements: string[]): Promise<Map<string, stri
 }
 
 /** verify_rule (Firewall.pm) for a rule the API is asked to create; throws the API's 400 message. */
-async function verifyRule(session: any, facts: HostFacts, rule: Rule, env: Where["env"], cluster: FwConf, own: FwConf | undefined): Promise<Rule> {
+async function verifyRule(session: SshSession, facts: HostFacts, rule: Rule, env: Where["env"], cluster: FwConf, own: FwConf | undefined): Promise<Rule> {
   const errors: string[] = [];
   const err = (param: string, msg: string) => errors.push(`${param}: ${msg}`);
   if (!["in", "out"].includes(rule.type)) err("type", `invalid rule type '${rule.type}' for rule_env '${env}'`);
@@ -309,14 +311,14 @@ async function verifyRule(session: any, facts: HostFacts, rule: Rule, env: Where
 }
 
 /** The provider's rule input as an API rule (`enabled` → `enable`). */
-function apiRule(r: Record<string, any>): Rule {
+function apiRule(r: PropertyBag): Rule {
   const rule: Rule = { type: r.type, action: r.action, enable: r.enabled !== false };
-  for (const k of ["macro", "iface", "source", "dest", "proto", "dport", "sport", "log", "comment"] as const) if (r[k] !== undefined && r[k] !== "") (rule as any)[k] = r[k];
+  for (const k of ["macro", "iface", "source", "dest", "proto", "dport", "sport", "log", "comment"] as const) if (r[k] !== undefined && r[k] !== "") (rule as Record<keyof Rule, unknown>)[k] = r[k];
   return rule;
 }
 
 /** Reads, changes and atomically writes one .fw file (guests' files need the guest). */
-async function editFw(session: any, w: Where, change: (conf: FwConf, cluster: FwConf) => Promise<void>): Promise<void> {
+async function editFw(session: SshSession, w: Where, change: (conf: FwConf, cluster: FwConf) => Promise<void>): Promise<void> {
   const read = async (file: string) => parseFw((await session.check(`cat ${FW_DIR}/${file} 2>/dev/null || true`, { purpose: `read ${file}` })).stdout);
   if (w.vmid !== undefined) {
     const dir = w.env === "ct" ? "lxc" : "qemu-server";
@@ -331,7 +333,7 @@ async function editFw(session: any, w: Where, change: (conf: FwConf, cluster: Fw
 }
 
 /** Creates a resource as the provider does through the API; returns the outputs to record. */
-async function create(session: any, facts: HostFacts, type: string, inputs: Record<string, any>): Promise<Record<string, any>> {
+async function create(session: SshSession, facts: HostFacts, type: string, inputs: PropertyBag): Promise<PropertyBag> {
   const w = where(inputs);
   if (type.endsWith("rulesLegacy:RulesLegacy")) {
     const rules = (inputs.rules ?? []).map(apiRule) as Rule[];
@@ -404,7 +406,7 @@ async function create(session: any, facts: HostFacts, type: string, inputs: Reco
 }
 
 /** Deletes a resource as the provider does (rules by their recorded positions, highest first). */
-async function remove(session: any, type: string, prior: StateEntry): Promise<void> {
+async function remove(session: SshSession, type: string, prior: StateEntry): Promise<void> {
   const w = where(prior.inputs);
   await editFw(session, w, async (conf) => {
     if (type.endsWith("rulesLegacy:RulesLegacy")) {
@@ -426,18 +428,18 @@ async function remove(session: any, type: string, prior: StateEntry): Promise<vo
 export async function carryOutFirewall(
   host: TestHost,
   state: Map<string, StateEntry>,
-  args: { name: string; type: string; inputs: Record<string, any> },
+  args: { name: string; type: string; inputs: PropertyBag },
   report: { actions: Map<string, string>; sessions: number },
-): Promise<{ id: string; state: Record<string, any> }> {
-  const ssh = loadDist("providers/ssh/index");
-  const stable = loadDist("providers/base/index").stableJson as (v: unknown) => string;
+): Promise<{ id: string; state: PropertyBag }> {
+  const ssh = loadDist<typeof import("../../providers/ssh/index")>("providers/ssh/index");
+  const stable = loadDist<typeof import("../../providers/base/index")>("providers/base/index").stableJson as (v: unknown) => string;
   const prior = state.get(args.name);
   if (prior && stable(prior.inputs) === stable(args.inputs)) {
     report.actions.set(args.name, "same");
     return { id: prior.id, state: prior.outs };
   }
   report.sessions++;
-  const outs = await ssh.withSession(host.target, host.secrets, async (session: any) => {
+  const outs = await ssh.withSession(host.target, host.secrets, async (session: SshSession) => {
     const facts = await HostFacts.read(session);
     const isRules = args.type.endsWith("rulesLegacy:RulesLegacy");
     if (prior && (isRules || args.type.includes("Alias") || args.type.includes("Ipset"))) await remove(session, args.type, prior);

@@ -12,6 +12,7 @@ import { installEmulator, installStorageCfg } from "../host/emulator/lib";
 import { Engine, type RunReport } from "./lxc-engine";
 import { carryOutFirewall, formatFw, parseFw, type StateEntry } from "./firewall-engine";
 import { loadDist } from "../load";
+import { loadModel } from "../config/helpers";
 import { CASES_DIR } from "../config/cases";
 
 const CASES = CASES_DIR;
@@ -67,7 +68,7 @@ describe("the fw case on the test host, through the engine stand-in", () => {
     dir = mkdtempSync(path.join(os.tmpdir(), "phoenix-fw-e2e-"));
     for (const f of readdirSync(path.join(CASES, "fw"))) copyFileSync(path.join(CASES, "fw", f), path.join(dir, f));
     // The storages the (only declared) hypervisor setup registers: the container's disk lives there.
-    await installStorageCfg(host, loadDist("infra/config/load").loadPhoenixConfig(dir).model.host.storages);
+    await installStorageCfg(host, loadModel(dir).host.storages);
     engine = new Engine(host);
     first = await engine.up({ configDir: dir });
   }, 600_000);
@@ -143,8 +144,8 @@ describe("the fw case on the test host, through the engine stand-in", () => {
   });
 
   it("validate refuses every rule the API refuses (seeded rules, judged by both)", async () => {
-    const { readGuestFirewall } = loadDist("infra/config/firewall");
-    const { Findings } = loadDist("infra/config/errors");
+    const { readGuestFirewall } = loadDist<typeof import("../../infra/config/firewall")>("infra/config/firewall");
+    const { Findings } = loadDist<typeof import("../../infra/config/errors")>("infra/config/errors");
     const pick = <T>(xs: T[], r: number) => xs[r % xs.length];
     const sources = ["10.0.0.0/24", "10.0.0.5/24", "10.0.0.1", "10.0.0.1-10.0.0.9", "10.0.0.9-10.0.0.1", "10.0.0.1,10.0.0.2", "10.0.0.1,,10.0.0.2",
       "2001:db8::/32", "2001:db8::1/32", "::1", "10.0.0.256", "10.0.0.0/33", "10.0.0.1-10.0.0.9,10.0.0.20", "1.2.3", "0.0.0.0/0", "10.0.0.1,2001:db8::1", undefined];

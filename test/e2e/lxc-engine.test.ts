@@ -6,11 +6,12 @@ import { startTestHost, type TestHost } from "../host/sshd";
 import { installEmulator, installStorageCfg, readCalls } from "../host/emulator/lib";
 import { Engine, applyIgnoreChanges, propertyPath, tokenRefusal } from "./lxc-engine";
 import { loadDist } from "../load";
+import type { PropertyBag } from "../../infra/cli/plan";
 
 const CONTAINER = "proxmoxve:index/containerLegacy:ContainerLegacy";
 const TEMPLATE = "local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst";
 
-function container(vmId: number, extra: Record<string, any> = {}): Record<string, any> {
+function container(vmId: number, extra: PropertyBag = {}): PropertyBag {
   return {
     vmId,
     nodeName: "pve",
@@ -96,8 +97,8 @@ describe("the provider's container lifecycle, through the pct emulator", () => {
     expect(r.code, `pct ${cmd}: ${r.stderr}`).toBe(0);
     return r.stdout;
   };
-  const carry = (engine: Engine, name: string, inputs: Record<string, any>) =>
-    (engine as any).carryOut({ custom: true, type: CONTAINER, name, inputs }, { registered: [], actions: new Map(), sessions: 0, errors: [] });
+  const carry = (engine: Engine, name: string, inputs: PropertyBag) =>
+    engine["carryOut"]({ custom: true, type: CONTAINER, name, inputs }, { registered: [], actions: new Map(), sessions: 0, errors: [] });
   const verbs = async (from: number) => (await readCalls(host)).slice(from).filter((c) => !["status", "config"].includes(c[1])).map((c) => `${c[1]} ${c[2]}`);
 
   beforeAll(async () => {
@@ -141,7 +142,7 @@ describe("the provider's container lifecycle, through the pct emulator", () => {
     await host.exec("touch /var/lib/pve-emu/lxc/502/rootfs/root/data");
     const before = (await readCalls(host)).length;
     const report = { registered: [], actions: new Map(), sessions: 0, errors: [] };
-    await (engine as any).carryOut({ custom: true, type: CONTAINER, name: "ct-502", inputs: container(502, { mountPoints: [{ volume: "tank-lxc", size: "4G", path: "/data" }] }) }, report);
+    await engine["carryOut"]({ custom: true, type: CONTAINER, name: "ct-502", inputs: container(502, { mountPoints: [{ volume: "tank-lxc", size: "4G", path: "/data" }] }) }, report);
     expect(report.actions.get("ct-502")).toBe("replace");
     expect(await verbs(before)).toEqual(["destroy 502", "create 502"]);
     expect((await host.exec("test -e /var/lib/pve-emu/lxc/502/rootfs/root/data")).code).not.toBe(0);

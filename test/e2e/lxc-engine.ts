@@ -32,12 +32,20 @@ import { loadDist, requireNode } from "../load";
 import { loadProvider, type LoadedProvider } from "../providers/harness";
 import type { TestHost } from "../host/sshd";
 import { FIREWALL_TYPES, carryOutFirewall } from "./firewall-engine";
+import type { PropertyBag } from "../../infra/cli/plan";
+import type { SshSession } from "../../providers/ssh/types";
+import type { PhoenixModel } from "../../infra/config/model";
+import type { StackSettings } from "../../infra/settings";
+import type * as Pulumi from "@pulumi/pulumi";
+import type { RecordableMonitor } from "../../infra/cli/plan";
+import type { RegisterResourceRequest } from "@pulumi/pulumi/proto/resource_pb";
+import type { LxcGuest as LxcGuestType } from "../../infra/components/lxc";
 
 export interface EngineRecord {
   name: string;
   type: string;
   dependsOn: string[];
-  inputs: Record<string, any>;
+  inputs: PropertyBag;
   /** Resources whose replacement replaces this one (`replaceWith`). */
   replaceWith: string[];
   deleteBeforeReplace: boolean;
@@ -70,7 +78,7 @@ export function propertyPath(path: string): (string | number)[] {
   return parts;
 }
 
-const isObject = (v: unknown): v is Record<string, any> => v !== null && typeof v === "object" && !Array.isArray(v);
+const isObject = (v: unknown): v is PropertyBag => v !== null && typeof v === "object" && !Array.isArray(v);
 
 /**
  * Pulumi's PropertyPath.Reset (sdk/go/common/resource/properties_path.go): resets what the path
@@ -78,7 +86,7 @@ const isObject = (v: unknown): v is Record<string, any> => v !== null && typeof 
  * creating or removing array elements; false on a path error (e.g. `*` over arrays of different
  * lengths, an index only one side has).
  */
-function resetPath(o: any, n: any, p: (string | number)[]): boolean {
+function resetPath(o: unknown, n: unknown, p: (string | number)[]): boolean {
   const [key, ...rest] = p;
   if (typeof key === "number") {
     if (!Array.isArray(o) || !Array.isArray(n)) return !Array.isArray(o) && !Array.isArray(n);
@@ -133,7 +141,7 @@ function resetPath(o: any, n: any, p: (string | number)[]): boolean {
  * be reset (an array under `*` changed length: e.g. a volume added to a container whose
  * `mountPoints[*].size` is ignored).
  */
-export function applyIgnoreChanges(olds: Record<string, any>, news: Record<string, any>, paths: string[]): Record<string, any> {
+export function applyIgnoreChanges(olds: PropertyBag, news: PropertyBag, paths: string[]): PropertyBag {
   const out = structuredClone(news);
   const invalid = paths.filter((p) => !resetPath(olds, out, propertyPath(p)));
   if (invalid.length) {
@@ -156,17 +164,17 @@ function nameFromUrn(urn: string): string {
 }
 
 /** Declares every container of `model` as infra/index.ts does (parents' snapshots, `dependencies`). */
-export function declareContainers(model: any, settings: any): Map<number, any> {
-  const { LxcGuest } = loadDist("infra/components/lxc");
-  const { topologicalOrder, cloneAfter } = loadDist("infra/graph/index");
-  const guests = new Map<number, any>();
+export function declareContainers(model: PhoenixModel, settings: StackSettings): Map<number, LxcGuestType> {
+  const { LxcGuest } = loadDist<typeof import("../../infra/components/lxc")>("infra/components/lxc");
+  const { topologicalOrder, cloneAfter } = loadDist<typeof import("../../infra/graph/index")>("infra/graph/index");
+  const guests = new Map<number, LxcGuestType>();
   const previousSibling: Map<number, number> = cloneAfter(model);
   for (const g of topologicalOrder(model)) {
     if (g.kind !== "lxc") continue;
-    const c = model.containers.find((x: any) => x.ctid === g.id);
+    const c = model.containers.find((x) => x.ctid === g.id)!;
     const parent = c.cloneFrom !== undefined ? guests.get(c.cloneFrom) : undefined;
-    const dependsOn = c.dependencies.map((id: number) => guests.get(id)?.ready).filter(Boolean);
-    if (previousSibling.has(c.ctid)) dependsOn.push(guests.get(previousSibling.get(c.ctid)!).container);
+    const dependsOn: Pulumi.Resource[] = c.dependencies.map((id: number) => guests.get(id)?.ready).filter((r): r is NonNullable<typeof r> => Boolean(r));
+    if (previousSibling.has(c.ctid)) dependsOn.push(guests.get(previousSibling.get(c.ctid)!)!.container);
     guests.set(c.ctid, new LxcGuest(`ct-${c.ctid}`, { container: c, model, settings, parentSnapshot: parent?.snapshot, dependsOn }));
   }
   return guests;
@@ -174,10 +182,10 @@ export function declareContainers(model: any, settings: any): Map<number, any> {
 
 /** Records each registration's name, type, explicit dependencies and inputs (the mock monitor drops them). */
 function recordRegistrations(into: EngineRecord[]): void {
-  const pulumi = requireNode("@pulumi/pulumi");
-  const monitor = pulumi.runtime.getMonitor() as any;
+  const pulumi: typeof Pulumi = requireNode("@pulumi/pulumi");
+  const monitor = pulumi.runtime.getMonitor() as unknown as RecordableMonitor;
   const register = monitor.registerResource.bind(monitor);
-  monitor.registerResource = (req: any, callback: (err: any, res: any) => void) => {
+  monitor.registerResource = (req, callback) => {
     const deps = new Set<string>(req.getDependenciesList().map(nameFromUrn));
     into.push({
       name: req.getName(),
@@ -193,18 +201,18 @@ function recordRegistrations(into: EngineRecord[]): void {
 }
 
 /** Declares the containers offline (nothing carried out) and returns what was registered. */
-export async function planContainers(model: any, settings: any): Promise<EngineRecord[]> {
-  const pulumi = requireNode("@pulumi/pulumi");
+export async function planContainers(model: PhoenixModel, settings: StackSettings): Promise<EngineRecord[]> {
+  const pulumi: typeof Pulumi = requireNode("@pulumi/pulumi");
   const registered: EngineRecord[] = [];
   await pulumi.runtime.setMocks(
-    { newResource: (args: any) => ({ id: `${args.name}-id`, state: args.inputs }), call: (args: any) => args.inputs },
+    { newResource: (args: Pulumi.runtime.MockResourceArgs) => ({ id: `${args.name}-id`, state: args.inputs }), call: (args: Pulumi.runtime.MockCallArgs) => args.inputs },
     "phoenix",
     settings.stack,
     true,
   );
   recordRegistrations(registered);
   declareContainers(model, settings);
-  await (pulumi.runtime as any).waitForRPCs?.();
+  await (pulumi.runtime as { waitForRPCs?: () => Promise<void> }).waitForRPCs?.();
   return registered;
 }
 
@@ -217,13 +225,13 @@ export interface EngineOptions {
 }
 
 /** Proxmox's 403 for what an API token may not set on a container (PVE::LXC::check_ct_modify_config_perm). */
-export function tokenRefusal(c: Record<string, any>, old?: Record<string, any>): string | undefined {
+export function tokenRefusal(c: PropertyBag, old?: PropertyBag): string | undefined {
   const perm = (what: string) => `403 Permission check failed (${what})`;
   for (const m of c.mountPoints ?? []) {
     if (String(m.volume).startsWith("/")) return perm(`mount point type ${String(m.volume).startsWith("/dev/") ? "device" : "bind"} is only allowed for root@pam`);
   }
   if ((c.devicePassthroughs ?? []).length) return perm("configuring device passthrough is only allowed for root@pam");
-  const flags = (f: any): Record<string, string> =>
+  const flags = (f: Record<string, unknown> | undefined): Record<string, string> =>
     Object.fromEntries(Object.entries(f ?? {}).map(([k, v]) => [k, Array.isArray(v) ? v.join(";") : v ? "1" : "0"]));
   const next = flags(c.features);
   if (Object.keys(next).length) {
@@ -239,12 +247,17 @@ export function tokenRefusal(c: Record<string, any>, old?: Record<string, any>):
 const FORCE_NEW = ["vmId", "nodeName", "unprivileged", "mountPoints", "clone", "operatingSystem.templateFileId", "disk.datastoreId"];
 
 export class Engine {
-  private state = new Map<string, { id: string; inputs: Record<string, any>; outs: Record<string, any>; protect?: boolean }>();
+  private state = new Map<string, { id: string; inputs: PropertyBag; outs: PropertyBag; protect?: boolean }>();
+
+  /** What the engine holds for resource `name` after its last run (id, inputs, outputs), if any. */
+  stateOf(name: string): { id: string; inputs: PropertyBag; outs: PropertyBag; protect?: boolean } | undefined {
+    return this.state.get(name);
+  }
   /** `type name` → the options of its registerResource request in the current run. */
   private requests = new Map<string, RequestOptions & { urn: string }>();
   private providers = new Map<string, Promise<LoadedProvider>>();
-  private ssh = loadDist("providers/ssh/index");
-  private stable = loadDist("providers/base/index").stableJson as (v: unknown) => string;
+  private ssh = loadDist<typeof import("../../providers/ssh/index")>("providers/ssh/index");
+  private stable = loadDist<typeof import("../../providers/base/index")>("providers/base/index").stableJson as (v: unknown) => string;
 
   constructor(
     private host: TestHost,
@@ -258,7 +271,7 @@ export class Engine {
    */
   async up(opts: { stack?: string; configDir?: string; config?: Record<string, string> } = {}): Promise<RunReport> {
     const report: RunReport = { registered: [], actions: new Map(), sessions: 0, errors: [] };
-    const { planStack } = loadDist("infra/cli/plan");
+    const { planStack } = loadDist<typeof import("../../infra/cli/plan")>("infra/cli/plan");
     const t = this.host.target;
     // A failed resource leaves its dependents waiting forever under the mock monitor: once one
     // fails, the run ends as `pulumi up` does, when nothing else is being carried out.
@@ -274,7 +287,7 @@ export class Engine {
     const original = MockMonitor.prototype.registerResource;
     const requests = this.requests;
     requests.clear();
-    MockMonitor.prototype.registerResource = function (this: any, req: any, callback: any) {
+    MockMonitor.prototype.registerResource = function (this: { newUrn(parent: string, type: string, name: string): string }, req: RegisterResourceRequest, callback: unknown) {
       requests.set(`${req.getType()} ${req.getName()}`, {
         urn: this.newUrn(req.getParent(), req.getType(), req.getName()),
         protect: Boolean(req.getProtect()),
@@ -293,7 +306,7 @@ export class Engine {
         "phoenix:firewallLockoutAcknowledged": "true",
         ...opts.config,
       },
-      onNewResource: async (args: any) => {
+      onNewResource: async (args: Pulumi.runtime.MockResourceArgs) => {
         if (!CARRIED_OUT.test(args.type) && !FIREWALL_TYPES.test(args.type)) return undefined;
         if (report.errors.length) throw new Error(`${args.name}: not carried out (an earlier resource failed)`);
         inFlight++;
@@ -311,7 +324,7 @@ export class Engine {
     const plan = await Promise.race([planning, stopped.then(() => undefined)]).finally(() => (MockMonitor.prototype.registerResource = original));
     if (!plan) return report;
     report.errors.push(...plan.errors);
-    report.registered = plan.resources.map((r: any) => ({ name: r.name, type: r.type, dependsOn: r.dependsOn, inputs: r.inputs, replaceWith: [], deleteBeforeReplace: false, deletedWith: "" }));
+    report.registered = plan.resources.map((r) => ({ name: r.name, type: r.type, dependsOn: r.dependsOn, inputs: r.inputs, replaceWith: [], deleteBeforeReplace: false, deletedWith: "" }));
     return report;
   }
 
@@ -321,7 +334,7 @@ export class Engine {
     return p;
   }
 
-  private async carryOut(args: any, report: RunReport): Promise<{ id: string; state: Record<string, any> }> {
+  private async carryOut(args: Pulumi.runtime.MockResourceArgs, report: RunReport): Promise<{ id: string; state: PropertyBag }> {
     if (!args.custom) return { id: args.name, state: {} };
     const prior = this.state.get(args.name);
     const request = this.requests.get(`${args.type} ${args.name}`) ?? { urn: args.name, protect: false, ignoreChanges: [] };
@@ -370,11 +383,11 @@ export class Engine {
           report.actions.set(args.name, "same");
           return { id: prior.id, state: prior.outs };
         }
-        const get = (o: any, k: string) => k.split(".").reduce((v, part) => v?.[part], o);
+        const get = (o: unknown, k: string) => k.split(".").reduce<unknown>((v, part) => (v as Record<string, unknown> | undefined)?.[part], o);
         const replace = FORCE_NEW.some((k) => this.stable(get(prior.inputs, k) ?? null) !== this.stable(get(args.inputs, k) ?? null));
         if (replace) mayReplace();
         report.sessions++;
-        await this.ssh.withSession(this.host.target, this.host.secrets, async (s: any) => {
+        await this.ssh.withSession(this.host.target, this.host.secrets, async (s) => {
           if (replace) {
             await this.deleteContainer(s, prior.inputs);
             await this.createContainer(s, args.inputs);
@@ -387,7 +400,7 @@ export class Engine {
         return { id: String(args.inputs.vmId), state: args.inputs };
       }
       report.sessions++;
-      await this.ssh.withSession(this.host.target, this.host.secrets, (s: any) => this.createContainer(s, args.inputs));
+      await this.ssh.withSession(this.host.target, this.host.secrets, (s) => this.createContainer(s, args.inputs));
       const id = String(args.inputs.vmId);
       this.state.set(args.name, { id, inputs: args.inputs, outs: args.inputs, protect });
       report.actions.set(args.name, "create");
@@ -396,7 +409,7 @@ export class Engine {
     throw new Error(`${args.name}: the engine has no way to carry out ${args.type}`);
   }
 
-  private pctRunner(session: any) {
+  private pctRunner(session: SshSession) {
     const q = this.ssh.shellQuote as (s: string) => string;
     return async (...words: string[]) => {
       await session.check(["pct", ...words].map(q).join(" "), { purpose: `pct ${words.slice(0, 2).join(" ")}` });
@@ -404,14 +417,14 @@ export class Engine {
   }
 
   /** With an API token, Proxmox refuses (403) what only root@pam may set. */
-  private checkPermissions(c: Record<string, any>, old?: Record<string, any>): void {
+  private checkPermissions(c: PropertyBag, old?: PropertyBag): void {
     if ((this.options.auth ?? "token") !== "token") return;
     const refusal = tokenRefusal(c, old);
     if (refusal) throw new Error(refusal);
   }
 
   /** The `pct create/set` options the provider sends for the container's settings (not the disk). */
-  private settings(c: Record<string, any>): string[] {
+  private settings(c: PropertyBag): string[] {
     const opts: string[] = [];
     opts.push("--cores", String(c.cpu.cores), "--memory", String(c.memory.dedicated), "--swap", String(c.memory.swap));
     const net = c.networkInterfaces[0];
@@ -423,13 +436,13 @@ export class Engine {
     }
     opts.push("--onboot", c.startOnBoot ? "1" : "0");
     if (c.startup) opts.push("--startup", [c.startup.order !== undefined && `order=${c.startup.order}`, c.startup.upDelay !== undefined && `up=${c.startup.upDelay}`].filter(Boolean).join(","));
-    (c.devicePassthroughs ?? []).forEach((d: any, i: number) => opts.push(`--dev${i}`, `${d.path}${d.mode ? `,mode=${d.mode}` : ""}`));
+    (c.devicePassthroughs ?? []).forEach((d: { path: string; mode?: string }, i: number) => opts.push(`--dev${i}`, `${d.path}${d.mode ? `,mode=${d.mode}` : ""}`));
     return opts;
   }
 
-  private mountPointOpts(c: Record<string, any>): string[] {
+  private mountPointOpts(c: PropertyBag): string[] {
     const opts: string[] = [];
-    (c.mountPoints ?? []).forEach((m: any, i: number) => {
+    (c.mountPoints ?? []).forEach((m: { volume: string; size?: string; path: string }, i: number) => {
       const volume = m.volume.startsWith("/") ? m.volume : `${m.volume}:${String(m.size).replace(/G$/, "")}`;
       opts.push(`--mp${i}`, `${volume},mp=${m.path}`);
     });
@@ -437,7 +450,7 @@ export class Engine {
   }
 
   /** What the proxmoxve provider does for a new ContainerLegacy, with `pct` (the Proxmox API's CLI twin). */
-  private async createContainer(session: any, c: Record<string, any>): Promise<void> {
+  private async createContainer(session: SshSession, c: PropertyBag): Promise<void> {
     const pct = this.pctRunner(session);
     const id = String(c.vmId);
     if (c.clone) {
@@ -460,7 +473,7 @@ export class Engine {
   }
 
   /** The provider's update: one config update with what changed, then a resize if the disk grew. */
-  private async updateContainer(session: any, old: Record<string, any>, c: Record<string, any>): Promise<void> {
+  private async updateContainer(session: SshSession, old: PropertyBag, c: PropertyBag): Promise<void> {
     const pct = this.pctRunner(session);
     const id = String(c.vmId);
     this.checkPermissions(c, old);
@@ -469,7 +482,7 @@ export class Engine {
   }
 
   /** The provider's delete: stop if running, then DELETE (Proxmox removes the volumes with it). */
-  private async deleteContainer(session: any, c: Record<string, any>): Promise<void> {
+  private async deleteContainer(session: SshSession, c: PropertyBag): Promise<void> {
     const pct = this.pctRunner(session);
     const id = String(c.vmId);
     const status = await session.run(`pct status ${id}`);
@@ -477,7 +490,7 @@ export class Engine {
     await pct("destroy", id, "--purge", "1");
   }
 
-  private async currentConfig(session: any, id: string): Promise<Record<string, string>> {
+  private async currentConfig(session: SshSession, id: string): Promise<PropertyBag> {
     const r = await session.check(`pct config ${id}`, { purpose: `pct config ${id}` });
     const out: Record<string, string> = {};
     for (const line of String(r.stdout).split("\n")) {
@@ -485,7 +498,7 @@ export class Engine {
       if (m) out[m[1]] = m[2];
     }
     const features = out.features ? Object.fromEntries(out.features.split(",").map((kv) => kv.split("="))) : undefined;
-    return { ...out, features: features as any };
+    return { ...out, features };
   }
 
   /** retry.NewTaskOperation("container clone", WithBaseDelay(10s), RetryIf(IsTransientAPIError)): 3 attempts, backoff. */

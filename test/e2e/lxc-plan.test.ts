@@ -8,13 +8,13 @@ import * as path from "node:path";
 import { loadDist, repoRoot } from "../load";
 import { loadProvider } from "../providers/harness";
 import { planContainers, type EngineRecord } from "./lxc-engine";
+import type { PhoenixModel } from "../../infra/config/model";
 
-const CONTAINER = "proxmoxve:index/containerLegacy:ContainerLegacy";
 const sha = (file: string) => createHash("sha256").update(readFileSync(path.join(repoRoot, file), "utf8")).digest("hex");
 
 describe("plan of the dev stack's containers", () => {
   let plan: EngineRecord[];
-  let model: any;
+  let model: PhoenixModel;
   const byName = (name: string) => {
     const hits = plan.filter((r) => r.name === name && r.type !== "phoenix:lxc:Container");
     expect(hits, name).toHaveLength(1);
@@ -36,11 +36,11 @@ describe("plan of the dev stack's containers", () => {
   };
 
   beforeAll(async () => {
-    const loaded = loadDist("infra/config/load").loadPhoenixConfig(path.join(repoRoot, "stacks/dev"));
-    expect(loaded.ok, JSON.stringify(loaded.errors)).toBe(true);
+    const loaded = loadDist<typeof import("../../infra/config/load")>("infra/config/load").loadPhoenixConfig(path.join(repoRoot, "stacks/dev"));
+    if (!loaded.ok) throw new Error(loaded.errors.join("\n"));
     model = loaded.model;
     const connection = { host: "pve-dev.example.internal", port: 22, user: "root", hostKey: "SHA256:abc" };
-    plan = await planContainers(model, { stack: "dev", configDir: path.join(repoRoot, "stacks/dev"), node: "pve", connection, allowDataDestruction: false, protectPools: true });
+    plan = await planContainers(model, { stack: "dev", configDir: path.join(repoRoot, "stacks/dev"), node: "pve", connection, allowDataDestruction: false, protectPools: true, proxmoxSubscription: false });
   });
 
   it("declares each container's steps under its component, with the fixed names", () => {
@@ -69,8 +69,8 @@ describe("plan of the dev stack's containers", () => {
   });
 
   it("orders clone siblings in the graph, keeping unrelated guests parallel (no retry loops)", () => {
-    const { buildGraph, cloneAfter } = loadDist("infra/graph/index");
-    const order = buildGraph(model).edges.filter((e: any) => e.kind === "clone-order").map((e: any) => `${e.from}->${e.to}`);
+    const { buildGraph, cloneAfter } = loadDist<typeof import("../../infra/graph/index")>("infra/graph/index");
+    const order = buildGraph(model).edges.filter((e) => e.kind === "clone-order").map((e) => `${e.from}->${e.to}`);
     expect(order).toEqual(["ct-901->ct-902", "ct-950->ct-955"]);
     expect([...cloneAfter(model)].sort()).toEqual([[902, 901], [955, 950]]);
     // Only the sibling's container, not its steps: 902 does not wait for 901's NVIDIA install.
@@ -163,10 +163,10 @@ describe("plan of the dev stack's containers", () => {
     }
     // A changed host driver changes all three steps (so each re-installs its user space), nothing else.
     const changed = structuredClone(model);
-    changed.host.nvidiaDriver.version = "580.95.05";
+    changed.host.nvidiaDriver!.version = "580.95.05";
     const connection = { host: "pve-dev.example.internal", port: 22, user: "root", hostKey: "SHA256:abc" };
-    const again: EngineRecord[] = await planContainers(changed, { stack: "dev", configDir: path.join(repoRoot, "stacks/dev"), node: "pve", connection, allowDataDestruction: false, protectPools: true });
-    const stable = loadDist("providers/base/index").stableJson;
+    const again: EngineRecord[] = await planContainers(changed, { stack: "dev", configDir: path.join(repoRoot, "stacks/dev"), node: "pve", connection, allowDataDestruction: false, protectPools: true, proxmoxSubscription: false });
+    const stable = loadDist<typeof import("../../providers/base/index")>("providers/base/index").stableJson;
     const differs = plan
       .filter((r) => r.type !== "phoenix:lxc:Container" && r.inputs.params)
       .filter((r) => stable(again.find((x) => x.name === r.name && x.type === r.type)!.inputs.params) !== stable(r.inputs.params))

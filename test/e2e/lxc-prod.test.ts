@@ -9,18 +9,20 @@ import { loadDist, repoRoot } from "../load";
 import { startTestHost, type TestHost } from "../host/sshd";
 import { installEmulator, installStorageCfg, readCalls, seedFromDir } from "../host/emulator/lib";
 import { Engine, type RunReport } from "./lxc-engine";
+import type { PhoenixModel } from "../../infra/config/model";
+import type { Json } from "../config/helpers";
 
 /** The prod files with bind-mount sources under the test host's /srv (lxc-options creates them). */
 function prodCopy(): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), "phoenix-prod-"));
   for (const f of ["phoenix_lxc_configs.json", "phoenix_vm_configs.json"]) copyFileSync(path.join(repoRoot, "stacks/prod", f), path.join(dir, f));
   const hypervisor = JSON.parse(readFileSync(path.join(repoRoot, "stacks/prod/phoenix_hypervisor_config.json"), "utf8"));
-  for (const v of Object.values(hypervisor.shared_volumes) as any[]) if (typeof v.host_path === "string") v.host_path = `/srv${v.host_path}`;
+  for (const v of Object.values(hypervisor.shared_volumes) as Json[]) if (typeof v.host_path === "string") v.host_path = `/srv${v.host_path}`;
   writeFileSync(path.join(dir, "phoenix_hypervisor_config.json"), JSON.stringify(hypervisor, null, 2));
   // No NVIDIA GPU in the test host: GPU containers see a loaded 580.76.05 module as a real host
   // shows it to them, /proc/driver/nvidia/version (bound over /proc/driver).
   const lxc = JSON.parse(readFileSync(path.join(dir, "phoenix_lxc_configs.json"), "utf8"));
-  for (const c of Object.values(lxc.lxc_configs) as any[]) {
+  for (const c of Object.values(lxc.lxc_configs) as Json[]) {
     if ((c.gpu_assignment && c.gpu_assignment !== "none") || (c.features ?? []).includes("nvidia")) {
       c.lxc_options = [...(c.lxc_options ?? []), "lxc.mount.entry = /srv/nvidia-proc-driver proc/driver none bind,create=dir 0 0"];
     }
@@ -34,7 +36,7 @@ describe("prod stack containers, end to end through the pct emulator", () => {
   let engine: Engine;
   let first: RunReport;
   let configDir: string;
-  let model: any;
+  let model: PhoenixModel;
 
   beforeAll(async () => {
     // Containers run for real (LXC in the test host); feature scripts keep their apt/curl stand-ins.
@@ -42,8 +44,8 @@ describe("prod stack containers, end to end through the pct emulator", () => {
     await installEmulator(host, { tools: ["pct"], realLxc: true, seed: seedFromDir(path.join(repoRoot, "test/features/lxc/stubs"), "usr/local/bin") });
     configDir = prodCopy();
     await host.exec("mkdir -p /srv/nvidia-proc-driver/nvidia && printf 'NVRM version: NVIDIA UNIX x86_64 Kernel Module  580.76.05  Release Build\\n' > /srv/nvidia-proc-driver/nvidia/version");
-    const loaded = loadDist("infra/config/load").loadPhoenixConfig(configDir);
-    expect(loaded.ok, JSON.stringify(loaded.errors)).toBe(true);
+    const loaded = loadDist<typeof import("../../infra/config/load")>("infra/config/load").loadPhoenixConfig(configDir);
+    if (!loaded.ok) throw new Error(loaded.errors.join("\n"));
     model = loaded.model;
     await installStorageCfg(host, model.host.storages);
     engine = new Engine(host);

@@ -14,10 +14,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mkdtempSync, readFileSync, writeFileSync, copyFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { loadDist, repoRoot, requireNode } from "../load";
+import { repoRoot, requireNode } from "../load";
 import { startTestHost, type TestHost } from "../host/sshd";
 import { installEmulator, installStorageCfg, readCalls, seedFromDir } from "../host/emulator/lib";
 import { Engine } from "./lxc-engine";
+import { loadModel } from "../config/helpers";
 
 const CTID = 960;
 
@@ -60,7 +61,7 @@ describe("a container holding a volume, end to end", () => {
     host = await startTestHost({ lxc: true });
     await installEmulator(host, { tools: ["pct"], realLxc: true, seed: seedFromDir(path.join(repoRoot, "test/features/lxc/stubs"), "usr/local/bin") });
     const dir = config({ sizeGb: 2 });
-    await installStorageCfg(host, loadDist("infra/config/load").loadPhoenixConfig(dir).model.host.storages);
+    await installStorageCfg(host, loadModel(dir).host.storages);
     engine = new Engine(host);
     const first = await engine.up({ configDir: dir });
     expect(first.errors).toEqual([]);
@@ -136,7 +137,7 @@ describe("a container holding a volume, end to end", () => {
       expect((await callsSince(before)).filter((c) => ["set", "destroy", "create", "reboot", "stop"].includes(c[1]))).toEqual([]);
       expect((await host.exec(`cat /etc/pve/lxc/${CTID}.conf`)).stdout).toMatch(/^mp1: quickOS-shared-prod-data:subvol-960-disk-2,size=1G,mp=\/extra$/m);
       expect((await pct(`exec ${CTID} -- cat /extra/marker`)).stdout).toBe("extra\n");
-      expect((engine as any).state.get(`ct-${CTID}-lxc-options`)!.outs.observed).toMatchObject({ undeclared_volumes: ["mp1"] });
+      expect(engine.stateOf(`ct-${CTID}-lxc-options`)?.outs.observed).toMatchObject({ undeclared_volumes: ["mp1"] });
       expect(warnings).toContain(`container ${CTID}: mp1 is no longer declared in its volumes; kept with its data (detach it with \`pct set ${CTID} --delete mp1\`, the volume then shows as unused)`);
       // A rerun changes nothing, and still warns.
       warnings.length = 0;

@@ -8,21 +8,22 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mkdtempSync, readFileSync, writeFileSync, copyFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { loadDist, repoRoot } from "../load";
+import { repoRoot } from "../load";
 import { startTestHost, type TestHost } from "../host/sshd";
 import { installEmulator, installStorageCfg, readCalls, seedFromDir } from "../host/emulator/lib";
 import { Engine, type RunReport } from "./lxc-engine";
 import { loadProvider } from "../providers/harness";
+import { loadModel, type Json } from "../config/helpers";
 
 /**
  * A copy of the dev files whose bind-mount sources live under /srv (overlaid by the test host):
  * lxc-options creates them on the host, and /fastData on this machine is out of bounds.
  */
-function devCopy(mutateHypervisor: (h: any) => void = () => {}): string {
+function devCopy(mutateHypervisor: (h: Json) => void = () => {}): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), "phoenix-dev-"));
   for (const f of ["phoenix_lxc_configs.json", "phoenix_vm_configs.json"]) copyFileSync(path.join(repoRoot, "stacks/dev", f), path.join(dir, f));
   const hypervisor = JSON.parse(readFileSync(path.join(repoRoot, "stacks/dev/phoenix_hypervisor_config.json"), "utf8"));
-  for (const v of Object.values(hypervisor.shared_volumes) as any[]) if (typeof v.host_path === "string") v.host_path = `/srv${v.host_path}`;
+  for (const v of Object.values(hypervisor.shared_volumes) as Json[]) if (typeof v.host_path === "string") v.host_path = `/srv${v.host_path}`;
   mutateHypervisor(hypervisor);
   // The test host has no NVIDIA GPU: its GPU containers see a loaded 580.76.05 kernel module the
   // way a real host shows it to them, /proc/driver/nvidia/version (bound over /proc/driver).
@@ -54,8 +55,7 @@ describe("dev stack containers, end to end through the pct emulator and real LXC
     await host.exec("mkdir -p /srv/nvidia-proc-driver/nvidia && printf 'NVRM version: NVIDIA UNIX x86_64 Kernel Module  580.76.05  Release Build\\n' > /srv/nvidia-proc-driver/nvidia/version");
     expect((await host.exec("test -e /srv/fastData")).code).not.toBe(0);
     // The storages the (only declared) hypervisor setup registers: containers' volumes live there.
-    const loaded = loadDist("infra/config/load").loadPhoenixConfig(configDir);
-    await installStorageCfg(host, loaded.model.host.storages);
+    await installStorageCfg(host, loadModel(configDir).host.storages);
     // The provider waits 10 s, then 20 s for a locked clone source; 1 s, then 2 s keeps the run short.
     engine = new Engine(host, { lockRetryDelayMs: 1000 });
     first = await engine.up({ configDir });
@@ -164,7 +164,7 @@ describe("dev stack containers, end to end through the pct emulator and real LXC
   }, 600_000);
 
   it("a refresh of the unchanged stack reports no drift (snapshot descriptions as Proxmox prints them, raw lines, flags, disks, sources)", async () => {
-    const state: Map<string, { id: string; inputs: any; outs: any }> = (engine as any).state;
+    const state = engine["state"];
     const dynamic = [...state].filter(([, s]) => typeof s.inputs.__provider === "string");
     expect(dynamic.length).toBeGreaterThan(20);
     const drifted: string[] = [];

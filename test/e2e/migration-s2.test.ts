@@ -6,11 +6,12 @@
 // configured by vllm_engine_config without a model.
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadDist, repoRoot } from "../load";
+import { repoRoot } from "../load";
 import { startTestHost, type TestHost } from "../host/sshd";
 import { installEmulator, installStorageCfg, readCalls, seedFromDir } from "../host/emulator/lib";
 import { CASES_DIR } from "../config/cases";
 import { Engine, type RunReport } from "./lxc-engine";
+import { loadModel } from "../config/helpers";
 
 const CA = "/mnt/pve/quickOS/lxc-persistent-data/103/ssl/phoenix_root_ca.crt";
 const PEM = "-----BEGIN CERTIFICATE-----\nMIIBs2\n-----END CERTIFICATE-----\n";
@@ -27,7 +28,7 @@ describe("migration case s2, end to end through the pct emulator", () => {
     host = await startTestHost({ lxc: true });
     await installEmulator(host, { tools: ["pct"], realLxc: true, seed: seedFromDir(path.join(repoRoot, "test/features/lxc/stubs"), "usr/local/bin") });
     // The storages the (only declared) hypervisor setup registers: the containers' disks live there.
-    await installStorageCfg(host, loadDist("infra/config/load").loadPhoenixConfig(path.join(CASES_DIR, "s2")).model.host.storages);
+    await installStorageCfg(host, loadModel(path.join(CASES_DIR, "s2")).host.storages);
     // The Bash tool's shared SSL folder on the host, where trusted_ca finds the root CA.
     const r = await host.exec(`mkdir -p ${path.posix.dirname(CA)} && printf '%s' '${PEM}' > ${CA} && printf 'root:100000:65536\\n' > /etc/subgid`);
     expect(r.code, r.stderr).toBe(0);

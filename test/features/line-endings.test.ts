@@ -8,8 +8,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { loadDist, repoRoot } from "../load";
 
-const registry = loadDist("features/registry");
-const lxcComponent = loadDist("infra/components/lxc");
+const registry = loadDist<typeof import("../../features/registry")>("features/registry");
+const lxcComponent = loadDist<typeof import("../../infra/components/lxc")>("infra/components/lxc");
 
 /** Every file under `dir`, recursively, rewritten with CRLF line ends. */
 function toCrlf(dir: string): void {
@@ -40,7 +40,7 @@ describe("scripts with CRLF line ends", () => {
     writeFileSync(path.join(dir, "app.sh"), lf.replace(/\n/g, "\r\n"));
     const s = lxcComponent.configScript(dir, "apps", "app.sh", 950);
     expect(s.text).toBe(lf);
-    expect(s.sha256).toBe(loadDist("providers/lxc/index").sha256(lf));
+    expect(s.sha256).toBe(loadDist<typeof import("../../providers/lxc/index")>("providers/lxc/index").sha256(lf));
     expect(registry.scriptText("\uFEFFa\r\nb\r\n")).toBe("a\nb\n");
   });
 

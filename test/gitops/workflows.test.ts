@@ -9,15 +9,16 @@ import * as path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
 import { repoRoot, requireNode } from "../load";
+import type { Json } from "../config/helpers";
 
 const workflowsDir = path.join(repoRoot, ".github", "workflows");
 const workflowFiles = fs.readdirSync(workflowsDir).filter((f) => /\.ya?ml$/.test(f)).sort();
 const read = (f: string) => fs.readFileSync(path.join(workflowsDir, f), "utf8");
-const workflows = Object.fromEntries(workflowFiles.map((f) => [f, parseYaml(read(f)) as any]));
+const workflows = Object.fromEntries(workflowFiles.map((f) => [f, parseYaml(read(f)) as Json]));
 const allSteps = () =>
   workflowFiles.flatMap((f) =>
-    Object.entries(workflows[f].jobs ?? {}).flatMap(([job, j]: [string, any]) =>
-      (j.steps ?? []).map((step: any, i: number) => ({ where: `${f} ${job} step ${i + 1}`, step, job: j })),
+    Object.entries(workflows[f].jobs ?? {}).flatMap(([job, j]: [string, Json]) =>
+      (j.steps ?? []).map((step: Json, i: number) => ({ where: `${f} ${job} step ${i + 1}`, step, job: j })),
     ),
   );
 const stacks = fs
@@ -133,7 +134,7 @@ describe("Pulumi steps", () => {
     ["pull-request.yml", "preview"],
     ["drift.yml", "preview-refresh"],
   ])("%s runs phoenix doctor before the preview, with the CLI installed first, and fails on its verdict", (file, job) => {
-    const steps = workflows[file].jobs[job].steps as any[];
+    const steps = workflows[file].jobs[job].steps as Json[];
     const cli = steps.findIndex((s) => s.uses?.startsWith("pulumi/actions@") && !s.with);
     const doctor = steps.findIndex((s) => s.id === "doctor");
     const preview = steps.findIndex((s) => s.uses?.startsWith("pulumi/actions@") && s.with?.command === "preview");
@@ -156,7 +157,7 @@ describe("Pulumi steps", () => {
     expect(Object.keys(wf.on)).toEqual(["pull_request"]);
     const preview = wf.jobs.preview;
     expect(preview.strategy.matrix.stack).toBe("${{ fromJSON(needs.changes.outputs.stacks) }}");
-    const step = preview.steps.find((s: any) => s.uses?.startsWith("pulumi/actions@") && s.with);
+    const step = preview.steps.find((s: Json) => s.uses?.startsWith("pulumi/actions@") && s.with);
     expect(step.with).toMatchObject({ command: "preview", "comment-on-pr": true, policyPacks: "policy" });
     expect(preview.needs).toEqual(["changes", "checks"]);
     // The PR's code runs with the stack's secrets: only in the stack's environment (its reviewers),
@@ -169,7 +170,7 @@ describe("Pulumi steps", () => {
     const wf = workflows["deploy.yml"];
     expect(wf.on).toEqual({ push: { branches: ["main"] } });
     const up = wf.jobs.up;
-    expect(up.steps.find((s: any) => s.uses?.startsWith("pulumi/actions@")).with.command).toBe("up");
+    expect(up.steps.find((s: Json) => s.uses?.startsWith("pulumi/actions@")).with.command).toBe("up");
     expect(up.concurrency).toEqual({ group: "pulumi-${{ matrix.stack }}", "cancel-in-progress": false });
     // The drift check shares the group, so it never runs while a stack is being updated.
     expect(workflows["drift.yml"].jobs["preview-refresh"].concurrency).toEqual(up.concurrency);
@@ -182,7 +183,7 @@ describe("Pulumi steps", () => {
 
   it("credentials come from the secret store only", () => {
     for (const f of workflowFiles) {
-      const walk = (v: any, key: string) => {
+      const walk = (v: Json, key: string) => {
         if (v && typeof v === "object") for (const [k, x] of Object.entries(v)) walk(x, k);
         else if (/TOKEN|PASSPHRASE|SECRET|ACCESS_KEY|PASSWORD|PRIVATE/i.test(key)) {
           expect(String(v), `${f}: ${key}`).toMatch(/^\$\{\{ secrets\.[A-Z0-9_]+ \}\}$/);
@@ -194,8 +195,8 @@ describe("Pulumi steps", () => {
 });
 
 describe("the glue scripts, run as the runner runs them", () => {
-  const stepRun = (file: string, job: string, match: (step: any) => boolean): string => {
-    const step = (workflows[file].jobs[job].steps as any[]).find(match);
+  const stepRun = (file: string, job: string, match: (step: Json) => boolean): string => {
+    const step = (workflows[file].jobs[job].steps as Json[]).find(match);
     expect(step, `${file} ${job}`).toBeDefined();
     return step.run as string;
   };
@@ -238,7 +239,7 @@ describe("the glue scripts, run as the runner runs them", () => {
     // The dev stack's placeholder host key: doctor fails its ssh check and exits 1.
     expect(fs.readFileSync(out, "utf8")).toBe("exit=1\n");
     const md = fs.readFileSync(path.join(dir, "doctor.md"), "utf8");
-    expect(md).toMatch(/^### phoenix doctor: `dev` \(exit 1\)\n\n```\nfail  ssh: /);
+    expect(md).toMatch(/^### phoenix doctor: `dev` \(exit 1\)\n\n```\nfail {2}ssh: /);
     expect(fs.readFileSync(summary, "utf8")).toBe(md);
     expect(md + r.stdout + r.stderr).not.toContain("very-secret");
   });

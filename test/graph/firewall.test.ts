@@ -7,8 +7,8 @@ import { describe, expect, it } from "vitest";
 import { loadDist, repoRoot } from "../load";
 import { CASES_DIR } from "../config/cases";
 
-const { loadPhoenixConfig } = loadDist("infra/config/load");
-const G = loadDist("infra/graph");
+const { loadPhoenixConfig } = loadDist<typeof import("../../infra/config/load")>("infra/config/load");
+const G = loadDist<typeof import("../../infra/graph")>("infra/graph");
 const CASES = CASES_DIR;
 
 function model(dir: string) {
@@ -20,11 +20,11 @@ function model(dir: string) {
 describe("the firewall in the provisioning graph", () => {
   it("fw: host-initial-setup → host-firewall-rules → host-firewall, and ct-900 → ct-900-firewall", () => {
     const g = G.buildGraph(model(path.join(CASES, "fw")));
-    const nodes = new Map(g.nodes.map((n: any) => [n.id, n]));
+    const nodes = new Map(g.nodes.map((n) => [n.id, n]));
     expect(nodes.get("host-firewall-rules")).toMatchObject({ kind: "host", label: "firewall rules (3)" });
     expect(nodes.get("host-firewall")).toMatchObject({ kind: "host", label: "firewall on, in DROP, out ACCEPT" });
     expect(nodes.get("ct-900-firewall")).toMatchObject({ kind: "firewall", guestId: 900, label: "firewall on, 2 rules" });
-    const edges = g.edges.map((e: any) => `${e.from} -> ${e.to} (${e.kind})`);
+    const edges = g.edges.map((e) => `${e.from} -> ${e.to} (${e.kind})`);
     expect(edges).toEqual(
       expect.arrayContaining([
         "host-initial-setup -> host-firewall-rules (setup)",
@@ -37,9 +37,9 @@ describe("the firewall in the provisioning graph", () => {
 
   it("aliases and IP sets come before the rules and the guests' firewalls", () => {
     const m = model(path.join(CASES, "fw"));
-    m.host.firewall.aliases = [{ name: "lan", cidr: "192.0.2.0/24" }];
-    m.host.firewall.ipsets = [{ name: "admins", entries: [{ cidr: "lan", nomatch: false }] }];
-    const edges = G.buildGraph(m).edges.map((e: any) => `${e.from} -> ${e.to}`);
+    m.host.firewall!.aliases = [{ name: "lan", cidr: "192.0.2.0/24" }];
+    m.host.firewall!.ipsets = [{ name: "admins", entries: [{ cidr: "lan", nomatch: false }] }];
+    const edges = G.buildGraph(m).edges.map((e) => `${e.from} -> ${e.to}`);
     expect(edges).toEqual(
       expect.arrayContaining([
         "host-firewall-alias-lan -> host-firewall-ipset-admins",

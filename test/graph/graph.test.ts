@@ -4,8 +4,8 @@ import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadDist, repoRoot } from "../load";
 
-const { loadPhoenixConfig } = loadDist("infra/config/load");
-const G = loadDist("infra/graph");
+const { loadPhoenixConfig } = loadDist<typeof import("../../infra/config/load")>("infra/config/load");
+const G = loadDist<typeof import("../../infra/graph")>("infra/graph");
 
 function devModel() {
   const r = loadPhoenixConfig(path.join(repoRoot, "stacks", "dev"));
@@ -64,10 +64,10 @@ describe("Mermaid", () => {
 
 describe("graph structure", () => {
   const graph = G.buildGraph(devModel());
-  const has = (from: string, to: string, kind: string) => graph.edges.some((e: any) => e.from === from && e.to === to && e.kind === kind);
+  const has = (from: string, to: string, kind: string) => graph.edges.some((e) => e.from === from && e.to === to && e.kind === kind);
 
   it("names nodes by their resource names", () => {
-    const ids = graph.nodes.map((n: any) => n.id);
+    const ids = graph.nodes.map((n) => n.id);
     for (const id of ["host-initial-setup", "host-nvidia", "host-admin-user-phoenix_admin", "host-zfs-pool-quickOS", "host-zfs-dataset-quickOS-lxc-disks",
       "host-nfs-export-quickOS_vm-persistent-data", "host-samba-share-shared-prod-data", "ct-900", "ct-900-snapshot", "vm-8000", "vm-8000-snapshot", "vm-8001"]) {
       expect(ids).toContain(id);
@@ -87,7 +87,7 @@ describe("graph structure", () => {
 
   it("JSON output is sorted and parseable", () => {
     const json = JSON.parse(G.toJson(graph));
-    const ids = json.nodes.map((n: any) => n.id);
+    const ids = json.nodes.map((n: { id: string }) => n.id);
     expect(ids).toEqual([...ids].sort());
     expect(json.edges.length).toBe(graph.edges.length);
   });
@@ -103,8 +103,8 @@ describe("topologicalOrder", () => {
 
   it("orders a dependency on a higher ID before its dependent", () => {
     const m = devModel();
-    m.containers.find((c: any) => c.ctid === 950).dependencies = [8001];
-    const order = G.topologicalOrder(m).map((g: any) => g.id);
+    m.containers.find((c) => c.ctid === 950)!.dependencies = [8001];
+    const order = G.topologicalOrder(m).map((g) => g.id);
     expect(order.indexOf(8001)).toBeLessThan(order.indexOf(950));
     expect(order.indexOf(8000)).toBeLessThan(order.indexOf(8001));
     expect(order.indexOf(901)).toBeLessThan(order.indexOf(950));
@@ -112,8 +112,8 @@ describe("topologicalOrder", () => {
 
   it("holds for a 300-container four-level template tree", () => {
     const m = devModel();
-    const base = m.containers.find((c: any) => c.ctid === 950);
-    const containers: any[] = [];
+    const base = m.containers.find((c) => c.ctid === 950)!;
+    const containers: typeof m.containers = [];
     // levels: 1 root, 4 templates, 16 templates, then leaves; IDs assigned backwards to defeat ID order.
     let id = 2000;
     const make = (parent: number | undefined, template: boolean) => {
@@ -128,7 +128,7 @@ describe("topologicalOrder", () => {
     containers[299].dependencies = [containers[298].ctid];
     m.containers = containers;
     m.vms = [];
-    const order = G.topologicalOrder(m).map((g: any) => g.id);
+    const order = G.topologicalOrder(m).map((g) => g.id);
     expect(order).toHaveLength(300);
     const pos = new Map<number, number>(order.map((x: number, i: number) => [x, i]));
     for (const c of containers) {
@@ -139,7 +139,7 @@ describe("topologicalOrder", () => {
 
   it("refuses a cycle that slipped past the loader", () => {
     const m = devModel();
-    m.containers.find((c: any) => c.ctid === 900).dependencies = [955];
+    m.containers.find((c) => c.ctid === 900)!.dependencies = [955];
     expect(() => G.topologicalOrder(m)).toThrow(/cycle/);
   });
 });

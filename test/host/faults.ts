@@ -9,7 +9,7 @@ import type { TestHost } from "./sshd";
 export function hostStepGroups(host: TestHost): number[] {
   const out: number[] = [];
   for (const pid of host.processes()) {
-    let cmd = "";
+    let cmd: string;
     try {
       cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8");
     } catch {

@@ -83,7 +83,7 @@ const SESSION_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/b
 function run(file: string, args: string[], input?: string): Promise<ExecResult> {
   return new Promise((resolve) => {
     const child = execFile(file, args, { maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as any).code === "number" ? (err as any).code : 1) : 0;
+      const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;
       resolve({ code, stdout: String(stdout), stderr: String(stderr) });
     });
     if (input !== undefined) child.stdin?.end(input);

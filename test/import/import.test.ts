@@ -8,14 +8,16 @@ import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadDist, repoRoot, requireNode } from "../load";
 import { importFileProblems, importUrns, type ImportEntry } from "./importFile";
-import { planStack } from "../program/plan";
+import { planStack, type PlannedResource } from "../program/plan";
+import type { PhoenixModel } from "../../infra/config/model";
 
 const CT = "proxmoxve:index/containerLegacy:ContainerLegacy";
 const VM = "proxmoxve:index/vmLegacy:VmLegacy";
 const IMAGE = "proxmoxve:download/fileLegacy:FileLegacy";
 
-function model(containers: Array<{ ctid: number; node?: string }>, vms: Array<{ vmid: number; node?: string; cloneFrom?: number }>) {
-  return { containers, vms, host: {}, warnings: [], files: {} } as any;
+function model(containers: Array<{ ctid: number; node?: string }>, vms: Array<{ vmid: number; node?: string; cloneFrom?: number; templateImage?: string }>) {
+  // Only what buildImportFile reads of the model.
+  return { containers, vms, host: {}, warnings: [], files: {} } as unknown as PhoenixModel;
 }
 
 describe("import file shape (the checker itself)", () => {
@@ -52,7 +54,7 @@ describe("import file shape (the checker itself)", () => {
 });
 
 describe("buildImportFile", () => {
-  const { buildImportFile } = loadDist("infra/cli/import");
+  const { buildImportFile } = loadDist<typeof import("../../infra/cli/import")>("infra/cli/import");
 
   it("adopts each guest as <node>/<id> under its component, with the program's names", () => {
     const file = buildImportFile(model([{ ctid: 900 }, { ctid: 950, node: "pve2" }], [{ vmid: 8001 }]), "pve");
@@ -73,8 +75,8 @@ describe("buildImportFile", () => {
   });
 
   it("adds root VM templates' cloud images only when asked", () => {
-    const m = model([], [{ vmid: 8000, templateImage: "noble-server-cloudimg-amd64.img" }, { vmid: 8001, cloneFrom: 8000 }] as any);
-    m.host = { storages: [{ id: "fastData-iso", type: "dir", content: ["iso", "vztmpl"], target: "/x" }] };
+    const m = model([], [{ vmid: 8000, templateImage: "noble-server-cloudimg-amd64.img" }, { vmid: 8001, cloneFrom: 8000 }]);
+    m.host = { storages: [{ id: "fastData-iso", type: "dir", content: ["iso", "vztmpl"], target: "/x" }] } as PhoenixModel["host"];
     expect(buildImportFile(m, "pve").resources.some((r: ImportEntry) => r.type === IMAGE)).toBe(false);
     const file = buildImportFile(m, "pve", { withImages: true });
     expect(importFileProblems(file)).toEqual([]);
@@ -117,20 +119,20 @@ describe("phoenix import --stack dev", () => {
   it("gives each guest the URN, type and parent the program declares", async () => {
     const plan = await planStack({ stack: "dev" });
     expect(plan.errors).toEqual([]);
-    const planned = new Map<string, any>(plan.resources.map((r: any) => [r.urn, r]));
+    const planned = new Map<string, PlannedResource>(plan.resources.map((r) => [r.urn, r]));
     const file = JSON.parse(fs.readFileSync(out, "utf8"));
     const urns = importUrns(file, "dev", "phoenix");
     for (const entry of file.resources as ImportEntry[]) {
       const urn = urns.get(entry.name)!;
       expect(planned.has(urn), `${urn} is declared by the program`).toBe(true);
-      expect(planned.get(urn).type).toBe(entry.type);
+      expect(planned.get(urn)!.type).toBe(entry.type);
     }
     // The image id names the file the program declares.
     const image = file.resources.find((r: ImportEntry) => r.type === IMAGE);
-    const declared = planned.get(urns.get(image.name)!).inputs;
+    const declared = planned.get(urns.get(image.name)!)!.inputs;
     expect(image.id).toBe(`pve/${declared.datastoreId}:${declared.contentType}/${declared.fileName}`);
     // ... and nothing the program declares as a guest is left out.
-    const guestUrns = plan.resources.filter((r: any) => r.type === CT || r.type === VM).map((r: any) => r.urn).sort();
+    const guestUrns = plan.resources.filter((r) => r.type === CT || r.type === VM).map((r) => r.urn).sort();
     expect([...urns.values()].filter((u) => guestUrns.includes(u)).sort()).toEqual(guestUrns);
   });
 

@@ -8,6 +8,7 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { repoRoot } from "../load";
 import { byName, planStack, type PlanResult } from "./plan";
+import type { Json } from "../config/helpers";
 import { CASES_DIR } from "../config/cases";
 
 const CASES = CASES_DIR;
@@ -20,7 +21,7 @@ const temp: string[] = [];
 afterAll(() => temp.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
 
 /** A copy of a migration case with its host file changed by `mutate`. */
-function caseCopy(name: string, mutate: (host: any) => void): string {
+function caseCopy(name: string, mutate: (host: Json) => void): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "phoenix-fw-"));
   temp.push(dir);
   for (const f of fs.readdirSync(path.join(CASES, name))) fs.copyFileSync(path.join(CASES, name, f), path.join(dir, f));
@@ -141,7 +142,7 @@ describe("the lock-out guard in plan", () => {
     const plan = await planStack({ stack: "dev", configDir: dir, config: { "phoenix:managementNetwork": "192.0.2.0/24", "phoenix:sshHost": "192.0.2.13" } });
     expect(plan.errors).toEqual([]);
     const rules = byName(plan, "host-firewall-rules", RULES).inputs.rules;
-    expect(rules.slice(0, 2).map((r: any) => r.dport)).toEqual(["22", "8006"]);
+    expect(rules.slice(0, 2).map((r: { dport: string }) => r.dport)).toEqual(["22", "8006"]);
     expect(byName(plan, "host-firewall", CLUSTER).dependsOn).toContain("host-firewall-rules");
   });
 
@@ -163,7 +164,7 @@ describe("the lock-out guard in plan", () => {
     const ok = spawnSync(process.execPath, [bin, "plan", "--stack", "dev", "--json"], { cwd: repoRoot, encoding: "utf8" });
     expect(ok.status, ok.stderr).toBe(0);
     const doc = JSON.parse(ok.stdout);
-    const host = doc.resources.find((r: any) => r.name === "host-firewall");
+    const host = doc.resources.find((r: { name: string }) => r.name === "host-firewall");
     expect(host).toMatchObject({ type: CLUSTER, parent: "host" });
     expect(host.dependsOn).toContain("host-firewall-rules");
   });
@@ -196,7 +197,7 @@ describe("VMs", () => {
     for (const f of fs.readdirSync(path.join(repoRoot, "stacks", "dev"))) fs.copyFileSync(path.join(repoRoot, "stacks", "dev", f), path.join(dir, f));
     const file = path.join(dir, "phoenix_vm_configs.json");
     const vms = JSON.parse(fs.readFileSync(file, "utf8"));
-    const vm = vms.vms.find((v: any) => v.vmid === 8001);
+    const vm = vms.vms.find((v: { vmid: number }) => v.vmid === 8001);
     vm.firewall = { enabled: true, default_input_policy: "DROP", rules: [{ type: "in", action: "ACCEPT", macro: "https", source: "10.0.0.0/24" }] };
     fs.writeFileSync(file, JSON.stringify(vms));
     const plan = await planStack({ stack: "dev", configDir: dir });
@@ -234,7 +235,7 @@ describe("the dev and prod stacks", () => {
       const plan = await planStack({ stack });
       expect(plan.errors, stack).toEqual([]);
       const rules = byName(plan, "host-firewall-rules", RULES).inputs.rules;
-      expect(rules.map((r: any) => `${r.action} ${r.proto} ${r.dport} ${r.source}`), stack).toEqual([
+      expect(rules.map((r: Record<string, string>) => `${r.action} ${r.proto} ${r.dport} ${r.source}`), stack).toEqual([
         "ACCEPT tcp 22 10.0.0.0/24",
         "ACCEPT tcp 8006 10.0.0.0/24",
       ]);

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadDist, repoRoot } from "../load";
 import { CASES, CASES_DIR } from "../config/cases";
 import { byName, planStack, type PlanResult } from "./plan";
+import type { Files } from "../config/helpers";
 
 const temp: string[] = [];
 afterAll(() => {
@@ -17,7 +18,7 @@ afterAll(() => {
 });
 
 /** A writable copy of a case, changed by `edit` (JSON files by short name) and with extra files. */
-function variant(name: string, edit: (f: { host: any; lxc: any; vm: any }) => void, files: Record<string, string> = {}): string {
+function variant(name: string, edit: (f: Files) => void, files: Record<string, string> = {}): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `phoenix-plan-${name}-`));
   temp.push(dir);
   const read = (f: string) => JSON.parse(fs.readFileSync(path.join(CASES_DIR, name, f), "utf8"));
@@ -132,11 +133,11 @@ describe("stack-provided scripts and secrets in the plan", () => {
 
   it("an application script runs in the Bash protocol when the stack holds phoenix_hypervisor_common_utils.sh", async () => {
     const app = "#!/bin/bash\nsource \"$(dirname \"$0\")/phoenix_hypervisor_common_utils.sh\"\necho \"$1\"\n";
-    const edit = (f: any) => (f.lxc.lxc_configs["900"].application_script = "phoenix_hypervisor_lxc_900.sh");
+    const edit = (f: Files) => (f.lxc.lxc_configs["900"].application_script = "phoenix_hypervisor_lxc_900.sh");
     const bash = await plan(variant("base", edit, { "phoenix_hypervisor_lxc_900.sh": app, "phoenix_hypervisor_common_utils.sh": "util() { :; }\n" }));
     expect(bash.errors).toEqual([]);
     const step = byName(bash, "ct-900-app");
-    const { lxcFile } = loadDist("providers/lxc/index");
+    const { lxcFile } = loadDist<typeof import("../../providers/lxc/index")>("providers/lxc/index");
     expect(step.inputs.params).toMatchObject({ script: lxcFile("steps/bash_app.sh").text, env_app_name: "phoenix_hypervisor_lxc_900.sh", env_app_ctid: "900", env_app_script: app, env_app_utils: "util() { :; }\n" });
     expect(step.secretInputs).toContain("secretParams");
     expect(Object.keys(step.inputs.secretParams).sort()).toEqual(["env_app_hypervisor_config", "env_app_lxc_configs", "env_app_vm_configs"]);

@@ -107,7 +107,7 @@ describe("phoenix plan from the command line", () => {
   it("shows each resource's inputs, secrets as [secret], without the serialized provider", () => {
     const out = execFileSync(process.execPath, [bin, "plan", "--json", "--stack", "dev"], { cwd: repoRoot, encoding: "utf8" });
     const doc = JSON.parse(out);
-    const find = (name: string, type?: string) => doc.resources.find((r: any) => r.name === name && (!type || r.type === type));
+    const find = (name: string, type?: string) => doc.resources.find((r: { name: string; type: string }) => r.name === name && (!type || r.type === type));
     // What goes to the API...
     const ct = find("ct-902", "proxmoxve:index/containerLegacy:ContainerLegacy");
     expect(ct.inputs).toMatchObject({ vmId: 902, clone: { vmId: 900, full: true }, features: { nesting: true }, disk: { size: 32 } });

@@ -50,7 +50,7 @@ describe("buildUserData", () => {
     ]);
     expect(doc.ssh_pwauth).toBe(false);
     expect(doc.packages).toEqual(["qemu-guest-agent"]);
-    const files = Object.fromEntries(doc.write_files.map((f: any) => [f.path, f]));
+    const files = Object.fromEntries(doc.write_files.map((f: { path: string; content: string }) => [f.path, f]));
     expect(files["/opt/phoenix/features/docker.sh"]).toMatchObject({ content: base.features[0].text, permissions: "0755", owner: "root:root" });
     expect(files["/opt/phoenix/features/first_boot.sh"].content).toBe(base.runner);
     expect(files["/opt/phoenix/features/common.sh"].content).toBe(base.library);
@@ -70,7 +70,7 @@ describe("buildUserData", () => {
   it("keeps any parameter value as data (base64 in the env file), and refuses bad names", () => {
     const value = "x\n$(touch /tmp/p) `id` 'q' \"d\"";
     const doc = parse(ci.buildUserData({ ...base, params: { EVIL: value } }));
-    const env = doc.write_files.find((f: any) => f.path === "/etc/phoenix/features.env").content as string;
+    const env = doc.write_files.find((f: { path: string; content: string }) => f.path === "/etc/phoenix/features.env").content as string;
     expect(env).toBe(`EVIL=${Buffer.from(value).toString("base64")}\n`);
     expect(() => ci.buildUserData({ ...base, params: { "A;B": "x" } })).toThrow(/invalid feature parameter name/);
     expect(() => ci.buildUserData({ ...base, params: { A: "x\0y" } })).toThrow(/NUL/);

@@ -24,7 +24,7 @@ const settings: StackSettings = {
 const template = model.vms.find((v) => v.vmid === 8000)!;
 
 function vm(overrides: Record<string, unknown>) {
-  return { ...structuredClone(model.vms.find((v) => v.vmid === 8001)!), ...overrides } as any;
+  return { ...structuredClone(model.vms.find((v) => v.vmid === 8001)!), ...overrides } as typeof template;
 }
 
 describe("VmGuest (mock monitor)", () => {
@@ -55,7 +55,7 @@ describe("VmGuest (mock monitor)", () => {
     const userData = parse(resources.find((r) => r.name === "vm-8100-user-data")!.inputs.sourceRaw.data);
     expect(userData.mounts).toEqual([["10.0.0.13:/quickOS/shared-prod-data", "/mnt/shared", "nfs", "defaults,_netdev,nofail", "0", "0"]]);
     const env = Object.fromEntries(
-      (userData.write_files.find((f: any) => f.path === "/etc/phoenix/features.env").content as string)
+      (userData.write_files.find((f: { path: string; content: string }) => f.path === "/etc/phoenix/features.env").content as string)
         .trim()
         .split("\n")
         .map((l) => [l.split("=")[0], Buffer.from(l.slice(l.indexOf("=") + 1), "base64").toString()]),
@@ -73,7 +73,7 @@ describe("VmGuest (mock monitor)", () => {
       return new VmGuest("vm-8001", { vm: vm({}), model, settings, parentTemplate: t, dependsOn: [] });
     });
     const text: string = resources.find((r) => r.name === "vm-8001-user-data")!.inputs.sourceRaw.data;
-    const env = parse(text).write_files.find((f: any) => f.path === "/etc/phoenix/features.env").content as string;
+    const env = parse(text).write_files.find((f: { path: string; content: string }) => f.path === "/etc/phoenix/features.env").content as string;
     expect(env).not.toMatch(/^NVIDIA_/m);
   });
 

@@ -11,8 +11,8 @@ import { repoRoot } from "../load";
 import { byName, planStack, type PlanResult } from "./plan";
 
 const vmFile = JSON.parse(readFileSync(path.join(repoRoot, "stacks/dev/phoenix_vm_configs.json"), "utf8"));
-const raw8000 = vmFile.vms.find((v: any) => v.vmid === 8000);
-const raw8001 = vmFile.vms.find((v: any) => v.vmid === 8001);
+const raw8000 = vmFile.vms.find((v: { vmid: number }) => v.vmid === 8000);
+const raw8001 = vmFile.vms.find((v: { vmid: number }) => v.vmid === 8001);
 const defaults = vmFile.vm_defaults;
 
 let dev: PlanResult;
@@ -118,7 +118,7 @@ describe("VMs in the plan of the dev stack", () => {
       }),
     ]);
     expect(doc.packages).toContain("qemu-guest-agent");
-    const files = Object.fromEntries(doc.write_files.map((f: any) => [f.path, f.content]));
+    const files = Object.fromEntries(doc.write_files.map((f: { path: string; content: string }) => [f.path, f.content]));
     for (const feature of raw8001.features) {
       expect(files[`/opt/phoenix/features/${feature}.sh`], feature).toBe(readFileSync(path.join(repoRoot, "features/vm", `${feature}.sh`), "utf8"));
     }

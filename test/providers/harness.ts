@@ -7,11 +7,13 @@
 // directory, which for vitest is the repository root (dist/, so build first).
 //
 //   const [res] = await captureResources(() => {
-//     const { HostScriptResource } = loadDist("providers/base/index");
+//     const { HostScriptResource } = loadDist<typeof import("../../providers/base/index")>("providers/base/index");
 //     new HostScriptResource(kind, "ct-101-docker", { connection: host.target, script, params });
 //   });
 //   const provider = await loadProvider(res.provider, host);   // configured with host's key
 //   await runLifecycle({ provider, inputs: res.inputs, changedInputs: ..., expect });
+import type * as pulumi from "@pulumi/pulumi";
+import type { PropertyBag } from "../../infra/cli/plan";
 import { requireNode } from "../load";
 
 /** Pulumi's marker for a secret value in serialized properties. */
@@ -23,22 +25,19 @@ export interface CapturedResource {
   type: string;
   name: string;
   /** Inputs as the engine hands them to the provider (secrets unwrapped, `__provider` included). */
-  inputs: Record<string, any>;
+  inputs: PropertyBag;
   /** Names of the inputs that were Pulumi secrets. */
   secretInputs: string[];
   /** The serialized provider (`__provider`), or undefined for non-dynamic resources. */
   provider?: string;
 }
 
-/** Minimal ResourceProvider view (what Pulumi's dynamic-provider host calls). */
-export interface LoadedProvider {
+/**
+ * The ResourceProvider as Pulumi's dynamic-provider host calls it (check, diff, create, read,
+ * update, delete with the SDK's own result types); `configure` gets a ConfigLike stack config.
+ */
+export interface LoadedProvider extends Omit<pulumi.dynamic.ResourceProvider, "configure"> {
   configure?(req: { config: ConfigLike }): Promise<void>;
-  check?(olds: any, news: any): Promise<{ inputs?: any; failures?: Array<{ property: string; reason: string }> }>;
-  diff?(id: string, olds: any, news: any): Promise<{ changes?: boolean; replaces?: string[]; deleteBeforeReplace?: boolean }>;
-  create(inputs: any): Promise<{ id: string; outs?: any }>;
-  read?(id: string, props?: any): Promise<{ id?: string; props?: any; inputs?: any }>;
-  update?(id: string, olds: any, news: any): Promise<{ outs?: any }>;
-  delete?(id: string, props: any): Promise<void>;
 }
 
 export interface ConfigLike {
@@ -46,12 +45,13 @@ export interface ConfigLike {
   require(key: string): string;
 }
 
-function unwrapSecrets(value: any, path: string, found: Set<string>): any {
+function unwrapSecrets(value: unknown, path: string, found: Set<string>): unknown {
   if (Array.isArray(value)) return value.map((v) => unwrapSecrets(v, path, found));
   if (value && typeof value === "object") {
-    if (value[SECRET_SIG_KEY] === SECRET_SIG) {
+    const secret = value as { [SECRET_SIG_KEY]?: unknown; value?: unknown };
+    if (secret[SECRET_SIG_KEY] === SECRET_SIG) {
       found.add(path);
-      return unwrapSecrets(value.value, path, found);
+      return unwrapSecrets(secret.value, path, found);
     }
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, unwrapSecrets(v, path, found)]));
   }
@@ -70,9 +70,9 @@ export async function captureResources(declare: () => unknown | Promise<unknown>
   if (opts.config) pulumi.runtime.setAllConfig(opts.config);
   await pulumi.runtime.setMocks(
     {
-      newResource(args: { type: string; name: string; inputs: any; id?: string }) {
+      newResource(args: pulumi.runtime.MockResourceArgs) {
         const secrets = new Set<string>();
-        const inputs: Record<string, any> = {};
+        const inputs: PropertyBag = {};
         for (const [k, v] of Object.entries(args.inputs ?? {})) inputs[k] = unwrapSecrets(v, k, secrets);
         captured.push({
           type: args.type,
@@ -83,7 +83,7 @@ export async function captureResources(declare: () => unknown | Promise<unknown>
         });
         return { id: `${args.name}-id`, state: args.inputs };
       },
-      call(args: { inputs: any }) {
+      call(args: pulumi.runtime.MockCallArgs) {
         return args.inputs;
       },
     },

@@ -4,22 +4,24 @@
 //   update with a changed input → read reflects it → diff(changed) is empty → delete →
 //   read reports it gone → delete again is harmless.
 // Assertions use the caller's vitest `expect`; the returned report lists what each step saw.
+import type { Assertion } from "vitest";
+import type { PropertyBag } from "../../infra/cli/plan";
 import type { LoadedProvider } from "./harness";
 
-type Expect = (actual: unknown, message?: string) => any;
+type Expect = (actual: unknown, message?: string) => Assertion<unknown>;
 
 export interface LifecycleOptions {
   provider: LoadedProvider;
   /** Inputs as captured by the harness (`__provider` may be included, as the engine does). */
-  inputs: Record<string, any>;
+  inputs: PropertyBag;
   /** The same resource with at least one changed input (usually a param). */
-  changedInputs: Record<string, any>;
+  changedInputs: PropertyBag;
   /** vitest's expect. */
   expect: Expect;
   /** Extra assertions on the host after each step (e.g. inspect the throwaway root). */
   verify?: {
-    afterCreate?(outs: Record<string, any>): Promise<void> | void;
-    afterUpdate?(outs: Record<string, any>): Promise<void> | void;
+    afterCreate?(outs: PropertyBag): Promise<void> | void;
+    afterUpdate?(outs: PropertyBag): Promise<void> | void;
     afterDelete?(): Promise<void> | void;
   };
 }
@@ -34,11 +36,11 @@ export interface LifecycleReport {
   /** "update" when the change was applied in place, "replace" when diff asked for replacement. */
   changePath: "update" | "replace";
   steps: LifecycleStep[];
-  created: Record<string, any>;
-  updated: Record<string, any>;
+  created: PropertyBag;
+  updated: PropertyBag;
 }
 
-const comparable = (props: Record<string, any>) => ({
+const comparable = (props: PropertyBag) => ({
   connection: props.connection,
   scriptHash: props.scriptHash,
   params: props.params,
@@ -51,23 +53,23 @@ export async function runLifecycle(opts: LifecycleOptions): Promise<LifecycleRep
   const steps: LifecycleStep[] = [];
   const log = (step: string, detail?: unknown) => steps.push({ step, detail });
 
-  const checked = async (inputs: Record<string, any>, olds: Record<string, any>, what: string) => {
+  const checked = async (inputs: PropertyBag, olds: PropertyBag, what: string) => {
     if (!p.check) return inputs;
     const r = await p.check(olds, inputs);
     expect(r.failures ?? [], `check(${what}) failures`).toEqual([]);
     return { ...(r.inputs ?? inputs) };
   };
 
-  const readBack = async (id: string, props: Record<string, any>, what: string) => {
+  const readBack = async (id: string, props: PropertyBag, what: string) => {
     expect(typeof p.read, "the provider implements read").toBe("function");
     const r = await p.read!(id, props);
     expect(r.id, `read after ${what} keeps the id`).toBe(id);
     expect(r.props?.observed?.present, `read after ${what}: the object is present`).not.toBe(false);
     expect(r.props?.observed?.matches, `read after ${what}: the object matches its inputs`).not.toBe(false);
-    return r.props as Record<string, any>;
+    return r.props as PropertyBag;
   };
 
-  const noChange = async (id: string, olds: Record<string, any>, news: Record<string, any>, what: string) => {
+  const noChange = async (id: string, olds: PropertyBag, news: PropertyBag, what: string) => {
     expect(typeof p.diff, "the provider implements diff").toBe("function");
     const d = await p.diff!(id, olds, news);
     expect(d.changes, `diff after ${what} with the same inputs reports no change`).toBe(false);
@@ -79,7 +81,7 @@ export async function runLifecycle(opts: LifecycleOptions): Promise<LifecycleRep
   const created = await p.create(inputs);
   expect(typeof created.id === "string" && created.id.length > 0, "create returns an id").toBe(true);
   const id = created.id;
-  const outs = created.outs as Record<string, any>;
+  const outs = created.outs as PropertyBag;
   log("create", { id, observed: outs?.observed });
   expect(comparable(outs), "create's outputs carry its inputs").toEqual(comparable(inputs));
   await opts.verify?.afterCreate?.(outs);
@@ -106,7 +108,7 @@ export async function runLifecycle(opts: LifecycleOptions): Promise<LifecycleRep
   const d = await p.diff!(id, read1, changed);
   expect(d.changes, "diff with changed inputs reports a change").toBe(true);
   let changePath: "update" | "replace";
-  let updated: Record<string, any>;
+  let updated: PropertyBag;
   let currentId = id;
   if (d.replaces && d.replaces.length) {
     changePath = "replace";

@@ -7,7 +7,7 @@ import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { loadDist, repoRoot } from "../../load";
 
-const registry = loadDist("features/registry");
+const registry = loadDist<typeof import("../../../features/registry")>("features/registry");
 const dir = path.join(repoRoot, "features/hypervisor");
 const tmp = mkdtempSync(path.join(tmpdir(), "phoenix-compose-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

@@ -11,7 +11,7 @@ import { killHostSteps } from "../../host/faults";
 
 const ssh = loadDist<typeof import("../../../providers/ssh/index")>("providers/ssh/index");
 const base = loadDist<typeof import("../../../providers/base/index")>("providers/base/index");
-const registry = loadDist("features/registry");
+const registry = loadDist<typeof import("../../../features/registry")>("features/registry");
 
 const POINTS = 6;
 let landed = 0;

@@ -8,9 +8,10 @@ import { mkdtempSync, readdirSync, readlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { loadDist } from "../../load";
+import type { Json } from "../../config/helpers";
 
 // Scripts run as the host receives them: composed by the registry (includes replaced).
-const registry = loadDist("features/registry");
+const registry = loadDist<typeof import("../../../features/registry")>("features/registry");
 
 const OVERLAID = ["etc", "var", "run", "usr/local", "mnt", "srv", "root", "home"];
 
@@ -22,7 +23,7 @@ export interface ExecResult {
 
 export interface ScriptResult extends ExecResult {
   /** The parsed `PHOENIX_RESULT {json}` line, if the script printed one. */
-  result?: Record<string, any>;
+  result?: Record<string, Json>;
 }
 
 export interface ThrowawayRoot {
@@ -46,7 +47,7 @@ export function scriptEnv(action: string, params: Record<string, string>, allowD
   return env;
 }
 
-export function parseResult(stdout: string): Record<string, any> | undefined {
+export function parseResult(stdout: string): Record<string, Json> | undefined {
   const line = stdout.trimEnd().split("\n").reverse().find((l) => l.startsWith("PHOENIX_RESULT "));
   return line ? JSON.parse(line.slice("PHOENIX_RESULT ".length)) : undefined;
 }

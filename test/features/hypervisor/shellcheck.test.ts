@@ -7,7 +7,7 @@ import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadDist, repoRoot } from "../../load";
 
-const registry = loadDist("features/registry");
+const registry = loadDist<typeof import("../../../features/registry")>("features/registry");
 const dir = path.join(repoRoot, "features/hypervisor");
 const scripts = readdirSync(dir).filter((f) => f.endsWith(".sh"));
 const libraries = readdirSync(path.join(dir, "lib"))
@@ -18,8 +18,9 @@ function shellcheck(cwd: string, files: string[], stdin?: string): string {
   try {
     execFileSync("shellcheck", ["-x", "--severity=style", ...files], { cwd, encoding: "utf8", stdio: "pipe", input: stdin });
     return "";
-  } catch (err: any) {
-    return String(err.stdout || err.message);
+  } catch (err) {
+    const e = err as { stdout?: string; message?: string };
+    return String(e.stdout || e.message);
   }
 }
 

@@ -10,6 +10,7 @@ import { createHash } from "node:crypto";
 import * as os from "node:os";
 import * as path from "node:path";
 import { repoRoot } from "../../load";
+import type { Json } from "../../config/helpers";
 
 export interface RunResult {
   code: number;
@@ -27,7 +28,7 @@ export interface Emulated {
   /** Creates and starts a container from the Ubuntu template. */
   container(ctid: number): Promise<void>;
   /** Runs a step (apply/read/delete) through the host wrapper. */
-  step(ctid: number, action: "apply" | "read" | "delete", step: string, scriptFile: string, env?: Record<string, string>): Promise<RunResult & { result?: any }>;
+  step(ctid: number, action: "apply" | "read" | "delete", step: string, scriptFile: string, env?: Record<string, string>): Promise<RunResult & { result?: Record<string, Json> }>;
   /** The stand-in tools' calls in container `ctid`. */
   calls(ctid: number): string[];
   /** path → sha256 of every file in the container (except logs and the pushed step files). */
@@ -61,7 +62,7 @@ export function emulated(): Emulated {
     new Promise<RunResult>((resolve) => {
       const argv = ["-m", "--propagation", "private", "--", "bash", "-c", overlay, "bash", file, ...args];
       execFile("unshare", argv, { env: { ...env, ...extraEnv }, maxBuffer: 32 * 1024 * 1024 }, (err, stdout, stderr) => {
-        resolve({ code: err ? (typeof (err as any).code === "number" ? (err as any).code : 1) : 0, stdout: String(stdout), stderr: String(stderr) });
+        resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout: String(stdout), stderr: String(stderr) });
       });
     });
   const rootfs = (ctid: number) => path.join(dir, "state/lxc", String(ctid), "rootfs");

@@ -149,7 +149,7 @@ describe("user data and first boot (throwaway root)", () => {
     expect(vm.features).toEqual(["base_setup", "docker"]);
     const userData = vmComponent.vmUserData(vm, loaded.model);
     const doc = parse(userData);
-    const files = Object.fromEntries((doc.write_files as any[]).map((f) => [f.path, f.content]));
+    const files = Object.fromEntries((doc.write_files as Array<{ path: string; content: string }>).map((f) => [f.path, f.content]));
     expect(files["/opt/phoenix/features/docker.sh"]).toBe(readFileSync(path.join(repoRoot, "features/lxc/docker.sh"), "utf8"));
     expect(files["/opt/phoenix/features/common.sh"]).toBe(readFileSync(path.join(repoRoot, "features/lxc/lib/common.sh"), "utf8"));
 

@@ -7,6 +7,8 @@
 // other paths than the one that serialized it (the TypeScript sources without dist/, as
 // `pulumi up` runs them from a clean checkout; and dist/), and stacks written by the old
 // self-contained serialization (test/fixtures/provider-v0) still refresh, update and destroy.
+import type * as providerPb from "@pulumi/pulumi/proto/provider_pb";
+import type { PropertyBag } from "../../../infra/cli/plan";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
@@ -32,8 +34,19 @@ const OLD_PROVIDER = fs.readFileSync(path.join(repoRoot, "test/fixtures/provider
 
 const struct = (o: unknown) => structproto.Struct.fromJavaScript(JSON.parse(JSON.stringify(o)));
 
+/** The ResourceProvider gRPC replies the tests read, by method. */
+interface Replies {
+  configure: providerPb.ConfigureResponse;
+  check: providerPb.CheckResponse;
+  create: providerPb.CreateResponse;
+  read: providerPb.ReadResponse;
+  diff: providerPb.DiffResponse;
+  update: providerPb.UpdateResponse;
+  delete: unknown;
+}
+
 interface PluginHost {
-  call<T = any>(method: string, req: unknown): Promise<T>;
+  call<M extends keyof Replies>(method: M, req: unknown): Promise<Replies[M]>;
   stop(): void;
 }
 
@@ -58,8 +71,8 @@ async function startPlugin(host: TestHost, opts: { cwd: string; env?: Record<str
     plugin.once("exit", (code) => reject(new Error(`dynamic provider host exited ${code}: ${stderr}`)));
   });
   const client = new provrpc.ResourceProviderClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
-  const call = <T = any>(method: string, req: unknown): Promise<T> =>
-    new Promise((resolve, reject) => client[method](req, (err: Error | null, res: T) => (err ? reject(new Error(`${err.message}\nhost stderr: ${stderr.slice(-2000)}`)) : resolve(res))));
+  const call = <M extends keyof Replies>(method: M, req: unknown): Promise<Replies[M]> =>
+    new Promise((resolve, reject) => client[method](req, (err: Error | null, res: Replies[M]) => (err ? reject(new Error(`${err.message}\nhost stderr: ${stderr.slice(-2000)}`)) : resolve(res))));
   // Configure: the stack config as the engine sends it, the key wrapped as a Pulumi secret.
   const conf = new provproto.ConfigureRequest();
   conf.setArgs(struct({ "phoenix:sshPrivateKey": { [SECRET_SIG_KEY]: SECRET_SIG, value: host.secrets.privateKey }, "phoenix:node": "pve" }));
@@ -104,10 +117,10 @@ function copyCheckout(dir: string, withDist: boolean): string {
 }
 
 /** Declares one etc-file resource and returns its inputs as the engine hands them over. */
-async function declare(name: string, params: Record<string, string>, target: TestHost["target"]): Promise<Record<string, any>> {
+async function declare(name: string, params: Record<string, string>, target: TestHost["target"]): Promise<PropertyBag> {
   const [res] = (
     await captureResources(() =>
-      new base.HostScriptResource(etcFileKind as any, `host-etc-file-${name}`, {
+      new base.HostScriptResource(etcFileKind, `host-etc-file-${name}`, {
         connection: target,
         script: etcFileScript,
         params: { name, mode: "644", ...params },
@@ -120,27 +133,28 @@ async function declare(name: string, params: Record<string, string>, target: Tes
 
 /** Serializes the test kind's loader the way `pulumi.dynamic.Resource` does, with a given spec. */
 async function serializeLoader(source: "ts" | "js"): Promise<string> {
-  const provider = base.loaderProvider(etcFileKind as any, { ...base.providerSpec(etcFileKind as any), source });
+  const provider = base.loaderProvider(etcFileKind, { ...base.providerSpec(etcFileKind), source });
   return (await pulumi.runtime.serializeFunction(() => provider, { allowSecrets: true })).text;
 }
 
-const request = (Type: any, fields: Record<string, unknown>) => {
-  const r = new Type();
+/** Builds a request message: `fields` set through the message's `set<Field>` methods. */
+const request = (Type: new () => object, fields: Record<string, unknown>) => {
+  const r = new Type() as Record<string, (v: unknown) => void>;
   for (const [k, v] of Object.entries(fields)) r[`set${k[0].toUpperCase()}${k.slice(1)}`](v);
   return r;
 };
 
 /** check → create → read → diff (none for a new __provider, some for new content) → update → delete → read gone. */
-async function lifecycle(plugin: PluginHost, host: TestHost, inputs0: Record<string, any>): Promise<void> {
+async function lifecycle(plugin: PluginHost, host: TestHost, inputs0: PropertyBag): Promise<void> {
   const file = `/etc/phoenix-test/${inputs0.params.name}`;
   const checked = await plugin.call("check", request(provproto.CheckRequest, { urn: URN, olds: struct({}), news: struct(inputs0) }));
   expect(checked.getFailuresList()).toEqual([]);
-  const inputs = checked.getInputs().toJavaScript();
+  const inputs = checked.getInputs()!.toJavaScript() as PropertyBag;
   expect(inputs.__provider).toBe(inputs0.__provider);
 
   const created = await plugin.call("create", request(provproto.CreateRequest, { urn: URN, properties: struct(inputs) }));
   const id = created.getId();
-  const outs = created.getProperties().toJavaScript();
+  const outs = created.getProperties()!.toJavaScript();
   expect(id).toMatch(/^etc-file:127\.0\.0\.1:[0-9a-f]{16}$/);
   expect(outs.observed).toMatchObject({ present: true, matches: true });
   expect(outs.__provider).toBe(inputs0.__provider);
@@ -148,7 +162,7 @@ async function lifecycle(plugin: PluginHost, host: TestHost, inputs0: Record<str
 
   const readResp = await plugin.call("read", request(provproto.ReadRequest, { id, urn: URN, properties: struct(outs) }));
   expect(readResp.getId()).toBe(id);
-  expect(readResp.getProperties().toJavaScript().observed).toMatchObject({ present: true, matches: true });
+  expect(readResp.getProperties()!.toJavaScript().observed).toMatchObject({ present: true, matches: true });
 
   const diff = (news: Record<string, unknown>) => plugin.call("diff", request(provproto.DiffRequest, { id, urn: URN, olds: struct(outs), news: struct(news) }));
   expect((await diff({ ...inputs, __provider: `${inputs.__provider}\n// a newer Phoenix` })).getChanges()).toBe(provproto.DiffResponse.DiffChanges.DIFF_NONE);
@@ -158,7 +172,7 @@ async function lifecycle(plugin: PluginHost, host: TestHost, inputs0: Record<str
   expect(changed.getReplacesList()).toEqual([]);
 
   const update = request(provproto.UpdateRequest, { id, urn: URN, olds: struct(outs), news: struct(changedInputs) });
-  const updated = (await plugin.call("update", update)).getProperties().toJavaScript();
+  const updated = (await plugin.call("update", update)).getProperties()!.toJavaScript() as PropertyBag;
   expect(updated.params.content).toBe("two\n");
   expect((await host.exec(`cat ${file}`)).stdout).toBe("two\n");
 
@@ -201,18 +215,18 @@ describe("under Pulumi's real dynamic-provider host (gRPC)", () => {
     const create = (props: Record<string, unknown>) => plugin.call("create", request(provproto.CreateRequest, { urn: URN, properties: struct(props) }));
     const created = await create(oldInputs);
     const id = created.getId();
-    const oldOuts = created.getProperties().toJavaScript();
+    const oldOuts = created.getProperties()!.toJavaScript();
     expect(oldOuts.__provider).toBe(OLD_PROVIDER);
 
     // refresh reads with the state's (old) provider
     const read = await plugin.call("read", request(provproto.ReadRequest, { id, urn: URN, properties: struct(oldOuts) }));
-    expect(read.getProperties().toJavaScript().observed).toMatchObject({ present: true, matches: true });
+    expect(read.getProperties()!.toJavaScript().observed).toMatchObject({ present: true, matches: true });
     // the upgraded program: same inputs, the new small provider → no change
     const diff = await plugin.call("diff", request(provproto.DiffRequest, { id, urn: URN, olds: struct(oldOuts), news: struct(fresh) }));
     expect(diff.getChanges()).toBe(provproto.DiffResponse.DiffChanges.DIFF_NONE);
     // a real change runs with the new provider (the engine uses the news' __provider for update)
     const news = { ...fresh, params: { ...fresh.params, content: "new\n" } };
-    const updated = (await plugin.call("update", request(provproto.UpdateRequest, { id, urn: URN, olds: struct(oldOuts), news: struct(news) }))).getProperties().toJavaScript();
+    const updated = (await plugin.call("update", request(provproto.UpdateRequest, { id, urn: URN, olds: struct(oldOuts), news: struct(news) }))).getProperties()!.toJavaScript();
     expect(updated.__provider).toBe(fresh.__provider);
     expect((await host.exec("cat /etc/phoenix-test/old-state")).stdout).toBe("new\n");
     await plugin.call("delete", request(provproto.DeleteRequest, { id, urn: URN, properties: struct(updated) }));
@@ -220,7 +234,7 @@ describe("under Pulumi's real dynamic-provider host (gRPC)", () => {
 
     // destroy straight from the old state (the engine deletes with the state's __provider)
     const again = await create(oldInputs);
-    await plugin.call("delete", request(provproto.DeleteRequest, { id: again.getId(), urn: URN, properties: struct(again.getProperties().toJavaScript()) }));
+    await plugin.call("delete", request(provproto.DeleteRequest, { id: again.getId(), urn: URN, properties: struct(again.getProperties()!.toJavaScript()) }));
     expect((await host.exec("test -e /etc/phoenix-test/old-state")).code).not.toBe(0);
   });
 });

@@ -24,7 +24,7 @@ describe("runHostScript", () => {
   });
 
   const run = (script: string, over: Record<string, unknown> = {}) =>
-    base.runHostScript(session, { script, action: "read", params: {}, purpose: "read test-kind", ...over } as any);
+    base.runHostScript(session, { script, action: "read", params: {}, purpose: "read test-kind", ...over } as Parameters<typeof base.runHostScript>[1]);
 
   it("passes the action, allowDestroy and params as PHOENIX_* and parses the last result line", async () => {
     const r = await run(
@@ -69,7 +69,7 @@ describe("runHostScript", () => {
     expect(err.message).toMatch(/^read test-kind on root@127\.0\.0\.1:\d+ failed with exit code 42: …/);
     expect(err.message).toContain("line 3000");
     expect(err.message).not.toContain("line 1\n");
-    expect((err as any).code).toBe(42);
+    expect((err as { code?: unknown }).code).toBe(42);
     await expect(run("echo no result")).rejects.toThrow(/read test-kind: the script exited 0 but printed no PHOENIX_RESULT line/);
     await expect(run("echo 'PHOENIX_RESULT [1]'")).rejects.toThrow(/invalid PHOENIX_RESULT line: PHOENIX_RESULT is not a JSON object/);
     await expect(run("echo 'PHOENIX_RESULT {oops'")).rejects.toThrow(/invalid PHOENIX_RESULT line/);

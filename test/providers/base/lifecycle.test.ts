@@ -18,7 +18,7 @@ describe("host-script provider lifecycle (etc-file kind)", () => {
   afterAll(() => host?.stop());
 
   const declare = (name: string, params: Record<string, string>) => () =>
-    new base.HostScriptResource(etcFileKind as any, name, { connection: host.target as any, script: etcFileScript, params });
+    new base.HostScriptResource(etcFileKind, name, { connection: host.target, script: etcFileScript, params });
 
   it("passes create → read → diff → adopt → update → read → delete → gone", async () => {
     const params = { name: "motd-test", content: "hello; $(touch /tmp/x)\n", mode: "644" };
@@ -89,7 +89,7 @@ describe("host-script provider lifecycle (etc-file kind)", () => {
     expect(r.failures!.find((f) => f.property === "params.name")!.reason).toMatch(/etc-file: .*pattern/);
     const noKey = await provider.check!({}, { ...resource.inputs, connection: { host: "127.0.0.1", port: 22, user: "root" } });
     expect(noKey.failures!.map((f) => f.property)).toEqual(["connection.hostKey"]);
-    expect(() => base.parseParams(etcFileKind as any, { name: "Bad Name", content: "", mode: "644" })).toThrow(/etc-file: invalid params: name: /);
+    expect(() => base.parseParams(etcFileKind, { name: "Bad Name", content: "", mode: "644" })).toThrow(/etc-file: invalid params: name: /);
     // the program fails at the resource's call site, before anything is registered
     await expect(captureResources(declare("host-etc-file-bad", { name: "Bad Name", content: "", mode: "644" }))).rejects.toThrow(/etc-file: invalid params: name: Invalid string/);
   });

@@ -20,8 +20,8 @@ async function captureOutput<T>(fn: () => Promise<T>): Promise<{ value: T | Erro
   const chunks: string[] = [];
   const spies = [
     ...(["log", "info", "warn", "error", "debug"] as const).map((m) => vi.spyOn(console, m).mockImplementation((...a: unknown[]) => void chunks.push(a.map(String).join(" ")))),
-    vi.spyOn(process.stdout, "write").mockImplementation((c: any) => (chunks.push(String(c)), true)),
-    vi.spyOn(process.stderr, "write").mockImplementation((c: any) => (chunks.push(String(c)), true)),
+    vi.spyOn(process.stdout, "write").mockImplementation((c) => (chunks.push(String(c)), true)),
+    vi.spyOn(process.stderr, "write").mockImplementation((c) => (chunks.push(String(c)), true)),
   ];
   try {
     const value = await fn().catch((e: Error) => e);
@@ -56,8 +56,8 @@ describe("secrets stay secret", () => {
     try {
       const resources = await captureResources(
         () =>
-          new base.HostScriptResource(etcFileKind as any, "host-etc-file-secret", {
-            connection: host.target as any,
+          new base.HostScriptResource(etcFileKind, "host-etc-file-secret", {
+            connection: host.target,
             script: etcFileScript,
             params: { name: "secret", content: "x", mode: "600" },
             secretParams: { token: TOKEN },
@@ -80,8 +80,8 @@ describe("secrets stay secret", () => {
     const [captured] = (
       await captureResources(
         () =>
-          new base.HostScriptResource(etcFileKind as any, "host-etc-file-leaky", {
-            connection: host.target as any,
+          new base.HostScriptResource(etcFileKind, "host-etc-file-leaky", {
+            connection: host.target,
             script: leaky,
             params: { name: "leaky", content: "x", mode: "600" },
             secretParams: { token: TOKEN },
@@ -101,7 +101,7 @@ describe("secrets stay secret", () => {
   });
 
   it("outputs, timeouts and connection errors are redacted too", async () => {
-    await ssh.withSession(host.target as any, host.secrets, async (s) => {
+    await ssh.withSession(host.target, host.secrets, async (s) => {
       const ok = await base.runHostScript(s, { script: failingScript, action: "read", params: {}, secretParams: { token: TOKEN }, purpose: "read leaky" });
       expect(ok.stdout).toContain("stdout token ***");
       expect(ok.stderr).toContain("token is ***");
@@ -114,14 +114,14 @@ describe("secrets stay secret", () => {
     // a broken key (one body line missing) whose other lines would show up if an error echoed it
     const lines = host.secrets.privateKey.split("\n");
     const broken = [...lines.slice(0, 2), ...lines.slice(3)].join("\n");
-    const e1 = await ssh.withSession(host.target as any, { privateKey: broken, passphrase: PASSPHRASE, password: PASSWORD }, (s) => s.check("true")).catch((e: Error) => e);
+    const e1 = await ssh.withSession(host.target, { privateKey: broken, passphrase: PASSPHRASE, password: PASSWORD }, (s) => s.check("true")).catch((e: Error) => e);
     expect(e1).toBeInstanceOf(Error);
     for (const line of broken.split("\n").filter((l) => l.length > 20)) expect((e1 as Error).message).not.toContain(line);
     expectClean((e1 as Error).message, "connect error");
   });
 
   it("secret parameters never show in the host's process list and leave no file behind", async () => {
-    await ssh.withSession(host.target as any, host.secrets, async (s) => {
+    await ssh.withSession(host.target, host.secrets, async (s) => {
       const running = base.runHostScript(s, {
         script: 'touch /etc/phoenix-secret-running; sleep 2; echo "PHOENIX_RESULT {}"',
         action: "apply",

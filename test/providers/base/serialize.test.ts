@@ -11,7 +11,7 @@ const bench = loadDist<typeof import("../../../bench/providers")>("bench/provide
 const requireFromString = requireNode("require-from-string");
 
 describe("every provider serializes", () => {
-  const kinds = [...providerKinds, etcFileKind as any];
+  const kinds = [...providerKinds, etcFileKind];
 
   it("the registry is not empty and kind names are unique", () => {
     expect(providerKinds.length).toBeGreaterThan(0);
@@ -34,7 +34,7 @@ describe("every provider serializes", () => {
       for (const m of ["configure", "check", "diff", "create", "read", "update", "delete"]) expect(typeof provider[m], m).toBe("function");
       // check runs inside the loaded copy (zod rebuilt from JSON Schema) and reports, never throws
       const r = await provider.check({}, { params: {} });
-      expect(r.failures.map((f: any) => f.property)).toContain("connection");
+      expect(r.failures.map((f: { property: string }) => f.property)).toContain("connection");
       // diff ignores __provider: a new Phoenix version alone never touches the host
       const same = { connection: { host: "h", port: 22, user: "root", hostKey: "SHA256:x" }, scriptHash: "a", params: { a: "1" } };
       expect(await provider.diff("id", { ...same, __provider: "old" }, { ...same, __provider: "new" })).toMatchObject({ changes: false, replaces: [] });

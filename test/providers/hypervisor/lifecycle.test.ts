@@ -10,10 +10,12 @@ import { installEmulator } from "../../host/emulator/lib";
 import { captureProvider, captureResources, loadProvider, type LoadedProvider } from "../harness";
 import { runLifecycle } from "../lifecycle";
 import { aptGet, CALL_LOG, recorder } from "../../features/hypervisor/stand-ins";
+import type { HostScriptKind } from "../../../providers/base/index";
+import type { PropertyBag } from "../../../infra/cli/plan";
 
-const base = loadDist("providers/base/index");
-const hv = loadDist("providers/hypervisor/index");
-const registry = loadDist("features/registry");
+const base = loadDist<typeof import("../../../providers/base/index")>("providers/base/index");
+const hv = loadDist<typeof import("../../../providers/hypervisor/index")>("providers/hypervisor/index");
+const registry = loadDist<typeof import("../../../features/registry")>("features/registry");
 
 let host: TestHost;
 const sh = async (cmd: string) => {
@@ -29,7 +31,7 @@ interface Decl {
 }
 
 /** Declares one resource of `kind` under the mock monitor and returns its engine inputs (+ provider). */
-function declare(kind: any, script: string, name: string, d: Decl) {
+function declare(kind: HostScriptKind, script: string, name: string, d: Decl) {
   return () =>
     new base.HostScriptResource(kind, name, {
       connection: host.target,
@@ -39,12 +41,12 @@ function declare(kind: any, script: string, name: string, d: Decl) {
       allowDestroy: d.allowDestroy ?? false,
     });
 }
-async function inputsOf(kind: any, script: string, name: string, d: Decl) {
+async function inputsOf(kind: HostScriptKind, script: string, name: string, d: Decl) {
   const dynamic = (await captureResources(declare(kind, script, name, d))).filter((r) => r.provider);
   expect(dynamic).toHaveLength(1);
   return dynamic[0].inputs;
 }
-async function lifecycle(kind: any, script: string, name: string, first: Decl, second: Decl, verify?: Parameters<typeof runLifecycle>[0]["verify"]) {
+async function lifecycle(kind: HostScriptKind, script: string, name: string, first: Decl, second: Decl, verify?: Parameters<typeof runLifecycle>[0]["verify"]) {
   const { resource, provider } = await captureProvider(declare(kind, script, name, first), host.secrets);
   const changedInputs = await inputsOf(kind, script, name, second);
   return runLifecycle({ provider, inputs: resource.inputs, changedInputs, expect, verify });
@@ -279,13 +281,13 @@ describe("hypervisor kinds through the lifecycle helper (real sshd, throwaway ro
   it("20 Samba shares and 20 NFS exports created at once all end up present (host-side locks)", async () => {
     await sh("for i in $(seq 0 19); do mkdir -p /srv/many/$i; done");
     // Declared one after the other (the mock monitor is global), then created all at once.
-    const shareInputs: Record<string, any>[] = [];
-    const exportInputs: Record<string, any>[] = [];
+    const shareInputs: PropertyBag[] = [];
+    const exportInputs: PropertyBag[] = [];
     for (let i = 0; i < 20; i++) {
       shareInputs.push(await inputsOf(hv.sambaShareKind, "samba_share", `host-samba-share-many${i}`, { params: { name: `many${i}`, path: `/srv/many/${i}`, options: "browseable=yes", valid_users: "" } }));
       exportInputs.push(await inputsOf(hv.nfsExportKind, "nfs_export", `host-nfs-export-${i + 10}`, { params: { path: `/srv/many/${i}`, clients: `10.1.0.${i + 1}`, options: "rw,sync,no_subtree_check" } }));
     }
-    const load = async (inputs: Record<string, any>): Promise<LoadedProvider> => loadProvider(inputs.__provider, host.secrets);
+    const load = async (inputs: PropertyBag): Promise<LoadedProvider> => loadProvider(inputs.__provider, host.secrets);
     const shares = await load(shareInputs[0]);
     const exportsProvider = await load(exportInputs[0]);
     const results = await Promise.allSettled([...shareInputs.map((i) => shares.create(i)), ...exportInputs.map((i) => exportsProvider.create(i))]);

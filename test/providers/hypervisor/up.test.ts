@@ -12,10 +12,12 @@ import { installEmulator } from "../../host/emulator/lib";
 import { loadProvider } from "../harness";
 import { planStack } from "../../program/plan";
 import { aptGet, CALL_LOG, recorder } from "../../features/hypervisor/stand-ins";
+import type * as pulumi from "@pulumi/pulumi";
+import type { PropertyBag } from "../../../infra/cli/plan";
 
 const SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d";
-const unwrap = (v: any): any =>
-  Array.isArray(v) ? v.map(unwrap) : v && typeof v === "object" ? (v[SECRET_SIG_KEY] ? unwrap(v.value) : Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrap(x)]))) : v;
+const unwrap = (v: unknown): unknown =>
+  Array.isArray(v) ? v.map(unwrap) : v && typeof v === "object" ? ((v as Record<string, unknown>)[SECRET_SIG_KEY] ? unwrap((v as { value?: unknown }).value) : Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrap(x)]))) : v;
 
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ3m0dH1lQm2k5p8r9s0t1u2v3w4x5y6z7A8B9C0D1E2 admin@e2e";
 
@@ -84,9 +86,9 @@ async function up() {
       "phoenix:sshUser": "root",
       "phoenix:sshHostKey": host.hostKeyLine,
     },
-    async onNewResource(args: any) {
+    async onNewResource(args: pulumi.runtime.MockResourceArgs) {
       if (!String(args.type).startsWith("pulumi-nodejs:dynamic/phoenix:host-")) return undefined;
-      const inputs = unwrap(args.inputs);
+      const inputs = unwrap(args.inputs) as PropertyBag;
       try {
         const provider = await loadProvider(inputs.__provider, host.secrets);
         const checked = await provider.check!({}, inputs);

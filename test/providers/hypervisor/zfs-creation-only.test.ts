@@ -8,9 +8,9 @@ import { loadDist } from "../../load";
 import { startTestHost, type TestHost } from "../../host/sshd";
 import { captureProvider } from "../harness";
 
-const base = loadDist("providers/base/index");
-const hv = loadDist("providers/hypervisor/index");
-const registry = loadDist("features/registry");
+const base = loadDist<typeof import("../../../providers/base/index")>("providers/base/index");
+const hv = loadDist<typeof import("../../../providers/hypervisor/index")>("providers/hypervisor/index");
+const registry = loadDist<typeof import("../../../features/registry")>("features/registry");
 
 describe("host-zfs-dataset with creation-only properties", () => {
   let host: TestHost;

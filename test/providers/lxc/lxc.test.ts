@@ -10,8 +10,8 @@ import { installEmulator, installStorageCfg, readCalls, seedFromDir } from "../.
 import { captureProvider, captureResources } from "../harness";
 import { runLifecycle } from "../lifecycle";
 
-const lxc = loadDist("providers/lxc/index");
-const registry = loadDist("features/registry");
+const lxc = loadDist<typeof import("../../../providers/lxc/index")>("providers/lxc/index");
+const registry = loadDist<typeof import("../../../features/registry")>("features/registry");
 const TEMPLATE = "local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst";
 
 describe("container provider kinds on the test host", () => {

@@ -15,8 +15,10 @@ import { loadDist, repoRoot } from "../../load";
 import { startTestHost, type TestHost } from "../../host/sshd";
 import { installEmulator, installStorageCfg, readCalls, seedFromDir } from "../../host/emulator/lib";
 import { captureProvider, type LoadedProvider } from "../harness";
+import type { LxcOptionsArgs } from "../../../providers/lxc/index";
+import type { PropertyBag } from "../../../infra/cli/plan";
 
-const lxc = loadDist("providers/lxc/index");
+const lxc = loadDist<typeof import("../../../providers/lxc/index")>("providers/lxc/index");
 const TEMPLATE = "local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst";
 
 describe("lxc-options and lxc-snapshot as a real host needs them", () => {
@@ -30,7 +32,7 @@ describe("lxc-options and lxc-snapshot as a real host needs them", () => {
   const pctCalls = async (ctid: number, verb: string) => (await readCalls(host)).filter((c) => c[0] === "pct" && c[1] === verb && c[2] === String(ctid));
 
   /** A provider and checked inputs for an LxcOptions resource. */
-  const options = async (args: Record<string, unknown>): Promise<{ provider: LoadedProvider; inputs: any }> => {
+  const options = async (args: Omit<LxcOptionsArgs, "connection">): Promise<{ provider: LoadedProvider; inputs: PropertyBag }> => {
     const { resource, provider } = await captureProvider(() => new lxc.LxcOptions(`ct-${args.ctid}-lxc-options`, { connection: host.target, ...args }), host.secrets);
     const checked = await provider.check!({}, resource.inputs);
     expect(checked.failures ?? []).toEqual([]);
@@ -168,7 +170,7 @@ describe("lxc-options and lxc-snapshot as a real host needs them", () => {
     const { resource, provider } = await captureProvider(declare({ sizeGb: 2, storage: "local-lvm", path: "/a" }), host.secrets);
     for (const volumes of ["mp0=2:local-lvm:/a,mp=/etc", "mp0=2:local-lvm:/a/..\nmp1=2:local-lvm:/b"]) {
       const checked = await provider.check!({}, { ...resource.inputs, params: { ...resource.inputs.params, volumes } });
-      expect(checked.failures?.map((f: any) => f.property), volumes).toEqual(["params.volumes"]);
+      expect(checked.failures?.map((f) => f.property), volumes).toEqual(["params.volumes"]);
     }
     // The script refuses before it touches anything (run here: it exits at validation).
     const script = path.join(repoRoot, "features/lxc/host/lxc_options.sh");

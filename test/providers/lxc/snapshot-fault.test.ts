@@ -10,7 +10,7 @@ import { SLOW_CP, hostStepGroups, killHostSteps, waitOnHost } from "../../host/f
 
 const ssh = loadDist<typeof import("../../../providers/ssh/index")>("providers/ssh/index");
 const base = loadDist<typeof import("../../../providers/base/index")>("providers/base/index");
-const lxc = loadDist("providers/lxc/index");
+const lxc = loadDist<typeof import("../../../providers/lxc/index")>("providers/lxc/index");
 const TEMPLATE = "local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst";
 const CTID = 320;
 

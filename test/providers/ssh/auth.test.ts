@@ -37,7 +37,7 @@ describe("ssh transport: authentication and host keys", () => {
     rmSync(keys, { recursive: true, force: true });
   });
 
-  const whoami = (target: any, secrets: any) => ssh.withSession(target, secrets, (s) => s.check("id -un", { purpose: "whoami" }));
+  const whoami = (target: Parameters<typeof ssh.withSession>[0], secrets: Parameters<typeof ssh.withSession>[1]) => ssh.withSession(target, secrets, (s) => s.check("id -un", { purpose: "whoami" }));
 
   it("private key auth works with a known_hosts line and with a SHA256 fingerprint", async () => {
     expect((await whoami(host.target, host.secrets)).stdout).toBe("root\n");
@@ -98,7 +98,7 @@ describe("ssh transport: authentication and host keys", () => {
     const k = newKey(keys, "stranger");
     const before = acceptedLogins(host);
     const err = await ssh
-      .withSession(host.target as any, { privateKey: k.privateKey }, (s) => s.check("touch /etc/phoenix-wrong-key-canary"))
+      .withSession(host.target, { privateKey: k.privateKey }, (s) => s.check("touch /etc/phoenix-wrong-key-canary"))
       .catch((e) => e);
     expect(err.message).toMatch(/^authentication to root@127\.0\.0\.1:\d+ failed: All configured authentication methods failed/);
     expect(acceptedLogins(host)).toBe(before);
@@ -108,7 +108,7 @@ describe("ssh transport: authentication and host keys", () => {
   it("an unknown host key (none configured) is refused before connecting", async () => {
     const before = acceptedLogins(host);
     const err = await ssh
-      .withSession({ ...host.target, hostKey: undefined } as any, host.secrets, (s) => s.check("touch /etc/phoenix-unknown-key-canary"))
+      .withSession({ ...host.target, hostKey: undefined }, host.secrets, (s) => s.check("touch /etc/phoenix-unknown-key-canary"))
       .catch((e) => e);
     expect(err.message).toMatch(/refusing to connect to root@127\.0\.0\.1:\d+: no expected host key is configured/);
     expect(acceptedLogins(host)).toBe(before);
@@ -121,7 +121,7 @@ describe("ssh transport: authentication and host keys", () => {
     const before = acceptedLogins(host);
     for (const hostKey of [`[127.0.0.1]:${host.target.port} ${other}`, otherFp]) {
       const err = await ssh
-        .withSession({ ...host.target, hostKey } as any, host.secrets, (s) => s.check("touch /etc/phoenix-mismatch-canary"))
+        .withSession({ ...host.target, hostKey }, host.secrets, (s) => s.check("touch /etc/phoenix-mismatch-canary"))
         .catch((e) => e);
       expect(err.message).toBe(`refusing root@127.0.0.1:${host.target.port}: its host key ${host.fingerprint} does not match the expected host key`);
     }
@@ -142,7 +142,7 @@ describe("ssh transport: authentication and host keys", () => {
       warn.mockClear();
       await captureResources(() => {
         for (const n of ["a", "b"]) {
-          new base.HostScriptResource(etcFileKind as any, `host-etc-file-${n}`, { connection: target, script: etcFileScript, params: { name: n, content: "", mode: "644" } });
+          new base.HostScriptResource(etcFileKind, `host-etc-file-${n}`, { connection: target, script: etcFileScript, params: { name: n, content: "", mode: "644" } });
         }
       });
       const programWarnings = warn.mock.calls.map((c) => String(c[0])).filter((m) => m.includes("NOT verified"));

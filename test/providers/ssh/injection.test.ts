@@ -60,7 +60,7 @@ describe("values reach the host as data, never as code", () => {
       'printf %s "$PHOENIX_V0" > /etc/phoenix-inj/v0.exact',
       "echo 'PHOENIX_RESULT {\"ok\":true}'",
     ].join("\n");
-    const r = await ssh.withSession(host.target as any, host.secrets, (s) =>
+    const r = await ssh.withSession(host.target, host.secrets, (s) =>
       base.runHostScript(s, { script, action: "apply", params, secretParams, purpose: "injection test" }),
     );
     expect(r.result).toEqual({ ok: true });
@@ -75,9 +75,9 @@ describe("values reach the host as data, never as code", () => {
   });
 
   it("invalid parameter names, lock names and NUL bytes are refused before anything runs", async () => {
-    await ssh.withSession(host.target as any, host.secrets, async (s) => {
+    await ssh.withSession(host.target, host.secrets, async (s) => {
       const run = (over: Record<string, unknown>) =>
-        base.runHostScript(s, { script: `touch ${CANARY}`, action: "apply", params: {}, purpose: "bad input", ...over } as any);
+        base.runHostScript(s, { script: `touch ${CANARY}`, action: "apply", params: {}, purpose: "bad input", ...over } as Parameters<typeof base.runHostScript>[1]);
       await expect(run({ params: { "a;touch": "x" } })).rejects.toThrow(/invalid parameter name "a;touch"/);
       await expect(run({ params: { Name: "x" } })).rejects.toThrow(/invalid parameter name "Name"/);
       await expect(run({ params: { action: "delete" } })).rejects.toThrow(/invalid parameter name "action"/);
@@ -94,12 +94,12 @@ describe("values reach the host as data, never as code", () => {
     await host.exec(`mkdir -p ${ssh.shellQuote(dir)}`);
     const file = `${dir}/a;b && c`;
     const content = PAYLOADS.join("\u0000\n");
-    await ssh.withSession(host.target as any, host.secrets, (s) => s.upload(file, content, 0o640));
+    await ssh.withSession(host.target, host.secrets, (s) => s.upload(file, content, 0o640));
     expect(readFileSync(`${host.rootDir}${file}`, "utf8")).toBe(content);
     expect((await host.exec(`stat -c %a ${ssh.shellQuote(file)}`)).stdout.trim()).toBe("640");
     // no temp file is left behind next to it
     expect((await host.exec(`ls -A ${ssh.shellQuote(dir)}`)).stdout.trim().split("\n")).toEqual(["a;b && c"]);
-    await ssh.withSession(host.target as any, host.secrets, async (s) => {
+    await ssh.withSession(host.target, host.secrets, async (s) => {
       await expect(s.upload("relative/path", "x")).rejects.toThrow(/invalid remote path/);
       await expect(s.upload("/etc/../root/x", "x")).rejects.toThrow(/invalid remote path/);
       await expect(s.upload("/etc/x", "x", 0o17777)).rejects.toThrow(/invalid mode/);
@@ -110,7 +110,7 @@ describe("values reach the host as data, never as code", () => {
   it("a provider create with hostile params writes them as file content", async () => {
     const content = PAYLOADS.join("|");
     const { resource, provider } = await captureProvider(
-      () => new base.HostScriptResource(etcFileKind as any, "host-etc-file-inj", { connection: host.target as any, script: etcFileScript, params: { name: "inj", content, mode: "600" } }),
+      () => new base.HostScriptResource(etcFileKind, "host-etc-file-inj", { connection: host.target, script: etcFileScript, params: { name: "inj", content, mode: "600" } }),
       host.secrets,
     );
     const created = await provider.create((await provider.check!({}, resource.inputs)).inputs);

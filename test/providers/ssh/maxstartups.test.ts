@@ -20,7 +20,7 @@ describe("ssh transport: throttling", () => {
     const script = 'mkdir -p /etc/phoenix-many && printf %s "$PHOENIX_N" > "/etc/phoenix-many/$PHOENIX_N" && echo "PHOENIX_RESULT {\\"n\\":\\"$PHOENIX_N\\"}"';
     const results = await Promise.all(
       Array.from({ length: 50 }, (_, i) =>
-        ssh.withSession(host.target as any, host.secrets, (s) =>
+        ssh.withSession(host.target, host.secrets, (s) =>
           base.runHostScript(s, { script, action: "apply", params: { n: String(i) }, lock: "many", purpose: `apply many ${i}`, timeoutMs: 120_000 }),
         ),
       ),
@@ -37,7 +37,7 @@ describe("ssh transport: throttling", () => {
 
   it("without retries the same burst fails, so the retries are what made it pass", async () => {
     const outcomes = await Promise.allSettled(
-      Array.from({ length: 50 }, () => ssh.withSession({ ...host.target, connectAttempts: 1 } as any, host.secrets, (s) => s.check("true"))),
+      Array.from({ length: 50 }, () => ssh.withSession({ ...host.target, connectAttempts: 1 }, host.secrets, (s) => s.check("true"))),
     );
     const failed = outcomes.filter((o) => o.status === "rejected") as PromiseRejectedResult[];
     expect(failed.length).toBeGreaterThan(0);

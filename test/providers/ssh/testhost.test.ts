@@ -1,6 +1,6 @@
 // The test-host fixture itself: real sshd, throwaway root, cleanup.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { startTestHost, type TestHost } from "../../host/sshd";
 import { loadDist } from "../../load";
 
@@ -15,7 +15,7 @@ describe("test host (real sshd in a throwaway root)", () => {
 
   it("changes to /etc over SSH stay in the throwaway root (canary)", async () => {
     const canary = `/etc/phoenix-canary-${process.pid}-${Date.now()}`;
-    await ssh.withSession(host.target as any, host.secrets, async (s) => {
+    await ssh.withSession(host.target, host.secrets, async (s) => {
       await s.check(`echo hello > ${canary}`, { purpose: "write canary" });
       expect((await s.check(`cat ${canary}`)).stdout).toBe("hello\n");
     });
@@ -26,7 +26,7 @@ describe("test host (real sshd in a throwaway root)", () => {
 
   it("installTool puts an executable on the session PATH", async () => {
     await host.installTool("phoenix-hello", "#!/bin/sh\necho hello from $0\n");
-    const r = await ssh.withSession(host.target as any, host.secrets, (s) => s.check("phoenix-hello"));
+    const r = await ssh.withSession(host.target, host.secrets, (s) => s.check("phoenix-hello"));
     expect(r.stdout).toBe("hello from /usr/local/sbin/phoenix-hello\n");
     expect(existsSync("/usr/local/sbin/phoenix-hello")).toBe(false);
   });
@@ -38,7 +38,7 @@ describe("test host (real sshd in a throwaway root)", () => {
 
   it("startZfsFuse gives a working zpool inside the namespace only", async () => {
     await host.startZfsFuse();
-    await ssh.withSession(host.target as any, host.secrets, async (s) => {
+    await ssh.withSession(host.target, host.secrets, async (s) => {
       await s.check("truncate -s 128M /var/tmp/phoenix-vdev0 && zpool create -m /mnt/phoenixtest phoenixtest /var/tmp/phoenix-vdev0", { purpose: "create pool" });
       expect((await s.check("zpool list -H -o name")).stdout).toContain("phoenixtest");
       await s.check("zpool destroy phoenixtest");
@@ -59,11 +59,11 @@ describe("test host (real sshd in a throwaway root)", () => {
 
   it("stop kills every process of the namespace and removes the fixture", async () => {
     const other = await startTestHost();
-    await ssh.withSession(other.target as any, other.secrets, (s) => s.check("true"));
+    await ssh.withSession(other.target, other.secrets, (s) => s.check("true"));
     const pids = other.processes();
     expect(pids).toContain(other.sshdPid);
     await other.stop();
-    for (const p of pids) expect(existsSync(`/proc/${p}`) && !require("node:fs").readFileSync(`/proc/${p}/stat`, "utf8").includes(") Z ")).toBe(false);
+    for (const p of pids) expect(existsSync(`/proc/${p}`) && !readFileSync(`/proc/${p}/stat`, "utf8").includes(") Z ")).toBe(false);
     expect(existsSync(other.baseDir)).toBe(false);
   });
 });

@@ -24,7 +24,7 @@ describe("ssh transport: timeouts and dropped connections", () => {
 
   it("a command past its timeout is killed with its children and reported; the session stays usable", async () => {
     const tag = `phxto${process.pid}a`;
-    await ssh.withSession(host.target as any, host.secrets, async (s) => {
+    await ssh.withSession(host.target, host.secrets, async (s) => {
       const cmd = `bash -c 'exec -a ${tag}-child sleep 300' & bash -c 'exec -a ${tag}-main sleep 300'; wait`;
       const started = Date.now();
       const err = await s.run(cmd, { timeoutMs: 1500, purpose: "wait for something slow" }).catch((e: Error) => e);
@@ -39,7 +39,7 @@ describe("ssh transport: timeouts and dropped connections", () => {
   it("a command ignoring SIGTERM is killed after the grace period", async () => {
     const tag = `phxto${process.pid}b`;
     const err = await ssh
-      .withSession(host.target as any, host.secrets, (s) => s.run(`trap '' TERM; exec bash -c "trap '' TERM; exec -a ${tag} sleep 300"`, { timeoutMs: 1000, purpose: "stubborn" }))
+      .withSession(host.target, host.secrets, (s) => s.run(`trap '' TERM; exec bash -c "trap '' TERM; exec -a ${tag} sleep 300"`, { timeoutMs: 1000, purpose: "stubborn" }))
       .catch((e: Error) => e);
     expect((err as Error).message).toMatch(/stubborn on root@127\.0\.0\.1:\d+: timed out after 1s and was killed/);
     expect(await alive(tag)).toEqual([]);
@@ -50,7 +50,7 @@ describe("ssh transport: timeouts and dropped connections", () => {
     let killed = 0;
     for (const pid of host.processes()) {
       if (pid === host.sshdPid) continue;
-      let cmdline = "";
+      let cmdline: string;
       try {
         cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
       } catch {
@@ -75,7 +75,7 @@ describe("ssh transport: timeouts and dropped connections", () => {
     const run = { script, action: "apply" as const, params: { value: "v2" }, lock: "converge-test", timeoutMs: 60_000, purpose: "apply converge-test" };
     await host.exec("mkdir -p /etc/phoenix-converge && touch /etc/phoenix-converge/slow && printf v1 > /etc/phoenix-converge/part2");
 
-    const session = await ssh.openSession(host.target as any, host.secrets);
+    const session = await ssh.openSession(host.target, host.secrets);
     const pending = base.runHostScript(session, run).catch((e: Error) => e);
     // Drop the connection once the script is inside its slow step.
     for (let i = 0; i < 200 && (await host.exec("cat /etc/phoenix-converge/part1 2>/dev/null")).stdout !== "v2"; i++) await new Promise((r) => setTimeout(r, 50));
@@ -90,14 +90,14 @@ describe("ssh transport: timeouts and dropped connections", () => {
     await expect(session.run("true", { purpose: "after the drop" })).rejects.toThrow(/after the drop on root@127\.0\.0\.1:\d+: connection lost/);
 
     await host.exec("rm -f /etc/phoenix-converge/slow");
-    const rerun = await ssh.withSession(host.target as any, host.secrets, (s) => base.runHostScript(s, run));
+    const rerun = await ssh.withSession(host.target, host.secrets, (s) => base.runHostScript(s, run));
     expect(rerun.result).toEqual({ present: true });
     expect((await host.exec("cat /etc/phoenix-converge/part1 /etc/phoenix-converge/part2")).stdout).toBe("v2v2");
   });
 
   it("a host that stops answering mid-command ends at the command's timeout, not a keepalive minute later", async () => {
     const tag = `phxto${process.pid}c`;
-    const session = await ssh.openSession(host.target as any, host.secrets);
+    const session = await ssh.openSession(host.target, host.secrets);
     const sessionPids = () =>
       host.processes().filter((pid) => {
         if (pid === host.sshdPid) return false;

@@ -13,6 +13,12 @@ import { loadDist, repoRoot, requireNode } from "../../load";
 import { loadProvider, type LoadedProvider } from "../harness";
 import { installQm } from "./emulator";
 import { installStorageCfg } from "../../host/emulator/lib";
+import type * as Pulumi from "@pulumi/pulumi";
+import type { RegisterResourceRequest } from "@pulumi/pulumi/proto/resource_pb";
+import type { PropertyBag } from "../../../infra/cli/plan";
+import type { PhoenixModel } from "../../../infra/config/model";
+import type { VmGuest as VmGuestType, VmGuestArgs } from "../../../infra/components/vm";
+import type { SshSession } from "../../../providers/ssh/types";
 
 type Action = "create" | "update" | "same";
 interface RunReport {
@@ -26,24 +32,25 @@ interface RunReport {
 
 const STORAGE = "/var/lib/pve-emu/storage";
 
-function unwrapSecrets(v: any): any {
+function unwrapSecrets(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(unwrapSecrets);
   if (v && typeof v === "object") {
-    if (v["4dabf18193072939515e22adb298388d"] === "1b47061264138c4ac30d75fd1eb44270") return unwrapSecrets(v.value);
+    const secret = v as { "4dabf18193072939515e22adb298388d"?: unknown; value?: unknown };
+    if (secret["4dabf18193072939515e22adb298388d"] === "1b47061264138c4ac30d75fd1eb44270") return unwrapSecrets(secret.value);
     return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrapSecrets(x)]));
   }
   return v;
 }
 
 class VmEngine {
-  private state = new Map<string, { id: string; inputs: any; outs: any }>();
+  private state = new Map<string, { id: string; inputs: PropertyBag; outs: PropertyBag }>();
   private providers = new Map<string, Promise<LoadedProvider>>();
-  private ssh = loadDist("providers/ssh/index");
-  private stable = loadDist("providers/base/index").stableJson as (v: unknown) => string;
+  private ssh = loadDist<typeof import("../../../providers/ssh/index")>("providers/ssh/index");
+  private stable = loadDist<typeof import("../../../providers/base/index")>("providers/base/index").stableJson as (v: unknown) => string;
   constructor(private host: TestHost) {}
 
-  async run(model: any, settings: any): Promise<RunReport> {
-    const pulumi = requireNode("@pulumi/pulumi");
+  async run(model: PhoenixModel, settings: VmGuestArgs["settings"]): Promise<RunReport> {
+    const pulumi: typeof Pulumi = requireNode("@pulumi/pulumi");
     const report: RunReport = { actions: new Map(), options: new Map(), sessions: 0, errors: [] };
     const onRejection = (reason: unknown) => report.errors.push(String((reason as Error)?.message ?? reason));
     process.on("unhandledRejection", onRejection);
@@ -59,7 +66,7 @@ class VmEngine {
     try {
       await pulumi.runtime.setMocks(
         {
-          newResource: async (args: any) => {
+          newResource: async (args: Pulumi.runtime.MockResourceArgs) => {
             inFlight++;
             try {
               return await this.carryOut(args, report);
@@ -71,27 +78,27 @@ class VmEngine {
               inFlight--;
             }
           },
-          call: (args: any) => args.inputs,
+          call: (args: Pulumi.runtime.MockCallArgs) => args.inputs,
         },
         "phoenix",
         settings.stack,
         false,
       );
-      const monitor = pulumi.runtime.getMonitor() as any;
+      const monitor = pulumi.runtime.getMonitor() as unknown as { registerResource(req: RegisterResourceRequest, callback: unknown): void };
       const register = monitor.registerResource.bind(monitor);
-      monitor.registerResource = (req: any, callback: any) => {
+      monitor.registerResource = (req, callback) => {
         const replaceWith = req.getReplaceWithList().map((u: string) => u.slice(u.lastIndexOf("::") + 2));
         report.options.set(req.getName(), { replaceWith, deleteBeforeReplace: req.getDeletebeforereplace() });
         register(req, callback);
       };
       // As infra/index.ts declares them: templates first, clones with their parent.
-      const { VmGuest } = loadDist("infra/components/vm");
-      const guests = new Map<number, any>();
-      for (const vm of [...model.vms].sort((a: any, b: any) => (a.cloneFrom === undefined ? -1 : 0) - (b.cloneFrom === undefined ? -1 : 0))) {
-        const dependsOn = vm.dependencies.map((id: number) => guests.get(id)?.ready).filter(Boolean);
-        guests.set(vm.vmid, new VmGuest(`vm-${vm.vmid}`, { vm, model, settings, parentTemplate: guests.get(vm.cloneFrom), dependsOn }));
+      const { VmGuest } = loadDist<typeof import("../../../infra/components/vm")>("infra/components/vm");
+      const guests = new Map<number, VmGuestType>();
+      for (const vm of [...model.vms].sort((a, b) => (a.cloneFrom === undefined ? -1 : 0) - (b.cloneFrom === undefined ? -1 : 0))) {
+        const dependsOn = vm.dependencies.map((id: number) => guests.get(id)?.ready).filter((r): r is NonNullable<typeof r> => Boolean(r));
+        guests.set(vm.vmid, new VmGuest(`vm-${vm.vmid}`, { vm, model, settings, parentTemplate: vm.cloneFrom === undefined ? undefined : guests.get(vm.cloneFrom), dependsOn }));
       }
-      await Promise.race([(pulumi.runtime as any).waitForRPCs?.(), stopped]);
+      await Promise.race([(pulumi.runtime as { waitForRPCs?: () => Promise<void> }).waitForRPCs?.(), stopped]);
       await new Promise((resolve) => setImmediate(resolve));
       return report;
     } finally {
@@ -99,7 +106,7 @@ class VmEngine {
     }
   }
 
-  private async carryOut(args: any, report: RunReport): Promise<{ id: string; state: any }> {
+  private async carryOut(args: Pulumi.runtime.MockResourceArgs, report: RunReport): Promise<{ id: string; state: PropertyBag }> {
     if (!args.custom) return { id: args.name, state: {} };
     const prior = this.state.get(args.name);
     if (typeof args.inputs.__provider === "string") {
@@ -124,24 +131,24 @@ class VmEngine {
     }
     report.sessions++;
     // The provider receives secrets (the snippet's content) in the clear.
-    const plain = unwrapSecrets(args.inputs);
-    const id = await this.ssh.withSession(this.host.target, this.host.secrets, (s: any) => this.proxmoxApi(s, args.type, plain));
+    const plain = unwrapSecrets(args.inputs) as PropertyBag;
+    const id = await this.ssh.withSession(this.host.target, this.host.secrets, (s) => this.proxmoxApi(s, args.type, plain));
     return this.record(args.name, id, args.inputs, args.inputs, "create", report);
   }
 
-  private keep(name: string, prior: { id: string; outs: any }, report: RunReport) {
+  private keep(name: string, prior: { id: string; outs: PropertyBag }, report: RunReport) {
     report.actions.set(name, "same");
     return { id: prior.id, state: prior.outs };
   }
 
-  private record(name: string, id: string, inputs: any, outs: any, action: Action, report: RunReport) {
+  private record(name: string, id: string, inputs: PropertyBag, outs: PropertyBag, action: Action, report: RunReport) {
     this.state.set(name, { id, inputs, outs });
     report.actions.set(name, action);
     return { id, state: outs };
   }
 
   /** What the proxmoxve provider does through the Proxmox API, with `qm` and files on the host. */
-  private async proxmoxApi(session: any, type: string, r: any): Promise<string> {
+  private async proxmoxApi(session: SshSession, type: string, r: PropertyBag): Promise<string> {
     const q = this.ssh.shellQuote as (s: string) => string;
     const qm = (...words: string[]) => session.check(["qm", ...words].map(q).join(" "), { purpose: `qm ${words[0]}` });
     switch (type) {
@@ -194,22 +201,22 @@ class VmEngine {
 describe("dev stack VMs end to end (qm emulator on the sshd test host)", () => {
   let host: TestHost;
   let engine: VmEngine;
-  let model: any;
-  let settings: any;
+  let model: PhoenixModel;
+  let settings: VmGuestArgs["settings"];
   let first: RunReport;
   const calls = async () => (await host.exec("cat /var/log/pve-emu/calls.log")).stdout.split("\n").filter(Boolean);
 
   beforeAll(async () => {
     host = await startTestHost();
     await installQm(host);
-    const loaded = loadDist("infra/config/load").loadPhoenixConfig(path.join(repoRoot, "stacks", "dev"));
+    const loaded = loadDist<typeof import("../../../infra/config/load")>("infra/config/load").loadPhoenixConfig(path.join(repoRoot, "stacks", "dev"));
     if (!loaded.ok) throw new Error(loaded.errors.join("\n"));
     model = loaded.model;
     // The storages the (only declared) hypervisor setup registers: guests' volumes live there.
     await installStorageCfg(host, model.host.storages);
     // Take a snapshot of the provisioned clone too, to see it come after the first boot.
-    model.vms.find((v: any) => v.vmid === 8001).templateSnapshotName = "golden";
-    settings = { stack: "dev", node: "pve", connection: host.target, configDir: "", allowDataDestruction: false, protectPools: true };
+    model.vms.find((v) => v.vmid === 8001)!.templateSnapshotName = "golden";
+    settings = { stack: "dev", node: "pve", connection: host.target, configDir: "", allowDataDestruction: false, protectPools: true, proxmoxSubscription: false };
     engine = new VmEngine(host);
     first = await engine.run(model, settings);
   });
@@ -265,7 +272,7 @@ describe("dev stack VMs end to end (qm emulator on the sshd test host)", () => {
     expect((await host.exec("/usr/local/sbin/qm status 8001")).stdout.trim()).toBe("status: running");
     const userData = (await host.exec(`cat ${STORAGE}/local/snippets/${snippet![1]}`)).stdout;
     const doc = parse(userData);
-    expect(doc.write_files.map((f: any) => f.path)).toEqual(expect.arrayContaining(["/opt/phoenix/features/base_setup.sh", "/opt/phoenix/features/docker.sh"]));
+    expect(doc.write_files.map((f: { path: string }) => f.path)).toEqual(expect.arrayContaining(["/opt/phoenix/features/base_setup.sh", "/opt/phoenix/features/docker.sh"]));
     expect((await host.exec(`stat -c %a ${STORAGE}/local/snippets/${snippet![1]}`)).stdout.trim()).toBe("600");
     expect((await host.exec("cat /var/lib/phoenix/vm/8001/cloud-init")).stdout).toMatch(/^[0-9a-f]{64} done$/m);
   });

@@ -21,9 +21,9 @@ describe("VM dynamic resources on the test host", () => {
   afterAll(() => host?.stop());
 
   const snapshot = (vmid: number, snapshotName: string, after: string) => () =>
-    new vmProviders.VmSnapshot(`vm-${vmid}-snapshot`, { connection: host.target as any, vmid, snapshotName, after });
+    new vmProviders.VmSnapshot(`vm-${vmid}-snapshot`, { connection: host.target, vmid, snapshotName, after });
   const cloudInit = (vmid: number, userDataSha256: string, timeoutSeconds?: number) => () =>
-    new vmProviders.VmCloudInitWait(`vm-${vmid}-cloud-init`, { connection: host.target as any, vmid, userDataSha256, timeoutSeconds });
+    new vmProviders.VmCloudInitWait(`vm-${vmid}-cloud-init`, { connection: host.target, vmid, userDataSha256, timeoutSeconds });
 
   describe("vm-snapshot", () => {
     it("passes the lifecycle: qm snapshot, listsnapshot, re-taken when what it captures changed, delsnapshot", async () => {

@@ -13,7 +13,7 @@ describe("qm emulator refuses what Proxmox refuses", () => {
   const qm = (args: string[], extra: Record<string, string> = {}) =>
     new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
       const env = { PATH: `${path.join(repoRoot, "test/host/emulator")}:/usr/sbin:/usr/bin:/sbin:/bin`, EMU_STATE: path.join(dir, "state"), EMU_PVE_DIR: path.join(dir, "pve"), EMU_LOG: path.join(dir, "calls.log"), ...extra };
-      execFile("qm", args, { env }, (err, stdout, stderr) => resolve({ code: err ? ((err as any).code ?? 1) : 0, stdout, stderr }));
+      execFile("qm", args, { env }, (err, stdout, stderr) => resolve({ code: err ? ((err.code ?? 1) as number) : 0, stdout, stderr }));
     });
   const ok = async (...args: string[]) => {
     const r = await qm(args);
