@@ -8,8 +8,7 @@ import { cloneAfter, topologicalOrder } from "./graph";
 import { Hypervisor } from "./components/hypervisor";
 import { LxcGuest } from "./components/lxc";
 import { VmGuest, vmStorageIds } from "./components/vm";
-import { readStackSettings } from "./settings";
-import { firewallLockout } from "./config/firewall";
+import { readStackSettings, stackFirewallLockout } from "./settings";
 import { declareGuestFirewall, declareHostFirewall } from "./components/firewall";
 import type { PhoenixModel } from "./config/model";
 
@@ -23,13 +22,7 @@ for (const warning of loaded.warnings) pulumi.log.warn(warning);
 const model: PhoenixModel = loaded.model;
 
 // Never lock the operator out: a dropping host firewall needs rules that keep SSH and the API open.
-const lockout = firewallLockout(model.host.firewall, model.host.network.address, {
-  sshHost: settings.connection.host,
-  sshPort: settings.connection.port,
-  managementNetwork: settings.managementNetwork,
-  bastionHost: settings.connection.bastion?.host,
-  acknowledged: settings.firewallLockoutAcknowledged === true,
-});
+const lockout = stackFirewallLockout(model, settings);
 if (lockout.length > 0) throw new pulumi.RunError(`the host firewall would lock Phoenix out:\n${lockout.join("\n")}`);
 
 const host = new Hypervisor("host", { model, settings });

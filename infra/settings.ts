@@ -7,6 +7,8 @@ import type { SshTarget } from "../providers/ssh/types";
 import { repoRoot } from "../features/registry";
 import { STACK_SETTINGS, allowancesOf, stackSettingProblems } from "./config/stack-settings";
 import type { RawLxcAllowances } from "./config/lxc-raw";
+import { firewallLockout } from "./config/firewall";
+import type { PhoenixModel } from "./config/model";
 
 export interface StackSettings {
   stack: string;
@@ -94,4 +96,20 @@ export function stackSettingsFrom(stack: string, get: (key: string) => string | 
     firewallLockoutAcknowledged: bool("firewallLockoutAcknowledged") ?? false,
     allow: allowancesOf(raw),
   };
+}
+
+/**
+ * The firewall lock-out guard for a stack: `firewallLockout` (infra/config/firewall.ts) with the
+ * access the stack's settings describe (SSH host and port, bastion, management network,
+ * acknowledgement). `phoenix plan` (infra/index.ts) and `phoenix validate` both call this one.
+ * Returns one error line per port the host firewall would leave unreachable (empty when fine).
+ */
+export function stackFirewallLockout(model: PhoenixModel, settings: StackSettings): string[] {
+  return firewallLockout(model.host.firewall, model.host.network.address, {
+    sshHost: settings.connection.host,
+    sshPort: settings.connection.port,
+    managementNetwork: settings.managementNetwork,
+    bastionHost: settings.connection.bastion?.host,
+    acknowledged: settings.firewallLockoutAcknowledged === true,
+  });
 }

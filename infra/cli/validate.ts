@@ -4,7 +4,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { loadPhoenixConfig } from "../config/load";
 import { allowancesOf, checkStackFile } from "../config/stack-settings";
-import { firewallLockout } from "../config/firewall";
+import { stackFirewallLockout, stackSettingsFrom } from "../settings";
 import { repoRoot } from "../../features/registry";
 import { parseCommandArgs } from "./args";
 
@@ -58,15 +58,9 @@ export async function run(argv: string[]): Promise<number> {
   if (result.ok && stackErrors.length === 0) {
     const fw = result.model.host.firewall;
     if (fs.existsSync(stackFile)) {
-      // The same lock-out guard `phoenix plan` applies (infra/index.ts), from the same settings
-      // and defaults (infra/settings.ts), whether the stack was named or found by the folder's name.
-      const lockout = firewallLockout(fw, result.model.host.network.address, {
-        sshHost: stackValues.sshHost ?? "127.0.0.1",
-        sshPort: Number(stackValues.sshPort ?? 22),
-        managementNetwork: stackValues.managementNetwork || undefined,
-        bastionHost: stackValues.sshBastionHost || undefined,
-        acknowledged: stackValues.firewallLockoutAcknowledged === "true",
-      });
+      // The lock-out guard `phoenix plan` applies (infra/index.ts), from the same settings reader
+      // and defaults, whether the stack was named or found by the folder's name.
+      const lockout = stackFirewallLockout(result.model, stackSettingsFrom(stack, (k) => stackValues[k]));
       if (lockout.length > 0) result = { ok: false, errors: lockout, warnings: result.warnings };
     } else if (fw && fw.enabled && fw.inputPolicy !== "ACCEPT") {
       result.warnings.push(
