@@ -8,14 +8,20 @@ import { emulated, type Emulated } from "./container";
 
 const TEMPLATE = "local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst";
 
-describe("pct emulator", () => {
-  let e: Emulated;
-  const pct = (...args: string[]) => e.run("pct", args);
+/** `pct ARGS` in the emulated host `e()`, and `ok(ARGS)`: the same, expected to succeed (its stdout). */
+function pctOf(e: () => Emulated) {
+  const pct = (...args: string[]) => e().run("pct", args);
   const ok = async (...args: string[]) => {
     const r = await pct(...args);
     expect(r.code, `pct ${args.join(" ")}: ${r.stderr}`).toBe(0);
     return r.stdout;
   };
+  return { pct, ok };
+}
+
+describe("pct emulator", () => {
+  let e: Emulated;
+  const { pct, ok } = pctOf(() => e);
   const conf = (ctid: number) => readFileSync(path.join(e.dir, "pve/lxc", `${ctid}.conf`), "utf8");
 
   beforeAll(() => {
@@ -161,12 +167,7 @@ describe("pct emulator", () => {
 // API2/LXC.pm clone_vm, LXC/Config.pm, pve-guest-common's AbstractConfig.pm, pve-storage).
 describe("pct emulator refuses what Proxmox refuses", () => {
   let e: Emulated;
-  const pct = (...args: string[]) => e.run("pct", args);
-  const ok = async (...args: string[]) => {
-    const r = await pct(...args);
-    expect(r.code, `pct ${args.join(" ")}: ${r.stderr}`).toBe(0);
-    return r.stdout;
-  };
+  const { pct, ok } = pctOf(() => e);
   const refused = async (message: string, ...args: string[]) => {
     const r = await pct(...args);
     expect(r.code, `pct ${args.join(" ")} should fail`).toBe(255);
