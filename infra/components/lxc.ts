@@ -243,7 +243,8 @@ export function bashAppStep(c: ContainerModel, model: PhoenixModel, app: Feature
       env_app_name: path.posix.basename(c.applicationScript!),
       env_app_ctid: String(c.ctid),
       env_app_script: app.text,
-      env_app_utils: read(path.join(dir, BASH_UTILS)),
+      // A shell script: read as every script is (CRLF checkouts included).
+      env_app_utils: fs.existsSync(path.join(dir, BASH_UTILS)) ? readScript(path.join(dir, BASH_UTILS)) : "",
     },
     secretEnv: {
       env_app_hypervisor_config: read(model.files.hypervisor),

@@ -23,6 +23,7 @@
 //   sys_time sys_module sys_rawio`, `lxc.mount.auto = cgroup:mixed proc:mixed sys:mixed`.
 // - capabilities(7) for capability names.
 import * as path from "path";
+import { LXC_KEY } from "./patterns";
 
 /** Stack settings that let a config file ask for more than confinement (both default false). */
 export interface RawLxcAllowances {
@@ -168,9 +169,10 @@ export function checkBindSource(source: string): RawLxcFinding[] {
   return [];
 }
 
+const RAW_LINE = new RegExp(`^(${LXC_KEY})(?::|\\s*=)\\s*(.*?)\\s*$`);
 /** Splits an `lxc.key=value` / `lxc.key: value` line as Proxmox does (`^(lxc\.[a-z0-9_\-\.]+)(:|\s*=)\s*(.*?)\s*$`). */
 export function splitRawLxcLine(line: string): { key: string; value: string } | undefined {
-  const m = /^(lxc\.[a-z0-9_\-.]+)(?::|\s*=)\s*(.*?)\s*$/.exec(line.trim());
+  const m = RAW_LINE.exec(line.trim());
   return m ? { key: m[1], value: m[2] } : undefined;
 }
 

@@ -33,6 +33,7 @@ import {
   vmSchema,
 } from "./schema";
 import { ABSOLUTE_PATH, STANDARD_STORAGES } from "./patterns";
+import { splitRawLxcLine } from "./lxc-raw";
 import { inheritGuestFirewalls, readGuestFirewall, readHostFirewall, warnInactiveGuestFirewalls } from "./firewall";
 import { LXC_FEATURES, VM_FEATURES } from "../../features/registry";
 import { cloudImage } from "../components/cloud-init";
@@ -690,11 +691,12 @@ export function normaliseContainers(
     }
 
     const lxcOptions = (e.lxc_options ?? []).map((line) => {
-      const m = /^(lxc\.[a-z0-9_.-]+) ?[=:] ?(.*)$/.exec(line)!;
+      // The schema admitted only lines Proxmox can split (patterns.ts LXC_LINE).
+      const { key, value: raw } = splitRawLxcLine(line)!;
       // LXC reads capability lists space-separated and rejects `sys_admin,mknod`; the Bash tool's
       // files use commas. Same capabilities, LXC's spelling.
-      const value = m[1] === "lxc.cap.keep" || m[1] === "lxc.cap.drop" ? m[2].split(/[\s,]+/).filter(Boolean).join(" ") : m[2];
-      return { key: m[1], value };
+      const value = key === "lxc.cap.keep" || key === "lxc.cap.drop" ? raw.split(/[\s,]+/).filter(Boolean).join(" ") : raw;
+      return { key, value };
     });
 
     const idMap = completeIdMap(

@@ -34,8 +34,6 @@ export const ZFS_PROPERTY_KEY = /^[a-z][a-z0-9_.:]*$/;
 export const ZFS_PROPERTY_VALUE = /^[A-Za-z0-9._:/+@-]+$/;
 /** Proxmox storage id (pvesm: letter first, letters, digits, `-_.`). */
 export const STORAGE_ID = /^[A-Za-z][A-Za-z0-9._-]*$/;
-/** Proxmox storage content type list entry. */
-export const CONTENT_TYPE = /^(?:images|rootdir|vztmpl|iso|backup|snippets|import|none)$/;
 /** Proxmox node name. */
 export const NODE_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 /** IPv4 address. */
@@ -52,16 +50,17 @@ export const NFS_OPTION = /^[a-z_]+(?:=[A-Za-z0-9_.:/-]+)?$/;
 export const MAC = /^[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}$/;
 /** Samba share name (the `[section]`). */
 export const SAMBA_SHARE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
-/** Samba option key within the space-separated `options` string. */
-export const SAMBA_OPTION_KEY = /^[a-z][a-z0-9_]*$/;
-/** Samba option value. */
-export const SAMBA_OPTION_VALUE = /^[A-Za-z0-9_.,@%/:+-]+$/;
 /** Proxmox container feature `key=value` (`nesting=1`, `keyctl=1`). */
 export const PCT_OPTION = /^[a-z][a-z0-9_]*=[A-Za-z0-9_.,-]+$/;
-/** Raw LXC config key. */
-export const LXC_OPTION_KEY = /^lxc\.[a-z0-9_.-]+$/;
-/** Raw LXC config value: spaces allowed (`/dev/fuse dev/fuse none bind,create=file`), `*` too (`c 195:* rwm`). */
-export const LXC_OPTION_VALUE = /^[A-Za-z0-9 _.,:=/+*-]*$/;
+/** A raw LXC config key as Proxmox reads it (pve-container Config.pm: `lxc\.[a-z0-9_\-\.]+`), unanchored. */
+export const LXC_KEY = "lxc\\.[a-z0-9_.-]+";
+/** Raw LXC config value characters: spaces allowed (`/dev/fuse dev/fuse none bind,create=file`), `*` too (`c 195:* rwm`). */
+export const LXC_VALUE_CHARS = "[A-Za-z0-9 _.,:=/+*-]";
+/**
+ * A raw LXC line as written in `lxc_options` and split as Proxmox splits it (`key: value` or
+ * `key = value`, spaces around the value ignored): capture 1 the key, 2 the value.
+ */
+export const LXC_LINE = new RegExp(`^(${LXC_KEY})(?::|\\s*=)\\s*(${LXC_VALUE_CHARS}*?)\\s*$`);
 /** AppArmor profile name. */
 export const APPARMOR_PROFILE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 /** Application script: a file name or relative path under the application script folder. */
@@ -78,8 +77,6 @@ export const IMAGE_FILE = /^[A-Za-z0-9][A-Za-z0-9._+-]*$/;
 export const HTTPS_URL = /^https?:\/\/[A-Za-z0-9.-]+(?::\d+)?(?:\/[A-Za-z0-9._~%+=,@:/-]*)?$/;
 /** Driver or CUDA version (`580.76.05`, `12.8`). */
 export const VERSION = /^[0-9]+(?:\.[0-9]+)*$/;
-/** Plain free text without shell metacharacters or newlines (not applied to parameters, which are data). */
-export const PARAM_TEXT = /^[A-Za-z0-9 _./:=,+@%#-]*$/;
 /** Guest ID as written in keys and references. */
 export const GUEST_ID_TEXT = /^[1-9][0-9]{2,8}$/;
 

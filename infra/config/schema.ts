@@ -394,8 +394,8 @@ export const containerSchema = object({
   }).optional(),
   pct_options: list(text(P.PCT_OPTION, "a container feature key=value like nesting=1")).optional(),
   lxc_options: list(
-    // Keys as Proxmox reads them (`lxc\.[a-z0-9_\-\.]+`); what a key may do is judged by ./lxc-raw.
-    text(/^lxc\.[a-z0-9_.-]+ ?[=:] ?[A-Za-z0-9 _.,:=/+*-]*$/, "an LXC config line lxc.key=value"),
+    // Lines as Proxmox splits them (patterns.ts LXC_LINE); what a key may do is judged by ./lxc-raw.
+    text(P.LXC_LINE, "an LXC config line lxc.key=value"),
   ).optional(),
   apparmor_profile: text(P.APPARMOR_PROFILE, "an AppArmor profile name").optional(),
   apparmor_manages_nesting: bool().optional(),

@@ -46,11 +46,6 @@ const LOCK_BUSY_EXIT = 75;
  */
 export const MAX_EXPORTED_VALUE_BYTES = 32 * 1024;
 
-/** Builds the export statements the wrapper evaluates. Throws on invalid names or values. */
-export function hostScriptEnv(run: Pick<HostScriptRun, "action" | "params" | "secretParams" | "allowDestroy">): string {
-  return hostScriptInputs(run).env;
-}
-
 /**
  * The export statements (small values, and every secret: secrets never go to a file) and the
  * prelude of plain assignments for non-secret values over MAX_EXPORTED_VALUE_BYTES. Throws on

@@ -15,10 +15,10 @@ import { z } from "zod";
 import { HostScriptResource, stableJson, type HostScriptKind } from "../base/index";
 import { composeScript, type FeatureScript } from "../../features/registry";
 import type { SshTarget } from "../ssh/types";
-import { MOUNT_PATH, STORAGE_ID } from "../../infra/config/patterns";
+import { LXC_KEY, MOUNT_PATH, STORAGE_ID } from "../../infra/config/patterns";
 
 const ctid = z.string().regex(/^[1-9][0-9]{2,8}$/, "a Proxmox CTID (100-999999999)");
-const LXC_LINE = "lxc\\.[a-z0-9_.-]+=[^\\n\\u0000]*";
+const LXC_LINE = `${LXC_KEY}=[^\\n\\u0000]*`;
 const FEATURE_FLAG = "((nesting|keyctl|fuse|mknod)=[01]|mount=[a-z0-9]+(;[a-z0-9]+)*)";
 const MOUNT_SOURCE = "[0-9]{1,10}:[0-9]{1,10}:[01]:/[^\\n\\r\\u0000]*";
 /**
