@@ -472,13 +472,14 @@ export class Engine {
     if (c.started !== false) await pct("start", id);
   }
 
-  /** The provider's update: one config update with what changed, then a resize if the disk grew. */
+  /** The provider's update: one config update with what changed, then a resize when the disk size
+   *  changed (a shrink goes to Proxmox too, which refuses it, as the emulator does). */
   private async updateContainer(session: SshSession, old: PropertyBag, c: PropertyBag): Promise<void> {
     const pct = this.pctRunner(session);
     const id = String(c.vmId);
     this.checkPermissions(c, old);
     await pct("set", id, ...this.settings(c), ...(c.description ? ["--description", c.description] : []));
-    if (Number(c.disk.size) > Number(old.disk.size)) await pct("resize", id, "rootfs", `${c.disk.size}G`);
+    if (Number(c.disk.size) !== Number(old.disk.size)) await pct("resize", id, "rootfs", `${c.disk.size}G`);
   }
 
   /** The provider's delete: stop if running, then DELETE (Proxmox removes the volumes with it). */
@@ -512,7 +513,6 @@ export class Engine {
         const message = (err as Error).message;
         // 4xx (parameter/permission errors) are not retried; server errors (a locked source) are.
         const transient = !/\b(400|403) /.test(message);
-        if (attempt > 1 && /already exists/.test(message)) return;
         if (!transient || attempt >= 3) throw err;
         await new Promise((r) => setTimeout(r, base * 2 ** (attempt - 1)));
       }
