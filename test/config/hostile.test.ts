@@ -145,5 +145,7 @@ describe("hostile strings in every field (seeded, bounded)", () => {
     // or travel quoted. The counts are printed for the report.
     console.log(`hostile fuzz: ${CASES} cases over ${slots.length} string fields: ${refused} refused by validate, ${accepted.length} accepted, ${carriedCases.size} of them carried into host-script parameters (arrived inert)`);
     expect(refused).toBeGreaterThan(CASES / 2);
+    // The carry-through check above must have run: some accepted values reached host-script parameters.
+    expect(carriedCases.size).toBeGreaterThan(0);
   }, 600_000);
 });
