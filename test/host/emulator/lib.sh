@@ -302,6 +302,14 @@ emu_storage_type() {
   awk -v id="$1" '/^[a-z]+: / { split($0, a, ": "); if (a[2] == id) { print a[1]; found = 1; exit } } END { exit !found }' "$EMU_STORAGE_CFG"
 }
 
+# Whether storage ID's `content` (storage.cfg) holds CONTENT (rootdir, images, ...).
+emu_storage_has_content() {
+  emu_storage_ensure
+  awk -v id="$1" -v want="$2" '/^[a-z]+: / { split($0, a, ": "); cur = a[2]; next }
+    cur == id && $1 == "content" { n = split($2, c, ","); for (i = 1; i <= n; i++) if (c[i] == want) ok = 1 }
+    END { exit !ok }' "$EMU_STORAGE_CFG"
+}
+
 # Whether a guest volume supports snapshots, as the storage plugins' volume_has_feature say:
 # zfspool and lvmthin volumes do; on `dir` (and nfs/cifs) only qcow2 images do, so never a
 # container volume (raw/subvol); a bind mount (a host path) never does. VOLUME is `storage:name`

@@ -37,13 +37,23 @@ describe("qm emulator refuses what Proxmox refuses", () => {
     mkdirSync(path.join(dir, "pve"), { recursive: true });
     writeFileSync(
       path.join(dir, "pve/storage.cfg"),
-      "dir: local\n\tpath /var/lib/vz\n\tcontent iso,vztmpl,backup,images\n\nlvmthin: local-lvm\n\tthinpool data\n\tvgname pve\n\tcontent rootdir,images\n",
+      "dir: local\n\tpath /var/lib/vz\n\tcontent iso,vztmpl,backup,images\n\nlvmthin: local-lvm\n\tthinpool data\n\tvgname pve\n\tcontent rootdir,images\n\n" +
+        "dir: isos\n\tpath /srv/isos\n\tcontent iso,vztmpl\n",
     );
     await ok("create", "800", "--name", "base", "--scsi0", "local-lvm:vm-800-disk-0,size=8G", "--ide2", "local:cloudinit,media=cdrom");
     await ok("create", "801", "--name", "raw-on-dir", "--scsi0", "local:801/vm-801-disk-0.raw,size=8G");
     await ok("create", "802", "--name", "qcow-on-dir", "--scsi0", "local:802/vm-802-disk-0.qcow2,size=8G");
   });
   afterAll(() => dir && rmSync(dir, { recursive: true, force: true }));
+
+  it("allocates disks and the cloud-init drive only on storages that hold VM images", async () => {
+    await refused("storage 'isos' does not support vm images", "create", "805", "--name", "no-images", "--scsi0", "isos:8");
+    await refused("storage 'isos' does not support vm images", "create", "806", "--name", "no-images", "--ide2", "isos:cloudinit");
+    expect(existsSync(confPath(805)) || existsSync(confPath(806))).toBe(false);
+    await ok("create", "807", "--name", "images", "--scsi0", "local-lvm:8", "--ide2", "local:cloudinit");
+    expect(conf(807)).toMatch(/^scsi0: local-lvm:vm-807-disk-0,size=8G$/m);
+    await ok("destroy", "807");
+  });
 
   it("a config's `lock:` refuses set, start, shutdown, snapshot, clone, destroy, template until unlocked", async () => {
     setLine(800, "lock: backup", true);
