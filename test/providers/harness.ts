@@ -45,7 +45,8 @@ export interface ConfigLike {
   require(key: string): string;
 }
 
-function unwrapSecrets(value: unknown, path: string, found: Set<string>): unknown {
+/** `value` with every Pulumi secret replaced by its plain value; `found` collects the paths that held one. */
+export function unwrapSecrets(value: unknown, path = "", found: Set<string> = new Set()): unknown {
   if (Array.isArray(value)) return value.map((v) => unwrapSecrets(v, path, found));
   if (value && typeof value === "object") {
     const secret = value as { [SECRET_SIG_KEY]?: unknown; value?: unknown };

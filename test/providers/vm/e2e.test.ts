@@ -10,7 +10,7 @@ import { parse } from "yaml";
 import * as path from "node:path";
 import { startTestHost, type TestHost } from "../../host/sshd";
 import { loadDist, repoRoot, requireNode } from "../../load";
-import { loadProvider, type LoadedProvider } from "../harness";
+import { loadProvider, unwrapSecrets, type LoadedProvider } from "../harness";
 import { installQm } from "./emulator";
 import { installStorageCfg } from "../../host/emulator/lib";
 import type * as Pulumi from "@pulumi/pulumi";
@@ -31,16 +31,6 @@ interface RunReport {
 }
 
 const STORAGE = "/var/lib/pve-emu/storage";
-
-function unwrapSecrets(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(unwrapSecrets);
-  if (v && typeof v === "object") {
-    const secret = v as { "4dabf18193072939515e22adb298388d"?: unknown; value?: unknown };
-    if (secret["4dabf18193072939515e22adb298388d"] === "1b47061264138c4ac30d75fd1eb44270") return unwrapSecrets(secret.value);
-    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrapSecrets(x)]));
-  }
-  return v;
-}
 
 class VmEngine {
   private state = new Map<string, { id: string; inputs: PropertyBag; outs: PropertyBag }>();
