@@ -105,15 +105,23 @@ export function composeScript(file: string): string {
     .join("\n");
 }
 
+/**
+ * A script file as the host receives it: composed (`# phoenix-include:` lines resolved, CRLF
+ * stripped) and hashed. `file` is relative to the repository root or absolute; the returned
+ * `file` is relative to the repository root. The one way every FeatureScript is built.
+ */
+export function scriptFromFile(room: FeatureRoom, name: string, file: string): FeatureScript {
+  const text = composeScript(file);
+  return { room, name, file: path.relative(repoRoot(), path.resolve(repoRoot(), file)), text, sha256: createHash("sha256").update(text).digest("hex") };
+}
+
 /** Reads `features/<room>/<name>.sh`, composed (includes replaced by their libraries). */
 export function featureScript(room: FeatureRoom, name: string): FeatureScript {
   const key = `${room}/${name}`;
   const hit = cache.get(key);
   if (hit) return hit;
   if (!/^[a-z0-9_]+$/.test(name)) throw new Error(`invalid feature script name ${JSON.stringify(name)}`);
-  const file = path.posix.join("features", room, `${name}.sh`);
-  const text = composeScript(file);
-  const script: FeatureScript = { room, name, file, text, sha256: createHash("sha256").update(text).digest("hex") };
+  const script = scriptFromFile(room, name, path.posix.join("features", room, `${name}.sh`));
   cache.set(key, script);
   return script;
 }
@@ -152,8 +160,7 @@ export function findConfigScript(configDir: string, kind: "apps" | "tests", name
 export function userFeatureScript(configDir: string, room: "lxc" | "vm", name: string): FeatureScript {
   const found = findUserFeature(configDir, room, name);
   if (!found.found) throw new Error(`feature ${name}: not shipped by Phoenix and not found at ${found.lookedIn.join(", ")}`);
-  const text = composeScript(found.file);
-  return { room, name, file: found.file, text, sha256: createHash("sha256").update(text).digest("hex") };
+  return scriptFromFile(room, name, found.file);
 }
 
 /** A feature by name: Phoenix's own when it ships one, else the stack folder's (userFeatureScript). */

@@ -24,7 +24,7 @@ import * as proxmox from "@muhlba91/pulumi-proxmoxve";
 import type { ContainerModel, PhoenixModel } from "../config/model";
 import { guestFirewallOn } from "../config/firewall";
 import type { StackSettings } from "../settings";
-import { LXC_FEATURES, findConfigScript, readScript, repoRoot, resolveFeatureScript, type FeatureScript } from "../../features/registry";
+import { LXC_FEATURES, findConfigScript, readScript, repoRoot, resolveFeatureScript, scriptFromFile, type FeatureScript } from "../../features/registry";
 import { BASH_TRUSTED_CA_PATH } from "../config/normalise";
 import { stableJson } from "../../providers/base/index";
 import { bindMountLine, gpuLines, LxcOptions, LxcSnapshot, LxcStep, LxcSubIds, lxcFile, sha256, stepEnv, type MountSource } from "../../providers/lxc/index";
@@ -263,8 +263,7 @@ export function configScript(configDir: string, kind: "apps" | "tests", name: st
   }
   const ownDir = path.join(repoRoot(), "features", "lxc") + path.sep;
   if (found.file.startsWith(ownDir)) return lxcFile(path.relative(ownDir, found.file).split(path.sep).join("/"));
-  const text = readScript(found.file);
-  return { room: "lxc", name, file: path.relative(repoRoot(), found.file), text, sha256: sha256(text) };
+  return scriptFromFile("lxc", name, found.file);
 }
 
 /** The OS type Proxmox sets up the container for, from the template file name. */
