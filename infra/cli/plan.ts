@@ -8,7 +8,7 @@ import * as path from "path";
 import { parseArgs } from "util";
 import * as pulumi from "@pulumi/pulumi";
 import type { RegisterResourceRequest, RegisterResourceResponse } from "@pulumi/pulumi/proto/resource_pb";
-import { parse as parseYaml } from "yaml";
+import { readStackFile } from "../config/stack-settings";
 import { repoRoot } from "../../features/registry";
 
 export interface PlannedResource {
@@ -77,18 +77,9 @@ export interface PlanOptions {
 export function readStackConfig(stack: string): { config: Record<string, string>; secretKeys: string[] } {
   const file = path.join(repoRoot(), "stacks", `Pulumi.${stack}.yaml`);
   if (!fs.existsSync(file)) throw new Error(`no stack settings file ${path.relative(process.cwd(), file)}`);
-  const doc = (parseYaml(fs.readFileSync(file, "utf8")) ?? {}) as { config?: Record<string, unknown> };
-  const config: Record<string, string> = {};
-  const secretKeys: string[] = [];
-  for (const [key, value] of Object.entries(doc.config ?? {})) {
-    if (value && typeof value === "object" && "secure" in (value as object)) {
-      // Encrypted with the stack's secrets provider: offline we only know the key is set.
-      config[key] = "[secret]";
-      secretKeys.push(key);
-    } else {
-      config[key] = typeof value === "string" ? value : JSON.stringify(value);
-    }
-  }
+  const { plain, secretKeys } = readStackFile(file);
+  // Encrypted with the stack's secrets provider: offline we only know the key is set.
+  const config: Record<string, string> = { ...plain, ...Object.fromEntries(secretKeys.map((k) => [k, "[secret]"])) };
   return { config, secretKeys };
 }
 

@@ -54,17 +54,30 @@ export function allowancesOf(values: Record<string, string | undefined>): RawLxc
  */
 export function checkStackFile(file: string): { errors: string[]; values: Record<string, string> } {
   const values: Record<string, string> = {};
-  let doc: { config?: Record<string, unknown> } | undefined;
+  let read: ReturnType<typeof readStackFile>;
   try {
-    doc = (parseYaml(fs.readFileSync(file, "utf8")) ?? {}) as { config?: Record<string, unknown> };
+    read = readStackFile(file);
   } catch (err) {
     return { errors: [`${file}: $: cannot read stack settings: ${(err as Error).message.split("\n")[0]}`], values };
   }
-  for (const [key, value] of Object.entries(doc?.config ?? {})) {
-    if (!key.startsWith("phoenix:")) continue;
-    if (value && typeof value === "object" && "secure" in (value as object)) continue;
-    values[key.slice("phoenix:".length)] = typeof value === "string" ? value : JSON.stringify(value);
-  }
+  for (const [key, value] of Object.entries(read.plain)) if (key.startsWith("phoenix:")) values[key.slice("phoenix:".length)] = value;
   const errors = stackSettingProblems(values).map((p) => `${file}: phoenix:${p.key}: ${p.message}`);
   return { errors, values };
+}
+
+/**
+ * A `Pulumi.<stack>.yaml` file's `config:` as strings (non-string values as JSON), every
+ * namespace: `plain` holds the readable values, `secretKeys` the keys encrypted with the stack's
+ * secrets provider (`{secure: ...}`, unreadable offline). Throws when the file cannot be read or
+ * parsed. The one reader of stack files (`phoenix validate`, `plan`, `import`, `doctor`).
+ */
+export function readStackFile(file: string): { plain: Record<string, string>; secretKeys: string[] } {
+  const doc = (parseYaml(fs.readFileSync(file, "utf8")) ?? {}) as { config?: Record<string, unknown> };
+  const plain: Record<string, string> = {};
+  const secretKeys: string[] = [];
+  for (const [key, value] of Object.entries(doc.config ?? {})) {
+    if (value && typeof value === "object" && "secure" in (value as object)) secretKeys.push(key);
+    else plain[key] = typeof value === "string" ? value : JSON.stringify(value);
+  }
+  return { plain, secretKeys };
 }
