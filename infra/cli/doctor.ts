@@ -19,7 +19,7 @@ import { stackSettingsFrom, type StackSettings } from "../settings";
 import { openSession, secretsFromConfig, type SshSecrets, type SshSession } from "../../providers/ssh/index";
 import { runHostScript } from "../../providers/base/host-script";
 import { cloudImage } from "../components/cloud-init";
-import { imageStorage, snippetsStorage } from "../components/vm";
+import { imageStorage, snippetsStorage } from "../deployment/index";
 import { readStackConfig } from "./plan";
 import { repoRoot } from "../../features/registry";
 
@@ -89,7 +89,7 @@ function containerStorageUses(c: ContainerModel): Array<{ storage: string; conte
 function vmStorageUses(vm: VmModel, model: PhoenixModel): Array<{ storage: string; content: string }> {
   const uses = [{ storage: vm.storagePool, content: "images" }, ...vm.volumes.map((v) => ({ storage: v.storage, content: "images" }))];
   if (vm.cloneFrom === undefined && vm.templateImage) {
-    const image = imageStorage(model);
+    const image = imageStorage(model.host);
     uses.push({ storage: image.id, content: image.contentType });
   }
   return uses;
@@ -136,7 +136,7 @@ export function requiredPrivileges(model: PhoenixModel, node: string): Privilege
       const privs = u.content === "import" || u.content === "iso" ? ["Datastore.AllocateTemplate", "Datastore.Audit"] : ["Datastore.AllocateSpace", "Datastore.Audit"];
       need(`/storage/${u.storage}`, privs, `vm ${vm.vmid}`);
     }
-    if (!vm.isTemplate) need(`/storage/${snippetsStorage(model)}`, ["Datastore.AllocateSpace", "Datastore.Audit"], `vm ${vm.vmid} user data`);
+    if (!vm.isTemplate) need(`/storage/${snippetsStorage(model.host)}`, ["Datastore.AllocateSpace", "Datastore.Audit"], `vm ${vm.vmid} user data`);
     need(`/sdn/zones/localnetwork/${vm.networkBridge}`, ["SDN.Use"], `vm ${vm.vmid}`);
     nodes.add(vm.node ?? node);
   }
@@ -357,7 +357,7 @@ export function evaluate(input: DoctorInput, facts: Record<string, Fact>, querie
     );
 
   // Cloud images already on their storage (no download, so no download privileges needed).
-  const store = imageStorage(model);
+  const store = imageStorage(model.host);
   const imageListing = queries.content.findIndex(([sid, ct]) => sid === store.id && ct === store.contentType);
   const imageVolid = (vm: VmModel): string | undefined => {
     try {
@@ -505,7 +505,7 @@ export function evaluate(input: DoctorInput, facts: Record<string, Fact>, querie
 
     // A snippets storage for the VMs' cloud-init user data.
     if (model.vms.some((v) => !v.isTemplate)) {
-      const id = snippetsStorage(model);
+      const id = snippetsStorage(model.host);
       const onHost = hostStorages.get(id);
       const inFiles = fileStorages.get(id);
       if (inFiles) add("ok", "snippets", `user data goes to ${id} (the files give it snippets content)`);
@@ -704,7 +704,7 @@ export function factQueries(input: DoctorInput): FactQueries {
   const urls: string[] = [];
   const images = model.vms.filter((v) => v.cloneFrom === undefined && v.templateImage);
   if (images.length) {
-    const store = imageStorage(model);
+    const store = imageStorage(model.host);
     content.push([store.id, store.contentType]);
     for (const vm of images) {
       try {

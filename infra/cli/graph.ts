@@ -5,8 +5,10 @@ import { parseCommandArgs } from "./args";
 
 export const USAGE = `usage: phoenix graph [--config-dir DIR] [--format mermaid|json] [--stats]
 
-Prints the provisioning graph of the Phoenix files in DIR (default stacks/dev): host setup steps,
-templates and their snapshots, clones and dependencies.
+Prints the provisioning graph of the Phoenix files in DIR (default stacks/dev): every resource the
+program declares (host setup steps, guests and their steps, snapshots, firewalls) and every
+dependency between them. The JSON format holds them all (it equals the plan's resource graph);
+the Mermaid drawing folds each guest's steps into the guest.
 
 options:
   --config-dir DIR   folder holding the three Phoenix JSON files (default stacks/dev)
@@ -46,7 +48,8 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(toMermaid(graph));
     if (stats) {
       process.stdout.write(
-        `%% resources: ${stats.resources} (host steps ${stats.hostSteps}, containers ${stats.containers}, VMs ${stats.vms}, snapshots ${stats.snapshots}, guest firewalls ${stats.firewalls})\n` +
+        `%% resources: ${stats.resources} (components ${stats.components}, host steps ${stats.hostSteps}, containers ${stats.containers}, VMs ${stats.vms}, ` +
+          `snapshots ${stats.snapshots}, guest steps ${stats.guestSteps}, guest firewalls ${stats.firewalls})\n` +
           `%% longest chain (${stats.longestChain.length}): ${stats.longestChain.join(" -> ")}\n`,
       );
     }

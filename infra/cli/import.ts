@@ -18,7 +18,7 @@ import { loadPhoenixConfig } from "../config/load";
 import type { PhoenixModel } from "../config/model";
 import { repoRoot } from "../../features/registry";
 import { cloudImage } from "../components/cloud-init";
-import { imageStorage } from "../components/vm";
+import { imageStorage } from "../deployment/index";
 import { readStackConfig } from "./plan";
 
 /** Component type tokens, as registered by infra/components/lxc.ts and vm.ts. */
@@ -114,7 +114,7 @@ export function buildImportFile(model: PhoenixModel, defaultNode: string, option
     resources.push({ type: g.component, name: componentKey, logicalName: g.logical, component: true });
     resources.push({ type: g.type, name: g.logical, id: `${g.node}/${g.id}`, parent: componentKey, ...plugin });
     if (options.withImages && g.image) {
-      const store = imageStorage(model);
+      const store = imageStorage(model.host);
       const { fileName } = cloudImage(g.image, store.contentType);
       resources.push({
         type: typeToken(proxmox.download.FileLegacy),

@@ -22,7 +22,7 @@ export interface PlannedResource {
   protect: boolean;
   /** Property paths whose changes the engine ignores after creation (`ignoreChanges`). */
   ignoreChanges: string[];
-  /** Names (or URNs) this resource was known by before (Pulumi `aliases`): its state is kept. */
+  /** Names, `<type>::<name>` pairs or URNs this resource was known by before (Pulumi `aliases`): its state is kept. */
   aliases: string[];
   urn: string;
   /** Inputs as the engine would see them (secrets unwrapped; see secretInputs). */
@@ -138,7 +138,14 @@ export async function planStack(options: PlanOptions): Promise<PlanResult> {
             ignoreChanges: req.getIgnorechangesList(),
             aliases: [
               ...req.getAliasurnsList(),
-              ...req.getAliasesList().map((a) => a.getSpec?.()?.getName?.() || a.getUrn?.() || ""),
+              // An alias spec: its name, with the type when it names one (`phoenix:hypervisor:Host::host`).
+              ...req.getAliasesList().map((a) => {
+                const spec = a.getSpec?.();
+                if (!spec) return a.getUrn?.() || "";
+                const name = spec.getName?.() || "";
+                const type = spec.getType?.() || "";
+                return type ? `${type}::${name || req.getName()}` : name;
+              }),
             ].filter(Boolean),
             urn,
             inputs: unwrapSecrets(fields) as PropertyBag,

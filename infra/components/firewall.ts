@@ -20,6 +20,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as proxmox from "@muhlba91/pulumi-proxmoxve";
 import type { FirewallRule, GuestFirewall, HostFirewall } from "../config/firewall";
+import { HOST_FIREWALL_NAMES, containerNames, vmNames } from "../deployment/names";
+import type { DeclaredResources } from "./declared";
 
 /** A model rule as the provider's `RulesLegacyRule` (absent fields stay absent). */
 export function providerRule(rule: FirewallRule): proxmox.types.input.firewall.RulesLegacyRule {
@@ -30,76 +32,51 @@ export function providerRule(rule: FirewallRule): proxmox.types.input.firewall.R
   return out as proxmox.types.input.firewall.RulesLegacyRule;
 }
 
-/** The host firewall's resources; `ready` is what guests' rules that name aliases or IP sets wait for. */
-export interface HostFirewallResources {
-  /** `host-firewall`: the cluster options (enable, policies). */
-  options: proxmox.cluster.FirewallLegacy;
-  /** `host-firewall-rules`, when there are rules. */
-  rules?: proxmox.firewall.RulesLegacy;
-  /** Aliases and IP sets (guests' rules may refer to them). */
-  references: pulumi.Resource[];
-}
-
 /**
- * Declares the host firewall: aliases and IP sets, the cluster rules after them, then the cluster
- * options (enable and policies) after the rules.
+ * Declares the host firewall (the cluster's): aliases and IP sets, the cluster rules after them,
+ * then the cluster options (enable and policies) after the rules. Names and order come from the
+ * deployment model (infra/deployment: HOST_FIREWALL_NAMES).
  *
  * @param fw the model's host firewall
- * @param opts `parent` (the Hypervisor component) and `dependsOn` (the host's initial setup)
+ * @param opts `parent` (the primary node's Hypervisor component) and `declared` (the deployment
+ *   model's resources declared so far)
  */
-export function declareHostFirewall(
-  fw: HostFirewall,
-  opts: { parent: pulumi.Resource; dependsOn: pulumi.Resource[] },
-): HostFirewallResources {
-  const base = { parent: opts.parent, dependsOn: opts.dependsOn };
-  const aliases = fw.aliases.map(
-    (a) =>
-      new proxmox.firewall.AliasLegacy(
-        `host-firewall-alias-${a.name}`,
-        { name: a.name, cidr: a.cidr, ...(a.comment ? { comment: a.comment } : {}) },
-        { ...base, deleteBeforeReplace: true },
-      ),
-  );
+export function declareHostFirewall(fw: HostFirewall, opts: { parent: pulumi.Resource; declared: DeclaredResources }): void {
+  const F = HOST_FIREWALL_NAMES;
+  const { declared } = opts;
+  const options = (name: string, extra: pulumi.CustomResourceOptions = {}): pulumi.CustomResourceOptions => ({ parent: opts.parent, dependsOn: declared.dependsOn(name), ...extra });
+  for (const a of fw.aliases) {
+    const name = F.alias(a.name);
+    declared.add(name, new proxmox.firewall.AliasLegacy(name, { name: a.name, cidr: a.cidr, ...(a.comment ? { comment: a.comment } : {}) }, options(name, { deleteBeforeReplace: true })));
+  }
   // IP set entries may name aliases: the sets come after them.
-  const ipsets = fw.ipsets.map(
-    (s) =>
+  for (const s of fw.ipsets) {
+    const name = F.ipset(s.name);
+    declared.add(
+      name,
       new proxmox.firewall.IpsetLegacy(
-        `host-firewall-ipset-${s.name}`,
+        name,
         { name: s.name, cidrs: s.entries.map((e) => ({ name: e.cidr, nomatch: e.nomatch })), ...(s.comment ? { comment: s.comment } : {}) },
-        { ...base, dependsOn: [...opts.dependsOn, ...aliases], deleteBeforeReplace: true },
+        options(name, { deleteBeforeReplace: true }),
       ),
-  );
-  const references = [...aliases, ...ipsets];
-  const rules =
-    fw.rules.length > 0
-      ? new proxmox.firewall.RulesLegacy(
-          "host-firewall-rules",
-          { rules: fw.rules.map(providerRule) },
-          { ...base, dependsOn: [...opts.dependsOn, ...references], deleteBeforeReplace: true },
-        )
-      : undefined;
+    );
+  }
+  if (fw.rules.length > 0) {
+    declared.add(F.rules, new proxmox.firewall.RulesLegacy(F.rules, { rules: fw.rules.map(providerRule) }, options(F.rules, { deleteBeforeReplace: true })));
+  }
   // Enabling (and the DROP policy) only once the rules that keep access are in place. The provider
   // sends every option on each update, `ebtables` as false unless given
   // (proxmoxtf/resource/cluster/firewall/firewall.go setOptions): Proxmox's default (1) is kept.
   // Its delete only forgets the resource: removing the block leaves the host's options as they are.
-  const options = new proxmox.cluster.FirewallLegacy(
-    "host-firewall",
-    { enabled: fw.enabled, inputPolicy: fw.inputPolicy, outputPolicy: fw.outputPolicy, ebtables: true },
-    { ...base, dependsOn: [...opts.dependsOn, ...references, ...(rules ? [rules] : [])] },
+  declared.add(
+    F.options,
+    new proxmox.cluster.FirewallLegacy(F.options, { enabled: fw.enabled, inputPolicy: fw.inputPolicy, outputPolicy: fw.outputPolicy, ebtables: true }, options(F.options)),
   );
-  return { options, rules, references };
-}
-
-/** A guest's firewall resources. */
-export interface GuestFirewallResources {
-  /** `<prefix>-firewall`: the guest's options (enable, policies). */
-  options: proxmox.firewall.OptionsLegacy;
-  /** `<prefix>-firewall-rules`, when there are rules. */
-  rules?: proxmox.firewall.RulesLegacy;
 }
 
 /**
- * Declares a guest's firewall: its rules, then its options after them.
+ * Declares a guest's firewall: its rules, then its options after them (names and dependencies:
+ * the deployment model).
  *
  * @param kind `ct` (container) or `vm`
  * @param id CTID / VMID
@@ -107,43 +84,48 @@ export interface GuestFirewallResources {
  * @param fw the guest's firewall from the model
  * @param opts `parent` (the guest's component), `guest` (the ContainerLegacy / VmLegacy: the
  *   firewall goes with it and is recreated with it, since Proxmox removes `<vmid>.fw` with the
- *   guest), `references` (the host's aliases and IP sets), `dhcp` (the guest takes its address by DHCP)
+ *   guest), `declared` (the deployment model's resources declared so far), `dhcp` (the guest takes
+ *   its address by DHCP)
  */
 export function declareGuestFirewall(
   kind: "ct" | "vm",
   id: number,
   nodeName: string,
   fw: GuestFirewall,
-  opts: { parent: pulumi.Resource; guest: pulumi.CustomResource; references: pulumi.Resource[]; dhcp: boolean },
-): GuestFirewallResources {
-  const prefix = `${kind}-${id}`;
+  opts: { parent: pulumi.Resource; guest: pulumi.CustomResource; declared: DeclaredResources; dhcp: boolean },
+): void {
+  const names = kind === "ct" ? containerNames(id) : vmNames(id);
   const target = kind === "ct" ? { nodeName, containerId: id } : { nodeName, vmId: id };
-  const child = (after: pulumi.Resource[]): pulumi.CustomResourceOptions => ({
+  const { declared } = opts;
+  const child = (name: string): pulumi.CustomResourceOptions => ({
     parent: opts.parent,
-    dependsOn: [opts.guest, ...opts.references, ...after],
+    dependsOn: declared.dependsOn(name),
     replaceWith: [opts.guest],
     deleteBeforeReplace: true,
     deletedWith: opts.guest,
   });
-  const rules =
-    fw.rules.length > 0 ? new proxmox.firewall.RulesLegacy(`${prefix}-firewall-rules`, { ...target, rules: fw.rules.map(providerRule) }, child([])) : undefined;
+  if (fw.rules.length > 0) {
+    declared.add(names.firewallRules, new proxmox.firewall.RulesLegacy(names.firewallRules, { ...target, rules: fw.rules.map(providerRule) }, child(names.firewallRules)));
+  }
   // The provider sends every option, with defaults of its own where Proxmox's differ (ndp off,
   // radv on: proxmoxtf/resource/firewall/options.go); Phoenix sends Proxmox's defaults
   // (pve-firewall Firewall.pm vm options: macfilter 1, ndp 1, radv off), except DHCP, which a guest
   // that takes its address by DHCP needs through an input policy of DROP.
-  const options = new proxmox.firewall.OptionsLegacy(
-    `${prefix}-firewall`,
-    {
-      ...target,
-      enabled: fw.enabled,
-      dhcp: opts.dhcp,
-      macfilter: true,
-      ndp: true,
-      radv: false,
-      ...(fw.inputPolicy ? { inputPolicy: fw.inputPolicy } : {}),
-      ...(fw.outputPolicy ? { outputPolicy: fw.outputPolicy } : {}),
-    },
-    child(rules ? [rules] : []),
+  declared.add(
+    names.firewall,
+    new proxmox.firewall.OptionsLegacy(
+      names.firewall,
+      {
+        ...target,
+        enabled: fw.enabled,
+        dhcp: opts.dhcp,
+        macfilter: true,
+        ndp: true,
+        radv: false,
+        ...(fw.inputPolicy ? { inputPolicy: fw.inputPolicy } : {}),
+        ...(fw.outputPolicy ? { outputPolicy: fw.outputPolicy } : {}),
+      },
+      child(names.firewall),
+    ),
   );
-  return { options, rules };
 }

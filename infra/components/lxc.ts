@@ -26,67 +26,30 @@ import { guestFirewallOn } from "../config/firewall";
 import type { StackSettings } from "../settings";
 import { LXC_FEATURES, findConfigScript, readScript, repoRoot, resolveFeatureScript, scriptFromFile, type FeatureScript } from "../../features/registry";
 import { BASH_TRUSTED_CA_PATH } from "../config/normalise";
+import type { SshTarget } from "../../providers/ssh/types";
+import { COMPONENT_TYPES, containerNames, deploymentNodes, gpuFeatures, guestNode, hostOf, runnableChecks } from "../deployment/index";
+import type { DeclaredResources } from "./declared";
+import { apiFeatureFlags, rootFeatures } from "../config/lxc-features";
+
+// The feature-flag functions live with the config model, the step list with the deployment model;
+// re-exported for existing importers.
+export { apiFeatureFlags, featureFlags, formatFeatures, rootFeatures } from "../config/lxc-features";
+export { gpuFeatures } from "../deployment/index";
 import { stableJson } from "../../providers/base/index";
 import { bindMountLine, gpuLines, LxcOptions, LxcSnapshot, LxcStep, LxcSubIds, lxcFile, sha256, stepEnv, type MountSource } from "../../providers/lxc/index";
 
 export interface LxcGuestArgs {
+  /** The container, from the configuration model. */
   container: ContainerModel;
+  /** The whole model (its parent template, the host's timezone and NVIDIA driver, the stack folder). */
   model: PhoenixModel;
+  /** The stack's settings (data protection). */
   settings: StackSettings;
-  /** The parent template's snapshot resource (clones depend on it). */
-  parentSnapshot?: pulumi.Resource;
-  /** Storage, host setup, and `dependencies` guests' `ready` resources. */
-  dependsOn: pulumi.Resource[];
-}
-
-/**
- * The feature flags `pct_options` turns on, as Proxmox writes them: `{keyctl: "1", nesting: "1",
- * mount: "nfs;cifs"}`. Flags set to 0 are left out (Proxmox treats them as absent). Throws on a
- * key that is not a container feature.
- */
-export function featureFlags(pctOptions: Record<string, string>, ctid: number): Record<string, string> {
-  const flags: Record<string, string> = {};
-  for (const [key, value] of Object.entries(pctOptions)) {
-    const on = value === "1" || value === "true";
-    switch (key) {
-      case "nesting":
-      case "keyctl":
-      case "fuse":
-      case "mknod":
-        if (on) flags[key] = "1";
-        break;
-      case "mount": {
-        const types = value.split(/[;,]/).map((m) => m.trim()).filter(Boolean);
-        if (types.length) flags.mount = types.join(";");
-        break;
-      }
-      default:
-        throw new Error(`container ${ctid}: pct_options ${key}=${value} is not a Proxmox container feature (nesting, keyctl, fuse, mknod, mount)`);
-    }
-  }
-  return flags;
-}
-
-/** Flags as one sorted `key=value` list (`keyctl=1,nesting=1`); no flags at all: `nesting=0`. */
-export function formatFeatures(flags: Record<string, string>): string {
-  const keys = Object.keys(flags).sort();
-  return keys.length ? keys.map((k) => `${k}=${flags[k]}`).join(",") : "nesting=0";
-}
-
-/**
- * The flags the proxmoxve provider sends through the API. Proxmox (check_ct_modify_config_perm)
- * lets an API token change only `nesting`, and on a privileged container nothing: so `nesting`
- * alone for a new unprivileged container; for a clone, `nesting` plus the other flags exactly as
- * the clone inherits them from its parent (sending them unchanged is no change, so no 403), which
- * the provider sends right after cloning. Everything else is set as root over SSH (rootFeatures).
- */
-export function apiFeatureFlags(c: ContainerModel, parent?: ContainerModel): Record<string, string> {
-  if (!c.unprivileged) return {};
-  const flags: Record<string, string> = {};
-  if (parent) for (const [k, v] of Object.entries(featureFlags(parent.pctOptions, parent.ctid))) if (k !== "nesting") flags[k] = v;
-  const own = featureFlags(c.pctOptions, c.ctid);
-  if (own.nesting) flags.nesting = own.nesting;
-  return flags;
+  /** The SSH endpoint of the container's node: every step over SSH runs there. */
+  connection: SshTarget;
+  /** The deployment model's resources declared so far: which steps exist, their names and what
+   *  they wait for (host setup, storages, the parent's snapshot, `dependencies`) come from it. */
+  declared: DeclaredResources;
 }
 
 /**
@@ -106,17 +69,6 @@ export function containerFeatures(c: ContainerModel, parent?: ContainerModel): p
     else out[k as "nesting" | "keyctl" | "fuse" | "mknod"] = true;
   }
   return Object.keys(out).length ? out : undefined;
-}
-
-/**
- * The full `pct set --features` value set as root over SSH, or "" when the API's flags are
- * already the container's whole set (an unprivileged container with at most `nesting` beyond what
- * it inherits).
- */
-export function rootFeatures(c: ContainerModel, parent?: ContainerModel): string {
-  const want = formatFeatures(featureFlags(c.pctOptions, c.ctid));
-  const api = formatFeatures(apiFeatureFlags(c, parent));
-  return want === api && c.unprivileged ? "" : want;
 }
 
 /**
@@ -171,18 +123,6 @@ export function lxcLines(c: ContainerModel): string[] {
   return lines;
 }
 
-/**
- * The features a container runs, in order. A GPU container (gpu_assignment) runs the `nvidia`
- * step even when only its template lists it: the step's parameters carry the host driver
- * version, so changing the host driver re-installs the user space in every GPU container,
- * templates and their clones alike (a clone's copy of its template's driver would be stale).
- * The step is a no-op when the installed user space already matches.
- */
-export function gpuFeatures(c: ContainerModel): string[] {
-  if (c.gpus.length === 0 || c.features.includes("nvidia")) return c.features;
-  return ["nvidia", ...c.features];
-}
-
 /** Which of a container's keys each feature receives (besides the ones it is given explicitly). */
 const FEATURE_KEY_PREFIX: Record<string, string> = {
   vllm: "vllm_",
@@ -202,9 +142,12 @@ export function featureEnv(name: string, c: ContainerModel, model: PhoenixModel)
   const own = (LXC_FEATURES as readonly string[]).includes(name);
   const prefix = FEATURE_KEY_PREFIX[name] ?? (own ? undefined : `${name}_`);
   if (prefix) for (const [k, v] of Object.entries(c.params)) if (k.startsWith(prefix)) values[k] = v;
-  if (name === "base_setup" && model.host.timezone) values.timezone = model.host.timezone;
+  // The container's node's host file: its timezone and NVIDIA driver.
+  const nodes = deploymentNodes(model);
+  const host = hostOf(nodes, guestNode(c, nodes));
+  if (name === "base_setup" && host.timezone) values.timezone = host.timezone;
   if (name === "nvidia") {
-    const driver = model.host.nvidiaDriver;
+    const driver = host.nvidiaDriver;
     if (!driver) throw new Error(`container ${c.ctid} has the nvidia feature but the host installs no NVIDIA driver (nvidia_driver.install)`);
     values.nvidia_version = driver.version;
     values.nvidia_runfile_url = driver.runfileUrl;
@@ -273,8 +216,11 @@ function osType(templateFileId: string): string {
   return ["alpine", "archlinux", "centos", "debian", "devuan", "fedora", "gentoo", "nixos", "opensuse", "ubuntu"].includes(distro) ? distro : "unmanaged";
 }
 
-/** The container's ContainerLegacy arguments, straight from the model. */
-export function containerArgs(c: ContainerModel, settings: StackSettings, parent?: ContainerModel): proxmox.ContainerLegacyArgs {
+/**
+ * The container's ContainerLegacy arguments, straight from the model. `node` is the Proxmox node it
+ * lives on. Throws when the container has neither an OS template nor a parent (validate refuses it).
+ */
+export function containerArgs(c: ContainerModel, node: string, parent?: ContainerModel): proxmox.ContainerLegacyArgs {
   const isTemplate = c.templateSnapshotName !== undefined;
   const source: Partial<proxmox.ContainerLegacyArgs> =
     c.cloneFrom !== undefined
@@ -288,7 +234,7 @@ export function containerArgs(c: ContainerModel, settings: StackSettings, parent
       : undefined;
   return {
     vmId: c.ctid,
-    nodeName: c.node ?? settings.node,
+    nodeName: node,
     description: `Managed by Phoenix: ${c.name}${isTemplate ? ` (template, snapshot ${c.templateSnapshotName})` : ""}`,
     ...source,
     cpu: { cores: c.cores },
@@ -318,6 +264,11 @@ export function containerArgs(c: ContainerModel, settings: StackSettings, parent
   };
 }
 
+/**
+ * One container and its steps. Which steps exist, their names and what each waits for come from
+ * the deployment model (infra/deployment: containerNames); this component gives each its inputs.
+ * Throws on model values no host would accept (validate refuses them first).
+ */
 export class LxcGuest extends pulumi.ComponentResource {
   readonly container: proxmox.ContainerLegacy;
   /** `ct-<ctid>-snapshot` for templates. */
@@ -326,18 +277,20 @@ export class LxcGuest extends pulumi.ComponentResource {
   readonly ready: pulumi.Resource;
 
   constructor(name: string, args: LxcGuestArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("phoenix:lxc:Container", name, {}, opts);
-    const { container: c, model, settings } = args;
-    const id = `ct-${c.ctid}`;
-    const connection = settings.connection;
+    super(COMPONENT_TYPES.lxc, name, {}, { ...opts, aliases: [...(opts?.aliases ?? []), ...args.declared.aliases(name, true)] });
+    const { container: c, model, settings, connection, declared } = args;
+    declared.add(name, this);
+    const N = containerNames(c.ctid);
+    const node = declared.entry(N.container).node;
     // Host ids the completed id map hands out beyond root's default range: delegated to root in
     // /etc/subuid|subgid before the container exists (it cannot start without them).
-    const subIds =
-      c.subIds.length > 0 ? [new LxcSubIds(`${id}-subids`, { connection, ctid: c.ctid, entries: c.subIds }, { parent: this, dependsOn: args.dependsOn })] : [];
+    if (declared.has(N.subIds)) {
+      declared.add(N.subIds, new LxcSubIds(N.subIds, { connection, ctid: c.ctid, entries: c.subIds }, { parent: this, dependsOn: declared.dependsOn(N.subIds) }));
+    }
     const parent = c.cloneFrom !== undefined ? model.containers.find((x) => x.ctid === c.cloneFrom) : undefined;
-    this.container = new proxmox.ContainerLegacy(id, containerArgs(c, settings, parent), {
+    this.container = declared.add(N.container, new proxmox.ContainerLegacy(N.container, containerArgs(c, node, parent), {
       parent: this,
-      dependsOn: [...args.dependsOn, ...subIds, ...(args.parentSnapshot ? [args.parentSnapshot] : [])],
+      dependsOn: declared.dependsOn(N.container),
       // The CTID is fixed: the old container must be gone before its replacement is created.
       deleteBeforeReplace: true,
       // The provider replaces a container whose mount points changed (ForceNew), volumes and data
@@ -352,14 +305,14 @@ export class LxcGuest extends pulumi.ComponentResource {
       // Replacing or deleting a container destroys its volumes: refused (preview fails naming the
       // replacement) unless the stack allows data destruction, like ZFS pools and datasets.
       protect: c.volumes.length > 0 && !settings.allowDataDestruction,
-    });
+    }));
     // Every step runs again in a recreated container (its records on the host describe the old
     // one), and goes before its replacement runs, so it never removes the new one's record. When
     // the container itself goes, undoing its steps first (a reboot for removed LXC lines...) is
     // pointless: they go with it.
-    const child = (after: pulumi.Resource): pulumi.CustomResourceOptions => ({
+    const child = (resourceName: string): pulumi.CustomResourceOptions => ({
       parent: this,
-      dependsOn: [after],
+      dependsOn: declared.dependsOn(resourceName),
       replaceWith: [this.container],
       deleteBeforeReplace: true,
       deletedWith: this.container,
@@ -375,8 +328,8 @@ export class LxcGuest extends pulumi.ComponentResource {
     const sources = mountSources(c);
     const rootfsGb = c.cloneFrom !== undefined ? c.storageSizeGb : undefined;
     const volumes = c.volumes.map((v) => ({ sizeGb: v.sizeGb, storage: v.storage, path: v.mountPoint }));
-    if (lines.length > 0 || features !== "" || sources.length > 0 || rootfsGb !== undefined || volumes.length > 0) {
-      const options = new LxcOptions(`${id}-lxc-options`, { connection, ctid: c.ctid, lines, gpus: c.gpus, features, rootfsGb, mountSources: sources, volumes }, child(last));
+    if (declared.has(N.lxcOptions)) {
+      const options = declared.add(N.lxcOptions, new LxcOptions(N.lxcOptions, { connection, ctid: c.ctid, lines, gpus: c.gpus, features, rootfsGb, mountSources: sources, volumes }, child(N.lxcOptions)));
       // Volumes no longer declared stay (their data): the operator detaches them.
       options.observed.apply((o) => {
         const undeclared = o && Array.isArray(o.undeclared_volumes) ? (o.undeclared_volumes as string[]) : [];
@@ -390,7 +343,7 @@ export class LxcGuest extends pulumi.ComponentResource {
 
     const configDir = path.dirname(model.files.lxc);
     const step = (resourceName: string, stepName: string, script: FeatureScript, env: Record<string, string>, extra: { secretEnv?: Record<string, string>; hostFile?: string } = {}) => {
-      const s = new LxcStep(resourceName, { connection, ctid: c.ctid, step: stepName, script, env, ...extra }, child(last));
+      const s = declared.add(resourceName, new LxcStep(resourceName, { connection, ctid: c.ctid, step: stepName, script, env, ...extra }, child(resourceName)));
       last = s;
       // Secrets enter the snapshot trigger only as a hash.
       provisioned.push({ step: stepName, script: script.sha256, env, ...(extra.secretEnv ? { secrets: sha256(stableJson(extra.secretEnv)) } : {}), hostFile: extra.hostFile });
@@ -402,14 +355,15 @@ export class LxcGuest extends pulumi.ComponentResource {
     };
     /** `enable_lifecycle_snapshots`: a snapshot taken as the container is, as a resource. */
     const lifecycleSnapshot = (snapname: "pre-configured" | "final-form") => {
-      if (!c.lifecycleSnapshots || c.templateSnapshotName === snapname) return;
-      last = new LxcSnapshot(`${id}-snapshot-${snapname}`, { connection, ctid: c.ctid, snapname, trigger: sha256(stableJson(provisioned)), stop: false }, child(last));
+      const resourceName = N.lifecycleSnapshot(snapname);
+      if (!declared.has(resourceName)) return;
+      last = declared.add(resourceName, new LxcSnapshot(resourceName, { connection, ctid: c.ctid, snapname, trigger: sha256(stableJson(provisioned)), stop: false }, child(resourceName)));
       provisioned.push({ snapshot: snapname });
     };
     lifecycleSnapshot("pre-configured");
     for (const feature of gpuFeatures(c)) {
       const hostFile = featureHostFile(feature, c);
-      step(`${id}-feature-${feature}`, `feature-${feature}`, resolveFeatureScript(configDir, "lxc", feature), featureEnv(feature, c, model), hostFile ? { hostFile } : {});
+      step(N.feature(feature), `feature-${feature}`, resolveFeatureScript(configDir, "lxc", feature), featureEnv(feature, c, model), hostFile ? { hostFile } : {});
     }
     // The application script and the checks see all of the container's keys (ports, versions...).
     const allKeys = stepEnv(c.params);
@@ -417,17 +371,16 @@ export class LxcGuest extends pulumi.ComponentResource {
       const app = configScript(configDir, "apps", c.applicationScript, c.ctid);
       if (fs.existsSync(path.join(configDir, BASH_UTILS))) {
         const { env, secretEnv } = bashAppStep(c, model, app);
-        step(`${id}-app`, "app", lxcFile("steps/bash_app.sh"), env, { secretEnv });
+        step(N.app, "app", lxcFile("steps/bash_app.sh"), env, { secretEnv });
       } else {
-        step(`${id}-app`, "app", app, allKeys);
+        step(N.app, "app", app, allKeys);
       }
     }
-    const checks = c.extraHealthChecks.filter((check) => {
-      if (check.type === "script") return true;
-      pulumi.log.warn(`container ${c.ctid}: tests.health_checks "${check.name}" has type ${check.type}; only "script" checks run`, this);
-      return false;
-    });
-    if (c.healthCheck || checks.length > 0) {
+    for (const check of c.extraHealthChecks) {
+      if (check.type !== "script") pulumi.log.warn(`container ${c.ctid}: tests.health_checks "${check.name}" has type ${check.type}; only "script" checks run`, this);
+    }
+    const checks = runnableChecks(c);
+    if (declared.has(N.health)) {
       const env: Record<string, string> = { ...allKeys };
       if (c.healthCheck) {
         env.env_health_command = c.healthCheck.command;
@@ -439,16 +392,16 @@ export class LxcGuest extends pulumi.ComponentResource {
         env[`env_check_${i + 1}_name`] = check.name;
         env[`env_check_${i + 1}_script`] = script.text;
       });
-      step(`${id}-health`, "health", lxcFile("steps/health.sh"), env);
+      step(N.health, "health", lxcFile("steps/health.sh"), env);
     }
     lifecycleSnapshot("final-form");
 
     if (c.templateSnapshotName !== undefined) {
-      this.snapshot = new LxcSnapshot(
-        `${id}-snapshot`,
+      this.snapshot = declared.add(N.snapshot, new LxcSnapshot(
+        N.snapshot,
         { connection, ctid: c.ctid, snapname: c.templateSnapshotName, trigger: sha256(stableJson(provisioned)) },
-        child(last),
-      );
+        child(N.snapshot),
+      ));
       last = this.snapshot;
     }
     this.ready = last;

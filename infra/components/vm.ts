@@ -17,47 +17,37 @@ import { guestFirewallOn } from "../config/firewall";
 import type { StackSettings } from "../settings";
 import { featureScript, readScript, repoRoot, resolveFeatureScript } from "../../features/registry";
 import { VmCloudInitWait, VmSnapshot } from "../../providers/vm/index";
+import type { SshTarget } from "../../providers/ssh/types";
+import { COMPONENT_TYPES, deploymentNodes, guestNode, hostOf, imageStorage, snippetsStorage, vmNames } from "../deployment/index";
+import type { DeclaredResources } from "./declared";
 import { buildUserData, cloudImage } from "./cloud-init";
 
 export interface VmGuestArgs {
+  /** The VM, from the configuration model. */
   vm: VmModel;
+  /** The whole model (the host's timezone and NVIDIA driver, the stack folder, the VMs it clones from). */
   model: PhoenixModel;
+  /** The stack's settings (the stack name in the description). */
   settings: StackSettings;
-  /** The VM this one is cloned from (its `ready` step is awaited). */
-  parentTemplate?: VmGuest;
-  /** Storage, host setup, and `dependencies` guests' `ready` resources. */
-  dependsOn: pulumi.Resource[];
+  /** The SSH endpoint of the VM's node (the first-boot wait and snapshots run there). */
+  connection: SshTarget;
+  /** The deployment model's resources declared so far: which resources exist, their names and
+   *  what they wait for (host setup, storages, the parent template, `dependencies`) come from it. */
+  declared: DeclaredResources;
 }
 
-/** Where the cloud image goes: a storage with `import` content (disk imported with `importFrom`),
- *  else one with `iso` content (disk imported from the file with `fileId`), else Proxmox's `local`. */
-export function imageStorage(model: PhoenixModel): { id: string; contentType: "import" | "iso" } {
-  const importing = model.host.storages.find((s) => s.content.includes("import"));
-  if (importing) return { id: importing.id, contentType: "import" };
-  const iso = model.host.storages.find((s) => s.content.includes("iso"));
-  return { id: iso?.id ?? "local", contentType: "iso" };
-}
-
-/** Where user-data snippets go: a storage with `snippets` content, else `local` (which must then
- *  have `snippets` enabled: `pvesm set local --content iso,vztmpl,backup,snippets`). */
-export function snippetsStorage(model: PhoenixModel): string {
-  return model.host.storages.find((s) => s.content.includes("snippets"))?.id ?? "local";
-}
-
-/** Every Proxmox storage a VM uses (disk, volumes, image or snippets): what it must wait for. */
-export function vmStorageIds(vm: VmModel, model: PhoenixModel): string[] {
-  const ids = [vm.storagePool, ...vm.volumes.map((v) => v.storage)];
-  if (vm.cloneFrom === undefined) ids.push(imageStorage(model).id);
-  if (!vm.isTemplate) ids.push(snippetsStorage(model));
-  return [...new Set(ids)];
-}
+// Where images and snippets go, and which storages a VM waits for: the deployment model's.
+export { imageStorage, snippetsStorage, vmStorageIds } from "../deployment/index";
 
 /** Parameters every VM feature gets (as PHOENIX_<NAME>): identity, the host's timezone and NVIDIA driver, and
  *  the VM's own scalar keys named after one of its features (`docker_*`, `portainer_*`, ...). */
 export function vmFeatureParams(vm: VmModel, model: PhoenixModel): Record<string, string> {
   const params: Record<string, string> = { VMID: String(vm.vmid), VM_NAME: vm.name };
-  if (model.host.timezone) params.TIMEZONE = model.host.timezone;
-  const nvidia = model.host.nvidiaDriver;
+  // The VM's node's host file: its timezone and NVIDIA driver.
+  const nodes = deploymentNodes(model);
+  const host = hostOf(nodes, guestNode(vm, nodes));
+  if (host.timezone) params.TIMEZONE = host.timezone;
+  const nvidia = host.nvidiaDriver;
   if (nvidia && vm.features.includes("nvidia")) {
     params.NVIDIA_DRIVER_VERSION = nvidia.version;
     params.NVIDIA_RUNFILE_URL = nvidia.runfileUrl;
@@ -118,21 +108,20 @@ export class VmGuest extends pulumi.ComponentResource {
   readonly nodeName: string;
 
   constructor(name: string, args: VmGuestArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("phoenix:vm:Vm", name, {}, opts);
-    const { vm, model, settings } = args;
+    super(COMPONENT_TYPES.vm, name, {}, { ...opts, aliases: [...(opts?.aliases ?? []), ...args.declared.aliases(name, true)] });
+    const { vm, model, settings, connection, declared } = args;
+    declared.add(name, this);
     const id = vm.vmid;
-    const nodeName = vm.node ?? settings.node;
+    const N = vmNames(id);
+    const nodeName = declared.entry(N.vm).node;
+    const host = hostOf(deploymentNodes(model), nodeName);
     this.vmid = id;
     this.nodeName = nodeName;
     const child = { parent: this };
-    const dependsOn = [...args.dependsOn];
+    // What the VM waits for (host setup, storages, its parent, its image and user data), once they are declared.
+    const vmDependsOn = () => declared.dependsOn(N.vm);
 
-    if (vm.cloneFrom !== undefined) {
-      if (!args.parentTemplate || args.parentTemplate.vmid !== vm.cloneFrom) {
-        throw new Error(`vm ${id}: clone_from_vmid ${vm.cloneFrom} needs VmGuest vm-${vm.cloneFrom} as parentTemplate`);
-      }
-      dependsOn.push(args.parentTemplate.ready);
-    } else if (!vm.templateImage) {
+    if (vm.cloneFrom === undefined && !vm.templateImage) {
       throw new Error(`vm ${id}: neither clone_from_vmid nor template_image is set: nothing to build the VM from`);
     }
 
@@ -176,10 +165,10 @@ export class VmGuest extends pulumi.ComponentResource {
     let image: proxmox.download.FileLegacy | undefined;
     let rootDisk: proxmox.types.input.VmLegacyDisk;
     if (vm.cloneFrom === undefined) {
-      const store = imageStorage(model);
+      const store = imageStorage(host);
       const source = cloudImage(vm.templateImage!, store.contentType);
-      image = new proxmox.download.FileLegacy(
-        `vm-${id}-image`,
+      image = declared.add(N.image, new proxmox.download.FileLegacy(
+        N.image,
         {
           nodeName,
           datastoreId: store.id,
@@ -191,8 +180,8 @@ export class VmGuest extends pulumi.ComponentResource {
           uploadTimeout: 1800,
         },
         // Same file name for the new download: the old one must go first.
-        { ...child, dependsOn, deleteBeforeReplace: true },
-      );
+        { ...child, dependsOn: declared.dependsOn(N.image), deleteBeforeReplace: true },
+      ));
       rootDisk = {
         interface: "scsi0",
         datastoreId: vm.storagePool,
@@ -216,8 +205,8 @@ export class VmGuest extends pulumi.ComponentResource {
       }
       // The template's cloud-init drive carries defaults its clones inherit and override.
       const keys = vm.user?.sshPublicKey ? [vm.user.sshPublicKey] : undefined;
-      this.vm = new proxmox.VmLegacy(
-        `vm-${id}`,
+      this.vm = declared.add(N.vm, new proxmox.VmLegacy(
+        N.vm,
         {
           ...hardware,
           template: true,
@@ -241,8 +230,8 @@ export class VmGuest extends pulumi.ComponentResource {
           }),
         },
         // A replacement keeps the VMID: the old VM must go first.
-        { ...child, dependsOn, deleteBeforeReplace: true },
-      );
+        { ...child, dependsOn: vmDependsOn(), deleteBeforeReplace: true },
+      ));
       this.image = image;
       this.ready = this.vm;
       this.registerOutputs({ vmId: this.vm.vmId });
@@ -251,11 +240,11 @@ export class VmGuest extends pulumi.ComponentResource {
 
     const userData = vmUserData(vm, model);
     const userDataSha256 = sha256(userData);
-    this.userData = new proxmox.FileLegacy(
-      `vm-${id}-user-data`,
+    this.userData = declared.add(N.userData, new proxmox.FileLegacy(
+      N.userData,
       {
         nodeName,
-        datastoreId: snippetsStorage(model),
+        datastoreId: snippetsStorage(host),
         contentType: "snippets",
         // The user data holds the user's password hash and SSH key: a secret in state and logs.
         // Named by content. Snippets are immutable for the provider and a VM's user-data file is
@@ -264,11 +253,12 @@ export class VmGuest extends pulumi.ComponentResource {
         sourceRaw: pulumi.secret({ data: userData, fileName: `phoenix-vm-${id}-${userDataSha256.slice(0, 12)}.yaml` }),
         overwrite: true,
       },
-      { ...child, dependsOn: args.dependsOn },
-    );
+      { ...child, dependsOn: declared.dependsOn(N.userData) },
+    ));
 
-    this.vm = new proxmox.VmLegacy(
-      `vm-${id}`,
+    const parentNode = vm.cloneFrom !== undefined ? declared.entry(vmNames(vm.cloneFrom).vm).node : nodeName;
+    this.vm = declared.add(N.vm, new proxmox.VmLegacy(
+      N.vm,
       {
         ...hardware,
         ...(vm.cloneFrom !== undefined
@@ -277,7 +267,7 @@ export class VmGuest extends pulumi.ComponentResource {
                 vmId: vm.cloneFrom,
                 full: true,
                 datastoreId: vm.storagePool,
-                ...(args.parentTemplate!.nodeName !== nodeName ? { nodeName: args.parentTemplate!.nodeName } : {}),
+                ...(parentNode !== nodeName ? { nodeName: parentNode } : {}),
               },
             }
           : {}),
@@ -294,23 +284,23 @@ export class VmGuest extends pulumi.ComponentResource {
       // A replacement keeps the VMID: the old VM must go first. `clone` says how the VM was made:
       // the provider does not read it back, so an adopted VM (`pulumi import`) would be replaced
       // on the first `up` (bpg/terraform-provider-proxmox #1988); rebuild with `--replace`.
-      { ...child, dependsOn, deleteBeforeReplace: true, ignoreChanges: ["clone"] },
-    );
+      { ...child, dependsOn: vmDependsOn(), deleteBeforeReplace: true, ignoreChanges: ["clone"] },
+    ));
 
-    this.cloudInit = new VmCloudInitWait(
-      `vm-${id}-cloud-init`,
-      { connection: settings.connection, vmid: id, userDataSha256 },
+    this.cloudInit = declared.add(N.cloudInit, new VmCloudInitWait(
+      N.cloudInit,
+      { connection, vmid: id, userDataSha256 },
       // A recreated VM boots afresh: wait for its first boot again (the host's record describes
       // the old VM), and forget the old one before the new VM exists.
-      { ...child, dependsOn: [this.vm], replaceWith: [this.vm], deleteBeforeReplace: true },
-    );
+      { ...child, dependsOn: declared.dependsOn(N.cloudInit), replaceWith: [this.vm], deleteBeforeReplace: true },
+    ));
     let ready: pulumi.Resource = this.cloudInit;
-    if (vm.templateSnapshotName) {
-      this.snapshot = new VmSnapshot(
-        `vm-${id}-snapshot`,
-        { connection: settings.connection, vmid: id, snapshotName: vm.templateSnapshotName, after: userDataSha256 },
-        { ...child, dependsOn: [this.cloudInit], replaceWith: [this.vm], deleteBeforeReplace: true },
-      );
+    if (declared.has(N.snapshot)) {
+      this.snapshot = declared.add(N.snapshot, new VmSnapshot(
+        N.snapshot,
+        { connection, vmid: id, snapshotName: vm.templateSnapshotName!, after: userDataSha256 },
+        { ...child, dependsOn: declared.dependsOn(N.snapshot), replaceWith: [this.vm], deleteBeforeReplace: true },
+      ));
       ready = this.snapshot;
     }
     this.image = image;

@@ -1,22 +1,27 @@
-// The provisioning graph: pure functions over the model (no Pulumi, no SSH). The program uses
-// topologicalOrder to declare guests parents-first; `phoenix graph` draws the graph as Mermaid
-// (in the style of the architecture guide) or JSON. All output is sorted, so it is deterministic.
-import type { ContainerModel, PhoenixModel, VmModel } from "../config/model";
+// The provisioning graph: the deployment model (infra/deployment) as nodes and edges, with no
+// Pulumi and no SSH. Every resource the program declares is a node, every dependency an edge, so
+// `phoenix graph --format json` is the plan's resource graph (a test asserts graph = plan). The
+// Mermaid drawing folds each guest's steps into the guest and groups by node. Output is sorted.
+import type { PhoenixModel } from "../config/model";
+import { deploymentOf, type DependencyKind, type DeploymentOptions, type ResourceKind } from "../deployment/index";
 
-export type NodeKind = "host" | "lxc" | "lxc-snapshot" | "vm" | "vm-snapshot" | "firewall";
-/**
- * `clone-order`: siblings cloned from one LXC parent, one after the other. Proxmox locks the
- * source container for the whole full clone (pve-container's clone_vm holds its config lock), so
- * a second clone of the same parent at the same time fails with "CT is locked".
- */
-export type EdgeKind = "setup" | "storage" | "gpu" | "clone" | "dependency" | "snapshot" | "firewall" | "clone-order";
+export { cloneAfter, nfsExportSlug } from "../deployment/index";
+
+export type NodeKind = ResourceKind;
+export type EdgeKind = DependencyKind;
 
 export interface GraphNode {
-  /** The resource name the program gives this step: `host-zfs-pool-quickOS`, `ct-900`, `ct-900-snapshot`, `vm-8000`. */
+  /** The resource's Pulumi name: `host-zfs-pool-quickOS`, `ct-900`, `ct-900-snapshot`, `vm-8000`. */
   id: string;
   kind: NodeKind;
+  /** The Pulumi type token. */
+  type: string;
+  /** The parent component's name (null for components). */
+  parent: string | null;
   label: string;
-  /** CTID or VMID for guests and their snapshots. */
+  /** The Proxmox node the resource acts on. */
+  node: string;
+  /** CTID or VMID of the guest the resource belongs to. */
   guestId?: number;
   /** Guests that are templates (others clone from their snapshot). */
   template?: boolean;
@@ -31,6 +36,12 @@ export interface GraphEdge {
 }
 
 export interface ProvisioningGraph {
+  /** The stack's Proxmox nodes, primary first. */
+  proxmoxNodes: string[];
+  /** The component resources (one per node's host setup, one per guest): parents, never prerequisites.
+   *  A guest's component shares its name with the guest's ContainerLegacy/VmLegacy, so they are kept apart. */
+  components: GraphNode[];
+  /** Every other resource the program declares. */
   nodes: GraphNode[];
   edges: GraphEdge[];
 }
@@ -41,237 +52,55 @@ export interface GuestRef {
 }
 
 export interface GraphStats {
-  /** Every node: host steps, guests and template snapshots. */
+  /** Every resource the program declares (components included). */
   resources: number;
+  /** Component resources (one per node's host setup and per guest). */
+  components: number;
+  /** Host setup resources of every node, the host firewall's included. */
   hostSteps: number;
   containers: number;
   vms: number;
+  /** Template and lifecycle snapshots. */
   snapshots: number;
-  /** Guests' firewalls (`ct-<id>-firewall`, `vm-<id>-firewall`); the host's are host steps. */
+  /** Guests' steps (LXC options, features, apps, health checks, images, user data, first boot). */
+  guestSteps: number;
+  /** Guests' firewall resources (`ct-<id>-firewall(-rules)`, `vm-<id>-firewall(-rules)`). */
   firewalls: number;
-  /** The longest chain of prerequisites, first to last (node ids). */
+  /** The longest chain of prerequisites, first to last (resource names). */
   longestChain: string[];
 }
 
-const isLxcTemplate = (c: ContainerModel) => c.templateSnapshotName !== undefined;
-const isVmTemplate = (v: VmModel) => v.isTemplate || v.templateSnapshotName !== undefined;
+const order = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /**
- * An NFS export path as a name, one-to-one (features/hypervisor/nfs_export.sh names its file the
- * same way): `_` → `%5F`, then `/` → `_`, without the leading `/` (`/` itself is `_`).
- * `/quickOS/vm-data` → `quickOS_vm-data`; `/srv/a_b/c` → `srv_a%5Fb_c`; `/srv/a/b_c` → `srv_a_b%5Fc`.
+ * The graph of every resource the program declares for `model` and the dependencies between them.
+ *
+ * @param model the loaded configuration
+ * @param opts `node`: the primary node's name when the model holds no node list (default `pve`)
  */
-export function nfsExportSlug(exportPath: string): string {
-  return exportPath.replace(/(.)\/+$/, "$1").replace(/^\//, "").replace(/_/g, "%5F").replace(/\//g, "_") || "_";
-}
-
-export const hostStepIds = {
-  initialSetup: "host-initial-setup",
-  nvidia: "host-nvidia",
-  adminUser: (name: string) => `host-admin-user-${name}`,
-  zfsPool: (name: string) => `host-zfs-pool-${name}`,
-  zfsDataset: (pool: string, name: string) => `host-zfs-dataset-${pool}-${name.replace(/\//g, "-")}`,
-  storage: (id: string) => `host-storage-${id}`,
-  /** By path, not list position: removing one export never renames the others. */
-  nfsExport: (exportPath: string) => `host-nfs-export-${nfsExportSlug(exportPath)}`,
-  sambaShare: (name: string) => `host-samba-share-${name}`,
-  firewallAlias: (name: string) => `host-firewall-alias-${name}`,
-  firewallIpset: (name: string) => `host-firewall-ipset-${name}`,
-  firewallRules: "host-firewall-rules",
-  firewall: "host-firewall",
-};
-
-/** For each guest ID, the node that stands for "guest is done": its snapshot for templates, else the guest. */
-function readyNodes(model: PhoenixModel): Map<number, string> {
-  const out = new Map<number, string>();
-  for (const c of model.containers) out.set(c.ctid, isLxcTemplate(c) ? `ct-${c.ctid}-snapshot` : `ct-${c.ctid}`);
-  for (const v of model.vms) if (!out.has(v.vmid)) out.set(v.vmid, isVmTemplate(v) ? `vm-${v.vmid}-snapshot` : `vm-${v.vmid}`);
-  return out;
-}
-
-export function buildGraph(model: PhoenixModel): ProvisioningGraph {
-  const nodes = new Map<string, GraphNode>();
-  const edges = new Map<string, GraphEdge>();
-  const node = (n: GraphNode) => nodes.set(n.id, n);
-  const edge = (from: string | undefined, to: string, kind: EdgeKind) => {
-    if (from === undefined || from === to) return;
-    edges.set(`${from}\u0000${to}`, { from, to, kind });
-  };
-  const host = model.host;
-  const H = hostStepIds;
-  const ready = readyNodes(model);
-
-  // Host setup, in the order of the original hypervisor setup flow.
-  node({ id: H.initialSetup, kind: "host", label: "initial setup" });
-  if (host.nvidiaDriver) {
-    node({ id: H.nvidia, kind: "host", label: `NVIDIA driver ${host.nvidiaDriver.version}` });
-    edge(H.initialSetup, H.nvidia, "setup");
-  }
-  for (const u of host.users) {
-    node({ id: H.adminUser(u.username), kind: "host", label: `admin user ${u.username}` });
-    edge(H.initialSetup, H.adminUser(u.username), "setup");
-  }
-  for (const p of host.zfs.pools) {
-    node({ id: H.zfsPool(p.name), kind: "host", label: `ZFS pool ${p.name}, ${p.raidLevel}` });
-    edge(H.initialSetup, H.zfsPool(p.name), "setup");
-  }
-  for (const d of host.zfs.datasets) {
-    const id = H.zfsDataset(d.pool, d.name);
-    node({ id, kind: "host", label: `dataset ${d.fullName}` });
-    edge(host.zfs.pools.some((p) => p.name === d.pool) ? H.zfsPool(d.pool) : H.initialSetup, id, "setup");
-    if (d.storage) {
-      node({ id: H.storage(d.storage.id), kind: "host", label: `storage ${d.storage.id}, ${d.storage.type}` });
-      edge(id, H.storage(d.storage.id), "setup");
-    }
-  }
-  /** The dataset whose mount point holds `p` (longest match), as a node id. */
-  const datasetFor = (p: string): string | undefined => {
-    const hits = host.zfs.datasets
-      .filter((d) => p === d.mountPoint || p.startsWith(`${d.mountPoint}/`))
-      .sort((a, b) => b.mountPoint.length - a.mountPoint.length);
-    return hits[0] ? H.zfsDataset(hits[0].pool, hits[0].name) : undefined;
-  };
-  host.nfsExports.forEach((e) => {
-    node({ id: H.nfsExport(e.path), kind: "host", label: `NFS export ${e.path}` });
-    edge(datasetFor(e.path) ?? H.initialSetup, H.nfsExport(e.path), "setup");
-  });
-  for (const s of host.samba?.shares ?? []) {
-    const id = H.sambaShare(s.name);
-    node({ id, kind: "host", label: `Samba share ${s.name}` });
-    edge(datasetFor(s.path) ?? H.initialSetup, id, "setup");
-    for (const u of host.users) if (s.validUsers.includes(u.username) || host.samba?.user === u.username) edge(H.adminUser(u.username), id, "setup");
-  }
-
-  // The host firewall (infra/components/firewall.ts): aliases and IP sets, the rules, then enabling.
-  const fw = host.firewall;
-  const firewallRefs: string[] = [];
-  if (fw) {
-    for (const a of fw.aliases) {
-      node({ id: H.firewallAlias(a.name), kind: "host", label: `firewall alias ${a.name} ${a.cidr}` });
-      edge(H.initialSetup, H.firewallAlias(a.name), "setup");
-      firewallRefs.push(H.firewallAlias(a.name));
-    }
-    for (const set of fw.ipsets) {
-      node({ id: H.firewallIpset(set.name), kind: "host", label: `firewall IP set ${set.name}` });
-      edge(H.initialSetup, H.firewallIpset(set.name), "setup");
-      for (const a of fw.aliases) edge(H.firewallAlias(a.name), H.firewallIpset(set.name), "setup");
-      firewallRefs.push(H.firewallIpset(set.name));
-    }
-    const before = firewallRefs.length ? [...firewallRefs] : [H.initialSetup];
-    let last = before;
-    if (fw.rules.length > 0) {
-      node({ id: H.firewallRules, kind: "host", label: `firewall rules (${fw.rules.length})` });
-      for (const b of before) edge(b, H.firewallRules, "setup");
-      last = [H.firewallRules];
-    }
-    const state = fw.enabled ? `on, in ${fw.inputPolicy}, out ${fw.outputPolicy}` : "off";
-    node({ id: H.firewall, kind: "host", label: `firewall ${state}` });
-    for (const b of last) edge(b, H.firewall, "setup");
-  }
-  /** A guest's firewall node, after the guest (and the host's aliases and IP sets it may name). */
-  const guestFirewall = (guest: string, guestId: number, f: NonNullable<ContainerModel["firewall"]>) => {
-    const id = `${guest}-firewall`;
-    node({ id, kind: "firewall", label: `firewall ${f.enabled ? "on" : "off"}, ${f.rules.length} rule${f.rules.length === 1 ? "" : "s"}`, guestId });
-    edge(guest, id, "firewall");
-    for (const r of firewallRefs) edge(r, id, "firewall");
-  };
-
-  const storageNode = (id: string) => (host.storages.some((s) => s.id === id) ? H.storage(id) : H.initialSetup);
-
-  for (const c of model.containers) {
-    const id = `ct-${c.ctid}`;
-    node({ id, kind: "lxc", label: c.name, guestId: c.ctid, template: isLxcTemplate(c) });
-    for (const s of new Set([c.storagePool, ...c.volumes.map((v) => v.storage)])) edge(storageNode(s), id, "storage");
-    if (c.gpus.length > 0 || c.features.includes("nvidia")) edge(host.nvidiaDriver ? H.nvidia : undefined, id, "gpu");
-    if (c.cloneFrom !== undefined) edge(`ct-${c.cloneFrom}-snapshot`, id, "clone");
-    for (const d of c.dependencies) edge(ready.get(d), id, "dependency");
-    if (c.firewall && c.firewall.inheritedFrom === undefined) guestFirewall(id, c.ctid, c.firewall);
-    if (isLxcTemplate(c)) {
-      node({ id: `${id}-snapshot`, kind: "lxc-snapshot", label: `${c.ctid} snapshot ${c.templateSnapshotName}`, guestId: c.ctid });
-      edge(id, `${id}-snapshot`, "snapshot");
-    }
-  }
-  for (const v of model.vms) {
-    const id = `vm-${v.vmid}`;
-    node({ id, kind: "vm", label: v.name, guestId: v.vmid, template: isVmTemplate(v) });
-    for (const s of new Set([v.storagePool, ...v.volumes.map((x) => x.storage)])) edge(storageNode(s), id, "storage");
-    if (v.features.includes("nvidia")) edge(host.nvidiaDriver ? H.nvidia : undefined, id, "gpu");
-    if (v.cloneFrom !== undefined) edge(ready.get(v.cloneFrom), id, "clone");
-    for (const d of v.dependencies) edge(ready.get(d), id, "dependency");
-    if (v.firewall && v.firewall.inheritedFrom === undefined) guestFirewall(id, v.vmid, v.firewall);
-    if (isVmTemplate(v)) {
-      node({ id: `${id}-snapshot`, kind: "vm-snapshot", label: `${v.vmid} snapshot ${v.templateSnapshotName ?? "template"}`, guestId: v.vmid });
-      edge(id, `${id}-snapshot`, "snapshot");
-    }
-  }
-
-  // Siblings of one LXC parent clone one after the other, in the order the rest of the graph
-  // allows (then by CTID): each waits for the previous sibling's container (its clone is done).
-  // Unrelated guests stay parallel.
-  const withoutOrder: ProvisioningGraph = { nodes: [...nodes.values()], edges: [...edges.values()] };
-  const position = new Map(topoSort(withoutOrder, (id) => nodes.get(id)?.guestId ?? 0).map((id, i) => [id, i]));
-  const siblings = new Map<number, string[]>();
-  for (const c of model.containers) {
-    if (c.cloneFrom === undefined) continue;
-    const list = siblings.get(c.cloneFrom) ?? [];
-    list.push(`ct-${c.ctid}`);
-    siblings.set(c.cloneFrom, list);
-  }
-  for (const list of siblings.values()) {
-    list.sort((a, b) => position.get(a)! - position.get(b)!);
-    for (let i = 1; i < list.length; i++) edge(list[i - 1], list[i], "clone-order");
-  }
-
-  const order = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+export function buildGraph(model: PhoenixModel, opts: DeploymentOptions = {}): ProvisioningGraph {
+  const d = deploymentOf(model, opts);
+  const all: GraphNode[] = d.resources.map((r) => ({
+    id: r.name,
+    kind: r.kind,
+    type: r.type,
+    parent: r.parent,
+    label: r.label,
+    node: r.node,
+    ...(r.guestId !== undefined ? { guestId: r.guestId } : {}),
+    ...(r.template !== undefined ? { template: r.template } : {}),
+  }));
+  const edges: GraphEdge[] = d.resources.flatMap((r) => r.dependsOn.map((dep) => ({ from: dep.name, to: r.name, kind: dep.kind })));
   return {
-    nodes: [...nodes.values()].sort((a, b) => order(a.id, b.id)),
-    edges: [...edges.values()].sort((a, b) => order(a.from, b.from) || order(a.to, b.to)),
+    proxmoxNodes: d.nodes,
+    components: all.filter((n) => n.kind === "component").sort((a, b) => order(a.id, b.id)),
+    nodes: all.filter((n) => n.kind !== "component").sort((a, b) => order(a.id, b.id)),
+    edges: edges.sort((a, b) => order(a.from, b.from) || order(a.to, b.to)),
   };
 }
 
-/** A binary heap: the ready queue of the topological sort stays O(log n) per step for large stacks. */
-class MinHeap<T> {
-  private items: T[] = [];
-  constructor(private readonly cmp: (a: T, b: T) => number) {}
-  get size(): number {
-    return this.items.length;
-  }
-  push(item: T): void {
-    const a = this.items;
-    a.push(item);
-    let i = a.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (this.cmp(a[i], a[parent]) >= 0) break;
-      [a[i], a[parent]] = [a[parent], a[i]];
-      i = parent;
-    }
-  }
-  pop(): T | undefined {
-    const a = this.items;
-    if (a.length === 0) return undefined;
-    const top = a[0];
-    const last = a.pop()!;
-    if (a.length > 0) {
-      a[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < a.length && this.cmp(a[l], a[m]) < 0) m = l;
-        if (r < a.length && this.cmp(a[r], a[m]) < 0) m = r;
-        if (m === i) break;
-        [a[i], a[m]] = [a[m], a[i]];
-        i = m;
-      }
-    }
-    return top;
-  }
-}
-
-/** Kahn's algorithm over node ids; ties broken by `rank` then id, so the order is stable. */
-function topoSort(graph: ProvisioningGraph, rank: (id: string) => number = () => 0): string[] {
+/** Kahn's algorithm over node ids; ties broken by id, so the order is stable. */
+function topoSort(graph: { nodes: { id: string }[]; edges: GraphEdge[] }): string[] {
   const indegree = new Map(graph.nodes.map((n) => [n.id, 0]));
   const next = new Map<string, string[]>();
   for (const e of graph.edges) {
@@ -280,56 +109,37 @@ function topoSort(graph: ProvisioningGraph, rank: (id: string) => number = () =>
     if (!next.has(e.from)) next.set(e.from, []);
     next.get(e.from)!.push(e.to);
   }
-  const cmp = (a: string, b: string) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0);
-  const ready = new MinHeap<string>(cmp);
-  for (const [id, d] of indegree) if (d === 0) ready.push(id);
+  const ready = [...indegree].filter(([, n]) => n === 0).map(([id]) => id).sort(order);
   const out: string[] = [];
-  while (ready.size > 0) {
-    const id = ready.pop()!;
+  while (ready.length > 0) {
+    const id = ready.shift()!;
     out.push(id);
+    const released: string[] = [];
     for (const to of next.get(id) ?? []) {
-      const d = indegree.get(to)! - 1;
-      indegree.set(to, d);
-      if (d === 0) ready.push(to);
+      const n = indegree.get(to)! - 1;
+      indegree.set(to, n);
+      if (n === 0) released.push(to);
+    }
+    if (released.length) {
+      ready.push(...released);
+      ready.sort(order);
     }
   }
   if (out.length !== graph.nodes.length) {
     const done = new Set(out);
-    const stuck = graph.nodes.map((n) => n.id).filter((id) => !done.has(id));
-    throw new Error(`the provisioning graph has a cycle through ${stuck.join(", ")}`);
-  }
-  return out;
-}
-
-/**
- * The sibling each LXC clone waits for before it is cloned (`clone-order` edges): CTID → CTID.
- * Clones without an earlier sibling are absent.
- */
-export function cloneAfter(model: PhoenixModel): Map<number, number> {
-  const out = new Map<number, number>();
-  for (const e of buildGraph(model).edges) {
-    if (e.kind === "clone-order") out.set(Number(e.to.slice(3)), Number(e.from.slice(3)));
+    throw new Error(`the provisioning graph has a cycle through ${graph.nodes.map((n) => n.id).filter((id) => !done.has(id)).join(", ")}`);
   }
   return out;
 }
 
 /** Guests in the order the program declares them: clone parents and dependencies first, then by ID. */
 export function topologicalOrder(model: PhoenixModel): GuestRef[] {
-  const graph = buildGraph(model);
-  const byId = new Map(graph.nodes.map((n) => [n.id, n]));
-  const rank = (id: string) => byId.get(id)?.guestId ?? 0;
-  const out: GuestRef[] = [];
-  for (const id of topoSort(graph, rank)) {
-    const n = byId.get(id)!;
-    if (n.kind === "lxc" || n.kind === "vm") out.push({ kind: n.kind, id: n.guestId! });
-  }
-  return out;
+  return deploymentOf(model).guestOrder;
 }
 
-/** Resource count and the longest chain of prerequisites (ties: the lexically smallest chain). */
-export function graphStats(model: PhoenixModel): GraphStats {
-  const graph = buildGraph(model);
-  const order = topoSort(graph);
+/** Resource counts and the longest chain of prerequisites (ties: the lexically smallest chain). */
+export function graphStats(model: PhoenixModel, opts: DeploymentOptions = {}): GraphStats {
+  const graph = buildGraph(model, opts);
   const preds = new Map<string, string[]>();
   for (const e of graph.edges) {
     if (!preds.has(e.to)) preds.set(e.to, []);
@@ -337,7 +147,7 @@ export function graphStats(model: PhoenixModel): GraphStats {
   }
   const best = new Map<string, string[]>();
   const better = (a: string[], b: string[]) => a.length > b.length || (a.length === b.length && a.join("\u0000") < b.join("\u0000"));
-  for (const id of order) {
+  for (const id of topoSort(graph)) {
     let chain: string[] = [id];
     for (const p of (preds.get(id) ?? []).sort()) {
       const candidate = [...best.get(p)!, id];
@@ -347,19 +157,51 @@ export function graphStats(model: PhoenixModel): GraphStats {
   }
   let longest: string[] = [];
   for (const chain of best.values()) if (better(chain, longest)) longest = chain;
-  const count = (k: NodeKind) => graph.nodes.filter((n) => n.kind === k).length;
+  const count = (...kinds: NodeKind[]) => graph.nodes.filter((n) => kinds.includes(n.kind)).length;
   return {
-    resources: graph.nodes.length,
-    hostSteps: count("host"),
+    resources: graph.components.length + graph.nodes.length,
+    components: graph.components.length,
+    hostSteps: count("host", "host-firewall"),
     containers: count("lxc"),
     vms: count("vm"),
-    snapshots: count("lxc-snapshot") + count("vm-snapshot"),
+    snapshots: count("lxc-snapshot", "vm-snapshot"),
+    guestSteps: count("lxc-step", "vm-step"),
     firewalls: count("firewall"),
     longestChain: longest,
   };
 }
 
-function baseMermaidId(n: GraphNode): string {
+/** What the Mermaid drawing shows a resource as: host steps as themselves, a guest's resources as the guest, its firewall as one node. */
+interface Shown {
+  id: string;
+  kind: "host" | "lxc" | "vm" | "firewall";
+  label: string;
+  node: string;
+  guestId?: number;
+  template?: boolean;
+}
+
+function shownNodes(graph: ProvisioningGraph): Map<string, Shown> {
+  const out = new Map<string, Shown>();
+  const byId = new Map(graph.nodes.map((n) => [n.id, n]));
+  const components = new Map(graph.components.map((n) => [n.id, n]));
+  for (const n of graph.nodes) {
+    if (n.kind === "host" || n.kind === "host-firewall") {
+      out.set(n.id, { id: n.id, kind: "host", label: n.label, node: n.node });
+    } else if (n.kind === "firewall") {
+      const options = byId.get(`${n.id.replace(/-rules$/, "")}`)!;
+      out.set(n.id, { id: `${n.id.replace(/-firewall(-rules)?$/, "")}-firewall`, kind: "firewall", label: options.label, node: n.node, guestId: n.guestId });
+    } else {
+      const lxc = n.kind.startsWith("lxc");
+      const guest = components.get(`${lxc ? "ct" : "vm"}-${n.guestId}`)!;
+      const main = byId.get(guest.id) ?? guest;
+      out.set(n.id, { id: guest.id, kind: lxc ? "lxc" : "vm", label: main.label, node: n.node, guestId: n.guestId, template: guest.template });
+    }
+  }
+  return out;
+}
+
+function baseMermaidId(n: Shown): string {
   if (n.kind === "firewall") return `FW${n.guestId}`;
   if (n.kind === "host") return `H_${n.id.replace(/^host-/, "").replace(/[^A-Za-z0-9]/g, "_")}`;
   if (n.template) return `T${n.guestId}`;
@@ -367,7 +209,7 @@ function baseMermaidId(n: GraphNode): string {
 }
 
 /** Mermaid ids per node: readable, and unique even when two host step names differ only in `-` vs `_`. */
-function mermaidIds(nodes: GraphNode[]): Map<string, string> {
+function mermaidIds(nodes: Shown[]): Map<string, string> {
   const out = new Map<string, string>();
   const used = new Set<string>();
   for (const n of nodes) {
@@ -379,60 +221,77 @@ function mermaidIds(nodes: GraphNode[]): Map<string, string> {
   return out;
 }
 
-/** Mermaid flowchart in the style of the architecture guide. */
+/**
+ * The graph as a Mermaid flowchart: host steps per node, templates, applications and guest
+ * firewalls in groups (one group per Proxmox node in a multi-node stack), each guest's steps
+ * folded into the guest, and the edges between what is drawn.
+ */
 export function toMermaid(graph: ProvisioningGraph): string {
-  const byId = new Map(graph.nodes.map((n) => [n.id, n]));
-  const ids = mermaidIds(graph.nodes);
-  const mermaidId = (n: GraphNode) => ids.get(n.id)!;
-  const guests = graph.nodes.filter((n) => n.kind === "lxc" || n.kind === "vm");
-  const byGuestId = (a: GraphNode, b: GraphNode) => a.guestId! - b.guestId!;
-  // Host labels hold paths and commas: quoted. Guest labels keep the guide's `T900[900: Template-Base]` form
+  const shownOf = shownNodes(graph);
+  const drawnNodes = new Map<string, Shown>();
+  for (const s of shownOf.values()) if (!drawnNodes.has(s.id)) drawnNodes.set(s.id, s);
+  const all = [...drawnNodes.values()].sort((a, b) => order(a.id, b.id));
+  const ids = mermaidIds(all);
+  const mermaidId = (n: Shown) => ids.get(n.id)!;
+  const byGuestId = (a: Shown, b: Shown) => a.guestId! - b.guestId!;
+  // Host labels hold paths and commas: quoted. Guest labels keep the `T900[900: Template-Base]` form
   // (names are hostnames, so nothing in them means anything to Mermaid).
-  const label = (n: GraphNode) =>
+  const label = (n: Shown) =>
     n.kind === "host" || n.kind === "firewall" ? `${mermaidId(n)}["${n.kind === "firewall" ? `${n.guestId} ` : ""}${n.label}"]` : `${mermaidId(n)}[${n.guestId}: ${n.label}]`;
   const lines = ["graph TD"];
-  const group = (title: string, members: GraphNode[]) => {
+  const multi = graph.proxmoxNodes.length > 1;
+  const hostOrder = new Map(topoSort({ nodes: graph.nodes, edges: graph.edges }).map((id, i) => [id, i]));
+  const group = (title: string, members: Shown[], indent: string, key: string) => {
     if (members.length === 0) return;
-    lines.push(`    subgraph "${title}"`);
-    for (const n of members) lines.push(`        ${label(n)}`);
-    lines.push("    end");
-    lines.push("");
+    lines.push(multi ? `${indent}subgraph ${key} ["${title}"]` : `${indent}subgraph "${title}"`);
+    for (const n of members) lines.push(`${indent}    ${label(n)}`);
+    lines.push(`${indent}end`);
+    if (!multi) lines.push("");
   };
-  const hostNodes = graph.nodes.filter((n) => n.kind === "host");
-  const hostIndex = new Map(topoSort({ nodes: hostNodes, edges: graph.edges }).map((id, i) => [id, i]));
-  group("Host Setup", [...hostNodes].sort((a, b) => hostIndex.get(a.id)! - hostIndex.get(b.id)!));
-  group("Base VM Templates", guests.filter((n) => n.kind === "vm" && n.template).sort(byGuestId));
-  group("Base LXC Templates", guests.filter((n) => n.kind === "lxc" && n.template).sort(byGuestId));
-  group("Application VMs & Containers", guests.filter((n) => !n.template).sort((a, b) => (a.kind === b.kind ? byGuestId(a, b) : a.kind === "vm" ? -1 : 1)));
-  group("Guest Firewalls", graph.nodes.filter((n) => n.kind === "firewall").sort(byGuestId));
+  for (const node of graph.proxmoxNodes) {
+    const on = all.filter((n) => multi ? n.node === node : true);
+    const indent = multi ? "        " : "    ";
+    const key = `node_${node.replace(/[^A-Za-z0-9]/g, "_")}`;
+    if (multi) lines.push(`    subgraph ${key} ["Node ${node}"]`);
+    const guests = on.filter((n) => n.kind === "lxc" || n.kind === "vm");
+    group("Host Setup", on.filter((n) => n.kind === "host").sort((a, b) => hostOrder.get(a.id)! - hostOrder.get(b.id)!), indent, `${key}_host`);
+    group("Base VM Templates", guests.filter((n) => n.kind === "vm" && n.template).sort(byGuestId), indent, `${key}_vm_templates`);
+    group("Base LXC Templates", guests.filter((n) => n.kind === "lxc" && n.template).sort(byGuestId), indent, `${key}_lxc_templates`);
+    group("Application VMs & Containers", guests.filter((n) => !n.template).sort((a, b) => (a.kind === b.kind ? byGuestId(a, b) : a.kind === "vm" ? -1 : 1)), indent, `${key}_apps`);
+    group("Guest Firewalls", on.filter((n) => n.kind === "firewall").sort(byGuestId), indent, `${key}_firewalls`);
+    if (multi) {
+      lines.push("    end");
+      lines.push("");
+    }
+    if (!multi) break;
+  }
 
-  // A snapshot stands for its guest in the drawing: `T900 -- Cloned to --> T901`.
-  const shown = (id: string): GraphNode | undefined => {
-    const n = byId.get(id);
-    if (!n) return undefined;
-    if (n.kind === "lxc-snapshot") return byId.get(`ct-${n.guestId}`);
-    if (n.kind === "vm-snapshot") return byId.get(`vm-${n.guestId}`);
-    return n;
-  };
-  const guestNode = (id: string) => byId.get(id);
+  // The guest each clone copies (drawn ids): storage and GPU edges are drawn only where a guest
+  // does not get them through its template already.
   const parentOf = new Map<string, string>();
-  for (const e of graph.edges) if (e.kind === "clone") parentOf.set(e.to, shown(e.from)!.id);
-  const edgeSet = new Set(graph.edges.map((e) => `${e.from}\u0000${e.to}`));
+  for (const e of graph.edges) if (e.kind === "clone") parentOf.set(shownOf.get(e.to)!.id, shownOf.get(e.from)!.id);
+  const edgeSet = new Set(graph.edges.map((e) => `${shownOf.get(e.from)?.id}\u0000${shownOf.get(e.to)?.id}\u0000${e.kind}`));
   const drawn = new Set<string>();
   const out: string[] = [];
   for (const e of graph.edges) {
-    const from = shown(e.from);
-    const to = guestNode(e.to);
-    if (!from || !to || e.kind === "snapshot" || e.kind === "clone-order") continue;
+    const from = shownOf.get(e.from);
+    const to = shownOf.get(e.to);
+    if (!from || !to || from.id === to.id || e.kind === "clone-order" || e.kind === "step" || e.kind === "input") continue;
     let text: string;
-    if (e.kind === "setup") text = `${mermaidId(from)} --> ${mermaidId(to)}`;
-    else if (e.kind === "firewall") text = `${mermaidId(from)} -. firewall .-> ${mermaidId(to)}`;
-    else if (e.kind === "clone") text = `${mermaidId(from)} -- Cloned to --> ${mermaidId(to)}`;
+    if (e.kind === "setup") {
+      // A guest waits for its node's initial setup like every guest: not drawn.
+      if (to.kind !== "host") continue;
+      text = `${mermaidId(from)} --> ${mermaidId(to)}`;
+    } else if (e.kind === "firewall") {
+      if (from.kind === "host") continue;
+      text = `${mermaidId(from)} -. firewall .-> ${mermaidId(to)}`;
+    } else if (e.kind === "clone") text = `${mermaidId(from)} -- Cloned to --> ${mermaidId(to)}`;
     else if (e.kind === "dependency") text = `${mermaidId(from)} -. needed by .-> ${mermaidId(to)}`;
     else {
-      // Storage and GPU edges only where the guest does not get them through its template already.
       const parent = parentOf.get(to.id);
-      if (parent && edgeSet.has(`${e.from}\u0000${parent}`)) continue;
+      if (parent && edgeSet.has(`${from.id}\u0000${parent}\u0000${e.kind}`)) continue;
+      // Storages Phoenix does not register stand for the initial setup: not drawn.
+      if (from.id.endsWith("-initial-setup")) continue;
       text = `${mermaidId(from)} -. ${e.kind === "gpu" ? "GPU" : "disk"} .-> ${mermaidId(to)}`;
     }
     if (!drawn.has(text)) {
@@ -441,7 +300,7 @@ export function toMermaid(graph: ProvisioningGraph): string {
     }
   }
   const rank = (t: string) => (t.includes("Cloned to") ? 1 : t.includes("needed by") ? 2 : t.includes(" -. firewall ") ? 4 : t.includes(" -. ") ? 3 : 0);
-  out.sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0));
+  out.sort((a, b) => rank(a) - rank(b) || order(a, b));
   return [...lines, ...out, ""].join("\n");
 }
 

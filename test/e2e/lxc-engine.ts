@@ -163,21 +163,10 @@ function nameFromUrn(urn: string): string {
   return urn.slice(urn.lastIndexOf("::") + 2);
 }
 
-/** Declares every container of `model` as infra/index.ts does (parents' snapshots, `dependencies`). */
+/** Declares the whole stack of `model` as infra/index.ts does (infra/stack declareStack); returns the containers. */
 export function declareContainers(model: PhoenixModel, settings: StackSettings): Map<number, LxcGuestType> {
-  const { LxcGuest } = loadDist<typeof import("../../infra/components/lxc")>("infra/components/lxc");
-  const { topologicalOrder, cloneAfter } = loadDist<typeof import("../../infra/graph/index")>("infra/graph/index");
-  const guests = new Map<number, LxcGuestType>();
-  const previousSibling: Map<number, number> = cloneAfter(model);
-  for (const g of topologicalOrder(model)) {
-    if (g.kind !== "lxc") continue;
-    const c = model.containers.find((x) => x.ctid === g.id)!;
-    const parent = c.cloneFrom !== undefined ? guests.get(c.cloneFrom) : undefined;
-    const dependsOn: Pulumi.Resource[] = c.dependencies.map((id: number) => guests.get(id)?.ready).filter((r): r is NonNullable<typeof r> => Boolean(r));
-    if (previousSibling.has(c.ctid)) dependsOn.push(guests.get(previousSibling.get(c.ctid)!)!.container);
-    guests.set(c.ctid, new LxcGuest(`ct-${c.ctid}`, { container: c, model, settings, parentSnapshot: parent?.snapshot, dependsOn }));
-  }
-  return guests;
+  const { declareStack } = loadDist<typeof import("../../infra/stack")>("infra/stack");
+  return declareStack(model, settings).containers;
 }
 
 /** Records each registration's name, type, explicit dependencies and inputs (the mock monitor drops them). */

@@ -21,8 +21,8 @@ describe("the firewall in the provisioning graph", () => {
   it("fw: host-initial-setup → host-firewall-rules → host-firewall, and ct-900 → ct-900-firewall", () => {
     const g = G.buildGraph(model(path.join(CASES, "fw")));
     const nodes = new Map(g.nodes.map((n) => [n.id, n]));
-    expect(nodes.get("host-firewall-rules")).toMatchObject({ kind: "host", label: "firewall rules (3)" });
-    expect(nodes.get("host-firewall")).toMatchObject({ kind: "host", label: "firewall on, in DROP, out ACCEPT" });
+    expect(nodes.get("host-firewall-rules")).toMatchObject({ kind: "host-firewall", label: "firewall rules (3)" });
+    expect(nodes.get("host-firewall")).toMatchObject({ kind: "host-firewall", label: "firewall on, in DROP, out ACCEPT" });
     expect(nodes.get("ct-900-firewall")).toMatchObject({ kind: "firewall", guestId: 900, label: "firewall on, 2 rules" });
     const edges = g.edges.map((e) => `${e.from} -> ${e.to} (${e.kind})`);
     expect(edges).toEqual(
@@ -32,7 +32,7 @@ describe("the firewall in the provisioning graph", () => {
         "ct-900 -> ct-900-firewall (firewall)",
       ]),
     );
-    expect(G.graphStats(model(path.join(CASES, "fw")))).toMatchObject({ firewalls: 1 });
+    expect(G.graphStats(model(path.join(CASES, "fw")))).toMatchObject({ firewalls: 2 });
   });
 
   it("aliases and IP sets come before the rules and the guests' firewalls", () => {
@@ -48,7 +48,8 @@ describe("the firewall in the provisioning graph", () => {
         "host-firewall-rules -> host-firewall",
       ]),
     );
-    expect(edges).not.toContain("host-initial-setup -> host-firewall-rules");
+    // As the program declares them: every host firewall resource also waits for the initial setup.
+    expect(edges).toContain("host-initial-setup -> host-firewall-rules");
   });
 
   it("phoenix graph draws them (Mermaid); s2's clone has no firewall resource (Proxmox copies its template's)", () => {

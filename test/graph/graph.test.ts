@@ -51,7 +51,7 @@ describe("Mermaid", () => {
   it("shows dependencies and the host steps guests wait for", () => {
     expect(text).toContain("C950 -. needed by .-> C952");
     expect(text).toContain("H_nvidia -. GPU .-> T901");
-    expect(text).toContain("H_storage_quickOS_lxc_disks -. disk .-> T900");
+    expect(text).toContain("H_proxmox_storage_quickOS_lxc_disks -. disk .-> T900");
     expect(text).toContain("H_zfs_pool_quickOS --> H_zfs_dataset_quickOS_lxc_disks");
     // 950 and 955 get GPU and disk through template 901: no repeated edges.
     expect(text).not.toContain("-. GPU .-> C950");
@@ -66,23 +66,31 @@ describe("graph structure", () => {
   const graph = G.buildGraph(devModel());
   const has = (from: string, to: string, kind: string) => graph.edges.some((e) => e.from === from && e.to === to && e.kind === kind);
 
-  it("names nodes by their resource names", () => {
+  it("names nodes by their resource names, and holds every resource the program declares", () => {
     const ids = graph.nodes.map((n) => n.id);
     for (const id of ["host-initial-setup", "host-nvidia", "host-admin-user-phoenix_admin", "host-zfs-pool-quickOS", "host-zfs-dataset-quickOS-lxc-disks",
-      "host-nfs-export-quickOS_vm-persistent-data", "host-samba-share-shared-prod-data", "ct-900", "ct-900-snapshot", "vm-8000", "vm-8000-snapshot", "vm-8001"]) {
+      "host-proxmox-storage-quickOS-lxc-disks", "host-samba-user-phoenix_admin", "host-nfs-export-quickOS_vm-persistent-data", "host-samba-share-shared-prod-data",
+      "ct-900", "ct-900-lxc-options", "ct-900-feature-base_setup", "ct-900-snapshot", "ct-950-app", "ct-950-health", "vm-8000", "vm-8000-image", "vm-8001", "vm-8001-user-data", "vm-8001-cloud-init"]) {
       expect(ids).toContain(id);
     }
+    // A Proxmox template cannot be snapshotted: 8000 has no snapshot resource; 950 is no template.
+    expect(ids).not.toContain("vm-8000-snapshot");
     expect(ids).not.toContain("ct-950-snapshot");
+    expect(graph.components.map((c) => c.id).sort()).toEqual(["ct-900", "ct-901", "ct-902", "ct-950", "ct-952", "ct-955", "host", "vm-8000", "vm-8001"]);
   });
 
   it("clones wait for the parent's snapshot, snapshots for their guest", () => {
     expect(has("ct-900-snapshot", "ct-901", "clone")).toBe(true);
     expect(has("ct-901-snapshot", "ct-950", "clone")).toBe(true);
-    expect(has("ct-900", "ct-900-snapshot", "snapshot")).toBe(true);
-    expect(has("vm-8000-snapshot", "vm-8001", "clone")).toBe(true);
-    expect(has("host-storage-quickOS-lxc-disks", "ct-900", "storage")).toBe(true);
+    expect(has("ct-900-feature-base_setup", "ct-900-snapshot", "step")).toBe(true);
+    expect(has("ct-900", "ct-900-snapshot", "step")).toBe(true);
+    // A VM template is done once it exists (its clones copy it, never booted).
+    expect(has("vm-8000", "vm-8001", "clone")).toBe(true);
+    expect(has("vm-8000-image", "vm-8000", "input")).toBe(true);
+    expect(has("host-proxmox-storage-quickOS-lxc-disks", "ct-900", "storage")).toBe(true);
     expect(has("host-nvidia", "ct-950", "gpu")).toBe(true);
-    expect(has("ct-950", "ct-952", "dependency")).toBe(true);
+    // `dependencies` wait for the named guest's last step.
+    expect(has("ct-950-health", "ct-952", "dependency")).toBe(true);
   });
 
   it("JSON output is sorted and parseable", () => {
@@ -147,11 +155,14 @@ describe("topologicalOrder", () => {
 describe("graphStats", () => {
   it("counts resources and finds the longest chain", () => {
     const s = G.graphStats(devModel());
-    expect(s).toMatchObject({ containers: 6, vms: 2, snapshots: 4 });
-    expect(s.resources).toBe(s.hostSteps + s.containers + s.vms + s.snapshots + s.firewalls);
+    expect(s).toMatchObject({ resources: 66, components: 9, containers: 6, vms: 2, snapshots: 3 });
+    expect(s.resources).toBe(s.components + s.hostSteps + s.containers + s.vms + s.snapshots + s.guestSteps + s.firewalls);
     expect(s.longestChain).toEqual([
-      "host-initial-setup", "host-zfs-pool-quickOS", "host-zfs-dataset-quickOS-lxc-disks", "host-storage-quickOS-lxc-disks",
-      "ct-900", "ct-900-snapshot", "ct-901", "ct-901-snapshot", "ct-950", "ct-952",
+      "host-initial-setup", "host-nvidia", "host-admin-user-phoenix_admin", "host-zfs-pool-quickOS", "host-zfs-dataset-quickOS-lxc-disks", "host-proxmox-storage-quickOS-lxc-disks",
+      "ct-900", "ct-900-lxc-options", "ct-900-feature-base_setup", "ct-900-snapshot",
+      "ct-901", "ct-901-lxc-options", "ct-901-feature-nvidia", "ct-901-snapshot",
+      "ct-950", "ct-950-lxc-options", "ct-950-feature-nvidia", "ct-950-feature-vllm", "ct-950-app", "ct-950-health",
+      "ct-952", "ct-952-lxc-options", "ct-952-app", "ct-952-health",
     ]);
   });
 });

@@ -8,7 +8,8 @@ import { loadDist, repoRoot } from "../load";
 import { captureResources } from "../providers/harness";
 import type { StackSettings } from "../../infra/settings";
 
-const { VmGuest, vmStorageIds } = loadDist<typeof import("../../infra/components/vm")>("infra/components/vm");
+const { vmStorageIds } = loadDist<typeof import("../../infra/components/vm")>("infra/components/vm");
+const { declareStack } = loadDist<typeof import("../../infra/stack")>("infra/stack");
 const loaded = loadDist<typeof import("../../infra/config/load")>("infra/config/load").loadPhoenixConfig(path.join(repoRoot, "stacks", "dev"));
 if (!loaded.ok) throw new Error(loaded.errors.join("\n"));
 const model = loaded.model;
@@ -22,6 +23,11 @@ const settings: StackSettings = {
   proxmoxSubscription: false,
 };
 const template = model.vms.find((v) => v.vmid === 8000)!;
+
+/** Declares the dev stack with these VMs and no containers (infra/stack, as the program does). */
+function declareVms(...vms: (typeof template)[]) {
+  return declareStack({ ...model, containers: [], vms }, settings);
+}
 
 function vm(overrides: Record<string, unknown>) {
   return { ...structuredClone(model.vms.find((v) => v.vmid === 8001)!), ...overrides } as typeof template;
@@ -40,7 +46,7 @@ describe("VmGuest (mock monitor)", () => {
       nfsMounts: [{ name: "shared", server: "10.0.0.13", path: "/quickOS/shared-prod-data", mountPoint: "/mnt/shared" }],
       templateSnapshotName: "provisioned",
     });
-    const resources = await captureResources(() => new VmGuest("vm-8100", { vm: standalone, model, settings, dependsOn: [] }));
+    const resources = (await captureResources(() => declareVms(standalone))).filter((r) => r.name.startsWith("vm-"));
     const names = resources.map((r) => r.name).sort();
     expect(names).toEqual(["vm-8100", "vm-8100", "vm-8100-cloud-init", "vm-8100-image", "vm-8100-snapshot", "vm-8100-user-data"]);
     const machine = resources.find((r) => r.name === "vm-8100" && r.type === "proxmoxve:index/vmLegacy:VmLegacy")!.inputs;
@@ -64,23 +70,19 @@ describe("VmGuest (mock monitor)", () => {
     const snapshot = resources.find((r) => r.name === "vm-8100-snapshot")!;
     expect(snapshot.inputs.params).toMatchObject({ vmid: "8100", name: "provisioned" });
     expect(snapshot.inputs.params.after).toBe(resources.find((r) => r.name === "vm-8100-cloud-init")!.inputs.params.user_data_sha256);
-    expect(vmStorageIds(standalone, model).sort()).toEqual(["fastData-shared-iso", "local", "quickOS-vm-disks", "quickOS-vm-persistent-data"]);
+    expect(vmStorageIds(standalone, model.host).sort()).toEqual(["fastData-shared-iso", "local", "quickOS-vm-disks", "quickOS-vm-persistent-data"]);
   });
 
   it("gives features only the NVIDIA parameters when they ask for the driver", async () => {
-    const resources = await captureResources(() => {
-      const t = new VmGuest("vm-8000", { vm: template, model, settings, dependsOn: [] });
-      return new VmGuest("vm-8001", { vm: vm({}), model, settings, parentTemplate: t, dependsOn: [] });
-    });
+    const resources = await captureResources(() => declareVms(template, vm({})));
     const text: string = resources.find((r) => r.name === "vm-8001-user-data")!.inputs.sourceRaw.data;
     const env = parse(text).write_files.find((f: { path: string; content: string }) => f.path === "/etc/phoenix/features.env").content as string;
     expect(env).not.toMatch(/^NVIDIA_/m);
   });
 
   it("refuses VMs that cannot be built, naming the VM", () => {
-    expect(() => new VmGuest("vm-8101", { vm: vm({ vmid: 8101, cloneFrom: undefined, templateImage: undefined }), model, settings, dependsOn: [] })).toThrow(
-      /vm 8101: neither clone_from_vmid nor template_image/,
-    );
-    expect(() => new VmGuest("vm-8102", { vm: vm({ vmid: 8102 }), model, settings, dependsOn: [] })).toThrow(/vm 8102: clone_from_vmid 8000 needs VmGuest vm-8000/);
+    expect(() => declareVms(vm({ vmid: 8101, cloneFrom: undefined, templateImage: undefined }))).toThrow(/vm 8101: neither clone_from_vmid nor template_image/);
+    // A clone whose template is not declared (validate refuses the dangling clone_from_vmid first).
+    expect(() => declareVms(vm({ vmid: 8102 }))).toThrow(/vm-8000/);
   });
 });

@@ -23,7 +23,7 @@ beforeAll(async () => {
 describe("VMs in the plan of the dev stack", () => {
   it("declares each VM as a component with its steps, named vm-<vmid>[-<step>]", () => {
     expect(dev.errors).toEqual([]);
-    expect(byName(dev, "vm-8000", "phoenix:vm:Vm").parent).toBe(null);
+    expect(byName(dev, "vm-8000", "phoenix:vm:VmGuest").parent).toBe(null);
     for (const [name, type] of [
       ["vm-8000-image", "proxmoxve:download/fileLegacy:FileLegacy"],
       ["vm-8000", "proxmoxve:index/vmLegacy:VmLegacy"],

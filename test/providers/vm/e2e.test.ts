@@ -17,7 +17,7 @@ import type * as Pulumi from "@pulumi/pulumi";
 import type { RegisterResourceRequest } from "@pulumi/pulumi/proto/resource_pb";
 import type { PropertyBag } from "../../../infra/cli/plan";
 import type { PhoenixModel } from "../../../infra/config/model";
-import type { VmGuest as VmGuestType, VmGuestArgs } from "../../../infra/components/vm";
+import type { VmGuestArgs } from "../../../infra/components/vm";
 import type { SshSession } from "../../../providers/ssh/types";
 
 type Action = "create" | "update" | "same";
@@ -81,13 +81,10 @@ class VmEngine {
         report.options.set(req.getName(), { replaceWith, deleteBeforeReplace: req.getDeletebeforereplace() });
         register(req, callback);
       };
-      // As infra/index.ts declares them: templates first, clones with their parent.
-      const { VmGuest } = loadDist<typeof import("../../../infra/components/vm")>("infra/components/vm");
-      const guests = new Map<number, VmGuestType>();
-      for (const vm of [...model.vms].sort((a, b) => (a.cloneFrom === undefined ? -1 : 0) - (b.cloneFrom === undefined ? -1 : 0))) {
-        const dependsOn = vm.dependencies.map((id: number) => guests.get(id)?.ready).filter((r): r is NonNullable<typeof r> => Boolean(r));
-        guests.set(vm.vmid, new VmGuest(`vm-${vm.vmid}`, { vm, model, settings, parentTemplate: vm.cloneFrom === undefined ? undefined : guests.get(vm.cloneFrom), dependsOn }));
-      }
+      // As infra/index.ts declares them (infra/stack declareStack): the host setup (only declared
+      // here: carryOut skips it), templates first, clones with their parent.
+      const { declareStack } = loadDist<typeof import("../../../infra/stack")>("infra/stack");
+      declareStack({ ...model, containers: [] }, settings);
       await Promise.race([(pulumi.runtime as { waitForRPCs?: () => Promise<void> }).waitForRPCs?.(), stopped]);
       await new Promise((resolve) => setImmediate(resolve));
       return report;
@@ -98,6 +95,8 @@ class VmEngine {
 
   private async carryOut(args: Pulumi.runtime.MockResourceArgs, report: RunReport): Promise<{ id: string; state: PropertyBag }> {
     if (!args.custom) return { id: args.name, state: {} };
+    // The host setup is declared, not carried out: this engine proves the VMs' resources.
+    if (/^pulumi-nodejs:dynamic\/phoenix:host-/.test(args.type)) return { id: `${args.name}-id`, state: args.inputs };
     const prior = this.state.get(args.name);
     if (typeof args.inputs.__provider === "string") {
       let p = this.providers.get(args.inputs.__provider);

@@ -1,0 +1,54 @@
+// graph = plan: `phoenix graph` (the deployment model, infra/deployment) holds exactly the
+// resources the Pulumi program declares (name, type, parent) and exactly the dependencies each
+// one is registered with (explicit and through inputs), for the dev and prod stacks and every
+// field case that plans.
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { describe, expect, it } from "vitest";
+import { loadDist, repoRoot } from "../load";
+import { CASES_DIR } from "../config/cases";
+import { planStack } from "../program/plan";
+
+const { loadPhoenixConfig } = loadDist<typeof import("../../infra/config/load")>("infra/config/load");
+const G = loadDist<typeof import("../../infra/graph")>("infra/graph");
+
+/** The plan's and the graph's resources as `name | type | parent` lines and `name <- dependency` lines. */
+async function compare(stack: string, configDir: string) {
+  const plan = await planStack({ stack, configDir, config: { "phoenix:firewallLockoutAcknowledged": "true" } });
+  expect(plan.errors, configDir).toEqual([]);
+  const loaded = loadPhoenixConfig(configDir);
+  if (!loaded.ok) throw new Error(loaded.errors.join("\n"));
+  const graph = G.buildGraph(loaded.model);
+  const resources = (list: { name: string; type: string; parent: string | null }[]) => list.map((r) => `${r.name} | ${r.type} | ${r.parent}`).sort();
+  const planDeps = plan.resources.flatMap((r) => r.dependsOn.map((d) => `${r.name} <- ${d}`)).sort();
+  const graphDeps = graph.edges.map((e) => `${e.to} <- ${e.from}`).sort();
+  return {
+    plan: { resources: resources(plan.resources), deps: planDeps },
+    graph: { resources: resources([...graph.components, ...graph.nodes].map((n) => ({ name: n.id, type: n.type, parent: n.parent }))), deps: graphDeps },
+  };
+}
+
+describe("graph = plan", () => {
+  for (const stack of ["dev", "prod"]) {
+    it(`${stack}: every resource and every dependency`, async () => {
+      const { plan, graph } = await compare(stack, path.join(repoRoot, "stacks", stack));
+      expect(graph.resources).toEqual(plan.resources);
+      expect(graph.deps).toEqual(plan.deps);
+      expect(plan.resources.length).toBeGreaterThan(60);
+    });
+  }
+
+  it("every field case that validates", async () => {
+    const cases = fs.readdirSync(CASES_DIR).filter((c) => fs.existsSync(path.join(CASES_DIR, c, "phoenix_lxc_configs.json")));
+    let compared = 0;
+    for (const c of cases) {
+      const dir = path.join(CASES_DIR, c);
+      if (!loadPhoenixConfig(dir).ok) continue;
+      const { plan, graph } = await compare("dev", dir);
+      expect(graph.resources, c).toEqual(plan.resources);
+      expect(graph.deps, c).toEqual(plan.deps);
+      compared++;
+    }
+    expect(compared).toBeGreaterThan(3);
+  });
+});
