@@ -12,7 +12,7 @@ import { repoRoot, requireNode } from "../test/load";
 import { planStack } from "../test/program/plan";
 import { CONTAINER, LXC_OPTIONS, policies } from "./rules";
 
-const ZFS_POOL = "pulumi-nodejs:dynamic/phoenix:zfs-pool";
+const ZFS_POOL = "pulumi-nodejs:dynamic/phoenix:host-zfs-pool";
 
 const pulumiRequire = createRequire(requireNode.resolve("@pulumi/pulumi/proto/analyzer_pb"));
 const grpc = pulumiRequire("@grpc/grpc-js");

@@ -4,7 +4,7 @@ import type { PolicyResource, ResourceValidationArgs, ResourceValidationPolicy, 
 import * as rules from "./rules";
 import { CONTAINER, DYNAMIC, LXC_OPTIONS, PROVIDER, VM } from "./rules";
 
-const ZFS_POOL = "pulumi-nodejs:dynamic/phoenix:zfs-pool";
+const ZFS_POOL = "pulumi-nodejs:dynamic/phoenix:host-zfs-pool";
 const STEP = "pulumi-nodejs:dynamic/phoenix:lxc-step";
 
 const urnOf = (stack: string, type: string, name: string, parentType?: string) =>
@@ -246,7 +246,9 @@ describe("no-raw-lxc-allowance-in-prod", () => {
 
 describe("no-risky-host-values-in-prod", () => {
   const p = rules.noRiskyValuesInProd;
-  const HOST = "pulumi-nodejs:dynamic/phoenix:host-nfs-export";
+  /** The kind each resource name's step has (the rule reads the type, as the program registers it). */
+  const typeOf = (name: string) =>
+    `pulumi-nodejs:dynamic/phoenix:${name.startsWith("host-nvidia") ? "host-nvidia-driver" : name.startsWith("host-nfs-export-") ? "host-nfs-export" : "host-zfs-dataset"}`;
   it("flags http without checksum, NFS * with no_root_squash, a dataset under /etc, in prod", async () => {
     const cases: [string, Record<string, string>][] = [
       ["host-nvidia", { runfile_url: "http://x/NVIDIA.run", runfile_sha256: "" }],
@@ -254,8 +256,8 @@ describe("no-risky-host-values-in-prod", () => {
       ["host-zfs-dataset-tank-x", { properties: "compression=lz4\nmountpoint=/etc/cron.d" }],
     ];
     for (const [name, params] of cases) {
-      expect(await violations(p, resourceArgs(HOST, name, { params }, { stack: "prod" })), name).toHaveLength(1);
-      expect(await violations(p, resourceArgs(HOST, name, { params }, { stack: "dev" })), name).toEqual([]);
+      expect(await violations(p, resourceArgs(typeOf(name), name, { params }, { stack: "prod" })), name).toHaveLength(1);
+      expect(await violations(p, resourceArgs(typeOf(name), name, { params }, { stack: "dev" })), name).toEqual([]);
     }
   });
   it("passes https, a checksum, a named NFS client, a data mount point", async () => {
@@ -265,7 +267,7 @@ describe("no-risky-host-values-in-prod", () => {
       ["host-nfs-export-0", { path: "/srv/a", clients: "10.0.0.0/24", options: "rw,no_root_squash" }],
       ["host-zfs-dataset-tank-x", { properties: "mountpoint=/tank/x" }],
     ];
-    for (const [name, params] of cases) expect(await violations(p, resourceArgs(HOST, name, { params }, { stack: "prod" })), name).toEqual([]);
+    for (const [name, params] of cases) expect(await violations(p, resourceArgs(typeOf(name), name, { params }, { stack: "prod" })), name).toEqual([]);
   });
 });
 

@@ -14,22 +14,24 @@ import type {
 } from "@pulumi/policy";
 // The one judge of raw LXC lines and host paths, shared with `phoenix validate`.
 import { checkRawLxcText, sensitiveHostPath as sensitivePath } from "../infra/config/lxc-raw";
+import { PROXMOX_TYPES, containerNames, dynamicKindOf, dynamicType, guestOfName } from "../infra/deployment/names";
 
-export const CONTAINER = "proxmoxve:index/containerLegacy:ContainerLegacy";
-export const VM = "proxmoxve:index/vmLegacy:VmLegacy";
+// Resource names and types come from the deployment model's vocabulary (infra/deployment/names.ts).
+export const CONTAINER = PROXMOX_TYPES.container;
+export const VM = PROXMOX_TYPES.vm;
 /**
  * Phoenix's host-script resources (providers/base) are Pulumi dynamic resources, typed
  * `pulumi-nodejs:dynamic/phoenix:<kind>` (e.g. `…:lxc-options`); plain ones are `pulumi-nodejs:dynamic:Resource`.
  */
 export const DYNAMIC = "pulumi-nodejs:dynamic:Resource";
-export const LXC_OPTIONS = "pulumi-nodejs:dynamic/phoenix:lxc-options";
+export const LXC_OPTIONS = dynamicType("lxc-options");
 export function isDynamic(type: string): boolean {
   return type === DYNAMIC || type.startsWith("pulumi-nodejs:dynamic/");
 }
 export const PROVIDER = "pulumi:providers:proxmoxve";
 /** The proxmoxve provider's firewall resources (infra/components/firewall.ts). */
-export const CLUSTER_FIREWALL = "proxmoxve:cluster/firewallLegacy:FirewallLegacy";
-export const FIREWALL_RULES = "proxmoxve:firewall/rulesLegacy:RulesLegacy";
+export const CLUSTER_FIREWALL = PROXMOX_TYPES.clusterFirewall;
+export const FIREWALL_RULES = PROXMOX_TYPES.firewallRules;
 
 /** Stacks where the production-only rules apply unless the pack config says otherwise. */
 export const DEFAULT_PROD_STACKS = ["prod"];
@@ -55,8 +57,7 @@ function strings(value: unknown, out: string[] = []): string[] {
 
 /** The guest ID a resource belongs to, from Phoenix's fixed names `ct-<id>`, `ct-<id>-<step>`, `vm-<id>...`. */
 export function guestIdOf(name: string): number | undefined {
-  const m = /^(?:ct|vm)-(\d+)(?:-|$)/.exec(name);
-  return m ? Number(m[1]) : undefined;
+  return guestOfName(name)?.id;
 }
 
 function guestLabel(type: string, props: Props, name: string): string {
@@ -116,7 +117,7 @@ export const zfsPoolsProtected: ResourceValidationPolicy = {
   description: "ZFS pools (host-zfs-pool-*) carry Pulumi's protect option, so no update or destroy can remove one.",
   enforcementLevel: "mandatory",
   validateResource: (args: ResourceValidationArgs, report: ReportViolation) => {
-    if (!isDynamic(args.type) || !args.name.startsWith("host-zfs-pool-")) return;
+    if (dynamicKindOf(args.type) !== "host-zfs-pool") return;
     if (!args.opts.protect) {
       report(`${args.name} is not protected; keep phoenix:protectPools true (pulumi state unprotect is the deliberate way out)`);
     }
@@ -283,15 +284,16 @@ export const noRiskyValuesInProd: ResourceValidationPolicy = {
   validateResource: (args: ResourceValidationArgs, report: ReportViolation) => {
     if (!isDynamic(args.type) || !isProd(args.urn, args.getConfig<{ prodStacks?: string[] }>())) return;
     const p = (args.props.params ?? {}) as Props;
-    if (args.name === "host-nvidia" && typeof p.runfile_url === "string" && p.runfile_url.startsWith("http://") && !p.runfile_sha256) {
+    const kind = dynamicKindOf(args.type);
+    if (kind === "host-nvidia-driver" && typeof p.runfile_url === "string" && p.runfile_url.startsWith("http://") && !p.runfile_sha256) {
       report(`${args.name}: the driver is downloaded over plain http without runfile_sha256`);
     }
-    if (args.name.startsWith("host-nfs-export-")) {
+    if (kind === "host-nfs-export") {
       const clients = String(p.clients ?? "").split(/\s+/);
       const options = String(p.options ?? "").split(",");
       if (clients.includes("*") && options.includes("no_root_squash")) report(`${args.name}: ${p.path} is exported to every host (*) with no_root_squash`);
     }
-    if (args.name.startsWith("host-zfs-dataset-")) {
+    if (kind === "host-zfs-dataset") {
       const mp = /(?:^|\n)mountpoint=([^\n]*)/.exec(String(p.properties ?? ""));
       const hit = mp && mp[1].startsWith("/") ? sensitivePath(mp[1]) : undefined;
       if (hit) report(`${args.name}: mountpoint ${mp![1]} is under the host's ${hit}`);
@@ -341,8 +343,8 @@ export function containersOf(resources: PolicyResource[]): Map<number, Guest> {
     if (parent) parent.template = true;
   }
   for (const r of resources) {
-    const m = /^ct-(\d+)-snapshot$/.exec(r.name);
-    const g = m ? guests.get(Number(m[1])) : undefined;
+    const owner = guestOfName(r.name);
+    const g = owner?.kind === "lxc" && r.name === containerNames(owner.id).snapshot ? guests.get(owner.id) : undefined;
     if (g) g.template = true;
   }
   return guests;

@@ -13,17 +13,13 @@ import * as fs from "fs";
 import { createRequire } from "module";
 import * as path from "path";
 import { parseArgs } from "util";
-import * as proxmox from "@muhlba91/pulumi-proxmoxve";
 import { loadPhoenixConfig } from "../config/load";
 import type { PhoenixModel } from "../config/model";
 import { repoRoot } from "../../features/registry";
 import { cloudImage } from "../components/cloud-init";
-import { imageStorage } from "../deployment/index";
+import { containerNames, deploymentNodes, deploymentOf, hostOf, imageStorage, vmNames } from "../deployment/index";
 import { readStackConfig } from "./plan";
 
-/** Component type tokens, as registered by infra/components/lxc.ts and vm.ts. */
-export const LXC_COMPONENT_TYPE = "phoenix:lxc:Container";
-export const VM_COMPONENT_TYPE = "phoenix:vm:Vm";
 
 export interface ImportSpec {
   type: string;
@@ -46,8 +42,6 @@ export interface ImportFile {
   resources: ImportSpec[];
 }
 
-/** The provider's own type tokens (`__pulumiType` is internal to its typings, not its runtime). */
-const typeToken = (cls: unknown): string => (cls as { __pulumiType: string }).__pulumiType;
 
 const NODE_NAME = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 
@@ -74,55 +68,41 @@ export interface ImportOptions {
 }
 
 /**
- * The import file that adopts every container and VM of `model`. Each guest becomes two entries:
- * its component (`ct-<ctid>` of type phoenix:lxc:Container, `vm-<vmid>` of type phoenix:vm:Vm)
- * and, parented to it, the proxmoxve resource of the same logical name with id `<node>/<id>`.
+ * The import file that adopts every container and VM of `model`, read from the deployment model
+ * (infra/deployment): each guest becomes its component (`ct-<ctid>` of type
+ * COMPONENT_TYPES.lxc, `vm-<vmid>` of type COMPONENT_TYPES.vm) and, parented to it, the proxmoxve
+ * resource of the same logical name with id `<node>/<id>`, `<node>` being the guest's node.
+ * Throws when `options.only` names an ID that is not a guest of the files, or a node name is invalid.
  */
 export function buildImportFile(model: PhoenixModel, defaultNode: string, options: ImportOptions = {}): ImportFile {
   const plugin = proxmoxPlugin();
   const resources: ImportSpec[] = [];
-  const guests = [
-    ...model.containers.map((c) => ({
-      logical: `ct-${c.ctid}`,
-      id: c.ctid,
-      node: c.node ?? defaultNode,
-      component: LXC_COMPONENT_TYPE,
-      type: typeToken(proxmox.ContainerLegacy),
-      image: undefined as string | undefined,
-    })),
-    ...model.vms.map((v) => ({
-      logical: `vm-${v.vmid}`,
-      id: v.vmid,
-      node: v.node ?? defaultNode,
-      component: VM_COMPONENT_TYPE,
-      type: typeToken(proxmox.VmLegacy),
-      // Root VM templates are built from a downloaded cloud image (infra/components/vm.ts).
-      image: v.cloneFrom === undefined && v.templateImage ? v.templateImage : undefined,
-    })),
-  ];
+  const deployment = deploymentOf(model, { node: defaultNode });
+  const nodes = deploymentNodes(model, { node: defaultNode });
   if (options.only) {
-    const known = new Set(guests.map((g) => g.id));
+    const known = new Set(deployment.guestOrder.map((g) => g.id));
     const unknown = options.only.filter((id) => !known.has(id));
     if (unknown.length) throw new Error(`--only: ${unknown.join(", ")} ${unknown.length > 1 ? "are" : "is"} not a guest of these Phoenix files`);
   }
-  for (const g of guests) {
+  for (const g of deployment.guestOrder) {
     if (options.only && !options.only.includes(g.id)) continue;
-    if (!NODE_NAME.test(g.node)) throw new Error(`${g.logical}: invalid Proxmox node name ${JSON.stringify(g.node)}`);
+    const logical = g.kind === "lxc" ? containerNames(g.id).container : vmNames(g.id).vm;
+    const component = deployment.get(logical, true);
+    const guest = deployment.get(logical);
+    if (!NODE_NAME.test(guest.node)) throw new Error(`${logical}: invalid Proxmox node name ${JSON.stringify(guest.node)}`);
     // The component's entry key differs from its logical name: the child, whose key is the
     // logical name, must name its parent unambiguously.
-    const componentKey = `${g.logical}-component`;
-    resources.push({ type: g.component, name: componentKey, logicalName: g.logical, component: true });
-    resources.push({ type: g.type, name: g.logical, id: `${g.node}/${g.id}`, parent: componentKey, ...plugin });
-    if (options.withImages && g.image) {
-      const store = imageStorage(model.host);
-      const { fileName } = cloudImage(g.image, store.contentType);
-      resources.push({
-        type: typeToken(proxmox.download.FileLegacy),
-        name: `${g.logical}-image`,
-        id: `${g.node}/${store.id}:${store.contentType}/${fileName}`,
-        parent: componentKey,
-        ...plugin,
-      });
+    const componentKey = `${logical}-component`;
+    resources.push({ type: component.type, name: componentKey, logicalName: logical, component: true });
+    resources.push({ type: guest.type, name: logical, id: `${guest.node}/${g.id}`, parent: componentKey, ...plugin });
+    // Root VM templates are built from a downloaded cloud image (vm-<vmid>-image).
+    const imageName = vmNames(g.id).image;
+    const vm = g.kind === "vm" ? model.vms.find((v) => v.vmid === g.id) : undefined;
+    if (options.withImages && vm?.templateImage && deployment.has(imageName)) {
+      const image = deployment.get(imageName);
+      const store = imageStorage(hostOf(nodes, image.node));
+      const { fileName } = cloudImage(vm.templateImage, store.contentType);
+      resources.push({ type: image.type, name: imageName, id: `${image.node}/${store.id}:${store.contentType}/${fileName}`, parent: componentKey, ...plugin });
     }
   }
   return { nameTable: {}, resources };

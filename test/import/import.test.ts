@@ -15,9 +15,21 @@ const CT = "proxmoxve:index/containerLegacy:ContainerLegacy";
 const VM = "proxmoxve:index/vmLegacy:VmLegacy";
 const IMAGE = "proxmoxve:download/fileLegacy:FileLegacy";
 
-function model(containers: Array<{ ctid: number; node?: string }>, vms: Array<{ vmid: number; node?: string; cloneFrom?: number; templateImage?: string }>) {
-  // Only what buildImportFile reads of the model.
-  return { containers, vms, host: {}, warnings: [], files: {} } as unknown as PhoenixModel;
+const dev = (() => {
+  const r = loadDist<typeof import("../../infra/config/load")>("infra/config/load").loadPhoenixConfig(path.join(repoRoot, "stacks", "dev"));
+  if (!r.ok) throw new Error(r.errors.join("\n"));
+  return r.model;
+})();
+
+/** The dev stack's host with these guests (shaped like dev's 950 and 8001, standalone unless said). */
+function model(containers: Array<{ ctid: number; node?: string }>, vms: Array<{ vmid: number; node?: string; cloneFrom?: number; templateImage?: string }>): PhoenixModel {
+  const ct = dev.containers.find((c) => c.ctid === 950)!;
+  const vm = dev.vms.find((v) => v.vmid === 8001)!;
+  return {
+    ...dev,
+    containers: containers.map((c) => ({ ...structuredClone(ct), cloneFrom: undefined, templateSnapshotName: undefined, dependencies: [], ...c })),
+    vms: vms.map((v) => ({ ...structuredClone(vm), cloneFrom: undefined, templateImage: undefined, dependencies: [], ...v })),
+  };
 }
 
 describe("import file shape (the checker itself)", () => {
@@ -66,9 +78,9 @@ describe("buildImportFile", () => {
       [VM, "vm-8001", "pve/8001"],
     ]);
     const urns = importUrns(file, "dev", "phoenix");
-    expect(urns.get("ct-950")).toBe(`urn:pulumi:dev::phoenix::phoenix:lxc:Container$${CT}::ct-950`);
-    expect(urns.get("vm-8001")).toBe(`urn:pulumi:dev::phoenix::phoenix:vm:Vm$${VM}::vm-8001`);
-    expect(urns.get("ct-950-component")).toBe("urn:pulumi:dev::phoenix::phoenix:lxc:Container::ct-950");
+    expect(urns.get("ct-950")).toBe(`urn:pulumi:dev::phoenix::phoenix:lxc:LxcGuest$${CT}::ct-950`);
+    expect(urns.get("vm-8001")).toBe(`urn:pulumi:dev::phoenix::phoenix:vm:VmGuest$${VM}::vm-8001`);
+    expect(urns.get("ct-950-component")).toBe("urn:pulumi:dev::phoenix::phoenix:lxc:LxcGuest::ct-950");
     // The same provider plugin the program uses reads the existing guests.
     const pkg = requireNode("@muhlba91/pulumi-proxmoxve/package.json");
     expect(guests.every((r: ImportEntry) => r.version === pkg.pulumi.version && r.pluginDownloadUrl === pkg.pulumi.server)).toBe(true);
@@ -76,7 +88,7 @@ describe("buildImportFile", () => {
 
   it("adds root VM templates' cloud images only when asked", () => {
     const m = model([], [{ vmid: 8000, templateImage: "noble-server-cloudimg-amd64.img" }, { vmid: 8001, cloneFrom: 8000 }]);
-    m.host = { storages: [{ id: "fastData-iso", type: "dir", content: ["iso", "vztmpl"], target: "/x" }] } as PhoenixModel["host"];
+    m.host = { ...m.host, storages: [{ id: "fastData-iso", type: "dir", content: ["iso", "vztmpl"], target: "/x" }] };
     expect(buildImportFile(m, "pve").resources.some((r: ImportEntry) => r.type === IMAGE)).toBe(false);
     const file = buildImportFile(m, "pve", { withImages: true });
     expect(importFileProblems(file)).toEqual([]);
