@@ -144,7 +144,9 @@ export async function planStack(options: PlanOptions): Promise<PlanResult> {
                 if (!spec) return a.getUrn?.() || "";
                 const name = spec.getName?.() || "";
                 const type = spec.getType?.() || "";
-                return type ? `${type}::${name || req.getName()}` : name;
+                const parent = spec.getParenturn?.() || "";
+                const shown = type ? `${type}::${name || req.getName()}` : name || req.getName();
+                return parent ? `${shown} (parent ${parent})` : shown;
               }),
             ].filter(Boolean),
             urn,

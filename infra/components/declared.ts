@@ -61,8 +61,16 @@ export class DeclaredResources {
     return resource;
   }
 
-  /** Pulumi aliases of the model's entry `name` (a component's when `component`): type tokens and names used before. */
+  /**
+   * Pulumi aliases of the model's entry `name` (a component's when `component`): earlier names,
+   * type tokens and parents. An earlier parent is a top-level component, so its URN is
+   * `urn:pulumi:<stack>::<project>::<type>::<name>`.
+   */
   aliases(name: string, component = false): pulumi.Alias[] {
-    return (this.deployment.get(name, component).aliases ?? []).map((a) => ({ ...(a.name !== undefined ? { name: a.name } : {}), ...(a.type !== undefined ? { type: a.type } : {}) }));
+    return (this.deployment.get(name, component).aliases ?? []).map((a) => ({
+      ...(a.name !== undefined ? { name: a.name } : {}),
+      ...(a.type !== undefined ? { type: a.type } : {}),
+      ...(a.parent !== undefined ? { parent: pulumi.createUrn(a.parent.name, a.parent.type) } : {}),
+    }));
   }
 }

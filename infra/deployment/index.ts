@@ -61,8 +61,18 @@ export interface DeploymentResource {
   guestId?: number;
   /** Guests that are templates (what others clone from). */
   template?: boolean;
-  /** Component aliases: earlier type tokens and names this resource's state is kept under. */
-  aliases?: { name?: string; type?: string }[];
+  /** Earlier names, type tokens and parents this resource's state is kept under (Pulumi `aliases`). */
+  aliases?: DeploymentAlias[];
+}
+
+/**
+ * An earlier identity of a resource: its `name` and/or `type`, and for a child its earlier
+ * `parent` (a top-level component, by type token and name). Absent fields are the current ones.
+ */
+export interface DeploymentAlias {
+  name?: string;
+  type?: string;
+  parent?: { type: string; name: string };
 }
 
 export interface Deployment {
@@ -264,9 +274,16 @@ export function deploymentOf(model: PhoenixModel, opts: DeploymentOptions = {}):
     const host = n.host;
     const H = hostNames(multiNode ? n.name : undefined);
     const parent = H.component;
+    // The first node of a stack that grew from one node keeps its host resources' state: each was
+    // `host-<step>` under `host` (before the type tokens matched the classes: phoenix:hypervisor:Host).
+    const firstNodeOfGrownStack = multiNode && index === 0;
+    const grownAliases = (name: string): DeploymentAlias[] =>
+      firstNodeOfGrownStack
+        ? [COMPONENT_TYPES.hypervisor, LEGACY_COMPONENT_TYPES.hypervisor].map((type) => ({ name: hostNames().component + name.slice(parent.length), parent: { type, name: hostNames().component } }))
+        : [];
     const step = (name: string, kind: string, label: string, after: string[], kindOfDep: DependencyKind = "setup") =>
-      add({ name, type: dynamicType(kind), parent, dependsOn: deps(kindOfDep, after), kind: "host", label, node: n.name });
-    const aliases: { name?: string; type?: string }[] = [{ type: LEGACY_COMPONENT_TYPES.hypervisor }];
+      add({ name, type: dynamicType(kind), parent, dependsOn: deps(kindOfDep, after), kind: "host", label, node: n.name, aliases: grownAliases(name) });
+    const aliases: DeploymentAlias[] = [{ type: LEGACY_COMPONENT_TYPES.hypervisor }];
     // The first node of a stack that grew from one node keeps its state: `host` → `host-<node>`.
     if (multiNode && index === 0) aliases.push({ name: hostNames().component }, { name: hostNames().component, type: LEGACY_COMPONENT_TYPES.hypervisor });
     add({ name: parent, type: COMPONENT_TYPES.hypervisor, parent: null, kind: "component", label: multiNode ? `node ${n.name}` : "host", node: n.name, aliases });
@@ -305,6 +322,7 @@ export function deploymentOf(model: PhoenixModel, opts: DeploymentOptions = {}):
       const exportPath = e.path.replace(/(.)\/+$/, "$1");
       const r = step(H.nfsExport(exportPath), "host-nfs-export", `NFS export ${exportPath}`, stage);
       if (!multiNode) r.aliases = [{ name: H.nfsExportByIndex(i) }];
+      else if (firstNodeOfGrownStack) r.aliases!.push(...grownAliases(H.nfsExportByIndex(i)));
       return r.name;
     });
     if (exports.length) stage = exports;
@@ -321,8 +339,10 @@ export function deploymentOf(model: PhoenixModel, opts: DeploymentOptions = {}):
     const F = HOST_FIREWALL_NAMES;
     const parent = hostNames(multiNode ? primary.name : undefined).component;
     const initial = setupOf.get(primary.name)!;
+    // In a stack that grew from one node, the firewall moves from `host` to the first node's component.
+    const moved: DeploymentAlias[] = multiNode ? [COMPONENT_TYPES.hypervisor, LEGACY_COMPONENT_TYPES.hypervisor].map((type) => ({ parent: { type, name: hostNames().component } })) : [];
     const fwResource = (name: string, type: string, label: string, after: string[]) =>
-      add({ name, type, parent, dependsOn: deps("setup", after), kind: "host-firewall", label, node: primary.name });
+      add({ name, type, parent, dependsOn: deps("setup", after), kind: "host-firewall", label, node: primary.name, aliases: moved });
     const aliases = fw.aliases.map((a) => fwResource(F.alias(a.name), PROXMOX_TYPES.firewallAlias, `firewall alias ${a.name} ${a.cidr}`, [initial]).name);
     const ipsets = fw.ipsets.map((set) => fwResource(F.ipset(set.name), PROXMOX_TYPES.firewallIpset, `firewall IP set ${set.name}`, [initial, ...aliases]).name);
     firewallRefs.push(...aliases, ...ipsets);
