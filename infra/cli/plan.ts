@@ -146,7 +146,7 @@ export async function planStack(options: PlanOptions): Promise<PlanResult> {
                 const type = spec.getType?.() || "";
                 const parent = spec.getParenturn?.() || "";
                 const shown = type ? `${type}::${name || req.getName()}` : name || req.getName();
-                return parent ? `${shown} (parent ${parent})` : shown;
+                return parent && parent !== req.getParent() ? `${shown} (parent ${parent})` : shown;
               }),
             ].filter(Boolean),
             urn,
