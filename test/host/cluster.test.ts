@@ -46,6 +46,8 @@ describe("a three-node test cluster", () => {
         `/etc/pve/nodes/${n}/lxc\n/etc/pve/nodes/${n}/qemu-server\n/etc/pve/nodes/${n}\n`,
       );
     }
+    // The nodes set up their links concurrently: none may have landed inside a node's folder.
+    expect(await sh("pve1", "find /etc/pve/nodes -mindepth 1 ! -type d")).toBe("");
     expect((await sh("pve2", "grep -o 'name: pve[0-9]' /etc/pve/corosync.conf")).split("\n").filter(Boolean)).toEqual(["name: pve1", "name: pve2", "name: pve3"]);
   });
 
@@ -113,5 +115,34 @@ describe("a three-node test cluster", () => {
     }
     expect(issued.pve1.length && issued.pve2.length && issued.pve3.length).toBeGreaterThan(0);
     await expect(cluster.calls("pve4")).rejects.toThrow("test cluster: no node 'pve4' (nodes: pve1, pve2, pve3)");
+  });
+});
+
+describe("a test cluster with real LXC on every node", () => {
+  let cluster: TestCluster;
+  const ok = async (node: string, args: string) => {
+    const r = await cluster.host(node).exec(`pct ${args}`);
+    expect(r.code, `${node}: pct ${args}: ${r.stderr}`).toBe(0);
+    return r.stdout;
+  };
+
+  beforeAll(async () => {
+    cluster = await startTestCluster(["pve1", "pve2"], { lxc: true });
+  }, 120_000);
+  afterAll(() => cluster?.stop());
+
+  it("each node runs its own containers in real namespaces; a node cannot reach another node's container", async () => {
+    await ok("pve1", `create 710 ${TEMPLATE} --rootfs local-lvm:4 --unprivileged 1 --hostname on-one`);
+    await ok("pve2", `create 711 ${TEMPLATE} --rootfs local-lvm:4 --unprivileged 1 --hostname on-two`);
+    await ok("pve1", "start 710");
+    await ok("pve2", "start 711");
+    expect(await ok("pve1", "exec 710 -- hostname")).toBe("on-one\n");
+    expect(await ok("pve2", "exec 711 -- hostname")).toBe("on-two\n");
+    expect(await ok("pve2", "exec 711 -- cat /proc/self/uid_map")).toMatch(/^\s*0\s+100000\s+65536\s*$/);
+    const r = await cluster.host("pve2").exec("pct exec 710 -- hostname");
+    expect(r.code).toBe(255);
+    expect(r.stderr.trim()).toBe("Configuration file 'nodes/pve2/lxc/710.conf' does not exist");
+    // Each node's LXC sees only its own container.
+    expect((await cluster.host("pve1").exec("lxc-ls -P /var/lib/pve-emu/lxc-run/$(ls /var/lib/pve-emu/lxc-run) --running")).stdout.trim()).toBe("710");
   });
 });

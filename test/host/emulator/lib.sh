@@ -96,13 +96,14 @@ emu_pve_layout() {
       find "$link" -mindepth 1 -maxdepth 1 -exec mv -n -t "$d/$node_dir/$kind/" {} + 2>/dev/null || true
       rmdir "$link" 2>/dev/null || true
     fi
+    # -n: when another node made the link meanwhile, fail instead of linking inside its target.
     if [ -n "${EMU_PVE_LOCAL_LINK:-}" ]; then
-      [ -L "$link" ] || ln -s "local/$kind" "$link" 2>/dev/null || [ -L "$link" ]
+      [ -L "$link" ] || ln -sn "local/$kind" "$link" 2>/dev/null || [ -L "$link" ]
     else
-      [ -L "$link" ] || ln -s "$node_dir/$kind" "$link" 2>/dev/null || [ -L "$link" ]
+      [ -L "$link" ] || ln -sn "$node_dir/$kind" "$link" 2>/dev/null || [ -L "$link" ]
     fi
   done
-  [ -L "$d/local" ] || ln -s "$local_target" "$d/local" 2>/dev/null || [ -L "$d/local" ]
+  [ -L "$d/local" ] || ln -sn "$local_target" "$d/local" 2>/dev/null || [ -L "$d/local" ]
 }
 
 # Where guest VMID's config lives in the cluster, as PVE::Cluster::get_vmlist knows it (pmxcfs
