@@ -108,6 +108,19 @@ describe("a three-node test cluster", () => {
     expect((await cluster.host("pve2").exec("test -e /etc/pve/firewall/103.fw")).code).not.toBe(0);
   });
 
+  it("storage.cfg edits from several nodes at once all land (pvesm takes the cluster-wide storage.cfg lock)", async () => {
+    const ids = (n: string) => Array.from({ length: 8 }, (_, i) => `par-${n}-${i}`);
+    await Promise.all(
+      cluster.nodes.map(async (n) => {
+        issued[n].push(...ids(n).map(() => "pvesm add dir"));
+        const r = await cluster.host(n).exec(ids(n).map((id) => `pvesm add dir ${id} --path /srv/${id} --content images`).join(" && "));
+        expect(r.code, `${n}: ${r.stderr}`).toBe(0);
+      }),
+    );
+    const cfg = await sh("pve2", "cat /etc/pve/storage.cfg");
+    for (const n of cluster.nodes) for (const id of ids(n)) expect(cfg, id).toContain(`dir: ${id}\n`);
+  });
+
   it("each node's emulator log holds exactly the calls made on that node", async () => {
     for (const n of cluster.nodes) {
       const calls = (await cluster.calls(n)).map((c) => c.slice(0, 3).join(" "));
