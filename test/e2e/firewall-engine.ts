@@ -175,11 +175,14 @@ interface Where {
   /** verify_rule's rule_env. */
   env: "cluster" | "ct" | "vm";
   vmid?: number;
+  /** The guest's node (its nodeName input). */
+  node?: string;
 }
 
 function where(inputs: PropertyBag): Where {
-  if (typeof inputs.containerId === "number") return { file: `${inputs.containerId}.fw`, env: "ct", vmid: inputs.containerId };
-  if (typeof inputs.vmId === "number") return { file: `${inputs.vmId}.fw`, env: "vm", vmid: inputs.vmId };
+  const node = inputs.nodeName === undefined ? undefined : String(inputs.nodeName);
+  if (typeof inputs.containerId === "number") return { file: `${inputs.containerId}.fw`, env: "ct", vmid: inputs.containerId, node };
+  if (typeof inputs.vmId === "number") return { file: `${inputs.vmId}.fw`, env: "vm", vmid: inputs.vmId, node };
   if (inputs.nodeName) throw new Error("node-level (host.fw) firewall resources are not emulated");
   return { file: "cluster.fw", env: "cluster" };
 }
@@ -322,8 +325,9 @@ async function editFw(session: SshSession, w: Where, change: (conf: FwConf, clus
   const read = async (file: string) => parseFw((await session.check(`cat ${FW_DIR}/${file} 2>/dev/null || true`, { purpose: `read ${file}` })).stdout);
   if (w.vmid !== undefined) {
     const dir = w.env === "ct" ? "lxc" : "qemu-server";
+    // The session is on the guest's node: /etc/pve/<dir> is that node's folder.
     const exists = await session.run(`test -f /etc/pve/${dir}/${w.vmid}.conf`);
-    if (exists.code !== 0) throw new Error(`500 Configuration file 'nodes/pve/${dir}/${w.vmid}.conf' does not exist`);
+    if (exists.code !== 0) throw new Error(`500 Configuration file 'nodes/${w.node ?? "pve"}/${dir}/${w.vmid}.conf' does not exist`);
   }
   const cluster = await read("cluster.fw");
   const conf = w.file === "cluster.fw" ? cluster : await read(w.file);
@@ -426,7 +430,7 @@ async function remove(session: SshSession, type: string, prior: StateEntry): Pro
  * creating the new one; options and aliases are set again). Returns what the engine records.
  */
 export async function carryOutFirewall(
-  host: TestHost,
+  host: Pick<TestHost, "target" | "secrets">,
   state: Map<string, StateEntry>,
   args: { name: string; type: string; inputs: PropertyBag },
   report: { actions: Map<string, string>; sessions: number },

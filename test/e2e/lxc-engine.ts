@@ -28,12 +28,22 @@
 //     when both the old state and the program protect the resource, pulumi/pulumi#8810 and #8873;
 //     the engine stand-in carries out no deletions of resources the program stops declaring).
 // State persists across runs of one engine, so a second run shows what `pulumi up` would change.
+//
+// A cluster (new Engine(cluster), test/host/cluster.ts: one test host per Proxmox node, one shared
+// /etc/pve): the API side carries out each guest on the node its `nodeName` input names, as the
+// Proxmox API proxies /nodes/{node}/... to that node (pve-http-server's proxy_request): the
+// container's `pct` calls go over SSH to that node's test host, so its config lands in
+// /etc/pve/nodes/<node>/lxc and only that node's emulator log shows them. A node that is not in
+// the cluster is refused as the API refuses it (PVE::Cluster::remote_node_ip falls back to a DNS
+// lookup of the name, PVE::Network::get_ip_from_hostname). Guest firewall files are written
+// through the guest's node (the API checks the guest there); cluster.fw through the first node.
+// A single test host (new Engine(host)) takes every guest whatever its nodeName, as before.
 import { loadDist, requireNode } from "../load";
 import { loadProvider, type LoadedProvider } from "../providers/harness";
 import type { TestHost } from "../host/sshd";
 import { FIREWALL_TYPES, carryOutFirewall } from "./firewall-engine";
 import type { PropertyBag } from "../../infra/cli/plan";
-import type { SshSession } from "../../providers/ssh/types";
+import type { SshSecrets, SshSession } from "../../providers/ssh/types";
 import type { PhoenixModel } from "../../infra/config/model";
 import type { StackSettings } from "../../infra/settings";
 import type * as Pulumi from "@pulumi/pulumi";
@@ -205,6 +215,22 @@ export async function planContainers(model: PhoenixModel, settings: StackSetting
   return registered;
 }
 
+/**
+ * A Proxmox cluster for the engine (test/host/cluster.ts TestCluster fits): each node's test host
+ * by node name, the node names in order (the first one is where cluster-wide things are written
+ * and the stack's default SSH endpoint), and a client key every node accepts.
+ */
+export interface EngineCluster {
+  nodes: string[];
+  hosts: Record<string, TestHost>;
+  secrets: SshSecrets & { privateKey: string };
+}
+
+/** The Proxmox API's answer for a node that is not in the cluster (HTTP 500 from the proxy's lookup). */
+export function unknownNodeRefusal(node: string): string {
+  return `500 hostname lookup '${node}' failed - failed to get address info for: ${node}: Name or service not known`;
+}
+
 /** How the engine stands in for the provider. */
 export interface EngineOptions {
   /** `token` (default: the stacks authenticate with proxmoxve:apiToken) or `root@pam`. */
@@ -248,10 +274,39 @@ export class Engine {
   private ssh = loadDist<typeof import("../../providers/ssh/index")>("providers/ssh/index");
   private stable = loadDist<typeof import("../../providers/base/index")>("providers/base/index").stableJson as (v: unknown) => string;
 
+  /** The single test host, or the cluster's first node. */
+  private host: TestHost;
+  /** Cluster nodes by name (undefined for a single test host). */
+  private cluster?: EngineCluster;
+  /** The SSH key the engine (and the dynamic providers) log in with. */
+  private secrets: SshSecrets & { privateKey: string };
+
+  /**
+   * `target`: one test host (every guest is carried out there, whatever its nodeName), or a
+   * cluster (each guest on its nodeName's host; an unknown node is refused, unknownNodeRefusal).
+   */
   constructor(
-    private host: TestHost,
+    target: TestHost | EngineCluster,
     private options: EngineOptions = {},
-  ) {}
+  ) {
+    if ("hosts" in target) {
+      if (!target.nodes.length || target.nodes.some((n) => !Object.hasOwn(target.hosts, n))) throw new Error("Engine: every cluster node needs its test host");
+      this.cluster = target;
+      this.host = target.hosts[target.nodes[0]];
+      this.secrets = target.secrets;
+    } else {
+      this.host = target;
+      this.secrets = target.secrets;
+    }
+  }
+
+  /** The test host the Proxmox API would proxy a request for node `node` to. */
+  private hostFor(node: unknown): TestHost {
+    if (!this.cluster) return this.host;
+    const name = String(node ?? "");
+    if (!Object.hasOwn(this.cluster.hosts, name)) throw new Error(unknownNodeRefusal(name));
+    return this.cluster.hosts[name];
+  }
 
   /**
    * Runs the real program (infra/index.ts, through the lead's planStack) as an update against the
@@ -319,7 +374,7 @@ export class Engine {
 
   private provider(serialized: string): Promise<LoadedProvider> {
     let p = this.providers.get(serialized);
-    if (!p) this.providers.set(serialized, (p = loadProvider(serialized, this.host.secrets)));
+    if (!p) this.providers.set(serialized, (p = loadProvider(serialized, this.secrets)));
     return p;
   }
 
@@ -363,7 +418,12 @@ export class Engine {
       report.actions.set(args.name, "create");
       return { id: created.id, state: created.outs };
     }
-    if (FIREWALL_TYPES.test(args.type)) return carryOutFirewall(this.host, this.state, args, report);
+    if (FIREWALL_TYPES.test(args.type)) {
+      // A guest's firewall goes through the guest's node; cluster.fw is the same file on every node.
+      const guest = typeof args.inputs.containerId === "number" || typeof args.inputs.vmId === "number";
+      const host = guest ? this.hostFor(args.inputs.nodeName) : this.host;
+      return carryOutFirewall({ target: host.target, secrets: this.secrets }, this.state, args, report);
+    }
     if (args.type === CONTAINER) {
       if (prior) {
         if (this.stable(prior.inputs) === this.stable(args.inputs)) {
@@ -375,21 +435,31 @@ export class Engine {
         const get = (o: unknown, k: string) => k.split(".").reduce<unknown>((v, part) => (v as Record<string, unknown> | undefined)?.[part], o);
         const replace = FORCE_NEW.some((k) => this.stable(get(prior.inputs, k) ?? null) !== this.stable(get(args.inputs, k) ?? null));
         if (replace) mayReplace();
-        report.sessions++;
-        await this.ssh.withSession(this.host.target, this.host.secrets, async (s) => {
-          if (replace) {
-            await this.deleteContainer(s, prior.inputs);
-            await this.createContainer(s, args.inputs);
-          } else {
-            await this.updateContainer(s, prior.inputs, args.inputs);
-          }
-        });
+        // nodeName is ForceNew: a replaced container is deleted on its old node, created on its new one.
+        const oldHost = this.hostFor(prior.inputs.nodeName);
+        const newHost = this.hostFor(args.inputs.nodeName);
+        if (replace && oldHost !== newHost) {
+          report.sessions += 2;
+          await this.ssh.withSession(oldHost.target, this.secrets, (s) => this.deleteContainer(s, prior.inputs));
+          await this.ssh.withSession(newHost.target, this.secrets, (s) => this.createContainer(s, args.inputs));
+        } else {
+          report.sessions++;
+          await this.ssh.withSession(newHost.target, this.secrets, async (s) => {
+            if (replace) {
+              await this.deleteContainer(s, prior.inputs);
+              await this.createContainer(s, args.inputs);
+            } else {
+              await this.updateContainer(s, prior.inputs, args.inputs);
+            }
+          });
+        }
         this.state.set(args.name, { id: String(args.inputs.vmId), inputs: args.inputs, outs: args.inputs, protect });
         report.actions.set(args.name, replace ? "replace" : "update");
         return { id: String(args.inputs.vmId), state: args.inputs };
       }
+      const host = this.hostFor(args.inputs.nodeName);
       report.sessions++;
-      await this.ssh.withSession(this.host.target, this.host.secrets, (s) => this.createContainer(s, args.inputs));
+      await this.ssh.withSession(host.target, this.secrets, (s) => this.createContainer(s, args.inputs));
       const id = String(args.inputs.vmId);
       this.state.set(args.name, { id, inputs: args.inputs, outs: args.inputs, protect });
       report.actions.set(args.name, "create");

@@ -72,6 +72,12 @@ export interface TestHostOptions {
    * in their own mount namespaces, out of reach of the namespace kill).
    */
   lxc?: boolean;
+  /**
+   * A directory of this machine bind-mounted at the host's /etc/pve (instead of the overlay's):
+   * the nodes of a test cluster share one, as Proxmox's nodes share pmxcfs (test/host/cluster.ts).
+   * Not removed by stop().
+   */
+  sharedPveDir?: string;
 }
 
 /** Where the pct emulator keeps its real LXC containers (EMU_STATE's default + /lxc-run[/<port>]). */
@@ -144,7 +150,7 @@ function mountNamespaceOf(pid: number): string | undefined {
 }
 
 /** The shell that builds the throwaway root inside the new namespace, then becomes sshd. */
-function namespaceSetup(baseDir: string, lxc = false): string {
+function namespaceSetup(baseDir: string, lxc = false, sharedPveDir?: string): string {
   const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
   const lines = ["set -eu", "mount --make-rprivate /"];
   for (const dir of OVERLAID) {
@@ -154,6 +160,7 @@ function namespaceSetup(baseDir: string, lxc = false): string {
     lines.push(`mount -t overlay phoenix-testhost -o lowerdir=/${dir},upperdir=${q(upper)},workdir=${q(work)} /${dir}`);
   }
   lines.push("mount -t tmpfs -o mode=755 phoenix-testhost-run /run", "mkdir -p /run/sshd /run/lock /run/zfs", "chmod 1777 /run/lock");
+  if (sharedPveDir) lines.push(`mkdir -p /etc/pve`, `mount --bind ${q(sharedPveDir)} /etc/pve`);
   if (lxc) lines.push("umount -l /sys/fs/cgroup 2>/dev/null || true", "mount -t cgroup2 phoenix-testhost-cgroup2 /sys/fs/cgroup");
   // A plain root shell like a fresh Proxmox host: this machine's ~/.bashrc (pyenv, cargo...) would
   // run on every SSH command (bash sources it for sshd sessions) and cost seconds each.
@@ -211,7 +218,7 @@ export async function startTestHost(opts: TestHostOptions = {}): Promise<TestHos
       ];
       writeFileSync(path.join(baseDir, "sshd_config"), config.join("\n") + "\n");
       const logFile = path.join(baseDir, "sshd.log");
-      child = spawn("unshare", ["-m", "--propagation", "private", "--", "/bin/sh", "-c", namespaceSetup(baseDir, opts.lxc)], {
+      child = spawn("unshare", ["-m", "--propagation", "private", "--", "/bin/sh", "-c", namespaceSetup(baseDir, opts.lxc, opts.sharedPveDir)], {
         stdio: ["ignore", "ignore", "pipe"],
         detached: false,
       });

@@ -3,7 +3,9 @@
 # for a Proxmox VE node inside a test host's throwaway root, written from the Proxmox docs
 # (pct(1), qm(1), pct.conf(5), qm.conf(5)):
 #
-#   - state lives where Proxmox keeps it: /etc/pve/lxc/<vmid>.conf and /etc/pve/qemu-server/<vmid>.conf,
+#   - state lives where Proxmox keeps it: /etc/pve/nodes/<node>/lxc/<vmid>.conf and
+#     /etc/pve/nodes/<node>/qemu-server/<vmid>.conf (reached as /etc/pve/lxc, /etc/pve/qemu-server
+#     on the node itself, see emu_pve_layout; EMU_NODE names the node, default `pve`),
 #     in Proxmox's format: `key: value` lines for the current config, then one `[snapname]`
 #     section per snapshot (with `snaptime:` and optional `description:`), and `parent: <snap>`
 #     in the current config naming the newest snapshot;
@@ -20,6 +22,10 @@
 #     need a storage that snapshots (emu_volume_can_snapshot), as pve-storage decides;
 #   - locks as Proxmox keeps them: the per-guest flock while a config is edited, and `lock: <x>`
 #     in the config for long tasks (clone, snapshot), honoured by the tools as check_lock does;
+#   - a cluster (several nodes sharing one EMU_PVE_DIR, test/host/cluster.ts) refuses what
+#     Proxmox refuses: a VMID used on any node (emu_check_vmid_unused), a guest that is not on
+#     this node ("Configuration file 'nodes/<this node>/...' does not exist"), a storage whose
+#     `nodes` leave this node out (emu_storage_check_node);
 #   - every call is appended to $EMU_LOG (default /var/log/pve-emu/calls.log) as one line
 #     `<tool> <args...>` (arguments %q-quoted), so tests can assert the order of operations.
 #
@@ -49,11 +55,79 @@ if [ -f /etc/pve-emu.conf ]; then
 fi
 EMU_STATE=${EMU_STATE:-/var/lib/pve-emu}
 EMU_LOG=${EMU_LOG:-/var/log/pve-emu/calls.log}
+# The node this emulator is (PVE::INotify::nodename): `pve`, the name a single-node test host has
+# always had; each node of a test cluster (test/host/cluster.ts) sets its own in /etc/pve-emu.conf.
 EMU_NODE=${EMU_NODE:-pve}
+# The cluster filesystem (pmxcfs): one /etc/pve shared by every node of a cluster.
+EMU_PVE_DIR=${EMU_PVE_DIR:-/etc/pve}
 # Where host paths (bind mount sources) are looked up: tests cannot create /fastData on the machine.
 EMU_HOST_ROOT=${EMU_HOST_ROOT:-}
 # Copied over every new container root filesystem (stand-in tools for feature scripts...).
 EMU_SEED_EXTRA=${EMU_SEED_EXTRA:-/usr/local/lib/pve-emu/seed}
+
+# /etc/pve as pmxcfs lays it out (pve-cluster src/pmxcfs/pmxcfs.c, cfs_plug_link_new): every
+# guest config lives in its node's folder, nodes/<node>/lxc/<vmid>.conf and
+# nodes/<node>/qemu-server/<vmid>.conf, and /etc/pve/local, /etc/pve/lxc and
+# /etc/pve/qemu-server are symlinks to the LOCAL node's folders (pmxcfs shows each node its own).
+# A single node gets Proxmox's links (local -> nodes/<node>, lxc -> nodes/<node>/lxc). In a test
+# cluster the nodes share one directory, which cannot hold a different link per node: there
+# `local` points at EMU_PVE_LOCAL_LINK, a path in each node's private /run that points at that
+# node's folder, and lxc/qemu-server point through `local`; paths resolve as on Proxmox.
+# A folder left from before the links (lxc/ or qemu-server/ as plain directories) is moved into
+# the node's folder. Cheap when all is in place (tests only), so every tool calls it.
+emu_pve_layout() {
+  local d=$EMU_PVE_DIR node_dir=nodes/$EMU_NODE kind local_target link
+  if [ -d "$d/$node_dir/lxc" ] && [ -d "$d/$node_dir/qemu-server" ] && [ -L "$d/local" ] && [ -L "$d/lxc" ] && [ -L "$d/qemu-server" ] \
+    && { [ -z "${EMU_PVE_LOCAL_LINK:-}" ] || [ -L "$EMU_PVE_LOCAL_LINK" ]; }; then
+    return 0
+  fi
+  mkdir -p "$d/$node_dir/lxc" "$d/$node_dir/qemu-server"
+  if [ -n "${EMU_PVE_LOCAL_LINK:-}" ]; then
+    mkdir -p "$(dirname "$EMU_PVE_LOCAL_LINK")"
+    ln -sfn "$d/$node_dir" "$EMU_PVE_LOCAL_LINK"
+    local_target=$EMU_PVE_LOCAL_LINK
+  else
+    local_target=$node_dir
+  fi
+  for kind in lxc qemu-server; do
+    link=$d/$kind
+    if [ -d "$link" ] && [ ! -L "$link" ]; then
+      # Another node sharing this folder may have made the link meanwhile: tolerate a lost race.
+      find "$link" -mindepth 1 -maxdepth 1 -exec mv -n -t "$d/$node_dir/$kind/" {} + 2>/dev/null || true
+      rmdir "$link" 2>/dev/null || true
+    fi
+    # -n: when another node made the link meanwhile, fail instead of linking inside its target.
+    if [ -n "${EMU_PVE_LOCAL_LINK:-}" ]; then
+      [ -L "$link" ] || ln -sn "local/$kind" "$link" 2>/dev/null || [ -L "$link" ]
+    else
+      [ -L "$link" ] || ln -sn "$node_dir/$kind" "$link" 2>/dev/null || [ -L "$link" ]
+    fi
+  done
+  [ -L "$d/local" ] || ln -sn "$local_target" "$d/local" 2>/dev/null || [ -L "$d/local" ]
+}
+
+# Where guest VMID's config lives in the cluster, as PVE::Cluster::get_vmlist knows it (pmxcfs
+# builds the list from every nodes/<node>/{lxc,qemu-server}/<vmid>.conf): prints `CT <node>` or
+# `VM <node>`; exit 1 when no node has it.
+emu_vmid_owner() {
+  local f node
+  for f in "$EMU_PVE_DIR"/nodes/*/lxc/"$1".conf "$EMU_PVE_DIR"/nodes/*/qemu-server/"$1".conf; do
+    [ -f "$f" ] || continue
+    node=${f#"$EMU_PVE_DIR"/nodes/} node=${node%%/*}
+    case $f in */lxc/*) printf 'CT %s\n' "$node" ;; *) printf 'VM %s\n' "$node" ;; esac
+    return 0
+  done
+  return 1
+}
+
+# PVE::Cluster::check_vmid_unused: VMIDs are unique across the cluster. Dies with
+# "<CT|VM> <vmid> already exists on node '<node>'" (the node holding it), prefixed by PREFIX
+# (e.g. "unable to create CT 100 - " when create_and_lock_config's check fails).
+emu_check_vmid_unused() {
+  local owner
+  owner=$(emu_vmid_owner "$1") || return 0
+  emu_die "${2:-}${owner% *} $1 already exists on node '${owner#* }'"
+}
 
 emu_log() {
   local line="" arg
@@ -277,7 +351,7 @@ emu_conf_del_snapshot() {
 # the guest: clone_vmfw_conf (API2::LXC clone_vm, API2::Qemu clone_vm, right after the new
 # guest's config is created) drops a stale <newid>.fw and copies the source's, if any;
 # remove_vmfw_conf (on `pct/qm destroy`, and for the new guest when its clone fails) deletes it.
-EMU_FW_DIR=${EMU_PVE_DIR:-/etc/pve}/firewall
+EMU_FW_DIR=$EMU_PVE_DIR/firewall
 emu_fw_clone() {
   local src=$EMU_FW_DIR/$1.fw dst=$EMU_FW_DIR/$2.fw
   rm -f "$dst"
@@ -289,7 +363,7 @@ emu_fw_remove() { rm -f "$EMU_FW_DIR/$1.fw"; }
 
 # Storages (/etc/pve/storage.cfg, written by pvesm). A missing file is a fresh node installed on
 # LVM: `dir: local` (/var/lib/vz) and `lvmthin: local-lvm`, as the Proxmox installer writes them.
-EMU_STORAGE_CFG=${EMU_STORAGE_CFG:-${EMU_PVE_DIR:-/etc/pve}/storage.cfg}
+EMU_STORAGE_CFG=${EMU_STORAGE_CFG:-$EMU_PVE_DIR/storage.cfg}
 emu_storage_ensure() {
   [ -f "$EMU_STORAGE_CFG" ] && return
   mkdir -p "$(dirname "$EMU_STORAGE_CFG")"
@@ -300,6 +374,16 @@ emu_storage_ensure() {
 emu_storage_type() {
   emu_storage_ensure
   awk -v id="$1" '/^[a-z]+: / { split($0, a, ": "); if (a[2] == id) { print a[1]; found = 1; exit } } END { exit !found }' "$EMU_STORAGE_CFG"
+}
+
+# PVE::Storage::storage_check_node (through storage_check_enabled, which every allocation and
+# activation calls): a storage whose `nodes` property lists nodes is usable only on those.
+emu_storage_check_node() {
+  local nodes
+  emu_storage_ensure
+  nodes=$(awk -v id="$1" '/^[a-z]+: / { split($0, a, ": "); cur = a[2]; next }
+    cur == id && $1 == "nodes" { print $2 }' "$EMU_STORAGE_CFG")
+  [ -z "$nodes" ] || [[ ",$nodes," == *",$EMU_NODE,"* ]] || emu_die "storage '$1' is not available on node '$EMU_NODE'"
 }
 
 # Whether storage ID's `content` (storage.cfg) holds CONTENT (rootdir, images, ...).

@@ -2,7 +2,8 @@
 // /usr/local/lib/pve-emu/lib.sh, the tools (`pct`, `qm`, `pvesm`, read-only `pvesh`, `pveversion`, `pveam`) on the session PATH, and an
 // optional seed directory copied into every new container root filesystem (EMU_SEED_EXTRA, e.g.
 // the stand-in apt-get/curl/systemctl of test/features/lxc/stubs as its /usr/local/bin).
-// The emulator's call log is /var/log/pve-emu/calls.log inside the test host: readCalls() parses it.
+// The emulator's call log is /var/log/pve-emu/calls.log inside the test host (each node of a test
+// cluster keeps its own): readCalls() parses it.
 import { readFileSync, readdirSync } from "node:fs";
 import * as path from "node:path";
 import type { TestHost } from "../sshd";
@@ -22,14 +23,27 @@ export async function installEmulator(
     seed?: Record<string, { content: string; mode?: number }>;
     /** `pct start/exec` run real LXC containers (EMU_LXC=real; the host must be started with `lxc: true`). */
     realLxc?: boolean;
+    /** The node's name (EMU_NODE; default `pve`, the name a single test host has). */
+    node?: string;
+    /**
+     * The host is one node of a test cluster whose nodes share /etc/pve (test/host/cluster.ts):
+     * /etc/pve/local points at this per-node path (in the host's private /run), which points at
+     * /etc/pve/nodes/<node> (lib.sh emu_pve_layout).
+     */
+    localLink?: string;
   } = {},
 ): Promise<void> {
   const mustExec = async (cmd: string) => {
     const r = await host.exec(cmd);
     if (r.code !== 0) throw new Error(`installEmulator: ${cmd.slice(0, 80)} failed: ${r.stderr}`);
   };
-  await mustExec("mkdir -p /usr/local/lib/pve-emu /etc/pve/lxc /etc/pve/qemu-server");
+  if (opts.node !== undefined && !/^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$/.test(opts.node)) throw new Error(`installEmulator: invalid node name ${opts.node}`);
+  await mustExec("mkdir -p /usr/local/lib/pve-emu");
   await mustExec(`printf '%s' ${shq(readFileSync(path.join(here, "lib.sh"), "utf8"))} > /usr/local/lib/pve-emu/lib.sh`);
+  if (opts.node) await mustExec(`printf 'EMU_NODE=%s\n' ${shq(opts.node)} >> /etc/pve-emu.conf`);
+  if (opts.localLink) await mustExec(`printf 'EMU_PVE_LOCAL_LINK=%s\n' ${shq(opts.localLink)} >> /etc/pve-emu.conf`);
+  // /etc/pve as pmxcfs shows it to this node: nodes/<node>/{lxc,qemu-server} and the local links.
+  await mustExec("bash -c '. /usr/local/lib/pve-emu/lib.sh && emu_pve_layout'");
   for (const tool of opts.tools ?? ["pct"]) await host.installTool(tool, readFileSync(path.join(here, tool), "utf8"));
   // Own lxc path per test host: LXC's abstract command sockets are named after it.
   if (opts.realLxc) await mustExec(`printf 'EMU_LXC=real\nEMU_LXC_PATH=/var/lib/pve-emu/lxc-run/${host.target.port}\n' >> /etc/pve-emu.conf`);
