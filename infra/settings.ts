@@ -135,15 +135,22 @@ export function stackSettingsFrom(stack: string, get: (key: string) => string | 
 /**
  * The firewall lock-out guard for a stack: `firewallLockout` (infra/config/firewall.ts) with the
  * access the stack's settings describe (SSH host and port, bastion, management network,
- * acknowledgement). `phoenix plan` (infra/index.ts) and `phoenix validate` both call this one.
- * Returns one error line per port the host firewall would leave unreachable (empty when fine).
+ * acknowledgement), for every node: each node's host firewall against that node's connection.
+ * `phoenix plan` (infra/index.ts) and `phoenix validate` both call this one. Returns one error
+ * line per port a host firewall would leave unreachable (empty when fine).
  */
 export function stackFirewallLockout(model: PhoenixModel, settings: StackSettings): string[] {
-  return firewallLockout(model.host.firewall, model.host.network.address, {
-    sshHost: settings.connection.host,
-    sshPort: settings.connection.port,
-    managementNetwork: settings.managementNetwork,
-    bastionHost: settings.connection.bastion?.host,
-    acknowledged: settings.firewallLockoutAcknowledged === true,
-  });
+  const nodes = model.nodes?.length ? model.nodes : [{ name: settings.node, host: model.host }];
+  const out = new Set<string>();
+  for (const node of nodes) {
+    const connection = settings.nodes?.find((n) => n.name === node.name)?.connection ?? settings.connection;
+    for (const line of firewallLockout(node.host.firewall, node.host.network.address, {
+      sshHost: connection.host,
+      sshPort: connection.port,
+      managementNetwork: settings.managementNetwork,
+      bastionHost: connection.bastion?.host,
+      acknowledged: settings.firewallLockoutAcknowledged === true,
+    })) out.add(line);
+  }
+  return [...out];
 }

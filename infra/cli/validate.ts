@@ -54,13 +54,18 @@ export async function run(argv: string[]): Promise<number> {
   } else if (parsed.values.stack !== undefined) {
     stackErrors = [`${path.relative(process.cwd(), stackFile)}: $: not found (--stack ${stack})`];
   }
-  let result = loadPhoenixConfig(dir, { allow: allowancesOf(stackValues) });
+  // With settings: the stack's nodes (phoenix:nodes, else phoenix:node), as the program loads them.
+  const settings = fs.existsSync(stackFile) && stackErrors.length === 0 ? stackSettingsFrom(stack, (k) => stackValues[k]) : undefined;
+  let result = loadPhoenixConfig(dir, {
+    allow: allowancesOf(stackValues),
+    ...(settings ? { defaultNode: settings.node, nodes: settings.nodes.map((n) => n.name) } : {}),
+  });
   if (result.ok && stackErrors.length === 0) {
     const fw = result.model.host.firewall;
     if (fs.existsSync(stackFile)) {
       // The lock-out guard `phoenix plan` applies (infra/index.ts), from the same settings reader
       // and defaults, whether the stack was named or found by the folder's name.
-      const lockout = stackFirewallLockout(result.model, stackSettingsFrom(stack, (k) => stackValues[k]));
+      const lockout = stackFirewallLockout(result.model, settings!);
       if (lockout.length > 0) result = { ok: false, errors: lockout, warnings: result.warnings };
     } else if (fw && fw.enabled && fw.inputPolicy !== "ACCEPT") {
       result.warnings.push(
