@@ -11,7 +11,8 @@ import { parseCommandArgs } from "./args";
 export const USAGE = `usage: phoenix validate [--config-dir DIR] [--stack NAME] [--quiet]
 
 Checks phoenix_hypervisor_config.json, phoenix_lxc_configs.json and phoenix_vm_configs.json in DIR
-(default: stacks/dev), and the stack's phoenix: settings in stacks/Pulumi.<NAME>.yaml (NAME defaults
+(default: the stack's phoenix:configDir with --stack, else stacks/dev), and for a cluster stack each
+node's nodes/<node>/phoenix_hypervisor_config.json, and the stack's phoenix: settings in stacks/Pulumi.<NAME>.yaml (NAME defaults
 to the folder's name when Pulumi.<folder name>.yaml exists next to the folder; its
 allowRawLxc/allowHostPaths apply, and the host firewall must keep SSH and the API open from
 phoenix:managementNetwork, as \`phoenix plan\` requires). Without a settings file the firewall check
@@ -19,7 +20,8 @@ cannot run: a warning says so when the host firewall drops input. Errors print a
 \`<file>: <json path>: <message>\`, all at once.
 
 options:
-  --config-dir DIR   folder holding the three Phoenix JSON files (default stacks/dev)
+  --config-dir DIR   folder holding the three Phoenix JSON files (default: the stack's
+                     phoenix:configDir with --stack, else stacks/dev)
   --stack NAME       the stack whose settings apply (stacks/Pulumi.NAME.yaml; default: the folder's
                      name when that file exists next to it)
   --quiet            do not print warnings or the summary line
@@ -36,7 +38,7 @@ const OPTIONS = {
 export async function run(argv: string[]): Promise<number> {
   const parsed = parseCommandArgs("validate", argv, OPTIONS, USAGE);
   if ("exit" in parsed) return parsed.exit;
-  const dir = parsed.values["config-dir"] ?? "stacks/dev";
+  let dir = parsed.values["config-dir"] ?? "stacks/dev";
   // The stack's settings file: --stack NAME is stacks/Pulumi.NAME.yaml; without it,
   // Pulumi.<folder name>.yaml next to the folder, when there is one. Either way its settings and
   // the checks that depend on them (allowances, the firewall lock-out guard) apply.
@@ -56,6 +58,8 @@ export async function run(argv: string[]): Promise<number> {
   }
   // With settings: the stack's nodes (phoenix:nodes, else phoenix:node), as the program loads them.
   const settings = fs.existsSync(stackFile) && stackErrors.length === 0 ? stackSettingsFrom(stack, (k) => stackValues[k]) : undefined;
+  // `--stack NAME` alone: the folder the stack's program reads (phoenix:configDir, default stacks/NAME).
+  if (parsed.values["config-dir"] === undefined && parsed.values.stack !== undefined && settings) dir = path.relative(process.cwd(), settings.configDir) || ".";
   let result = loadPhoenixConfig(dir, {
     allow: allowancesOf(stackValues),
     ...(settings ? { defaultNode: settings.node, nodes: settings.nodes.map((n) => n.name) } : {}),
