@@ -25,7 +25,8 @@ export interface StackSettings {
   stack: string;
   /** Folder holding the stack's three Phoenix JSON files. */
   configDir: string;
-  /** Proxmox node that guests without their own `node` land on. */
+  /** The primary Proxmox node (`phoenix:node`, else the first of `phoenix:nodes`, else `pve`): where
+   *  guests without their own `node` land; `nodes[0].name`. */
   node: string;
   /** SSH connection to the Proxmox host, used by every dynamic provider: the primary node's
    *  (`nodes[0].connection`). */

@@ -3,7 +3,8 @@
 import * as fs from "fs";
 import * as path from "path";
 import { loadPhoenixConfig } from "../config/load";
-import { allowancesOf, checkStackFile } from "../config/stack-settings";
+import { allowancesOf, checkStackFile, parseNodesSetting } from "../config/stack-settings";
+import { NODE_NAME } from "../config/patterns";
 import { stackFirewallLockout, stackSettingsFrom } from "../settings";
 import { repoRoot } from "../../features/registry";
 import { parseCommandArgs } from "./args";
@@ -35,6 +36,15 @@ const OPTIONS = {
   help: { type: "boolean", short: "h" },
 } as const;
 
+/** The node names a stack file gives (primary first) even when other settings are wrong; {} without phoenix:nodes. */
+function nodesOf(values: Record<string, string>): { defaultNode?: string; nodes?: string[] } {
+  if (values.nodes === undefined) return NODE_NAME.test(values.node ?? "") ? { defaultNode: values.node } : {};
+  const names = parseNodesSetting(values.nodes).nodes.map((n) => n.name);
+  if (names.length === 0) return {};
+  const primary = values.node !== undefined && names.includes(values.node) ? values.node : names[0];
+  return { defaultNode: primary, nodes: [primary, ...names.filter((n) => n !== primary)] };
+}
+
 export async function run(argv: string[]): Promise<number> {
   const parsed = parseCommandArgs("validate", argv, OPTIONS, USAGE);
   if ("exit" in parsed) return parsed.exit;
@@ -60,10 +70,9 @@ export async function run(argv: string[]): Promise<number> {
   const settings = fs.existsSync(stackFile) && stackErrors.length === 0 ? stackSettingsFrom(stack, (k) => stackValues[k]) : undefined;
   // `--stack NAME` alone: the folder the stack's program reads (phoenix:configDir, default stacks/NAME).
   if (parsed.values["config-dir"] === undefined && parsed.values.stack !== undefined && settings) dir = path.relative(process.cwd(), settings.configDir) || ".";
-  let result = loadPhoenixConfig(dir, {
-    allow: allowancesOf(stackValues),
-    ...(settings ? { defaultNode: settings.node, nodes: settings.nodes.map((n) => n.name) } : {}),
-  });
+  // A stack file with errors elsewhere still names its nodes: the per-node files are checked too.
+  const nodes = settings ? { defaultNode: settings.node, nodes: settings.nodes.map((n) => n.name) } : nodesOf(stackValues);
+  let result = loadPhoenixConfig(dir, { allow: allowancesOf(stackValues), ...nodes });
   if (result.ok && stackErrors.length === 0) {
     const fw = result.model.host.firewall;
     if (fs.existsSync(stackFile)) {

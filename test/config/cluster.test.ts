@@ -238,6 +238,26 @@ describe("the example stack cluster", () => {
     expect(new Set(s.nodes.map((n) => n.connection.hostKey)).size).toBe(3);
   });
 
+  it("validate reports a node file's error and a settings error together (the nodes still known)", async () => {
+    const validate = loadDist<typeof import("../../infra/cli/validate")>("infra/cli/validate");
+    const dir = clusterDir((f) => (f.nodes!.pve2.zfs.pools[0].raid_level = "raid9"));
+    const yaml = fs.readFileSync(path.join(repoRoot, "stacks", "Pulumi.cluster.yaml"), "utf8").replace("      sshHost: pve3.example.internal\n", "      sshHost: pve3.example.internal\n      sshPort: 99999\n");
+    fs.writeFileSync(path.join(path.dirname(dir), `Pulumi.${path.basename(dir)}.yaml`), yaml);
+    const writes: string[] = [];
+    const orig = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((c: string) => (writes.push(String(c)), true)) as typeof process.stderr.write;
+    try {
+      expect(await validate.run(["--config-dir", dir, "--quiet"])).toBe(1);
+    } finally {
+      process.stderr.write = orig;
+      fs.rmSync(path.join(path.dirname(dir), `Pulumi.${path.basename(dir)}.yaml`));
+    }
+    const lines = writes.join("").trim().split("\n");
+    expect(lines[0]).toMatch(/Pulumi\.phoenix-config-\w+\.yaml: phoenix:nodes\.pve3\.sshPort: must be a TCP port 1-65535; got 99999$/);
+    expect(lines[1]).toBe(`${P2}: $.zfs.pools[0].raid_level: must be one of single, mirror, raidz1, raidz2, raidz3; got "raid9"`);
+    expect(lines).toHaveLength(3);
+  });
+
   it("validate refuses a guest on a node the stack does not list", async () => {
     const dir = clusterDir((f) => (f.vm.vms[0].node = "pve4"));
     const r = load(dir, NODES);
