@@ -258,6 +258,19 @@ describe("the example stack cluster", () => {
     expect(lines).toHaveLength(3);
   });
 
+  it("the firewall lock-out guard judges each node's firewall (its own file) against that node's SSH endpoint", () => {
+    const { values } = stackSettings.checkStackFile(path.join(repoRoot, "stacks", "Pulumi.cluster.yaml"));
+    const settings = settingsMod.stackSettingsFrom("cluster", (k) => values[k]);
+    const ok = load(clusterDir(), NODES);
+    if (!ok.ok) throw new Error(ok.errors.join("\n"));
+    expect(settingsMod.stackFirewallLockout(ok.model, settings)).toEqual([]);
+    // pve3 keeps SSH open on port 22 only, but its endpoint is port 2222.
+    const moved = settingsMod.stackSettingsFrom("cluster", (k) => (k === "nodes" ? JSON.stringify({ ...JSON.parse(values.nodes), pve3: { sshHost: "pve3.example.internal", sshHostKey: "SHA256:x", sshPort: 2222 } }) : values[k]));
+    const lines = settingsMod.stackFirewallLockout(ok.model, moved);
+    expect(lines.length).toBeGreaterThan(0);
+    expect(lines.join("\n")).toContain("2222");
+  });
+
   it("validate refuses a guest on a node the stack does not list", async () => {
     const dir = clusterDir((f) => (f.vm.vms[0].node = "pve4"));
     const r = load(dir, NODES);
