@@ -13,6 +13,7 @@ import { DEFAULT_NODE, GuestOrigins, HostContext, normaliseContainers, normalise
 import { duplicateVmids, runRules } from "./rules";
 import { runHardeningChecks } from "./hardening";
 import type { RawLxcAllowances } from "./lxc-raw";
+import { NODE_NAME } from "./patterns";
 
 export interface LoadOptions {
   /** The stack's Proxmox node: filled into guests that do not name their own `node`. */
@@ -177,6 +178,11 @@ function loadUnsafe(dir: string, opts: LoadOptions): LoadResult {
   const nodeFiles = new Map<string, HypervisorFile | undefined>();
   if (opts.nodes?.length) {
     for (const node of nodeNames) {
+      // Names come from checked settings; a name that is no node name never becomes a path.
+      if (!NODE_NAME.test(node)) {
+        findings.error(HYPERVISOR_FILE, "$", `node ${JSON.stringify(node).slice(0, 80)} is not a Proxmox node name; its host file cannot be looked up`);
+        continue;
+      }
       const file = nodeHostFile(node);
       if (!fs.existsSync(path.join(absDir, file))) continue;
       const raw = readFile(absDir, file, findings, false);

@@ -163,6 +163,11 @@ describe("per-node host files", () => {
     if (!bad.ok) expect(bad.errors.every((e) => !e.startsWith(`${HOST}:`)), bad.errors.join("\n")).toBe(true);
   });
 
+  it("a node name that is no Proxmox node name never becomes a path", () => {
+    const r = load(clusterDir(), { nodes: ["pve1", "../pve2"] });
+    expect(r.ok ? [] : r.errors).toEqual([`${HOST}: $: node "../pve2" is not a Proxmox node name; its host file cannot be looked up`]);
+  });
+
   it("a node's file that is not JSON names that file", () => {
     const dir = clusterDir();
     fs.writeFileSync(path.join(dir, P2), "{ nope");
