@@ -5,19 +5,37 @@ import * as pulumi from "@pulumi/pulumi";
 import * as path from "path";
 import type { SshTarget } from "../providers/ssh/types";
 import { repoRoot } from "../features/registry";
-import { STACK_SETTINGS, allowancesOf, stackSettingProblems } from "./config/stack-settings";
+import { STACK_SETTINGS, allowancesOf, parseNodesSetting, stackSettingProblems, type NodeSettingEntry } from "./config/stack-settings";
 import type { RawLxcAllowances } from "./config/lxc-raw";
 import { firewallLockout } from "./config/firewall";
 import type { PhoenixModel } from "./config/model";
+
+/** One Proxmox node of the stack and how Phoenix reaches it. */
+export interface NodeSettings {
+  /** Proxmox node name (`phoenix:nodes` key, or `phoenix:node` for a single-node stack). */
+  name: string;
+  /** SSH connection to this node; `secretsNode` is set when the node has its own SSH secrets. */
+  connection: SshTarget;
+}
+
+/** A connection key a `phoenix:nodes` entry may override (stack-settings NODE_CONNECTION_KEYS). */
+type NodeKey = keyof NodeSettingEntry["values"];
 
 export interface StackSettings {
   stack: string;
   /** Folder holding the stack's three Phoenix JSON files. */
   configDir: string;
-  /** Proxmox node that guests without their own `node` land on. */
+  /** The primary Proxmox node (`phoenix:node`, else the first of `phoenix:nodes`, else `pve`): where
+   *  guests without their own `node` land; `nodes[0].name`. */
   node: string;
-  /** SSH connection to the Proxmox host, used by every dynamic provider. */
+  /** SSH connection to the Proxmox host, used by every dynamic provider: the primary node's
+   *  (`nodes[0].connection`). */
   connection: SshTarget;
+  /**
+   * Every node of the stack, the primary node (`node`) first, then `phoenix:nodes` in file order.
+   * Without `phoenix:nodes`: exactly `[{ name: node, connection }]`.
+   */
+  nodes: NodeSettings[];
   /** Allow deleting ZFS datasets, pools, shares and exports that hold data (default false). */
   allowDataDestruction: boolean;
   /** Mark ZFS pools with Pulumi's `protect` (default true). */
@@ -50,7 +68,7 @@ export function readStackSettings(): StackSettings {
 export function stackSettingsFrom(stack: string, get: (key: string) => string | undefined): StackSettings {
   // The same checks as `phoenix validate` (infra/config/stack-settings): a bad value stops here.
   const raw: Record<string, string | undefined> = {};
-  for (const key of Object.keys(STACK_SETTINGS)) raw[key] = get(key);
+  for (const key of [...Object.keys(STACK_SETTINGS), "nodes"]) raw[key] = get(key);
   const problems = stackSettingProblems(raw);
   if (problems.length) throw new Error(problems.map((p) => `phoenix:${p.key}: ${p.message}`).join("\n"));
   const bool = (key: string): boolean | undefined => {
@@ -66,29 +84,46 @@ export function stackSettingsFrom(stack: string, get: (key: string) => string | 
     return Number(v);
   };
   const configDir = path.resolve(repoRoot(), get("configDir") ?? path.join("stacks", stack));
-  const user = get("sshUser") ?? "root";
-  const connection: SshTarget = {
-    host: get("sshHost") ?? "127.0.0.1",
-    port: num("sshPort") ?? 22,
-    user,
-    hostKey: get("sshHostKey"),
-    insecureIgnoreHostKey: bool("sshInsecureIgnoreHostKey") ?? false,
-    sudo: bool("sshSudo") ?? user !== "root",
-  };
-  const bastionHost = get("sshBastionHost");
-  if (bastionHost) {
-    connection.bastion = {
-      host: bastionHost,
-      port: num("sshBastionPort") ?? 22,
-      user: get("sshBastionUser") ?? user,
-      hostKey: get("sshBastionHostKey"),
+  /** The connection from flat keys, each overridden by `node`'s own value when it sets one. */
+  const connectionOf = (node?: NodeSettingEntry): SshTarget => {
+    const pick = (key: NodeKey) => node?.values[key] ?? get(key);
+    const user = pick("sshUser") ?? "root";
+    const flag = (key: NodeKey) => (node?.values[key] !== undefined ? node.values[key] === "true" : bool(key));
+    const port = (key: NodeKey) => (node?.values[key] !== undefined ? Number(node.values[key]) : num(key));
+    const connection: SshTarget = {
+      host: pick("sshHost") ?? "127.0.0.1",
+      port: port("sshPort") ?? 22,
+      user,
+      hostKey: pick("sshHostKey"),
+      insecureIgnoreHostKey: flag("sshInsecureIgnoreHostKey") ?? false,
+      sudo: flag("sshSudo") ?? user !== "root",
     };
-  }
+    const bastionHost = pick("sshBastionHost");
+    if (bastionHost) {
+      connection.bastion = {
+        host: bastionHost,
+        port: port("sshBastionPort") ?? 22,
+        user: pick("sshBastionUser") ?? user,
+        hostKey: pick("sshBastionHostKey"),
+      };
+    }
+    // Secrets stay in the stack config; the provider reads this node's from `phoenix:nodes`.
+    if (node && node.secrets.length > 0) connection.secretsNode = node.name;
+    return connection;
+  };
+  const declared = raw.nodes === undefined ? [] : parseNodesSetting(raw.nodes).nodes;
+  const node = get("node") ?? declared[0]?.name ?? "pve";
+  const primary = declared.find((n) => n.name === node);
+  const nodes: NodeSettings[] = declared.length
+    ? [primary!, ...declared.filter((n) => n !== primary)].map((n) => ({ name: n.name, connection: connectionOf(n) }))
+    : [{ name: node, connection: connectionOf() }];
+  const connection = nodes[0].connection;
   return {
     stack,
     configDir,
-    node: get("node") ?? "pve",
+    node,
     connection,
+    nodes,
     allowDataDestruction: bool("allowDataDestruction") ?? false,
     protectPools: bool("protectPools") ?? true,
     proxmoxSubscription: bool("proxmoxSubscription") ?? false,
@@ -101,15 +136,22 @@ export function stackSettingsFrom(stack: string, get: (key: string) => string | 
 /**
  * The firewall lock-out guard for a stack: `firewallLockout` (infra/config/firewall.ts) with the
  * access the stack's settings describe (SSH host and port, bastion, management network,
- * acknowledgement). `phoenix plan` (infra/index.ts) and `phoenix validate` both call this one.
- * Returns one error line per port the host firewall would leave unreachable (empty when fine).
+ * acknowledgement), for every node: each node's host firewall against that node's connection.
+ * `phoenix plan` (infra/index.ts) and `phoenix validate` both call this one. Returns one error
+ * line per port a host firewall would leave unreachable (empty when fine).
  */
 export function stackFirewallLockout(model: PhoenixModel, settings: StackSettings): string[] {
-  return firewallLockout(model.host.firewall, model.host.network.address, {
-    sshHost: settings.connection.host,
-    sshPort: settings.connection.port,
-    managementNetwork: settings.managementNetwork,
-    bastionHost: settings.connection.bastion?.host,
-    acknowledged: settings.firewallLockoutAcknowledged === true,
-  });
+  const nodes = model.nodes?.length ? model.nodes : [{ name: settings.node, host: model.host }];
+  const out = new Set<string>();
+  for (const node of nodes) {
+    const connection = settings.nodes?.find((n) => n.name === node.name)?.connection ?? settings.connection;
+    for (const line of firewallLockout(node.host.firewall, node.host.network.address, {
+      sshHost: connection.host,
+      sshPort: connection.port,
+      managementNetwork: settings.managementNetwork,
+      bastionHost: connection.bastion?.host,
+      acknowledged: settings.firewallLockoutAcknowledged === true,
+    })) out.add(line);
+  }
+  return [...out];
 }

@@ -857,7 +857,7 @@ export async function run(argv: string[]): Promise<number> {
   } catch (err) {
     return usage((err as Error).message);
   }
-  const loaded = loadPhoenixConfig(settings.configDir, { defaultNode: settings.node });
+  const loaded = loadPhoenixConfig(settings.configDir, { defaultNode: settings.node, nodes: settings.nodes.map((n) => n.name) });
   if (!loaded.ok) {
     process.stderr.write(`phoenix doctor: invalid Phoenix configuration in ${settings.configDir}:\n${loaded.errors.join("\n")}\n`);
     return 1;

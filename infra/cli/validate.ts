@@ -3,7 +3,8 @@
 import * as fs from "fs";
 import * as path from "path";
 import { loadPhoenixConfig } from "../config/load";
-import { allowancesOf, checkStackFile } from "../config/stack-settings";
+import { allowancesOf, checkStackFile, parseNodesSetting } from "../config/stack-settings";
+import { NODE_NAME } from "../config/patterns";
 import { stackFirewallLockout, stackSettingsFrom } from "../settings";
 import { repoRoot } from "../../features/registry";
 import { parseCommandArgs } from "./args";
@@ -11,7 +12,8 @@ import { parseCommandArgs } from "./args";
 export const USAGE = `usage: phoenix validate [--config-dir DIR] [--stack NAME] [--quiet]
 
 Checks phoenix_hypervisor_config.json, phoenix_lxc_configs.json and phoenix_vm_configs.json in DIR
-(default: stacks/dev), and the stack's phoenix: settings in stacks/Pulumi.<NAME>.yaml (NAME defaults
+(default: the stack's phoenix:configDir with --stack, else stacks/dev), and for a cluster stack each
+node's nodes/<node>/phoenix_hypervisor_config.json, and the stack's phoenix: settings in stacks/Pulumi.<NAME>.yaml (NAME defaults
 to the folder's name when Pulumi.<folder name>.yaml exists next to the folder; its
 allowRawLxc/allowHostPaths apply, and the host firewall must keep SSH and the API open from
 phoenix:managementNetwork, as \`phoenix plan\` requires). Without a settings file the firewall check
@@ -19,7 +21,8 @@ cannot run: a warning says so when the host firewall drops input. Errors print a
 \`<file>: <json path>: <message>\`, all at once.
 
 options:
-  --config-dir DIR   folder holding the three Phoenix JSON files (default stacks/dev)
+  --config-dir DIR   folder holding the three Phoenix JSON files (default: the stack's
+                     phoenix:configDir with --stack, else stacks/dev)
   --stack NAME       the stack whose settings apply (stacks/Pulumi.NAME.yaml; default: the folder's
                      name when that file exists next to it)
   --quiet            do not print warnings or the summary line
@@ -33,10 +36,19 @@ const OPTIONS = {
   help: { type: "boolean", short: "h" },
 } as const;
 
+/** The node names a stack file gives (primary first) even when other settings are wrong; {} without phoenix:nodes. */
+function nodesOf(values: Record<string, string>): { defaultNode?: string; nodes?: string[] } {
+  if (values.nodes === undefined) return NODE_NAME.test(values.node ?? "") ? { defaultNode: values.node } : {};
+  const names = parseNodesSetting(values.nodes).nodes.map((n) => n.name);
+  if (names.length === 0) return {};
+  const primary = values.node !== undefined && names.includes(values.node) ? values.node : names[0];
+  return { defaultNode: primary, nodes: [primary, ...names.filter((n) => n !== primary)] };
+}
+
 export async function run(argv: string[]): Promise<number> {
   const parsed = parseCommandArgs("validate", argv, OPTIONS, USAGE);
   if ("exit" in parsed) return parsed.exit;
-  const dir = parsed.values["config-dir"] ?? "stacks/dev";
+  let dir = parsed.values["config-dir"] ?? "stacks/dev";
   // The stack's settings file: --stack NAME is stacks/Pulumi.NAME.yaml; without it,
   // Pulumi.<folder name>.yaml next to the folder, when there is one. Either way its settings and
   // the checks that depend on them (allowances, the firewall lock-out guard) apply.
@@ -54,13 +66,19 @@ export async function run(argv: string[]): Promise<number> {
   } else if (parsed.values.stack !== undefined) {
     stackErrors = [`${path.relative(process.cwd(), stackFile)}: $: not found (--stack ${stack})`];
   }
-  let result = loadPhoenixConfig(dir, { allow: allowancesOf(stackValues) });
+  // With settings: the stack's nodes (phoenix:nodes, else phoenix:node), as the program loads them.
+  const settings = fs.existsSync(stackFile) && stackErrors.length === 0 ? stackSettingsFrom(stack, (k) => stackValues[k]) : undefined;
+  // `--stack NAME` alone: the folder the stack's program reads (phoenix:configDir, default stacks/NAME).
+  if (parsed.values["config-dir"] === undefined && parsed.values.stack !== undefined && settings) dir = path.relative(process.cwd(), settings.configDir) || ".";
+  // A stack file with errors elsewhere still names its nodes: the per-node files are checked too.
+  const nodes = settings ? { defaultNode: settings.node, nodes: settings.nodes.map((n) => n.name) } : nodesOf(stackValues);
+  let result = loadPhoenixConfig(dir, { allow: allowancesOf(stackValues), ...nodes });
   if (result.ok && stackErrors.length === 0) {
     const fw = result.model.host.firewall;
     if (fs.existsSync(stackFile)) {
       // The lock-out guard `phoenix plan` applies (infra/index.ts), from the same settings reader
       // and defaults, whether the stack was named or found by the folder's name.
-      const lockout = stackFirewallLockout(result.model, stackSettingsFrom(stack, (k) => stackValues[k]));
+      const lockout = stackFirewallLockout(result.model, settings!);
       if (lockout.length > 0) result = { ok: false, errors: lockout, warnings: result.warnings };
     } else if (fw && fw.enabled && fw.inputPolicy !== "ACCEPT") {
       result.warnings.push(

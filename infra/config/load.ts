@@ -6,17 +6,25 @@
 // skipped (they need well-typed input); the schema errors of all three files are still reported.
 import * as fs from "fs";
 import * as path from "path";
-import type { PhoenixModel } from "./model";
+import type { NodeModel, PhoenixModel } from "./model";
 import { Findings, PathSegment, duplicateKeys, lineColumn } from "./errors";
 import { FILE_SCHEMAS, HYPERVISOR_FILE, HypervisorFile, LXC_FILE, LxcFile, PhoenixFileName, VM_FILE, VmFile } from "./schema";
-import { GuestOrigins, normaliseContainers, normaliseHost, normaliseVms } from "./normalise";
+import { DEFAULT_NODE, GuestOrigins, HostContext, normaliseContainers, normaliseHost, normaliseVms } from "./normalise";
 import { duplicateVmids, runRules } from "./rules";
 import { runHardeningChecks } from "./hardening";
 import type { RawLxcAllowances } from "./lxc-raw";
+import { NODE_NAME } from "./patterns";
 
 export interface LoadOptions {
   /** The stack's Proxmox node: filled into guests that do not name their own `node`. */
   defaultNode?: string;
+  /**
+   * A cluster stack's node names, the primary node first (StackSettings `nodes`). Each node's host
+   * config is `<dir>/nodes/<node>/phoenix_hypervisor_config.json` when that file exists, else the
+   * stack's own file; guests must name one of these nodes. The primary node replaces `defaultNode`.
+   * Absent: one node, `defaultNode` (default `pve`), and guests may name no other.
+   */
+  nodes?: string[];
   /** The stack's allowances (`phoenix:allowRawLxc`, `phoenix:allowHostPaths`); default: none. */
   allow?: RawLxcAllowances;
 }
@@ -124,12 +132,29 @@ function readFile(dir: string, file: string, findings: Findings, optional: boole
   return data;
 }
 
-function checkSchema<T>(file: PhoenixFileName, data: unknown, findings: Findings): T | undefined {
+/** Where a cluster node's own host file lives, relative to the stack folder. */
+export function nodeHostFile(node: string): string {
+  return path.join("nodes", node, HYPERVISOR_FILE);
+}
+
+/** Findings whose `phoenix_hypervisor_config.json` lines name `file` instead (a node's own host file). */
+function renamedHostFindings(findings: Findings, file: string): Findings {
+  const rename = (f: string) => (f === HYPERVISOR_FILE ? file : f);
+  return new Proxy(findings, {
+    get(target, prop, receiver) {
+      if (prop === "error" || prop === "warn") return (f: string, at: PathSegment[] | string, message: string) => target[prop](rename(f), at, message);
+      if (prop === "unused") return (f: string, at: PathSegment[], key: string, note?: string) => target.unused(rename(f), at, key, note);
+      return Reflect.get(target, prop, receiver) as unknown;
+    },
+  });
+}
+
+function checkSchema<T>(file: PhoenixFileName, data: unknown, findings: Findings, label: string = file): T | undefined {
   const result = FILE_SCHEMAS[file].safeParse(data);
   if (result.success) return result.data as T;
   for (const issue of result.error.issues) {
     const at = issue.path.filter((p): p is PathSegment => typeof p !== "symbol");
-    findings.error(file, at, issue.message);
+    findings.error(label, at, issue.message);
   }
   return undefined;
 }
@@ -147,18 +172,64 @@ function loadUnsafe(dir: string, opts: LoadOptions): LoadResult {
   const hostFile = rawHost === undefined ? undefined : checkSchema<HypervisorFile>(HYPERVISOR_FILE, rawHost, findings);
   const lxcFile = rawLxc === undefined ? undefined : checkSchema<LxcFile>(LXC_FILE, rawLxc, findings);
   const vmFile = rawVm === undefined ? undefined : checkSchema<VmFile>(VM_FILE, rawVm, findings);
-  if (!hostFile || !lxcFile || !vmFile || findings.errors.length > 0) {
+  // A cluster node's own host file (nodes/<node>/phoenix_hypervisor_config.json), read like the
+  // stack's; its findings name that file.
+  const nodeNames = opts.nodes?.length ? [...new Set(opts.nodes)] : [opts.defaultNode ?? DEFAULT_NODE];
+  const nodeFiles = new Map<string, HypervisorFile | undefined>();
+  if (opts.nodes?.length) {
+    for (const node of nodeNames) {
+      // Names come from checked settings; a name that is no node name never becomes a path.
+      if (!NODE_NAME.test(node)) {
+        findings.error(HYPERVISOR_FILE, "$", `node ${JSON.stringify(node).slice(0, 80)} is not a Proxmox node name; its host file cannot be looked up`);
+        continue;
+      }
+      const file = nodeHostFile(node);
+      if (!fs.existsSync(path.join(absDir, file))) continue;
+      const raw = readFile(absDir, file, findings, false);
+      nodeFiles.set(node, raw === undefined ? undefined : checkSchema<HypervisorFile>(HYPERVISOR_FILE, raw, findings, file));
+    }
+  }
+  if (!hostFile || !lxcFile || !vmFile || [...nodeFiles.values()].some((f) => !f) || findings.errors.length > 0) {
     return { ok: false, errors: unique(findings.errors), warnings: unique(findings.warnings) };
   }
 
   const origins: GuestOrigins = { containers: new Map(), vms: new Map() };
-  const ctx = normaliseHost(hostFile, findings);
-  const containers = normaliseContainers(lxcFile, ctx, findings, origins, opts.defaultNode);
-  const vms = normaliseVms(vmFile, ctx, findings, origins, opts.defaultNode);
+  const stackCtx = normaliseHost(hostFile, findings);
+  const ctxs = new Map<string, HostContext>();
+  for (const [node, file] of nodeFiles) {
+    const label = nodeHostFile(node);
+    ctxs.set(node, { ...normaliseHost(file!, renamedHostFindings(findings, label)), file: label });
+  }
+  const ctxOf = (node: string) => ctxs.get(node) ?? stackCtx;
+  const primary = nodeNames[0];
+  const nodes: NodeModel[] = nodeNames.map((name) => ({
+    name,
+    host: ctxOf(name).host,
+    files: { hypervisor: path.join(absDir, ctxs.has(name) ? nodeHostFile(name) : HYPERVISOR_FILE) },
+  }));
+  const ctx = ctxOf(primary);
+  const containers = normaliseContainers(lxcFile, ctx, findings, origins, primary, ctxOf);
+  const vms = normaliseVms(vmFile, ctx, findings, origins, primary, ctxOf);
   duplicateVmids((vmFile.vms ?? []).map((v) => v.vmid), findings);
-  const ruleInput = { host: ctx.host, containers, vms, origins, lxcNvidiaVersion: lxcFile.nvidia_driver_version, configDir: absDir };
+  const ruleInput = {
+    host: ctx.host,
+    containers,
+    vms,
+    origins,
+    lxcNvidiaVersion: lxcFile.nvidia_driver_version,
+    configDir: absDir,
+    // Known only with a stack (nodes or defaultNode): then guests must name one of them.
+    nodes: opts.nodes?.length || opts.defaultNode !== undefined ? nodes.map((n) => ({ name: n.name, host: n.host, file: ctxs.has(n.name) ? nodeHostFile(n.name) : HYPERVISOR_FILE })) : undefined,
+  };
   runRules(ruleInput, findings);
-  runHardeningChecks(ruleInput, findings, opts.allow);
+  // The stack's own host file always gets the host-side checks (under its name), every guest the guest checks.
+  runHardeningChecks({ ...ruleInput, host: stackCtx.host }, findings, opts.allow);
+  // A node's own host file gets the host-side checks too, its findings naming that file.
+  for (const n of ruleInput.nodes ?? []) {
+    if (n.file === HYPERVISOR_FILE) continue;
+    const onNode = { ...ruleInput, host: n.host, containers: containers.filter((c) => c.node === n.name), vms: vms.filter((v) => v.node === n.name) };
+    runHardeningChecks(onNode, renamedHostFindings(findings, n.file), opts.allow);
+  }
   findings.flushUnused();
 
   const warnings = unique(findings.warnings);
@@ -170,6 +241,7 @@ function loadUnsafe(dir: string, opts: LoadOptions): LoadResult {
       vm: path.join(absDir, VM_FILE),
     },
     host: ctx.host,
+    nodes,
     containers,
     vms,
     warnings,

@@ -15,13 +15,28 @@ export interface Origin {
 export interface PhoenixModel {
   /** Absolute paths of the three files that were read. */
   files: { hypervisor: string; lxc: string; vm: string };
+  /** The primary node's host (`nodes[0].host`). */
   host: HostModel;
+  /** The stack's Proxmox nodes, the primary node first (load option `nodes`; without it one node,
+   *  `defaultNode` or `pve`, with `host`). */
+  nodes: NodeModel[];
   /** Every container and container template, sorted by CTID. */
   containers: ContainerModel[];
   /** Every VM and VM template, sorted by VMID. */
   vms: VmModel[];
   /** Non-fatal findings (unknown keys skipped, non-volume entries in shared_volumes, ...). */
   warnings: string[];
+}
+
+/** One Proxmox node of the stack and its host configuration. */
+export interface NodeModel {
+  /** Proxmox node name. */
+  name: string;
+  /** From `<config dir>/nodes/<name>/phoenix_hypervisor_config.json` when that file exists, else
+   *  the stack's own `phoenix_hypervisor_config.json`. */
+  host: HostModel;
+  /** Absolute path of the host file this node's `host` was read from. */
+  files: { hypervisor: string };
 }
 
 export interface AdminUser {
@@ -163,8 +178,8 @@ export interface IdMapEntry {
 export interface ContainerModel {
   ctid: number;
   name: string;
-  /** Proxmox node (Phoenix extension `node`); undefined means the stack's node. */
-  node?: string;
+  /** Proxmox node: the container's own `node` (Phoenix extension), else the stack's primary node. */
+  node: string;
   /** Root templates: the OS template as a Proxmox volume id `<storage>:vztmpl/<file>`. */
   osTemplate?: string;
   /** Parent template CTID this container is cloned from. */
@@ -222,7 +237,8 @@ export interface ContainerModel {
 export interface VmModel {
   vmid: number;
   name: string;
-  node?: string;
+  /** Proxmox node: the VM's own `node` (Phoenix extension), else the stack's primary node. */
+  node: string;
   isTemplate: boolean;
   /** Template VMs: the cloud image file name. */
   templateImage?: string;

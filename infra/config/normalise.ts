@@ -145,12 +145,22 @@ function checkParam(findings: Findings, file: string, at: PathSegment[], value: 
 
 // ---------------------------------------------------------------- host
 
+/** The node guests land on when neither they nor the stack name one (Proxmox's installer default). */
+export const DEFAULT_NODE = "pve";
+
 export interface HostContext {
   host: HostModel;
   /** Resolves a storage reference (id, alias or standard storage) to a storage id; undefined if unknown. */
   resolveStorage(ref: string): string | undefined;
   /** Storage ids a reference may name, for messages. */
   knownStorages(): string[];
+  /** Set for a cluster node's own host file (`nodes/<node>/phoenix_hypervisor_config.json`): named in messages. */
+  file?: string;
+}
+
+/** Where a host context's storages are described, for messages: `the host config` or the node's file. */
+function hostConfigName(ctx: HostContext): string {
+  return ctx.file ? `the host config of its node (${ctx.file})` : "the host config";
 }
 
 export function normaliseHost(raw: HypervisorFile, findings: Findings): HostContext {
@@ -533,15 +543,15 @@ function templateVolumeId(
 
 export function normaliseContainers(
   raw: LxcFile,
-  ctx: HostContext,
+  stackCtx: HostContext,
   findings: Findings,
   origins: GuestOrigins,
   defaultNode: string | undefined,
+  ctxOf?: (node: string) => HostContext,
 ): ContainerModel[] {
   const F = LXC_FILE;
   warnUnknownKeys(findings, F, [], raw as Record<string, unknown>, new Set(["$schema", "nvidia_driver_version", "nvidia_repo_url", "nvidia_runfile_url", "lxc_configs"]), new Set());
   const entries = raw.lxc_configs;
-  const host = ctx.host;
 
   /** A value from the container or, for clones, the nearest ancestor that sets it. */
   function inherited<K extends keyof ContainerEntry>(key: string, entry: ContainerEntry, field: K): ContainerEntry[K] | undefined {
@@ -584,6 +594,11 @@ export function normaliseContainers(
     const ctid = Number(key);
     const base: PathSegment[] = ["lxc_configs", key];
     origins.containers.set(ctid, base);
+    // The guest's node (its own `node`, else the stack's primary node) and that node's host config:
+    // storages, defaults and shared volumes come from there (cluster stacks, issue 16).
+    const node = e.node ?? defaultNode ?? DEFAULT_NODE;
+    const ctx = ctxOf?.(node) ?? stackCtx;
+    const host = ctx.host;
     // `<feature>_*` keys are parameters for the container's features, the stack's own ones too.
     const isParam = (k: string) => isParamKey(k) || (/^[a-z][a-z0-9_]*$/.test(k) && (e.features ?? []).some((f) => k.startsWith(`${f}_`)));
     warnUnknownKeys(findings, F, base, e as Record<string, unknown>, CONTAINER_KEYS, QUIET_GUEST_KEYS, isParam);
@@ -625,7 +640,7 @@ export function normaliseContainers(
       const resolved = ctx.resolveStorage(storageRef);
       if (!resolved) {
         const at = e.storage_pool !== undefined ? [...base, "storage_pool"] : base;
-        findings.error(F, at, `storage ${storageRef} is not in the host config; known: ${ctx.knownStorages().join(", ")}`);
+        findings.error(F, at, `storage ${storageRef} is not in ${hostConfigName(ctx)}; known: ${ctx.knownStorages().join(", ")}`);
       } else storagePool = resolved;
     }
 
@@ -657,7 +672,7 @@ export function normaliseContainers(
         // storage must already exist on the host (Proxmox refuses the volume otherwise).
         let storage = ctx.resolveStorage(ref);
         if (!storage) {
-          findings.warn(F, [...at, v.storage ? "storage" : "pool"], `storage ${ref} is not in the host config; it must already exist on the host (known here: ${ctx.knownStorages().join(", ")})`);
+          findings.warn(F, [...at, v.storage ? "storage" : "pool"], `storage ${ref} is not in ${hostConfigName(ctx)}; it must already exist on the host (known here: ${ctx.knownStorages().join(", ")})`);
           storage = ref;
         }
         volumes.push({ name: v.name, storage, sizeGb: v.size_gb, mountPoint: v.mount_point });
@@ -751,7 +766,7 @@ export function normaliseContainers(
     containers.push({
       ctid,
       name: e.name,
-      node: e.node ?? defaultNode,
+      node,
       osTemplate,
       cloneFrom: e.clone_from_ctid === undefined ? undefined : Number(e.clone_from_ctid),
       templateSnapshotName: e.template_snapshot_name,
@@ -786,7 +801,7 @@ export function normaliseContainers(
     });
   }
   inheritGuestFirewalls(containers, (c) => c.ctid, findings);
-  warnInactiveGuestFirewalls(host.firewall, containers, findings);
+  warnInactiveGuestFirewalls(stackCtx.host.firewall, containers, findings);
   return containers;
 }
 
@@ -794,10 +809,11 @@ export function normaliseContainers(
 
 export function normaliseVms(
   raw: VmFile,
-  ctx: HostContext,
+  stackCtx: HostContext,
   findings: Findings,
   origins: GuestOrigins,
   defaultNode: string | undefined,
+  ctxOf?: (node: string) => HostContext,
 ): VmModel[] {
   const F = VM_FILE;
   warnUnknownKeys(findings, F, [], raw as Record<string, unknown>, new Set(["$schema", "vm_defaults", "vms"]), new Set());
@@ -837,6 +853,8 @@ export function normaliseVms(
   (raw.vms ?? []).forEach((e: VmEntry, i) => {
     const base: PathSegment[] = ["vms", i];
     if (!origins.vms.has(e.vmid)) origins.vms.set(e.vmid, base);
+    const node = e.node ?? defaultNode ?? DEFAULT_NODE;
+    const ctx = ctxOf?.(node) ?? stackCtx;
     const isParam = (k: string) => isParamKey(k) || (/^[a-z][a-z0-9_]*$/.test(k) && (e.features ?? []).some((f) => k.startsWith(`${f}_`)));
     warnUnknownKeys(findings, F, base, e as Record<string, unknown>, VM_KEYS, QUIET_GUEST_KEYS, isParam);
     const params: Record<string, unknown> = {};
@@ -869,7 +887,7 @@ export function normaliseVms(
       const resolved = ctx.resolveStorage(storageRef);
       if (!resolved) {
         const at: PathSegment[] = e.storage_pool !== undefined ? [...base, "storage_pool"] : ["vm_defaults", "storage_pool"];
-        findings.error(F, at, `storage ${storageRef} is not in the host config; known: ${ctx.knownStorages().join(", ")}`);
+        findings.error(F, at, `storage ${storageRef} is not in ${hostConfigName(ctx)}; known: ${ctx.knownStorages().join(", ")}`);
       } else storagePool = resolved;
     }
 
@@ -889,7 +907,7 @@ export function normaliseVms(
       // As for containers: an undeclared storage must already exist on the host.
       let storage = ctx.resolveStorage(ref);
       if (!storage) {
-        findings.warn(F, [...at, g.storage ? "storage" : "pool"], `storage ${ref} is not in the host config; it must already exist on the host (known here: ${ctx.knownStorages().join(", ")})`);
+        findings.warn(F, [...at, g.storage ? "storage" : "pool"], `storage ${ref} is not in ${hostConfigName(ctx)}; it must already exist on the host (known here: ${ctx.knownStorages().join(", ")})`);
         storage = ref;
       }
       volumes.push({ name: g.name, storage, sizeGb: g.size_gb, mountPoint: g.mount_point });
@@ -900,7 +918,7 @@ export function normaliseVms(
     vms.push({
       vmid: e.vmid,
       name: e.name,
-      node: e.node ?? defaultNode,
+      node,
       isTemplate,
       templateImage: e.clone_from_vmid === undefined ? e.template_image : undefined,
       cloneFrom: e.clone_from_vmid === undefined ? undefined : Number(e.clone_from_vmid),
@@ -938,7 +956,7 @@ export function normaliseVms(
     });
   });
   inheritGuestFirewalls(vms, (v) => v.vmid, findings);
-  warnInactiveGuestFirewalls(ctx.host.firewall, vms, findings);
+  warnInactiveGuestFirewalls(stackCtx.host.firewall, vms, findings);
   return vms.sort((a, b) => a.vmid - b.vmid);
 }
 

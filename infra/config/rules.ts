@@ -16,6 +16,20 @@ export interface RuleInput {
   /** The stack folder holding the three files: user features and scripts are looked up there.
    *  Without it, only Phoenix's own features and scripts count. */
   configDir?: string;
+  /** A cluster stack's nodes, the primary first, each with its host config and the file it came
+   *  from (`phoenix_hypervisor_config.json` or `nodes/<node>/phoenix_hypervisor_config.json`).
+   *  Absent: one node whose host is `host`, and guests' `node` is not judged. */
+  nodes?: { name: string; host: HostModel; file: string }[];
+}
+
+/** The host config of node `node` (the stack's `host` for an unknown node or a single-node input). */
+function nodeOf(input: RuleInput, node: string): { name: string; host: HostModel; file: string } {
+  return input.nodes?.find((n) => n.name === node) ?? { name: node, host: input.host, file: HYPERVISOR_FILE };
+}
+
+/** More than one node: messages name the node. */
+function multiNode(input: RuleInput): boolean {
+  return (input.nodes?.length ?? 0) > 1;
 }
 
 type Rule = (input: RuleInput, findings: Findings) => void;
@@ -153,7 +167,18 @@ export const noCycles: Rule = (input, findings) => {
 export const uniqueAddresses: Rule = (input, findings) => {
   const ips = new Map<string, string>();
   const macs = new Map<string, string>();
-  if (input.host.network.address) ips.set(input.host.network.address.split("/")[0], "the host (network.interfaces.address)");
+  if (multiNode(input)) {
+    // Each node's own host file: its address is that node's (nodes sharing the stack's file share it).
+    const seen = new Set<string>();
+    for (const n of input.nodes!) {
+      const address = n.host.network.address?.split("/")[0];
+      if (!address || seen.has(n.file)) continue;
+      seen.add(n.file);
+      const holder = ips.get(address);
+      if (holder) findings.error(n.file, ["network", "interfaces", "address"], `IP ${address} is already used by ${holder}`);
+      else ips.set(address, `node ${n.name} (${n.file} network.interfaces.address)`);
+    }
+  } else if (input.host.network.address) ips.set(input.host.network.address.split("/")[0], "the host (network.interfaces.address)");
   const claim = (map: Map<string, string>, value: string, owner: string, file: string, at: PathSegment[], what: string) => {
     const holder = map.get(value);
     if (holder) findings.error(file, at, `${what} ${value} is already used by ${holder}`);
@@ -219,16 +244,18 @@ const HOST_ONLY_ROOTS = ["/usr/local/phoenix_hypervisor", "/etc/pve", "/var/lib/
 
 /** A health command runs inside the container: a host path it names must be mounted there. */
 export const healthCommandPaths: Rule = (input, findings) => {
-  const hostRoots = [
-    ...HOST_ONLY_ROOTS,
-    input.host.mountPointBase,
-    ...input.host.zfs.datasets.map((d) => d.mountPoint),
-    ...input.host.sharedVolumes.map((v) => v.hostPath),
-    ...(input.configDir ? [input.configDir] : []),
-  ].map((r) => r.replace(/(.)\/+$/, "$1"));
+  const rootsOf = (host: HostModel) =>
+    [
+      ...HOST_ONLY_ROOTS,
+      host.mountPointBase,
+      ...host.zfs.datasets.map((d) => d.mountPoint),
+      ...host.sharedVolumes.map((v) => v.hostPath),
+      ...(input.configDir ? [input.configDir] : []),
+    ].map((r) => r.replace(/(.)\/+$/, "$1"));
   const under = (p: string, root: string) => p === root || p.startsWith(root === "/" ? "/" : `${root}/`);
   for (const c of input.containers) {
     if (!c.healthCheck) continue;
+    const hostRoots = rootsOf(nodeOf(input, c.node).host);
     const mounted = [...c.bindMounts.map((b) => b.containerPath), ...c.volumes.map((v) => v.mountPoint)].map((r) => r.replace(/(.)\/+$/, "$1"));
     for (const word of c.healthCheck.command.split(" ")) {
       if (!word.startsWith("/")) continue;
@@ -245,26 +272,38 @@ export const healthCommandPaths: Rule = (input, findings) => {
   }
 };
 
-/** GPUs (and the nvidia feature) only where the host installs the NVIDIA driver, at the same version. */
+/** GPUs (and the nvidia feature) only where the guest's node installs the NVIDIA driver, at the same version. */
 export const gpuNeedsDriver: Rule = (input, findings) => {
-  const driver = input.host.nvidiaDriver;
+  const where = (node: string) => {
+    const n = nodeOf(input, node);
+    return multiNode(input) ? `node ${node}'s ${n.file}` : n.file;
+  };
   for (const c of input.containers) {
+    const driver = nodeOf(input, c.node).host.nvidiaDriver;
     if (!driver && c.gpus.length > 0) {
-      findings.error(LXC_FILE, ctPath(input, c.ctid, "gpu_assignment"), `GPU ${c.gpus.join(",")} assigned, but ${HYPERVISOR_FILE} does not install the NVIDIA driver (nvidia_driver.install)`);
+      findings.error(LXC_FILE, ctPath(input, c.ctid, "gpu_assignment"), `GPU ${c.gpus.join(",")} assigned, but ${where(c.node)} does not install the NVIDIA driver (nvidia_driver.install)`);
     }
     const i = c.features.indexOf("nvidia");
     if (!driver && i >= 0) {
-      findings.error(LXC_FILE, ctPath(input, c.ctid, "features", i), `feature nvidia needs the host NVIDIA driver, but ${HYPERVISOR_FILE} does not install it`);
+      findings.error(LXC_FILE, ctPath(input, c.ctid, "features", i), `feature nvidia needs the host NVIDIA driver, but ${where(c.node)} does not install it`);
     }
   }
   for (const v of input.vms) {
+    const driver = nodeOf(input, v.node).host.nvidiaDriver;
     const i = v.features.indexOf("nvidia");
     if (!driver && i >= 0) {
-      findings.error(VM_FILE, vmPath(input, v.vmid, "features", i), `feature nvidia needs the host NVIDIA driver, but ${HYPERVISOR_FILE} does not install it`);
+      findings.error(VM_FILE, vmPath(input, v.vmid, "features", i), `feature nvidia needs the host NVIDIA driver, but ${where(v.node)} does not install it`);
     }
   }
-  if (driver && input.lxcNvidiaVersion && input.lxcNvidiaVersion !== driver.version) {
-    findings.error(LXC_FILE, ["nvidia_driver_version"], `${input.lxcNvidiaVersion} differs from the host driver ${driver.version} (containers must match the host)`);
+  // Containers install the LXC file's user-space driver: it must match every node that has a driver.
+  const hosts = input.nodes?.length ? input.nodes : [{ name: "", host: input.host, file: HYPERVISOR_FILE }];
+  const reported = new Set<string>();
+  for (const n of hosts) {
+    const driver = n.host.nvidiaDriver;
+    if (!driver || !input.lxcNvidiaVersion || input.lxcNvidiaVersion === driver.version || reported.has(driver.version)) continue;
+    reported.add(driver.version);
+    const of = multiNode(input) ? ` of node ${n.name}` : "";
+    findings.error(LXC_FILE, ["nvidia_driver_version"], `${input.lxcNvidiaVersion} differs from the host driver ${driver.version}${of} (containers must match the host)`);
   }
 };
 
@@ -285,14 +324,16 @@ export const sharedVolumeTargets: Rule = (input, findings) => {
 /** Disks land on storages that take them: `rootdir` for container disks and mount points, `images` for VM disks.
  *  (Standard storages are not described in the host config; Proxmox checks those itself.) */
 export const storageContent: Rule = (input, findings) => {
-  const content = new Map(input.host.storages.map((s) => [s.id, s.content]));
+  let content = new Map<string, string[]>();
   const need = (storage: string, type: string, file: string, at: PathSegment[], what: string) => {
     const has = content.get(storage);
     if (has && !has.includes(type)) {
       findings.error(file, at, `storage ${storage} does not take ${what} (content ${has.join(",") || "none"}; needs ${type})`);
     }
   };
+  const contentOn = (node: string) => new Map(nodeOf(input, node).host.storages.map((s) => [s.id, s.content]));
   for (const c of input.containers) {
+    content = contentOn(c.node);
     const at = "storage_pool" in c.raw ? ctPath(input, c.ctid, "storage_pool") : ctPath(input, c.ctid);
     need(c.storagePool, "rootdir", LXC_FILE, at, "container disks");
     const raw = c.raw as { volumes?: unknown[]; zfs_volumes?: unknown[] };
@@ -304,6 +345,7 @@ export const storageContent: Rule = (input, findings) => {
     });
   }
   for (const v of input.vms) {
+    content = contentOn(v.node);
     const at = "storage_pool" in v.raw ? vmPath(input, v.vmid, "storage_pool") : ["vm_defaults", "storage_pool"];
     need(v.storagePool, "images", VM_FILE, at, "VM disks");
     v.volumes.forEach((x, i) => need(x.storage, "images", VM_FILE, vmPath(input, v.vmid, "volumes", i), "VM disks"));
@@ -322,9 +364,9 @@ const SNAPSHOT_TYPES = ["zfspool", "lvmthin", "rbd", "zfs", "cephfs", "btrfs"];
 export const templateSnapshotStorage: Rule = (input, findings) => {
   // Only storages the config registers are judged: the installer's `local` is usually a dir
   // storage, but its type is the host's business (phoenix doctor reads it from storage.cfg).
-  const typeOf = (id: string) => input.host.storages.find((s) => s.id === id)?.type;
   for (const c of input.containers) {
     if (c.templateSnapshotName === undefined) continue;
+    const typeOf = (id: string) => nodeOf(input, c.node).host.storages.find((s) => s.id === id)?.type;
     for (const [storage, where] of [[c.storagePool, "storage_pool"], ...c.volumes.map((v) => [v.storage, `volume ${v.name}`])] as const) {
       const type = typeOf(storage);
       if (type !== undefined && !SNAPSHOT_TYPES.includes(type)) {
@@ -366,8 +408,90 @@ export const cloneUnprivileged: Rule = (input, findings) => {
   }
 };
 
+/** A guest's `node` is one of the stack's nodes (`phoenix:nodes`, or `phoenix:node` alone). */
+export const guestNodes: Rule = (input, findings) => {
+  if (!input.nodes?.length) return;
+  const names = input.nodes.map((n) => n.name);
+  const known = names.length > 1 ? `the stack's nodes are ${names.join(", ")} (phoenix:nodes)` : `the stack's only node is ${names[0]} (phoenix:node; list more in phoenix:nodes)`;
+  for (const c of input.containers) {
+    if (!names.includes(c.node)) findings.error(LXC_FILE, ctPath(input, c.ctid, "node"), `node ${c.node} is not a node of this stack; ${known}`);
+  }
+  for (const v of input.vms) {
+    if (!names.includes(v.node)) findings.error(VM_FILE, vmPath(input, v.vmid, "node"), `node ${v.node} is not a node of this stack; ${known}`);
+  }
+};
+
+/**
+ * A clone is created on its parent's node. Proxmox clones onto another node (`--target`) only
+ * when the source is on shared storage (pve-container src/PVE/API2/LXC.pm and qemu-server
+ * PVE/API2/Qemu.pm clone_vm: "Target node. Only allowed if the original VM is on shared
+ * storage."); the storages Phoenix registers are ZFS datasets, local to their node (zfspool and
+ * dir storages over a local dataset are not `shared` in pve-storage), so a clone and its template
+ * share a node. For a template on every node, give each node its own template.
+ */
+export const cloneSameNode: Rule = (input, findings) => {
+  const ctNode = new Map(input.containers.map((c) => [c.ctid, c.node]));
+  for (const c of input.containers) {
+    const parent = c.cloneFrom === undefined ? undefined : ctNode.get(c.cloneFrom);
+    if (parent === undefined || parent === c.node) continue;
+    const at = "node" in c.raw ? ctPath(input, c.ctid, "node") : ctPath(input, c.ctid, "clone_from_ctid");
+    findings.error(LXC_FILE, at, `is on node ${c.node}, but its parent ${c.cloneFrom} is on node ${parent}: Proxmox clones to another node only from shared storage, and Phoenix's storages are local to their node; put the clone on ${parent} or give ${c.node} its own template`);
+  }
+  const vmNode = new Map(input.vms.map((v) => [v.vmid, v.node]));
+  for (const v of input.vms) {
+    const parent = v.cloneFrom === undefined ? undefined : vmNode.get(v.cloneFrom);
+    if (parent === undefined || parent === v.node) continue;
+    const at = "node" in v.raw ? vmPath(input, v.vmid, "node") : vmPath(input, v.vmid, "clone_from_vmid");
+    findings.error(VM_FILE, at, `is on node ${v.node}, but its parent ${v.cloneFrom} is on node ${parent}: Proxmox clones to another node only from shared storage, and Phoenix's storages are local to their node; put the clone on ${parent} or give ${v.node} its own template`);
+  }
+};
+
+/**
+ * In a cluster stack, host paths a container mounts are on its own node: a `shared_volumes`
+ * mount in one node's host file naming a container on another node, or a `mount_points`
+ * host_path under a dataset, shared volume or mount base that only other nodes' host files
+ * describe, is refused (the bind mount would name a folder the container's node does not have).
+ */
+export const hostPathsOnNode: Rule = (input, findings) => {
+  if (!multiNode(input)) return;
+  const norm = (p: string) => p.replace(/(.)\/+$/, "$1");
+  const under = (p: string, root: string) => p === root || p.startsWith(root === "/" ? "/" : `${root}/`);
+  const rootsOf = (host: HostModel) => [host.mountPointBase, ...host.zfs.datasets.map((d) => d.mountPoint), ...host.sharedVolumes.map((v) => v.hostPath)].map(norm);
+  const nodeOfCt = new Map(input.containers.map((c) => [c.ctid, c.node]));
+  const seenFiles = new Set<string>();
+  for (const n of input.nodes!) {
+    if (seenFiles.has(n.file)) continue;
+    seenFiles.add(n.file);
+    const users = new Set(input.nodes!.filter((m) => m.file === n.file).map((m) => m.name));
+    for (const sv of n.host.sharedVolumes) {
+      for (const m of sv.mounts) {
+        const node = nodeOfCt.get(m.ctid);
+        if (node !== undefined && !users.has(node)) {
+          findings.error(n.file, ["shared_volumes", sv.name, "mounts", String(m.ctid)], `container ${m.ctid} is on node ${node}, which does not use this host file (${[...users].join(", ")} do): describe the volume in ${node}'s host file`);
+        }
+      }
+    }
+  }
+  for (const c of input.containers) {
+    const own = rootsOf(nodeOf(input, c.node).host);
+    const raw = Array.isArray(c.raw.mount_points) ? (c.raw.mount_points as { host_path?: unknown }[]) : [];
+    raw.forEach((m, i) => {
+      if (typeof m?.host_path !== "string") return;
+      const p = norm(m.host_path);
+      if (own.some((r) => r !== "/" && under(p, r))) return;
+      const elsewhere = input.nodes!.find((n) => n.name !== c.node && rootsOf(n.host).some((r) => r !== "/" && under(p, r)));
+      if (elsewhere) {
+        findings.error(LXC_FILE, ctPath(input, c.ctid, "mount_points", i, "host_path"), `${m.host_path} is described by node ${elsewhere.name}'s host config, not by node ${c.node}'s, where container ${c.ctid} runs`);
+      }
+    });
+  }
+};
+
 export const RULES: Record<string, Rule> = {
   uniqueIds,
+  guestNodes,
+  cloneSameNode,
+  hostPathsOnNode,
   cloneParents,
   dependenciesExist,
   noCycles,

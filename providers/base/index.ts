@@ -15,7 +15,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "crypto";
 import { z } from "zod";
-import { secretsFromConfig, withSession, type SshSecrets, type SshTarget } from "../ssh/index";
+import { nodeSecretsFromConfig, secretsFromConfig, withSession, type SshSecrets, type SshTarget } from "../ssh/index";
 import type { FeatureScript } from "../../features/registry";
 import type { HostScriptInputs, HostScriptOutputs } from "./types";
 import { runHostScript, type HostScriptAction } from "./host-script";
@@ -74,16 +74,26 @@ export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 /**
  * Holds the SSH secrets of one provider instance. `configure` fills it from the stack config
  * (`phoenix:sshPrivateKey`...); before that (or without Pulumi) the environment is used.
+ * `get(connection)` gives the secrets for a connection: with `secretsNode`, that node's own
+ * (`phoenix:nodes.<node>.sshPrivateKey`...), each falling back to the flat ones.
  */
-export function providerSecrets(): { configure(req: pulumi.dynamic.ConfigureRequest): Promise<void>; get(): SshSecrets } {
+export function providerSecrets(): { configure(req: pulumi.dynamic.ConfigureRequest): Promise<void>; get(connection?: Pick<SshTarget, "secretsNode">): SshSecrets } {
   // An object, not a `let`: Pulumi serializes each closure's captured variables by value, so
-  // only a shared object keeps configure's write visible to get.
-  const state: { secrets?: SshSecrets } = {};
+  // only a shared object keeps configure's write visible to get. Only the secret keys are kept.
+  const state: { secrets?: SshSecrets; nodes?: string } = {};
+  const none = { get: () => undefined };
   return {
     configure: async (req) => {
       state.secrets = secretsFromConfig(req.config);
+      const nodes: unknown = req.config.get("phoenix:nodes");
+      state.nodes = nodes === undefined ? undefined : typeof nodes === "string" ? nodes : JSON.stringify(nodes);
     },
-    get: () => state.secrets ?? secretsFromConfig({ get: () => undefined }),
+    get: (connection) => {
+      const node = connection?.secretsNode;
+      if (node === undefined) return state.secrets ?? secretsFromConfig(none);
+      const own = nodeSecretsFromConfig({ get: (key) => (key === "phoenix:nodes" ? state.nodes : undefined) }, node);
+      return { ...(state.secrets ?? secretsFromConfig(none)), ...own };
+    },
   };
 }
 
@@ -160,7 +170,7 @@ export function hostScriptProvider(kind: HostScriptKind | SerializableKind): pul
   const secrets = providerSecrets();
 
   const runAction = (action: HostScriptAction, props: HostScriptInputs, what: string) =>
-    withSession(props.connection, secrets.get(), (session) =>
+    withSession(props.connection, secrets.get(props.connection), (session) =>
       runHostScript(session, {
         script: props.script,
         action,

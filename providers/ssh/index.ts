@@ -79,14 +79,60 @@ export function redact(text: string, secrets: Array<string | undefined>): string
   return out;
 }
 
+/** Pulumi's marker of a secret value inside a structured config value sent to a provider. */
+const SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d";
+
+/**
+ * Node `node`'s entry of `phoenix:nodes` in a provider's config: the engine hands a structured
+ * value as JSON text (or, to be safe, as an object whose secret leaves may be wrapped in Pulumi's
+ * secret marker). Undefined when absent or unreadable.
+ */
+function nodeEntry(config: { get(key: string): unknown }, node: string): Record<string, unknown> | undefined {
+  let nodes = config.get("phoenix:nodes");
+  if (typeof nodes === "string") {
+    try {
+      nodes = JSON.parse(nodes);
+    } catch {
+      return undefined;
+    }
+  }
+  const entry = nodes && typeof nodes === "object" ? (nodes as Record<string, unknown>)[node] : undefined;
+  return entry && typeof entry === "object" ? (entry as Record<string, unknown>) : undefined;
+}
+
+/** A secret leaf's text (unwrapping Pulumi's secret marker); undefined unless a non-empty string. */
+function leafText(value: unknown): string | undefined {
+  const v = value && typeof value === "object" && (value as Record<string, unknown>)[SECRET_SIG_KEY] !== undefined ? (value as { value?: unknown }).value : value;
+  return typeof v === "string" && v !== "" ? v : undefined;
+}
+
+/**
+ * Only the secrets node `node` sets itself in `phoenix:nodes.<node>` (`sshPrivateKey`,
+ * `sshPrivateKeyPassphrase`, `sshPassword`); keys it leaves out are absent.
+ */
+export function nodeSecretsFromConfig(config: { get(key: string): unknown }, node: string): Pick<SshSecrets, "privateKey" | "passphrase" | "password"> {
+  const own = nodeEntry(config, node);
+  const out: Pick<SshSecrets, "privateKey" | "passphrase" | "password"> = {};
+  const privateKey = leafText(own?.sshPrivateKey);
+  const passphrase = leafText(own?.sshPrivateKeyPassphrase);
+  const password = leafText(own?.sshPassword);
+  if (privateKey) out.privateKey = privateKey;
+  if (passphrase) out.passphrase = passphrase;
+  if (password) out.password = password;
+  return out;
+}
+
 /**
  * Secrets from a Pulumi config (the dynamic provider's `configure`), then the environment
  * (`PHOENIX_SSH_PRIVATE_KEY`, `PHOENIX_SSH_PRIVATE_KEY_PASSPHRASE`, `PHOENIX_SSH_PASSWORD`,
- * `SSH_AUTH_SOCK`).
+ * `SSH_AUTH_SOCK`). With `node` (a connection's `secretsNode`), each secret is first taken from
+ * `phoenix:nodes.<node>` (same key names), then as without it.
  */
-export function secretsFromConfig(config: { get(key: string): string | undefined }): SshSecrets {
+export function secretsFromConfig(config: { get(key: string): string | undefined }, node?: string): SshSecrets {
   const env = process.env;
-  const pick = (key: string, envName: string) => config.get(`phoenix:${key}`) || env[envName] || undefined;
+  const own = node === undefined ? {} : nodeSecretsFromConfig(config, node);
+  const ownOf = { sshPrivateKey: own.privateKey, sshPrivateKeyPassphrase: own.passphrase, sshPassword: own.password } as Record<string, string | undefined>;
+  const pick = (key: string, envName: string) => ownOf[key] || config.get(`phoenix:${key}`) || env[envName] || undefined;
   return {
     privateKey: pick("sshPrivateKey", "PHOENIX_SSH_PRIVATE_KEY"),
     passphrase: pick("sshPrivateKeyPassphrase", "PHOENIX_SSH_PRIVATE_KEY_PASSPHRASE"),

@@ -17,6 +17,12 @@ export interface SshTarget {
   bastion?: { host: string; port: number; user: string; hostKey?: string };
   /** Commands run through `sudo -n` when the user is not root. Default: user !== "root". */
   sudo?: boolean;
+  /**
+   * Set for a cluster node with its own SSH secrets (`phoenix:nodes.<node>.sshPrivateKey`...):
+   * the node name whose secrets the provider reads from `phoenix:nodes` in its configure config,
+   * each falling back to the flat `phoenix:` secret. Absent: the flat secrets.
+   */
+  secretsNode?: string;
   /** Per-dial timeout (default 10 s) and dial attempts (default 6) with exponential backoff. */
   connectTimeoutMs?: number;
   connectAttempts?: number;

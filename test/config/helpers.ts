@@ -24,6 +24,8 @@ export interface Files {
   host: Json;
   lxc: Json;
   vm: Json;
+  /** A cluster stack's own host files: node name → `nodes/<node>/phoenix_hypervisor_config.json`. */
+  nodes?: Record<string, Json>;
 }
 
 const loader = () => loadDist<typeof import("../../infra/config/load")>("infra/config/load");
@@ -36,7 +38,7 @@ export function readFiles(dir = DEV_DIR): Files {
 const tempDirs: string[] = [];
 
 /** Writes files (objects as JSON, strings as given) to a fresh temp dir and returns it. */
-export function writeFiles(files: { host?: Json; lxc?: Json; vm?: Json }, raw: Partial<Record<string, string>> = {}): string {
+export function writeFiles(files: { host?: Json; lxc?: Json; vm?: Json; nodes?: Record<string, Json> }, raw: Partial<Record<string, string>> = {}): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "phoenix-config-"));
   tempDirs.push(dir);
   const put = (name: string, value: Json) => {
@@ -46,6 +48,10 @@ export function writeFiles(files: { host?: Json; lxc?: Json; vm?: Json }, raw: P
   put(HOST, files.host);
   put(LXC, files.lxc);
   put(VM, files.vm);
+  for (const [node, host] of Object.entries(files.nodes ?? {})) {
+    fs.mkdirSync(path.join(dir, "nodes", node), { recursive: true });
+    put(path.join("nodes", node, HOST), host);
+  }
   for (const [name, text] of Object.entries(raw)) fs.writeFileSync(path.join(dir, name), text!);
   return dir;
 }
@@ -61,7 +67,7 @@ export function mutatedDir(mutate: (f: Files) => void, base = DEV_DIR): string {
   return writeFiles(files);
 }
 
-export function load(dir: string, opts?: { defaultNode?: string }) {
+export function load(dir: string, opts?: { defaultNode?: string; nodes?: string[] }) {
   return loader().loadPhoenixConfig(dir, opts);
 }
 
@@ -72,8 +78,8 @@ export function loadModel(dir: string): PhoenixModel {
   return r.model;
 }
 
-export function loadMutated(mutate: (f: Files) => void, base = DEV_DIR) {
-  return load(mutatedDir(mutate, base));
+export function loadMutated(mutate: (f: Files) => void, base = DEV_DIR, opts?: { defaultNode?: string; nodes?: string[] }) {
+  return load(mutatedDir(mutate, base), opts);
 }
 
 /** Every error must be one line `<file>: <json path>: <message>`, never a stack trace. */

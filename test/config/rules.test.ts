@@ -8,18 +8,69 @@ afterAll(cleanTempDirs);
 
 const ct = (f: Files, id: number) => f.lxc.lxc_configs[String(id)];
 
-function errorsOf(mutate: (f: Files) => void): string[] {
-  const r = loadMutated(mutate);
+type LoadOpts = { defaultNode?: string; nodes?: string[] };
+
+function errorsOf(mutate: (f: Files) => void, opts?: LoadOpts): string[] {
+  const r = loadMutated(mutate, undefined, opts);
   return r.ok ? [] : r.errors;
 }
 
-function accepts(mutate: (f: Files) => void) {
-  const r = loadMutated(mutate);
+function accepts(mutate: (f: Files) => void, opts?: LoadOpts) {
+  const r = loadMutated(mutate, undefined, opts);
   expect(r.ok ? [] : r.errors).toEqual([]);
   return r;
 }
 
-const CASES: Record<string, { rejects: [string, (f: Files) => void, string][]; accepts: [string, (f: Files) => void][] }> = {
+/** Every container (a whole clone chain) on `node`. */
+const allOn = (f: Files, node: string) => {
+  for (const c of Object.values<Json>(f.lxc.lxc_configs)) c.node = node;
+};
+/** A second node's host file: the dev host's, at another address. */
+const nodeHost = (f: Files, patch: (h: Json) => void = () => {}) => {
+  const h = structuredClone(f.host);
+  h.network.interfaces.address = "10.0.0.14/24";
+  patch(h);
+  return h;
+};
+const CLUSTER: LoadOpts = { nodes: ["pve", "pve2"] };
+
+/** Rules with `opts` load as a stack with those nodes (loadPhoenixConfig's `nodes`). */
+const CASES: Record<string, { opts?: LoadOpts; rejects: [string, (f: Files) => void, string][]; accepts: [string, (f: Files) => void][] }> = {
+  guestNodes: {
+    opts: CLUSTER,
+    rejects: [
+      ["a container on a node the stack does not have", (f) => allOn(f, "pve3"), `${LXC}: $.lxc_configs["900"].node: node pve3 is not a node of this stack; the stack's nodes are pve, pve2`],
+      ["a VM on a node the stack does not have", (f) => { f.vm.vms[0].node = "pve9"; f.vm.vms[1].node = "pve9"; }, `${VM}: $.vms[0].node: node pve9 is not a node of this stack`],
+    ],
+    accepts: [["every guest on the second node", (f) => { allOn(f, "pve2"); f.vm.vms[0].node = "pve2"; f.vm.vms[1].node = "pve2"; }]],
+  },
+  cloneSameNode: {
+    opts: CLUSTER,
+    rejects: [
+      ["a container clone on another node than its template", (f) => (ct(f, 955).node = "pve2"), `${LXC}: $.lxc_configs["955"].node: is on node pve2, but its parent 901 is on node pve: Proxmox clones to another node only from shared storage`],
+      ["a VM clone on another node than its template", (f) => (f.vm.vms[1].node = "pve2"), `${VM}: $.vms[1].node: is on node pve2, but its parent 8000 is on node pve`],
+      ["a template left on the primary node (no node of its own) under a clone chain on another", (f) => { ct(f, 901).node = "pve2"; ct(f, 950).node = "pve2"; ct(f, 955).node = "pve2"; }, `${LXC}: $.lxc_configs["901"].node: is on node pve2, but its parent 900 is on node pve`],
+    ],
+    accepts: [["a whole clone chain on the second node", (f) => { allOn(f, "pve2"); f.vm.vms[0].node = "pve2"; f.vm.vms[1].node = "pve2"; }]],
+  },
+  hostPathsOnNode: {
+    opts: CLUSTER,
+    rejects: [
+      ["a shared volume in the stack's host file mounted into a container on a node with its own file", (f) => {
+        allOn(f, "pve2");
+        f.nodes = { pve2: nodeHost(f, (h) => delete h.shared_volumes.vllm_models) };
+        // 950 stays in the stack file's vllm_models mounts while it runs on pve2.
+      }, `${HOST}: $.shared_volumes.vllm_models.mounts["950"]: container 950 is on node pve2, which does not use this host file (pve do)`],
+      ["a mount_points host path only another node's datasets hold", (f) => {
+        f.nodes = { pve2: nodeHost(f, (h) => h.zfs.datasets.push({ name: "gpu-scratch", pool: "fastData", properties: "" })) };
+        ct(f, 952).mount_points = [{ host_path: "/fastData/gpu-scratch/cache", container_path: "/cache" }];
+      }, `${LXC}: $.lxc_configs["952"].mount_points[0].host_path: /fastData/gpu-scratch/cache is described by node pve2's host config, not by node pve's`],
+    ],
+    accepts: [
+      ["a mount_points host path under the node's own dataset", (f) => (ct(f, 952).mount_points = [{ host_path: "/fastData/shared-bulk-data/cache", container_path: "/cache" }])],
+      ["a host path no node describes (judged by bindSources only)", (f) => (ct(f, 952).mount_points = [{ host_path: "/srv/cache", container_path: "/cache" }])],
+    ],
+  },
   uniqueIds: {
     rejects: [["a VMID that is a CTID", (f) => (f.vm.vms[1].vmid = 952), `${VM}: $.vms[1].vmid: ID 952 is also container 952`]],
     accepts: [["a VMID next to the CTIDs", (f) => (f.vm.vms[1].vmid = 953)]],
@@ -122,11 +173,11 @@ describe("cross-file rules", () => {
     describe(rule, () => {
       for (const [name, mutate, expected] of cases.rejects) {
         it(`rejects ${name}`, () => {
-          const errors = errorsOf(mutate);
+          const errors = errorsOf(mutate, cases.opts);
           expect(errors.some((e) => e.startsWith(expected)), `no "${expected}" in:\n${errors.join("\n")}`).toBe(true);
         });
       }
-      for (const [name, mutate] of cases.accepts) it(`accepts ${name}`, () => void accepts(mutate));
+      for (const [name, mutate] of cases.accepts) it(`accepts ${name}`, () => void accepts(mutate, cases.opts));
     });
   }
 });
@@ -157,9 +208,11 @@ describe("storage references", () => {
     if (r.ok) expect(r.model.containers[0].osTemplate).toBe("local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst");
   });
 
-  it("the node extension: own node wins over the stack's", () => {
-    const r = loadMutated((f) => (ct(f, 955).node = "pve2"));
-    expect(r.ok).toBe(true);
-    if (r.ok) expect(r.model.containers.map((c) => c.node ?? null)).toEqual([null, null, null, null, null, "pve2"]);
+  it("the node extension: own node wins over the stack's; every guest's node is resolved", () => {
+    const r = accepts((f) => allOn(f, "pve2"), { defaultNode: "pve", nodes: ["pve", "pve2"] });
+    if (r.ok) expect(r.model.containers.map((c) => c.node)).toEqual(["pve2", "pve2", "pve2", "pve2", "pve2", "pve2"]);
+    if (r.ok) expect(r.model.vms.map((v) => v.node)).toEqual(["pve", "pve"]);
+    const single = accepts(() => {});
+    if (single.ok) expect([...single.model.containers, ...single.model.vms].map((g) => g.node)).toEqual(Array(8).fill("pve"));
   });
 });

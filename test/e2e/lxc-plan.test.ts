@@ -45,7 +45,7 @@ describe("plan of the dev stack's containers", () => {
     if (!loaded.ok) throw new Error(loaded.errors.join("\n"));
     model = loaded.model;
     const connection = { host: "pve-dev.example.internal", port: 22, user: "root", hostKey: "SHA256:abc" };
-    plan = containersOnly(await planContainers(model, { stack: "dev", configDir: path.join(repoRoot, "stacks/dev"), node: "pve", connection, allowDataDestruction: false, protectPools: true, proxmoxSubscription: false }));
+    plan = containersOnly(await planContainers(model, { stack: "dev", configDir: path.join(repoRoot, "stacks/dev"), node: "pve", connection, nodes: [{ name: "pve", connection }], allowDataDestruction: false, protectPools: true, proxmoxSubscription: false }));
   });
 
   it("declares each container's steps under its component, with the fixed names", () => {
@@ -170,7 +170,7 @@ describe("plan of the dev stack's containers", () => {
     const changed = structuredClone(model);
     changed.host.nvidiaDriver!.version = "580.95.05";
     const connection = { host: "pve-dev.example.internal", port: 22, user: "root", hostKey: "SHA256:abc" };
-    const again: EngineRecord[] = await planContainers(changed, { stack: "dev", configDir: path.join(repoRoot, "stacks/dev"), node: "pve", connection, allowDataDestruction: false, protectPools: true, proxmoxSubscription: false });
+    const again: EngineRecord[] = await planContainers(changed, { stack: "dev", configDir: path.join(repoRoot, "stacks/dev"), node: "pve", connection, nodes: [{ name: "pve", connection }], allowDataDestruction: false, protectPools: true, proxmoxSubscription: false });
     const stable = loadDist<typeof import("../../providers/base/index")>("providers/base/index").stableJson;
     const differs = plan
       .filter((r) => r.type !== COMPONENT && r.inputs.params)

@@ -18,6 +18,7 @@ const settings: StackSettings = {
   configDir: "",
   node: "pve",
   connection: { host: "pve.example", port: 22, user: "root", hostKey: "SHA256:abc" },
+  nodes: [{ name: "pve", connection: { host: "pve.example", port: 22, user: "root", hostKey: "SHA256:abc" } }],
   allowDataDestruction: false,
   protectPools: true,
   proxmoxSubscription: false,

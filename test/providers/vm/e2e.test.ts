@@ -205,7 +205,7 @@ describe("dev stack VMs end to end (qm emulator on the sshd test host)", () => {
     await installStorageCfg(host, model.host.storages);
     // Take a snapshot of the provisioned clone too, to see it come after the first boot.
     model.vms.find((v) => v.vmid === 8001)!.templateSnapshotName = "golden";
-    settings = { stack: "dev", node: "pve", connection: host.target, configDir: "", allowDataDestruction: false, protectPools: true, proxmoxSubscription: false };
+    settings = { stack: "dev", node: "pve", connection: host.target, nodes: [{ name: "pve", connection: host.target }], configDir: "", allowDataDestruction: false, protectPools: true, proxmoxSubscription: false };
     engine = new VmEngine(host);
     first = await engine.run(model, settings);
   });
