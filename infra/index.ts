@@ -9,7 +9,7 @@ import { readStackSettings, stackFirewallLockout } from "./settings";
 import type { PhoenixModel } from "./config/model";
 
 const settings = readStackSettings();
-const loaded = loadPhoenixConfig(settings.configDir, { defaultNode: settings.node, allow: settings.allow });
+const loaded = loadPhoenixConfig(settings.configDir, { defaultNode: settings.node, nodes: settings.nodes.map((n) => n.name), allow: settings.allow });
 if (!loaded.ok) {
   // A RunError prints its message without a stack trace: each line names file and JSON path.
   throw new pulumi.RunError(`invalid Phoenix configuration in ${settings.configDir}:\n${loaded.errors.join("\n")}`);

@@ -27,7 +27,7 @@ export interface DeclaredStack {
  * guests on such nodes first).
  */
 export function nodeConnection(settings: StackSettings, node: string): SshTarget {
-  const nodes = (settings as StackSettings & { nodes?: { name: string; connection: SshTarget }[] }).nodes;
+  const nodes = settings.nodes;
   if (!nodes || nodes.length === 0) return settings.connection;
   const found = nodes.find((n) => n.name === node);
   if (!found) throw new Error(`node ${node} is not one of the stack's nodes (phoenix:nodes: ${nodes.map((n) => n.name).join(", ")})`);

@@ -2,8 +2,11 @@
 import { loadPhoenixConfig } from "../config/load";
 import { buildGraph, graphStats, toJson, toMermaid } from "../graph";
 import { parseCommandArgs } from "./args";
+import { readStackConfig } from "./plan";
+import { stackSettingsFrom } from "../settings";
+import type { LoadOptions } from "../config/load";
 
-export const USAGE = `usage: phoenix graph [--config-dir DIR] [--format mermaid|json] [--stats]
+export const USAGE = `usage: phoenix graph [--config-dir DIR] [--stack NAME] [--format mermaid|json] [--stats]
 
 Prints the provisioning graph of the Phoenix files in DIR (default stacks/dev): every resource the
 program declares (host setup steps, guests and their steps, snapshots, firewalls) and every
@@ -11,7 +14,10 @@ dependency between them. The JSON format holds them all (it equals the plan's re
 the Mermaid drawing folds each guest's steps into the guest.
 
 options:
-  --config-dir DIR   folder holding the three Phoenix JSON files (default stacks/dev)
+  --config-dir DIR   folder holding the three Phoenix JSON files (default: the stack's
+                     phoenix:configDir with --stack, else stacks/dev)
+  --stack NAME       read stacks/Pulumi.NAME.yaml: its nodes (phoenix:nodes, phoenix:node) and
+                     folder; a cluster stack draws one group per node
   --format FORMAT    mermaid (default) or json
   --stats            add the resource count and the longest dependency chain
   -h, --help         show this help
@@ -19,6 +25,7 @@ options:
 
 const OPTIONS = {
   "config-dir": { type: "string" },
+  stack: { type: "string" },
   format: { type: "string" },
   stats: { type: "boolean" },
   help: { type: "boolean", short: "h" },
@@ -32,8 +39,21 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(`phoenix graph: --format must be mermaid or json; got ${JSON.stringify(format)}\n`);
     return 2;
   }
-  const dir = parsed.values["config-dir"] ?? "stacks/dev";
-  const result = loadPhoenixConfig(dir);
+  let dir = parsed.values["config-dir"] ?? "stacks/dev";
+  let load: LoadOptions = {};
+  if (parsed.values.stack !== undefined) {
+    // The stack's nodes decide the resource names and where each guest's prerequisites are.
+    try {
+      const { config } = readStackConfig(parsed.values.stack);
+      const settings = stackSettingsFrom(parsed.values.stack, (key) => config[`phoenix:${key}`]);
+      dir = parsed.values["config-dir"] ?? settings.configDir;
+      load = { defaultNode: settings.node, nodes: settings.nodes.map((n) => n.name), allow: settings.allow };
+    } catch (err) {
+      process.stderr.write(`phoenix graph: ${(err as Error).message.split("\n").join("\nphoenix graph: ")}\n`);
+      return 2;
+    }
+  }
+  const result = loadPhoenixConfig(dir, load);
   for (const w of result.warnings) process.stderr.write(`warning: ${w}\n`);
   if (!result.ok) {
     for (const e of result.errors) process.stderr.write(`${e}\n`);

@@ -44,7 +44,12 @@ export function providerRule(rule: FirewallRule): proxmox.types.input.firewall.R
 export function declareHostFirewall(fw: HostFirewall, opts: { parent: pulumi.Resource; declared: DeclaredResources }): void {
   const F = HOST_FIREWALL_NAMES;
   const { declared } = opts;
-  const options = (name: string, extra: pulumi.CustomResourceOptions = {}): pulumi.CustomResourceOptions => ({ parent: opts.parent, dependsOn: declared.dependsOn(name), ...extra });
+  const options = (name: string, extra: pulumi.CustomResourceOptions = {}): pulumi.CustomResourceOptions => ({
+    parent: opts.parent,
+    dependsOn: declared.dependsOn(name),
+    aliases: declared.aliases(name),
+    ...extra,
+  });
   for (const a of fw.aliases) {
     const name = F.alias(a.name);
     declared.add(name, new proxmox.firewall.AliasLegacy(name, { name: a.name, cidr: a.cidr, ...(a.comment ? { comment: a.comment } : {}) }, options(name, { deleteBeforeReplace: true })));

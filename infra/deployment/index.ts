@@ -106,10 +106,13 @@ export interface DeploymentNode {
   host: HostModel;
 }
 
-/** The stack's nodes, primary first: the model's `nodes`, else one node holding `model.host`. */
+/**
+ * The stack's nodes, primary first: the model's `nodes` (infra/config/load.ts fills them from the
+ * stack's `phoenix:nodes`, else one node named `phoenix:node`); a hand-made model without any
+ * gets one node `opts.node` (default `pve`) holding `model.host`.
+ */
 export function deploymentNodes(model: PhoenixModel, opts: DeploymentOptions = {}): DeploymentNode[] {
-  const nodes = (model as PhoenixModel & { nodes?: DeploymentNode[] }).nodes;
-  return nodes && nodes.length > 0 ? nodes : [{ name: opts.node ?? "pve", host: model.host }];
+  return model.nodes && model.nodes.length > 0 ? model.nodes : [{ name: opts.node ?? "pve", host: model.host }];
 }
 
 /** The node a guest lives on: its own `node`, else the primary node. */

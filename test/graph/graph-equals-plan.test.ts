@@ -13,10 +13,10 @@ const { loadPhoenixConfig } = loadDist<typeof import("../../infra/config/load")>
 const G = loadDist<typeof import("../../infra/graph")>("infra/graph");
 
 /** The plan's and the graph's resources as `name | type | parent` lines and `name <- dependency` lines. */
-async function compare(stack: string, configDir: string) {
+async function compare(stack: string, configDir: string, load: { defaultNode?: string; nodes?: string[] } = {}) {
   const plan = await planStack({ stack, configDir, config: { "phoenix:firewallLockoutAcknowledged": "true" } });
   expect(plan.errors, configDir).toEqual([]);
-  const loaded = loadPhoenixConfig(configDir);
+  const loaded = loadPhoenixConfig(configDir, load);
   if (!loaded.ok) throw new Error(loaded.errors.join("\n"));
   const graph = G.buildGraph(loaded.model);
   const resources = (list: { name: string; type: string; parent: string | null }[]) => list.map((r) => `${r.name} | ${r.type} | ${r.parent}`).sort();
@@ -37,6 +37,17 @@ describe("graph = plan", () => {
       expect(plan.resources.length).toBeGreaterThan(60);
     });
   }
+
+  it("cluster: every resource and every dependency, node by node", async () => {
+    const { config } = loadDist<typeof import("../../infra/cli/plan")>("infra/cli/plan").readStackConfig("cluster");
+    const settings = loadDist<typeof import("../../infra/settings")>("infra/settings").stackSettingsFrom("cluster", (k) => config[`phoenix:${k}`]);
+    const nodes = settings.nodes.map((n) => n.name);
+    expect(nodes).toEqual(["pve1", "pve2", "pve3"]);
+    const { plan, graph } = await compare("cluster", settings.configDir, { defaultNode: settings.node, nodes });
+    expect(graph.resources).toEqual(plan.resources);
+    expect(graph.deps).toEqual(plan.deps);
+    for (const n of nodes) expect(plan.resources.some((r) => r.startsWith(`host-${n}-initial-setup |`)), n).toBe(true);
+  });
 
   it("every field case that validates", async () => {
     const cases = fs.readdirSync(CASES_DIR).filter((c) => fs.existsSync(path.join(CASES_DIR, c, "phoenix_lxc_configs.json")));
