@@ -76,14 +76,16 @@ export async function readCalls(host: TestHost): Promise<string[][]> {
  * `local-lvm`, then one section per registered dataset. For end-to-end runs that carry out the
  * guests but only declare the host setup. `storages` are the config model's storages.
  */
-export function storageCfg(storages: Array<{ id: string; type: string; content: string[]; target: string }>): string {
+export function storageCfg(storages: Array<{ id: string; type: string; content: string[]; target: string; nodes?: string[] }>): string {
   const sections = [
     "dir: local\n\tpath /var/lib/vz\n\tcontent iso,vztmpl,backup\n",
     "lvmthin: local-lvm\n\tthinpool data\n\tvgname pve\n\tcontent rootdir,images\n",
   ];
   for (const s of storages) {
     const content = s.type === "zfspool" ? s.content.filter((c) => c === "images" || c === "rootdir") : s.content;
-    sections.push(`${s.type}: ${s.id}\n\tcontent ${content.join(",") || "none"}\n\t${s.type === "zfspool" ? `pool ${s.target}` : `path ${s.target}`}\n`);
+    // `nodes`: the storage exists on these cluster nodes only (pve-storage's `nodes` property).
+    const nodes = s.nodes?.length ? `\tnodes ${s.nodes.join(",")}\n` : "";
+    sections.push(`${s.type}: ${s.id}\n\tcontent ${content.join(",") || "none"}\n\t${s.type === "zfspool" ? `pool ${s.target}` : `path ${s.target}`}\n${nodes}`);
   }
   return sections.join("\n");
 }
