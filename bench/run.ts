@@ -13,8 +13,12 @@ import { formatStateWeight, stateWeight } from "./state";
 /** A JSON object read from the Phoenix configuration files (edited here, not interpreted). */
 type JsonObject = Record<string, unknown>;
 
-/** Writes a copy of the dev files whose LXC file holds `count` containers in a 4-level tree. */
-export function generateLargeConfig(count: number): string {
+/**
+ * Writes a copy of the dev files whose LXC file holds `count` containers in a 4-level tree, or,
+ * with `nodes`, one such tree per Proxmox node (`count` spread evenly; clones stay on their
+ * template's node). Returns the folder.
+ */
+export function generateLargeConfig(count: number, nodes: string[] = []): string {
   const dev = path.join(repoRoot(), "stacks", "dev");
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "phoenix-bench-"));
   fs.copyFileSync(path.join(dev, "phoenix_vm_configs.json"), path.join(dir, "phoenix_vm_configs.json"));
@@ -31,10 +35,12 @@ export function generateLargeConfig(count: number): string {
   const configs: Record<string, JsonObject> = {};
   let next = 1000;
   let host = 10;
-  const mk = (base: JsonObject, name: string, parent: number | undefined, template: boolean) => {
+  const mk = (base: JsonObject, name: string, parent: number | undefined, template: boolean, node?: string) => {
     const id = next++;
     const c: JsonObject = JSON.parse(JSON.stringify(base));
     c.name = name;
+    if (node) c.node = node;
+    else delete c.node;
     delete c.dependencies;
     delete c.mac_address;
     if (parent === undefined) delete c.clone_from_ctid;
@@ -52,19 +58,29 @@ export function generateLargeConfig(count: number): string {
     configs[String(id)] = c;
     return id;
   };
-  // Four levels: 1 root, 3 templates, 9 templates, the rest leaves spread over the 9.
-  const rootId = mk(root, "bench-root", undefined, true);
-  const level2 = [0, 1, 2].map((i) => mk(leafModel, `bench-t2-${i}`, rootId, true));
-  const level3 = level2.flatMap((p, i) => [0, 1, 2].map((j) => mk(leafModel, `bench-t3-${i}-${j}`, p, true)));
-  for (let i = 0; next - 1000 < count; i++) mk(leafModel, `bench-leaf-${i}`, level3[i % level3.length], false);
+  // Four levels per tree: 1 root, 3 templates, 9 templates, the rest leaves spread over the 9.
+  const trees = nodes.length ? nodes : [undefined];
+  trees.forEach((node, t) => {
+    const until = Math.round((count * (t + 1)) / trees.length);
+    const tag = node ? `${node}-` : "";
+    const rootId = mk(root, `bench-${tag}root`, undefined, true, node);
+    const level2 = [0, 1, 2].map((i) => mk(leafModel, `bench-${tag}t2-${i}`, rootId, true, node));
+    const level3 = level2.flatMap((p, i) => [0, 1, 2].map((j) => mk(leafModel, `bench-${tag}t3-${i}-${j}`, p, true, node)));
+    for (let i = 0; next - 1000 < until; i++) mk(leafModel, `bench-${tag}leaf-${i}`, level3[i % level3.length], false, node);
+  });
   lxc.lxc_configs = configs;
   fs.writeFileSync(path.join(dir, "phoenix_lxc_configs.json"), JSON.stringify(lxc, null, 2));
   return dir;
 }
 
-async function timePlan(label: string, configDir?: string): Promise<{ ms: number; resources: number; planned: PlannedResource[] }> {
+/** `phoenix:nodes` for a bench cluster of these nodes (placeholder endpoints: nothing connects). */
+function nodesSetting(nodes: string[]): Record<string, string> {
+  return { "phoenix:node": nodes[0], "phoenix:nodes": JSON.stringify(Object.fromEntries(nodes.map((n) => [n, { sshHost: `${n}.example.internal` }]))) };
+}
+
+async function timePlan(label: string, configDir?: string, config?: Record<string, string>): Promise<{ ms: number; resources: number; planned: PlannedResource[] }> {
   const start = process.hrtime.bigint();
-  const plan = await planStack({ stack: "dev", configDir });
+  const plan = await planStack({ stack: "dev", configDir, config });
   const ms = Number(process.hrtime.bigint() - start) / 1e6;
   if (plan.errors.length) throw new Error(`${label}: plan failed:\n${plan.errors.join("\n")}`);
   return { ms, resources: plan.resources.length, planned: plan.resources };
@@ -94,6 +110,17 @@ async function main(): Promise<void> {
     largePlanned = r.planned;
   }
   fs.rmSync(largeDir, { recursive: true, force: true });
+  // A three-node cluster stack: each node its own host setup and its own template tree.
+  const clusterNodes = ["pve1", "pve2", "pve3"];
+  const clusterDir = generateLargeConfig(300, clusterNodes);
+  const cluster: number[] = [];
+  let clusterResources = 0;
+  for (let i = 0; i < runs; i++) {
+    const r = await timePlan("3 nodes, 300 containers", clusterDir, nodesSetting(clusterNodes));
+    cluster.push(r.ms);
+    clusterResources = r.resources;
+  }
+  fs.rmSync(clusterDir, { recursive: true, force: true });
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const devMs = median(dev);
   const largeMs = median(large);
@@ -103,6 +130,8 @@ async function main(): Promise<void> {
   console.log(`  dev stack:        ${devMs.toFixed(0)} ms, ${devResources} resources (${(devMs / devResources).toFixed(2)} ms/resource)`);
   console.log(`  300 containers:   ${largeMs.toFixed(0)} ms, ${largeResources} resources (${(largeMs / largeResources).toFixed(2)} ms/resource)`);
   console.log(`  ratio 300/dev:    ${(largeMs / devMs).toFixed(2)}x time for ${(largeResources / devResources).toFixed(2)}x resources`);
+  const clusterMs = median(cluster);
+  console.log(`  3 nodes, 300 containers: ${clusterMs.toFixed(0)} ms, ${clusterResources} resources (${(clusterMs / clusterResources).toFixed(2)} ms/resource)`);
   console.log("\nstate weight (what every step of `pulumi up` / `refresh` rewrites and uploads)");
   console.log(formatStateWeight("dev stack:", stateWeight(devPlanned)));
   console.log(formatStateWeight("300 containers:", stateWeight(largePlanned)));
