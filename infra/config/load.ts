@@ -222,6 +222,19 @@ function loadUnsafe(dir: string, opts: LoadOptions): LoadResult {
     nodes: opts.nodes?.length || opts.defaultNode !== undefined ? nodes.map((n) => ({ name: n.name, host: n.host, file: ctxs.has(n.name) ? nodeHostFile(n.name) : HYPERVISOR_FILE })) : undefined,
   };
   runRules(ruleInput, findings);
+  // The host firewall is the cluster's (/etc/pve/firewall/cluster.fw): the program applies the
+  // primary node's block once. Another node's own file saying something else would not be applied,
+  // so it is refused rather than silently dropped.
+  for (const n of ruleInput.nodes ?? []) {
+    if (n.file === HYPERVISOR_FILE || n.name === primary) continue;
+    if (n.host.firewall !== undefined && JSON.stringify(n.host.firewall) !== JSON.stringify(ctx.host.firewall ?? null)) {
+      findings.error(
+        n.file,
+        "$.firewall",
+        `the host firewall is the cluster's (cluster.fw), declared once from the primary node ${primary}'s file; leave the block out of the node files or make it the same`,
+      );
+    }
+  }
   // The stack's own host file always gets the host-side checks (under its name), every guest the guest checks.
   runHardeningChecks({ ...ruleInput, host: stackCtx.host }, findings, opts.allow);
   // A node's own host file gets the host-side checks too, its findings naming that file.

@@ -163,6 +163,14 @@ describe("per-node host files", () => {
     if (!bad.ok) expect(bad.errors.every((e) => !e.startsWith(`${HOST}:`)), bad.errors.join("\n")).toBe(true);
   });
 
+  it("the host firewall is the cluster's: a node file's different block is refused, the same block or none accepted", () => {
+    const differs = load(clusterDir((f) => (f.nodes!.pve2.shared_volumes.firewall.default_input_policy = "ACCEPT")), NODES);
+    expect(differs.ok).toBe(false);
+    if (!differs.ok) expect(differs.errors).toEqual([expect.stringMatching(new RegExp(`^${P2}: \\$\\.firewall: the host firewall is the cluster's`))]);
+    expect(load(clusterDir(), NODES).ok).toBe(true);
+    expect(load(clusterDir((f) => delete f.nodes!.pve2.shared_volumes.firewall), NODES).ok).toBe(true);
+  });
+
   it("a node name that is no Proxmox node name never becomes a path", () => {
     const r = load(clusterDir(), { nodes: ["pve1", "../pve2"] });
     expect(r.ok ? [] : r.errors).toEqual([`${HOST}: $: node "../pve2" is not a Proxmox node name; its host file cannot be looked up`]);
