@@ -10,12 +10,17 @@ import * as pulumi from "@pulumi/pulumi";
 import type { RegisterResourceRequest, RegisterResourceResponse } from "@pulumi/pulumi/proto/resource_pb";
 import { readStackFile } from "../config/stack-settings";
 import { repoRoot } from "../../features/registry";
+import { stackSettingsFrom } from "../settings";
+import { loadPhoenixConfig } from "../config/load";
+import { deploymentOf } from "../deployment/index";
 
 export interface PlannedResource {
   type: string;
   name: string;
   /** Logical name of the parent resource, or null at the top. */
   parent: string | null;
+  /** The Proxmox node the resource acts on (the deployment model's), when the plan succeeded. */
+  node?: string;
   /** Logical names of every resource this one depends on (explicit dependsOn and through inputs). */
   dependsOn: string[];
   custom: boolean;
@@ -81,6 +86,18 @@ export function readStackConfig(stack: string): { config: Record<string, string>
   // Encrypted with the stack's secrets provider: offline we only know the key is set.
   const config: Record<string, string> = { ...plain, ...Object.fromEntries(secretKeys.map((k) => [k, "[secret]"])) };
   return { config, secretKeys };
+}
+
+/** Sets each planned resource's `node` from the deployment model of the same settings and files. */
+function annotateNodes(stack: string, config: Record<string, string>, resources: PlannedResource[]): void {
+  const settings = stackSettingsFrom(stack, (key) => config[`phoenix:${key}`]);
+  const loaded = loadPhoenixConfig(settings.configDir, { defaultNode: settings.node, nodes: settings.nodes.map((n) => n.name), allow: settings.allow });
+  if (!loaded.ok) return;
+  const deployment = deploymentOf(loaded.model, { node: settings.node });
+  for (const r of resources) {
+    const component = !r.custom;
+    if (deployment.has(r.name, component)) r.node = deployment.get(r.name, component).node;
+  }
 }
 
 function nameFromUrn(urn: string): string {
@@ -171,7 +188,9 @@ export async function planStack(options: PlanOptions): Promise<PlanResult> {
     await (pulumi.runtime as { waitForRPCs?: () => Promise<void> }).waitForRPCs?.();
     // Let the last rejections (if any) surface.
     await new Promise((resolve) => setImmediate(resolve));
-    return { stack: options.stack, resources: [...recorded.values()], errors };
+    const resources = [...recorded.values()];
+    if (errors.length === 0) annotateNodes(options.stack, config, resources);
+    return { stack: options.stack, resources, errors };
   } finally {
     process.off("unhandledRejection", onRejection);
     planning = false;
@@ -215,11 +234,14 @@ function describe(err: unknown): string {
   return String(err);
 }
 
+/** The plan as text: one entry per resource (type, name, parent, node in a multi-node stack, dependencies). */
 export function formatPlanText(plan: PlanResult): string {
-  const lines = [`Plan for stack ${plan.stack}: ${plan.resources.length} resources`];
+  const nodes = new Set(plan.resources.map((r) => r.node).filter((n): n is string => Boolean(n)).sort());
+  const lines = [`Plan for stack ${plan.stack}: ${plan.resources.length} resources${nodes.size > 1 ? ` on ${nodes.size} nodes (${[...nodes].join(", ")})` : ""}`];
   for (const r of plan.resources) {
     lines.push(`  ${r.type}  ${r.name}`);
     if (r.parent) lines.push(`      parent: ${r.parent}`);
+    if (nodes.size > 1 && r.node) lines.push(`      node: ${r.node}`);
     if (r.dependsOn.length) lines.push(`      depends on: ${r.dependsOn.join(", ")}`);
   }
   return lines.join("\n");
@@ -252,7 +274,7 @@ export async function run(argv: string[]): Promise<number> {
   if (values.json) {
     const out = {
       stack: plan.stack,
-      resources: plan.resources.map((r) => ({ type: r.type, name: r.name, parent: r.parent, dependsOn: r.dependsOn, inputs: r.shownInputs })),
+      resources: plan.resources.map((r) => ({ type: r.type, name: r.name, parent: r.parent, node: r.node, dependsOn: r.dependsOn, inputs: r.shownInputs })),
     };
     // With inputs the document is large: wait until it is written (the caller exits right after,
     // which would cut a piped stdout short).

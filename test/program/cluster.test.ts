@@ -3,6 +3,7 @@
 // SSH step of a guest goes to its node's endpoint, a guest waits only for its own node's storage and
 // GPU setup, and a stack that grows from one node to several keeps the first node's state (aliases).
 import { beforeAll, describe, expect, it } from "vitest";
+import { loadDist } from "../load";
 import { planStack, type PlanResult, type PlannedResource } from "./plan";
 
 let cluster: PlanResult;
@@ -48,6 +49,16 @@ describe("the cluster stack", () => {
       if (r.type.startsWith("proxmoxve:index/") && r.inputs.nodeName) expect(r.inputs.nodeName, r.name).toBe(node);
     }
     expect(steps).toBeGreaterThan(20);
+  });
+
+  it("shows each resource's node in the plan", () => {
+    const node = (name: string, custom = true) => cluster.resources.find((r) => r.name === name && r.custom === custom)?.node;
+    expect([node("ct-950"), node("ct-950", false), node("ct-950-feature-vllm"), node("host-pve3-initial-setup"), node("host-firewall"), node("vm-8001-cloud-init")]).toEqual([
+      "pve2", "pve2", "pve2", "pve3", "pve1", "pve1",
+    ]);
+    const text = loadDist<typeof import("../../infra/cli/plan")>("infra/cli/plan").formatPlanText(cluster);
+    expect(text.split("\n")[0]).toBe(`Plan for stack cluster: ${cluster.resources.length} resources on 3 nodes (pve1, pve2, pve3)`);
+    expect(text).toContain("  pulumi-nodejs:dynamic/phoenix:lxc-step  ct-950-app\n      parent: ct-950\n      node: pve2\n");
   });
 
   it("makes a guest wait for its own node's storage and GPU setup only", () => {
