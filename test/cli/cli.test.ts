@@ -109,14 +109,16 @@ describe("phoenix graph", () => {
     const r = phoenix("graph", "--format", "json", "--stats");
     expect(r.code).toBe(0);
     const doc = JSON.parse(r.stdout);
-    expect(doc.stats.resources).toBe(doc.nodes.length);
-    expect(doc.stats.longestChain.at(-1)).toBe("ct-952");
+    // Every resource the program declares: components and the rest.
+    expect(doc.stats.resources).toBe(doc.components.length + doc.nodes.length);
+    expect(doc.stats.resources).toBe(66);
+    expect(doc.stats.longestChain.at(-1)).toBe("ct-952-health");
   });
 
   it("--stats with Mermaid adds comment lines", () => {
     const r = phoenix("graph", "--stats");
     expect(r.stdout).toMatch(/^%% resources: \d+ /m);
-    expect(r.stdout).toMatch(/^%% longest chain \(10\): host-initial-setup -> .* -> ct-952$/m);
+    expect(r.stdout).toMatch(/^%% longest chain \(24\): host-initial-setup -> .* -> ct-952-health$/m);
   });
 
   it("rejects an unknown format and invalid files", () => {

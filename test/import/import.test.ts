@@ -89,6 +89,7 @@ describe("buildImportFile", () => {
   it("adds root VM templates' cloud images only when asked", () => {
     const m = model([], [{ vmid: 8000, templateImage: "noble-server-cloudimg-amd64.img" }, { vmid: 8001, cloneFrom: 8000 }]);
     m.host = { ...m.host, storages: [{ id: "fastData-iso", type: "dir", content: ["iso", "vztmpl"], target: "/x" }] };
+    m.nodes = [{ ...m.nodes[0], host: m.host }];
     expect(buildImportFile(m, "pve").resources.some((r: ImportEntry) => r.type === IMAGE)).toBe(false);
     const file = buildImportFile(m, "pve", { withImages: true });
     expect(importFileProblems(file)).toEqual([]);
