@@ -13,7 +13,7 @@ describe("DeclaredResources", () => {
   it("refuses what the deployment model does not say", async () => {
     const loaded = loadPhoenixConfig(path.join(repoRoot, "stacks", "dev"));
     if (!loaded.ok) throw new Error(loaded.errors.join("\n"));
-    const pulumi = requireNode("@pulumi/pulumi");
+    const pulumi: typeof import("@pulumi/pulumi") = requireNode("@pulumi/pulumi");
     const errors: string[] = [];
     const attempt = (f: () => unknown) => {
       try {
