@@ -12,7 +12,6 @@
 // Exit 0 when nothing fails, 1 otherwise, 2 on usage errors; `--json` for the pipeline.
 import { readFileSync } from "fs";
 import * as path from "path";
-import { parseArgs } from "util";
 import { loadPhoenixConfig } from "../config/load";
 import type { ContainerModel, PhoenixModel, VmModel } from "../config/model";
 import { stackSettingsFrom, type StackSettings } from "../settings";
@@ -21,6 +20,8 @@ import { runHostScript } from "../../providers/base/host-script";
 import { cloudImage } from "../components/cloud-init";
 import { imageStorage, snippetsStorage } from "../components/vm";
 import { readStackConfig } from "./plan";
+import { parseCommandArgs, usageError } from "./args";
+import { STACK_NAME } from "../config/patterns";
 import { repoRoot } from "../../features/registry";
 
 /** `ok`: ready; `warn`: works, but look; `fail`: `pulumi up` would fail or do harm (exit 1). */
@@ -787,60 +788,59 @@ export function apiAuth(option: string | undefined, config: Record<string, strin
   const tokenId = option ?? (env.PROXMOX_VE_API_TOKEN ? env.PROXMOX_VE_API_TOKEN.split("=")[0] : undefined);
   if (tokenId) return { kind: "token", id: tokenId };
   const user = config["proxmoxve:username"] ?? env.PROXMOX_VE_USERNAME;
-  if (user && user !== "[secret]") return { kind: "user", id: user };
+  if (user) return { kind: "user", id: user };
   return { kind: "unknown" };
 }
 
 const TOKEN_ID = /^[^\s:/!]+@[A-Za-z][A-Za-z0-9._-]*![A-Za-z][A-Za-z0-9._-]*$/;
 
-const USAGE =
-  "usage: phoenix doctor [--stack NAME] [--config-dir DIR] [--config KEY=VALUE ...] [--api-token-id USER@REALM!NAME] [--json]\n" +
-  "Read-only preflight of the stack's Proxmox host: SSH and its pinned host key, root or sudo, the\n" +
-  "Proxmox version, the API token's privileges, storages, templates, cloud images, guest ids, free\n" +
-  "space, ZFS pools and disks, the NVIDIA module, cgroup2. Changes nothing on the host.\n" +
-  "One line per check: `ok|warn|fail  <check>: <found>  → <fix>`. Exit 0 when nothing fails, 1 otherwise.\n" +
-  "The SSH key comes from PHOENIX_SSH_PRIVATE_KEY (or the agent), the token id from --api-token-id or\n" +
-  "PROXMOX_VE_API_TOKEN (only the part before `=` is used). --config overrides a stack setting, e.g.\n" +
-  "--config phoenix:sshHost=10.0.0.13 --config 'phoenix:sshHostKey=SHA256:...'.\n";
+export const USAGE = `usage: phoenix doctor [--stack NAME] [--config-dir DIR] [--config KEY=VALUE ...] [--api-token-id USER@REALM!NAME] [--json]
+
+Read-only preflight of the stack's Proxmox host: SSH and its pinned host key, root or sudo, the
+Proxmox version, the API token's privileges, storages, templates, cloud images, guest ids, free
+space, ZFS pools and disks, the NVIDIA module, cgroup2. Changes nothing on the host.
+One line per check: \`ok|warn|fail  <check>: <found>  → <fix>\`. Exit 0 when nothing fails, 1 otherwise.
+The SSH key comes from PHOENIX_SSH_PRIVATE_KEY (or the agent).
+
+options:
+  --stack NAME                  the stack whose settings apply (stacks/Pulumi.NAME.yaml; default dev)
+  --config-dir DIR              folder holding the three Phoenix JSON files (default: the stack's
+                                phoenix:configDir, else stacks/NAME)
+  --config KEY=VALUE            override a stack setting, repeatable, e.g.
+                                --config phoenix:sshHost=10.0.0.13 --config 'phoenix:sshHostKey=SHA256:...'
+  --api-token-id USER@REALM!NAME  the API token whose privileges are checked (default: the part
+                                before \`=\` of PROXMOX_VE_API_TOKEN, else proxmoxve:username)
+  --json                        print the report as JSON
+  -h, --help                    show this help
+`;
+
+export const OPTIONS = {
+  stack: { type: "string", default: "dev" },
+  "config-dir": { type: "string" },
+  config: { type: "string", multiple: true },
+  "api-token-id": { type: "string" },
+  json: { type: "boolean", default: false },
+  help: { type: "boolean", short: "h", default: false },
+} as const;
 
 /** `phoenix doctor` (argv without the command name): prints the report; returns 0 when no check
  *  fails, 1 when one does (or the files are invalid), 2 on usage errors. */
 export async function run(argv: string[]): Promise<number> {
-  let values: { stack?: string; "config-dir"?: string; config?: string[]; "api-token-id"?: string; json?: boolean; help?: boolean };
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        stack: { type: "string", default: "dev" },
-        "config-dir": { type: "string" },
-        config: { type: "string", multiple: true },
-        "api-token-id": { type: "string" },
-        json: { type: "boolean", default: false },
-        help: { type: "boolean", short: "h", default: false },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (err) {
-    process.stderr.write(`phoenix doctor: ${(err as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  const usage = (msg: string) => {
-    process.stderr.write(`phoenix doctor: ${msg}\n\n${USAGE}`);
-    return 2;
-  };
-  if (!/^[A-Za-z0-9_.-]+$/.test(values.stack!)) return usage(`invalid stack name ${JSON.stringify(values.stack)}`);
+  const parsed = parseCommandArgs("doctor", argv, OPTIONS, USAGE);
+  if ("exit" in parsed) return parsed.exit;
+  const { values } = parsed;
+  const usage = (msg: string) => usageError("doctor", msg);
+  if (!STACK_NAME.test(values.stack)) return usage(`--stack: invalid stack name ${JSON.stringify(values.stack)}`);
   const tokenOpt = values["api-token-id"];
   if (tokenOpt !== undefined && !TOKEN_ID.test(tokenOpt)) return usage(`--api-token-id: expected USER@REALM!NAME, got ${JSON.stringify(tokenOpt)}`);
+  // The stack's plain settings: keys held encrypted (secure:) are not known offline and are left
+  // out, so their defaults or the environment apply.
   let config: Record<string, string>;
   try {
-    config = readStackConfig(values.stack!).config;
+    const stack = readStackConfig(values.stack);
+    config = Object.fromEntries(Object.entries(stack.config).filter(([k]) => !stack.secretKeys.includes(k)));
   } catch (err) {
-    return usage((err as Error).message);
+    return usage(`--stack ${values.stack}: ${(err as Error).message}`);
   }
   for (const kv of values.config ?? []) {
     const i = kv.indexOf("=");
@@ -850,10 +850,7 @@ export async function run(argv: string[]): Promise<number> {
   if (values["config-dir"]) config["phoenix:configDir"] = path.resolve(values["config-dir"]);
   let settings: StackSettings;
   try {
-    settings = stackSettingsFrom(values.stack!, (key) => {
-      const v = config[`phoenix:${key}`];
-      return v === "[secret]" ? undefined : v;
-    });
+    settings = stackSettingsFrom(values.stack, (key) => config[`phoenix:${key}`]);
   } catch (err) {
     return usage((err as Error).message);
   }

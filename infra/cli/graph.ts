@@ -1,7 +1,7 @@
 // `phoenix graph [--config-dir DIR] [--format mermaid|json] [--stats]`: the provisioning graph.
 import { loadPhoenixConfig } from "../config/load";
 import { buildGraph, graphStats, toJson, toMermaid } from "../graph";
-import { parseCommandArgs } from "./args";
+import { parseCommandArgs, usageError } from "./args";
 
 export const USAGE = `usage: phoenix graph [--config-dir DIR] [--format mermaid|json] [--stats]
 
@@ -15,7 +15,7 @@ options:
   -h, --help         show this help
 `;
 
-const OPTIONS = {
+export const OPTIONS = {
   "config-dir": { type: "string" },
   format: { type: "string" },
   stats: { type: "boolean" },
@@ -27,8 +27,7 @@ export async function run(argv: string[]): Promise<number> {
   if ("exit" in parsed) return parsed.exit;
   const format = parsed.values.format ?? "mermaid";
   if (format !== "mermaid" && format !== "json") {
-    process.stderr.write(`phoenix graph: --format must be mermaid or json; got ${JSON.stringify(format)}\n`);
-    return 2;
+    return usageError("graph", `--format must be mermaid or json; got ${JSON.stringify(format)}`);
   }
   const dir = parsed.values["config-dir"] ?? "stacks/dev";
   const result = loadPhoenixConfig(dir);

@@ -12,7 +12,6 @@
 import * as fs from "fs";
 import { createRequire } from "module";
 import * as path from "path";
-import { parseArgs } from "util";
 import * as proxmox from "@muhlba91/pulumi-proxmoxve";
 import { loadPhoenixConfig } from "../config/load";
 import type { PhoenixModel } from "../config/model";
@@ -20,6 +19,8 @@ import { repoRoot } from "../../features/registry";
 import { cloudImage } from "../components/cloud-init";
 import { imageStorage } from "../components/vm";
 import { readStackConfig } from "./plan";
+import { parseCommandArgs, usageError } from "./args";
+import { STACK_NAME } from "../config/patterns";
 
 /** Component type tokens, as registered by infra/components/lxc.ts and vm.ts. */
 export const LXC_COMPONENT_TYPE = "phoenix:lxc:Container";
@@ -135,48 +136,49 @@ export function stackImportSettings(stack: string): { configDir: string; node: s
   return { configDir, node: config["phoenix:node"] ?? "pve" };
 }
 
-const USAGE =
-  "usage: phoenix import --stack NAME [--out FILE] [--only ID,ID...] [--with-images]\n" +
-  "Writes a Pulumi import file adopting the stack's existing containers and VMs (--only: just these\n" +
-  "IDs, those `pct list` and `qm list` show; --with-images: also the cloud images of root VM\n" +
-  "templates, when already on the host); then run\n" +
-  "  pulumi import --stack NAME --file FILE --generate-code=false\n";
+export const USAGE = `usage: phoenix import --stack NAME [--config-dir DIR] [--out FILE] [--only ID,ID...] [--with-images]
+
+Writes a Pulumi import file adopting the stack's existing containers and VMs; then run
+  pulumi import --stack NAME --file FILE --generate-code=false
+
+options:
+  --stack NAME       the stack whose settings apply (stacks/Pulumi.NAME.yaml; required)
+  --config-dir DIR   folder holding the three Phoenix JSON files (default: the stack's
+                     phoenix:configDir, else stacks/NAME)
+  --out FILE         write the import file here (default: stdout)
+  --only ID,ID...    just these guest IDs (those \`pct list\` and \`qm list\` show)
+  --with-images      also the cloud images of root VM templates, when already on the host
+  -h, --help         show this help
+`;
+
+export const OPTIONS = {
+  stack: { type: "string" },
+  "config-dir": { type: "string" },
+  out: { type: "string" },
+  only: { type: "string" },
+  "with-images": { type: "boolean", default: false },
+  help: { type: "boolean", short: "h", default: false },
+} as const;
 
 export async function run(argv: string[]): Promise<number> {
-  let values: { stack?: string; out?: string; only?: string; "with-images"?: boolean; help?: boolean };
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        stack: { type: "string" },
-        out: { type: "string" },
-        only: { type: "string" },
-        "with-images": { type: "boolean", default: false },
-        help: { type: "boolean", short: "h", default: false },
-      },
-      strict: true,
-    }));
-  } catch (err) {
-    process.stderr.write(`phoenix import: ${(err as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  if (!values.stack || !/^[A-Za-z0-9_.-]+$/.test(values.stack)) {
-    process.stderr.write(`phoenix import: --stack NAME is required\n${USAGE}`);
-    return 2;
-  }
+  const parsed = parseCommandArgs("import", argv, OPTIONS, USAGE);
+  if ("exit" in parsed) return parsed.exit;
+  const { values } = parsed;
+  if (values.stack === undefined) return usageError("import", "--stack NAME is required");
+  if (!STACK_NAME.test(values.stack)) return usageError("import", `--stack: invalid stack name ${JSON.stringify(values.stack)}`);
   let only: number[] | undefined;
   if (values.only !== undefined) {
-    if (!/^\d+(,\d+)*$/.test(values.only.replace(/\s+/g, ""))) {
-      process.stderr.write(`phoenix import: --only takes guest IDs separated by commas, e.g. 900,901,950\n`);
-      return 2;
-    }
+    if (!/^\d+(,\d+)*$/.test(values.only.replace(/\s+/g, ""))) return usageError("import", "--only takes guest IDs separated by commas, e.g. 900,901,950");
     only = values.only.replace(/\s+/g, "").split(",").map(Number);
   }
-  const { configDir, node } = stackImportSettings(values.stack);
+  let settings: { configDir: string; node: string };
+  try {
+    settings = stackImportSettings(values.stack);
+  } catch (err) {
+    return usageError("import", `--stack ${values.stack}: ${(err as Error).message}`);
+  }
+  const node = settings.node;
+  const configDir = values["config-dir"] !== undefined ? path.resolve(values["config-dir"]) : settings.configDir;
   const loaded = loadPhoenixConfig(configDir, { defaultNode: node });
   if (!loaded.ok) {
     process.stderr.write(`phoenix import: invalid Phoenix configuration in ${configDir}:\n${loaded.errors.join("\n")}\n`);

@@ -77,6 +77,8 @@ export const IMAGE_FILE = /^[A-Za-z0-9][A-Za-z0-9._+-]*$/;
 export const HTTPS_URL = /^https?:\/\/[A-Za-z0-9.-]+(?::\d+)?(?:\/[A-Za-z0-9._~%+=,@:/-]*)?$/;
 /** Driver or CUDA version (`580.76.05`, `12.8`). */
 export const VERSION = /^[0-9]+(?:\.[0-9]+)*$/;
+/** A stack name as `--stack` takes it (the `<name>` of `stacks/Pulumi.<name>.yaml`). */
+export const STACK_NAME = /^[A-Za-z0-9_.-]+$/;
 /** Guest ID as written in keys and references. */
 export const GUEST_ID_TEXT = /^[1-9][0-9]{2,8}$/;
 
