@@ -1,5 +1,5 @@
-// The hypervisor setup flow's dynamic resource kinds (issue 4), one per step of the seed's
-// Hypervisor Setup Flow, each driving an idempotent script from features/hypervisor/ over the
+// The hypervisor setup flow's dynamic resource kinds, one per step of the host's setup
+// (infra/components/hypervisor.ts), each driving an idempotent script from features/hypervisor/ over the
 // one SSH transport (providers/base):
 //   host-initial-setup    timezone, Proxmox apt repositories, base packages, ZFS ARC limit
 //   host-nvidia-driver    the NVIDIA driver (installed only when the version differs)
@@ -14,12 +14,13 @@
 // validates its parameters again before any value reaches a command.
 import { z } from "zod";
 import type { HostScriptKind } from "../base/index";
+import { ABSOLUTE_PATH, RAID_LEVELS, STORAGE_ID, USERNAME, ZFS_DATASET, ZFS_POOL } from "../../infra/config/patterns";
 
 const name = (what: string, re: RegExp) => z.string().regex(re, what);
 const flag = z.enum(["0", "1"]);
-const absPath = name("an absolute path (letters, digits, _ . @ + / -)", /^\/[A-Za-z0-9_.@+/-]*$/);
-const poolName = name("a ZFS pool name", /^[A-Za-z][A-Za-z0-9_.:-]{0,200}$/);
-const datasetName = name("a ZFS dataset name", /^[A-Za-z0-9_.:-]+(\/[A-Za-z0-9_.:-]+)*$/);
+const absPath = name("an absolute path (letters, digits, _ . @ + , = / -; no . or .. parts)", ABSOLUTE_PATH);
+const poolName = name("a ZFS pool name", ZFS_POOL);
+const datasetName = name("a ZFS dataset name", ZFS_DATASET);
 /** Lines, none empty, each matching `line`. */
 const lines = (what: string, line: string) => z.string().regex(new RegExp(`^(${line})(\\n(${line}))*$`), what);
 const optionalLines = (what: string, line: string) => z.string().regex(new RegExp(`^((${line})(\\n(${line}))*)?$`), what);
@@ -56,7 +57,7 @@ const SSH_KEY = "(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp(256|384|521)|sk-[a-z0-9
 export const adminUserKind: HostScriptKind = {
   kind: "host-admin-user",
   params: z.object({
-    username: name("a user name (lower case, digits, _ and -)", /^[a-z_][a-z0-9_-]{0,31}$/).refine(
+    username: name("a user name (lower case, digits, _ and -)", USERNAME).refine(
       (u) => !["root", "daemon", "bin", "sys", "nobody"].includes(u),
       "a system account cannot be managed as an admin user",
     ),
@@ -73,7 +74,7 @@ export const zfsPoolKind: HostScriptKind = {
   kind: "host-zfs-pool",
   params: z.object({
     name: poolName,
-    raid_level: z.enum(["single", "mirror", "raidz1", "raidz2", "raidz3"]),
+    raid_level: z.enum(RAID_LEVELS),
     disks: lines("disk paths, one per line", "/[A-Za-z0-9_./:+-]+"),
     mountpoint: name("an absolute path or empty", /^(\/[A-Za-z0-9_./-]*)?$/),
   }),
@@ -98,13 +99,14 @@ export const proxmoxStorageKind: HostScriptKind = {
   kind: "host-proxmox-storage",
   params: z
     .object({
-      id: name("a Proxmox storage id", /^[A-Za-z][A-Za-z0-9._-]*[A-Za-z0-9]$/),
+      id: name("a Proxmox storage id", STORAGE_ID),
       type: z.enum(["zfspool", "dir"]),
       content: name("comma-separated content types", /^(images|rootdir|vztmpl|iso|backup|snippets|import)(,(images|rootdir|vztmpl|iso|backup|snippets|import))*$/),
       target: z.string().min(1),
     })
     .superRefine((p, ctx) => {
-      const ok = p.type === "dir" ? /^\/[A-Za-z0-9_./-]*$/.test(p.target) : /^[A-Za-z][A-Za-z0-9_.:-]*(\/[A-Za-z0-9_.:-]+)*$/.test(p.target);
+      const [pool, ...dataset] = p.target.split("/");
+      const ok = p.type === "dir" ? ABSOLUTE_PATH.test(p.target) : ZFS_POOL.test(pool) && (dataset.length === 0 || ZFS_DATASET.test(dataset.join("/")));
       if (!ok) ctx.addIssue({ code: "custom", path: ["target"], message: p.type === "dir" ? "an absolute path" : "a ZFS dataset pool/name" });
       if (p.type === "zfspool" && p.content.split(",").some((c) => c !== "images" && c !== "rootdir")) {
         ctx.addIssue({ code: "custom", path: ["content"], message: "a zfspool storage holds only images and rootdir" });
@@ -150,7 +152,7 @@ export const sambaShareKind: HostScriptKind = {
 export const sambaUserKind: HostScriptKind = {
   kind: "host-samba-user",
   params: z.object({
-    username: name("a user name (lower case, digits, _ and -)", /^[a-z_][a-z0-9_-]{0,31}$/),
+    username: name("a user name (lower case, digits, _ and -)", USERNAME),
   }),
   // The password travels in secretParams (password), never in params.
   replaceOn: ["username"],
