@@ -14,7 +14,7 @@ import { formatStateWeight, stateWeight } from "./state";
 type JsonObject = Record<string, unknown>;
 
 /** Writes a copy of the dev files whose LXC file holds `count` containers in a 4-level tree. */
-export function generateLargeConfig(count: number): string {
+function generateLargeConfig(count: number): string {
   const dev = path.join(repoRoot(), "stacks", "dev");
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "phoenix-bench-"));
   fs.copyFileSync(path.join(dev, "phoenix_vm_configs.json"), path.join(dir, "phoenix_vm_configs.json"));

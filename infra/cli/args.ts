@@ -11,7 +11,7 @@ export type Options = NonNullable<ParseArgsConfig["options"]>;
 export type Parsed<T extends Options> = ReturnType<typeof parseArgs<{ options: T; allowPositionals: false; strict: true }>>["values"];
 
 /** Exit code of every usage error (unknown option, missing or malformed option value). */
-export const USAGE_EXIT = 2;
+const USAGE_EXIT = 2;
 
 /**
  * Writes one usage-error line, `phoenix <command>: <message> (see phoenix <command> --help)`, to

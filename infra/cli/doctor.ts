@@ -184,7 +184,7 @@ export function rootOnlyReasons(model: PhoenixModel): string[] {
  * `nvidia-smi --query-gpu`, `pveam available`, `readlink`, `test`, `curl -I` (a HEAD request from the host). Each
  * fact is `"name": {"code": <exit code>, "out": "<stdout, base64>"}` in the PHOENIX_RESULT object.
  */
-export function factsScript(): string {
+function factsScript(): string {
   return readFileSync(path.join(repoRoot(), "infra", "cli", "doctor-facts.sh"), "utf8");
 }
 
@@ -210,7 +210,7 @@ export interface FactQueries {
 const LINE_SAFE = /^[^\n\0]*$/;
 
 /** Runs the facts script over `session` (no lock) and decodes every fact. */
-export async function gatherFacts(session: SshSession, q: FactQueries, timeoutMs = 120_000): Promise<Record<string, Fact>> {
+async function gatherFacts(session: SshSession, q: FactQueries, timeoutMs = 120_000): Promise<Record<string, Fact>> {
   for (const v of [q.token, q.node, ...q.permPaths, ...q.content.flat(), ...q.files, ...q.urls, ...q.disks]) {
     if (!LINE_SAFE.test(v)) throw new Error(`doctor: a value holds a newline: ${JSON.stringify(v)}`);
   }
@@ -323,7 +323,7 @@ function roleFor(privs: string[]): string | undefined {
 }
 
 /** The `root` check from `id -u` and `id -un` as the session runs commands (through sudo -n when set). */
-export function rootCheck(login: string, uid: string, user: string): CheckResult {
+function rootCheck(login: string, uid: string, user: string): CheckResult {
   if (uid === "0") return { status: "ok", check: "root", found: login === "root" ? "logged in as root" : `${login} runs commands as root through sudo -n` };
   return {
     status: "fail",
@@ -784,7 +784,7 @@ export function formatReport(r: DoctorReport): string {
 
 /** The API identity the proxmoxve provider uses: `--api-token-id`, the stack's non-secret
  *  `proxmoxve:username`, or the id part (before `=`) of PROXMOX_VE_API_TOKEN. */
-export function apiAuth(option: string | undefined, config: Record<string, string>, env: NodeJS.ProcessEnv): ApiAuth {
+function apiAuth(option: string | undefined, config: Record<string, string>, env: NodeJS.ProcessEnv): ApiAuth {
   const tokenId = option ?? (env.PROXMOX_VE_API_TOKEN ? env.PROXMOX_VE_API_TOKEN.split("=")[0] : undefined);
   if (tokenId) return { kind: "token", id: tokenId };
   const user = config["proxmoxve:username"] ?? env.PROXMOX_VE_USERNAME;

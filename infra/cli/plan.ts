@@ -188,7 +188,7 @@ function unwrapSecrets(v: unknown): unknown {
 const UNKNOWN_VALUE = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 
 /** Inputs for display: secrets masked, unknowns marked, `__provider` left out. */
-export function showInputs(fields: Record<string, unknown>): Record<string, unknown> {
+function showInputs(fields: Record<string, unknown>): Record<string, unknown> {
   const show = (v: unknown): unknown => {
     if (isSecretValue(v)) return "[secret]";
     if (v === UNKNOWN_VALUE) return "[unknown]";
@@ -207,7 +207,7 @@ function describe(err: unknown): string {
   return String(err);
 }
 
-export function formatPlanText(plan: PlanResult): string {
+function formatPlanText(plan: PlanResult): string {
   const lines = [`Plan for stack ${plan.stack}: ${plan.resources.length} resources`];
   for (const r of plan.resources) {
     lines.push(`  ${r.type}  ${r.name}`);
