@@ -14,9 +14,15 @@
 // validates its parameters again before any value reaches a command.
 import { z } from "zod";
 import type { HostScriptKind } from "../base/index";
-import { ABSOLUTE_PATH, RAID_LEVELS, STORAGE_ID, USERNAME, ZFS_DATASET, ZFS_POOL } from "../../infra/config/patterns";
+import { ABSOLUTE_PATH, NFS_CLIENT, NFS_OPTION, RAID_LEVELS, SSH_PUBLIC_KEY, STORAGE_ID, TIMEZONE, USERNAME, ZFS_DATASET, ZFS_POOL } from "../../infra/config/patterns";
 
 const name = (what: string, re: RegExp) => z.string().regex(re, what);
+/** A patterns.ts pattern without its anchors, to build lists and optional values from. */
+const inner = (re: RegExp) => re.source.slice(1, -1);
+/** The pattern, or empty. */
+const orEmpty = (re: RegExp) => new RegExp(`^(?:${inner(re)})?$`);
+/** Values of the pattern joined by `sep`, at least one. */
+const joined = (re: RegExp, sep: string) => new RegExp(`^${inner(re)}(?:${sep}${inner(re)})*$`);
 const flag = z.enum(["0", "1"]);
 const absPath = name("an absolute path (letters, digits, _ . @ + , = / -; no . or .. parts)", ABSOLUTE_PATH);
 const poolName = name("a ZFS pool name", ZFS_POOL);
@@ -28,7 +34,7 @@ const optionalLines = (what: string, line: string) => z.string().regex(new RegEx
 export const initialSetupKind: HostScriptKind = {
   kind: "host-initial-setup",
   params: z.object({
-    timezone: name("an IANA timezone such as America/New_York", /^([A-Za-z0-9_+-]+(\/[A-Za-z0-9_+-]+)*)?$/),
+    timezone: name("an IANA timezone such as America/New_York, or empty", orEmpty(TIMEZONE)),
     packages: name("space-separated Debian package names", /^([a-z0-9][a-z0-9.+-]+( [a-z0-9][a-z0-9.+-]+)*)?$/),
     arc_max_gb: name("whole GiB", /^([0-9]{1,5})?$/),
     subscription: flag,
@@ -52,7 +58,6 @@ export const nvidiaDriverKind: HostScriptKind = {
   timeoutMs: 60 * 60_000,
 };
 
-const SSH_KEY = "(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp(256|384|521)|sk-[a-z0-9@.-]+) [A-Za-z0-9+/=]+( [^\\n\\u0000-\\u001f]*)?";
 
 export const adminUserKind: HostScriptKind = {
   kind: "host-admin-user",
@@ -62,7 +67,7 @@ export const adminUserKind: HostScriptKind = {
       "a system account cannot be managed as an admin user",
     ),
     sudo: flag,
-    ssh_public_keys: optionalLines("OpenSSH public keys, one per line", SSH_KEY),
+    ssh_public_keys: optionalLines("OpenSSH public keys, one per line", inner(SSH_PUBLIC_KEY)),
     shell: absPath,
   }),
   // The password hash travels in secretParams (password_hash), never in params.
@@ -76,7 +81,7 @@ export const zfsPoolKind: HostScriptKind = {
     name: poolName,
     raid_level: z.enum(RAID_LEVELS),
     disks: lines("disk paths, one per line", "/[A-Za-z0-9_./:+-]+"),
-    mountpoint: name("an absolute path or empty", /^(\/[A-Za-z0-9_./-]*)?$/),
+    mountpoint: name("an absolute path or empty", orEmpty(ABSOLUTE_PATH)),
   }),
   // A pool cannot be reshaped: another layout is another pool (and destroying this one is
   // refused while it holds data, on top of Pulumi's protect).
@@ -121,8 +126,8 @@ export const nfsExportKind: HostScriptKind = {
   kind: "host-nfs-export",
   params: z.object({
     path: absPath,
-    clients: name("space-separated clients (IPs, CIDRs, host names)", /^[A-Za-z0-9*?.:/_-]+( [A-Za-z0-9*?.:/_-]+)*$/),
-    options: name("comma-separated export options", /^([a-z_]+(=[A-Za-z0-9_.:@/-]+)?(,[a-z_]+(=[A-Za-z0-9_.:@/-]+)?)*)?$/),
+    clients: name("space-separated clients (IPs, CIDRs, host names, *)", joined(NFS_CLIENT, " ")),
+    options: name("comma-separated export options", orEmpty(joined(NFS_OPTION, ","))),
     /** "1": the stack sets phoenix:allowHostPaths, so the script exports system paths too (absent: it refuses them). */
     allow_host_paths: z.literal("1").optional(),
   }),
