@@ -34,7 +34,7 @@ what="admin_user $user"
 valid_user_name "$user" || invalid "user name"
 case $user in root|daemon|bin|sys|nobody) invalid "user: refusing to manage system account $user" ;; esac
 [[ $sudo_access =~ ^[01]$ ]] || invalid "sudo '$sudo_access' (0 or 1)"
-{ [[ $shell =~ ^/[A-Za-z0-9_./-]+$ ]] && [ -x "$shell" ]; } || invalid "shell '$shell'"
+{ valid_dir_path "$shell" && [ -x "$shell" ]; } || invalid "shell '$shell'"
 if [ -n "$password_hash" ]; then
   # crypt(3) hashes: $id$[rounds=N$]salt$hash (no ':' or newline: /etc/shadow field).
   [[ $password_hash =~ ^\$[0-9a-z]+\$[./A-Za-z0-9=\$,]+$ ]] || invalid "password hash: not a crypt(3) hash"

@@ -22,9 +22,10 @@ dir=/etc/exports.d
 what="nfs_export $export_path"
 
 # phoenix-include: lib/result.sh
+# phoenix-include: lib/checks.sh
 # phoenix-include: lib/host_paths.sh
 
-[[ $export_path =~ ^/[A-Za-z0-9_.@+/-]*$ ]] || invalid "path (absolute, no spaces or special characters)"
+valid_share_path "$export_path" || invalid "path (absolute, no spaces or special characters)"
 [[ $export_path != *..* ]] || invalid "path (no ..)"
 [[ $clients != *$'\n'* ]] || invalid "clients (one line, space-separated)"
 read -r -a client_list <<<"$clients" || true

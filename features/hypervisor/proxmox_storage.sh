@@ -27,7 +27,7 @@ valid_storage_id "$id" || invalid "storage id"
 [[ $content =~ ^[a-z]+(,[a-z]+)*$ ]] || invalid "content '$content'"
 case $type in
   zfspool) { valid_zfs_pool "${target%%/*}" && { [[ $target != */* ]] || valid_zfs_dataset "${target#*/}"; }; } || invalid "zfs dataset '$target'"; target_key=pool ;;
-  dir) [[ $target =~ ^/[A-Za-z0-9_./-]*$ ]] || invalid "path '$target'"; target_key=path ;;
+  dir) valid_dir_path "$target" || invalid "path '$target'"; target_key=path ;;
   *) invalid "storage type '$type' (zfspool or dir)" ;;
 esac
 

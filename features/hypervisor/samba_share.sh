@@ -26,11 +26,12 @@ include_line="include = $managed"
 what="samba_share $name"
 
 # phoenix-include: lib/result.sh
+# phoenix-include: lib/checks.sh
 # phoenix-include: lib/host_paths.sh
 
 [[ $name =~ ^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$ ]] || invalid "share name"
 case ${name,,} in global|homes|printers|print\$) invalid "share name: reserved by Samba" ;; esac
-[[ $share_path =~ ^/[A-Za-z0-9_.@+/-]*$ ]] || invalid "path '$share_path'"
+valid_share_path "$share_path" || invalid "path '$share_path'"
 # Never the host's system paths (/, /etc, /root, ...): Samba serves them as its root-run smbd.
 [ "$action" != apply ] || refuse_sensitive_share_path "$share_path"
 [[ $valid_users != *$'\n'* ]] || invalid "valid_users (one line, space-separated)"

@@ -28,7 +28,7 @@ what="zfs_pool $name"
 valid_zfs_pool "$name" || invalid "pool name (or a word zpool reserves)"
 mapfile -t disks < <(printf '%s\n' "$disks_param" | sed '/^[[:space:]]*$/d')
 for d in "${disks[@]}"; do
-  [[ $d =~ ^/[A-Za-z0-9_./:+-]+$ ]] || invalid "disk path '$d'"
+  valid_disk_path "$d" || invalid "disk path '$d'"
 done
 n=${#disks[@]}
 min_disks=$(raid_min_disks "$raid_level") || invalid "raid level '$raid_level'"
@@ -36,7 +36,7 @@ min_disks=$(raid_min_disks "$raid_level") || invalid "raid level '$raid_level'"
 vdev_type=$raid_level
 [ "$raid_level" != single ] || vdev_type=""
 if [ -n "$mountpoint" ]; then
-  [[ $mountpoint =~ ^/[A-Za-z0-9_./-]*$ ]] || invalid "mountpoint '$mountpoint'"
+  valid_dir_path "$mountpoint" || invalid "mountpoint '$mountpoint'"
 fi
 
 exists() { zpool list -H -o name "$name" >/dev/null 2>&1; }

@@ -15,7 +15,7 @@ import type { RuleInput } from "./rules";
 import { HYPERVISOR_FILE, LXC_FILE, VM_FILE } from "./schema";
 import { RawLxcAllowances, allowed, checkBindSource, checkRawLxcLine, describe, normaliseHostPath, sensitiveHostPath, sensitiveSharePath } from "./lxc-raw";
 import { sambaOptionProblem } from "./samba-options";
-import { ABSOLUTE_PATH, HOSTNAME, IPV4 } from "./patterns";
+import { ABSOLUTE_PATH, HOSTNAME, IPV4, SCRIPT_DIR_PATH, SCRIPT_DISK_PATH, SCRIPT_SHARE_PATH, STORAGE_ID } from "./patterns";
 import { cloudImage } from "../components/cloud-init";
 
 type Check = (input: RuleInput, findings: Findings, allow: RawLxcAllowances) => void;
@@ -165,10 +165,8 @@ const planRefusals: Check = (input, findings) => {
 /** Host-side checks of features/hypervisor/*.sh that are stricter than the schema's patterns:
  *  validate refuses first, naming the field (the scripts' regexes are quoted in each message). */
 const hostScriptRefusals: Check = (input, findings) => {
-  const HOST_PATH = /^\/[A-Za-z0-9_.@+/-]*$/; // samba_share.sh, nfs_export.sh
-  const DIR_TARGET = /^\/[A-Za-z0-9_./-]*$/; // proxmox_storage.sh, zfs_pool.sh mountpoint
-  const STORAGE = /^[A-Za-z][A-Za-z0-9._-]*[A-Za-z0-9]$/; // proxmox_storage.sh
-  const DISK = /^\/[A-Za-z0-9_./:+-]+$/; // zfs_pool.sh
+  // The scripts' checks (features/hypervisor/lib/checks.sh), spelled in patterns.ts.
+  const [HOST_PATH, DIR_TARGET, STORAGE, DISK] = [SCRIPT_SHARE_PATH, SCRIPT_DIR_PATH, STORAGE_ID, SCRIPT_DISK_PATH];
   const arc = input.host.zfs.arcMaxGb;
   if (arc !== undefined && Number.isInteger(arc) && arc > 99_999) {
     findings.error(HYPERVISOR_FILE, ["zfs", "arc_max_gb"], `must be at most 99999 GiB; got ${arc}`);

@@ -25,6 +25,14 @@ export const ABSOLUTE_PATH = /^(?!.*\/\.\.?(?:\/|$))\/(?:[A-Za-z0-9._+@,=-]+(?:\
 export const MOUNT_PATH = /^(?!.*\/\.\.?(?:\/|$))\/(?:[\w.+@-]+(?:\/[\w.+@-]+)*\/?)?$/;
 /** Path relative to something (a Samba share's dataset path, a test script). */
 export const RELATIVE_PATH = /^(?!\.\.?(?:\/|$))(?!.*\/\.\.?(?:\/|$))[A-Za-z0-9._+@-]+(?:\/[A-Za-z0-9._+@-]+)*\/?$/;
+/** A share or export path as samba_share.sh and nfs_export.sh take it (one line of smb.conf or
+ *  /etc/exports: no spaces, `,` or `=`). Host scripts: valid_share_path. */
+export const SCRIPT_SHARE_PATH = /^\/[A-Za-z0-9_.@+/-]*$/;
+/** A directory path as proxmox_storage.sh (a dir storage's path), zfs_pool.sh (the mountpoint) and
+ *  admin_user.sh (the login shell) take it. Host scripts: valid_dir_path. */
+export const SCRIPT_DIR_PATH = /^\/[A-Za-z0-9_./-]*$/;
+/** A disk path as zfs_pool.sh takes it. Host scripts: valid_disk_path. */
+export const SCRIPT_DISK_PATH = /^\/[A-Za-z0-9_./:+-]+$/;
 /** Block device path given to `zpool create`. */
 export const DISK_PATH = /^\/dev\/[A-Za-z0-9._+:,@=-]+(?:\/[A-Za-z0-9._+:,@=-]+)*$/;
 /**

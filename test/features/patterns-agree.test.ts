@@ -52,6 +52,21 @@ const CASES: { fn: string; ts: (v: string) => boolean; samples: string[] }[] = [
     ts: (v) => P.ZFS_DATASET.test(v),
     samples: ["data", "shared-prod-data", "apps/qdrant", "a/b/c", "1x", "x:y.z", "/data", "data/", "a//b", "_x", "a/.b", "a/-b", ...HOSTILE],
   },
+  {
+    fn: "valid_share_path",
+    ts: (v) => P.SCRIPT_SHARE_PATH.test(v),
+    samples: ["/", "/mnt/shared", "/srv/a@b+c", "/a/../b", "relative", "/a,b", "/a=b", "/a:b", ...HOSTILE],
+  },
+  {
+    fn: "valid_dir_path",
+    ts: (v) => P.SCRIPT_DIR_PATH.test(v),
+    samples: ["/", "/bin/bash", "/mnt/iso", "/a.b_c-d", "/a@b", "/a+b", "/a:b", "relative", ...HOSTILE],
+  },
+  {
+    fn: "valid_disk_path",
+    ts: (v) => P.SCRIPT_DISK_PATH.test(v),
+    samples: ["/dev/sda", "/dev/disk/by-id/nvme-X_1:2+3", "/srv/vdev/a", "/", "dev/sda", "/dev/sd a", "/dev/sda,b", ...HOSTILE],
+  },
 ];
 
 /** Runs `fn value` for each pair in one bash (checks.sh sourced); true where the function returned 0. */

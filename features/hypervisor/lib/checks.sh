@@ -27,6 +27,15 @@ valid_zfs_pool() {
 # ZFS_DATASET: a dataset name inside a pool (`apps/qdrant`).
 valid_zfs_dataset() { [[ $1 =~ ^[A-Za-z0-9][A-Za-z0-9_.:-]*(/[A-Za-z0-9][A-Za-z0-9_.:-]*)*$ ]]; }
 
+# SCRIPT_SHARE_PATH: a share or export path (one line of smb.conf or /etc/exports).
+valid_share_path() { [[ $1 =~ ^/[A-Za-z0-9_.@+/-]*$ ]]; }
+
+# SCRIPT_DIR_PATH: a dir storage's path, a pool's mountpoint, a login shell.
+valid_dir_path() { [[ $1 =~ ^/[A-Za-z0-9_./-]*$ ]]; }
+
+# SCRIPT_DISK_PATH: a disk given to zpool create.
+valid_disk_path() { [[ $1 =~ ^/[A-Za-z0-9_./:+-]+$ ]]; }
+
 # RAID_LEVELS and MIN_DISKS: prints the fewest disks `zpool create` takes for a layout (OpenZFS
 # cmd/zpool/zpool_vdev.c is_grouping: mirror 2, raidzN N+1); fails for an unknown layout.
 raid_min_disks() {
