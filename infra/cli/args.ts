@@ -2,9 +2,11 @@
 // into one line on stderr and exit code 2 instead of a stack trace. Every subcommand parses its
 // arguments here and reports its own usage errors (a bad --stack name, a bad --format) through
 // `usageError`, so `phoenix <command> <bad arguments>` always exits 2 with one line.
+import * as fs from "fs";
 import * as path from "path";
 import { parseArgs, ParseArgsConfig } from "util";
 import { repoRoot } from "../../features/registry";
+import { STACK_NAME } from "../config/patterns";
 
 export type Options = NonNullable<ParseArgsConfig["options"]>;
 
@@ -48,4 +50,22 @@ export function parseCommandArgs<T extends Options>(
 /** The settings file `--stack NAME` names: `stacks/Pulumi.<NAME>.yaml` under the repository root. */
 export function stackFilePath(stack: string): string {
   return path.join(repoRoot(), "stacks", `Pulumi.${stack}.yaml`);
+}
+
+/** Options of every command that works on one stack: `--stack NAME`, `--config-dir DIR`, `--help`. */
+export const STACK_OPTIONS = {
+  stack: { type: "string" },
+  "config-dir": { type: "string" },
+  help: { type: "boolean", short: "h", default: false },
+} as const;
+
+/**
+ * Checks a `--stack` value: a STACK_NAME whose settings file exists. Returns undefined when it
+ * does, else writes the usage error and returns its exit code (2).
+ */
+export function stackUsageError(command: string, stack: string): number | undefined {
+  if (!STACK_NAME.test(stack)) return usageError(command, `--stack: invalid stack name ${JSON.stringify(stack)}`);
+  const file = stackFilePath(stack);
+  if (!fs.existsSync(file)) return usageError(command, `--stack ${stack}: no stack settings file ${path.relative(process.cwd(), file)}`);
+  return undefined;
 }

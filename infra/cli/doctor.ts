@@ -20,8 +20,7 @@ import { runHostScript } from "../../providers/base/host-script";
 import { cloudImage } from "../components/cloud-init";
 import { imageStorage, snippetsStorage } from "../components/vm";
 import { readStackConfig } from "./plan";
-import { parseCommandArgs, usageError } from "./args";
-import { STACK_NAME } from "../config/patterns";
+import { parseCommandArgs, STACK_OPTIONS, stackUsageError, usageError } from "./args";
 import { repoRoot } from "../../features/registry";
 
 /** `ok`: ready; `warn`: works, but look; `fail`: `pulumi up` would fail or do harm (exit 1). */
@@ -815,12 +814,10 @@ options:
 `;
 
 export const OPTIONS = {
-  stack: { type: "string", default: "dev" },
-  "config-dir": { type: "string" },
+  ...STACK_OPTIONS,
   config: { type: "string", multiple: true },
   "api-token-id": { type: "string" },
   json: { type: "boolean", default: false },
-  help: { type: "boolean", short: "h", default: false },
 } as const;
 
 /** `phoenix doctor` (argv without the command name): prints the report; returns 0 when no check
@@ -830,17 +827,19 @@ export async function run(argv: string[]): Promise<number> {
   if ("exit" in parsed) return parsed.exit;
   const { values } = parsed;
   const usage = (msg: string) => usageError("doctor", msg);
-  if (!STACK_NAME.test(values.stack)) return usage(`--stack: invalid stack name ${JSON.stringify(values.stack)}`);
+  const stackName = values.stack ?? "dev";
+  const bad = stackUsageError("doctor", stackName);
+  if (bad !== undefined) return bad;
   const tokenOpt = values["api-token-id"];
   if (tokenOpt !== undefined && !TOKEN_ID.test(tokenOpt)) return usage(`--api-token-id: expected USER@REALM!NAME, got ${JSON.stringify(tokenOpt)}`);
   // The stack's plain settings: keys held encrypted (secure:) are not known offline and are left
   // out, so their defaults or the environment apply.
   let config: Record<string, string>;
   try {
-    const stack = readStackConfig(values.stack);
+    const stack = readStackConfig(stackName);
     config = Object.fromEntries(Object.entries(stack.config).filter(([k]) => !stack.secretKeys.includes(k)));
   } catch (err) {
-    return usage(`--stack ${values.stack}: ${(err as Error).message}`);
+    return usage(`--stack ${stackName}: ${(err as Error).message}`);
   }
   for (const kv of values.config ?? []) {
     const i = kv.indexOf("=");
@@ -850,7 +849,7 @@ export async function run(argv: string[]): Promise<number> {
   if (values["config-dir"]) config["phoenix:configDir"] = path.resolve(values["config-dir"]);
   let settings: StackSettings;
   try {
-    settings = stackSettingsFrom(values.stack, (key) => config[`phoenix:${key}`]);
+    settings = stackSettingsFrom(stackName, (key) => config[`phoenix:${key}`]);
   } catch (err) {
     return usage((err as Error).message);
   }

@@ -19,8 +19,7 @@ import { repoRoot } from "../../features/registry";
 import { cloudImage } from "../components/cloud-init";
 import { imageStorage } from "../components/vm";
 import { readStackConfig } from "./plan";
-import { parseCommandArgs, usageError } from "./args";
-import { STACK_NAME } from "../config/patterns";
+import { parseCommandArgs, STACK_OPTIONS, stackUsageError, usageError } from "./args";
 
 /** Component type tokens, as registered by infra/components/lxc.ts and vm.ts. */
 export const LXC_COMPONENT_TYPE = "phoenix:lxc:Container";
@@ -152,12 +151,10 @@ options:
 `;
 
 export const OPTIONS = {
-  stack: { type: "string" },
-  "config-dir": { type: "string" },
+  ...STACK_OPTIONS,
   out: { type: "string" },
   only: { type: "string" },
   "with-images": { type: "boolean", default: false },
-  help: { type: "boolean", short: "h", default: false },
 } as const;
 
 export async function run(argv: string[]): Promise<number> {
@@ -165,7 +162,8 @@ export async function run(argv: string[]): Promise<number> {
   if ("exit" in parsed) return parsed.exit;
   const { values } = parsed;
   if (values.stack === undefined) return usageError("import", "--stack NAME is required");
-  if (!STACK_NAME.test(values.stack)) return usageError("import", `--stack: invalid stack name ${JSON.stringify(values.stack)}`);
+  const bad = stackUsageError("import", values.stack);
+  if (bad !== undefined) return bad;
   let only: number[] | undefined;
   if (values.only !== undefined) {
     if (!/^\d+(,\d+)*$/.test(values.only.replace(/\s+/g, ""))) return usageError("import", "--only takes guest IDs separated by commas, e.g. 900,901,950");

@@ -9,8 +9,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { RegisterResourceRequest, RegisterResourceResponse } from "@pulumi/pulumi/proto/resource_pb";
 import { readStackFile } from "../config/stack-settings";
 import { repoRoot } from "../../features/registry";
-import { STACK_NAME } from "../config/patterns";
-import { parseCommandArgs, stackFilePath, usageError } from "./args";
+import { parseCommandArgs, STACK_OPTIONS, stackFilePath, stackUsageError } from "./args";
 
 export interface PlannedResource {
   type: string;
@@ -231,20 +230,16 @@ options:
   -h, --help         show this help
 `;
 
-export const OPTIONS = {
-  stack: { type: "string", default: "dev" },
-  "config-dir": { type: "string" },
-  json: { type: "boolean", default: false },
-  help: { type: "boolean", short: "h", default: false },
-} as const;
+export const OPTIONS = { ...STACK_OPTIONS, json: { type: "boolean", default: false } } as const;
 
 export async function run(argv: string[]): Promise<number> {
   const parsed = parseCommandArgs("plan", argv, OPTIONS, USAGE);
   if ("exit" in parsed) return parsed.exit;
   const { values } = parsed;
-  if (!STACK_NAME.test(values.stack)) return usageError("plan", `--stack: invalid stack name ${JSON.stringify(values.stack)}`);
-  if (!fs.existsSync(stackFilePath(values.stack))) return usageError("plan", `--stack ${values.stack}: no stack settings file ${path.relative(process.cwd(), stackFilePath(values.stack))}`);
-  const plan = await planStack({ stack: values.stack, configDir: values["config-dir"] });
+  const stack = values.stack ?? "dev";
+  const bad = stackUsageError("plan", stack);
+  if (bad !== undefined) return bad;
+  const plan = await planStack({ stack, configDir: values["config-dir"] });
   if (plan.errors.length) {
     for (const e of plan.errors) process.stderr.write(`${e}\n`);
     return 1;
