@@ -18,7 +18,7 @@ type JsonObject = Record<string, unknown>;
  * with `nodes`, one such tree per Proxmox node (`count` spread evenly; clones stay on their
  * template's node). Returns the folder.
  */
-export function generateLargeConfig(count: number, nodes: string[] = []): string {
+function generateLargeConfig(count: number, nodes: string[] = []): string {
   const dev = path.join(repoRoot(), "stacks", "dev");
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "phoenix-bench-"));
   fs.copyFileSync(path.join(dev, "phoenix_vm_configs.json"), path.join(dir, "phoenix_vm_configs.json"));

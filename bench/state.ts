@@ -23,7 +23,7 @@ export interface StateWeight {
  * a proxmoxve resource's outputs are its inputs plus provider-computed fields). It is a lower
  * bound of the real entry and counts `__provider` exactly as the state does: twice.
  */
-export function projectedResourceEntry(r: PlannedResource): Record<string, unknown> {
+function projectedResourceEntry(r: PlannedResource): Record<string, unknown> {
   return {
     urn: r.urn,
     custom: r.custom,
@@ -73,7 +73,7 @@ export function stateWeight(planned: PlannedResource[], replaceProvider?: (r: Pl
 }
 
 /** `1234567` → `1.18 MiB`. */
-export function formatBytes(n: number): string {
+function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;
   if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
   return `${(n / 1024 / 1024).toFixed(2)} MiB`;

@@ -1,9 +1,9 @@
 // The registry of feature scripts: which names exist for hosts, containers and VMs, and where
 // their shell lives. infra/config validates feature names against these lists; components read
 // the script text (and its hash) from here to hand to dynamic resources.
-import { createHash } from "crypto";
 import { existsSync, readFileSync } from "fs";
 import * as path from "path";
+import { sha256 } from "../infra/hash";
 
 /** Container features, applied in the order a container lists them. */
 export const LXC_FEATURES = [
@@ -112,7 +112,7 @@ export function composeScript(file: string): string {
  */
 export function scriptFromFile(room: FeatureRoom, name: string, file: string): FeatureScript {
   const text = composeScript(file);
-  return { room, name, file: path.relative(repoRoot(), path.resolve(repoRoot(), file)), text, sha256: createHash("sha256").update(text).digest("hex") };
+  return { room, name, file: path.relative(repoRoot(), path.resolve(repoRoot(), file)), text, sha256: sha256(text) };
 }
 
 /** Reads `features/<room>/<name>.sh`, composed (includes replaced by their libraries). */
@@ -157,7 +157,7 @@ export function findConfigScript(configDir: string, kind: "apps" | "tests", name
  * A feature script the user provides (see findUserFeature), composed and hashed like Phoenix's own
  * (`# phoenix-include:` lines resolve inside the user's folder), so a changed script re-runs.
  */
-export function userFeatureScript(configDir: string, room: "lxc" | "vm", name: string): FeatureScript {
+function userFeatureScript(configDir: string, room: "lxc" | "vm", name: string): FeatureScript {
   const found = findUserFeature(configDir, room, name);
   if (!found.found) throw new Error(`feature ${name}: not shipped by Phoenix and not found at ${found.lookedIn.join(", ")}`);
   return scriptFromFile(room, name, found.file);

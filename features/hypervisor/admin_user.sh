@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# An administrator account on the host (seed: hypervisor_feature_create_admin_user.sh): user and
+# An administrator account on the host: user and
 # group, password hash (secret; empty = no password: the account's password is locked), a sudoers
 # drop-in validated with `visudo -c -f` before it is put in place, and the configured SSH keys in a
 # Phoenix-managed block of authorized_keys (keys added by hand stay).
@@ -25,23 +25,25 @@ sudoers_file=/etc/sudoers.d/phoenix-$user
 begin_marker="# BEGIN Phoenix-managed keys"
 end_marker="# END Phoenix-managed keys"
 
-die() { echo "admin_user $user: $*" >&2; exit 1; }
+# shellcheck disable=SC2034 # what: read by lib/result.sh, included below
+what="admin_user $user"
 
 # phoenix-include: lib/result.sh
+# phoenix-include: lib/checks.sh
 
-[[ $user =~ ^[a-z_][a-z0-9_-]{0,31}$ ]] || die "invalid user name"
-case $user in root|daemon|bin|sys|nobody) die "refusing to manage system account $user" ;; esac
-[[ $sudo_access =~ ^[01]$ ]] || die "invalid sudo '$sudo_access' (0 or 1)"
-{ [[ $shell =~ ^/[A-Za-z0-9_./-]+$ ]] && [ -x "$shell" ]; } || die "invalid shell '$shell'"
+valid_user_name "$user" || invalid "user name"
+case $user in root|daemon|bin|sys|nobody) invalid "user: refusing to manage system account $user" ;; esac
+[[ $sudo_access =~ ^[01]$ ]] || invalid "sudo '$sudo_access' (0 or 1)"
+{ valid_dir_path "$shell" && [ -x "$shell" ]; } || invalid "shell '$shell'"
 if [ -n "$password_hash" ]; then
   # crypt(3) hashes: $id$[rounds=N$]salt$hash (no ':' or newline: /etc/shadow field).
-  [[ $password_hash =~ ^\$[0-9a-z]+\$[./A-Za-z0-9=\$,]+$ ]] || die "password hash is not a crypt(3) hash"
+  [[ $password_hash =~ ^\$[0-9a-z]+\$[./A-Za-z0-9=\$,]+$ ]] || invalid "password hash: not a crypt(3) hash"
 fi
 key_lines=()
 while IFS= read -r line; do
   [ -n "${line//[[:space:]]/}" ] || continue
   [[ $line =~ ^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp(256|384|521)|sk-[a-z0-9@.-]+)\ [A-Za-z0-9+/=]+(\ [^[:cntrl:]]*)?$ ]] ||
-    die "invalid SSH public key (type base64 [comment])"
+    invalid "SSH public key (type base64 [comment])"
   key_lines+=("$line")
 done <<<"$keys"
 
@@ -71,7 +73,7 @@ password_state() {
 }
 
 report() {
-  if ! exists; then printf 'PHOENIX_RESULT {"present":false}\n'; return; fi
+  if ! exists; then result '{"present":false}'; return; fi
   local matches=true sudo_ok=false keys_ok=false pw want_pw=locked groups
   if [ "$sudo_access" = 1 ]; then
     [ -f "$sudoers_file" ] && [ "$(cat "$sudoers_file")" = "$(sudoers_content)" ] && sudo_ok=true
@@ -83,7 +85,7 @@ report() {
   [ -n "$password_hash" ] && want_pw=configured
   { [ "$sudo_ok" = true ] && [ "$keys_ok" = true ] && [ "$pw" = "$want_pw" ] && [ "$(getent passwd "$user" | cut -d: -f7)" = "$shell" ]; } || matches=false
   groups=$(id -nG "$user")
-  printf 'PHOENIX_RESULT {"present":true,"matches":%s,"username":%s,"home":%s,"groups":%s,"sudo":%s,"sshKeys":%s,"password":%s}\n' \
+  result '{"present":true,"matches":%s,"username":%s,"home":%s,"groups":%s,"sudo":%s,"sshKeys":%s,"password":%s}' \
     "$matches" "$(json_str "$user")" "$(json_str "$(home_of)")" "$(json_str "$groups")" "$sudo_ok" "$keys_ok" "$(json_str "$pw")"
 }
 
@@ -145,7 +147,7 @@ delete() {
     fi
     if getent group "$user" >/dev/null; then groupdel "$user" 2>/dev/null || true; fi
   fi
-  printf 'PHOENIX_RESULT {"present":false}\n'
+  result '{"present":false}'
 }
 
 run_action "$action"

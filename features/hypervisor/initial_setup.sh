@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Host initial setup (seed: hypervisor_initial_setup.sh): timezone, Proxmox apt repositories
+# Host initial setup: timezone, Proxmox apt repositories
 # (no-subscription on; enterprise off unless the host has a subscription), base packages, and the
 # ZFS ARC limit. Idempotent; `read` reports what differs from the parameters.
 #
@@ -24,23 +24,24 @@ zfs_conf=/etc/modprobe.d/zfs.conf
 # Present while Phoenix manages the setup: delete leaves the settings but ends the management.
 marker=/var/lib/phoenix/managed/initial-setup
 
-die() { echo "initial_setup: $*" >&2; exit 1; }
+# shellcheck disable=SC2034 # what: read by lib/result.sh, included below
+what="initial_setup"
 
 # phoenix-include: lib/result.sh
 
 # Validate every parameter before it is used anywhere.
 if [ -n "$timezone" ]; then
-  [[ $timezone =~ ^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$ ]] || die "invalid timezone '$timezone'"
+  [[ $timezone =~ ^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$ ]] || invalid "timezone '$timezone'"
   [ -f "/usr/share/zoneinfo/$timezone" ] || die "unknown timezone '$timezone' (no /usr/share/zoneinfo/$timezone)"
 fi
 read -r -a package_list <<<"$packages" || true
 for p in "${package_list[@]}"; do
-  [[ $p =~ ^[a-z0-9][a-z0-9.+-]+$ ]] || die "invalid package name '$p'"
+  [[ $p =~ ^[a-z0-9][a-z0-9.+-]+$ ]] || invalid "package name '$p'"
 done
 if [ -n "$arc_max_gb" ]; then
-  [[ $arc_max_gb =~ ^[0-9]{1,5}$ ]] || die "invalid arc_max_gb '$arc_max_gb' (whole GiB)"
+  [[ $arc_max_gb =~ ^[0-9]{1,5}$ ]] || invalid "arc_max_gb '$arc_max_gb' (whole GiB)"
 fi
-[[ $subscription =~ ^[01]$ ]] || die "invalid subscription '$subscription' (0 or 1)"
+[[ $subscription =~ ^[01]$ ]] || invalid "subscription '$subscription' (0 or 1)"
 if [ -z "$codename" ] && [ -r /etc/os-release ]; then
   # shellcheck source=/dev/null # the host's own file
   codename=$(. /etc/os-release && printf '%s' "${VERSION_CODENAME:-}")
@@ -87,7 +88,7 @@ current_arc_bytes() {
 }
 
 report() {
-  if [ ! -f "$marker" ]; then printf 'PHOENIX_RESULT {"present":false}\n'; return; fi
+  if [ ! -f "$marker" ]; then result '{"present":false}'; return; fi
   local tz missing pkg_json="" first=1 p repos_ok=true arc
   tz=$(current_timezone)
   missing=$(missing_packages)
@@ -113,7 +114,7 @@ report() {
   [ -n "$missing" ] && pk_obs="missing:$(printf '%s' "$missing" | tr '\n' ' ')"
   local matches=true
   [ ${#drift[@]} -eq 0 ] || matches=false
-  printf 'PHOENIX_RESULT {"present":true,"matches":%s,"timezone":%s,"packages":%s,"arc_max_gb":%s,"missingPackages":[%s],"noSubscriptionRepo":%s,"enterpriseRepo":%s,"arcMaxBytes":%s,"drift":[%s]}\n' \
+  result '{"present":true,"matches":%s,"timezone":%s,"packages":%s,"arc_max_gb":%s,"missingPackages":[%s],"noSubscriptionRepo":%s,"enterpriseRepo":%s,"arcMaxBytes":%s,"drift":[%s]}' \
     "$matches" "$(json_str "$tz_obs")" "$(json_str "$pk_obs")" "$(json_str "$arc_obs")" "$pkg_json" \
     "$(no_sub_enabled && echo true || echo false)" "$enterprise" "$(json_str "$arc")" "$drift_json"
 }
@@ -181,6 +182,6 @@ case $action in
   # Nothing to undo safely: the timezone, repositories, packages and ARC limit stay as they are.
   delete) rm -f "$marker"
           echo "initial_setup: host settings left in place" >&2
-          printf 'PHOENIX_RESULT {"present":false,"leftInPlace":true}\n' ;;
-  *) die "unknown action '$action'" ;;
+          result '{"present":false,"leftInPlace":true}' ;;
+  *) invalid "action '$action'" ;;
 esac

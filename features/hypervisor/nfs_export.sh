@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One NFS export (seed: hypervisor_feature_setup_nfs.sh) in its own Phoenix-managed file,
+# One NFS export in its own Phoenix-managed file,
 # /etc/exports.d/phoenix-<path>.exports; exports Phoenix does not manage are never touched.
 # `exportfs -ra` validates and applies the whole export table: when it rejects the new file, the
 # previous file is put back and the table re-applied, so the last working configuration stays.
@@ -18,25 +18,27 @@ clients=${PHOENIX_CLIENTS:?PHOENIX_CLIENTS is required}
 options=${PHOENIX_OPTIONS:-}
 dir=/etc/exports.d
 
-die() { echo "nfs_export $export_path: $*" >&2; exit 1; }
+# shellcheck disable=SC2034 # what: read by lib/result.sh, included below
+what="nfs_export $export_path"
 
 # phoenix-include: lib/result.sh
+# phoenix-include: lib/checks.sh
 # phoenix-include: lib/host_paths.sh
 
-[[ $export_path =~ ^/[A-Za-z0-9_.@+/-]*$ ]] || die "invalid path (absolute, no spaces or special characters)"
-[[ $export_path != *..* ]] || die "invalid path (no ..)"
-[[ $clients != *$'\n'* ]] || die "invalid clients (one line, space-separated)"
+valid_share_path "$export_path" || invalid "path (absolute, no spaces or special characters)"
+[[ $export_path != *..* ]] || invalid "path (no ..)"
+[[ $clients != *$'\n'* ]] || invalid "clients (one line, space-separated)"
 read -r -a client_list <<<"$clients" || true
-[ ${#client_list[@]} -gt 0 ] || die "no clients"
+[ ${#client_list[@]} -gt 0 ] || invalid "clients: none given"
 for c in "${client_list[@]}"; do
-  [[ $c =~ ^[A-Za-z0-9*?.:/_-]+$ ]] || die "invalid client '$c'"
+  [[ $c =~ ^[A-Za-z0-9*?.:/_-]+$ ]] || invalid "client '$c'"
 done
 if [ -n "$options" ]; then
-  [[ $options =~ ^[a-z_]+(=[A-Za-z0-9_.:@/-]+)?(,[a-z_]+(=[A-Za-z0-9_.:@/-]+)?)*$ ]] || die "invalid options '$options'"
+  [[ $options =~ ^[a-z_]+(=[A-Za-z0-9_.:@/-]+)?(,[a-z_]+(=[A-Za-z0-9_.:@/-]+)?)*$ ]] || invalid "options '$options'"
 fi
 
 [[ $export_path == / || ( $export_path != *//* && $export_path != */ && $export_path != */./* && $export_path != */. ) ]] \
-  || die "invalid path (write it without //, /./ or a trailing /)"
+  || invalid "path (write it without //, /./ or a trailing /)"
 # Never the host's system paths (/, /etc, /root, /var/lib/pve-cluster, ...), even read-only.
 [ "$action" != apply ] || refuse_sensitive_share_path "$export_path"
 
@@ -65,12 +67,12 @@ desired() {
 active() { exportfs -v 2>/dev/null | awk '{ print $1 }' | grep -qxF "$export_path"; }
 
 report() {
-  if [ ! -f "$file" ]; then printf 'PHOENIX_RESULT {"present":false}\n'; return; fi
+  if [ ! -f "$file" ]; then result '{"present":false}'; return; fi
   local matches=false act=false line
   [ "$(cat "$file")" = "$(desired)" ] && matches=true
   active && act=true
   line=$(grep -v '^#' "$file" | head -n1)
-  printf 'PHOENIX_RESULT {"present":true,"matches":%s,"active":%s,"file":%s,"line":%s}\n' \
+  result '{"present":true,"matches":%s,"active":%s,"file":%s,"line":%s}' \
     "$matches" "$act" "$(json_str "$file")" "$(json_str "$line")"
 }
 
@@ -106,7 +108,7 @@ delete() {
     activate ""
     echo "unexported $export_path (its data is untouched)" >&2
   fi
-  printf 'PHOENIX_RESULT {"present":false}\n'
+  result '{"present":false}'
 }
 
 run_action "$action"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The NVIDIA driver on the host (seed: hypervisor_feature_install_nvidia.sh). Reads the installed
+# The NVIDIA driver on the host. Reads the installed
 # version (nvidia-smi, else modinfo); installs the configured version only when it differs:
 # kernel headers and DKMS, nouveau blacklisted (initramfs rebuilt), the .run installer downloaded
 # (sha256 verified when given) and run silently with DKMS. Always keeps the pieces containers
@@ -26,14 +26,15 @@ modules_conf=/etc/modules-load.d/phoenix-nvidia.conf
 # Present while Phoenix manages the driver: delete leaves the driver but ends the management.
 marker=/var/lib/phoenix/managed/nvidia-driver
 
-die() { echo "nvidia_driver: $*" >&2; exit 1; }
+# shellcheck disable=SC2034 # what: read by lib/result.sh, included below
+what="nvidia_driver"
 
 # phoenix-include: lib/result.sh
 
-[[ $version =~ ^[0-9]+(\.[0-9]+){1,3}$ ]] || die "invalid version '$version'"
-[[ $url =~ ^(https?|file)://[A-Za-z0-9._~:/?#@!\&+,\;=%-]+$ ]] || die "invalid runfile URL"
-if [ -n "$sha256" ]; then [[ $sha256 =~ ^[0-9a-f]{64}$ ]] || die "invalid runfile_sha256"; fi
-[[ $headers =~ ^[a-z0-9][a-z0-9.+-]+$ ]] || die "invalid headers package '$headers'"
+[[ $version =~ ^[0-9]+(\.[0-9]+){1,3}$ ]] || invalid "version '$version'"
+[[ $url =~ ^(https?|file)://[A-Za-z0-9._~:/?#@!\&+,\;=%-]+$ ]] || invalid "runfile URL"
+if [ -n "$sha256" ]; then [[ $sha256 =~ ^[0-9a-f]{64}$ ]] || invalid "runfile_sha256"; fi
+[[ $headers =~ ^[a-z0-9][a-z0-9.+-]+$ ]] || invalid "headers package '$headers'"
 
 # The version the loaded kernel module reports (nvidia-smi talks to it), or "".
 loaded_version() {
@@ -88,12 +89,12 @@ report() {
   local installed matches=false reboot=false config=true
   installed=$(installed_version)
   if [ -z "$installed" ] || [ ! -f "$marker" ]; then
-    printf 'PHOENIX_RESULT {"present":false,"installedVersion":%s}\n' "$(json_str "$installed")"; return
+    result '{"present":false,"installedVersion":%s}' "$(json_str "$installed")"; return
   fi
   { file_is "$blacklist" "$(blacklist_content)" && file_is "$modules_conf" "$(modules_content)" && file_is "$udev_rules" "$(udev_content)"; } || config=false
   [ "$installed" = "$version" ] && [ "$config" = true ] && matches=true
   reboot_required && reboot=true
-  printf 'PHOENIX_RESULT {"present":true,"matches":%s,"version":%s,"loadedVersion":%s,"hostConfig":%s,"rebootRequired":%s}\n' \
+  result '{"present":true,"matches":%s,"version":%s,"loadedVersion":%s,"hostConfig":%s,"rebootRequired":%s}' \
     "$matches" "$(json_str "$installed")" "$(json_str "$(loaded_version)")" "$config" "$reboot"
 }
 
@@ -153,6 +154,6 @@ case $action in
   delete)
     rm -f "$marker"
     echo "nvidia_driver: the NVIDIA driver $(installed_version) stays installed (GPU guests depend on it); uninstall it by hand with nvidia-uninstall" >&2
-    printf 'PHOENIX_RESULT {"present":false,"leftInstalled":true}\n' ;;
-  *) die "unknown action '$action'" ;;
+    result '{"present":false,"leftInstalled":true}' ;;
+  *) invalid "action '$action'" ;;
 esac

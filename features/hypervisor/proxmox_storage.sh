@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Registers a ZFS dataset (zfspool) or a directory (dir) as Proxmox storage through `pvesm`
-# (seed: hypervisor_feature_setup_zfs.sh). State is read from /etc/pve/storage.cfg (Proxmox's
-# section format); changes go through pvesm. Delete unregisters the storage; the data stays.
+# Registers a ZFS dataset (zfspool) or a directory (dir) as Proxmox storage through `pvesm`.
+# State is read from /etc/pve/storage.cfg (Proxmox's section format); changes go through pvesm.
+# Delete unregisters the storage; the data stays.
 #
 # Parameters (environment):
 #   PHOENIX_ID       storage id
@@ -17,16 +17,18 @@ content=${PHOENIX_CONTENT:?PHOENIX_CONTENT is required}
 target=${PHOENIX_TARGET:?PHOENIX_TARGET is required}
 cfg=/etc/pve/storage.cfg
 
-die() { echo "proxmox_storage $id: $*" >&2; exit 1; }
+# shellcheck disable=SC2034 # what: read by lib/result.sh, included below
+what="proxmox_storage $id"
 
 # phoenix-include: lib/result.sh
+# phoenix-include: lib/checks.sh
 
-[[ $id =~ ^[A-Za-z][A-Za-z0-9._-]*[A-Za-z0-9]$ ]] || die "invalid storage id"
-[[ $content =~ ^[a-z]+(,[a-z]+)*$ ]] || die "invalid content '$content'"
+valid_storage_id "$id" || invalid "storage id"
+[[ $content =~ ^[a-z]+(,[a-z]+)*$ ]] || invalid "content '$content'"
 case $type in
-  zfspool) [[ $target =~ ^[A-Za-z][A-Za-z0-9_.:-]*(/[A-Za-z0-9_.:-]+)*$ ]] || die "invalid zfs dataset '$target'"; target_key=pool ;;
-  dir) [[ $target =~ ^/[A-Za-z0-9_./-]*$ ]] || die "invalid path '$target'"; target_key=path ;;
-  *) die "invalid storage type '$type' (zfspool or dir)" ;;
+  zfspool) { valid_zfs_pool "${target%%/*}" && { [[ $target != */* ]] || valid_zfs_dataset "${target#*/}"; }; } || invalid "zfs dataset '$target'"; target_key=pool ;;
+  dir) valid_dir_path "$target" || invalid "path '$target'"; target_key=path ;;
+  *) invalid "storage type '$type' (zfspool or dir)" ;;
 esac
 
 sorted() { tr ',' '\n' <<<"$1" | sed '/^$/d' | sort -u | paste -sd, -; }
@@ -43,11 +45,11 @@ current() {
 report() {
   local cur t tg c
   cur=$(current)
-  if [ -z "$cur" ]; then printf 'PHOENIX_RESULT {"present":false}\n'; return; fi
+  if [ -z "$cur" ]; then result '{"present":false}'; return; fi
   IFS=$'\t' read -r t tg c <<<"$cur"
   local matches=true
   { [ "$t" = "$type" ] && [ "$tg" = "$target" ] && [ "$(sorted "$c")" = "$(sorted "$content")" ]; } || matches=false
-  printf 'PHOENIX_RESULT {"present":true,"matches":%s,"id":%s,"type":%s,"target":%s,"content":%s}\n' \
+  result '{"present":true,"matches":%s,"id":%s,"type":%s,"target":%s,"content":%s}' \
     "$matches" "$(json_str "$id")" "$(json_str "$t")" "$(json_str "$tg")" "$(json_str "$c")"
 }
 
@@ -80,7 +82,7 @@ delete() {
     pvesm remove "$id" >&2
     echo "unregistered storage $id (its data is untouched)" >&2
   fi
-  printf 'PHOENIX_RESULT {"present":false}\n'
+  result '{"present":false}'
 }
 
 run_action "$action"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One Samba share (seed: hypervisor_feature_setup_samba.sh) as a section of the Phoenix-managed
+# One Samba share as a section of the Phoenix-managed
 # include file /etc/samba/phoenix-shares.conf, included once from smb.conf; the rest of smb.conf
 # is never edited. Every change is built as a candidate copy and validated with `testparm -s`
 # (errors and unknown parameters reject it) before an atomic rename puts it in place; smbd reloads
@@ -22,31 +22,33 @@ smb_conf=/etc/samba/smb.conf
 managed=/etc/samba/phoenix-shares.conf
 include_line="include = $managed"
 
-die() { echo "samba_share $name: $*" >&2; exit 1; }
+# shellcheck disable=SC2034 # what: read by lib/result.sh, included below
+what="samba_share $name"
 
 # phoenix-include: lib/result.sh
+# phoenix-include: lib/checks.sh
 # phoenix-include: lib/host_paths.sh
 
-[[ $name =~ ^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$ ]] || die "invalid share name"
-case ${name,,} in global|homes|printers|print\$) die "reserved share name" ;; esac
-[[ $share_path =~ ^/[A-Za-z0-9_.@+/-]*$ ]] || die "invalid path '$share_path'"
+[[ $name =~ ^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$ ]] || invalid "share name"
+case ${name,,} in global|homes|printers|print\$) invalid "share name: reserved by Samba" ;; esac
+valid_share_path "$share_path" || invalid "path '$share_path'"
 # Never the host's system paths (/, /etc, /root, ...): Samba serves them as its root-run smbd.
 [ "$action" != apply ] || refuse_sensitive_share_path "$share_path"
-[[ $valid_users != *$'\n'* ]] || die "invalid valid_users (one line, space-separated)"
+[[ $valid_users != *$'\n'* ]] || invalid "valid_users (one line, space-separated)"
 read -r -a users <<<"$valid_users" || true
 user_re='^[@+&]?[A-Za-z0-9_][A-Za-z0-9_.-]*[$]?$'
 for u in "${users[@]}"; do
-  [[ $u =~ $user_re ]] || die "invalid user '$u'"
+  [[ $u =~ $user_re ]] || invalid "user '$u'"
 done
 # key = value; the value may not hold brackets or '=' (no way to smuggle in a section).
 option_re='^[[:space:]]*([a-z][a-z0-9 _:]*[a-z0-9])[[:space:]]*=[[:space:]]*(.*)$'
 option_lines=()
 while IFS= read -r line; do
   [ -n "${line//[[:space:]]/}" ] || continue
-  [[ $line =~ $option_re ]] || die "invalid option '$line' (key=value)"
+  [[ $line =~ $option_re ]] || invalid "option '$line' (key=value)"
   key=${BASH_REMATCH[1]}
   value=${BASH_REMATCH[2]%"${BASH_REMATCH[2]##*[![:space:]]}"}
-  case $value in *\[*|*\]*|*=*|*\\*|*$'\r'*) die "invalid value in option '$line'" ;; esac
+  case $value in *\[*|*\]*|*=*|*\\*|*$'\r'*) invalid "value in option '$line'" ;; esac
   # Allow-list, compared as Samba compares names (case and whitespace ignored, lib/param strwicmp);
   # the same list as infra/config/samba-options.ts (test/config/samba-options.test.ts keeps them equal).
   norm=${key,,}; norm=${norm//[[:space:]]/}
@@ -63,7 +65,7 @@ while IFS= read -r line; do
     serversmbencrypt|shortpreservecase|smbencrypt|storedosattributes|strictallocate|strictlocking|\
     strictsync|syncalways|vetofiles|writable|writeable|writelist|writeok) ;;
     # samba-allow-list-end
-    *) die "option '$key' is not on the share option allow-list" ;;
+    *) invalid "option '$key': not on the share option allow-list" ;;
   esac
   option_lines+=("   $key = $value")
 done <<<"$options"
@@ -122,13 +124,13 @@ activate() {
 report() {
   local cur
   cur=$(current_section)
-  if [ -z "$cur" ]; then printf 'PHOENIX_RESULT {"present":false}\n'; return; fi
+  if [ -z "$cur" ]; then result '{"present":false}'; return; fi
   local matches=false inc=false exists=false
   [ "$cur" = "$(section)" ] && matches=true
   included && inc=true
   [ "$inc" = true ] || matches=false
   [ -d "$share_path" ] && exists=true
-  printf 'PHOENIX_RESULT {"present":true,"matches":%s,"included":%s,"pathExists":%s,"section":%s}\n' \
+  result '{"present":true,"matches":%s,"included":%s,"pathExists":%s,"section":%s}' \
     "$matches" "$inc" "$exists" "$(json_str "$cur")"
 }
 
@@ -152,7 +154,7 @@ delete() {
     activate "$candidate"
     echo "removed share [$name] (its data is untouched)" >&2
   fi
-  printf 'PHOENIX_RESULT {"present":false}\n'
+  result '{"present":false}'
 }
 
 run_action "$action"

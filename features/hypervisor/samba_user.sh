@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The Samba user (seed: hypervisor_feature_setup_samba.sh, `samba.user`): an existing host user
+# The Samba user: an existing host user
 # added to Samba's password database so the shares' `valid users` can log in. The password is a
 # secret parameter. Without one (phoenix:sambaPassword unset, or removed later) the account exists
 # but is disabled (`smbpasswd -d`, flag D), so valid users resolve and nobody logs in with an old or
@@ -15,26 +15,28 @@ action=${PHOENIX_ACTION:?PHOENIX_ACTION is required}
 user=${PHOENIX_USERNAME:?PHOENIX_USERNAME is required}
 password=${PHOENIX_PASSWORD:-}
 
-die() { echo "samba_user $user: $*" >&2; exit 1; }
+# shellcheck disable=SC2034 # what: read by lib/result.sh, included below
+what="samba_user $user"
 
 # phoenix-include: lib/result.sh
+# phoenix-include: lib/checks.sh
 
-[[ $user =~ ^[a-z_][a-z0-9_-]{0,31}$ ]] || die "invalid user name"
-[[ $password != *$'\n'* ]] || die "the password cannot contain a newline"
+valid_user_name "$user" || invalid "user name"
+[[ $password != *$'\n'* ]] || invalid "password: it cannot contain a newline"
 
 in_passdb() { pdbedit -L -u "$user" >/dev/null 2>&1; }
 # The account's flags (`[U          ]`; D = disabled), from pdbedit's verbose listing.
 disabled() { pdbedit -L -v -u "$user" 2>/dev/null | grep -qE '^Account Flags:[[:space:]]*\[[^]]*D'; }
 
 report() {
-  if ! in_passdb; then printf 'PHOENIX_RESULT {"present":false}\n'; return; fi
+  if ! in_passdb; then result '{"present":false}'; return; fi
   local matches=true host_user=true is_disabled=false
   getent passwd "$user" >/dev/null || { host_user=false; matches=false; }
   disabled && is_disabled=true
   # Wanted: enabled with a password, disabled without one.
   if [ -n "$password" ] && [ "$is_disabled" = true ]; then matches=false; fi
   if [ -z "$password" ] && [ "$is_disabled" = false ]; then matches=false; fi
-  printf 'PHOENIX_RESULT {"present":true,"matches":%s,"hostUser":%s,"disabled":%s}\n' "$matches" "$host_user" "$is_disabled"
+  result '{"present":true,"matches":%s,"hostUser":%s,"disabled":%s}' "$matches" "$host_user" "$is_disabled"
 }
 
 apply() {
@@ -62,7 +64,7 @@ delete() {
     pdbedit -x -u "$user" >/dev/null
     echo "removed Samba account $user (the host user stays)" >&2
   fi
-  printf 'PHOENIX_RESULT {"present":false}\n'
+  result '{"present":false}'
 }
 
 run_action "$action"

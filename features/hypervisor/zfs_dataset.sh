@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A ZFS dataset with its properties (seed: hypervisor_feature_setup_zfs.sh). Creates it when
+# A ZFS dataset with its properties. Creates it when
 # missing, sets properties that differ (drift made by hand is restored), and reports each declared
 # property's actual value on read. Delete destroys the dataset only when it holds no data or
 # PHOENIX_ALLOW_DESTROY=1.
@@ -21,18 +21,20 @@ properties=${PHOENIX_PROPERTIES:-}
 allow_destroy=${PHOENIX_ALLOW_DESTROY:-0}
 full="$pool/$name"
 
-die() { echo "zfs_dataset $full: $*" >&2; exit 1; }
+# shellcheck disable=SC2034 # what: read by lib/result.sh, included below
+what="zfs_dataset $full"
 
 # phoenix-include: lib/result.sh
 # phoenix-include: lib/zfs.sh
+# phoenix-include: lib/checks.sh
 
-[[ $pool =~ ^[A-Za-z][A-Za-z0-9_.:-]*$ ]] || die "invalid pool name"
-[[ $name =~ ^[A-Za-z0-9_.:-]+(/[A-Za-z0-9_.:-]+)*$ ]] || die "invalid dataset name"
+valid_zfs_pool "$pool" || invalid "pool name"
+valid_zfs_dataset "$name" || invalid "dataset name"
 keys=()
 values=()
 while IFS= read -r line; do
   [ -n "${line//[[:space:]]/}" ] || continue
-  [[ $line =~ ^([a-z][a-z0-9_:.]*)=([A-Za-z0-9_./:@+-]+)$ ]] || die "invalid property '$line' (key=value)"
+  [[ $line =~ ^([a-z][a-z0-9_:.]*)=([A-Za-z0-9_./:@+-]+)$ ]] || invalid "property '$line' (key=value)"
   keys+=("${BASH_REMATCH[1]}")
   values+=("${BASH_REMATCH[2]}")
 done <<<"$properties"
@@ -62,7 +64,7 @@ prop_matches() { # property, wanted value
 }
 
 report() {
-  if ! exists; then printf 'PHOENIX_RESULT {"present":false}\n'; return; fi
+  if ! exists; then result '{"present":false}'; return; fi
   # properties mirrors the parameter: declared values where they match, actual values where not.
   # Creation-only properties that differ are not drift an apply could fix (that would update on
   # every run): they go to needsRecreation, with one message.
@@ -85,7 +87,7 @@ report() {
   mp=$(zfs get -H -o value mountpoint "$full")
   local matches=true
   [ -z "$drift_json" ] || matches=false
-  printf 'PHOENIX_RESULT {"present":true,"matches":%s,"pool":%s,"name":%s,"properties":%s,"actual":{%s},"drift":[%s],"needsRecreation":[%s],"message":%s,"mountpoint":%s}\n' \
+  result '{"present":true,"matches":%s,"pool":%s,"name":%s,"properties":%s,"actual":{%s},"drift":[%s],"needsRecreation":[%s],"message":%s,"mountpoint":%s}' \
     "$matches" "$(json_str "$pool")" "$(json_str "$name")" "$(json_str "${obs%$'\n'}")" "$actual_json" "$drift_json" "$recreate_json" "$(json_str "$message")" "$(json_str "$mp")"
 }
 
@@ -114,7 +116,7 @@ apply() {
 }
 
 delete() {
-  exists || { printf 'PHOENIX_RESULT {"present":false}\n'; return; }
+  exists || { result '{"present":false}'; return; }
   if [ "$allow_destroy" != 1 ] && zfs_holds_data "$full"; then
     die "holds data; not destroyed. Set phoenix:allowDataDestruction true to destroy it"
   fi
@@ -129,7 +131,7 @@ delete() {
     sleep 1
   done
   echo "destroyed dataset $full" >&2
-  printf 'PHOENIX_RESULT {"present":false}\n'
+  result '{"present":false}'
 }
 
 run_action "$action"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A ZFS pool from whole disks (seed: hypervisor_feature_setup_zfs.sh). Creates it when missing,
+# A ZFS pool from whole disks. Creates it when missing,
 # adopts an existing pool whose layout matches, refuses to touch one whose layout differs (a pool
 # cannot be reshaped in place). Delete destroys the pool only when it holds no data or
 # PHOENIX_ALLOW_DESTROY=1.
@@ -18,28 +18,25 @@ disks_param=${PHOENIX_DISKS:?PHOENIX_DISKS is required}
 mountpoint=${PHOENIX_MOUNTPOINT:-}
 allow_destroy=${PHOENIX_ALLOW_DESTROY:-0}
 
-die() { echo "zfs_pool $name: $*" >&2; exit 1; }
+# shellcheck disable=SC2034 # what: read by lib/result.sh, included below
+what="zfs_pool $name"
 
 # phoenix-include: lib/result.sh
 # phoenix-include: lib/zfs.sh
+# phoenix-include: lib/checks.sh
 
-[[ $name =~ ^[A-Za-z][A-Za-z0-9_.:-]{0,200}$ ]] || die "invalid pool name"
-case $name in mirror|raidz*|spare*|log|cache) die "reserved pool name" ;; esac
+valid_zfs_pool "$name" || invalid "pool name (or a word zpool reserves)"
 mapfile -t disks < <(printf '%s\n' "$disks_param" | sed '/^[[:space:]]*$/d')
 for d in "${disks[@]}"; do
-  [[ $d =~ ^/[A-Za-z0-9_./:+-]+$ ]] || die "invalid disk path '$d'"
+  valid_disk_path "$d" || invalid "disk path '$d'"
 done
 n=${#disks[@]}
-case $raid_level in
-  single) [ "$n" -ge 1 ] || die "single needs at least 1 disk"; vdev_type="" ;;
-  mirror) [ "$n" -ge 2 ] || die "mirror needs at least 2 disks"; vdev_type=mirror ;;
-  raidz1) [ "$n" -ge 2 ] || die "raidz1 needs at least 2 disks"; vdev_type=raidz1 ;;
-  raidz2) [ "$n" -ge 3 ] || die "raidz2 needs at least 3 disks"; vdev_type=raidz2 ;;
-  raidz3) [ "$n" -ge 4 ] || die "raidz3 needs at least 4 disks"; vdev_type=raidz3 ;;
-  *) die "invalid raid level '$raid_level'" ;;
-esac
+min_disks=$(raid_min_disks "$raid_level") || invalid "raid level '$raid_level'"
+[ "$n" -ge "$min_disks" ] || invalid "disk count: $raid_level needs at least $min_disks disks; got $n"
+vdev_type=$raid_level
+[ "$raid_level" != single ] || vdev_type=""
 if [ -n "$mountpoint" ]; then
-  [[ $mountpoint =~ ^/[A-Za-z0-9_./-]*$ ]] || die "invalid mountpoint '$mountpoint'"
+  valid_dir_path "$mountpoint" || invalid "mountpoint '$mountpoint'"
 fi
 
 exists() { zpool list -H -o name "$name" >/dev/null 2>&1; }
@@ -71,7 +68,7 @@ same_layout() {
 }
 
 report() {
-  if ! exists; then printf 'PHOENIX_RESULT {"present":false}\n'; return; fi
+  if ! exists; then result '{"present":false}'; return; fi
   local lay level devs_json="" first=1 d health mp
   lay=$(layout)
   level=$(printf '%s\n' "$lay" | head -n1)
@@ -86,7 +83,7 @@ report() {
   if same_layout; then obs_disks=$disks_param; else obs_disks=$(printf '%s\n' "$lay" | tail -n +2); matches=false; fi
   local obs_mp=${mountpoint:-}
   if [ -n "$mountpoint" ] && [ "$mp" != "$mountpoint" ]; then obs_mp=$mp; matches=false; fi
-  printf 'PHOENIX_RESULT {"present":true,"matches":%s,"name":%s,"raid_level":%s,"disks":%s,"mountpoint":%s,"devices":[%s],"health":%s}\n' \
+  result '{"present":true,"matches":%s,"name":%s,"raid_level":%s,"disks":%s,"mountpoint":%s,"devices":[%s],"health":%s}' \
     "$matches" "$(json_str "$name")" "$(json_str "$obs_level")" "$(json_str "$obs_disks")" "$(json_str "$obs_mp")" "$devs_json" "$(json_str "$health")"
 }
 
@@ -108,7 +105,7 @@ apply() {
 }
 
 delete() {
-  exists || { printf 'PHOENIX_RESULT {"present":false}\n'; return; }
+  exists || { result '{"present":false}'; return; }
   if [ "$allow_destroy" != 1 ] && zfs_holds_data "$name"; then
     die "holds data; not destroyed. Set phoenix:allowDataDestruction true (and unprotect the resource) to destroy it"
   fi
@@ -119,7 +116,7 @@ delete() {
     sleep 1
   done
   echo "destroyed pool $name" >&2
-  printf 'PHOENIX_RESULT {"present":false}\n'
+  result '{"present":false}'
 }
 
 run_action "$action"

@@ -1,12 +1,34 @@
 // Shared argument handling for the subcommands: node's util.parseArgs, with usage errors turned
-// into one line and exit code 2 instead of a stack trace.
+// into one line on stderr and exit code 2 instead of a stack trace. Every subcommand parses its
+// arguments here and reports its own usage errors (a bad --stack name, a bad --format) through
+// `usageError`, so `phoenix <command> <bad arguments>` always exits 2 with one line.
+import * as fs from "fs";
+import * as path from "path";
 import { parseArgs, ParseArgsConfig } from "util";
+import { repoRoot } from "../../features/registry";
+import { STACK_NAME } from "../config/patterns";
 
 export type Options = NonNullable<ParseArgsConfig["options"]>;
 
 export type Parsed<T extends Options> = ReturnType<typeof parseArgs<{ options: T; allowPositionals: false; strict: true }>>["values"];
 
-/** Parses `argv`; on a usage error prints it with the usage text and returns the exit code 2. */
+/** Exit code of every usage error (unknown option, missing or malformed option value). */
+const USAGE_EXIT = 2;
+
+/**
+ * Writes one usage-error line, `phoenix <command>: <message> (see phoenix <command> --help)`, to
+ * stderr and returns USAGE_EXIT for the command to return.
+ */
+export function usageError(command: string, message: string): number {
+  process.stderr.write(`phoenix ${command}: ${message.replace(/\s*\n\s*/g, " ")} (see phoenix ${command} --help)\n`);
+  return USAGE_EXIT;
+}
+
+/**
+ * Parses `argv` (the arguments after the command name; no positionals) against `options`.
+ * `--help` (when `options` has `help`) prints `usage` to stdout and returns `{ exit: 0 }`; a usage
+ * error prints one line (usageError) and returns `{ exit: 2 }`; otherwise `{ values }`.
+ */
 export function parseCommandArgs<T extends Options>(
   command: string,
   argv: string[],
@@ -21,7 +43,29 @@ export function parseCommandArgs<T extends Options>(
     }
     return { values: values as Parsed<T> };
   } catch (err) {
-    process.stderr.write(`phoenix ${command}: ${(err as Error).message}\n\n${usage}`);
-    return { exit: 2 };
+    return { exit: usageError(command, (err as Error).message) };
   }
+}
+
+/** The settings file `--stack NAME` names: `stacks/Pulumi.<NAME>.yaml` under the repository root. */
+export function stackFilePath(stack: string): string {
+  return path.join(repoRoot(), "stacks", `Pulumi.${stack}.yaml`);
+}
+
+/** Options of every command that works on one stack: `--stack NAME`, `--config-dir DIR`, `--help`. */
+export const STACK_OPTIONS = {
+  stack: { type: "string" },
+  "config-dir": { type: "string" },
+  help: { type: "boolean", short: "h", default: false },
+} as const;
+
+/**
+ * Checks a `--stack` value: a STACK_NAME whose settings file exists. Returns undefined when it
+ * does, else writes the usage error and returns its exit code (2).
+ */
+export function stackUsageError(command: string, stack: string): number | undefined {
+  if (!STACK_NAME.test(stack)) return usageError(command, `--stack: invalid stack name ${JSON.stringify(stack)}`);
+  const file = stackFilePath(stack);
+  if (!fs.existsSync(file)) return usageError(command, `--stack ${stack}: no stack settings file ${path.relative(process.cwd(), file)}`);
+  return undefined;
 }

@@ -34,30 +34,24 @@ fact nvidia_modinfo modinfo -F version nvidia
 fact reboot_required test -e /var/run/reboot-required
 IFS='
 '
-i=0
-for p in $PHOENIX_PERM_PATHS; do
-  fact "perm_$i" pvesh get /access/permissions --userid "$PHOENIX_TOKEN" --path "$p" --output-format json
-  i=$((i + 1))
-done
-i=0
-for q in $PHOENIX_CONTENT; do
-  fact "content_$i" pvesh get "/nodes/$PHOENIX_NODE/storage/${q% *}/content" --content "${q#* }" --output-format json
-  i=$((i + 1))
-done
-i=0
-for f in $PHOENIX_FILES; do
-  fact "file_$i" test -f "$f"
-  i=$((i + 1))
-done
-i=0
-for u in $PHOENIX_URLS; do
-  fact "url_$i" curl -fsSIL --max-time 20 -o /dev/null "$u"
-  i=$((i + 1))
-done
-i=0
-for d in $PHOENIX_DISKS; do
-  fact "disk_$i" readlink -e "$d"
-  i=$((i + 1))
-done
+# One fact per line of a list: `each_fact PREFIX LIST FUNCTION` records `FUNCTION line` as
+# PREFIX_0, PREFIX_1, ... (the order of the list, as the TypeScript side numbers its queries).
+each_fact() {
+  local prefix=$1 list=$2 fn=$3 item i=0
+  for item in $list; do
+    fact "${prefix}_$i" "$fn" "$item"
+    i=$((i + 1))
+  done
+}
+query_perm() { pvesh get /access/permissions --userid "$PHOENIX_TOKEN" --path "$1" --output-format json; }
+query_content() { pvesh get "/nodes/$PHOENIX_NODE/storage/${1% *}/content" --content "${1#* }" --output-format json; }
+query_file() { test -f "$1"; }
+query_url() { curl -fsSIL --max-time 20 -o /dev/null "$1"; }
+query_disk() { readlink -e "$1"; }
+each_fact perm "$PHOENIX_PERM_PATHS" query_perm
+each_fact content "$PHOENIX_CONTENT" query_content
+each_fact file "$PHOENIX_FILES" query_file
+each_fact url "$PHOENIX_URLS" query_url
+each_fact disk "$PHOENIX_DISKS" query_disk
 if [ -n "$PHOENIX_TEMPLATES" ]; then fact pveam pveam available --section system; fi
 printf 'PHOENIX_RESULT {%s}\n' "$facts"

@@ -12,7 +12,6 @@
 // Exit 0 when nothing fails, 1 otherwise, 2 on usage errors; `--json` for the pipeline.
 import { readFileSync } from "fs";
 import * as path from "path";
-import { parseArgs } from "util";
 import { loadPhoenixConfig } from "../config/load";
 import type { ContainerModel, PhoenixModel, VmModel } from "../config/model";
 import { stackSettingsFrom, type StackSettings } from "../settings";
@@ -21,6 +20,7 @@ import { runHostScript } from "../../providers/base/host-script";
 import { cloudImage } from "../components/cloud-init";
 import { imageStorage, snippetsStorage } from "../deployment/index";
 import { readStackConfig } from "./plan";
+import { parseCommandArgs, STACK_OPTIONS, stackUsageError, usageError } from "./args";
 import { repoRoot } from "../../features/registry";
 
 /** `ok`: ready; `warn`: works, but look; `fail`: `pulumi up` would fail or do harm (exit 1). */
@@ -183,7 +183,7 @@ export function rootOnlyReasons(model: PhoenixModel): string[] {
  * `nvidia-smi --query-gpu`, `pveam available`, `readlink`, `test`, `curl -I` (a HEAD request from the host). Each
  * fact is `"name": {"code": <exit code>, "out": "<stdout, base64>"}` in the PHOENIX_RESULT object.
  */
-export function factsScript(): string {
+function factsScript(): string {
   return readFileSync(path.join(repoRoot(), "infra", "cli", "doctor-facts.sh"), "utf8");
 }
 
@@ -209,7 +209,7 @@ export interface FactQueries {
 const LINE_SAFE = /^[^\n\0]*$/;
 
 /** Runs the facts script over `session` (no lock) and decodes every fact. */
-export async function gatherFacts(session: SshSession, q: FactQueries, timeoutMs = 120_000): Promise<Record<string, Fact>> {
+async function gatherFacts(session: SshSession, q: FactQueries, timeoutMs = 120_000): Promise<Record<string, Fact>> {
   for (const v of [q.token, q.node, ...q.permPaths, ...q.content.flat(), ...q.files, ...q.urls, ...q.disks]) {
     if (!LINE_SAFE.test(v)) throw new Error(`doctor: a value holds a newline: ${JSON.stringify(v)}`);
   }
@@ -322,7 +322,7 @@ function roleFor(privs: string[]): string | undefined {
 }
 
 /** The `root` check from `id -u` and `id -un` as the session runs commands (through sudo -n when set). */
-export function rootCheck(login: string, uid: string, user: string): CheckResult {
+function rootCheck(login: string, uid: string, user: string): CheckResult {
   if (uid === "0") return { status: "ok", check: "root", found: login === "root" ? "logged in as root" : `${login} runs commands as root through sudo -n` };
   return {
     status: "fail",
@@ -783,64 +783,63 @@ export function formatReport(r: DoctorReport): string {
 
 /** The API identity the proxmoxve provider uses: `--api-token-id`, the stack's non-secret
  *  `proxmoxve:username`, or the id part (before `=`) of PROXMOX_VE_API_TOKEN. */
-export function apiAuth(option: string | undefined, config: Record<string, string>, env: NodeJS.ProcessEnv): ApiAuth {
+function apiAuth(option: string | undefined, config: Record<string, string>, env: NodeJS.ProcessEnv): ApiAuth {
   const tokenId = option ?? (env.PROXMOX_VE_API_TOKEN ? env.PROXMOX_VE_API_TOKEN.split("=")[0] : undefined);
   if (tokenId) return { kind: "token", id: tokenId };
   const user = config["proxmoxve:username"] ?? env.PROXMOX_VE_USERNAME;
-  if (user && user !== "[secret]") return { kind: "user", id: user };
+  if (user) return { kind: "user", id: user };
   return { kind: "unknown" };
 }
 
 const TOKEN_ID = /^[^\s:/!]+@[A-Za-z][A-Za-z0-9._-]*![A-Za-z][A-Za-z0-9._-]*$/;
 
-const USAGE =
-  "usage: phoenix doctor [--stack NAME] [--config-dir DIR] [--config KEY=VALUE ...] [--api-token-id USER@REALM!NAME] [--json]\n" +
-  "Read-only preflight of the stack's Proxmox host: SSH and its pinned host key, root or sudo, the\n" +
-  "Proxmox version, the API token's privileges, storages, templates, cloud images, guest ids, free\n" +
-  "space, ZFS pools and disks, the NVIDIA module, cgroup2. Changes nothing on the host.\n" +
-  "One line per check: `ok|warn|fail  <check>: <found>  → <fix>`. Exit 0 when nothing fails, 1 otherwise.\n" +
-  "The SSH key comes from PHOENIX_SSH_PRIVATE_KEY (or the agent), the token id from --api-token-id or\n" +
-  "PROXMOX_VE_API_TOKEN (only the part before `=` is used). --config overrides a stack setting, e.g.\n" +
-  "--config phoenix:sshHost=10.0.0.13 --config 'phoenix:sshHostKey=SHA256:...'.\n";
+export const USAGE = `usage: phoenix doctor [--stack NAME] [--config-dir DIR] [--config KEY=VALUE ...] [--api-token-id USER@REALM!NAME] [--json]
+
+Read-only preflight of the stack's Proxmox host: SSH and its pinned host key, root or sudo, the
+Proxmox version, the API token's privileges, storages, templates, cloud images, guest ids, free
+space, ZFS pools and disks, the NVIDIA module, cgroup2. Changes nothing on the host.
+One line per check: \`ok|warn|fail  <check>: <found>  → <fix>\`. Exit 0 when nothing fails, 1 otherwise.
+The SSH key comes from PHOENIX_SSH_PRIVATE_KEY (or the agent).
+
+options:
+  --stack NAME                  the stack whose settings apply (stacks/Pulumi.NAME.yaml; default dev)
+  --config-dir DIR              folder holding the three Phoenix JSON files (default: the stack's
+                                phoenix:configDir, else stacks/NAME)
+  --config KEY=VALUE            override a stack setting, repeatable, e.g.
+                                --config phoenix:sshHost=10.0.0.13 --config 'phoenix:sshHostKey=SHA256:...'
+  --api-token-id USER@REALM!NAME  the API token whose privileges are checked (default: the part
+                                before \`=\` of PROXMOX_VE_API_TOKEN, else proxmoxve:username)
+  --json                        print the report as JSON
+  -h, --help                    show this help
+`;
+
+export const OPTIONS = {
+  ...STACK_OPTIONS,
+  config: { type: "string", multiple: true },
+  "api-token-id": { type: "string" },
+  json: { type: "boolean", default: false },
+} as const;
 
 /** `phoenix doctor` (argv without the command name): prints the report; returns 0 when no check
  *  fails, 1 when one does (or the files are invalid), 2 on usage errors. */
 export async function run(argv: string[]): Promise<number> {
-  let values: { stack?: string; "config-dir"?: string; config?: string[]; "api-token-id"?: string; json?: boolean; help?: boolean };
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        stack: { type: "string", default: "dev" },
-        "config-dir": { type: "string" },
-        config: { type: "string", multiple: true },
-        "api-token-id": { type: "string" },
-        json: { type: "boolean", default: false },
-        help: { type: "boolean", short: "h", default: false },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (err) {
-    process.stderr.write(`phoenix doctor: ${(err as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  const usage = (msg: string) => {
-    process.stderr.write(`phoenix doctor: ${msg}\n\n${USAGE}`);
-    return 2;
-  };
-  if (!/^[A-Za-z0-9_.-]+$/.test(values.stack!)) return usage(`invalid stack name ${JSON.stringify(values.stack)}`);
+  const parsed = parseCommandArgs("doctor", argv, OPTIONS, USAGE);
+  if ("exit" in parsed) return parsed.exit;
+  const { values } = parsed;
+  const usage = (msg: string) => usageError("doctor", msg);
+  const stackName = values.stack ?? "dev";
+  const bad = stackUsageError("doctor", stackName);
+  if (bad !== undefined) return bad;
   const tokenOpt = values["api-token-id"];
   if (tokenOpt !== undefined && !TOKEN_ID.test(tokenOpt)) return usage(`--api-token-id: expected USER@REALM!NAME, got ${JSON.stringify(tokenOpt)}`);
+  // The stack's plain settings: keys held encrypted (secure:) are not known offline and are left
+  // out, so their defaults or the environment apply.
   let config: Record<string, string>;
   try {
-    config = readStackConfig(values.stack!).config;
+    const stack = readStackConfig(stackName);
+    config = Object.fromEntries(Object.entries(stack.config).filter(([k]) => !stack.secretKeys.includes(k)));
   } catch (err) {
-    return usage((err as Error).message);
+    return usage(`--stack ${stackName}: ${(err as Error).message}`);
   }
   for (const kv of values.config ?? []) {
     const i = kv.indexOf("=");
@@ -850,10 +849,7 @@ export async function run(argv: string[]): Promise<number> {
   if (values["config-dir"]) config["phoenix:configDir"] = path.resolve(values["config-dir"]);
   let settings: StackSettings;
   try {
-    settings = stackSettingsFrom(values.stack!, (key) => {
-      const v = config[`phoenix:${key}`];
-      return v === "[secret]" ? undefined : v;
-    });
+    settings = stackSettingsFrom(stackName, (key) => config[`phoenix:${key}`]);
   } catch (err) {
     return usage((err as Error).message);
   }

@@ -1,7 +1,7 @@
 // `phoenix graph [--config-dir DIR] [--format mermaid|json] [--stats]`: the provisioning graph.
 import { loadPhoenixConfig } from "../config/load";
 import { buildGraph, graphStats, toJson, toMermaid } from "../graph";
-import { parseCommandArgs } from "./args";
+import { parseCommandArgs, usageError } from "./args";
 import { readStackConfig } from "./plan";
 import { stackSettingsFrom } from "../settings";
 import type { LoadOptions } from "../config/load";
@@ -23,7 +23,7 @@ options:
   -h, --help         show this help
 `;
 
-const OPTIONS = {
+export const OPTIONS = {
   "config-dir": { type: "string" },
   stack: { type: "string" },
   format: { type: "string" },
@@ -36,8 +36,7 @@ export async function run(argv: string[]): Promise<number> {
   if ("exit" in parsed) return parsed.exit;
   const format = parsed.values.format ?? "mermaid";
   if (format !== "mermaid" && format !== "json") {
-    process.stderr.write(`phoenix graph: --format must be mermaid or json; got ${JSON.stringify(format)}\n`);
-    return 2;
+    return usageError("graph", `--format must be mermaid or json; got ${JSON.stringify(format)}`);
   }
   let dir = parsed.values["config-dir"] ?? "stacks/dev";
   let load: LoadOptions = {};
@@ -49,8 +48,7 @@ export async function run(argv: string[]): Promise<number> {
       dir = parsed.values["config-dir"] ?? settings.configDir;
       load = { defaultNode: settings.node, nodes: settings.nodes.map((n) => n.name), allow: settings.allow };
     } catch (err) {
-      process.stderr.write(`phoenix graph: ${(err as Error).message.split("\n").join("\nphoenix graph: ")}\n`);
-      return 2;
+      return usageError("graph", (err as Error).message);
     }
   }
   const result = loadPhoenixConfig(dir, load);

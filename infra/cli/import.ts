@@ -12,13 +12,14 @@
 import * as fs from "fs";
 import { createRequire } from "module";
 import * as path from "path";
-import { parseArgs } from "util";
 import { loadPhoenixConfig } from "../config/load";
+import { NODE_NAME } from "../config/patterns";
 import type { PhoenixModel } from "../config/model";
 import { repoRoot } from "../../features/registry";
 import { cloudImage } from "../components/cloud-init";
 import { containerNames, deploymentNodes, deploymentOf, hostOf, imageStorage, vmNames } from "../deployment/index";
 import { readStackConfig } from "./plan";
+import { parseCommandArgs, STACK_OPTIONS, stackUsageError, usageError } from "./args";
 
 
 export interface ImportSpec {
@@ -43,7 +44,6 @@ export interface ImportFile {
 }
 
 
-const NODE_NAME = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 
 function proxmoxPlugin(): { version?: string; pluginDownloadUrl?: string } {
   // The package's own plugin metadata (package.json "pulumi" block) pins the provider binary.
@@ -115,48 +115,48 @@ export function stackImportSettings(stack: string): { configDir: string; node: s
   return { configDir, node: config["phoenix:node"] ?? "pve" };
 }
 
-const USAGE =
-  "usage: phoenix import --stack NAME [--out FILE] [--only ID,ID...] [--with-images]\n" +
-  "Writes a Pulumi import file adopting the stack's existing containers and VMs (--only: just these\n" +
-  "IDs, those `pct list` and `qm list` show; --with-images: also the cloud images of root VM\n" +
-  "templates, when already on the host); then run\n" +
-  "  pulumi import --stack NAME --file FILE --generate-code=false\n";
+export const USAGE = `usage: phoenix import --stack NAME [--config-dir DIR] [--out FILE] [--only ID,ID...] [--with-images]
+
+Writes a Pulumi import file adopting the stack's existing containers and VMs; then run
+  pulumi import --stack NAME --file FILE --generate-code=false
+
+options:
+  --stack NAME       the stack whose settings apply (stacks/Pulumi.NAME.yaml; required)
+  --config-dir DIR   folder holding the three Phoenix JSON files (default: the stack's
+                     phoenix:configDir, else stacks/NAME)
+  --out FILE         write the import file here (default: stdout)
+  --only ID,ID...    just these guest IDs (those \`pct list\` and \`qm list\` show)
+  --with-images      also the cloud images of root VM templates, when already on the host
+  -h, --help         show this help
+`;
+
+export const OPTIONS = {
+  ...STACK_OPTIONS,
+  out: { type: "string" },
+  only: { type: "string" },
+  "with-images": { type: "boolean", default: false },
+} as const;
 
 export async function run(argv: string[]): Promise<number> {
-  let values: { stack?: string; out?: string; only?: string; "with-images"?: boolean; help?: boolean };
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        stack: { type: "string" },
-        out: { type: "string" },
-        only: { type: "string" },
-        "with-images": { type: "boolean", default: false },
-        help: { type: "boolean", short: "h", default: false },
-      },
-      strict: true,
-    }));
-  } catch (err) {
-    process.stderr.write(`phoenix import: ${(err as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  if (!values.stack || !/^[A-Za-z0-9_.-]+$/.test(values.stack)) {
-    process.stderr.write(`phoenix import: --stack NAME is required\n${USAGE}`);
-    return 2;
-  }
+  const parsed = parseCommandArgs("import", argv, OPTIONS, USAGE);
+  if ("exit" in parsed) return parsed.exit;
+  const { values } = parsed;
+  if (values.stack === undefined) return usageError("import", "--stack NAME is required");
+  const bad = stackUsageError("import", values.stack);
+  if (bad !== undefined) return bad;
   let only: number[] | undefined;
   if (values.only !== undefined) {
-    if (!/^\d+(,\d+)*$/.test(values.only.replace(/\s+/g, ""))) {
-      process.stderr.write(`phoenix import: --only takes guest IDs separated by commas, e.g. 900,901,950\n`);
-      return 2;
-    }
+    if (!/^\d+(,\d+)*$/.test(values.only.replace(/\s+/g, ""))) return usageError("import", "--only takes guest IDs separated by commas, e.g. 900,901,950");
     only = values.only.replace(/\s+/g, "").split(",").map(Number);
   }
-  const { configDir, node } = stackImportSettings(values.stack);
+  let settings: { configDir: string; node: string };
+  try {
+    settings = stackImportSettings(values.stack);
+  } catch (err) {
+    return usageError("import", `--stack ${values.stack}: ${(err as Error).message}`);
+  }
+  const node = settings.node;
+  const configDir = values["config-dir"] !== undefined ? path.resolve(values["config-dir"]) : settings.configDir;
   const loaded = loadPhoenixConfig(configDir, { defaultNode: node });
   if (!loaded.ok) {
     process.stderr.write(`phoenix import: invalid Phoenix configuration in ${configDir}:\n${loaded.errors.join("\n")}\n`);

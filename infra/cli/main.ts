@@ -55,7 +55,7 @@ export async function main(argv: string[]): Promise<number> {
     return command === undefined ? 2 : 0;
   }
   if (!Object.prototype.hasOwnProperty.call(COMMANDS, command)) {
-    process.stderr.write(`phoenix: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
+    process.stderr.write(`phoenix: unknown command ${JSON.stringify(command)} (commands: ${Object.keys(COMMANDS).join(", ")}; see phoenix --help)\n`);
     return 2;
   }
   const mod = loadCommand(command);

@@ -5,7 +5,6 @@
 import * as fs from "fs";
 import { createRequire } from "module";
 import * as path from "path";
-import { parseArgs } from "util";
 import * as pulumi from "@pulumi/pulumi";
 import type { RegisterResourceRequest, RegisterResourceResponse } from "@pulumi/pulumi/proto/resource_pb";
 import { readStackFile } from "../config/stack-settings";
@@ -13,6 +12,7 @@ import { repoRoot } from "../../features/registry";
 import { stackSettingsFrom } from "../settings";
 import { loadPhoenixConfig } from "../config/load";
 import { deploymentOf } from "../deployment/index";
+import { parseCommandArgs, STACK_OPTIONS, stackFilePath, stackUsageError } from "./args";
 
 export interface PlannedResource {
   type: string;
@@ -80,7 +80,7 @@ export interface PlanOptions {
 
 /** Reads `stacks/Pulumi.<stack>.yaml` into flat `namespace:key → string` config. */
 export function readStackConfig(stack: string): { config: Record<string, string>; secretKeys: string[] } {
-  const file = path.join(repoRoot(), "stacks", `Pulumi.${stack}.yaml`);
+  const file = stackFilePath(stack);
   if (!fs.existsSync(file)) throw new Error(`no stack settings file ${path.relative(process.cwd(), file)}`);
   const { plain, secretKeys } = readStackFile(file);
   // Encrypted with the stack's secrets provider: offline we only know the key is set.
@@ -215,7 +215,7 @@ function unwrapSecrets(v: unknown): unknown {
 const UNKNOWN_VALUE = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 
 /** Inputs for display: secrets masked, unknowns marked, `__provider` left out. */
-export function showInputs(fields: Record<string, unknown>): Record<string, unknown> {
+function showInputs(fields: Record<string, unknown>): Record<string, unknown> {
   const show = (v: unknown): unknown => {
     if (isSecretValue(v)) return "[secret]";
     if (v === UNKNOWN_VALUE) return "[unknown]";
@@ -247,26 +247,30 @@ export function formatPlanText(plan: PlanResult): string {
   return lines.join("\n");
 }
 
+export const USAGE = `usage: phoenix plan [--stack NAME] [--config-dir DIR] [--json]
+
+Runs the Pulumi program offline under the SDK's mock monitor and lists every resource it declares,
+with its parent and dependencies. Exit 1 when the program refuses the configuration.
+
+options:
+  --stack NAME       the stack whose settings apply (stacks/Pulumi.NAME.yaml; default dev)
+  --config-dir DIR   folder holding the three Phoenix JSON files (default: the stack's
+                     phoenix:configDir, else stacks/NAME)
+  --json             print JSON with each resource's inputs (what goes to the API and to each host
+                     step; secrets as [secret])
+  -h, --help         show this help
+`;
+
+export const OPTIONS = { ...STACK_OPTIONS, json: { type: "boolean", default: false } } as const;
+
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      stack: { type: "string", default: "dev" },
-      "config-dir": { type: "string" },
-      json: { type: "boolean", default: false },
-      help: { type: "boolean", short: "h", default: false },
-    },
-    strict: true,
-  });
-  if (values.help) {
-    process.stdout.write(
-      "usage: phoenix plan [--stack NAME] [--config-dir DIR] [--json]\n" +
-        "Runs the Pulumi program offline under the SDK's mock monitor and lists every resource it declares.\n" +
-        "--json adds each resource's inputs (what goes to the API and to each host step; secrets as [secret]).\n",
-    );
-    return 0;
-  }
-  const plan = await planStack({ stack: values.stack!, configDir: values["config-dir"] });
+  const parsed = parseCommandArgs("plan", argv, OPTIONS, USAGE);
+  if ("exit" in parsed) return parsed.exit;
+  const { values } = parsed;
+  const stack = values.stack ?? "dev";
+  const bad = stackUsageError("plan", stack);
+  if (bad !== undefined) return bad;
+  const plan = await planStack({ stack, configDir: values["config-dir"] });
   if (plan.errors.length) {
     for (const e of plan.errors) process.stderr.write(`${e}\n`);
     return 1;

@@ -17,7 +17,7 @@ options:
   -h, --help   show this help
 `;
 
-const OPTIONS = {
+export const OPTIONS = {
   out: { type: "string" },
   check: { type: "boolean" },
   help: { type: "boolean", short: "h" },

@@ -6,8 +6,8 @@ import { loadPhoenixConfig } from "../config/load";
 import { allowancesOf, checkStackFile, parseNodesSetting } from "../config/stack-settings";
 import { NODE_NAME } from "../config/patterns";
 import { stackFirewallLockout, stackSettingsFrom } from "../settings";
-import { repoRoot } from "../../features/registry";
-import { parseCommandArgs } from "./args";
+import { parseCommandArgs, stackFilePath, usageError } from "./args";
+import { STACK_NAME } from "../config/patterns";
 
 export const USAGE = `usage: phoenix validate [--config-dir DIR] [--stack NAME] [--quiet]
 
@@ -29,7 +29,7 @@ options:
   -h, --help         show this help
 `;
 
-const OPTIONS = {
+export const OPTIONS = {
   "config-dir": { type: "string" },
   stack: { type: "string" },
   quiet: { type: "boolean" },
@@ -52,10 +52,11 @@ export async function run(argv: string[]): Promise<number> {
   // The stack's settings file: --stack NAME is stacks/Pulumi.NAME.yaml; without it,
   // Pulumi.<folder name>.yaml next to the folder, when there is one. Either way its settings and
   // the checks that depend on them (allowances, the firewall lock-out guard) apply.
+  if (parsed.values.stack !== undefined && !STACK_NAME.test(parsed.values.stack)) return usageError("validate", `--stack: invalid stack name ${JSON.stringify(parsed.values.stack)}`);
   const stack = parsed.values.stack ?? path.basename(path.resolve(dir));
   const stackFile =
     parsed.values.stack !== undefined
-      ? path.join(repoRoot(), "stacks", `Pulumi.${stack}.yaml`)
+      ? stackFilePath(stack)
       : path.join(path.dirname(path.resolve(dir)), `Pulumi.${stack}.yaml`);
   let stackErrors: string[] = [];
   let stackValues: Record<string, string> = {};

@@ -77,7 +77,7 @@ export interface GuestFirewall {
 
 /** pve-firewall's `$pve_fw_macros` and `$pve_ipv6fw_macros` (Firewall.pm): macro → what it opens
  *  (`proto/dport`; only ACCEPT-relevant PARAM rules). Lookup is case-insensitive, stored in this spelling. */
-export const FIREWALL_MACROS: Record<string, string[]> = {
+const FIREWALL_MACROS: Record<string, string[]> = {
   Amanda: ["tcp/10080", "udp/10080"], Auth: ["tcp/113"], BGP: ["tcp/179"], BitTorrent: ["tcp/6881:6889", "udp/6881"],
   BitTorrent32: ["tcp/6881:6999", "udp/6881"], CVS: ["tcp/2401"], Ceph: ["tcp/3300", "tcp/6789", "tcp/6800:7300"],
   Citrix: ["tcp/1494", "tcp/2598", "udp/1604"], DAAP: ["tcp/3689", "udp/3689"], DCC: ["tcp/6277"], DHCPfwd: ["udp/67:68"],
@@ -196,7 +196,7 @@ type AddressSpec =
   | { kind: "ipset"; name: string };
 
 /** parse_address_list (Firewall.pm): `+ipset`, an alias name, or IPs/networks by commas (a range only alone). */
-export function parseAddressList(text: string): AddressSpec {
+function parseAddressList(text: string): AddressSpec {
   const ipset = /^\+(?:(?:guest|dc)\/)?(\S+)$/.exec(text);
   if (ipset) {
     if (!SET_NAME.test(ipset[1]) || ipset[1].length > 64) throw new Error(`invalid ipset name ${show(text)}`);
@@ -603,7 +603,7 @@ export interface FirewallAccess {
 }
 
 /** The Proxmox API port (pveproxy). */
-export const PROXMOX_API_PORT = 8006;
+const PROXMOX_API_PORT = 8006;
 
 function coversAll(outer: AddressRange[], inner: AddressRange): boolean {
   return outer.some((o) => o.version === inner.version && o.lo <= inner.lo && o.hi >= inner.hi);

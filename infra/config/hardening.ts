@@ -15,7 +15,7 @@ import type { RuleInput } from "./rules";
 import { HYPERVISOR_FILE, LXC_FILE, VM_FILE } from "./schema";
 import { RawLxcAllowances, allowed, checkBindSource, checkRawLxcLine, describe, normaliseHostPath, sensitiveHostPath, sensitiveSharePath } from "./lxc-raw";
 import { sambaOptionProblem } from "./samba-options";
-import { ABSOLUTE_PATH, HOSTNAME, IPV4 } from "./patterns";
+import { ABSOLUTE_PATH, HOSTNAME, IPV4, SCRIPT_DIR_PATH, SCRIPT_DISK_PATH, SCRIPT_SHARE_PATH, STORAGE_ID } from "./patterns";
 import { cloudImage } from "../components/cloud-init";
 
 type Check = (input: RuleInput, findings: Findings, allow: RawLxcAllowances) => void;
@@ -30,7 +30,7 @@ function rawIndex(c: ContainerModel, i: number): number {
 }
 
 /** Raw LXC lines: Proxmox's whitelist, cgroup v2 names, known capabilities, no widening without an allowance. */
-export const rawLxcLines: Check = (input, findings, allow) => {
+const rawLxcLines: Check = (input, findings, allow) => {
   for (const c of input.containers) {
     c.lxcOptions.forEach((o, i) => {
       for (const f of checkRawLxcLine(o.key, o.value)) {
@@ -41,7 +41,7 @@ export const rawLxcLines: Check = (input, findings, allow) => {
 };
 
 /** Bind-mount sources (`mount_points`, `shared_volumes`) outside sensitive host paths, after normalising. */
-export const bindSources: Check = (input, findings, allow) => {
+const bindSources: Check = (input, findings, allow) => {
   for (const c of input.containers) {
     const raw = Array.isArray(c.raw.mount_points) ? (c.raw.mount_points as { host_path?: unknown }[]) : [];
     raw.forEach((m, i) => {
@@ -60,7 +60,7 @@ export const bindSources: Check = (input, findings, allow) => {
 
 /** NFS export and Samba share paths outside the host's system paths (sensitiveSharePath, after
  *  normalising) unless phoenix:allowHostPaths; nfs_export.sh and samba_share.sh refuse the same. */
-export const sharePaths: Check = (input, findings, allow) => {
+const sharePaths: Check = (input, findings, allow) => {
   if (allow.hostPaths) return;
   const refuse = (what: string, p: string, at: PathSegment[]) => {
     const hit = sensitiveSharePath(p);
@@ -73,7 +73,7 @@ export const sharePaths: Check = (input, findings, allow) => {
 };
 
 /** `id_maps` never map container ids onto host uid/gid 0 (host root) unless phoenix:allowRawLxc. */
-export const idMapsOntoRoot: Check = (input, findings, allow) => {
+const idMapsOntoRoot: Check = (input, findings, allow) => {
   if (allow.rawLxc) return;
   for (const c of input.containers) {
     const raw = Array.isArray(c.raw.id_maps) ? (c.raw.id_maps as { type?: unknown; host_id?: unknown; container_id?: unknown }[]) : [];
@@ -87,7 +87,7 @@ export const idMapsOntoRoot: Check = (input, findings, allow) => {
 };
 
 /** Samba share options: allow-listed parameters only. */
-export const sambaOptions: Check = (input, findings) => {
+const sambaOptions: Check = (input, findings) => {
   (input.host.samba?.shares ?? []).forEach((s, i) => {
     for (const key of Object.keys(s.options)) {
       const problem = sambaOptionProblem(key);
@@ -113,7 +113,7 @@ export const pctOptions: Check = (input, findings) => {
 };
 
 /** Values components would throw on during `plan`. */
-export const planRefusals: Check = (input, findings) => {
+const planRefusals: Check = (input, findings) => {
   const arc = input.host.zfs.arcMaxGb;
   if (arc !== undefined && !Number.isInteger(arc)) {
     findings.error(HYPERVISOR_FILE, ["zfs", "arc_max_gb"], `must be a whole number of GiB; got ${arc}`);
@@ -164,11 +164,9 @@ export const planRefusals: Check = (input, findings) => {
 
 /** Host-side checks of features/hypervisor/*.sh that are stricter than the schema's patterns:
  *  validate refuses first, naming the field (the scripts' regexes are quoted in each message). */
-export const hostScriptRefusals: Check = (input, findings) => {
-  const HOST_PATH = /^\/[A-Za-z0-9_.@+/-]*$/; // samba_share.sh, nfs_export.sh
-  const DIR_TARGET = /^\/[A-Za-z0-9_./-]*$/; // proxmox_storage.sh, zfs_pool.sh mountpoint
-  const STORAGE = /^[A-Za-z][A-Za-z0-9._-]*[A-Za-z0-9]$/; // proxmox_storage.sh
-  const DISK = /^\/[A-Za-z0-9_./:+-]+$/; // zfs_pool.sh
+const hostScriptRefusals: Check = (input, findings) => {
+  // The scripts' checks (features/hypervisor/lib/checks.sh), spelled in patterns.ts.
+  const [HOST_PATH, DIR_TARGET, STORAGE, DISK] = [SCRIPT_SHARE_PATH, SCRIPT_DIR_PATH, STORAGE_ID, SCRIPT_DISK_PATH];
   const arc = input.host.zfs.arcMaxGb;
   if (arc !== undefined && Number.isInteger(arc) && arc > 99_999) {
     findings.error(HYPERVISOR_FILE, ["zfs", "arc_max_gb"], `must be at most 99999 GiB; got ${arc}`);
@@ -197,7 +195,7 @@ export const hostScriptRefusals: Check = (input, findings) => {
 };
 
 /** Risky but legal values: warnings (the policy pack turns them into violations in prod). */
-export const riskyValues: Check = (input, findings) => {
+const riskyValues: Check = (input, findings) => {
   const nv = input.host.nvidiaDriver;
   if (nv && nv.runfileUrl.startsWith("http://") && !nv.runfileSha256) {
     findings.warn(HYPERVISOR_FILE, ["nvidia_driver", "runfile_url"], "plain http:// download without runfile_sha256: anyone on the path can replace the driver (use https or set runfile_sha256)");
@@ -215,7 +213,7 @@ export const riskyValues: Check = (input, findings) => {
   });
 };
 
-export const HARDENING_CHECKS: Record<string, Check> = { rawLxcLines, bindSources, sharePaths, idMapsOntoRoot, sambaOptions, pctOptions, planRefusals, hostScriptRefusals, riskyValues };
+const HARDENING_CHECKS: Record<string, Check> = { rawLxcLines, bindSources, sharePaths, idMapsOntoRoot, sambaOptions, pctOptions, planRefusals, hostScriptRefusals, riskyValues };
 
 /** Runs every hardening check; `allow` are the stack's allowances (`phoenix:allowRawLxc`, `phoenix:allowHostPaths`). */
 export function runHardeningChecks(input: RuleInput, findings: Findings, allow: RawLxcAllowances = {}): void {

@@ -88,7 +88,7 @@ const CGROUP_V2: Record<string, string> = {
 };
 
 /** Capability names, capabilities(7), lower case without `CAP_` (as LXC reads them). */
-export const CAPABILITIES = new Set([
+const CAPABILITIES = new Set([
   "chown", "dac_override", "dac_read_search", "fowner", "fsetid", "kill", "setgid", "setuid", "setpcap",
   "linux_immutable", "net_bind_service", "net_broadcast", "net_admin", "net_raw", "ipc_lock", "ipc_owner",
   "sys_module", "sys_rawio", "sys_chroot", "sys_ptrace", "sys_pacct", "sys_admin", "sys_boot", "sys_nice",
@@ -97,7 +97,7 @@ export const CAPABILITIES = new Set([
   "checkpoint_restore",
 ]);
 /** What LXC's common.conf drops for every Proxmox container: keeping one of these widens. */
-export const DEFAULT_DROPPED_CAPS = ["mac_admin", "mac_override", "sys_time", "sys_module", "sys_rawio"];
+const DEFAULT_DROPPED_CAPS = ["mac_admin", "mac_override", "sys_time", "sys_module", "sys_rawio"];
 
 /** Host trees no container may bind-mount (with everything below them). */
 export const SENSITIVE_HOST_TREES = [

@@ -32,7 +32,7 @@ import {
   show,
   vmSchema,
 } from "./schema";
-import { ABSOLUTE_PATH, STANDARD_STORAGES } from "./patterns";
+import { ABSOLUTE_PATH, MIN_DISKS, STANDARD_STORAGES } from "./patterns";
 import { splitRawLxcLine } from "./lxc-raw";
 import { inheritGuestFirewalls, readGuestFirewall, readHostFirewall, warnInactiveGuestFirewalls } from "./firewall";
 import { LXC_FEATURES, VM_FEATURES } from "../../features/registry";
@@ -58,7 +58,7 @@ const QUIET_GUEST_KEYS = new Set([
  *  application prefix, or the name of a feature followed by `_` (`docker_compose_version`). */
 const PARAM_KEY = /^(?:vllm|ollama|portainer|traefik|step|python|qdrant|llamacpp|docker|n8n|app|model|service)_[a-z0-9_]*$/;
 const FEATURE_PREFIXES = [...new Set<string>([...LXC_FEATURES, ...VM_FEATURES])].map((f) => `${f}_`);
-export function isParamKey(key: string): boolean {
+function isParamKey(key: string): boolean {
   return PARAM_KEY.test(key) || (/^[a-z][a-z0-9_]*$/.test(key) && FEATURE_PREFIXES.some((p) => key.startsWith(p)));
 }
 
@@ -70,7 +70,7 @@ const CONTAINER_KEYS = schemaKeys(containerSchema as unknown as z.ZodObject);
 const VM_KEYS = schemaKeys(vmSchema as unknown as z.ZodObject);
 
 /** What the Bash tool did with keys Phoenix does not use, where Phoenix knows: named in the one warning per key. */
-export const BASH_KEY_NOTES: Record<string, string> = {
+const BASH_KEY_NOTES: Record<string, string> = {
   trigger_sync_on_completion:
     "the Bash tool ran its `phoenix sync` after creating the guest; Phoenix has no separate sync step: each `pulumi up` converges what it manages (Docker stacks through Portainer are not among them)",
 };
@@ -104,7 +104,7 @@ export function parseKeyValues(text: string | undefined, separator: RegExp): Rec
 }
 
 /** `"0, 1"` → [0, 1]; `"none"` / `""` → []. */
-export function parseGpus(text: string | undefined): number[] {
+function parseGpus(text: string | undefined): number[] {
   if (!text || text === "none") return [];
   return [...new Set(text.split(",").map((s) => Number(s.trim())))].sort((a, b) => a - b);
 }
@@ -201,7 +201,7 @@ export function normaliseHost(raw: HypervisorFile, findings: Findings): HostCont
   (raw.zfs?.pools ?? []).forEach((p, i) => {
     if (poolNames.has(p.name)) findings.error(F, ["zfs", "pools", i, "name"], `pool ${p.name} is declared twice`);
     poolNames.add(p.name);
-    const minDisks = { single: 1, mirror: 2, raidz1: 3, raidz2: 4, raidz3: 5 }[p.raid_level];
+    const minDisks = MIN_DISKS[p.raid_level];
     if (p.disks.length < minDisks) {
       findings.error(F, ["zfs", "pools", i, "disks"], `raid_level ${p.raid_level} needs at least ${minDisks} disks; got ${p.disks.length}`);
     }
@@ -434,8 +434,8 @@ export function normaliseHost(raw: HypervisorFile, findings: Findings): HostCont
 /** Proxmox's default map for unprivileged containers (pve-container `parse_id_maps`): container
  *  ids 0..65535 → host 100000..165535, for uids and gids alike; /etc/subuid and /etc/subgid give
  *  root exactly that range on a fresh host. */
-export const DEFAULT_ID_BASE = 100_000;
-export const DEFAULT_ID_COUNT = 65_536;
+const DEFAULT_ID_BASE = 100_000;
+const DEFAULT_ID_COUNT = 65_536;
 
 /**
  * Completes a partial `id_maps` list (e.g. only `gid 33 → 33`) into the full map an unprivileged

@@ -15,7 +15,7 @@
 // test/config/hardening.test.ts fails when the two lists differ.
 
 /** Allowed share parameters: canonical name → synonyms (Samba's own spelling). */
-export const SAMBA_SHARE_PARAMETERS: Record<string, string[]> = {
+const SAMBA_SHARE_PARAMETERS: Record<string, string[]> = {
   "browseable": ["browsable"],
   "read only": ["writeable", "writable", "write ok"],
   "guest ok": ["public"],

@@ -85,7 +85,7 @@ const dnsList = text(
 
 // ---------------------------------------------------------------- phoenix_hypervisor_config.json
 
-export const adminUserSchema = object({
+const adminUserSchema = object({
   username: text(P.USERNAME, "a Linux user name"),
   password_hash: passwordHash.optional(),
   sudo_access: bool().optional(),
@@ -246,7 +246,7 @@ export const hypervisorFileSchema = object({
           /^(?:[a-z][a-z0-9_]*=[A-Za-z0-9_.,@%/:+-]+(?: +[a-z][a-z0-9_]*=[A-Za-z0-9_.,@%/:+-]+)*)?$/,
           "space-separated key=value options like 'browseable=yes writable=yes'",
         ).optional(),
-        valid_users: list(text(/^@?[a-z_][a-z0-9_-]{0,31}$/, "a user name or @group")).optional(),
+        valid_users: list(text(P.USER_OR_GROUP, "a user name or @group")).optional(),
       }),
     ).optional(),
   }).optional(),
@@ -255,8 +255,8 @@ export const hypervisorFileSchema = object({
     pools: list(
       object({
         name: text(P.ZFS_POOL, "a ZFS pool name"),
-        raid_level: z.enum(["single", "mirror", "raidz1", "raidz2", "raidz3"], {
-          error: (iss) => `must be one of single, mirror, raidz1, raidz2, raidz3; got ${show(iss.input)}`,
+        raid_level: z.enum(P.RAID_LEVELS, {
+          error: (iss) => `must be one of ${P.RAID_LEVELS.join(", ")}; got ${show(iss.input)}`,
         }),
         disks: list(text(P.DISK_PATH, "a /dev/disk/by-id/... path")).min(1, { error: "must list at least one disk" }),
       }),
@@ -371,7 +371,7 @@ export const containerSchema = object({
     "a host path to an OS template or a volume id <storage>:vztmpl/<file>",
   ).optional(),
   clone_from_ctid: guestIdRef.optional(),
-  template_snapshot_name: text(P.SNAPSHOT_NAME, "a snapshot name (letter first, letters, digits, '_-')").optional(),
+  template_snapshot_name: text(P.SNAPSHOT_NAME, "a Proxmox snapshot name (a letter, then 1-39 letters, digits, '_' or '-')").optional(),
   memory_mb: int(16).optional(),
   swap_mb: int(0).optional(),
   cores: int(1, 8192).optional(),
@@ -425,7 +425,7 @@ export const containerSchema = object({
   firewall: firewallBlock(guestFirewallSchema).optional(),
 });
 
-export const lxcFileSchema = object({
+const lxcFileSchema = object({
   $schema: z.string().optional(),
   nvidia_driver_version: text(P.VERSION, "a driver version like 580.76.05").optional(),
   nvidia_repo_url: text(P.HTTPS_URL, "an http(s) URL").optional(),
@@ -460,7 +460,7 @@ export const vmSchema = object({
   is_template: bool().optional(),
   template_image: text(P.IMAGE_FILE, "a cloud image file name like noble-server-cloudimg-amd64.img").optional(),
   clone_from_vmid: guestIdRef.optional(),
-  template_snapshot_name: text(P.SNAPSHOT_NAME, "a snapshot name (letter first, letters, digits, '_-')").optional(),
+  template_snapshot_name: text(P.SNAPSHOT_NAME, "a Proxmox snapshot name (a letter, then 1-39 letters, digits, '_' or '-')").optional(),
   cores: int(1, 8192).optional(),
   memory_mb: int(16).optional(),
   disk_size_gb: positive().optional(),
@@ -487,7 +487,7 @@ export const vmSchema = object({
   firewall: firewallBlock(guestFirewallSchema).optional(),
 });
 
-export const vmFileSchema = object({
+const vmFileSchema = object({
   $schema: z.string().optional(),
   vm_defaults: object({
     template: z.string().optional(),

@@ -4,8 +4,8 @@
 // are never parsed as code, and secrets are neither written to disk nor visible in `ps`. Values too
 // large for an environment string (over 32 KiB, non-secret) are quoted assignments at the top of the
 // script file instead, so no exec on the host fails with "Argument list too long".
-import { RESULT_MARKER } from "./types";
-import { redact, shellQuote, sshError, type SshSession } from "../ssh/index";
+import { HOST_SCRIPT_EXIT, RESULT_MARKER } from "./types";
+import { isSshError, redact, shellQuote, sshError, type SshSession } from "../ssh/index";
 
 export type HostScriptAction = "read" | "apply" | "delete";
 
@@ -35,8 +35,6 @@ const PARAM_NAME = /^[a-z][a-z0-9_]*$/;
 const LOCK_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 // An array, not a Set: Pulumi serializes a captured Set as a plain object.
 const RESERVED = ["action", "allow_destroy"];
-/** Exit code of the wrapper when the host lock could not be taken in time. */
-const LOCK_BUSY_EXIT = 75;
 
 /**
  * Largest value exported into the script's environment, in bytes. Linux refuses to exec a program
@@ -44,7 +42,7 @@ const LOCK_BUSY_EXIT = 75;
  * and every program the script starts inherits the environment. Longer (non-secret) values are set
  * as plain shell variables at the top of the script file instead (see `hostScriptPrelude`).
  */
-export const MAX_EXPORTED_VALUE_BYTES = 32 * 1024;
+const MAX_EXPORTED_VALUE_BYTES = 32 * 1024;
 
 /**
  * The export statements (small values, and every secret: secrets never go to a file) and the
@@ -111,7 +109,7 @@ export function hostScriptWrapper(lock: string | undefined, lockWaitS: number): 
     lines.push(
       "mkdir -p /run/lock",
       `exec 9>>${shellQuote(file)}`,
-      `flock -w ${lockWaitS} 9 || { echo "phoenix: host lock ${file} is busy (waited ${lockWaitS}s)" >&2; exit ${LOCK_BUSY_EXIT}; }`,
+      `flock -w ${lockWaitS} 9 || { echo "phoenix: host lock ${file} is busy (waited ${lockWaitS}s)" >&2; exit ${HOST_SCRIPT_EXIT.lockBusy}; }`,
       // The script does not inherit the lock descriptor: daemons it starts must not hold the lock.
       'bash -euo pipefail "$d/script.sh" </dev/null 9>&- 8>&-',
     );
@@ -143,7 +141,13 @@ export async function runHostScript(session: SshSession, run: HostScriptRun): Pr
   const timeoutMs = run.timeoutMs ?? 10 * 60_000;
   const lockWaitS = Math.max(1, Math.ceil(timeoutMs / 2000));
   const stdin = Buffer.concat([Buffer.from(Buffer.from(env, "utf8").toString("base64") + "\n"), Buffer.from(prelude + run.script, "utf8")]);
-  const r = await session.check(hostScriptWrapper(run.lock, lockWaitS), { stdin, timeoutMs, purpose: run.purpose, redact: secrets });
+  const r = await session.check(hostScriptWrapper(run.lock, lockWaitS), { stdin, timeoutMs, purpose: run.purpose, redact: secrets }).catch((err: unknown) => {
+    // The script refused a parameter (exit 2): say that validation let it through.
+    if (isSshError(err) && err.code === HOST_SCRIPT_EXIT.invalid) {
+      throw sshError(`${err.message} [the host script refused a parameter Phoenix's validation accepted: a Phoenix bug]`, err.purpose, err.code, err.stderrTail, err.transient);
+    }
+    throw err;
+  });
   const stdout = redact(r.stdout, secrets);
   const stderr = redact(r.stderr, secrets);
   let result: Record<string, unknown> | undefined;

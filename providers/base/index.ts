@@ -13,10 +13,11 @@
 // validates with the full schema). Secrets reach the provider only through `configure`, never
 // through captured state.
 import * as pulumi from "@pulumi/pulumi";
-import { createHash } from "crypto";
 import { z } from "zod";
 import { nodeSecretsFromConfig, secretsFromConfig, withSession, type SshSecrets, type SshTarget } from "../ssh/index";
 import type { FeatureScript } from "../../features/registry";
+import { SSH_HOST, USERNAME } from "../../infra/config/patterns";
+import { sha256 } from "../../infra/hash";
 import type { HostScriptInputs, HostScriptOutputs } from "./types";
 import { runHostScript, type HostScriptAction } from "./host-script";
 
@@ -46,7 +47,7 @@ export interface SerializableKind {
   timeoutMs?: number;
 }
 
-export function serializableKind(kind: HostScriptKind): SerializableKind {
+function serializableKind(kind: HostScriptKind): SerializableKind {
   if (!/^[a-z][a-z0-9-]*$/.test(kind.kind)) throw new Error(`invalid kind name ${JSON.stringify(kind.kind)}`);
   return {
     kind: kind.kind,
@@ -115,9 +116,9 @@ export function checkConnection(connection: unknown): pulumi.dynamic.CheckFailur
   const c = connection as Partial<SshTarget> | undefined;
   if (c === (UNKNOWN as unknown)) return failures;
   if (!c || typeof c !== "object") return [{ property: "connection", reason: "connection is required" }];
-  if (c.host !== UNKNOWN && (typeof c.host !== "string" || !/^[A-Za-z0-9._:\-[\]%]+$/.test(c.host))) failures.push({ property: "connection.host", reason: `invalid host ${JSON.stringify(c.host)}` });
+  if (c.host !== UNKNOWN && (typeof c.host !== "string" || !SSH_HOST.test(c.host))) failures.push({ property: "connection.host", reason: `invalid host ${JSON.stringify(c.host)}` });
   if ((c.port as unknown) !== UNKNOWN && (!Number.isInteger(c.port) || (c.port as number) < 1 || (c.port as number) > 65535)) failures.push({ property: "connection.port", reason: `invalid port ${JSON.stringify(c.port)}` });
-  if (c.user !== UNKNOWN && (typeof c.user !== "string" || !/^[a-z_][a-z0-9_.-]*\$?$/i.test(c.user))) failures.push({ property: "connection.user", reason: `invalid user ${JSON.stringify(c.user)}` });
+  if (c.user !== UNKNOWN && (typeof c.user !== "string" || !USERNAME.test(c.user))) failures.push({ property: "connection.user", reason: `invalid user ${JSON.stringify(c.user)}` });
   if (!c.hostKey && !c.insecureIgnoreHostKey) failures.push({ property: "connection.hostKey", reason: "an expected host key (known_hosts line or SHA256 fingerprint) is required unless insecureIgnoreHostKey is set" });
   if (c.bastion && !c.bastion.hostKey && !c.insecureIgnoreHostKey) failures.push({ property: "connection.bastion.hostKey", reason: "the bastion's expected host key is required unless insecureIgnoreHostKey is set" });
   return failures;
@@ -150,10 +151,6 @@ export function diffInputs(olds: DiffedInputs, news: DiffedInputs, keys: string[
     replaces,
     deleteBeforeReplace: replacedParams.length > 0,
   };
-}
-
-function sha256(text: string): string {
-  return createHash("sha256").update(text).digest("hex");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -335,7 +332,7 @@ export function loaderProvider(kind: HostScriptKind | SerializableKind, spec: Pr
 const providers = new WeakMap<HostScriptKind, pulumi.dynamic.ResourceProvider>();
 
 /** One (loader) provider object per kind, so Pulumi serializes it once per program run. */
-export function providerFor(kind: HostScriptKind): pulumi.dynamic.ResourceProvider {
+function providerFor(kind: HostScriptKind): pulumi.dynamic.ResourceProvider {
   let p = providers.get(kind);
   if (!p) providers.set(kind, (p = loaderProvider(kind)));
   return p;

@@ -31,7 +31,8 @@ export interface HostScriptOutputs extends HostScriptInputs {
  * - runs under `set -euo pipefail`, optionally holding `flock /run/lock/phoenix-<lock>.lock`;
  * - prints exactly one line `PHOENIX_RESULT {json}` last; read prints `{"present": false}` when
  *   the object does not exist; apply adopts an existing matching object instead of failing;
- * - delete of protected data exits non-zero with a message saying why, unless allowed.
+ * - delete of protected data exits non-zero with a message saying why, unless allowed;
+ * - exit codes as HOST_SCRIPT_EXIT says (features/hypervisor/lib/result.sh: die, invalid, result).
  * Optional result fields the provider base understands (added with the base, issue 3):
  * - `"matches": false` from read means the object exists but differs from the parameters
  *   (drift): after a refresh, diff reports a change and the next `up` applies again;
@@ -39,3 +40,14 @@ export interface HostScriptOutputs extends HostScriptInputs {
  *   the replaceOn parameters).
  */
 export const RESULT_MARKER = "PHOENIX_RESULT ";
+
+/**
+ * What a host script's exit code means (the one protocol of features/hypervisor/lib/result.sh,
+ * which the lxc and vm host scripts include too):
+ * - `done` (0): the last line printed is `PHOENIX_RESULT {json}`;
+ * - `failed` (1): the host's state refuses the action or a command failed (`die`, `set -e`);
+ * - `invalid` (2): a parameter failed the script's own check (`invalid`), or the action is
+ *   unknown: Phoenix's validation should have refused the value first, so this is a Phoenix bug;
+ * - `lockBusy` (75): the runner's wrapper could not take the host lock in time.
+ */
+export const HOST_SCRIPT_EXIT = { done: 0, failed: 1, invalid: 2, lockBusy: 75 } as const;

@@ -1,5 +1,5 @@
-// The hypervisor setup flow's dynamic resource kinds (issue 4), one per step of the seed's
-// Hypervisor Setup Flow, each driving an idempotent script from features/hypervisor/ over the
+// The hypervisor setup flow's dynamic resource kinds, one per step of the host's setup
+// (infra/components/hypervisor.ts), each driving an idempotent script from features/hypervisor/ over the
 // one SSH transport (providers/base):
 //   host-initial-setup    timezone, Proxmox apt repositories, base packages, ZFS ARC limit
 //   host-nvidia-driver    the NVIDIA driver (installed only when the version differs)
@@ -14,12 +14,19 @@
 // validates its parameters again before any value reaches a command.
 import { z } from "zod";
 import type { HostScriptKind } from "../base/index";
+import { ABSOLUTE_PATH, NFS_CLIENT, NFS_OPTION, RAID_LEVELS, SSH_PUBLIC_KEY, STORAGE_ID, TIMEZONE, USERNAME, ZFS_DATASET, ZFS_POOL } from "../../infra/config/patterns";
 
 const name = (what: string, re: RegExp) => z.string().regex(re, what);
+/** A patterns.ts pattern without its anchors, to build lists and optional values from. */
+const inner = (re: RegExp) => re.source.slice(1, -1);
+/** The pattern, or empty. */
+const orEmpty = (re: RegExp) => new RegExp(`^(?:${inner(re)})?$`);
+/** Values of the pattern joined by `sep`, at least one. */
+const joined = (re: RegExp, sep: string) => new RegExp(`^${inner(re)}(?:${sep}${inner(re)})*$`);
 const flag = z.enum(["0", "1"]);
-const absPath = name("an absolute path (letters, digits, _ . @ + / -)", /^\/[A-Za-z0-9_.@+/-]*$/);
-const poolName = name("a ZFS pool name", /^[A-Za-z][A-Za-z0-9_.:-]{0,200}$/);
-const datasetName = name("a ZFS dataset name", /^[A-Za-z0-9_.:-]+(\/[A-Za-z0-9_.:-]+)*$/);
+const absPath = name("an absolute path (letters, digits, _ . @ + , = / -; no . or .. parts)", ABSOLUTE_PATH);
+const poolName = name("a ZFS pool name", ZFS_POOL);
+const datasetName = name("a ZFS dataset name", ZFS_DATASET);
 /** Lines, none empty, each matching `line`. */
 const lines = (what: string, line: string) => z.string().regex(new RegExp(`^(${line})(\\n(${line}))*$`), what);
 const optionalLines = (what: string, line: string) => z.string().regex(new RegExp(`^((${line})(\\n(${line}))*)?$`), what);
@@ -27,7 +34,7 @@ const optionalLines = (what: string, line: string) => z.string().regex(new RegEx
 export const initialSetupKind: HostScriptKind = {
   kind: "host-initial-setup",
   params: z.object({
-    timezone: name("an IANA timezone such as America/New_York", /^([A-Za-z0-9_+-]+(\/[A-Za-z0-9_+-]+)*)?$/),
+    timezone: name("an IANA timezone such as America/New_York, or empty", orEmpty(TIMEZONE)),
     packages: name("space-separated Debian package names", /^([a-z0-9][a-z0-9.+-]+( [a-z0-9][a-z0-9.+-]+)*)?$/),
     arc_max_gb: name("whole GiB", /^([0-9]{1,5})?$/),
     subscription: flag,
@@ -51,17 +58,16 @@ export const nvidiaDriverKind: HostScriptKind = {
   timeoutMs: 60 * 60_000,
 };
 
-const SSH_KEY = "(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp(256|384|521)|sk-[a-z0-9@.-]+) [A-Za-z0-9+/=]+( [^\\n\\u0000-\\u001f]*)?";
 
 export const adminUserKind: HostScriptKind = {
   kind: "host-admin-user",
   params: z.object({
-    username: name("a user name (lower case, digits, _ and -)", /^[a-z_][a-z0-9_-]{0,31}$/).refine(
+    username: name("a user name (lower case, digits, _ and -)", USERNAME).refine(
       (u) => !["root", "daemon", "bin", "sys", "nobody"].includes(u),
       "a system account cannot be managed as an admin user",
     ),
     sudo: flag,
-    ssh_public_keys: optionalLines("OpenSSH public keys, one per line", SSH_KEY),
+    ssh_public_keys: optionalLines("OpenSSH public keys, one per line", inner(SSH_PUBLIC_KEY)),
     shell: absPath,
   }),
   // The password hash travels in secretParams (password_hash), never in params.
@@ -73,9 +79,9 @@ export const zfsPoolKind: HostScriptKind = {
   kind: "host-zfs-pool",
   params: z.object({
     name: poolName,
-    raid_level: z.enum(["single", "mirror", "raidz1", "raidz2", "raidz3"]),
+    raid_level: z.enum(RAID_LEVELS),
     disks: lines("disk paths, one per line", "/[A-Za-z0-9_./:+-]+"),
-    mountpoint: name("an absolute path or empty", /^(\/[A-Za-z0-9_./-]*)?$/),
+    mountpoint: name("an absolute path or empty", orEmpty(ABSOLUTE_PATH)),
   }),
   // A pool cannot be reshaped: another layout is another pool (and destroying this one is
   // refused while it holds data, on top of Pulumi's protect).
@@ -98,13 +104,14 @@ export const proxmoxStorageKind: HostScriptKind = {
   kind: "host-proxmox-storage",
   params: z
     .object({
-      id: name("a Proxmox storage id", /^[A-Za-z][A-Za-z0-9._-]*[A-Za-z0-9]$/),
+      id: name("a Proxmox storage id", STORAGE_ID),
       type: z.enum(["zfspool", "dir"]),
       content: name("comma-separated content types", /^(images|rootdir|vztmpl|iso|backup|snippets|import)(,(images|rootdir|vztmpl|iso|backup|snippets|import))*$/),
       target: z.string().min(1),
     })
     .superRefine((p, ctx) => {
-      const ok = p.type === "dir" ? /^\/[A-Za-z0-9_./-]*$/.test(p.target) : /^[A-Za-z][A-Za-z0-9_.:-]*(\/[A-Za-z0-9_.:-]+)*$/.test(p.target);
+      const [pool, ...dataset] = p.target.split("/");
+      const ok = p.type === "dir" ? ABSOLUTE_PATH.test(p.target) : ZFS_POOL.test(pool) && (dataset.length === 0 || ZFS_DATASET.test(dataset.join("/")));
       if (!ok) ctx.addIssue({ code: "custom", path: ["target"], message: p.type === "dir" ? "an absolute path" : "a ZFS dataset pool/name" });
       if (p.type === "zfspool" && p.content.split(",").some((c) => c !== "images" && c !== "rootdir")) {
         ctx.addIssue({ code: "custom", path: ["content"], message: "a zfspool storage holds only images and rootdir" });
@@ -119,8 +126,8 @@ export const nfsExportKind: HostScriptKind = {
   kind: "host-nfs-export",
   params: z.object({
     path: absPath,
-    clients: name("space-separated clients (IPs, CIDRs, host names)", /^[A-Za-z0-9*?.:/_-]+( [A-Za-z0-9*?.:/_-]+)*$/),
-    options: name("comma-separated export options", /^([a-z_]+(=[A-Za-z0-9_.:@/-]+)?(,[a-z_]+(=[A-Za-z0-9_.:@/-]+)?)*)?$/),
+    clients: name("space-separated clients (IPs, CIDRs, host names, *)", joined(NFS_CLIENT, " ")),
+    options: name("comma-separated export options", orEmpty(joined(NFS_OPTION, ","))),
     /** "1": the stack sets phoenix:allowHostPaths, so the script exports system paths too (absent: it refuses them). */
     allow_host_paths: z.literal("1").optional(),
   }),
@@ -150,7 +157,7 @@ export const sambaShareKind: HostScriptKind = {
 export const sambaUserKind: HostScriptKind = {
   kind: "host-samba-user",
   params: z.object({
-    username: name("a user name (lower case, digits, _ and -)", /^[a-z_][a-z0-9_-]{0,31}$/),
+    username: name("a user name (lower case, digits, _ and -)", USERNAME),
   }),
   // The password travels in secretParams (password), never in params.
   replaceOn: ["username"],

@@ -1,4 +1,4 @@
-// The container dynamic resource kinds: the steps of the seed's LXC flow that the Proxmox API
+// The container dynamic resource kinds: the steps of a container's provisioning that the Proxmox API
 // (and so the proxmoxve provider) does not offer, carried out on the host over the one SSH
 // transport by the scripts in features/lxc/host/:
 //   lxc-options   raw LXC lines, the AppArmor profile, bind mounts and GPU devices in
@@ -8,16 +8,16 @@
 //                 script (features/lxc/<name>.sh), the application script or the health check.
 //   lxc-snapshot  the template snapshot (`pct snapshot` / `listsnapshot` / `delsnapshot`); the
 //                 template is left stopped so a full clone of it equals its snapshot.
-import { createHash } from "crypto";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { HostScriptResource, stableJson, type HostScriptKind } from "../base/index";
-import { composeScript, type FeatureScript } from "../../features/registry";
+import { scriptFromFile, type FeatureScript } from "../../features/registry";
+import { sha256 } from "../../infra/hash";
 import type { SshTarget } from "../ssh/types";
-import { LXC_KEY, MOUNT_PATH, STORAGE_ID } from "../../infra/config/patterns";
+import { GUEST_ID_TEXT, LXC_KEY, MOUNT_PATH, SNAPSHOT_NAME, STORAGE_ID } from "../../infra/config/patterns";
 
-const ctid = z.string().regex(/^[1-9][0-9]{2,8}$/, "a Proxmox CTID (100-999999999)");
+const ctid = z.string().regex(GUEST_ID_TEXT, "a Proxmox CTID (100-999999999)");
 const LXC_LINE = `${LXC_KEY}=[^\\n\\u0000]*`;
 const FEATURE_FLAG = "((nesting|keyctl|fuse|mknod)=[01]|mount=[a-z0-9]+(;[a-z0-9]+)*)";
 const MOUNT_SOURCE = "[0-9]{1,10}:[0-9]{1,10}:[01]:/[^\\n\\r\\u0000]*";
@@ -30,7 +30,7 @@ const VOLUME_PATH = MOUNT_PATH.source.slice(1, -1).replace("(?!.*", "(?![^\\n]*"
 if (!VOLUME_PATH.startsWith("(?![^\\n]*") || !VOLUME_PATH.includes("(?:\\/|\\n|$)")) throw new Error("MOUNT_PATH changed: update VOLUME_PATH");
 const VOLUME_LINE = `mp[0-9]{1,3}=[1-9][0-9]{0,5}:${STORAGE_ID.source.slice(1, -1)}:${VOLUME_PATH}`;
 
-export const lxcOptionsKind: HostScriptKind = {
+const lxcOptionsKind: HostScriptKind = {
   kind: "lxc-options",
   params: z.object({
     ctid,
@@ -46,9 +46,9 @@ export const lxcOptionsKind: HostScriptKind = {
 };
 
 /** Names of the parameters a step hands into the container: `env_<name>` → PHOENIX_<NAME>. */
-export const STEP_ENV = /^env_[a-z0-9_]+$/;
+const STEP_ENV = /^env_[a-z0-9_]+$/;
 
-export const lxcStepKind: HostScriptKind = {
+const lxcStepKind: HostScriptKind = {
   kind: "lxc-step",
   params: z
     .object({
@@ -73,11 +73,11 @@ export const lxcStepKind: HostScriptKind = {
   timeoutMs: 60 * 60_000,
 };
 
-export const lxcSnapshotKind: HostScriptKind = {
+const lxcSnapshotKind: HostScriptKind = {
   kind: "lxc-snapshot",
   params: z.object({
     ctid,
-    snapname: z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{1,39}$/, "a Proxmox snapshot name (letter, then letters, digits, - and _; 2-40)"),
+    snapname: z.string().regex(SNAPSHOT_NAME, "a Proxmox snapshot name (letter, then letters, digits, - and _; 2-40)"),
     trigger: z.string().regex(/^[a-f0-9]{8,128}$/, "a hex hash"),
     // "1" (templates): shut down first and leave stopped; "0" (lifecycle snapshots): as it is.
     stop: z.enum(["0", "1"]).optional(),
@@ -87,7 +87,7 @@ export const lxcSnapshotKind: HostScriptKind = {
 };
 
 /** `ct-<ctid>-subids`: /etc/subuid and /etc/subgid lines for host ids a completed id map hands out. */
-export const lxcSubIdsKind: HostScriptKind = {
+const lxcSubIdsKind: HostScriptKind = {
   kind: "lxc-subids",
   params: z.object({
     ctid,
@@ -127,18 +127,15 @@ export function lxcFile(relative: string): FeatureScript {
     if (!/^[a-z0-9_]+(\/[A-Za-z0-9_.-]+)*\.sh$/.test(relative) || relative.includes("..")) {
       throw new Error(`invalid features/lxc file name ${JSON.stringify(relative)}`);
     }
-    const file = path.posix.join("features", "lxc", relative);
-    // Composed (`# phoenix-include:` libraries inlined), as every script the host receives.
-    const text = composeScript(file);
-    s = { room: "lxc", name: relative.replace(/\.sh$/, ""), file, text, sha256: sha256(text) };
+    // Composed (`# phoenix-include:` libraries inlined) and hashed, as every script the host receives.
+    s = scriptFromFile("lxc", relative.replace(/\.sh$/, ""), path.posix.join("features", "lxc", relative));
     files.set(relative, s);
   }
   return s;
 }
 
-export function sha256(text: string): string {
-  return createHash("sha256").update(text).digest("hex");
-}
+/** sha256 in hex (infra/hash.ts), for the components' change triggers. */
+export { sha256 };
 
 /**
  * Turns configuration values into step parameters `env_<key>`: strings as given, numbers and

@@ -6,8 +6,9 @@
 // This module is captured by value into serialized dynamic providers: keep it self-contained
 // (only node built-ins and ssh2 from node_modules) and free of module-level state.
 import { Client, type ClientChannel, type ConnectConfig, type ServerHostKeyAlgorithm } from "ssh2";
-import { createHash } from "crypto";
 import type { RunOptions, RunResult, SshSecrets, SshSession, SshTarget } from "./types";
+import { SSH_HOST, USERNAME } from "../../infra/config/patterns";
+import { sha256 } from "../../infra/hash";
 
 export type { RunOptions, RunResult, SshSecrets, SshSession, SshTarget } from "./types";
 
@@ -143,7 +144,7 @@ export function secretsFromConfig(config: { get(key: string): string | undefined
 
 /** OpenSSH-style fingerprint of a raw public key blob: `SHA256:<base64, no padding>`. */
 export function fingerprintOf(keyBlob: Buffer): string {
-  return "SHA256:" + createHash("sha256").update(keyBlob).digest("base64").replace(/=+$/, "");
+  return "SHA256:" + sha256(keyBlob, "base64").replace(/=+$/, "");
 }
 
 interface ExpectedHostKey {
@@ -211,9 +212,9 @@ function isTransient(thrown: unknown): boolean {
 }
 
 function validateEndpoint(what: string, host: string, port: number, user: string): void {
-  if (typeof host !== "string" || !/^[A-Za-z0-9._:\-[\]%]+$/.test(host)) throw new Error(`${what}: invalid host ${JSON.stringify(host)}`);
+  if (typeof host !== "string" || !SSH_HOST.test(host)) throw new Error(`${what}: invalid host ${JSON.stringify(host)}`);
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`${what}: invalid port ${JSON.stringify(port)}`);
-  if (typeof user !== "string" || !/^[a-z_][a-z0-9_.-]*\$?$/i.test(user)) throw new Error(`${what}: invalid user ${JSON.stringify(user)}`);
+  if (typeof user !== "string" || !USERNAME.test(user)) throw new Error(`${what}: invalid user ${JSON.stringify(user)}`);
 }
 
 interface Hop {

@@ -3,18 +3,18 @@
 //   vm-cloud-init  waits for a VM's first boot: guest agent up, `cloud-init status --wait` done
 //                  (`qm guest exec`); fails with cloud-init's own report otherwise.
 //   vm-snapshot    `qm snapshot` / `listsnapshot` / `delsnapshot` for template_snapshot_name.
-import { createHash } from "crypto";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { HostScriptResource, type HostScriptKind } from "../base/index";
-import { composeScript, type FeatureScript } from "../../features/registry";
+import { scriptFromFile, type FeatureScript } from "../../features/registry";
 import type { SshTarget } from "../ssh/types";
+import { GUEST_ID_TEXT, SNAPSHOT_NAME } from "../../infra/config/patterns";
 
-const vmid = z.string().regex(/^[1-9][0-9]{2,8}$/, "a Proxmox VMID (100-999999999)");
+const vmid = z.string().regex(GUEST_ID_TEXT, "a Proxmox VMID (100-999999999)");
 
 /** Longest first boot Phoenix waits for (package installs, Docker...): 60 minutes. */
-export const MAX_CLOUD_INIT_SECONDS = 3600;
+const MAX_CLOUD_INIT_SECONDS = 3600;
 
 export const vmCloudInitKind: HostScriptKind = {
   kind: "vm-cloud-init",
@@ -31,11 +31,11 @@ export const vmCloudInitKind: HostScriptKind = {
   timeoutMs: (MAX_CLOUD_INIT_SECONDS + 300) * 1000,
 };
 
-export const vmSnapshotKind: HostScriptKind = {
+const vmSnapshotKind: HostScriptKind = {
   kind: "vm-snapshot",
   params: z.object({
     vmid,
-    name: z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,39}$/, "a Proxmox snapshot name (letter, then letters, digits, - and _; at most 40)"),
+    name: z.string().regex(SNAPSHOT_NAME, "a Proxmox snapshot name (letter, then letters, digits, - and _; 2-40)"),
     after: z.string().regex(/^[A-Za-z0-9._:-]{0,128}$/, "a token of letters, digits, . _ : -"),
   }),
   replaceOn: ["vmid", "name"],
@@ -51,9 +51,7 @@ const scripts = new Map<string, FeatureScript>();
 export function vmHostScript(name: "cloud_init" | "snapshot"): FeatureScript {
   let s = scripts.get(name);
   if (!s) {
-    const file = path.posix.join("features", "vm", "host", `${name}.sh`);
-    const text = composeScript(file);
-    s = { room: "vm", name: `host/${name}`, file, text, sha256: createHash("sha256").update(text).digest("hex") };
+    s = scriptFromFile("vm", `host/${name}`, path.posix.join("features", "vm", "host", `${name}.sh`));
     scripts.set(name, s);
   }
   return s;

@@ -33,7 +33,9 @@ describe("validate refuses what Proxmox refuses for containers", () => {
 
   it("snapshot names Proxmox refuses: one letter, bad characters, too long, reserved", () => {
     for (const [name, message] of [
-      ["x", "Proxmox refuses snapshot name \"x\""],
+      ["x", "must be a Proxmox snapshot name (a letter, then 1-39 letters, digits"],
+      ["a.b", "must be a Proxmox snapshot name"],
+      ["aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "must be a Proxmox snapshot name"],
       ["current", "Proxmox reserves the snapshot name \"current\""],
       ["vzdump", "Proxmox reserves the snapshot name \"vzdump\""],
     ] as const) {

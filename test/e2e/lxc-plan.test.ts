@@ -15,7 +15,9 @@ const COMPONENT = "phoenix:lxc:LxcGuest";
  *  setup's place in the graph is tested against the plan in test/graph/graph-equals-plan.test.ts). */
 const containersOnly = (records: EngineRecord[]) =>
   records.filter((r) => r.name.startsWith("ct-")).map((r) => ({ ...r, dependsOn: r.dependsOn.filter((d) => d.startsWith("ct-")) }));
-const sha = (file: string) => createHash("sha256").update(readFileSync(path.join(repoRoot, file), "utf8")).digest("hex");
+/** The hash of a script as the plan carries it: composed with the libraries it includes (features/registry). */
+const sha = (file: string) =>
+  createHash("sha256").update(loadDist<typeof import("../../features/registry")>("features/registry").composeScript(path.join(repoRoot, file))).digest("hex");
 
 describe("plan of the dev stack's containers", () => {
   let plan: EngineRecord[];

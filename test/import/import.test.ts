@@ -171,8 +171,9 @@ describe("phoenix import --stack dev", () => {
     const unknown = phoenix("--stack", "dev", "--only", "900,777");
     expect(unknown.status).toBe(1);
     expect(unknown.stderr).toMatch(/777 is not a guest/);
+    // A stack without a settings file is a usage error, as for every command that takes --stack.
     const noStack = phoenix("--stack", "nosuch");
-    expect(noStack.status).toBe(1);
+    expect(noStack.status).toBe(2);
     expect(noStack.stderr).toMatch(/no stack settings file stacks\/Pulumi\.nosuch\.yaml/);
   });
 });

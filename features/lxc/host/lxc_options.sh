@@ -37,9 +37,13 @@
 #                          is NEVER detached or deleted (data): it is reported as
 #                          `undeclared_volumes` for the operator (`pct set <ctid> --delete mpN`).
 set -euo pipefail
+# shellcheck disable=SC2034 # what: read by lib/result.sh, included below
+what="lxc_options ${PHOENIX_CTID:-}"
+# phoenix-include: lib/result.sh
+# phoenix-include: lib/checks.sh
 
 ctid=${PHOENIX_CTID:?}
-[[ $ctid =~ ^[1-9][0-9]{2,8}$ ]] || { echo "invalid CTID '$ctid'" >&2; exit 2; }
+valid_guest_id "$ctid" || invalid "CTID '$ctid'"
 conf=/etc/pve/lxc/$ctid.conf
 record=/var/lib/phoenix/lxc/$ctid.lxc-options
 pending=/var/lib/phoenix/lxc/$ctid.restart-pending
@@ -47,14 +51,14 @@ lock=/run/lock/lxc/pve-config-$ctid.lock
 features=${PHOENIX_FEATURES:-}
 rootfs_gb=${PHOENIX_ROOTFS_GB:-}
 flag='((nesting|keyctl|fuse|mknod)=[01]|mount=[a-z0-9]+(;[a-z0-9]+)*)'
-[ -z "$features" ] || [[ $features =~ ^$flag(,$flag)*$ ]] || { echo "invalid features '$features'" >&2; exit 2; }
-[ -z "$rootfs_gb" ] || [[ $rootfs_gb =~ ^[1-9][0-9]{0,5}$ ]] || { echo "invalid root disk size '$rootfs_gb'" >&2; exit 2; }
+[ -z "$features" ] || [[ $features =~ ^$flag(,$flag)*$ ]] || invalid "features '$features'"
+[ -z "$rootfs_gb" ] || [[ $rootfs_gb =~ ^[1-9][0-9]{0,5}$ ]] || invalid "root disk size '$rootfs_gb'"
 
 # Desired lines in Proxmox's `key: value` form.
 desired=""
 while IFS= read -r line; do
   [ -n "$line" ] || continue
-  [[ $line =~ ^(lxc\.[a-z0-9_.-]+)=(.*)$ ]] || { echo "invalid LXC option line '$line' (want lxc.key=value)" >&2; exit 2; }
+  [[ $line =~ ^(lxc\.[a-z0-9_.-]+)=(.*)$ ]] || invalid "LXC option line '$line' (want lxc.key=value)"
   desired+="${BASH_REMATCH[1]}: ${BASH_REMATCH[2]}"$'\n'
 done <<<"${PHOENIX_OPTIONS:-}"
 
@@ -68,7 +72,7 @@ done <<<"${PHOENIX_OPTIONS:-}"
 # read from /proc/devices.
 desired_devs=""
 if [ -n "${PHOENIX_GPUS:-}" ]; then
-  [[ $PHOENIX_GPUS =~ ^[0-9]{1,2}(,[0-9]{1,2})*$ ]] || { echo "invalid GPU list '$PHOENIX_GPUS'" >&2; exit 2; }
+  [[ $PHOENIX_GPUS =~ ^[0-9]{1,2}(,[0-9]{1,2})*$ ]] || invalid "GPU list '$PHOENIX_GPUS'"
   desired_devs=$'dev0 /dev/nvidia-uvm\ndev1 /dev/nvidia-uvm-tools'
   major=$(awk '$2 == "nvidia-caps" {print $1}' /proc/devices)
   [ -z "$major" ] || desired+="lxc.cgroup2.devices.allow: c $major:* rwm"$'\n'
@@ -82,19 +86,20 @@ while IFS= read -r line; do
   [ -n "$line" ] || continue
   if ! [[ $line =~ ^(mp[0-9]{1,3})=([1-9][0-9]{0,5}):([A-Za-z][A-Za-z0-9._-]*):(/([A-Za-z0-9._+@-]+(/[A-Za-z0-9._+@-]+)*/?)?)$ ]] \
     || [[ "${BASH_REMATCH[4]}/" == */./* || "${BASH_REMATCH[4]}/" == */../* ]]; then
-    echo "invalid volume '$line' (want mp<N>=<GiB>:<storage>:<absolute container path>)" >&2
-    exit 2
+    invalid "volume '$line' (want mp<N>=<GiB>:<storage>:<absolute container path>)"
   fi
-  volume_gb[${BASH_REMATCH[1]}]=${BASH_REMATCH[2]}
-  volume_storage[${BASH_REMATCH[1]}]=${BASH_REMATCH[3]}
-  volume_path[${BASH_REMATCH[1]}]=${BASH_REMATCH[4]}
+  mp=${BASH_REMATCH[1]}
+  volume_gb[$mp]=${BASH_REMATCH[2]}
+  volume_storage[$mp]=${BASH_REMATCH[3]}
+  volume_path[$mp]=${BASH_REMATCH[4]}
+  valid_storage_id "${volume_storage[$mp]}" || invalid "volume '$line': storage id '${volume_storage[$mp]}'"
 done <<<"${PHOENIX_VOLUMES:-}"
 
 # Bind-mount sources: parallel arrays of owner and path.
 src_uid=() src_gid=() src_explicit=() src_path=()
 while IFS= read -r line; do
   [ -n "$line" ] || continue
-  [[ $line =~ ^([0-9]{1,10}):([0-9]{1,10}):([01]):(/.*)$ ]] || { echo "invalid mount source '$line' (want uid:gid:explicit:/path)" >&2; exit 2; }
+  [[ $line =~ ^([0-9]{1,10}):([0-9]{1,10}):([01]):(/.*)$ ]] || invalid "mount source '$line' (want uid:gid:explicit:/path)"
   src_uid+=("${BASH_REMATCH[1]}") src_gid+=("${BASH_REMATCH[2]}") src_explicit+=("${BASH_REMATCH[3]}") src_path+=("${BASH_REMATCH[4]}")
 done <<<"${PHOENIX_MOUNT_SOURCES:-}"
 
@@ -188,8 +193,7 @@ check_volumes_same() {
     current_section | grep -q "^$mp: " || continue
     have_path=$(volume_prop "$mp" mp) have_storage=$(volume_prop "$mp" storage)
     if [ "${have_path%/}" != "${volume_path[$mp]%/}" ] || [ "$have_storage" != "${volume_storage[$mp]}" ]; then
-      echo "$mp of container $ctid is $have_storage mounted at $have_path, declared as ${volume_storage[$mp]} at ${volume_path[$mp]}: volumes keep their place in the list (mp<N> is the index); move the data by hand or restore the order" >&2
-      exit 1
+      die "$mp of container $ctid is $have_storage mounted at $have_path, declared as ${volume_storage[$mp]} at ${volume_path[$mp]}: volumes keep their place in the list (mp<N> is the index); move the data by hand or restore the order"
     fi
   done
 }
@@ -239,7 +243,7 @@ make_sources() {
   local i p have
   for i in "${!src_path[@]}"; do
     p=${src_path[$i]}
-    if [ -e "$p" ] && [ ! -d "$p" ]; then echo "bind mount source $p exists and is not a directory" >&2; exit 1; fi
+    if [ -e "$p" ] && [ ! -d "$p" ]; then die "bind mount source $p exists and is not a directory"; fi
     if [ ! -d "$p" ]; then
       # Parents too must be traversable by the container's (mapped) root: not the runner's umask 077.
       (umask 022 && mkdir -p -- "$p")
@@ -280,7 +284,7 @@ rewrite() {
 
 take_lock() {
   exec 8>>"$lock"
-  flock "$@" -w 60 8 || { echo "config of CT $ctid is locked" >&2; exit 1; }
+  flock "$@" -w 60 8 || die "config of CT $ctid is locked"
 }
 drop_lock() { exec 8>&-; }
 
@@ -302,14 +306,14 @@ mkdir -p "$(dirname "$record")" "$(dirname "$lock")"
 case ${PHOENIX_ACTION:?} in
   read)
     if [ ! -f "$conf" ]; then
-      echo 'PHOENIX_RESULT {"present":false}'
+      result '{"present":false}'
       exit 0
     fi
     # Read config and record together, under the config lock (shared: pct holds it exclusively).
     take_lock -s
     if [ ! -f "$record" ]; then
       drop_lock
-      echo 'PHOENIX_RESULT {"present":false}'
+      result '{"present":false}'
       exit 0
     fi
     have=$(raw_lines)
@@ -326,11 +330,11 @@ case ${PHOENIX_ACTION:?} in
     if $lines_ok && $features_ok && $rootfs_ok && $sources_ok && $restart_ok; then matches=true; fi
     # Undeclared volumes are drift the operator resolves (they are never removed here), so they
     # do not make the resource differ: an apply would change nothing.
-    printf 'PHOENIX_RESULT {"present":true,"ctid":"%s","matches":%s,"lines_match":%s,"features_match":%s,"rootfs_match":%s,"sources_match":%s,"restart_pending":%s,"missing_volumes":%s,"undeclared_volumes":%s,"lines":%s}\n' \
+    result '{"present":true,"ctid":"%s","matches":%s,"lines_match":%s,"features_match":%s,"rootfs_match":%s,"sources_match":%s,"restart_pending":%s,"missing_volumes":%s,"undeclared_volumes":%s,"lines":%s}' \
       "$ctid" "$matches" "$lines_ok" "$features_ok" "$rootfs_ok" "$sources_ok" "$([ "$restart_ok" = true ] && echo false || echo true)" "$(json_list "$missing")" "$(json_list "$undeclared")" "$(json_lines "$have")"
     ;;
   apply)
-    [ -f "$conf" ] || { echo "container $ctid does not exist ($conf missing)" >&2; exit 1; }
+    [ -f "$conf" ] || die "container $ctid does not exist ($conf missing)"
     # Root disk first: the steps after this one need the declared space. Proxmox grows only.
     resized=false
     if ! rootfs_matches; then
@@ -375,7 +379,7 @@ case ${PHOENIX_ACTION:?} in
     printf '%s' "$desired" >"$record"
     drop_lock
     settle_restart
-    printf 'PHOENIX_RESULT {"present":true,"ctid":"%s","matches":true,"changed":%s,"features_changed":%s,"resized":%s,"restarted":%s,"added_volumes":%s,"undeclared_volumes":%s,"lines":%s}\n' \
+    result '{"present":true,"ctid":"%s","matches":true,"changed":%s,"features_changed":%s,"resized":%s,"restarted":%s,"added_volumes":%s,"undeclared_volumes":%s,"lines":%s}' \
       "$ctid" "$([ "$changed" = changed ] && echo true || echo false)" "$features_changed" "$resized" "$restarted" "$(json_list "$added")" "$(json_list "$undeclared")" "$(json_lines "$desired")"
     ;;
   delete)
@@ -394,7 +398,7 @@ case ${PHOENIX_ACTION:?} in
       settle_restart
     fi
     rm -f "$record" "$pending"
-    echo 'PHOENIX_RESULT {"present":false}'
+    result '{"present":false}'
     ;;
-  *) echo "unknown action $PHOENIX_ACTION" >&2; exit 2 ;;
+  *) invalid "action '$PHOENIX_ACTION'" ;;
 esac

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs one provisioning step (a feature script, the application script or the health check)
-# inside a container, as the seed's flow does: `pct push` the script, its parameters and the
+# inside a container: `pct push` the script, its parameters and the
 # shared library into the container, then `pct exec` it. Starts the container first when it is
 # stopped (templates are left stopped after their snapshot; re-running a step starts them again).
 # A stamp on the host (/var/lib/phoenix/lxc/<ctid>/<step>.sha256: hash of library, script and
@@ -13,11 +13,15 @@
 #   PHOENIX_HOST_FILE  optional: a file on the host pushed next to the step; the script finds it
 #                    at $PHOENIX_HOST_FILE (its content is part of the step's hash)
 set -euo pipefail
+# shellcheck disable=SC2034 # what: read by lib/result.sh, included below
+what="run_in_container ${PHOENIX_CTID:-}"
+# phoenix-include: lib/result.sh
+# phoenix-include: lib/checks.sh
 
 ctid=${PHOENIX_CTID:?}
 step=${PHOENIX_STEP:?}
-[[ $ctid =~ ^[1-9][0-9]{2,8}$ ]] || { echo "invalid CTID '$ctid'" >&2; exit 2; }
-[[ $step =~ ^[a-z0-9][a-z0-9_-]*$ ]] || { echo "invalid step name '$step'" >&2; exit 2; }
+valid_guest_id "$ctid" || invalid "CTID '$ctid'"
+[[ $step =~ ^[a-z0-9][a-z0-9_-]*$ ]] || invalid "step name '$step'"
 stamp_dir=/var/lib/phoenix/lxc/$ctid
 stamp=$stamp_dir/$step.sha256
 run_dir=/var/lib/phoenix/run
@@ -38,7 +42,7 @@ printf '%s' "${PHOENIX_SCRIPT:?}" >"$work/step.sh"
 } >"$work/step.env"
 host_file=${PHOENIX_HOST_FILE:-}
 if [ -n "$host_file" ]; then
-  [[ $host_file == /* && $host_file != *..* ]] || { echo "invalid host file '$host_file'" >&2; exit 2; }
+  [[ $host_file == /* && $host_file != *..* ]] || invalid "host file '$host_file'"
   if [ -f "$host_file" ]; then cp -- "$host_file" "$work/host.file"; else : >"$work/host.file"; fi
 fi
 want=$(cat "$work/common.sh" "$work/step.sh" "$work/step.env" ${host_file:+"$work/host.file"} | sha256sum | cut -d' ' -f1)
@@ -49,16 +53,16 @@ exists() { pct status "$ctid" >/dev/null 2>&1; }
 case ${PHOENIX_ACTION:?} in
   read)
     if ! exists || [ ! -f "$stamp" ]; then
-      echo 'PHOENIX_RESULT {"present":false}'
+      result '{"present":false}'
       exit 0
     fi
     have=$(cat "$stamp")
-    printf 'PHOENIX_RESULT {"present":true,"ctid":"%s","step":"%s","sha256":"%s","matches":%s}\n' \
+    result '{"present":true,"ctid":"%s","step":"%s","sha256":"%s","matches":%s}' \
       "$ctid" "$step" "$have" "$([ "$have" = "$want" ] && echo true || echo false)"
     ;;
   apply)
-    exists || { echo "container $ctid does not exist" >&2; exit 1; }
-    if [ -n "$host_file" ] && [ ! -f "$host_file" ]; then echo "step $step: host file $host_file does not exist" >&2; exit 1; fi
+    exists || die "container $ctid does not exist"
+    if [ -n "$host_file" ] && [ ! -f "$host_file" ]; then die "step $step: host file $host_file does not exist"; fi
     if ! running; then pct start "$ctid"; fi
     # The container accepts commands once its init is up.
     for _ in $(seq 1 30); do
@@ -90,13 +94,13 @@ case ${PHOENIX_ACTION:?} in
     printf '%s\n' "$want" >"$stamp"
     # Warnings the step printed (`PHOENIX_WARNING <text>` lines), base64 so they stay JSON-safe.
     warnings=$({ grep '^PHOENIX_WARNING ' "$work/out" || true; } | sed 's/^PHOENIX_WARNING //' | base64 | tr -d '\n')
-    printf 'PHOENIX_RESULT {"present":true,"ctid":"%s","step":"%s","sha256":"%s","matches":true,"warnings":"%s"}\n' "$ctid" "$step" "$want" "$warnings"
+    result '{"present":true,"ctid":"%s","step":"%s","sha256":"%s","matches":true,"warnings":"%s"}' "$ctid" "$step" "$want" "$warnings"
     ;;
   delete)
     # What a step installed stays in the container (it goes with the container); only the
     # record goes.
     rm -f "$stamp"
-    echo 'PHOENIX_RESULT {"present":false}'
+    result '{"present":false}'
     ;;
-  *) echo "unknown action $PHOENIX_ACTION" >&2; exit 2 ;;
+  *) invalid "action '$PHOENIX_ACTION'" ;;
 esac

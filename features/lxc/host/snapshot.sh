@@ -10,15 +10,19 @@
 #   PHOENIX_STOP      1 (default, templates): shut down first, leave stopped; 0 (lifecycle
 #                     snapshots pre-configured/final-form): snapshot the container as it is
 set -euo pipefail
+# shellcheck disable=SC2034 # what: read by lib/result.sh, included below
+what="lxc snapshot ${PHOENIX_CTID:-}"
+# phoenix-include: lib/result.sh
+# phoenix-include: lib/checks.sh
 
 ctid=${PHOENIX_CTID:?}
 snap=${PHOENIX_SNAPNAME:?}
 trigger=${PHOENIX_TRIGGER:?}
 stop=${PHOENIX_STOP:-1}
-[[ $stop =~ ^[01]$ ]] || { echo "invalid stop '$stop'" >&2; exit 2; }
-[[ $ctid =~ ^[1-9][0-9]{2,8}$ ]] || { echo "invalid CTID '$ctid'" >&2; exit 2; }
-[[ $snap =~ ^[A-Za-z][A-Za-z0-9_-]{1,39}$ ]] || { echo "invalid snapshot name '$snap'" >&2; exit 2; }
-[[ $trigger =~ ^[a-f0-9]{8,128}$ ]] || { echo "invalid trigger '$trigger'" >&2; exit 2; }
+[[ $stop =~ ^[01]$ ]] || invalid "stop '$stop'"
+valid_guest_id "$ctid" || invalid "CTID '$ctid'"
+valid_snapshot_name "$snap" || invalid "snapshot name '$snap'"
+[[ $trigger =~ ^[a-f0-9]{8,128}$ ]] || invalid "trigger '$trigger'"
 want="phoenix:$trigger"
 
 conf_file=/etc/pve/lxc/$ctid.conf
@@ -36,16 +40,16 @@ running() { pct status "$ctid" 2>/dev/null | grep -q 'status: running'; }
 case ${PHOENIX_ACTION:?} in
   read)
     if ! exists; then
-      echo 'PHOENIX_RESULT {"present":false}'
+      result '{"present":false}'
       exit 0
     fi
     matches=false complete=true
     incomplete && complete=false
     if [ "$complete" = true ] && [ "$(description)" = "$want" ] && { [ "$stop" = 0 ] || ! running; }; then matches=true; fi
-    printf 'PHOENIX_RESULT {"present":true,"ctid":"%s","snapname":"%s","matches":%s,"complete":%s}\n' "$ctid" "$snap" "$matches" "$complete"
+    result '{"present":true,"ctid":"%s","snapname":"%s","matches":%s,"complete":%s}' "$ctid" "$snap" "$matches" "$complete"
     ;;
   apply)
-    ct_exists || { echo "container $ctid does not exist" >&2; exit 1; }
+    ct_exists || die "container $ctid does not exist"
     # A clean shutdown, so the snapshot holds a consistent file system.
     if [ "$stop" = 1 ] && running; then pct shutdown "$ctid" --timeout 120 --forceStop 1; fi
     taken=false
@@ -59,11 +63,11 @@ case ${PHOENIX_ACTION:?} in
       pct snapshot "$ctid" "$snap" --description "$want"
       taken=true
     fi
-    printf 'PHOENIX_RESULT {"present":true,"ctid":"%s","snapname":"%s","matches":true,"complete":true,"taken":%s}\n' "$ctid" "$snap" "$taken"
+    result '{"present":true,"ctid":"%s","snapname":"%s","matches":true,"complete":true,"taken":%s}' "$ctid" "$snap" "$taken"
     ;;
   delete)
     if exists; then pct delsnapshot "$ctid" "$snap"; fi
-    echo 'PHOENIX_RESULT {"present":false}'
+    result '{"present":false}'
     ;;
-  *) echo "unknown action $PHOENIX_ACTION" >&2; exit 2 ;;
+  *) invalid "action '$PHOENIX_ACTION'" ;;
 esac

@@ -12,10 +12,13 @@ set -euo pipefail
 
 ctid=${PHOENIX_CTID:?}
 entries=${PHOENIX_ENTRIES:-}
-die() { echo "subids $ctid: $*" >&2; exit 1; }
-[[ $ctid =~ ^[1-9][0-9]{2,8}$ ]] || die "invalid CTID"
+# shellcheck disable=SC2034 # what: read by lib/result.sh, included below
+what="subids $ctid"
+# phoenix-include: lib/result.sh
+# phoenix-include: lib/checks.sh
+valid_guest_id "$ctid" || invalid "CTID"
 while IFS= read -r e; do
-  [ -z "$e" ] || [[ $e =~ ^(uid|gid)\ [0-9]{1,10}\ [1-9][0-9]{0,9}$ ]] || die "invalid entry '$e'"
+  [ -z "$e" ] || [[ $e =~ ^(uid|gid)\ [0-9]{1,10}\ [1-9][0-9]{0,9}$ ]] || invalid "entry '$e'"
 done <<<"$entries"
 dir=/var/lib/phoenix/subids
 record=$dir/$ctid
@@ -35,14 +38,14 @@ replace() {
 }
 
 report() {
-  if [ ! -f "$record" ]; then echo 'PHOENIX_RESULT {"present":false}'; return; fi
+  if [ ! -f "$record" ]; then result '{"present":false}'; return; fi
   local matches=true type id count
   [ "$(cat "$record")" = "$entries" ] || matches=false
   while read -r type id count; do
     [ -n "$type" ] || continue
     has_line "$(file_of "$type")" "$(line_of "$type" "$id" "$count")" || matches=false
   done <"$record"
-  printf 'PHOENIX_RESULT {"present":true,"ctid":"%s","matches":%s}\n' "$ctid" "$matches"
+  result '{"present":true,"ctid":"%s","matches":%s}' "$ctid" "$matches"
 }
 
 apply() {
@@ -61,7 +64,7 @@ apply() {
 
 delete() {
   rm -f "$record"
-  [ -f "$added" ] || { echo 'PHOENIX_RESULT {"present":false}'; return; }
+  [ -f "$added" ] || { result '{"present":false}'; return; }
   local file line keep=() type id count needed
   while read -r file line; do
     [ -n "$file" ] || continue
@@ -77,7 +80,7 @@ delete() {
     if has_line "$file" "$line"; then grep -vxF -- "$line" "$file" | replace "$file" || true; fi
   done <"$added"
   if [ "${#keep[@]}" -gt 0 ]; then printf '%s\n' "${keep[@]}" | replace "$added"; else rm -f "$added"; fi
-  echo 'PHOENIX_RESULT {"present":false}'
+  result '{"present":false}'
 }
 
 case ${PHOENIX_ACTION:?} in

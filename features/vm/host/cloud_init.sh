@@ -10,21 +10,26 @@
 # The outcome is recorded on the host in /var/lib/phoenix/vm/<vmid>/cloud-init (`<sha256> <status>`):
 # `read` reports it (and whether the VM still exists), `delete` forgets it.
 set -euo pipefail
+# shellcheck disable=SC2034 # what: read by lib/result.sh, included below
+what="vm cloud_init ${PHOENIX_VMID:-}"
+# phoenix-include: lib/result.sh
+# phoenix-include: lib/checks.sh
 
 vmid=${PHOENIX_VMID:?}
 timeout_s=${PHOENIX_TIMEOUT_SECONDS:-1800}
 user_data=${PHOENIX_USER_DATA_SHA256:-}
-[[ $vmid =~ ^[1-9][0-9]{2,8}$ ]] || { echo "invalid vmid '$vmid'" >&2; exit 2; }
-[[ $timeout_s =~ ^[1-9][0-9]{0,5}$ ]] || { echo "invalid timeout '$timeout_s'" >&2; exit 2; }
-[[ $user_data =~ ^[0-9a-f]*$ ]] || { echo "invalid user data hash" >&2; exit 2; }
+valid_guest_id "$vmid" || invalid "vmid '$vmid'"
+[[ $timeout_s =~ ^[1-9][0-9]{0,5}$ ]] || invalid "timeout '$timeout_s'"
+[[ $user_data =~ ^[0-9a-f]*$ ]] || invalid "user data hash"
 
 record_dir=/var/lib/phoenix/vm/$vmid
 record=$record_dir/cloud-init
 
-result() {
-  perl -MJSON::PP -e 'my %r = @ARGV; for my $k (qw(present matches)) {
+# The result line from key/value pairs (present and matches as booleans, the rest strings).
+result_fields() {
+  result '%s' "$(perl -MJSON::PP -e 'my %r = @ARGV; for my $k (qw(present matches)) {
       $r{$k} = $r{$k} eq "1" ? JSON::PP::true : JSON::PP::false if exists $r{$k} }
-    print "PHOENIX_RESULT ", JSON::PP->new->canonical->encode(\%r), "\n"' -- "$@"
+    print JSON::PP->new->canonical->encode(\%r)' -- "$@")"
 }
 
 vm_exists() { qm status "$vmid" >/dev/null 2>&1; }
@@ -50,16 +55,16 @@ cloud_init_report() {
 case ${PHOENIX_ACTION:?} in
   read)
     if ! vm_exists || [ ! -f "$record" ]; then
-      result present 0 vmid "$vmid"
+      result_fields present 0 vmid "$vmid"
       exit 0
     fi
     read -r seen_hash seen_status <"$record" || true
     matches=0
     [ "$seen_hash" = "$user_data" ] && matches=1
-    result present 1 vmid "$vmid" status "${seen_status:-unknown}" user_data_sha256 "$seen_hash" matches "$matches" id "vm-$vmid-cloud-init"
+    result_fields present 1 vmid "$vmid" status "${seen_status:-unknown}" user_data_sha256 "$seen_hash" matches "$matches" id "vm-$vmid-cloud-init"
     ;;
   apply)
-    vm_exists || { echo "VM $vmid does not exist" >&2; exit 1; }
+    vm_exists || die "VM $vmid does not exist"
     deadline=$((SECONDS + timeout_s))
     until qm guest cmd "$vmid" ping >/dev/null 2>&1; do
       if [ "$SECONDS" -ge "$deadline" ]; then
@@ -96,12 +101,12 @@ case ${PHOENIX_ACTION:?} in
     printf '%s %s\n' "$user_data" "$status" >"$record.tmp"
     mv "$record.tmp" "$record"
     echo "VM $vmid: cloud-init $status"
-    result present 1 vmid "$vmid" status "$status" user_data_sha256 "$user_data" matches 1 id "vm-$vmid-cloud-init"
+    result_fields present 1 vmid "$vmid" status "$status" user_data_sha256 "$user_data" matches 1 id "vm-$vmid-cloud-init"
     ;;
   delete)
     rm -f "$record"
     rmdir "$record_dir" 2>/dev/null || true
-    result present 0 vmid "$vmid"
+    result_fields present 0 vmid "$vmid"
     ;;
-  *) echo "unknown action $PHOENIX_ACTION" >&2; exit 2 ;;
+  *) invalid "action '$PHOENIX_ACTION'" ;;
 esac

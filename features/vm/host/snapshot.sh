@@ -9,20 +9,25 @@
 # Proxmox refuses to snapshot a template ("you can't take a snapshot if it's a template"); that
 # error surfaces unchanged.
 set -euo pipefail
+# shellcheck disable=SC2034 # what: read by lib/result.sh, included below
+what="vm snapshot ${PHOENIX_VMID:-}"
+# phoenix-include: lib/result.sh
+# phoenix-include: lib/checks.sh
 
 vmid=${PHOENIX_VMID:?}
 name=${PHOENIX_NAME:?}
 after=${PHOENIX_AFTER:-}
-[[ $vmid =~ ^[1-9][0-9]{2,8}$ ]] || { echo "invalid vmid '$vmid'" >&2; exit 2; }
-[[ $name =~ ^[A-Za-z][A-Za-z0-9_-]{0,39}$ ]] || { echo "invalid snapshot name '$name'" >&2; exit 2; }
-[[ $after =~ ^[A-Za-z0-9._:-]*$ ]] || { echo "invalid after token" >&2; exit 2; }
+valid_guest_id "$vmid" || invalid "vmid '$vmid'"
+valid_snapshot_name "$name" || invalid "snapshot name '$name'"
+[[ $after =~ ^[A-Za-z0-9._:-]*$ ]] || invalid "after token"
 
 description="phoenix: taken after ${after:-provisioning}"
 
-result() {
-  perl -MJSON::PP -e 'my %r = @ARGV; $r{present} = $r{present} eq "1" ? JSON::PP::true : JSON::PP::false;
+# The result line from key/value pairs (present and matches as booleans, the rest strings).
+result_fields() {
+  result '%s' "$(perl -MJSON::PP -e 'my %r = @ARGV; $r{present} = $r{present} eq "1" ? JSON::PP::true : JSON::PP::false;
     $r{matches} = $r{matches} eq "1" ? JSON::PP::true : JSON::PP::false if exists $r{matches};
-    print "PHOENIX_RESULT ", JSON::PP->new->canonical->encode(\%r), "\n"' -- "$@"
+    print JSON::PP->new->canonical->encode(\%r)' -- "$@")"
 }
 
 vm_exists() { qm status "$vmid" >/dev/null 2>&1; }
@@ -47,7 +52,7 @@ snapshot_description() {
 case ${PHOENIX_ACTION:?} in
   read)
     if ! vm_exists || ! has_snapshot; then
-      result present 0 vmid "$vmid" name "$name"
+      result_fields present 0 vmid "$vmid" name "$name"
       exit 0
     fi
     current=$(snapshot_description)
@@ -55,10 +60,10 @@ case ${PHOENIX_ACTION:?} in
     [ "$seen_after" != provisioning ] || seen_after=""
     matches=0
     [ "$current" = "$description" ] && ! incomplete && matches=1
-    result present 1 vmid "$vmid" name "$name" after "$seen_after" matches "$matches" id "$vmid/$name"
+    result_fields present 1 vmid "$vmid" name "$name" after "$seen_after" matches "$matches" id "$vmid/$name"
     ;;
   apply)
-    vm_exists || { echo "VM $vmid does not exist: nothing to snapshot" >&2; exit 1; }
+    vm_exists || die "VM $vmid does not exist: nothing to snapshot"
     if has_snapshot && incomplete; then
       echo "snapshot $name of VM $vmid is incomplete (interrupted): removing it to take it again"
       case $(lock_of_vm) in snapshot | snapshot-delete) qm unlock "$vmid" ;; esac
@@ -67,20 +72,20 @@ case ${PHOENIX_ACTION:?} in
     if has_snapshot; then
       if [ "$(snapshot_description)" = "$description" ]; then
         echo "snapshot $name of VM $vmid is up to date"
-        result present 1 vmid "$vmid" name "$name" after "$after" matches 1 id "$vmid/$name"
+        result_fields present 1 vmid "$vmid" name "$name" after "$after" matches 1 id "$vmid/$name"
         exit 0
       fi
       echo "snapshot $name of VM $vmid was taken before the VM changed: taking it again"
       qm delsnapshot "$vmid" "$name"
     fi
     qm snapshot "$vmid" "$name" --description "$description"
-    result present 1 vmid "$vmid" name "$name" after "$after" matches 1 id "$vmid/$name"
+    result_fields present 1 vmid "$vmid" name "$name" after "$after" matches 1 id "$vmid/$name"
     ;;
   delete)
     if vm_exists && has_snapshot; then
       qm delsnapshot "$vmid" "$name"
     fi
-    result present 0 vmid "$vmid" name "$name"
+    result_fields present 0 vmid "$vmid" name "$name"
     ;;
-  *) echo "unknown action $PHOENIX_ACTION" >&2; exit 2 ;;
+  *) invalid "action '$PHOENIX_ACTION'" ;;
 esac

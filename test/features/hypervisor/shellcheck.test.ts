@@ -1,6 +1,6 @@
-// Every hypervisor feature script, its shared library and the pvesm emulator are shellcheck-clean
-// (all severities), both as files (the include line is a comment) and as the composed text the
-// host runs.
+// Every hypervisor feature script, its shared libraries, the lxc and vm host scripts and the pvesm
+// emulator are shellcheck-clean (all severities), both as files (the include line is a comment)
+// and as the composed text the host runs.
 import { execFileSync } from "node:child_process";
 import { readdirSync } from "node:fs";
 import * as path from "node:path";
@@ -40,6 +40,19 @@ describe("shellcheck", () => {
     for (const f of scripts) {
       const text: string = registry.featureScript("hypervisor", f.replace(/\.sh$/, "")).text;
       expect(shellcheck(dir, ["-"], text), f).toBe("");
+    }
+  });
+
+  it("the composed lxc and vm host scripts are clean (they include the same lib/result.sh and lib/checks.sh)", () => {
+    for (const room of ["lxc", "vm"]) {
+      const hostDir = path.join(repoRoot, "features", room, "host");
+      const files = readdirSync(hostDir).filter((f) => f.endsWith(".sh"));
+      expect(files.length).toBeGreaterThanOrEqual(2);
+      for (const f of files) {
+        const text = registry.composeScript(path.join("features", room, "host", f));
+        expect(text, f).toContain("invalid() {");
+        expect(shellcheck(hostDir, ["-s", "bash", "-"], text), `${room}/host/${f}`).toBe("");
+      }
     }
   });
 

@@ -1,7 +1,8 @@
 // A throwaway emulated container for feature-script tests, without SSH: the `pct` emulator runs
 // locally with its state (configs, root filesystems, call log) in a temp dir, so every file a
 // feature writes lands in the container's chroot under that dir, never on this machine. Steps
-// run through the real host wrapper features/lxc/host/run_in_container.sh (pct push + pct exec).
+// run through the real host wrapper features/lxc/host/run_in_container.sh (pct push + pct exec),
+// composed as the host receives it.
 // The root filesystem gets the stand-in tools of ./stubs as /usr/local/bin.
 // test-tier: host
 import { execFile } from "node:child_process";
@@ -9,7 +10,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { createHash } from "node:crypto";
 import * as os from "node:os";
 import * as path from "node:path";
-import { repoRoot } from "../../load";
+import { loadDist, repoRoot } from "../../load";
 import type { Json } from "../../config/helpers";
 
 export interface RunResult {
@@ -20,6 +21,8 @@ export interface RunResult {
 
 export interface Emulated {
   dir: string;
+  /** features/lxc/host/run_in_container.sh as the host receives it (composed: libraries inlined), in `dir`. */
+  runner: string;
   env: NodeJS.ProcessEnv;
   /** Runs a command with the emulator on PATH and its state in `dir`. */
   run(file: string, args: string[], extraEnv?: Record<string, string>): Promise<RunResult>;
@@ -66,8 +69,12 @@ export function emulated(): Emulated {
       });
     });
   const rootfs = (ctid: number) => path.join(dir, "state/lxc", String(ctid), "rootfs");
+  const registry = loadDist<typeof import("../../../features/registry")>("features/registry");
+  const runner = path.join(dir, "run_in_container.sh");
+  writeFileSync(runner, registry.composeScript("features/lxc/host/run_in_container.sh"));
   return {
     dir,
+    runner,
     env,
     run,
     rootfs,
@@ -86,7 +93,7 @@ export function emulated(): Emulated {
         PHOENIX_LIBRARY: readFileSync(path.join(repoRoot, "features/lxc/lib/common.sh"), "utf8"),
       };
       for (const [k, v] of Object.entries(stepEnv)) extra[`PHOENIX_ENV_${k.toUpperCase()}`] = v;
-      const r = await run("bash", ["-euo", "pipefail", path.join(repoRoot, "features/lxc/host/run_in_container.sh")], extra);
+      const r = await run("bash", ["-euo", "pipefail", runner], extra);
       const line = r.stdout.split("\n").reverse().find((l) => l.startsWith("PHOENIX_RESULT "));
       return { ...r, result: line ? JSON.parse(line.slice("PHOENIX_RESULT ".length)) : undefined };
     },

@@ -33,7 +33,7 @@ describe("migration: Bash-era scripts and features in emulated containers", () =
       ...raw,
     };
     for (const [k, v] of Object.entries(env)) extra[`PHOENIX_ENV_${k.toUpperCase()}`] = v;
-    const r = await e.run("bash", ["-euo", "pipefail", path.join(repoRoot, "features/lxc/host/run_in_container.sh")], extra);
+    const r = await e.run("bash", ["-euo", "pipefail", e.runner], extra);
     const line = r.stdout.split("\n").reverse().find((l) => l.startsWith("PHOENIX_RESULT "));
     return { ...r, result: line ? JSON.parse(line.slice("PHOENIX_RESULT ".length)) : undefined };
   }
@@ -82,7 +82,7 @@ describe("migration: Bash-era scripts and features in emulated containers", () =
       PHOENIX_LIBRARY: readFileSync(path.join(repoRoot, "features/lxc/lib/common.sh"), "utf8"),
       PHOENIX_ENV_DNS_SERVER_ADMIN_PASSWORD: hostile,
     };
-    const r = await e.run("bash", ["-euo", "pipefail", path.join(repoRoot, "features/lxc/host/run_in_container.sh")], extra);
+    const r = await e.run("bash", ["-euo", "pipefail", e.runner], extra);
     expect(r.code, r.stderr).toBe(0);
     expect(readFileSync(path.join(e.rootfs(ctid), "root/param"), "utf8")).toBe(hostile);
     expect(existsSync(path.join(e.rootfs(ctid), "pwned")) || existsSync(path.join(e.rootfs(ctid), "pwned2"))).toBe(false);

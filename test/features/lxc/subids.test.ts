@@ -1,13 +1,12 @@
 // features/lxc/host/subids.sh in a throwaway root (its /etc is an overlay): the /etc/subuid and
 // /etc/subgid lines a completed id map needs are added once, kept while any container needs
 // them, removed when the last one goes, and lines that were there before are never touched.
-import { readFileSync } from "node:fs";
-import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { repoRoot } from "../../load";
+import { loadDist } from "../../load";
 import { parseResult, scriptEnv, startThrowawayRoot, type ThrowawayRoot } from "../hypervisor/root";
 
-const SCRIPT = readFileSync(path.join(repoRoot, "features/lxc/host/subids.sh"), "utf8");
+// As the host receives it: composed, its `# phoenix-include:` libraries inlined.
+const SCRIPT = loadDist<typeof import("../../../features/registry")>("features/registry").composeScript("features/lxc/host/subids.sh");
 
 describe("subids.sh", () => {
   let root: ThrowawayRoot;

@@ -111,7 +111,7 @@ Module._resolveFilename = function (...args) {
 function copyCheckout(dir: string, withDist: boolean): string {
   fs.mkdirSync(dir, { recursive: true });
   for (const f of ["Pulumi.yaml", "package.json", "package-lock.json", "tsconfig.json"]) fs.copyFileSync(path.join(repoRoot, f), path.join(dir, f));
-  for (const d of ["providers", "features", ...(withDist ? ["dist"] : [])]) fs.cpSync(path.join(repoRoot, d), path.join(dir, d), { recursive: true });
+  for (const d of ["infra", "providers", "features", ...(withDist ? ["dist"] : [])]) fs.cpSync(path.join(repoRoot, d), path.join(dir, d), { recursive: true });
   fs.symlinkSync(path.join(repoRoot, "node_modules"), path.join(dir, "node_modules"));
   return dir;
 }

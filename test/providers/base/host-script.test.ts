@@ -10,6 +10,7 @@ import { loadDist } from "../../load";
 
 const ssh = loadDist<typeof import("../../../providers/ssh/index")>("providers/ssh/index");
 const base = loadDist<typeof import("../../../providers/base/index")>("providers/base/index");
+const registry = loadDist<typeof import("../../../features/registry")>("features/registry");
 
 describe("runHostScript", () => {
   let host: TestHost;
@@ -73,6 +74,19 @@ describe("runHostScript", () => {
     await expect(run("echo no result")).rejects.toThrow(/read test-kind: the script exited 0 but printed no PHOENIX_RESULT line/);
     await expect(run("echo 'PHOENIX_RESULT [1]'")).rejects.toThrow(/invalid PHOENIX_RESULT line: PHOENIX_RESULT is not a JSON object/);
     await expect(run("echo 'PHOENIX_RESULT {oops'")).rejects.toThrow(/invalid PHOENIX_RESULT line/);
+  });
+
+  it("exit 2 (lib/result.sh's invalid: a refused parameter) is reported as a validation bug; exit 1 is not", async () => {
+    const lib = registry.composeScript("features/hypervisor/lib/result.sh");
+    const refused = (await run(`what="test-kind x"\n${lib}\ninvalid "pool name 'a b'"`).catch((e: Error) => e)) as Error & { code?: number };
+    expect(refused.code).toBe(2);
+    expect(refused.message).toMatch(/failed with exit code 2: test-kind x: invalid pool name 'a b'.*\[the host script refused a parameter Phoenix's validation accepted: a Phoenix bug\]$/s);
+    const failed = (await run(`what="test-kind x"\n${lib}\ndie "holds data; not destroyed"`).catch((e: Error) => e)) as Error & { code?: number };
+    expect(failed.code).toBe(1);
+    expect(failed.message).toMatch(/failed with exit code 1: test-kind x: holds data; not destroyed$/);
+    expect(failed.message).not.toContain("Phoenix bug");
+    const unknown = (await run(`${lib}\nrun_action bogus`).catch((e: Error) => e)) as Error & { code?: number };
+    expect(unknown.code).toBe(2);
   });
 
   it("the script's stdin is /dev/null (a command reading stdin cannot eat anything)", async () => {

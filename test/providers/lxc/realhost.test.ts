@@ -19,6 +19,7 @@ import type { LxcOptionsArgs } from "../../../providers/lxc/index";
 import type { PropertyBag } from "../../../infra/cli/plan";
 
 const lxc = loadDist<typeof import("../../../providers/lxc/index")>("providers/lxc/index");
+const registry = loadDist<typeof import("../../../features/registry")>("features/registry");
 const TEMPLATE = "local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst";
 
 describe("lxc-options and lxc-snapshot as a real host needs them", () => {
@@ -173,11 +174,15 @@ describe("lxc-options and lxc-snapshot as a real host needs them", () => {
       expect(checked.failures?.map((f) => f.property), volumes).toEqual(["params.volumes"]);
     }
     // The script refuses before it touches anything (run here: it exits at validation).
-    const script = path.join(repoRoot, "features/lxc/host/lxc_options.sh");
+    // Composed as the host receives it (lib/result.sh's `invalid`: exit 2, one line).
+    const script = registry.composeScript("features/lxc/host/lxc_options.sh");
     for (const line of ["mp0=2", "mp0=2:local-lvm:/a/./b", "mp0=2:local-lvm:/a b", "mp0=2:1bad:/a", "mp0=2:local-lvm:/a,mp=/etc", "mp0=2:local-lvm:relative"]) {
-      const r = spawnSync("bash", [script], { env: { PATH: process.env.PATH, PHOENIX_CTID: "401", PHOENIX_ACTION: "read", PHOENIX_VOLUMES: line }, encoding: "utf8" });
-      expect([r.status, r.stderr], line).toEqual([2, `invalid volume '${line}' (want mp<N>=<GiB>:<storage>:<absolute container path>)\n`]);
+      const r = spawnSync("bash", ["-euo", "pipefail"], { input: script, env: { PATH: process.env.PATH, PHOENIX_CTID: "401", PHOENIX_ACTION: "read", PHOENIX_VOLUMES: line }, encoding: "utf8" });
+      expect([r.status, r.stderr], line).toEqual([2, `lxc_options 401: invalid volume '${line}' (want mp<N>=<GiB>:<storage>:<absolute container path>)\n`]);
     }
+    // A storage id Proxmox refuses (pve-storage-id ends with a letter or digit) is refused too.
+    const storage = spawnSync("bash", ["-euo", "pipefail"], { input: script, env: { PATH: process.env.PATH, PHOENIX_CTID: "401", PHOENIX_ACTION: "read", PHOENIX_VOLUMES: "mp0=2:local-:/a" }, encoding: "utf8" });
+    expect([storage.status, storage.stderr]).toEqual([2, "lxc_options 401: invalid volume 'mp0=2:local-:/a': storage id 'local-'\n"]);
   });
 
   it("creates bind-mount sources on the host before the restart, owned by the container's root or as declared", async () => {

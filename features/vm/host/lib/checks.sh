@@ -1,0 +1,1 @@
+../../../hypervisor/lib/checks.sh
