@@ -770,6 +770,32 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorReport> {
   }
 }
 
+/**
+ * Doctor for every node of the stack: runDoctor once per node, in parallel, each over the node's
+ * own SSH endpoint and against the node's own host file and guests (the IDs taken anywhere in the
+ * cluster are still seen: /etc/pve is shared). A single-node stack's report is runDoctor's; a
+ * cluster's checks carry their node (`pve2: storage local`) and it is ok when every node is.
+ */
+export async function runDoctorOnNodes(input: DoctorInput): Promise<DoctorReport> {
+  const { settings, model } = input;
+  if (settings.nodes.length <= 1) return runDoctor(input);
+  const reports = await Promise.all(
+    settings.nodes.map((n) => {
+      const node = model.nodes.find((m) => m.name === n.name);
+      const onNode: PhoenixModel = {
+        ...model,
+        host: node?.host ?? model.host,
+        nodes: node ? [node] : model.nodes,
+        containers: model.containers.filter((c) => c.node === n.name),
+        vms: model.vms.filter((v) => v.node === n.name),
+      };
+      return runDoctor({ ...input, settings: { ...settings, node: n.name, connection: n.connection, nodes: [n] }, model: onNode }).then((r) => ({ node: n.name, r }));
+    }),
+  );
+  const checks = reports.flatMap(({ node, r }) => r.checks.map((c) => ({ ...c, check: `${node}: ${c.check}` })));
+  return { stack: settings.stack, target: reports.map(({ node, r }) => `${node} ${r.target}`).join(", "), checks, ok: reports.every(({ r }) => r.ok) };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Output
 
@@ -795,7 +821,8 @@ const TOKEN_ID = /^[^\s:/!]+@[A-Za-z][A-Za-z0-9._-]*![A-Za-z][A-Za-z0-9._-]*$/;
 
 export const USAGE = `usage: phoenix doctor [--stack NAME] [--config-dir DIR] [--config KEY=VALUE ...] [--api-token-id USER@REALM!NAME] [--json]
 
-Read-only preflight of the stack's Proxmox host: SSH and its pinned host key, root or sudo, the
+Read-only preflight of the stack's Proxmox host (every node of a cluster stack, each over its own
+SSH endpoint; each check then names its node): SSH and its pinned host key, root or sudo, the
 Proxmox version, the API token's privileges, storages, templates, cloud images, guest ids, free
 space, ZFS pools and disks, the NVIDIA module, cgroup2. Changes nothing on the host.
 One line per check: \`ok|warn|fail  <check>: <found>  → <fix>\`. Exit 0 when nothing fails, 1 otherwise.
@@ -860,7 +887,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   // Secrets from the environment only: the stack file holds them encrypted.
   const secrets = secretsFromConfig({ get: () => undefined });
-  const report = await runDoctor({ settings, model: loaded.model, secrets, auth: apiAuth(tokenOpt, config, process.env) });
+  const report = await runDoctorOnNodes({ settings, model: loaded.model, secrets, auth: apiAuth(tokenOpt, config, process.env) });
   process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
   return report.ok ? 0 : 1;
 }

@@ -45,7 +45,7 @@ export interface HypervisorArgs {
   declared: DeclaredResources;
 }
 
-/** Packages the later steps need (NFS, Samba, sudo) plus the tools the seed's setup installs. */
+/** Packages the later steps need (NFS, Samba, sudo) plus the tools the Bash orchestrator's setup installed. */
 export const BASE_PACKAGES = ["curl", "wget", "jq", "vim", "htop", "sudo", "nfs-kernel-server", "samba"];
 
 /** `{recordsize: "16K"}` → `recordsize=16K`, one per line (the scripts' format). */

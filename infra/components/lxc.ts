@@ -1,5 +1,6 @@
-// LxcGuest: one container of phoenix_lxc_configs.json, the seed's LXC orchestration flow
-// (architecture guide §2.2) as a component whose children run in this order:
+// LxcGuest: one container of phoenix_lxc_configs.json, the LXC orchestration flow (create or
+// clone, configure, features, application, health checks, snapshot) as a component whose
+// children run in this order:
 //   ct-<ctid>                  the container (ContainerLegacy): created from the OS template, or a
 //                              full clone of its parent template; cores, memory, swap, rootfs,
 //                              network, unprivileged, pct_options features, startup, id maps,

@@ -1,4 +1,4 @@
-// VmGuest: one VM of phoenix_vm_configs.json (architecture guide §2.3), as a component:
+// VmGuest: one VM of phoenix_vm_configs.json (cloud image or clone, cloud-init, snapshot), as a component:
 //   vm-<vmid>-image      the cloud image, downloaded to a storage that takes it (VMs built from an
 //                        image: the master template)
 //   vm-<vmid>            the VM (VmLegacy): imported cloud-image disk or a full clone of its parent,

@@ -269,7 +269,7 @@ export function deploymentOf(model: PhoenixModel, opts: DeploymentOptions = {}):
   };
   const deps = (kind: DependencyKind, names: string[]): Dependency[] => names.map((name) => ({ name, kind }));
 
-  // Per node: the host setup flow, in the seed's order (each stage after the one before it).
+  // Per node: the host setup flow, in the Bash orchestrator's order (each stage after the one before it).
   const setupOf = new Map<string, string>();
   const nvidiaOf = new Map<string, string>();
   const storageOf = new Map<string, Map<string, string>>();

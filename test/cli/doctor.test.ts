@@ -122,6 +122,27 @@ afterAll(async () => {
   cleanTempDirs();
 });
 
+describe("phoenix doctor on a cluster stack", () => {
+  it("checks every node over its own endpoint; each check names its node, and one unreachable node fails the report", async () => {
+    const dir = mutatedDir(baseFiles);
+    const t = host.target;
+    const nodes = JSON.stringify({ pve: { sshHost: t.host, sshPort: String(t.port), sshHostKey: t.hostKey }, pve2: { sshHost: t.host, sshPort: "1", sshHostKey: t.hostKey } });
+    const settings = settingsFor(dir, { node: "pve", nodes });
+    const loaded = loadPhoenixConfig(dir, { defaultNode: "pve", nodes: ["pve", "pve2"] });
+    if (!loaded.ok) throw new Error(loaded.errors.join("\n"));
+    const r = await doctor.runDoctorOnNodes({ settings, model: loaded.model, secrets: host.secrets, auth: { kind: "token", id: TOKEN } });
+    const text = doctor.formatReport(r);
+    // pve: the ready host, every check ok (its guests are all the files' guests).
+    const pve = r.checks.filter((c) => c.check.startsWith("pve: "));
+    expect(pve.length, text).toBeGreaterThan(8);
+    expect(pve.filter((c) => c.status !== "ok"), text).toEqual([]);
+    // pve2: its own endpoint (port 1) refuses the connection; nothing else is checked there.
+    expect(r.checks.filter((c) => c.check.startsWith("pve2: ")), text).toEqual([expect.objectContaining({ status: "fail", check: "pve2: ssh" })]);
+    expect(r.ok).toBe(false);
+    expect(r.target).toBe(`pve root@${t.host}:${t.port}, pve2 root@${t.host}:1`);
+  });
+});
+
 describe("phoenix doctor on a ready host", () => {
   it("every check is ok, one line each, and the exit status says so", async () => {
     const r = await runOn();

@@ -156,7 +156,7 @@ describe("a container holding a volume, end to end", () => {
     const privileged = config({ sizeGb: 5 }, false);
     const refused = await engine.up({ configDir: privileged });
     const refusal =
-      `unable to replace resource "urn:pulumi:dev::phoenix::phoenix:lxc:Container$proxmoxve:index/containerLegacy:ContainerLegacy::ct-${CTID}"\n` +
+      `unable to replace resource "urn:pulumi:dev::phoenix::phoenix:lxc:LxcGuest$proxmoxve:index/containerLegacy:ContainerLegacy::ct-${CTID}"\n` +
       "as it is currently marked for protection. To unprotect the resource, remove the `protect` flag from the resource in your Pulumi program and run `pulumi up`";
     // The first error is the engine's; the program's own (dependents of the failed resource) repeat it.
     expect(refused.errors[0]).toBe(`ct-${CTID}: ${refusal}`);

@@ -95,8 +95,9 @@ class VmEngine {
 
   private async carryOut(args: Pulumi.runtime.MockResourceArgs, report: RunReport): Promise<{ id: string; state: PropertyBag }> {
     if (!args.custom) return { id: args.name, state: {} };
-    // The host setup is declared, not carried out: this engine proves the VMs' resources.
-    if (/^pulumi-nodejs:dynamic\/phoenix:host-/.test(args.type)) return { id: `${args.name}-id`, state: args.inputs };
+    // The host's resources (setup steps, the cluster firewall) are declared, not carried out: this
+    // engine proves the VMs' resources.
+    if (/^pulumi-nodejs:dynamic\/phoenix:host-/.test(args.type) || args.name.startsWith("host-firewall")) return { id: `${args.name}-id`, state: args.inputs };
     const prior = this.state.get(args.name);
     if (typeof args.inputs.__provider === "string") {
       let p = this.providers.get(args.inputs.__provider);
