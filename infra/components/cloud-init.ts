@@ -4,6 +4,7 @@
 // it), and embeds the VM's feature scripts from features/vm/ with the runner that applies them in
 // order on first boot. Built with the `yaml` package, never by string templating.
 import { stringify } from "yaml";
+import { FEATURE_NAME, USERNAME } from "../config/patterns";
 
 /** Where the user data puts the runner and the feature scripts inside the guest. */
 export const GUEST_FEATURE_DIR = "/opt/phoenix/features";
@@ -82,10 +83,8 @@ export interface UserDataInput {
   nfsMounts?: { server: string; path: string; mountPoint: string }[];
 }
 
+/** A feature parameter's name (`PHOENIX_<NAME>` in the guest's environment). */
 const PARAM_NAME = /^[A-Z][A-Z0-9_]*$/;
-const FEATURE_NAME = /^[a-z0-9_]+$/;
-// A Linux user name as `useradd` accepts it by default.
-const USER_NAME = /^[a-z_][a-z0-9_-]{0,31}$/;
 
 /** The `#cloud-config` user data of a VM (a YAML document; the first line is the marker). */
 export function buildUserData(input: UserDataInput): string {
@@ -107,7 +106,7 @@ export function buildUserData(input: UserDataInput): string {
   };
   if (input.user) {
     const { username, passwordHash, sshPublicKey } = input.user;
-    if (!USER_NAME.test(username)) throw new Error(`invalid user name ${JSON.stringify(username)}`);
+    if (!USERNAME.test(username)) throw new Error(`invalid user name ${JSON.stringify(username)}`);
     const user: Record<string, unknown> = {
       name: username,
       shell: "/bin/bash",

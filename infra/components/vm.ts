@@ -8,7 +8,6 @@
 //   vm-<vmid>-snapshot   `qm snapshot` when template_snapshot_name is set
 // A Proxmox template is never booted: it only carries the disk and hardware its clones copy, so it
 // gets no user data, no wait and no snapshot (Proxmox refuses snapshots of templates).
-import { createHash } from "crypto";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as proxmox from "@muhlba91/pulumi-proxmoxve";
@@ -20,6 +19,7 @@ import { VmCloudInitWait, VmSnapshot } from "../../providers/vm/index";
 import type { SshTarget } from "../../providers/ssh/types";
 import { COMPONENT_TYPES, deploymentNodes, guestNode, hostOf, imageStorage, snippetsStorage, vmNames } from "../deployment/index";
 import type { DeclaredResources } from "./declared";
+import { sha256 } from "../hash";
 import { buildUserData, cloudImage } from "./cloud-init";
 
 export interface VmGuestArgs {
@@ -86,9 +86,6 @@ function secretIf<T>(secret: boolean, value: T): pulumi.Input<T> {
   return secret ? (pulumi.secret(value) as pulumi.Output<T>) : value;
 }
 
-function sha256(text: string): string {
-  return createHash("sha256").update(text).digest("hex");
-}
 
 export class VmGuest extends pulumi.ComponentResource {
   /** `vm-<vmid>`. */
