@@ -5,6 +5,7 @@ import type { ContainerModel, HostModel, VmModel } from "./model";
 import { Findings, PathSegment } from "./errors";
 import type { GuestOrigins } from "./normalise";
 import { HYPERVISOR_FILE, LXC_FILE, VM_FILE } from "./schema";
+import { SNAPSHOT_NAME } from "./patterns";
 
 export interface RuleInput {
   host: HostModel;
@@ -384,7 +385,7 @@ export const templateSnapshotStorage: Rule = (input, findings) => {
 export const snapshotNames: Rule = (input, findings) => {
   const check = (file: string, at: PathSegment[], name: string | undefined) => {
     if (name === undefined) return;
-    if (!/^[A-Za-z][A-Za-z0-9_-]{1,39}$/.test(name)) {
+    if (!SNAPSHOT_NAME.test(name)) {
       findings.error(file, at, `Proxmox refuses snapshot name ${JSON.stringify(name)}: a letter, then 1-39 letters, digits, '_' or '-'`);
     } else if (["current", "vzdump", "pending"].includes(name)) {
       findings.error(file, at, `Proxmox reserves the snapshot name ${JSON.stringify(name)}; choose another`);
