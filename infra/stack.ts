@@ -6,7 +6,7 @@ import type { StackSettings } from "./settings";
 import type { SshTarget } from "../providers/ssh/types";
 import { deploymentNodes, deploymentOf, hostNames, type Deployment } from "./deployment/index";
 import { DeclaredResources } from "./components/declared";
-import { Hypervisor } from "./components/hypervisor";
+import { Hypervisor, declareClusterStorages } from "./components/hypervisor";
 import { LxcGuest } from "./components/lxc";
 import { VmGuest } from "./components/vm";
 import { declareGuestFirewall, declareHostFirewall } from "./components/firewall";
@@ -51,6 +51,8 @@ export function declareStack(model: PhoenixModel, settings: StackSettings): Decl
     const name = hostNames(deployment.multiNode ? n.name : undefined).component;
     hosts.set(n.name, new Hypervisor(name, { host: n.host, node: n.name, settings, connection: nodeConnection(settings, n.name), declared }));
   }
+  // A cluster's storage registrations (storage.cfg is one file), after every node's datasets.
+  if (deployment.multiNode) declareClusterStorages({ nodes, hosts, connection: (node) => nodeConnection(settings, node), declared });
   // The cluster's firewall, from the primary node's file, under the primary node's component.
   const primary = nodes[0];
   if (primary.host.firewall) declareHostFirewall(primary.host.firewall, { parent: hosts.get(primary.name)!, declared });

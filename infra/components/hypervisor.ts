@@ -138,7 +138,9 @@ export class Hypervisor extends pulumi.ComponentResource {
         name: d.name,
         properties: keyValueLines(d.properties),
       }, { allowDestroy: settings.allowDataDestruction });
-      if (d.storage) {
+      // Single-node stacks register each storage here; a cluster's registrations are the
+      // cluster's (declareClusterStorages), and the deployment model holds no per-node one.
+      if (d.storage && declared.has(H.proxmoxStorage(d.storage.id))) {
         const s = d.storage;
         declare(proxmoxStorageKind, H.proxmoxStorage(s.id), "proxmox_storage", {
           id: s.id,
@@ -180,5 +182,50 @@ export class Hypervisor extends pulumi.ComponentResource {
       });
     }
     this.registerOutputs({});
+  }
+}
+
+/**
+ * A multi-node stack's Proxmox storage registrations: storage.cfg is one file for the whole
+ * cluster, so each storage ID is one resource (`host-proxmox-storage-<id>`), restricted with
+ * `nodes` to the nodes whose host files register it, declared under the first of them and run
+ * over its SSH endpoint, after every one of their datasets. The definition comes from that node's
+ * file (validate refuses files that define one ID differently).
+ *
+ * @param args `nodes` (the model's, primary first), `hosts` (each node's Hypervisor component),
+ *   `connection` (a node's SSH endpoint), `declared` (the deployment model's resources so far)
+ */
+export function declareClusterStorages(args: {
+  nodes: { name: string; host: HostModel }[];
+  hosts: Map<string, Hypervisor>;
+  connection: (node: string) => SshTarget;
+  declared: DeclaredResources;
+}): void {
+  const { declared } = args;
+  const done = new Set<string>();
+  for (const n of args.nodes) {
+    for (const d of n.host.zfs.datasets) {
+      if (!d.storage) continue;
+      const name = hostNames().proxmoxStorage(d.storage.id);
+      if (done.has(name) || !declared.has(name)) continue;
+      done.add(name);
+      const entry = declared.entry(name);
+      const s = d.storage;
+      const nodes = args.nodes.filter((m) => m.host.zfs.datasets.some((x) => x.storage?.id === s.id)).map((m) => m.name);
+      declared.add(
+        name,
+        new HostScriptResource(
+          proxmoxStorageKind,
+          name,
+          {
+            connection: args.connection(entry.node),
+            script: featureScript("hypervisor", "proxmox_storage"),
+            params: { id: s.id, type: s.type, content: s.content.join(","), target: s.target, nodes: nodes.join(",") },
+            allowDestroy: false,
+          },
+          { parent: args.hosts.get(entry.node)!, dependsOn: declared.dependsOn(name), aliases: declared.aliases(name) },
+        ),
+      );
+    }
   }
 }

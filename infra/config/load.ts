@@ -222,6 +222,22 @@ function loadUnsafe(dir: string, opts: LoadOptions): LoadResult {
     nodes: opts.nodes?.length || opts.defaultNode !== undefined ? nodes.map((n) => ({ name: n.name, host: n.host, file: ctxs.has(n.name) ? nodeHostFile(n.name) : HYPERVISOR_FILE })) : undefined,
   };
   runRules(ruleInput, findings);
+  // storage.cfg is the cluster's: a storage ID is one definition (type, target, content) for every
+  // node that registers it (Phoenix restricts it to those nodes), so node files must agree.
+  if ((ruleInput.nodes?.length ?? 0) > 1) {
+    const first = new Map<string, { node: string; def: string }>();
+    for (const n of ruleInput.nodes!) {
+      n.host.zfs.datasets.forEach((d, i) => {
+        if (!d.storage) return;
+        const def = `${d.storage.type} ${d.storage.target}, content ${[...d.storage.content].sort().join(",")}`;
+        const seen = first.get(d.storage.id);
+        if (!seen) first.set(d.storage.id, { node: n.name, def });
+        else if (seen.def !== def) {
+          findings.error(n.file, `$.zfs.datasets[${i}]`, `storage ${d.storage.id} is ${def} here but ${seen.def} on node ${seen.node}: storage.cfg is the cluster's, one definition per storage ID`);
+        }
+      });
+    }
+  }
   // The host firewall is the cluster's (/etc/pve/firewall/cluster.fw): the program applies the
   // primary node's block once. Another node's own file saying something else would not be applied,
   // so it is refused rather than silently dropped.

@@ -273,6 +273,8 @@ export function deploymentOf(model: PhoenixModel, opts: DeploymentOptions = {}):
   const setupOf = new Map<string, string>();
   const nvidiaOf = new Map<string, string>();
   const storageOf = new Map<string, Map<string, string>>();
+  /** Multi-node: each storage ID's registering nodes (in node order) and the datasets behind it. */
+  const clusterStorages = new Map<string, { nodes: string[]; datasets: string[]; label: string }>();
   for (const [index, n] of nodes.entries()) {
     const host = n.host;
     const H = hostNames(multiNode ? n.name : undefined);
@@ -308,7 +310,15 @@ export function deploymentOf(model: PhoenixModel, opts: DeploymentOptions = {}):
     for (const d of host.zfs.datasets) {
       const pool = pools.get(d.pool);
       const dataset = step(H.zfsDataset(d.pool, d.name), "host-zfs-dataset", `dataset ${d.fullName}`, pool ? [pool] : poolStage).name;
-      if (d.storage) {
+      if (d.storage && multiNode) {
+        // storage.cfg is the cluster's: one registration per storage ID, declared after every node's datasets.
+        const s = clusterStorages.get(d.storage.id) ?? { nodes: [], datasets: [], label: `storage ${d.storage.id}, ${d.storage.type}` };
+        if (!s.nodes.includes(n.name)) s.nodes.push(n.name);
+        s.datasets.push(dataset);
+        clusterStorages.set(d.storage.id, s);
+        storages.set(d.storage.id, hostNames().proxmoxStorage(d.storage.id));
+        zfsStage.push(dataset);
+      } else if (d.storage) {
         const registration = step(H.proxmoxStorage(d.storage.id), "host-proxmox-storage", `storage ${d.storage.id}, ${d.storage.type}`, [dataset]).name;
         storages.set(d.storage.id, registration);
         zfsStage.push(registration);
@@ -333,6 +343,23 @@ export function deploymentOf(model: PhoenixModel, opts: DeploymentOptions = {}):
     for (const s of host.samba?.shares ?? []) step(H.sambaShare(s.name), "host-samba-share", `Samba share ${s.name}`, stage);
   }
 
+  // Multi-node: each storage ID registered once (storage.cfg is the cluster's, `nodes` restricts it
+  // to the nodes whose files register it), under the first of those nodes, after their datasets.
+  // Its name is the single-node one, so a stack that grew keeps it (its old parent as an alias).
+  const movedFromHost: DeploymentAlias[] = multiNode ? [COMPONENT_TYPES.hypervisor, LEGACY_COMPONENT_TYPES.hypervisor].map((type) => ({ parent: { type, name: hostNames().component } })) : [];
+  for (const [id, s] of clusterStorages) {
+    add({
+      name: hostNames().proxmoxStorage(id),
+      type: dynamicType("host-proxmox-storage"),
+      parent: hostNames(s.nodes[0]).component,
+      dependsOn: deps("setup", s.datasets),
+      kind: "host",
+      label: `${s.label} (${s.nodes.join(", ")})`,
+      node: s.nodes[0],
+      aliases: movedFromHost,
+    });
+  }
+
   // The host firewall is the cluster's (/etc/pve/firewall/cluster.fw): declared once, from the
   // primary node's file, under the primary node's component.
   const primary = nodes[0];
@@ -343,7 +370,7 @@ export function deploymentOf(model: PhoenixModel, opts: DeploymentOptions = {}):
     const parent = hostNames(multiNode ? primary.name : undefined).component;
     const initial = setupOf.get(primary.name)!;
     // In a stack that grew from one node, the firewall moves from `host` to the first node's component.
-    const moved: DeploymentAlias[] = multiNode ? [COMPONENT_TYPES.hypervisor, LEGACY_COMPONENT_TYPES.hypervisor].map((type) => ({ parent: { type, name: hostNames().component } })) : [];
+    const moved = movedFromHost;
     const fwResource = (name: string, type: string, label: string, after: string[]) =>
       add({ name, type, parent, dependsOn: deps("setup", after), kind: "host-firewall", label, node: primary.name, aliases: moved });
     const aliases = fw.aliases.map((a) => fwResource(F.alias(a.name), PROXMOX_TYPES.firewallAlias, `firewall alias ${a.name} ${a.cidr}`, [initial]).name);

@@ -14,7 +14,7 @@
 // validates its parameters again before any value reaches a command.
 import { z } from "zod";
 import type { HostScriptKind } from "../base/index";
-import { ABSOLUTE_PATH, NFS_CLIENT, NFS_OPTION, RAID_LEVELS, SSH_PUBLIC_KEY, STORAGE_ID, TIMEZONE, USERNAME, ZFS_DATASET, ZFS_POOL } from "../../infra/config/patterns";
+import { ABSOLUTE_PATH, NFS_CLIENT, NODE_NAME, NFS_OPTION, RAID_LEVELS, SSH_PUBLIC_KEY, STORAGE_ID, TIMEZONE, USERNAME, ZFS_DATASET, ZFS_POOL } from "../../infra/config/patterns";
 
 const name = (what: string, re: RegExp) => z.string().regex(re, what);
 /** A patterns.ts pattern without its anchors, to build lists and optional values from. */
@@ -108,6 +108,8 @@ export const proxmoxStorageKind: HostScriptKind = {
       type: z.enum(["zfspool", "dir"]),
       content: name("comma-separated content types", /^(images|rootdir|vztmpl|iso|backup|snippets|import)(,(images|rootdir|vztmpl|iso|backup|snippets|import))*$/),
       target: z.string().min(1),
+      /** A cluster's registration: the nodes it is restricted to (storage.cfg `nodes`); absent: every node. */
+      nodes: name("comma-separated Proxmox node names", new RegExp(`^${NODE_NAME.source.slice(1, -1)}(,${NODE_NAME.source.slice(1, -1)})*$`)).optional(),
     })
     .superRefine((p, ctx) => {
       const [pool, ...dataset] = p.target.split("/");

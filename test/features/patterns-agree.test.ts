@@ -40,6 +40,11 @@ const CASES: { fn: string; ts: (v: string) => boolean; samples: string[] }[] = [
     samples: ["local", "local-lvm", "local-zfs", "tank.data", "a1", "a", "a-", "a.", "a_", "1local", "-local", "loc:al", ...HOSTILE],
   },
   {
+    fn: "valid_node_name",
+    ts: (v) => P.NODE_NAME.test(v),
+    samples: ["pve", "pve1", "PVE-2", "a", "1node", long(63), long(64), "-pve", "pve-", "pve_2", "pve.example", "pve2,pve3", ...HOSTILE],
+  },
+  {
     fn: "valid_zfs_pool",
     ts: (v) => P.ZFS_POOL.test(v),
     samples: [

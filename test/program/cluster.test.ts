@@ -66,10 +66,27 @@ describe("the cluster stack", () => {
       const guest = guestOf(r);
       if (!guest || !r.custom) continue;
       const hostDeps = r.dependsOn.filter((d) => d.startsWith("host-") && !d.startsWith("host-firewall"));
-      for (const d of hostDeps) expect(d.startsWith(`host-${NODE_OF_GUEST[guest]}-`), `${r.name} <- ${d}`).toBe(true);
+      for (const d of hostDeps) {
+        // A storage registration is the cluster's (storage.cfg): it must include the guest's node.
+        const storage = cluster.resources.find((x) => x.name === d && x.name.startsWith("host-proxmox-storage-"));
+        if (storage) expect(storage.inputs.params.nodes.split(","), `${r.name} <- ${d}`).toContain(NODE_OF_GUEST[guest]);
+        else expect(d.startsWith(`host-${NODE_OF_GUEST[guest]}-`), `${r.name} <- ${d}`).toBe(true);
+      }
     }
     const vllm = cluster.resources.find((r) => r.name === "ct-950" && r.custom)!;
-    expect(vllm.dependsOn).toEqual(expect.arrayContaining(["host-pve2-nvidia", "host-pve2-proxmox-storage-quickOS-lxc-disks", "ct-921-snapshot"]));
+    expect(vllm.dependsOn).toEqual(expect.arrayContaining(["host-pve2-nvidia", "host-proxmox-storage-quickOS-lxc-disks", "ct-921-snapshot"]));
+  });
+
+  it("registers each storage once for the cluster, restricted to the nodes whose files register it, after their datasets", () => {
+    const storages = cluster.resources.filter((r) => r.type === "pulumi-nodejs:dynamic/phoenix:host-proxmox-storage");
+    const ids = storages.map((s) => s.inputs.params.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    const lxcDisks = storages.find((s) => s.inputs.params.id === "quickOS-lxc-disks")!;
+    expect(lxcDisks.inputs.params.nodes).toBe("pve1,pve2,pve3");
+    expect(lxcDisks.dependsOn).toEqual(["host-pve1-zfs-dataset-quickOS-lxc-disks", "host-pve2-zfs-dataset-quickOS-lxc-disks", "host-pve3-zfs-dataset-quickOS-lxc-disks"]);
+    expect(storages.find((s) => s.inputs.params.id === "quickOS-vm-disks")!.inputs.params.nodes).toBe("pve1");
+    // Run on the first node that has it, over that node's endpoint.
+    for (const s of storages) expect(s.inputs.connection.host, s.name).toBe(`${s.inputs.params.nodes.split(",")[0]}.example.internal`);
   });
 });
 
@@ -90,7 +107,8 @@ describe("growing from one node to several", () => {
     const oldHost = one.resources.filter((r) => r.custom && (r.parent === "host"));
     expect(oldHost.length).toBeGreaterThan(20);
     for (const old of oldHost) {
-      const renamed = old.name.startsWith("host-firewall") ? old.name : old.name.replace(/^host-/, "host-pve-");
+      // The cluster's own resources (firewall, storage registrations) keep their names; a node's steps carry the node.
+      const renamed = /^host-(firewall|proxmox-storage-)/.test(old.name) ? old.name : old.name.replace(/^host-/, "host-pve-");
       const now = two.resources.find((r) => r.name === renamed && r.type === old.type);
       expect(now, renamed).toBeDefined();
       expect(now!.parent).toBe("host-pve");

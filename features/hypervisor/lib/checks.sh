@@ -18,6 +18,9 @@ valid_snapshot_name() { [[ $1 =~ ^[A-Za-z][A-Za-z0-9_-]{1,39}$ ]]; }
 # STORAGE_ID: Proxmox's pve-storage-id.
 valid_storage_id() { [[ $1 =~ ^[A-Za-z][A-Za-z0-9._-]*[A-Za-z0-9]$ ]]; }
 
+# NODE_NAME: a Proxmox node name (pve-common pve_verify_node_name: a DNS label).
+valid_node_name() { [[ $1 =~ ^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$ ]]; }
+
 # ZFS_POOL: OpenZFS's pool_namecheck (under 240 characters), and not a vdev keyword of zpool create.
 valid_zfs_pool() {
   [[ $1 =~ ^[A-Za-z][A-Za-z0-9_.:-]{0,238}$ ]] || return 1

@@ -179,6 +179,21 @@ describe("hypervisor kinds through the lifecycle helper (real sshd, throwaway ro
         expect(await sh("zfs list -H -o name tank/disks")).toBe("tank/disks\n");
       },
     });
+
+    // A cluster's registration: restricted to the nodes whose files register it, following them.
+    const clustered = { ...storage, content: "images,rootdir", nodes: "pve,pve2" };
+    await lifecycle(hv.proxmoxStorageKind, "proxmox_storage", "host-proxmox-storage-tank-disks", { params: clustered }, { params: { ...clustered, nodes: "pve" } }, {
+      async afterCreate() {
+        expect(await sh("cat /etc/pve/storage.cfg")).toMatch(/zfspool: tank-disks\n(\t.*\n)*\tnodes pve,pve2\n/);
+      },
+      async afterUpdate() {
+        expect(await sh("cat /etc/pve/storage.cfg")).toMatch(/zfspool: tank-disks\n(\t.*\n)*\tnodes pve\n/);
+      },
+      async afterDelete() {
+        expect(await sh("cat /etc/pve/storage.cfg")).not.toContain("tank-disks");
+      },
+    });
+    await expect(inputsOf(hv.proxmoxStorageKind, "proxmox_storage", "x", { params: { ...clustered, nodes: "pve,-bad" } })).rejects.toThrow();
   });
 
   it("dataset drift: refresh (read) shows it, diff asks for an update, update restores it", async () => {
