@@ -282,13 +282,18 @@ export function deploymentOf(model: PhoenixModel, opts: DeploymentOptions = {}):
     // The first node of a stack that grew from one node keeps its host resources' state: each was
     // `host-<step>` under `host` (before the type tokens matched the classes: phoenix:hypervisor:Host).
     const firstNodeOfGrownStack = multiNode && index === 0;
+    // And a stack that shrank back to one node keeps the state of the node it kept: each of its
+    // resources was `host-<node>-<step>` under `host-<node>`.
+    const asNode = hostNames(n.name).component;
     const grownAliases = (name: string): DeploymentAlias[] =>
       firstNodeOfGrownStack
         ? [COMPONENT_TYPES.hypervisor, LEGACY_COMPONENT_TYPES.hypervisor].map((type) => ({ name: hostNames().component + name.slice(parent.length), parent: { type, name: hostNames().component } }))
-        : [];
+        : !multiNode
+          ? [{ name: asNode + name.slice(parent.length), parent: { type: COMPONENT_TYPES.hypervisor, name: asNode } }]
+          : [];
     const step = (name: string, kind: string, label: string, after: string[], kindOfDep: DependencyKind = "setup") =>
       add({ name, type: dynamicType(kind), parent, dependsOn: deps(kindOfDep, after), kind: "host", label, node: n.name, aliases: grownAliases(name) });
-    const aliases: DeploymentAlias[] = [{ type: LEGACY_COMPONENT_TYPES.hypervisor }];
+    const aliases: DeploymentAlias[] = [{ type: LEGACY_COMPONENT_TYPES.hypervisor }, ...(multiNode ? [] : [{ name: asNode }])];
     // The first node of a stack that grew from one node keeps its state: `host` → `host-<node>`.
     if (multiNode && index === 0) aliases.push({ name: hostNames().component }, { name: hostNames().component, type: LEGACY_COMPONENT_TYPES.hypervisor });
     add({ name: parent, type: COMPONENT_TYPES.hypervisor, parent: null, kind: "component", label: multiNode ? `node ${n.name}` : "host", node: n.name, aliases });
@@ -319,9 +324,11 @@ export function deploymentOf(model: PhoenixModel, opts: DeploymentOptions = {}):
         storages.set(d.storage.id, hostNames().proxmoxStorage(d.storage.id));
         zfsStage.push(dataset);
       } else if (d.storage) {
-        const registration = step(H.proxmoxStorage(d.storage.id), "host-proxmox-storage", `storage ${d.storage.id}, ${d.storage.type}`, [dataset]).name;
-        storages.set(d.storage.id, registration);
-        zfsStage.push(registration);
+        const registration = step(H.proxmoxStorage(d.storage.id), "host-proxmox-storage", `storage ${d.storage.id}, ${d.storage.type}`, [dataset]);
+        // As a cluster's, it had the same name, under the node's component.
+        registration.aliases = [{ parent: { type: COMPONENT_TYPES.hypervisor, name: asNode } }];
+        storages.set(d.storage.id, registration.name);
+        zfsStage.push(registration.name);
       } else {
         zfsStage.push(dataset);
       }
@@ -334,7 +341,7 @@ export function deploymentOf(model: PhoenixModel, opts: DeploymentOptions = {}):
     const exports = host.nfsExports.map((e, i) => {
       const exportPath = e.path.replace(/(.)\/+$/, "$1");
       const r = step(H.nfsExport(exportPath), "host-nfs-export", `NFS export ${exportPath}`, stage);
-      if (!multiNode) r.aliases = [{ name: H.nfsExportByIndex(i) }];
+      if (!multiNode) r.aliases!.push({ name: H.nfsExportByIndex(i) });
       else if (firstNodeOfGrownStack) r.aliases!.push(...grownAliases(H.nfsExportByIndex(i)));
       return r.name;
     });
@@ -346,7 +353,10 @@ export function deploymentOf(model: PhoenixModel, opts: DeploymentOptions = {}):
   // Multi-node: each storage ID registered once (storage.cfg is the cluster's, `nodes` restricts it
   // to the nodes whose files register it), under the first of those nodes, after their datasets.
   // Its name is the single-node one, so a stack that grew keeps it (its old parent as an alias).
-  const movedFromHost: DeploymentAlias[] = multiNode ? [COMPONENT_TYPES.hypervisor, LEGACY_COMPONENT_TYPES.hypervisor].map((type) => ({ parent: { type, name: hostNames().component } })) : [];
+  const movedFromHost: DeploymentAlias[] = multiNode
+    ? [COMPONENT_TYPES.hypervisor, LEGACY_COMPONENT_TYPES.hypervisor].map((type) => ({ parent: { type, name: hostNames().component } }))
+    : // A stack that shrank to one node: the cluster's resources were under that node's component.
+      [{ parent: { type: COMPONENT_TYPES.hypervisor, name: hostNames(nodes[0].name).component } }];
   for (const [id, s] of clusterStorages) {
     add({
       name: hostNames().proxmoxStorage(id),

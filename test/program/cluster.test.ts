@@ -114,6 +114,15 @@ describe("growing from one node to several", () => {
       expect(now!.parent).toBe("host-pve");
       expect(now!.aliases.map((a) => aliasUrn(a, old.type)), renamed).toContain(old.urn);
     }
+    // And back: a stack that shrinks to the node it kept keeps that node's state.
+    const kept = two.resources.filter((r) => r.custom && r.parent === "host-pve");
+    expect(kept.length).toBeGreaterThan(20);
+    for (const old of kept) {
+      const renamed = /^host-(firewall|proxmox-storage-)/.test(old.name) ? old.name : old.name.replace(/^host-pve-/, "host-");
+      const now = one.resources.find((r) => r.name === renamed && r.type === old.type);
+      expect(now, renamed).toBeDefined();
+      expect(now!.aliases.map((a) => aliasUrn(a, old.type)), `${renamed} <- ${old.urn}`).toContain(old.urn);
+    }
     // The second node's host setup is new; the guests keep their names and parents.
     expect(two.resources.some((r) => r.name === "host-pve2-initial-setup")).toBe(true);
     const guests = (p: PlanResult) => p.resources.filter((r) => guestOf(r)).map((r) => r.urn).sort();
