@@ -2,10 +2,11 @@
 // only: the SSH private key, its passphrase and the SSH password are secrets that dynamic
 // providers read themselves through `configure`, so they never appear in resource inputs.
 import * as pulumi from "@pulumi/pulumi";
+import * as fs from "fs";
 import * as path from "path";
 import type { SshTarget } from "../providers/ssh/types";
 import { repoRoot } from "../features/registry";
-import { STACK_SETTINGS, allowancesOf, parseNodesSetting, stackSettingProblems, type NodeSettingEntry } from "./config/stack-settings";
+import { STACK_SETTINGS, allowancesOf, parseNodesSetting, readStackFile, stackSettingProblems, type NodeSettingEntry } from "./config/stack-settings";
 import type { RawLxcAllowances } from "./config/lxc-raw";
 import { firewallLockout } from "./config/firewall";
 import type { PhoenixModel } from "./config/model";
@@ -131,6 +132,19 @@ export function stackSettingsFrom(stack: string, get: (key: string) => string | 
     firewallLockoutAcknowledged: bool("firewallLockoutAcknowledged") ?? false,
     allow: allowancesOf(raw),
   };
+}
+
+/**
+ * The settings of stack `stack` read from `stacks/Pulumi.<stack>.yaml`, for commands that run
+ * outside Pulumi (`phoenix graph`, `phoenix import`): its plain `phoenix:` keys (encrypted ones are
+ * unknown offline; their defaults apply), then `overrides` (`phoenix:<key>` → value). Throws when
+ * the file is missing or a value is bad (stackSettingsFrom's messages).
+ */
+export function stackSettingsOf(stack: string, overrides: Record<string, string> = {}): StackSettings {
+  const file = path.join(repoRoot(), "stacks", `Pulumi.${stack}.yaml`);
+  if (!fs.existsSync(file)) throw new Error(`no stack settings file ${path.relative(process.cwd(), file)}`);
+  const config = { ...readStackFile(file).plain, ...overrides };
+  return stackSettingsFrom(stack, (key) => config[`phoenix:${key}`]);
 }
 
 /**

@@ -2,8 +2,7 @@
 import { loadPhoenixConfig } from "../config/load";
 import { buildGraph, graphStats, toJson, toMermaid } from "../graph";
 import { parseCommandArgs, usageError } from "./args";
-import { readStackConfig } from "./plan";
-import { stackSettingsFrom } from "../settings";
+import { stackSettingsOf } from "../settings";
 import type { LoadOptions } from "../config/load";
 
 export const USAGE = `usage: phoenix graph [--config-dir DIR] [--stack NAME] [--format mermaid|json] [--stats]
@@ -43,8 +42,7 @@ export async function run(argv: string[]): Promise<number> {
   if (parsed.values.stack !== undefined) {
     // The stack's nodes decide the resource names and where each guest's prerequisites are.
     try {
-      const { config } = readStackConfig(parsed.values.stack);
-      const settings = stackSettingsFrom(parsed.values.stack, (key) => config[`phoenix:${key}`]);
+      const settings = stackSettingsOf(parsed.values.stack);
       dir = parsed.values["config-dir"] ?? settings.configDir;
       load = { defaultNode: settings.node, nodes: settings.nodes.map((n) => n.name), allow: settings.allow };
     } catch (err) {

@@ -18,7 +18,7 @@ import type { PhoenixModel } from "../config/model";
 import { repoRoot } from "../../features/registry";
 import { cloudImage } from "../components/cloud-init";
 import { containerNames, deploymentNodes, deploymentOf, hostOf, imageStorage, vmNames } from "../deployment/index";
-import { readStackConfig } from "./plan";
+import { stackSettingsOf, type StackSettings } from "../settings";
 import { parseCommandArgs, STACK_OPTIONS, stackUsageError, usageError } from "./args";
 
 
@@ -108,13 +108,6 @@ export function buildImportFile(model: PhoenixModel, defaultNode: string, option
   return { nameTable: {}, resources };
 }
 
-/** Where a stack's Phoenix files are and which node its guests default to (stack settings file). */
-export function stackImportSettings(stack: string): { configDir: string; node: string } {
-  const { config } = readStackConfig(stack);
-  const configDir = path.resolve(repoRoot(), config["phoenix:configDir"] ?? path.join("stacks", stack));
-  return { configDir, node: config["phoenix:node"] ?? "pve" };
-}
-
 export const USAGE = `usage: phoenix import --stack NAME [--config-dir DIR] [--out FILE] [--only ID,ID...] [--with-images]
 
 Writes a Pulumi import file adopting the stack's existing containers and VMs; then run
@@ -149,15 +142,16 @@ export async function run(argv: string[]): Promise<number> {
     if (!/^\d+(,\d+)*$/.test(values.only.replace(/\s+/g, ""))) return usageError("import", "--only takes guest IDs separated by commas, e.g. 900,901,950");
     only = values.only.replace(/\s+/g, "").split(",").map(Number);
   }
-  let settings: { configDir: string; node: string };
+  let settings: StackSettings;
   try {
-    settings = stackImportSettings(values.stack);
+    settings = stackSettingsOf(values.stack);
   } catch (err) {
     return usageError("import", `--stack ${values.stack}: ${(err as Error).message}`);
   }
+  // The stack's nodes and allowances, as the program loads the files (infra/index.ts).
   const node = settings.node;
   const configDir = values["config-dir"] !== undefined ? path.resolve(values["config-dir"]) : settings.configDir;
-  const loaded = loadPhoenixConfig(configDir, { defaultNode: node });
+  const loaded = loadPhoenixConfig(configDir, { defaultNode: node, nodes: settings.nodes.map((n) => n.name), allow: settings.allow });
   if (!loaded.ok) {
     process.stderr.write(`phoenix import: invalid Phoenix configuration in ${configDir}:\n${loaded.errors.join("\n")}\n`);
     return 1;

@@ -161,6 +161,15 @@ describe("phoenix import --stack dev", () => {
     }
   });
 
+  it("a cluster stack: each guest adopted as <its node>/<id>, as the program places it", () => {
+    const r = spawnSync(process.execPath, [path.join(repoRoot, "bin/phoenix.js"), "import", "--stack", "cluster"], { cwd: repoRoot, encoding: "utf8" });
+    expect(r.status, r.stderr).toBe(0);
+    const file = JSON.parse(r.stdout);
+    expect(importFileProblems(file)).toEqual([]);
+    const ids = Object.fromEntries(file.resources.filter((x: ImportEntry) => !x.component).map((x: ImportEntry) => [x.name, x.id]));
+    expect(ids).toMatchObject({ "ct-900": "pve1/900", "ct-950": "pve2/950", "ct-955": "pve2/955", "ct-952": "pve3/952", "vm-8001": "pve1/8001" });
+  });
+
   it("fails with a usage message without --stack, or with a bad --only", () => {
     const phoenix = (...args: string[]) =>
       spawnSync(process.execPath, [path.join(repoRoot, "bin/phoenix.js"), "import", ...args], { cwd: repoRoot, encoding: "utf8" });
