@@ -15,7 +15,6 @@ import * as path from "path";
 import { loadPhoenixConfig } from "../config/load";
 import { NODE_NAME } from "../config/patterns";
 import type { PhoenixModel } from "../config/model";
-import { repoRoot } from "../../features/registry";
 import { cloudImage } from "../components/cloud-init";
 import { containerNames, deploymentNodes, deploymentOf, hostOf, imageStorage, vmNames } from "../deployment/index";
 import { stackSettingsOf, type StackSettings } from "../settings";
