@@ -353,6 +353,32 @@ export const storageContent: Rule = (input, findings) => {
   }
 };
 
+/**
+ * A cluster registers each storage only for the nodes whose host files register it (storage.cfg
+ * `nodes`), so a guest's disk or volume on a storage another node registers is refused by Proxmox
+ * on the guest's node ("storage 'X' is not available on node 'Y'", pve-storage storage_check_node).
+ * Storages no node registers are the host's own (local, local-lvm...) and are not judged here.
+ */
+export const storagesOnGuestNode: Rule = (input, findings) => {
+  if (!multiNode(input)) return;
+  const registeredBy = (id: string) => input.nodes!.filter((n) => n.host.storages.some((s) => s.id === id)).map((n) => n.name);
+  const check = (node: string, storage: string, file: string, at: PathSegment[], what: string) => {
+    const on = registeredBy(storage);
+    if (on.length > 0 && !on.includes(node)) {
+      findings.error(file, at, `${what} is on node ${node}, but storage ${storage} is registered only on node${on.length > 1 ? "s" : ""} ${on.join(", ")} (their host files); add it to ${node}'s host file or pick a storage of ${node}`);
+    }
+  };
+  for (const c of input.containers) {
+    const raw = c.raw as { volumes?: unknown[]; zfs_volumes?: unknown[] };
+    c.volumes.forEach((v) => {
+      const named = (x: unknown) => (x as { name?: unknown } | null | undefined)?.name === v.name;
+      const field = (raw.volumes ?? []).some(named) ? "volumes" : "zfs_volumes";
+      check(c.node, v.storage, LXC_FILE, ctPath(input, c.ctid, field, Math.max((raw[field] ?? []).findIndex(named), 0)), `container ${c.ctid}'s volume ${v.name}`);
+    });
+  }
+  for (const v of input.vms) v.volumes.forEach((x, i) => check(v.node, x.storage, VM_FILE, vmPath(input, v.vmid, "volumes", i), `VM ${v.vmid}'s volume ${x.name}`));
+};
+
 /** Storage types whose container volumes Proxmox can snapshot (raw volumes on dir-like storages cannot). */
 const SNAPSHOT_TYPES = ["zfspool", "lvmthin", "rbd", "zfs", "cephfs", "btrfs"];
 
@@ -505,6 +531,7 @@ export const RULES: Record<string, Rule> = {
   storageContent,
   templateSnapshotStorage,
   snapshotNames,
+  storagesOnGuestNode,
   cloneUnprivileged,
 };
 

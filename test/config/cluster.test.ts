@@ -163,6 +163,14 @@ describe("per-node host files", () => {
     if (!bad.ok) expect(bad.errors.every((e) => !e.startsWith(`${HOST}:`)), bad.errors.join("\n")).toBe(true);
   });
 
+  it("refuses a volume on a storage only another node registers (Proxmox: not available on this node)", () => {
+    const r = load(clusterDir((f) => (ct(f, 920).volumes = [{ name: "x", pool: "quickOS-vm-persistent-data", mount_point: "/x", size_gb: 2 }])), NODES);
+    expect(r.ok).toBe(false);
+    if (!r.ok) {
+      expect(r.errors).toContainEqual(expect.stringMatching(/^phoenix_lxc_configs\.json: \$\.lxc_configs\["920"\]\.volumes\[0\]: container 920's volume x is on node pve2, but storage quickOS-vm-persistent-data is registered only on node pve1/));
+    }
+  });
+
   it("the host firewall is the cluster's: a node file's different block is refused, the same block or none accepted", () => {
     const differs = load(clusterDir((f) => (f.nodes!.pve2.shared_volumes.firewall.default_input_policy = "ACCEPT")), NODES);
     expect(differs.ok).toBe(false);

@@ -53,6 +53,23 @@ const CASES: Record<string, { opts?: LoadOpts; rejects: [string, (f: Files) => v
     ],
     accepts: [["a whole clone chain on the second node", (f) => { allOn(f, "pve2"); f.vm.vms[0].node = "pve2"; f.vm.vms[1].node = "pve2"; }]],
   },
+  storagesOnGuestNode: {
+    opts: CLUSTER,
+    rejects: [
+      ["a volume on a storage only the other node's file registers", (f) => {
+        f.nodes = { pve2: nodeHost(f, (h) => { h.zfs.datasets.push({ name: "pve2-only", pool: "fastData", properties: "", proxmox_storage_type: "zfspool", proxmox_content_type: "rootdir" }); h.shared_volumes = {}; }) };
+        ct(f, 952).volumes = [{ name: "x", pool: "fastData-pve2-only", mount_point: "/x", size_gb: 2 }];
+      }, `${LXC}: $.lxc_configs["952"].volumes[0]: container 952's volume x is on node pve, but storage fastData-pve2-only is registered only on node pve2`],
+    ],
+    accepts: [
+      ["the same volume once both nodes' files register the storage", (f) => {
+        const dataset = { name: "pve2-only", pool: "fastData", properties: "", proxmox_storage_type: "zfspool", proxmox_content_type: "rootdir" };
+        f.nodes = { pve2: nodeHost(f, (h) => { h.zfs.datasets.push(structuredClone(dataset)); h.shared_volumes = {}; }) };
+        f.host.zfs.datasets.push(dataset);
+        ct(f, 952).volumes = [{ name: "x", pool: "fastData-pve2-only", mount_point: "/x", size_gb: 2 }];
+      }],
+    ],
+  },
   hostPathsOnNode: {
     opts: CLUSTER,
     rejects: [
