@@ -57,7 +57,17 @@ export interface StackSettings {
 /** Reads the stack's settings inside a Pulumi program (the `phoenix` config namespace). */
 export function readStackSettings(): StackSettings {
   const cfg = new pulumi.Config("phoenix");
-  return stackSettingsFrom(pulumi.getStack(), (key) => cfg.get(key));
+  const settings = stackSettingsFrom(pulumi.getStack(), (key) => cfg.get(key));
+  // A node's SSH secrets are encrypted leaves of phoenix:nodes (Pulumi then holds the whole key as
+  // a secret); in plain text they would sit readable in the stack file: refused, as validate does.
+  const nodes = cfg.get("nodes");
+  // isConfigSecret is in the SDK's runtime (runtime/config.js), not in its typings.
+  const isSecret = (pulumi.runtime as unknown as { isConfigSecret?: (k: string) => boolean }).isConfigSecret;
+  if (nodes !== undefined && isSecret && !isSecret("phoenix:nodes")) {
+    const plain = parseNodesSetting(nodes).nodes.flatMap((n) => n.secrets.map((field) => `phoenix:nodes.${n.name}.${field}`));
+    if (plain.length) throw new Error(plain.map((at) => `${at}: is plain text; set it with pulumi config set --secret --path '${at}'`).join("\n"));
+  }
+  return settings;
 }
 
 /**

@@ -79,13 +79,15 @@ export interface PlanOptions {
 }
 
 /** Reads `stacks/Pulumi.<stack>.yaml` into flat `namespace:key → string` config. */
-export function readStackConfig(stack: string): { config: Record<string, string>; secretKeys: string[] } {
+export function readStackConfig(stack: string): { config: Record<string, string>; secretKeys: string[]; secretParents: string[] } {
   const file = stackFilePath(stack);
   if (!fs.existsSync(file)) throw new Error(`no stack settings file ${path.relative(process.cwd(), file)}`);
-  const { plain, secretKeys } = readStackFile(file);
+  const { plain, secretKeys, secretPaths } = readStackFile(file);
+  // Keys holding encrypted leaves (`phoenix:nodes.pve2.sshPassword` → `phoenix:nodes`).
+  const secretParents = [...new Set(secretPaths.map((p) => p.split(".")[0].replace(/\[.*$/, "")))];
   // Encrypted with the stack's secrets provider: offline we only know the key is set.
   const config: Record<string, string> = { ...plain, ...Object.fromEntries(secretKeys.map((k) => [k, "[secret]"])) };
-  return { config, secretKeys };
+  return { config, secretKeys, secretParents };
 }
 
 /** Sets each planned resource's `node` from the deployment model of the same settings and files. */
@@ -114,7 +116,7 @@ export async function planStack(options: PlanOptions): Promise<PlanResult> {
   const onRejection = (reason: unknown) => errors.push(describe(reason));
   process.on("unhandledRejection", onRejection);
   try {
-    const { config, secretKeys } = readStackConfig(options.stack);
+    const { config, secretKeys, secretParents } = readStackConfig(options.stack);
     if (options.configDir) config["phoenix:configDir"] = path.resolve(options.configDir);
     Object.assign(config, options.config ?? {});
 
@@ -130,7 +132,8 @@ export async function planStack(options: PlanOptions): Promise<PlanResult> {
       },
     };
     await pulumi.runtime.setMocks(mocks, "phoenix", options.stack, options.preview ?? true);
-    pulumi.runtime.setAllConfig(config, secretKeys);
+    // A structured value with encrypted leaves (phoenix:nodes) is a secret key, as Pulumi holds it.
+    pulumi.runtime.setAllConfig(config, [...secretKeys, ...secretParents]);
 
     // The mock monitor drops parent and dependency information before calling newResource; the
     // request itself carries it, so record from the request.

@@ -90,6 +90,17 @@ describe("the cluster stack", () => {
   });
 });
 
+describe("a node's SSH secrets", () => {
+  it("in plain text in phoenix:nodes, the program refuses them as validate does (never a readable key in the stack file)", async () => {
+    const plan = await planStack({
+      stack: "dev",
+      config: { "phoenix:nodes": JSON.stringify({ pve: { sshHost: "a.example" }, pve2: { sshHost: "b.example", sshPassword: "hunter2-plain" } }) },
+    });
+    expect(plan.errors.join("\n")).toContain("phoenix:nodes.pve2.sshPassword: is plain text; set it with pulumi config set --secret --path 'phoenix:nodes.pve2.sshPassword'");
+    expect(plan.errors.join("\n")).not.toContain("hunter2-plain");
+  });
+});
+
 describe("growing from one node to several", () => {
   it("keeps the first node's host resources and the firewall under their single-node URNs (aliases)", async () => {
     const one = await planStack({ stack: "dev" });
