@@ -75,7 +75,7 @@ function generateLargeConfig(count: number, nodes: string[] = []): string {
 
 /** `phoenix:nodes` for a bench cluster of these nodes (placeholder endpoints: nothing connects). */
 function nodesSetting(nodes: string[]): Record<string, string> {
-  return { "phoenix:node": nodes[0], "phoenix:nodes": JSON.stringify(Object.fromEntries(nodes.map((n) => [n, { sshHost: `${n}.example.internal` }]))) };
+  return { "phoenix:node": nodes[0], "phoenix:nodes": JSON.stringify(Object.fromEntries(nodes.map((n) => [n, { sshHost: `${n}.example.internal`, sshHostKey: `SHA256:placeholder-${n}` }]))) };
 }
 
 async function timePlan(label: string, configDir?: string, config?: Record<string, string>): Promise<{ ms: number; resources: number; planned: PlannedResource[] }> {

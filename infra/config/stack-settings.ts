@@ -49,6 +49,16 @@ export function stackSettingProblems(values: Record<string, string | undefined>)
     if (values.node !== undefined && names.length > 0 && !names.includes(values.node)) {
       out.push({ key: "node", message: `must be one of phoenix:nodes (${names.join(", ")}); got ${JSON.stringify(values.node).slice(0, 80)}` });
     }
+    // Every node is its own host with its own key: the flat phoenix:sshHostKey names one host, so
+    // in a cluster a node must pin its own (or opt out of the check on purpose).
+    if (parsed.nodes.length > 1) {
+      for (const n of parsed.nodes) {
+        const insecure = (n.values.sshInsecureIgnoreHostKey ?? values.sshInsecureIgnoreHostKey) === "true";
+        if (n.values.sshHostKey === undefined && !insecure) {
+          out.push({ key: `nodes.${n.name}.sshHostKey`, message: "is required in a stack of several nodes: each node has its own host key (ssh-keyscan -t ed25519 <node>); the flat phoenix:sshHostKey names one host" });
+        }
+      }
+    }
   }
   return out;
 }

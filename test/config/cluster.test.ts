@@ -36,22 +36,31 @@ describe("phoenix:nodes in the stack settings", () => {
       sshBastionHostKey: "SHA256:jump",
       nodes: nodesJson({
         pve1: { sshHost: "pve1.example", sshHostKey: "SHA256:one" },
-        pve2: { sshHost: "10.0.0.22", sshPort: 22, sshSudo: false, sshPrivateKey: "[secret]" },
-        pve3: { sshHost: "pve3.example", sshUser: "root", sshBastionHost: "jump3.example" },
+        pve2: { sshHost: "10.0.0.22", sshHostKey: "SHA256:two", sshPort: 22, sshSudo: false, sshPrivateKey: "[secret]" },
+        pve3: { sshHost: "pve3.example", sshHostKey: "SHA256:three", sshUser: "root", sshBastionHost: "jump3.example" },
       }),
     });
     expect(s.nodes.map((n) => n.name)).toEqual(["pve2", "pve1", "pve3"]);
     expect(s.node).toBe("pve2");
     expect(s.connection).toBe(s.nodes[0].connection);
     const [pve2, pve1, pve3] = s.nodes.map((n) => n.connection);
-    expect(pve2).toEqual({ host: "10.0.0.22", port: 22, user: "phoenix", hostKey: "SHA256:flat", insecureIgnoreHostKey: false, sudo: false, bastion: { host: "jump.example", port: 22, user: "phoenix", hostKey: "SHA256:jump" }, secretsNode: "pve2" });
+    expect(pve2).toEqual({ host: "10.0.0.22", port: 22, user: "phoenix", hostKey: "SHA256:two", insecureIgnoreHostKey: false, sudo: false, bastion: { host: "jump.example", port: 22, user: "phoenix", hostKey: "SHA256:jump" }, secretsNode: "pve2" });
     expect(pve1).toEqual({ host: "pve1.example", port: 2222, user: "phoenix", hostKey: "SHA256:one", insecureIgnoreHostKey: false, sudo: true, bastion: { host: "jump.example", port: 22, user: "phoenix", hostKey: "SHA256:jump" } });
     expect(pve3).toMatchObject({ host: "pve3.example", user: "root", sudo: false, bastion: { host: "jump3.example", user: "root" } });
     expect(pve3.secretsNode).toBeUndefined();
   });
 
+  it("in a stack of several nodes each node pins its own host key (the flat key names one host)", () => {
+    const problems = problemsOf({ sshHostKey: "SHA256:flat", nodes: nodesJson({ a: { sshHost: "a.example", sshHostKey: "SHA256:a" }, b: { sshHost: "b.example" } }) });
+    expect(problems).toEqual([expect.stringMatching(/^phoenix:nodes\.b\.sshHostKey: is required in a stack of several nodes/)]);
+    // Opting out on purpose (warned on every run, refused by the policy pack in prod) is the user's call.
+    expect(problemsOf({ nodes: nodesJson({ a: { sshHost: "a.example", sshHostKey: "SHA256:a" }, b: { sshHost: "b.example", sshInsecureIgnoreHostKey: "true" } }) })).toEqual([]);
+    // One node: the flat key is that node's.
+    expect(problemsOf({ sshHostKey: "SHA256:flat", nodes: nodesJson({ a: { sshHost: "a.example" } }) })).toEqual([]);
+  });
+
   it("without phoenix:node the first node in file order is primary", () => {
-    const s = settingsOf({ sshHostKey: "SHA256:k", nodes: nodesJson({ b: { sshHost: "b.example" }, a: { sshHost: "a.example" } }) });
+    const s = settingsOf({ nodes: nodesJson({ b: { sshHost: "b.example", sshHostKey: "SHA256:b" }, a: { sshHost: "a.example", sshHostKey: "SHA256:a" } }) });
     expect(s.node).toBe("b");
     expect(s.nodes.map((n) => n.name)).toEqual(["b", "a"]);
     expect(s.connection.host).toBe("b.example");
@@ -90,14 +99,14 @@ describe("phoenix:nodes in Pulumi.<stack>.yaml (validate)", () => {
     fs.writeFileSync(file, yaml);
     return file;
   };
-  const yaml = (pve2: string) => `config:\n  phoenix:node: pve1\n  phoenix:nodes:\n    pve1:\n      sshHost: pve1.example\n    pve2:\n${pve2}`;
+  const yaml = (pve2: string) => `config:\n  phoenix:node: pve1\n  phoenix:nodes:\n    pve1:\n      sshHost: pve1.example\n      sshHostKey: SHA256:one\n    pve2:\n      sshHostKey: SHA256:two\n${pve2}`;
 
   it("a secure leaf is a secret path, read offline as a placeholder; the structured value stays readable", () => {
     const file = stackFile(yaml("      sshHost: pve2.example\n      sshPort: 2222\n      sshPrivateKey:\n        secure: AAABAxyz\n"));
     const read = stackSettings.readStackFile(file);
     expect(read.secretPaths).toEqual(["phoenix:nodes.pve2.sshPrivateKey"]);
     expect(read.secretKeys).toEqual([]);
-    expect(JSON.parse(read.plain["phoenix:nodes"])).toEqual({ pve1: { sshHost: "pve1.example" }, pve2: { sshHost: "pve2.example", sshPort: 2222, sshPrivateKey: stackSettings.SECRET_PLACEHOLDER } });
+    expect(JSON.parse(read.plain["phoenix:nodes"])).toEqual({ pve1: { sshHost: "pve1.example", sshHostKey: "SHA256:one" }, pve2: { sshHostKey: "SHA256:two", sshHost: "pve2.example", sshPort: 2222, sshPrivateKey: stackSettings.SECRET_PLACEHOLDER } });
     expect(stackSettings.checkStackFile(file).errors).toEqual([]);
     const s = settingsMod.stackSettingsFrom("t", (k) => stackSettings.checkStackFile(file).values[k]);
     expect(s.nodes.map((n) => [n.name, n.connection.host, n.connection.port, n.connection.secretsNode])).toEqual([

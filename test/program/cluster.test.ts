@@ -94,7 +94,7 @@ describe("a node's SSH secrets", () => {
   it("in plain text in phoenix:nodes, the program refuses them as validate does (never a readable key in the stack file)", async () => {
     const plan = await planStack({
       stack: "dev",
-      config: { "phoenix:nodes": JSON.stringify({ pve: { sshHost: "a.example" }, pve2: { sshHost: "b.example", sshPassword: "hunter2-plain" } }) },
+      config: { "phoenix:nodes": JSON.stringify({ pve: { sshHost: "a.example", sshHostKey: "SHA256:a" }, pve2: { sshHost: "b.example", sshHostKey: "SHA256:b", sshPassword: "hunter2-plain" } }) },
     });
     expect(plan.errors.join("\n")).toContain("phoenix:nodes.pve2.sshPassword: is plain text; set it with pulumi config set --secret --path 'phoenix:nodes.pve2.sshPassword'");
     expect(plan.errors.join("\n")).not.toContain("hunter2-plain");
@@ -106,7 +106,7 @@ describe("growing from one node to several", () => {
     const one = await planStack({ stack: "dev" });
     const two = await planStack({
       stack: "dev",
-      config: { "phoenix:nodes": JSON.stringify({ pve: { sshHost: "pve-dev.example.internal" }, pve2: { sshHost: "pve2.example.internal" } }) },
+      config: { "phoenix:nodes": JSON.stringify({ pve: { sshHost: "pve-dev.example.internal", sshHostKey: "SHA256:a" }, pve2: { sshHost: "pve2.example.internal", sshHostKey: "SHA256:b" } }) },
     });
     expect(one.errors).toEqual([]);
     expect(two.errors).toEqual([]);
