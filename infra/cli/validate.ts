@@ -8,6 +8,7 @@ import { NODE_NAME } from "../config/patterns";
 import { stackFirewallLockout, stackSettingsFrom } from "../settings";
 import { parseCommandArgs, stackFilePath, usageError } from "./args";
 import { STACK_NAME } from "../config/patterns";
+import { repoRoot } from "../../features/registry";
 
 export const USAGE = `usage: phoenix validate [--config-dir DIR] [--stack NAME] [--quiet]
 
@@ -70,7 +71,11 @@ export async function run(argv: string[]): Promise<number> {
   // With settings: the stack's nodes (phoenix:nodes, else phoenix:node), as the program loads them.
   const settings = fs.existsSync(stackFile) && stackErrors.length === 0 ? stackSettingsFrom(stack, (k) => stackValues[k]) : undefined;
   // `--stack NAME` alone: the folder the stack's program reads (phoenix:configDir, default stacks/NAME).
-  if (parsed.values["config-dir"] === undefined && parsed.values.stack !== undefined && settings) dir = path.relative(process.cwd(), settings.configDir) || ".";
+  // A stack file with errors still says where its files are (phoenix:configDir, else stacks/NAME).
+  if (parsed.values["config-dir"] === undefined && parsed.values.stack !== undefined) {
+    const configDir = settings?.configDir ?? path.resolve(repoRoot(), stackValues.configDir ?? path.join("stacks", stack));
+    dir = path.relative(process.cwd(), configDir) || ".";
+  }
   // A stack file with errors elsewhere still names its nodes: the per-node files are checked too.
   const nodes = settings ? { defaultNode: settings.node, nodes: settings.nodes.map((n) => n.name) } : nodesOf(stackValues);
   let result = loadPhoenixConfig(dir, { allow: allowancesOf(stackValues), ...nodes });
