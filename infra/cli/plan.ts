@@ -245,6 +245,7 @@ export function formatPlanText(plan: PlanResult): string {
     lines.push(`  ${r.type}  ${r.name}`);
     if (r.parent) lines.push(`      parent: ${r.parent}`);
     if (nodes.size > 1 && r.node) lines.push(`      node: ${r.node}`);
+    if (r.aliases.length) lines.push(`      aliases: ${r.aliases.join("; ")}`);
     if (r.dependsOn.length) lines.push(`      depends on: ${r.dependsOn.join(", ")}`);
   }
   return lines.join("\n");
@@ -281,7 +282,7 @@ export async function run(argv: string[]): Promise<number> {
   if (values.json) {
     const out = {
       stack: plan.stack,
-      resources: plan.resources.map((r) => ({ type: r.type, name: r.name, parent: r.parent, node: r.node, dependsOn: r.dependsOn, inputs: r.shownInputs })),
+      resources: plan.resources.map((r) => ({ type: r.type, name: r.name, urn: r.urn, parent: r.parent, node: r.node, dependsOn: r.dependsOn, aliases: r.aliases, inputs: r.shownInputs })),
     };
     // With inputs the document is large: wait until it is written (the caller exits right after,
     // which would cut a piped stdout short).

@@ -99,7 +99,7 @@ describe("phoenix plan from the command line", () => {
     expect(doc.stack).toBe("dev");
     expect(doc.resources.length).toBe(dev.resources.length);
     for (const r of doc.resources) {
-      expect(Object.keys(r).sort()).toEqual(["dependsOn", "inputs", "name", "node", "parent", "type"]);
+      expect(Object.keys(r).sort()).toEqual(["aliases", "dependsOn", "inputs", "name", "node", "parent", "type", "urn"]);
       expect(Array.isArray(r.dependsOn)).toBe(true);
     }
   });
