@@ -5,31 +5,38 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { loadDist, repoRoot } from "../load";
+import { phoenixInProcess } from "./in-process";
 import { ERROR_LINE, HOST, LXC, VM, cleanTempDirs, mutatedDir, readFiles, writeFiles } from "../config/helpers";
 
 afterAll(cleanTempDirs);
 
-function phoenix(...args: string[]) {
+/** `node bin/phoenix.js ...args`, as a user runs it. */
+function phoenixBin(...args: string[]) {
   const r = spawnSync(process.execPath, [path.join(repoRoot, "bin", "phoenix.js"), ...args], { cwd: repoRoot, encoding: "utf8" });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** The same command in this process (the CLI's main, output captured): no Node start per call. */
+const phoenix = phoenixInProcess;
+
 const lines = (text: string) => text.split("\n").filter((l) => l !== "");
 
 describe("phoenix validate", () => {
-  it.each(["stacks/dev", "stacks/prod"])("%s is valid", (dir) => {
-    const r = phoenix("validate", "--config-dir", dir);
+  it.each(["stacks/dev", "stacks/prod"])("%s is valid", async (dir) => {
+    const r = await phoenix("validate", "--config-dir", dir);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(new RegExp(`^${dir}: valid: \\d+ containers, \\d+ VMs`));
     for (const l of lines(r.stderr)) expect(l).toMatch(/^warning: /);
   });
 
-  it("defaults to stacks/dev", () => {
-    expect(phoenix("validate").code).toBe(0);
+  it("defaults to stacks/dev (run as a user runs it: node bin/phoenix.js)", () => {
+    const r = phoenixBin("validate");
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^stacks\/dev: valid: /);
   });
 
-  it("the original-format fixture passes with warnings only, each line `warning:`", () => {
-    const r = phoenix("validate", "--config-dir", "test/fixtures/original");
+  it("the original-format fixture passes with warnings only, each line `warning:`", async () => {
+    const r = await phoenix("validate", "--config-dir", "test/fixtures/original");
     expect(r.code).toBe(0);
     const w = lines(r.stderr);
     expect(w.length).toBeGreaterThan(0);
@@ -44,8 +51,8 @@ describe("phoenix validate", () => {
     ["an unknown feature", () => mutatedDir((f) => (f.lxc.lxc_configs["950"].features = ["sglang"])), `${LXC}: $.lxc_configs["950"].features[0]: unknown feature "sglang"; known: `],
     ["a cycle", () => mutatedDir((f) => (f.lxc.lxc_configs["950"].dependencies = ["952"])), `${LXC}: $.lxc_configs["950"].dependencies: cycle: 950 -> 952 -> 950`],
     ["a bad pool disk", () => mutatedDir((f) => (f.host.zfs.pools[0].disks[0] = "/dev/sda`id`")), `${HOST}: $.zfs.pools[0].disks[0]: `],
-  ])("exits 1 on %s, naming file and path, without a stack trace", (_name, make, expected) => {
-    const r = phoenix("validate", "--config-dir", make());
+  ])("exits 1 on %s, naming file and path, without a stack trace", async (_name, make, expected) => {
+    const r = await phoenix("validate", "--config-dir", make());
     expect(r.code).toBe(1);
     const errors = lines(r.stderr).filter((l) => !l.startsWith("warning: ") && !/: \d+ error\(s\)$/.test(l));
     expect(errors.some((l) => l.startsWith(expected)), r.stderr).toBe(true);
@@ -53,7 +60,7 @@ describe("phoenix validate", () => {
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 
-  it("without --stack, applies the settings of the stack named by the folder: the firewall lock-out guard as plan does", () => {
+  it("without --stack, applies the settings of the stack named by the folder: the firewall lock-out guard as plan does", async () => {
     const stacks = fs.mkdtempSync(path.join(os.tmpdir(), "phoenix-stacks-"));
     try {
       const dir = path.join(stacks, "qa");
@@ -64,7 +71,7 @@ describe("phoenix validate", () => {
       files.host.shared_volumes.firewall.global_firewall_rules = rules.filter((r) => r.port !== "22");
       for (const [name, value] of [[HOST, files.host], [LXC, files.lxc], [VM, files.vm]] as const) fs.writeFileSync(path.join(dir, name), JSON.stringify(value));
       fs.copyFileSync(path.join(repoRoot, "stacks/Pulumi.dev.yaml"), path.join(stacks, "Pulumi.qa.yaml"));
-      const r = phoenix("validate", "--config-dir", dir, "--quiet");
+      const r = await phoenix("validate", "--config-dir", dir, "--quiet");
       expect(r.code, r.stderr).toBe(1);
       const errors = lines(r.stderr).filter((l) => !/: \d+ error\(s\)$/.test(l));
       expect(errors.length, r.stderr).toBeGreaterThan(0);
@@ -72,7 +79,7 @@ describe("phoenix validate", () => {
       for (const l of errors) expect(l).toMatch(ERROR_LINE);
       // The same folder without a settings file: valid, and one warning says the guard could not run.
       fs.rmSync(path.join(stacks, "Pulumi.qa.yaml"));
-      const w = phoenix("validate", "--config-dir", dir);
+      const w = await phoenix("validate", "--config-dir", dir);
       expect(w.code, w.stderr).toBe(0);
       const guard = lines(w.stderr).filter((l) => /lock-out guard/.test(l));
       expect(guard).toHaveLength(1);
@@ -82,31 +89,31 @@ describe("phoenix validate", () => {
     }
   });
 
-  it("a missing folder exits 1", () => {
-    const r = phoenix("validate", "--config-dir", "/nonexistent");
+  it("a missing folder exits 1", async () => {
+    const r = await phoenix("validate", "--config-dir", "/nonexistent");
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("/nonexistent: $: not a directory");
   });
 
-  it("usage errors exit 2; --help exits 0", () => {
-    expect(phoenix("validate", "--nope").code).toBe(2);
-    const h = phoenix("validate", "--help");
+  it("usage errors exit 2; --help exits 0", async () => {
+    expect((await phoenix("validate", "--nope")).code).toBe(2);
+    const h = await phoenix("validate", "--help");
     expect(h.code).toBe(0);
     expect(h.stdout).toContain("usage: phoenix validate");
   });
 });
 
 describe("phoenix graph", () => {
-  it("draws the dev hierarchy as Mermaid", () => {
-    const r = phoenix("graph", "--config-dir", "stacks/dev");
+  it("draws the dev hierarchy as Mermaid", async () => {
+    const r = await phoenix("graph", "--config-dir", "stacks/dev");
     expect(r.code).toBe(0);
     for (const e of ["T900 -- Cloned to --> T901", "T900 -- Cloned to --> T902", "T901 -- Cloned to --> C950", "T901 -- Cloned to --> C955", "T902 -- Cloned to --> C952", "T8000 -- Cloned to --> VM8001"]) {
       expect(r.stdout).toContain(`    ${e}\n`);
     }
   });
 
-  it("--format json --stats", () => {
-    const r = phoenix("graph", "--format", "json", "--stats");
+  it("--format json --stats", async () => {
+    const r = await phoenix("graph", "--format", "json", "--stats");
     expect(r.code).toBe(0);
     const doc = JSON.parse(r.stdout);
     // Every resource the program declares: components and the rest.
@@ -115,24 +122,24 @@ describe("phoenix graph", () => {
     expect(doc.stats.longestChain.at(-1)).toBe("ct-952-health");
   });
 
-  it("--stats with Mermaid adds comment lines", () => {
-    const r = phoenix("graph", "--stats");
+  it("--stats with Mermaid adds comment lines", async () => {
+    const r = await phoenix("graph", "--stats");
     expect(r.stdout).toMatch(/^%% resources: \d+ /m);
     expect(r.stdout).toMatch(/^%% longest chain \(24\): host-initial-setup -> .* -> ct-952-health$/m);
   });
 
-  it("rejects an unknown format and invalid files", () => {
-    expect(phoenix("graph", "--format", "dot").code).toBe(2);
+  it("rejects an unknown format and invalid files", async () => {
+    expect((await phoenix("graph", "--format", "dot")).code).toBe(2);
     const bad = mutatedDir((f) => (f.lxc.lxc_configs["950"].clone_from_ctid = "999"));
-    expect(phoenix("graph", "--config-dir", bad).code).toBe(1);
+    expect((await phoenix("graph", "--config-dir", bad)).code).toBe(1);
   });
 });
 
 describe("phoenix schemas", () => {
-  it("writes the committed files", () => {
+  it("writes the committed files", async () => {
     const out = fs.mkdtempSync(path.join(os.tmpdir(), "phoenix-schemas-"));
     try {
-      const r = phoenix("schemas", "--out", out);
+      const r = await phoenix("schemas", "--out", out);
       expect(r.code).toBe(0);
       const names = fs.readdirSync(out).sort();
       expect(names).toHaveLength(3);
@@ -142,13 +149,13 @@ describe("phoenix schemas", () => {
     }
   });
 
-  it("--check passes on the committed files and fails on a stale one", () => {
-    expect(phoenix("schemas", "--check").code).toBe(0);
+  it("--check passes on the committed files and fails on a stale one", async () => {
+    expect((await phoenix("schemas", "--check")).code).toBe(0);
     const out = fs.mkdtempSync(path.join(os.tmpdir(), "phoenix-schemas-"));
     try {
-      phoenix("schemas", "--out", out);
+      await phoenix("schemas", "--out", out);
       fs.writeFileSync(path.join(out, "phoenix_vm_configs.schema.json"), "{}\n");
-      const r = phoenix("schemas", "--out", out, "--check");
+      const r = await phoenix("schemas", "--out", out, "--check");
       expect(r.code).toBe(1);
       expect(r.stderr).toContain("phoenix_vm_configs.schema.json: differs from the zod schemas");
     } finally {
@@ -159,10 +166,10 @@ describe("phoenix schemas", () => {
 
 describe("phoenix", () => {
   it("lists the commands with --help and exits 2 without one", () => {
-    const h = phoenix("--help");
+    const h = phoenixBin("--help");
     expect(h.code).toBe(0);
     for (const c of ["validate", "graph", "plan", "import", "schemas", "doctor"]) expect(h.stdout).toContain(`  ${c} `);
-    expect(phoenix().code).toBe(2);
+    expect(phoenixBin().code).toBe(2);
   });
 
   it("a command whose module is missing gives a clear message instead of a crash", () => {
@@ -172,7 +179,7 @@ describe("phoenix", () => {
   });
 
   it("an unknown command exits 2", () => {
-    const r = phoenix("deploy");
+    const r = phoenixBin("deploy");
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('unknown command "deploy"');
   });

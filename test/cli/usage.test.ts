@@ -1,15 +1,9 @@
 // Every `phoenix` command parses its arguments the same way (infra/cli/args.ts): a usage error
 // exits 2 with exactly one line on stderr naming the command, and `--help` lists every option the
 // command accepts.
-import { spawnSync } from "node:child_process";
-import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { loadDist, repoRoot } from "../load";
-
-function phoenix(...args: string[]) {
-  const r = spawnSync(process.execPath, [path.join(repoRoot, "bin", "phoenix.js"), ...args], { cwd: repoRoot, encoding: "utf8" });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+import { loadDist } from "../load";
+import { phoenixInProcess as phoenix } from "./in-process";
 
 const COMMANDS = ["validate", "graph", "plan", "import", "schemas", "doctor"] as const;
 
@@ -19,16 +13,16 @@ interface CommandModule {
 }
 
 describe("phoenix usage errors and help", () => {
-  it("the command list is the one main dispatches", () => {
+  it("the command list is the one main dispatches", async () => {
     const { COMMANDS: listed } = loadDist<typeof import("../../infra/cli/main")>("infra/cli/main");
     expect(Object.keys(listed).sort()).toEqual([...COMMANDS].sort());
   });
 
-  it.each(COMMANDS)("phoenix %s --help lists every option it parses", (command) => {
+  it.each(COMMANDS)("phoenix %s --help lists every option it parses", async (command) => {
     const mod = loadDist<CommandModule>(`infra/cli/${command}`);
     const options = Object.entries(mod.OPTIONS);
     expect(options.length).toBeGreaterThan(1);
-    const r = phoenix(command, "--help");
+    const r = await phoenix(command, "--help");
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toBe(mod.USAGE);
     const listing = r.stdout.slice(r.stdout.indexOf("\noptions:\n"));
@@ -54,8 +48,8 @@ describe("phoenix usage errors and help", () => {
     ["doctor", ["--config", "sshHost"], /--config: expected namespace:key=value/],
     ["schemas", ["--check", "extra"], /positional/i],
   ];
-  it.each(bad)("phoenix %s %j exits 2 with one line", (command, args, message) => {
-    const r = phoenix(command, ...args);
+  it.each(bad)("phoenix %s %j exits 2 with one line", async (command, args, message) => {
+    const r = await phoenix(command, ...args);
     expect(r.code, r.stderr).toBe(2);
     expect(r.stdout).toBe("");
     const lines = r.stderr.split("\n").filter((l) => l !== "");
@@ -65,14 +59,14 @@ describe("phoenix usage errors and help", () => {
     expect(lines[0]).toContain(`(see phoenix ${command} --help)`);
   });
 
-  it("an unknown command is one line naming the commands, exit 2", () => {
-    const r = phoenix("deploy");
+  it("an unknown command is one line naming the commands, exit 2", async () => {
+    const r = await phoenix("deploy");
     expect(r.code).toBe(2);
     expect(r.stderr).toBe('phoenix: unknown command "deploy" (commands: validate, graph, plan, import, schemas, doctor; see phoenix --help)\n');
   });
 
-  it("phoenix import --config-dir plans another folder with the stack's settings", () => {
-    const r = phoenix("import", "--stack", "dev", "--config-dir", "/nonexistent-phoenix-dir");
+  it("phoenix import --config-dir plans another folder with the stack's settings", async () => {
+    const r = await phoenix("import", "--stack", "dev", "--config-dir", "/nonexistent-phoenix-dir");
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("/nonexistent-phoenix-dir");
   });

@@ -1,6 +1,5 @@
 // docs/operations.md stays true: its Mermaid graph is what `phoenix graph` draws for the dev stack
 // (PHOENIX_UPDATE_DOCS=1 rewrites it), and the commands, files and policies it names exist.
-import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -8,12 +7,13 @@ import { describe, expect, it } from "vitest";
 import { repoRoot } from "../load";
 import { policies } from "../../policy/rules";
 import { planStack } from "../program/plan";
+import { phoenixInProcess } from "../cli/in-process";
 
 const docPath = path.join(repoRoot, "docs", "operations.md");
 const BEGIN = /<!-- BEGIN phoenix graph --config-dir stacks\/dev[^>]*-->\n```mermaid\n/;
 const END = "```\n<!-- END phoenix graph -->";
-const phoenix = (...args: string[]) =>
-  spawnSync(process.execPath, [path.join(repoRoot, "bin", "phoenix.js"), ...args], { cwd: repoRoot, encoding: "utf8" });
+/** `phoenix ...args` in this process (the CLI's main, output captured; test/cli/in-process.ts). */
+const phoenix = phoenixInProcess;
 
 function graphBlock(doc: string): { start: number; end: number; text: string } {
   const begin = BEGIN.exec(doc);
@@ -25,9 +25,9 @@ function graphBlock(doc: string): { start: number; end: number; text: string } {
 }
 
 describe("docs/operations.md", () => {
-  it("holds the graph `phoenix graph --config-dir stacks/dev` draws", () => {
-    const r = phoenix("graph", "--config-dir", "stacks/dev");
-    expect(r.status, r.stderr).toBe(0);
+  it("holds the graph `phoenix graph --config-dir stacks/dev` draws", async () => {
+    const r = await phoenix("graph", "--config-dir", "stacks/dev");
+    expect(r.code, r.stderr).toBe(0);
     const drawn = r.stdout.trimEnd() + "\n";
     expect(drawn).toMatch(/^graph TD\n/);
     let doc = fs.readFileSync(docPath, "utf8");
@@ -39,7 +39,7 @@ describe("docs/operations.md", () => {
     expect(graphBlock(doc).text, "stale graph: PHOENIX_UPDATE_DOCS=1 npx vitest run test/docs").toBe(drawn);
   });
 
-  it("would notice a change to the dev files (the comparison is live)", () => {
+  it("would notice a change to the dev files (the comparison is live)", async () => {
     // The same files with container 952 renamed draw a different graph than the one checked in.
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "phoenix-docs-"));
     for (const f of fs.readdirSync(path.join(repoRoot, "stacks", "dev"))) {
@@ -49,17 +49,17 @@ describe("docs/operations.md", () => {
     const lxc = JSON.parse(fs.readFileSync(lxcFile, "utf8"));
     lxc.lxc_configs["952"].name = "qdrant-renamed";
     fs.writeFileSync(lxcFile, JSON.stringify(lxc));
-    const r = phoenix("graph", "--config-dir", dir);
-    expect(r.status, r.stderr).toBe(0);
+    const r = await phoenix("graph", "--config-dir", dir);
+    expect(r.code, r.stderr).toBe(0);
     expect(r.stdout.trimEnd() + "\n").not.toBe(graphBlock(fs.readFileSync(docPath, "utf8")).text);
   });
 
   const doc = fs.readFileSync(docPath, "utf8");
 
-  it("names only phoenix subcommands and npm scripts that exist", () => {
+  it("names only phoenix subcommands and npm scripts that exist", async () => {
     const subcommands = new Set([...doc.matchAll(/npx phoenix ([a-z-]+)/g)].map((m) => m[1]));
     expect([...subcommands].sort()).toEqual(["doctor", "graph", "import", "plan", "validate"]);
-    for (const cmd of subcommands) expect(phoenix(cmd, "--help").status, `phoenix ${cmd}`).toBe(0);
+    for (const cmd of subcommands) expect((await phoenix(cmd, "--help")).code, `phoenix ${cmd}`).toBe(0);
     const scripts = JSON.parse(fs.readFileSync(path.join(repoRoot, "package.json"), "utf8")).scripts;
     for (const m of doc.matchAll(/npm run ([\w:-]+)/g)) expect(scripts[m[1]], `npm run ${m[1]}`).toBeDefined();
   });
@@ -107,9 +107,9 @@ describe("docs/operations.md", () => {
     for (const u of quoted) expect(urns.has(u), u).toBe(true);
   });
 
-  it("describes the import file phoenix import writes", () => {
-    const r = phoenix("import", "--stack", "dev");
-    expect(r.status, r.stderr).toBe(0);
+  it("describes the import file phoenix import writes", async () => {
+    const r = await phoenix("import", "--stack", "dev");
+    expect(r.code, r.stderr).toBe(0);
     const file = JSON.parse(r.stdout);
     expect(file.resources).toContainEqual(expect.objectContaining({ name: "ct-950", id: "pve/950" }));
     expect(doc).toContain("`pve/950`");
