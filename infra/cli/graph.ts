@@ -2,7 +2,7 @@
 import { loadPhoenixConfig } from "../config/load";
 import { buildGraph, graphStats, toJson, toMermaid } from "../graph";
 import { parseCommandArgs, usageError } from "./args";
-import { stackSettingsOf } from "../settings";
+import { stackFirewallLockout, stackSettingsOf, type StackSettings } from "../settings";
 import type { LoadOptions } from "../config/load";
 
 export const USAGE = `usage: phoenix graph [--config-dir DIR] [--stack NAME] [--format mermaid|json] [--stats]
@@ -39,10 +39,11 @@ export async function run(argv: string[]): Promise<number> {
   }
   let dir = parsed.values["config-dir"] ?? "stacks/dev";
   let load: LoadOptions = {};
+  let settings: StackSettings | undefined;
   if (parsed.values.stack !== undefined) {
     // The stack's nodes decide the resource names and where each guest's prerequisites are.
     try {
-      const settings = stackSettingsOf(parsed.values.stack);
+      settings = stackSettingsOf(parsed.values.stack);
       dir = parsed.values["config-dir"] ?? settings.configDir;
       load = { defaultNode: settings.node, nodes: settings.nodes.map((n) => n.name), allow: settings.allow };
     } catch (err) {
@@ -53,6 +54,12 @@ export async function run(argv: string[]): Promise<number> {
   for (const w of result.warnings) process.stderr.write(`warning: ${w}\n`);
   if (!result.ok) {
     for (const e of result.errors) process.stderr.write(`${e}\n`);
+    return 1;
+  }
+  // With the stack's settings, the same refusal plan makes: a host firewall that locks Phoenix out.
+  const lockout = settings ? stackFirewallLockout(result.model, settings) : [];
+  if (lockout.length > 0) {
+    for (const e of lockout) process.stderr.write(`${e}\n`);
     return 1;
   }
   const graph = buildGraph(result.model);

@@ -6,6 +6,7 @@ import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { loadDist, repoRoot } from "../load";
 import { phoenixInProcess } from "./in-process";
+import { CASES_DIR } from "../config/cases";
 import { ERROR_LINE, HOST, LXC, VM, cleanTempDirs, mutatedDir, readFiles, writeFiles } from "../config/helpers";
 
 afterAll(cleanTempDirs);
@@ -126,6 +127,14 @@ describe("phoenix graph", () => {
     const r = await phoenix("graph", "--stats");
     expect(r.stdout).toMatch(/^%% resources: \d+ /m);
     expect(r.stdout).toMatch(/^%% longest chain \(24\): host-initial-setup -> .* -> ct-952-health$/m);
+  });
+
+  it("--stack applies the stack's lock-out guard as plan does (the fw case's host firewall would shut out dev's SSH)", async () => {
+    const r = await phoenix("graph", "--stack", "dev", "--config-dir", path.join(CASES_DIR, "fw"));
+    expect(r.code).toBe(1);
+    expect(lines(r.stderr).length).toBeGreaterThan(0);
+    for (const l of lines(r.stderr)) expect(l).toMatch(/^phoenix_hypervisor_config\.json: \$\.shared_volumes\.firewall: the host firewall drops input/);
+    expect((await phoenix("graph", "--stack", "dev")).code).toBe(0);
   });
 
   it("rejects an unknown format and invalid files", async () => {
