@@ -45,9 +45,10 @@ export default defineConfig({
   test: {
     reporters: ["default"],
     projects: [
-      // Unit files start no host: two at a time on the 2-core CI machine (vitest's default there is one).
-      { test: { ...common, name: "unit", include: unit, maxWorkers: 2 } },
-      { test: { ...common, name: "host", include: host } },
+      // Unit files start no host: two at a time on the 2-core CI machine (vitest's default there is
+      // one). Projects with different maxWorkers run as separate groups: unit first, then host.
+      { test: { ...common, name: "unit", include: unit, maxWorkers: 2, sequence: { groupOrder: 0 } } },
+      { test: { ...common, name: "host", include: host, sequence: { groupOrder: 1 } } },
     ],
   },
 });
