@@ -4,19 +4,15 @@
 import type { PhoenixModel } from "./config/model";
 import type { StackSettings } from "./settings";
 import type { SshTarget } from "../providers/ssh/types";
-import { deploymentNodes, deploymentOf, hostNames, type Deployment } from "./deployment/index";
+import { deploymentNodes, deploymentOf, hostNames } from "./deployment/index";
 import { DeclaredResources } from "./components/declared";
 import { Hypervisor, declareClusterStorages } from "./components/hypervisor";
 import { LxcGuest } from "./components/lxc";
 import { VmGuest } from "./components/vm";
 import { declareGuestFirewall, declareHostFirewall } from "./components/firewall";
 
-/** What declareStack declared. */
+/** The guests declareStack declared, by CTID and VMID (stack outputs, the tests' engines). */
 export interface DeclaredStack {
-  deployment: Deployment;
-  declared: DeclaredResources;
-  /** Each node's Hypervisor component, by node name. */
-  hosts: Map<string, Hypervisor>;
   containers: Map<number, LxcGuest>;
   vms: Map<number, VmGuest>;
 }
@@ -82,5 +78,5 @@ export function declareStack(model: PhoenixModel, settings: StackSettings): Decl
       }
     }
   }
-  return { deployment, declared, hosts, containers, vms };
+  return { containers, vms };
 }

@@ -34,13 +34,6 @@ export class DeclaredResources {
     });
   }
 
-  /** The declared resource `name`; throws when it is not declared (yet). */
-  get(name: string): pulumi.Resource {
-    const r = this.resources.get(name);
-    if (!r) throw new Error(`internal: ${name} is not declared`);
-    return r;
-  }
-
   /**
    * Records a resource the program just declared. Throws when the model holds no resource of that
    * name and type, or when it was declared twice.

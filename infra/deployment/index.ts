@@ -90,8 +90,6 @@ export interface Deployment {
   has(name: string, component?: boolean): boolean;
   /** Guests in declaration order: clone parents and dependencies first, then by ID. */
   guestOrder: { kind: "lxc" | "vm"; id: number }[];
-  /** For each guest ID, the resource that stands for "the guest is done" (what dependents wait for). */
-  ready: Map<number, string>;
 }
 
 /** The options a deployment needs besides the model. */
@@ -504,12 +502,11 @@ export function deploymentOf(model: PhoenixModel, opts: DeploymentOptions = {}):
     },
     has: (name, component = false) => byName.has(key(name, component)),
     guestOrder,
-    ready,
   };
 }
 
 /** A binary heap: the ready queue of the topological sort stays O(log n) per step for large stacks. */
-export class MinHeap<T> {
+class MinHeap<T> {
   private items: T[] = [];
   constructor(private readonly cmp: (a: T, b: T) => number) {}
   get size(): number {

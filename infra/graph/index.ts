@@ -5,8 +5,6 @@
 import type { PhoenixModel } from "../config/model";
 import { deploymentOf, type DependencyKind, type DeploymentOptions, type ResourceKind } from "../deployment/index";
 
-export { cloneAfter, nfsExportSlug } from "../deployment/index";
-
 export type NodeKind = ResourceKind;
 export type EdgeKind = DependencyKind;
 
@@ -44,11 +42,6 @@ export interface ProvisioningGraph {
   /** Every other resource the program declares. */
   nodes: GraphNode[];
   edges: GraphEdge[];
-}
-
-export interface GuestRef {
-  kind: "lxc" | "vm";
-  id: number;
 }
 
 export interface GraphStats {
@@ -130,11 +123,6 @@ function topoSort(graph: { nodes: { id: string }[]; edges: GraphEdge[] }): strin
     throw new Error(`the provisioning graph has a cycle through ${graph.nodes.map((n) => n.id).filter((id) => !done.has(id)).join(", ")}`);
   }
   return out;
-}
-
-/** Guests in the order the program declares them: clone parents and dependencies first, then by ID. */
-export function topologicalOrder(model: PhoenixModel): GuestRef[] {
-  return deploymentOf(model).guestOrder;
 }
 
 /** Resource counts and the longest chain of prerequisites (ties: the lexically smallest chain). */

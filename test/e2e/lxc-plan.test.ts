@@ -76,7 +76,8 @@ describe("plan of the dev stack's containers", () => {
   });
 
   it("orders clone siblings in the graph, keeping unrelated guests parallel (no retry loops)", () => {
-    const { buildGraph, cloneAfter } = loadDist<typeof import("../../infra/graph/index")>("infra/graph/index");
+    const { buildGraph } = loadDist<typeof import("../../infra/graph/index")>("infra/graph/index");
+    const { cloneAfter } = loadDist<typeof import("../../infra/deployment/index")>("infra/deployment/index");
     const order = buildGraph(model).edges.filter((e) => e.kind === "clone-order").map((e) => `${e.from}->${e.to}`);
     expect(order).toEqual(["ct-901->ct-902", "ct-950->ct-955"]);
     expect([...cloneAfter(model)].sort()).toEqual([[902, 901], [955, 950]]);

@@ -6,6 +6,9 @@ import { loadDist, repoRoot } from "../load";
 
 const { loadPhoenixConfig } = loadDist<typeof import("../../infra/config/load")>("infra/config/load");
 const G = loadDist<typeof import("../../infra/graph")>("infra/graph");
+const { deploymentOf } = loadDist<typeof import("../../infra/deployment/index")>("infra/deployment/index");
+/** Guests in the order the program declares them (infra/stack.ts walks this list). */
+const guestOrder = (m: Parameters<typeof deploymentOf>[0]) => deploymentOf(m).guestOrder;
 
 function devModel() {
   const r = loadPhoenixConfig(path.join(repoRoot, "stacks", "dev"));
@@ -101,9 +104,9 @@ describe("graph structure", () => {
   });
 });
 
-describe("topologicalOrder", () => {
+describe("the deployment model's guest order", () => {
   it("puts parents and dependencies first in the dev stack", () => {
-    expect(G.topologicalOrder(devModel())).toEqual([
+    expect(guestOrder(devModel())).toEqual([
       { kind: "lxc", id: 900 }, { kind: "lxc", id: 901 }, { kind: "lxc", id: 902 }, { kind: "lxc", id: 950 },
       { kind: "lxc", id: 952 }, { kind: "lxc", id: 955 }, { kind: "vm", id: 8000 }, { kind: "vm", id: 8001 },
     ]);
@@ -112,7 +115,7 @@ describe("topologicalOrder", () => {
   it("orders a dependency on a higher ID before its dependent", () => {
     const m = devModel();
     m.containers.find((c) => c.ctid === 950)!.dependencies = [8001];
-    const order = G.topologicalOrder(m).map((g) => g.id);
+    const order = guestOrder(m).map((g) => g.id);
     expect(order.indexOf(8001)).toBeLessThan(order.indexOf(950));
     expect(order.indexOf(8000)).toBeLessThan(order.indexOf(8001));
     expect(order.indexOf(901)).toBeLessThan(order.indexOf(950));
@@ -136,7 +139,7 @@ describe("topologicalOrder", () => {
     containers[299].dependencies = [containers[298].ctid];
     m.containers = containers;
     m.vms = [];
-    const order = G.topologicalOrder(m).map((g) => g.id);
+    const order = guestOrder(m).map((g) => g.id);
     expect(order).toHaveLength(300);
     const pos = new Map<number, number>(order.map((x: number, i: number) => [x, i]));
     for (const c of containers) {
@@ -148,7 +151,7 @@ describe("topologicalOrder", () => {
   it("refuses a cycle that slipped past the loader", () => {
     const m = devModel();
     m.containers.find((c) => c.ctid === 900)!.dependencies = [955];
-    expect(() => G.topologicalOrder(m)).toThrow(/cycle/);
+    expect(() => guestOrder(m)).toThrow(/cycle/);
   });
 });
 
