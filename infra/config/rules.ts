@@ -457,19 +457,22 @@ export const guestNodes: Rule = (input, findings) => {
  * share a node. For a template on every node, give each node its own template.
  */
 export const cloneSameNode: Rule = (input, findings) => {
-  const ctNode = new Map(input.containers.map((c) => [c.ctid, c.node]));
-  for (const c of input.containers) {
-    const parent = c.cloneFrom === undefined ? undefined : ctNode.get(c.cloneFrom);
-    if (parent === undefined || parent === c.node) continue;
-    const at = "node" in c.raw ? ctPath(input, c.ctid, "node") : ctPath(input, c.ctid, "clone_from_ctid");
-    findings.error(LXC_FILE, at, `is on node ${c.node}, but its parent ${c.cloneFrom} is on node ${parent}: Proxmox clones to another node only from shared storage, and Phoenix's storages are local to their node; put the clone on ${parent} or give ${c.node} its own template`);
-  }
-  const vmNode = new Map(input.vms.map((v) => [v.vmid, v.node]));
-  for (const v of input.vms) {
-    const parent = v.cloneFrom === undefined ? undefined : vmNode.get(v.cloneFrom);
-    if (parent === undefined || parent === v.node) continue;
-    const at = "node" in v.raw ? vmPath(input, v.vmid, "node") : vmPath(input, v.vmid, "clone_from_vmid");
-    findings.error(VM_FILE, at, `is on node ${v.node}, but its parent ${v.cloneFrom} is on node ${parent}: Proxmox clones to another node only from shared storage, and Phoenix's storages are local to their node; put the clone on ${parent} or give ${v.node} its own template`);
+  const guests = [
+    ...input.containers.map((c) => ({ id: c.ctid, node: c.node, cloneFrom: c.cloneFrom, file: LXC_FILE, at: (key: string) => ctPath(input, c.ctid, key), raw: c.raw, cloneKey: "clone_from_ctid" })),
+    ...input.vms.map((v) => ({ id: v.vmid, node: v.node, cloneFrom: v.cloneFrom, file: VM_FILE, at: (key: string) => vmPath(input, v.vmid, key), raw: v.raw, cloneKey: "clone_from_vmid" })),
+  ];
+  // Containers clone containers, VMs clone VMs: each kind's parents are looked up among its own kind.
+  for (const file of [LXC_FILE, VM_FILE]) {
+    const nodeOfId = new Map(guests.filter((g) => g.file === file).map((g) => [g.id, g.node]));
+    for (const g of guests.filter((x) => x.file === file)) {
+      const parent = g.cloneFrom === undefined ? undefined : nodeOfId.get(g.cloneFrom);
+      if (parent === undefined || parent === g.node) continue;
+      findings.error(
+        g.file,
+        g.at("node" in g.raw ? "node" : g.cloneKey),
+        `is on node ${g.node}, but its parent ${g.cloneFrom} is on node ${parent}: Proxmox clones to another node only from shared storage, and Phoenix's storages are local to their node; put the clone on ${parent} or give ${g.node} its own template`,
+      );
+    }
   }
 };
 
