@@ -6,30 +6,14 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestCluster, type TestCluster } from "../host/cluster";
 import { installStorageCfg } from "../host/emulator/lib";
-import { Engine, unknownNodeRefusal, type RunReport } from "./lxc-engine";
+import { Engine, unknownNodeRefusal, type RunReport, containerInputs } from "./lxc-engine";
 import type { PropertyBag } from "../../infra/cli/plan";
 
 const CONTAINER = "proxmoxve:index/containerLegacy:ContainerLegacy";
 const OPTIONS = "proxmoxve:firewall/optionsLegacy:OptionsLegacy";
-const TEMPLATE = "local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst";
 
-function container(vmId: number, nodeName: string, extra: PropertyBag = {}): PropertyBag {
-  return {
-    vmId,
-    nodeName,
-    description: `Managed by Phoenix: ct${vmId}`,
-    cpu: { cores: 1 },
-    memory: { dedicated: 512, swap: 512 },
-    disk: { datastoreId: "tank-lxc", size: 4 },
-    initialization: { hostname: `ct${vmId}`, ipConfigs: [{ ipv4: { address: `10.0.0.${vmId - 600}/24`, gateway: "10.0.0.1" } }] },
-    networkInterfaces: [{ name: "eth0", bridge: "vmbr0" }],
-    unprivileged: true,
-    startOnBoot: false,
-    started: true,
-    operatingSystem: { templateFileId: TEMPLATE, type: "ubuntu" },
-    ...extra,
-  };
-}
+/** An engine test container on `nodeName`, started (lxc-engine.ts containerInputs). */
+const container = (vmId: number, nodeName: string, extra: PropertyBag = {}): PropertyBag => containerInputs(vmId, { nodeName, started: true, ...extra });
 
 describe("the engine on a three-node cluster: each guest on its own node", () => {
   let cluster: TestCluster;

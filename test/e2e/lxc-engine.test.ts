@@ -4,30 +4,14 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestHost, type TestHost } from "../host/sshd";
 import { installEmulator, installStorageCfg, readCalls } from "../host/emulator/lib";
-import { Engine, applyIgnoreChanges, propertyPath, tokenRefusal } from "./lxc-engine";
+import { Engine, applyIgnoreChanges, propertyPath, tokenRefusal, containerInputs, TEST_TEMPLATE } from "./lxc-engine";
 import { loadDist } from "../load";
 import type { PropertyBag } from "../../infra/cli/plan";
 
 const CONTAINER = "proxmoxve:index/containerLegacy:ContainerLegacy";
-const TEMPLATE = "local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst";
 
-function container(vmId: number, extra: PropertyBag = {}): PropertyBag {
-  return {
-    vmId,
-    nodeName: "pve",
-    description: `Managed by Phoenix: ct${vmId}`,
-    cpu: { cores: 2 },
-    memory: { dedicated: 1024, swap: 512 },
-    disk: { datastoreId: "tank-lxc", size: 8 },
-    initialization: { hostname: `ct${vmId}`, ipConfigs: [{ ipv4: { address: `10.0.0.${vmId - 400}/24`, gateway: "10.0.0.1" } }] },
-    networkInterfaces: [{ name: "eth0", bridge: "vmbr0" }],
-    unprivileged: true,
-    startOnBoot: false,
-    started: false,
-    operatingSystem: { templateFileId: TEMPLATE, type: "ubuntu" },
-    ...extra,
-  };
-}
+/** An engine test container (lxc-engine.ts containerInputs). */
+const container = containerInputs;
 
 describe("ignoreChanges, as the engine applies it before check and diff", () => {
   it("parses property paths and resets ignored paths to the old inputs (a leaf the old inputs lack is removed)", () => {
@@ -105,7 +89,7 @@ describe("the provider's container lifecycle, through the pct emulator", () => {
     host = await startTestHost();
     await installEmulator(host, { tools: ["pct"] });
     await installStorageCfg(host, [{ id: "tank-lxc", type: "zfspool", content: ["images", "rootdir"], target: "tank/lxc" }]);
-    await pct(`create 500 ${TEMPLATE} --rootfs tank-lxc:8 --unprivileged 1 --features nesting=1,keyctl=1`);
+    await pct(`create 500 ${TEST_TEMPLATE} --rootfs tank-lxc:8 --unprivileged 1 --features nesting=1,keyctl=1`);
   }, 60_000);
   afterAll(() => host?.stop());
 

@@ -231,6 +231,31 @@ export function unknownNodeRefusal(node: string): string {
   return `500 hostname lookup '${node}' failed - failed to get address info for: ${node}: Name or service not known`;
 }
 
+/** The Ubuntu template the engine tests create containers from (the emulator's pveam lists it). */
+export const TEST_TEMPLATE = "local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst";
+
+/**
+ * ContainerLegacy inputs for engine tests: an unprivileged, stopped container `ct<vmId>` on node
+ * `pve`, storage `tank-lxc`, at 10.0.0.<vmId - 400>; `extra` overrides any top-level input.
+ */
+export function containerInputs(vmId: number, extra: PropertyBag = {}): PropertyBag {
+  return {
+    vmId,
+    nodeName: "pve",
+    description: `Managed by Phoenix: ct${vmId}`,
+    cpu: { cores: 2 },
+    memory: { dedicated: 1024, swap: 512 },
+    disk: { datastoreId: "tank-lxc", size: 8 },
+    initialization: { hostname: `ct${vmId}`, ipConfigs: [{ ipv4: { address: `10.0.0.${vmId - 400}/24`, gateway: "10.0.0.1" } }] },
+    networkInterfaces: [{ name: "eth0", bridge: "vmbr0" }],
+    unprivileged: true,
+    startOnBoot: false,
+    started: false,
+    operatingSystem: { templateFileId: TEST_TEMPLATE, type: "ubuntu" },
+    ...extra,
+  };
+}
+
 /** How the engine stands in for the provider. */
 export interface EngineOptions {
   /** `token` (default: the stacks authenticate with proxmoxve:apiToken) or `root@pam`. */

@@ -6,6 +6,11 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node
 import * as path from "node:path";
 import { emulated, type Emulated } from "./container";
 
+/** A node's storage.cfg: the installer's storages plus a ZFS pool storage and a directory storage. */
+const NODE_STORAGE_CFG =
+  "dir: local\n\tpath /var/lib/vz\n\tcontent iso,vztmpl,backup\n\nlvmthin: local-lvm\n\tthinpool data\n\tvgname pve\n\tcontent rootdir,images\n\n" +
+  "zfspool: tank-disks\n\tpool tank/disks\n\tcontent images,rootdir\n\ndir: slow\n\tpath /srv/slow\n\tcontent images,rootdir\n";
+
 const TEMPLATE = "local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst";
 
 /** `pct ARGS` in the emulated host `e()`, and `ok(ARGS)`: the same, expected to succeed (its stdout). */
@@ -28,11 +33,7 @@ describe("pct emulator", () => {
     e = emulated();
     // A node with the installer's storages plus a ZFS pool storage and a directory storage.
     mkdirSync(path.join(e.dir, "pve"), { recursive: true });
-    writeFileSync(
-      path.join(e.dir, "pve/storage.cfg"),
-      "dir: local\n\tpath /var/lib/vz\n\tcontent iso,vztmpl,backup\n\nlvmthin: local-lvm\n\tthinpool data\n\tvgname pve\n\tcontent rootdir,images\n\n" +
-        "zfspool: tank-disks\n\tpool tank/disks\n\tcontent images,rootdir\n\ndir: slow\n\tpath /srv/slow\n\tcontent images,rootdir\n",
-    );
+    writeFileSync(path.join(e.dir, "pve/storage.cfg"), NODE_STORAGE_CFG);
   });
   afterAll(() => e?.cleanup());
 
@@ -186,11 +187,7 @@ describe("pct emulator refuses what Proxmox refuses", () => {
   beforeAll(async () => {
     e = emulated();
     mkdirSync(path.join(e.dir, "pve"), { recursive: true });
-    writeFileSync(
-      path.join(e.dir, "pve/storage.cfg"),
-      "dir: local\n\tpath /var/lib/vz\n\tcontent iso,vztmpl,backup\n\nlvmthin: local-lvm\n\tthinpool data\n\tvgname pve\n\tcontent rootdir,images\n\n" +
-        "zfspool: tank-disks\n\tpool tank/disks\n\tcontent images,rootdir\n\ndir: slow\n\tpath /srv/slow\n\tcontent images,rootdir\n",
-    );
+    writeFileSync(path.join(e.dir, "pve/storage.cfg"), NODE_STORAGE_CFG);
     await ok("create", "500", TEMPLATE, "--hostname", "src", "--rootfs", "tank-disks:8");
   });
   afterAll(() => e?.cleanup());
