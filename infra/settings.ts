@@ -6,7 +6,7 @@ import * as fs from "fs";
 import * as path from "path";
 import type { SshTarget } from "../providers/ssh/types";
 import { repoRoot } from "../features/registry";
-import { STACK_SETTINGS, allowancesOf, parseNodesSetting, readStackFile, stackSettingProblems, type NodeSettingEntry } from "./config/stack-settings";
+import { STACK_SETTINGS, allowancesOf, parseNodesSetting, readStackFile, stackFilePath, stackSettingProblems, type NodeSettingEntry } from "./config/stack-settings";
 import type { RawLxcAllowances } from "./config/lxc-raw";
 import { firewallLockout } from "./config/firewall";
 import type { PhoenixModel } from "./config/model";
@@ -151,7 +151,7 @@ export function stackSettingsFrom(stack: string, get: (key: string) => string | 
  * the file is missing or a value is bad (stackSettingsFrom's messages).
  */
 export function stackSettingsOf(stack: string, overrides: Record<string, string> = {}): StackSettings {
-  const file = path.join(repoRoot(), "stacks", `Pulumi.${stack}.yaml`);
+  const file = stackFilePath(stack);
   if (!fs.existsSync(file)) throw new Error(`no stack settings file ${path.relative(process.cwd(), file)}`);
   const config = { ...readStackFile(file).plain, ...overrides };
   return stackSettingsFrom(stack, (key) => config[`phoenix:${key}`]);

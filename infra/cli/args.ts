@@ -5,8 +5,8 @@
 import * as fs from "fs";
 import * as path from "path";
 import { parseArgs, ParseArgsConfig } from "util";
-import { repoRoot } from "../../features/registry";
 import { STACK_NAME } from "../config/patterns";
+import { stackFilePath } from "../config/stack-settings";
 
 export type Options = NonNullable<ParseArgsConfig["options"]>;
 
@@ -47,10 +47,8 @@ export function parseCommandArgs<T extends Options>(
   }
 }
 
-/** The settings file `--stack NAME` names: `stacks/Pulumi.<NAME>.yaml` under the repository root. */
-export function stackFilePath(stack: string): string {
-  return path.join(repoRoot(), "stacks", `Pulumi.${stack}.yaml`);
-}
+// The settings file `--stack NAME` names lives with the stack-file reader.
+export { stackFilePath };
 
 /** Options of every command that works on one stack: `--stack NAME`, `--config-dir DIR`, `--help`. */
 export const STACK_OPTIONS = {

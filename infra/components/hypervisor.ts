@@ -17,7 +17,7 @@ import type { HostModel } from "../config/model";
 import type { StackSettings } from "../settings";
 import type { SshTarget } from "../../providers/ssh/types";
 import { featureScript } from "../../features/registry";
-import { COMPONENT_TYPES, hostNames } from "../deployment/names";
+import { COMPONENT_TYPES, dynamicType, hostNames } from "../deployment/names";
 import type { DeclaredResources } from "./declared";
 import { HostScriptResource, type HostScriptKind } from "../../providers/base/index";
 import {
@@ -187,10 +187,10 @@ export class Hypervisor extends pulumi.ComponentResource {
 
 /**
  * A multi-node stack's Proxmox storage registrations: storage.cfg is one file for the whole
- * cluster, so each storage ID is one resource (`host-proxmox-storage-<id>`), restricted with
- * `nodes` to the nodes whose host files register it, declared under the first of them and run
- * over its SSH endpoint, after every one of their datasets. The definition comes from that node's
- * file (validate refuses files that define one ID differently).
+ * cluster, so each storage ID is one resource (`host-proxmox-storage-<id>`) of the deployment
+ * model, restricted with `nodes` to the nodes whose host files register it, declared under the
+ * first of them and run over its SSH endpoint, after every one of their datasets. The definition
+ * comes from that node's file (validate refuses files that define one ID differently).
  *
  * @param args `nodes` (the model's, primary first), `hosts` (each node's Hypervisor component),
  *   `connection` (a node's SSH endpoint), `declared` (the deployment model's resources so far)
@@ -202,30 +202,23 @@ export function declareClusterStorages(args: {
   declared: DeclaredResources;
 }): void {
   const { declared } = args;
-  const done = new Set<string>();
-  for (const n of args.nodes) {
-    for (const d of n.host.zfs.datasets) {
-      if (!d.storage) continue;
-      const name = hostNames().proxmoxStorage(d.storage.id);
-      if (done.has(name) || !declared.has(name)) continue;
-      done.add(name);
-      const entry = declared.entry(name);
-      const s = d.storage;
-      const nodes = args.nodes.filter((m) => m.host.zfs.datasets.some((x) => x.storage?.id === s.id)).map((m) => m.name);
-      declared.add(
-        name,
-        new HostScriptResource(
-          proxmoxStorageKind,
-          name,
-          {
-            connection: args.connection(entry.node),
-            script: featureScript("hypervisor", "proxmox_storage"),
-            params: { id: s.id, type: s.type, content: s.content.join(","), target: s.target, nodes: nodes.join(",") },
-            allowDestroy: false,
-          },
-          { parent: args.hosts.get(entry.node)!, dependsOn: declared.dependsOn(name), aliases: declared.aliases(name) },
-        ),
-      );
-    }
+  for (const entry of declared.deployment.resources) {
+    if (entry.type !== dynamicType(proxmoxStorageKind.kind) || !entry.nodes) continue;
+    const host = args.nodes.find((n) => n.name === entry.node)!.host;
+    const s = host.zfs.datasets.map((d) => d.storage).find((x) => x !== undefined && hostNames().proxmoxStorage(x.id) === entry.name)!;
+    declared.add(
+      entry.name,
+      new HostScriptResource(
+        proxmoxStorageKind,
+        entry.name,
+        {
+          connection: args.connection(entry.node),
+          script: featureScript("hypervisor", "proxmox_storage"),
+          params: { id: s.id, type: s.type, content: s.content.join(","), target: s.target, nodes: entry.nodes.join(",") },
+          allowDestroy: false,
+        },
+        { parent: args.hosts.get(entry.node)!, dependsOn: declared.dependsOn(entry.name), aliases: declared.aliases(entry.name) },
+      ),
+    );
   }
 }

@@ -2,6 +2,8 @@
 // (which reads the YAML file) and infra/settings.ts (which reads them through pulumi.Config), so a
 // value the program would refuse (`sshPort: 70000`) is refused by validate first, with file and key.
 import * as fs from "fs";
+import * as path from "path";
+import { repoRoot } from "../../features/registry";
 import { parse as parseYaml } from "yaml";
 import { HOSTNAME, IPV4, NODE_NAME, USERNAME } from "./patterns";
 import type { RawLxcAllowances } from "./lxc-raw";
@@ -178,6 +180,11 @@ export function checkStackFile(file: string): { errors: string[]; values: Record
     }
   }
   return { errors, values };
+}
+
+/** The settings file of stack `stack`: `stacks/Pulumi.<stack>.yaml` under the repository root. */
+export function stackFilePath(stack: string): string {
+  return path.join(repoRoot(), "stacks", `Pulumi.${stack}.yaml`);
 }
 
 /** What an encrypted leaf of a structured value reads as offline (`readStackFile`). */

@@ -57,6 +57,8 @@ export interface DeploymentResource {
   label: string;
   /** The Proxmox node it acts on (the cluster-wide host firewall: the primary node). */
   node: string;
+  /** A cluster storage registration: the nodes it is restricted to (storage.cfg `nodes`), in node order. */
+  nodes?: string[];
   /** The CTID or VMID of the guest it belongs to. */
   guestId?: number;
   /** Guests that are templates (what others clone from). */
@@ -364,6 +366,7 @@ export function deploymentOf(model: PhoenixModel, opts: DeploymentOptions = {}):
       kind: "host",
       label: `${s.label} (${s.nodes.join(", ")})`,
       node: s.nodes[0],
+      nodes: s.nodes,
       aliases: movedFromHost,
     });
   }
