@@ -79,6 +79,13 @@ export async function run(argv: string[]): Promise<number> {
   // A stack file with errors elsewhere still names its nodes: the per-node files are checked too.
   const nodes = settings ? { defaultNode: settings.node, nodes: settings.nodes.map((n) => n.name) } : nodesOf(stackValues);
   let result = loadPhoenixConfig(dir, { allow: allowancesOf(stackValues), ...nodes });
+  // A settings file copied from another stack keeps that stack's phoenix:configDir: say so.
+  if (settings && stackValues.configDir !== undefined) {
+    const other = path.basename(settings.configDir);
+    if (other !== stack && path.dirname(settings.configDir) === path.join(repoRoot(), "stacks") && fs.existsSync(stackFilePath(other))) {
+      result.warnings.push(`${path.relative(process.cwd(), stackFile)}: phoenix:configDir: ${stackValues.configDir} is stack ${other}'s folder, not stack ${stack}'s (stacks/${stack}); remove the key to use stacks/${stack}`);
+    }
+  }
   if (result.ok && stackErrors.length === 0) {
     const fw = result.model.host.firewall;
     if (fs.existsSync(stackFile)) {

@@ -90,6 +90,23 @@ describe("phoenix validate", () => {
     }
   });
 
+  it("warns when a stack's settings (copied from another stack) keep that stack's phoenix:configDir", async () => {
+    const stacks = fs.mkdtempSync(path.join(os.tmpdir(), "phoenix-stacks-"));
+    try {
+      const dir = path.join(stacks, "qa");
+      fs.cpSync(path.join(repoRoot, "stacks/dev"), dir, { recursive: true });
+      const copied = fs.readFileSync(path.join(repoRoot, "stacks/Pulumi.dev.yaml"), "utf8").replace("config:\n", "config:\n  phoenix:configDir: stacks/dev\n");
+      fs.writeFileSync(path.join(stacks, "Pulumi.qa.yaml"), copied);
+      const r = await phoenix("validate", "--config-dir", dir);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toContain("phoenix:configDir: stacks/dev is stack dev's folder, not stack qa's (stacks/qa); remove the key to use stacks/qa");
+      fs.writeFileSync(path.join(stacks, "Pulumi.qa.yaml"), copied.replace("  phoenix:configDir: stacks/dev\n", ""));
+      expect((await phoenix("validate", "--config-dir", dir)).stderr).not.toContain("phoenix:configDir");
+    } finally {
+      fs.rmSync(stacks, { recursive: true, force: true });
+    }
+  });
+
   it("a missing folder exits 1", async () => {
     const r = await phoenix("validate", "--config-dir", "/nonexistent");
     expect(r.code).toBe(1);
