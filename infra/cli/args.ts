@@ -50,6 +50,20 @@ export function parseCommandArgs<T extends Options>(
 // The settings file `--stack NAME` names lives with the stack-file reader.
 export { stackFilePath };
 
+/**
+ * `--config KEY=VALUE` values (repeatable) as stack settings overrides: `namespace:key` → value.
+ * Returns the usage error text for a malformed one (the command reports it with usageError).
+ */
+export function configOverrides(values: string[] | undefined): { config: Record<string, string> } | { error: string } {
+  const config: Record<string, string> = {};
+  for (const kv of values ?? []) {
+    const i = kv.indexOf("=");
+    if (i <= 0 || !/^[a-z][A-Za-z0-9]*:[A-Za-z][A-Za-z0-9]*$/.test(kv.slice(0, i))) return { error: `--config: expected namespace:key=value, got ${JSON.stringify(kv.slice(0, 40))}` };
+    config[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  return { config };
+}
+
 /** Options of every command that works on one stack: `--stack NAME`, `--config-dir DIR`, `--help`. */
 export const STACK_OPTIONS = {
   stack: { type: "string" },

@@ -20,7 +20,7 @@ import { runHostScript } from "../../providers/base/host-script";
 import { cloudImage } from "../components/cloud-init";
 import { imageStorage, snippetsStorage } from "../deployment/index";
 import { readStackConfig } from "./plan";
-import { parseCommandArgs, STACK_OPTIONS, stackUsageError, usageError } from "./args";
+import { parseCommandArgs, STACK_OPTIONS, stackUsageError, usageError, configOverrides } from "./args";
 import { repoRoot } from "../../features/registry";
 
 /** `ok`: ready; `warn`: works, but look; `fail`: `pulumi up` would fail or do harm (exit 1). */
@@ -868,11 +868,9 @@ export async function run(argv: string[]): Promise<number> {
   } catch (err) {
     return usage(`--stack ${stackName}: ${(err as Error).message}`);
   }
-  for (const kv of values.config ?? []) {
-    const i = kv.indexOf("=");
-    if (i <= 0 || !/^[a-z][A-Za-z0-9]*:[A-Za-z][A-Za-z0-9]*$/.test(kv.slice(0, i))) return usage(`--config: expected namespace:key=value, got ${JSON.stringify(kv.slice(0, 40))}`);
-    config[kv.slice(0, i)] = kv.slice(i + 1);
-  }
+  const overrides = configOverrides(values.config);
+  if ("error" in overrides) return usage(overrides.error);
+  Object.assign(config, overrides.config);
   if (values["config-dir"]) config["phoenix:configDir"] = path.resolve(values["config-dir"]);
   let settings: StackSettings;
   try {

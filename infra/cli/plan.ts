@@ -12,7 +12,7 @@ import { repoRoot } from "../../features/registry";
 import { stackSettingsFrom } from "../settings";
 import { loadPhoenixConfig } from "../config/load";
 import { deploymentOf } from "../deployment/index";
-import { parseCommandArgs, STACK_OPTIONS, stackFilePath, stackUsageError } from "./args";
+import { configOverrides, parseCommandArgs, STACK_OPTIONS, stackFilePath, stackUsageError, usageError } from "./args";
 
 export interface PlannedResource {
   type: string;
@@ -251,7 +251,7 @@ export function formatPlanText(plan: PlanResult): string {
   return lines.join("\n");
 }
 
-export const USAGE = `usage: phoenix plan [--stack NAME] [--config-dir DIR] [--json]
+export const USAGE = `usage: phoenix plan [--stack NAME] [--config-dir DIR] [--config KEY=VALUE ...] [--json]
 
 Runs the Pulumi program offline under the SDK's mock monitor and lists every resource it declares,
 with its parent and dependencies. Exit 1 when the program refuses the configuration.
@@ -260,12 +260,14 @@ options:
   --stack NAME       the stack whose settings apply (stacks/Pulumi.NAME.yaml; default dev)
   --config-dir DIR   folder holding the three Phoenix JSON files (default: the stack's
                      phoenix:configDir, else stacks/NAME)
+  --config KEY=VALUE override a stack setting, repeatable, e.g.
+                     --config phoenix:firewallLockoutAcknowledged=true
   --json             print JSON with each resource's inputs (what goes to the API and to each host
                      step; secrets as [secret])
   -h, --help         show this help
 `;
 
-export const OPTIONS = { ...STACK_OPTIONS, json: { type: "boolean", default: false } } as const;
+export const OPTIONS = { ...STACK_OPTIONS, config: { type: "string", multiple: true }, json: { type: "boolean", default: false } } as const;
 
 export async function run(argv: string[]): Promise<number> {
   const parsed = parseCommandArgs("plan", argv, OPTIONS, USAGE);
@@ -274,7 +276,9 @@ export async function run(argv: string[]): Promise<number> {
   const stack = values.stack ?? "dev";
   const bad = stackUsageError("plan", stack);
   if (bad !== undefined) return bad;
-  const plan = await planStack({ stack, configDir: values["config-dir"] });
+  const overrides = configOverrides(values.config);
+  if ("error" in overrides) return usageError("plan", overrides.error);
+  const plan = await planStack({ stack, configDir: values["config-dir"], config: overrides.config });
   if (plan.errors.length) {
     for (const e of plan.errors) process.stderr.write(`${e}\n`);
     return 1;

@@ -161,6 +161,18 @@ describe("phoenix graph", () => {
   });
 });
 
+describe("phoenix plan", () => {
+  it("--config overrides a stack setting: the fw case plans once its lock-out is acknowledged", async () => {
+    const fw = path.join(CASES_DIR, "fw");
+    const refused = await phoenix("plan", "--stack", "dev", "--config-dir", fw);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain("the host firewall would lock Phoenix out");
+    const r = await phoenix("plan", "--stack", "dev", "--config-dir", fw, "--config", "phoenix:firewallLockoutAcknowledged=true");
+    expect(r.code, r.stderr).toBe(0);
+    for (const name of ["host-firewall-rules", "host-firewall", "ct-900-firewall"]) expect(r.stdout).toContain(`  ${name}\n`);
+  });
+});
+
 describe("phoenix schemas", () => {
   it("writes the committed files", async () => {
     const out = fs.mkdtempSync(path.join(os.tmpdir(), "phoenix-schemas-"));

@@ -46,6 +46,7 @@ describe("phoenix usage errors and help", () => {
     ["doctor", ["--stack", "nosuchstack"], /no stack settings file/],
     ["doctor", ["--api-token-id", "nobody"], /--api-token-id: expected USER@REALM!NAME/],
     ["doctor", ["--config", "sshHost"], /--config: expected namespace:key=value/],
+    ["plan", ["--config", "nope"], /--config: expected namespace:key=value/],
     ["schemas", ["--check", "extra"], /positional/i],
   ];
   it.each(bad)("phoenix %s %j exits 2 with one line", async (command, args, message) => {
