@@ -150,8 +150,7 @@ export function stackSettingsFrom(stack: string, get: (key: string) => string | 
  * unknown offline; their defaults apply), then `overrides` (`phoenix:<key>` → value). Throws when
  * the file is missing or a value is bad (stackSettingsFrom's messages).
  */
-export function stackSettingsOf(stack: string, overrides: Record<string, string> = {}): StackSettings {
-  const file = stackFilePath(stack);
+export function stackSettingsOf(stack: string, overrides: Record<string, string> = {}, file: string = stackFilePath(stack)): StackSettings {
   if (!fs.existsSync(file)) throw new Error(`no stack settings file ${path.relative(process.cwd(), file)}`);
   const config = { ...readStackFile(file).plain, ...overrides };
   return stackSettingsFrom(stack, (key) => config[`phoenix:${key}`]);

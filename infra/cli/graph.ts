@@ -1,4 +1,6 @@
 // `phoenix graph [--config-dir DIR] [--format mermaid|json] [--stats]`: the provisioning graph.
+import * as fs from "fs";
+import * as path from "path";
 import { loadPhoenixConfig } from "../config/load";
 import { buildGraph, graphStats, toJson, toMermaid } from "../graph";
 import { parseCommandArgs, usageError } from "./args";
@@ -48,6 +50,19 @@ export async function run(argv: string[]): Promise<number> {
       load = { defaultNode: settings.node, nodes: settings.nodes.map((n) => n.name), allow: settings.allow };
     } catch (err) {
       return usageError("graph", (err as Error).message);
+    }
+  } else {
+    // Without --stack, as validate: the settings file beside the folder (Pulumi.<folder>.yaml), when
+    // there is one, names the stack's nodes (a cluster's node files are read then).
+    const name = path.basename(path.resolve(dir));
+    const beside = path.join(path.dirname(path.resolve(dir)), `Pulumi.${name}.yaml`);
+    if (fs.existsSync(beside)) {
+      try {
+        const s = stackSettingsOf(name, { "phoenix:configDir": path.resolve(dir) }, beside);
+        load = { defaultNode: s.node, nodes: s.nodes.map((n) => n.name), allow: s.allow };
+      } catch (err) {
+        return usageError("graph", (err as Error).message);
+      }
     }
   }
   const result = loadPhoenixConfig(dir, load);

@@ -154,6 +154,12 @@ describe("phoenix graph", () => {
     expect((await phoenix("graph", "--stack", "dev")).code).toBe(0);
   });
 
+  it("without --stack, finds the stack by the folder's name as validate does: stacks/cluster draws its three nodes", async () => {
+    const r = await phoenix("graph", "--config-dir", "stacks/cluster");
+    expect(r.code, r.stderr).toBe(0);
+    for (const n of ["pve1", "pve2", "pve3"]) expect(r.stdout).toContain(`subgraph node_${n} ["Node ${n}"]`);
+  });
+
   it("rejects an unknown format and invalid files", async () => {
     expect((await phoenix("graph", "--format", "dot")).code).toBe(2);
     const bad = mutatedDir((f) => (f.lxc.lxc_configs["950"].clone_from_ctid = "999"));
