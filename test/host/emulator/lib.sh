@@ -16,7 +16,8 @@
 #     (default /var/lib/pve-emu);
 #   - settings (EMU_STATE, EMU_LOG, EMU_HOST_ROOT...) come from the environment or /etc/pve-emu.conf;
 #     EMU_LXC=real runs real LXC containers behind `pct start/exec` (see pct), EMU_CLONE_SECONDS
-#     makes a clone's copy take that long (so tests meet the clone locks);
+#     is how long a container clone's copy holds its source's lock (default 2: two clones of one
+#     source started together always collide, as on a host);
 #   - storages live in storage.cfg (EMU_STORAGE_CFG, default /etc/pve/storage.cfg; a fresh node's
 #     `local` and `local-lvm` when missing): volumes on unknown storages are refused, snapshots
 #     need a storage that snapshots (emu_volume_can_snapshot), as pve-storage decides;
@@ -277,8 +278,56 @@ emu_conf_tail() {
   awk 'BEGIN{p=0} /^\[/{if(!p){print ""}; p=1} p{print}' "$1"
 }
 
+# Snapshot names, oldest first: every `[name]` section but `[pve:pending]`.
 emu_conf_snapshots() {
-  sed -n 's/^\[\(.*\)\]$/\1/p' "$1"
+  sed -n 's/^\[\(.*\)\]$/\1/p' "$1" | grep -vx 'pve:pending' || true
+}
+
+# Pending changes, as PVE::LXC::Config's parse_pct_config/write_pct_config keep them: a
+# `[pve:pending]` section right after the current one holds the values `pct set` could not apply
+# to a running container (sorted `key: value` lines) and `delete: <key>,<key>` for the keys it
+# could not remove; they are applied at the next start (vm_start -> vmconfig_apply_pending).
+# Prints the pending section's lines.
+emu_conf_pending() {
+  awk '/^\[/ { on = ($0 == "[pve:pending]"); next } on && NF > 0 { print }' "$1"
+}
+
+# Value of KEY in the pending section (exit 1 when absent).
+emu_pending_get() {
+  emu_conf_pending "$1" | awk -v k="$2" 'index($0, k ": ") == 1 { print substr($0, length(k) + 3); found = 1; exit } END { exit found ? 0 : 1 }'
+}
+
+# Rewrites FILE's pending section with the lines on stdin (none: the section goes), keeping the
+# current section before it and the snapshot sections after it.
+emu_pending_write() {
+  local file=$1 body tmp
+  body=$(awk 'NF > 0' | LC_ALL=C sort -t: -k1,1 -s)
+  tmp=$(mktemp "$file.XXXXXX")
+  {
+    emu_conf_current "$file" | awk 'NF > 0'
+    [ -z "$body" ] || printf '\n[pve:pending]\n%s\n' "$body"
+    awk '/^\[/ { h = 1; skip = ($0 == "[pve:pending]"); if (!skip) print ""; } h && !skip { print }' "$file"
+  } | awk 'NF > 0 {blank = 0; print; next} !blank {print; blank = 1}' >"$tmp"
+  mv "$tmp" "$file"
+}
+
+# Sets KEY to VALUE in the pending section (an empty VALUE removes KEY).
+emu_pending_set() {
+  local file=$1 key=$2 value=$3
+  { emu_conf_pending "$file" | awk -v k="$key" 'index($0, k ": ") != 1'; [ -z "$value" ] || printf '%s: %s\n' "$key" "$value"; } | emu_pending_write "$file"
+}
+
+# The pending deletions (AbstractConfig parse_pending_delete), one key per line.
+emu_pending_deletes() {
+  { emu_pending_get "$1" delete || true; } | tr -s ',; ' '\n' | sed 's/^!//' | awk 'NF > 0'
+}
+
+# Adds (ACTION add) or removes (ACTION remove) KEY in the pending deletions, written sorted and
+# comma-separated as print_pending_delete writes them.
+emu_pending_delete() {
+  local file=$1 action=$2 key=$3 list
+  list=$({ emu_pending_deletes "$file" | grep -vxF -- "$key"; [ "$action" != add ] || printf '%s\n' "$key"; } | LC_ALL=C sort -u | paste -sd, -)
+  emu_pending_set "$file" delete "$list"
 }
 
 emu_conf_snapshot() {
@@ -311,9 +360,9 @@ emu_conf_set_description() {
 emu_conf_add_snapshot() {
   local file=$1 name=$2 description=$3 tmp body
   tmp=$(mktemp "$file.XXXXXX")
-  # Not copied into a snapshot (pve-guest-common __snapshot_copy_config): lock and the guest's
-  # description; parent is handled below.
-  body=$(emu_conf_current "$file" | awk 'NF > 0 && !/^#/ && index($0, "description: ") != 1 && index($0, "lock: ") != 1')
+  # Not copied into a snapshot (pve-guest-common __snapshot_copy_config): lock, the guest's
+  # description and its unused volumes; parent is handled below.
+  body=$(emu_conf_current "$file" | awk 'NF > 0 && !/^#/ && index($0, "description: ") != 1 && index($0, "lock: ") != 1 && !/^unused[0-9]+: /')
   {
     emu_conf_current "$file" | awk 'NF > 0 && index($0, "parent: ") != 1'
     printf 'parent: %s\n' "$name"
@@ -384,6 +433,57 @@ emu_storage_check_node() {
   nodes=$(awk -v id="$1" '/^[a-z]+: / { split($0, a, ": "); cur = a[2]; next }
     cur == id && $1 == "nodes" { print $2 }' "$EMU_STORAGE_CFG")
   [ -z "$nodes" ] || [[ ",$nodes," == *",$EMU_NODE,"* ]] || emu_die "storage '$1' is not available on node '$EMU_NODE'"
+}
+
+# Value of property KEY of storage ID in storage.cfg (a bare flag reads as 1); exit 1 when unset.
+emu_storage_get() {
+  emu_storage_ensure
+  awk -v id="$1" -v key="$2" '/^[a-z]+: / { split($0, a, ": "); cur = a[2]; next }
+    cur == id && /^[ \t]+[^ \t]/ { sub(/^[ \t]+/, ""); k = $1; v = substr($0, length(k) + 2); if (v == "") v = 1; if (k == key) { print v; found = 1; exit } }
+    END { exit !found }' "$EMU_STORAGE_CFG"
+}
+
+# PVE::Storage::storage_check_enabled: a storage with `disable 1` is refused ("storage 'X' is
+# disabled") by every allocation and activation, then storage_check_node.
+emu_storage_check_enabled() {
+  [ "$(emu_storage_get "$1" disable 2>/dev/null || echo 0)" != 1 ] || emu_die "storage '$1' is disabled"
+  emu_storage_check_node "$1"
+}
+
+# DirPlugin parse_is_mountpoint: the path a dir storage's `is_mountpoint` says must be mounted
+# (`yes`/`1`/`on`: its own path; another value is that path); nothing when unset or false.
+emu_storage_mountpoint() {
+  local value
+  value=$(emu_storage_get "$1" is_mountpoint 2>/dev/null) || return 0
+  case ${value,,} in
+    1 | yes | on | true) emu_storage_get "$1" path ;;
+    0 | no | off | false) ;;
+    *) printf '%s\n' "$value" ;;
+  esac
+}
+
+# DirPlugin path_is_mounted: PATH (symlinks resolved, Cwd::realpath) is a mount point listed in
+# /proc/mounts. Exit 1 otherwise (also when PATH does not exist).
+emu_path_is_mounted() {
+  local real
+  real=$(realpath -e -- "$1" 2>/dev/null) || return 1
+  awk -v p="$real" '{ gsub(/\\040/, " ", $2) } $2 == p { found = 1 } END { exit !found }' /proc/mounts
+}
+
+# PVE::Storage::activate_storage, as vm_start's activate_volumes, clone and allocation call it:
+# storage_check_enabled, then the plugin's activate_storage; a dir storage with `is_mountpoint`
+# whose path is not mounted refuses (DirPlugin activate_storage), so a container on an unmounted
+# dataset never writes into the empty directory underneath.
+emu_storage_activate() {
+  local sid=$1 mp
+  emu_storage_type "$sid" >/dev/null || emu_die "storage '$sid' does not exist"
+  emu_storage_check_enabled "$sid"
+  if [ "$(emu_storage_type "$sid")" = dir ]; then
+    mp=$(emu_storage_mountpoint "$sid")
+    if [ -n "$mp" ] && ! emu_path_is_mounted "$mp"; then
+      emu_die "unable to activate storage '$sid' - directory is expected to be a mount point but is not mounted: '$mp'"
+    fi
+  fi
 }
 
 # Whether storage ID's `content` (storage.cfg) holds CONTENT (rootdir, images, ...).
