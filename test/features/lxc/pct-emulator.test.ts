@@ -59,7 +59,8 @@ describe("pct emulator", () => {
     // `local` holds no container directories: refused as at creation.
     const noRootdir = await pct("set", "400", "--mp2", "local:1,mp=/other");
     expect(noRootdir.code).toBe(255);
-    expect(noRootdir.stderr).toContain("storage 'local' does not support container directories");
+    // update_pct_config's check_content_type, before anything is allocated.
+    expect(noRootdir.stderr).toContain("storage 'local' does not allow content type 'rootdir' (Container)");
     await ok("set", "400", "--delete", "mp1");
     expect(conf(400)).not.toMatch(/^mp1:/m);
     // A name the container already references is never handed out again (mp0 replaced: its
@@ -286,5 +287,183 @@ describe("pct emulator refuses what Proxmox refuses", () => {
     const none = await e.run("pvesm", ["set", "tank-disks", "--content", "iso,vztmpl"]);
     expect(none.code).toBe(255);
     expect(none.stderr).toContain("storage does not support content type 'none'");
+  });
+});
+
+// What Proxmox applies later, keeps and checks on the host (pve-container LXC/Config.pm
+// update_pct_config, vmconfig_hotplug_pending, vmconfig_apply_pending, apply_pending_mountpoint;
+// LXC.pm vm_start, validate_id_maps; pve-storage Storage.pm storage_check_enabled,
+// activate_storage, DirPlugin.pm activate_storage; API2/Storage/Config.pm create).
+describe("pct emulator: pending changes, kept volumes, read-only options, host checks", () => {
+  let e: Emulated;
+  const { pct, ok } = pctOf(() => e);
+  const refused = async (message: string, ...args: string[]) => {
+    const r = await pct(...args);
+    expect(r.code, `pct ${args.join(" ")} should fail`).toBe(255);
+    expect(r.stderr).toContain(message);
+    return r;
+  };
+  const confPath = (ctid: number) => path.join(e.dir, "pve/lxc", `${ctid}.conf`);
+  const conf = (ctid: number) => readFileSync(confPath(ctid), "utf8");
+  const line = (text: string, key: string) => text.split("\n").find((l) => l.startsWith(`${key}: `));
+
+  beforeAll(async () => {
+    e = emulated();
+    mkdirSync(path.join(e.dir, "pve"), { recursive: true });
+    writeFileSync(
+      path.join(e.dir, "pve/storage.cfg"),
+      NODE_STORAGE_CFG +
+        // A dataset's directory that is not mounted, one whose is_mountpoint names a mounted path,
+        // and a disabled storage.
+        `\ndir: unmounted\n\tpath ${e.dir}/unmounted\n\tcontent images,rootdir\n\tis_mountpoint yes\n` +
+        `\ndir: mounted\n\tpath ${e.dir}/mounted\n\tcontent images,rootdir\n\tis_mountpoint /proc\n` +
+        "\nzfspool: parked\n\tpool tank/parked\n\tcontent images,rootdir\n",
+    );
+    mkdirSync(path.join(e.dir, "unmounted"));
+    mkdirSync(path.join(e.dir, "mounted"));
+    await ok("create", "600", TEMPLATE, "--hostname", "run", "--rootfs", "tank-disks:8", "--mp0", "tank-disks:2,mp=/data", "--unprivileged", "1", "--features", "nesting=1");
+  });
+  afterAll(() => e?.cleanup());
+
+  it("a running container takes hotplugged options at once and keeps the rest in [pve:pending] until it starts again", async () => {
+    await ok("start", "600");
+    await ok("set", "600", "--cores", "4", "--memory", "1024", "--features", "nesting=1,keyctl=1", "--mp1", "tank-disks:1,mp=/new", "--mp0", "tank-disks:3,mp=/data", "--delete", "swap", "--timezone", "UTC");
+    const text = conf(600);
+    const [current, pending] = text.split("\n[pve:pending]\n");
+    // Hotplugged (vmconfig_hotplug_pending): cores (fast-plug), memory, a swap deletion, a NEW mount point.
+    expect(line(current, "cores")).toBe("cores: 4");
+    expect(line(current, "memory")).toBe("memory: 1024");
+    expect(current).not.toMatch(/^swap:/m);
+    expect(line(current, "mp1")).toBe("mp1: tank-disks:subvol-600-disk-2,size=1G,mp=/new");
+    // Not hotplugged: features, timezone and a mount point over an existing one stay pending, as written by write_pct_config.
+    expect(line(current, "features")).toBe("features: nesting=1");
+    expect(line(current, "mp0")).toBe("mp0: tank-disks:subvol-600-disk-1,size=2G,mp=/data");
+    expect(pending).toBe("features: nesting=1,keyctl=1\nmp0: tank-disks:3,mp=/data\ntimezone: UTC\n");
+    // `pct config` shows the pending values, `--current` what runs.
+    expect(await ok("config", "600")).toContain("features: nesting=1,keyctl=1\n");
+    expect(await ok("config", "600", "--current", "1")).toContain("features: nesting=1\n");
+    expect(await ok("config", "600", "--current", "1")).not.toContain("timezone");
+    expect(await ok("pending", "600")).toContain("cur features: nesting=1\nnew features: nesting=1,keyctl=1\n");
+    // A deletion Proxmox cannot hotplug waits as `delete:`; --revert drops a pending value.
+    await ok("set", "600", "--delete", "mp1", "--revert", "timezone");
+    expect(conf(600)).toMatch(/\[pve:pending\]\ndelete: mp1\nfeatures: nesting=1,keyctl=1\nmp0: tank-disks:3,mp=\/data\n$/);
+    expect(await ok("config", "600")).not.toMatch(/^mp1:/m);
+    expect(await ok("config", "600", "--current", "1")).toMatch(/^mp1:/m);
+    // A reboot is a stop and a start: the start applies everything pending.
+    await ok("reboot", "600");
+    const after = conf(600);
+    expect(after).not.toContain("[pve:pending]");
+    expect(line(after, "features")).toBe("features: nesting=1,keyctl=1");
+    expect(line(after, "mp0")).toBe("mp0: tank-disks:subvol-600-disk-3,size=3G,mp=/data");
+    expect(after).not.toMatch(/^mp1:/m);
+  });
+
+  it("a removed or replaced mount point's volume stays the container's as unusedN; deleting unusedN frees it", async () => {
+    // The reboot above kept both volumes the pending changes let go of (deletions first, then
+    // the replaced mp0), each under the lowest free unusedN.
+    expect(conf(600)).toContain("unused0: tank-disks:subvol-600-disk-2\nunused1: tank-disks:subvol-600-disk-1\n");
+    await ok("stop", "600");
+    // Stopped: applied at once (vmconfig_apply_pending), the volume kept all the same.
+    await ok("set", "600", "--delete", "mp0");
+    expect(conf(600)).toContain("unused2: tank-disks:subvol-600-disk-3\n");
+    // A volume mounted again is no longer unused (write_pct_config).
+    await ok("set", "600", "--mp0", "tank-disks:subvol-600-disk-1,mp=/back");
+    expect(conf(600)).not.toContain("unused1:");
+    expect(line(conf(600), "mp0")).toBe("mp0: tank-disks:subvol-600-disk-1,mp=/back");
+    // Deleting unusedN frees the volume: its name is free again for a new volume.
+    await ok("set", "600", "--delete", "unused0");
+    expect(conf(600)).not.toContain("subvol-600-disk-2");
+    await ok("set", "600", "--mp1", "tank-disks:1,mp=/fresh");
+    expect(line(conf(600), "mp1")).toBe("mp1: tank-disks:subvol-600-disk-2,size=1G,mp=/fresh");
+    // Snapshots do not carry unused volumes (__snapshot_copy_config).
+    await ok("snapshot", "600", "s1");
+    expect(conf(600).split("[s1]")[1]).not.toContain("unused");
+    await ok("delsnapshot", "600", "s1");
+  });
+
+  it("unprivileged is read-only after create; memory, rootfs and ostype cannot be deleted", async () => {
+    await refused("unable to modify read-only option: 'unprivileged'", "set", "600", "--unprivileged", "0");
+    await refused("unable to delete read-only option: 'unprivileged'", "set", "600", "--delete", "unprivileged");
+    for (const key of ["memory", "rootfs", "ostype"]) await refused(`unable to delete required option '${key}'`, "set", "600", "--delete", key);
+    expect(line(conf(600), "unprivileged")).toBe("unprivileged: 1");
+    // Deleting what is not set is a warning, not an error.
+    const r = await pct("set", "600", "--delete", "hookscript");
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain("cannot delete 'hookscript' - not set in current configuration!");
+  });
+
+  it("a container whose storage is disabled, or an is_mountpoint dir storage that is not mounted, does not start or clone", async () => {
+    await ok("create", "610", TEMPLATE, "--rootfs", "parked:2");
+    await ok("create", "611", TEMPLATE, "--rootfs", "mounted:2");
+    await ok("start", "611");
+    await ok("stop", "611");
+    const cfgPath = path.join(e.dir, "pve/storage.cfg");
+    const cfg = readFileSync(cfgPath, "utf8");
+    writeFileSync(cfgPath, cfg.replace("zfspool: parked\n", "zfspool: parked\n\tdisable\n").replace("is_mountpoint /proc", "is_mountpoint yes"));
+    await refused("storage 'parked' is disabled", "start", "610");
+    await refused(`unable to activate storage 'mounted' - directory is expected to be a mount point but is not mounted: '${e.dir}/mounted'`, "start", "611");
+    expect(await ok("status", "611")).toBe("status: stopped\n");
+    await refused("clone failed: unable to activate storage 'mounted'", "clone", "611", "612");
+    expect(existsSync(confPath(612))).toBe(false);
+    expect(conf(611)).not.toContain("lock:");
+    // Nothing new is allocated there either.
+    await refused("storage 'parked' is disabled", "set", "600", "--mp2", "parked:1,mp=/p");
+    await refused("unable to activate storage 'unmounted'", "create", "613", TEMPLATE, "--rootfs", "unmounted:1");
+    writeFileSync(cfgPath, cfg);
+    await ok("start", "610");
+    await ok("stop", "610");
+  });
+
+  it("pvesm add refuses an is_mountpoint dir storage whose path is not mounted; status shows it inactive", async () => {
+    const add = await e.run("pvesm", ["add", "dir", "late", "--path", `${e.dir}/unmounted`, "--content", "backup", "--is_mountpoint", "yes"]);
+    expect(add.code).toBe(255);
+    expect(add.stderr).toContain(`create storage failed: unable to activate storage 'late' - directory is expected to be a mount point but is not mounted: '${e.dir}/unmounted'`);
+    expect(readFileSync(path.join(e.dir, "pve/storage.cfg"), "utf8")).not.toContain("late");
+    // A disabled one is not activated (storage_check_enabled with noerr), so it registers.
+    const disabled = await e.run("pvesm", ["add", "dir", "later", "--path", `${e.dir}/unmounted`, "--content", "backup", "--is_mountpoint", "yes", "--disable", "1"]);
+    expect(disabled.code, disabled.stderr).toBe(0);
+    const status = await e.run("pvesm", ["status"]);
+    expect(status.stdout).toMatch(/\nunmounted\s+dir\s+inactive/);
+    expect(status.stdout).toMatch(/\nmounted\s+dir\s+active/);
+  });
+
+  it("id maps are judged in the chroot mode as the kernel and LXC judge them at start", async () => {
+    await ok("create", "620", TEMPLATE, "--rootfs", "tank-disks:1", "--unprivileged", "1");
+    const base = conf(620);
+    const startWith = async (maps: string[]) => {
+      writeFileSync(confPath(620), base + maps.map((m) => `lxc.idmap: ${m}\n`).join(""));
+      const r = await pct("start", "620");
+      if (r.code === 0) await ok("stop", "620");
+      return r;
+    };
+    // Proxmox's default map, and a passthrough map carved out of it, start.
+    expect((await startWith([])).code).toBe(0);
+    const carved = await startWith(["u 0 100000 1000", "u 1000 1000 1", "u 1001 101001 64535", "g 0 100000 65536"]);
+    expect(carved.code, carved.stderr).toBe(0);
+    // Overlapping ranges: the kernel refuses the map; Proxmox's validate_id_maps names the entries.
+    const overlap = await startWith(["u 0 100000 65536", "g 0 100000 65536", "u 1000 1000 1"]);
+    expect(overlap.code).toBe(255);
+    expect(overlap.stderr).toContain("invalid map entry 'u 1000 1000 1': container uid 1000 is also mapped by entry 'u 0 100000 65536'");
+    expect(overlap.stderr).toContain("startup for container '620' failed");
+    const hostOverlap = await startWith(["u 0 100000 65536", "g 0 100000 65536", "g 70000 100005 1"]);
+    expect(hostOverlap.stderr).toContain("host gid 100005 is also mapped by entry 'g 0 100000 65536'");
+    // Incomplete: the container's root group is not mapped.
+    expect((await startWith(["u 0 100000 65536"])).stderr).toContain("No gid mapping for container root");
+    expect((await startWith(["u 0 100000 65536", "g 1 100001 65535"])).stderr).toContain("No gid mapping for container root");
+    expect((await startWith(["u 0 100000", "g 0 100000 65536"])).stderr).toContain("failed to parse idmap: u 0 100000");
+    expect((await startWith(["u 0 100000 0", "g 0 100000 65536"])).code).toBe(255);
+    expect(await ok("status", "620")).toBe("status: stopped\n");
+    writeFileSync(confPath(620), base);
+  });
+
+  it("two clones of one source started together always collide on the source's `lock: disk`", async () => {
+    await ok("create", "630", TEMPLATE, "--rootfs", "tank-disks:1");
+    for (let round = 0; round < 3; round++) {
+      const [a, b] = await Promise.all([pct("clone", "630", String(631 + 2 * round), "--full", "1"), pct("clone", "630", String(632 + 2 * round), "--full", "1")]);
+      const codes = [a.code, b.code].sort();
+      expect(codes, `round ${round}: ${a.stderr} ${b.stderr}`).toEqual([0, 255]);
+      expect(a.stderr + b.stderr).toContain("CT is locked (disk)");
+      expect(conf(630)).not.toContain("lock:");
+    }
   });
 });
