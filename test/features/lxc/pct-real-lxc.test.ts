@@ -1,7 +1,8 @@
 // Real LXC behind the pct emulator (EMU_LXC=real): `pct start` runs a real container from the
 // config as Proxmox builds it, in the test host's private pure-cgroup2 namespace, and LXC itself
 // refuses what it refuses on a real Proxmox host: a comma-separated lxc.cap.keep, a missing bind
-// mount source, an idmap that leaves the container's root unmapped, a malformed idmap.
+// mount source, an idmap that leaves the container's root unmapped, a malformed idmap,
+// overlapping id maps.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestHost, type TestHost } from "../../host/sshd";
 import { installEmulator, installStorageCfg } from "../../host/emulator/lib";
@@ -60,6 +61,10 @@ describe("pct emulator with real LXC", () => {
   it("LXC refuses an idmap that leaves the container's root group unmapped, and a malformed idmap", async () => {
     await refusedToStart(["lxc.idmap: u 0 100000 65536", "lxc.idmap: g 1 100001 65535"], /failed to start|ABORTING|chown/i);
     await refusedToStart(["lxc.idmap: u 0 100000"], /Failed to parse config file|Invalid argument/);
+  });
+
+  it("LXC refuses overlapping id maps (the kernel refuses the map), as the chroot mode does", async () => {
+    await refusedToStart(["lxc.idmap: u 0 100000 65536", "lxc.idmap: g 0 100000 65536", "lxc.idmap: u 1000 1000 1"], /Failed to write uid mapping[^]*Failed to set up id mapping/);
   });
 
   it("optional GPU mount entries and cgroup2 device rules pass when the devices are absent", async () => {
