@@ -19,6 +19,10 @@
 # when a line or a flag changed and it is running. Before changing anything that needs a restart
 # a "restart pending" mark is written; it goes once the container restarted (or was found
 # stopped), so a run killed in between restarts on the next run, and read reports drift until then.
+# Flags and devices are judged as the container will run with them: a running container keeps a
+# changed flag or device in its config's `[pve:pending]` section until it restarts (Proxmox
+# hotplugs neither), so such a pending change is drift that a restart resolves; a mount point
+# detached while running (its deletion pending) is taken back (`pct set --revert mpN`).
 #   PHOENIX_CTID           container ID
 #   PHOENIX_OPTIONS        desired lines, one `lxc.key=value` per line, in order
 #   PHOENIX_GPUS           GPU indexes, comma-separated (empty: none): adds the dynamic device majors
@@ -122,6 +126,30 @@ current_section() { awk '/^\[/{exit} {print}' "$conf"; }
 # Every raw LXC line of the current section, in order.
 raw_lines() { current_section | grep '^lxc\.' || true; }
 
+# Changes Proxmox could not apply to the running container wait in a `[pve:pending]` section
+# until its next start (pve-container update_pct_config: only some options are hotplugged; a
+# `pct set --features`, a changed devN, a mount point removed or replaced stay pending). What the
+# container will run with is the current section with them applied (what `pct config` shows).
+pending_section() { awk '/^\[/ { on = ($0 == "[pve:pending]"); next } on && NF > 0' "$conf"; }
+pending_deletes() { pending_section | sed -n 's/^delete: //p' | tr -s ',; ' '\n' | sed 's/^!//' | awk 'NF > 0'; }
+# The current section with the pending values and deletions applied, as `pct config` prints it.
+config_view() {
+  local deletes
+  deletes=$(pending_deletes)
+  {
+    current_section | awk -v del="$deletes" -v pend="$(pending_section | sed 's/: .*//')" '
+      BEGIN { n = split(del "\n" pend, k, "\n"); for (i = 1; i <= n; i++) if (k[i] != "") skip[k[i]] = 1 }
+      { key = $0; sub(/: .*/, "", key) } !(key in skip)'
+    pending_section | grep -v '^delete: ' || true
+  }
+}
+# Whether a change of what this script owns (feature flags, devN entries) waits in the pending
+# section of a running container: only a restart applies it, so it counts as a pending restart
+# (a stopped container applies it when it starts).
+owned_pending() {
+  { pending_section | sed 's/: .*//'; pending_deletes; } | grep -qE '^(features|dev[0-9]+)$' && is_running
+}
+
 is_running() { pct status "$ctid" 2>/dev/null | grep -q 'status: running'; }
 
 # `pct reboot` shuts the container down and starts it again, applying the changed config.
@@ -131,9 +159,9 @@ restart() { pct reboot "$ctid"; }
 canon_features() {
   tr ',' '\n' <<<"$1" | awk -F= 'NF == 2 && $2 != "0" && $2 != ""' | LC_ALL=C sort | paste -sd, -
 }
-current_features() { canon_features "$(current_section | sed -n 's/^features: //p')"; }
-# The devN entries of the current section as `devN <path>`, by N.
-current_devs() { current_section | sed -nE 's/^(dev[0-9]+): (path=)?([^,]*).*$/\1 \3/p' | sort -V; }
+current_features() { canon_features "$(config_view | sed -n 's/^features: //p')"; }
+# The devN entries of the config (pending ones applied) as `devN <path>`, by N.
+current_devs() { config_view | sed -nE 's/^(dev[0-9]+): (path=)?([^,]*).*$/\1 \3/p' | sort -V; }
 devs_match() { [ "$(current_devs)" = "$desired_devs" ]; }
 # Sets the desired devN entries and deletes the others, in one `pct set`.
 set_devs() {
@@ -170,11 +198,11 @@ volume_prop() {
     mp) tr ',' '\n' <<<"$v" | sed -n 's/^mp=//p' ;;
   esac
 }
-# Declared volumes missing from the config.
+# Declared volumes missing from the config, or detached (pending deletion: gone at next start).
 volumes_missing() {
   local mp
   for mp in $(printf '%s\n' "${!volume_gb[@]}" | sort -V); do
-    current_section | grep -q "^$mp: " || printf '%s\n' "$mp"
+    if ! current_section | grep -q "^$mp: " || pending_deletes | grep -qx "$mp"; then printf '%s\n' "$mp"; fi
   done
 }
 # Mount points in the config that are not declared (kept: they hold data).
@@ -324,7 +352,7 @@ case ${PHOENIX_ACTION:?} in
     undeclared=$(volumes_undeclared)
     rootfs_matches && [ -z "$(volumes_small)" ] && [ -z "$missing" ] && rootfs_ok=true
     [ -z "$(sources_wrong)" ] && sources_ok=true
-    [ ! -f "$pending" ] && restart_ok=true
+    [ ! -f "$pending" ] && ! owned_pending && restart_ok=true
     drop_lock
     matches=false
     if $lines_ok && $features_ok && $rootfs_ok && $sources_ok && $restart_ok; then matches=true; fi
@@ -355,7 +383,12 @@ case ${PHOENIX_ACTION:?} in
       was_pending=false
       [ ! -f "$pending" ] || was_pending=true
       ! is_running || : >"$pending"
-      pct set "$ctid" "--$mp" "${volume_storage[$mp]}:${volume_gb[$mp]},mp=${volume_path[$mp]}"
+      if current_section | grep -q "^$mp: "; then
+        # Detached while running (its deletion pending): taken back with its volume and data.
+        pct set "$ctid" --revert "$mp"
+      else
+        pct set "$ctid" "--$mp" "${volume_storage[$mp]}:${volume_gb[$mp]},mp=${volume_path[$mp]}"
+      fi
       added+="$mp"$'\n'
       if [ "$was_pending" = false ] && [ -f "$pending" ] && mounted_inside "${volume_path[$mp]}"; then rm -f "$pending"; fi
     done
@@ -377,6 +410,9 @@ case ${PHOENIX_ACTION:?} in
     if [ "$(raw_lines)" != "${desired%$'\n'}" ]; then : >"$pending"; fi
     changed=$(rewrite "$desired")
     printf '%s' "$desired" >"$record"
+    # A change that waits for the next start (a feature flag or device the API set on the
+    # running container, a detached mount point) is applied by the restart below.
+    ! owned_pending || : >"$pending"
     drop_lock
     settle_restart
     result '{"present":true,"ctid":"%s","matches":true,"changed":%s,"features_changed":%s,"resized":%s,"restarted":%s,"added_volumes":%s,"undeclared_volumes":%s,"lines":%s}' \

@@ -349,6 +349,10 @@ describe("pct emulator: pending changes, kept volumes, read-only options, host c
     expect(conf(600)).toMatch(/\[pve:pending\]\ndelete: mp1\nfeatures: nesting=1,keyctl=1\nmp0: tank-disks:3,mp=\/data\n$/);
     expect(await ok("config", "600")).not.toMatch(/^mp1:/m);
     expect(await ok("config", "600", "--current", "1")).toMatch(/^mp1:/m);
+    // A value equal to the current one replaces a pending value, which then goes (cleanup_pending).
+    await ok("set", "600", "--features", "nesting=1");
+    expect(conf(600)).not.toMatch(/\[pve:pending\][^]*features:/);
+    await ok("set", "600", "--features", "nesting=1,keyctl=1");
     // A reboot is a stop and a start: the start applies everything pending.
     await ok("reboot", "600");
     const after = conf(600);

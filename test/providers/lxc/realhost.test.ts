@@ -30,6 +30,16 @@ describe("lxc-options and lxc-snapshot as a real host needs them", () => {
     return r.stdout;
   };
   const conf = (ctid: number) => sh(`cat /etc/pve/lxc/${ctid}.conf`);
+  /**
+   * Detaches mount point `mp` for good, as an operator does on a running container: the deletion
+   * waits for the next start (Proxmox keeps it pending), the restart keeps the volume as unused0,
+   * and deleting unused0 frees it.
+   */
+  const detach = async (ctid: number, mp: string) => {
+    await sh(`/usr/local/sbin/pct set ${ctid} --delete ${mp}`);
+    if ((await sh(`/usr/local/sbin/pct status ${ctid}`)).includes("running")) await sh(`/usr/local/sbin/pct reboot ${ctid}`);
+    await sh(`/usr/local/sbin/pct set ${ctid} --delete unused0`);
+  };
   const pctCalls = async (ctid: number, verb: string) => (await readCalls(host)).filter((c) => c[0] === "pct" && c[1] === verb && c[2] === String(ctid));
 
   /** A provider and checked inputs for an LxcOptions resource. */
@@ -105,6 +115,23 @@ describe("lxc-options and lxc-snapshot as a real host needs them", () => {
     expect((await provider.read!(created.id, created.outs)).props.observed).toMatchObject({ matches: true });
   });
 
+  it("a flag change waiting in [pve:pending] (the API's, on the running container) is drift that a restart applies", async () => {
+    // Flags left to the API: lxc-options does not set them, but only a restart applies them.
+    const { provider, inputs } = await options({ ctid: 401, lines: ["lxc.apparmor.profile=generated"] });
+    const created = await provider.create(inputs);
+    await sh("/usr/local/sbin/pct set 401 --features fuse=1,mknod=1,nesting=1");
+    expect(await conf(401)).toContain("[pve:pending]\nfeatures: fuse=1,mknod=1,nesting=1\n");
+    const read = await provider.read!(created.id, created.outs);
+    expect(read.props.observed).toMatchObject({ matches: false, restart_pending: true, features_match: true });
+    const reboots = (await pctCalls(401, "reboot")).length;
+    const updated = await provider.update!(created.id, read.props, inputs);
+    expect(updated.outs.observed).toMatchObject({ restarted: true });
+    expect((await pctCalls(401, "reboot")).length).toBe(reboots + 1);
+    expect(await conf(401)).not.toContain("[pve:pending]");
+    expect(await conf(401)).toMatch(/^features: fuse=1,mknod=1,nesting=1$/m);
+    expect((await provider.read!(created.id, updated.outs)).props.observed).toMatchObject({ matches: true, restart_pending: false });
+  });
+
   it("grows a clone's root disk to its declared size before anything runs in it", async () => {
     expect(await conf(401)).toMatch(/^rootfs: .*size=4G/m);
     const { provider, inputs } = await options({ ctid: 401, lines: ["lxc.apparmor.profile=generated"], features: "fuse=1,nesting=1", rootfsGb: 12 });
@@ -133,7 +160,7 @@ describe("lxc-options and lxc-snapshot as a real host needs them", () => {
     expect((await pctCalls(401, "resize")).slice(before)).toEqual([["pct", "resize", "401", "mp0", "6G"]]);
     expect(await conf(401)).toMatch(/^mp0: .*size=6G/m);
     expect((await provider.read!(created.id, updated.outs)).props.observed).toMatchObject({ matches: true });
-    await sh("/usr/local/sbin/pct set 401 --delete mp0");
+    await detach(401, "mp0");
   });
 
   it("owns the volume set after creation: a missing volume is drift and gets allocated, an undeclared one is kept and reported", async () => {
@@ -142,12 +169,15 @@ describe("lxc-options and lxc-snapshot as a real host needs them", () => {
     const created = await one.provider.create(one.inputs);
     expect(created.outs.observed).toMatchObject({ added_volumes: ["mp0"], undeclared_volumes: [] });
     expect(await conf(401)).toMatch(/^mp0: local-lvm:vm-401-disk-1,size=2G,mp=\/data$/m);
-    // Detached by hand: read reports it missing (drift), update allocates it again.
+    // Detached by hand from the running container (the deletion waits for its next start, as
+    // Proxmox keeps it pending): read reports it missing (drift), update takes it back.
     await sh("/usr/local/sbin/pct set 401 --delete mp0");
     const read = await one.provider.read!(created.id, created.outs);
     expect(read.props.observed).toMatchObject({ matches: false, rootfs_match: false, missing_volumes: ["mp0"] });
     await one.provider.update!(created.id, read.props, one.inputs);
     expect((await one.provider.read!(created.id, created.outs)).props.observed).toMatchObject({ matches: true, missing_volumes: [], undeclared_volumes: [] });
+    expect((await pctCalls(401, "set")).at(-1)).toEqual(["pct", "set", "401", "--revert", "mp0"]);
+    expect(await conf(401)).not.toContain("[pve:pending]");
     // No longer declared: kept, reported, and not drift (an apply would change nothing).
     const none = await options({ ...base, volumes: [] });
     const before = (await pctCalls(401, "set")).length;
@@ -159,7 +189,7 @@ describe("lxc-options and lxc-snapshot as a real host needs them", () => {
     // mp0 declared elsewhere (the JSON's list reordered): refused, nothing remapped.
     const moved = await options({ ...base, volumes: [{ sizeGb: 2, storage: "local-lvm", path: "/elsewhere" }] });
     await expect(moved.provider.update!(created.id, created.outs, moved.inputs)).rejects.toThrow(/mp0 of container 401 is local-lvm mounted at \/data, declared as local-lvm at \/elsewhere/);
-    await sh("/usr/local/sbin/pct set 401 --delete mp0");
+    await detach(401, "mp0");
   });
 
   it("refuses a malformed volume line: in the resource, in check, and in the host script itself", async () => {
