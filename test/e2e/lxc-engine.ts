@@ -14,7 +14,9 @@
 //       * create = POST lxc with everything, then start;
 //       * clone = POST clone (full, target storage, hostname, description; no snapshot name), then
 //         ONE config update (cores, memory, features, network, hostname, mount points...), then
-//         start; the root disk is not resized on clone, only a later update resizes it;
+//         start; the root disk is not resized on clone, only a later update resizes it; an update
+//         of a started container reboots it when what changed needs it (rebootRequired), else
+//         what Proxmox does not hotplug stays pending in its config;
 //       * a clone refused with a server error (the source "CT is locked (disk)" by another clone)
 //         is retried: 3 attempts, 10 s then 20 s apart (retry.NewTaskOperation with a 10 s base
 //         delay), ~30 s in all, then it fails (EngineOptions.lockRetryDelayMs shortens it);
@@ -282,6 +284,9 @@ export function tokenRefusal(c: PropertyBag, old?: PropertyBag): string | undefi
   }
   return undefined;
 }
+
+/** Inputs whose change makes the provider reboot a started container after its update (rebootRequired in resourceContainerUpdate). */
+const REBOOT_REQUIRED = ["console", "disk.mountOptions", "environmentVariables", "initialization.dns", "initialization.hostname", "initialization.ipConfigs", "memory", "devicePassthroughs", "mountPoints", "networkInterfaces", "operatingSystem"];
 
 /** Inputs of ContainerLegacy whose change replaces the container (ForceNew in the provider's schema). */
 const FORCE_NEW = ["vmId", "nodeName", "unprivileged", "mountPoints", "clone", "operatingSystem.templateFileId", "disk.datastoreId"];
@@ -564,6 +569,12 @@ export class Engine {
     this.checkPermissions(c, old);
     await pct("set", id, ...this.settings(c), ...(c.description ? ["--description", c.description] : []));
     if (Number(c.disk.size) !== Number(old.disk.size)) await pct("resize", id, "rootfs", `${c.disk.size}G`);
+    // resourceContainerUpdate's rebootRequired: a started container is rebooted (applying what
+    // Proxmox kept pending) when one of these changed; a change of anything else, feature flags
+    // included, waits in the config's pending section until the container restarts.
+    const get = (o: unknown, k: string) => k.split(".").reduce<unknown>((v, part) => (v as Record<string, unknown> | undefined)?.[part], o);
+    const rebootRequired = REBOOT_REQUIRED.some((k) => this.stable(get(old, k) ?? null) !== this.stable(get(c, k) ?? null));
+    if (rebootRequired && c.started !== false && String((await session.run(`pct status ${id}`)).stdout).includes("running")) await pct("reboot", id);
   }
 
   /** The provider's delete: stop if running, then DELETE (Proxmox removes the volumes with it). */

@@ -396,6 +396,17 @@ describe("pct emulator: pending changes, kept volumes, read-only options, host c
     expect(r.stderr).toContain("cannot delete 'hookscript' - not set in current configuration!");
   });
 
+  it("a protected container keeps its drives and is not destroyed; quotas need a privileged container", async () => {
+    await ok("create", "640", TEMPLATE, "--rootfs", "tank-disks:1", "--mp0", "tank-disks:1,mp=/d", "--protection", "1");
+    await refused("can't remove CT 640 drive 'mp0' - protection mode enabled", "set", "640", "--delete", "mp0");
+    await refused("can't update CT 640 drive 'mp0' - protection mode enabled", "set", "640", "--mp0", "tank-disks:2,mp=/d");
+    await refused("can't remove CT 640 - protection mode enabled", "destroy", "640");
+    await ok("set", "640", "--protection", "0");
+    await ok("destroy", "640");
+    await ok("create", "641", TEMPLATE, "--rootfs", "tank-disks:1,quota=1", "--unprivileged", "1");
+    await refused("Quotas are not supported by unprivileged containers.", "start", "641");
+  });
+
   it("a container whose storage is disabled, or an is_mountpoint dir storage that is not mounted, does not start or clone", async () => {
     await ok("create", "610", TEMPLATE, "--rootfs", "parked:2");
     await ok("create", "611", TEMPLATE, "--rootfs", "mounted:2");
