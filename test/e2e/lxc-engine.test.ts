@@ -132,6 +132,22 @@ describe("the provider's container lifecycle, through the pct emulator", () => {
     expect((await host.exec("test -e /var/lib/pve-emu/lxc/502/rootfs/root/data")).code).not.toBe(0);
   });
 
+  it("an update of a started container: a flag change waits in [pve:pending]; a memory change reboots it, applying both", async () => {
+    const engine = new Engine(host, { lockRetryDelayMs: 50 });
+    const base = container(504, { started: true, features: { nesting: true } });
+    await carry(engine, "ct-504", base);
+    const before = (await readCalls(host)).length;
+    await carry(engine, "ct-504", { ...base, features: { nesting: false } });
+    expect(await verbs(before)).toEqual(["set 504"]);
+    expect(await pct("config 504 --current 1")).toContain("features: nesting=1\n");
+    expect(await pct("config 504")).toContain("features: nesting=0\n");
+    const mid = (await readCalls(host)).length;
+    await carry(engine, "ct-504", { ...base, features: { nesting: false }, memory: { dedicated: 2048, swap: 512 } });
+    expect(await verbs(mid)).toEqual(["set 504", "reboot 504"]);
+    expect(await pct("config 504 --current 1")).toMatch(/features: nesting=0\n(.*\n)*memory: 2048\n/);
+    expect(await pct("pending 504")).not.toMatch(/^(new|del) /m);
+  });
+
   it("with an API token, a new container with keyctl is refused with Proxmox's 403", async () => {
     const engine = new Engine(host);
     await expect(carry(engine, "ct-503", container(503, { features: { nesting: true, keyctl: true } }))).rejects.toThrow(
