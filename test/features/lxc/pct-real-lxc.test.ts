@@ -50,6 +50,22 @@ describe("pct emulator with real LXC", () => {
     expect(await ok("status 700")).toBe("status: stopped\n");
   });
 
+  it("a running container's non-hotplugged change waits in [pve:pending]; a reboot applies it to the real container", async () => {
+    await ok("start 700");
+    await ok("set 700 --timezone Europe/Paris --hostname renamed");
+    // hostname is hotplugged (fast-plug); timezone waits for the next start.
+    expect(await ok("config 700 --current 1")).toContain("hostname: renamed\n");
+    expect(await ok("config 700 --current 1")).not.toContain("timezone");
+    expect(await ok("config 700")).toContain("timezone: Europe/Paris\n");
+    await ok("reboot 700");
+    expect(await ok("status 700")).toBe("status: running\n");
+    expect(await ok("exec 700 -- hostname")).toBe("renamed\n");
+    expect(await host.exec("cat /etc/pve/lxc/700.conf").then((r) => r.stdout)).not.toContain("[pve:pending]");
+    expect(await ok("config 700 --current 1")).toContain("timezone: Europe/Paris\n");
+    await ok("set 700 --hostname real-ct --delete timezone");
+    await ok("stop 700");
+  });
+
   it("LXC refuses a comma-separated lxc.cap.keep", async () => {
     await refusedToStart(["lxc.cap.keep: sys_admin,net_admin"], /Invalid capability specified|Failed to parse config file/);
   });
