@@ -14,7 +14,7 @@
 #     .conf under the same lock is serialised with the tools;
 #   - runtime state (running flag, root filesystems, snapshot copies) under $EMU_STATE
 #     (default /var/lib/pve-emu);
-#   - settings (EMU_STATE, EMU_LOG, EMU_HOST_ROOT...) come from the environment or /etc/pve-emu.conf;
+#   - settings (EMU_STATE, EMU_LOG, EMU_HOST_ROOT, EMU_DEV_ROOT...) come from the environment or /etc/pve-emu.conf;
 #     EMU_LXC=real runs real LXC containers behind `pct start/exec` (see pct), EMU_CLONE_SECONDS
 #     makes a clone's copy take that long (so tests meet the clone locks);
 #   - storages live in storage.cfg (EMU_STORAGE_CFG, default /etc/pve/storage.cfg; a fresh node's
@@ -62,6 +62,9 @@ EMU_NODE=${EMU_NODE:-pve}
 EMU_PVE_DIR=${EMU_PVE_DIR:-/etc/pve}
 # Where host paths (bind mount sources) are looked up: tests cannot create /fastData on the machine.
 EMU_HOST_ROOT=${EMU_HOST_ROOT:-}
+# Where the host's device nodes (devN paths, /dev/...) are looked up: tests must not create nodes
+# in this machine's /dev (a test host points it at its private /run, lib.ts installEmulator).
+EMU_DEV_ROOT=${EMU_DEV_ROOT:-$EMU_HOST_ROOT}
 # Copied over every new container root filesystem (stand-in tools for feature scripts...).
 EMU_SEED_EXTRA=${EMU_SEED_EXTRA:-/usr/local/lib/pve-emu/seed}
 
