@@ -58,6 +58,23 @@ export const nvidiaDriverKind: HostScriptKind = {
   timeoutMs: 60 * 60_000,
 };
 
+/**
+ * What the user must hear after the driver step when the host needs a reboot (the script's
+ * `rebootRequired` and `rebootReason`), or undefined when it does not: why, what works until
+ * then, and what to do. A stock host with nouveau gets here on its first `pulumi up`.
+ */
+export function nvidiaRebootNotice(observed: unknown): string | undefined {
+  const o = (observed ?? {}) as Record<string, unknown>;
+  if (o.rebootRequired !== true) return undefined;
+  const reason = typeof o.rebootReason === "string" && o.rebootReason ? o.rebootReason : "the NVIDIA module on disk is not the one loaded";
+  const version = typeof o.version === "string" && o.version ? ` ${o.version}` : "";
+  return (
+    `REBOOT REQUIRED: the NVIDIA driver${version} is installed, but ${reason}. ` +
+    "Until the host reboots, everything without a GPU works (storage, shares, containers and VMs without GPUs); " +
+    "GPU containers cannot get their devices and their lxc-options step fails saying so. " +
+    "Reboot the host when its guests allow (`reboot`), then run `pulumi up` again."
+  );
+}
 
 export const adminUserKind: HostScriptKind = {
   kind: "host-admin-user",
