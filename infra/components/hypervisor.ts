@@ -137,6 +137,10 @@ export class Hypervisor extends pulumi.ComponentResource {
         raid_level: p.raidLevel,
         disks: p.disks.join("\n"),
         mountpoint: "",
+        ashift: String(p.ashift),
+        autotrim: p.autotrim,
+        compression: p.compression,
+        atime: p.atime,
       }, { allowDestroy: settings.allowDataDestruction, protect: settings.protectPools });
     }
     for (const d of host.zfs.datasets) {

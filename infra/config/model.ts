@@ -53,6 +53,14 @@ export interface ZfsPool {
   name: string;
   raidLevel: RaidLevel;
   disks: string[];
+  /** Sector size exponent, fixed when the pool is created (`zpool create -o ashift=`); default 12. */
+  ashift: number;
+  /** Pool property `autotrim`; default on. */
+  autotrim: "on" | "off";
+  /** `compression` of the pool's root dataset (inherited by its datasets); default lz4. */
+  compression: string;
+  /** `atime` of the pool's root dataset; default off. */
+  atime: "on" | "off";
 }
 
 export interface ZfsDataset {

@@ -195,7 +195,17 @@ export function normaliseHost(raw: HypervisorFile, findings: Findings): HostCont
   };
 
   // ZFS pools and datasets.
-  const pools: ZfsPool[] = (raw.zfs?.pools ?? []).map((p) => ({ name: p.name, raidLevel: p.raid_level, disks: p.disks }));
+  // Creation options: explicit ashift (it cannot change later), and what the Bash tool created its
+  // pools with (zpool create -o autotrim=on -O compression=lz4 -O atime=off), unless the pool says.
+  const pools: ZfsPool[] = (raw.zfs?.pools ?? []).map((p) => ({
+    name: p.name,
+    raidLevel: p.raid_level,
+    disks: p.disks,
+    ashift: p.ashift ?? 12,
+    autotrim: p.autotrim ?? "on",
+    compression: p.compression ?? "lz4",
+    atime: p.atime ?? "off",
+  }));
   const poolNames = new Set<string>();
   const diskOwner = new Map<string, string>();
   (raw.zfs?.pools ?? []).forEach((p, i) => {

@@ -14,7 +14,7 @@
 // validates its parameters again before any value reaches a command.
 import { z } from "zod";
 import type { HostScriptKind } from "../base/index";
-import { ABSOLUTE_PATH, NFS_CLIENT, NODE_NAME, NFS_OPTION, RAID_LEVELS, SSH_PUBLIC_KEY, STORAGE_ID, TIMEZONE, USERNAME, ZFS_DATASET, ZFS_POOL } from "../../infra/config/patterns";
+import { ABSOLUTE_PATH, ZFS_COMPRESSION, NFS_CLIENT, NODE_NAME, NFS_OPTION, RAID_LEVELS, SSH_PUBLIC_KEY, STORAGE_ID, TIMEZONE, USERNAME, ZFS_DATASET, ZFS_POOL } from "../../infra/config/patterns";
 
 const name = (what: string, re: RegExp) => z.string().regex(re, what);
 /** A patterns.ts pattern without its anchors, to build lists and optional values from. */
@@ -99,6 +99,11 @@ export const zfsPoolKind: HostScriptKind = {
     raid_level: z.enum(RAID_LEVELS),
     disks: lines("disk paths, one per line", "/[A-Za-z0-9_./:+-]+"),
     mountpoint: name("an absolute path or empty", orEmpty(ABSOLUTE_PATH)),
+    // Creation options; empty or absent: not set by Phoenix (the pool keeps ZFS's default).
+    ashift: name("9-16 or empty", /^((9|1[0-6]))?$/).optional(),
+    autotrim: z.enum(["on", "off", ""]).optional(),
+    compression: name("a ZFS compression or empty", orEmpty(ZFS_COMPRESSION)).optional(),
+    atime: z.enum(["on", "off", ""]).optional(),
   }),
   // A pool cannot be reshaped: another layout is another pool (and destroying this one is
   // refused while it holds data, on top of Pulumi's protect).
