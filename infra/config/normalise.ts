@@ -38,6 +38,7 @@ import { inheritGuestFirewalls, readGuestFirewall, readHostFirewall, warnInactiv
 import { LXC_FEATURES, VM_FEATURES } from "../../features/registry";
 import { cloudImage } from "../components/cloud-init";
 import type { z } from "zod";
+import { cudaDriverShortfall } from "./cuda";
 
 /** Where each guest was written: for messages from the cross-file rules. */
 export interface GuestOrigins {
@@ -374,6 +375,10 @@ export function normaliseHost(raw: HypervisorFile, findings: Findings): HostCont
         cudaVersion: nv.cuda_version,
         installVllmLibs: nv.install_vllm_libs ?? false,
       };
+      const minimum = nv.cuda_version ? cudaDriverShortfall(nv.cuda_version, nv.version) : undefined;
+      if (minimum) {
+        findings.warn(F, ["nvidia_driver", "cuda_version"], `CUDA ${nv.cuda_version} needs NVIDIA driver ${minimum} or newer, but version is ${nv.version}: CUDA programs and CUDA images fail with "CUDA driver version is insufficient"`);
+      }
       if (nv.runfile_url && !nv.runfile_url.includes(nv.version)) {
         findings.warn(F, ["nvidia_driver", "runfile_url"], `does not mention version ${nv.version}`);
       }
