@@ -14,8 +14,11 @@
 #   PHOENIX_AUTOTRIM    pool property autotrim (on/off)
 #   PHOENIX_COMPRESSION compression of the root dataset (its datasets inherit it)
 #   PHOENIX_ATIME       atime of the root dataset (on/off)
-# Each of the last four may be empty: Phoenix leaves that setting to ZFS. autotrim, compression
-# and atime are set at creation and kept (drift is reported and set again); read reports all four.
+#   PHOENIX_ENFORCE     which of these the configuration sets itself (space-separated names)
+# Each of the four may be empty: Phoenix leaves that setting to ZFS. All four apply when the pool
+# is created. On a pool that exists (created earlier, or adopted) only the enforced ones are held:
+# autotrim, compression and atime drift is reported and set again, an enforced ashift that
+# differs is refused; the pool's other settings are the operator's. read reports all four.
 set -euo pipefail
 
 action=${PHOENIX_ACTION:?PHOENIX_ACTION is required}
@@ -28,6 +31,7 @@ ashift=${PHOENIX_ASHIFT:-}
 autotrim=${PHOENIX_AUTOTRIM:-}
 compression=${PHOENIX_COMPRESSION:-}
 atime=${PHOENIX_ATIME:-}
+enforce=" ${PHOENIX_ENFORCE:-} "
 
 # shellcheck disable=SC2034 # what: read by lib/result.sh, included below
 what="zfs_pool $name"
@@ -52,6 +56,7 @@ fi
 [[ $ashift =~ ^((9|1[0-6]))?$ ]] || invalid "ashift '$ashift'"
 [[ $autotrim =~ ^(on|off)?$ ]] || invalid "autotrim '$autotrim'"
 [[ $atime =~ ^(on|off)?$ ]] || invalid "atime '$atime'"
+[[ $enforce =~ ^(\ (ashift|autotrim|compression|atime))*\ +$ ]] || invalid "enforce '${enforce# }'"
 [[ $compression =~ ^(on|off|lz4|lzjb|zle|gzip(-[1-9])?|zstd(-([1-9]|1[0-9]))?|zstd-fast(-([1-9]|[1-9][0-9]|[1-9]00|1000))?)?$ ]] || invalid "compression '$compression'"
 
 exists() { zpool list -H -o name "$name" >/dev/null 2>&1; }
@@ -86,19 +91,21 @@ same_layout() {
 pool_prop() { zpool get "$1" "$name" 2>/dev/null | awk 'NR == 2 { print $3 }' || true; }
 root_prop() { zfs get -H -o value "$1" "$name" 2>/dev/null || true; }
 
-# The declared settings that can change in place (autotrim, compression, atime) and differ, as
+# The enforced settings that can change in place (autotrim, compression, atime) and differ, as
 # `kind key value` lines (kind: pool or root).
+enforced() { [[ $enforce == *" $1 "* ]]; }
 settings_drift() {
-  [ -z "$autotrim" ] || [ "$(pool_prop autotrim)" = "$autotrim" ] || echo "pool autotrim $autotrim"
-  [ -z "$compression" ] || [ "$(root_prop compression)" = "$compression" ] || echo "root compression $compression"
-  [ -z "$atime" ] || [ "$(root_prop atime)" = "$atime" ] || echo "root atime $atime"
+  if [ -n "$autotrim" ] && enforced autotrim && [ "$(pool_prop autotrim)" != "$autotrim" ]; then echo "pool autotrim $autotrim"; fi
+  if [ -n "$compression" ] && enforced compression && [ "$(root_prop compression)" != "$compression" ]; then echo "root compression $compression"; fi
+  if [ -n "$atime" ] && enforced atime && [ "$(root_prop atime)" != "$atime" ]; then echo "root atime $atime"; fi
+  return 0
 }
 
 # ashift is fixed at creation. A pool whose ashift property is 0 let ZFS pick per vdev (the Bash
 # tool's pools): that is the pool's, not drift. Another explicit value cannot be changed.
 ashift_conflict() {
   local have
-  [ -n "$ashift" ] || return 1
+  [ -n "$ashift" ] && enforced ashift || return 1
   have=$(pool_prop ashift)
   [ -n "$have" ] && [ "$have" != 0 ] && [ "$have" != "$ashift" ]
 }

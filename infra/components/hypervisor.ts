@@ -141,6 +141,7 @@ export class Hypervisor extends pulumi.ComponentResource {
         autotrim: p.autotrim,
         compression: p.compression,
         atime: p.atime,
+        enforce: p.declared.join(" "),
       }, { allowDestroy: settings.allowDataDestruction, protect: settings.protectPools });
     }
     for (const d of host.zfs.datasets) {

@@ -61,6 +61,11 @@ export interface ZfsPool {
   compression: string;
   /** `atime` of the pool's root dataset; default off. */
   atime: "on" | "off";
+  /**
+   * The options the file sets itself. Defaults apply when Phoenix creates the pool; on a pool that
+   * already exists only these are held (an adopted pool's own settings are the operator's).
+   */
+  declared: Array<"ashift" | "autotrim" | "compression" | "atime">;
 }
 
 export interface ZfsDataset {

@@ -206,6 +206,7 @@ export function normaliseHost(raw: HypervisorFile, findings: Findings): HostCont
     autotrim: p.autotrim ?? "on",
     compression: p.compression ?? "lz4",
     atime: p.atime ?? "off",
+    declared: (["ashift", "autotrim", "compression", "atime"] as const).filter((k) => p[k] !== undefined),
   }));
   const poolNames = new Set<string>();
   const diskOwner = new Map<string, string>();

@@ -104,6 +104,8 @@ export const zfsPoolKind: HostScriptKind = {
     autotrim: z.enum(["on", "off", ""]).optional(),
     compression: name("a ZFS compression or empty", orEmpty(ZFS_COMPRESSION)).optional(),
     atime: z.enum(["on", "off", ""]).optional(),
+    // The options held on a pool that already exists (the file sets them); the others apply at creation only.
+    enforce: name("space-separated option names", /^((ashift|autotrim|compression|atime)( (ashift|autotrim|compression|atime))*)?$/).optional(),
   }),
   // A pool cannot be reshaped: another layout is another pool (and destroying this one is
   // refused while it holds data, on top of Pulumi's protect).

@@ -8,13 +8,13 @@ afterAll(cleanTempDirs);
 
 it("pools default to ashift 12, autotrim on, compression lz4, atime off (the Bash tool's zpool create, plus ashift)", () => {
   const model = loadModel(DEV_DIR);
-  for (const p of model.host.zfs.pools) expect(p).toMatchObject({ ashift: 12, autotrim: "on", compression: "lz4", atime: "off" });
+  for (const p of model.host.zfs.pools) expect(p).toMatchObject({ ashift: 12, autotrim: "on", compression: "lz4", atime: "off", declared: [] });
 });
 
 it("each pool may say otherwise", () => {
   const r = loadMutated((f) => Object.assign(f.host.zfs.pools[1], { ashift: 13, autotrim: "off", compression: "zstd-3", atime: "on" }));
   if (!r.ok) throw new Error(r.errors.join("\n"));
-  expect(r.model.host.zfs.pools[1]).toMatchObject({ name: "fastData", ashift: 13, autotrim: "off", compression: "zstd-3", atime: "on" });
+  expect(r.model.host.zfs.pools[1]).toMatchObject({ name: "fastData", ashift: 13, autotrim: "off", compression: "zstd-3", atime: "on", declared: ["ashift", "autotrim", "compression", "atime"] });
   expect(r.model.host.zfs.pools[0]).toMatchObject({ ashift: 12, compression: "lz4" });
 });
 
@@ -30,5 +30,5 @@ it("refuses values ZFS would refuse, one line naming file and path each", () => 
 it("the plan hands them to the pool step", async () => {
   const plan = await planStack({ stack: "dev" });
   const pool = byName(plan, "host-zfs-pool-quickOS");
-  expect(pool.inputs.params).toMatchObject({ name: "quickOS", ashift: "12", autotrim: "on", compression: "lz4", atime: "off" });
+  expect(pool.inputs.params).toMatchObject({ name: "quickOS", ashift: "12", autotrim: "on", compression: "lz4", atime: "off", enforce: "" });
 }, 300_000);

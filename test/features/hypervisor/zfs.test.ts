@@ -170,7 +170,7 @@ describe("proxmox_storage.sh through the pvesm emulator", () => {
 describe("zfs_pool.sh creation options (real zfs-fuse)", () => {
   // zfs-fuse (pool version 23) knows ashift, compression gzip/lzjb and atime, not autotrim or lz4
   // (OpenZFS on Proxmox has all): here autotrim is left to ZFS (empty) and compression is gzip.
-  const opts = { name: "opts", raid_level: "single", disks: "/srv/vdev/f", mountpoint: "/mnt/opts", ashift: "12", autotrim: "", compression: "gzip", atime: "off" };
+  const opts = { name: "opts", raid_level: "single", disks: "/srv/vdev/f", mountpoint: "/mnt/opts", ashift: "12", autotrim: "", compression: "gzip", atime: "off", enforce: "ashift compression atime" };
   beforeAll(async () => {
     await root.exec("truncate -s 100M /srv/vdev/f /srv/vdev/g");
   });
@@ -203,8 +203,21 @@ describe("zfs_pool.sh creation options (real zfs-fuse)", () => {
     expect(adopted.result).toMatchObject({ matches: true, ashift: "0", compression: "gzip", atime: "off" });
   });
 
+  it("on a pool that exists, options the file does not set itself (defaults) are left as they are", async () => {
+    await root.exec("zfs set compression=lzjb auto && zfs set atime=on auto");
+    // The defaults (not enforced) apply at creation only: the operator's settings stay, no drift.
+    const defaults = { ...opts, name: "auto", disks: "/srv/vdev/g", mountpoint: "/mnt/auto", ashift: "13", enforce: "" };
+    expect((await root.script("zfs_pool", "read", defaults)).result).toMatchObject({ matches: true, compression: "lzjb", atime: "on" });
+    const kept = await root.script("zfs_pool", "apply", defaults);
+    expect(kept.code, kept.stderr).toBe(0);
+    expect((await root.exec("zfs get -H -o value compression,atime auto")).stdout).toBe("lzjb\non\n");
+    // Declared atime only: atime is held, compression stays the operator's.
+    const atimeOnly = await root.script("zfs_pool", "apply", { ...defaults, enforce: "atime" });
+    expect(atimeOnly.result).toMatchObject({ matches: true, compression: "lzjb", atime: "off" });
+  });
+
   it("values outside ZFS's vocabulary are refused before any command; the real zpool judges what it does not know", async () => {
-    for (const bad of [{ ashift: "8" }, { compression: "lz5" }, { atime: "relatime" }, { autotrim: "yes" }]) {
+    for (const bad of [{ ashift: "8" }, { compression: "lz5" }, { atime: "relatime" }, { autotrim: "yes" }, { enforce: "ashift;rm" }]) {
       const r = await root.script("zfs_pool", "apply", { ...opts, name: "bad", disks: "/srv/vdev/g", ...bad });
       expect(r.code, JSON.stringify(bad)).toBe(2);
     }
