@@ -59,12 +59,14 @@ installed_version() {
 blacklist_content() { printf '# Managed by Phoenix: the NVIDIA driver replaces nouveau\nblacklist nouveau\noptions nouveau modeset=0\n'; }
 modules_content() { printf '# Managed by Phoenix: NVIDIA modules for GPU containers\nnvidia\nnvidia_uvm\nnvidia_modeset\n'; }
 # Device nodes containers bind-mount (/dev/nvidia*, /dev/nvidia-uvm*) are created when the
-# modules load and made usable for unprivileged containers.
+# modules load (the module `add` event only: a rule that also ran on `remove` would load the
+# module again) and made usable for unprivileged containers. GPU containers' Proxmox devN entries
+# need /dev/nvidia-uvm* at every start: loaded at boot (modules-load.d), created here.
 udev_content() {
   cat <<'RULES'
 # Managed by Phoenix: create the NVIDIA device nodes GPU containers bind-mount
-KERNEL=="nvidia", RUN+="/bin/sh -c '/usr/bin/nvidia-smi -L >/dev/null && /bin/chmod 0666 /dev/nvidia*'"
-KERNEL=="nvidia_uvm", RUN+="/bin/sh -c '/usr/bin/nvidia-modprobe -c0 -u && /bin/chmod 0666 /dev/nvidia-uvm*'"
+ACTION=="add", SUBSYSTEM=="module", KERNEL=="nvidia", RUN+="/bin/sh -c '/usr/bin/nvidia-smi -L >/dev/null && /bin/chmod 0666 /dev/nvidia*'"
+ACTION=="add", SUBSYSTEM=="module", KERNEL=="nvidia_uvm", RUN+="/bin/sh -c '/usr/bin/nvidia-modprobe -c0 -u && /bin/chmod 0666 /dev/nvidia-uvm*'"
 RULES
 }
 

@@ -103,7 +103,10 @@ describe("nvidia_driver.sh (stand-in runfile via file://, stand-in nvidia-smi)",
     expect(calls).toMatch(/apt-get install .*proxmox-headers-6.8.12-4-pve/);
     expect(calls).toContain("update-initramfs -u");
     expect((await root.exec("cat /etc/modprobe.d/blacklist-nouveau.conf")).stdout).toContain("blacklist nouveau");
-    expect((await root.exec("cat /etc/udev/rules.d/70-phoenix-nvidia.rules")).stdout).toContain('KERNEL=="nvidia_uvm"');
+    // nvidia_uvm's nodes (Proxmox needs them for the devN entries) are made when the module is added, never on its removal.
+    expect((await root.exec("cat /etc/udev/rules.d/70-phoenix-nvidia.rules")).stdout).toContain(
+      `ACTION=="add", SUBSYSTEM=="module", KERNEL=="nvidia_uvm", RUN+="/bin/sh -c '/usr/bin/nvidia-modprobe -c0 -u && /bin/chmod 0666 /dev/nvidia-uvm*'"`,
+    );
   });
 
   it("the same version again installs nothing; a different version reinstalls", async () => {
