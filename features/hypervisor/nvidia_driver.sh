@@ -2,9 +2,11 @@
 # The NVIDIA driver on the host. Reads the installed
 # version (nvidia-smi, else modinfo); installs the configured version only when it differs:
 # kernel headers and DKMS, nouveau blacklisted (initramfs rebuilt), the .run installer downloaded
-# (sha256 verified when given) and run silently with DKMS. Always keeps the pieces containers
-# need in place: nvidia kernel modules loaded at boot, udev rules creating /dev/nvidia* with
-# modes containers can use, and the persistence daemon. Reports rebootRequired.
+# (sha256 verified when given) and run silently with DKMS; on a stock host where nouveau still
+# drives the GPU, without the installer's nouveau check and module load (the NVIDIA module takes
+# the GPU at the next boot). Always keeps the pieces containers need in place: nvidia kernel
+# modules loaded at boot, udev rules creating /dev/nvidia* with modes containers can use, and the
+# persistence daemon. Reports rebootRequired and why (rebootReason).
 # Delete leaves the driver installed (removing it would break every GPU guest) and says so.
 #
 # Parameters (environment):
@@ -57,12 +59,14 @@ installed_version() {
 blacklist_content() { printf '# Managed by Phoenix: the NVIDIA driver replaces nouveau\nblacklist nouveau\noptions nouveau modeset=0\n'; }
 modules_content() { printf '# Managed by Phoenix: NVIDIA modules for GPU containers\nnvidia\nnvidia_uvm\nnvidia_modeset\n'; }
 # Device nodes containers bind-mount (/dev/nvidia*, /dev/nvidia-uvm*) are created when the
-# modules load and made usable for unprivileged containers.
+# modules load (the module `add` event only: a rule that also ran on `remove` would load the
+# module again) and made usable for unprivileged containers. GPU containers' Proxmox devN entries
+# need /dev/nvidia-uvm* at every start: loaded at boot (modules-load.d), created here.
 udev_content() {
   cat <<'RULES'
 # Managed by Phoenix: create the NVIDIA device nodes GPU containers bind-mount
-KERNEL=="nvidia", RUN+="/bin/sh -c '/usr/bin/nvidia-smi -L >/dev/null && /bin/chmod 0666 /dev/nvidia*'"
-KERNEL=="nvidia_uvm", RUN+="/bin/sh -c '/usr/bin/nvidia-modprobe -c0 -u && /bin/chmod 0666 /dev/nvidia-uvm*'"
+ACTION=="add", SUBSYSTEM=="module", KERNEL=="nvidia", RUN+="/bin/sh -c '/usr/bin/nvidia-smi -L >/dev/null && /bin/chmod 0666 /dev/nvidia*'"
+ACTION=="add", SUBSYSTEM=="module", KERNEL=="nvidia_uvm", RUN+="/bin/sh -c '/usr/bin/nvidia-modprobe -c0 -u && /bin/chmod 0666 /dev/nvidia-uvm*'"
 RULES
 }
 
@@ -76,26 +80,30 @@ put_file() {
   return 0
 }
 
-reboot_required() {
+nouveau_loaded() { [ -d /sys/module/nouveau ]; }
+
+# Why the host must reboot before GPU guests work, or "" when it need not: nouveau still drives
+# the GPU, or the module on disk is not the one loaded (a new driver installed, or none loaded).
+reboot_reason() {
   local disk loaded
   disk=$(disk_version); loaded=$(loaded_version)
-  [ -d /sys/module/nouveau ] && return 0
-  [ -n "$disk" ] && [ "$disk" != "$loaded" ] && return 0
-  [ -z "$loaded" ] && [ -n "$(installed_version)" ] && return 0
-  return 1
+  if nouveau_loaded; then printf 'nouveau still drives the GPU (blacklisted: the NVIDIA module takes over at the next boot)'; return; fi
+  if [ -n "$disk" ] && [ "$disk" != "$loaded" ]; then printf 'the NVIDIA module %s is installed, %s is loaded' "$disk" "${loaded:-none}"; return; fi
+  if [ -z "$loaded" ] && [ -n "$(installed_version)" ]; then printf 'no NVIDIA module is loaded'; fi
 }
 
 report() {
-  local installed matches=false reboot=false config=true
+  local installed matches=false reboot=false config=true reason
   installed=$(installed_version)
   if [ -z "$installed" ] || [ ! -f "$marker" ]; then
     result '{"present":false,"installedVersion":%s}' "$(json_str "$installed")"; return
   fi
   { file_is "$blacklist" "$(blacklist_content)" && file_is "$modules_conf" "$(modules_content)" && file_is "$udev_rules" "$(udev_content)"; } || config=false
   [ "$installed" = "$version" ] && [ "$config" = true ] && matches=true
-  reboot_required && reboot=true
-  result '{"present":true,"matches":%s,"version":%s,"loadedVersion":%s,"hostConfig":%s,"rebootRequired":%s}' \
-    "$matches" "$(json_str "$installed")" "$(json_str "$(loaded_version)")" "$config" "$reboot"
+  reason=$(reboot_reason)
+  [ -z "$reason" ] || reboot=true
+  result '{"present":true,"matches":%s,"version":%s,"loadedVersion":%s,"hostConfig":%s,"rebootRequired":%s,"rebootReason":%s}' \
+    "$matches" "$(json_str "$installed")" "$(json_str "$(loaded_version)")" "$config" "$reboot" "$(json_str "$reason")"
 }
 
 systemd_running() { [ -d /run/systemd/system ]; }
@@ -120,8 +128,19 @@ install_driver() {
   fi
   mv -f "$runfile.part" "$runfile"
   chmod 0755 "$runfile"
-  echo "installing NVIDIA driver $version" >&2
-  sh "$runfile" --silent --dkms --no-questions --ui=none >&2 || die "the NVIDIA installer failed (log: /var/log/nvidia-installer.log)"
+  local flags=(--silent --dkms --no-questions --ui=none)
+  # A stock Proxmox host drives an NVIDIA card with nouveau. The installer aborts while nouveau
+  # is loaded ("Normally, nvidia-installer aborts installation if the nouveau kernel driver is in
+  # use", its --no-nouveau-check; the Bash tool passed that flag), and its test load of the new
+  # module fails while nouveau holds the GPU (--skip-module-load skips that load and the one after
+  # the install). nouveau is blacklisted above, so the NVIDIA module takes the GPU at the next boot.
+  if nouveau_loaded; then
+    flags+=(--no-nouveau-check --skip-module-load)
+    echo "nouveau is loaded: installing NVIDIA driver $version without loading it; it takes over the GPU after a reboot" >&2
+  else
+    echo "installing NVIDIA driver $version" >&2
+  fi
+  sh "$runfile" "${flags[@]}" >&2 || die "the NVIDIA installer failed (log: /var/log/nvidia-installer.log)"
   local now
   now=$(installed_version)
   [ "$now" = "$version" ] || die "the installer finished but the installed version is '${now:-none}', not $version"

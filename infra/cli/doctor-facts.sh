@@ -32,6 +32,10 @@ fact nvidia_sys cat /sys/module/nvidia/version
 fact nvidia_proc cat /proc/driver/nvidia/version
 fact nvidia_modinfo modinfo -F version nvidia
 fact reboot_required test -e /var/run/reboot-required
+# GPU facts (doctor-gpu.ts): nouveau loaded, the IOMMU's groups, NVIDIA PCI functions and their drivers.
+fact nouveau test -d /sys/module/nouveau
+fact iommu_groups ls /sys/kernel/iommu_groups
+fact nvidia_pci lspci -Dnnk -d 10de:
 IFS='
 '
 # One fact per line of a list: `each_fact PREFIX LIST FUNCTION` records `FUNCTION line` as

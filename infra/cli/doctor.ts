@@ -22,6 +22,7 @@ import { imageStorage, snippetsStorage } from "../deployment/index";
 import { readStackConfig } from "./plan";
 import { parseCommandArgs, STACK_OPTIONS, stackUsageError, usageError, configOverrides } from "./args";
 import { repoRoot } from "../../features/registry";
+import { gpuChecks } from "./doctor-gpu";
 
 /** `ok`: ready; `warn`: works, but look; `fail`: `pulumi up` would fail or do harm (exit 1). */
 export type CheckStatus = "ok" | "warn" | "fail";
@@ -679,6 +680,7 @@ export function evaluate(input: DoctorInput, facts: Record<string, Fact>, querie
         `set nvidia_driver.version (and nvidia_driver_version of phoenix_lxc_configs.json) to ${loaded || onDisk}, or let pulumi up install ${want} and reboot`,
       );
   } else if (loaded) add("ok", "nvidia driver", `module ${loaded} loaded; the files do not manage the driver (nvidia_driver.install false)`);
+  out.push(...gpuChecks(model, facts, onDisk));
   return out;
 }
 

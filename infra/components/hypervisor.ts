@@ -25,6 +25,7 @@ import {
   initialSetupKind,
   nfsExportKind,
   nvidiaDriverKind,
+  nvidiaRebootNotice,
   proxmoxStorageKind,
   sambaShareKind,
   sambaUserKind,
@@ -105,11 +106,17 @@ export class Hypervisor extends pulumi.ComponentResource {
     // 2. NVIDIA driver.
     if (host.nvidiaDriver) {
       const d = host.nvidiaDriver;
-      declare(nvidiaDriverKind, H.nvidia, "nvidia_driver", {
+      const driver = declare(nvidiaDriverKind, H.nvidia, "nvidia_driver", {
         version: d.version,
         runfile_url: d.runfileUrl,
         runfile_sha256: d.runfileSha256 ?? "",
         headers_package: "",
+      }) as HostScriptResource;
+      // A driver that works only after a reboot (nouveau on a stock host) is said plainly, on
+      // every run until the host rebooted.
+      driver.observed.apply((o) => {
+        const notice = nvidiaRebootNotice(o);
+        if (notice) pulumi.log.warn(notice, driver);
       });
     }
 
@@ -130,6 +137,11 @@ export class Hypervisor extends pulumi.ComponentResource {
         raid_level: p.raidLevel,
         disks: p.disks.join("\n"),
         mountpoint: "",
+        ashift: String(p.ashift),
+        autotrim: p.autotrim,
+        compression: p.compression,
+        atime: p.atime,
+        enforce: p.declared.join(" "),
       }, { allowDestroy: settings.allowDataDestruction, protect: settings.protectPools });
     }
     for (const d of host.zfs.datasets) {

@@ -147,6 +147,12 @@ export function featureEnv(name: string, c: ContainerModel, model: PhoenixModel)
   const nodes = deploymentNodes(model);
   const host = hostOf(nodes, guestNode(c, nodes));
   if (name === "base_setup" && host.timezone) values.timezone = host.timezone;
+  // Docker in a GPU container gets the NVIDIA Container Toolkit; an unprivileged container's
+  // device cgroups are LXC's, so the toolkit's cgroup handling is off.
+  if (name === "docker" && c.gpus.length > 0) {
+    values.docker_gpus = "1";
+    values.docker_no_cgroups = c.unprivileged ? "1" : "0";
+  }
   if (name === "nvidia") {
     const driver = host.nvidiaDriver;
     if (!driver) throw new Error(`container ${c.ctid} has the nvidia feature but the host installs no NVIDIA driver (nvidia_driver.install)`);

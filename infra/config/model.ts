@@ -53,6 +53,19 @@ export interface ZfsPool {
   name: string;
   raidLevel: RaidLevel;
   disks: string[];
+  /** Sector size exponent, fixed when the pool is created (`zpool create -o ashift=`); default 12. */
+  ashift: number;
+  /** Pool property `autotrim`; default on. */
+  autotrim: "on" | "off";
+  /** `compression` of the pool's root dataset (inherited by its datasets); default lz4. */
+  compression: string;
+  /** `atime` of the pool's root dataset; default off. */
+  atime: "on" | "off";
+  /**
+   * The options the file sets itself. Defaults apply when Phoenix creates the pool; on a pool that
+   * already exists only these are held (an adopted pool's own settings are the operator's).
+   */
+  declared: Array<"ashift" | "autotrim" | "compression" | "atime">;
 }
 
 export interface ZfsDataset {

@@ -38,6 +38,7 @@ import { inheritGuestFirewalls, readGuestFirewall, readHostFirewall, warnInactiv
 import { LXC_FEATURES, VM_FEATURES } from "../../features/registry";
 import { cloudImage } from "../components/cloud-init";
 import type { z } from "zod";
+import { cudaDriverShortfall } from "./cuda";
 
 /** Where each guest was written: for messages from the cross-file rules. */
 export interface GuestOrigins {
@@ -195,7 +196,18 @@ export function normaliseHost(raw: HypervisorFile, findings: Findings): HostCont
   };
 
   // ZFS pools and datasets.
-  const pools: ZfsPool[] = (raw.zfs?.pools ?? []).map((p) => ({ name: p.name, raidLevel: p.raid_level, disks: p.disks }));
+  // Creation options: explicit ashift (it cannot change later), and what the Bash tool created its
+  // pools with (zpool create -o autotrim=on -O compression=lz4 -O atime=off), unless the pool says.
+  const pools: ZfsPool[] = (raw.zfs?.pools ?? []).map((p) => ({
+    name: p.name,
+    raidLevel: p.raid_level,
+    disks: p.disks,
+    ashift: p.ashift ?? 12,
+    autotrim: p.autotrim ?? "on",
+    compression: p.compression ?? "lz4",
+    atime: p.atime ?? "off",
+    declared: (["ashift", "autotrim", "compression", "atime"] as const).filter((k) => p[k] !== undefined),
+  }));
   const poolNames = new Set<string>();
   const diskOwner = new Map<string, string>();
   (raw.zfs?.pools ?? []).forEach((p, i) => {
@@ -364,6 +376,10 @@ export function normaliseHost(raw: HypervisorFile, findings: Findings): HostCont
         cudaVersion: nv.cuda_version,
         installVllmLibs: nv.install_vllm_libs ?? false,
       };
+      const minimum = nv.cuda_version ? cudaDriverShortfall(nv.cuda_version, nv.version) : undefined;
+      if (minimum) {
+        findings.warn(F, ["nvidia_driver", "cuda_version"], `CUDA ${nv.cuda_version} needs NVIDIA driver ${minimum} or newer, but version is ${nv.version}: CUDA programs and CUDA images fail with "CUDA driver version is insufficient"`);
+      }
       if (nv.runfile_url && !nv.runfile_url.includes(nv.version)) {
         findings.warn(F, ["nvidia_driver", "runfile_url"], `does not mention version ${nv.version}`);
       }

@@ -44,6 +44,9 @@ export const DISK_PATH = /^\/dev\/[A-Za-z0-9._+:,@=-]+(?:\/[A-Za-z0-9._+:,@=-]+)
 export const ZFS_POOL = /^(?!(?:mirror|raidz[0-9]*|draid[0-9]*|spare|log|cache|special|dedup)$)[A-Za-z][A-Za-z0-9_.:-]{0,238}$/;
 /** A dataset name inside a pool (`shared-prod-data`, `apps/qdrant`). Host scripts: valid_zfs_dataset. */
 export const ZFS_DATASET = /^[A-Za-z0-9][A-Za-z0-9_.:-]*(?:\/[A-Za-z0-9][A-Za-z0-9_.:-]*)*$/;
+/** A `compression` value OpenZFS accepts (zfsprops(7)): on, off, lz4, lzjb, zle, gzip[-1..9],
+ *  zstd[-1..19], zstd-fast[-N]. Host scripts: zfs_pool.sh checks it again. */
+export const ZFS_COMPRESSION = /^(?:on|off|lz4|lzjb|zle|gzip(?:-[1-9])?|zstd(?:-(?:[1-9]|1[0-9]))?|zstd-fast(?:-(?:[1-9]|[1-9][0-9]|[1-9]00|1000))?)$/;
 /** ZFS property name (`recordsize`, `com.example:tag`). */
 export const ZFS_PROPERTY_KEY = /^[a-z][a-z0-9_.:]*$/;
 /** ZFS property value (`16K`, `lz4`, `1.4T`, `/mnt/x`, `on`). */

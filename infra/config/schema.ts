@@ -259,6 +259,12 @@ export const hypervisorFileSchema = object({
           error: (iss) => `must be one of ${P.RAID_LEVELS.join(", ")}; got ${show(iss.input)}`,
         }),
         disks: list(text(P.DISK_PATH, "a /dev/disk/by-id/... path")).min(1, { error: "must list at least one disk" }),
+        // Phoenix extensions, given at creation (defaults: ashift 12, autotrim on, compression lz4,
+        // atime off, as the Bash tool created its pools, plus an explicit sector size).
+        ashift: int(9, 16, "a sector size exponent (9-16; 12 for 4K sectors)").optional(),
+        autotrim: z.enum(["on", "off"], { error: (iss) => `must be on or off; got ${show(iss.input)}` }).optional(),
+        compression: text(P.ZFS_COMPRESSION, "a ZFS compression (lz4, zstd, zstd-3, gzip-6, off...)").optional(),
+        atime: z.enum(["on", "off"], { error: (iss) => `must be on or off; got ${show(iss.input)}` }).optional(),
       }),
     ).optional(),
     datasets: list(

@@ -14,7 +14,7 @@
 // validates its parameters again before any value reaches a command.
 import { z } from "zod";
 import type { HostScriptKind } from "../base/index";
-import { ABSOLUTE_PATH, NFS_CLIENT, NODE_NAME, NFS_OPTION, RAID_LEVELS, SSH_PUBLIC_KEY, STORAGE_ID, TIMEZONE, USERNAME, ZFS_DATASET, ZFS_POOL } from "../../infra/config/patterns";
+import { ABSOLUTE_PATH, ZFS_COMPRESSION, NFS_CLIENT, NODE_NAME, NFS_OPTION, RAID_LEVELS, SSH_PUBLIC_KEY, STORAGE_ID, TIMEZONE, USERNAME, ZFS_DATASET, ZFS_POOL } from "../../infra/config/patterns";
 
 const name = (what: string, re: RegExp) => z.string().regex(re, what);
 /** A patterns.ts pattern without its anchors, to build lists and optional values from. */
@@ -58,6 +58,23 @@ export const nvidiaDriverKind: HostScriptKind = {
   timeoutMs: 60 * 60_000,
 };
 
+/**
+ * What the user must hear after the driver step when the host needs a reboot (the script's
+ * `rebootRequired` and `rebootReason`), or undefined when it does not: why, what works until
+ * then, and what to do. A stock host with nouveau gets here on its first `pulumi up`.
+ */
+export function nvidiaRebootNotice(observed: unknown): string | undefined {
+  const o = (observed ?? {}) as Record<string, unknown>;
+  if (o.rebootRequired !== true) return undefined;
+  const reason = typeof o.rebootReason === "string" && o.rebootReason ? o.rebootReason : "the NVIDIA module on disk is not the one loaded";
+  const version = typeof o.version === "string" && o.version ? ` ${o.version}` : "";
+  return (
+    `REBOOT REQUIRED: the NVIDIA driver${version} is installed, but ${reason}. ` +
+    "Until the host reboots, everything without a GPU works (storage, shares, containers and VMs without GPUs); " +
+    "GPU containers cannot get their devices and their lxc-options step fails saying so. " +
+    "Reboot the host when its guests allow (`reboot`), then run `pulumi up` again."
+  );
+}
 
 export const adminUserKind: HostScriptKind = {
   kind: "host-admin-user",
@@ -82,6 +99,13 @@ export const zfsPoolKind: HostScriptKind = {
     raid_level: z.enum(RAID_LEVELS),
     disks: lines("disk paths, one per line", "/[A-Za-z0-9_./:+-]+"),
     mountpoint: name("an absolute path or empty", orEmpty(ABSOLUTE_PATH)),
+    // Creation options; empty or absent: not set by Phoenix (the pool keeps ZFS's default).
+    ashift: name("9-16 or empty", /^((9|1[0-6]))?$/).optional(),
+    autotrim: z.enum(["on", "off", ""]).optional(),
+    compression: name("a ZFS compression or empty", orEmpty(ZFS_COMPRESSION)).optional(),
+    atime: z.enum(["on", "off", ""]).optional(),
+    // The options held on a pool that already exists (the file sets them); the others apply at creation only.
+    enforce: name("space-separated option names", /^((ashift|autotrim|compression|atime)( (ashift|autotrim|compression|atime))*)?$/).optional(),
   }),
   // A pool cannot be reshaped: another layout is another pool (and destroying this one is
   // refused while it holds data, on top of Pulumi's protect).

@@ -176,6 +176,25 @@ set_devs() {
   [ -z "$delete" ] || args+=(--delete "$delete")
   pct set "$ctid" "${args[@]}"
 }
+# Proxmox refuses a devN entry (`pct set`) and a container start whose device node does not exist
+# (pve-container PVE/LXC/Tools.pm get_device_mode_and_rdev: "Device /dev/nvidia-uvm does not
+# exist"). /dev/nvidia-uvm and /dev/nvidia-uvm-tools appear only once something loads nvidia_uvm
+# and creates them: NVIDIA's own tool does both (`nvidia-modprobe -u -c=0`, the udev rule the
+# driver step installs runs the same at every boot). A host whose module cannot load (no driver,
+# or nouveau still bound to the GPU until the reboot after the driver install) stops here with
+# what to do, before anything is changed.
+ensure_uvm_nodes() {
+  [ -c /dev/nvidia-uvm ] && [ -c /dev/nvidia-uvm-tools ] && return 0
+  command -v nvidia-modprobe >/dev/null \
+    || die "GPU container: /dev/nvidia-uvm does not exist and nvidia-modprobe is not installed: the host has no NVIDIA driver (declare nvidia_driver in phoenix_hypervisor_config.json, or install it by hand)"
+  if ! nvidia-modprobe -u -c=0 >&2; then
+    if [ -d /sys/module/nouveau ]; then
+      die "GPU container: /dev/nvidia-uvm cannot be created while nouveau drives the GPU: reboot the host (the NVIDIA driver takes over at boot), then run pulumi up again"
+    fi
+    die "GPU container: /dev/nvidia-uvm could not be created (nvidia-modprobe -u -c=0 failed: the NVIDIA kernel module does not load; see nvidia-smi and dmesg on the host)"
+  fi
+}
+
 features_match() { [ -z "$features" ] || [ "$(current_features)" = "$(canon_features "$features")" ]; }
 
 # Size in GiB (rounded up) of disk $1 (rootfs, mp0...) from its line's `size=`; 0 when unknown.
@@ -363,6 +382,8 @@ case ${PHOENIX_ACTION:?} in
     ;;
   apply)
     [ -f "$conf" ] || die "container $ctid does not exist ($conf missing)"
+    # The GPU's device nodes before anything that sets devN entries or (re)starts the container.
+    [ -z "$desired_devs" ] || ensure_uvm_nodes
     # Root disk first: the steps after this one need the declared space. Proxmox grows only.
     resized=false
     if ! rootfs_matches; then

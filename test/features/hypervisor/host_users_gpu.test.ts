@@ -3,7 +3,10 @@
 import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startThrowawayRoot, type ThrowawayRoot } from "./root";
-import { aptGet, CALL_LOG, recorder } from "./stand-ins";
+import { aptGet, CALL_LOG, nvidiaInstaller, recorder } from "./stand-ins";
+import { loadDist } from "../../load";
+
+const hypervisor = loadDist<typeof import("../../../providers/hypervisor/index")>("providers/hypervisor/index");
 
 let root: ThrowawayRoot;
 beforeAll(async () => {
@@ -66,20 +69,11 @@ describe("admin_user.sh (real useradd, chpasswd, visudo)", () => {
   });
 });
 
-/** A stand-in NVIDIA runfile: a shell script that installs an nvidia-smi reporting its version. */
-function standInRunfile(version: string): string {
-  return `#!/bin/sh
-echo "runfile $*" >> ${CALL_LOG}
-cat > /usr/local/bin/nvidia-smi <<'SMI'
-#!/bin/sh
-echo "${version}"
-SMI
-chmod 755 /usr/local/bin/nvidia-smi
-`;
-}
+/** A private /sys/module in the root's namespace: the stand-in kernel's loaded modules. */
+const privateSysModule = (r: ThrowawayRoot) => r.exec("mount -t tmpfs phoenix-sysmodule /sys/module");
 
 describe("nvidia_driver.sh (stand-in runfile via file://, stand-in nvidia-smi)", () => {
-  const runfile = standInRunfile("580.76.05");
+  const runfile = nvidiaInstaller("580.76.05");
   const params = {
     version: "580.76.05",
     runfile_url: "file:///srv/NVIDIA-Linux-x86_64-580.76.05.run",
@@ -88,6 +82,7 @@ describe("nvidia_driver.sh (stand-in runfile via file://, stand-in nvidia-smi)",
   };
 
   beforeAll(async () => {
+    await privateSysModule(root);
     await root.exec("cat > /srv/NVIDIA-Linux-x86_64-580.76.05.run", { stdin: runfile });
   });
 
@@ -104,18 +99,21 @@ describe("nvidia_driver.sh (stand-in runfile via file://, stand-in nvidia-smi)",
     expect(r.code, r.stderr).toBe(0);
     expect(r.result).toMatchObject({ present: true, matches: true, version: "580.76.05", rebootRequired: false });
     const calls = (await root.exec(`cat ${CALL_LOG}`)).stdout;
-    expect(calls).toContain("runfile --silent --dkms");
+    expect(calls).toContain("runfile --silent --dkms --no-questions --ui=none\n");
     expect(calls).toMatch(/apt-get install .*proxmox-headers-6.8.12-4-pve/);
     expect(calls).toContain("update-initramfs -u");
     expect((await root.exec("cat /etc/modprobe.d/blacklist-nouveau.conf")).stdout).toContain("blacklist nouveau");
-    expect((await root.exec("cat /etc/udev/rules.d/70-phoenix-nvidia.rules")).stdout).toContain('KERNEL=="nvidia_uvm"');
+    // nvidia_uvm's nodes (Proxmox needs them for the devN entries) are made when the module is added, never on its removal.
+    expect((await root.exec("cat /etc/udev/rules.d/70-phoenix-nvidia.rules")).stdout).toContain(
+      `ACTION=="add", SUBSYSTEM=="module", KERNEL=="nvidia_uvm", RUN+="/bin/sh -c '/usr/bin/nvidia-modprobe -c0 -u && /bin/chmod 0666 /dev/nvidia-uvm*'"`,
+    );
   });
 
   it("the same version again installs nothing; a different version reinstalls", async () => {
     await root.exec(`: > ${CALL_LOG}`);
     expect((await root.script("nvidia_driver", "apply", params)).code).toBe(0);
     expect((await root.exec(`cat ${CALL_LOG}`)).stdout).toBe("");
-    const newer = standInRunfile("580.82.07");
+    const newer = nvidiaInstaller("580.82.07");
     await root.exec("cat > /srv/new.run", { stdin: newer });
     const r = await root.script("nvidia_driver", "apply", { ...params, version: "580.82.07", runfile_url: "file:///srv/new.run", runfile_sha256: "" });
     expect(r.result).toMatchObject({ version: "580.82.07", matches: true });
@@ -137,5 +135,58 @@ describe("nvidia_driver.sh (stand-in runfile via file://, stand-in nvidia-smi)",
     expect(r.stderr).toContain("stays installed");
     expect((await root.script("nvidia_driver", "read", params)).result).toEqual({ present: false, installedVersion: "580.82.07" });
     expect((await root.exec("nvidia-smi")).stdout.trim()).toBe("580.82.07");
+  });
+});
+
+describe("nvidia_driver.sh on a stock host where nouveau drives the GPU", () => {
+  let stock: ThrowawayRoot;
+  const runfile = nvidiaInstaller("580.76.05");
+  const params = { version: "580.76.05", runfile_url: "file:///srv/NVIDIA-Linux-x86_64-580.76.05.run", runfile_sha256: "", headers_package: "proxmox-headers-6.8.12-4-pve" };
+  beforeAll(async () => {
+    stock = await startThrowawayRoot();
+    await stock.installTool("apt-get", aptGet);
+    await stock.installTool("update-initramfs", recorder("update-initramfs"));
+    await privateSysModule(stock);
+    await stock.exec("mkdir /sys/module/nouveau && cat > /srv/NVIDIA-Linux-x86_64-580.76.05.run", { stdin: runfile });
+  });
+  afterAll(async () => stock?.stop());
+
+  it("the stand-in installer aborts as NVIDIA's does while nouveau is loaded (the installer's own check and its test load)", async () => {
+    const plain = await stock.exec("sh /srv/NVIDIA-Linux-x86_64-580.76.05.run --silent --dkms --disable-nouveau");
+    expect(plain.code).toBe(1);
+    expect(plain.stderr).toContain("The Nouveau kernel driver is currently in use");
+    expect((await stock.exec("cat /etc/modprobe.d/nvidia-installer-disable-nouveau.conf")).stdout).toContain("blacklist nouveau");
+    const noCheck = await stock.exec("sh /srv/NVIDIA-Linux-x86_64-580.76.05.run --silent --dkms --no-nouveau-check");
+    expect(noCheck.stderr).toContain("Unable to load the kernel module 'nvidia.ko'");
+    expect((await stock.exec("test -e /var/lib/nvidia-stand-in/module-version")).code).not.toBe(0);
+    await stock.exec(`rm -f /etc/modprobe.d/nvidia-installer-disable-nouveau.conf && : > ${CALL_LOG}`);
+  });
+
+  it("the first apply installs the driver without the nouveau check or module load, blacklists nouveau and reports the reboot", async () => {
+    const r = await stock.script("nvidia_driver", "apply", params);
+    expect(r.code, r.stderr).toBe(0);
+    expect((await stock.exec(`grep '^runfile' ${CALL_LOG}`)).stdout).toBe("runfile --silent --dkms --no-questions --ui=none --no-nouveau-check --skip-module-load\n");
+    expect(r.stderr).toContain("nouveau is loaded: installing NVIDIA driver 580.76.05 without loading it");
+    expect(r.result).toMatchObject({ present: true, matches: true, version: "580.76.05", loadedVersion: "", rebootRequired: true });
+    expect(r.result?.rebootReason).toMatch(/^nouveau still drives the GPU/);
+    // What pulumi up prints for it (a warning on the host-nvidia resource).
+    const notice = hypervisor.nvidiaRebootNotice(r.result);
+    expect(notice).toMatch(/^REBOOT REQUIRED: the NVIDIA driver 580\.76\.05 is installed, but nouveau still drives the GPU/);
+    expect(notice).toContain("everything without a GPU works");
+    expect(notice).toContain("then run `pulumi up` again");
+    expect((await stock.exec("cat /etc/modprobe.d/blacklist-nouveau.conf")).stdout).toBe("# Managed by Phoenix: the NVIDIA driver replaces nouveau\nblacklist nouveau\noptions nouveau modeset=0\n");
+    expect((await stock.exec(`grep -c 'update-initramfs -u' ${CALL_LOG}`)).stdout.trim()).toBe("1");
+    // A second run changes nothing and still says why the host must reboot.
+    await stock.exec(`: > ${CALL_LOG}`);
+    const again = await stock.script("nvidia_driver", "apply", params);
+    expect(again.result).toMatchObject({ matches: true, rebootRequired: true });
+    expect((await stock.exec(`cat ${CALL_LOG}`)).stdout).toBe("");
+  });
+
+  it("after the reboot (nouveau gone, the NVIDIA module loaded at boot) nothing is pending", async () => {
+    await stock.exec("rmdir /sys/module/nouveau && mkdir -p /sys/module/nvidia && echo 580.76.05 > /sys/module/nvidia/version");
+    const r = await stock.script("nvidia_driver", "read", params);
+    expect(r.result).toMatchObject({ present: true, matches: true, loadedVersion: "580.76.05", rebootRequired: false, rebootReason: "" });
+    expect(hypervisor.nvidiaRebootNotice(r.result)).toBeUndefined();
   });
 });

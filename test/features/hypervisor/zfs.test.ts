@@ -166,3 +166,66 @@ describe("proxmox_storage.sh through the pvesm emulator", () => {
     expect((await root.script("proxmox_storage", "read", dir)).result).toEqual({ present: false });
   });
 });
+
+describe("zfs_pool.sh creation options (real zfs-fuse)", () => {
+  // zfs-fuse (pool version 23) knows ashift, compression gzip/lzjb and atime, not autotrim or lz4
+  // (OpenZFS on Proxmox has all): here autotrim is left to ZFS (empty) and compression is gzip.
+  const opts = { name: "opts", raid_level: "single", disks: "/srv/vdev/f", mountpoint: "/mnt/opts", ashift: "12", autotrim: "", compression: "gzip", atime: "off", enforce: "ashift compression atime" };
+  beforeAll(async () => {
+    await root.exec("truncate -s 100M /srv/vdev/f /srv/vdev/g");
+  });
+
+  it("creates the pool with an explicit ashift, compression and atime; read reports them", async () => {
+    const r = await root.script("zfs_pool", "apply", opts);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain("-o ashift=12 -O compression=gzip -O atime=off");
+    expect(r.result).toMatchObject({ present: true, matches: true, ashift: "12", compression: "gzip", atime: "off" });
+    expect((await root.exec("zpool get ashift opts | awk 'NR == 2 { print $3 }' && zfs get -H -o value compression,atime opts")).stdout).toBe("12\ngzip\noff\n");
+  });
+
+  it("compression or atime changed by hand is drift; apply sets them again (a changed declaration too)", async () => {
+    await root.exec("zfs set compression=off opts && zfs set atime=on opts");
+    expect((await root.script("zfs_pool", "read", opts)).result).toMatchObject({ matches: false, compression: "off", atime: "on" });
+    const fixed = await root.script("zfs_pool", "apply", opts);
+    expect(fixed.result).toMatchObject({ matches: true, compression: "gzip", atime: "off" });
+    const lzjb = await root.script("zfs_pool", "apply", { ...opts, compression: "lzjb" });
+    expect(lzjb.result).toMatchObject({ matches: true, compression: "lzjb" });
+  });
+
+  it("ashift cannot change: another explicit ashift is refused with what to write; a pool ZFS sized (ashift 0) is adopted", async () => {
+    const other = await root.script("zfs_pool", "apply", { ...opts, ashift: "13", compression: "lzjb" });
+    expect(other.code).toBe(1);
+    expect(other.stderr).toContain("has ashift 12, declared 13: ashift is fixed when a pool is created; set ashift to 12");
+    // A pool made without -o ashift (as the Bash tool made them): its ashift property is 0.
+    await root.exec("zpool create -m /mnt/auto auto /srv/vdev/g");
+    const adopted = await root.script("zfs_pool", "apply", { ...opts, name: "auto", disks: "/srv/vdev/g", mountpoint: "/mnt/auto" });
+    expect(adopted.code, adopted.stderr).toBe(0);
+    expect(adopted.result).toMatchObject({ matches: true, ashift: "0", compression: "gzip", atime: "off" });
+  });
+
+  it("on a pool that exists, options the file does not set itself (defaults) are left as they are", async () => {
+    await root.exec("zfs set compression=lzjb auto && zfs set atime=on auto");
+    // The defaults (not enforced) apply at creation only: the operator's settings stay, no drift.
+    const defaults = { ...opts, name: "auto", disks: "/srv/vdev/g", mountpoint: "/mnt/auto", ashift: "13", enforce: "" };
+    expect((await root.script("zfs_pool", "read", defaults)).result).toMatchObject({ matches: true, compression: "lzjb", atime: "on" });
+    const kept = await root.script("zfs_pool", "apply", defaults);
+    expect(kept.code, kept.stderr).toBe(0);
+    expect((await root.exec("zfs get -H -o value compression,atime auto")).stdout).toBe("lzjb\non\n");
+    // Declared atime only: atime is held, compression stays the operator's.
+    const atimeOnly = await root.script("zfs_pool", "apply", { ...defaults, enforce: "atime" });
+    expect(atimeOnly.result).toMatchObject({ matches: true, compression: "lzjb", atime: "off" });
+  });
+
+  it("values outside ZFS's vocabulary are refused before any command; the real zpool judges what it does not know", async () => {
+    for (const bad of [{ ashift: "8" }, { compression: "lz5" }, { atime: "relatime" }, { autotrim: "yes" }, { enforce: "ashift;rm" }]) {
+      const r = await root.script("zfs_pool", "apply", { ...opts, name: "bad", disks: "/srv/vdev/g", ...bad });
+      expect(r.code, JSON.stringify(bad)).toBe(2);
+    }
+    // zfs-fuse has no autotrim: the real tool refuses it (OpenZFS on Proxmox takes it).
+    await root.exec("zpool destroy auto");
+    const trim = await root.script("zfs_pool", "apply", { ...opts, name: "trim", disks: "/srv/vdev/g", mountpoint: "/mnt/trim", autotrim: "on" });
+    expect(trim.code).not.toBe(0);
+    expect(trim.stderr).toContain("autotrim");
+    for (const p of ["opts"]) await root.script("zfs_pool", "delete", { ...opts, name: p });
+  });
+});

@@ -54,6 +54,8 @@ export function emulated(): Emulated {
     EMU_PVE_DIR: path.join(dir, "pve"),
     EMU_LOG: path.join(dir, "calls.log"),
     EMU_SEED_EXTRA: seed,
+    // The node's /dev for devN entries (tests make device nodes there, never in this machine's /dev).
+    EMU_DEV_ROOT: path.join(dir, "devroot"),
   };
   // The host side (run_in_container.sh's stamps, lxc_options.sh's records) writes under
   // /var/lib/phoenix: each command runs in a private mount namespace whose /var/lib is an overlay

@@ -107,10 +107,44 @@ describe("container features in emulated containers", () => {
   });
 
   it("docker installs docker.io and enables the service", async () => {
-    const { calls } = await twice("docker", {});
+    const { ctid, calls } = await twice("docker", {});
     expect(calls).toContain("apt-get install -y -qq --no-install-recommends docker.io");
     expect(calls).toContain("systemctl enable docker.service");
     expect(calls).toContain("systemctl start docker.service");
+    // No GPU: no NVIDIA toolkit.
+    expect(calls.filter((c) => /nvidia/.test(c))).toEqual([]);
+    expect(existsSync(path.join(e.rootfs(ctid), "etc/docker/daemon.json"))).toBe(false);
+  });
+
+  it("docker in an unprivileged GPU container: the NVIDIA Container Toolkit from NVIDIA's repository, Docker's default runtime, no-cgroups", async () => {
+    const { ctid, calls } = await twice("docker", { docker_gpus: "1", docker_no_cgroups: "1" });
+    const file = (rel: string) => readFileSync(path.join(e.rootfs(ctid), rel), "utf8");
+    expect(calls).toContain("curl -fsSL --retry 3 -o /usr/share/keyrings/nvidia-container-toolkit-keyring.asc.part https://nvidia.github.io/libnvidia-container/gpgkey");
+    expect(file("etc/apt/sources.list.d/nvidia-container-toolkit.list")).toBe(
+      "deb [signed-by=/usr/share/keyrings/nvidia-container-toolkit-keyring.asc] https://nvidia.github.io/libnvidia-container/stable/deb/$(ARCH) /\n",
+    );
+    // The list is new: apt-get update again before the toolkit is installed.
+    const toolkit = calls.indexOf("apt-get install -y -qq --no-install-recommends nvidia-container-toolkit");
+    expect(toolkit).toBeGreaterThan(0);
+    expect(calls.slice(0, toolkit).lastIndexOf("apt-get update -qq")).toBeGreaterThan(calls.indexOf("apt-get install -y -qq --no-install-recommends docker.io"));
+    expect(calls).toContain("nvidia-ctk runtime configure --runtime=docker --set-as-default");
+    expect(calls).toContain("nvidia-ctk config --set nvidia-container-cli.no-cgroups=true --in-place");
+    expect(JSON.parse(file("etc/docker/daemon.json"))).toEqual({ "default-runtime": "nvidia", runtimes: { nvidia: { args: [], path: "nvidia-container-runtime" } } });
+    expect(file("etc/nvidia-container-runtime/config.toml")).toMatch(/^\[nvidia-container-cli\]\n(?:[^[\n].*\n)*no-cgroups = true\n/m);
+    expect(calls).toContain("systemctl start docker.service");
+  });
+
+  it("docker in a privileged GPU container keeps the toolkit's cgroup handling; a changed setting restarts Docker", async () => {
+    const { ctid, calls } = await twice("docker", { docker_gpus: "1", docker_no_cgroups: "0" });
+    expect(calls).toContain("nvidia-ctk runtime configure --runtime=docker --set-as-default");
+    expect(calls.filter((c) => c.startsWith("nvidia-ctk config"))).toEqual([]);
+    // The container turns unprivileged (a changed setting): no-cgroups goes on and Docker restarts.
+    const before = e.calls(ctid).length;
+    const again = await e.step(ctid, "apply", "feature-docker", "features/lxc/docker.sh", { docker_gpus: "1", docker_no_cgroups: "1" });
+    expect(again.code, again.stderr).toBe(0);
+    const after = e.calls(ctid).slice(before);
+    expect(after).toContain("nvidia-ctk config --set nvidia-container-cli.no-cgroups=true --in-place");
+    expect(after).toContain("systemctl restart docker.service");
   });
 
   it("vllm builds its systemd service from the vllm_* keys; a changed key restarts it", async () => {

@@ -2,9 +2,10 @@
 // config format with snapshot sections, clone from a snapshot, the rules about running
 // containers, errors with Proxmox's messages and exit code 255, and the call log.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { emulated, type Emulated } from "./container";
+import { repoRoot } from "../../load";
 
 /** A node's storage.cfg: the installer's storages plus a ZFS pool storage and a directory storage. */
 const NODE_STORAGE_CFG =
@@ -277,6 +278,45 @@ describe("pct emulator refuses what Proxmox refuses", () => {
   it("creates volumes only on storages that exist and hold container directories", async () => {
     await refused("storage 'local' does not support container directories", "create", "530", TEMPLATE, "--rootfs", "local:4");
     await refused("storage 'nowhere' does not exist", "create", "530", TEMPLATE, "--rootfs", "nowhere:4");
+  });
+
+  it("devN: pct set and start refuse a device node that does not exist or is not a device (get_device_mode_and_rdev)", async () => {
+    // pve-container Config.pm update_pct_config and LXC.pm update_lxc_config stat the node: a GPU
+    // container's /dev/nvidia-uvm exists only after something loaded nvidia_uvm and created it.
+    await ok("create", "470", TEMPLATE, "--hostname", "gpu", "--rootfs", "local-lvm:4");
+    const missing = await pct("set", "470", "--dev0", "/dev/nvidia-uvm");
+    expect(missing.code).toBe(255);
+    expect(missing.stderr).toContain("Device /dev/nvidia-uvm does not exist");
+    expect(conf(470)).not.toContain("dev0:");
+    const devroot = path.join(e.dir, "devroot/dev");
+    mkdirSync(devroot, { recursive: true });
+    writeFileSync(path.join(devroot, "nvidia-uvm"), "");
+    expect((await pct("set", "470", "--dev0", "/dev/nvidia-uvm")).stderr).toContain("/dev/nvidia-uvm is not a device");
+    rmSync(path.join(devroot, "nvidia-uvm"));
+    expect((await pct("set", "470", "--dev0", "/dev/../etc/passwd")).stderr).toContain("is not a valid device path");
+    expect((await pct("set", "470", "--dev0", "mode=0666")).stderr).toContain("Path has to be defined");
+    // The stand-in nvidia-modprobe makes the nodes as NVIDIA's tool does (-u -c=0: uvm and uvm-tools).
+    const nvidia = (args: string[], extra: Record<string, string> = {}) =>
+      e.run(path.join(repoRoot, "test/host/emulator/nvidia-modprobe"), args, { EMU_DEV_ROOT: path.join(e.dir, "devroot"), ...extra });
+    mkdirSync(path.join(e.dir, "var-lib/up/nvidia-stand-in"), { recursive: true });
+    expect((await nvidia(["-u", "-c=0"])).stderr).toContain("Module nvidia-uvm not found");
+    writeFileSync(path.join(e.dir, "var-lib/up/nvidia-stand-in/module-version"), "580.76.05\n");
+    const made = await nvidia(["-u", "-c=0"]);
+    expect(made.code, made.stderr).toBe(0);
+    expect(statSync(path.join(devroot, "nvidia-uvm")).isCharacterDevice()).toBe(true);
+    expect(statSync(path.join(devroot, "nvidia-uvm-tools")).rdev).toBe(statSync(path.join(devroot, "nvidia-uvm")).rdev + 1);
+    await ok("set", "470", "--dev0", "/dev/nvidia-uvm", "--dev1", "path=/dev/nvidia-uvm-tools,mode=0666");
+    expect(conf(470)).toContain("dev0: /dev/nvidia-uvm\ndev1: path=/dev/nvidia-uvm-tools,mode=0666\n");
+    await ok("start", "470");
+    // The module unloaded (a host rebooted without the driver): the nodes are gone and the
+    // container does not start again; a reboot leaves it stopped.
+    rmSync(path.join(devroot, "nvidia-uvm-tools"));
+    const reboot = await pct("reboot", "470");
+    expect(reboot.code).toBe(255);
+    expect(reboot.stderr).toContain("Device /dev/nvidia-uvm-tools does not exist");
+    expect(await ok("status", "470")).toBe("status: stopped\n");
+    expect((await pct("start", "470")).stderr).toContain("Device /dev/nvidia-uvm-tools does not exist");
+    await ok("destroy", "470");
   });
 
   it("pvesm: a zfspool storage keeps only images and rootdir content", async () => {

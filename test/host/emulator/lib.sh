@@ -14,7 +14,7 @@
 #     .conf under the same lock is serialised with the tools;
 #   - runtime state (running flag, root filesystems, snapshot copies) under $EMU_STATE
 #     (default /var/lib/pve-emu);
-#   - settings (EMU_STATE, EMU_LOG, EMU_HOST_ROOT...) come from the environment or /etc/pve-emu.conf;
+#   - settings (EMU_STATE, EMU_LOG, EMU_HOST_ROOT, EMU_DEV_ROOT...) come from the environment or /etc/pve-emu.conf;
 #     EMU_LXC=real runs real LXC containers behind `pct start/exec` (see pct), EMU_CLONE_SECONDS
 #     is how long a container clone's copy holds its source's lock (default 2: two clones of one
 #     source started together always collide, as on a host);
@@ -63,6 +63,9 @@ EMU_NODE=${EMU_NODE:-pve}
 EMU_PVE_DIR=${EMU_PVE_DIR:-/etc/pve}
 # Where host paths (bind mount sources) are looked up: tests cannot create /fastData on the machine.
 EMU_HOST_ROOT=${EMU_HOST_ROOT:-}
+# Where the host's device nodes (devN paths, /dev/...) are looked up: tests must not create nodes
+# in this machine's /dev (a test host points it at its private /run, lib.ts installEmulator).
+EMU_DEV_ROOT=${EMU_DEV_ROOT:-$EMU_HOST_ROOT}
 # Copied over every new container root filesystem (stand-in tools for feature scripts...).
 EMU_SEED_EXTRA=${EMU_SEED_EXTRA:-/usr/local/lib/pve-emu/seed}
 

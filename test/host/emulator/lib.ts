@@ -1,5 +1,6 @@
 // Installs the Proxmox emulator into a test host (test/host/sshd.ts): lib.sh as
-// /usr/local/lib/pve-emu/lib.sh, the tools (`pct`, `qm`, `pvesm`, read-only `pvesh`, `pveversion`, `pveam`) on the session PATH, and an
+// /usr/local/lib/pve-emu/lib.sh, the tools (`pct`, `qm`, `pvesm`, read-only `pvesh`, `pveversion`, `pveam`) on the session PATH,
+// the NVIDIA driver's `nvidia-modprobe` stand-in (unless `nvidia: false`), and an
 // optional seed directory copied into every new container root filesystem (EMU_SEED_EXTRA, e.g.
 // the stand-in apt-get/curl/systemctl of test/features/lxc/stubs as its /usr/local/bin).
 // The emulator's call log is /var/log/pve-emu/calls.log inside the test host (each node of a test
@@ -31,6 +32,14 @@ export async function installEmulator(
      * /etc/pve/nodes/<node> (lib.sh emu_pve_layout).
      */
     localLink?: string;
+    /**
+     * The node's NVIDIA driver: the stand-in `nvidia-modprobe` (./nvidia-modprobe) with the
+     * module of this version on disk and loadable, as on a host whose driver is installed and
+     * running (default "580.76.05", the version the stacks declare); `false`: no driver at all.
+     * Device nodes it creates, and those `pct` judges for devN entries, live under the host's
+     * private /run/pve-emu-dev (EMU_DEV_ROOT), never this machine's /dev.
+     */
+    nvidia?: string | false;
   } = {},
 ): Promise<void> {
   const mustExec = async (cmd: string) => {
@@ -44,7 +53,14 @@ export async function installEmulator(
   if (opts.localLink) await mustExec(`printf 'EMU_PVE_LOCAL_LINK=%s\n' ${shq(opts.localLink)} >> /etc/pve-emu.conf`);
   // /etc/pve as pmxcfs shows it to this node: nodes/<node>/{lxc,qemu-server} and the local links.
   await mustExec("bash -c '. /usr/local/lib/pve-emu/lib.sh && emu_pve_layout'");
+  await mustExec("mkdir -p /run/pve-emu-dev/dev && printf 'EMU_DEV_ROOT=/run/pve-emu-dev\n' >> /etc/pve-emu.conf");
   for (const tool of opts.tools ?? ["pct"]) await host.installTool(tool, readFileSync(path.join(here, tool), "utf8"));
+  const nvidia = opts.nvidia ?? "580.76.05";
+  if (nvidia !== false) {
+    if (!/^[0-9]+(\.[0-9]+){1,3}$/.test(nvidia)) throw new Error(`installEmulator: invalid NVIDIA version ${nvidia}`);
+    await host.installTool("nvidia-modprobe", readFileSync(path.join(here, "nvidia-modprobe"), "utf8"));
+    await mustExec(`mkdir -p /var/lib/nvidia-stand-in && printf '%s\n' ${nvidia} > /var/lib/nvidia-stand-in/module-version`);
+  }
   // Own lxc path per test host: LXC's abstract command sockets are named after it.
   if (opts.realLxc) await mustExec(`printf 'EMU_LXC=real\nEMU_LXC_PATH=/var/lib/pve-emu/lxc-run/${host.target.port}\n' >> /etc/pve-emu.conf`);
   for (const [rel, file] of Object.entries(opts.seed ?? {})) {

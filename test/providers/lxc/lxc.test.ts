@@ -83,6 +83,43 @@ describe("container provider kinds on the test host", () => {
     expect(await sh("/usr/local/sbin/pct status 300")).toBe("status: running\n");
   });
 
+  it("lxc-options with GPUs: the nvidia-uvm nodes are made (nvidia-modprobe -u -c=0) before devN; a module that cannot load stops first, saying what to do", async () => {
+    // Proxmox refuses `pct set --devN` for a node that does not exist (the emulator's
+    // check_device); the nodes exist only once nvidia_uvm is loaded and they are created.
+    const declare = () => new lxc.LxcOptions("ct-301-lxc-options", { connection: host.target, ctid: 301, lines: lxc.gpuLines([0]), gpus: [0] });
+    const { resource, provider } = await captureProvider(declare, host.secrets);
+    const conf = () => sh("cat /etc/pve/lxc/301.conf");
+    await sh("rm -f /run/pve-emu-dev/dev/nvidia-uvm /run/pve-emu-dev/dev/nvidia-uvm-tools");
+    // The GPU is not usable (the module's probe fails): nothing is changed, the error says why.
+    await sh("touch /var/lib/nvidia-stand-in/no-gpu");
+    await expect(provider.create!(resource.inputs)).rejects.toThrow(/\/dev\/nvidia-uvm could not be created \(nvidia-modprobe -u -c=0 failed/);
+    // nouveau still drives it (a driver installed, the reboot pending): reboot, then up again.
+    await sh("rm /var/lib/nvidia-stand-in/no-gpu && mount -t tmpfs phoenix-sysmodule /sys/module && mkdir /sys/module/nouveau");
+    try {
+      await expect(provider.create!(resource.inputs)).rejects.toThrow(/while nouveau drives the GPU: reboot the host/);
+    } finally {
+      await sh("umount /sys/module");
+    }
+    expect(await conf()).not.toMatch(/^(dev\d+|lxc\.)/m);
+    // No driver at all: nvidia-modprobe is missing.
+    await sh("mv /usr/local/sbin/nvidia-modprobe /usr/local/sbin/nvidia-modprobe.off");
+    try {
+      await expect(provider.create!(resource.inputs)).rejects.toThrow(/nvidia-modprobe is not installed: the host has no NVIDIA driver/);
+    } finally {
+      await sh("mv /usr/local/sbin/nvidia-modprobe.off /usr/local/sbin/nvidia-modprobe");
+    }
+    const created = await provider.create!(resource.inputs);
+    expect(created.outs.observed).toMatchObject({ matches: true });
+    expect(await conf()).toMatch(/^dev0: \/dev\/nvidia-uvm\ndev1: \/dev\/nvidia-uvm-tools\n/m);
+    expect(await sh("stat -c '%F %t' /run/pve-emu-dev/dev/nvidia-uvm /run/pve-emu-dev/dev/nvidia-uvm-tools")).toBe("character special file 1fe\ncharacter special file 1fe\n");
+    const calls = (await readCalls(host)).map((c) => c.join(" "));
+    const made = calls.lastIndexOf("nvidia-modprobe -u -c=0");
+    expect(made).toBeGreaterThanOrEqual(0);
+    expect(calls.findIndex((c, i) => i > made && c.startsWith("pct set 301 --dev0 /dev/nvidia-uvm"))).toBeGreaterThan(made);
+    await provider.delete!(created.id, created.outs);
+    expect(await conf()).not.toMatch(/^dev\d+:/m);
+  });
+
   it("lxc-options: check rejects a line that is not lxc.<key>=<value>", async () => {
     const r = await capture(() => new lxc.LxcOptions("ct-300-lxc-options", { connection: host.target, ctid: 300, lines: ["lxc.ok=1"] }));
     const { provider } = await captureProvider(() => new lxc.LxcOptions("ct-300-lxc-options", { connection: host.target, ctid: 300, lines: ["lxc.ok=1"] }), host.secrets);

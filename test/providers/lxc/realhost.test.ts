@@ -61,7 +61,8 @@ describe("lxc-options and lxc-snapshot as a real host needs them", () => {
       "printf 'lxc.apparmor.profile: unconfined\\nlxc.cgroup2.devices.allow: c 195:* rwm\\nlxc.mount.entry: /dev/nvidia0 dev/nvidia0 none bind,optional,create=file\\n' >> /etc/pve/lxc/400.conf",
     );
     // ... and its GPU's nvidia-uvm passthrough entries, as lxc-options writes them for a GPU template.
-    await sh("/usr/local/sbin/pct set 400 --dev0 /dev/nvidia-uvm --dev1 /dev/nvidia-uvm-tools");
+    // Their nodes exist once nvidia_uvm is loaded and they are created (Proxmox refuses devN otherwise).
+    await sh("/usr/local/sbin/nvidia-modprobe -u -c=0 && /usr/local/sbin/pct set 400 --dev0 /dev/nvidia-uvm --dev1 /dev/nvidia-uvm-tools");
     await sh("/usr/local/sbin/pct clone 400 401 --full 1 --hostname child && /usr/local/sbin/pct start 401");
   }, 300_000);
   afterAll(() => host?.stop());
