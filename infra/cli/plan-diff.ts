@@ -58,7 +58,10 @@ export interface ResourceChange {
 
 export interface PlanDiff {
   changes: ResourceChange[];
+  /** Resources the engine leaves as they are (including those whose only changes it ignores). */
   unchanged: number;
+  /** Unchanged resources whose inputs changed only under their `ignoreChanges`: name → paths. */
+  ignoredOnly?: { name: string; paths: string[] }[];
 }
 
 /** The inputs as leaf paths: objects as `a.b`, lists as `a[0]`; empty objects and lists are leaves. */
@@ -122,6 +125,7 @@ export function diffPlans(base: ShownResource[], head: ShownResource[]): PlanDif
   const matched = new Set<string>();
   const changes: ResourceChange[] = [];
   let unchanged = 0;
+  const ignoredOnly: { name: string; paths: string[] }[] = [];
   const pairs: [ShownResource, ShownResource, string | undefined][] = [];
   const created: ShownResource[] = [];
   for (const h of head) {
@@ -158,6 +162,7 @@ export function diffPlans(base: ShownResource[], head: ShownResource[]): PlanDif
     const reasons = b.type !== h.type ? [`type ${b.type} → ${h.type}`] : replaceReasons(h.type, acted.map((c) => c.path), b.inputs, h.inputs);
     if (!acted.length && !reasons.length && renamedFrom === undefined) {
       unchanged++;
+      if (ignored.length) ignoredOnly.push({ name: h.name, paths: ignored });
       continue;
     }
     changes.push({ kind: reasons.length ? "replace" : "update", type: h.type, name: h.name, urn: h.urn, changes: acted, replaceReasons: reasons, renamedFrom, ignored, ...(h.protect ? { protect: true } : {}) });
@@ -166,7 +171,7 @@ export function diffPlans(base: ShownResource[], head: ShownResource[]): PlanDif
   for (const b of base) if (!matched.has(b.urn)) changes.push({ kind: "delete", type: b.type, name: b.name, urn: b.urn, changes: [], replaceReasons: [], ignored: [] });
   const order: Record<ChangeKind, number> = { create: 0, replace: 1, update: 2, delete: 3 };
   changes.sort((x, y) => order[x.kind] - order[y.kind]);
-  return { changes, unchanged };
+  return { changes, unchanged, ...(ignoredOnly.length ? { ignoredOnly } : {}) };
 }
 
 const SYMBOL: Record<ChangeKind, string> = { create: "+", update: "~", replace: "+-", delete: "-" };
@@ -210,6 +215,7 @@ export function formatPlanDiff(stack: string, baseLabel: string, diff: PlanDiff,
     if (c.ignored.length) lines.push(palette.dim(`      ignored after creation (ignoreChanges): ${c.ignored.join(", ")}`));
   }
   const count = (k: ChangeKind) => diff.changes.filter((c) => c.kind === k).length;
+  for (const i of diff.ignoredOnly ?? []) lines.push(palette.dim(`   unchanged ${i.name}: changes of ${i.paths.join(", ")} are ignored after creation (ignoreChanges)`));
   if (!diff.changes.length) lines.push("No changes.");
   lines.push(`${count("create")} to create, ${count("update")} to update, ${count("replace")} to replace, ${count("delete")} to delete, ${diff.unchanged} unchanged`);
   return lines.join("\n");
@@ -327,6 +333,8 @@ export async function runPlanDiff(ref: string, run: PlanDiffRun): Promise<number
     if ("error" in d) return usageError("plan", d.error);
     base = d.ref;
   }
+  const resolved = git(repoRoot(), ["rev-parse", "--verify", "--quiet", `${base}^{commit}`]);
+  if (!resolved.ok) return usageError("plan", `--diff ${base}: not a commit of this repository`);
   const head = await run.head();
   if (head.errors.length) {
     for (const e of head.errors) process.stderr.write(`${e}\n`);
