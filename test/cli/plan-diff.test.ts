@@ -133,6 +133,14 @@ describe("plan diff: per resource", () => {
     expect(pd.formatPlanDiff("dev", "main", d)).toContain("~  update  host-pve-initial-setup  lxc-step (renamed from host-initial-setup)\n");
   });
 
+  it("the text plan names former names (aliases) only with --verbose", () => {
+    const { formatPlanText } = loadDist<typeof import("../../infra/cli/plan")>("infra/cli/plan");
+    const r = { type: STEP, name: "host-initial-setup", parent: "host", dependsOn: [], custom: true, protect: false, ignoreChanges: [], aliases: ["host-pve-initial-setup (parent urn:x)"], urn: "u", inputs: {}, secretInputs: [], shownInputs: {} };
+    const plan = { stack: "dev", resources: [r], errors: [] };
+    expect(formatPlanText(plan)).toBe(`Plan for stack dev: 1 resources\n  ${STEP}  host-initial-setup\n      parent: host`);
+    expect(formatPlanText(plan, true)).toContain("\n      aliases: host-pve-initial-setup (parent urn:x)");
+  });
+
   it("`--diff` without a value takes the default base; with one, that ref", () => {
     expect(pd.normalizeDiffArg(["--diff"])).toEqual(["--diff="]);
     expect(pd.normalizeDiffArg(["--diff", "--json"])).toEqual(["--diff=", "--json"]);
