@@ -191,7 +191,7 @@ export function hostScriptProvider(kind: HostScriptKind | SerializableKind): pul
     const { tag, logName } = stepIdentity(k, props);
     // Reads are quick and many (refresh): only changes show progress.
     const relay = action === "read" ? undefined : progressRelay(`phoenix ${tag}`, (l) => process.stderr.write(`${l}\n`));
-    const ticker = relay ? setInterval(() => relay.tick(), 5_000) : undefined;
+    const ticker = relay ? setInterval(() => relay.tick(), 1_000) : undefined;
     ticker?.unref();
     try {
       return await withSession(props.connection, secrets.get(props.connection), (session) =>
@@ -216,6 +216,7 @@ export function hostScriptProvider(kind: HostScriptKind | SerializableKind): pul
       throw err;
     } finally {
       if (ticker) clearInterval(ticker);
+      relay?.end();
     }
   };
 

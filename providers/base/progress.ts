@@ -14,10 +14,11 @@ export interface ProgressOptions {
   now?: () => number;
 }
 
-/** Relays lines: `line` for each stderr line, `tick` periodically (held-back lines, heartbeats). */
+/** Relays lines: `line` for each stderr line, `tick` periodically (held-back lines, heartbeats), `end` when the step ends (the last held-back line). */
 export interface ProgressRelay {
   line(text: string): void;
   tick(): void;
+  end(): void;
 }
 
 /** A line as the operator's terminal may show it: no escape sequences, carriage returns or control characters, at most 240 characters. */
@@ -64,6 +65,9 @@ export function progressRelay(tag: string, write: (line: string) => void, option
         write(`${tag} [${duration(now() - started)}]: still running`);
         state.lastWrite = now();
       }
+    },
+    end() {
+      if (state.held !== undefined) emit(state.held);
     },
   };
 }

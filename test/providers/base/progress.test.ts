@@ -32,6 +32,14 @@ describe("the progress relay", () => {
     clock.t = 12_000;
     r.line("Setting up vllm");
     expect(out[2]).toBe("phoenix lxc-step 950 app @pve [12s]: Setting up vllm");
+    // The step's last line, held back, shows when it ends.
+    r.line("Successfully installed vllm-0.6.3");
+    expect(out).toHaveLength(3);
+    clock.t = 13_000;
+    r.end();
+    expect(out[3]).toBe("phoenix lxc-step 950 app @pve [13s]: Successfully installed vllm-0.6.3");
+    r.end();
+    expect(out).toHaveLength(4);
   });
 
   it("a quiet step says it is still running, once per heartbeat", () => {
