@@ -18,6 +18,7 @@ import { stackSettingsFrom, type StackSettings } from "../settings";
 import { openSession, secretsFromConfig, type SshSecrets, type SshSession } from "../../providers/ssh/index";
 import { runHostScript } from "../../providers/base/host-script";
 import { cloudImage } from "../components/cloud-init";
+import { apiFeatureFlags, featureFlags } from "../config/lxc-features";
 import { imageStorage, snippetsStorage } from "../deployment/index";
 import { readStackConfig } from "./plan";
 import { parseCommandArgs, STACK_OPTIONS, stackUsageError, usageError, configOverrides } from "./args";
@@ -159,17 +160,27 @@ export function requiredPrivileges(model: PhoenixModel, node: string): Privilege
 }
 
 /**
- * What only root@pam may do, never an API token (pve-container LXC.pm check_ct_modify_config_perm:
- * "changing feature flags (except nesting) is only allowed for root@pam", and any feature flag of
- * a privileged container). One reason per container.
+ * What the proxmoxve provider would send through the API that Proxmox allows only to root@pam
+ * (pve-container LXC.pm check_ct_modify_config_perm: feature flags are compared one by one with
+ * the container's; a change of any but `nesting` is root@pam only, and any flag of a privileged
+ * container). The provider gets only `apiFeatureFlags` (nesting, and a clone's inherited flags
+ * unchanged); Phoenix sets the rest as root over SSH (`ct-<ctid>-lxc-options`), which the `root`
+ * check covers. One reason per container that would still be refused.
  */
 export function rootOnlyReasons(model: PhoenixModel): string[] {
   const out: string[] = [];
+  const byId = new Map(model.containers.map((c) => [c.ctid, c]));
   for (const c of model.containers) {
-    const flags = Object.keys(c.pctOptions);
-    const other = flags.filter((f) => f !== "nesting");
-    if (!c.unprivileged && flags.length) out.push(`container ${c.ctid}: feature flags (${flags.join(", ")}) of a privileged container`);
-    else if (other.length) out.push(`container ${c.ctid}: feature flags other than nesting (${other.join(", ")})`);
+    const parent = c.cloneFrom === undefined ? undefined : byId.get(c.cloneFrom);
+    const sent = apiFeatureFlags(c, parent);
+    // What the container has when the provider sets them: a new one none, a clone its parent's.
+    const before = parent ? featureFlags(parent.pctOptions, parent.ctid) : {};
+    if (!c.unprivileged) {
+      if (Object.keys(sent).length) out.push(`container ${c.ctid}: feature flags (${Object.keys(sent).join(", ")}) of a privileged container through the API`);
+      continue;
+    }
+    const changed = [...new Set([...Object.keys(before), ...Object.keys(sent)])].filter((f) => f !== "nesting" && before[f] !== sent[f]);
+    if (changed.length) out.push(`container ${c.ctid}: feature flags other than nesting (${changed.join(", ")}) through the API`);
   }
   return out;
 }
@@ -878,7 +889,8 @@ export async function run(argv: string[]): Promise<number> {
   } catch (err) {
     return usage((err as Error).message);
   }
-  const loaded = loadPhoenixConfig(settings.configDir, { defaultNode: settings.node, nodes: settings.nodes.map((n) => n.name) });
+  // The stack's allowances (phoenix:allowRawLxc, allowHostPaths) apply as in validate and plan.
+  const loaded = loadPhoenixConfig(settings.configDir, { defaultNode: settings.node, nodes: settings.nodes.map((n) => n.name), allow: settings.allow });
   if (!loaded.ok) {
     process.stderr.write(`phoenix doctor: invalid Phoenix configuration in ${settings.configDir}:\n${loaded.errors.join("\n")}\n`);
     return 1;
