@@ -60,6 +60,23 @@ describe("phoenix usage errors and help", () => {
     expect(lines[0]).toContain(`(see phoenix ${command} --help)`);
   });
 
+  it("phoenix --version prints the package's version; phoenix help <command> is <command> --help", async () => {
+    const { version } = JSON.parse((await import("node:fs")).readFileSync(new URL("../../package.json", import.meta.url), "utf8"));
+    for (const flag of ["--version", "-V", "version"]) {
+      const r = await phoenix(flag);
+      expect(r).toEqual({ code: 0, stdout: `phoenix ${version}\n`, stderr: "" });
+    }
+    for (const command of COMMANDS) {
+      const mod = loadDist<CommandModule>(`infra/cli/${command}`);
+      expect(await phoenix("help", command)).toEqual({ code: 0, stdout: mod.USAGE, stderr: "" });
+    }
+    const unknown = await phoenix("help", "deploy");
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/^phoenix: unknown command "deploy"/);
+    expect((await phoenix("help", "plan", "graph")).code).toBe(2);
+    expect((await phoenix("help")).stdout).toContain("phoenix help <command>");
+  });
+
   it("an unknown command is one line naming the commands, exit 2", async () => {
     const r = await phoenix("deploy");
     expect(r.code).toBe(2);
