@@ -349,6 +349,21 @@ export function evaluate(input: DoctorInput, facts: Record<string, Fact>, querie
   const out: CheckResult[] = [];
   const add = (status: CheckStatus, check: string, found: string, fix?: string) => out.push({ status, check, found, ...(fix ? { fix } : {}) });
 
+  // The node, first: every other check judges this host as the node the stack names.
+  const local = /(?:^|\/)nodes\/([A-Za-z0-9][A-Za-z0-9-]*)\/?$/.exec(facts.node_local?.code === 0 ? facts.node_local.out.trim() : "")?.[1];
+  const uname = facts.nodename?.code === 0 ? facts.nodename.out.trim().split(".")[0] : "";
+  const node = local ?? uname;
+  if (!node) add("warn", "node", "cannot tell which node this host is (no /etc/pve/local, no hostname)", "run doctor against the Proxmox VE node (phoenix:sshHost)");
+  else if (node !== settings.node) {
+    add(
+      "fail",
+      "node",
+      `this host is Proxmox node ${node}${local ? "" : " (its hostname; /etc/pve is not mounted)"}, but the stack names ${settings.node}: the checks of ${settings.node} (privileges on /nodes/${settings.node}, storages, templates, guests, space, ZFS, NVIDIA) would judge the wrong host and are skipped`,
+      `point phoenix:sshHost (or phoenix:nodes.${settings.node}.sshHost) at node ${settings.node}, or set phoenix:node ${node} if the guests belong on this node`,
+    );
+    return out;
+  } else add("ok", "node", `the host is Proxmox node ${node}, as the stack names it${local ? "" : " (its hostname; /etc/pve/local is missing)"}`);
+
   // Proxmox version.
   const pv = facts.pveversion;
   const m = /pve-manager\/(\d+)\.(\d+)(?:\.(\d+))?/.exec(pv?.out ?? "");

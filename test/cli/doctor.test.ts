@@ -176,6 +176,17 @@ describe("each check fails for what it exists for", () => {
     expect(r.ok).toBe(false);
   });
 
+  it("node: first, the host must be the node the stack names; otherwise its node-scoped checks are skipped", async () => {
+    const ready = await runOn();
+    expect(ready.checks.findIndex((c) => c.check === "node")).toBe(2); // after ssh and root
+    expect(lineOf(ready, "node")).toEqual({ status: "ok", check: "node", found: "the host is Proxmox node pve, as the stack names it" });
+    const other = await runOn(() => {}, { settings: { node: "pve2" } });
+    expect(other.ok).toBe(false);
+    expect(other.checks.map((c) => `${c.status} ${c.check}`)).toEqual(["ok ssh", "ok root", "fail node"]);
+    expect(lineOf(other, "node").found).toMatch(/^this host is Proxmox node pve, but the stack names pve2: the checks of pve2 .* are skipped$/);
+    expect(lineOf(other, "node").fix).toMatch(/^point phoenix:sshHost \(or phoenix:nodes\.pve2\.sshHost\) at node pve2, or set phoenix:node pve/);
+  });
+
   it("root: a login that is not root and does not use sudo", async () => {
     const r = await runOn(undefined, { settings: { sshUser: host.passwordUser!.user, sshSudo: "false" }, secrets: { password: host.passwordUser!.password } });
     expect(lineOf(r, "root")).toMatchObject({ status: "fail" });
