@@ -19,6 +19,8 @@ import { openSession, secretsFromConfig, type SshSecrets, type SshSession } from
 import { runHostScript } from "../../providers/base/host-script";
 import { cloudImage } from "../components/cloud-init";
 import { apiFeatureFlags, featureFlags } from "../config/lxc-features";
+import { COLOR_OPTION, colorModeError, paletteFor } from "./color";
+import type { Palette } from "./plan-diff";
 import { imageStorage, snippetsStorage } from "../deployment/index";
 import { readStackConfig } from "./plan";
 import { parseCommandArgs, STACK_OPTIONS, stackUsageError, usageError, configOverrides } from "./args";
@@ -825,9 +827,10 @@ export async function runDoctorOnNodes(input: DoctorInput): Promise<DoctorReport
 // ---------------------------------------------------------------------------------------------
 // Output
 
-/** The report as text: one line per check, `status  check: found  → fix`, then a summary line. */
-export function formatReport(r: DoctorReport): string {
-  const lines = r.checks.map((c) => `${c.status.padEnd(4)}  ${c.check}: ${c.found}${c.fix ? `  → ${c.fix}` : ""}`);
+/** The report as text: one line per check, `status  check: found  → fix`, then a summary line; the status coloured with `palette`. */
+export function formatReport(r: DoctorReport, palette?: Palette): string {
+  const color = (s: CheckStatus) => (palette ? (s === "ok" ? palette.add : s === "fail" ? palette.remove : palette.change) : (x: string) => x);
+  const lines = r.checks.map((c) => `${color(c.status)(c.status.padEnd(4))}  ${c.check}: ${c.found}${c.fix ? `  → ${c.fix}` : ""}`);
   const n = (s: CheckStatus) => r.checks.filter((c) => c.status === s).length;
   lines.push(`phoenix doctor ${r.stack} (${r.target}): ${n("ok")} ok, ${n("warn")} warn, ${n("fail")} fail`);
   return lines.join("\n") + "\n";
@@ -846,10 +849,11 @@ function apiAuth(option: string | undefined, config: Record<string, string>, env
 const TOKEN_ID = /^[^\s:/!]+@[A-Za-z][A-Za-z0-9._-]*![A-Za-z][A-Za-z0-9._-]*$/;
 
 export const USAGE = `usage: phoenix doctor [--stack NAME] [--config-dir DIR] [--config KEY=VALUE ...] [--api-token-id USER@REALM!NAME] [--json]
+                     [--color auto|always|never]
 
 Read-only preflight of the stack's Proxmox host (every node of a cluster stack, each over its own
-SSH endpoint; each check then names its node): SSH and its pinned host key, root or sudo, the
-Proxmox version, the API token's privileges, storages, templates, cloud images, guest ids, free
+SSH endpoint; each check then names its node): SSH and its pinned host key, root or sudo, that the
+host is the node the stack names, the Proxmox version, the API token's privileges, storages, templates, cloud images, guest ids, free
 space, ZFS pools and disks, the NVIDIA module, cgroup2. Changes nothing on the host.
 One line per check: \`ok|warn|fail  <check>: <found>  → <fix>\`. Exit 0 when nothing fails, 1 otherwise.
 The SSH key comes from PHOENIX_SSH_PRIVATE_KEY (or the agent).
@@ -863,6 +867,8 @@ options:
   --api-token-id USER@REALM!NAME  the API token whose privileges are checked (default: the part
                                 before \`=\` of PROXMOX_VE_API_TOKEN, else proxmoxve:username)
   --json                        print the report as JSON
+  --color WHEN                  colour the status: auto (on a terminal, unless NO_COLOR is set),
+                                always, never
   -h, --help                    show this help
 `;
 
@@ -871,6 +877,7 @@ export const OPTIONS = {
   config: { type: "string", multiple: true },
   "api-token-id": { type: "string" },
   json: { type: "boolean", default: false },
+  ...COLOR_OPTION,
 } as const;
 
 /** `phoenix doctor` (argv without the command name): prints the report; returns 0 when no check
@@ -883,6 +890,8 @@ export async function run(argv: string[]): Promise<number> {
   const stackName = values.stack ?? "dev";
   const bad = stackUsageError("doctor", stackName);
   if (bad !== undefined) return bad;
+  const badColor = colorModeError(values.color);
+  if (badColor) return usage(badColor);
   const tokenOpt = values["api-token-id"];
   if (tokenOpt !== undefined && !TOKEN_ID.test(tokenOpt)) return usage(`--api-token-id: expected USER@REALM!NAME, got ${JSON.stringify(tokenOpt)}`);
   // The stack's plain settings: keys held encrypted (secure:) are not known offline and are left
@@ -913,6 +922,6 @@ export async function run(argv: string[]): Promise<number> {
   // Secrets from the environment only: the stack file holds them encrypted.
   const secrets = secretsFromConfig({ get: () => undefined });
   const report = await runDoctorOnNodes({ settings, model: loaded.model, secrets, auth: apiAuth(tokenOpt, config, process.env) });
-  process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
+  process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report, paletteFor(values.color, process.stdout)));
   return report.ok ? 0 : 1;
 }

@@ -13,6 +13,7 @@ import { stackSettingsFrom } from "../settings";
 import { loadPhoenixConfig } from "../config/load";
 import { deploymentOf } from "../deployment/index";
 import { normalizeDiffArg, runPlanDiff } from "./plan-diff";
+import { COLOR_OPTION, colorModeError, paletteFor } from "./color";
 import { configOverrides, parseCommandArgs, STACK_OPTIONS, stackFilePath, stackUsageError, usageError } from "./args";
 
 export interface PlannedResource {
@@ -256,7 +257,7 @@ export function formatPlanText(plan: PlanResult, verbose = false): string {
 }
 
 export const USAGE = `usage: phoenix plan [--stack NAME] [--config-dir DIR] [--config KEY=VALUE ...] [--json] [--verbose]
-                   [--diff [REF]]
+                   [--diff [REF]] [--color auto|always|never]
 
 Runs the Pulumi program offline under the SDK's mock monitor and lists every resource it declares,
 with its parent and dependencies. Exit 1 when the program refuses the configuration.
@@ -277,6 +278,7 @@ options:
                      step; secrets as [secret]); with --diff, the diff as JSON
   --verbose          also list each resource's former names (Pulumi aliases)
   --diff [REF]       compare with the plan at git ref REF (see above)
+  --color WHEN       colour the diff: auto (on a terminal, unless NO_COLOR is set), always, never
   -h, --help         show this help
 `;
 
@@ -286,6 +288,7 @@ export const OPTIONS = {
   json: { type: "boolean", default: false },
   verbose: { type: "boolean", default: false },
   diff: { type: "string" },
+  ...COLOR_OPTION,
 } as const;
 
 export async function run(argv: string[]): Promise<number> {
@@ -298,7 +301,12 @@ export async function run(argv: string[]): Promise<number> {
   const overrides = configOverrides(values.config);
   if ("error" in overrides) return usageError("plan", overrides.error);
   const planOptions = { stack, configDir: values["config-dir"], config: overrides.config };
-  if (values.diff !== undefined) return runPlanDiff(values.diff, { ...planOptions, json: values.json, head: () => planStack(planOptions), log: (l) => process.stderr.write(`${l}\n`) });
+  const badColor = colorModeError(values.color);
+  if (badColor) return usageError("plan", badColor);
+  if (values.diff !== undefined) {
+    const palette = paletteFor(values.color, process.stdout);
+    return runPlanDiff(values.diff, { ...planOptions, json: values.json, palette, head: () => planStack(planOptions), log: (l) => process.stderr.write(`${l}\n`) });
+  }
   const plan = await planStack(planOptions);
   if (plan.errors.length) {
     for (const e of plan.errors) process.stderr.write(`${e}\n`);

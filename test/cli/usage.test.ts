@@ -2,7 +2,9 @@
 // exits 2 with exactly one line on stderr naming the command, and `--help` lists every option the
 // command accepts.
 import { describe, expect, it } from "vitest";
-import { loadDist } from "../load";
+import { readFileSync } from "node:fs";
+import * as path from "node:path";
+import { loadDist, repoRoot } from "../load";
 import { phoenixInProcess as phoenix } from "./in-process";
 
 const COMMANDS = ["validate", "graph", "plan", "import", "schemas", "doctor"] as const;
@@ -61,7 +63,7 @@ describe("phoenix usage errors and help", () => {
   });
 
   it("phoenix --version prints the package's version; phoenix help <command> is <command> --help", async () => {
-    const { version } = JSON.parse((await import("node:fs")).readFileSync(new URL("../../package.json", import.meta.url), "utf8"));
+    const { version } = JSON.parse(readFileSync(path.join(repoRoot, "package.json"), "utf8"));
     for (const flag of ["--version", "-V", "version"]) {
       const r = await phoenix(flag);
       expect(r).toEqual({ code: 0, stdout: `phoenix ${version}\n`, stderr: "" });
