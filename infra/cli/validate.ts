@@ -10,7 +10,7 @@ import { parseCommandArgs, stackFilePath, usageError } from "./args";
 import { STACK_NAME } from "../config/patterns";
 import { repoRoot } from "../../features/registry";
 
-export const USAGE = `usage: phoenix validate [--config-dir DIR] [--stack NAME] [--quiet] [--json]
+export const USAGE = `usage: phoenix validate [--config-dir DIR] [--stack NAME] [--quiet] [--strict] [--json]
 
 Checks phoenix_hypervisor_config.json, phoenix_lxc_configs.json and phoenix_vm_configs.json in DIR
 (default: the stack's phoenix:configDir with --stack, else stacks/dev), and for a cluster stack each
@@ -27,6 +27,7 @@ options:
   --stack NAME       the stack whose settings apply (stacks/Pulumi.NAME.yaml; default: the folder's
                      name when that file exists next to it)
   --quiet            do not print warnings or the summary line
+  --strict           a key Phoenix does not know is an error, not a warning
   --json             print the result as JSON on stdout: valid, errors and warnings (each with
                      file, path, message and the text line), the containers and VMs counted
   -h, --help         show this help
@@ -37,8 +38,12 @@ export const OPTIONS = {
   stack: { type: "string" },
   quiet: { type: "boolean" },
   json: { type: "boolean" },
+  strict: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
+
+/** A warning about a key Phoenix does not use (an error with --strict). */
+const UNKNOWN_KEY = /: unknown key\b/;
 
 /** One error or warning of `validate --json`: the line as the text output prints it, and its parts. */
 export interface Problem {
@@ -116,6 +121,14 @@ export async function run(argv: string[]): Promise<number> {
         `${fw.origin}: the host firewall drops input (default_input_policy ${fw.inputPolicy}), but without stack settings ` +
           `(${path.relative(process.cwd(), stackFile)}) the lock-out guard cannot know the SSH host and management network: run with --stack NAME`,
       );
+    }
+  }
+  // --strict: a key Phoenix does not know is an error (a misspelt key silently leaves a default).
+  if (parsed.values.strict) {
+    const unknown = result.warnings.filter((w) => UNKNOWN_KEY.test(w));
+    if (unknown.length) {
+      const warnings = result.warnings.filter((w) => !UNKNOWN_KEY.test(w));
+      result = { ok: false, errors: [...(result.ok ? [] : result.errors), ...unknown.map((w) => `${w} (--strict)`)], warnings };
     }
   }
   if (parsed.values.json) {

@@ -37,3 +37,33 @@ describe("phoenix validate --json", () => {
     expect(doc.errors).toContainEqual(expect.objectContaining({ file: "phoenix_vm_configs.json", path: expect.stringMatching(/^\$\.vms\[0\]\.vmid/) }));
   });
 });
+
+describe("unknown keys: a did-you-mean, and --strict", () => {
+  it("a misspelt key names the key it most likely meant; an unrelated one does not guess", async () => {
+    const dir = mutatedDir((f) => {
+      const c = f.lxc.lxc_configs["950"];
+      c.memmory_mb = c.memory_mb;
+      delete c.memory_mb;
+      c.favourite_colour = "blue";
+    });
+    const r = await phoenix("validate", "--config-dir", dir);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain('warning: phoenix_lxc_configs.json: $.lxc_configs["950"].memmory_mb: unknown key, ignored; did you mean memory_mb?\n');
+    expect(r.stderr).toContain('warning: phoenix_lxc_configs.json: $.lxc_configs["950"].favourite_colour: unknown key, ignored\n');
+  });
+
+  it("--strict makes every unknown key an error (exit 1), in text and JSON; other warnings stay warnings", async () => {
+    const loose = await phoenix("validate", "--json", "--config-dir", "test/fixtures/original");
+    const unknown = JSON.parse(loose.stdout).warnings.filter((w: { message: string }) => w.message.startsWith("unknown key"));
+    expect(unknown.length).toBeGreaterThan(0);
+    const strict = await phoenix("validate", "--strict", "--json", "--config-dir", "test/fixtures/original");
+    expect(strict.code).toBe(1);
+    const doc = JSON.parse(strict.stdout);
+    expect(doc.errors.map((e: { line: string }) => e.line)).toEqual(unknown.map((w: { line: string }) => `${w.line} (--strict)`));
+    expect(doc.warnings.length).toBe(JSON.parse(loose.stdout).warnings.length - unknown.length);
+    const text = await phoenix("validate", "--strict", "--config-dir", "test/fixtures/original");
+    expect(text.code).toBe(1);
+    expect(text.stderr).toMatch(new RegExp(`test/fixtures/original: ${unknown.length} error\\(s\\)\\n$`));
+    expect((await phoenix("validate", "--strict", "--config-dir", "stacks/dev")).code).toBe(0);
+  });
+});
