@@ -22,6 +22,10 @@ guests() {
 # Exact bytes (-p) where ZFS on Linux has it; other zpools print sizes like 95.5M.
 zpools() { zpool list -Hp -o name,size,free,health 2>/dev/null || zpool list -H -o name,size,free,health; }
 fact pveversion pveversion
+# Which node this host is: pmxcfs links /etc/pve/local to nodes/<its node name> (pve-cluster
+# pmxcfs.c, cfs_plug_link_new "local"); the hostname only where /etc/pve is not mounted.
+fact node_local readlink /etc/pve/local
+fact nodename uname -n
 fact cgroup stat -fc %T /sys/fs/cgroup
 fact storage_status pvesm status
 fact storage_cfg pvesh get /storage --output-format json

@@ -18,6 +18,9 @@ import { stackSettingsFrom, type StackSettings } from "../settings";
 import { openSession, secretsFromConfig, type SshSecrets, type SshSession } from "../../providers/ssh/index";
 import { runHostScript } from "../../providers/base/host-script";
 import { cloudImage } from "../components/cloud-init";
+import { apiFeatureFlags, featureFlags } from "../config/lxc-features";
+import { COLOR_OPTION, colorModeError, paletteFor } from "./color";
+import type { Palette } from "./plan-diff";
 import { imageStorage, snippetsStorage } from "../deployment/index";
 import { readStackConfig } from "./plan";
 import { parseCommandArgs, STACK_OPTIONS, stackUsageError, usageError, configOverrides } from "./args";
@@ -160,17 +163,27 @@ export function requiredPrivileges(model: PhoenixModel, node: string): Privilege
 }
 
 /**
- * What only root@pam may do, never an API token (pve-container LXC.pm check_ct_modify_config_perm:
- * "changing feature flags (except nesting) is only allowed for root@pam", and any feature flag of
- * a privileged container). One reason per container.
+ * What the proxmoxve provider would send through the API that Proxmox allows only to root@pam
+ * (pve-container LXC.pm check_ct_modify_config_perm: feature flags are compared one by one with
+ * the container's; a change of any but `nesting` is root@pam only, and any flag of a privileged
+ * container). The provider gets only `apiFeatureFlags` (nesting, and a clone's inherited flags
+ * unchanged); Phoenix sets the rest as root over SSH (`ct-<ctid>-lxc-options`), which the `root`
+ * check covers. One reason per container that would still be refused.
  */
 export function rootOnlyReasons(model: PhoenixModel): string[] {
   const out: string[] = [];
+  const byId = new Map(model.containers.map((c) => [c.ctid, c]));
   for (const c of model.containers) {
-    const flags = Object.keys(c.pctOptions);
-    const other = flags.filter((f) => f !== "nesting");
-    if (!c.unprivileged && flags.length) out.push(`container ${c.ctid}: feature flags (${flags.join(", ")}) of a privileged container`);
-    else if (other.length) out.push(`container ${c.ctid}: feature flags other than nesting (${other.join(", ")})`);
+    const parent = c.cloneFrom === undefined ? undefined : byId.get(c.cloneFrom);
+    const sent = apiFeatureFlags(c, parent);
+    // What the container has when the provider sets them: a new one none, a clone its parent's.
+    const before = parent ? featureFlags(parent.pctOptions, parent.ctid) : {};
+    if (!c.unprivileged) {
+      if (Object.keys(sent).length) out.push(`container ${c.ctid}: feature flags (${Object.keys(sent).join(", ")}) of a privileged container through the API`);
+      continue;
+    }
+    const changed = [...new Set([...Object.keys(before), ...Object.keys(sent)])].filter((f) => f !== "nesting" && before[f] !== sent[f]);
+    if (changed.length) out.push(`container ${c.ctid}: feature flags other than nesting (${changed.join(", ")}) through the API`);
   }
   return out;
 }
@@ -338,6 +351,21 @@ export function evaluate(input: DoctorInput, facts: Record<string, Fact>, querie
   const { model, settings, auth } = input;
   const out: CheckResult[] = [];
   const add = (status: CheckStatus, check: string, found: string, fix?: string) => out.push({ status, check, found, ...(fix ? { fix } : {}) });
+
+  // The node, first: every other check judges this host as the node the stack names.
+  const local = /(?:^|\/)nodes\/([A-Za-z0-9][A-Za-z0-9-]*)\/?$/.exec(facts.node_local?.code === 0 ? facts.node_local.out.trim() : "")?.[1];
+  const uname = facts.nodename?.code === 0 ? facts.nodename.out.trim().split(".")[0] : "";
+  const node = local ?? uname;
+  if (!node) add("warn", "node", "cannot tell which node this host is (no /etc/pve/local, no hostname)", "run doctor against the Proxmox VE node (phoenix:sshHost)");
+  else if (node !== settings.node) {
+    add(
+      "fail",
+      "node",
+      `this host is Proxmox node ${node}${local ? "" : " (its hostname; /etc/pve is not mounted)"}, but the stack names ${settings.node}: the checks of ${settings.node} (privileges on /nodes/${settings.node}, storages, templates, guests, space, ZFS, NVIDIA) would judge the wrong host and are skipped`,
+      `point phoenix:sshHost (or phoenix:nodes.${settings.node}.sshHost) at node ${settings.node}, or set phoenix:node ${node} if the guests belong on this node`,
+    );
+    return out;
+  } else add("ok", "node", `the host is Proxmox node ${node}, as the stack names it${local ? "" : " (its hostname; /etc/pve/local is missing)"}`);
 
   // Proxmox version.
   const pv = facts.pveversion;
@@ -801,9 +829,10 @@ export async function runDoctorOnNodes(input: DoctorInput): Promise<DoctorReport
 // ---------------------------------------------------------------------------------------------
 // Output
 
-/** The report as text: one line per check, `status  check: found  → fix`, then a summary line. */
-export function formatReport(r: DoctorReport): string {
-  const lines = r.checks.map((c) => `${c.status.padEnd(4)}  ${c.check}: ${c.found}${c.fix ? `  → ${c.fix}` : ""}`);
+/** The report as text: one line per check, `status  check: found  → fix`, then a summary line; the status coloured with `palette`. */
+export function formatReport(r: DoctorReport, palette?: Palette): string {
+  const color = (s: CheckStatus) => (palette ? (s === "ok" ? palette.add : s === "fail" ? palette.remove : palette.change) : (x: string) => x);
+  const lines = r.checks.map((c) => `${color(c.status)(c.status.padEnd(4))}  ${c.check}: ${c.found}${c.fix ? `  → ${c.fix}` : ""}`);
   const n = (s: CheckStatus) => r.checks.filter((c) => c.status === s).length;
   lines.push(`phoenix doctor ${r.stack} (${r.target}): ${n("ok")} ok, ${n("warn")} warn, ${n("fail")} fail`);
   return lines.join("\n") + "\n";
@@ -822,10 +851,11 @@ function apiAuth(option: string | undefined, config: Record<string, string>, env
 const TOKEN_ID = /^[^\s:/!]+@[A-Za-z][A-Za-z0-9._-]*![A-Za-z][A-Za-z0-9._-]*$/;
 
 export const USAGE = `usage: phoenix doctor [--stack NAME] [--config-dir DIR] [--config KEY=VALUE ...] [--api-token-id USER@REALM!NAME] [--json]
+                     [--color auto|always|never]
 
 Read-only preflight of the stack's Proxmox host (every node of a cluster stack, each over its own
-SSH endpoint; each check then names its node): SSH and its pinned host key, root or sudo, the
-Proxmox version, the API token's privileges, storages, templates, cloud images, guest ids, free
+SSH endpoint; each check then names its node): SSH and its pinned host key, root or sudo, that the
+host is the node the stack names, the Proxmox version, the API token's privileges, storages, templates, cloud images, guest ids, free
 space, ZFS pools and disks, the NVIDIA module, cgroup2. Changes nothing on the host.
 One line per check: \`ok|warn|fail  <check>: <found>  → <fix>\`. Exit 0 when nothing fails, 1 otherwise.
 The SSH key comes from PHOENIX_SSH_PRIVATE_KEY (or the agent).
@@ -839,6 +869,8 @@ options:
   --api-token-id USER@REALM!NAME  the API token whose privileges are checked (default: the part
                                 before \`=\` of PROXMOX_VE_API_TOKEN, else proxmoxve:username)
   --json                        print the report as JSON
+  --color WHEN                  colour the status: auto (on a terminal, unless NO_COLOR is set),
+                                always, never
   -h, --help                    show this help
 `;
 
@@ -847,6 +879,7 @@ export const OPTIONS = {
   config: { type: "string", multiple: true },
   "api-token-id": { type: "string" },
   json: { type: "boolean", default: false },
+  ...COLOR_OPTION,
 } as const;
 
 /** `phoenix doctor` (argv without the command name): prints the report; returns 0 when no check
@@ -859,6 +892,8 @@ export async function run(argv: string[]): Promise<number> {
   const stackName = values.stack ?? "dev";
   const bad = stackUsageError("doctor", stackName);
   if (bad !== undefined) return bad;
+  const badColor = colorModeError(values.color);
+  if (badColor) return usage(badColor);
   const tokenOpt = values["api-token-id"];
   if (tokenOpt !== undefined && !TOKEN_ID.test(tokenOpt)) return usage(`--api-token-id: expected USER@REALM!NAME, got ${JSON.stringify(tokenOpt)}`);
   // The stack's plain settings: keys held encrypted (secure:) are not known offline and are left
@@ -880,7 +915,8 @@ export async function run(argv: string[]): Promise<number> {
   } catch (err) {
     return usage((err as Error).message);
   }
-  const loaded = loadPhoenixConfig(settings.configDir, { defaultNode: settings.node, nodes: settings.nodes.map((n) => n.name) });
+  // The stack's allowances (phoenix:allowRawLxc, allowHostPaths) apply as in validate and plan.
+  const loaded = loadPhoenixConfig(settings.configDir, { defaultNode: settings.node, nodes: settings.nodes.map((n) => n.name), allow: settings.allow });
   if (!loaded.ok) {
     process.stderr.write(`phoenix doctor: invalid Phoenix configuration in ${settings.configDir}:\n${loaded.errors.join("\n")}\n`);
     return 1;
@@ -888,6 +924,6 @@ export async function run(argv: string[]): Promise<number> {
   // Secrets from the environment only: the stack file holds them encrypted.
   const secrets = secretsFromConfig({ get: () => undefined });
   const report = await runDoctorOnNodes({ settings, model: loaded.model, secrets, auth: apiAuth(tokenOpt, config, process.env) });
-  process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
+  process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report, paletteFor(values.color, process.stdout)));
   return report.ok ? 0 : 1;
 }

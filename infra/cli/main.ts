@@ -2,8 +2,10 @@
 // infra/cli/<name>.ts and exports `run(argv): Promise<number>` (the exit code). Modules are
 // required lazily: `phoenix validate` does not load the Pulumi SDK, and a subcommand whose module
 // is missing says so instead of failing the whole tool.
+import { readFileSync } from "fs";
 import { createRequire } from "module";
 import * as path from "path";
+import { repoRoot } from "../../features/registry";
 
 interface Command {
   summary: string;
@@ -25,8 +27,15 @@ ${Object.entries(COMMANDS)
   .map(([name, c]) => `  ${name.padEnd(9)} ${c.summary}`)
   .join("\n")}
 
-Run \`phoenix <command> --help\` for a command's options.
+Run \`phoenix help <command>\` (or \`phoenix <command> --help\`) for a command's options;
+\`phoenix --version\` prints the version.
 `;
+
+/** `phoenix <version>` from the project's package.json. */
+export function versionLine(): string {
+  const pkg = JSON.parse(readFileSync(path.join(repoRoot(), "package.json"), "utf8")) as { version?: string };
+  return `phoenix ${pkg.version ?? "unknown"}`;
+}
 
 interface CommandModule {
   run(argv: string[]): Promise<number>;
@@ -50,7 +59,17 @@ export function loadCommand(name: string): CommandModule | string {
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if (command === "--version" || command === "-V" || command === "version") {
+    process.stdout.write(`${versionLine()}\n`);
+    return 0;
+  }
+  // `phoenix help <command>` is `phoenix <command> --help`.
+  if (command === "help" && rest.length === 1 && !rest[0].startsWith("-")) return main([rest[0], "--help"]);
   if (command === undefined || command === "--help" || command === "-h" || command === "help") {
+    if (command === "help" && rest.length > 1) {
+      process.stderr.write(`phoenix help: expected one command name, got ${rest.length} (see phoenix --help)\n`);
+      return 2;
+    }
     (command === undefined ? process.stderr : process.stdout).write(USAGE);
     return command === undefined ? 2 : 0;
   }

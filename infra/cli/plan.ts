@@ -12,6 +12,8 @@ import { repoRoot } from "../../features/registry";
 import { stackSettingsFrom } from "../settings";
 import { loadPhoenixConfig } from "../config/load";
 import { deploymentOf } from "../deployment/index";
+import { normalizeDiffArg, runPlanDiff } from "./plan-diff";
+import { COLOR_OPTION, colorModeError, paletteFor } from "./color";
 import { configOverrides, parseCommandArgs, STACK_OPTIONS, stackFilePath, stackUsageError, usageError } from "./args";
 
 export interface PlannedResource {
@@ -237,24 +239,34 @@ function describe(err: unknown): string {
   return String(err);
 }
 
-/** The plan as text: one entry per resource (type, name, parent, node in a multi-node stack, dependencies). */
-export function formatPlanText(plan: PlanResult): string {
+/**
+ * The plan as text: one entry per resource (type, name, parent, node in a multi-node stack,
+ * dependencies); `verbose` adds the names each resource was known by before (Pulumi aliases).
+ */
+export function formatPlanText(plan: PlanResult, verbose = false): string {
   const nodes = new Set(plan.resources.map((r) => r.node).filter((n): n is string => Boolean(n)).sort());
   const lines = [`Plan for stack ${plan.stack}: ${plan.resources.length} resources${nodes.size > 1 ? ` on ${nodes.size} nodes (${[...nodes].join(", ")})` : ""}`];
   for (const r of plan.resources) {
     lines.push(`  ${r.type}  ${r.name}`);
     if (r.parent) lines.push(`      parent: ${r.parent}`);
     if (nodes.size > 1 && r.node) lines.push(`      node: ${r.node}`);
-    if (r.aliases.length) lines.push(`      aliases: ${r.aliases.join("; ")}`);
+    if (verbose && r.aliases.length) lines.push(`      aliases: ${r.aliases.join("; ")}`);
     if (r.dependsOn.length) lines.push(`      depends on: ${r.dependsOn.join(", ")}`);
   }
   return lines.join("\n");
 }
 
-export const USAGE = `usage: phoenix plan [--stack NAME] [--config-dir DIR] [--config KEY=VALUE ...] [--json]
+export const USAGE = `usage: phoenix plan [--stack NAME] [--config-dir DIR] [--config KEY=VALUE ...] [--json] [--verbose]
+                   [--diff [REF]] [--color auto|always|never]
 
 Runs the Pulumi program offline under the SDK's mock monitor and lists every resource it declares,
 with its parent and dependencies. Exit 1 when the program refuses the configuration.
+
+With --diff, plans the stack also as it is at the git ref REF (default: the merge base with the
+pull request's target branch in CI, else with origin/HEAD or main) and shows what the change does,
+per resource: create, update, replace (and which replace rule) or delete, each changed input
+old → new (secrets as [secret], multi-line scripts as a line diff). Exit 0 when nothing changes,
+3 when changes are pending, 1 when a side does not plan, 2 for a bad ref.
 
 options:
   --stack NAME       the stack whose settings apply (stacks/Pulumi.NAME.yaml; default dev)
@@ -263,14 +275,24 @@ options:
   --config KEY=VALUE override a stack setting, repeatable, e.g.
                      --config phoenix:firewallLockoutAcknowledged=true
   --json             print JSON with each resource's inputs (what goes to the API and to each host
-                     step; secrets as [secret])
+                     step; secrets as [secret]); with --diff, the diff as JSON
+  --verbose          also list each resource's former names (Pulumi aliases)
+  --diff [REF]       compare with the plan at git ref REF (see above)
+  --color WHEN       colour the diff: auto (on a terminal, unless NO_COLOR is set), always, never
   -h, --help         show this help
 `;
 
-export const OPTIONS = { ...STACK_OPTIONS, config: { type: "string", multiple: true }, json: { type: "boolean", default: false } } as const;
+export const OPTIONS = {
+  ...STACK_OPTIONS,
+  config: { type: "string", multiple: true },
+  json: { type: "boolean", default: false },
+  verbose: { type: "boolean", default: false },
+  diff: { type: "string" },
+  ...COLOR_OPTION,
+} as const;
 
 export async function run(argv: string[]): Promise<number> {
-  const parsed = parseCommandArgs("plan", argv, OPTIONS, USAGE);
+  const parsed = parseCommandArgs("plan", normalizeDiffArg(argv), OPTIONS, USAGE);
   if ("exit" in parsed) return parsed.exit;
   const { values } = parsed;
   const stack = values.stack ?? "dev";
@@ -278,7 +300,14 @@ export async function run(argv: string[]): Promise<number> {
   if (bad !== undefined) return bad;
   const overrides = configOverrides(values.config);
   if ("error" in overrides) return usageError("plan", overrides.error);
-  const plan = await planStack({ stack, configDir: values["config-dir"], config: overrides.config });
+  const planOptions = { stack, configDir: values["config-dir"], config: overrides.config };
+  const badColor = colorModeError(values.color);
+  if (badColor) return usageError("plan", badColor);
+  if (values.diff !== undefined) {
+    const palette = paletteFor(values.color, process.stdout);
+    return runPlanDiff(values.diff, { ...planOptions, json: values.json, palette, head: () => planStack(planOptions), log: (l) => process.stderr.write(`${l}\n`) });
+  }
+  const plan = await planStack(planOptions);
   if (plan.errors.length) {
     for (const e of plan.errors) process.stderr.write(`${e}\n`);
     return 1;
@@ -292,7 +321,7 @@ export async function run(argv: string[]): Promise<number> {
     // which would cut a piped stdout short).
     await new Promise<void>((resolve) => process.stdout.write(`${JSON.stringify(out, null, 2)}\n`, () => resolve()));
   } else {
-    process.stdout.write(`${formatPlanText(plan)}\n`);
+    process.stdout.write(`${formatPlanText(plan, values.verbose)}\n`);
   }
   return 0;
 }

@@ -10,7 +10,7 @@ import { parseCommandArgs, stackFilePath, usageError } from "./args";
 import { STACK_NAME } from "../config/patterns";
 import { repoRoot } from "../../features/registry";
 
-export const USAGE = `usage: phoenix validate [--config-dir DIR] [--stack NAME] [--quiet]
+export const USAGE = `usage: phoenix validate [--config-dir DIR] [--stack NAME] [--quiet] [--strict] [--json]
 
 Checks phoenix_hypervisor_config.json, phoenix_lxc_configs.json and phoenix_vm_configs.json in DIR
 (default: the stack's phoenix:configDir with --stack, else stacks/dev), and for a cluster stack each
@@ -27,6 +27,9 @@ options:
   --stack NAME       the stack whose settings apply (stacks/Pulumi.NAME.yaml; default: the folder's
                      name when that file exists next to it)
   --quiet            do not print warnings or the summary line
+  --strict           a key Phoenix does not know is an error, not a warning
+  --json             print the result as JSON on stdout: valid, errors and warnings (each with
+                     file, path, message and the text line), the containers and VMs counted
   -h, --help         show this help
 `;
 
@@ -34,8 +37,28 @@ export const OPTIONS = {
   "config-dir": { type: "string" },
   stack: { type: "string" },
   quiet: { type: "boolean" },
+  json: { type: "boolean" },
+  strict: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
+
+/** A warning about a key Phoenix does not use (an error with --strict). */
+const UNKNOWN_KEY = /: unknown key\b/;
+
+/** One error or warning of `validate --json`: the line as the text output prints it, and its parts. */
+export interface Problem {
+  file?: string;
+  /** The JSON path (`$.lxc_configs["950"].memory_mb`) or stack setting (`phoenix:sshPort`). */
+  path?: string;
+  message: string;
+  line: string;
+}
+
+/** Splits a `<file>: <path>: <message>` line (a line of another shape is all message). */
+export function problemOf(line: string): Problem {
+  const m = /^(.+?): (\$\S*|[a-z][A-Za-z0-9]*:[A-Za-z0-9_.[\]"-]+): ([\s\S]*)$/.exec(line);
+  return m ? { file: m[1], path: m[2], message: m[3], line } : { message: line, line };
+}
 
 /** The node names a stack file gives (primary first) even when other settings are wrong; {} without phoenix:nodes. */
 function nodesOf(values: Record<string, string>): { defaultNode?: string; nodes?: string[] } {
@@ -99,6 +122,26 @@ export async function run(argv: string[]): Promise<number> {
           `(${path.relative(process.cwd(), stackFile)}) the lock-out guard cannot know the SSH host and management network: run with --stack NAME`,
       );
     }
+  }
+  // --strict: a key Phoenix does not know is an error (a misspelt key silently leaves a default).
+  if (parsed.values.strict) {
+    const unknown = result.warnings.filter((w) => UNKNOWN_KEY.test(w));
+    if (unknown.length) {
+      const warnings = result.warnings.filter((w) => !UNKNOWN_KEY.test(w));
+      result = { ok: false, errors: [...(result.ok ? [] : result.errors), ...unknown.map((w) => `${w} (--strict)`)], warnings };
+    }
+  }
+  if (parsed.values.json) {
+    const errors = [...stackErrors, ...(result.ok ? [] : result.errors)];
+    const doc = {
+      dir,
+      valid: errors.length === 0,
+      errors: errors.map(problemOf),
+      warnings: result.warnings.map(problemOf),
+      ...(result.ok && errors.length === 0 ? { containers: result.model.containers.length, vms: result.model.vms.length } : {}),
+    };
+    await new Promise<void>((resolve) => process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`, () => resolve()));
+    return errors.length ? 1 : 0;
   }
   if (!parsed.values.quiet) for (const w of result.warnings) process.stderr.write(`warning: ${w}\n`);
   if (!result.ok || stackErrors.length) {

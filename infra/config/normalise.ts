@@ -39,6 +39,7 @@ import { LXC_FEATURES, VM_FEATURES } from "../../features/registry";
 import { cloudImage } from "../components/cloud-init";
 import type { z } from "zod";
 import { cudaDriverShortfall } from "./cuda";
+import { distance as levenshtein } from "fastest-levenshtein";
 
 /** Where each guest was written: for messages from the cross-file rules. */
 export interface GuestOrigins {
@@ -88,8 +89,21 @@ function warnUnknownKeys(
 ): void {
   for (const key of Object.keys(obj)) {
     if (known.has(key) || quiet.has(key) || isParam(key)) continue;
-    findings.unused(file, [...base, key], key, BASH_KEY_NOTES[key]);
+    const near = didYouMean(key, known);
+    findings.unused(file, [...base, key], key, [near && `did you mean ${near}?`, BASH_KEY_NOTES[key]].filter(Boolean).join("; ") || undefined);
   }
+}
+
+/**
+ * The known key a misspelt one most likely meant (`memmory_mb` → `memory_mb`): the closest by edit
+ * distance, at most 2 edits and less than a third of its length; none when two are equally close.
+ */
+export function didYouMean(key: string, known: Iterable<string>): string | undefined {
+  const lower = key.toLowerCase();
+  const scored = [...known].map((k) => ({ k, d: levenshtein(lower, k.toLowerCase()) })).sort((a, b) => a.d - b.d);
+  const best = scored[0];
+  if (!best || best.d > 2 || best.d * 3 >= key.length || scored[1]?.d === best.d) return undefined;
+  return best.k;
 }
 
 /** `recordsize=16K,compression=lz4` → map (the schema has checked the syntax). */

@@ -7,6 +7,7 @@ import { repoRoot } from "../../features/registry";
 import { parse as parseYaml } from "yaml";
 import { HOSTNAME, IPV4, NODE_NAME, USERNAME } from "./patterns";
 import type { RawLxcAllowances } from "./lxc-raw";
+import { parseStepTimeouts } from "./step-timeouts";
 
 const BOOLEAN = /^(?:true|false)$/;
 const PORT = (v: string) => /^[0-9]{1,5}$/.test(v) && Number(v) >= 1 && Number(v) <= 65535;
@@ -32,6 +33,7 @@ export const STACK_SETTINGS: Record<string, { ok: (v: string) => boolean; what: 
   allowRawLxc: { ok: (v) => BOOLEAN.test(v), what: "true or false" },
   allowHostPaths: { ok: (v) => BOOLEAN.test(v), what: "true or false" },
   firewallLockoutAcknowledged: { ok: (v) => BOOLEAN.test(v), what: "true or false" },
+  stepTimeouts: { ok: (v) => "timeouts" in parseStepTimeouts(v), what: 'a map of step kind → whole minutes 1-1440 (e.g. {"lxc-step": 120}; kinds: infra/config/step-timeouts.ts)' },
 };
 
 /** Problems with `phoenix:` settings given as strings (key without namespace → value); unknown keys are not judged.

@@ -23,6 +23,52 @@ export interface HostScriptRun {
   timeoutMs?: number;
   /** What is being done, for errors: "apply zfs-pool tank". */
   purpose: string;
+  /**
+   * Name of the step's log on the host (STEP_LOG_NAME): the script's whole stderr goes to
+   * `/var/log/phoenix/<logName>.log` as it runs, secret parameters redacted, the last
+   * STEP_LOG_KEEP runs kept; errors name the file.
+   */
+  logName?: string;
+  /** Called with each stderr line (redacted) while the script runs: progress for the operator. */
+  onProgress?: (line: string) => void;
+}
+
+/** Folder of the steps' logs on the host. */
+export const STEP_LOG_DIR = "/var/log/phoenix";
+/** Runs of one step whose logs are kept: `<name>.log` (the last), `<name>.log.1` … `.log.<KEEP-1>`. */
+export const STEP_LOG_KEEP = 5;
+/** A step log's name: the file is `<name>.log` in STEP_LOG_DIR. */
+export const STEP_LOG_NAME = /^[a-z0-9][a-z0-9._-]{0,119}$/;
+
+/** The host path of a step's log. */
+export function stepLogPath(name: string): string {
+  return `${STEP_LOG_DIR}/${name}.log`;
+}
+
+/**
+ * The filter between the script's stderr and both the log and the caller (bash, run as
+ * `bash -c FILTER phoenix-log <log file> <NAMES>`): each line with the values of the environment
+ * variables PHOENIX_<NAMES> (the secret parameters; each line of a value of 4 characters or more)
+ * replaced by *** (as the transport redacts), appended to the log and copied to stderr. `read` takes one line at a time
+ * from the pipe, so the log and the progress lines follow the script as it runs (awk would wait
+ * for a full input buffer).
+ */
+const LOG_FILTER = [
+  "exec 5>>\"$1\"",
+  "secrets=()",
+  'for n in $2; do while IFS= read -r part; do if [ "${#part}" -ge 4 ]; then secrets+=("$part"); fi; done <<<"$(printenv "PHOENIX_$n")"; done',
+  'while IFS= read -r line || [ -n "$line" ]; do',
+  '  for s in "${secrets[@]}"; do line=${line//"$s"/***}; done',
+  "  printf '%s\\n' \"$line\" >&5",
+  "  printf '%s\\n' \"$line\" >&2",
+  "done",
+].join("\n");
+
+/** What the wrapper needs to keep a step's log: its name, the secret parameters' names, the header line. */
+export interface StepLog {
+  name: string;
+  secretNames: string[];
+  header: string;
 }
 
 export interface HostScriptResult {
@@ -72,8 +118,11 @@ export function hostScriptInputs(run: Pick<HostScriptRun, "action" | "params" | 
   return { env: lines.join("\n") + "\n", prelude: prelude.length ? prelude.join("\n") + "\n" : "" };
 }
 
-/** The fixed wrapper (no interpolation but the validated lock name and its wait). */
-export function hostScriptWrapper(lock: string | undefined, lockWaitS: number): string {
+/**
+ * The fixed wrapper (no interpolation but the validated lock name and its wait, and with a step
+ * log its validated name, the secret parameters' validated names and the quoted header line).
+ */
+export function hostScriptWrapper(lock: string | undefined, lockWaitS: number, log?: StepLog): string {
   const lines = [
     "set -eu",
     "umask 077",
@@ -110,12 +159,36 @@ export function hostScriptWrapper(lock: string | undefined, lockWaitS: number): 
       "mkdir -p /run/lock",
       `exec 9>>${shellQuote(file)}`,
       `flock -w ${lockWaitS} 9 || { echo "phoenix: host lock ${file} is busy (waited ${lockWaitS}s)" >&2; exit ${HOST_SCRIPT_EXIT.lockBusy}; }`,
-      // The script does not inherit the lock descriptor: daemons it starts must not hold the lock.
-      'bash -euo pipefail "$d/script.sh" </dev/null 9>&- 8>&-',
     );
-  } else {
-    lines.push('bash -euo pipefail "$d/script.sh" </dev/null 8>&-');
   }
+  // The script does not inherit the lock descriptors: daemons it starts must not hold the locks.
+  const closeLocks = lock ? "9>&- 8>&-" : "8>&-";
+  if (!log) {
+    lines.push(`bash -euo pipefail "$d/script.sh" </dev/null ${closeLocks}`);
+    return lines.join("\n");
+  }
+  if (!STEP_LOG_NAME.test(log.name)) throw new Error(`invalid step log name ${JSON.stringify(log.name)}`);
+  for (const n of log.secretNames) if (!PARAM_NAME.test(n)) throw new Error(`invalid secret parameter name ${JSON.stringify(n)}`);
+  const names = log.secretNames.map((n) => n.toUpperCase()).join(" ");
+  lines.push(
+    `log=${shellQuote(stepLogPath(log.name))}`,
+    // Rotation: the last run's log becomes .1, …; the oldest goes. A host where the log cannot be
+    // written (read-only /var/log) still runs the step, without a log.
+    "{",
+    `  mkdir -p ${STEP_LOG_DIR} &&`,
+    `  for i in ${Array.from({ length: STEP_LOG_KEEP - 2 }, (_, i) => STEP_LOG_KEEP - 2 - i).join(" ")}; do if [ -e "$log.$i" ]; then mv -f "$log.$i" "$log.$((i + 1))"; fi; done &&`,
+    '  if [ -e "$log" ]; then mv -f "$log" "$log.1"; fi &&',
+    `  printf '%s %s\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" ${shellQuote(log.header)} >"$log"`,
+    '} 2>/dev/null || log=/dev/null',
+    "set +e",
+    // stdout (the PHOENIX_RESULT protocol) goes straight out on fd 4; stderr through the redacting
+    // filter. The wrapper is POSIX sh (no pipefail): the script's exit code comes back in a file.
+    `( { bash -euo pipefail "$d/script.sh" </dev/null 2>&1 1>&4 4>&-; echo "$?" >"$d/.code"; } | bash --norc --noprofile -c ${shellQuote(LOG_FILTER)} phoenix-log "$log" ${shellQuote(names)} ) 4>&1 ${closeLocks}`,
+    'code=$(cat "$d/.code" 2>/dev/null || echo 1)',
+    "set -e",
+    `if [ "$log" != /dev/null ]; then printf '%s exit %s\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$code" >>"$log" || true; fi`,
+    'exit "$code"',
+  );
   return lines.join("\n");
 }
 
@@ -141,23 +214,27 @@ export async function runHostScript(session: SshSession, run: HostScriptRun): Pr
   const timeoutMs = run.timeoutMs ?? 10 * 60_000;
   const lockWaitS = Math.max(1, Math.ceil(timeoutMs / 2000));
   const stdin = Buffer.concat([Buffer.from(Buffer.from(env, "utf8").toString("base64") + "\n"), Buffer.from(prelude + run.script, "utf8")]);
-  const r = await session.check(hostScriptWrapper(run.lock, lockWaitS), { stdin, timeoutMs, purpose: run.purpose, redact: secrets }).catch((err: unknown) => {
-    // The script refused a parameter (exit 2): say that validation let it through.
-    if (isSshError(err) && err.code === HOST_SCRIPT_EXIT.invalid) {
-      throw sshError(`${err.message} [the host script refused a parameter Phoenix's validation accepted: a Phoenix bug]`, err.purpose, err.code, err.stderrTail, err.transient);
-    }
-    throw err;
-  });
+  if (run.logName !== undefined && !STEP_LOG_NAME.test(run.logName)) throw new Error(`invalid step log name ${JSON.stringify(run.logName)}`);
+  const log: StepLog | undefined = run.logName === undefined ? undefined : { name: run.logName, secretNames: Object.keys(run.secretParams ?? {}), header: run.purpose };
+  const logNote = log ? `; full log on the host: ${stepLogPath(log.name)}` : "";
+  const r = await session
+    .check(hostScriptWrapper(run.lock, lockWaitS, log), { stdin, timeoutMs, purpose: run.purpose, redact: secrets, onStderrLine: run.onProgress })
+    .catch((err: unknown) => {
+      if (!isSshError(err)) throw err;
+      // The script refused a parameter (exit 2): say that validation let it through.
+      const bug = err.code === HOST_SCRIPT_EXIT.invalid ? " [the host script refused a parameter Phoenix's validation accepted: a Phoenix bug]" : "";
+      throw sshError(`${err.message}${bug}${logNote}`, err.purpose, err.code, err.stderrTail, err.transient);
+    });
   const stdout = redact(r.stdout, secrets);
   const stderr = redact(r.stderr, secrets);
   let result: Record<string, unknown> | undefined;
   try {
     result = parseResult(r.stdout);
   } catch (err) {
-    throw sshError(`${run.purpose}: invalid ${RESULT_MARKER.trim()} line: ${redact((err as Error).message, secrets)}`, run.purpose, 0, stderr.slice(-2000));
+    throw sshError(`${run.purpose}: invalid ${RESULT_MARKER.trim()} line: ${redact((err as Error).message, secrets)}${logNote}`, run.purpose, 0, stderr.slice(-2000));
   }
   if (!result) {
-    throw sshError(`${run.purpose}: the script exited 0 but printed no ${RESULT_MARKER.trim()} line${stderr.trim() ? `; stderr: ${stderr.trim().slice(-2000)}` : ""}`, run.purpose, 0, stderr.slice(-2000));
+    throw sshError(`${run.purpose}: the script exited 0 but printed no ${RESULT_MARKER.trim()} line${stderr.trim() ? `; stderr: ${stderr.trim().slice(-2000)}` : ""}${logNote}`, run.purpose, 0, stderr.slice(-2000));
   }
   return { result, stdout, stderr };
 }

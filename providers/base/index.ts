@@ -20,6 +20,9 @@ import { SSH_HOST, USERNAME } from "../../infra/config/patterns";
 import { sha256 } from "../../infra/hash";
 import type { HostScriptInputs, HostScriptOutputs } from "./types";
 import { runHostScript, type HostScriptAction } from "./host-script";
+import { progressRelay } from "./progress";
+import { parseStepTimeouts } from "../../infra/config/step-timeouts";
+import { isSshError, sshError } from "../ssh/index";
 
 export * from "./types";
 export * from "./host-script";
@@ -157,6 +160,21 @@ export function diffInputs(olds: DiffedInputs, news: DiffedInputs, keys: string[
 
 const COMPARED = ["params", "secretParams", "scriptHash", "connection", "allowDestroy"];
 
+/** A step's timeout when neither its kind nor the stack sets one. */
+const DEFAULT_STEP_TIMEOUT_MS = 10 * 60_000;
+
+/**
+ * How a step is named in progress lines (`lxc-step 950 feature-vllm @pve1`) and its log on the
+ * host (`lxc-step-950-feature-vllm`): the kind and the parameters that identify its object.
+ */
+export function stepIdentity(k: Pick<SerializableKind, "kind" | "replaceOn">, props: Pick<HostScriptInputs, "params" | "connection">): { tag: string; logName: string } {
+  const ids = k.replaceOn.map((p) => String(props.params?.[p] ?? "")).filter(Boolean);
+  const tag = [k.kind, ...ids].join(" ") + (props.connection?.host ? ` @${props.connection.host}` : "");
+  let logName = [k.kind, ...ids].join("-").toLowerCase().replace(/[^a-z0-9._-]+/g, "_").replace(/^[^a-z0-9]+/, "");
+  if (logName.length > 120) logName = `${logName.slice(0, 100)}-${sha256(logName).slice(0, 16)}`;
+  return { tag, logName };
+}
+
 /**
  * The dynamic provider of one HostScriptKind: the implementation. Resources do not serialize it
  * (it pulls in the SSH transport, ~40 KB); their loader (`loaderProvider`) builds it at run time
@@ -165,22 +183,42 @@ const COMPARED = ["params", "secretParams", "scriptHash", "connection", "allowDe
 export function hostScriptProvider(kind: HostScriptKind | SerializableKind): pulumi.dynamic.ResourceProvider {
   const k: SerializableKind = "params" in kind ? serializableKind(kind) : kind;
   const secrets = providerSecrets();
+  // `phoenix:stepTimeouts` (minutes per kind), read at configure: the stack's setting, else the kind's default.
+  const settings: { timeoutMs?: number } = {};
 
-  const runAction = (action: HostScriptAction, props: HostScriptInputs, what: string) =>
-    withSession(props.connection, secrets.get(props.connection), (session) =>
-      runHostScript(session, {
-        script: props.script,
-        action,
-        params: props.params ?? {},
-        secretParams: props.secretParams,
-        allowDestroy: !!props.allowDestroy,
-        lock: k.lock,
-        timeoutMs: k.timeoutMs,
-        purpose: `${what} ${k.kind} (${Object.entries(props.params ?? {})
-          .map(([n, v]) => `${n}=${JSON.stringify(v).slice(0, 80)}`)
-          .join(" ")})`,
-      }),
-    );
+  const runAction = async (action: HostScriptAction, props: HostScriptInputs, what: string) => {
+    const timeoutMs = settings.timeoutMs ?? k.timeoutMs ?? DEFAULT_STEP_TIMEOUT_MS;
+    const { tag, logName } = stepIdentity(k, props);
+    // Reads are quick and many (refresh): only changes show progress.
+    const relay = action === "read" ? undefined : progressRelay(`phoenix ${tag}`, (l) => process.stderr.write(`${l}\n`));
+    const ticker = relay ? setInterval(() => relay.tick(), 1_000) : undefined;
+    ticker?.unref();
+    try {
+      return await withSession(props.connection, secrets.get(props.connection), (session) =>
+        runHostScript(session, {
+          script: props.script,
+          action,
+          params: props.params ?? {},
+          secretParams: props.secretParams,
+          allowDestroy: !!props.allowDestroy,
+          lock: k.lock,
+          timeoutMs,
+          purpose: `${what} ${k.kind} (${Object.entries(props.params ?? {})
+            .map(([n, v]) => `${n}=${JSON.stringify(v).slice(0, 80)}`)
+            .join(" ")})`,
+          ...(action === "read" ? {} : { logName, onProgress: (l: string) => relay?.line(l) }),
+        }),
+      );
+    } catch (err) {
+      if (isSshError(err) && /timed out after/.test(err.message) && settings.timeoutMs === undefined) {
+        throw sshError(`${err.message} (the default for ${k.kind}; a stack may allow more: phoenix:stepTimeouts {"${k.kind}": <minutes>})`, err.purpose, err.code, err.stderrTail, err.transient);
+      }
+      throw err;
+    } finally {
+      if (ticker) clearInterval(ticker);
+      relay?.end();
+    }
+  };
 
   const outputs = (inputs: HostScriptInputs, observed: Record<string, unknown>): HostScriptOutputs => ({
     connection: inputs.connection,
@@ -199,7 +237,12 @@ export function hostScriptProvider(kind: HostScriptKind | SerializableKind): pul
   };
 
   return {
-    configure: secrets.configure,
+    configure: async (req) => {
+      await secrets.configure(req);
+      const parsed = parseStepTimeouts(req.config.get("phoenix:stepTimeouts"));
+      if ("problem" in parsed) throw new Error(`phoenix:stepTimeouts: ${parsed.problem}`);
+      settings.timeoutMs = parsed.timeouts[k.kind];
+    },
 
     async check(_olds: unknown, news: Record<string, unknown>): Promise<pulumi.dynamic.CheckResult> {
       const failures = checkConnection(news.connection);

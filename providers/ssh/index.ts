@@ -438,13 +438,23 @@ export async function openSession(target: SshTarget, secrets: SshSecrets): Promi
           bastion?.end();
         }, secs * 1000 + (KILL_GRACE_S + 1) * 1000);
         stream.on("data", (d: Buffer) => out.push(d));
-        stream.stderr.on("data", (d: Buffer) => errb.push(d));
+        // Whole lines, so a secret is never split across two calls before it is redacted.
+        let partial = "";
+        stream.stderr.on("data", (d: Buffer) => {
+          errb.push(d);
+          if (!options.onStderrLine) return;
+          const lines = (partial + d.toString("utf8")).split("\n");
+          partial = lines.pop() ?? "";
+          for (const l of lines) options.onStderrLine(clean(l.replace(/\r$/, "")));
+        });
         stream.on("exit", (c: number | null, sig?: string) => {
           if (typeof c === "number") code = c;
           if (sig) signal = sig;
         });
         stream.on("close", () => {
           clearTimeout(guard);
+          if (partial && options.onStderrLine) options.onStderrLine(clean(partial));
+          partial = "";
           if (settled) return;
           settled = true;
           const stdout = Buffer.concat(out).toString("utf8");

@@ -48,6 +48,8 @@ export interface RunOptions {
   purpose?: string;
   /** Extra secret values (e.g. secret script parameters) to redact from errors of this command. */
   redact?: string[];
+  /** Called with each whole line of stderr as it arrives (redacted), while the command runs. */
+  onStderrLine?: (line: string) => void;
 }
 
 export interface RunResult {

@@ -176,6 +176,17 @@ describe("each check fails for what it exists for", () => {
     expect(r.ok).toBe(false);
   });
 
+  it("node: first, the host must be the node the stack names; otherwise its node-scoped checks are skipped", async () => {
+    const ready = await runOn();
+    expect(ready.checks.findIndex((c) => c.check === "node")).toBe(2); // after ssh and root
+    expect(lineOf(ready, "node")).toEqual({ status: "ok", check: "node", found: "the host is Proxmox node pve, as the stack names it" });
+    const other = await runOn(() => {}, { settings: { node: "pve2" } });
+    expect(other.ok).toBe(false);
+    expect(other.checks.map((c) => `${c.status} ${c.check}`)).toEqual(["ok ssh", "ok root", "fail node"]);
+    expect(lineOf(other, "node").found).toMatch(/^this host is Proxmox node pve, but the stack names pve2: the checks of pve2 .* are skipped$/);
+    expect(lineOf(other, "node").fix).toMatch(/^point phoenix:sshHost \(or phoenix:nodes\.pve2\.sshHost\) at node pve2, or set phoenix:node pve/);
+  });
+
   it("root: a login that is not root and does not use sudo", async () => {
     const r = await runOn(undefined, { settings: { sshUser: host.passwordUser!.user, sshSudo: "false" }, secrets: { password: host.passwordUser!.password } });
     expect(lineOf(r, "root")).toMatchObject({ status: "fail" });
@@ -296,15 +307,11 @@ describe("each check fails for what it exists for", () => {
     ]);
   });
 
-  it("api root@pam: feature flags other than nesting need root@pam, never a token", async () => {
+  it("api root@pam: feature flags Phoenix sets as root over SSH are no failure of the token", async () => {
+    // keyctl goes through `pct set --features` over SSH (ct-952-lxc-options), never the API.
     const r = await runOn((f) => (f.lxc.lxc_configs["952"].pct_options = ["nesting=1", "keyctl=1"]));
-    const line = lineOf(r, "api root@pam");
-    expect(line.status).toBe("fail");
-    expect(line.found).toContain("container 952: feature flags other than nesting (keyctl)");
-    // root@pam (password login) may: the line goes away.
-    const asRoot = await runOn((f) => (f.lxc.lxc_configs["952"].pct_options = ["nesting=1", "keyctl=1"]), { auth: { kind: "user", id: "root@pam" } });
-    expect(asRoot.checks.some((c) => c.check === "api root@pam")).toBe(false);
-    expect(lineOf(asRoot, "api privileges").status).toBe("ok");
+    expect(r.checks.some((c) => c.check === "api root@pam")).toBe(false);
+    expect(lineOf(r, "api privileges").status).toBe("ok");
   });
 
   it("storage: one the files name does not exist; one lacks a content type; one is disabled", async () => {
@@ -435,7 +442,16 @@ it("a privileged container needs Sys.Modify on /, and any feature flag of it nee
   const loaded = loadPhoenixConfig(dir, { defaultNode: "pve" });
   if (!loaded.ok) throw new Error(loaded.errors.join("\n"));
   expect(doctor.requiredPrivileges(loaded.model, "pve").find((n) => n.path === "/")).toEqual({ path: "/", privs: ["Sys.Modify"], why: "privileged container 950" });
-  expect(doctor.rootOnlyReasons(loaded.model)).toEqual(["container 950: feature flags (nesting) of a privileged container"]);
+  // Its flags go over SSH as root (the provider gets none): nothing through the API needs root@pam.
+  expect(doctor.rootOnlyReasons(loaded.model)).toEqual([]);
+});
+
+it.each(["dev", "prod", "cluster"])("the shipped %s stack asks nothing of the API that only root@pam may do, though its containers set keyctl/fuse/mknod", (stack) => {
+  const dir = path.join(repoRoot, "stacks", stack);
+  const loaded = loadPhoenixConfig(dir, { defaultNode: stack === "cluster" ? "pve1" : "pve", nodes: stack === "cluster" ? ["pve1", "pve2", "pve3"] : undefined });
+  if (!loaded.ok) throw new Error(loaded.errors.join("\n"));
+  expect(loaded.model.containers.some((c) => Object.keys(c.pctOptions).some((f) => f !== "nesting"))).toBe(true);
+  expect(doctor.rootOnlyReasons(loaded.model)).toEqual([]);
 });
 
 it("a host firewall needs Sys.Modify on / (pve-firewall's cluster options and rules), from the plan", () => {
@@ -518,6 +534,17 @@ describe("phoenix doctor, the command", () => {
     const h = cli(["--help"]);
     expect(h.status).toBe(0);
     expect(h.stdout).toContain("usage: phoenix doctor");
+  });
+
+  it("honours the stack's allowances as validate and plan do (phoenix:allowRawLxc)", () => {
+    const dir = mutatedDir((f) => (f.lxc.lxc_configs["900"].lxc_options = ["lxc.hook.pre-start=/usr/local/bin/prepare-900"]));
+    const refused = cli(["--stack", "dev", "--config-dir", dir]);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toMatch(/^phoenix doctor: invalid Phoenix configuration in .*runs a program on the host/s);
+    // Allowed: doctor goes on to the host (the dev stack's placeholder key fails its ssh check).
+    const allowed = cli(["--stack", "dev", "--config-dir", dir, "--config", "phoenix:allowRawLxc=true"]);
+    expect(allowed.stderr).toBe("");
+    expect(allowed.stdout).toMatch(/^fail {2}ssh: /);
   });
 
   it("the dev stack's placeholder host key fails the ssh check: exit 1, no stack trace", () => {

@@ -2,7 +2,9 @@
 // exits 2 with exactly one line on stderr naming the command, and `--help` lists every option the
 // command accepts.
 import { describe, expect, it } from "vitest";
-import { loadDist } from "../load";
+import { readFileSync } from "node:fs";
+import * as path from "node:path";
+import { loadDist, repoRoot } from "../load";
 import { phoenixInProcess as phoenix } from "./in-process";
 
 const COMMANDS = ["validate", "graph", "plan", "import", "schemas", "doctor"] as const;
@@ -58,6 +60,23 @@ describe("phoenix usage errors and help", () => {
     expect(lines[0]).toMatch(new RegExp(`^phoenix ${command}: `));
     expect(lines[0]).toMatch(message);
     expect(lines[0]).toContain(`(see phoenix ${command} --help)`);
+  });
+
+  it("phoenix --version prints the package's version; phoenix help <command> is <command> --help", async () => {
+    const { version } = JSON.parse(readFileSync(path.join(repoRoot, "package.json"), "utf8"));
+    for (const flag of ["--version", "-V", "version"]) {
+      const r = await phoenix(flag);
+      expect(r).toEqual({ code: 0, stdout: `phoenix ${version}\n`, stderr: "" });
+    }
+    for (const command of COMMANDS) {
+      const mod = loadDist<CommandModule>(`infra/cli/${command}`);
+      expect(await phoenix("help", command)).toEqual({ code: 0, stdout: mod.USAGE, stderr: "" });
+    }
+    const unknown = await phoenix("help", "deploy");
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/^phoenix: unknown command "deploy"/);
+    expect((await phoenix("help", "plan", "graph")).code).toBe(2);
+    expect((await phoenix("help")).stdout).toContain("phoenix help <command>");
   });
 
   it("an unknown command is one line naming the commands, exit 2", async () => {

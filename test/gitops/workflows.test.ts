@@ -244,6 +244,42 @@ describe("the glue scripts, run as the runner runs them", () => {
     expect(md + r.stdout + r.stderr).not.toContain("very-secret");
   });
 
+  it("pull-request.yml: plan-diff plans every changed stack offline, without secrets, and comments its Markdown", () => {
+    const job = workflows["pull-request.yml"].jobs["plan-diff"];
+    expect(job.needs).toEqual(["changes"]);
+    expect(job.strategy.matrix.stack).toBe("${{ fromJSON(needs.changes.outputs.stacks) }}");
+    expect(job.environment).toBeUndefined();
+    expect(job.steps[0].with["fetch-depth"]).toBe(0);
+    expect(JSON.stringify(job.steps.filter((s: Json) => !s.uses?.startsWith("actions/github-script@")))).not.toContain("secrets.");
+    expect(stepRun("pull-request.yml", "plan-diff", (s) => s.name === "phoenix plan --diff")).toBe('.github/scripts/plan-diff.sh "${STACK}"');
+    const comment = job.steps.find((s: Json) => s.uses?.startsWith("actions/github-script@"));
+    expect(comment.with.script).toContain("readFileSync(file");
+    expect(comment.with.script).toContain("<!-- phoenix-plan-diff:${process.env.STACK} -->");
+  });
+
+  it.each([
+    [0, "no changes", 0],
+    [3, "changes pending", 0],
+    [1, "failed (exit 1)", 1],
+  ])("plan-diff.sh: phoenix exit %i is %s in plan-diff.md and the summary (script exit %i)", (phoenixExit, verdict, exit) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "phoenix-gh-"));
+    const bin = path.join(dir, "bin");
+    fs.mkdirSync(bin);
+    // A stand-in npx: records its arguments, prints a diff line, a warning and exits as told.
+    fs.writeFileSync(path.join(bin, "npx"), `#!/bin/sh\necho "$*" > "${dir}/args"\necho "~  update  ct-901  ContainerLegacy"\necho "warning: a warning" >&2\nexit ${phoenixExit}\n`, { mode: 0o755 });
+    const summary = path.join(dir, "summary");
+    const r = spawnSync(path.join(repoRoot, ".github", "scripts", "plan-diff.sh"), ["dev"], {
+      cwd: repoRoot,
+      encoding: "utf8",
+      env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, GITHUB_STEP_SUMMARY: summary, RUNNER_TEMP: dir },
+    });
+    expect(r.status).toBe(exit);
+    expect(fs.readFileSync(path.join(dir, "args"), "utf8")).toBe("phoenix plan --stack dev --diff\n");
+    const md = fs.readFileSync(path.join(dir, "plan-diff.md"), "utf8");
+    expect(md).toBe(`### phoenix plan --diff: \`dev\` (${verdict})\n\n\`\`\`diff\n~  update  ct-901  ContainerLegacy\n\`\`\`\n`);
+    expect(fs.readFileSync(summary, "utf8")).toBe(md);
+  });
+
   it("checks.yml: the validate step validates every stack's files (after the build the test suite already ran)", () => {
     const script = stepRun("checks.yml", "validate-and-test", (s) => /phoenix validate/.test(s.run ?? ""));
     // `npm test` has built dist/; the rest of the step runs as written.

@@ -150,12 +150,19 @@ describe("runHostScript", () => {
       const files = {
         "wrapper-lock.sh": base.hostScriptWrapper("zfs", 30),
         "wrapper.sh": base.hostScriptWrapper(undefined, 30),
+        "wrapper-log.sh": base.hostScriptWrapper("zfs", 30, { name: "lxc-step-950-app", secretNames: ["password"], header: "create lxc-step (it's \"950\")" }),
         "upload.sh": ssh.uploadScript("/etc/pve/it's here/x.conf", 0o640),
       };
       for (const [name, text] of Object.entries(files)) writeFileSync(path.join(dir, name), `#!/bin/sh\n${text}\n`);
       const r = spawnSync("shellcheck", ["-s", "sh", ...Object.keys(files).map((f) => path.join(dir, f))], { encoding: "utf8" });
       expect(r.stdout + r.stderr).toBe("");
       expect(r.status).toBe(0);
+      // The step log's filter is bash, run with `bash -c`: checked as bash.
+      const filter = /bash --norc --noprofile -c '((?:[^']|'\\'')*)'/.exec(files["wrapper-log.sh"])![1].replace(/'\\''/g, "'");
+      writeFileSync(path.join(dir, "filter.sh"), `#!/bin/bash\n${filter}\n`);
+      const f = spawnSync("shellcheck", ["-s", "bash", path.join(dir, "filter.sh")], { encoding: "utf8" });
+      expect(f.stdout + f.stderr).toBe("");
+      expect(filter).toContain("secrets+=");
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
