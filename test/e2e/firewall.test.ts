@@ -2,7 +2,7 @@
 // (lxc-engine.ts + firewall-engine.ts) on the sshd test host: the container through the emulator's
 // `pct`, the firewall resources as the Proxmox API writes /etc/pve/firewall/cluster.fw and 900.fw
 // (pve-firewall's format), refusing what the API refuses. A second run changes nothing; a changed
-// rule replaces the rule list without leaving the old rules behind.
+// rule updates the rule list in place (the provider's RulesUpdate) without leaving the old rule behind.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
@@ -112,14 +112,14 @@ describe("the fw case on the test host, through the engine stand-in", () => {
     expect([await cat("cluster.fw"), await cat("900.fw")]).toEqual(before);
   });
 
-  it("a changed rule replaces the container's rule list, leaving none of the old rules", async () => {
+  it("a changed rule updates the container's rule list in place, leaving none of the old rules", async () => {
     const file = path.join(dir, "phoenix_lxc_configs.json");
     const lxc = JSON.parse(readFileSync(file, "utf8"));
     lxc.lxc_configs["900"].firewall.rules[1].source = "192.0.2.128/25";
     writeFileSync(file, JSON.stringify(lxc, null, 1));
     const third = await engine.up({ configDir: dir });
     expect(third.errors).toEqual([]);
-    expect(third.actions.get("ct-900-firewall-rules")).toBe("replace");
+    expect(third.actions.get("ct-900-firewall-rules")).toBe("update");
     expect(third.actions.get("ct-900-firewall")).toBe("same");
     expect(third.actions.get("host-firewall-rules")).toBe("same");
     expect(await cat("900.fw")).toBe(CT_900_FW.replace("-source 192.0.2.0/24 -p tcp", "-source 192.0.2.128/25 -p tcp"));
