@@ -647,6 +647,39 @@ function tcpPorts(rule: FirewallRule): { lo: number; hi: number }[] | "all" | "n
   return parsePorts(rule.dport, false);
 }
 
+/** The ports pve-firewall always accepts from its `management` IP set, after the users' rules and
+ *  before the input policy (Firewall.pm compile_iptables_filter, "allow standard traffic for
+ *  management ipset"): the API, the VNC consoles, the SPICE proxy, SSH on 22, migration. */
+export const PROXMOX_MANAGEMENT_PORTS = [
+  { lo: 8006, hi: 8006, what: "the API" },
+  { lo: 5900, hi: 5999, what: "VNC consoles" },
+  { lo: 3128, hi: 3128, what: "the SPICE proxy" },
+  { lo: 22, hi: 22, what: "SSH" },
+  { lo: 60000, hi: 60050, what: "migration" },
+] as const;
+
+/**
+ * The network pve-firewall puts in its `management` IP set for a node: the cluster alias
+ * `local_network` when the firewall declares one, else the node's local network, the network of the
+ * connected route that holds the node's own address (Firewall.pm local_network: the address its name
+ * resolves to, matched against the node's routes). Phoenix knows that address from the host file
+ * (`network.interfaces.address`, a CIDR), so the local network is its network part.
+ */
+export function proxmoxLocalNetwork(fw: HostFirewall, hostAddress: string | undefined): { range: AddressRange; text: string } | undefined {
+  const alias = fw.aliases.find((a) => a.name.toLowerCase() === "local_network");
+  if (alias) return { range: parseAddress(alias.cidr), text: `${alias.cidr} (the alias local_network)` };
+  const m = hostAddress ? /^([^/]+)\/(\d{1,3})$/.exec(hostAddress) : null;
+  const ip = m ? ipToBigint(m[1]) : undefined;
+  if (!m || !ip) return undefined;
+  const bits = ip.version === 4 ? 32 : 128;
+  const len = Number(m[2]);
+  if (len > bits) return undefined;
+  const hostMask = (1n << BigInt(bits - len)) - 1n;
+  const lo = ip.value & ~hostMask;
+  const text = ip.version === 4 ? `${bigintToIpv4(lo)}/${len}` : `the local network of ${hostAddress}`;
+  return { range: { version: ip.version, lo, hi: lo | hostMask }, text: `${text} (the local network of ${hostAddress})` };
+}
+
 /**
  * The lock-out guard. When the host firewall is enabled with an input policy that drops (DROP or
  * REJECT), every enabled `in` rule is read in order, as pve-firewall builds PVEFW-HOST-IN from them
@@ -654,8 +687,9 @@ function tcpPorts(rule: FirewallRule): { lo: number; hi: number }[] | "all" | "n
  * policy): for SSH (`phoenix:sshPort`) and the API (8006) an ACCEPT rule must match tcp on that port
  * from the whole management network to the host's address before any DROP/REJECT rule that could
  * match part of that traffic; with an SSH bastion (an address), SSH must also be open from it.
- * Proxmox's own `management` ipset rules (22 and 8006 from the local
- * network) are not counted: which network that is depends on the host's /etc/hosts.
+ * When no rule decides, Proxmox's own management rules count: 22 and 8006 (PROXMOX_MANAGEMENT_PORTS)
+ * are accepted from its `management` IP set, which holds the node's local network
+ * (proxmoxLocalNetwork) and the entries of a `management` IP set the file declares.
  *
  * Returns one error line per port left unreachable (empty when access is kept or acknowledged).
  */
@@ -663,9 +697,11 @@ export function firewallLockout(fw: HostFirewall | undefined, hostAddress: strin
   if (!fw || !fw.enabled || fw.inputPolicy === "ACCEPT" || access.acknowledged) return [];
   const where = fw.origin;
   if (!access.managementNetwork) {
+    const local = proxmoxLocalNetwork(fw, hostAddress);
     return [
       `${where}: the host firewall drops input (default_input_policy ${fw.inputPolicy}) but the stack sets no phoenix:managementNetwork: ` +
-        `set it to the network Phoenix connects from (and add rules that accept tcp ${access.sshPort} and ${PROXMOX_API_PORT} from it), ` +
+        `set it to the network Phoenix connects from (and add rules that accept tcp ${access.sshPort} and ${PROXMOX_API_PORT} from it` +
+        `${local ? `, unless it lies in ${local.text}, where Proxmox's own rules keep tcp 22 and ${PROXMOX_API_PORT} open` : ""}), ` +
         `or set phoenix:firewallLockoutAcknowledged true if access is kept another way`,
     ];
   }
@@ -692,6 +728,17 @@ export function firewallLockout(fw: HostFirewall | undefined, hostAddress: strin
     checks.push({ what: "SSH", port: access.sshPort, from: { version: bastionIp.version, lo: bastionIp.value, hi: bastionIp.value }, fromText: `the bastion ${access.bastionHost}` });
   }
 
+  // Proxmox's management IP set: the node's local network, and the entries of a declared `management` set.
+  const local = proxmoxLocalNetwork(fw, hostAddress);
+  const declared = fw.ipsets.find((set) => set.name.toLowerCase() === "management");
+  const declaredRanges = declared ? resolve("+management", fw) : "any";
+  const management = {
+    ports: PROXMOX_MANAGEMENT_PORTS,
+    portsText: PROXMOX_MANAGEMENT_PORTS.map((p) => (p.lo === p.hi ? `${p.lo}` : `${p.lo}:${p.hi}`)).join(", "),
+    text: [local ? local.text : "the node's local network, which the host file does not give (network.interfaces.address)", declared ? "the declared management IP set" : ""].filter(Boolean).join(", "),
+    covers: (r: AddressRange) => (!!local && coversAll([local.range], r)) || (declaredRanges !== "any" && coversAll(declaredRanges.covers, r)),
+  };
+
   const errors: string[] = [];
   for (const { what, port, from, fromText } of checks) {
     let verdict: { ok: boolean; because?: string } | undefined;
@@ -715,13 +762,18 @@ export function firewallLockout(fw: HostFirewall | undefined, hostAddress: strin
         break;
       }
     }
-    if (!verdict?.ok) {
+    // No rule decided: Proxmox's own rules accept its management ports from its management IP set.
+    const proxmoxKeeps = !verdict && management.ports.some((p) => p.lo <= port && port <= p.hi) && management.covers(from);
+    if (!verdict?.ok && !proxmoxKeeps) {
       const sourceText = from === mgmt ? access.managementNetwork : access.bastionHost;
+      const why = verdict?.because
+        ? `: ${verdict.because}`
+        : `: no rule accepts it, and Proxmox's own rules accept only tcp ${management.portsText} from its management IP set (${management.text})`;
       errors.push(
-        `${where}: the host firewall drops input (default_input_policy ${fw.inputPolicy}) and no rule keeps ${what} (tcp ${port}) ` +
+        `${where}: the host firewall drops input (default_input_policy ${fw.inputPolicy}) and nothing keeps ${what} (tcp ${port}) ` +
           `open from ${fromText}` +
           `${targets.length ? ` to ${[...new Set([access.sshHost, hostAddress?.replace(/\/\d+$/, "")].filter(Boolean))].join(" / ")}` : ""}` +
-          `${verdict?.because ? `: ${verdict.because}` : ""}; add a global_firewall_rules entry ` +
+          `${why}; add a global_firewall_rules entry ` +
           `{"type": "in", "action": "ACCEPT", "proto": "tcp", "port": "${port}", "source": "${sourceText}"} before any DROP rule, ` +
           `or set phoenix:firewallLockoutAcknowledged true if access is kept another way`,
       );

@@ -115,15 +115,21 @@ describe("the s2 case (a container firewall, cloned along)", () => {
 });
 
 describe("the lock-out guard in plan", () => {
-  it("refuses the fw case as it is: its DROP policy keeps neither SSH nor the API open", async () => {
+  it("plans the fw case as it is: its management network is the host's local network, which Proxmox's own rules keep open", async () => {
     const plan = await planStack({ stack: "dev", configDir: path.join(CASES, "fw"), config: { "phoenix:managementNetwork": "192.0.2.0/24" } });
+    expect(plan.errors).toEqual([]);
+    expect(plan.resources.map((r) => r.name)).toContain("host-firewall");
+  });
+
+  it("refuses the fw case from a management network outside the local network: its DROP policy keeps neither SSH nor the API open", async () => {
+    const plan = await planStack({ stack: "dev", configDir: path.join(CASES, "fw"), config: { "phoenix:managementNetwork": "198.51.100.0/24" } });
     expect(plan.resources).toEqual([]);
     expect(plan.errors).toHaveLength(1);
     const lines = plan.errors[0].split("\n");
     expect(lines[0]).toBe("the host firewall would lock Phoenix out:");
     expect(lines.slice(1)).toEqual([
-      expect.stringMatching(/^phoenix_hypervisor_config\.json: \$\.shared_volumes\.firewall: .* no rule keeps SSH \(tcp 22\) open from the management network 192\.0\.2\.0\/24/),
-      expect.stringMatching(/no rule keeps the Proxmox API \(tcp 8006\) open/),
+      expect.stringMatching(/^phoenix_hypervisor_config\.json: \$\.shared_volumes\.firewall: .* nothing keeps SSH \(tcp 22\) open from the management network 198\.51\.100\.0\/24 .*management IP set \(192\.0\.2\.0\/24 \(the local network of 192\.0\.2\.13\/24\)\)/),
+      expect.stringMatching(/nothing keeps the Proxmox API \(tcp 8006\) open/),
     ]);
   });
 
@@ -148,7 +154,7 @@ describe("the lock-out guard in plan", () => {
 
   it("a custom phoenix:sshPort must be the one kept open", async () => {
     const plan = await planStack({ stack: "dev", config: { "phoenix:sshPort": "2222" } });
-    expect(plan.errors.join("\n")).toMatch(/no rule keeps SSH \(tcp 2222\)/);
+    expect(plan.errors.join("\n")).toMatch(/nothing keeps SSH \(tcp 2222\)/);
   });
 
   it("accepts the fw case when the stack acknowledges (access kept another way)", async () => {
