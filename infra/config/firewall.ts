@@ -647,6 +647,31 @@ function tcpPorts(rule: FirewallRule): { lo: number; hi: number }[] | "all" | "n
   return parsePorts(rule.dport, false);
 }
 
+/**
+ * What the host's rules, read in order as pve-firewall applies them, decide for new tcp connections
+ * to `port` from every address of `from` to the `targets` (the host's addresses; empty: unknown):
+ * ok when an ACCEPT rule matches all of it before any DROP/REJECT rule matches part of it, not ok
+ * (with the reason) when such a DROP/REJECT comes first, undefined when no rule decides (the policy,
+ * after Proxmox's own management rules, does).
+ */
+function firstTcpVerdict(fw: HostFirewall, port: number, from: AddressRange, targets: AddressRange[]): { ok: boolean; because?: string } | undefined {
+  for (const rule of fw.rules) {
+    if (!rule.enabled || rule.type !== "in") continue;
+    const ports = tcpPorts(rule);
+    if (ports === "none" || (ports !== "all" && !ports.some((p) => p.lo <= port && port <= p.hi))) continue;
+    const source = resolve(rule.source, fw);
+    const dest = resolve(rule.dest, fw);
+    const sourceTouches = source === "any" || overlaps(source.touches, from);
+    const destTouches = dest === "any" || targets.length === 0 || targets.some((t) => overlaps(dest.touches, t));
+    if (!sourceTouches || !destTouches) continue;
+    if (rule.action !== "ACCEPT") return { ok: false, because: `${rule.origin} (${rule.action}) comes first and matches part of that traffic` };
+    const sourceCovers = source === "any" || coversAll(source.covers, from);
+    const destCovers = dest === "any" || (targets.length > 0 && targets.every((t) => coversAll(dest.covers, t)));
+    if (sourceCovers && destCovers && rule.iface === undefined && rule.sport === undefined) return { ok: true };
+  }
+  return undefined;
+}
+
 /** The ports pve-firewall always accepts from its `management` IP set, after the users' rules and
  *  before the input policy (Firewall.pm compile_iptables_filter, "allow standard traffic for
  *  management ipset"): the API, the VNC consoles, the SPICE proxy, SSH on 22, migration. */
@@ -665,19 +690,20 @@ export const PROXMOX_MANAGEMENT_PORTS = [
  * resolves to, matched against the node's routes). Phoenix knows that address from the host file
  * (`network.interfaces.address`, a CIDR), so the local network is its network part.
  */
-export function proxmoxLocalNetwork(fw: HostFirewall, hostAddress: string | undefined): { range: AddressRange; text: string } | undefined {
+export function proxmoxLocalNetwork(fw: HostFirewall, hostAddress: string | undefined): { range: AddressRange; cidr: string; text: string } | undefined {
   const alias = fw.aliases.find((a) => a.name.toLowerCase() === "local_network");
-  if (alias) return { range: parseAddress(alias.cidr), text: `${alias.cidr} (the alias local_network)` };
+  if (alias) return { range: parseAddress(alias.cidr), cidr: alias.cidr, text: `${alias.cidr} (the alias local_network)` };
   const m = hostAddress ? /^([^/]+)\/(\d{1,3})$/.exec(hostAddress) : null;
   const ip = m ? ipToBigint(m[1]) : undefined;
-  if (!m || !ip) return undefined;
-  const bits = ip.version === 4 ? 32 : 128;
+  // An IPv4 host address (the files' hosts have one); an IPv6-only node is not counted.
+  if (!m || !ip || ip.version !== 4) return undefined;
+  const bits = 32;
   const len = Number(m[2]);
   if (len > bits) return undefined;
   const hostMask = (1n << BigInt(bits - len)) - 1n;
   const lo = ip.value & ~hostMask;
-  const text = ip.version === 4 ? `${bigintToIpv4(lo)}/${len}` : `the local network of ${hostAddress}`;
-  return { range: { version: ip.version, lo, hi: lo | hostMask }, text: `${text} (the local network of ${hostAddress})` };
+  const cidr = `${bigintToIpv4(lo)}/${len}`;
+  return { range: { version: 4, lo, hi: lo | hostMask }, cidr, text: `${cidr} (the local network of ${hostAddress})` };
 }
 
 /**
@@ -741,27 +767,7 @@ export function firewallLockout(fw: HostFirewall | undefined, hostAddress: strin
 
   const errors: string[] = [];
   for (const { what, port, from, fromText } of checks) {
-    let verdict: { ok: boolean; because?: string } | undefined;
-    for (const rule of fw.rules) {
-      if (!rule.enabled || rule.type !== "in") continue;
-      const ports = tcpPorts(rule);
-      if (ports === "none" || (ports !== "all" && !ports.some((p) => p.lo <= port && port <= p.hi))) continue;
-      const source = resolve(rule.source, fw);
-      const dest = resolve(rule.dest, fw);
-      const sourceTouches = source === "any" || overlaps(source.touches, from);
-      const destTouches = dest === "any" || targets.length === 0 || targets.some((t) => overlaps(dest.touches, t));
-      if (!sourceTouches || !destTouches) continue;
-      if (rule.action !== "ACCEPT") {
-        verdict = { ok: false, because: `${rule.origin} (${rule.action}) comes first and matches part of that traffic` };
-        break;
-      }
-      const sourceCovers = source === "any" || coversAll(source.covers, from);
-      const destCovers = dest === "any" || (targets.length > 0 && targets.every((t) => coversAll(dest.covers, t)));
-      if (sourceCovers && destCovers && rule.iface === undefined && rule.sport === undefined) {
-        verdict = { ok: true };
-        break;
-      }
-    }
+    const verdict = firstTcpVerdict(fw, port, from, targets);
     // No rule decided: Proxmox's own rules accept its management ports from its management IP set.
     const proxmoxKeeps = !verdict && management.ports.some((p) => p.lo <= port && port <= p.hi) && management.covers(from);
     if (!verdict?.ok && !proxmoxKeeps) {
@@ -780,4 +786,67 @@ export function firewallLockout(fw: HostFirewall | undefined, hostAddress: strin
     }
   }
   return errors;
+}
+
+// ---------------------------------------------------------------- services behind the host firewall
+
+/** What the host offers that its own firewall could cut off: from the host model. */
+export interface HostServices {
+  firewall?: HostFirewall;
+  network: { address?: string; defaultSubnet?: string; nfsServer?: string };
+  nfsExports: { path: string; clients: string[] }[];
+  samba?: { shares: { name: string }[] };
+}
+
+/** NFSv4's one port (NFSv3 clients also need rpcbind, 111, and mountd, whose port is not fixed). */
+const NFS_PORT = 2049;
+/** SMB over TCP, what Samba clients connect to (445; 139 is NetBIOS, for old clients only). */
+const SMB_PORT = 445;
+
+/**
+ * NFS exports and Samba shares stay reachable behind the host firewall: when it is enabled with an
+ * input policy that drops, each NFS client (an IP or network; names are not checked) must be
+ * accepted on tcp 2049, and the Samba clients (the host's `network.default_subnet`, else its local
+ * network: the files name no Samba clients) on tcp 445, by the host's rules in pve-firewall's order
+ * (firstTcpVerdict). Proxmox's own management rules do not open these ports. One warning per client
+ * left out, with the exact rule to add.
+ */
+export function warnUnreachableServices(host: HostServices, file: string, findings: Findings): void {
+  const fw = host.firewall;
+  if (!fw || !fw.enabled || fw.inputPolicy === "ACCEPT") return;
+  const targets: AddressRange[] = [];
+  for (const text of [host.network.address?.replace(/\/\d+$/, ""), host.network.nfsServer]) {
+    const ip = text ? ipToBigint(text) : undefined;
+    if (ip) targets.push({ version: ip.version, lo: ip.value, hi: ip.value });
+  }
+  const rule = (port: number, source: string, comment: string) =>
+    `{"type": "in", "action": "ACCEPT", "proto": "tcp", "port": "${port}", "source": "${source}", "comment": "${comment}"}`;
+  const judge = (port: number, source: string) => {
+    let from: AddressRange;
+    try {
+      from = parseAddress(source);
+    } catch {
+      return undefined;
+    }
+    const verdict = firstTcpVerdict(fw, port, from, targets);
+    return verdict?.ok ? undefined : verdict?.because ? `: ${verdict.because}` : "";
+  };
+  const policy = `the host firewall drops input (default_input_policy ${fw.inputPolicy})`;
+  host.nfsExports.forEach((e, i) =>
+    e.clients.forEach((client, j) => {
+      const why = judge(NFS_PORT, client);
+      if (why === undefined) return;
+      findings.warn(file, ["nfs", "exports", i, "clients", j],
+        `${policy} and no rule accepts NFS (tcp ${NFS_PORT}) from ${client}${why}: it cannot mount ${e.path}; add a global_firewall_rules entry ${rule(NFS_PORT, client, `NFS ${e.path}`)}`);
+    }),
+  );
+  if (host.samba && host.samba.shares.length > 0) {
+    const local = host.network.defaultSubnet ?? proxmoxLocalNetwork({ ...fw, aliases: [] }, host.network.address)?.cidr;
+    const why = local ? judge(SMB_PORT, local) : undefined;
+    if (local && why !== undefined) {
+      findings.warn(file, ["samba", "shares"],
+        `${policy} and no rule accepts Samba (tcp ${SMB_PORT}) from ${local} (${host.network.defaultSubnet ? "network.default_subnet" : "the host's local network"})${why}: ` +
+          `its clients cannot reach the shares; add a global_firewall_rules entry ${rule(SMB_PORT, local, "Samba")}`);
+    }
+  }
 }

@@ -34,7 +34,7 @@ import {
 } from "./schema";
 import { ABSOLUTE_PATH, MIN_DISKS, STANDARD_STORAGES } from "./patterns";
 import { splitRawLxcLine } from "./lxc-raw";
-import { inheritGuestFirewalls, readGuestFirewall, readHostFirewall, warnInactiveGuestFirewalls } from "./firewall";
+import { inheritGuestFirewalls, readGuestFirewall, readHostFirewall, warnInactiveGuestFirewalls, warnUnreachableServices } from "./firewall";
 import { LXC_FEATURES, VM_FEATURES } from "../../features/registry";
 import { cloudImage } from "../components/cloud-init";
 import type { z } from "zod";
@@ -426,6 +426,7 @@ export function normaliseHost(raw: HypervisorFile, findings: Findings): HostCont
   };
   const firewall = readHostFirewall(raw as Record<string, unknown>, F, findings);
   if (firewall) host.firewall = firewall;
+  warnUnreachableServices(host, F, findings);
   return { host, resolveStorage, knownStorages };
 }
 

@@ -5,7 +5,7 @@
 import { afterAll, describe, expect, it } from "vitest";
 import * as path from "node:path";
 import { loadDist } from "../load";
-import { ERROR_LINE, HOST, LXC, VM, cleanTempDirs, load, loadMutated, type Files } from "./helpers";
+import { DEV_DIR, ERROR_LINE, HOST, LXC, PROD_DIR, VM, cleanTempDirs, load, loadMutated, type Files } from "./helpers";
 import { CASES_DIR } from "./cases";
 
 const CASES = CASES_DIR;
@@ -318,5 +318,47 @@ describe("the lock-out guard", () => {
     expect(guard(fw([], "REJECT"))).toHaveLength(2);
     expect(guard({ ...fw([]), enabled: false })).toEqual([]);
     expect(fwLib().firewallLockout(undefined, undefined, access)).toEqual([]);
+  });
+});
+
+describe("NFS and Samba behind the host firewall", () => {
+  const services = (r: ReturnType<typeof load>) => r.warnings.filter((w) => /NFS \(tcp 2049\)|Samba \(tcp 445\)/.test(w));
+  const without = (ports: string[]) => (f: Files) => {
+    const fw = f.host.shared_volumes.firewall as { global_firewall_rules: { port?: string }[] };
+    fw.global_firewall_rules = fw.global_firewall_rules.filter((r) => !ports.includes(String(r.port)));
+  };
+
+  it("the dev and prod examples keep their NFS and Samba clients (no warning)", () => {
+    for (const stack of ["dev", "prod"]) {
+      const r = load(stack === "dev" ? DEV_DIR : PROD_DIR);
+      expect(r.ok).toBe(true);
+      expect(services(r), stack).toEqual([]);
+    }
+  });
+
+  it("warns for each NFS client and the Samba clients a dropping firewall cuts off, with the exact rule to add", () => {
+    const r = loadMutated(without(["2049", "445"]));
+    expect(r.ok).toBe(true);
+    expect(services(r)).toEqual([
+      `${HOST}: $.nfs.exports[0].clients[0]: the host firewall drops input (default_input_policy DROP) and no rule accepts NFS (tcp 2049) from 10.0.0.101: it cannot mount /quickOS/vm-persistent-data; add a global_firewall_rules entry {"type": "in", "action": "ACCEPT", "proto": "tcp", "port": "2049", "source": "10.0.0.101", "comment": "NFS /quickOS/vm-persistent-data"}`,
+      `${HOST}: $.nfs.exports[0].clients[1]: the host firewall drops input (default_input_policy DROP) and no rule accepts NFS (tcp 2049) from 10.0.0.0/24: it cannot mount /quickOS/vm-persistent-data; add a global_firewall_rules entry {"type": "in", "action": "ACCEPT", "proto": "tcp", "port": "2049", "source": "10.0.0.0/24", "comment": "NFS /quickOS/vm-persistent-data"}`,
+      `${HOST}: $.samba.shares: the host firewall drops input (default_input_policy DROP) and no rule accepts Samba (tcp 445) from 10.0.0.0/24 (network.default_subnet): its clients cannot reach the shares; add a global_firewall_rules entry {"type": "in", "action": "ACCEPT", "proto": "tcp", "port": "445", "source": "10.0.0.0/24", "comment": "Samba"}`,
+    ]);
+    // The rules the warnings name are enough: added as given, nothing is left to warn about.
+    const added = loadMutated((f) => {
+      without(["2049", "445"])(f);
+      const rules = (f.host.shared_volumes.firewall as { global_firewall_rules: unknown[] }).global_firewall_rules;
+      for (const w of services(r)) rules.push(JSON.parse(/add a global_firewall_rules entry (\{.*\})$/.exec(w)![1]));
+    });
+    expect(added.ok ? services(added) : added.errors).toEqual([]);
+  });
+
+  it("a DROP rule before the ACCEPT is named; an ACCEPT policy or a firewall that is off needs nothing", () => {
+    const dropped = loadMutated((f) => {
+      (f.host.shared_volumes.firewall as { global_firewall_rules: unknown[] }).global_firewall_rules.unshift({ type: "in", action: "DROP", proto: "tcp", port: "2049", source: "10.0.0.96/28" });
+    });
+    expect(services(dropped)).toEqual([expect.stringMatching(/no rule accepts NFS \(tcp 2049\) from 10\.0\.0\.101: .*global_firewall_rules\[0\] \(DROP\) comes first/), expect.stringMatching(/from 10\.0\.0\.0\/24: .*\(DROP\) comes first/)]);
+    expect(services(loadMutated((f) => { without(["2049", "445"])(f); (f.host.shared_volumes.firewall as Record<string, unknown>).default_input_policy = "ACCEPT"; }))).toEqual([]);
+    expect(services(loadMutated((f) => { without(["2049", "445"])(f); (f.host.shared_volumes.firewall as Record<string, unknown>).enabled = false; }))).toEqual([]);
   });
 });

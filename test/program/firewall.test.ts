@@ -236,7 +236,7 @@ describe("VMs", () => {
 });
 
 describe("the dev and prod stacks", () => {
-  it("keep SSH and the API open from phoenix:managementNetwork and plan the host firewall", async () => {
+  it("keep SSH and the API open from phoenix:managementNetwork, NFS and Samba open to their clients, and plan the host firewall", async () => {
     for (const stack of ["dev", "prod"]) {
       const plan = await planStack({ stack });
       expect(plan.errors, stack).toEqual([]);
@@ -244,6 +244,8 @@ describe("the dev and prod stacks", () => {
       expect(rules.map((r: Record<string, string>) => `${r.action} ${r.proto} ${r.dport} ${r.source}`), stack).toEqual([
         "ACCEPT tcp 22 10.0.0.0/24",
         "ACCEPT tcp 8006 10.0.0.0/24",
+        "ACCEPT tcp 2049 10.0.0.0/24",
+        "ACCEPT tcp 445 10.0.0.0/24",
       ]);
     }
   });
