@@ -581,6 +581,32 @@ export function warnInactiveGuestFirewalls(host: HostFirewall | undefined, guest
   }
 }
 
+/**
+ * The Bash tool wrote guests' rules into cluster.fw (hypervisor_feature_setup_firewall.sh) and never
+ * turned a guest's own firewall on: a guest's .fw options default to `enable: 0` (pve-firewall
+ * Firewall.pm parse_vmfw_option/vm options), whatever `enabled: true` its files say. Phoenix turns
+ * each such firewall on, with Proxmox's guest input policy DROP, so whatever its rules do not accept
+ * stops reaching the guest. One warning per guest that enables a firewall of its own without naming
+ * its input policy; `default_input_policy` (DROP to confirm, ACCEPT to filter nothing by default)
+ * silences it. Nothing while the host firewall is off.
+ */
+export function warnGuestFirewallsTurnedOn(host: HostFirewall | undefined, guests: { firewall?: GuestFirewall }[], findings: Findings): void {
+  // While the host firewall is off no guest is filtered (warnInactiveGuestFirewalls says so).
+  if (!host?.enabled) return;
+  for (const g of guests) {
+    const fw = g.firewall;
+    if (!fw || fw.inheritedFrom !== undefined || !fw.enabled || fw.inputPolicy !== undefined) continue;
+    const [file, path] = fw.origin.split(": ");
+    const accepted = fw.rules.filter((r) => r.enabled && r.type === "in" && r.action === "ACCEPT");
+    const opens = accepted.length
+      ? `only what its ${accepted.length} ACCEPT rule${accepted.length === 1 ? "" : "s"} accept${accepted.length === 1 ? "s" : ""} (${accepted.map((r) => [r.macro, r.proto, r.dport, r.source && `from ${r.source}`].filter(Boolean).join(" ") || "all").join("; ")})`
+      : "nothing (it has no ACCEPT rule)";
+    findings.warn(file, path,
+      `turns this guest's own firewall on (the Bash tool never did: it wrote guest rules into cluster.fw), with Proxmox's input policy DROP: ` +
+        `${opens} reaches it from then on; set "default_input_policy": "DROP" to confirm, or "ACCEPT" to keep it open and apply the DROP/REJECT rules only`);
+  }
+}
+
 /** Whether a guest's network interface gets `firewall=1`: it has a firewall that is on or has rules. */
 export function guestFirewallOn(fw: GuestFirewall | undefined): boolean {
   return !!fw && (fw.enabled || fw.rules.length > 0);

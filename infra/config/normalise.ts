@@ -34,7 +34,7 @@ import {
 } from "./schema";
 import { ABSOLUTE_PATH, MIN_DISKS, STANDARD_STORAGES } from "./patterns";
 import { splitRawLxcLine } from "./lxc-raw";
-import { inheritGuestFirewalls, readGuestFirewall, readHostFirewall, warnInactiveGuestFirewalls, warnUnreachableServices } from "./firewall";
+import { inheritGuestFirewalls, readGuestFirewall, readHostFirewall, warnGuestFirewallsTurnedOn, warnInactiveGuestFirewalls, warnUnreachableServices } from "./firewall";
 import { LXC_FEATURES, VM_FEATURES } from "../../features/registry";
 import { cloudImage } from "../components/cloud-init";
 import type { z } from "zod";
@@ -803,6 +803,7 @@ export function normaliseContainers(
   }
   inheritGuestFirewalls(containers, (c) => c.ctid, findings);
   warnInactiveGuestFirewalls(stackCtx.host.firewall, containers, findings);
+  warnGuestFirewallsTurnedOn(stackCtx.host.firewall, containers, findings);
   return containers;
 }
 
@@ -958,6 +959,7 @@ export function normaliseVms(
   });
   inheritGuestFirewalls(vms, (v) => v.vmid, findings);
   warnInactiveGuestFirewalls(stackCtx.host.firewall, vms, findings);
+  warnGuestFirewallsTurnedOn(stackCtx.host.firewall, vms, findings);
   return vms.sort((a, b) => a.vmid - b.vmid);
 }
 

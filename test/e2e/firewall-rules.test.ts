@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startTestHost, type TestHost } from "../host/sshd";
 import { carryOutFirewall, deleteFirewall, firewallTrace, parseFw, type StateEntry } from "./firewall-engine";
+import { loadDist } from "../load";
 
 const RULES = "proxmoxve:firewall/rulesLegacy:RulesLegacy";
 const rule = (r: Record<string, unknown>) => ({ type: "in", action: "ACCEPT", ...r });
@@ -93,5 +94,77 @@ describe("the provider's rule lists on the stand-in", () => {
     await deleteFirewall(host, state, "a", RULES);
     expect(await lines("cluster.fw")).toEqual([]);
     expect(state.has("a")).toBe(false);
+  });
+});
+
+// features/hypervisor/firewall_takeover.sh, run on the same test host: it makes room for the rule
+// lists the provider refuses to create over existing rules.
+describe("taking over rules Proxmox already holds (firewall_takeover.sh)", () => {
+  let host: TestHost;
+  let state: Map<string, StateEntry>;
+  const report = { actions: new Map<string, string>(), sessions: 0 };
+  const cat = async (file: string) => (await host.exec(`cat ${file} 2>/dev/null || true`)).stdout;
+  const takeover = async (params: Record<string, string>) => {
+    const registry = loadDist<typeof import("../../features/registry")>("features/registry");
+    const text = registry.featureScript("hypervisor", "firewall_takeover").text;
+    const env = Object.entries({ action: "apply", ...params }).map(([k, v]) => `PHOENIX_${k.toUpperCase()}='${v}'`).join(" ");
+    const r = await host.exec(`echo ${Buffer.from(text).toString("base64")} | base64 -d > /tmp/takeover.sh && env ${env} bash /tmp/takeover.sh`);
+    expect(r.code, r.stderr).toBe(0);
+    return r;
+  };
+  const OPTIONS = "[OPTIONS]\n\nenable: 1\npolicy_in: DROP\n\n";
+  const TEMPLATE_FW = `${OPTIONS}[RULES]\n\nIN ACCEPT -source 10.0.0.0/24 -p tcp -dport 22 # SSH from the LAN\nIN ACCEPT -p icmp\n\n`;
+
+  beforeAll(async () => {
+    host = await startTestHost();
+    await host.exec("mkdir -p /etc/pve/firewall /etc/pve/lxc /etc/pve/nodes/pve1 /etc/pve/nodes/pve2 && for id in 900 910; do printf 'hostname: ct\\n' > /etc/pve/lxc/$id.conf; done");
+  }, 180_000);
+  afterAll(() => host?.stop());
+  beforeEach(() => {
+    state = new Map();
+  });
+
+  it("a clone of a firewalled template gets exactly its declared rules, and does not fail", async () => {
+    // What `pct clone 900 910` leaves (clone_vmfw_conf copies 900.fw).
+    await host.exec(`printf '${TEMPLATE_FW}' > /etc/pve/firewall/900.fw && cp /etc/pve/firewall/900.fw /etc/pve/firewall/910.fw`);
+    const declared = [{ type: "in", action: "ACCEPT", proto: "tcp", dport: "8000", source: "10.0.0.0/24", comment: "vLLM" }];
+    const target = { nodeName: "pve", containerId: 910 };
+    // Without the takeover the provider refuses.
+    await expect(carryOutFirewall(host, state, { name: "ct-910-firewall-rules", type: RULES, inputs: { ...target, rules: declared } }, report)).rejects.toThrow(/Existing rules detected/);
+    await takeover({ target: "910", template: "900" });
+    expect(parseFw(await cat("/etc/pve/firewall/910.fw")).rules).toEqual([]);
+    // Its options (enable, policy) are still the copied ones; the template's file is untouched.
+    expect(parseFw(await cat("/etc/pve/firewall/910.fw")).options.get("policy_in")).toBe("DROP");
+    expect(await cat("/etc/pve/firewall/900.fw")).toBe(TEMPLATE_FW.replace(/\\n/g, "\n"));
+    await carryOutFirewall(host, state, { name: "ct-910-firewall-rules", type: RULES, inputs: { ...target, rules: declared } }, report);
+    expect(parseFw(await cat("/etc/pve/firewall/910.fw")).rules.map((r) => r.dport)).toEqual(["8000"]);
+    // Run again (a later `up`): the rules are no longer the copy, nothing is touched.
+    await takeover({ target: "910", template: "900" });
+    expect(parseFw(await cat("/etc/pve/firewall/910.fw")).rules.map((r) => r.dport)).toEqual(["8000"]);
+  });
+
+  it("an existing cluster.fw: its rules move to every node's host.fw first, then the declared rules are created; unpark removes them", async () => {
+    await host.exec(
+      `printf '${OPTIONS}[IPSET management]\n\n192.168.50.0/24\n\n[RULES]\n\nIN ACCEPT -source 192.168.50.0/24 -p tcp -dport 22 # SSH (Bash tool)\nIN ACCEPT -p tcp -dport 8000\nIN DROP -p tcp -dport 23\n\n' > /etc/pve/firewall/cluster.fw && ` +
+        `printf '[RULES]\n\nIN ACCEPT -p tcp -dport 9100 # node exporter\n\n' > /etc/pve/nodes/pve1/host.fw && rm -f /etc/pve/firewall/phoenix-takeover.done`,
+    );
+    const rules = [{ type: "in", action: "ACCEPT", proto: "tcp", dport: "22", source: "192.168.50.0/24", comment: "SSH" }];
+    await expect(carryOutFirewall(host, state, { name: "host-firewall-rules", type: RULES, inputs: { rules } }, report)).rejects.toThrow(/Existing rules detected/);
+    await takeover({ target: "cluster", phase: "park" });
+    const cluster = parseFw(await cat("/etc/pve/firewall/cluster.fw"));
+    expect(cluster.rules).toEqual([]);
+    expect([...cluster.ipsets.keys()]).toEqual(["management"]);
+    expect(cluster.options.get("policy_in")).toBe("DROP");
+    const parked = ["phoenix-takeover: SSH (Bash tool)", "phoenix-takeover:", "phoenix-takeover:"];
+    expect(parseFw(await cat("/etc/pve/nodes/pve1/host.fw")).rules.map((r) => r.comment ?? "")).toEqual([...parked, "node exporter"]);
+    expect(parseFw(await cat("/etc/pve/nodes/pve2/host.fw")).rules.map((r) => `${r.action} ${r.dport}`)).toEqual(["ACCEPT 22", "ACCEPT 8000", "DROP 23"]);
+    await carryOutFirewall(host, state, { name: "host-firewall-rules", type: RULES, inputs: { rules } }, report);
+    expect(parseFw(await cat("/etc/pve/firewall/cluster.fw")).rules.map((r) => r.dport)).toEqual(["22"]);
+    // Done once: a later run parks nothing (the declared rules stay in cluster.fw).
+    await takeover({ target: "cluster", phase: "park" });
+    expect(parseFw(await cat("/etc/pve/firewall/cluster.fw")).rules.map((r) => r.dport)).toEqual(["22"]);
+    await takeover({ target: "cluster", phase: "unpark" });
+    expect(parseFw(await cat("/etc/pve/nodes/pve1/host.fw")).rules.map((r) => r.comment)).toEqual(["node exporter"]);
+    expect(parseFw(await cat("/etc/pve/nodes/pve2/host.fw")).rules).toEqual([]);
   });
 });
