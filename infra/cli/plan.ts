@@ -95,7 +95,7 @@ function annotateNodes(stack: string, config: Record<string, string>, resources:
   const settings = stackSettingsFrom(stack, (key) => config[`phoenix:${key}`]);
   const loaded = loadPhoenixConfig(settings.configDir, { defaultNode: settings.node, nodes: settings.nodes.map((n) => n.name), allow: settings.allow });
   if (!loaded.ok) return;
-  const deployment = deploymentOf(loaded.model, { node: settings.node });
+  const deployment = deploymentOf(loaded.model, { node: settings.node, firewallTakeover: settings.firewallTakeover });
   for (const r of resources) {
     const component = !r.custom;
     if (deployment.has(r.name, component)) r.node = deployment.get(r.name, component).node;

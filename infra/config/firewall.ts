@@ -540,7 +540,8 @@ export function readGuestFirewall(
  * template's `<vmid>.fw` and the interface's `firewall=1` on clone (pve-firewall
  * PVE::Firewall::Helpers::clone_vmfw_conf, called by pct/qm clone), so that is what the clone has
  * (marked `inheritedFrom`; the program declares no resources for it, the copy is already there).
- * A clone with a block of its own gets its rules above the copied ones: a warning says so.
+ * A clone with rules of its own gets exactly them: the copy is removed before they are created
+ * (infra/components/firewall.ts, firewall_takeover.sh); a warning says so.
  */
 export function inheritGuestFirewalls<G extends { firewall?: GuestFirewall; cloneFrom?: number }>(
   guests: G[],
@@ -553,7 +554,7 @@ export function inheritGuestFirewalls<G extends { firewall?: GuestFirewall; clon
     const template = byId.get(g.cloneFrom);
     if (g.firewall && findings && template?.firewall && template.firewall.rules.length > 0) {
       const [file, path] = g.firewall.origin.split(": ");
-      findings.warn(file, path, `Proxmox copies ${g.cloneFrom}'s firewall rules on clone; they stay in effect below these`);
+      findings.warn(file, path, `Proxmox copies ${g.cloneFrom}'s firewall rules on clone; Phoenix removes that copy before creating these, so the clone has exactly its own rules (${g.cloneFrom}'s do not apply to it)`);
     }
     if (g.firewall) continue;
     const seen = new Set<number>([id(g)]);

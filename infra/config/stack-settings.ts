@@ -32,6 +32,7 @@ export const STACK_SETTINGS: Record<string, { ok: (v: string) => boolean; what: 
   allowRawLxc: { ok: (v) => BOOLEAN.test(v), what: "true or false" },
   allowHostPaths: { ok: (v) => BOOLEAN.test(v), what: "true or false" },
   firewallLockoutAcknowledged: { ok: (v) => BOOLEAN.test(v), what: "true or false" },
+  firewallTakeover: { ok: (v) => v === "replace" || v === "keep", what: "replace or keep" },
 };
 
 /** Problems with `phoenix:` settings given as strings (key without namespace → value); unknown keys are not judged.

@@ -75,6 +75,17 @@ export const adminUserKind: HostScriptKind = {
   lock: "users",
 };
 
+/** firewall_takeover.sh: room for the provider's rule lists where Proxmox already holds rules. */
+export const firewallTakeoverKind: HostScriptKind = {
+  kind: "host-firewall-takeover",
+  params: z.object({
+    target: name("cluster or a VMID", /^(cluster|[1-9][0-9]{2,8})$/),
+    template: name("a VMID or empty", /^([1-9][0-9]{2,8})?$/),
+    phase: name("park, unpark or empty", /^(park|unpark)?$/),
+  }),
+  lock: "firewall",
+};
+
 export const zfsPoolKind: HostScriptKind = {
   kind: "host-zfs-pool",
   params: z.object({

@@ -34,9 +34,10 @@ import type { TestHost } from "../host/sshd";
 import type { PropertyBag } from "../../infra/cli/plan";
 import type { SshSession } from "../../providers/ssh/types";
 
-/** The provider's firewall resource types this stand-in carries out. */
+/** The provider's firewall resource types this stand-in carries out, and Phoenix's takeover step
+ *  (a dynamic resource: the engine runs its serialized provider against the test host). */
 export const FIREWALL_TYPES =
-  /^proxmoxve:(?:firewall\/(?:rulesLegacy:RulesLegacy|optionsLegacy:OptionsLegacy|aliasLegacy:AliasLegacy|ipsetLegacy:IpsetLegacy)|cluster\/firewallLegacy:FirewallLegacy)$/;
+  /^(?:proxmoxve:(?:firewall\/(?:rulesLegacy:RulesLegacy|optionsLegacy:OptionsLegacy|aliasLegacy:AliasLegacy|ipsetLegacy:IpsetLegacy)|cluster\/firewallLegacy:FirewallLegacy)|pulumi-nodejs:dynamic\/phoenix:host-firewall-takeover)$/;
 
 const FW_DIR = "/etc/pve/firewall";
 
