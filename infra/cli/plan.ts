@@ -25,6 +25,8 @@ export interface PlannedResource {
   dependsOn: string[];
   custom: boolean;
   protect: boolean;
+  /** Pulumi's `retainOnDelete`: deleting it from the stack leaves it on the host. */
+  retainOnDelete: boolean;
   /** Property paths whose changes the engine ignores after creation (`ignoreChanges`). */
   ignoreChanges: string[];
   /** Names, `<type>::<name>` pairs or URNs this resource was known by before (Pulumi `aliases`): its state is kept. */
@@ -155,6 +157,7 @@ export async function planStack(options: PlanOptions): Promise<PlanResult> {
             dependsOn: [...deps].map(nameFromUrn).sort(),
             custom: req.getCustom(),
             protect: Boolean(req.getProtect()),
+            retainOnDelete: Boolean(req.getRetainondelete()),
             ignoreChanges: req.getIgnorechangesList(),
             aliases: [
               ...req.getAliasurnsList(),

@@ -85,7 +85,10 @@ export function declareHostFirewall(
     declared.add(name, new HostScriptResource(firewallTakeoverKind, name, { connection: opts.connection, script: featureScript("hypervisor", "firewall_takeover"), params: { target: "cluster", template: "", phase } }, options(name)));
   if (fw.rules.length > 0 && opts.takeover) takeover(F.takeover, "park");
   if (fw.rules.length > 0) {
-    declared.add(F.rules, new proxmox.firewall.RulesLegacy(F.rules, { rules: fw.rules.map(providerRule) }, options(F.rules)));
+    // Removing the firewall block (or its last rule) leaves the rules on the host, as the cluster
+    // options stay (their delete only forgets them): the host keeps the firewall it had, never a
+    // DROP policy without the rules that kept it reachable.
+    declared.add(F.rules, new proxmox.firewall.RulesLegacy(F.rules, { rules: fw.rules.map(providerRule) }, options(F.rules, { retainOnDelete: true })));
   }
   if (fw.rules.length > 0 && opts.takeover === "replace") takeover(F.takeoverReplaced, "unpark");
   // Enabling (and the DROP policy) only once the rules that keep access are in place. The provider
