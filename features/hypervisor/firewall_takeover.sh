@@ -42,9 +42,9 @@ fi
 
 # pve-firewall's lock for <scope> (cluster, vm-<vmid>, host-<node>): mkdir in pmxcfs's lock folder.
 lock() {
-  local dir=/etc/pve/priv/lock/firewall-$1 i
+  local dir=/etc/pve/priv/lock/firewall-$1 _
   mkdir -p /etc/pve/priv/lock
-  for i in $(seq 1 100); do
+  for _ in $(seq 1 100); do
     if mkdir "$dir" 2>/dev/null; then return 0; fi
     sleep 0.1
   done

@@ -10,6 +10,8 @@
 //   host-nfs-export       one export in a Phoenix-managed file under /etc/exports.d
 //   host-samba-user       the Samba user (a host user added to Samba's password database)
 //   host-samba-share      one share in the Phoenix-managed Samba include file
+//   host-firewall-takeover  room for the provider's firewall rule lists where Proxmox already holds
+//                         rules (a clone's copied .fw, an existing cluster.fw): firewall_takeover.sh
 // The zod schemas are the first line of validation (program side, and in `check`); every script
 // validates its parameters again before any value reaches a command.
 import { z } from "zod";
