@@ -129,7 +129,9 @@ describe("the fw case on the test host, through the engine stand-in", () => {
   it("refuses what the Proxmox API refuses (the stand-in judges with Net::IP, /etc/protocols, /etc/services)", async () => {
     const state = new Map<string, StateEntry>();
     const report = { actions: new Map<string, string>(), sessions: 0 };
-    const rules = (rule: Record<string, unknown>, target: Record<string, unknown> = { nodeName: "pve", containerId: 900 }) =>
+    // A guest without rules (900 has its own: the provider would refuse any list there first).
+    await host.exec("printf 'hostname: probe\\n' > /etc/pve/lxc/990.conf && rm -f /etc/pve/firewall/990.fw");
+    const rules = (rule: Record<string, unknown>, target: Record<string, unknown> = { nodeName: "pve", containerId: 990 }) =>
       carryOutFirewall(host, state, { name: "x", type: "proxmoxve:firewall/rulesLegacy:RulesLegacy", inputs: { ...target, rules: [{ type: "in", action: "ACCEPT", ...rule }] } }, report);
     await expect(rules({ proto: "tcp", dport: "22", source: "10.0.0.5/24" })).rejects.toThrow(/source: invalid IP address: Invalid prefix/);
     await expect(rules({ proto: "tcpp" })).rejects.toThrow(/proto: unknown protocol 'tcpp'/);
@@ -141,6 +143,7 @@ describe("the fw case on the test host, through the engine stand-in", () => {
     // Nothing of it reached the files.
     expect(await cat("900.fw")).toContain("-source 192.0.2.128/25");
     expect(parseFw(await cat("900.fw")).rules).toHaveLength(2);
+    expect(await host.exec("cat /etc/pve/firewall/990.fw 2>/dev/null || true")).toMatchObject({ stdout: "" });
   });
 
   it("validate refuses every rule the API refuses (seeded rules, judged by both)", async () => {
@@ -173,8 +176,10 @@ describe("the fw case on the test host, through the engine stand-in", () => {
       const api = { ...rest, ...(port !== undefined ? { dport: port } : {}) };
       let refusedBy = "";
       try {
-        await carryOutFirewall(host, state, { name: `probe-${i}`, type: "proxmoxve:firewall/rulesLegacy:RulesLegacy", inputs: { nodeName: "pve", containerId: 900, rules: [api] } }, report);
+        await carryOutFirewall(host, state, { name: `probe-${i}`, type: "proxmoxve:firewall/rulesLegacy:RulesLegacy", inputs: { nodeName: "pve", containerId: 990, rules: [api] } }, report);
         accepted++;
+        // The next probe creates its list where this one left none.
+        await host.exec("rm -f /etc/pve/firewall/990.fw");
       } catch (err) {
         refusedBy = (err as Error).message;
       }
