@@ -32,6 +32,13 @@ fact nvidia_sys cat /sys/module/nvidia/version
 fact nvidia_proc cat /proc/driver/nvidia/version
 fact nvidia_modinfo modinfo -F version nvidia
 fact reboot_required test -e /var/run/reboot-required
+# The [RULES] lines of cluster.fw (the provider creates the declared ones only where there are none),
+# and "# taken over" when firewall_takeover.sh has moved them (features/hypervisor/firewall_takeover.sh).
+cluster_rules() {
+  [ ! -f /etc/pve/firewall/phoenix-takeover.done ] || echo "# taken over"
+  [ ! -f /etc/pve/firewall/cluster.fw ] || awk '/^\[/ { s = (tolower($0) ~ /^\[rules\][ \t]*$/) ? 1 : 0; next } s && $0 !~ /^[ \t]*(#|$)/ { print }' /etc/pve/firewall/cluster.fw
+}
+fact cluster_rules cluster_rules
 IFS='
 '
 # One fact per line of a list: `each_fact PREFIX LIST FUNCTION` records `FUNCTION line` as

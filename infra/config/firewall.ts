@@ -608,6 +608,15 @@ export function warnGuestFirewallsTurnedOn(host: HostFirewall | undefined, guest
   }
 }
 
+/** A rule as pve-firewall writes it in a .fw file's [RULES] (Firewall.pm format_rules). */
+export function pveRuleLine(r: FirewallRule): string {
+  let line = `${r.enabled ? "" : "|"}${r.type.toUpperCase()} ${r.macro ? `${r.macro}(${r.action})` : r.action}`;
+  for (const [flag, value] of [["-i", r.iface], ["-source", r.source], ["-dest", r.dest], ["-p", r.proto], ["-dport", r.dport], ["-sport", r.sport], ["-log", r.log]] as const) {
+    if (value !== undefined) line += ` ${flag} ${value}`;
+  }
+  return r.comment ? `${line} # ${r.comment}` : line;
+}
+
 /** Whether a guest's network interface gets `firewall=1`: it has a firewall that is on or has rules. */
 export function guestFirewallOn(fw: GuestFirewall | undefined): boolean {
   return !!fw && (fw.enabled || fw.rules.length > 0);
