@@ -851,7 +851,7 @@ export const USAGE = `usage: phoenix doctor [--stack NAME] [--config-dir DIR] [-
 Read-only preflight of the stack's Proxmox host (every node of a cluster stack, each over its own
 SSH endpoint; each check then names its node): SSH and its pinned host key, root or sudo, the
 Proxmox version, the API token's privileges, storages, templates, cloud images, guest ids, free
-space, ZFS pools and disks, the NVIDIA module, cgroup2. Changes nothing on the host.
+space, ZFS pools and disks, the NVIDIA module, cgroup2, rules cluster.fw already holds. Changes nothing on the host.
 One line per check: \`ok|warn|fail  <check>: <found>  → <fix>\`. Exit 0 when nothing fails, 1 otherwise.
 The SSH key comes from PHOENIX_SSH_PRIVATE_KEY (or the agent).
 
