@@ -49,6 +49,10 @@ export interface StackSettings {
   /** `phoenix:firewallLockoutAcknowledged`: plan a dropping host firewall even when its rules do not
    *  visibly keep SSH and the API open from the management network (absent: false). */
   firewallLockoutAcknowledged?: boolean;
+  /** `phoenix:firewallTakeover`: what the first `up` does with rules cluster.fw already holds:
+   *  `replace` them by the declared ones, or `keep` them (moved to each node's host.fw). Unset: the
+   *  provider refuses to create the cluster rules over existing ones. */
+  firewallTakeover?: "replace" | "keep";
   /** `phoenix:allowRawLxc` / `phoenix:allowHostPaths`: raw LXC lines and bind sources beyond confinement
    *  (absent: none; the policy pack flags them in prod). */
   allow?: RawLxcAllowances;
@@ -140,6 +144,7 @@ export function stackSettingsFrom(stack: string, get: (key: string) => string | 
     proxmoxSubscription: bool("proxmoxSubscription") ?? false,
     managementNetwork: get("managementNetwork") || undefined,
     firewallLockoutAcknowledged: bool("firewallLockoutAcknowledged") ?? false,
+    ...(get("firewallTakeover") === "replace" || get("firewallTakeover") === "keep" ? { firewallTakeover: get("firewallTakeover") as "replace" | "keep" } : {}),
     allow: allowancesOf(raw),
   };
 }

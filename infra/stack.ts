@@ -39,7 +39,7 @@ export function nodeConnection(settings: StackSettings, node: string): SshTarget
  * @returns what was declared; throws (internal errors) when a component strays from the model
  */
 export function declareStack(model: PhoenixModel, settings: StackSettings): DeclaredStack {
-  const deployment = deploymentOf(model, { node: settings.node });
+  const deployment = deploymentOf(model, { node: settings.node, firewallTakeover: settings.firewallTakeover });
   const declared = new DeclaredResources(deployment);
   const nodes = deploymentNodes(model, { node: settings.node });
   const hosts = new Map<string, Hypervisor>();
@@ -51,7 +51,7 @@ export function declareStack(model: PhoenixModel, settings: StackSettings): Decl
   if (deployment.multiNode) declareClusterStorages({ nodes, hosts, connection: (node) => nodeConnection(settings, node), declared });
   // The cluster's firewall, from the primary node's file, under the primary node's component.
   const primary = nodes[0];
-  if (primary.host.firewall) declareHostFirewall(primary.host.firewall, { parent: hosts.get(primary.name)!, declared });
+  if (primary.host.firewall) declareHostFirewall(primary.host.firewall, { parent: hosts.get(primary.name)!, declared, connection: nodeConnection(settings, primary.name), takeover: settings.firewallTakeover });
 
   const containers = new Map<number, LxcGuest>();
   const vms = new Map<number, VmGuest>();
@@ -65,7 +65,7 @@ export function declareStack(model: PhoenixModel, settings: StackSettings): Decl
       const lxc = new LxcGuest(name, { container: c, model, settings, connection: nodeConnection(settings, node), declared });
       containers.set(c.ctid, lxc);
       if (c.firewall && c.firewall.inheritedFrom === undefined) {
-        declareGuestFirewall("ct", c.ctid, node, c.firewall, { parent: lxc, guest: lxc.container, declared, dhcp: c.network.ip === "dhcp" });
+        declareGuestFirewall("ct", c.ctid, node, c.firewall, { parent: lxc, guest: lxc.container, declared, dhcp: c.network.ip === "dhcp", connection: nodeConnection(settings, node), template: c.cloneFrom });
       }
     } else {
       const v = byVmid.get(g.id)!;
@@ -74,7 +74,7 @@ export function declareStack(model: PhoenixModel, settings: StackSettings): Decl
       const vm = new VmGuest(name, { vm: v, model, settings, connection: nodeConnection(settings, node), declared });
       vms.set(v.vmid, vm);
       if (v.firewall && v.firewall.inheritedFrom === undefined) {
-        declareGuestFirewall("vm", v.vmid, node, v.firewall, { parent: vm, guest: vm.vm, declared, dhcp: v.network.ip === "dhcp" });
+        declareGuestFirewall("vm", v.vmid, node, v.firewall, { parent: vm, guest: vm.vm, declared, dhcp: v.network.ip === "dhcp", connection: nodeConnection(settings, node), template: v.cloneFrom });
       }
     }
   }

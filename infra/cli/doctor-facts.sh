@@ -40,6 +40,13 @@ fact reboot_required test -e /var/run/reboot-required
 fact nouveau test -d /sys/module/nouveau
 fact iommu_groups ls /sys/kernel/iommu_groups
 fact nvidia_pci lspci -Dnnk -d 10de:
+# The [RULES] lines of cluster.fw (the provider creates the declared ones only where there are none),
+# and "# taken over" when firewall_takeover.sh has moved them (features/hypervisor/firewall_takeover.sh).
+cluster_rules() {
+  [ ! -f /etc/pve/firewall/phoenix-takeover.done ] || echo "# taken over"
+  [ ! -f /etc/pve/firewall/cluster.fw ] || awk '/^\[/ { s = (tolower($0) ~ /^\[rules\][ \t]*$/) ? 1 : 0; next } s && $0 !~ /^[ \t]*(#|$)/ { print }' /etc/pve/firewall/cluster.fw
+}
+fact cluster_rules cluster_rules
 IFS='
 '
 # One fact per line of a list: `each_fact PREFIX LIST FUNCTION` records `FUNCTION line` as

@@ -13,6 +13,7 @@
 import { readFileSync } from "fs";
 import * as path from "path";
 import { loadPhoenixConfig } from "../config/load";
+import { pveRuleLine } from "../config/firewall";
 import type { ContainerModel, PhoenixModel, VmModel } from "../config/model";
 import { stackSettingsFrom, type StackSettings } from "../settings";
 import { openSession, secretsFromConfig, type SshSecrets, type SshSession } from "../../providers/ssh/index";
@@ -373,6 +374,32 @@ export function evaluate(input: DoctorInput, facts: Record<string, Fact>, querie
   if (!pv || pv.code !== 0 || !m) add("fail", "proxmox version", `pveversion ${pv?.code === 127 ? "not found: not a Proxmox VE host" : "failed"}`, "run doctor against the Proxmox VE node (phoenix:sshHost)");
   else if (Number(m[1]) < 8) add("warn", "proxmox version", `Proxmox VE ${m[0].slice(12)}: end of life; Phoenix is tested with 8.x and 9.x`, "upgrade: https://pve.proxmox.com/wiki/Upgrade_from_7_to_8 (pve7to8 --full)");
   else add("ok", "proxmox version", `Proxmox VE ${m[0].slice(12)}`);
+
+  // Rules cluster.fw already holds: the provider creates the declared cluster rules only where there
+  // are none ("Existing rules detected", bpg rules.go RulesCreate), so `pulumi up` would stop there.
+  const fw = model.host.firewall;
+  const cr = facts.cluster_rules;
+  if (fw && fw.rules.length > 0 && cr && cr.code === 0) {
+    const lines = cr.out.split("\n").filter((l) => l.trim() !== "");
+    const existing = lines.filter((l) => !l.startsWith("#"));
+    const squash = (l: string) => l.trim().replace(/\s+/g, " ");
+    const declared = fw.rules.map(pveRuleLine);
+    const same = existing.length === declared.length && existing.every((l, i) => squash(l) === squash(declared[i]));
+    const check = "cluster firewall rules";
+    if (existing.length === 0) add("ok", check, "cluster.fw holds no rules: host-firewall-rules can be created");
+    else if (same) add("ok", check, `cluster.fw holds the ${declared.length} declared rule(s)`);
+    else if (lines.includes("# taken over")) add("ok", check, `cluster.fw holds ${existing.length} rule(s); the takeover has run (the provider updates them in place)`);
+    else if (settings.firewallTakeover) add("ok", check, `cluster.fw holds ${existing.length} rule(s): phoenix:firewallTakeover ${settings.firewallTakeover} takes them over on the next pulumi up`);
+    else {
+      add(
+        "warn",
+        check,
+        `cluster.fw holds ${existing.length} rule(s) that are not the declared ones (the first: ${squash(existing[0])}); unless Phoenix created them in an earlier pulumi up, ` +
+          `the provider refuses to create host-firewall-rules over them ("Existing rules detected") and pulumi up stops there`,
+        "pulumi config set phoenix:firewallTakeover replace (the declared rules replace them) or keep (they move to each node's host.fw); docs/operations.md, \"Taking over an existing cluster.fw\"",
+      );
+    }
+  }
 
   // cgroup2.
   const cg = facts.cgroup?.out.trim();
@@ -856,7 +883,7 @@ export const USAGE = `usage: phoenix doctor [--stack NAME] [--config-dir DIR] [-
 Read-only preflight of the stack's Proxmox host (every node of a cluster stack, each over its own
 SSH endpoint; each check then names its node): SSH and its pinned host key, root or sudo, that the
 host is the node the stack names, the Proxmox version, the API token's privileges, storages, templates, cloud images, guest ids, free
-space, ZFS pools and disks, the NVIDIA module, cgroup2. Changes nothing on the host.
+space, ZFS pools and disks, the NVIDIA module, cgroup2, rules cluster.fw already holds. Changes nothing on the host.
 One line per check: \`ok|warn|fail  <check>: <found>  → <fix>\`. Exit 0 when nothing fails, 1 otherwise.
 The SSH key comes from PHOENIX_SSH_PRIVATE_KEY (or the agent).
 

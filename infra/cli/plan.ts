@@ -27,6 +27,8 @@ export interface PlannedResource {
   dependsOn: string[];
   custom: boolean;
   protect: boolean;
+  /** Pulumi's `retainOnDelete`: deleting it from the stack leaves it on the host. */
+  retainOnDelete: boolean;
   /** Property paths whose changes the engine ignores after creation (`ignoreChanges`). */
   ignoreChanges: string[];
   /** Names, `<type>::<name>` pairs or URNs this resource was known by before (Pulumi `aliases`): its state is kept. */
@@ -97,7 +99,7 @@ function annotateNodes(stack: string, config: Record<string, string>, resources:
   const settings = stackSettingsFrom(stack, (key) => config[`phoenix:${key}`]);
   const loaded = loadPhoenixConfig(settings.configDir, { defaultNode: settings.node, nodes: settings.nodes.map((n) => n.name), allow: settings.allow });
   if (!loaded.ok) return;
-  const deployment = deploymentOf(loaded.model, { node: settings.node });
+  const deployment = deploymentOf(loaded.model, { node: settings.node, firewallTakeover: settings.firewallTakeover });
   for (const r of resources) {
     const component = !r.custom;
     if (deployment.has(r.name, component)) r.node = deployment.get(r.name, component).node;
@@ -157,6 +159,7 @@ export async function planStack(options: PlanOptions): Promise<PlanResult> {
             dependsOn: [...deps].map(nameFromUrn).sort(),
             custom: req.getCustom(),
             protect: Boolean(req.getProtect()),
+            retainOnDelete: Boolean(req.getRetainondelete()),
             ignoreChanges: req.getIgnorechangesList(),
             aliases: [
               ...req.getAliasurnsList(),

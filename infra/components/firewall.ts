@@ -12,16 +12,27 @@
 // The guest's network interface carries `firewall: true` (containerArgs / the VM's networkDevices),
 // without which Proxmox does not filter the guest's traffic at all.
 //
-// The provider's rule list is one ForceNew list whose rules it creates last-first at position 0
-// and deletes by the positions it recorded (bpg/terraform-provider-proxmox
-// proxmoxtf/resource/firewall/rules.go: RulesCreate, RulesDelete). Creating a replacement before
-// deleting the old list would shift those positions and delete the new rules, so every rules
-// resource is deleted before it is replaced.
+// The provider's rule list (bpg/terraform-provider-proxmox proxmoxtf/resource/firewall/rules.go, as
+// @muhlba91/pulumi-proxmoxve 8.6.0 bridges it): RulesCreate refuses a target that already has rules
+// ("Existing rules detected"), a changed list is updated in place (RulesUpdate: new rules created
+// first, kept rules moved into place, the excess deleted last, so no rule both lists keep is ever
+// missing in between), and RulesDelete deletes the positions it recorded. Where Proxmox already
+// holds rules, a firewall_takeover.sh step goes first:
+//   ct-<id>-firewall-inherited / vm-<id>-firewall-inherited   a clone's rules copied from its
+//       template on clone are removed, so the clone gets exactly the rules it declares;
+//   host-firewall-takeover   (phoenix:firewallTakeover) the rules cluster.fw holds move to the top
+//       of every node's host.fw, which pve-firewall applies first, before they leave cluster.fw;
+//   host-firewall-takeover-replaced   (replace) removes them once the declared rules are in place.
+// A rule list is only replaced with its guest (deletedWith): it is then deleted first.
 import * as pulumi from "@pulumi/pulumi";
 import * as proxmox from "@muhlba91/pulumi-proxmoxve";
 import type { FirewallRule, GuestFirewall, HostFirewall } from "../config/firewall";
 import { HOST_FIREWALL_NAMES, containerNames, vmNames } from "../deployment/names";
 import type { DeclaredResources } from "./declared";
+import { HostScriptResource } from "../../providers/base/index";
+import type { SshTarget } from "../../providers/ssh/types";
+import { firewallTakeoverKind } from "../../providers/hypervisor/index";
+import { featureScript } from "../../features/registry";
 
 /** A model rule as the provider's `RulesLegacyRule` (absent fields stay absent). */
 export function providerRule(rule: FirewallRule): proxmox.types.input.firewall.RulesLegacyRule {
@@ -38,10 +49,14 @@ export function providerRule(rule: FirewallRule): proxmox.types.input.firewall.R
  * deployment model (infra/deployment: HOST_FIREWALL_NAMES).
  *
  * @param fw the model's host firewall
- * @param opts `parent` (the primary node's Hypervisor component) and `declared` (the deployment
- *   model's resources declared so far)
+ * @param opts `parent` (the primary node's Hypervisor component), `declared` (the deployment
+ *   model's resources declared so far), `connection` (the primary node's SSH target, for the
+ *   takeover steps) and `takeover` (phoenix:firewallTakeover)
  */
-export function declareHostFirewall(fw: HostFirewall, opts: { parent: pulumi.Resource; declared: DeclaredResources }): void {
+export function declareHostFirewall(
+  fw: HostFirewall,
+  opts: { parent: pulumi.Resource; declared: DeclaredResources; connection: SshTarget; takeover?: "replace" | "keep" },
+): void {
   const F = HOST_FIREWALL_NAMES;
   const { declared } = opts;
   const options = (name: string, extra: pulumi.CustomResourceOptions = {}): pulumi.CustomResourceOptions => ({
@@ -66,9 +81,16 @@ export function declareHostFirewall(fw: HostFirewall, opts: { parent: pulumi.Res
       ),
     );
   }
+  const takeover = (name: string, phase: "park" | "unpark") =>
+    declared.add(name, new HostScriptResource(firewallTakeoverKind, name, { connection: opts.connection, script: featureScript("hypervisor", "firewall_takeover"), params: { target: "cluster", template: "", phase } }, options(name)));
+  if (fw.rules.length > 0 && opts.takeover) takeover(F.takeover, "park");
   if (fw.rules.length > 0) {
-    declared.add(F.rules, new proxmox.firewall.RulesLegacy(F.rules, { rules: fw.rules.map(providerRule) }, options(F.rules, { deleteBeforeReplace: true })));
+    // Removing the firewall block (or its last rule) leaves the rules on the host, as the cluster
+    // options stay (their delete only forgets them): the host keeps the firewall it had, never a
+    // DROP policy without the rules that kept it reachable.
+    declared.add(F.rules, new proxmox.firewall.RulesLegacy(F.rules, { rules: fw.rules.map(providerRule) }, options(F.rules, { retainOnDelete: true })));
   }
+  if (fw.rules.length > 0 && opts.takeover === "replace") takeover(F.takeoverReplaced, "unpark");
   // Enabling (and the DROP policy) only once the rules that keep access are in place. The provider
   // sends every option on each update, `ebtables` as false unless given
   // (proxmoxtf/resource/cluster/firewall/firewall.go setOptions): Proxmox's default (1) is kept.
@@ -90,14 +112,14 @@ export function declareHostFirewall(fw: HostFirewall, opts: { parent: pulumi.Res
  * @param opts `parent` (the guest's component), `guest` (the ContainerLegacy / VmLegacy: the
  *   firewall goes with it and is recreated with it, since Proxmox removes `<vmid>.fw` with the
  *   guest), `declared` (the deployment model's resources declared so far), `dhcp` (the guest takes
- *   its address by DHCP)
+ *   its address by DHCP), `connection` (the guest's node), `template` (the VMID it is cloned from)
  */
 export function declareGuestFirewall(
   kind: "ct" | "vm",
   id: number,
   nodeName: string,
   fw: GuestFirewall,
-  opts: { parent: pulumi.Resource; guest: pulumi.CustomResource; declared: DeclaredResources; dhcp: boolean },
+  opts: { parent: pulumi.Resource; guest: pulumi.CustomResource; declared: DeclaredResources; dhcp: boolean; connection: SshTarget; template?: number },
 ): void {
   const names = kind === "ct" ? containerNames(id) : vmNames(id);
   const target = kind === "ct" ? { nodeName, containerId: id } : { nodeName, vmId: id };
@@ -109,6 +131,18 @@ export function declareGuestFirewall(
     deleteBeforeReplace: true,
     deletedWith: opts.guest,
   });
+  // Declared by the deployment model when the template has rules Proxmox copied to the clone.
+  if (declared.has(names.firewallInherited)) {
+    declared.add(
+      names.firewallInherited,
+      new HostScriptResource(
+        firewallTakeoverKind,
+        names.firewallInherited,
+        { connection: opts.connection, script: featureScript("hypervisor", "firewall_takeover"), params: { target: String(id), template: String(opts.template), phase: "" } },
+        child(names.firewallInherited),
+      ),
+    );
+  }
   if (fw.rules.length > 0) {
     declared.add(names.firewallRules, new proxmox.firewall.RulesLegacy(names.firewallRules, { ...target, rules: fw.rules.map(providerRule) }, child(names.firewallRules)));
   }

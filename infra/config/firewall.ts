@@ -540,7 +540,8 @@ export function readGuestFirewall(
  * template's `<vmid>.fw` and the interface's `firewall=1` on clone (pve-firewall
  * PVE::Firewall::Helpers::clone_vmfw_conf, called by pct/qm clone), so that is what the clone has
  * (marked `inheritedFrom`; the program declares no resources for it, the copy is already there).
- * A clone with a block of its own gets its rules above the copied ones: a warning says so.
+ * A clone with rules of its own gets exactly them: the copy is removed before they are created
+ * (infra/components/firewall.ts, firewall_takeover.sh); a warning says so.
  */
 export function inheritGuestFirewalls<G extends { firewall?: GuestFirewall; cloneFrom?: number }>(
   guests: G[],
@@ -553,7 +554,7 @@ export function inheritGuestFirewalls<G extends { firewall?: GuestFirewall; clon
     const template = byId.get(g.cloneFrom);
     if (g.firewall && findings && template?.firewall && template.firewall.rules.length > 0) {
       const [file, path] = g.firewall.origin.split(": ");
-      findings.warn(file, path, `Proxmox copies ${g.cloneFrom}'s firewall rules on clone; they stay in effect below these`);
+      findings.warn(file, path, `Proxmox copies ${g.cloneFrom}'s firewall rules on clone; Phoenix removes that copy before creating these, so the clone has exactly its own rules (${g.cloneFrom}'s do not apply to it)`);
     }
     if (g.firewall) continue;
     const seen = new Set<number>([id(g)]);
@@ -579,6 +580,41 @@ export function warnInactiveGuestFirewalls(host: HostFirewall | undefined, guest
     const [file, path] = fw.origin.split(": ");
     findings.warn(file, path, `has no effect while the host firewall is off: Proxmox filters guests only when the cluster firewall is enabled (shared_volumes.firewall.enabled)`);
   }
+}
+
+/**
+ * The Bash tool wrote guests' rules into cluster.fw (hypervisor_feature_setup_firewall.sh) and never
+ * turned a guest's own firewall on: a guest's .fw options default to `enable: 0` (pve-firewall
+ * Firewall.pm parse_vmfw_option/vm options), whatever `enabled: true` its files say. Phoenix turns
+ * each such firewall on, with Proxmox's guest input policy DROP, so whatever its rules do not accept
+ * stops reaching the guest. One warning per guest that enables a firewall of its own without naming
+ * its input policy; `default_input_policy` (DROP to confirm, ACCEPT to filter nothing by default)
+ * silences it. Nothing while the host firewall is off.
+ */
+export function warnGuestFirewallsTurnedOn(host: HostFirewall | undefined, guests: { firewall?: GuestFirewall }[], findings: Findings): void {
+  // While the host firewall is off no guest is filtered (warnInactiveGuestFirewalls says so).
+  if (!host?.enabled) return;
+  for (const g of guests) {
+    const fw = g.firewall;
+    if (!fw || fw.inheritedFrom !== undefined || !fw.enabled || fw.inputPolicy !== undefined) continue;
+    const [file, path] = fw.origin.split(": ");
+    const accepted = fw.rules.filter((r) => r.enabled && r.type === "in" && r.action === "ACCEPT");
+    const opens = accepted.length
+      ? `only what its ${accepted.length} ACCEPT rule${accepted.length === 1 ? "" : "s"} accept${accepted.length === 1 ? "s" : ""} (${accepted.map((r) => [r.macro, r.proto, r.dport, r.source && `from ${r.source}`].filter(Boolean).join(" ") || "all").join("; ")})`
+      : "nothing (it has no ACCEPT rule)";
+    findings.warn(file, path,
+      `turns this guest's own firewall on (the Bash tool never did: it wrote guest rules into cluster.fw), with Proxmox's input policy DROP: ` +
+        `${opens} reaches it from then on; set "default_input_policy": "DROP" to confirm, or "ACCEPT" to keep it open and apply the DROP/REJECT rules only`);
+  }
+}
+
+/** A rule as pve-firewall writes it in a .fw file's [RULES] (Firewall.pm format_rules). */
+export function pveRuleLine(r: FirewallRule): string {
+  let line = `${r.enabled ? "" : "|"}${r.type.toUpperCase()} ${r.macro ? `${r.macro}(${r.action})` : r.action}`;
+  for (const [flag, value] of [["-i", r.iface], ["-source", r.source], ["-dest", r.dest], ["-p", r.proto], ["-dport", r.dport], ["-sport", r.sport], ["-log", r.log]] as const) {
+    if (value !== undefined) line += ` ${flag} ${value}`;
+  }
+  return r.comment ? `${line} # ${r.comment}` : line;
 }
 
 /** Whether a guest's network interface gets `firewall=1`: it has a firewall that is on or has rules. */
@@ -648,14 +684,74 @@ function tcpPorts(rule: FirewallRule): { lo: number; hi: number }[] | "all" | "n
 }
 
 /**
+ * What the host's rules, read in order as pve-firewall applies them, decide for new tcp connections
+ * to `port` from every address of `from` to the `targets` (the host's addresses; empty: unknown):
+ * ok when an ACCEPT rule matches all of it before any DROP/REJECT rule matches part of it, not ok
+ * (with the reason) when such a DROP/REJECT comes first, undefined when no rule decides (the policy,
+ * after Proxmox's own management rules, does).
+ */
+function firstTcpVerdict(fw: HostFirewall, port: number, from: AddressRange, targets: AddressRange[]): { ok: boolean; because?: string } | undefined {
+  for (const rule of fw.rules) {
+    if (!rule.enabled || rule.type !== "in") continue;
+    const ports = tcpPorts(rule);
+    if (ports === "none" || (ports !== "all" && !ports.some((p) => p.lo <= port && port <= p.hi))) continue;
+    const source = resolve(rule.source, fw);
+    const dest = resolve(rule.dest, fw);
+    const sourceTouches = source === "any" || overlaps(source.touches, from);
+    const destTouches = dest === "any" || targets.length === 0 || targets.some((t) => overlaps(dest.touches, t));
+    if (!sourceTouches || !destTouches) continue;
+    if (rule.action !== "ACCEPT") return { ok: false, because: `${rule.origin} (${rule.action}) comes first and matches part of that traffic` };
+    const sourceCovers = source === "any" || coversAll(source.covers, from);
+    const destCovers = dest === "any" || (targets.length > 0 && targets.every((t) => coversAll(dest.covers, t)));
+    if (sourceCovers && destCovers && rule.iface === undefined && rule.sport === undefined) return { ok: true };
+  }
+  return undefined;
+}
+
+/** The ports pve-firewall always accepts from its `management` IP set, after the users' rules and
+ *  before the input policy (Firewall.pm compile_iptables_filter, "allow standard traffic for
+ *  management ipset"): the API, the VNC consoles, the SPICE proxy, SSH on 22, migration. */
+export const PROXMOX_MANAGEMENT_PORTS = [
+  { lo: 8006, hi: 8006, what: "the API" },
+  { lo: 5900, hi: 5999, what: "VNC consoles" },
+  { lo: 3128, hi: 3128, what: "the SPICE proxy" },
+  { lo: 22, hi: 22, what: "SSH" },
+  { lo: 60000, hi: 60050, what: "migration" },
+] as const;
+
+/**
+ * The network pve-firewall puts in its `management` IP set for a node: the cluster alias
+ * `local_network` when the firewall declares one, else the node's local network, the network of the
+ * connected route that holds the node's own address (Firewall.pm local_network: the address its name
+ * resolves to, matched against the node's routes). Phoenix knows that address from the host file
+ * (`network.interfaces.address`, a CIDR), so the local network is its network part.
+ */
+export function proxmoxLocalNetwork(fw: HostFirewall, hostAddress: string | undefined): { range: AddressRange; cidr: string; text: string } | undefined {
+  const alias = fw.aliases.find((a) => a.name.toLowerCase() === "local_network");
+  if (alias) return { range: parseAddress(alias.cidr), cidr: alias.cidr, text: `${alias.cidr} (the alias local_network)` };
+  const m = hostAddress ? /^([^/]+)\/(\d{1,3})$/.exec(hostAddress) : null;
+  const ip = m ? ipToBigint(m[1]) : undefined;
+  // An IPv4 host address (the files' hosts have one); an IPv6-only node is not counted.
+  if (!m || !ip || ip.version !== 4) return undefined;
+  const bits = 32;
+  const len = Number(m[2]);
+  if (len > bits) return undefined;
+  const hostMask = (1n << BigInt(bits - len)) - 1n;
+  const lo = ip.value & ~hostMask;
+  const cidr = `${bigintToIpv4(lo)}/${len}`;
+  return { range: { version: 4, lo, hi: lo | hostMask }, cidr, text: `${cidr} (the local network of ${hostAddress})` };
+}
+
+/**
  * The lock-out guard. When the host firewall is enabled with an input policy that drops (DROP or
  * REJECT), every enabled `in` rule is read in order, as pve-firewall builds PVEFW-HOST-IN from them
  * (Firewall.pm: host rules, then cluster rules, then its own management-ipset rules, then the
  * policy): for SSH (`phoenix:sshPort`) and the API (8006) an ACCEPT rule must match tcp on that port
  * from the whole management network to the host's address before any DROP/REJECT rule that could
  * match part of that traffic; with an SSH bastion (an address), SSH must also be open from it.
- * Proxmox's own `management` ipset rules (22 and 8006 from the local
- * network) are not counted: which network that is depends on the host's /etc/hosts.
+ * When no rule decides, Proxmox's own management rules count: 22 and 8006 (PROXMOX_MANAGEMENT_PORTS)
+ * are accepted from its `management` IP set, which holds the node's local network
+ * (proxmoxLocalNetwork) and the entries of a `management` IP set the file declares.
  *
  * Returns one error line per port left unreachable (empty when access is kept or acknowledged).
  */
@@ -663,9 +759,11 @@ export function firewallLockout(fw: HostFirewall | undefined, hostAddress: strin
   if (!fw || !fw.enabled || fw.inputPolicy === "ACCEPT" || access.acknowledged) return [];
   const where = fw.origin;
   if (!access.managementNetwork) {
+    const local = proxmoxLocalNetwork(fw, hostAddress);
     return [
       `${where}: the host firewall drops input (default_input_policy ${fw.inputPolicy}) but the stack sets no phoenix:managementNetwork: ` +
-        `set it to the network Phoenix connects from (and add rules that accept tcp ${access.sshPort} and ${PROXMOX_API_PORT} from it), ` +
+        `set it to the network Phoenix connects from (and add rules that accept tcp ${access.sshPort} and ${PROXMOX_API_PORT} from it` +
+        `${local ? `, unless it lies in ${local.text}, where Proxmox's own rules keep tcp 22 and ${PROXMOX_API_PORT} open` : ""}), ` +
         `or set phoenix:firewallLockoutAcknowledged true if access is kept another way`,
     ];
   }
@@ -692,40 +790,99 @@ export function firewallLockout(fw: HostFirewall | undefined, hostAddress: strin
     checks.push({ what: "SSH", port: access.sshPort, from: { version: bastionIp.version, lo: bastionIp.value, hi: bastionIp.value }, fromText: `the bastion ${access.bastionHost}` });
   }
 
+  // Proxmox's management IP set: the node's local network, and the entries of a declared `management` set.
+  const local = proxmoxLocalNetwork(fw, hostAddress);
+  const declared = fw.ipsets.find((set) => set.name.toLowerCase() === "management");
+  const declaredRanges = declared ? resolve("+management", fw) : "any";
+  const management = {
+    ports: PROXMOX_MANAGEMENT_PORTS,
+    portsText: PROXMOX_MANAGEMENT_PORTS.map((p) => (p.lo === p.hi ? `${p.lo}` : `${p.lo}:${p.hi}`)).join(", "),
+    text: [local ? local.text : "the node's local network, which the host file does not give (network.interfaces.address)", declared ? "the declared management IP set" : ""].filter(Boolean).join(", "),
+    covers: (r: AddressRange) => (!!local && coversAll([local.range], r)) || (declaredRanges !== "any" && coversAll(declaredRanges.covers, r)),
+  };
+
   const errors: string[] = [];
   for (const { what, port, from, fromText } of checks) {
-    let verdict: { ok: boolean; because?: string } | undefined;
-    for (const rule of fw.rules) {
-      if (!rule.enabled || rule.type !== "in") continue;
-      const ports = tcpPorts(rule);
-      if (ports === "none" || (ports !== "all" && !ports.some((p) => p.lo <= port && port <= p.hi))) continue;
-      const source = resolve(rule.source, fw);
-      const dest = resolve(rule.dest, fw);
-      const sourceTouches = source === "any" || overlaps(source.touches, from);
-      const destTouches = dest === "any" || targets.length === 0 || targets.some((t) => overlaps(dest.touches, t));
-      if (!sourceTouches || !destTouches) continue;
-      if (rule.action !== "ACCEPT") {
-        verdict = { ok: false, because: `${rule.origin} (${rule.action}) comes first and matches part of that traffic` };
-        break;
-      }
-      const sourceCovers = source === "any" || coversAll(source.covers, from);
-      const destCovers = dest === "any" || (targets.length > 0 && targets.every((t) => coversAll(dest.covers, t)));
-      if (sourceCovers && destCovers && rule.iface === undefined && rule.sport === undefined) {
-        verdict = { ok: true };
-        break;
-      }
-    }
-    if (!verdict?.ok) {
+    const verdict = firstTcpVerdict(fw, port, from, targets);
+    // No rule decided: Proxmox's own rules accept its management ports from its management IP set.
+    const proxmoxKeeps = !verdict && management.ports.some((p) => p.lo <= port && port <= p.hi) && management.covers(from);
+    if (!verdict?.ok && !proxmoxKeeps) {
       const sourceText = from === mgmt ? access.managementNetwork : access.bastionHost;
+      const why = verdict?.because
+        ? `: ${verdict.because}`
+        : `: no rule accepts it, and Proxmox's own rules accept only tcp ${management.portsText} from its management IP set (${management.text})`;
       errors.push(
-        `${where}: the host firewall drops input (default_input_policy ${fw.inputPolicy}) and no rule keeps ${what} (tcp ${port}) ` +
+        `${where}: the host firewall drops input (default_input_policy ${fw.inputPolicy}) and nothing keeps ${what} (tcp ${port}) ` +
           `open from ${fromText}` +
           `${targets.length ? ` to ${[...new Set([access.sshHost, hostAddress?.replace(/\/\d+$/, "")].filter(Boolean))].join(" / ")}` : ""}` +
-          `${verdict?.because ? `: ${verdict.because}` : ""}; add a global_firewall_rules entry ` +
+          `${why}; add a global_firewall_rules entry ` +
           `{"type": "in", "action": "ACCEPT", "proto": "tcp", "port": "${port}", "source": "${sourceText}"} before any DROP rule, ` +
           `or set phoenix:firewallLockoutAcknowledged true if access is kept another way`,
       );
     }
   }
   return errors;
+}
+
+// ---------------------------------------------------------------- services behind the host firewall
+
+/** What the host offers that its own firewall could cut off: from the host model. */
+export interface HostServices {
+  firewall?: HostFirewall;
+  network: { address?: string; defaultSubnet?: string; nfsServer?: string };
+  nfsExports: { path: string; clients: string[] }[];
+  samba?: { shares: { name: string }[] };
+}
+
+/** NFSv4's one port (NFSv3 clients also need rpcbind, 111, and mountd, whose port is not fixed). */
+const NFS_PORT = 2049;
+/** SMB over TCP, what Samba clients connect to (445; 139 is NetBIOS, for old clients only). */
+const SMB_PORT = 445;
+
+/**
+ * NFS exports and Samba shares stay reachable behind the host firewall: when it is enabled with an
+ * input policy that drops, each NFS client (an IP or network; names are not checked) must be
+ * accepted on tcp 2049, and the Samba clients (the host's `network.default_subnet`, else its local
+ * network: the files name no Samba clients) on tcp 445, by the host's rules in pve-firewall's order
+ * (firstTcpVerdict). Proxmox's own management rules do not open these ports. One warning per client
+ * left out, with the exact rule to add.
+ */
+export function warnUnreachableServices(host: HostServices, file: string, findings: Findings): void {
+  const fw = host.firewall;
+  if (!fw || !fw.enabled || fw.inputPolicy === "ACCEPT") return;
+  const targets: AddressRange[] = [];
+  for (const text of [host.network.address?.replace(/\/\d+$/, ""), host.network.nfsServer]) {
+    const ip = text ? ipToBigint(text) : undefined;
+    if (ip) targets.push({ version: ip.version, lo: ip.value, hi: ip.value });
+  }
+  const rule = (port: number, source: string, comment: string) =>
+    `{"type": "in", "action": "ACCEPT", "proto": "tcp", "port": "${port}", "source": "${source}", "comment": "${comment}"}`;
+  const judge = (port: number, source: string) => {
+    let from: AddressRange;
+    try {
+      from = parseAddress(source);
+    } catch {
+      return undefined;
+    }
+    const verdict = firstTcpVerdict(fw, port, from, targets);
+    return verdict?.ok ? undefined : verdict?.because ? `: ${verdict.because}` : "";
+  };
+  const policy = `the host firewall drops input (default_input_policy ${fw.inputPolicy})`;
+  host.nfsExports.forEach((e, i) =>
+    e.clients.forEach((client, j) => {
+      const why = judge(NFS_PORT, client);
+      if (why === undefined) return;
+      findings.warn(file, ["nfs", "exports", i, "clients", j],
+        `${policy} and no rule accepts NFS (tcp ${NFS_PORT}) from ${client}${why}: it cannot mount ${e.path}; add a global_firewall_rules entry ${rule(NFS_PORT, client, `NFS ${e.path}`)}`);
+    }),
+  );
+  if (host.samba && host.samba.shares.length > 0) {
+    const local = host.network.defaultSubnet ?? proxmoxLocalNetwork({ ...fw, aliases: [] }, host.network.address)?.cidr;
+    const why = local ? judge(SMB_PORT, local) : undefined;
+    if (local && why !== undefined) {
+      findings.warn(file, ["samba", "shares"],
+        `${policy} and no rule accepts Samba (tcp ${SMB_PORT}) from ${local} (${host.network.defaultSubnet ? "network.default_subnet" : "the host's local network"})${why}: ` +
+          `its clients cannot reach the shares; add a global_firewall_rules entry ${rule(SMB_PORT, local, "Samba")}`);
+    }
+  }
 }

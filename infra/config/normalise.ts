@@ -34,7 +34,7 @@ import {
 } from "./schema";
 import { ABSOLUTE_PATH, MIN_DISKS, STANDARD_STORAGES } from "./patterns";
 import { splitRawLxcLine } from "./lxc-raw";
-import { inheritGuestFirewalls, readGuestFirewall, readHostFirewall, warnInactiveGuestFirewalls } from "./firewall";
+import { inheritGuestFirewalls, readGuestFirewall, readHostFirewall, warnGuestFirewallsTurnedOn, warnInactiveGuestFirewalls, warnUnreachableServices } from "./firewall";
 import { LXC_FEATURES, VM_FEATURES } from "../../features/registry";
 import { cloudImage } from "../components/cloud-init";
 import type { z } from "zod";
@@ -456,6 +456,7 @@ export function normaliseHost(raw: HypervisorFile, findings: Findings): HostCont
   };
   const firewall = readHostFirewall(raw as Record<string, unknown>, F, findings);
   if (firewall) host.firewall = firewall;
+  warnUnreachableServices(host, F, findings);
   return { host, resolveStorage, knownStorages };
 }
 
@@ -832,6 +833,7 @@ export function normaliseContainers(
   }
   inheritGuestFirewalls(containers, (c) => c.ctid, findings);
   warnInactiveGuestFirewalls(stackCtx.host.firewall, containers, findings);
+  warnGuestFirewallsTurnedOn(stackCtx.host.firewall, containers, findings);
   return containers;
 }
 
@@ -987,6 +989,7 @@ export function normaliseVms(
   });
   inheritGuestFirewalls(vms, (v) => v.vmid, findings);
   warnInactiveGuestFirewalls(stackCtx.host.firewall, vms, findings);
+  warnGuestFirewallsTurnedOn(stackCtx.host.firewall, vms, findings);
   return vms.sort((a, b) => a.vmid - b.vmid);
 }
 

@@ -34,6 +34,7 @@ export const STACK_SETTINGS: Record<string, { ok: (v: string) => boolean; what: 
   allowHostPaths: { ok: (v) => BOOLEAN.test(v), what: "true or false" },
   firewallLockoutAcknowledged: { ok: (v) => BOOLEAN.test(v), what: "true or false" },
   stepTimeouts: { ok: (v) => "timeouts" in parseStepTimeouts(v), what: 'a map of step kind → whole minutes 1-1440 (e.g. {"lxc-step": 120}; kinds: infra/config/step-timeouts.ts)' },
+  firewallTakeover: { ok: (v) => v === "replace" || v === "keep", what: "replace or keep" },
 };
 
 /** Problems with `phoenix:` settings given as strings (key without namespace → value); unknown keys are not judged.

@@ -95,9 +95,14 @@ export interface Deployment {
 }
 
 /** The options a deployment needs besides the model. */
+/** The type of the firewall takeover steps (providers/hypervisor firewallTakeoverKind). */
+const FIREWALL_TAKEOVER_TYPE = dynamicType("host-firewall-takeover");
+
 export interface DeploymentOptions {
   /** The primary node (the stack's `phoenix:node`) when the model names no nodes of its own. Default `pve`. */
   node?: string;
+  /** `phoenix:firewallTakeover`: take over the rules cluster.fw already holds (`replace` or `keep`). */
+  firewallTakeover?: "replace" | "keep";
 }
 
 /** A node of the stack and its host model. */
@@ -387,9 +392,19 @@ export function deploymentOf(model: PhoenixModel, opts: DeploymentOptions = {}):
     const aliases = fw.aliases.map((a) => fwResource(F.alias(a.name), PROXMOX_TYPES.firewallAlias, `firewall alias ${a.name} ${a.cidr}`, [initial]).name);
     const ipsets = fw.ipsets.map((set) => fwResource(F.ipset(set.name), PROXMOX_TYPES.firewallIpset, `firewall IP set ${set.name}`, [initial, ...aliases]).name);
     firewallRefs.push(...aliases, ...ipsets);
-    const rules = fw.rules.length > 0 ? [fwResource(F.rules, PROXMOX_TYPES.firewallRules, `firewall rules (${fw.rules.length})`, [initial, ...firewallRefs]).name] : [];
+    // Rules cluster.fw already holds would make the provider refuse to create the declared ones:
+    // with phoenix:firewallTakeover they move to the nodes' host.fw first (kept there, or removed
+    // once the declared rules are in place).
+    const mode = opts.firewallTakeover;
+    const takeover = mode && fw.rules.length > 0
+      ? [fwResource(F.takeover, FIREWALL_TAKEOVER_TYPE, `firewall takeover (${mode}): existing cluster rules move to each node's host.fw`, [initial, ...firewallRefs]).name]
+      : [];
+    const rules = fw.rules.length > 0 ? [fwResource(F.rules, PROXMOX_TYPES.firewallRules, `firewall rules (${fw.rules.length})`, [initial, ...firewallRefs, ...takeover]).name] : [];
+    const replaced = mode === "replace" && takeover.length > 0
+      ? [fwResource(F.takeoverReplaced, FIREWALL_TAKEOVER_TYPE, "firewall takeover (replace): the moved rules are removed", [initial, ...rules]).name]
+      : [];
     const state = fw.enabled ? `on, in ${fw.inputPolicy}, out ${fw.outputPolicy}` : "off";
-    fwResource(F.options, PROXMOX_TYPES.clusterFirewall, `firewall ${state}`, [initial, ...firewallRefs, ...rules]);
+    fwResource(F.options, PROXMOX_TYPES.clusterFirewall, `firewall ${state}`, [initial, ...firewallRefs, ...rules, ...replaced]);
   }
 
   /** What a guest on `node` using these storages and GPUs waits for before it is created. */
@@ -404,10 +419,22 @@ export function deploymentOf(model: PhoenixModel, opts: DeploymentOptions = {}):
     ];
   };
   /** A guest's firewall: its rules, then its options, after the guest and the host's aliases and IP sets. */
-  const guestFirewall = (prefix: { firewallRules: string; firewall: string; component: string }, guestResource: string, f: NonNullable<ContainerModel["firewall"]>, node: string, guestId: number) => {
+  const guestFirewall = (
+    prefix: { firewallRules: string; firewallInherited: string; firewall: string; component: string },
+    guestResource: string,
+    f: NonNullable<ContainerModel["firewall"]>,
+    node: string,
+    guestId: number,
+    template?: { id: number; firewall?: ContainerModel["firewall"] },
+  ) => {
     const after = [{ name: guestResource, kind: "firewall" as const }, ...deps("firewall", firewallRefs)];
+    // A clone of a template with rules has a copy of them (Proxmox copies <vmid>.fw on clone): they
+    // go first, so the provider can create the clone's own.
+    const copied = f.rules.length > 0 && template?.firewall && template.firewall.rules.length > 0
+      ? [add({ name: prefix.firewallInherited, type: FIREWALL_TAKEOVER_TYPE, parent: prefix.component, dependsOn: after, kind: "firewall", label: `firewall rules copied from ${template.id} removed`, node, guestId }).name]
+      : [];
     const rules = f.rules.length > 0
-      ? [add({ name: prefix.firewallRules, type: PROXMOX_TYPES.firewallRules, parent: prefix.component, dependsOn: after, kind: "firewall", label: `firewall rules (${f.rules.length})`, node, guestId }).name]
+      ? [add({ name: prefix.firewallRules, type: PROXMOX_TYPES.firewallRules, parent: prefix.component, dependsOn: [...after, ...deps("firewall", copied)], kind: "firewall", label: `firewall rules (${f.rules.length})`, node, guestId }).name]
       : [];
     add({
       name: prefix.firewall,
@@ -468,7 +495,7 @@ export function deploymentOf(model: PhoenixModel, opts: DeploymentOptions = {}):
       if (template) chain(N.snapshot, "lxc-snapshot", "lxc-snapshot", `snapshot ${c.templateSnapshotName}`);
       ready.set(c.ctid, last);
       // An inherited firewall is already there: Proxmox copies the template's .fw file on clone.
-      if (c.firewall && c.firewall.inheritedFrom === undefined) guestFirewall(N, N.container, c.firewall, node, c.ctid);
+      if (c.firewall && c.firewall.inheritedFrom === undefined) guestFirewall(N, N.container, c.firewall, node, c.ctid, c.cloneFrom === undefined ? undefined : { id: c.cloneFrom, firewall: model.containers.find((t) => t.ctid === c.cloneFrom)?.firewall });
     } else {
       const v = vms.get(g.id)!;
       const node = guestNode(v, nodes);
@@ -490,7 +517,7 @@ export function deploymentOf(model: PhoenixModel, opts: DeploymentOptions = {}):
         if (v.templateSnapshotName) last = child(N.snapshot, dynamicType("vm-snapshot"), "vm-snapshot", `snapshot ${v.templateSnapshotName}`, deps("step", [last, vm]));
         ready.set(v.vmid, last);
       }
-      if (v.firewall && v.firewall.inheritedFrom === undefined) guestFirewall(N, N.vm, v.firewall, node, v.vmid);
+      if (v.firewall && v.firewall.inheritedFrom === undefined) guestFirewall(N, N.vm, v.firewall, node, v.vmid, v.cloneFrom === undefined ? undefined : { id: v.cloneFrom, firewall: model.vms.find((t) => t.vmid === v.cloneFrom)?.firewall });
     }
   }
 

@@ -86,6 +86,10 @@ export const HOST_FIREWALL_NAMES = {
   ipset: (name: string) => `host-firewall-ipset-${name}`,
   rules: "host-firewall-rules",
   options: "host-firewall",
+  /** Moves the rules cluster.fw already holds out of the way before the rules are created (phoenix:firewallTakeover). */
+  takeover: "host-firewall-takeover",
+  /** Removes those moved rules once the declared ones are in place (phoenix:firewallTakeover replace). */
+  takeoverReplaced: "host-firewall-takeover-replaced",
 };
 
 /** The names of one container's resources (`ct-<ctid>...`): CTIDs are unique cluster-wide, so names never carry the node. */
@@ -102,6 +106,8 @@ export function containerNames(ctid: number) {
     lifecycleSnapshot: (snapname: string) => `${p}-snapshot-${snapname}`,
     snapshot: `${p}-snapshot`,
     firewallRules: `${p}-firewall-rules`,
+    /** Removes the rules Proxmox copied from the template on clone, before the clone's own are created. */
+    firewallInherited: `${p}-firewall-inherited`,
     firewall: `${p}-firewall`,
   };
 }
@@ -117,6 +123,8 @@ export function vmNames(vmid: number) {
     cloudInit: `${p}-cloud-init`,
     snapshot: `${p}-snapshot`,
     firewallRules: `${p}-firewall-rules`,
+    /** Removes the rules Proxmox copied from the template on clone, before the clone's own are created. */
+    firewallInherited: `${p}-firewall-inherited`,
     firewall: `${p}-firewall`,
   };
 }

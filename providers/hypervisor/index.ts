@@ -10,6 +10,8 @@
 //   host-nfs-export       one export in a Phoenix-managed file under /etc/exports.d
 //   host-samba-user       the Samba user (a host user added to Samba's password database)
 //   host-samba-share      one share in the Phoenix-managed Samba include file
+//   host-firewall-takeover  room for the provider's firewall rule lists where Proxmox already holds
+//                         rules (a clone's copied .fw, an existing cluster.fw): firewall_takeover.sh
 // The zod schemas are the first line of validation (program side, and in `check`); every script
 // validates its parameters again before any value reaches a command.
 import { z } from "zod";
@@ -90,6 +92,17 @@ export const adminUserKind: HostScriptKind = {
   // The password hash travels in secretParams (password_hash), never in params.
   replaceOn: ["username"],
   lock: "users",
+};
+
+/** firewall_takeover.sh: room for the provider's rule lists where Proxmox already holds rules. */
+export const firewallTakeoverKind: HostScriptKind = {
+  kind: "host-firewall-takeover",
+  params: z.object({
+    target: name("cluster or a VMID", /^(cluster|[1-9][0-9]{2,8})$/),
+    template: name("a VMID or empty", /^([1-9][0-9]{2,8})?$/),
+    phase: name("park, unpark or empty", /^(park|unpark)?$/),
+  }),
+  lock: "firewall",
 };
 
 export const zfsPoolKind: HostScriptKind = {

@@ -587,3 +587,29 @@ it("the facts script and the pvesh/pveversion stand-ins are shellcheck-clean (al
   expect(emu.stdout + emu.stderr).toBe("");
   expect(emu.status).toBe(0);
 });
+
+it("cluster firewall rules: rules cluster.fw already holds are named, with phoenix:firewallTakeover as the fix (the judgement, from facts)", () => {
+  const loaded = loadPhoenixConfig(path.join(repoRoot, "stacks", "dev"), { defaultNode: "pve" });
+  if (!loaded.ok) throw new Error(loaded.errors.join("\n"));
+  const { pveRuleLine } = loadDist<typeof import("../../infra/config/firewall")>("infra/config/firewall");
+  const judge = (out: string, extra: Record<string, string> = {}) => {
+    const input = { settings: stackSettingsFrom("t", (k: string) => extra[k]), model: loaded.model, secrets: {}, auth: { kind: "unknown" as const } };
+    return doctor.evaluate(input, { cluster_rules: { code: 0, out } }, doctor.factQueries(input)).find((c) => c.check === "cluster firewall rules")!;
+  };
+  // What the Bash tool's hypervisor_feature_setup_firewall.sh leaves: the global and the guests' rules.
+  const bash = "IN ACCEPT -source 10.0.0.0/24 -p tcp -dport 22\nIN ACCEPT -source 10.0.0.153 -p tcp -dport 8000\n";
+  const found = judge(bash);
+  expect(found.status).toBe("warn");
+  expect(found.found).toBe(
+    `cluster.fw holds 2 rule(s) that are not the declared ones (the first: IN ACCEPT -source 10.0.0.0/24 -p tcp -dport 22); unless Phoenix created them in an earlier pulumi up, ` +
+      `the provider refuses to create host-firewall-rules over them ("Existing rules detected") and pulumi up stops there`,
+  );
+  expect(found.fix).toMatch(/^pulumi config set phoenix:firewallTakeover replace/);
+  expect(judge(bash, { firewallTakeover: "replace" })).toMatchObject({ status: "ok", found: "cluster.fw holds 2 rule(s): phoenix:firewallTakeover replace takes them over on the next pulumi up" });
+  expect(judge(`# taken over\n${bash}`).status).toBe("ok");
+  expect(judge("").status).toBe("ok");
+  // After Phoenix's own up: the declared rules, as pve-firewall writes them (format_rules).
+  const declared = loaded.model.host.firewall!.rules.map(pveRuleLine);
+  expect(declared[0]).toBe("IN ACCEPT -source 10.0.0.0/24 -p tcp -dport 22 # SSH from the management network (phoenix:managementNetwork)");
+  expect(judge(`${declared.join("\n")}\n`)).toMatchObject({ status: "ok", found: "cluster.fw holds the 4 declared rule(s)" });
+});

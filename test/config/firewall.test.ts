@@ -5,7 +5,7 @@
 import { afterAll, describe, expect, it } from "vitest";
 import * as path from "node:path";
 import { loadDist } from "../load";
-import { ERROR_LINE, HOST, LXC, VM, cleanTempDirs, load, loadMutated, type Files } from "./helpers";
+import { DEV_DIR, ERROR_LINE, HOST, LXC, PROD_DIR, VM, cleanTempDirs, load, loadMutated, type Files } from "./helpers";
 import { CASES_DIR } from "./cases";
 
 const CASES = CASES_DIR;
@@ -31,7 +31,13 @@ describe("the migration cases", () => {
   it("fw: the host firewall, its global rules and container 900's rules, all kept", () => {
     const r = load(path.join(CASES, "fw"));
     expect(r.ok ? [] : r.errors).toEqual([]);
-    expect(r.warnings).toEqual([]);
+    // Its guest firewall was never on under the Bash tool: Phoenix says what turning it on drops.
+    expect(r.warnings).toEqual([
+      `${LXC}: $.lxc_configs["900"].firewall: turns this guest's own firewall on (the Bash tool never did: it wrote guest rules into cluster.fw), with Proxmox's input policy DROP: ` +
+        `only what its 2 ACCEPT rules accept (icmp from 192.0.2.0/24; tcp 22 from 192.0.2.0/24) reaches it from then on; set "default_input_policy": "DROP" to confirm, or "ACCEPT" to keep it open and apply the DROP/REJECT rules only`,
+    ]);
+    const confirmed = loadMutated((f) => (f.lxc.lxc_configs["900"].firewall.default_input_policy = "DROP"), path.join(CASES, "fw"));
+    expect(confirmed.warnings).toEqual([]);
     const m = r.ok ? r.model : undefined!;
     expect(m.host.firewall).toMatchObject({ enabled: true, inputPolicy: "DROP", outputPolicy: "ACCEPT" });
     expect(m.host.firewall!.rules.map(({ origin, ...rest }) => rest)).toEqual([
@@ -61,13 +67,15 @@ describe("the migration cases", () => {
     ]);
   });
 
-  it("a clone with rules of its own is warned that its template's copied rules stay below them", () => {
+  it("a clone with rules of its own is told that it gets exactly them (the copy of its template's is removed)", () => {
     const r = loadMutated((f) => {
       f.lxc.lxc_configs["900"].firewall = { enabled: true, rules: [{ type: "in", action: "ACCEPT", proto: "tcp", port: "22", source: "10.0.0.0/24" }] };
       f.lxc.lxc_configs["901"].firewall = { enabled: true, rules: [{ type: "in", action: "ACCEPT", proto: "tcp", port: "8000", source: "10.0.0.0/24" }] };
     });
     expect(r.ok ? [] : r.errors).toEqual([]);
-    expect(r.warnings).toEqual([`${LXC}: $.lxc_configs["901"].firewall: Proxmox copies 900's firewall rules on clone; they stay in effect below these`]);
+    expect(r.warnings.filter((w) => w.includes("copies"))).toEqual([
+      `${LXC}: $.lxc_configs["901"].firewall: Proxmox copies 900's firewall rules on clone; Phoenix removes that copy before creating these, so the clone has exactly its own rules (900's do not apply to it)`,
+    ]);
     const m = r.ok ? r.model : undefined!;
     // 902 has no block: it has 900's (copied), 950 (a clone of 901) has 901's.
     expect(m.containers.find((c) => c.ctid === 902)!.firewall).toMatchObject({ inheritedFrom: 900 });
@@ -216,10 +224,11 @@ describe("the lock-out guard", () => {
     expect(r.ok ? [] : r.errors).toEqual([]);
     return r.ok ? r.model.host.firewall! : undefined!;
   };
-  const access = { sshHost: "10.0.0.13", sshPort: 22, managementNetwork: "10.0.0.0/24", acknowledged: false };
+  // A management network outside the host's local network (10.0.0.0/24): Proxmox's own rules do not cover it.
+  const access = { sshHost: "10.0.0.13", sshPort: 22, managementNetwork: "192.168.50.0/24", acknowledged: false };
   const guard = (f: ReturnType<typeof fw>, a: Partial<Parameters<ReturnType<typeof fwLib>["firewallLockout"]>[2]> = {}) => fwLib().firewallLockout(f, "10.0.0.13/24", { ...access, ...a });
-  const ssh = { type: "in", action: "ACCEPT", proto: "tcp", port: "22", source: "10.0.0.0/24" };
-  const api = { type: "in", action: "ACCEPT", proto: "tcp", port: "8006", source: "10.0.0.0/24" };
+  const ssh = { type: "in", action: "ACCEPT", proto: "tcp", port: "22", source: "192.168.50.0/24" };
+  const api = { type: "in", action: "ACCEPT", proto: "tcp", port: "8006", source: "192.168.50.0/24" };
 
   it("refuses a dropping host firewall without a management network", () => {
     const errors = guard(fw([ssh, api]), { managementNetwork: undefined });
@@ -231,22 +240,22 @@ describe("the lock-out guard", () => {
     expect(guard(fw([]))).toHaveLength(2);
     const errors = guard(fw([ssh]));
     expect(errors).toHaveLength(1);
-    expect(errors[0]).toContain("no rule keeps the Proxmox API (tcp 8006) open from the management network 10.0.0.0/24");
-    expect(errors[0]).toContain(`{"type": "in", "action": "ACCEPT", "proto": "tcp", "port": "8006", "source": "10.0.0.0/24"}`);
-    expect(guard(fw([api]))[0]).toContain("no rule keeps SSH (tcp 22)");
+    expect(errors[0]).toContain("nothing keeps the Proxmox API (tcp 8006) open from the management network 192.168.50.0/24");
+    expect(errors[0]).toContain(`{"type": "in", "action": "ACCEPT", "proto": "tcp", "port": "8006", "source": "192.168.50.0/24"}`);
+    expect(guard(fw([api]))[0]).toContain("nothing keeps SSH (tcp 22)");
   });
 
   it("accepts rules that keep SSH and the API open (ports, lists, ranges, macros, wider sources, no source)", () => {
     expect(guard(fw([ssh, api]))).toEqual([]);
-    expect(guard(fw([{ type: "in", action: "ACCEPT", proto: "tcp", port: "22,8006", source: "10.0.0.0/16" }]))).toEqual([]);
+    expect(guard(fw([{ type: "in", action: "ACCEPT", proto: "tcp", port: "22,8006", source: "192.168.0.0/16" }]))).toEqual([]);
     expect(guard(fw([{ type: "in", action: "ACCEPT", macro: "SSH" }, { type: "in", action: "ACCEPT", proto: "tcp", port: "8000:8010", dest: "10.0.0.13" }]))).toEqual([]);
-    expect(guard(fw([{ type: "in", action: "ACCEPT", source: "10.0.0.0/24" }]))).toEqual([]);
+    expect(guard(fw([{ type: "in", action: "ACCEPT", source: "192.168.50.0/24" }]))).toEqual([]);
   });
 
   it("with an SSH bastion, SSH must be open from it too", () => {
     const errors = guard(fw([ssh, api]), { bastionHost: "192.168.7.7" });
     expect(errors).toHaveLength(1);
-    expect(errors[0]).toContain("no rule keeps SSH (tcp 22) open from the bastion 192.168.7.7");
+    expect(errors[0]).toContain("nothing keeps SSH (tcp 22) open from the bastion 192.168.7.7");
     expect(errors[0]).toContain(`"source": "192.168.7.7"`);
     expect(guard(fw([ssh, api, { ...ssh, source: "192.168.7.7" }]), { bastionHost: "192.168.7.7" })).toEqual([]);
     // A bastion given by name cannot be checked (and is not guessed).
@@ -259,26 +268,56 @@ describe("the lock-out guard", () => {
   });
 
   it("does not count rules that miss part of the management network or the host, or come after a DROP", () => {
-    expect(guard(fw([{ ...ssh, source: "10.0.0.0/25" }, api]))).toHaveLength(1);
+    expect(guard(fw([{ ...ssh, source: "192.168.50.0/25" }, api]))).toHaveLength(1);
     expect(guard(fw([{ ...ssh, dest: "10.0.0.14" }, api]))).toHaveLength(1);
     expect(guard(fw([{ ...ssh, iface: "vmbr1" }, api]))).toHaveLength(1);
     expect(guard(fw([{ ...ssh, enabled: false }, api]))).toHaveLength(1);
     expect(guard(fw([{ ...ssh, type: "out" }, api]))).toHaveLength(1);
-    const blocked = guard(fw([{ type: "in", action: "DROP", proto: "tcp", port: "22", source: "10.0.0.128/25" }, ssh, api]));
+    const blocked = guard(fw([{ type: "in", action: "DROP", proto: "tcp", port: "22", source: "192.168.50.128/25" }, ssh, api]));
     expect(blocked).toHaveLength(1);
     expect(blocked[0]).toMatch(/global_firewall_rules\[0\] \(DROP\) comes first/);
     // A DROP for other sources first does not matter.
-    expect(guard(fw([{ type: "in", action: "DROP", proto: "tcp", port: "22", source: "192.168.0.0/16" }, ssh, api]))).toEqual([]);
+    expect(guard(fw([{ type: "in", action: "DROP", proto: "tcp", port: "22", source: "172.16.0.0/12" }, ssh, api]))).toEqual([]);
   });
 
   it("resolves aliases and IP sets (an IP set with nomatch entries does not cover the whole network)", () => {
     const f = (source: string) =>
-      loadMutated(hostRules([{ ...ssh, source }, api], { aliases: { mgmt: "10.0.0.0/24" }, ipsets: { admins: ["mgmt"], some: ["10.0.0.0/24", "!10.0.0.66"] } }));
+      loadMutated(hostRules([{ ...ssh, source }, api], { aliases: { mgmt: "192.168.50.0/24" }, ipsets: { admins: ["mgmt"], some: ["192.168.50.0/24", "!192.168.50.66"] } }));
     for (const [source, count] of [["mgmt", 0], ["+admins", 0], ["+some", 1]] as const) {
       const r = f(source);
       expect(r.ok ? [] : r.errors).toEqual([]);
       expect(guard(r.ok ? r.model.host.firewall! : undefined!), source).toHaveLength(count);
     }
+  });
+
+  it("counts what Proxmox keeps open: 22 and 8006 from its management IP set, which holds the node's local network", () => {
+    const local = { managementNetwork: "10.0.0.0/24" };
+    // Inside the host's local network (from the host file's 10.0.0.13/24) nothing is at risk.
+    expect(guard(fw([]), local)).toEqual([]);
+    expect(guard(fw([]), { managementNetwork: "10.0.0.64/26" })).toEqual([]);
+    // Only 22 and the other management ports: SSH on another port is at risk, and the message says which ports from where.
+    const moved = guard(fw([]), { ...local, sshPort: 2222 });
+    expect(moved).toHaveLength(1);
+    expect(moved[0]).toContain("nothing keeps SSH (tcp 2222) open from the management network 10.0.0.0/24");
+    expect(moved[0]).toContain("Proxmox's own rules accept only tcp 8006, 5900:5999, 3128, 22, 60000:60050 from its management IP set (10.0.0.0/24 (the local network of 10.0.0.13/24))");
+    // A network wider than the local one is not covered.
+    expect(guard(fw([]), { managementNetwork: "10.0.0.0/16" })).toHaveLength(2);
+    // The users' rules come first: a DROP rule for the local network wins over Proxmox's own rules.
+    const dropped = guard(fw([{ type: "in", action: "DROP", proto: "tcp", port: "22", source: "10.0.0.0/8" }]), local);
+    expect(dropped).toHaveLength(1);
+    expect(dropped[0]).toMatch(/global_firewall_rules\[0\] \(DROP\) comes first/);
+    // Without the host's address the local network is unknown and not counted.
+    expect(fwLib().firewallLockout(fw([]), undefined, { ...access, ...local })).toHaveLength(2);
+  });
+
+  it("counts a declared management IP set and a declared local_network alias as Proxmox does", () => {
+    const withSet = loadMutated(hostRules([], { ipsets: { management: ["192.168.50.0/24"] } }));
+    expect(withSet.ok ? [] : withSet.errors).toEqual([]);
+    expect(guard(withSet.ok ? withSet.model.host.firewall! : undefined!)).toEqual([]);
+    const withAlias = loadMutated(hostRules([], { aliases: { local_network: "192.168.50.0/24" } }));
+    expect(guard(withAlias.ok ? withAlias.model.host.firewall! : undefined!)).toEqual([]);
+    // The alias replaces the node's own network: 10.0.0.0/24 is then not in the management set.
+    expect(guard(withAlias.ok ? withAlias.model.host.firewall! : undefined!, { managementNetwork: "10.0.0.0/24" })).toHaveLength(2);
   });
 
   it("lets the stack acknowledge, and leaves ACCEPT policies and disabled firewalls alone", () => {
@@ -287,5 +326,47 @@ describe("the lock-out guard", () => {
     expect(guard(fw([], "REJECT"))).toHaveLength(2);
     expect(guard({ ...fw([]), enabled: false })).toEqual([]);
     expect(fwLib().firewallLockout(undefined, undefined, access)).toEqual([]);
+  });
+});
+
+describe("NFS and Samba behind the host firewall", () => {
+  const services = (r: ReturnType<typeof load>) => r.warnings.filter((w) => /NFS \(tcp 2049\)|Samba \(tcp 445\)/.test(w));
+  const without = (ports: string[]) => (f: Files) => {
+    const fw = f.host.shared_volumes.firewall as { global_firewall_rules: { port?: string }[] };
+    fw.global_firewall_rules = fw.global_firewall_rules.filter((r) => !ports.includes(String(r.port)));
+  };
+
+  it("the dev and prod examples keep their NFS and Samba clients (no warning)", () => {
+    for (const stack of ["dev", "prod"]) {
+      const r = load(stack === "dev" ? DEV_DIR : PROD_DIR);
+      expect(r.ok).toBe(true);
+      expect(services(r), stack).toEqual([]);
+    }
+  });
+
+  it("warns for each NFS client and the Samba clients a dropping firewall cuts off, with the exact rule to add", () => {
+    const r = loadMutated(without(["2049", "445"]));
+    expect(r.ok).toBe(true);
+    expect(services(r)).toEqual([
+      `${HOST}: $.nfs.exports[0].clients[0]: the host firewall drops input (default_input_policy DROP) and no rule accepts NFS (tcp 2049) from 10.0.0.101: it cannot mount /quickOS/vm-persistent-data; add a global_firewall_rules entry {"type": "in", "action": "ACCEPT", "proto": "tcp", "port": "2049", "source": "10.0.0.101", "comment": "NFS /quickOS/vm-persistent-data"}`,
+      `${HOST}: $.nfs.exports[0].clients[1]: the host firewall drops input (default_input_policy DROP) and no rule accepts NFS (tcp 2049) from 10.0.0.0/24: it cannot mount /quickOS/vm-persistent-data; add a global_firewall_rules entry {"type": "in", "action": "ACCEPT", "proto": "tcp", "port": "2049", "source": "10.0.0.0/24", "comment": "NFS /quickOS/vm-persistent-data"}`,
+      `${HOST}: $.samba.shares: the host firewall drops input (default_input_policy DROP) and no rule accepts Samba (tcp 445) from 10.0.0.0/24 (network.default_subnet): its clients cannot reach the shares; add a global_firewall_rules entry {"type": "in", "action": "ACCEPT", "proto": "tcp", "port": "445", "source": "10.0.0.0/24", "comment": "Samba"}`,
+    ]);
+    // The rules the warnings name are enough: added as given, nothing is left to warn about.
+    const added = loadMutated((f) => {
+      without(["2049", "445"])(f);
+      const rules = (f.host.shared_volumes.firewall as { global_firewall_rules: unknown[] }).global_firewall_rules;
+      for (const w of services(r)) rules.push(JSON.parse(/add a global_firewall_rules entry (\{.*\})$/.exec(w)![1]));
+    });
+    expect(added.ok ? services(added) : added.errors).toEqual([]);
+  });
+
+  it("a DROP rule before the ACCEPT is named; an ACCEPT policy or a firewall that is off needs nothing", () => {
+    const dropped = loadMutated((f) => {
+      (f.host.shared_volumes.firewall as { global_firewall_rules: unknown[] }).global_firewall_rules.unshift({ type: "in", action: "DROP", proto: "tcp", port: "2049", source: "10.0.0.96/28" });
+    });
+    expect(services(dropped)).toEqual([expect.stringMatching(/no rule accepts NFS \(tcp 2049\) from 10\.0\.0\.101: .*global_firewall_rules\[0\] \(DROP\) comes first/), expect.stringMatching(/from 10\.0\.0\.0\/24: .*\(DROP\) comes first/)]);
+    expect(services(loadMutated((f) => { without(["2049", "445"])(f); (f.host.shared_volumes.firewall as Record<string, unknown>).default_input_policy = "ACCEPT"; }))).toEqual([]);
+    expect(services(loadMutated((f) => { without(["2049", "445"])(f); (f.host.shared_volumes.firewall as Record<string, unknown>).enabled = false; }))).toEqual([]);
   });
 });

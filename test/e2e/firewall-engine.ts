@@ -9,9 +9,24 @@
 //     ports from /etc/services, addresses through Net::IP, IP sets and aliases that must exist,
 //     `net\d+` interfaces for guests) and inserts at position 0 (`unshift`) unless `pos` is given;
 //   - guests: /nodes/{node}/{lxc,qemu}/{vmid}/firewall/* need the guest's config to exist.
-// The provider's side (bpg/terraform-provider-proxmox proxmoxtf/resource/firewall/rules.go): it
-// creates a rule list last-first at position 0 (so the list ends up in order), records positions,
-// deletes by position (highest first), and its rule list is ForceNew (any change replaces it).
+// The provider's side, as @muhlba91/pulumi-proxmoxve 8.6.0 bridges it (bpg/terraform-provider-proxmox
+// v0.111.x, proxmoxtf/resource/firewall/rules.go; the rule list has not been ForceNew since v0.87.0):
+//   - RulesCreate lists the target's rules first and refuses with "Existing rules detected.
+//     Aborting..." when there are any (a clone's copied <vmid>.fw, a cluster.fw written by hand or
+//     by another tool); otherwise it POSTs the rules last-first (each lands at position 0), then
+//     reads back ALL rules of the target (RulesRead), positions included;
+//   - RulesUpdate changes the list in place: each desired rule is matched to a rule of the old state
+//     by its signature (computeRuleSignature: type, action, dest, dport, source, sport, proto, macro,
+//     iface; not comment, enable, log), unmatched ones are POSTed (position 0); then every desired
+//     rule is moved to its position (PUT moveto, found by signature at or after that position), the
+//     matched ones get their other fields PUT in place (emptied fields in `delete`), and the rules
+//     left below the desired list are deleted, the last first;
+//   - RulesDelete deletes the positions of its state, highest first, skipping a position that no
+//     longer holds a rule (whatever rule is there is deleted).
+// Every API call here is one locked read-change-write of the file, as in pve-firewall's
+// API2/Firewall/Rules.pm (create_rule: unshift; update_rule: moveto or copy_rule_data +
+// delete_rule_properties + verify_rule; delete_rule: splice); `firewallTrace()` holds the target's
+// rule list after each call, so tests can check what the host had in between.
 // Addresses are judged by the real Net::IP (libnet-ip-perl, test/host/install-tools.sh), protocol
 // and service names by the test host's /etc/protocols and /etc/services, as on Proxmox.
 import { loadDist } from "../load";
@@ -19,9 +34,10 @@ import type { TestHost } from "../host/sshd";
 import type { PropertyBag } from "../../infra/cli/plan";
 import type { SshSession } from "../../providers/ssh/types";
 
-/** The provider's firewall resource types this stand-in carries out. */
+/** The provider's firewall resource types this stand-in carries out, and Phoenix's takeover step
+ *  (a dynamic resource: the engine runs its serialized provider against the test host). */
 export const FIREWALL_TYPES =
-  /^proxmoxve:(?:firewall\/(?:rulesLegacy:RulesLegacy|optionsLegacy:OptionsLegacy|aliasLegacy:AliasLegacy|ipsetLegacy:IpsetLegacy)|cluster\/firewallLegacy:FirewallLegacy)$/;
+  /^(?:proxmoxve:(?:firewall\/(?:rulesLegacy:RulesLegacy|optionsLegacy:OptionsLegacy|aliasLegacy:AliasLegacy|ipsetLegacy:IpsetLegacy)|cluster\/firewallLegacy:FirewallLegacy)|pulumi-nodejs:dynamic\/phoenix:host-firewall-takeover)$/;
 
 const FW_DIR = "/etc/pve/firewall";
 
@@ -313,40 +329,133 @@ async function verifyRule(session: SshSession, facts: HostFacts, rule: Rule, env
   return rule;
 }
 
-/** The provider's rule input as an API rule (`enabled` → `enable`). */
+/** The provider's rule input as an API rule (`enabled` → `enable`; empty strings are absent, as copy_rule_data drops them). */
 function apiRule(r: PropertyBag): Rule {
   const rule: Rule = { type: r.type, action: r.action, enable: r.enabled !== false };
   for (const k of ["macro", "iface", "source", "dest", "proto", "dport", "sport", "log", "comment"] as const) if (r[k] !== undefined && r[k] !== "") (rule as Record<keyof Rule, unknown>)[k] = r[k];
   return rule;
 }
 
+/** A rule as the provider's state holds it after RulesRead (every field, `pos` included). */
+function stateRule(r: Rule, pos: number): PropertyBag {
+  const out: PropertyBag = { pos, type: r.type, action: r.action, enabled: r.enable };
+  for (const k of ["macro", "iface", "source", "dest", "proto", "dport", "sport", "log", "comment"] as const) out[k] = r[k] ?? "";
+  return out;
+}
+
+/** computeRuleSignature / computeRuleSignatureFromAPI (rules.go): the fields that identify a rule. */
+export function ruleSignature(rule: object): string {
+  const r = rule as Record<string, unknown>;
+  const f = (v: unknown) => (v === undefined || v === null ? "" : String(v));
+  return ["rule", r.type, r.action, f(r.dest), f(r.dport), f(r.source), f(r.sport), f(r.proto), f(r.macro), f(r.iface)].join(":");
+}
+
+/** The target's rule list after each rule API call (see the header). */
+const TRACE: { file: string; rules: string[] }[] = [];
+/** What each rule API call left in its file's `[RULES]`, in order; tests clear it (`.length = 0`). */
+export function firewallTrace(): { file: string; rules: string[] }[] {
+  return TRACE;
+}
+
+async function readFw(session: SshSession, file: string): Promise<FwConf> {
+  return parseFw((await session.check(`cat ${FW_DIR}/${file} 2>/dev/null || true`, { purpose: `read ${file}` })).stdout);
+}
+
+/** The guest's config must exist for /nodes/{node}/{lxc,qemu}/{vmid}/firewall/* (load_config). */
+async function checkGuest(session: SshSession, w: Where): Promise<void> {
+  if (w.vmid === undefined) return;
+  const dir = w.env === "ct" ? "lxc" : "qemu-server";
+  // The session is on the guest's node: /etc/pve/<dir> is that node's folder.
+  const exists = await session.run(`test -f /etc/pve/${dir}/${w.vmid}.conf`);
+  if (exists.code !== 0) throw new Error(`500 Configuration file 'nodes/${w.node ?? "pve"}/${dir}/${w.vmid}.conf' does not exist`);
+}
+
 /** Reads, changes and atomically writes one .fw file (guests' files need the guest). */
 async function editFw(session: SshSession, w: Where, change: (conf: FwConf, cluster: FwConf) => Promise<void>): Promise<void> {
-  const read = async (file: string) => parseFw((await session.check(`cat ${FW_DIR}/${file} 2>/dev/null || true`, { purpose: `read ${file}` })).stdout);
-  if (w.vmid !== undefined) {
-    const dir = w.env === "ct" ? "lxc" : "qemu-server";
-    // The session is on the guest's node: /etc/pve/<dir> is that node's folder.
-    const exists = await session.run(`test -f /etc/pve/${dir}/${w.vmid}.conf`);
-    if (exists.code !== 0) throw new Error(`500 Configuration file 'nodes/${w.node ?? "pve"}/${dir}/${w.vmid}.conf' does not exist`);
-  }
-  const cluster = await read("cluster.fw");
-  const conf = w.file === "cluster.fw" ? cluster : await read(w.file);
+  await checkGuest(session, w);
+  const cluster = await readFw(session, "cluster.fw");
+  const conf = w.file === "cluster.fw" ? cluster : await readFw(session, w.file);
   await change(conf, cluster);
   await session.check(`mkdir -p ${FW_DIR}`, { purpose: "mkdir /etc/pve/firewall" });
   await session.upload(`${FW_DIR}/${w.file}`, formatFw(conf), 0o640);
 }
 
-/** Creates a resource as the provider does through the API; returns the outputs to record. */
+/** The rule endpoints of one target (/cluster/firewall/rules, /nodes/{node}/{lxc,qemu}/{vmid}/firewall/rules). */
+class RulesApi {
+  constructor(
+    private readonly session: SshSession,
+    private readonly facts: HostFacts,
+    private readonly w: Where,
+  ) {}
+
+  private async call(change: (rules: Rule[], conf: FwConf, cluster: FwConf) => Promise<Rule[] | void>): Promise<void> {
+    await editFw(this.session, this.w, async (conf, cluster) => {
+      const out = await change(conf.rules, conf, cluster);
+      if (out) conf.rules = out;
+      TRACE.push({ file: this.w.file, rules: conf.rules.map((r) => formatRuleLine(r, true)) });
+    });
+  }
+
+  /** GET rules (register_get_rules). */
+  async list(): Promise<Rule[]> {
+    await checkGuest(this.session, this.w);
+    return (await readFw(this.session, this.w.file)).rules;
+  }
+
+  /** POST rules (create_rule): verify_rule, `enable` 0 unless given, unshift. */
+  create(rule: Rule): Promise<void> {
+    return this.call(async (rules, conf, cluster) => {
+      rules.unshift(await verifyRule(this.session, this.facts, rule, this.w.env, cluster, this.w.env === "cluster" ? undefined : conf));
+    });
+  }
+
+  /** PUT rules/{pos} with moveto (update_rule): the rule goes before the one at `moveto` (so one lower when moved down). */
+  move(pos: number, moveto: number): Promise<void> {
+    return this.call(async (rules) => {
+      if (pos >= rules.length) throw new Error(`no rule at position ${pos}`);
+      if (moveto === pos) return;
+      const rule = rules[pos];
+      const out: Rule[] = [];
+      rules.forEach((r, i) => {
+        if (i === pos) return;
+        if (i === moveto) out.push(rule);
+        out.push(r);
+      });
+      if (moveto >= rules.length) out.push(rule);
+      return out;
+    });
+  }
+
+  /** PUT rules/{pos} with fields (update_rule): copy_rule_data ('' deletes), delete_rule_properties, verify_rule. */
+  update(pos: number, body: Partial<Record<keyof Rule, string | boolean>>, del: string[]): Promise<void> {
+    return this.call(async (rules, conf, cluster) => {
+      if (pos >= rules.length) throw new Error(`no rule at position ${pos}`);
+      const rule = { ...rules[pos] } as Record<string, unknown>;
+      for (const [k, v] of Object.entries(body)) {
+        if (v === undefined) continue;
+        if (v === "" || v === "-") delete rule[k];
+        else rule[k] = v;
+      }
+      for (const k of del) {
+        if (k === "type" || k === "action") throw new Error(`400 Parameter verification failed.\ndelete: unable to delete required property '${k}'`);
+        delete rule[k];
+      }
+      rules[pos] = await verifyRule(this.session, this.facts, rule as unknown as Rule, this.w.env, cluster, this.w.env === "cluster" ? undefined : conf);
+    });
+  }
+
+  /** DELETE rules/{pos} (delete_rule): splice. */
+  delete(pos: number): Promise<void> {
+    return this.call(async (rules) => {
+      if (pos >= rules.length) throw new Error(`no rule at position ${pos}`);
+      rules.splice(pos, 1);
+    });
+  }
+}
+
+/** Creates (or sets again) an options, alias or IP set resource as the provider does through the API; returns the outputs to record. */
 async function create(session: SshSession, facts: HostFacts, type: string, inputs: PropertyBag): Promise<PropertyBag> {
   const w = where(inputs);
-  if (type.endsWith("rulesLegacy:RulesLegacy")) {
-    const rules = (inputs.rules ?? []).map(apiRule) as Rule[];
-    await editFw(session, w, async (conf, cluster) => {
-      // RulesCreate: last rule first, each POSTed without pos, which the API unshifts to position 0.
-      for (let i = rules.length - 1; i >= 0; i--) conf.rules.unshift(await verifyRule(session, facts, rules[i], w.env, cluster, w.env === "cluster" ? undefined : conf));
-    });
-    return { ...inputs, positions: rules.map((_, i) => i) };
-  }
   if (type.endsWith("optionsLegacy:OptionsLegacy") || type.endsWith("firewallLegacy:FirewallLegacy")) {
     // The provider sends every option, its own defaults for those not given (options.go optionsSet,
     // cluster/firewall/firewall.go setOptions); the API stores each as `key: value`.
@@ -409,25 +518,82 @@ async function create(session: SshSession, facts: HostFacts, type: string, input
   throw new Error(`no way to carry out ${type}`);
 }
 
-/** Deletes a resource as the provider does (rules by their recorded positions, highest first). */
+
+/** RulesRead: every rule of the target, as the provider records it. */
+async function readRules(api: RulesApi, inputs: PropertyBag): Promise<PropertyBag> {
+  return { ...inputs, rules: (await api.list()).map(stateRule) };
+}
+
+/** RulesCreate. */
+async function createRules(api: RulesApi, inputs: PropertyBag): Promise<PropertyBag> {
+  if ((await api.list()).length > 0) throw new Error("Existing rules detected. Aborting...");
+  const rules = ((inputs.rules ?? []) as PropertyBag[]).map(apiRule);
+  for (let i = rules.length - 1; i >= 0; i--) await api.create(rules[i]);
+  return readRules(api, inputs);
+}
+
+/** RulesUpdate: match by signature, create the missing, move into place, update fields, delete the excess. */
+async function updateRules(api: RulesApi, old: PropertyBag[], inputs: PropertyBag): Promise<PropertyBag> {
+  const desired = (inputs.rules ?? []) as PropertyBag[];
+  const oldBySig = new Map<string, PropertyBag[]>();
+  for (const r of old) oldBySig.set(ruleSignature(r), [...(oldBySig.get(ruleSignature(r)) ?? []), r]);
+  const consumed = new Map<string, number>();
+  const matched = new Map<number, PropertyBag>();
+  for (const [i, r] of desired.entries()) {
+    const sig = ruleSignature(r);
+    const n = consumed.get(sig) ?? 0;
+    consumed.set(sig, n + 1);
+    const candidates = oldBySig.get(sig) ?? [];
+    if (n < candidates.length) matched.set(i, candidates[n]);
+    else await api.create(apiRule(r));
+  }
+  for (let target = 0; target < desired.length; target++) {
+    const sig = ruleSignature(desired[target]);
+    const current = await api.list();
+    const at = current.findIndex((r, pos) => pos >= target && ruleSignature(r) === sig);
+    if (at === -1) throw new Error(`could not find rule with signature "${sig}" at or after position ${target} during repositioning`);
+    if (at !== target) await api.move(at, target);
+  }
+  for (const [i, oldRule] of matched) {
+    const r = desired[i];
+    const body: Partial<Record<keyof Rule, string | boolean>> = { action: r.action, type: r.type, enable: r.enabled !== false };
+    for (const k of ["comment", "dest", "dport", "macro", "proto", "source", "sport"] as const) body[k] = r[k] ?? "";
+    for (const k of ["iface", "log"] as const) if (r[k]) body[k] = r[k];
+    const del = (["comment", "dport", "dest", "iface", "log", "macro", "proto", "source", "sport"] as const).filter((k) => !r[k] && oldRule[k]);
+    await api.update(i, body, del);
+  }
+  const now = await api.list();
+  for (let pos = now.length - 1; pos >= desired.length; pos--) await api.delete(pos);
+  return readRules(api, inputs);
+}
+
+/** RulesDelete: the state's positions, highest first; a position that holds no rule any more is skipped. */
+async function deleteRules(api: RulesApi, prior: StateEntry): Promise<void> {
+  const positions = ((prior.outs.rules ?? []) as PropertyBag[]).map((r) => r.pos as number).sort((a, b) => b - a);
+  for (const pos of positions) {
+    if (pos >= (await api.list()).length) continue;
+    await api.delete(pos);
+  }
+}
+
+/** Deletes a non-rule resource as the provider does: aliases and IP sets are removed; options are only forgotten. */
 async function remove(session: SshSession, type: string, prior: StateEntry): Promise<void> {
-  const w = where(prior.inputs);
-  await editFw(session, w, async (conf) => {
-    if (type.endsWith("rulesLegacy:RulesLegacy")) {
-      for (const pos of [...(prior.outs.positions as number[])].sort((a, b) => b - a)) {
-        if (pos >= conf.rules.length) throw new Error(`no rule at position ${pos}`);
-        conf.rules.splice(pos, 1);
-      }
-    } else if (type.endsWith("aliasLegacy:AliasLegacy")) conf.aliases.delete(String(prior.inputs.name).toLowerCase());
-    else if (type.endsWith("ipsetLegacy:IpsetLegacy")) conf.ipsets.delete(String(prior.inputs.name).toLowerCase());
-    else conf.options.delete("enable");
+  // optionsDelete and the cluster firewallDelete only clear the resource id (options.go,
+  // cluster/firewall/firewall.go): the host keeps enable and the policies.
+  if (!type.includes("Alias") && !type.includes("Ipset")) return;
+  await editFw(session, where(prior.inputs), async (conf) => {
+    if (type.endsWith("aliasLegacy:AliasLegacy")) conf.aliases.delete(String(prior.inputs.name).toLowerCase());
+    else conf.ipsets.delete(String(prior.inputs.name).toLowerCase());
   });
 }
 
+/** The inputs that select the target: a change replaces the resource (nodeName, vmId, containerId are ForceNew). */
+const SELECTOR = ["nodeName", "vmId", "containerId"] as const;
+
 /**
  * Carries out one firewall resource for the engine: create it, leave it (same inputs: no SSH at
- * all), or replace it (changed inputs: the rule list is ForceNew and Phoenix deletes it before
- * creating the new one; options and aliases are set again). Returns what the engine records.
+ * all), update it in place (rule lists through RulesUpdate; options set again; aliases and IP sets
+ * deleted and created again), or replace it when its target changed. Returns what the engine records.
  */
 export async function carryOutFirewall(
   host: Pick<TestHost, "target" | "secrets">,
@@ -442,15 +608,37 @@ export async function carryOutFirewall(
     report.actions.set(args.name, "same");
     return { id: prior.id, state: prior.outs };
   }
+  const isRules = args.type.endsWith("rulesLegacy:RulesLegacy");
+  const retarget = !!prior && SELECTOR.some((k) => stable(prior.inputs[k] ?? null) !== stable(args.inputs[k] ?? null));
   report.sessions++;
   const outs = await ssh.withSession(host.target, host.secrets, async (session: SshSession) => {
     const facts = await HostFacts.read(session);
-    const isRules = args.type.endsWith("rulesLegacy:RulesLegacy");
-    if (prior && (isRules || args.type.includes("Alias") || args.type.includes("Ipset"))) await remove(session, args.type, prior);
+    if (isRules) {
+      const api = new RulesApi(session, facts, where(args.inputs));
+      if (prior && !retarget) return updateRules(api, (prior.outs.rules ?? []) as PropertyBag[], args.inputs);
+      if (prior) await deleteRules(new RulesApi(session, facts, where(prior.inputs)), prior);
+      return createRules(api, args.inputs);
+    }
+    if (prior && (retarget || args.type.includes("Alias") || args.type.includes("Ipset"))) await remove(session, args.type, prior);
     return create(session, facts, args.type, args.inputs);
   });
   const id = args.name;
   state.set(args.name, { id, inputs: args.inputs, outs });
-  report.actions.set(args.name, prior ? (args.type.endsWith("rulesLegacy:RulesLegacy") ? "replace" : "update") : "create");
+  report.actions.set(args.name, !prior ? "create" : retarget ? "replace" : "update");
   return { id, state: outs };
+}
+
+/**
+ * Deletes a firewall resource the program no longer declares, as `pulumi up` does (RulesDelete for
+ * a rule list; options are only forgotten).
+ */
+export async function deleteFirewall(host: Pick<TestHost, "target" | "secrets">, state: Map<string, StateEntry>, name: string, type: string): Promise<void> {
+  const ssh = loadDist<typeof import("../../providers/ssh/index")>("providers/ssh/index");
+  const prior = state.get(name);
+  if (!prior) return;
+  await ssh.withSession(host.target, host.secrets, async (session: SshSession) => {
+    if (type.endsWith("rulesLegacy:RulesLegacy")) await deleteRules(new RulesApi(session, await HostFacts.read(session), where(prior.inputs)), prior);
+    else await remove(session, type, prior);
+  });
+  state.delete(name);
 }

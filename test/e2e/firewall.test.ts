@@ -2,7 +2,7 @@
 // (lxc-engine.ts + firewall-engine.ts) on the sshd test host: the container through the emulator's
 // `pct`, the firewall resources as the Proxmox API writes /etc/pve/firewall/cluster.fw and 900.fw
 // (pve-firewall's format), refusing what the API refuses. A second run changes nothing; a changed
-// rule replaces the rule list without leaving the old rules behind.
+// rule updates the rule list in place (the provider's RulesUpdate) without leaving the old rule behind.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
@@ -112,14 +112,14 @@ describe("the fw case on the test host, through the engine stand-in", () => {
     expect([await cat("cluster.fw"), await cat("900.fw")]).toEqual(before);
   });
 
-  it("a changed rule replaces the container's rule list, leaving none of the old rules", async () => {
+  it("a changed rule updates the container's rule list in place, leaving none of the old rules", async () => {
     const file = path.join(dir, "phoenix_lxc_configs.json");
     const lxc = JSON.parse(readFileSync(file, "utf8"));
     lxc.lxc_configs["900"].firewall.rules[1].source = "192.0.2.128/25";
     writeFileSync(file, JSON.stringify(lxc, null, 1));
     const third = await engine.up({ configDir: dir });
     expect(third.errors).toEqual([]);
-    expect(third.actions.get("ct-900-firewall-rules")).toBe("replace");
+    expect(third.actions.get("ct-900-firewall-rules")).toBe("update");
     expect(third.actions.get("ct-900-firewall")).toBe("same");
     expect(third.actions.get("host-firewall-rules")).toBe("same");
     expect(await cat("900.fw")).toBe(CT_900_FW.replace("-source 192.0.2.0/24 -p tcp", "-source 192.0.2.128/25 -p tcp"));
@@ -129,7 +129,9 @@ describe("the fw case on the test host, through the engine stand-in", () => {
   it("refuses what the Proxmox API refuses (the stand-in judges with Net::IP, /etc/protocols, /etc/services)", async () => {
     const state = new Map<string, StateEntry>();
     const report = { actions: new Map<string, string>(), sessions: 0 };
-    const rules = (rule: Record<string, unknown>, target: Record<string, unknown> = { nodeName: "pve", containerId: 900 }) =>
+    // A guest without rules (900 has its own: the provider would refuse any list there first).
+    await host.exec("printf 'hostname: probe\\n' > /etc/pve/lxc/990.conf && rm -f /etc/pve/firewall/990.fw");
+    const rules = (rule: Record<string, unknown>, target: Record<string, unknown> = { nodeName: "pve", containerId: 990 }) =>
       carryOutFirewall(host, state, { name: "x", type: "proxmoxve:firewall/rulesLegacy:RulesLegacy", inputs: { ...target, rules: [{ type: "in", action: "ACCEPT", ...rule }] } }, report);
     await expect(rules({ proto: "tcp", dport: "22", source: "10.0.0.5/24" })).rejects.toThrow(/source: invalid IP address: Invalid prefix/);
     await expect(rules({ proto: "tcpp" })).rejects.toThrow(/proto: unknown protocol 'tcpp'/);
@@ -141,6 +143,7 @@ describe("the fw case on the test host, through the engine stand-in", () => {
     // Nothing of it reached the files.
     expect(await cat("900.fw")).toContain("-source 192.0.2.128/25");
     expect(parseFw(await cat("900.fw")).rules).toHaveLength(2);
+    expect(await host.exec("cat /etc/pve/firewall/990.fw 2>/dev/null || true")).toMatchObject({ stdout: "" });
   });
 
   it("validate refuses every rule the API refuses (seeded rules, judged by both)", async () => {
@@ -173,8 +176,10 @@ describe("the fw case on the test host, through the engine stand-in", () => {
       const api = { ...rest, ...(port !== undefined ? { dport: port } : {}) };
       let refusedBy = "";
       try {
-        await carryOutFirewall(host, state, { name: `probe-${i}`, type: "proxmoxve:firewall/rulesLegacy:RulesLegacy", inputs: { nodeName: "pve", containerId: 900, rules: [api] } }, report);
+        await carryOutFirewall(host, state, { name: `probe-${i}`, type: "proxmoxve:firewall/rulesLegacy:RulesLegacy", inputs: { nodeName: "pve", containerId: 990, rules: [api] } }, report);
         accepted++;
+        // The next probe creates its list where this one left none.
+        await host.exec("rm -f /etc/pve/firewall/990.fw");
       } catch (err) {
         refusedBy = (err as Error).message;
       }

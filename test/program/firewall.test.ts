@@ -115,15 +115,21 @@ describe("the s2 case (a container firewall, cloned along)", () => {
 });
 
 describe("the lock-out guard in plan", () => {
-  it("refuses the fw case as it is: its DROP policy keeps neither SSH nor the API open", async () => {
+  it("plans the fw case as it is: its management network is the host's local network, which Proxmox's own rules keep open", async () => {
     const plan = await planStack({ stack: "dev", configDir: path.join(CASES, "fw"), config: { "phoenix:managementNetwork": "192.0.2.0/24" } });
+    expect(plan.errors).toEqual([]);
+    expect(plan.resources.map((r) => r.name)).toContain("host-firewall");
+  });
+
+  it("refuses the fw case from a management network outside the local network: its DROP policy keeps neither SSH nor the API open", async () => {
+    const plan = await planStack({ stack: "dev", configDir: path.join(CASES, "fw"), config: { "phoenix:managementNetwork": "198.51.100.0/24" } });
     expect(plan.resources).toEqual([]);
     expect(plan.errors).toHaveLength(1);
     const lines = plan.errors[0].split("\n");
     expect(lines[0]).toBe("the host firewall would lock Phoenix out:");
     expect(lines.slice(1)).toEqual([
-      expect.stringMatching(/^phoenix_hypervisor_config\.json: \$\.shared_volumes\.firewall: .* no rule keeps SSH \(tcp 22\) open from the management network 192\.0\.2\.0\/24/),
-      expect.stringMatching(/no rule keeps the Proxmox API \(tcp 8006\) open/),
+      expect.stringMatching(/^phoenix_hypervisor_config\.json: \$\.shared_volumes\.firewall: .* nothing keeps SSH \(tcp 22\) open from the management network 198\.51\.100\.0\/24 .*management IP set \(192\.0\.2\.0\/24 \(the local network of 192\.0\.2\.13\/24\)\)/),
+      expect.stringMatching(/nothing keeps the Proxmox API \(tcp 8006\) open/),
     ]);
   });
 
@@ -148,7 +154,7 @@ describe("the lock-out guard in plan", () => {
 
   it("a custom phoenix:sshPort must be the one kept open", async () => {
     const plan = await planStack({ stack: "dev", config: { "phoenix:sshPort": "2222" } });
-    expect(plan.errors.join("\n")).toMatch(/no rule keeps SSH \(tcp 2222\)/);
+    expect(plan.errors.join("\n")).toMatch(/nothing keeps SSH \(tcp 2222\)/);
   });
 
   it("accepts the fw case when the stack acknowledges (access kept another way)", async () => {
@@ -177,7 +183,7 @@ describe("phoenix validate --stack applies the same guard", () => {
   it("refuses the fw case for the dev stack, one line per port; without --stack the files alone are valid", () => {
     const r = validate("--config-dir", path.join(CASES, "fw"), "--stack", "dev");
     expect(r.status).toBe(1);
-    const lines = r.stderr.trim().split("\n");
+    const lines = r.stderr.trim().split("\n").filter((l) => !l.startsWith("warning: "));
     expect(lines).toHaveLength(3);
     expect(lines[0]).toMatch(/^phoenix_hypervisor_config\.json: \$\.shared_volumes\.firewall: .*SSH \(tcp 22\)/);
     expect(lines[1]).toMatch(/the Proxmox API \(tcp 8006\)/);
@@ -230,7 +236,7 @@ describe("VMs", () => {
 });
 
 describe("the dev and prod stacks", () => {
-  it("keep SSH and the API open from phoenix:managementNetwork and plan the host firewall", async () => {
+  it("keep SSH and the API open from phoenix:managementNetwork, NFS and Samba open to their clients, and plan the host firewall", async () => {
     for (const stack of ["dev", "prod"]) {
       const plan = await planStack({ stack });
       expect(plan.errors, stack).toEqual([]);
@@ -238,7 +244,69 @@ describe("the dev and prod stacks", () => {
       expect(rules.map((r: Record<string, string>) => `${r.action} ${r.proto} ${r.dport} ${r.source}`), stack).toEqual([
         "ACCEPT tcp 22 10.0.0.0/24",
         "ACCEPT tcp 8006 10.0.0.0/24",
+        "ACCEPT tcp 2049 10.0.0.0/24",
+        "ACCEPT tcp 445 10.0.0.0/24",
       ]);
+      // Removing the block leaves the host's firewall as it was: the rules stay with the options.
+      expect(byName(plan, "host-firewall-rules", RULES).retainOnDelete, stack).toBe(true);
+      expect(byName(plan, "host-firewall", CLUSTER).retainOnDelete, stack).toBe(false);
     }
+  });
+});
+
+describe("rules Proxmox already holds", () => {
+  const TAKEOVER = "pulumi-nodejs:dynamic/phoenix:host-firewall-takeover";
+  const devCopy = (mutate: (lxc: Json) => void) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "phoenix-fw-take-"));
+    temp.push(dir);
+    for (const f of fs.readdirSync(path.join(repoRoot, "stacks", "dev"))) fs.copyFileSync(path.join(repoRoot, "stacks", "dev", f), path.join(dir, f));
+    const file = path.join(dir, "phoenix_lxc_configs.json");
+    const lxc = JSON.parse(fs.readFileSync(file, "utf8"));
+    mutate(lxc);
+    fs.writeFileSync(file, JSON.stringify(lxc));
+    return dir;
+  };
+  const rule = (port: string) => ({ type: "in", action: "ACCEPT", proto: "tcp", port, source: "10.0.0.0/24" });
+
+  it("a clone with rules of its own, of a template with rules: the copy is removed first, then its rules are created", async () => {
+    const dir = devCopy((lxc) => {
+      lxc.lxc_configs["900"].firewall = { enabled: true, default_input_policy: "DROP", rules: [rule("22")] };
+      lxc.lxc_configs["901"].firewall = { enabled: true, default_input_policy: "DROP", rules: [rule("8000")] };
+    });
+    const plan = await planStack({ stack: "dev", configDir: dir });
+    expect(plan.errors).toEqual([]);
+    const step = byName(plan, "ct-901-firewall-inherited", TAKEOVER);
+    expect(step.inputs.params).toEqual({ target: "901", template: "900", phase: "" });
+    expect(step.dependsOn).toContain("ct-901");
+    expect(byName(plan, "ct-901-firewall-rules", RULES).dependsOn).toContain("ct-901-firewall-inherited");
+    // The template itself, and clones without rules of their own (902 keeps 900's copy), have no such step.
+    expect(plan.resources.filter((r) => r.type === TAKEOVER).map((r) => r.name)).toEqual(["ct-901-firewall-inherited"]);
+  });
+
+  it("phoenix:firewallTakeover: the existing cluster rules move out before the declared rules, and with replace are removed after them", async () => {
+    const replace = await planStack({ stack: "dev", config: { "phoenix:firewallTakeover": "replace" } });
+    expect(replace.errors).toEqual([]);
+    const park = byName(replace, "host-firewall-takeover", TAKEOVER);
+    expect(park.inputs.params).toEqual({ target: "cluster", template: "", phase: "park" });
+    expect(byName(replace, "host-firewall-rules", RULES).dependsOn).toContain("host-firewall-takeover");
+    const unpark = byName(replace, "host-firewall-takeover-replaced", TAKEOVER);
+    expect(unpark.inputs.params).toEqual({ target: "cluster", template: "", phase: "unpark" });
+    expect(unpark.dependsOn).toContain("host-firewall-rules");
+    expect(byName(replace, "host-firewall", CLUSTER).dependsOn).toContain("host-firewall-takeover-replaced");
+    const keep = await planStack({ stack: "dev", config: { "phoenix:firewallTakeover": "keep" } });
+    expect(keep.resources.filter((r) => r.type === TAKEOVER).map((r) => r.name)).toEqual(["host-firewall-takeover"]);
+    const none = await planStack({ stack: "dev" });
+    expect(none.resources.filter((r) => r.type === TAKEOVER)).toEqual([]);
+  });
+
+  it("validate refuses another phoenix:firewallTakeover value", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "phoenix-fw-set-"));
+    temp.push(dir);
+    fs.mkdirSync(path.join(dir, "qa"));
+    for (const f of fs.readdirSync(path.join(repoRoot, "stacks", "dev"))) fs.copyFileSync(path.join(repoRoot, "stacks", "dev", f), path.join(dir, "qa", f));
+    fs.writeFileSync(path.join(dir, "Pulumi.qa.yaml"), `${fs.readFileSync(path.join(repoRoot, "stacks", "Pulumi.dev.yaml"), "utf8")}  phoenix:firewallTakeover: adopt\n`);
+    const r = spawnSync(process.execPath, [path.join(repoRoot, "bin", "phoenix.js"), "validate", "--config-dir", path.join(dir, "qa")], { cwd: repoRoot, encoding: "utf8" });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/firewallTakeover.*must be replace or keep; got "adopt"/);
   });
 });
