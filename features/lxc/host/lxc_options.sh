@@ -25,6 +25,7 @@
 #   PHOENIX_FEATURES       `pct set --features` value (`keyctl=1,nesting=1`; empty: leave flags to the API)
 #   PHOENIX_ROOTFS_GB      declared root disk size in GiB (empty: leave the disk to the API)
 #   PHOENIX_MOUNT_SOURCES  bind-mount sources, one `<host uid>:<host gid>:<explicit 0|1>:<path>` per line
+#   PHOENIX_ALLOW_HOST_PATHS  1: the stack sets phoenix:allowHostPaths (sources may resolve to system paths)
 #   PHOENIX_VOLUMES        volumes on storages, one `mp<N>=<GiB>:<storage>:<container path>` per
 #                          line. The provider creates them with the container; after that this
 #                          script owns the set (the container ignores its mountPoints): a declared
@@ -41,6 +42,7 @@ set -euo pipefail
 what="lxc_options ${PHOENIX_CTID:-}"
 # phoenix-include: lib/result.sh
 # phoenix-include: lib/checks.sh
+# phoenix-include: lib/host_paths.sh
 
 ctid=${PHOENIX_CTID:?}
 valid_guest_id "$ctid" || invalid "CTID '$ctid'"
@@ -236,22 +238,62 @@ sources_wrong() {
   done
 }
 
+# Bind-mount sources as the kernel resolves them: lxc-start's mount follows every symlink on the
+# way (one made by hand, or by a guest in a folder it can write), so the resolved path is what the
+# container gets, and it is judged like the path itself (validate judged the string). Refused
+# before anything is written.
+check_sources() {
+  local p real hit
+  for p in "${src_path[@]}"; do
+    real=$(realpath -m -- "$p")
+    if [ "${PHOENIX_ALLOW_HOST_PATHS:-}" != 1 ] && hit=$(sensitive_host_path "$real"); then
+      die "bind mount source $p resolves to $real, which is$([ "$hit" = "$real" ] || echo ' under') the host's $hit: a symlink on the way leads there; remove it (a stack that needs it sets phoenix:allowHostPaths: true)"
+    fi
+    if [ -e "$real" ] && [ ! -d "$real" ]; then die "bind mount source $p ($real) exists and is not a directory"; fi
+  done
+}
+
+# In a subshell: walks from / to the absolute path $1 one component at a time without following
+# a symlink, creating missing folders (mode 0755, root's) when $2 is 1, and runs the rest of the
+# arguments in the folder reached (`.` is that folder, whatever happens to its path meanwhile).
+# After each step the working directory must physically be the path walked (pwd -P): a component
+# that is, or is swapped for, a symlink stops the walk. mkdir never follows its last component.
+in_dir_nofollow() (
+  set -f
+  local want=$1 create=$2 part walked="" IFS=/
+  shift 2
+  cd /
+  for part in ${want#/}; do
+    [ -n "$part" ] || continue
+    if [ "$create" = 1 ] && [ ! -e "$part" ] && [ ! -L "$part" ]; then mkdir -m 0755 -- "$part"; fi
+    [ ! -L "$part" ] || die "bind mount source $want: $walked/$part is a symlink; Phoenix never follows one on the host"
+    cd -P -- "$part"
+    walked+="/$part"
+    [ "$(pwd -P)" = "$walked" ] || die "bind mount source $want: $walked changed while it was walked (a symlink); nothing done"
+  done
+  "$@"
+)
+
 # Creates missing sources owned as declared (default: the container's root) and records them;
 # a declared owner is set again on a folder this script created (the folder itself, never what
-# is inside it). A folder that already existed keeps its owner: the log says so.
+# is inside it). A folder that already existed keeps its owner: the log says so. Folders a guest
+# can write are on the way: no symlink is followed (in_dir_nofollow; chown -h and chmod on `.`),
+# and runs are serialised by a host lock.
 make_sources() {
   local i p have
+  exec 7>>/run/lock/phoenix-bind-sources.lock
+  flock -w 60 7 || die "bind-mount sources are locked by another run"
+  check_sources
   for i in "${!src_path[@]}"; do
     p=${src_path[$i]}
     if [ -e "$p" ] && [ ! -d "$p" ]; then die "bind mount source $p exists and is not a directory"; fi
     if [ ! -d "$p" ]; then
-      # Parents too must be traversable by the container's (mapped) root: not the runner's umask 077.
-      (umask 022 && mkdir -p -- "$p")
-      chmod 0755 -- "$p"
-      chown -- "${src_uid[$i]}:${src_gid[$i]}" "$p"
+      # Parents too must be traversable by the container's (mapped) root: 0755, not the runner's umask 077.
+      # shellcheck disable=SC2016 # $1 is the inner shell's
+      in_dir_nofollow "$p" 1 sh -c 'chmod 0755 . && chown -h -- "$1" .' chown "${src_uid[$i]}:${src_gid[$i]}"
       phoenix_created "$p" || printf '%s\n' "$p" >>"$created_record"
     elif phoenix_created "$p"; then
-      [ "${src_explicit[$i]}" != 1 ] || chown -- "${src_uid[$i]}:${src_gid[$i]}" "$p"
+      [ "${src_explicit[$i]}" != 1 ] || in_dir_nofollow "$p" 0 chown -h -- "${src_uid[$i]}:${src_gid[$i]}" .
     else
       have=$(stat -c %u:%g -- "$p")
       if [ "${src_explicit[$i]}" = 1 ] && [ "$have" != "${src_uid[$i]}:${src_gid[$i]}" ]; then
@@ -259,6 +301,7 @@ make_sources() {
       fi
     fi
   done
+  exec 7>&-
 }
 
 # Rewrites the current section with no raw LXC line but the desired ones, at the end (raw LXC
@@ -335,6 +378,8 @@ case ${PHOENIX_ACTION:?} in
     ;;
   apply)
     [ -f "$conf" ] || die "container $ctid does not exist ($conf missing)"
+    # Sources that resolve to system paths are refused before anything changes (again under the lock).
+    check_sources
     # Root disk first: the steps after this one need the declared space. Proxmox grows only.
     resized=false
     if ! rootfs_matches; then
