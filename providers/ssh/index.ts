@@ -66,6 +66,7 @@ export function redact(text: string, secrets: Array<string | undefined>): string
     ];
     for (const f of forms) if (f) needles.add(f);
     for (const line of s.split(/\r?\n/)) if (line.trim().length >= 8) needles.add(line.trim());
+    for (const b of base64Forms(s)) needles.add(b);
   }
   let out = text;
   // Longest first, so a whole key is replaced before its lines (and an escaped form before the plain one).
@@ -76,6 +77,43 @@ export function redact(text: string, secrets: Array<string | undefined>): string
       const escaped = n.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
       out = out.replace(new RegExp(`(?<![A-Za-z0-9_])${escaped}(?![A-Za-z0-9_])`, "g"), "***");
     }
+  }
+  // A text cut in the middle of a secret (an output stream cut off, a tail): the part that is left
+  // at either end, from 4 characters on, is hidden too.
+  for (const s of secrets) {
+    if (!s || s.length < 5) continue;
+    for (let n = s.length - 1; n >= 4; n--) {
+      if (out.endsWith(s.slice(0, n))) {
+        out = `${out.slice(0, out.length - n)}***`;
+        break;
+      }
+    }
+    for (let n = s.length - 1; n >= 4; n--) {
+      if (out.startsWith(s.slice(s.length - n))) {
+        out = `***${out.slice(n)}`;
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * The base64 (and base64url) text a secret becomes inside any encoded stream (an env file sent as
+ * base64, cloud-init data, `echo secret | base64`): for each of the three byte alignments, the
+ * characters that depend on the secret's bytes alone (8 characters or more).
+ */
+function base64Forms(secret: string): string[] {
+  const out: string[] = [];
+  const bytes = Buffer.from(secret, "utf8");
+  for (const lead of [0, 1, 2]) {
+    const enc = Buffer.concat([Buffer.alloc(lead), bytes]).toString("base64").replace(/=+$/, "");
+    // Characters mixing in the unknown bytes before (the first group when lead > 0) and after
+    // (a last partial group) the secret are dropped.
+    const start = lead === 0 ? 0 : 4;
+    const whole = Math.floor((lead + bytes.length) / 3) * 4;
+    const core = enc.slice(start, whole);
+    if (core.length >= 8) out.push(core, core.replace(/\+/g, "-").replace(/\//g, "_"));
   }
   return out;
 }
@@ -362,6 +400,7 @@ async function dial(target: SshTarget, secrets: SshSecrets): Promise<{ client: C
   throw lastErr;
 }
 
+/** The end of a (redacted) text: redact before cutting, so no cut leaves part of a secret. */
 function tail(text: string): string {
   const t = text.trimEnd();
   return t.length > STDERR_TAIL_CHARS ? "…" + t.slice(-STDERR_TAIL_CHARS) : t;
@@ -418,7 +457,7 @@ export async function openSession(target: SshTarget, secrets: SshSecrets): Promi
         let code: number | undefined;
         let signal: string | undefined;
         let settled = false;
-        const errTailNow = () => clean(tail(Buffer.concat(errb).toString("utf8")));
+        const errTailNow = () => tail(clean(Buffer.concat(errb).toString("utf8")));
         // Backstop if the host stops answering: one second after the remote KILL was due, give up
         // at once. Waiting for the channel's close reply (or the keepalive) would take another
         // minute on a host that is gone; the connection is dropped so nothing else waits on it.
@@ -450,7 +489,7 @@ export async function openSession(target: SshTarget, secrets: SshSecrets): Promi
           const stdout = Buffer.concat(out).toString("utf8");
           const stderr = Buffer.concat(errb).toString("utf8");
           const elapsed = Date.now() - started;
-          const errTail = clean(tail(stderr));
+          const errTail = tail(clean(stderr));
           const withStderr = errTail ? `; stderr: ${errTail}` : "";
           // `timeout` exits 124 after TERM; after the KILL grace it kills its own group (signal).
           const pastDeadline = elapsed >= secs * 1000 - 50;
@@ -481,10 +520,10 @@ export async function openSession(target: SshTarget, secrets: SshSecrets): Promi
       const clean = (s: string) => redact(s, [...baseSecrets, ...(options.redact ?? [])]);
       const hint = useSudo && /sudo: .*password/.test(r.stderr) ? " (sudo -n needs NOPASSWD for this user)" : "";
       throw sshError(
-        `${purpose} on ${describe(target)} failed with exit code ${r.code}${hint}${r.stderr.trim() ? `: ${clean(tail(r.stderr))}` : ""}`,
+        `${purpose} on ${describe(target)} failed with exit code ${r.code}${hint}${r.stderr.trim() ? `: ${tail(clean(r.stderr))}` : ""}`,
         purpose,
         r.code,
-        clean(tail(r.stderr)),
+        tail(clean(r.stderr)),
       );
     }
     return r;
