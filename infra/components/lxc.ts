@@ -330,7 +330,7 @@ export class LxcGuest extends pulumi.ComponentResource {
     const rootfsGb = c.cloneFrom !== undefined ? c.storageSizeGb : undefined;
     const volumes = c.volumes.map((v) => ({ sizeGb: v.sizeGb, storage: v.storage, path: v.mountPoint }));
     if (declared.has(N.lxcOptions)) {
-      const options = declared.add(N.lxcOptions, new LxcOptions(N.lxcOptions, { connection, ctid: c.ctid, lines, gpus: c.gpus, features, rootfsGb, mountSources: sources, volumes, allowHostPaths: settings.allow?.hostPaths }, child(N.lxcOptions)));
+      const options = declared.add(N.lxcOptions, new LxcOptions(N.lxcOptions, { connection, ctid: c.ctid, lines, gpus: c.gpus, features, rootfsGb, mountSources: sources, volumes }, child(N.lxcOptions)));
       // Volumes no longer declared stay (their data): the operator detaches them.
       options.observed.apply((o) => {
         const undeclared = o && Array.isArray(o.undeclared_volumes) ? (o.undeclared_volumes as string[]) : [];

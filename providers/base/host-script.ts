@@ -6,6 +6,7 @@
 // script file instead, so no exec on the host fails with "Argument list too long".
 import { HOST_SCRIPT_EXIT, RESULT_MARKER } from "./types";
 import { isSshError, redact, shellQuote, sshError, type SshSession } from "../ssh/index";
+import { sha256 } from "../../infra/hash";
 
 export type HostScriptAction = "read" | "apply" | "delete";
 
@@ -99,9 +100,13 @@ export function hostScriptWrapper(lock: string | undefined, lockWaitS: number): 
     "trap 'exit 129' HUP",
     "trap 'exit 130' INT",
     "IFS= read -r env_b64",
+    // The size and sha256 of the script that follows: a script cut off on the way never runs.
+    "IFS= read -r sent",
     // The parameters never touch the disk: the quoted export lines are evaluated in this shell.
     `eval "$(printf '%s' "$env_b64" | base64 -d)"`,
     `cat > "$d/script.sh"`,
+    `got="$(wc -c < "$d/script.sh" | tr -d ' ') $(sha256sum "$d/script.sh" | cut -d ' ' -f 1)"`,
+    `[ "$got" = "$sent" ] || { echo "phoenix: the script arrived incomplete or altered (got $got, sent $sent): not run" >&2; exit ${HOST_SCRIPT_EXIT.truncated}; }`,
     "cd /",
   ];
   if (lock) {
@@ -117,6 +122,16 @@ export function hostScriptWrapper(lock: string | undefined, lockWaitS: number): 
     lines.push('bash -euo pipefail "$d/script.sh" </dev/null 8>&-');
   }
   return lines.join("\n");
+}
+
+/**
+ * What the wrapper reads on stdin: the base64 line of export statements, the script's size and
+ * sha256 (`<bytes> <hex>`), then the script itself (prelude and text).
+ */
+export function hostScriptStdin(env: string, script: string): Buffer {
+  const body = Buffer.from(script, "utf8");
+  const digest = sha256(body);
+  return Buffer.concat([Buffer.from(`${Buffer.from(env, "utf8").toString("base64")}\n${body.length} ${digest}\n`), body]);
 }
 
 /** Parses the last `PHOENIX_RESULT {json}` line of the output (must be a JSON object). */
@@ -140,7 +155,7 @@ export async function runHostScript(session: SshSession, run: HostScriptRun): Pr
   const { env, prelude } = hostScriptInputs(run);
   const timeoutMs = run.timeoutMs ?? 10 * 60_000;
   const lockWaitS = Math.max(1, Math.ceil(timeoutMs / 2000));
-  const stdin = Buffer.concat([Buffer.from(Buffer.from(env, "utf8").toString("base64") + "\n"), Buffer.from(prelude + run.script, "utf8")]);
+  const stdin = hostScriptStdin(env, prelude + run.script);
   const r = await session.check(hostScriptWrapper(run.lock, lockWaitS), { stdin, timeoutMs, purpose: run.purpose, redact: secrets }).catch((err: unknown) => {
     // The script refused a parameter (exit 2): say that validation let it through.
     if (isSshError(err) && err.code === HOST_SCRIPT_EXIT.invalid) {

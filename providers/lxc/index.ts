@@ -40,8 +40,6 @@ const lxcOptionsKind: HostScriptKind = {
     rootfs_gb: z.string().regex(/^([1-9][0-9]{0,5})?$/, "a root disk size in GiB").optional(),
     volumes: z.string().regex(new RegExp(`^(${VOLUME_LINE}(\\n${VOLUME_LINE})*)?$`), "lines `mp<N>=<GiB>:<storage>:<absolute container path>`").optional(),
     mount_sources: z.string().regex(new RegExp(`^(${MOUNT_SOURCE}(\\n${MOUNT_SOURCE})*)?$`), "lines `<uid>:<gid>:<0|1>:/path`").optional(),
-    /** "1": the stack sets phoenix:allowHostPaths, so sources may resolve to system paths (absent: the script refuses them). */
-    allow_host_paths: z.literal("1").optional(),
   }),
   replaceOn: ["ctid"],
   timeoutMs: 5 * 60_000,
@@ -206,8 +204,6 @@ export interface LxcOptionsArgs {
   rootfsGb?: number;
   /** Bind-mount source folders to create before the container restarts with the mounts. */
   mountSources?: MountSource[];
-  /** The stack sets phoenix:allowHostPaths: sources resolving to the host's system paths are accepted on the host too. */
-  allowHostPaths?: boolean;
   /**
    * The container's volumes on storages, by mount point index (`mp<N>` is the array index, as in
    * ContainerLegacy's mountPoints). After creation this resource owns the set: a missing one is
@@ -266,7 +262,6 @@ export class LxcOptions extends HostScriptResource {
         rootfs_gb: args.rootfsGb !== undefined ? String(args.rootfsGb) : "",
         mount_sources: (args.mountSources ?? []).map((m) => `${m.uid}:${m.gid}:${m.explicit ? 1 : 0}:${m.path}`).join("\n"),
         volumes: (args.volumes ?? []).map((v, i) => `mp${i}=${v.sizeGb}:${v.storage}:${v.path}`).join("\n"),
-        ...(args.allowHostPaths ? { allow_host_paths: "1" } : {}),
       },
     }, opts);
   }

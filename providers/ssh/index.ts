@@ -406,8 +406,12 @@ function tail(text: string): string {
   return t.length > STDERR_TAIL_CHARS ? "…" + t.slice(-STDERR_TAIL_CHARS) : t;
 }
 
-/** The shell that writes stdin to `remotePath` atomically (temp file in the same dir, chmod, rename). */
-export function uploadScript(remotePath: string, mode: number): string {
+/**
+ * The shell that writes stdin to `remotePath` atomically (temp file in the same dir, chmod, rename),
+ * once it holds exactly the `size` bytes with the `sha256` sent: a transfer cut off replaces nothing.
+ */
+export function uploadScript(remotePath: string, mode: number, size: number, sha256: string): string {
+  if (!Number.isInteger(size) || size < 0 || !/^[0-9a-f]{64}$/.test(sha256)) throw new Error("upload: invalid size or sha256");
   const dir = remotePath.slice(0, remotePath.lastIndexOf("/")) || "/";
   const base = remotePath.slice(remotePath.lastIndexOf("/") + 1);
   // stdin into cat (works through sudo), then chmod and an atomic rename in the same directory.
@@ -417,6 +421,8 @@ export function uploadScript(remotePath: string, mode: number): string {
     `t=$(mktemp ${shellQuote(`${dir}/.${base}.phoenix-XXXXXX`)})`,
     `trap 'rm -f "$t"' EXIT`,
     `cat > "$t"`,
+    `got="$(wc -c < "$t" | tr -d ' ') $(sha256sum "$t" | cut -d ' ' -f 1)"`,
+    `[ "$got" = "${size} ${sha256}" ] || { echo "phoenix: ${remotePath.replace(/[^A-Za-z0-9_./-]/g, "?")} arrived incomplete or altered (got $got): not replaced" >&2; exit 74; }`,
     `chmod ${mode.toString(8)} "$t"`,
     `mv -f "$t" ${shellQuote(remotePath)}`,
     "trap - EXIT",
@@ -534,8 +540,9 @@ export async function openSession(target: SshTarget, secrets: SshSecrets): Promi
       throw new Error(`upload: invalid remote path ${JSON.stringify(remotePath)}`);
     }
     if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw new Error(`upload: invalid mode ${mode}`);
-    const script = uploadScript(remotePath, mode);
-    await check(script, { stdin: content, purpose: `upload ${remotePath}`, timeoutMs: 120_000 });
+    const bytes = typeof content === "string" ? Buffer.from(content, "utf8") : content;
+    const script = uploadScript(remotePath, mode, bytes.length, sha256(bytes));
+    await check(script, { stdin: bytes, purpose: `upload ${remotePath}`, timeoutMs: 120_000 });
   };
 
   return {

@@ -25,7 +25,6 @@
 #   PHOENIX_FEATURES       `pct set --features` value (`keyctl=1,nesting=1`; empty: leave flags to the API)
 #   PHOENIX_ROOTFS_GB      declared root disk size in GiB (empty: leave the disk to the API)
 #   PHOENIX_MOUNT_SOURCES  bind-mount sources, one `<host uid>:<host gid>:<explicit 0|1>:<path>` per line
-#   PHOENIX_ALLOW_HOST_PATHS  1: the stack sets phoenix:allowHostPaths (sources may resolve to system paths)
 #   PHOENIX_VOLUMES        volumes on storages, one `mp<N>=<GiB>:<storage>:<container path>` per
 #                          line. The provider creates them with the container; after that this
 #                          script owns the set (the container ignores its mountPoints): a declared
@@ -240,14 +239,15 @@ sources_wrong() {
 
 # Bind-mount sources as the kernel resolves them: lxc-start's mount follows every symlink on the
 # way (one made by hand, or by a guest in a folder it can write), so the resolved path is what the
-# container gets, and it is judged like the path itself (validate judged the string). Refused
-# before anything is written.
+# container gets. Validate judged the declared path (a system path only with
+# phoenix:allowHostPaths); a link on the way that leads to a system path is refused here, before
+# anything is written, whatever the allowance: the config names the real path if it means it.
 check_sources() {
   local p real hit
   for p in "${src_path[@]}"; do
     real=$(realpath -m -- "$p")
-    if [ "${PHOENIX_ALLOW_HOST_PATHS:-}" != 1 ] && hit=$(sensitive_host_path "$real"); then
-      die "bind mount source $p resolves to $real, which is$([ "$hit" = "$real" ] || echo ' under') the host's $hit: a symlink on the way leads there; remove it (a stack that needs it sets phoenix:allowHostPaths: true)"
+    if [ "$real" != "$(normalise_host_path "$p")" ] && hit=$(sensitive_host_path "$real"); then
+      die "bind mount source $p resolves to $real, which is$([ "$hit" = "$real" ] || echo ' under') the host's $hit: a symlink on the way leads there; remove it, or declare $real itself (with phoenix:allowHostPaths)"
     fi
     if [ -e "$real" ] && [ ! -d "$real" ]; then die "bind mount source $p ($real) exists and is not a directory"; fi
   done

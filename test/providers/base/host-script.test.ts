@@ -136,6 +136,36 @@ describe("runHostScript", () => {
     expect(await runDirs()).toEqual([]);
   });
 
+  it("a script cut off on the way never runs (size and sha256 checked first); an upload cut off replaces nothing", async () => {
+    const script = "touch /run/phoenix-cut-canary\nrm -rf /run/phoenix-cut-victim/keep\necho 'PHOENIX_RESULT {}'\n";
+    await host.exec("mkdir -p /run/phoenix-cut-victim/keep && rm -f /run/phoenix-cut-canary");
+    const { env } = base.hostScriptInputs({ action: "apply", params: {} });
+    const full = base.hostScriptStdin(env, script);
+    // Cut inside the second line: `rm -rf /run/phoenix-cut-victim/` would run on its own.
+    const cut = full.subarray(0, full.indexOf("/keep"));
+    for (const stdin of [cut, full.subarray(0, full.indexOf("touch")), Buffer.concat([cut, Buffer.from("\nexit 0\n")])]) {
+      const r = await session.run(base.hostScriptWrapper(undefined, 5), { stdin, purpose: "cut script" });
+      expect(r.code).toBe(74);
+      expect(r.stderr).toMatch(/phoenix: the script arrived incomplete or altered .*: not run/);
+    }
+    expect((await host.exec("test -e /run/phoenix-cut-canary")).code).not.toBe(0);
+    expect((await host.exec("test -d /run/phoenix-cut-victim/keep")).code).toBe(0);
+    // The whole script runs.
+    expect((await session.run(base.hostScriptWrapper(undefined, 5), { stdin: full, purpose: "whole script" })).code).toBe(0);
+    expect((await host.exec("test -e /run/phoenix-cut-canary")).code).toBe(0);
+
+    // An upload whose bytes stop short keeps the old file.
+    await host.exec("printf 'old\\n' > /etc/phoenix-upload-cut");
+    const { createHash } = await import("node:crypto");
+    const content = Buffer.from("new contents of the file\n");
+    const upload = ssh.uploadScript("/etc/phoenix-upload-cut", 0o644, content.length, createHash("sha256").update(content).digest("hex"));
+    const r = await session.run(upload, { stdin: content.subarray(0, 10), purpose: "cut upload" });
+    expect(r.code).toBe(74);
+    expect((await host.exec("cat /etc/phoenix-upload-cut; ls -a /etc | grep -c phoenix-upload-cut.phoenix- || true")).stdout).toBe("old\n0\n");
+    await session.upload("/etc/phoenix-upload-cut", content);
+    expect((await host.exec("cat /etc/phoenix-upload-cut")).stdout).toBe(content.toString());
+  });
+
   it("a busy lock is reported after waiting, not hung on", async () => {
     const holder = host.exec("flock /run/lock/phoenix-busy.lock sleep 6");
     await new Promise((r) => setTimeout(r, 500));
@@ -150,7 +180,7 @@ describe("runHostScript", () => {
       const files = {
         "wrapper-lock.sh": base.hostScriptWrapper("zfs", 30),
         "wrapper.sh": base.hostScriptWrapper(undefined, 30),
-        "upload.sh": ssh.uploadScript("/etc/pve/it's here/x.conf", 0o640),
+        "upload.sh": ssh.uploadScript("/etc/pve/it's here/x.conf", 0o640, 12, "0".repeat(64)),
       };
       for (const [name, text] of Object.entries(files)) writeFileSync(path.join(dir, name), `#!/bin/sh\n${text}\n`);
       const r = spawnSync("shellcheck", ["-s", "sh", ...Object.keys(files).map((f) => path.join(dir, f))], { encoding: "utf8" });
