@@ -24,6 +24,8 @@ export interface HostScriptRun {
   timeoutMs?: number;
   /** What is being done, for errors: "apply zfs-pool tank". */
   purpose: string;
+  /** A read-only run (`phoenix doctor`): nothing is written on the host, not even a temp dir (readOnlyHostScriptWrapper); no lock. */
+  readOnly?: boolean;
 }
 
 export interface HostScriptResult {
@@ -71,6 +73,27 @@ export function hostScriptInputs(run: Pick<HostScriptRun, "action" | "params" | 
     }
   }
   return { env: lines.join("\n") + "\n", prelude: prelude.length ? prelude.join("\n") + "\n" : "" };
+}
+
+/**
+ * The wrapper of a read-only run (`phoenix doctor`): it writes nothing at all, not even its run
+ * dir, and removes nothing (other runs' leftovers stay theirs): the script stays in a shell
+ * variable, checked (size, sha256) and run with `bash -c`. No lock.
+ */
+export function readOnlyHostScriptWrapper(): string {
+  return [
+    "set -eu",
+    "IFS= read -r env_b64",
+    "IFS= read -r sent",
+    `eval "$(printf '%s' "$env_b64" | base64 -d)"`,
+    // The trailing x keeps the script's last newlines (command substitution strips them).
+    `script="$(cat; echo x)"`,
+    'script="${script%x}"',
+    `got="$(printf '%s' "$script" | wc -c | tr -d ' ') $(printf '%s' "$script" | sha256sum | cut -d ' ' -f 1)"`,
+    `[ "$got" = "$sent" ] || { echo "phoenix: the script arrived incomplete or altered (got $got, sent $sent): not run" >&2; exit ${HOST_SCRIPT_EXIT.truncated}; }`,
+    "cd /",
+    'exec bash -euo pipefail -c "$script" phoenix-read-only </dev/null',
+  ].join("\n");
 }
 
 /** The fixed wrapper (no interpolation but the validated lock name and its wait). */
@@ -156,7 +179,9 @@ export async function runHostScript(session: SshSession, run: HostScriptRun): Pr
   const timeoutMs = run.timeoutMs ?? 10 * 60_000;
   const lockWaitS = Math.max(1, Math.ceil(timeoutMs / 2000));
   const stdin = hostScriptStdin(env, prelude + run.script);
-  const r = await session.check(hostScriptWrapper(run.lock, lockWaitS), { stdin, timeoutMs, purpose: run.purpose, redact: secrets }).catch((err: unknown) => {
+  if (run.readOnly && run.lock !== undefined) throw new Error(`${run.purpose}: a read-only run takes no lock`);
+  const wrapper = run.readOnly ? readOnlyHostScriptWrapper() : hostScriptWrapper(run.lock, lockWaitS);
+  const r = await session.check(wrapper, { stdin, timeoutMs, purpose: run.purpose, redact: secrets }).catch((err: unknown) => {
     // The script refused a parameter (exit 2): say that validation let it through.
     if (isSshError(err) && err.code === HOST_SCRIPT_EXIT.invalid) {
       throw sshError(`${err.message} [the host script refused a parameter Phoenix's validation accepted: a Phoenix bug]`, err.purpose, err.code, err.stderrTail, err.transient);

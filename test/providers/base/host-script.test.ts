@@ -166,6 +166,20 @@ describe("runHostScript", () => {
     expect((await host.exec("cat /etc/phoenix-upload-cut")).stdout).toBe(content.toString());
   });
 
+  it("a read-only run (doctor) writes no run dir and removes no leftover; a cut script does not run", async () => {
+    await host.exec("d=/tmp/phoenix-run.c0ffee00 && mkdir -p $d && : > $d/.alive && touch -d '-2 minutes' $d");
+    const before = (await host.exec("stat -c '%y' /tmp; ls -d /tmp/phoenix-run.*")).stdout;
+    const r = await run("printf 'PHOENIX_RESULT {\"pwd\":\"%s\",\"tmp\":\"%s\"}\\n' \"$PWD\" \"${TMPDIR:-}\"\n", { readOnly: true });
+    expect(r.result).toEqual({ pwd: "/", tmp: "" });
+    expect((await host.exec("stat -c '%y' /tmp; ls -d /tmp/phoenix-run.*")).stdout).toBe(before);
+    const { env } = base.hostScriptInputs({ action: "read", params: {} });
+    const full = base.hostScriptStdin(env, "touch /run/phoenix-ro-canary\necho 'PHOENIX_RESULT {}'\n");
+    const cut = await session.run(base.readOnlyHostScriptWrapper(), { stdin: full.subarray(0, full.length - 10), purpose: "cut read-only" });
+    expect(cut.code).toBe(74);
+    expect((await host.exec("test -e /run/phoenix-ro-canary")).code).not.toBe(0);
+    await host.exec("rm -rf /tmp/phoenix-run.c0ffee00");
+  });
+
   it("a busy lock is reported after waiting, not hung on", async () => {
     const holder = host.exec("flock /run/lock/phoenix-busy.lock sleep 6");
     await new Promise((r) => setTimeout(r, 500));
@@ -180,6 +194,7 @@ describe("runHostScript", () => {
       const files = {
         "wrapper-lock.sh": base.hostScriptWrapper("zfs", 30),
         "wrapper.sh": base.hostScriptWrapper(undefined, 30),
+        "wrapper-read-only.sh": base.readOnlyHostScriptWrapper(),
         "upload.sh": ssh.uploadScript("/etc/pve/it's here/x.conf", 0o640, 12, "0".repeat(64)),
       };
       for (const [name, text] of Object.entries(files)) writeFileSync(path.join(dir, name), `#!/bin/sh\n${text}\n`);
