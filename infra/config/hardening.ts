@@ -120,6 +120,32 @@ const anonymousWrite: Check = (input, findings) => {
   });
 };
 
+/**
+ * Host files handed to a feature (`*_host_path` parameters, e.g. trusted_ca_host_path, or a
+ * trusted_ca_cert given as a path) are copied into the guest: only from a folder the stack
+ * declares as data (a shared volume, a bind-mount source, a dataset's mount point), never from
+ * the host's system paths. The host copies PEM certificates only (run_in_container.sh).
+ */
+const hostFiles: Check = (input, findings) => {
+  const declared = [
+    ...input.host.sharedVolumes.map((v) => v.hostPath),
+    ...input.containers.flatMap((c) => c.bindMounts.map((b) => b.hostPath)),
+    ...input.host.zfs.datasets.map((d) => d.mountPoint),
+  ].map(normaliseHostPath).filter((d) => d !== "/");
+  for (const c of input.containers) {
+    for (const [key, value] of Object.entries(c.params)) {
+      if (!key.endsWith("_host_path") || typeof value !== "string") continue;
+      const rawKey = key in c.raw ? key : key === "trusted_ca_host_path" && "trusted_ca_cert" in c.raw ? "trusted_ca_cert" : key;
+      const n = normaliseHostPath(value);
+      const hit = sensitiveHostPath(n);
+      const inside = declared.some((d) => n.startsWith(`${d}/`));
+      if (hit || !inside) {
+        findings.error(LXC_FILE, [...ctBase(input, c.ctid), rawKey], `${value} is copied into the guest, so it must be a certificate in a folder the stack declares as data (a shared volume, a mount_points host_path or a dataset's mount point)${hit ? `, not under the host's ${hit}` : ""}: put the certificate there and name it`);
+      }
+    }
+  }
+};
+
 /** Samba share options: allow-listed parameters only. */
 const sambaOptions: Check = (input, findings) => {
   (input.host.samba?.shares ?? []).forEach((s, i) => {
@@ -247,7 +273,7 @@ const riskyValues: Check = (input, findings) => {
   });
 };
 
-const HARDENING_CHECKS: Record<string, Check> = { rawLxcLines, bindSources, sharePaths, idMapsOntoRoot, shareProperties, anonymousWrite, sambaOptions, pctOptions, planRefusals, hostScriptRefusals, riskyValues };
+const HARDENING_CHECKS: Record<string, Check> = { rawLxcLines, bindSources, sharePaths, idMapsOntoRoot, shareProperties, anonymousWrite, hostFiles, sambaOptions, pctOptions, planRefusals, hostScriptRefusals, riskyValues };
 
 /** Runs every hardening check; `allow` are the stack's allowances (`phoenix:allowRawLxc`, `phoenix:allowHostPaths`). */
 export function runHardeningChecks(input: RuleInput, findings: Findings, allow: RawLxcAllowances = {}): void {

@@ -165,3 +165,25 @@ describe("ZFS properties that share or export", () => {
     expectAccepted((f) => (f.host.zfs.datasets[0].properties = "sharenfs=off,sharesmb=off"));
   });
 });
+
+describe("host files copied into guests come from folders the stack declares", () => {
+  const HOSTILE = ["/etc/shadow", "/root/.ssh/id_ed25519", "/etc/pve/priv/authkey.key", "/var/lib/pve-cluster/config.db", "/srv/ssl/root_ca.crt", "/home/admin/ca.crt", "/quickOS/../etc/ssl/private/x.pem"];
+  for (const p of HOSTILE) {
+    // A trusted_ca_cert that is no plain absolute path is PEM text, never a host file.
+    for (const key of p.includes("..") ? ["trusted_ca_host_path"] : ["trusted_ca_host_path", "trusted_ca_cert"]) {
+      it(`refuses ${key} ${p}`, () =>
+        expectRefused("host files into guests", (f) => (ct(f, 955)[key] = p, ct(f, 955).features = ["trusted_ca"]), `${LXC}: $.lxc_configs["955"].${key}: `, /is copied into the guest|must be an absolute host path/));
+    }
+  }
+  it("keeps a certificate in a declared data folder (a dataset's mount point, a bind source)", () => {
+    expectAccepted((f) => {
+      ct(f, 955).features = ["trusted_ca"];
+      ct(f, 955).trusted_ca_host_path = "/quickOS/shared-prod-data/ssl/root_ca.crt";
+    });
+    expectAccepted((f) => {
+      ct(f, 955).features = ["trusted_ca"];
+      ct(f, 955).mount_points = [{ host_path: "/srv/certs", container_path: "/certs" }];
+      ct(f, 955).trusted_ca_cert = "/srv/certs/root_ca.crt";
+    });
+  });
+});
