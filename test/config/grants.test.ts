@@ -2,8 +2,10 @@
 // hostile value is refused by validate with file and JSON path (unless the stack sets the
 // allowance that the plain value would need), and its legitimate neighbours keep validating
 // without any allowance. The counts (hostile values tried, refused) are printed per class.
+import { readFileSync } from "node:fs";
+import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { loadDist } from "../load";
+import { loadDist, repoRoot } from "../load";
 import { ERROR_LINE, Files, HOST, LXC, cleanTempDirs, mutatedDir } from "./helpers";
 
 const loader = loadDist<typeof import("../../infra/config/load")>("infra/config/load");
@@ -185,5 +187,29 @@ describe("host files copied into guests come from folders the stack declares", (
       ct(f, 955).mount_points = [{ host_path: "/srv/certs", container_path: "/certs" }];
       ct(f, 955).trusted_ca_cert = "/srv/certs/root_ca.crt";
     });
+  });
+});
+
+describe("the README's allowance table lists what each allowance permits", () => {
+  const raw = loadDist<typeof import("../../infra/config/lxc-raw")>("infra/config/lxc-raw");
+  const readme = readFileSync(path.join(repoRoot, "README.md"), "utf8");
+  const row = (name: string) => readme.split("\n").find((l) => l.startsWith(`| \`phoenix:${name}\` |`)) ?? "";
+
+  it("allowHostPaths names every system path the judge refuses", () => {
+    const r = row("allowHostPaths");
+    for (const p of [...raw.SENSITIVE_HOST_PATHS, ...raw.SENSITIVE_HOST_TREES, ...raw.HOST_DATA_LOCATIONS]) {
+      expect(r, p).toContain(/^\/lib/.test(p) ? "`/lib*`" : `\`${p}\``);
+    }
+  });
+
+  it("allowRawLxc names every privileged host id", () => {
+    const r = row("allowRawLxc");
+    const gids = Object.keys(raw.PRIVILEGED_HOST_IDS.gid).map(Number).filter((g) => g > 0);
+    // Written as ranges and lists: `gid 1-6, 15, 26, ...`.
+    const listed = new Set<number>();
+    for (const m of (/gid 1-6, ([\d, ]+)\(/.exec(r)?.[1] ?? "").matchAll(/\d+/g)) listed.add(Number(m[0]));
+    for (let g = 1; g <= 6; g++) listed.add(g);
+    expect([...listed].sort((a, b) => a - b)).toEqual(gids.sort((a, b) => a - b));
+    for (const name of Object.values(raw.PRIVILEGED_HOST_IDS.gid)) expect(r, name).toContain(name);
   });
 });
