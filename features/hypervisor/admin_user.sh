@@ -32,7 +32,7 @@ what="admin_user $user"
 # phoenix-include: lib/checks.sh
 
 valid_user_name "$user" || invalid "user name"
-case $user in root|daemon|bin|sys|nobody) invalid "user: refusing to manage system account $user" ;; esac
+! system_account "$user" || invalid "user: refusing to manage system account $user"
 [[ $sudo_access =~ ^[01]$ ]] || invalid "sudo '$sudo_access' (0 or 1)"
 { valid_dir_path "$shell" && [ -x "$shell" ]; } || invalid "shell '$shell'"
 if [ -n "$password_hash" ]; then

@@ -107,7 +107,15 @@ delete() {
   if [ -f "$file" ]; then
     activate ""
     echo "unexported $export_path (its data is untouched)" >&2
+  elif active; then
+    # A delete killed after removing the file and before exportfs -ra: the kernel still exports
+    # the path. Re-reading the export files drops it (an export the operator declared elsewhere
+    # stays, being in its own file).
+    exportfs -ra
+    echo "unexported $export_path (left exported by an interrupted run)" >&2
   fi
+  # The candidate and backup of an interrupted run (exportfs reads only *.exports files).
+  rm -f "$dir/.phoenix-$slug.new" "$dir/.phoenix-$slug.backup"
   result '{"present":false}'
 }
 

@@ -22,6 +22,8 @@ what="samba_user $user"
 # phoenix-include: lib/checks.sh
 
 valid_user_name "$user" || invalid "user name"
+# A system account (root above all) with a Samba password would log in to every share as root.
+! system_account "$user" || invalid "user: refusing to give system account $user a Samba login"
 [[ $password != *$'\n'* ]] || invalid "password: it cannot contain a newline"
 
 in_passdb() { pdbedit -L -u "$user" >/dev/null 2>&1; }

@@ -37,6 +37,11 @@ while IFS= read -r line; do
   [[ $line =~ ^([a-z][a-z0-9_:.]*)=([A-Za-z0-9_./:@+-]+)$ ]] || invalid "property '$line' (key=value)"
   keys+=("${BASH_REMATCH[1]}")
   values+=("${BASH_REMATCH[2]}")
+  # ZFS's own sharing bypasses the checked NFS export and Samba share scripts.
+  case ${keys[-1]}=${values[-1]} in
+    sharenfs=off | sharesmb=off) ;;
+    sharenfs=* | sharesmb=*) invalid "property '$line': exports and shares go through nfs_export and samba_share" ;;
+  esac
 done <<<"$properties"
 
 exists() { zfs list -H -o name "$full" >/dev/null 2>&1; }

@@ -243,6 +243,8 @@ async function gatherFacts(session: SshSession, q: FactQueries, timeoutMs = 120_
     },
     purpose: "phoenix doctor: read host facts",
     timeoutMs,
+    // Doctor changes nothing on the host: no run dir, no cleanup of other runs' leftovers.
+    readOnly: true,
   });
   const facts: Record<string, Fact> = {};
   for (const [name, v] of Object.entries(result)) {

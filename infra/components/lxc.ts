@@ -292,7 +292,7 @@ export class LxcGuest extends pulumi.ComponentResource {
     // Host ids the completed id map hands out beyond root's default range: delegated to root in
     // /etc/subuid|subgid before the container exists (it cannot start without them).
     if (declared.has(N.subIds)) {
-      declared.add(N.subIds, new LxcSubIds(N.subIds, { connection, ctid: c.ctid, entries: c.subIds }, { parent: this, dependsOn: declared.dependsOn(N.subIds) }));
+      declared.add(N.subIds, new LxcSubIds(N.subIds, { connection, ctid: c.ctid, entries: c.subIds, allowRawLxc: settings.allow?.rawLxc }, { parent: this, dependsOn: declared.dependsOn(N.subIds) }));
     }
     const parent = c.cloneFrom !== undefined ? model.containers.find((x) => x.ctid === c.cloneFrom) : undefined;
     this.container = declared.add(N.container, new proxmox.ContainerLegacy(N.container, containerArgs(c, node, parent), {

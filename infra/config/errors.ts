@@ -83,8 +83,9 @@ export function lineColumn(text: string, offset: number): { line: number; column
 /**
  * Object keys that occur twice in one object of a (syntactically valid) JSON text. JSON.parse and
  * jq keep the last value silently; a CTID defined twice would lose a container without a word.
+ * `onKey` sees every key with the path of the object holding it.
  */
-export function duplicateKeys(text: string): { path: PathSegment[]; key: string }[] {
+export function duplicateKeys(text: string, onKey?: (path: PathSegment[], key: string) => void): { path: PathSegment[]; key: string }[] {
   type Frame =
     | { kind: "object"; path: PathSegment[]; keys: Set<string>; key?: string; expectKey: boolean }
     | { kind: "array"; path: PathSegment[]; index: number };
@@ -103,6 +104,7 @@ export function duplicateKeys(text: string): { path: PathSegment[]; key: string 
       const top = stack[stack.length - 1];
       if (top?.kind === "object" && top.expectKey) {
         const key = JSON.parse(text.slice(i, j + 1)) as string;
+        onKey?.(top.path, key);
         if (top.keys.has(key)) found.push({ path: top.path, key });
         top.keys.add(key);
         top.key = key;

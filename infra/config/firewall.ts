@@ -8,6 +8,7 @@
 import * as net from "net";
 import { Findings, PathSegment, jsonPath } from "./errors";
 import { ETC_PROTOCOLS, ETC_SERVICES } from "./netbase";
+import { macroConflicts } from "./firewall-macros";
 import { FIREWALL_LOG_LEVELS, FIREWALL_NAME, FIREWALL_POLICIES, firewallRuleSchema, guestFirewallSchema, hostFirewallSchema, show } from "./schema";
 
 // The blocks' shape (keys, value kinds) is described once, by the zod schemas in ./schema (which
@@ -401,6 +402,10 @@ function readRule(
   const text = comment(findings, file, [...at, "comment"], raw.comment);
   const enabled = enabledFlag(findings, file, [...at, "enabled"], raw.enabled, true);
 
+  // As verify_rule: the macro is applied (and its conflicts found) only in an otherwise valid rule.
+  if (macro && findings.errors.length === before) {
+    for (const c of macroConflicts(macro, { proto, dport, sport }, versions.size === 1 && versions.has(6) ? 6 : undefined)) err(c.key === "dport" ? dportKey : c.key, c.message);
+  }
   if (findings.errors.length > before || !type) return undefined;
   const rule: FirewallRule = { type, action: actionText as FirewallPolicy, enabled, origin: `${file}: ${jsonPath(at)}` };
   if (macro) rule.macro = macro;

@@ -13,8 +13,8 @@ import type { ContainerModel } from "./model";
 import { Findings, PathSegment } from "./errors";
 import type { RuleInput } from "./rules";
 import { HYPERVISOR_FILE, LXC_FILE, VM_FILE } from "./schema";
-import { RawLxcAllowances, allowed, checkBindSource, checkRawLxcLine, describe, normaliseHostPath, sensitiveHostPath, sensitiveSharePath } from "./lxc-raw";
-import { sambaOptionProblem } from "./samba-options";
+import { RawLxcAllowances, allowed, checkBindSource, checkRawLxcLine, describe, normaliseHostPath, privilegedIdMap, sensitiveHostPath, sensitiveSharePath } from "./lxc-raw";
+import { normaliseSambaName, sambaOptionProblem } from "./samba-options";
 import { ABSOLUTE_PATH, HOSTNAME, IPV4, SCRIPT_DIR_PATH, SCRIPT_DISK_PATH, SCRIPT_SHARE_PATH, STORAGE_ID } from "./patterns";
 import { cloudImage } from "../components/cloud-init";
 
@@ -72,17 +72,77 @@ const sharePaths: Check = (input, findings, allow) => {
   (input.host.samba?.shares ?? []).forEach((s, i) => refuse("shares", s.path, ["samba", "shares", i, "path"]));
 };
 
-/** `id_maps` never map container ids onto host uid/gid 0 (host root) unless phoenix:allowRawLxc. */
+/** `id_maps` never map container ids onto privileged host ids (root, disk, shadow, ..., or system
+ *  ids wholesale: lxc-raw privilegedIdMap) unless phoenix:allowRawLxc; one service id is fine. */
 const idMapsOntoRoot: Check = (input, findings, allow) => {
   if (allow.rawLxc) return;
   for (const c of input.containers) {
-    const raw = Array.isArray(c.raw.id_maps) ? (c.raw.id_maps as { type?: unknown; host_id?: unknown; container_id?: unknown }[]) : [];
+    const raw = Array.isArray(c.raw.id_maps) ? (c.raw.id_maps as { type?: unknown; host_id?: unknown; container_id?: unknown; size?: unknown }[]) : [];
     raw.forEach((m, i) => {
-      if (m?.host_id !== 0) return;
+      if (typeof m?.host_id !== "number") return;
       const type = String(m.type).startsWith("u") ? "uid" : "gid";
-      findings.error(LXC_FILE, [...ctBase(input, c.ctid), "id_maps", i, "host_id"],
-        `maps container ${type} ${String(m.container_id)} onto host ${type} 0 (host root) (a stack that needs it sets phoenix:allowRawLxc: true)`);
+      const size = typeof m.size === "number" && m.size > 0 ? m.size : 1;
+      const problem = privilegedIdMap(type, m.host_id, size);
+      if (!problem) return;
+      const ids = size > 1 && typeof m.container_id === "number" ? `${type}s ${m.container_id}-${m.container_id + size - 1}` : `${type} ${String(m.container_id)}`;
+      findings.error(LXC_FILE, [...ctBase(input, c.ctid), "id_maps", i, "host_id"], `maps container ${ids} onto ${problem} (a stack that needs it sets phoenix:allowRawLxc: true)`);
     });
+  }
+};
+
+/** ZFS properties that share or export a dataset themselves (`sharenfs`, `sharesmb`): exports and
+ *  shares go through nfs.exports and samba.shares, whose paths and options are checked. */
+const shareProperties: Check = (input, findings) => {
+  input.host.zfs.datasets.forEach((d, i) => {
+    for (const key of ["sharenfs", "sharesmb"]) {
+      const v = d.properties[key];
+      if (v !== undefined && v !== "off") {
+        findings.error(HYPERVISOR_FILE, ["zfs", "datasets", i, "properties"], `${key}=${v} makes ZFS ${key === "sharenfs" ? "export" : "share"} the dataset outside Phoenix's checked ${key === "sharenfs" ? "NFS exports" : "Samba shares"}: remove it and declare the ${key === "sharenfs" ? "export in nfs.exports" : "share in samba.shares"}`);
+      }
+    }
+  });
+};
+
+/** Shares that let anyone write without logging in (guest ok and writable): a warning. */
+const anonymousWrite: Check = (input, findings) => {
+  (input.host.samba?.shares ?? []).forEach((s, i) => {
+    const opt = (names: string[]) => {
+      let v: string | undefined;
+      for (const [k, value] of Object.entries(s.options)) if (names.includes(normaliseSambaName(k))) v = value.toLowerCase();
+      return v;
+    };
+    const yes = (v: string | undefined) => v !== undefined && ["yes", "true", "1", "on"].includes(v);
+    const guest = yes(opt(["guestok", "public"]));
+    const readOnly = opt(["readonly"]);
+    const writable = opt(["writable", "writeable", "writeok"]);
+    const writes = writable !== undefined ? yes(writable) : readOnly !== undefined && !yes(readOnly);
+    if (guest && writes) findings.warn(HYPERVISOR_FILE, ["samba", "shares", i, "options"], `share ${s.name} is writable by guests (guest ok and writable): anyone on the network can change or fill ${s.path} without logging in`);
+  });
+};
+
+/**
+ * Host files handed to a feature (`*_host_path` parameters, e.g. trusted_ca_host_path, or a
+ * trusted_ca_cert given as a path) are copied into the guest: only from a folder the stack
+ * declares as data (a shared volume, a bind-mount source, a dataset's mount point), never from
+ * the host's system paths. The host copies PEM certificates only (run_in_container.sh).
+ */
+const hostFiles: Check = (input, findings) => {
+  const declared = [
+    ...input.host.sharedVolumes.map((v) => v.hostPath),
+    ...input.containers.flatMap((c) => c.bindMounts.map((b) => b.hostPath)),
+    ...input.host.zfs.datasets.map((d) => d.mountPoint),
+  ].map(normaliseHostPath).filter((d) => d !== "/");
+  for (const c of input.containers) {
+    for (const [key, value] of Object.entries(c.params)) {
+      if (!key.endsWith("_host_path") || typeof value !== "string") continue;
+      const rawKey = key in c.raw ? key : key === "trusted_ca_host_path" && "trusted_ca_cert" in c.raw ? "trusted_ca_cert" : key;
+      const n = normaliseHostPath(value);
+      const hit = sensitiveHostPath(n);
+      const inside = declared.some((d) => n.startsWith(`${d}/`));
+      if (hit || !inside) {
+        findings.error(LXC_FILE, [...ctBase(input, c.ctid), rawKey], `${value} is copied into the guest, so it must be a certificate in a folder the stack declares as data (a shared volume, a mount_points host_path or a dataset's mount point)${hit ? `, not under the host's ${hit}` : ""}: put the certificate there and name it`);
+      }
+    }
   }
 };
 
@@ -213,7 +273,7 @@ const riskyValues: Check = (input, findings) => {
   });
 };
 
-const HARDENING_CHECKS: Record<string, Check> = { rawLxcLines, bindSources, sharePaths, idMapsOntoRoot, sambaOptions, pctOptions, planRefusals, hostScriptRefusals, riskyValues };
+const HARDENING_CHECKS: Record<string, Check> = { rawLxcLines, bindSources, sharePaths, idMapsOntoRoot, shareProperties, anonymousWrite, hostFiles, sambaOptions, pctOptions, planRefusals, hostScriptRefusals, riskyValues };
 
 /** Runs every hardening check; `allow` are the stack's allowances (`phoenix:allowRawLxc`, `phoenix:allowHostPaths`). */
 export function runHardeningChecks(input: RuleInput, findings: Findings, allow: RawLxcAllowances = {}): void {

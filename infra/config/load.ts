@@ -99,9 +99,25 @@ function readFile(dir: string, file: string, findings: Findings, optional: boole
       findings.error(file, "$", `cannot read: ${st.size} bytes, larger than ${MAX_FILE_BYTES} (a Phoenix file is a few KB)`);
       return undefined;
     }
-    text = fs.readFileSync(fd, "utf8");
+    const bytes = fs.readFileSync(fd);
+    try {
+      // Node's "utf8" decoding would turn bytes that are not UTF-8 into U+FFFD without a word.
+      text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    } catch {
+      const bad = firstInvalidUtf8(bytes);
+      const before = bytes.subarray(0, bad).toString("utf8");
+      const { line, column } = lineColumn(before, before.length);
+      findings.error(file, "$", `byte 0x${bytes[bad].toString(16).padStart(2, "0")} at line ${line}, column ${column} is not UTF-8: save the file as UTF-8`);
+      return undefined;
+    }
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
+    const link = code === "ENOENT" ? danglingLink(full) : undefined;
+    if (link !== undefined) {
+      // A symlink to nothing is a broken file, not a missing one (an optional file would be skipped).
+      findings.error(file, "$", `cannot read: a symlink to ${link}, which does not exist`);
+      return undefined;
+    }
     if (optional && code === "ENOENT") {
       findings.warn(file, "$", `not found in ${dir}; no VMs`);
       return { vms: [] };
@@ -121,15 +137,58 @@ function readFile(dir: string, file: string, findings: Findings, optional: boole
   }
   const data = parseJsonText(file, clean, findings);
   if (data !== undefined) {
-    for (const { path: at, key } of duplicateKeys(clean)) {
+    // `__proto__` (and its kin) as a key is an object's prototype to much JavaScript: never an id or a setting.
+    const protoKey = (at: PathSegment[], key: string) => {
+      if (PROTOTYPE_KEYS.has(key)) findings.error(file, [...at, key], `${key} is not a valid key (it names JavaScript's object prototype); rename it`);
+    };
+    for (const { path: at, key } of duplicateKeys(clean, protoKey)) {
       if (file === LXC_FILE && at.length === 1 && at[0] === "lxc_configs") {
         findings.error(file, [...at, key], `CTID ${key} is defined twice; only the last definition would be used`);
+      } else if (at.length === 0 && GUEST_BLOCKS.has(key)) {
+        // A second guest block replaces the first whole: every guest in it would be dropped. Other
+        // repeated top-level keys keep jq's last-wins (a Bash tool revision repeats two, and ran).
+        findings.error(file, [key], `appears twice at the top level; only the last ${key} block would be used and every guest in the first dropped: merge the two`);
       } else {
         findings.warn(file, [...at, key], "key appears twice in this object; the last value is used (as jq does)");
       }
     }
   }
   return data;
+}
+
+/** Top-level keys that hold the guests (the LXC file's `lxc_configs`, the VM file's `vms`). */
+const GUEST_BLOCKS = new Set(["lxc_configs", "vms"]);
+
+/** Keys that name JavaScript's object prototype machinery. */
+const PROTOTYPE_KEYS = new Set(["__proto__", "constructor", "prototype"]);
+
+/** Offset of the first byte of `bytes` that starts no valid UTF-8 sequence (RFC 3629: no overlong
+ *  forms, no surrogates, nothing above U+10FFFF); bytes.length when all are valid. */
+export function firstInvalidUtf8(bytes: Uint8Array): number {
+  for (let i = 0; i < bytes.length;) {
+    const c = bytes[i];
+    const more = c < 0x80 ? 0 : c >= 0xc2 && c <= 0xdf ? 1 : c >= 0xe0 && c <= 0xef ? 2 : c >= 0xf0 && c <= 0xf4 ? 3 : -1;
+    if (more < 0) return i;
+    // The second byte's range excludes overlong forms (E0, F0), surrogates (ED) and > U+10FFFF (F4).
+    const lo = c === 0xe0 ? 0xa0 : c === 0xf0 ? 0x90 : 0x80;
+    const hi = c === 0xed ? 0x9f : c === 0xf4 ? 0x8f : 0xbf;
+    for (let k = 1; k <= more; k++) {
+      const d = bytes[i + k];
+      if (d === undefined || d < (k === 1 ? lo : 0x80) || d > (k === 1 ? hi : 0xbf)) return i;
+    }
+    i += more + 1;
+  }
+  return bytes.length;
+}
+
+/** The target of `full` when it is a symlink to nothing; undefined otherwise. */
+function danglingLink(full: string): string | undefined {
+  try {
+    if (!fs.lstatSync(full).isSymbolicLink()) return undefined;
+    return fs.readlinkSync(full);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Where a cluster node's own host file lives, relative to the stack folder. */

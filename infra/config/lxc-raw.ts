@@ -9,7 +9,7 @@
 // - a line that grants the container more than confinement: host hooks and host files
 //   (`lxc.hook.*`, `lxc.include`, log files, seccomp/AppArmor overrides), capabilities Proxmox
 //   drops, read-write proc/sys/cgroup, device wildcards and block devices, host network devices,
-//   id maps onto host root, bind sources under sensitive host paths. An error unless the stack
+//   id maps onto privileged host ids (root, disk, shadow, ...), bind sources under sensitive host paths. An error unless the stack
 //   names the allowance (`phoenix:allowRawLxc`, `phoenix:allowHostPaths`); the policy pack flags
 //   such lines in production stacks either way.
 //
@@ -118,8 +118,36 @@ export const SENSITIVE_HOST_PATHS = ["/", "/dev", "/mnt", "/mnt/pve", "/media", 
 /** Character-device majors whose every minor a container may use (`c 195:* rwm`): NVIDIA, DRM. */
 const WILDCARD_MINOR_MAJORS = new Set(["195", "226"]);
 
-/** Block devices by name: disks, partitions, device mapper, zvols, loop, md, by-id links. */
-const BLOCK_DEVICE = /^\/dev\/(?:sd[a-z]|hd[a-z]|vd[a-z]|xvd[a-z]|nvme\d|mmcblk\d|zd\d|loop\d|md\d|dm-\d|mapper\/|disk\/|zvol\/|sr\d|nbd\d|rbd\d|drbd\d|bcache\d|pmem\d)/;
+/** Block devices by name, every family the kernel names (disks, partitions, NVMe namespaces, device
+ *  mapper, zvols, loop, md, RAM/zram disks, optical, network block devices) and the by-id links. */
+const BLOCK_DEVICE = /^\/dev\/(?:sd[a-z]|hd[a-z]|vd[a-z]|xvd[a-z]|nvme\d+n|mmcblk\d|zd\d|loop\d|md\d|md\/|dm-\d|mapper\/(?!control$)|disk\/|zvol\/|sr\d|scd\d|cdrom$|nbd\d|rbd\d|drbd\d|bcache\d|pmem\d|ram\d|zram\d|ublkb\d|nullb\d|fd\d|mtdblock\d|dasd[a-z]|etherd\/|cciss\/)/;
+
+/**
+ * `/dev` paths that reach what the plain path would need an allowance for: aliases of
+ * `/proc/self` (`/dev/fd/N`, `/dev/stdin`, ...), aliases by device number (`/dev/block/8:0`,
+ * `/dev/char/1:1` = /dev/mem), SCSI generic and NVMe admin nodes (raw commands to a host disk),
+ * the ZFS and device-mapper control nodes (every pool's datasets, every volume) and the memory
+ * nodes. Block-device families are BLOCK_DEVICE.
+ */
+const DEVICE_ALIASES: [RegExp, string][] = [
+  [/^\/dev\/(?:fd(?:\/|$)|stdin$|stdout$|stderr$|core$)/, "is an alias of /proc/self (the mounting process's own files): the container would get the host's"],
+  [/^\/dev\/(?:block|char)(?:\/|$)/, "names a host device by its number (a /dev/block or /dev/char alias): the container would get that device whatever it is"],
+  [/^\/dev\/(?:sg\d|bsg(?:\/|$)|ng\d|nvme\d+$|sch\d|st\d|nst\d)/, "is a SCSI generic or NVMe admin node: the container could send raw commands to a host disk"],
+  [/^\/dev\/(?:zfs|mapper\/control|loop-control|btrfs-control|vfio(?:\/|$)|kvm$|mem$|kmem$|port$|cpu(?:\/|$)|watchdog|nvram|ecryptfs|uinput|vhost-|vga_arbiter|rfkill)/, "is a host control device (ZFS, device mapper, loop, VFIO, KVM, memory, watchdog, ...): the container would control the host's"],
+];
+
+/** Why a `/dev` path gives the container more than the device it names (undefined when it does not). */
+export function devicePathProblem(n: string): string | undefined {
+  for (const [re, why] of DEVICE_ALIASES) if (re.test(n)) return why;
+  // Volume groups' links (`/dev/pve/root`, `/dev/<vg>/<lv>`) are block devices too: any other
+  // folder under /dev but the character-device families containers use.
+  const m = /^\/dev\/([^/]+)\/./.exec(n);
+  if (m && !CHARACTER_DEVICE_FOLDERS.has(m[1])) return `is under /dev/${m[1]}, which is not a character-device folder a container uses (LVM's /dev/<vg>/<lv> links are disks): name the device node itself`;
+  return undefined;
+}
+
+/** `/dev` folders of character devices containers use: GPUs, input, sound, USB, serial, tun, pts. */
+const CHARACTER_DEVICE_FOLDERS = new Set(["dri", "nvidia-caps", "net", "snd", "input", "bus", "serial", "pts", "usb", "hugepages", "v4l", "dvb", "infiniband", "vfio-user"]);
 
 /**
  * A host path as the kernel resolves it, lexically: `//root` → `/root`, `/./etc` → `/etc`,
@@ -162,6 +190,8 @@ export function checkBindSource(source: string): RawLxcFinding[] {
   if (BLOCK_DEVICE.test(n)) {
     return [{ message: `${shown} is a block device: the container would read and write the host's disk directly`, allowedBy: "allowHostPaths" }];
   }
+  const device = devicePathProblem(n);
+  if (device) return [{ message: `${shown} ${device}`, allowedBy: "allowHostPaths" }];
   const hit = sensitiveHostPath(n);
   if (hit) {
     return [{ message: `${shown} is${hit === n ? "" : " under"} the host's ${hit}: bind-mount a data directory instead`, allowedBy: "allowHostPaths" }];
@@ -228,7 +258,24 @@ function checkDevices(key: string, value: string): RawLxcFinding[] {
 }
 
 /** Filesystems whose mount gives the container a view of the host kernel's state. */
-const KERNEL_FS = new Set(["proc", "sysfs", "cgroup", "cgroup2", "debugfs", "securityfs", "tracefs", "efivarfs", "configfs", "bpf", "fusectl", "pstore"]);
+const KERNEL_FS = new Set(["proc", "sysfs", "cgroup", "cgroup2", "debugfs", "securityfs", "tracefs", "efivarfs", "configfs", "bpf", "fusectl", "pstore", "binfmt_misc", "selinuxfs", "nfsd", "rpc_pipefs", "hugetlbfs"]);
+/** Filesystems that are the host's device or kernel objects whatever the options: every host device node, the host's namespaces. */
+const HOST_ONLY_FS = new Set(["devtmpfs", "nsfs"]);
+/** Options of overlay and other stacked file systems whose value names a host directory (colon-separated lists). */
+const PATH_OPTIONS = new Set(["lowerdir", "upperdir", "workdir", "datadir", "lowerdir+", "datadir+"]);
+
+/**
+ * Whether mount options leave the mount read-only, as mount(8) reads them: left to right, the
+ * last of `ro`, `rw` and `defaults` (which includes rw) wins; so `ro,rw` is writable.
+ */
+export function mountsReadOnly(opts: string[]): boolean {
+  let ro = false;
+  for (const o of opts) {
+    if (o === "ro") ro = true;
+    else if (o === "rw" || o === "defaults") ro = false;
+  }
+  return ro;
+}
 
 function checkMountEntry(value: string): RawLxcFinding[] {
   const fields = value.trim().split(/\s+/);
@@ -238,20 +285,67 @@ function checkMountEntry(value: string): RawLxcFinding[] {
   if (target.split("/").includes("..")) {
     return [{ message: `target ${target} climbs out of the container's root with ..; write the path inside the container`, allowedBy: "allowRawLxc" }];
   }
-  if (opts.includes("bind") || opts.includes("rbind") || fstype === "bind") return checkBindSource(source);
-  if (KERNEL_FS.has(fstype) && !opts.includes("ro")) {
-    return [{ message: `mounts ${fstype} writable in the container; add ro or leave it to lxc.mount.auto`, allowedBy: "allowRawLxc" }];
+  // Options that name host directories (overlay's lowerdir/upperdir/workdir) are bind sources too.
+  const optionPaths: RawLxcFinding[] = [];
+  for (const o of opts) {
+    const eq = o.indexOf("=");
+    if (eq < 0 || !PATH_OPTIONS.has(o.slice(0, eq))) continue;
+    for (const dir of o.slice(eq + 1).split(/(?<!\\):+/).filter(Boolean)) {
+      for (const f of checkBindSource(dir)) optionPaths.push({ ...f, message: `${o.slice(0, eq)}: ${f.message}` });
+    }
   }
-  if (source.startsWith("/dev/")) return checkBindSource(source);
-  return [];
+  if (opts.includes("bind") || opts.includes("rbind") || fstype === "bind") return [...checkBindSource(source), ...optionPaths];
+  if (HOST_ONLY_FS.has(fstype)) {
+    return [{ message: `mounts ${fstype}, the host's ${fstype === "devtmpfs" ? "device nodes (every disk included)" : "namespaces"}, in the container`, allowedBy: "allowHostPaths" }];
+  }
+  if (KERNEL_FS.has(fstype) && !mountsReadOnly(opts)) {
+    const conflicting = opts.includes("ro") ? ` (${options}: the last of ro/rw/defaults wins)` : "";
+    return [{ message: `mounts ${fstype} writable in the container${conflicting}; end the options with ro or leave it to lxc.mount.auto`, allowedBy: "allowRawLxc" }];
+  }
+  if (fstype === "zfs" && !source.startsWith("/")) {
+    return [{ message: `mounts the host's ZFS dataset ${source} directly; bind-mount the dataset's mount point with mount_points instead`, allowedBy: "allowHostPaths" }, ...optionPaths];
+  }
+  if (source.startsWith("/")) return [...checkBindSource(source), ...optionPaths];
+  return optionPaths;
+}
+
+/**
+ * Host ids that grant power over the host to whoever holds them, by Debian's fixed numbering
+ * (base-passwd, as on Proxmox VE): uid/gid 0-3 own the system's files; the groups read every log
+ * (adm), write terminals (tty, utmp), read and write disks (disk, tape), read memory (kmem), become
+ * root (sudo), read password hashes (shadow) and write /usr/local (staff). Groups numbered at
+ * install time (kvm, render, ...) are judged on the host (features/lxc/host/subids.sh).
+ */
+export const PRIVILEGED_HOST_IDS: Record<"uid" | "gid", Record<number, string>> = {
+  uid: { 0: "root", 1: "daemon", 2: "bin", 3: "sys" },
+  gid: { 0: "root", 1: "daemon", 2: "bin", 3: "sys", 4: "adm", 5: "tty", 6: "disk", 15: "kmem", 26: "tape", 27: "sudo", 37: "operator", 42: "shadow", 43: "utmp", 50: "staff" },
+};
+/** Debian's SYS_UID_MAX/SYS_GID_MAX (login.defs): ids 1-999 belong to the system's accounts. */
+export const SYSTEM_ID_MAX = 999;
+
+/**
+ * The host ids, and why, when mapping `size` container ids onto host ids from `hostId` (type uid
+ * or gid) grants the container host power (`host gid 6 (disk, ...)`); undefined when it does not. One service id mapped on purpose (gid 33,
+ * www-data, to share a web root) is fine; a privileged id or a range over system ids is not.
+ */
+export function privilegedIdMap(type: "uid" | "gid", hostId: number, size: number): string | undefined {
+  const end = hostId + size - 1;
+  const hit = Object.entries(PRIVILEGED_HOST_IDS[type]).find(([id]) => Number(id) >= hostId && Number(id) <= end);
+  if (hit) {
+    const [id, name] = hit;
+    return `host ${type} ${id} (${Number(id) === 0 ? "host root" : `${name}, which grants power over the host`})`;
+  }
+  if (size > 1 && hostId <= SYSTEM_ID_MAX && end >= 1) {
+    return `host ${type}s ${hostId}-${end}, which covers the host's system ${type}s (1-${SYSTEM_ID_MAX}) wholesale: map each service id on its own (size 1) or use host ids from 100000`;
+  }
+  return undefined;
 }
 
 function checkIdmap(value: string): RawLxcFinding[] {
   const m = /^([ug])\s+(\d+)\s+(\d+)\s+(\d+)$/.exec(value.trim());
   if (!m) return [{ message: `${JSON.stringify(value)} is not an id map like u 0 100000 65536 (or use id_maps)` }];
-  const hostId = Number(m[3]);
-  if (hostId === 0) return [{ message: `maps container ids onto host ${m[1] === "u" ? "uid" : "gid"} 0 (host root)`, allowedBy: "allowRawLxc" }];
-  return [];
+  const problem = privilegedIdMap(m[1] === "u" ? "uid" : "gid", Number(m[3]), Number(m[4]));
+  return problem ? [{ message: `maps container ids onto ${problem}`, allowedBy: "allowRawLxc" }] : [];
 }
 
 /** Keys that run host programs, read host files or weaken the LSM/seccomp confinement. */

@@ -32,7 +32,7 @@ import {
   show,
   vmSchema,
 } from "./schema";
-import { ABSOLUTE_PATH, MIN_DISKS, STANDARD_STORAGES } from "./patterns";
+import { ABSOLUTE_PATH, MIN_DISKS, STANDARD_STORAGES, SYSTEM_ACCOUNT } from "./patterns";
 import { splitRawLxcLine } from "./lxc-raw";
 import { inheritGuestFirewalls, readGuestFirewall, readHostFirewall, warnGuestFirewallsTurnedOn, warnInactiveGuestFirewalls, warnUnreachableServices } from "./firewall";
 import { LXC_FEATURES, VM_FEATURES } from "../../features/registry";
@@ -190,8 +190,10 @@ export function normaliseHost(raw: HypervisorFile, findings: Findings): HostCont
   }));
   const seenUsers = new Set<string>();
   users.forEach((u, i) => {
-    if (seenUsers.has(u.username)) findings.error(F, Array.isArray(raw.users) ? ["users", i, "username"] : ["users", "username"], `user ${u.username} is listed twice`);
+    const at: PathSegment[] = Array.isArray(raw.users) ? ["users", i, "username"] : ["users", "username"];
+    if (seenUsers.has(u.username)) findings.error(F, at, `user ${u.username} is listed twice`);
     seenUsers.add(u.username);
+    if (SYSTEM_ACCOUNT.test(u.username)) findings.error(F, at, `${u.username} is a system account: Phoenix would set its password, keys and sudo; name a personal admin account instead`);
   });
 
   const interfaces = toList(raw.network?.interfaces);
@@ -327,6 +329,9 @@ export function normaliseHost(raw: HypervisorFile, findings: Findings): HostCont
   const sambaUser = raw.samba ? (raw.samba.user ?? users[0]?.username) : undefined;
   if (raw.samba && sambaUser === undefined) {
     findings.error(F, ["samba", "user"], "is required when no admin user (users.username) is configured");
+  }
+  if (raw.samba && sambaUser !== undefined && SYSTEM_ACCOUNT.test(sambaUser) && raw.samba.user !== undefined) {
+    findings.error(F, ["samba", "user"], `${sambaUser} is a system account: a Samba login for it reaches every share as ${sambaUser}; name a personal account instead`);
   }
   if (raw.samba && sambaUser !== undefined) {
     const shares: SambaShare[] = [];

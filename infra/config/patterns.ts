@@ -9,6 +9,10 @@ export const HOSTNAME = /^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,61}[A-Za-z0-9])?$/;
 /** Linux user name (useradd's default NAME_REGEX, at most 32 characters). Host scripts:
  *  valid_user_name in features/hypervisor/lib/checks.sh. */
 export const USERNAME = /^[a-z_][a-z0-9_-]{0,31}$/;
+/** System accounts, never an admin user or the Samba user: Debian base-passwd's fixed accounts (as
+ *  on Proxmox VE; `www-data` runs pveproxy), systemd's `systemd-*` and Debian's `_*` service
+ *  accounts. Host scripts: system_account in features/hypervisor/lib/checks.sh. */
+export const SYSTEM_ACCOUNT = /^(?:root|daemon|bin|sys|sync|games|man|lp|mail|news|uucp|proxy|www-data|backup|list|irc|gnats|nobody|messagebus|sshd|postfix|statd|tss|ceph|systemd-[a-z0-9_-]*|_[a-z0-9_-]*)$/;
 /** A user name or `@group` (Samba `valid users`). */
 export const USER_OR_GROUP = new RegExp(`^@?${USERNAME.source.slice(1)}`);
 /** crypt(3) hash: `$id$[params$]salt$hash` (sha512crypt, yescrypt, bcrypt, ...). */

@@ -6,6 +6,7 @@
 // script file instead, so no exec on the host fails with "Argument list too long".
 import { HOST_SCRIPT_EXIT, RESULT_MARKER } from "./types";
 import { isSshError, redact, shellQuote, sshError, type SshSession } from "../ssh/index";
+import { sha256 } from "../../infra/hash";
 
 export type HostScriptAction = "read" | "apply" | "delete";
 
@@ -31,6 +32,8 @@ export interface HostScriptRun {
   logName?: string;
   /** Called with each stderr line (redacted) while the script runs: progress for the operator. */
   onProgress?: (line: string) => void;
+  /** A read-only run (`phoenix doctor`): nothing is written on the host, not even a temp dir (readOnlyHostScriptWrapper); no lock, no step log. */
+  readOnly?: boolean;
 }
 
 /** Folder of the steps' logs on the host. */
@@ -119,6 +122,27 @@ export function hostScriptInputs(run: Pick<HostScriptRun, "action" | "params" | 
 }
 
 /**
+ * The wrapper of a read-only run (`phoenix doctor`): it writes nothing at all, not even its run
+ * dir, and removes nothing (other runs' leftovers stay theirs): the script stays in a shell
+ * variable, checked (size, sha256) and run with `bash -c`. No lock.
+ */
+export function readOnlyHostScriptWrapper(): string {
+  return [
+    "set -eu",
+    "IFS= read -r env_b64",
+    "IFS= read -r sent",
+    `eval "$(printf '%s' "$env_b64" | base64 -d)"`,
+    // The trailing x keeps the script's last newlines (command substitution strips them).
+    `script="$(cat; echo x)"`,
+    'script="${script%x}"',
+    `got="$(printf '%s' "$script" | wc -c | tr -d ' ') $(printf '%s' "$script" | sha256sum | cut -d ' ' -f 1)"`,
+    `[ "$got" = "$sent" ] || { echo "phoenix: the script arrived incomplete or altered (got $got, sent $sent): not run" >&2; exit ${HOST_SCRIPT_EXIT.truncated}; }`,
+    "cd /",
+    'exec bash -euo pipefail -c "$script" phoenix-read-only </dev/null',
+  ].join("\n");
+}
+
+/**
  * The fixed wrapper (no interpolation but the validated lock name and its wait, and with a step
  * log its validated name, the secret parameters' validated names and the quoted header line).
  */
@@ -148,9 +172,13 @@ export function hostScriptWrapper(lock: string | undefined, lockWaitS: number, l
     "trap 'exit 129' HUP",
     "trap 'exit 130' INT",
     "IFS= read -r env_b64",
+    // The size and sha256 of the script that follows: a script cut off on the way never runs.
+    "IFS= read -r sent",
     // The parameters never touch the disk: the quoted export lines are evaluated in this shell.
     `eval "$(printf '%s' "$env_b64" | base64 -d)"`,
     `cat > "$d/script.sh"`,
+    `got="$(wc -c < "$d/script.sh" | tr -d ' ') $(sha256sum "$d/script.sh" | cut -d ' ' -f 1)"`,
+    `[ "$got" = "$sent" ] || { echo "phoenix: the script arrived incomplete or altered (got $got, sent $sent): not run" >&2; exit ${HOST_SCRIPT_EXIT.truncated}; }`,
     "cd /",
   ];
   if (lock) {
@@ -192,6 +220,16 @@ export function hostScriptWrapper(lock: string | undefined, lockWaitS: number, l
   return lines.join("\n");
 }
 
+/**
+ * What the wrapper reads on stdin: the base64 line of export statements, the script's size and
+ * sha256 (`<bytes> <hex>`), then the script itself (prelude and text).
+ */
+export function hostScriptStdin(env: string, script: string): Buffer {
+  const body = Buffer.from(script, "utf8");
+  const digest = sha256(body);
+  return Buffer.concat([Buffer.from(`${Buffer.from(env, "utf8").toString("base64")}\n${body.length} ${digest}\n`), body]);
+}
+
 /** Parses the last `PHOENIX_RESULT {json}` line of the output (must be a JSON object). */
 export function parseResult(stdout: string): Record<string, unknown> | undefined {
   const lines = stdout.split("\n");
@@ -213,12 +251,14 @@ export async function runHostScript(session: SshSession, run: HostScriptRun): Pr
   const { env, prelude } = hostScriptInputs(run);
   const timeoutMs = run.timeoutMs ?? 10 * 60_000;
   const lockWaitS = Math.max(1, Math.ceil(timeoutMs / 2000));
-  const stdin = Buffer.concat([Buffer.from(Buffer.from(env, "utf8").toString("base64") + "\n"), Buffer.from(prelude + run.script, "utf8")]);
+  const stdin = hostScriptStdin(env, prelude + run.script);
+  if (run.readOnly && run.lock !== undefined) throw new Error(`${run.purpose}: a read-only run takes no lock`);
   if (run.logName !== undefined && !STEP_LOG_NAME.test(run.logName)) throw new Error(`invalid step log name ${JSON.stringify(run.logName)}`);
-  const log: StepLog | undefined = run.logName === undefined ? undefined : { name: run.logName, secretNames: Object.keys(run.secretParams ?? {}), header: run.purpose };
+  const log: StepLog | undefined = run.logName === undefined || run.readOnly ? undefined : { name: run.logName, secretNames: Object.keys(run.secretParams ?? {}), header: run.purpose };
   const logNote = log ? `; full log on the host: ${stepLogPath(log.name)}` : "";
+  const wrapper = run.readOnly ? readOnlyHostScriptWrapper() : hostScriptWrapper(run.lock, lockWaitS, log);
   const r = await session
-    .check(hostScriptWrapper(run.lock, lockWaitS, log), { stdin, timeoutMs, purpose: run.purpose, redact: secrets, onStderrLine: run.onProgress })
+    .check(wrapper, { stdin, timeoutMs, purpose: run.purpose, redact: secrets, onStderrLine: run.onProgress })
     .catch((err: unknown) => {
       if (!isSshError(err)) throw err;
       // The script refused a parameter (exit 2): say that validation let it through.

@@ -48,6 +48,8 @@ export const RESULT_MARKER = "PHOENIX_RESULT ";
  * - `failed` (1): the host's state refuses the action or a command failed (`die`, `set -e`);
  * - `invalid` (2): a parameter failed the script's own check (`invalid`), or the action is
  *   unknown: Phoenix's validation should have refused the value first, so this is a Phoenix bug;
+ * - `truncated` (74): the script (or an uploaded file) arrived with another size or sha256 than
+ *   was sent (a connection cut mid-transfer): nothing ran, nothing was replaced;
  * - `lockBusy` (75): the runner's wrapper could not take the host lock in time.
  */
-export const HOST_SCRIPT_EXIT = { done: 0, failed: 1, invalid: 2, lockBusy: 75 } as const;
+export const HOST_SCRIPT_EXIT = { done: 0, failed: 1, invalid: 2, truncated: 74, lockBusy: 75 } as const;

@@ -16,7 +16,7 @@
 // validates its parameters again before any value reaches a command.
 import { z } from "zod";
 import type { HostScriptKind } from "../base/index";
-import { ABSOLUTE_PATH, ZFS_COMPRESSION, NFS_CLIENT, NODE_NAME, NFS_OPTION, RAID_LEVELS, SSH_PUBLIC_KEY, STORAGE_ID, TIMEZONE, USERNAME, ZFS_DATASET, ZFS_POOL } from "../../infra/config/patterns";
+import { ABSOLUTE_PATH, ZFS_COMPRESSION, NFS_CLIENT, NODE_NAME, NFS_OPTION, RAID_LEVELS, SSH_PUBLIC_KEY, STORAGE_ID, SYSTEM_ACCOUNT, TIMEZONE, USERNAME, ZFS_DATASET, ZFS_POOL } from "../../infra/config/patterns";
 
 const name = (what: string, re: RegExp) => z.string().regex(re, what);
 /** A patterns.ts pattern without its anchors, to build lists and optional values from. */
@@ -81,10 +81,7 @@ export function nvidiaRebootNotice(observed: unknown): string | undefined {
 export const adminUserKind: HostScriptKind = {
   kind: "host-admin-user",
   params: z.object({
-    username: name("a user name (lower case, digits, _ and -)", USERNAME).refine(
-      (u) => !["root", "daemon", "bin", "sys", "nobody"].includes(u),
-      "a system account cannot be managed as an admin user",
-    ),
+    username: name("a user name (lower case, digits, _ and -)", USERNAME).refine((u) => !SYSTEM_ACCOUNT.test(u), "a system account cannot be managed as an admin user"),
     sudo: flag,
     ssh_public_keys: optionalLines("OpenSSH public keys, one per line", inner(SSH_PUBLIC_KEY)),
     shell: absPath,
@@ -196,7 +193,7 @@ export const sambaShareKind: HostScriptKind = {
 export const sambaUserKind: HostScriptKind = {
   kind: "host-samba-user",
   params: z.object({
-    username: name("a user name (lower case, digits, _ and -)", USERNAME),
+    username: name("a user name (lower case, digits, _ and -)", USERNAME).refine((u) => !SYSTEM_ACCOUNT.test(u), "a system account cannot be the Samba user"),
   }),
   // The password travels in secretParams (password), never in params.
   replaceOn: ["username"],

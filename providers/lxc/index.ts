@@ -92,6 +92,8 @@ const lxcSubIdsKind: HostScriptKind = {
   params: z.object({
     ctid,
     entries: z.string().regex(/^(?:(?:uid|gid) [0-9]{1,10} [1-9][0-9]{0,9})(?:\n(?:uid|gid) [0-9]{1,10} [1-9][0-9]{0,9})*$/, "lines `uid|gid <host id> <count>`"),
+    /** "1": the stack sets phoenix:allowRawLxc, so ranges may hold the host's privileged accounts (absent: the script refuses them). */
+    allow_raw_lxc: z.literal("1").optional(),
   }),
   replaceOn: ["ctid"],
   lock: "subids",
@@ -105,6 +107,8 @@ export interface LxcSubIdsArgs {
   ctid: number;
   /** Host ranges root must be delegated (ContainerModel.subIds). */
   entries: { type: "uid" | "gid"; hostId: number; size: number }[];
+  /** The stack sets phoenix:allowRawLxc: ranges holding privileged host accounts are accepted on the host too. */
+  allowRawLxc?: boolean;
 }
 
 /** `ct-<ctid>-subids`: `root:<id>:<count>` in /etc/subuid|subgid before the container starts (features/lxc/host/subids.sh). */
@@ -113,7 +117,11 @@ export class LxcSubIds extends HostScriptResource {
     super(lxcSubIdsKind, name, {
       connection: args.connection,
       script: lxcFile("host/subids.sh"),
-      params: { ctid: String(args.ctid), entries: args.entries.map((e) => `${e.type} ${e.hostId} ${e.size}`).join("\n") },
+      params: {
+        ctid: String(args.ctid),
+        entries: args.entries.map((e) => `${e.type} ${e.hostId} ${e.size}`).join("\n"),
+        ...(args.allowRawLxc ? { allow_raw_lxc: "1" } : {}),
+      },
     }, opts);
   }
 }

@@ -66,6 +66,7 @@ export function redact(text: string, secrets: Array<string | undefined>): string
     ];
     for (const f of forms) if (f) needles.add(f);
     for (const line of s.split(/\r?\n/)) if (line.trim().length >= 8) needles.add(line.trim());
+    for (const b of base64Forms(s)) needles.add(b);
   }
   let out = text;
   // Longest first, so a whole key is replaced before its lines (and an escaped form before the plain one).
@@ -76,6 +77,43 @@ export function redact(text: string, secrets: Array<string | undefined>): string
       const escaped = n.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
       out = out.replace(new RegExp(`(?<![A-Za-z0-9_])${escaped}(?![A-Za-z0-9_])`, "g"), "***");
     }
+  }
+  // A text cut in the middle of a secret (an output stream cut off, a tail): the part that is left
+  // at either end, from 4 characters on, is hidden too.
+  for (const s of secrets) {
+    if (!s || s.length < 5) continue;
+    for (let n = s.length - 1; n >= 4; n--) {
+      if (out.endsWith(s.slice(0, n))) {
+        out = `${out.slice(0, out.length - n)}***`;
+        break;
+      }
+    }
+    for (let n = s.length - 1; n >= 4; n--) {
+      if (out.startsWith(s.slice(s.length - n))) {
+        out = `***${out.slice(n)}`;
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * The base64 (and base64url) text a secret becomes inside any encoded stream (an env file sent as
+ * base64, cloud-init data, `echo secret | base64`): for each of the three byte alignments, the
+ * characters that depend on the secret's bytes alone (8 characters or more).
+ */
+function base64Forms(secret: string): string[] {
+  const out: string[] = [];
+  const bytes = Buffer.from(secret, "utf8");
+  for (const lead of [0, 1, 2]) {
+    const enc = Buffer.concat([Buffer.alloc(lead), bytes]).toString("base64").replace(/=+$/, "");
+    // Characters mixing in the unknown bytes before (the first group when lead > 0) and after
+    // (a last partial group) the secret are dropped.
+    const start = lead === 0 ? 0 : 4;
+    const whole = Math.floor((lead + bytes.length) / 3) * 4;
+    const core = enc.slice(start, whole);
+    if (core.length >= 8) out.push(core, core.replace(/\+/g, "-").replace(/\//g, "_"));
   }
   return out;
 }
@@ -362,13 +400,18 @@ async function dial(target: SshTarget, secrets: SshSecrets): Promise<{ client: C
   throw lastErr;
 }
 
+/** The end of a (redacted) text: redact before cutting, so no cut leaves part of a secret. */
 function tail(text: string): string {
   const t = text.trimEnd();
   return t.length > STDERR_TAIL_CHARS ? "…" + t.slice(-STDERR_TAIL_CHARS) : t;
 }
 
-/** The shell that writes stdin to `remotePath` atomically (temp file in the same dir, chmod, rename). */
-export function uploadScript(remotePath: string, mode: number): string {
+/**
+ * The shell that writes stdin to `remotePath` atomically (temp file in the same dir, chmod, rename),
+ * once it holds exactly the `size` bytes with the `sha256` sent: a transfer cut off replaces nothing.
+ */
+export function uploadScript(remotePath: string, mode: number, size: number, sha256: string): string {
+  if (!Number.isInteger(size) || size < 0 || !/^[0-9a-f]{64}$/.test(sha256)) throw new Error("upload: invalid size or sha256");
   const dir = remotePath.slice(0, remotePath.lastIndexOf("/")) || "/";
   const base = remotePath.slice(remotePath.lastIndexOf("/") + 1);
   // stdin into cat (works through sudo), then chmod and an atomic rename in the same directory.
@@ -378,6 +421,8 @@ export function uploadScript(remotePath: string, mode: number): string {
     `t=$(mktemp ${shellQuote(`${dir}/.${base}.phoenix-XXXXXX`)})`,
     `trap 'rm -f "$t"' EXIT`,
     `cat > "$t"`,
+    `got="$(wc -c < "$t" | tr -d ' ') $(sha256sum "$t" | cut -d ' ' -f 1)"`,
+    `[ "$got" = "${size} ${sha256}" ] || { echo "phoenix: ${remotePath.replace(/[^A-Za-z0-9_./-]/g, "?")} arrived incomplete or altered (got $got): not replaced" >&2; exit 74; }`,
     `chmod ${mode.toString(8)} "$t"`,
     `mv -f "$t" ${shellQuote(remotePath)}`,
     "trap - EXIT",
@@ -418,7 +463,7 @@ export async function openSession(target: SshTarget, secrets: SshSecrets): Promi
         let code: number | undefined;
         let signal: string | undefined;
         let settled = false;
-        const errTailNow = () => clean(tail(Buffer.concat(errb).toString("utf8")));
+        const errTailNow = () => tail(clean(Buffer.concat(errb).toString("utf8")));
         // Backstop if the host stops answering: one second after the remote KILL was due, give up
         // at once. Waiting for the channel's close reply (or the keepalive) would take another
         // minute on a host that is gone; the connection is dropped so nothing else waits on it.
@@ -460,7 +505,7 @@ export async function openSession(target: SshTarget, secrets: SshSecrets): Promi
           const stdout = Buffer.concat(out).toString("utf8");
           const stderr = Buffer.concat(errb).toString("utf8");
           const elapsed = Date.now() - started;
-          const errTail = clean(tail(stderr));
+          const errTail = tail(clean(stderr));
           const withStderr = errTail ? `; stderr: ${errTail}` : "";
           // `timeout` exits 124 after TERM; after the KILL grace it kills its own group (signal).
           const pastDeadline = elapsed >= secs * 1000 - 50;
@@ -491,10 +536,10 @@ export async function openSession(target: SshTarget, secrets: SshSecrets): Promi
       const clean = (s: string) => redact(s, [...baseSecrets, ...(options.redact ?? [])]);
       const hint = useSudo && /sudo: .*password/.test(r.stderr) ? " (sudo -n needs NOPASSWD for this user)" : "";
       throw sshError(
-        `${purpose} on ${describe(target)} failed with exit code ${r.code}${hint}${r.stderr.trim() ? `: ${clean(tail(r.stderr))}` : ""}`,
+        `${purpose} on ${describe(target)} failed with exit code ${r.code}${hint}${r.stderr.trim() ? `: ${tail(clean(r.stderr))}` : ""}`,
         purpose,
         r.code,
-        clean(tail(r.stderr)),
+        tail(clean(r.stderr)),
       );
     }
     return r;
@@ -505,8 +550,9 @@ export async function openSession(target: SshTarget, secrets: SshSecrets): Promi
       throw new Error(`upload: invalid remote path ${JSON.stringify(remotePath)}`);
     }
     if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw new Error(`upload: invalid mode ${mode}`);
-    const script = uploadScript(remotePath, mode);
-    await check(script, { stdin: content, purpose: `upload ${remotePath}`, timeoutMs: 120_000 });
+    const bytes = typeof content === "string" ? Buffer.from(content, "utf8") : content;
+    const script = uploadScript(remotePath, mode, bytes.length, sha256(bytes));
+    await check(script, { stdin: bytes, purpose: `upload ${remotePath}`, timeoutMs: 120_000 });
   };
 
   return {

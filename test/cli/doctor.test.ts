@@ -503,12 +503,22 @@ describe("doctor changes nothing", () => {
   it("only read commands reach the stand-in, and no file of the host changes", async () => {
     await readyHost();
     await sh(`: > ${EMU_LOG}`);
+    // A killed run's leftover (an unlocked run dir, older than a minute) is not doctor's to remove.
+    await sh("d=/tmp/phoenix-run.deadbeef && mkdir -p $d && : > $d/.alive && : > $d/script.sh && touch -d '-2 minutes' $d");
+    // /tmp and /var/tmp are overlays (their upper dir's times change with any entry made or
+    // removed, even one that is gone again), /run a tmpfs of the test host.
+    const temps = () => sh("stat -c '%n %y' /tmp /var/tmp /run /run/lock; ls -A /run | sort");
+    await sh("sleep 1");
+    const tempsBefore = await temps();
     const before = snapshot();
     const locksBefore = await sh("ls -A /run/lock");
     const r = await runOn();
     expect(r.ok, doctor.formatReport(r)).toBe(true);
+    // Nothing made or removed under /tmp, /var/tmp or /run (not even a run dir), the leftover kept.
+    expect(await temps()).toBe(tempsBefore);
+    expect(await sh("ls -A /tmp/phoenix-run.deadbeef | sort")).toBe(".alive\nscript.sh\n");
     const after = snapshot();
-    expect([...after.entries()].filter(([k, v]) => before.get(k) !== v)).toEqual([]);
+    expect([...after.entries()].filter(([k, v]) => before.get(k) !== v).map(([k, v]) => `${k} ${before.get(k)} -> ${v}`)).toEqual([]);
     expect([...before.keys()].filter((k) => !after.has(k))).toEqual([]);
     const calls = await readCalls(host);
     expect(calls.length).toBeGreaterThan(5);
@@ -519,6 +529,7 @@ describe("doctor changes nothing", () => {
     expect(calls.some((c) => c[0] === "pvesh" && c[2] === "/access/permissions")).toBe(true);
     // No lock file was taken: /run is the host's tmpfs, outside the overlays.
     expect(await sh("ls -A /run/lock")).toBe(locksBefore);
+    await sh("rm -rf /tmp/phoenix-run.deadbeef");
   });
 });
 

@@ -102,10 +102,10 @@ describe("raw LXC lines (one validator: infra/config/lxc-raw.ts)", () => {
     expect(errorsOf((f) => ct(f, 950).lxc_options.push("lxc.cgroup.devices.allow=c 10:200 rwm"), { rawLxc: true, hostPaths: true }).ok).toBe(false);
   });
 
-  it("id_maps onto host uid/gid 0 are refused unless phoenix:allowRawLxc; other host ids pass", () => {
+  it("id_maps onto host uid/gid 0 (a whole range) are refused unless phoenix:allowRawLxc; other host ids pass", () => {
     const onto = (host_id: number) => (f: Files) => (ct(f, 955).id_maps = [{ type: "uid", host_id, container_id: 0, size: 65536 }]);
     const r = errorsOf(onto(0));
-    expect(r.errors).toContainEqual(expect.stringMatching(/\$\.lxc_configs\["955"\]\.id_maps\[0\]\.host_id: maps container uid 0 onto host uid 0 \(host root\)/));
+    expect(r.errors).toContainEqual(expect.stringMatching(/\$\.lxc_configs\["955"\]\.id_maps\[0\]\.host_id: maps container uids 0-65535 onto host uid 0 \(host root\)/));
     expect(errorsOf(onto(0), { rawLxc: true }).errors.join("\n")).not.toMatch(/host root/);
     expect(errorsOf(onto(100000)).errors.join("\n")).not.toMatch(/host root/);
   });

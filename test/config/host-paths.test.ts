@@ -20,9 +20,9 @@ function errorsOf(mutate: (f: Files) => void, allow?: { hostPaths?: boolean }) {
 }
 
 /** The host script's answer for each path: the sensitive path it names, or "" when fine. */
-function scriptAnswers(paths: string[]): string[] {
+function scriptAnswers(paths: string[], fn = "sensitive_share_path"): string[] {
   const lib = path.join(repoRoot, "features/hypervisor/lib/host_paths.sh");
-  const r = spawnSync("bash", ["-c", `source "$0"; for p in "$@"; do sensitive_share_path "$p" || echo; done`, lib, ...paths], { encoding: "utf8" });
+  const r = spawnSync("bash", ["-c", `source "$0"; for p in "$@"; do ${fn} "$p" || echo; done`, lib, ...paths], { encoding: "utf8" });
   expect(r.status, r.stderr).toBe(0);
   return r.stdout.split("\n").slice(0, paths.length);
 }
@@ -95,6 +95,8 @@ describe("NFS exports and Samba shares of system paths", () => {
     const probes = [...new Set([...lists, ...lists.map((p) => `${p}/x`), ...lists.map((p) => `${p}/x/y`), ...SYSTEM_PATHS, ...DATA_PATHS,
       "/dev/fuse", "/devices", "/etcetera", "/var2", "/srv/x/../../etc", "/./root", "/var/www/../lib/dpkg"])];
     expect(scriptAnswers(probes)).toEqual(probes.map((p) => raw.sensitiveSharePath(p) ?? ""));
+    // Bind-mount sources (lxc_options.sh judges them resolved on the host): sensitiveHostPath.
+    expect(scriptAnswers(probes, "sensitive_host_path")).toEqual(probes.map((p) => raw.sensitiveHostPath(p) ?? ""));
   });
 
   it("nfs_export.sh and samba_share.sh include the check (run in the throwaway root: test/features/hypervisor/shares.test.ts)", () => {

@@ -133,7 +133,7 @@ describe("hostile strings in every field (seeded, bounded)", () => {
         if (process.env.HOSTILE_DEBUG) console.log(`carried: ${c.where} = ${JSON.stringify(c.value)} -> ${res.name} ${hits.map(([n]) => n).join(",")}`);
         const { env, prelude } = base.hostScriptInputs({ action: "read", params });
         const probeScript = 'for v in "${!PHOENIX_@}"; do printf "%s=%s\\0" "$v" "${!v}"; done > /tmp/phoenix-probe.txt\n';
-        const stdin = Buffer.from(env).toString("base64") + "\n" + prelude + probeScript;
+        const stdin = base.hostScriptStdin(env, prelude + probeScript).toString("utf8");
         const run = await root.exec(base.hostScriptWrapper(undefined, 5), { stdin });
         expect(run.code, run.stderr).toBe(0);
         const seen = (await root.exec("cat /tmp/phoenix-probe.txt")).stdout.split("\0");

@@ -4,6 +4,7 @@
 // test host: the completed id map's /etc/subgid delegation, cap.keep as LXC reads it, the
 // lifecycle snapshots around the features, trusted_ca from the Bash tool's host file, and vllm
 // configured by vllm_engine_config without a model.
+import { spawnSync } from "node:child_process";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { repoRoot } from "../load";
@@ -14,7 +15,8 @@ import { Engine, type RunReport } from "./lxc-engine";
 import { loadModel } from "../config/helpers";
 
 const CA = "/mnt/pve/quickOS/lxc-persistent-data/103/ssl/phoenix_root_ca.crt";
-const PEM = "-----BEGIN CERTIFICATE-----\nMIIBs2\n-----END CERTIFICATE-----\n";
+// A real certificate: the host runner copies PEM certificates only, each parsed by openssl.
+const PEM = spawnSync("sh", ["-c", "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev/null -subj /CN=phoenix-s2 -days 2 2>/dev/null"], { encoding: "utf8" }).stdout;
 
 describe("migration case s2, end to end through the pct emulator", () => {
   let host: TestHost;

@@ -25,6 +25,11 @@ const CASES: { fn: string; ts: (v: string) => boolean; samples: string[] }[] = [
     samples: ["root", "phoenix", "_svc", "a-b_c9", long(32), long(33), "Admin", "9lives", "a.b", "a$", "ab-", "-ab", ...HOSTILE],
   },
   {
+    fn: "system_account",
+    ts: (v) => P.SYSTEM_ACCOUNT.test(v),
+    samples: ["root", "www-data", "nobody", "systemd-network", "_apt", "sshd", "phoenix", "heads", "phoenix_admin", "rooter", "xroot", "www", ...HOSTILE],
+  },
+  {
     fn: "valid_guest_id",
     ts: (v) => P.GUEST_ID_TEXT.test(v),
     samples: ["100", "900", "8000", "999999999", "1000000000", "99", "0100", "0", "1e3", "9001 ", "+900", ...HOSTILE],

@@ -179,13 +179,17 @@ describe("stack-provided scripts and secrets in the plan", () => {
     }
   }, 60_000);
 
-  it("trusted_ca: a certificate given as a host path is the host file; trusted_ca_host_path names one", async () => {
+  it("trusted_ca: a certificate given as a host path is the host file; trusted_ca_host_path names one (in a folder the stack declares)", async () => {
     for (const key of ["trusted_ca_cert", "trusted_ca_host_path"]) {
-      const p = await plan(variant("s2", (f) => (f.lxc.lxc_configs["900"][key] = "/srv/ssl/root_ca.crt")));
+      // /tank/iso: a dataset's mount point in s2.
+      const p = await plan(variant("s2", (f) => (f.lxc.lxc_configs["900"][key] = "/tank/iso/ssl/root_ca.crt")));
       expect(p.errors).toEqual([]);
       const params = byName(p, "ct-900-feature-trusted_ca").inputs.params;
-      expect(params.host_file, key).toBe("/srv/ssl/root_ca.crt");
+      expect(params.host_file, key).toBe("/tank/iso/ssl/root_ca.crt");
       expect(params.env_trusted_ca_cert, key).toBeUndefined();
+      // A folder the stack does not declare as data is refused with the key the file used.
+      const refused = await plan(variant("s2", (f) => (f.lxc.lxc_configs["900"][key] = "/srv/ssl/root_ca.crt")));
+      expect(refused.errors.join("\n"), key).toMatch(new RegExp(`\\$\\.lxc_configs\\["900"\\]\\.${key}: /srv/ssl/root_ca\\.crt is copied into the guest`));
     }
   }, 60_000);
 

@@ -9,6 +9,10 @@
 # USERNAME: a Linux user name (useradd's NAME_REGEX, at most 32 characters).
 valid_user_name() { [[ $1 =~ ^[a-z_][a-z0-9_-]{0,31}$ ]]; }
 
+# SYSTEM_ACCOUNT: a system account (root, www-data, systemd-*, _apt, ...), never managed as an
+# admin user or the Samba user.
+system_account() { [[ $1 =~ ^(root|daemon|bin|sys|sync|games|man|lp|mail|news|uucp|proxy|www-data|backup|list|irc|gnats|nobody|messagebus|sshd|postfix|statd|tss|ceph|systemd-[a-z0-9_-]*|_[a-z0-9_-]*)$ ]]; }
+
 # GUEST_ID_TEXT: a container or VM id, 100-999999999.
 valid_guest_id() { [[ $1 =~ ^[1-9][0-9]{2,8}$ ]]; }
 

@@ -45,6 +45,7 @@ set -euo pipefail
 what="lxc_options ${PHOENIX_CTID:-}"
 # phoenix-include: lib/result.sh
 # phoenix-include: lib/checks.sh
+# phoenix-include: lib/host_paths.sh
 
 ctid=${PHOENIX_CTID:?}
 valid_guest_id "$ctid" || invalid "CTID '$ctid'"
@@ -283,22 +284,63 @@ sources_wrong() {
   done
 }
 
+# Bind-mount sources as the kernel resolves them: lxc-start's mount follows every symlink on the
+# way (one made by hand, or by a guest in a folder it can write), so the resolved path is what the
+# container gets. Validate judged the declared path (a system path only with
+# phoenix:allowHostPaths); a link on the way that leads to a system path is refused here, before
+# anything is written, whatever the allowance: the config names the real path if it means it.
+check_sources() {
+  local p real hit
+  for p in "${src_path[@]}"; do
+    real=$(realpath -m -- "$p")
+    if [ "$real" != "$(normalise_host_path "$p")" ] && hit=$(sensitive_host_path "$real"); then
+      die "bind mount source $p resolves to $real, which is$([ "$hit" = "$real" ] || echo ' under') the host's $hit: a symlink on the way leads there; remove it, or declare $real itself (with phoenix:allowHostPaths)"
+    fi
+    if [ -e "$real" ] && [ ! -d "$real" ]; then die "bind mount source $p ($real) exists and is not a directory"; fi
+  done
+}
+
+# In a subshell: walks from / to the absolute path $1 one component at a time without following
+# a symlink, creating missing folders (mode 0755, root's) when $2 is 1, and runs the rest of the
+# arguments in the folder reached (`.` is that folder, whatever happens to its path meanwhile).
+# After each step the working directory must physically be the path walked (pwd -P): a component
+# that is, or is swapped for, a symlink stops the walk. mkdir never follows its last component.
+in_dir_nofollow() (
+  set -f
+  local want=$1 create=$2 part walked="" IFS=/
+  shift 2
+  cd /
+  for part in ${want#/}; do
+    [ -n "$part" ] || continue
+    if [ "$create" = 1 ] && [ ! -e "$part" ] && [ ! -L "$part" ]; then mkdir -m 0755 -- "$part"; fi
+    [ ! -L "$part" ] || die "bind mount source $want: $walked/$part is a symlink; Phoenix never follows one on the host"
+    cd -P -- "$part"
+    walked+="/$part"
+    [ "$(pwd -P)" = "$walked" ] || die "bind mount source $want: $walked changed while it was walked (a symlink); nothing done"
+  done
+  "$@"
+)
+
 # Creates missing sources owned as declared (default: the container's root) and records them;
 # a declared owner is set again on a folder this script created (the folder itself, never what
-# is inside it). A folder that already existed keeps its owner: the log says so.
+# is inside it). A folder that already existed keeps its owner: the log says so. Folders a guest
+# can write are on the way: no symlink is followed (in_dir_nofollow; chown -h and chmod on `.`),
+# and runs are serialised by a host lock.
 make_sources() {
   local i p have
+  exec 7>>/run/lock/phoenix-bind-sources.lock
+  flock -w 60 7 || die "bind-mount sources are locked by another run"
+  check_sources
   for i in "${!src_path[@]}"; do
     p=${src_path[$i]}
     if [ -e "$p" ] && [ ! -d "$p" ]; then die "bind mount source $p exists and is not a directory"; fi
     if [ ! -d "$p" ]; then
-      # Parents too must be traversable by the container's (mapped) root: not the runner's umask 077.
-      (umask 022 && mkdir -p -- "$p")
-      chmod 0755 -- "$p"
-      chown -- "${src_uid[$i]}:${src_gid[$i]}" "$p"
+      # Parents too must be traversable by the container's (mapped) root: 0755, not the runner's umask 077.
+      # shellcheck disable=SC2016 # $1 is the inner shell's
+      in_dir_nofollow "$p" 1 sh -c 'chmod 0755 . && chown -h -- "$1" .' chown "${src_uid[$i]}:${src_gid[$i]}"
       phoenix_created "$p" || printf '%s\n' "$p" >>"$created_record"
     elif phoenix_created "$p"; then
-      [ "${src_explicit[$i]}" != 1 ] || chown -- "${src_uid[$i]}:${src_gid[$i]}" "$p"
+      [ "${src_explicit[$i]}" != 1 ] || in_dir_nofollow "$p" 0 chown -h -- "${src_uid[$i]}:${src_gid[$i]}" .
     else
       have=$(stat -c %u:%g -- "$p")
       if [ "${src_explicit[$i]}" = 1 ] && [ "$have" != "${src_uid[$i]}:${src_gid[$i]}" ]; then
@@ -306,6 +348,7 @@ make_sources() {
       fi
     fi
   done
+  exec 7>&-
 }
 
 # Rewrites the current section with no raw LXC line but the desired ones, at the end (raw LXC
@@ -382,6 +425,8 @@ case ${PHOENIX_ACTION:?} in
     ;;
   apply)
     [ -f "$conf" ] || die "container $ctid does not exist ($conf missing)"
+    # Sources that resolve to system paths are refused before anything changes (again under the lock).
+    check_sources
     # The GPU's device nodes before anything that sets devN entries or (re)starts the container.
     [ -z "$desired_devs" ] || ensure_uvm_nodes
     # Root disk first: the steps after this one need the declared space. Proxmox grows only.

@@ -40,10 +40,36 @@ printf '%s' "${PHOENIX_SCRIPT:?}" >"$work/step.sh"
     printf "export PHOENIX_%s='%s'\n" "${var#PHOENIX_ENV_}" "${value//\'/\'\\\'\'}"
   done
 } >"$work/step.env"
+# Whether file $1 holds one or more PEM certificates and nothing but blank lines between them,
+# each one parsed by openssl.
+certificates_only() {
+  local n
+  n=$(awk '
+    /^-----BEGIN (TRUSTED )?CERTIFICATE-----$/ { if (inside) bad = 1; inside = 1; n++; next }
+    /^-----END (TRUSTED )?CERTIFICATE-----$/ { if (!inside) bad = 1; inside = 0; next }
+    inside { if ($0 !~ /^[A-Za-z0-9+\/=]*$/) bad = 1; next }
+    /^[[:space:]]*$/ { next }
+    { bad = 1 }
+    END { if (bad || inside) print 0; else print n + 0 }' "$1")
+  [ "$n" -gt 0 ] || return 1
+  # Every block parses (openssl reads one at a time: split, then parse each).
+  awk -v dir="$work" '/^-----BEGIN/ { f = sprintf("%s/cert.%d.pem", dir, ++i) } f { print > f } /^-----END/ { close(f); f = "" }' "$1"
+  local c
+  for c in "$work"/cert.*.pem; do openssl x509 -noout -in "$c" 2>/dev/null || return 1; done
+}
 host_file=${PHOENIX_HOST_FILE:-}
 if [ -n "$host_file" ]; then
   [[ $host_file == /* && $host_file != *..* ]] || invalid "host file '$host_file'"
-  if [ -f "$host_file" ]; then cp -- "$host_file" "$work/host.file"; else : >"$work/host.file"; fi
+  # The file may sit in a folder a guest writes (a bind source): copied without following a
+  # final symlink, then judged by its content only (a swapped file cannot pass): PEM
+  # certificates and nothing else (no private key, no other text), each parsed by openssl.
+  if [ -e "$host_file" ] || [ -L "$host_file" ]; then
+    cp -P -- "$host_file" "$work/host.file"
+    if [ -L "$work/host.file" ] || [ ! -f "$work/host.file" ]; then die "step $step: host file $host_file is not a regular file (a symlink is never followed)"; fi
+    certificates_only "$work/host.file" || die "step $step: host file $host_file is not PEM certificates only (a private key or other content is never copied into a guest)"
+  else
+    : >"$work/host.file"
+  fi
 fi
 want=$(cat "$work/common.sh" "$work/step.sh" "$work/step.env" ${host_file:+"$work/host.file"} | sha256sum | cut -d' ' -f1)
 

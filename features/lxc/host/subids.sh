@@ -8,6 +8,7 @@
 # Lines that were already there are never removed. Every file change is a temp file + rename.
 #   PHOENIX_CTID     container ID
 #   PHOENIX_ENTRIES  one `uid|gid <host id> <count>` per line
+#   PHOENIX_ALLOW_RAW_LXC  1: the stack sets phoenix:allowRawLxc (ranges may hold privileged accounts)
 set -euo pipefail
 
 ctid=${PHOENIX_CTID:?}
@@ -20,6 +21,23 @@ valid_guest_id "$ctid" || invalid "CTID"
 while IFS= read -r e; do
   [ -z "$e" ] || [[ $e =~ ^(uid|gid)\ [0-9]{1,10}\ [1-9][0-9]{0,9}$ ]] || invalid "entry '$e'"
 done <<<"$entries"
+# The host's own accounts and groups in the delegated ranges, by name as this host numbers them
+# (kvm, render, docker... are numbered at install time, so validate could only judge Debian's
+# fixed ids): a container holding one of these ids holds what the account may do on the host.
+privileged_names='^(root|daemon|bin|sys|adm|tty|disk|kmem|tape|sudo|operator|shadow|utmp|staff|kvm|docker|lxd|libvirt|wheel|systemd-journal)$'
+privileged_in() { # uid|gid, first id, count: prints `name(id)` of each privileged account in the range
+  local db=group
+  [ "$1" = gid ] || db=passwd
+  getent "$db" | awk -F: -v lo="$2" -v hi="$(($2 + $3 - 1))" -v re="$privileged_names" '$3 >= lo && $3 <= hi && $1 ~ re { printf "%s(%s) ", $1, $3 }'
+}
+if [ "${PHOENIX_ACTION:-}" = apply ] && [ "${PHOENIX_ALLOW_RAW_LXC:-}" != 1 ]; then
+  while read -r type id count; do
+    [ -n "$type" ] || continue
+    hits=$(privileged_in "$type" "$id" "$count")
+    [ -z "$hits" ] || die "refusing to delegate host ${type}s $id-$((id + count - 1)) to container $ctid: they hold the host's ${hits% } (a stack that needs it sets phoenix:allowRawLxc: true)"
+  done <<<"$entries"
+fi
+
 dir=/var/lib/phoenix/subids
 record=$dir/$ctid
 added=$dir/added

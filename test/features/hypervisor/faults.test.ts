@@ -104,6 +104,27 @@ describe("host steps killed mid-run converge on the rerun", () => {
     });
   }, 180_000);
 
+  it("nfs_export delete: killed anywhere (also between removing its file and exportfs -ra), the rerun unexports; the other export stays", async () => {
+    const a = { path: "/srv/export-a", clients: "10.0.0.0/24", options: "rw,sync,no_subtree_check" };
+    const b = { path: "/srv/export-b", clients: "10.0.0.5", options: "ro,sync,no_subtree_check" };
+    const exported = async () => (await host.exec("exportfs -v | awk '{print $1}' | sort -u")).stdout.split("\n").filter(Boolean);
+    const converge = async () => {
+      expect((await run("nfs_export", "delete", b)).result).toEqual({ present: false });
+      expect(await exported()).toEqual(["/srv/export-a"]);
+      expect((await run("nfs_export", "read", a)).result).toMatchObject({ matches: true, active: true });
+      expect((await host.exec("ls -A /etc/exports.d")).stdout).toBe("phoenix-srv_export-a.exports\n");
+    };
+    expect((await run("nfs_export", "apply", a)).result).toMatchObject({ matches: true });
+    // The window a timed kill rarely hits: the file gone, the kernel table not yet re-read.
+    await run("nfs_export", "apply", b);
+    await host.exec("rm /etc/exports.d/phoenix-srv_export-b.exports && cp /etc/exports.d/phoenix-srv_export-a.exports /etc/exports.d/.phoenix-srv_export-b.backup");
+    expect(await exported()).toContain("/srv/export-b");
+    await converge();
+    await killAtPoints("nfs_export", "delete", b, converge, async () => {
+      await run("nfs_export", "apply", b);
+    });
+  }, 180_000);
+
   it("zfs_dataset apply: the dataset exists once with its properties; data in the pool survives", async () => {
     await host.exec("echo keep > /mnt/ftank/keep");
     const ds = { pool: "ftank", name: "data", properties: "compression=gzip\nrecordsize=16K" };

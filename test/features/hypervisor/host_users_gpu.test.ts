@@ -34,6 +34,17 @@ describe("admin_user.sh (real useradd, chpasswd, visudo)", () => {
     );
   });
 
+  it("refuses system accounts (root, www-data, _apt) and changes nothing", async () => {
+    for (const username of ["root", "www-data", "_apt"]) {
+      const before = (await root.exec(`getent shadow ${username} || true`)).stdout;
+      const r = await root.script("admin_user", "apply", { ...user, username });
+      expect(r.code, username).not.toBe(0);
+      expect(r.stderr).toMatch(/refusing to manage system account/);
+      expect((await root.exec(`getent shadow ${username} || true`)).stdout).toBe(before);
+      expect((await root.exec(`test -e /etc/sudoers.d/phoenix-${username}`)).code).not.toBe(0);
+    }
+  });
+
   it("keeps keys added by hand, restores the managed block, adopts an existing user", async () => {
     await root.exec("echo 'ssh-rsa AAAAB3Nza manual@key' >> /home/phoenix_admin/.ssh/authorized_keys");
     await root.exec("sed -i '/admin@test/d' /home/phoenix_admin/.ssh/authorized_keys");

@@ -217,6 +217,15 @@ describe("samba_user.sh (real pdbedit, smbpasswd)", () => {
     expect(again.result).toMatchObject({ matches: true, disabled: false });
   });
 
+  it("refuses a system account (root, www-data) before touching Samba's password database", async () => {
+    for (const username of ["root", "www-data", "systemd-network"]) {
+      const r = await root.script("samba_user", "apply", { username, password: "s3cret-pass" });
+      expect(r.code, username).not.toBe(0);
+      expect(r.stderr).toMatch(/refusing to give system account/);
+      expect((await root.exec(`pdbedit -L -u ${username}`)).code, username).not.toBe(0);
+    }
+  });
+
   it("a new account without a password is created disabled, never with an empty password", async () => {
     await root.exec("useradd -M sambanew || true");
     const r = await root.script("samba_user", "apply", { username: "sambanew", password: "" });

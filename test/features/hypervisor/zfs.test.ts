@@ -51,6 +51,15 @@ describe("zfs_dataset.sh (real zfs-fuse)", () => {
     expect((await root.exec("zfs get -H -o value recordsize,compression,quota tank/shared-data")).stdout).toBe("16K\ngzip\n50M\n");
   });
 
+  it("refuses sharenfs/sharesmb before creating anything; sharenfs=off is a plain property", async () => {
+    for (const p of ["sharenfs=on", "sharesmb=on", "compression=lz4\nsharenfs=rw"]) {
+      const r = await root.script("zfs_dataset", "apply", { pool: "tank", name: "shared-elsewhere", properties: p });
+      expect(r.code, p).not.toBe(0);
+      expect(r.stderr).toMatch(/exports and shares go through nfs_export and samba_share/);
+      expect((await root.exec("zfs list tank/shared-elsewhere")).code, p).not.toBe(0);
+    }
+  });
+
   it("equivalent spellings of sizes are no drift (16k = 16K = 16384)", async () => {
     const r = await root.script("zfs_dataset", "read", { ...ds, properties: "recordsize=16k\nquota=52428800" });
     expect(r.result!.drift).toEqual([]);

@@ -3,7 +3,8 @@
 // the application-script protocol (/tmp/phoenix_run), vllm without a model, trusted_ca from a
 // host file, and tests.health_checks failures as warnings.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { repoRoot } from "../../load";
@@ -105,17 +106,56 @@ describe("migration: Bash-era scripts and features in emulated containers", () =
     expect(existsSync(path.join(e.rootfs(ctid), "etc/systemd/system/vllm.service"))).toBe(false);
   });
 
+  /** A real self-signed certificate (PEM) and its private key, made by openssl. */
+  const certificate = (name: string) => {
+    const key = path.join(tmp, `${name}.key`);
+    const crt = path.join(tmp, `${name}.crt`);
+    const r = spawnSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", crt, "-subj", `/CN=${name}`, "-days", "2"], { encoding: "utf8" });
+    expect(r.status, r.stderr).toBe(0);
+    return { pem: readFileSync(crt, "utf8"), key: readFileSync(key, "utf8") };
+  };
+
   it("trusted_ca takes the certificate from a file on the host; a changed file changes the step's hash", async () => {
     const ctid = await fresh();
-    const pem = "-----BEGIN CERTIFICATE-----\nMIIBhost\n-----END CERTIFICATE-----\n";
+    const { pem } = certificate("phoenix-root");
     const file = path.join(tmp, "phoenix_root_ca.crt");
     writeFileSync(file, pem);
     const r = await step(ctid, "feature-trusted_ca", "features/lxc/trusted_ca.sh", {}, { PHOENIX_HOST_FILE: file });
     expect(r.code, r.stderr).toBe(0);
     expect(readFileSync(path.join(e.rootfs(ctid), "usr/local/share/ca-certificates/phoenix-root-ca.crt"), "utf8")).toBe(pem);
-    writeFileSync(file, pem.replace("MIIBhost", "MIIBnew"));
+    writeFileSync(file, certificate("phoenix-root-2").pem);
     const read = await step(ctid, "feature-trusted_ca", "features/lxc/trusted_ca.sh", {}, { PHOENIX_HOST_FILE: file, PHOENIX_ACTION: "read" });
     expect(read.result).toMatchObject({ present: true, matches: false });
+  });
+
+  it("a host file is copied into a guest only when it is PEM certificates: a key, a bundle with a key, /etc/shadow-like text or a symlink are refused on the host", async () => {
+    const ctid = await fresh();
+    const { pem, key } = certificate("hostile");
+    const bad: [string, string | { link: string }][] = [
+      ["key.pem", key],
+      ["bundle.pem", pem + key],
+      ["shadow.crt", "root:$6$salt$hash:19000:0:99999:7:::\n"],
+      ["fake.crt", "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n"],
+      ["trailing.crt", pem + "ssh-ed25519 AAAAC3Nza secret@host\n"],
+      ["link.crt", { link: path.join(tmp, "hostile.key") }],
+    ];
+    let refused = 0;
+    for (const [name, content] of bad) {
+      const file = path.join(tmp, name);
+      if (typeof content === "string") writeFileSync(file, content);
+      else symlinkSync(content.link, file);
+      const r = await step(ctid, "feature-trusted_ca", "features/lxc/trusted_ca.sh", {}, { PHOENIX_HOST_FILE: file });
+      if (r.code !== 0 && /host file .* is not (PEM certificates only|a regular file)/.test(r.stderr)) refused++;
+      expect(r.code, name).not.toBe(0);
+      expect(r.stderr, name).toMatch(/host file .* is not (PEM certificates only|a regular file)/);
+      expect(existsSync(path.join(e.rootfs(ctid), "usr/local/share/ca-certificates/phoenix-root-ca.crt")), name).toBe(false);
+    }
+    console.log(`host files into guests: ${refused}/${bad.length} hostile files refused on the host`);
+    // A chain of two certificates is fine.
+    const chain = path.join(tmp, "chain.crt");
+    writeFileSync(chain, pem + "\n" + certificate("intermediate").pem);
+    const ok = await step(ctid, "feature-trusted_ca", "features/lxc/trusted_ca.sh", {}, { PHOENIX_HOST_FILE: chain });
+    expect(ok.code, ok.stderr).toBe(0);
   });
 
   it("trusted_ca with a host file that does not exist fails with the path", async () => {

@@ -47,6 +47,24 @@ describe("subids.sh", () => {
     expect(await files()).toBe("root:100000:65536\n--\nroot:100000:65536\nroot:1000:1\n644\n");
   });
 
+  it("refuses ranges holding the host's privileged groups as this host numbers them (kvm, disk...), unless allowRawLxc", async () => {
+    await root.exec("groupadd -g 990 kvm 2>/dev/null || groupmod -g 990 kvm; groupadd -g 991 render 2>/dev/null || true");
+    const before = await files();
+    for (const entries of ["gid 990 1", "gid 6 1", "gid 980 20", "uid 0 1"]) {
+      const r = await run("apply", "910", entries);
+      expect(r.code, entries).toBe(1);
+      expect(r.stderr, entries).toMatch(/refusing to delegate host [ug]ids .* they hold the host's .*(kvm|disk|root)\(\d+\)/);
+      expect(await files(), entries).toBe(before);
+    }
+    // A render group (GPU compute) or a service id is no host power.
+    const ok = await run("apply", "910", "gid 991 1\ngid 33 1");
+    expect(ok.code, ok.stderr).toBe(0);
+    const allowed = await root.exec("bash -s", { env: scriptEnv("apply", { ctid: "911", entries: "gid 990 1", allow_raw_lxc: "1" }), stdin: SCRIPT });
+    expect(allowed.code, allowed.stderr).toBe(0);
+    for (const ct of ["910", "911"]) expect((await run("delete", ct, "")).code).toBe(0);
+    expect(await files()).toBe(before);
+  });
+
   it("refuses malformed entries before touching anything", async () => {
     const r = await run("apply", "902", "gid 33 1\nroot:0:1; reboot");
     expect(r.code).not.toBe(0);

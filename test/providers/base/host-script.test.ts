@@ -136,6 +136,50 @@ describe("runHostScript", () => {
     expect(await runDirs()).toEqual([]);
   });
 
+  it("a script cut off on the way never runs (size and sha256 checked first); an upload cut off replaces nothing", async () => {
+    const script = "touch /run/phoenix-cut-canary\nrm -rf /run/phoenix-cut-victim/keep\necho 'PHOENIX_RESULT {}'\n";
+    await host.exec("mkdir -p /run/phoenix-cut-victim/keep && rm -f /run/phoenix-cut-canary");
+    const { env } = base.hostScriptInputs({ action: "apply", params: {} });
+    const full = base.hostScriptStdin(env, script);
+    // Cut inside the second line: `rm -rf /run/phoenix-cut-victim/` would run on its own.
+    const cut = full.subarray(0, full.indexOf("/keep"));
+    for (const stdin of [cut, full.subarray(0, full.indexOf("touch")), Buffer.concat([cut, Buffer.from("\nexit 0\n")])]) {
+      const r = await session.run(base.hostScriptWrapper(undefined, 5), { stdin, purpose: "cut script" });
+      expect(r.code).toBe(74);
+      expect(r.stderr).toMatch(/phoenix: the script arrived incomplete or altered .*: not run/);
+    }
+    expect((await host.exec("test -e /run/phoenix-cut-canary")).code).not.toBe(0);
+    expect((await host.exec("test -d /run/phoenix-cut-victim/keep")).code).toBe(0);
+    // The whole script runs.
+    expect((await session.run(base.hostScriptWrapper(undefined, 5), { stdin: full, purpose: "whole script" })).code).toBe(0);
+    expect((await host.exec("test -e /run/phoenix-cut-canary")).code).toBe(0);
+
+    // An upload whose bytes stop short keeps the old file.
+    await host.exec("printf 'old\\n' > /etc/phoenix-upload-cut");
+    const { createHash } = await import("node:crypto");
+    const content = Buffer.from("new contents of the file\n");
+    const upload = ssh.uploadScript("/etc/phoenix-upload-cut", 0o644, content.length, createHash("sha256").update(content).digest("hex"));
+    const r = await session.run(upload, { stdin: content.subarray(0, 10), purpose: "cut upload" });
+    expect(r.code).toBe(74);
+    expect((await host.exec("cat /etc/phoenix-upload-cut; ls -a /etc | grep -c phoenix-upload-cut.phoenix- || true")).stdout).toBe("old\n0\n");
+    await session.upload("/etc/phoenix-upload-cut", content);
+    expect((await host.exec("cat /etc/phoenix-upload-cut")).stdout).toBe(content.toString());
+  });
+
+  it("a read-only run (doctor) writes no run dir and removes no leftover; a cut script does not run", async () => {
+    await host.exec("d=/tmp/phoenix-run.c0ffee00 && mkdir -p $d && : > $d/.alive && touch -d '-2 minutes' $d");
+    const before = (await host.exec("stat -c '%y' /tmp; ls -d /tmp/phoenix-run.*")).stdout;
+    const r = await run("printf 'PHOENIX_RESULT {\"pwd\":\"%s\",\"tmp\":\"%s\"}\\n' \"$PWD\" \"${TMPDIR:-}\"\n", { readOnly: true });
+    expect(r.result).toEqual({ pwd: "/", tmp: "" });
+    expect((await host.exec("stat -c '%y' /tmp; ls -d /tmp/phoenix-run.*")).stdout).toBe(before);
+    const { env } = base.hostScriptInputs({ action: "read", params: {} });
+    const full = base.hostScriptStdin(env, "touch /run/phoenix-ro-canary\necho 'PHOENIX_RESULT {}'\n");
+    const cut = await session.run(base.readOnlyHostScriptWrapper(), { stdin: full.subarray(0, full.length - 10), purpose: "cut read-only" });
+    expect(cut.code).toBe(74);
+    expect((await host.exec("test -e /run/phoenix-ro-canary")).code).not.toBe(0);
+    await host.exec("rm -rf /tmp/phoenix-run.c0ffee00");
+  });
+
   it("a busy lock is reported after waiting, not hung on", async () => {
     const holder = host.exec("flock /run/lock/phoenix-busy.lock sleep 6");
     await new Promise((r) => setTimeout(r, 500));
@@ -151,7 +195,8 @@ describe("runHostScript", () => {
         "wrapper-lock.sh": base.hostScriptWrapper("zfs", 30),
         "wrapper.sh": base.hostScriptWrapper(undefined, 30),
         "wrapper-log.sh": base.hostScriptWrapper("zfs", 30, { name: "lxc-step-950-app", secretNames: ["password"], header: "create lxc-step (it's \"950\")" }),
-        "upload.sh": ssh.uploadScript("/etc/pve/it's here/x.conf", 0o640),
+        "wrapper-read-only.sh": base.readOnlyHostScriptWrapper(),
+        "upload.sh": ssh.uploadScript("/etc/pve/it's here/x.conf", 0o640, 12, "0".repeat(64)),
       };
       for (const [name, text] of Object.entries(files)) writeFileSync(path.join(dir, name), `#!/bin/sh\n${text}\n`);
       const r = spawnSync("shellcheck", ["-s", "sh", ...Object.keys(files).map((f) => path.join(dir, f))], { encoding: "utf8" });

@@ -259,6 +259,38 @@ describe("lxc-options and lxc-snapshot as a real host needs them", () => {
     expect(await sh(`stat -c '%u:%g' ${existing}`)).toBe("0:0\n");
   });
 
+  it("never follows a symlink in a bind-mount source: resolved system paths are refused before any change, other links are not walked", async () => {
+    // Container A's bind source is a folder its root writes; the guest plants links in it that a
+    // second container's source (nested below) would walk through.
+    await sh("mkdir -p /srv/guest-a /srv/elsewhere && ln -sfn /etc /srv/guest-a/etc-link && ln -sfn /srv/elsewhere /srv/guest-a/other-link");
+    const confBefore = await conf(401);
+    const hostile = [
+      { source: "/srv/guest-a/etc-link/cron.d", message: /resolves to \/etc\/cron\.d, which is under the host's \/etc/ },
+      { source: "/srv/guest-a/etc-link", message: /resolves to \/etc, which is the host's \/etc/ },
+      { source: "/srv/guest-a/etc-link/pve/nodes", message: /resolves to \/etc\/pve\/nodes/ },
+      { source: "/srv/guest-a/other-link/new", message: /\/srv\/guest-a\/other-link is a symlink; Phoenix never follows one/ },
+    ];
+    for (const h of hostile) {
+      const lines = ["lxc.apparmor.profile=generated", "lxc.cap.drop=sys_time", lxc.bindMountLine(h.source, "/data")];
+      const { provider, inputs } = await options({ ctid: 401, lines, mountSources: [{ path: h.source, uid: 100000, gid: 100000, explicit: true }] });
+      await expect(provider.create(inputs), h.source).rejects.toThrow(h.message);
+      // Nothing written: the config, /etc, the link's target.
+      expect(await conf(401)).toBe(confBefore);
+    }
+    expect(await sh("stat -c '%u:%g' /etc/cron.d /etc /srv/elsewhere")).toBe("0:0\n0:0\n0:0\n");
+    expect((await host.exec("test -e /srv/elsewhere/new")).code).not.toBe(0);
+    // A folder Phoenix created, replaced by a link to someone else's folder: the declared owner is
+    // never set through the link.
+    const made = "/srv/guest-b/data";
+    const { provider, inputs } = await options({ ctid: 401, lines: ["lxc.apparmor.profile=generated"], mountSources: [{ path: made, uid: 101000, gid: 101000, explicit: true }] });
+    const created = await provider.create(inputs);
+    expect(await sh(`stat -c '%u:%g' ${made}`)).toBe("101000:101000\n");
+    await sh(`mkdir -p /srv/precious && chown 0:0 /srv/precious && rm -rf ${made} && ln -s /srv/precious ${made}`);
+    await expect(provider.update!(created.id, created.outs, inputs)).rejects.toThrow(/guest-b\/data is a symlink/);
+    expect(await sh("stat -c '%u:%g' /srv/precious")).toBe("0:0\n");
+    await sh(`rm -f ${made} /srv/guest-a/etc-link /srv/guest-a/other-link`);
+  });
+
   it("restarts on the next run when a run was killed between writing the config and restarting", async () => {
     const { provider, inputs } = await options({ ctid: 401, lines: ["lxc.apparmor.profile=generated"] });
     const created = await provider.create(inputs);

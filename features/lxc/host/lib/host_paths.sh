@@ -1,0 +1,1 @@
+../../../hypervisor/lib/host_paths.sh
