@@ -141,14 +141,18 @@ export function findUserFeature(configDir: string, room: "lxc" | "vm", name: str
 
 /**
  * An application script (`kind` apps: `application_script`) or a test script (`kind` tests:
- * `tests.health_checks[].path`): the stack folder first (`<dir>/<name>`, `<dir>/scripts/<name>`
- * for applications; `<dir>/tests/<name>` for tests), then Phoenix's own `features/lxc/<kind>/`.
+ * `tests.health_checks[].path`) or a health-check script (`kind` health_checks: a
+ * `health_check.command` naming a `.sh` file): the stack folder first (`<dir>/<name>`,
+ * `<dir>/scripts/<name>` for applications; `<dir>/tests/<name>` for tests;
+ * `<dir>/health_checks/<name>` for health checks), then Phoenix's own `features/lxc/<kind>/`
+ * (none for health checks).
  */
-export function findConfigScript(configDir: string, kind: "apps" | "tests", name: string): ScriptLookup {
+export function findConfigScript(configDir: string, kind: "apps" | "tests" | "health_checks", name: string): ScriptLookup {
   if (!/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/.test(name) || name.split("/").includes("..")) return { found: false, lookedIn: [] };
   const candidates =
-    kind === "apps" ? [path.join(configDir, name), path.join(configDir, "scripts", name)] : [path.join(configDir, "tests", name)];
-  candidates.push(path.join(repoRoot(), "features", "lxc", kind, name));
+    kind === "apps" ? [path.join(configDir, name), path.join(configDir, "scripts", name)] : [path.join(configDir, kind, name)];
+  // Health-check scripts are the stack's own (Phoenix ships none).
+  if (kind !== "health_checks") candidates.push(path.join(repoRoot(), "features", "lxc", kind, name));
   const file = candidates.find((f) => existsSync(f));
   return file ? { found: true, file } : { found: false, lookedIn: candidates };
 }

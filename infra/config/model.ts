@@ -165,6 +165,12 @@ export interface HealthCheck {
   command: string;
   retries: number;
   intervalSeconds: number;
+  /**
+   * When the command's first word names a `.sh` file (the Bash tool's
+   * `/usr/local/phoenix_hypervisor/bin/health_checks/<name>.sh`): the script, taken from the
+   * stack folder's `health_checks/<name>`, pushed into the container and run there with `args`.
+   */
+  script?: { name: string; args: string[] };
 }
 
 /** One `lxc.idmap` line: `u|g <container id> <host id> <count>`. */

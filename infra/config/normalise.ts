@@ -781,7 +781,7 @@ export function normaliseContainers(
       gpus: parseGpus(e.gpu_assignment),
       features,
       applicationScript: e.application_script,
-      healthCheck: hc ? { command: hc.command, retries: hc.retries ?? 3, intervalSeconds: hc.interval ?? 10 } : undefined,
+      healthCheck: hc ? { command: hc.command, retries: hc.retries ?? 3, intervalSeconds: hc.interval ?? 10, ...healthScript(hc.command) } : undefined,
       extraHealthChecks: (e.tests?.health_checks ?? []).map((t) => ({ name: t.name, type: t.type, path: t.path })),
       pctOptions,
       lxcOptions,
@@ -960,3 +960,14 @@ export function normaliseVms(
   return vms.sort((a, b) => a.vmid - b.vmid);
 }
 
+
+/**
+ * A health command whose first word names a `.sh` file is a script (the Bash tool's
+ * lxc-manager.sh run_health_check, in the revisions that read the key: a host `.sh` file was
+ * pushed to /tmp/<name> in the container, made executable and run there with the block's retries
+ * and interval). Phoenix takes it from the stack folder's `health_checks/<name>`.
+ */
+export function healthScript(command: string): { script?: { name: string; args: string[] } } {
+  const [first, ...args] = command.split(" ");
+  return /\.sh$/.test(first) ? { script: { name: first.slice(first.lastIndexOf("/") + 1), args } } : {};
+}

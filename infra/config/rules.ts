@@ -231,6 +231,19 @@ export const scriptsExist: Rule = (input, findings) => {
       const r = findConfigScript(input.configDir, "apps", c.applicationScript);
       if (!r.found) findings.error(LXC_FILE, ctPath(input, c.ctid, "application_script"), notFound(c.applicationScript, r.lookedIn));
     }
+    const hs = c.healthCheck?.script;
+    if (hs) {
+      const r = findConfigScript(input.configDir, "health_checks", hs.name);
+      if (!r.found) {
+        findings.error(
+          LXC_FILE,
+          ctPath(input, c.ctid, "health_check", "command"),
+          r.lookedIn.length
+            ? `health-check script ${hs.name} not found; looked in ${r.lookedIn.join(", ")} (copy it there from the Bash tool's bin/health_checks/: it is pushed into the container and run there)`
+            : notFound(hs.name, r.lookedIn),
+        );
+      }
+    }
     c.extraHealthChecks.forEach((t, i) => {
       if (t.type !== "script") return;
       const r = findConfigScript(input.configDir!, "tests", t.path);
@@ -258,7 +271,9 @@ export const healthCommandPaths: Rule = (input, findings) => {
     if (!c.healthCheck) continue;
     const hostRoots = rootsOf(nodeOf(input, c.node).host);
     const mounted = [...c.bindMounts.map((b) => b.containerPath), ...c.volumes.map((v) => v.mountPoint)].map((r) => r.replace(/(.)\/+$/, "$1"));
-    for (const word of c.healthCheck.command.split(" ")) {
+    // A script (first word `*.sh`) travels from the stack folder: only its arguments run as given.
+    const words = c.healthCheck.script ? c.healthCheck.script.args : c.healthCheck.command.split(" ");
+    for (const word of words) {
       if (!word.startsWith("/")) continue;
       if (mounted.some((m) => under(word, m))) continue;
       const root = hostRoots.find((r) => r !== "/" && under(word, r));

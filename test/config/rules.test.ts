@@ -166,12 +166,18 @@ const CASES: Record<string, { opts?: LoadOpts; rejects: [string, (f: Files) => v
     rejects: [
       ["a missing application script", (f) => (ct(f, 952).application_script = "nope.sh"), `${LXC}: $.lxc_configs["952"].application_script: script nope.sh not found; looked in `],
       ["a missing test script", (f) => (ct(f, 950).tests.health_checks[0].path = "vllm/nope.sh"), `${LXC}: $.lxc_configs["950"].tests.health_checks[0].path: script vllm/nope.sh not found`],
+      [
+        "a health-check script the stack folder does not hold",
+        (f) => (ct(f, 952).health_check.command = "/usr/local/phoenix_hypervisor/bin/health_checks/check_qdrant.sh"),
+        `${LXC}: $.lxc_configs["952"].health_check.command: health-check script check_qdrant.sh not found; looked in `,
+      ],
     ],
     accepts: [["Phoenix's own application script", (f) => (ct(f, 952).application_script = "phoenix_hypervisor_lxc_vllm.sh")]],
   },
   healthCommandPaths: {
     rejects: [
-      ["a check script in the Bash tool's host folder", (f) => (ct(f, 952).health_check.command = "/usr/local/phoenix_hypervisor/bin/health_checks/check_qdrant.sh"), `${LXC}: $.lxc_configs["952"].health_check.command: names /usr/local/phoenix_hypervisor/bin/health_checks/check_qdrant.sh, a host path`],
+      ["a host file in the Bash tool's folder", (f) => (ct(f, 952).health_check.command = "cat /usr/local/phoenix_hypervisor/etc/qdrant.yaml"), `${LXC}: $.lxc_configs["952"].health_check.command: names /usr/local/phoenix_hypervisor/etc/qdrant.yaml, a host path`],
+      ["a health-check script's host-path argument", (f) => (ct(f, 952).health_check.command = "check_qdrant.sh /usr/local/phoenix_hypervisor/etc/qdrant.yaml"), `${LXC}: $.lxc_configs["952"].health_check.command: names /usr/local/phoenix_hypervisor/etc/qdrant.yaml, a host path`],
       ["a dataset path not mounted in", (f) => (ct(f, 952).health_check.command = "test -d /fastData/shared-bulk-data/x"), `${LXC}: $.lxc_configs["952"].health_check.command: names /fastData/shared-bulk-data/x`],
     ],
     accepts: [
@@ -232,5 +238,24 @@ describe("storage references", () => {
     if (r.ok) expect(r.model.vms.map((v) => v.node)).toEqual(["pve", "pve"]);
     const single = accepts(() => {});
     if (single.ok) expect([...single.model.containers, ...single.model.vms].map((g) => g.node)).toEqual(Array(8).fill("pve"));
+  });
+});
+
+describe("health_check naming a .sh script", () => {
+  it("is found in the stack folder's health_checks/, run with its arguments, and its own path is not judged", async () => {
+    const { readFiles, writeFiles, load } = await import("./helpers");
+    const files = readFiles();
+    ct(files, 952).health_check = { command: "/usr/local/phoenix_hypervisor/bin/health_checks/check_qdrant.sh --port 6333", retries: 4, interval: 2 };
+    const dir = writeFiles(files);
+    const missing = load(dir);
+    expect(missing.ok ? [] : missing.errors).toEqual([
+      `${LXC}: $.lxc_configs["952"].health_check.command: health-check script check_qdrant.sh not found; looked in ${dir}/health_checks/check_qdrant.sh (copy it there from the Bash tool's bin/health_checks/: it is pushed into the container and run there)`,
+    ]);
+    const fs = await import("node:fs");
+    fs.mkdirSync(`${dir}/health_checks`);
+    fs.writeFileSync(`${dir}/health_checks/check_qdrant.sh`, "#!/bin/sh\ncurl -fs http://localhost:$2\n");
+    const r = load(dir);
+    expect(r.ok ? [] : r.errors).toEqual([]);
+    if (r.ok) expect(r.model.containers.find((c) => c.ctid === 952)!.healthCheck).toEqual({ command: "/usr/local/phoenix_hypervisor/bin/health_checks/check_qdrant.sh --port 6333", retries: 4, intervalSeconds: 2, script: { name: "check_qdrant.sh", args: ["--port", "6333"] } });
   });
 });
