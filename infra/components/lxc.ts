@@ -175,12 +175,18 @@ export const BASH_UTILS = "phoenix_hypervisor_common_utils.sh";
 /**
  * The application step in the Bash orchestrator's protocol (features/lxc/steps/bash_app.sh): the
  * script, phoenix_hypervisor_common_utils.sh and the three JSON files in /tmp/phoenix_run/, run
- * as `/tmp/phoenix_run/<script> <CTID>`. Used when the stack folder holds the utils file. The JSON
- * files travel as secrets (they hold password hashes and `*_password` keys).
+ * as `/tmp/phoenix_run/<script> <CTID>`. Used when the stack folder holds the utils file.
+ *
+ * The JSON files are the container's own slice of them (bashConfigSlice), not the whole files: the
+ * Bash tool's scripts read their own entry and the files' top-level keys (common utils
+ * jq_get_value: `.lxc_configs[$ctid] | <query>`, falling back to the file's root; get_global_config_value
+ * on the host file), so they run unchanged, while an edit to another guest leaves this step as it
+ * is and the step's inputs do not grow with the number of guests. They travel as secrets (they
+ * hold password hashes and `*_password` keys).
  */
 export function bashAppStep(c: ContainerModel, model: PhoenixModel, app: FeatureScript): { env: Record<string, string>; secretEnv: Record<string, string> } {
   const dir = path.dirname(model.files.lxc);
-  const read = (file: string) => (fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "");
+  const slices = bashConfigSlice(c.ctid, model);
   return {
     env: {
       ...stepEnv(c.params),
@@ -191,16 +197,58 @@ export function bashAppStep(c: ContainerModel, model: PhoenixModel, app: Feature
       env_app_utils: fs.existsSync(path.join(dir, BASH_UTILS)) ? readScript(path.join(dir, BASH_UTILS)) : "",
     },
     secretEnv: {
-      env_app_hypervisor_config: read(model.files.hypervisor),
-      env_app_lxc_configs: read(model.files.lxc),
-      env_app_vm_configs: read(model.files.vm),
+      env_app_hypervisor_config: slices.hypervisor,
+      env_app_lxc_configs: slices.lxc,
+      env_app_vm_configs: slices.vm,
     },
   };
 }
 
+/**
+ * Container `ctid`'s slice of the three JSON files, as the Bash-era application protocol hands them
+ * to its script: the LXC file with every top-level key and only this container's `lxc_configs`
+ * entry; the host file with `shared_volumes.<name>.mounts` cut to this container's mount; the VM
+ * file's top-level keys (`vm_defaults`...) with no VM entries. Nothing in a slice names another
+ * guest, so its size does not grow with the guests and another guest's edit does not change it.
+ * A file that does not parse travels as it is (validate refused it before).
+ */
+export function bashConfigSlice(ctid: number, model: PhoenixModel): { hypervisor: string; lxc: string; vm: string } {
+  const read = (file: string) => (fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "");
+  const reshape = (text: string, cut: (doc: Record<string, unknown>) => Record<string, unknown>) => {
+    try {
+      const doc = JSON.parse(text) as unknown;
+      return doc && typeof doc === "object" && !Array.isArray(doc) ? JSON.stringify(cut(doc as Record<string, unknown>), null, 2) + "\n" : text;
+    } catch {
+      return text;
+    }
+  };
+  const key = String(ctid);
+  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+  const lxc = reshape(read(model.files.lxc), (doc) => {
+    const all = isObject(doc.lxc_configs) ? doc.lxc_configs : {};
+    return { ...doc, lxc_configs: key in all ? { [key]: all[key] } : {} };
+  });
+  // The host file of the container's node (a cluster stack's nodes/<node>/ file), as the Bash tool
+  // ran on the host the container lives on.
+  const container = model.containers.find((x) => x.ctid === ctid);
+  const node = container?.node !== undefined ? model.nodes?.find((n) => n.name === container.node) : undefined;
+  const hypervisor = reshape(read(node?.files.hypervisor ?? model.files.hypervisor), (doc) => {
+    if (!isObject(doc.shared_volumes)) return doc;
+    const volumes = Object.fromEntries(
+      Object.entries(doc.shared_volumes).map(([name, v]) => {
+        if (!isObject(v) || !isObject(v.mounts)) return [name, v];
+        return [name, { ...v, mounts: key in v.mounts ? { [key]: v.mounts[key] } : {} }];
+      }),
+    );
+    return { ...doc, shared_volumes: volumes };
+  });
+  const vm = reshape(read(model.files.vm), (doc) => ("vms" in doc ? { ...doc, vms: [] } : doc));
+  return { hypervisor, lxc, vm };
+}
+
 /** A script named by the configuration: from the stack's folder first, then Phoenix's own
  *  (features/registry findConfigScript, the lookup validate checks). */
-export function configScript(configDir: string, kind: "apps" | "tests", name: string, ctid: number): FeatureScript {
+export function configScript(configDir: string, kind: "apps" | "tests" | "health_checks", name: string, ctid: number): FeatureScript {
   const found = findConfigScript(configDir, kind, name);
   if (!found.found) {
     throw new Error(found.lookedIn.length ? `container ${ctid}: script ${name} not found in ${found.lookedIn.join(", ")}` : `container ${ctid}: invalid script name ${JSON.stringify(name)}`);
@@ -383,7 +431,15 @@ export class LxcGuest extends pulumi.ComponentResource {
     const checks = runnableChecks(c);
     if (declared.has(N.health)) {
       const env: Record<string, string> = { ...allKeys };
-      if (c.healthCheck) {
+      if (c.healthCheck?.script) {
+        // The stack's script travels as text (hashed with the step: an edit re-runs the check).
+        const script = configScript(configDir, "health_checks", c.healthCheck.script.name, c.ctid);
+        env.env_health_script_name = c.healthCheck.script.name;
+        env.env_health_script = script.text;
+        env.env_health_args = c.healthCheck.script.args.join(" ");
+        env.env_health_retries = String(c.healthCheck.retries);
+        env.env_health_interval = String(c.healthCheck.intervalSeconds);
+      } else if (c.healthCheck) {
         env.env_health_command = c.healthCheck.command;
         env.env_health_retries = String(c.healthCheck.retries);
         env.env_health_interval = String(c.healthCheck.intervalSeconds);
