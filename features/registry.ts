@@ -158,6 +158,30 @@ export function findConfigScript(configDir: string, kind: "apps" | "tests" | "he
 }
 
 /**
+ * A custom AppArmor profile the configuration names (`apparmor_profile`): the stack folder's
+ * `apparmor/<name>`, as the Bash tool kept them in etc/apparmor/<name>.
+ */
+export function findAppArmorProfile(configDir: string, name: string): ScriptLookup {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) return { found: false, lookedIn: [] };
+  const file = path.join(configDir, "apparmor", name);
+  return existsSync(file) ? { found: true, file } : { found: false, lookedIn: [file] };
+}
+
+/**
+ * The profile names an AppArmor policy file declares (`profile <name> ...` and the old
+ * `/path/... {` attachment form is not a name): what `apparmor_parser -r` would load or replace.
+ */
+export function declaredAppArmorProfiles(text: string): string[] {
+  const out: string[] = [];
+  for (const raw of text.split("\n")) {
+    const line = raw.replace(/#.*$/, "").trim();
+    const m = /^profile\s+("?)([^\s"{]+)\1(?:\s|\{|$)/.exec(line);
+    if (m) out.push(m[2]);
+  }
+  return out;
+}
+
+/**
  * A feature script the user provides (see findUserFeature), composed and hashed like Phoenix's own
  * (`# phoenix-include:` lines resolve inside the user's folder), so a changed script re-runs.
  */

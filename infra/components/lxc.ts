@@ -22,10 +22,10 @@ import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as proxmox from "@muhlba91/pulumi-proxmoxve";
-import type { ContainerModel, PhoenixModel } from "../config/model";
+import { isBuiltinAppArmorProfile, type ContainerModel, type PhoenixModel } from "../config/model";
 import { guestFirewallOn } from "../config/firewall";
 import type { StackSettings } from "../settings";
-import { LXC_FEATURES, findConfigScript, readScript, repoRoot, resolveFeatureScript, scriptFromFile, type FeatureScript } from "../../features/registry";
+import { LXC_FEATURES, findAppArmorProfile, findConfigScript, readScript, repoRoot, resolveFeatureScript, scriptFromFile, type FeatureScript } from "../../features/registry";
 import { BASH_TRUSTED_CA_PATH } from "../config/normalise";
 import type { SshTarget } from "../../providers/ssh/types";
 import { COMPONENT_TYPES, containerNames, deploymentNodes, gpuFeatures, guestNode, hostOf, runnableChecks } from "../deployment/index";
@@ -118,10 +118,25 @@ export function lxcLines(c: ContainerModel): string[] {
       throw new Error(`container ${c.ctid}: apparmor_profile ${c.apparmorProfile} contradicts lxc_options lxc.apparmor.profile=${given.value}`);
     }
     if (!given) lines.push(`lxc.apparmor.profile=${c.apparmorProfile}`);
+    // apparmor_manages_nesting: what the Bash tool's apply_apparmor_profile appended.
+    if (c.apparmorNesting) lines.push("lxc.apparmor.allow_nesting=1", "lxc.include=/usr/share/lxc/config/nesting.conf");
   }
   for (const m of c.bindMounts) lines.push(bindMountLine(m.hostPath, m.containerPath));
   lines.push(...gpuLines(c.gpus));
   return lines;
+}
+
+/**
+ * A custom AppArmor profile to install and load on the host before the container (re)starts:
+ * the stack folder's `apparmor/<name>` (validate checks it exists and declares that profile).
+ * Undefined for none, `unconfined` and LXC's own profiles.
+ */
+export function appArmorProfileOf(c: ContainerModel, configDir: string): { name: string; text: string } | undefined {
+  const name = c.apparmorProfile;
+  if (name === undefined || isBuiltinAppArmorProfile(name)) return undefined;
+  const found = findAppArmorProfile(configDir, name);
+  if (!found.found) throw new Error(`container ${c.ctid}: AppArmor profile ${name} not found in ${found.lookedIn.join(", ")}`);
+  return { name, text: fs.readFileSync(found.file, "utf8").replace(/\r\n/g, "\n") };
 }
 
 /** Which of a container's keys each feature receives (besides the ones it is given explicitly). */
@@ -367,6 +382,7 @@ export class LxcGuest extends pulumi.ComponentResource {
       deletedWith: this.container,
     });
     let last: pulumi.Resource = this.container;
+    const configDir = path.dirname(model.files.lxc);
     /** Everything provisioned into the container, for the snapshot's trigger. */
     const provisioned: unknown[] = [];
 
@@ -378,7 +394,8 @@ export class LxcGuest extends pulumi.ComponentResource {
     const rootfsGb = c.cloneFrom !== undefined ? c.storageSizeGb : undefined;
     const volumes = c.volumes.map((v) => ({ sizeGb: v.sizeGb, storage: v.storage, path: v.mountPoint }));
     if (declared.has(N.lxcOptions)) {
-      const options = declared.add(N.lxcOptions, new LxcOptions(N.lxcOptions, { connection, ctid: c.ctid, lines, gpus: c.gpus, features, rootfsGb, mountSources: sources, volumes }, child(N.lxcOptions)));
+      const apparmor = appArmorProfileOf(c, configDir);
+      const options = declared.add(N.lxcOptions, new LxcOptions(N.lxcOptions, { connection, ctid: c.ctid, lines, gpus: c.gpus, features, rootfsGb, mountSources: sources, volumes, ...(apparmor ? { apparmor } : {}) }, child(N.lxcOptions)));
       // Volumes no longer declared stay (their data): the operator detaches them.
       options.observed.apply((o) => {
         const undeclared = o && Array.isArray(o.undeclared_volumes) ? (o.undeclared_volumes as string[]) : [];
@@ -387,10 +404,9 @@ export class LxcGuest extends pulumi.ComponentResource {
         }
       });
       last = options;
-      provisioned.push({ lines, gpus: c.gpus, features });
+      provisioned.push({ lines, gpus: c.gpus, features, apparmor: apparmor ? sha256(apparmor.text) : undefined });
     }
 
-    const configDir = path.dirname(model.files.lxc);
     const step = (resourceName: string, stepName: string, script: FeatureScript, env: Record<string, string>, extra: { secretEnv?: Record<string, string>; hostFile?: string } = {}) => {
       const s = declared.add(resourceName, new LxcStep(resourceName, { connection, ctid: c.ctid, step: stepName, script, env, ...extra }, child(resourceName)));
       last = s;

@@ -758,7 +758,8 @@ export function normaliseContainers(
       }
     }
     const givenProfile = lxcOptions.find((o) => o.key === "lxc.apparmor.profile");
-    if (e.apparmor_profile && givenProfile && givenProfile.value !== e.apparmor_profile) {
+    // `unconfined` adds no line (see ContainerModel.apparmorProfile): it contradicts no raw line.
+    if (e.apparmor_profile && e.apparmor_profile !== "unconfined" && givenProfile && givenProfile.value !== e.apparmor_profile) {
       findings.error(F, [...base, "apparmor_profile"], `${e.apparmor_profile} contradicts lxc_options lxc.apparmor.profile=${givenProfile.value}`);
     }
 
@@ -785,7 +786,8 @@ export function normaliseContainers(
       extraHealthChecks: (e.tests?.health_checks ?? []).map((t) => ({ name: t.name, type: t.type, path: t.path })),
       pctOptions,
       lxcOptions,
-      apparmorProfile: e.apparmor_profile,
+      apparmorProfile: e.apparmor_profile === "unconfined" ? undefined : e.apparmor_profile,
+      apparmorNesting: e.apparmor_profile !== undefined && e.apparmor_profile !== "unconfined" && e.apparmor_manages_nesting === true,
       startAtBoot: e.start_at_boot ?? false,
       bootOrder: e.boot_order,
       bootDelay: e.boot_delay,

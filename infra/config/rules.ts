@@ -1,7 +1,8 @@
 // Cross-file rules: what no single file's schema can see. Each rule is a function of its own (and
 // has its own test); all run, and every finding is reported.
-import { LXC_FEATURES, VM_FEATURES, findConfigScript, findUserFeature } from "../../features/registry";
-import type { ContainerModel, HostModel, VmModel } from "./model";
+import { LXC_FEATURES, VM_FEATURES, declaredAppArmorProfiles, findAppArmorProfile, findConfigScript, findUserFeature } from "../../features/registry";
+import * as fs from "fs";
+import { isBuiltinAppArmorProfile, type ContainerModel, type HostModel, type VmModel } from "./model";
 import { Findings, PathSegment } from "./errors";
 import type { GuestOrigins } from "./normalise";
 import { HYPERVISOR_FILE, LXC_FILE, VM_FILE } from "./schema";
@@ -249,6 +250,34 @@ export const scriptsExist: Rule = (input, findings) => {
       const r = findConfigScript(input.configDir!, "tests", t.path);
       if (!r.found) findings.error(LXC_FILE, ctPath(input, c.ctid, "tests", "health_checks", i, "path"), notFound(t.path, r.lookedIn));
     });
+  }
+};
+
+/**
+ * A custom `apparmor_profile` is the stack folder's `apparmor/<name>`, installed and loaded on the
+ * host (the Bash tool's apply_apparmor_profile copied etc/apparmor/<name> to /etc/apparmor.d and
+ * failed when it was missing). The file must declare that profile and nothing else: a container
+ * whose profile is not loaded does not start, and a file declaring another name would replace
+ * that profile for everything confined by it (LXC's own default included).
+ */
+export const appArmorProfiles: Rule = (input, findings) => {
+  if (!input.configDir) return;
+  for (const c of input.containers) {
+    const name = c.apparmorProfile;
+    if (name === undefined || isBuiltinAppArmorProfile(name)) continue;
+    const where = ctPath(input, c.ctid, "apparmor_profile");
+    const r = findAppArmorProfile(input.configDir, name);
+    if (!r.found) {
+      findings.error(LXC_FILE, where, r.lookedIn.length
+        ? `AppArmor profile ${name} not found; looked in ${r.lookedIn.join(", ")} (copy the Bash tool's etc/apparmor/${name} there, or use unconfined for Proxmox's default confinement)`
+        : `AppArmor profile name ${name} is not a file name`);
+      continue;
+    }
+    const declared = declaredAppArmorProfiles(fs.readFileSync(r.file, "utf8"));
+    const other = declared.filter((d) => d !== name);
+    if (!declared.includes(name) || other.length > 0) {
+      findings.error(LXC_FILE, where, `${r.file} must declare exactly profile ${name}; it declares ${declared.length ? declared.join(", ") : "none"} (rename the profile in the file, or the file and apparmor_profile, so they match)`);
+    }
   }
 };
 
@@ -544,6 +573,7 @@ export const RULES: Record<string, Rule> = {
   knownFeatures,
   scriptsExist,
   healthCommandPaths,
+  appArmorProfiles,
   gpuNeedsDriver,
   sharedVolumeTargets,
   storageContent,

@@ -40,6 +40,8 @@ const lxcOptionsKind: HostScriptKind = {
     rootfs_gb: z.string().regex(/^([1-9][0-9]{0,5})?$/, "a root disk size in GiB").optional(),
     volumes: z.string().regex(new RegExp(`^(${VOLUME_LINE}(\\n${VOLUME_LINE})*)?$`), "lines `mp<N>=<GiB>:<storage>:<absolute container path>`").optional(),
     mount_sources: z.string().regex(new RegExp(`^(${MOUNT_SOURCE}(\\n${MOUNT_SOURCE})*)?$`), "lines `<uid>:<gid>:<0|1>:/path`").optional(),
+    apparmor_name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, "an AppArmor profile name").optional(),
+    apparmor_profile: z.string().optional(),
   }),
   replaceOn: ["ctid"],
   timeoutMs: 5 * 60_000,
@@ -203,6 +205,11 @@ export interface LxcOptionsArgs {
    * one no longer declared is kept and reported (`undeclared_volumes`), never detached.
    */
   volumes?: LxcVolume[];
+  /**
+   * A custom AppArmor profile (`apparmor_profile` naming the stack's `apparmor/<name>`): written to
+   * /etc/apparmor.d/<name> and loaded with `apparmor_parser -r` before the config names it.
+   */
+  apparmor?: { name: string; text: string };
 }
 
 /**
@@ -254,6 +261,7 @@ export class LxcOptions extends HostScriptResource {
         rootfs_gb: args.rootfsGb !== undefined ? String(args.rootfsGb) : "",
         mount_sources: (args.mountSources ?? []).map((m) => `${m.uid}:${m.gid}:${m.explicit ? 1 : 0}:${m.path}`).join("\n"),
         volumes: (args.volumes ?? []).map((v, i) => `mp${i}=${v.sizeGb}:${v.storage}:${v.path}`).join("\n"),
+        ...(args.apparmor ? { apparmor_name: args.apparmor.name, apparmor_profile: args.apparmor.text } : {}),
       },
     }, opts);
   }

@@ -174,6 +174,19 @@ const CASES: Record<string, { opts?: LoadOpts; rejects: [string, (f: Files) => v
     ],
     accepts: [["Phoenix's own application script", (f) => (ct(f, 952).application_script = "phoenix_hypervisor_lxc_vllm.sh")]],
   },
+  appArmorProfiles: {
+    rejects: [
+      [
+        "a custom profile the stack folder does not hold",
+        (f) => (ct(f, 952).apparmor_profile = "lxc-phoenix-v2"),
+        `${LXC}: $.lxc_configs["952"].apparmor_profile: AppArmor profile lxc-phoenix-v2 not found; looked in `,
+      ],
+    ],
+    accepts: [
+      ["LXC's own profile (no file)", (f) => (ct(f, 952).apparmor_profile = "lxc-container-default-cgns")],
+      ["unconfined", (f) => (ct(f, 952).apparmor_profile = "unconfined")],
+    ],
+  },
   healthCommandPaths: {
     rejects: [
       ["a host file in the Bash tool's folder", (f) => (ct(f, 952).health_check.command = "cat /usr/local/phoenix_hypervisor/etc/qdrant.yaml"), `${LXC}: $.lxc_configs["952"].health_check.command: names /usr/local/phoenix_hypervisor/etc/qdrant.yaml, a host path`],
@@ -257,5 +270,52 @@ describe("health_check naming a .sh script", () => {
     const r = load(dir);
     expect(r.ok ? [] : r.errors).toEqual([]);
     if (r.ok) expect(r.model.containers.find((c) => c.ctid === 952)!.healthCheck).toEqual({ command: "/usr/local/phoenix_hypervisor/bin/health_checks/check_qdrant.sh --port 6333", retries: 4, intervalSeconds: 2, script: { name: "check_qdrant.sh", args: ["--port", "6333"] } });
+  });
+});
+
+describe("apparmor_profile", () => {
+  it("a custom profile is the stack's apparmor/<name>, declaring exactly that profile", async () => {
+    const { readFiles, writeFiles, load } = await import("./helpers");
+    const fs = await import("node:fs");
+    const files = readFiles();
+    ct(files, 952).apparmor_profile = "lxc-phoenix-v2";
+    const dir = writeFiles(files);
+    fs.mkdirSync(`${dir}/apparmor`);
+    fs.writeFileSync(`${dir}/apparmor/lxc-phoenix-v2`, "#include <tunables/global>\nprofile lxc_phoenix_v2 flags=(attach_disconnected) {\n}\n");
+    const wrong = load(dir);
+    expect(wrong.ok ? [] : wrong.errors).toEqual([
+      `${LXC}: $.lxc_configs["952"].apparmor_profile: ${dir}/apparmor/lxc-phoenix-v2 must declare exactly profile lxc-phoenix-v2; it declares lxc_phoenix_v2 (rename the profile in the file, or the file and apparmor_profile, so they match)`,
+    ]);
+    // A second profile in the file (here LXC's default) would replace it for every container.
+    fs.writeFileSync(`${dir}/apparmor/lxc-phoenix-v2`, "profile lxc-phoenix-v2 {\n}\nprofile lxc-container-default-cgns {\n}\n");
+    const two = load(dir);
+    expect(two.ok ? [] : two.errors).toHaveLength(1);
+    fs.writeFileSync(`${dir}/apparmor/lxc-phoenix-v2`, "# lxc-phoenix-v2\nprofile lxc-phoenix-v2 flags=(attach_disconnected) {\n}\n");
+    const r = load(dir);
+    expect(r.ok ? [] : r.errors).toEqual([]);
+  });
+
+  it("unconfined adds no profile line (Proxmox's generated profile stays, as with the Bash tool); a custom one with nesting adds LXC's nesting lines", async () => {
+    const { readFiles, writeFiles, loadModel } = await import("./helpers");
+    const { lxcLines } = loadDist<typeof import("../../infra/components/lxc")>("infra/components/lxc");
+    const fs = await import("node:fs");
+    const files = readFiles();
+    ct(files, 950).apparmor_profile = "lxc-phoenix-v2";
+    ct(files, 950).apparmor_manages_nesting = true;
+    ct(files, 950).lxc_options = ct(files, 950).lxc_options.filter((o: string) => !o.startsWith("lxc.apparmor.profile"));
+    const dir = writeFiles(files);
+    fs.mkdirSync(`${dir}/apparmor`);
+    fs.writeFileSync(`${dir}/apparmor/lxc-phoenix-v2`, "profile lxc-phoenix-v2 {\n}\n");
+    const model = loadModel(dir);
+    const byId = (id: number) => model.containers.find((c) => c.ctid === id)!;
+    // 952: apparmor_profile unconfined and no raw profile line.
+    expect(lxcLines(byId(952)).filter((l) => l.startsWith("lxc.apparmor"))).toEqual([]);
+    // 900: unconfined through its own raw line, which stays.
+    expect(lxcLines(byId(900))).toContain("lxc.apparmor.profile=unconfined");
+    expect(lxcLines(byId(950)).filter((l) => /apparmor|nesting/.test(l))).toEqual([
+      "lxc.apparmor.profile=lxc-phoenix-v2",
+      "lxc.apparmor.allow_nesting=1",
+      "lxc.include=/usr/share/lxc/config/nesting.conf",
+    ]);
   });
 });

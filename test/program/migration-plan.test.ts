@@ -61,7 +61,9 @@ describe("the migration cases plan", () => {
       { type: "gid", containerId: 33, hostId: 33, size: 1 },
       { type: "gid", containerId: 34, hostId: 100034, size: 65502 },
     ]);
-    expect(byName(s2, "ct-900-lxc-options").inputs.params.options.split("\n")).toEqual(["lxc.cap.keep=sys_admin mknod sys_chroot", "lxc.apparmor.profile=unconfined"]);
+    expect(byName(s2, "ct-900-lxc-options").inputs.params.options.split("\n")).toEqual(["lxc.cap.keep=sys_admin mknod sys_chroot"]);
+    // apparmor_profile unconfined without a raw line: no profile line, Proxmox's generated profile
+    // stays in force (the Bash tool's apply_apparmor_profile removed the line for unconfined).
     // gid 33 → 33 is outside root's default delegation: /etc/subgid gets root:33:1 before the container.
     expect(byName(s2, "ct-900-subids").inputs.params).toMatchObject({ ctid: "900", entries: "gid 33 1" });
     expect(byName(s2, "ct-900").dependsOn).toContain("ct-900-subids");
@@ -198,6 +200,16 @@ describe("stack-provided scripts and secrets in the plan", () => {
     // A changed script changes the step (it runs again).
     const q = await plan(variant("base", edit, { "health_checks/check_step_ca.sh": check + "echo ok\n" }));
     expect(byName(q, "ct-900-health").inputs.params.env_health_script).not.toBe(check);
+  }, 60_000);
+
+  it("a custom apparmor_profile: the stack's apparmor/<name> travels to lxc-options with the line and the nesting lines", async () => {
+    const profile = "profile lxc-phoenix-v2 flags=(attach_disconnected) {\n}\n";
+    const edit = (f: Files) => Object.assign(f.lxc.lxc_configs["900"], { apparmor_profile: "lxc-phoenix-v2", apparmor_manages_nesting: true });
+    const p = await plan(variant("base", edit, { "apparmor/lxc-phoenix-v2": profile }));
+    expect(p.errors).toEqual([]);
+    const params = byName(p, "ct-900-lxc-options").inputs.params;
+    expect(params).toMatchObject({ apparmor_name: "lxc-phoenix-v2", apparmor_profile: profile });
+    expect(params.options.split("\n")).toEqual(["lxc.apparmor.profile=lxc-phoenix-v2", "lxc.apparmor.allow_nesting=1", "lxc.include=/usr/share/lxc/config/nesting.conf"]);
   }, 60_000);
 
   it("VMs: a stack-provided feature lands in the user data; domain_name is the DNS search domain", async () => {
