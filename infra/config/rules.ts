@@ -204,6 +204,16 @@ export const uniqueAddresses: Rule = (input, findings) => {
   }
 };
 
+/**
+ * A container feature written for the Bash tool (lxc_setup/phoenix_hypervisor_feature_install_<name>.sh:
+ * run on the host as `<script> <CTID>`, sourcing phoenix_hypervisor_common_utils.sh from the host's
+ * install folder, acting on the container with `pct exec`/`pct push`).
+ */
+export function bashContractFeature(text: string): boolean {
+  const code = text.split("\n").filter((l) => !/^\s*#/.test(l)).join("\n");
+  return /(^|[\s;&|(`$])pct\s+(exec|push|pull|enter|set|config)\b/.test(code) || /phoenix_hypervisor_common_utils\.sh/.test(code);
+}
+
 /** Feature names are Phoenix's own, or scripts the stack folder provides (`features/<lxc|vm>/<name>.sh`). */
 export const knownFeatures: Rule = (input, findings) => {
   const own = { lxc: new Set<string>(LXC_FEATURES), vm: new Set<string>(VM_FEATURES) };
@@ -214,6 +224,13 @@ export const knownFeatures: Rule = (input, findings) => {
     const user = findUserFeature(input.configDir, room, f);
     if (!user.found) {
       findings.error(file, at, `unknown feature ${JSON.stringify(f)}; known: ${known}; not in the stack folder either (looked for ${user.lookedIn.join(", ")})`);
+    } else if (room === "lxc" && bashContractFeature(fs.readFileSync(user.file, "utf8"))) {
+      findings.error(
+        file,
+        at,
+        `${user.file} is written for the Bash orchestrator's feature contract (run on the host with the CTID as $1, acting through pct exec/pct push); ` +
+          "Phoenix runs a feature script inside the container, where pct does not exist: rewrite it to run inside the container (the commands it hands to pct exec)",
+      );
     }
   };
   for (const c of input.containers) c.features.forEach((f, i) => check("lxc", f, LXC_FILE, ctPath(input, c.ctid, "features", i)));

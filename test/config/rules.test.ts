@@ -319,3 +319,26 @@ describe("apparmor_profile", () => {
     ]);
   });
 });
+
+describe("a stack feature written for the Bash tool's contract", () => {
+  it("is refused with what to change; a feature written to run inside the container is accepted", async () => {
+    const { readFiles, writeFiles, load } = await import("./helpers");
+    const fs = await import("node:fs");
+    const files = readFiles();
+    ct(files, 952).features = [...ct(files, 952).features, "dns_server"];
+    const dir = writeFiles(files);
+    fs.mkdirSync(`${dir}/features/lxc`, { recursive: true });
+    // The shape of the Bash tool's lxc_setup/phoenix_hypervisor_feature_install_dns_server.sh.
+    const bash = '#!/bin/bash\nsource "${PHOENIX_BASE_DIR}/bin/phoenix_hypervisor_common_utils.sh"\nmain() {\n  local CTID="$1"\n  pct push "$CTID" /tmp/dnsmasq.conf /etc/dnsmasq.conf\n}\nmain "$@"\n';
+    fs.writeFileSync(`${dir}/features/lxc/dns_server.sh`, bash);
+    const refused = load(dir);
+    const at = ct(files, 952).features.length - 1;
+    expect(refused.ok ? [] : refused.errors).toEqual([
+      `${LXC}: $.lxc_configs["952"].features[${at}]: ${dir}/features/lxc/dns_server.sh is written for the Bash orchestrator's feature contract (run on the host with the CTID as $1, acting through pct exec/pct push); Phoenix runs a feature script inside the container, where pct does not exist: rewrite it to run inside the container (the commands it hands to pct exec)`,
+    ]);
+    // Mentioning pct in a comment is not acting through it.
+    fs.writeFileSync(`${dir}/features/lxc/dns_server.sh`, "#!/bin/bash\n# formerly: pct exec $CTID -- apt-get install dnsmasq\napt-get install -y dnsmasq\n");
+    const r = load(dir);
+    expect(r.ok ? [] : r.errors).toEqual([]);
+  });
+});
