@@ -2,6 +2,7 @@
 // has its own test); all run, and every finding is reported.
 import { LXC_FEATURES, VM_FEATURES, declaredAppArmorProfiles, findAppArmorProfile, findConfigScript, findUserFeature } from "../../features/registry";
 import * as fs from "fs";
+import * as path from "path";
 import { isBuiltinAppArmorProfile, type ContainerModel, type HostModel, type VmModel } from "./model";
 import { Findings, PathSegment } from "./errors";
 import type { GuestOrigins } from "./normalise";
@@ -370,16 +371,34 @@ export const gpuNeedsDriver: Rule = (input, findings) => {
 };
 
 /** `shared_volumes` mounts naming no container are skipped with a warning: the Bash tool applied
- *  shared volumes per container and never saw them. */
+ *  shared volumes per container and never saw them. The mounts Phoenix does apply are named in one
+ *  warning when the stack was copied from the Bash tool: it applied them only in its versions of mid-September 2025 (phoenix_orchestrator.sh
+ *  apply_shared_volumes); later versions read each container's `mount_points` and left these
+ *  entries unused, so a container one of those built may not have the mount yet. */
 export const sharedVolumeTargets: Rule = (input, findings) => {
-  const ctids = new Set(input.containers.map((c) => c.ctid));
+  const byCtid = new Map(input.containers.map((c) => [c.ctid, c]));
+  const applied: string[] = [];
   for (const sv of input.host.sharedVolumes) {
     for (const m of sv.mounts) {
-      if (!ctids.has(m.ctid)) {
+      const c = byCtid.get(m.ctid);
+      if (!c) {
         const vm = input.vms.some((v) => v.vmid === m.ctid);
         findings.warn(HYPERVISOR_FILE, ["shared_volumes", sv.name, "mounts", String(m.ctid)], `skipped: container ${m.ctid} does not exist${vm ? " (it is a VM; bind mounts are for containers)" : ""}`);
+      } else if (c.bindMounts.some((b) => b.hostPath === sv.hostPath && b.containerPath === m.containerPath)) {
+        applied.push(`${sv.name} → ${m.ctid}:${m.containerPath}`);
       }
     }
+  }
+  // Only for a stack copied from the Bash tool (its phoenix_hypervisor_common_utils.sh beside the
+  // files, the marker of the Bash-era application protocol): Phoenix's own stacks mean these mounts.
+  const bashEra = input.configDir !== undefined && fs.existsSync(path.join(input.configDir, "phoenix_hypervisor_common_utils.sh"));
+  if (applied.length > 0 && bashEra) {
+    findings.warn(
+      HYPERVISOR_FILE,
+      ["shared_volumes"],
+      `${applied.length} bind mount(s) are applied (${applied.slice(0, 4).join(", ")}${applied.length > 4 ? ", …" : ""}); the Bash orchestrator stopped applying shared_volumes mounts after its September 2025 versions ` +
+        "(later ones read each container's mount_points), so a container it built may not have them: the first `pulumi up` adds them and restarts it; remove the entries a container should not get",
+    );
   }
 };
 

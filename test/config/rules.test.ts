@@ -342,3 +342,18 @@ describe("a stack feature written for the Bash tool's contract", () => {
     expect(r.ok ? [] : r.errors).toEqual([]);
   });
 });
+
+describe("shared_volumes mounts in a stack copied from the Bash tool", () => {
+  it("are applied, and one warning names them and what the Bash tool's later versions did", async () => {
+    const { readFiles, writeFiles, load } = await import("./helpers");
+    const files = readFiles();
+    const native = load(writeFiles(files));
+    expect(native.warnings.filter((w) => w.includes("$.shared_volumes:"))).toEqual([]);
+    const copied = load(writeFiles(files, { "phoenix_hypervisor_common_utils.sh": "log_info() { :; }\n" }));
+    expect(copied.ok).toBe(true);
+    const w = copied.warnings.filter((x) => x.startsWith(`${HOST}: $.shared_volumes:`));
+    expect(w).toHaveLength(1);
+    expect(w[0]).toMatch(/bind mount\(s\) are applied \(.*950:\/vllm_models.*\); the Bash orchestrator stopped applying shared_volumes mounts after its September 2025 versions/);
+    if (copied.ok) expect(copied.model.containers.find((c) => c.ctid === 950)!.bindMounts.map((b) => b.containerPath)).toContain("/vllm_models");
+  });
+});
