@@ -159,12 +159,15 @@ export function findConfigScript(configDir: string, kind: "apps" | "tests" | "he
 
 /**
  * A custom AppArmor profile the configuration names (`apparmor_profile`): the stack folder's
- * `apparmor/<name>`, as the Bash tool kept them in etc/apparmor/<name>.
+ * `apparmor/<name>`, as the Bash tool kept them in etc/apparmor/<name>; for a name with `_`, also
+ * the file with `-` in their place (its hypervisor_feature_setup_apparmor.sh, in the versions that
+ * did, loaded etc/apparmor/lxc-phoenix-v1 as profile lxc_phoenix_v1).
  */
 export function findAppArmorProfile(configDir: string, name: string): ScriptLookup {
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) return { found: false, lookedIn: [] };
-  const file = path.join(configDir, "apparmor", name);
-  return existsSync(file) ? { found: true, file } : { found: false, lookedIn: [file] };
+  const candidates = [...new Set([name, name.replace(/_/g, "-")])].map((n) => path.join(configDir, "apparmor", n));
+  const file = candidates.find((f) => existsSync(f));
+  return file ? { found: true, file } : { found: false, lookedIn: candidates };
 }
 
 /**

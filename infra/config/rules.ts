@@ -287,7 +287,7 @@ export const appArmorProfiles: Rule = (input, findings) => {
     const r = findAppArmorProfile(input.configDir, name);
     if (!r.found) {
       findings.error(LXC_FILE, where, r.lookedIn.length
-        ? `AppArmor profile ${name} not found; looked in ${r.lookedIn.join(", ")} (copy the Bash tool's etc/apparmor/${name} there, or use unconfined for Proxmox's default confinement)`
+        ? `AppArmor profile ${name} not found; looked in ${r.lookedIn.join(", ")} (copy the profile from the Bash tool's etc/apparmor/ there, or use unconfined for Proxmox's default confinement)`
         : `AppArmor profile name ${name} is not a file name`);
       continue;
     }

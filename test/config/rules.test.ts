@@ -293,6 +293,17 @@ describe("apparmor_profile", () => {
     fs.writeFileSync(`${dir}/apparmor/lxc-phoenix-v2`, "# lxc-phoenix-v2\nprofile lxc-phoenix-v2 flags=(attach_disconnected) {\n}\n");
     const r = load(dir);
     expect(r.ok ? [] : r.errors).toEqual([]);
+    // The Bash tool's underscore names: lxc_phoenix_v2 is the file lxc-phoenix-v2 declaring it.
+    ct(files, 952).apparmor_profile = "lxc_phoenix_v2";
+    const under = writeFiles(files);
+    fs.mkdirSync(`${under}/apparmor`);
+    fs.writeFileSync(`${under}/apparmor/lxc-phoenix-v2`, "profile lxc_phoenix_v2 flags=(attach_disconnected) {\n}\n");
+    const u = load(under);
+    expect(u.ok ? [] : u.errors).toEqual([]);
+    if (u.ok) {
+      const { appArmorProfileOf } = loadDist<typeof import("../../infra/components/lxc")>("infra/components/lxc");
+      expect(appArmorProfileOf(u.model.containers.find((c) => c.ctid === 952)!, under)).toEqual({ name: "lxc_phoenix_v2", text: "profile lxc_phoenix_v2 flags=(attach_disconnected) {\n}\n" });
+    }
   });
 
   it("unconfined adds no profile line (Proxmox's generated profile stays, as with the Bash tool); a custom one with nesting adds LXC's nesting lines", async () => {
