@@ -299,6 +299,28 @@ export const appArmorProfiles: Rule = (input, findings) => {
   }
 };
 
+/**
+ * A VM's trusted_ca runs in cloud-init inside the VM, which cannot read a file on the host: it
+ * needs the certificate inline (`trusted_ca_cert` holding the PEM) or a URL. The Bash tool's VMs
+ * read it from a folder vm-manager.sh staged from the host's step-ca data, which Phoenix does not
+ * do; without a source the feature fails at first boot.
+ */
+export const vmTrustedCaSource: Rule = (input, findings) => {
+  for (const v of input.vms) {
+    const i = v.features.indexOf("trusted_ca");
+    if (i < 0) continue;
+    const cert = v.params.trusted_ca_cert;
+    const inline = typeof cert === "string" && cert.includes("-----BEGIN CERTIFICATE-----");
+    if (inline || typeof v.params.trusted_ca_url === "string") continue;
+    findings.error(
+      VM_FILE,
+      vmPath(input, v.vmid, "features", i),
+      `trusted_ca in VM ${v.vmid} has no CA it can reach: cloud-init runs inside the VM and cannot read a host file; ` +
+        "set trusted_ca_cert to the root certificate (PEM) or trusted_ca_url (e.g. the step-ca's https://<ca>:9000/roots.pem, with trusted_ca_sha256)",
+    );
+  }
+};
+
 /** Host folders a container never has unless they are mounted into it: the Bash tool's install
  *  folder, Proxmox's config, storage mounts, datasets and shared volume sources. */
 const HOST_ONLY_ROOTS = ["/usr/local/phoenix_hypervisor", "/etc/pve", "/var/lib/vz"];
@@ -610,6 +632,7 @@ export const RULES: Record<string, Rule> = {
   scriptsExist,
   healthCommandPaths,
   appArmorProfiles,
+  vmTrustedCaSource,
   gpuNeedsDriver,
   sharedVolumeTargets,
   storageContent,

@@ -174,6 +174,16 @@ const CASES: Record<string, { opts?: LoadOpts; rejects: [string, (f: Files) => v
     ],
     accepts: [["Phoenix's own application script", (f) => (ct(f, 952).application_script = "phoenix_hypervisor_lxc_vllm.sh")]],
   },
+  vmTrustedCaSource: {
+    rejects: [
+      ["a VM trusted_ca without a source", (f) => (f.vm.vms[1].features = [...f.vm.vms[1].features, "trusted_ca"]), `${VM}: $.vms[1].features[`],
+      ["a VM trusted_ca naming a host file", (f) => Object.assign(f.vm.vms[1], { features: ["trusted_ca"], trusted_ca_cert: "/mnt/pve/quickOS/lxc-persistent-data/103/ssl/phoenix_root_ca.crt" }), `${VM}: $.vms[1].features[0]: trusted_ca in VM`],
+    ],
+    accepts: [
+      ["a VM trusted_ca with a URL", (f) => Object.assign(f.vm.vms[1], { features: ["trusted_ca"], trusted_ca_url: "https://ca.internal.example:9000/roots.pem" })],
+      ["a VM trusted_ca with the PEM", (f) => Object.assign(f.vm.vms[1], { features: ["trusted_ca"], trusted_ca_cert: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----" })],
+    ],
+  },
   appArmorProfiles: {
     rejects: [
       [
