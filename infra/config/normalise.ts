@@ -326,7 +326,12 @@ export function normaliseHost(raw: HypervisorFile, findings: Findings): HostCont
     });
     samba = { user: sambaUser, shares };
     if (!users.some((u) => u.username === sambaUser)) {
-      findings.warn(F, ["samba", "user"], `${sambaUser} is not one of the admin users; it must already exist on the host`);
+      // The Bash tool created its Samba user with a feature of its own (hypervisor_feature_create_heads_user.sh).
+      findings.warn(
+        F,
+        ["samba", "user"],
+        `${sambaUser} is not one of the admin users; it must already exist on the host (the Bash orchestrator created it; by hand: useradd -m -s /bin/bash ${sambaUser}), or add it to users for Phoenix to create it`,
+      );
     }
   }
 

@@ -378,3 +378,12 @@ describe("shared_volumes mounts in a stack copied from the Bash tool", () => {
     if (copied.ok) expect(copied.model.containers.find((c) => c.ctid === 950)!.bindMounts.map((b) => b.containerPath)).toContain("/vllm_models");
   });
 });
+
+describe("a Samba user that is not an admin user", () => {
+  it("is warned about with how to create it", () => {
+    const r = loadMutated((f) => (f.host.samba.user = "heads"));
+    expect(r.warnings).toContain(
+      `${HOST}: $.samba.user: heads is not one of the admin users; it must already exist on the host (the Bash orchestrator created it; by hand: useradd -m -s /bin/bash heads), or add it to users for Phoenix to create it`,
+    );
+  });
+});
