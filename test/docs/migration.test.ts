@@ -73,7 +73,7 @@ describe("README: bringing existing Phoenix files over", () => {
     const plan = await planStack({ stack: "dev", configDir: S, config: { "phoenix:firewallLockoutAcknowledged": "true" } });
     expect(plan.errors).toEqual([]);
     expect(byName(plan, "ct-952-health").inputs.params.env_health_script_name).toBe("check_qdrant.sh");
-    expect(byName(plan, "ct-951-lxc-options").inputs.params.apparmor_name).toBe("lxc-phoenix-v2");
+    expect(byName(plan, "ct-951-lxc-options").inputs.params.apparmor.split("\n")[0]).toBe("lxc-phoenix-v2");
     // With the utils beside them, application scripts run in the Bash tool's protocol.
     expect(byName(plan, "ct-101-app").inputs.params.env_app_name).toBe("phoenix_hypervisor_lxc_101.sh");
   }, 120_000);

@@ -208,7 +208,7 @@ describe("stack-provided scripts and secrets in the plan", () => {
     const p = await plan(variant("base", edit, { "apparmor/lxc-phoenix-v2": profile }));
     expect(p.errors).toEqual([]);
     const params = byName(p, "ct-900-lxc-options").inputs.params;
-    expect(params).toMatchObject({ apparmor_name: "lxc-phoenix-v2", apparmor_profile: profile });
+    expect(params.apparmor).toBe(`lxc-phoenix-v2\n${profile}`);
     expect(params.options.split("\n")).toEqual(["lxc.apparmor.profile=lxc-phoenix-v2", "lxc.apparmor.allow_nesting=1", "lxc.include=/usr/share/lxc/config/nesting.conf"]);
   }, 60_000);
 

@@ -29,7 +29,7 @@
 #   PHOENIX_FEATURES       `pct set --features` value (`keyctl=1,nesting=1`; empty: leave flags to the API)
 #   PHOENIX_ROOTFS_GB      declared root disk size in GiB (empty: leave the disk to the API)
 #   PHOENIX_MOUNT_SOURCES  bind-mount sources, one `<host uid>:<host gid>:<explicit 0|1>:<path>` per line
-#   PHOENIX_APPARMOR_NAME, PHOENIX_APPARMOR_PROFILE  a custom AppArmor profile's name and text (optional)
+#   PHOENIX_APPARMOR       a custom AppArmor profile: its name, a newline, its text (optional)
 #   PHOENIX_VOLUMES        volumes on storages, one `mp<N>=<GiB>:<storage>:<container path>` per
 #                          line. The provider creates them with the container; after that this
 #                          script owns the set (the container ignores its mountPoints): a declared
@@ -110,8 +110,13 @@ done <<<"${PHOENIX_MOUNT_SOURCES:-}"
 
 # A custom AppArmor profile, as its file under /etc/apparmor.d: the host's apparmor service loads
 # every file there at boot, so the file is the profile's state.
-aa_name=${PHOENIX_APPARMOR_NAME:-}
-aa_text=${PHOENIX_APPARMOR_PROFILE:-}
+aa_name=
+aa_text=
+if [ -n "${PHOENIX_APPARMOR:-}" ]; then
+  aa_name=${PHOENIX_APPARMOR%%$'\n'*}
+  aa_text=${PHOENIX_APPARMOR#*$'\n'}
+  [ "$aa_text" != "$PHOENIX_APPARMOR" ] || aa_text=
+fi
 [ -z "$aa_name" ] || [[ $aa_name =~ ^[A-Za-z0-9][A-Za-z0-9_.-]*$ ]] || invalid "AppArmor profile name '$aa_name'"
 [ -z "$aa_name" ] || [ -n "$aa_text" ] || invalid "AppArmor profile $aa_name without its text"
 aa_file=/etc/apparmor.d/$aa_name
