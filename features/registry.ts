@@ -141,16 +141,47 @@ export function findUserFeature(configDir: string, room: "lxc" | "vm", name: str
 
 /**
  * An application script (`kind` apps: `application_script`) or a test script (`kind` tests:
- * `tests.health_checks[].path`): the stack folder first (`<dir>/<name>`, `<dir>/scripts/<name>`
- * for applications; `<dir>/tests/<name>` for tests), then Phoenix's own `features/lxc/<kind>/`.
+ * `tests.health_checks[].path`) or a health-check script (`kind` health_checks: a
+ * `health_check.command` naming a `.sh` file): the stack folder first (`<dir>/<name>`,
+ * `<dir>/scripts/<name>` for applications; `<dir>/tests/<name>` for tests;
+ * `<dir>/health_checks/<name>` for health checks), then Phoenix's own `features/lxc/<kind>/`
+ * (none for health checks).
  */
-export function findConfigScript(configDir: string, kind: "apps" | "tests", name: string): ScriptLookup {
+export function findConfigScript(configDir: string, kind: "apps" | "tests" | "health_checks", name: string): ScriptLookup {
   if (!/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/.test(name) || name.split("/").includes("..")) return { found: false, lookedIn: [] };
   const candidates =
-    kind === "apps" ? [path.join(configDir, name), path.join(configDir, "scripts", name)] : [path.join(configDir, "tests", name)];
-  candidates.push(path.join(repoRoot(), "features", "lxc", kind, name));
+    kind === "apps" ? [path.join(configDir, name), path.join(configDir, "scripts", name)] : [path.join(configDir, kind, name)];
+  // Health-check scripts are the stack's own (Phoenix ships none).
+  if (kind !== "health_checks") candidates.push(path.join(repoRoot(), "features", "lxc", kind, name));
   const file = candidates.find((f) => existsSync(f));
   return file ? { found: true, file } : { found: false, lookedIn: candidates };
+}
+
+/**
+ * A custom AppArmor profile the configuration names (`apparmor_profile`): the stack folder's
+ * `apparmor/<name>`, as the Bash tool kept them in etc/apparmor/<name>; for a name with `_`, also
+ * the file with `-` in their place (its hypervisor_feature_setup_apparmor.sh, in the versions that
+ * did, loaded etc/apparmor/lxc-phoenix-v1 as profile lxc_phoenix_v1).
+ */
+export function findAppArmorProfile(configDir: string, name: string): ScriptLookup {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) return { found: false, lookedIn: [] };
+  const candidates = [...new Set([name, name.replace(/_/g, "-")])].map((n) => path.join(configDir, "apparmor", n));
+  const file = candidates.find((f) => existsSync(f));
+  return file ? { found: true, file } : { found: false, lookedIn: candidates };
+}
+
+/**
+ * The profile names an AppArmor policy file declares (`profile <name> ...` and the old
+ * `/path/... {` attachment form is not a name): what `apparmor_parser -r` would load or replace.
+ */
+export function declaredAppArmorProfiles(text: string): string[] {
+  const out: string[] = [];
+  for (const raw of text.split("\n")) {
+    const line = raw.replace(/#.*$/, "").trim();
+    const m = /^profile\s+("?)([^\s"{]+)\1(?:\s|\{|$)/.exec(line);
+    if (m) out.push(m[2]);
+  }
+  return out;
 }
 
 /**

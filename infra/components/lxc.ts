@@ -22,10 +22,10 @@ import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as proxmox from "@muhlba91/pulumi-proxmoxve";
-import type { ContainerModel, PhoenixModel } from "../config/model";
+import { isBuiltinAppArmorProfile, type ContainerModel, type PhoenixModel } from "../config/model";
 import { guestFirewallOn } from "../config/firewall";
 import type { StackSettings } from "../settings";
-import { LXC_FEATURES, findConfigScript, readScript, repoRoot, resolveFeatureScript, scriptFromFile, type FeatureScript } from "../../features/registry";
+import { LXC_FEATURES, findAppArmorProfile, findConfigScript, readScript, repoRoot, resolveFeatureScript, scriptFromFile, type FeatureScript } from "../../features/registry";
 import { BASH_TRUSTED_CA_PATH } from "../config/normalise";
 import type { SshTarget } from "../../providers/ssh/types";
 import { COMPONENT_TYPES, containerNames, deploymentNodes, gpuFeatures, guestNode, hostOf, runnableChecks } from "../deployment/index";
@@ -118,10 +118,25 @@ export function lxcLines(c: ContainerModel): string[] {
       throw new Error(`container ${c.ctid}: apparmor_profile ${c.apparmorProfile} contradicts lxc_options lxc.apparmor.profile=${given.value}`);
     }
     if (!given) lines.push(`lxc.apparmor.profile=${c.apparmorProfile}`);
+    // apparmor_manages_nesting: what the Bash tool's apply_apparmor_profile appended.
+    if (c.apparmorNesting) lines.push("lxc.apparmor.allow_nesting=1", "lxc.include=/usr/share/lxc/config/nesting.conf");
   }
   for (const m of c.bindMounts) lines.push(bindMountLine(m.hostPath, m.containerPath));
   lines.push(...gpuLines(c.gpus));
   return lines;
+}
+
+/**
+ * A custom AppArmor profile to install and load on the host before the container (re)starts:
+ * the stack folder's `apparmor/<name>` (validate checks it exists and declares that profile).
+ * Undefined for none, `unconfined` and LXC's own profiles.
+ */
+export function appArmorProfileOf(c: ContainerModel, configDir: string): { name: string; text: string } | undefined {
+  const name = c.apparmorProfile;
+  if (name === undefined || isBuiltinAppArmorProfile(name)) return undefined;
+  const found = findAppArmorProfile(configDir, name);
+  if (!found.found) throw new Error(`container ${c.ctid}: AppArmor profile ${name} not found in ${found.lookedIn.join(", ")}`);
+  return { name, text: fs.readFileSync(found.file, "utf8").replace(/\r\n/g, "\n") };
 }
 
 /** Which of a container's keys each feature receives (besides the ones it is given explicitly). */
@@ -181,12 +196,18 @@ export const BASH_UTILS = "phoenix_hypervisor_common_utils.sh";
 /**
  * The application step in the Bash orchestrator's protocol (features/lxc/steps/bash_app.sh): the
  * script, phoenix_hypervisor_common_utils.sh and the three JSON files in /tmp/phoenix_run/, run
- * as `/tmp/phoenix_run/<script> <CTID>`. Used when the stack folder holds the utils file. The JSON
- * files travel as secrets (they hold password hashes and `*_password` keys).
+ * as `/tmp/phoenix_run/<script> <CTID>`. Used when the stack folder holds the utils file.
+ *
+ * The JSON files are the container's own slice of them (bashConfigSlice), not the whole files: the
+ * Bash tool's scripts read their own entry and the files' top-level keys (common utils
+ * jq_get_value: `.lxc_configs[$ctid] | <query>`, falling back to the file's root; get_global_config_value
+ * on the host file), so they run unchanged, while an edit to another guest leaves this step as it
+ * is and the step's inputs do not grow with the number of guests. They travel as secrets (they
+ * hold password hashes and `*_password` keys).
  */
 export function bashAppStep(c: ContainerModel, model: PhoenixModel, app: FeatureScript): { env: Record<string, string>; secretEnv: Record<string, string> } {
   const dir = path.dirname(model.files.lxc);
-  const read = (file: string) => (fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "");
+  const slices = bashConfigSlice(c.ctid, model);
   return {
     env: {
       ...stepEnv(c.params),
@@ -197,16 +218,58 @@ export function bashAppStep(c: ContainerModel, model: PhoenixModel, app: Feature
       env_app_utils: fs.existsSync(path.join(dir, BASH_UTILS)) ? readScript(path.join(dir, BASH_UTILS)) : "",
     },
     secretEnv: {
-      env_app_hypervisor_config: read(model.files.hypervisor),
-      env_app_lxc_configs: read(model.files.lxc),
-      env_app_vm_configs: read(model.files.vm),
+      env_app_hypervisor_config: slices.hypervisor,
+      env_app_lxc_configs: slices.lxc,
+      env_app_vm_configs: slices.vm,
     },
   };
 }
 
+/**
+ * Container `ctid`'s slice of the three JSON files, as the Bash-era application protocol hands them
+ * to its script: the LXC file with every top-level key and only this container's `lxc_configs`
+ * entry; the host file with `shared_volumes.<name>.mounts` cut to this container's mount; the VM
+ * file's top-level keys (`vm_defaults`...) with no VM entries. Nothing in a slice names another
+ * guest, so its size does not grow with the guests and another guest's edit does not change it.
+ * A file that does not parse travels as it is (validate refused it before).
+ */
+export function bashConfigSlice(ctid: number, model: PhoenixModel): { hypervisor: string; lxc: string; vm: string } {
+  const read = (file: string) => (fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "");
+  const reshape = (text: string, cut: (doc: Record<string, unknown>) => Record<string, unknown>) => {
+    try {
+      const doc = JSON.parse(text) as unknown;
+      return doc && typeof doc === "object" && !Array.isArray(doc) ? JSON.stringify(cut(doc as Record<string, unknown>), null, 2) + "\n" : text;
+    } catch {
+      return text;
+    }
+  };
+  const key = String(ctid);
+  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+  const lxc = reshape(read(model.files.lxc), (doc) => {
+    const all = isObject(doc.lxc_configs) ? doc.lxc_configs : {};
+    return { ...doc, lxc_configs: key in all ? { [key]: all[key] } : {} };
+  });
+  // The host file of the container's node (a cluster stack's nodes/<node>/ file), as the Bash tool
+  // ran on the host the container lives on.
+  const container = model.containers.find((x) => x.ctid === ctid);
+  const node = container?.node !== undefined ? model.nodes?.find((n) => n.name === container.node) : undefined;
+  const hypervisor = reshape(read(node?.files.hypervisor ?? model.files.hypervisor), (doc) => {
+    if (!isObject(doc.shared_volumes)) return doc;
+    const volumes = Object.fromEntries(
+      Object.entries(doc.shared_volumes).map(([name, v]) => {
+        if (!isObject(v) || !isObject(v.mounts)) return [name, v];
+        return [name, { ...v, mounts: key in v.mounts ? { [key]: v.mounts[key] } : {} }];
+      }),
+    );
+    return { ...doc, shared_volumes: volumes };
+  });
+  const vm = reshape(read(model.files.vm), (doc) => ("vms" in doc ? { ...doc, vms: [] } : doc));
+  return { hypervisor, lxc, vm };
+}
+
 /** A script named by the configuration: from the stack's folder first, then Phoenix's own
  *  (features/registry findConfigScript, the lookup validate checks). */
-export function configScript(configDir: string, kind: "apps" | "tests", name: string, ctid: number): FeatureScript {
+export function configScript(configDir: string, kind: "apps" | "tests" | "health_checks", name: string, ctid: number): FeatureScript {
   const found = findConfigScript(configDir, kind, name);
   if (!found.found) {
     throw new Error(found.lookedIn.length ? `container ${ctid}: script ${name} not found in ${found.lookedIn.join(", ")}` : `container ${ctid}: invalid script name ${JSON.stringify(name)}`);
@@ -325,6 +388,7 @@ export class LxcGuest extends pulumi.ComponentResource {
       deletedWith: this.container,
     });
     let last: pulumi.Resource = this.container;
+    const configDir = path.dirname(model.files.lxc);
     /** Everything provisioned into the container, for the snapshot's trigger. */
     const provisioned: unknown[] = [];
 
@@ -336,7 +400,8 @@ export class LxcGuest extends pulumi.ComponentResource {
     const rootfsGb = c.cloneFrom !== undefined ? c.storageSizeGb : undefined;
     const volumes = c.volumes.map((v) => ({ sizeGb: v.sizeGb, storage: v.storage, path: v.mountPoint }));
     if (declared.has(N.lxcOptions)) {
-      const options = declared.add(N.lxcOptions, new LxcOptions(N.lxcOptions, { connection, ctid: c.ctid, lines, gpus: c.gpus, features, rootfsGb, mountSources: sources, volumes }, child(N.lxcOptions)));
+      const apparmor = appArmorProfileOf(c, configDir);
+      const options = declared.add(N.lxcOptions, new LxcOptions(N.lxcOptions, { connection, ctid: c.ctid, lines, gpus: c.gpus, features, rootfsGb, mountSources: sources, volumes, ...(apparmor ? { apparmor } : {}) }, child(N.lxcOptions)));
       // Volumes no longer declared stay (their data): the operator detaches them.
       options.observed.apply((o) => {
         const undeclared = o && Array.isArray(o.undeclared_volumes) ? (o.undeclared_volumes as string[]) : [];
@@ -345,10 +410,9 @@ export class LxcGuest extends pulumi.ComponentResource {
         }
       });
       last = options;
-      provisioned.push({ lines, gpus: c.gpus, features });
+      provisioned.push({ lines, gpus: c.gpus, features, apparmor: apparmor ? sha256(apparmor.text) : undefined });
     }
 
-    const configDir = path.dirname(model.files.lxc);
     const step = (resourceName: string, stepName: string, script: FeatureScript, env: Record<string, string>, extra: { secretEnv?: Record<string, string>; hostFile?: string } = {}) => {
       const s = declared.add(resourceName, new LxcStep(resourceName, { connection, ctid: c.ctid, step: stepName, script, env, ...extra }, child(resourceName)));
       last = s;
@@ -389,7 +453,15 @@ export class LxcGuest extends pulumi.ComponentResource {
     const checks = runnableChecks(c);
     if (declared.has(N.health)) {
       const env: Record<string, string> = { ...allKeys };
-      if (c.healthCheck) {
+      if (c.healthCheck?.script) {
+        // The stack's script travels as text (hashed with the step: an edit re-runs the check).
+        const script = configScript(configDir, "health_checks", c.healthCheck.script.name, c.ctid);
+        env.env_health_script_name = c.healthCheck.script.name;
+        env.env_health_script = script.text;
+        env.env_health_args = c.healthCheck.script.args.join(" ");
+        env.env_health_retries = String(c.healthCheck.retries);
+        env.env_health_interval = String(c.healthCheck.intervalSeconds);
+      } else if (c.healthCheck) {
         env.env_health_command = c.healthCheck.command;
         env.env_health_retries = String(c.healthCheck.retries);
         env.env_health_interval = String(c.healthCheck.intervalSeconds);

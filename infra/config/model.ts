@@ -178,6 +178,12 @@ export interface HealthCheck {
   command: string;
   retries: number;
   intervalSeconds: number;
+  /**
+   * When the command's first word names a `.sh` file (the Bash tool's
+   * `/usr/local/phoenix_hypervisor/bin/health_checks/<name>.sh`): the script, taken from the
+   * stack folder's `health_checks/<name>`, pushed into the container and run there with `args`.
+   */
+  script?: { name: string; args: string[] };
 }
 
 /** One `lxc.idmap` line: `u|g <container id> <host id> <count>`. */
@@ -218,7 +224,16 @@ export interface ContainerModel {
   pctOptions: Record<string, string>;
   /** Raw LXC config lines, in order. */
   lxcOptions: { key: string; value: string }[];
+  /**
+   * `apparmor_profile` other than `unconfined`: the `lxc.apparmor.profile` line. A profile that is
+   * not one of LXC's own (`lxc-container-default*`, see isBuiltinAppArmorProfile) is the stack
+   * folder's `apparmor/<name>`, installed and loaded on the host. `unconfined` is no line at all:
+   * the Bash tool's apply_apparmor_profile removed the profile line for it, leaving Proxmox's
+   * generated profile in force (a raw `lxc.apparmor.profile` line in lxc_options still applies).
+   */
   apparmorProfile?: string;
+  /** `apparmor_manages_nesting` with a custom profile: `lxc.apparmor.allow_nesting` and LXC's nesting.conf. */
+  apparmorNesting: boolean;
   startAtBoot: boolean;
   bootOrder?: number;
   bootDelay?: number;
@@ -279,4 +294,9 @@ export interface VmModel {
   /** The VM's `firewall` block (or its template's, which Proxmox copies on clone). */
   firewall?: GuestFirewall;
   raw: Record<string, unknown>;
+}
+
+/** LXC's own AppArmor profiles (lxc-pve ships them; Proxmox generates `lxc-container-default-cgns`): no file to install. */
+export function isBuiltinAppArmorProfile(name: string): boolean {
+  return name === "unconfined" || /^lxc-container-default(?:-[A-Za-z0-9_.-]+)?$/.test(name);
 }

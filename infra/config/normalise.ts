@@ -357,7 +357,12 @@ export function normaliseHost(raw: HypervisorFile, findings: Findings): HostCont
     });
     samba = { user: sambaUser, shares };
     if (!users.some((u) => u.username === sambaUser)) {
-      findings.warn(F, ["samba", "user"], `${sambaUser} is not one of the admin users; it must already exist on the host`);
+      // The Bash tool created its Samba user with a feature of its own (hypervisor_feature_create_heads_user.sh).
+      findings.warn(
+        F,
+        ["samba", "user"],
+        `${sambaUser} is not one of the admin users; it must already exist on the host (the Bash orchestrator created it; by hand: useradd -m -s /bin/bash ${sambaUser}), or add it to users for Phoenix to create it`,
+      );
     }
   }
 
@@ -794,7 +799,8 @@ export function normaliseContainers(
       }
     }
     const givenProfile = lxcOptions.find((o) => o.key === "lxc.apparmor.profile");
-    if (e.apparmor_profile && givenProfile && givenProfile.value !== e.apparmor_profile) {
+    // `unconfined` adds no line (see ContainerModel.apparmorProfile): it contradicts no raw line.
+    if (e.apparmor_profile && e.apparmor_profile !== "unconfined" && givenProfile && givenProfile.value !== e.apparmor_profile) {
       findings.error(F, [...base, "apparmor_profile"], `${e.apparmor_profile} contradicts lxc_options lxc.apparmor.profile=${givenProfile.value}`);
     }
 
@@ -817,11 +823,12 @@ export function normaliseContainers(
       gpus: parseGpus(e.gpu_assignment),
       features,
       applicationScript: e.application_script,
-      healthCheck: hc ? { command: hc.command, retries: hc.retries ?? 3, intervalSeconds: hc.interval ?? 10 } : undefined,
+      healthCheck: hc ? { command: hc.command, retries: hc.retries ?? 3, intervalSeconds: hc.interval ?? 10, ...healthScript(hc.command) } : undefined,
       extraHealthChecks: (e.tests?.health_checks ?? []).map((t) => ({ name: t.name, type: t.type, path: t.path })),
       pctOptions,
       lxcOptions,
-      apparmorProfile: e.apparmor_profile,
+      apparmorProfile: e.apparmor_profile === "unconfined" ? undefined : e.apparmor_profile,
+      apparmorNesting: e.apparmor_profile !== undefined && e.apparmor_profile !== "unconfined" && e.apparmor_manages_nesting === true,
       startAtBoot: e.start_at_boot ?? false,
       bootOrder: e.boot_order,
       bootDelay: e.boot_delay,
@@ -998,3 +1005,14 @@ export function normaliseVms(
   return vms.sort((a, b) => a.vmid - b.vmid);
 }
 
+
+/**
+ * A health command whose first word names a `.sh` file is a script (the Bash tool's
+ * lxc-manager.sh run_health_check, in the revisions that read the key: a host `.sh` file was
+ * pushed to /tmp/<name> in the container, made executable and run there with the block's retries
+ * and interval). Phoenix takes it from the stack folder's `health_checks/<name>`.
+ */
+export function healthScript(command: string): { script?: { name: string; args: string[] } } {
+  const [first, ...args] = command.split(" ");
+  return /\.sh$/.test(first) ? { script: { name: first.slice(first.lastIndexOf("/") + 1), args } } : {};
+}

@@ -1,7 +1,9 @@
 // Cross-file rules: what no single file's schema can see. Each rule is a function of its own (and
 // has its own test); all run, and every finding is reported.
-import { LXC_FEATURES, VM_FEATURES, findConfigScript, findUserFeature } from "../../features/registry";
-import type { ContainerModel, HostModel, VmModel } from "./model";
+import { LXC_FEATURES, VM_FEATURES, declaredAppArmorProfiles, findAppArmorProfile, findConfigScript, findUserFeature } from "../../features/registry";
+import * as fs from "fs";
+import * as path from "path";
+import { isBuiltinAppArmorProfile, type ContainerModel, type HostModel, type VmModel } from "./model";
 import { Findings, PathSegment } from "./errors";
 import type { GuestOrigins } from "./normalise";
 import { HYPERVISOR_FILE, LXC_FILE, VM_FILE } from "./schema";
@@ -203,6 +205,16 @@ export const uniqueAddresses: Rule = (input, findings) => {
   }
 };
 
+/**
+ * A container feature written for the Bash tool (lxc_setup/phoenix_hypervisor_feature_install_<name>.sh:
+ * run on the host as `<script> <CTID>`, sourcing phoenix_hypervisor_common_utils.sh from the host's
+ * install folder, acting on the container with `pct exec`/`pct push`).
+ */
+export function bashContractFeature(text: string): boolean {
+  const code = text.split("\n").filter((l) => !/^\s*#/.test(l)).join("\n");
+  return /(^|[\s;&|(`$])pct\s+(exec|push|pull|enter|set|config)\b/.test(code) || /phoenix_hypervisor_common_utils\.sh/.test(code);
+}
+
 /** Feature names are Phoenix's own, or scripts the stack folder provides (`features/<lxc|vm>/<name>.sh`). */
 export const knownFeatures: Rule = (input, findings) => {
   const own = { lxc: new Set<string>(LXC_FEATURES), vm: new Set<string>(VM_FEATURES) };
@@ -213,6 +225,13 @@ export const knownFeatures: Rule = (input, findings) => {
     const user = findUserFeature(input.configDir, room, f);
     if (!user.found) {
       findings.error(file, at, `unknown feature ${JSON.stringify(f)}; known: ${known}; not in the stack folder either (looked for ${user.lookedIn.join(", ")})`);
+    } else if (room === "lxc" && bashContractFeature(fs.readFileSync(user.file, "utf8"))) {
+      findings.error(
+        file,
+        at,
+        `${user.file} is written for the Bash orchestrator's feature contract (run on the host with the CTID as $1, acting through pct exec/pct push); ` +
+          "Phoenix runs a feature script inside the container, where pct does not exist: rewrite it to run inside the container (the commands it hands to pct exec)",
+      );
     }
   };
   for (const c of input.containers) c.features.forEach((f, i) => check("lxc", f, LXC_FILE, ctPath(input, c.ctid, "features", i)));
@@ -231,11 +250,74 @@ export const scriptsExist: Rule = (input, findings) => {
       const r = findConfigScript(input.configDir, "apps", c.applicationScript);
       if (!r.found) findings.error(LXC_FILE, ctPath(input, c.ctid, "application_script"), notFound(c.applicationScript, r.lookedIn));
     }
+    const hs = c.healthCheck?.script;
+    if (hs) {
+      const r = findConfigScript(input.configDir, "health_checks", hs.name);
+      if (!r.found) {
+        findings.error(
+          LXC_FILE,
+          ctPath(input, c.ctid, "health_check", "command"),
+          r.lookedIn.length
+            ? `health-check script ${hs.name} not found; looked in ${r.lookedIn.join(", ")} (copy it there from the Bash tool's bin/health_checks/: it is pushed into the container and run there)`
+            : notFound(hs.name, r.lookedIn),
+        );
+      }
+    }
     c.extraHealthChecks.forEach((t, i) => {
       if (t.type !== "script") return;
       const r = findConfigScript(input.configDir!, "tests", t.path);
       if (!r.found) findings.error(LXC_FILE, ctPath(input, c.ctid, "tests", "health_checks", i, "path"), notFound(t.path, r.lookedIn));
     });
+  }
+};
+
+/**
+ * A custom `apparmor_profile` is the stack folder's `apparmor/<name>`, installed and loaded on the
+ * host (the Bash tool's apply_apparmor_profile copied etc/apparmor/<name> to /etc/apparmor.d and
+ * failed when it was missing). The file must declare that profile and nothing else: a container
+ * whose profile is not loaded does not start, and a file declaring another name would replace
+ * that profile for everything confined by it (LXC's own default included).
+ */
+export const appArmorProfiles: Rule = (input, findings) => {
+  if (!input.configDir) return;
+  for (const c of input.containers) {
+    const name = c.apparmorProfile;
+    if (name === undefined || isBuiltinAppArmorProfile(name)) continue;
+    const where = ctPath(input, c.ctid, "apparmor_profile");
+    const r = findAppArmorProfile(input.configDir, name);
+    if (!r.found) {
+      findings.error(LXC_FILE, where, r.lookedIn.length
+        ? `AppArmor profile ${name} not found; looked in ${r.lookedIn.join(", ")} (copy the profile from the Bash tool's etc/apparmor/ there, or use unconfined for Proxmox's default confinement)`
+        : `AppArmor profile name ${name} is not a file name`);
+      continue;
+    }
+    const declared = declaredAppArmorProfiles(fs.readFileSync(r.file, "utf8"));
+    const other = declared.filter((d) => d !== name);
+    if (!declared.includes(name) || other.length > 0) {
+      findings.error(LXC_FILE, where, `${r.file} must declare exactly profile ${name}; it declares ${declared.length ? declared.join(", ") : "none"} (rename the profile in the file, or the file and apparmor_profile, so they match)`);
+    }
+  }
+};
+
+/**
+ * A VM's trusted_ca runs in cloud-init inside the VM, which cannot read a file on the host: it
+ * needs the certificate inline (`trusted_ca_cert` holding the PEM) or a URL. The Bash tool's VMs
+ * read it from a folder vm-manager.sh staged from the host's step-ca data, which Phoenix does not
+ * do; without a source the feature fails at first boot.
+ */
+export const vmTrustedCaSource: Rule = (input, findings) => {
+  for (const v of input.vms) {
+    const i = v.features.indexOf("trusted_ca");
+    if (i < 0) continue;
+    const cert = v.params.trusted_ca_cert;
+    const inline = typeof cert === "string" && cert.includes("-----BEGIN CERTIFICATE-----");
+    if (inline || typeof v.params.trusted_ca_url === "string") continue;
+    findings.error(
+      VM_FILE,
+      vmPath(input, v.vmid, "features", i),
+      `trusted_ca in VM ${v.vmid} has no CA it can reach: cloud-init runs inside the VM and cannot read a host file; ` +
+        "set trusted_ca_cert to the root certificate (PEM) or trusted_ca_url (e.g. the step-ca's https://<ca>:9000/roots.pem, with trusted_ca_sha256)",
+    );
   }
 };
 
@@ -258,7 +340,9 @@ export const healthCommandPaths: Rule = (input, findings) => {
     if (!c.healthCheck) continue;
     const hostRoots = rootsOf(nodeOf(input, c.node).host);
     const mounted = [...c.bindMounts.map((b) => b.containerPath), ...c.volumes.map((v) => v.mountPoint)].map((r) => r.replace(/(.)\/+$/, "$1"));
-    for (const word of c.healthCheck.command.split(" ")) {
+    // A script (first word `*.sh`) travels from the stack folder: only its arguments run as given.
+    const words = c.healthCheck.script ? c.healthCheck.script.args : c.healthCheck.command.split(" ");
+    for (const word of words) {
       if (!word.startsWith("/")) continue;
       if (mounted.some((m) => under(word, m))) continue;
       const root = hostRoots.find((r) => r !== "/" && under(word, r));
@@ -309,16 +393,34 @@ export const gpuNeedsDriver: Rule = (input, findings) => {
 };
 
 /** `shared_volumes` mounts naming no container are skipped with a warning: the Bash tool applied
- *  shared volumes per container and never saw them. */
+ *  shared volumes per container and never saw them. The mounts Phoenix does apply are named in one
+ *  warning when the stack was copied from the Bash tool: it applied them only in its versions of mid-September 2025 (phoenix_orchestrator.sh
+ *  apply_shared_volumes); later versions read each container's `mount_points` and left these
+ *  entries unused, so a container one of those built may not have the mount yet. */
 export const sharedVolumeTargets: Rule = (input, findings) => {
-  const ctids = new Set(input.containers.map((c) => c.ctid));
+  const byCtid = new Map(input.containers.map((c) => [c.ctid, c]));
+  const applied: string[] = [];
   for (const sv of input.host.sharedVolumes) {
     for (const m of sv.mounts) {
-      if (!ctids.has(m.ctid)) {
+      const c = byCtid.get(m.ctid);
+      if (!c) {
         const vm = input.vms.some((v) => v.vmid === m.ctid);
         findings.warn(HYPERVISOR_FILE, ["shared_volumes", sv.name, "mounts", String(m.ctid)], `skipped: container ${m.ctid} does not exist${vm ? " (it is a VM; bind mounts are for containers)" : ""}`);
+      } else if (c.bindMounts.some((b) => b.hostPath === sv.hostPath && b.containerPath === m.containerPath)) {
+        applied.push(`${sv.name} → ${m.ctid}:${m.containerPath}`);
       }
     }
+  }
+  // Only for a stack copied from the Bash tool (its phoenix_hypervisor_common_utils.sh beside the
+  // files, the marker of the Bash-era application protocol): Phoenix's own stacks mean these mounts.
+  const bashEra = input.configDir !== undefined && fs.existsSync(path.join(input.configDir, "phoenix_hypervisor_common_utils.sh"));
+  if (applied.length > 0 && bashEra) {
+    findings.warn(
+      HYPERVISOR_FILE,
+      ["shared_volumes"],
+      `${applied.length} bind mount(s) are applied (${applied.slice(0, 4).join(", ")}${applied.length > 4 ? ", …" : ""}); the Bash orchestrator stopped applying shared_volumes mounts after its September 2025 versions ` +
+        "(later ones read each container's mount_points), so a container it built may not have them: the first `pulumi up` adds them and restarts it; remove the entries a container should not get",
+    );
   }
 };
 
@@ -529,6 +631,8 @@ export const RULES: Record<string, Rule> = {
   knownFeatures,
   scriptsExist,
   healthCommandPaths,
+  appArmorProfiles,
+  vmTrustedCaSource,
   gpuNeedsDriver,
   sharedVolumeTargets,
   storageContent,

@@ -39,7 +39,10 @@ const lxcOptionsKind: HostScriptKind = {
     features: z.string().regex(new RegExp(`^(${FEATURE_FLAG}(,${FEATURE_FLAG})*)?$`), "`pct set --features` flags (nesting|keyctl|fuse|mknod=0|1, mount=fs;fs), comma-separated").optional(),
     rootfs_gb: z.string().regex(/^([1-9][0-9]{0,5})?$/, "a root disk size in GiB").optional(),
     volumes: z.string().regex(new RegExp(`^(${VOLUME_LINE}(\\n${VOLUME_LINE})*)?$`), "lines `mp<N>=<GiB>:<storage>:<absolute container path>`").optional(),
-    mount_sources: z.string().regex(new RegExp(`^(${MOUNT_SOURCE}(\\n${MOUNT_SOURCE})*)?$`), "lines `<uid>:<gid>:<0|1>:/path`").optional(),
+    // Lines, each followed by a newline that is not the last character, or by the end (one copy of
+    // the line pattern: the serialized provider stays under 4 KB).
+    mount_sources: z.string().regex(new RegExp(`^(?:${MOUNT_SOURCE}(?:\\n(?!$)|$))*$`), "lines `<uid>:<gid>:<0|1>:/path`").optional(),
+    apparmor: z.string().optional(),
   }),
   replaceOn: ["ctid"],
   timeoutMs: 5 * 60_000,
@@ -211,6 +214,11 @@ export interface LxcOptionsArgs {
    * one no longer declared is kept and reported (`undeclared_volumes`), never detached.
    */
   volumes?: LxcVolume[];
+  /**
+   * A custom AppArmor profile (`apparmor_profile` naming the stack's `apparmor/<name>`): written to
+   * /etc/apparmor.d/<name> and loaded with `apparmor_parser -r` before the config names it.
+   */
+  apparmor?: { name: string; text: string };
 }
 
 /**
@@ -262,6 +270,8 @@ export class LxcOptions extends HostScriptResource {
         rootfs_gb: args.rootfsGb !== undefined ? String(args.rootfsGb) : "",
         mount_sources: (args.mountSources ?? []).map((m) => `${m.uid}:${m.gid}:${m.explicit ? 1 : 0}:${m.path}`).join("\n"),
         volumes: (args.volumes ?? []).map((v, i) => `mp${i}=${v.sizeGb}:${v.storage}:${v.path}`).join("\n"),
+        // `<profile name>\n<profile text>`: one parameter (the serialized provider stays under 4 KB); lxc_options.sh checks the name.
+        ...(args.apparmor ? { apparmor: `${args.apparmor.name}\n${args.apparmor.text}` } : {}),
       },
     }, opts);
   }

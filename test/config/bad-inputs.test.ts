@@ -131,7 +131,7 @@ export const BAD_CASES: BadCase[] = [
   // What plan would refuse, validate refuses first (plan never fails on what validate passed).
   { name: "arc_max_gb not whole GiB", mutate: (f) => (f.host.zfs.arc_max_gb = 1.5), file: HOST, path: "$.zfs.arc_max_gb", message: /whole number of GiB/ },
   { name: "pct_options key Proxmox does not know", mutate: (f) => ct(f, 902).pct_options.push("foo=1"), file: LXC, path: '$.lxc_configs["902"].pct_options[2]', message: /foo is not a Proxmox container feature/ },
-  { name: "apparmor_profile contradicting lxc_options", mutate: (f) => { ct(f, 950).apparmor_profile = "unconfined"; ct(f, 950).lxc_options = ["lxc.apparmor.profile=generated"]; }, file: LXC, path: '$.lxc_configs["950"].apparmor_profile', message: /contradicts lxc_options/ },
+  { name: "apparmor_profile contradicting lxc_options", mutate: (f) => { ct(f, 950).apparmor_profile = "lxc-container-default-cgns"; ct(f, 950).lxc_options = ["lxc.apparmor.profile=generated"]; }, file: LXC, path: '$.lxc_configs["950"].apparmor_profile', message: /contradicts lxc_options/ },
   { name: "template_image Phoenix cannot download", mutate: (f) => (f.vm.vms[0].template_image = "custom.img"), file: VM, path: "$.vms[0].template_image", message: /not a known cloud image name/ },
   { name: "feature parameter object key with a space", mutate: (f) => (ct(f, 950).vllm_engine_config = { "a b": 1 }), file: LXC, path: '$.lxc_configs["950"].vllm_engine_config["a b"]', message: /key must be letters/ },
   { name: "nested parameter key with a space", mutate: (f) => (ct(f, 950).vllm_parameters = { "max len": 1 }), file: LXC, path: '$.lxc_configs["950"].vllm_parameters["max len"]', message: /key must be/ },

@@ -166,12 +166,41 @@ const CASES: Record<string, { opts?: LoadOpts; rejects: [string, (f: Files) => v
     rejects: [
       ["a missing application script", (f) => (ct(f, 952).application_script = "nope.sh"), `${LXC}: $.lxc_configs["952"].application_script: script nope.sh not found; looked in `],
       ["a missing test script", (f) => (ct(f, 950).tests.health_checks[0].path = "vllm/nope.sh"), `${LXC}: $.lxc_configs["950"].tests.health_checks[0].path: script vllm/nope.sh not found`],
+      [
+        "a health-check script the stack folder does not hold",
+        (f) => (ct(f, 952).health_check.command = "/usr/local/phoenix_hypervisor/bin/health_checks/check_qdrant.sh"),
+        `${LXC}: $.lxc_configs["952"].health_check.command: health-check script check_qdrant.sh not found; looked in `,
+      ],
     ],
     accepts: [["Phoenix's own application script", (f) => (ct(f, 952).application_script = "phoenix_hypervisor_lxc_vllm.sh")]],
   },
+  vmTrustedCaSource: {
+    rejects: [
+      ["a VM trusted_ca without a source", (f) => (f.vm.vms[1].features = [...f.vm.vms[1].features, "trusted_ca"]), `${VM}: $.vms[1].features[`],
+      ["a VM trusted_ca naming a host file", (f) => Object.assign(f.vm.vms[1], { features: ["trusted_ca"], trusted_ca_cert: "/mnt/pve/quickOS/lxc-persistent-data/103/ssl/phoenix_root_ca.crt" }), `${VM}: $.vms[1].features[0]: trusted_ca in VM`],
+    ],
+    accepts: [
+      ["a VM trusted_ca with a URL", (f) => Object.assign(f.vm.vms[1], { features: ["trusted_ca"], trusted_ca_url: "https://ca.internal.example:9000/roots.pem" })],
+      ["a VM trusted_ca with the PEM", (f) => Object.assign(f.vm.vms[1], { features: ["trusted_ca"], trusted_ca_cert: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----" })],
+    ],
+  },
+  appArmorProfiles: {
+    rejects: [
+      [
+        "a custom profile the stack folder does not hold",
+        (f) => (ct(f, 952).apparmor_profile = "lxc-phoenix-v2"),
+        `${LXC}: $.lxc_configs["952"].apparmor_profile: AppArmor profile lxc-phoenix-v2 not found; looked in `,
+      ],
+    ],
+    accepts: [
+      ["LXC's own profile (no file)", (f) => (ct(f, 952).apparmor_profile = "lxc-container-default-cgns")],
+      ["unconfined", (f) => (ct(f, 952).apparmor_profile = "unconfined")],
+    ],
+  },
   healthCommandPaths: {
     rejects: [
-      ["a check script in the Bash tool's host folder", (f) => (ct(f, 952).health_check.command = "/usr/local/phoenix_hypervisor/bin/health_checks/check_qdrant.sh"), `${LXC}: $.lxc_configs["952"].health_check.command: names /usr/local/phoenix_hypervisor/bin/health_checks/check_qdrant.sh, a host path`],
+      ["a host file in the Bash tool's folder", (f) => (ct(f, 952).health_check.command = "cat /usr/local/phoenix_hypervisor/etc/qdrant.yaml"), `${LXC}: $.lxc_configs["952"].health_check.command: names /usr/local/phoenix_hypervisor/etc/qdrant.yaml, a host path`],
+      ["a health-check script's host-path argument", (f) => (ct(f, 952).health_check.command = "check_qdrant.sh /usr/local/phoenix_hypervisor/etc/qdrant.yaml"), `${LXC}: $.lxc_configs["952"].health_check.command: names /usr/local/phoenix_hypervisor/etc/qdrant.yaml, a host path`],
       ["a dataset path not mounted in", (f) => (ct(f, 952).health_check.command = "test -d /fastData/shared-bulk-data/x"), `${LXC}: $.lxc_configs["952"].health_check.command: names /fastData/shared-bulk-data/x`],
     ],
     accepts: [
@@ -232,5 +261,129 @@ describe("storage references", () => {
     if (r.ok) expect(r.model.vms.map((v) => v.node)).toEqual(["pve", "pve"]);
     const single = accepts(() => {});
     if (single.ok) expect([...single.model.containers, ...single.model.vms].map((g) => g.node)).toEqual(Array(8).fill("pve"));
+  });
+});
+
+describe("health_check naming a .sh script", () => {
+  it("is found in the stack folder's health_checks/, run with its arguments, and its own path is not judged", async () => {
+    const { readFiles, writeFiles, load } = await import("./helpers");
+    const files = readFiles();
+    ct(files, 952).health_check = { command: "/usr/local/phoenix_hypervisor/bin/health_checks/check_qdrant.sh --port 6333", retries: 4, interval: 2 };
+    const dir = writeFiles(files);
+    const missing = load(dir);
+    expect(missing.ok ? [] : missing.errors).toEqual([
+      `${LXC}: $.lxc_configs["952"].health_check.command: health-check script check_qdrant.sh not found; looked in ${dir}/health_checks/check_qdrant.sh (copy it there from the Bash tool's bin/health_checks/: it is pushed into the container and run there)`,
+    ]);
+    const fs = await import("node:fs");
+    fs.mkdirSync(`${dir}/health_checks`);
+    fs.writeFileSync(`${dir}/health_checks/check_qdrant.sh`, "#!/bin/sh\ncurl -fs http://localhost:$2\n");
+    const r = load(dir);
+    expect(r.ok ? [] : r.errors).toEqual([]);
+    if (r.ok) expect(r.model.containers.find((c) => c.ctid === 952)!.healthCheck).toEqual({ command: "/usr/local/phoenix_hypervisor/bin/health_checks/check_qdrant.sh --port 6333", retries: 4, intervalSeconds: 2, script: { name: "check_qdrant.sh", args: ["--port", "6333"] } });
+  });
+});
+
+describe("apparmor_profile", () => {
+  it("a custom profile is the stack's apparmor/<name>, declaring exactly that profile", async () => {
+    const { readFiles, writeFiles, load } = await import("./helpers");
+    const fs = await import("node:fs");
+    const files = readFiles();
+    ct(files, 952).apparmor_profile = "lxc-phoenix-v2";
+    const dir = writeFiles(files);
+    fs.mkdirSync(`${dir}/apparmor`);
+    fs.writeFileSync(`${dir}/apparmor/lxc-phoenix-v2`, "#include <tunables/global>\nprofile lxc_phoenix_v2 flags=(attach_disconnected) {\n}\n");
+    const wrong = load(dir);
+    expect(wrong.ok ? [] : wrong.errors).toEqual([
+      `${LXC}: $.lxc_configs["952"].apparmor_profile: ${dir}/apparmor/lxc-phoenix-v2 must declare exactly profile lxc-phoenix-v2; it declares lxc_phoenix_v2 (rename the profile in the file, or the file and apparmor_profile, so they match)`,
+    ]);
+    // A second profile in the file (here LXC's default) would replace it for every container.
+    fs.writeFileSync(`${dir}/apparmor/lxc-phoenix-v2`, "profile lxc-phoenix-v2 {\n}\nprofile lxc-container-default-cgns {\n}\n");
+    const two = load(dir);
+    expect(two.ok ? [] : two.errors).toHaveLength(1);
+    fs.writeFileSync(`${dir}/apparmor/lxc-phoenix-v2`, "# lxc-phoenix-v2\nprofile lxc-phoenix-v2 flags=(attach_disconnected) {\n}\n");
+    const r = load(dir);
+    expect(r.ok ? [] : r.errors).toEqual([]);
+    // The Bash tool's underscore names: lxc_phoenix_v2 is the file lxc-phoenix-v2 declaring it.
+    ct(files, 952).apparmor_profile = "lxc_phoenix_v2";
+    const under = writeFiles(files);
+    fs.mkdirSync(`${under}/apparmor`);
+    fs.writeFileSync(`${under}/apparmor/lxc-phoenix-v2`, "profile lxc_phoenix_v2 flags=(attach_disconnected) {\n}\n");
+    const u = load(under);
+    expect(u.ok ? [] : u.errors).toEqual([]);
+    if (u.ok) {
+      const { appArmorProfileOf } = loadDist<typeof import("../../infra/components/lxc")>("infra/components/lxc");
+      expect(appArmorProfileOf(u.model.containers.find((c) => c.ctid === 952)!, under)).toEqual({ name: "lxc_phoenix_v2", text: "profile lxc_phoenix_v2 flags=(attach_disconnected) {\n}\n" });
+    }
+  });
+
+  it("unconfined adds no profile line (Proxmox's generated profile stays, as with the Bash tool); a custom one with nesting adds LXC's nesting lines", async () => {
+    const { readFiles, writeFiles, loadModel } = await import("./helpers");
+    const { lxcLines } = loadDist<typeof import("../../infra/components/lxc")>("infra/components/lxc");
+    const fs = await import("node:fs");
+    const files = readFiles();
+    ct(files, 950).apparmor_profile = "lxc-phoenix-v2";
+    ct(files, 950).apparmor_manages_nesting = true;
+    ct(files, 950).lxc_options = ct(files, 950).lxc_options.filter((o: string) => !o.startsWith("lxc.apparmor.profile"));
+    const dir = writeFiles(files);
+    fs.mkdirSync(`${dir}/apparmor`);
+    fs.writeFileSync(`${dir}/apparmor/lxc-phoenix-v2`, "profile lxc-phoenix-v2 {\n}\n");
+    const model = loadModel(dir);
+    const byId = (id: number) => model.containers.find((c) => c.ctid === id)!;
+    // 952: apparmor_profile unconfined and no raw profile line.
+    expect(lxcLines(byId(952)).filter((l) => l.startsWith("lxc.apparmor"))).toEqual([]);
+    // 900: unconfined through its own raw line, which stays.
+    expect(lxcLines(byId(900))).toContain("lxc.apparmor.profile=unconfined");
+    expect(lxcLines(byId(950)).filter((l) => /apparmor|nesting/.test(l))).toEqual([
+      "lxc.apparmor.profile=lxc-phoenix-v2",
+      "lxc.apparmor.allow_nesting=1",
+      "lxc.include=/usr/share/lxc/config/nesting.conf",
+    ]);
+  });
+});
+
+describe("a stack feature written for the Bash tool's contract", () => {
+  it("is refused with what to change; a feature written to run inside the container is accepted", async () => {
+    const { readFiles, writeFiles, load } = await import("./helpers");
+    const fs = await import("node:fs");
+    const files = readFiles();
+    ct(files, 952).features = [...ct(files, 952).features, "dns_server"];
+    const dir = writeFiles(files);
+    fs.mkdirSync(`${dir}/features/lxc`, { recursive: true });
+    // The shape of the Bash tool's lxc_setup/phoenix_hypervisor_feature_install_dns_server.sh.
+    const bash = '#!/bin/bash\nsource "${PHOENIX_BASE_DIR}/bin/phoenix_hypervisor_common_utils.sh"\nmain() {\n  local CTID="$1"\n  pct push "$CTID" /tmp/dnsmasq.conf /etc/dnsmasq.conf\n}\nmain "$@"\n';
+    fs.writeFileSync(`${dir}/features/lxc/dns_server.sh`, bash);
+    const refused = load(dir);
+    const at = ct(files, 952).features.length - 1;
+    expect(refused.ok ? [] : refused.errors).toEqual([
+      `${LXC}: $.lxc_configs["952"].features[${at}]: ${dir}/features/lxc/dns_server.sh is written for the Bash orchestrator's feature contract (run on the host with the CTID as $1, acting through pct exec/pct push); Phoenix runs a feature script inside the container, where pct does not exist: rewrite it to run inside the container (the commands it hands to pct exec)`,
+    ]);
+    // Mentioning pct in a comment is not acting through it.
+    fs.writeFileSync(`${dir}/features/lxc/dns_server.sh`, "#!/bin/bash\n# formerly: pct exec $CTID -- apt-get install dnsmasq\napt-get install -y dnsmasq\n");
+    const r = load(dir);
+    expect(r.ok ? [] : r.errors).toEqual([]);
+  });
+});
+
+describe("shared_volumes mounts in a stack copied from the Bash tool", () => {
+  it("are applied, and one warning names them and what the Bash tool's later versions did", async () => {
+    const { readFiles, writeFiles, load } = await import("./helpers");
+    const files = readFiles();
+    const native = load(writeFiles(files));
+    expect(native.warnings.filter((w) => w.includes("$.shared_volumes:"))).toEqual([]);
+    const copied = load(writeFiles(files, { "phoenix_hypervisor_common_utils.sh": "log_info() { :; }\n" }));
+    expect(copied.ok).toBe(true);
+    const w = copied.warnings.filter((x) => x.startsWith(`${HOST}: $.shared_volumes:`));
+    expect(w).toHaveLength(1);
+    expect(w[0]).toMatch(/bind mount\(s\) are applied \(.*950:\/vllm_models.*\); the Bash orchestrator stopped applying shared_volumes mounts after its September 2025 versions/);
+    if (copied.ok) expect(copied.model.containers.find((c) => c.ctid === 950)!.bindMounts.map((b) => b.containerPath)).toContain("/vllm_models");
+  });
+});
+
+describe("a Samba user that is not an admin user", () => {
+  it("is warned about with how to create it", () => {
+    const r = loadMutated((f) => (f.host.samba.user = "heads"));
+    expect(r.warnings).toContain(
+      `${HOST}: $.samba.user: heads is not one of the admin users; it must already exist on the host (the Bash orchestrator created it; by hand: useradd -m -s /bin/bash heads), or add it to users for Phoenix to create it`,
+    );
   });
 });

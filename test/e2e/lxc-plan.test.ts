@@ -219,7 +219,8 @@ describe("plan of the dev stack's containers", () => {
     });
     expect(byName("ct-902-lxc-options").inputs.params).toEqual({
       ctid: "902",
-      options: "lxc.apparmor.profile=unconfined",
+      // apparmor_profile unconfined with no raw line: Proxmox's generated profile stays.
+      options: "",
       gpus: "",
       features: "keyctl=1,nesting=1",
       rootfs_gb: "32",

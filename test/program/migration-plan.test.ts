@@ -61,7 +61,9 @@ describe("the migration cases plan", () => {
       { type: "gid", containerId: 33, hostId: 33, size: 1 },
       { type: "gid", containerId: 34, hostId: 100034, size: 65502 },
     ]);
-    expect(byName(s2, "ct-900-lxc-options").inputs.params.options.split("\n")).toEqual(["lxc.cap.keep=sys_admin mknod sys_chroot", "lxc.apparmor.profile=unconfined"]);
+    expect(byName(s2, "ct-900-lxc-options").inputs.params.options.split("\n")).toEqual(["lxc.cap.keep=sys_admin mknod sys_chroot"]);
+    // apparmor_profile unconfined without a raw line: no profile line, Proxmox's generated profile
+    // stays in force (the Bash tool's apply_apparmor_profile removed the line for unconfined).
     // gid 33 → 33 is outside root's default delegation: /etc/subgid gets root:33:1 before the container.
     expect(byName(s2, "ct-900-subids").inputs.params).toMatchObject({ ctid: "900", entries: "gid 33 1" });
     expect(byName(s2, "ct-900").dependsOn).toContain("ct-900-subids");
@@ -142,9 +144,72 @@ describe("stack-provided scripts and secrets in the plan", () => {
     expect(step.secretInputs).toContain("secretParams");
     expect(Object.keys(step.inputs.secretParams).sort()).toEqual(["env_app_hypervisor_config", "env_app_lxc_configs", "env_app_vm_configs"]);
     expect(JSON.stringify(step.inputs.params)).not.toContain("admin1");
+    // The container's own slice of the files: its entry and the files' top-level keys.
+    const lxc = JSON.parse(step.inputs.secretParams.env_app_lxc_configs);
+    expect(Object.keys(lxc.lxc_configs)).toEqual(["900"]);
+    expect(lxc.lxc_configs["900"].application_script).toBe("phoenix_hypervisor_lxc_900.sh");
+    expect(JSON.parse(step.inputs.secretParams.env_app_hypervisor_config).users).toBeDefined();
     // Without the utils file: Phoenix's own protocol (the script is the step).
     const own = await plan(variant("base", edit, { "phoenix_hypervisor_lxc_900.sh": app }));
     expect(byName(own, "ct-900-app").inputs.params.script).toBe(app);
+  }, 60_000);
+
+  it("Bash-era application steps carry their own slice: another guest's edit leaves them unchanged, and they do not grow with the guests", async () => {
+    const app = "#!/bin/bash\nsource \"$(dirname \"$0\")/phoenix_hypervisor_common_utils.sh\"\necho \"$1\"\n";
+    const extra = { "phoenix_hypervisor_lxc_900.sh": app, "phoenix_hypervisor_common_utils.sh": "util() { :; }\n" };
+    /** Base plus `n` more containers like 900, each with the same application script. */
+    const stack = (n: number, edit: (f: Files) => void = () => {}) =>
+      variant(
+        "base",
+        (f) => {
+          const t = f.lxc.lxc_configs["900"];
+          t.application_script = "phoenix_hypervisor_lxc_900.sh";
+          for (let i = 0; i < n; i++) {
+            f.lxc.lxc_configs[String(910 + i)] = { ...t, name: `app-${i}`, network_config: { ...t.network_config, ip: `192.0.2.${120 + i}/24` } };
+          }
+          edit(f);
+        },
+        extra,
+      );
+    const inputsOf = (p: PlanResult, name: string) => JSON.stringify(byName(p, name).inputs);
+    const small = await plan(stack(2));
+    const large = await plan(stack(12));
+    expect(small.errors).toEqual([]);
+    expect(large.errors).toEqual([]);
+    // One app step's inputs are the same size with 3 or 13 containers (no other guest in them).
+    expect(inputsOf(large, "ct-910-app").length).toBe(inputsOf(small, "ct-910-app").length);
+    for (const r of large.resources.filter((x) => x.name.endsWith("-app"))) {
+      const lxc = JSON.parse(r.inputs.secretParams.env_app_lxc_configs);
+      expect(Object.keys(lxc.lxc_configs), r.name).toEqual([r.name.slice(3, 6)]);
+    }
+    // Editing container 911 changes 911's app step only.
+    const edited = await plan(stack(12, (f) => (f.lxc.lxc_configs["911"].vllm_port = 8123)));
+    for (const r of large.resources.filter((x) => x.name.endsWith("-app"))) {
+      expect(inputsOf(edited, r.name) === inputsOf(large, r.name), r.name).toBe(r.name !== "ct-911-app");
+    }
+  }, 120_000);
+
+  it("a health_check naming a .sh script: the stack's health_checks/<name> travels, hashed with the step", async () => {
+    const check = "#!/bin/bash\nsystemctl is-active --quiet step-ca.service\n";
+    const edit = (f: Files) => (f.lxc.lxc_configs["900"].health_check = { command: "/usr/local/phoenix_hypervisor/bin/health_checks/check_step_ca.sh --verbose", retries: 5, interval: 7 });
+    const p = await plan(variant("base", edit, { "health_checks/check_step_ca.sh": check }));
+    expect(p.errors).toEqual([]);
+    const params = byName(p, "ct-900-health").inputs.params;
+    expect(params).toMatchObject({ env_health_script_name: "check_step_ca.sh", env_health_script: check, env_health_args: "--verbose", env_health_retries: "5", env_health_interval: "7" });
+    expect(params.env_health_command).toBeUndefined();
+    // A changed script changes the step (it runs again).
+    const q = await plan(variant("base", edit, { "health_checks/check_step_ca.sh": check + "echo ok\n" }));
+    expect(byName(q, "ct-900-health").inputs.params.env_health_script).not.toBe(check);
+  }, 60_000);
+
+  it("a custom apparmor_profile: the stack's apparmor/<name> travels to lxc-options with the line and the nesting lines", async () => {
+    const profile = "profile lxc-phoenix-v2 flags=(attach_disconnected) {\n}\n";
+    const edit = (f: Files) => Object.assign(f.lxc.lxc_configs["900"], { apparmor_profile: "lxc-phoenix-v2", apparmor_manages_nesting: true });
+    const p = await plan(variant("base", edit, { "apparmor/lxc-phoenix-v2": profile }));
+    expect(p.errors).toEqual([]);
+    const params = byName(p, "ct-900-lxc-options").inputs.params;
+    expect(params.apparmor).toBe(`lxc-phoenix-v2\n${profile}`);
+    expect(params.options.split("\n")).toEqual(["lxc.apparmor.profile=lxc-phoenix-v2", "lxc.apparmor.allow_nesting=1", "lxc.include=/usr/share/lxc/config/nesting.conf"]);
   }, 60_000);
 
   it("VMs: a stack-provided feature lands in the user data; domain_name is the DNS search domain", async () => {

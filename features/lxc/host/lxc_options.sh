@@ -13,7 +13,11 @@
 #     volumes grown in place (the provider replaces a container whose mount point size changed);
 #   - bind-mount source folders created on the host, owned as declared, before the container
 #     (re)starts with the mount (a missing source stops lxc-start); a folder that already
-#     existed is never chowned (its ownership is the operator's).
+#     existed is never chowned (its ownership is the operator's);
+#   - a custom AppArmor profile (the stack's apparmor/<name>) written to /etc/apparmor.d/<name>
+#     and loaded with `apparmor_parser -r` before the config names it, as the Bash tool's
+#     apply_apparmor_profile did (a profile LXC cannot find stops the start). The profile stays
+#     when the container goes (other containers may run under it).
 # The config file is edited under Proxmox's own config lock (the one pct takes), so it never races
 # a `pct set`; pct commands run outside it (they take it themselves). The container restarts only
 # when a line or a flag changed and it is running. Before changing anything that needs a restart
@@ -29,6 +33,7 @@
 #   PHOENIX_FEATURES       `pct set --features` value (`keyctl=1,nesting=1`; empty: leave flags to the API)
 #   PHOENIX_ROOTFS_GB      declared root disk size in GiB (empty: leave the disk to the API)
 #   PHOENIX_MOUNT_SOURCES  bind-mount sources, one `<host uid>:<host gid>:<explicit 0|1>:<path>` per line
+#   PHOENIX_APPARMOR       a custom AppArmor profile: its name, a newline, its text (optional)
 #   PHOENIX_VOLUMES        volumes on storages, one `mp<N>=<GiB>:<storage>:<container path>` per
 #                          line. The provider creates them with the container; after that this
 #                          script owns the set (the container ignores its mountPoints): a declared
@@ -107,6 +112,33 @@ while IFS= read -r line; do
   [[ $line =~ ^([0-9]{1,10}):([0-9]{1,10}):([01]):(/.*)$ ]] || invalid "mount source '$line' (want uid:gid:explicit:/path)"
   src_uid+=("${BASH_REMATCH[1]}") src_gid+=("${BASH_REMATCH[2]}") src_explicit+=("${BASH_REMATCH[3]}") src_path+=("${BASH_REMATCH[4]}")
 done <<<"${PHOENIX_MOUNT_SOURCES:-}"
+
+# A custom AppArmor profile, as its file under /etc/apparmor.d: the host's apparmor service loads
+# every file there at boot, so the file is the profile's state.
+aa_name=
+aa_text=
+if [ -n "${PHOENIX_APPARMOR:-}" ]; then
+  aa_name=${PHOENIX_APPARMOR%%$'\n'*}
+  aa_text=${PHOENIX_APPARMOR#*$'\n'}
+  [ "$aa_text" != "$PHOENIX_APPARMOR" ] || aa_text=
+fi
+[ -z "$aa_name" ] || [[ $aa_name =~ ^[A-Za-z0-9][A-Za-z0-9_.-]*$ ]] || invalid "AppArmor profile name '$aa_name'"
+[ -z "$aa_name" ] || [ -n "$aa_text" ] || invalid "AppArmor profile $aa_name without its text"
+aa_file=/etc/apparmor.d/$aa_name
+profile_matches() { [ -z "$aa_name" ] || { [ -f "$aa_file" ] && [ "$(cat "$aa_file")" = "$(printf '%s\n' "$aa_text")" ]; }; }
+# Writes the profile atomically when it differs and loads it (replacing the loaded one).
+install_profile() {
+  local tmp
+  if profile_matches; then return 0; fi
+  mkdir -p /etc/apparmor.d
+  tmp=$(mktemp "$aa_file.phoenix.XXXXXX")
+  printf '%s\n' "$aa_text" >"$tmp"
+  chmod 0644 "$tmp"
+  # Compiled first without loading (-Q) or caching (-K): a broken file never replaces a good one.
+  apparmor_parser -Q -K "$tmp" || { rm -f "$tmp"; die "AppArmor profile $aa_name does not compile (apparmor_parser)"; }
+  mv -f "$tmp" "$aa_file"
+  apparmor_parser -r "$aa_file" || die "apparmor_parser -r $aa_file failed"
+}
 
 json_lines() {
   local first=1 l out="["
@@ -416,12 +448,14 @@ case ${PHOENIX_ACTION:?} in
     [ -z "$(sources_wrong)" ] && sources_ok=true
     [ ! -f "$pending" ] && ! owned_pending && restart_ok=true
     drop_lock
+    profile_ok=false
+    profile_matches && profile_ok=true
     matches=false
-    if $lines_ok && $features_ok && $rootfs_ok && $sources_ok && $restart_ok; then matches=true; fi
+    if $lines_ok && $features_ok && $rootfs_ok && $sources_ok && $restart_ok && $profile_ok; then matches=true; fi
     # Undeclared volumes are drift the operator resolves (they are never removed here), so they
     # do not make the resource differ: an apply would change nothing.
-    result '{"present":true,"ctid":"%s","matches":%s,"lines_match":%s,"features_match":%s,"rootfs_match":%s,"sources_match":%s,"restart_pending":%s,"missing_volumes":%s,"undeclared_volumes":%s,"lines":%s}' \
-      "$ctid" "$matches" "$lines_ok" "$features_ok" "$rootfs_ok" "$sources_ok" "$([ "$restart_ok" = true ] && echo false || echo true)" "$(json_list "$missing")" "$(json_list "$undeclared")" "$(json_lines "$have")"
+    result '{"present":true,"ctid":"%s","matches":%s,"lines_match":%s,"features_match":%s,"rootfs_match":%s,"sources_match":%s,"profile_match":%s,"restart_pending":%s,"missing_volumes":%s,"undeclared_volumes":%s,"lines":%s}' \
+      "$ctid" "$matches" "$lines_ok" "$features_ok" "$rootfs_ok" "$sources_ok" "$profile_ok" "$([ "$restart_ok" = true ] && echo false || echo true)" "$(json_list "$missing")" "$(json_list "$undeclared")" "$(json_lines "$have")"
     ;;
   apply)
     [ -f "$conf" ] || die "container $ctid does not exist ($conf missing)"
@@ -459,8 +493,10 @@ case ${PHOENIX_ACTION:?} in
       if [ "$was_pending" = false ] && [ -f "$pending" ] && mounted_inside "${volume_path[$mp]}"; then rm -f "$pending"; fi
     done
     undeclared=$(volumes_undeclared)
-    # Sources before the mount lines: a restart with a missing source fails.
+    # Sources before the mount lines: a restart with a missing source fails. The profile before
+    # the line naming it, for the same reason.
     make_sources
+    install_profile
     features_changed=false
     if ! features_match; then
       : >"$pending"

@@ -256,6 +256,15 @@ describe("container features in emulated containers", () => {
     expect(calls).toContain("apt-get install -y -qq /var/cache/phoenix/step-ca_0.28.3_amd64.deb");
     expect(calls.some((c) => c.startsWith("systemctl start"))).toBe(false);
     expect(existsSync(path.join(e.rootfs(ctid), "etc/systemd/system/step-ca.service"))).toBe(true);
+    // The step CLI was there: not installed again.
+    expect(calls.some((c) => c.includes("step-cli"))).toBe(false);
+  });
+
+  it("step_ca alone installs the step CLI it needs, once", async () => {
+    const { calls } = await twice("step_ca", { step_ca_version: "0.28.3" });
+    expect(calls).toContain("apt-get install -y -qq /var/cache/phoenix/step-cli_0.28.6_amd64.deb");
+    expect(calls).toContain("apt-get install -y -qq /var/cache/phoenix/step-ca_0.28.3_amd64.deb");
+    expect(calls.indexOf("apt-get install -y -qq /var/cache/phoenix/step-cli_0.28.6_amd64.deb")).toBeLessThan(calls.indexOf("apt-get install -y -qq /var/cache/phoenix/step-ca_0.28.3_amd64.deb"));
   });
 
   it("traefik installs the release binary, its configuration and service", async () => {

@@ -181,4 +181,29 @@ describe("migration: Bash-era scripts and features in emulated containers", () =
     expect(failed.code).not.toBe(0);
     expect(failed.stderr).toContain("health check 'false' failed after 2 attempts");
   });
+
+  it("a health_check naming a .sh script runs the stack's script inside the container with its arguments, retried", async () => {
+    const ctid = await fresh();
+    // Fails on the first attempt, passes on the second: the block's retries apply to the script.
+    const script = [
+      "#!/bin/bash",
+      "n=$(cat /root/hc-count 2>/dev/null || echo 0); n=$((n + 1)); echo $n > /root/hc-count",
+      'echo "args=$* self=$0" > /root/hc-ran',
+      '[ "$n" -ge 2 ] || { echo "not yet"; exit 10; }',
+    ].join("\n");
+    const env = { health_script_name: "check_step_ca.sh", health_script: script, health_args: "--port 9000", health_retries: "3", health_interval: "0" };
+    const ok = await step(ctid, "health", "features/lxc/steps/health.sh", env);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(readFileSync(path.join(e.rootfs(ctid), "root/hc-count"), "utf8")).toBe("2\n");
+    const ran = readFileSync(path.join(e.rootfs(ctid), "root/hc-ran"), "utf8");
+    expect(ran).toMatch(/^args=--port 9000 self=\/tmp\/[^ ]+\/check_step_ca\.sh\n$/);
+    // The pushed copy is gone after the run.
+    const self = ran.trim().split("self=")[1];
+    expect(existsSync(path.join(e.rootfs(ctid), self))).toBe(false);
+    // Out of retries: the step fails naming the script.
+    const failed = await step(ctid, "health2", "features/lxc/steps/health.sh", { ...env, health_script: "#!/bin/sh\necho broken\nexit 3\n", health_retries: "2" });
+    expect(failed.code).not.toBe(0);
+    expect(failed.stderr).toContain("broken");
+    expect(failed.stderr).toContain("health check 'check_step_ca.sh --port 9000' failed after 2 attempts");
+  });
 });

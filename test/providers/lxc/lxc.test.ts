@@ -118,6 +118,30 @@ describe("container provider kinds on the test host", () => {
     expect(calls.findIndex((c, i) => i > made && c.startsWith("pct set 301 --dev0 /dev/nvidia-uvm"))).toBeGreaterThan(made);
     await provider.delete!(created.id, created.outs);
     expect(await conf()).not.toMatch(/^dev\d+:/m);
+  it("lxc-options: a custom AppArmor profile is compiled, written to /etc/apparmor.d and loaded before the line names it", async () => {
+    // apparmor_parser on the test host: records its arguments; refuses a profile saying BROKEN.
+    await sh(
+      "mkdir -p /usr/local/bin && printf '%s\\n' '#!/bin/sh' 'echo \"$*\" >> /var/log/apparmor_parser.calls' 'for a; do f=$a; done' 'if grep -q BROKEN \"$f\"; then echo \"syntax error\" >&2; exit 1; fi' > /usr/local/bin/apparmor_parser && chmod 755 /usr/local/bin/apparmor_parser",
+    );
+    const profile = "#include <tunables/global>\nprofile lxc-phoenix-v2 flags=(attach_disconnected) {\n  #include <abstractions/lxc/container-base>\n}\n";
+    const declare = (text: string) => () =>
+      new lxc.LxcOptions("ct-301-lxc-options", { connection: host.target, ctid: 301, lines: ["lxc.apparmor.profile=lxc-phoenix-v2"], apparmor: { name: "lxc-phoenix-v2", text } });
+    const { resource, provider } = await captureProvider(declare(profile), host.secrets);
+    const created = await provider.create!(resource.inputs);
+    expect(await sh("cat /etc/apparmor.d/lxc-phoenix-v2")).toBe(profile + "\n");
+    expect(await sh("cat /etc/pve/lxc/301.conf")).toContain("lxc.apparmor.profile: lxc-phoenix-v2\n");
+    const calls = (await sh("cat /var/log/apparmor_parser.calls")).trim().split("\n");
+    expect(calls).toHaveLength(2);
+    expect(calls[0]).toMatch(/^-Q -K \/etc\/apparmor\.d\/lxc-phoenix-v2\.phoenix\.\w+$/);
+    expect(calls[1]).toBe("-r /etc/apparmor.d/lxc-phoenix-v2");
+    expect((await provider.read!(created.id, created.outs)).props?.observed).toMatchObject({ matches: true, profile_match: true });
+    // Edited on the host: drift; a broken new version never replaces the loaded one.
+    await sh("echo '# edited' >> /etc/apparmor.d/lxc-phoenix-v2");
+    expect((await provider.read!(created.id, created.outs)).props?.observed).toMatchObject({ matches: false, profile_match: false });
+    const broken = await capture(declare(profile.replace("}", "BROKEN\n}")));
+    await expect(provider.update!(created.id, created.outs, broken.inputs)).rejects.toThrow(/does not compile/);
+    expect(await sh("cat /etc/apparmor.d/lxc-phoenix-v2")).toContain("# edited");
+    expect(await sh("ls /etc/apparmor.d | grep -c '^lxc-phoenix-v2' || true")).toBe("1\n");
   });
 
   it("lxc-options: check rejects a line that is not lxc.<key>=<value>", async () => {
