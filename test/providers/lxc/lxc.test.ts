@@ -118,6 +118,8 @@ describe("container provider kinds on the test host", () => {
     expect(calls.findIndex((c, i) => i > made && c.startsWith("pct set 301 --dev0 /dev/nvidia-uvm"))).toBeGreaterThan(made);
     await provider.delete!(created.id, created.outs);
     expect(await conf()).not.toMatch(/^dev\d+:/m);
+  });
+
   it("lxc-options: a custom AppArmor profile is compiled, written to /etc/apparmor.d and loaded before the line names it", async () => {
     // apparmor_parser on the test host: records its arguments; refuses a profile saying BROKEN.
     await sh(
