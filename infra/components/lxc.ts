@@ -30,7 +30,7 @@ import { BASH_TRUSTED_CA_PATH } from "../config/normalise";
 import type { SshTarget } from "../../providers/ssh/types";
 import { COMPONENT_TYPES, containerNames, deploymentNodes, gpuFeatures, guestNode, hostOf, runnableChecks } from "../deployment/index";
 import type { DeclaredResources } from "./declared";
-import { apiFeatureFlags, rootFeatures } from "../config/lxc-features";
+import { apiFeatureFlags, featureFlags, formatFeatures } from "../config/lxc-features";
 
 // The feature-flag functions live with the config model, the step list with the deployment model;
 // re-exported for existing importers.
@@ -60,6 +60,20 @@ export interface LxcGuestArgs {
  * one side only (an imported clone's state may hold `operatingSystem.type`, its program none).
  */
 export const CREATION_ONLY_CONTAINER_INPUTS = ["clone", "operatingSystem"];
+
+/**
+ * Container inputs the provider sets at creation and ct-<ctid>-lxc-options owns afterwards, as
+ * root over SSH, so they are ignored on the provider after creation:
+ *  - `features`: the provider reads every flag back (proxmoxtf/resource/container containerRead),
+ *    including those set as root; diffing them against the API's flags would send a flag change an
+ *    API token may not make (403, check_ct_modify_config_perm);
+ *  - `disk.size`: read back as the disk is (containerRead: RootFS.Size), so a root disk grown on
+ *    the host for models or caches would be smaller in the program, and the provider's
+ *    CustomizeDiff replaces a container whose disk shrinks (ForceNewIf on `disk`), its data with
+ *    it. lxc-options grows the root disk to its declared size and never shrinks it;
+ *  - `mountPoints`: ForceNew as a whole list; lxc-options grows, adds and keeps volumes.
+ */
+export const HOST_OWNED_CONTAINER_INPUTS = ["features", "disk.size", "mountPoints"];
 
 /** `pct_options` as the provider's feature flags (see apiFeatureFlags); undefined when none. */
 export function containerFeatures(c: ContainerModel, parent?: ContainerModel): proxmox.types.input.ContainerLegacyFeatures | undefined {
@@ -302,10 +316,12 @@ export class LxcGuest extends pulumi.ComponentResource {
       // does not read them back, so a container adopted with `pulumi import` (the Bash tool's
       // guests) would otherwise be replaced on the first `up` (bpg/terraform-provider-proxmox
       // #1988, #658). Rebuilding from a new parent or template is `pulumi up --replace <urn>`.
-      ignoreChanges: [...CREATION_ONLY_CONTAINER_INPUTS, "mountPoints"],
-      // Replacing or deleting a container destroys its volumes: refused (preview fails naming the
-      // replacement) unless the stack allows data destruction, like ZFS pools and datasets.
-      protect: c.volumes.length > 0 && !settings.allowDataDestruction,
+      ignoreChanges: [...CREATION_ONLY_CONTAINER_INPUTS, ...HOST_OWNED_CONTAINER_INPUTS],
+      // Replacing or deleting a container destroys its root disk (models, caches) and volumes:
+      // refused (preview fails naming the replacement) unless the stack allows data destruction,
+      // like ZFS pools and datasets. A changed node is such a replacement: the provider has no
+      // migration for containers (`node_name` is ForceNew).
+      protect: !settings.allowDataDestruction,
     }));
     // Every step runs again in a recreated container (its records on the host describe the old
     // one), and goes before its replacement runs, so it never removes the new one's record. When
@@ -325,9 +341,10 @@ export class LxcGuest extends pulumi.ComponentResource {
     // What only root@pam may set, before any step: raw lines (a clone's whole set, so inherited
     // lines go), flags beyond nesting, a clone's root disk grown to its size, bind-mount sources.
     const lines = lxcLines(c);
-    const features = rootFeatures(c, parent);
+    // The whole flag set and the root disk's size (HOST_OWNED_CONTAINER_INPUTS).
+    const features = formatFeatures(featureFlags(c.pctOptions, c.ctid));
     const sources = mountSources(c);
-    const rootfsGb = c.cloneFrom !== undefined ? c.storageSizeGb : undefined;
+    const rootfsGb = c.storageSizeGb;
     const volumes = c.volumes.map((v) => ({ sizeGb: v.sizeGb, storage: v.storage, path: v.mountPoint }));
     if (declared.has(N.lxcOptions)) {
       const options = declared.add(N.lxcOptions, new LxcOptions(N.lxcOptions, { connection, ctid: c.ctid, lines, gpus: c.gpus, features, rootfsGb, mountSources: sources, volumes }, child(N.lxcOptions)));
