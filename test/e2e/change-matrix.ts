@@ -118,6 +118,7 @@ export const CHANGES: Change[] = [
   { key: "(none)", what: "a second `up` right after the first", apply: () => {} },
   { key: "(refresh)", what: "`refresh` right after `up`, then `up`", apply: () => {} },
   { key: "(host) root disk", what: "a container's root disk grown on the host (`pct resize`)", apply: (c) => c.hostSide.push((s) => grow(s, `ct-${c.t.leaf}`, 20)) },
+  { key: "(host) VM disk", what: "a VM's disk grown on the host (`qm resize`)", apply: (c) => c.hostSide.push((s) => growVm(s, `vm-${c.t.vm}`, 20)) },
   { key: "(import)", what: "guests adopted with `phoenix import`, first `up`", apply: (c) => (c.imported = true) },
   // phoenix_lxc_configs.json
   { key: "lxc_configs.<ctid>.name", what: "hostname", apply: (c) => (ct(c, c.t.leaf).name = `${ct(c, c.t.leaf).name}-b`) },
@@ -199,6 +200,11 @@ export const CHANGES: Change[] = [
 function changeAppParameter(c: Json): void {
   const key = Object.keys(c).find((k) => /^(vllm|ollama|portainer)_/.test(k) && (typeof c[k] === "number" || typeof c[k] === "string"));
   if (key) c[key] = typeof c[key] === "number" ? c[key] + 1 : `${c[key]}-b`;
+}
+
+function growVm(state: Map<string, PropertyBag>, name: string, gb: number): void {
+  const s = state.get(name);
+  if (s?.disks?.[0]) s.disks[0] = { ...s.disks[0], size: Number(s.disks[0].size) + gb };
 }
 
 function grow(state: Map<string, PropertyBag>, name: string, gb: number): void {
@@ -361,6 +367,8 @@ export async function operations(before: PlanResult, after: PlanResult, opts: { 
     const options = byName(before, `${r.name}-lxc-options`);
     state.set(r.name, opts.imported ? importedState(r.inputs, options?.inputs) : readContainer(parsePctConfig(configAfterUp(r.inputs, options?.inputs)), r.inputs));
   }
+  // vmRead stores what Phoenix sets as Proxmox has it: the last inputs, until the host changes.
+  for (const r of before.resources.filter((x) => x.type === VM)) state.set(r.name, structuredClone(r.inputs));
   for (const f of opts.hostSide ?? []) f(state);
   const out: ResourceOutcome[] = [];
   const replaced = new Set<string>();
@@ -390,7 +398,7 @@ export async function operations(before: PlanResult, after: PlanResult, opts: { 
         if (o.op !== "same") o.why = changes.map((c) => c.path).join(", ");
       } else if (r.type === VM) {
         const news = applyIgnoreChanges(prior.inputs, r.inputs, r.ignoreChanges);
-        const changes = diffVm(prior.inputs, news, r.ignoreChanges);
+        const changes = diffVm(state.get(prior.name) ?? prior.inputs, news, r.ignoreChanges);
         o.op = operationOf(changes);
         if (o.op !== "same") o.why = changes.map((c) => c.path).join(", ");
         const shrunk = changes.find((c) => /^disks\[\d+\]\.size$/.test(c.path) && Number(c.to) < Number(c.from));
