@@ -30,7 +30,7 @@ import { BASH_TRUSTED_CA_PATH } from "../config/normalise";
 import type { SshTarget } from "../../providers/ssh/types";
 import { COMPONENT_TYPES, containerNames, deploymentNodes, gpuFeatures, guestNode, hostOf, runnableChecks } from "../deployment/index";
 import type { DeclaredResources } from "./declared";
-import { apiFeatureFlags, featureFlags, formatFeatures } from "../config/lxc-features";
+import { featureFlags, formatFeatures } from "../config/lxc-features";
 
 // The feature-flag functions live with the config model, the step list with the deployment model;
 // re-exported for existing importers.
@@ -74,17 +74,6 @@ export const CREATION_ONLY_CONTAINER_INPUTS = ["clone", "operatingSystem"];
  *  - `mountPoints`: ForceNew as a whole list; lxc-options grows, adds and keeps volumes.
  */
 export const HOST_OWNED_CONTAINER_INPUTS = ["features", "disk.size", "mountPoints"];
-
-/** `pct_options` as the provider's feature flags (see apiFeatureFlags); undefined when none. */
-export function containerFeatures(c: ContainerModel, parent?: ContainerModel): proxmox.types.input.ContainerLegacyFeatures | undefined {
-  const flags = apiFeatureFlags(c, parent);
-  const out: { nesting?: boolean; keyctl?: boolean; fuse?: boolean; mknod?: boolean; mounts?: string[] } = {};
-  for (const [k, v] of Object.entries(flags)) {
-    if (k === "mount") out.mounts = v.split(";");
-    else out[k as "nesting" | "keyctl" | "fuse" | "mknod"] = true;
-  }
-  return Object.keys(out).length ? out : undefined;
-}
 
 /**
  * Host UID/GID of container UID/GID `id`: as is for privileged containers; through the
@@ -235,7 +224,7 @@ function osType(templateFileId: string): string {
  * The container's ContainerLegacy arguments, straight from the model. `node` is the Proxmox node it
  * lives on. Throws when the container has neither an OS template nor a parent (validate refuses it).
  */
-export function containerArgs(c: ContainerModel, node: string, parent?: ContainerModel): proxmox.ContainerLegacyArgs {
+export function containerArgs(c: ContainerModel, node: string): proxmox.ContainerLegacyArgs {
   const isTemplate = c.templateSnapshotName !== undefined;
   const source: Partial<proxmox.ContainerLegacyArgs> =
     c.cloneFrom !== undefined
@@ -266,8 +255,10 @@ export function containerArgs(c: ContainerModel, node: string, parent?: Containe
     // `firewall: true` (Proxmox `firewall=1` on net0) when the container has a firewall (infra/components/firewall.ts).
     networkInterfaces: [{ name: c.network.name, bridge: c.network.bridge, ...(c.macAddress ? { macAddress: c.macAddress } : {}), ...(guestFirewallOn(c.firewall) ? { firewall: true } : {}) }],
     unprivileged: c.unprivileged,
-    // Only what an API token may set; the other flags: ct-<ctid>-lxc-options (rootFeatures).
-    features: containerFeatures(c, parent),
+    // No feature flags through the API: ct-<ctid>-lxc-options sets the whole set as root
+    // (HOST_OWNED_CONTAINER_INPUTS). A clone keeps its parent's flags until then. Sent at creation,
+    // ignored flags would come back on a replacement (the engine keeps ignored inputs), and an API
+    // token may set no flag at all on a privileged container.
     startOnBoot: c.startAtBoot,
     ...(startup ? { startup } : {}),
     // Templates stay stopped (see the header); their steps start them when they need to.
@@ -302,8 +293,7 @@ export class LxcGuest extends pulumi.ComponentResource {
     if (declared.has(N.subIds)) {
       declared.add(N.subIds, new LxcSubIds(N.subIds, { connection, ctid: c.ctid, entries: c.subIds }, { parent: this, dependsOn: declared.dependsOn(N.subIds) }));
     }
-    const parent = c.cloneFrom !== undefined ? model.containers.find((x) => x.ctid === c.cloneFrom) : undefined;
-    this.container = declared.add(N.container, new proxmox.ContainerLegacy(N.container, containerArgs(c, node, parent), {
+    this.container = declared.add(N.container, new proxmox.ContainerLegacy(N.container, containerArgs(c, node), {
       parent: this,
       dependsOn: declared.dependsOn(N.container),
       // The CTID is fixed: the old container must be gone before its replacement is created.

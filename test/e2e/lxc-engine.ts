@@ -574,6 +574,13 @@ export class Engine {
         "--rootfs", `${c.disk.datastoreId}:${c.disk.size}`, "--unprivileged", c.unprivileged ? "1" : "0",
         ...(c.description ? ["--description", c.description] : []), ...this.settings(c), ...this.mountPointOpts(c));
     }
+    // containerSetIDMaps: the API takes no lxc[n] keys, so the provider writes the id maps into
+    // the new container's config over SSH, before it first starts.
+    if ((c.idmaps ?? []).length) {
+      const lines = (c.idmaps as { type: string; containerId: number; hostId: number; size: number }[])
+        .map((m) => `lxc.idmap: ${m.type === "uid" ? "u" : "g"} ${Number(m.containerId)} ${Number(m.hostId)} ${Number(m.size)}`).join("\n");
+      await session.check(`printf '%s\\n' '${lines.replace(/\n/g, "' '")}' >> /etc/pve/lxc/${Number(id)}.conf`, { purpose: "write lxc.idmap lines" });
+    }
     if (c.started !== false) await pct("start", id);
     return this.readBack(session, c);
   }

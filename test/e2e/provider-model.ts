@@ -131,7 +131,7 @@ export function readContainer(conf: Record<string, string>, prior: PropertyBag):
       return { volume: m.head, size: m.props.size ?? "", path: m.props.mp ?? "" };
     });
   }
-  const idmaps = (conf.lxc ?? "").split("\n").map((l) => /^lxc\.idmap[:=]\s*([ug])\s+(\d+)\s+(\d+)\s+(\d+)/.exec(l)).filter((m): m is RegExpExecArray => !!m);
+  const idmaps = (conf.lxc ?? "").split("\n").map((l) => /^lxc\.idmap\s*[:=]\s*([ug])\s+(\d+)\s+(\d+)\s+(\d+)/.exec(l)).filter((m): m is RegExpExecArray => !!m);
   s.idmaps = idmaps.map((m) => ({ type: m[1] === "u" ? "uid" : "gid", containerId: Number(m[2]), hostId: Number(m[3]), size: Number(m[4]) }));
   return s;
 }

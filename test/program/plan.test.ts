@@ -122,7 +122,8 @@ describe("phoenix plan from the command line", () => {
     const find = (name: string, type?: string) => doc.resources.find((r: { name: string; type: string }) => r.name === name && (!type || r.type === type));
     // What goes to the API...
     const ct = find("ct-902", "proxmoxve:index/containerLegacy:ContainerLegacy");
-    expect(ct.inputs).toMatchObject({ vmId: 902, clone: { vmId: 900, full: true }, features: { nesting: true }, disk: { size: 32 } });
+    expect(ct.inputs).toMatchObject({ vmId: 902, clone: { vmId: 900, full: true }, disk: { size: 32 } });
+    expect(ct.inputs.features).toBeUndefined();
     // ... and to each host step.
     expect(find("ct-902-lxc-options").inputs.params).toMatchObject({ ctid: "902", features: "keyctl=1,nesting=1", rootfs_gb: "32" });
     for (const r of doc.resources) expect(r.inputs.__provider, r.name).toBeUndefined();
