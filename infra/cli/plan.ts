@@ -27,10 +27,10 @@ export interface PlannedResource {
   dependsOn: string[];
   custom: boolean;
   protect: boolean;
-  /** Pulumi's `retainOnDelete`: deleting it from the stack leaves it on the host. */
-  retainOnDelete: boolean;
   /** Property paths whose changes the engine ignores after creation (`ignoreChanges`). */
   ignoreChanges: string[];
+  /** The resource options the engine honours on later runs (what a change to it will do). */
+  options: ResourceOptionsShown;
   /** Names, `<type>::<name>` pairs or URNs this resource was known by before (Pulumi `aliases`): its state is kept. */
   aliases: string[];
   urn: string;
@@ -53,6 +53,33 @@ export interface PlannedResource {
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- free-form property bag of any resource type (see above)
 export type PropertyBag = Record<string, any>;
+
+/** A resource's Pulumi options as the program registered them (`plan --json` shows them). */
+export interface ResourceOptionsShown {
+  protect: boolean;
+  ignoreChanges: string[];
+  deleteBeforeReplace: boolean;
+  retainOnDelete: boolean;
+  replaceOnChanges: string[];
+  /** Operation → duration (`30m`), only those the program set. */
+  customTimeouts: { create?: string; update?: string; delete?: string };
+}
+
+/** The options of one registration request. */
+function optionsOf(req: RegisterResourceRequest): ResourceOptionsShown {
+  const t = req.getCustomtimeouts();
+  const customTimeouts = Object.fromEntries(
+    (["create", "update", "delete"] as const).map((k) => [k, t ? { create: t.getCreate(), update: t.getUpdate(), delete: t.getDelete() }[k] : ""]).filter(([, v]) => v),
+  );
+  return {
+    protect: Boolean(req.getProtect()),
+    ignoreChanges: req.getIgnorechangesList(),
+    deleteBeforeReplace: Boolean(req.getDeletebeforereplace()),
+    retainOnDelete: Boolean(req.getRetainondelete()),
+    replaceOnChanges: req.getReplaceonchangesList(),
+    customTimeouts,
+  };
+}
 
 export interface PlanResult {
   stack: string;
@@ -159,8 +186,8 @@ export async function planStack(options: PlanOptions): Promise<PlanResult> {
             dependsOn: [...deps].map(nameFromUrn).sort(),
             custom: req.getCustom(),
             protect: Boolean(req.getProtect()),
-            retainOnDelete: Boolean(req.getRetainondelete()),
             ignoreChanges: req.getIgnorechangesList(),
+            options: optionsOf(req),
             aliases: [
               ...req.getAliasurnsList(),
               // An alias spec: its name, with the type when it names one (`phoenix:hypervisor:Host::host`).
@@ -278,7 +305,9 @@ options:
   --config KEY=VALUE override a stack setting, repeatable, e.g.
                      --config phoenix:firewallLockoutAcknowledged=true
   --json             print JSON with each resource's inputs (what goes to the API and to each host
-                     step; secrets as [secret]); with --diff, the diff as JSON
+                     step; secrets as [secret]) and options (protect, ignoreChanges,
+                     deleteBeforeReplace, retainOnDelete, replaceOnChanges, customTimeouts);
+                     with --diff, the diff as JSON
   --verbose          also list each resource's former names (Pulumi aliases)
   --diff [REF]       compare with the plan at git ref REF (see above)
   --color WHEN       colour the diff: auto (on a terminal, unless NO_COLOR is set), always, never
@@ -318,7 +347,7 @@ export async function run(argv: string[]): Promise<number> {
   if (values.json) {
     const out = {
       stack: plan.stack,
-      resources: plan.resources.map((r) => ({ type: r.type, name: r.name, urn: r.urn, parent: r.parent, node: r.node, dependsOn: r.dependsOn, aliases: r.aliases, inputs: r.shownInputs })),
+      resources: plan.resources.map((r) => ({ type: r.type, name: r.name, urn: r.urn, parent: r.parent, node: r.node, dependsOn: r.dependsOn, aliases: r.aliases, options: r.options, inputs: r.shownInputs })),
     };
     // With inputs the document is large: wait until it is written (the caller exits right after,
     // which would cut a piped stdout short).

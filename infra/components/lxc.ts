@@ -30,7 +30,7 @@ import { BASH_TRUSTED_CA_PATH } from "../config/normalise";
 import type { SshTarget } from "../../providers/ssh/types";
 import { COMPONENT_TYPES, containerNames, deploymentNodes, gpuFeatures, guestNode, hostOf, runnableChecks } from "../deployment/index";
 import type { DeclaredResources } from "./declared";
-import { apiFeatureFlags, rootFeatures } from "../config/lxc-features";
+import { featureFlags, formatFeatures } from "../config/lxc-features";
 
 // The feature-flag functions live with the config model, the step list with the deployment model;
 // re-exported for existing importers.
@@ -61,16 +61,19 @@ export interface LxcGuestArgs {
  */
 export const CREATION_ONLY_CONTAINER_INPUTS = ["clone", "operatingSystem"];
 
-/** `pct_options` as the provider's feature flags (see apiFeatureFlags); undefined when none. */
-export function containerFeatures(c: ContainerModel, parent?: ContainerModel): proxmox.types.input.ContainerLegacyFeatures | undefined {
-  const flags = apiFeatureFlags(c, parent);
-  const out: { nesting?: boolean; keyctl?: boolean; fuse?: boolean; mknod?: boolean; mounts?: string[] } = {};
-  for (const [k, v] of Object.entries(flags)) {
-    if (k === "mount") out.mounts = v.split(";");
-    else out[k as "nesting" | "keyctl" | "fuse" | "mknod"] = true;
-  }
-  return Object.keys(out).length ? out : undefined;
-}
+/**
+ * Container inputs the provider sets at creation and ct-<ctid>-lxc-options owns afterwards, as
+ * root over SSH, so they are ignored on the provider after creation:
+ *  - `features`: the provider reads every flag back (proxmoxtf/resource/container containerRead),
+ *    including those set as root; diffing them against the API's flags would send a flag change an
+ *    API token may not make (403, check_ct_modify_config_perm);
+ *  - `disk.size`: read back as the disk is (containerRead: RootFS.Size), so a root disk grown on
+ *    the host for models or caches would be smaller in the program, and the provider's
+ *    CustomizeDiff replaces a container whose disk shrinks (ForceNewIf on `disk`), its data with
+ *    it. lxc-options grows the root disk to its declared size and never shrinks it;
+ *  - `mountPoints`: ForceNew as a whole list; lxc-options grows, adds and keeps volumes.
+ */
+export const HOST_OWNED_CONTAINER_INPUTS = ["features", "disk.size", "mountPoints"];
 
 /**
  * Host UID/GID of container UID/GID `id`: as is for privileged containers; through the
@@ -290,7 +293,7 @@ function osType(templateFileId: string): string {
  * The container's ContainerLegacy arguments, straight from the model. `node` is the Proxmox node it
  * lives on. Throws when the container has neither an OS template nor a parent (validate refuses it).
  */
-export function containerArgs(c: ContainerModel, node: string, parent?: ContainerModel): proxmox.ContainerLegacyArgs {
+export function containerArgs(c: ContainerModel, node: string): proxmox.ContainerLegacyArgs {
   const isTemplate = c.templateSnapshotName !== undefined;
   const source: Partial<proxmox.ContainerLegacyArgs> =
     c.cloneFrom !== undefined
@@ -321,8 +324,10 @@ export function containerArgs(c: ContainerModel, node: string, parent?: Containe
     // `firewall: true` (Proxmox `firewall=1` on net0) when the container has a firewall (infra/components/firewall.ts).
     networkInterfaces: [{ name: c.network.name, bridge: c.network.bridge, ...(c.macAddress ? { macAddress: c.macAddress } : {}), ...(guestFirewallOn(c.firewall) ? { firewall: true } : {}) }],
     unprivileged: c.unprivileged,
-    // Only what an API token may set; the other flags: ct-<ctid>-lxc-options (rootFeatures).
-    features: containerFeatures(c, parent),
+    // No feature flags through the API: ct-<ctid>-lxc-options sets the whole set as root
+    // (HOST_OWNED_CONTAINER_INPUTS). A clone keeps its parent's flags until then. Sent at creation,
+    // ignored flags would come back on a replacement (the engine keeps ignored inputs), and an API
+    // token may set no flag at all on a privileged container.
     startOnBoot: c.startAtBoot,
     ...(startup ? { startup } : {}),
     // Templates stay stopped (see the header); their steps start them when they need to.
@@ -357,8 +362,7 @@ export class LxcGuest extends pulumi.ComponentResource {
     if (declared.has(N.subIds)) {
       declared.add(N.subIds, new LxcSubIds(N.subIds, { connection, ctid: c.ctid, entries: c.subIds, allowRawLxc: settings.allow?.rawLxc }, { parent: this, dependsOn: declared.dependsOn(N.subIds) }));
     }
-    const parent = c.cloneFrom !== undefined ? model.containers.find((x) => x.ctid === c.cloneFrom) : undefined;
-    this.container = declared.add(N.container, new proxmox.ContainerLegacy(N.container, containerArgs(c, node, parent), {
+    this.container = declared.add(N.container, new proxmox.ContainerLegacy(N.container, containerArgs(c, node), {
       parent: this,
       dependsOn: declared.dependsOn(N.container),
       // The CTID is fixed: the old container must be gone before its replacement is created.
@@ -371,10 +375,12 @@ export class LxcGuest extends pulumi.ComponentResource {
       // does not read them back, so a container adopted with `pulumi import` (the Bash tool's
       // guests) would otherwise be replaced on the first `up` (bpg/terraform-provider-proxmox
       // #1988, #658). Rebuilding from a new parent or template is `pulumi up --replace <urn>`.
-      ignoreChanges: [...CREATION_ONLY_CONTAINER_INPUTS, "mountPoints"],
-      // Replacing or deleting a container destroys its volumes: refused (preview fails naming the
-      // replacement) unless the stack allows data destruction, like ZFS pools and datasets.
-      protect: c.volumes.length > 0 && !settings.allowDataDestruction,
+      ignoreChanges: [...CREATION_ONLY_CONTAINER_INPUTS, ...HOST_OWNED_CONTAINER_INPUTS],
+      // Replacing or deleting a container destroys its root disk (models, caches) and volumes:
+      // refused (preview fails naming the replacement) unless the stack allows data destruction,
+      // like ZFS pools and datasets. A changed node is such a replacement: the provider has no
+      // migration for containers (`node_name` is ForceNew).
+      protect: !settings.allowDataDestruction,
     }));
     // Every step runs again in a recreated container (its records on the host describe the old
     // one), and goes before its replacement runs, so it never removes the new one's record. When
@@ -395,9 +401,10 @@ export class LxcGuest extends pulumi.ComponentResource {
     // What only root@pam may set, before any step: raw lines (a clone's whole set, so inherited
     // lines go), flags beyond nesting, a clone's root disk grown to its size, bind-mount sources.
     const lines = lxcLines(c);
-    const features = rootFeatures(c, parent);
+    // The whole flag set and the root disk's size (HOST_OWNED_CONTAINER_INPUTS).
+    const features = formatFeatures(featureFlags(c.pctOptions, c.ctid));
     const sources = mountSources(c);
-    const rootfsGb = c.cloneFrom !== undefined ? c.storageSizeGb : undefined;
+    const rootfsGb = c.storageSizeGb;
     const volumes = c.volumes.map((v) => ({ sizeGb: v.sizeGb, storage: v.storage, path: v.mountPoint }));
     if (declared.has(N.lxcOptions)) {
       const apparmor = appArmorProfileOf(c, configDir);

@@ -36,6 +36,17 @@ export interface VmGuestArgs {
   declared: DeclaredResources;
 }
 
+/**
+ * VM inputs that only say how the VM was made, ignored after creation: the provider reads none
+ * of them back from Proxmox (bpg/terraform-provider-proxmox v0.111.1, proxmoxtf/resource/vm:
+ * vmRead keeps `clone` from state, disk.GetDiskInfoWithFileID takes `file_id` and `import_from`
+ * from state), yet `clone`, a disk's `file_id` and `initialization.user_data_file_id` are ForceNew:
+ * an adopted VM (`pulumi import`) would be replaced on the first `up`, and a newer cloud image or
+ * changed user data would rebuild a VM with its disks. Cloud-init runs the user data at the first
+ * boot only, so a changed snippet reaches a rebuilt VM (`pulumi up --replace <urn>`), never a running one.
+ */
+export const VM_CREATION_ONLY_INPUTS = ["clone", "disks[0].fileId", "disks[0].importFrom", "initialization.userDataFileId"];
+
 // Where images and snippets go, and which storages a VM waits for: the deployment model's.
 export { imageStorage, snippetsStorage, vmStorageIds } from "../deployment/index";
 
@@ -140,6 +151,8 @@ export class VmGuest extends pulumi.ComponentResource {
     }));
     const hardware = {
       nodeName,
+      // A changed node moves the VM (POST migrate) instead of re-creating it on the new node.
+      migrate: true,
       vmId: id,
       name: vm.name,
       description: `Managed by Phoenix (Pulumi stack ${settings.stack}).`,
@@ -227,7 +240,7 @@ export class VmGuest extends pulumi.ComponentResource {
           }),
         },
         // A replacement keeps the VMID: the old VM must go first.
-        { ...child, dependsOn: vmDependsOn(), deleteBeforeReplace: true },
+        { ...child, dependsOn: vmDependsOn(), deleteBeforeReplace: true, ignoreChanges: VM_CREATION_ONLY_INPUTS, protect: !settings.allowDataDestruction },
       ));
       this.image = image;
       this.ready = this.vm;
@@ -278,10 +291,10 @@ export class VmGuest extends pulumi.ComponentResource {
           userDataFileId: this.userData.id,
         },
       },
-      // A replacement keeps the VMID: the old VM must go first. `clone` says how the VM was made:
-      // the provider does not read it back, so an adopted VM (`pulumi import`) would be replaced
-      // on the first `up` (bpg/terraform-provider-proxmox #1988); rebuild with `--replace`.
-      { ...child, dependsOn: vmDependsOn(), deleteBeforeReplace: true, ignoreChanges: ["clone"] },
+      // A replacement keeps the VMID: the old VM must go first. What only says how the VM was made
+      // is ignored after creation (VM_CREATION_ONLY_INPUTS); replacing or deleting it destroys its
+      // disks: refused unless the stack allows data destruction.
+      { ...child, dependsOn: vmDependsOn(), deleteBeforeReplace: true, ignoreChanges: VM_CREATION_ONLY_INPUTS, protect: !settings.allowDataDestruction },
     ));
 
     this.cloudInit = declared.add(N.cloudInit, new VmCloudInitWait(

@@ -5,7 +5,6 @@
 // ./registry.ts). `phoenix graph`, `phoenix import`, the docs' diagram and the policy pack's name
 // lookups read the same list or its names (./names.ts); a test asserts graph = plan.
 import type { ContainerModel, HostModel, PhoenixModel, VmModel } from "../config/model";
-import { rootFeatures } from "../config/lxc-features";
 import {
   COMPONENT_TYPES,
   HOST_FIREWALL_NAMES,
@@ -173,20 +172,13 @@ export function runnableChecks(c: ContainerModel): ContainerModel["extraHealthCh
 }
 
 /**
- * Whether a container has a `ct-<ctid>-lxc-options` step: raw LXC lines (lxc_options, an AppArmor
- * profile, bind mounts, GPU devices), flags beyond what the API sets, a clone's root disk to size,
- * or volumes to own.
+ * Whether a container has a `ct-<ctid>-lxc-options` step: every container does. Besides raw LXC
+ * lines, bind mounts, GPU devices and volumes, it owns the feature flags and the root disk's size
+ * after creation (infra/components/lxc HOST_OWNED_CONTAINER_INPUTS): the provider reads both back
+ * from the host, so neither may be left to it once Phoenix or the operator changed them as root.
  */
-export function needsLxcOptions(c: ContainerModel, parent?: ContainerModel): boolean {
-  return (
-    c.lxcOptions.length > 0 ||
-    c.apparmorProfile !== undefined ||
-    c.bindMounts.length > 0 ||
-    c.gpus.length > 0 ||
-    rootFeatures(c, parent) !== "" ||
-    c.cloneFrom !== undefined ||
-    c.volumes.length > 0
-  );
+export function needsLxcOptions(_c: ContainerModel, _parent?: ContainerModel): boolean {
+  return true;
 }
 
 /** A Kahn topological order over guests (parents and dependencies first; ties by ID). */

@@ -129,7 +129,7 @@ export function checkConnection(connection: unknown): pulumi.dynamic.CheckFailur
 
 /** The inputs (or stored state) `diffInputs` compares: what it reads of them, the rest by key. */
 export interface DiffedInputs {
-  connection?: { host?: unknown };
+  connection?: { host?: unknown; hostKey?: unknown };
   params?: Record<string, unknown>;
   /** What the last read reported (`matches: false` is drift). */
   observed?: unknown;
@@ -137,14 +137,28 @@ export interface DiffedInputs {
 }
 
 /**
+ * Whether a connection change reaches another machine: a changed host whose pinned host key did
+ * not stay the same. A new name or address of the same machine (same pinned key) is the same host:
+ * the object is updated in place, never created there again and then deleted by its old name.
+ * Without a pinned key on both sides Phoenix cannot tell, and takes it for another machine.
+ */
+export function anotherMachine(olds: DiffedInputs["connection"], news: DiffedInputs["connection"]): boolean {
+  if (olds?.host === undefined || news?.host === olds.host) return false;
+  const key = (k: unknown) => (typeof k === "string" && k.trim() !== "" ? k.trim() : undefined);
+  const before = key(olds.hostKey);
+  return before === undefined || before !== key(news?.hostKey);
+}
+
+/**
  * The diff every host-script-like resource uses: `__provider` is ignored (upgrading Phoenix never
- * touches hosts); listed keys are compared; a changed connection host or replaceOn parameter is
- * a replacement (deleted first: the new object usually has the same identity on the host).
+ * touches hosts); listed keys are compared; a connection to another machine (anotherMachine) or
+ * a changed replaceOn parameter is a replacement (deleted first: the new object usually has the
+ * same identity on the host).
  */
 export function diffInputs(olds: DiffedInputs, news: DiffedInputs, keys: string[], replaceOn: string[]): pulumi.dynamic.DiffResult {
   const changed = keys.filter((k) => stableJson(olds[k]) !== stableJson(news[k]));
   const replaces: string[] = [];
-  if (olds.connection?.host !== undefined && news.connection?.host !== olds.connection?.host) replaces.push("connection");
+  if (anotherMachine(olds.connection, news.connection)) replaces.push("connection");
   const replacedParams = replaceOn.filter((p) => stableJson(olds.params?.[p]) !== stableJson(news.params?.[p]));
   if (replacedParams.length) replaces.push("params");
   // Drift seen by the last refresh (the script's read reported matches:false) needs an apply.

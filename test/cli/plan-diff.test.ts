@@ -135,7 +135,7 @@ describe("plan diff: per resource", () => {
 
   it("the text plan names former names (aliases) only with --verbose", () => {
     const { formatPlanText } = loadDist<typeof import("../../infra/cli/plan")>("infra/cli/plan");
-    const r = { type: STEP, name: "host-initial-setup", parent: "host", dependsOn: [], custom: true, protect: false, retainOnDelete: false, ignoreChanges: [], aliases: ["host-pve-initial-setup (parent urn:x)"], urn: "u", inputs: {}, secretInputs: [], shownInputs: {} };
+    const r = { type: STEP, name: "host-initial-setup", parent: "host", dependsOn: [], custom: true, protect: false, ignoreChanges: [], options: { protect: false, ignoreChanges: [], deleteBeforeReplace: false, retainOnDelete: false, replaceOnChanges: [], customTimeouts: {} }, aliases: ["host-pve-initial-setup (parent urn:x)"], urn: "u", inputs: {}, secretInputs: [], shownInputs: {} };
     const plan = { stack: "dev", resources: [r], errors: [] };
     expect(formatPlanText(plan)).toBe(`Plan for stack dev: 1 resources\n  ${STEP}  host-initial-setup\n      parent: host`);
     expect(formatPlanText(plan, true)).toContain("\n      aliases: host-pve-initial-setup (parent urn:x)");

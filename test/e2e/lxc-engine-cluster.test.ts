@@ -38,11 +38,12 @@ describe("the engine on a three-node cluster: each guest on its own node", () =>
     expect(r.actions.get("ct-610")).toBe("create");
     expect(await confs()).toEqual(["pve2/lxc/610.conf"]);
     expect((await cluster.host("pve2").exec("pct status 610")).stdout).toBe("status: running\n");
-    expect(await verbsOn("pve2", 610)).toEqual(["create", "start", "status"]);
+    // `config`: the provider reads the container back after creating it (containerRead).
+    expect(await verbsOn("pve2", 610)).toEqual(["create", "start", "config", "status"]);
     for (const n of ["pve1", "pve3"]) expect(await verbsOn(n, 610), n).toEqual([]);
     await carry("ct-620", CONTAINER, container(620, "pve3"));
     expect(await confs()).toEqual(["pve2/lxc/610.conf", "pve3/lxc/620.conf"]);
-    expect(await verbsOn("pve3", 620)).toEqual(["create", "start"]);
+    expect(await verbsOn("pve3", 620)).toEqual(["create", "start", "config"]);
   });
 
   it("refuses a node that is not in the cluster, as the API does, and touches no node", async () => {
@@ -67,8 +68,9 @@ describe("the engine on a three-node cluster: each guest on its own node", () =>
     expect(r.actions.get("ct-620")).toBe("replace");
     expect(r.sessions).toBe(2);
     expect(await confs()).toEqual(["pve1/lxc/620.conf", "pve2/lxc/610.conf"]);
-    expect((await verbsOn("pve3", 620)).slice(-3)).toEqual(["status", "stop", "destroy"]);
-    expect(await verbsOn("pve1", 620)).toEqual(["create", "start"]);
+    // containerDelete: a running container is shut down (force stop), then deleted.
+    expect((await verbsOn("pve3", 620)).slice(-3)).toEqual(["status", "shutdown", "destroy"]);
+    expect(await verbsOn("pve1", 620)).toEqual(["create", "start", "config"]);
   });
 
   it("a guest's firewall goes through the guest's node: its config must be there", async () => {

@@ -1,10 +1,12 @@
 // The engine's stand-in for the proxmoxve provider does what the provider really does
-// (bpg/terraform-provider-proxmox: containerCreateClone, CloneContainer's retry, ForceNew fields)
+// (bpg/terraform-provider-proxmox v0.111.1: containerCreateClone, CloneContainer's retry, ForceNew
+// fields, containerRead's read-back, the disk-shrink CustomizeDiff, containerDelete)
 // and meets what Proxmox really refuses an API token (pve-container's check_ct_modify_config_perm).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestHost, type TestHost } from "../host/sshd";
 import { installEmulator, installStorageCfg, readCalls } from "../host/emulator/lib";
 import { Engine, applyIgnoreChanges, propertyPath, tokenRefusal, containerInputs, TEST_TEMPLATE } from "./lxc-engine";
+import { diffContainer, operationOf, readContainer, parsePctConfig, sizeInGigabytes } from "./provider-model";
 import { loadDist } from "../load";
 import type { PropertyBag } from "../../infra/cli/plan";
 
@@ -114,9 +116,12 @@ describe("the provider's container lifecycle, through the pct emulator", () => {
     expect(await pct("config 501")).toContain("rootfs: tank-lxc:subvol-501-disk-0,size=8G\n");
     const grown = container(501, { clone: { vmId: 500 }, disk: { datastoreId: "tank-lxc", size: 16 }, features: { nesting: true, keyctl: true }, cpu: { cores: 4 } });
     const mid = (await readCalls(host)).length;
+    // The stored state holds the clone's disk as read back (8G): the next update sends the cores
+    // and grows the disk to 16G; then only the disk changed, so only a resize.
+    expect(engine.stateOf("ct-501")!.outs.disk).toMatchObject({ size: 8 });
     await carry(engine, "ct-501", grown);
     await carry(engine, "ct-501", { ...grown, disk: { datastoreId: "tank-lxc", size: 20 } });
-    expect(await verbs(mid)).toEqual(["set 501", "set 501", "resize 501"]);
+    expect(await verbs(mid)).toEqual(["set 501", "resize 501", "resize 501"]);
     expect(await pct("config 501")).toContain("rootfs: tank-lxc:subvol-501-disk-0,size=20G\n");
   });
 
@@ -154,5 +159,147 @@ describe("the provider's container lifecycle, through the pct emulator", () => {
       "403 Permission check failed (changing feature flags (except nesting) is only allowed for root@pam)",
     );
     await carry(new Engine(host, { auth: "root@pam" }), "ct-503", container(503, { features: { nesting: true, keyctl: true } }));
+  });
+});
+
+describe("the provider's diff against what it read back (provider-model.ts)", () => {
+  const created = (extra: PropertyBag = {}) => readContainer(
+    parsePctConfig([
+      "cores: 2", "description: Managed%20by%20Phoenix%3A ct500%0A", "features: keyctl=1,nesting=1", "hostname: ct500", "memory: 1024",
+      "mp0: tank-lxc:subvol-500-disk-1,mp=/data,size=4G", "net0: name=eth0,bridge=vmbr0,hwaddr=BC:24:11:00:00:01,ip=10.0.0.100/24,gw=10.0.0.1",
+      "onboot: 0", "ostype: ubuntu", "rootfs: tank-lxc:subvol-500-disk-0,size=12G", "swap: 512", "unprivileged: 1",
+    ].join("\n")),
+    container(500, { features: { nesting: true }, mountPoints: [{ volume: "tank-lxc", size: "4G", path: "/data" }], ...extra }),
+  );
+
+  it("reads the disk as it is, every flag, the volume ids and the MAC; keeps what it cannot read (the OS template, clone)", () => {
+    const s = created({ clone: { vmId: 900 } });
+    expect(s.disk).toEqual({ datastoreId: "tank-lxc", size: 12 });
+    expect(s.features).toEqual({ nesting: true, keyctl: true, fuse: false, mknod: false, mounts: [] });
+    expect(s.mountPoints).toEqual([{ volume: "tank-lxc:subvol-500-disk-1", size: "4G", path: "/data" }]);
+    expect(s.networkInterfaces[0].macAddress).toBe("BC:24:11:00:00:01");
+    expect(s.clone).toEqual({ vmId: 900 });
+    expect(s.operatingSystem.templateFileId).toBe(TEST_TEMPLATE);
+    expect(sizeInGigabytes("512M")).toBe(1);
+    expect(sizeInGigabytes("1T")).toBe(1024);
+  });
+
+  it("a smaller disk than the one read back replaces the container (CustomizeDiff); a larger one updates", () => {
+    const s = created();
+    const smaller = diffContainer(s, container(500, { disk: { datastoreId: "tank-lxc", size: 8 }, features: s.features, mountPoints: s.mountPoints }));
+    expect(smaller).toEqual([{ path: "disk.size", from: 12, to: 8, replaces: true }]);
+    expect(operationOf(smaller)).toBe("replace");
+    expect(operationOf(diffContainer(s, container(500, { disk: { datastoreId: "tank-lxc", size: 16 }, features: s.features, mountPoints: s.mountPoints })))).toBe("update");
+    // Ignored, the shrink is no change at all (the bridge drops ignored paths, ForceNew included).
+    expect(diffContainer(s, container(500, { disk: { datastoreId: "tank-lxc", size: 8 }, features: s.features, mountPoints: s.mountPoints }), ["disk.size"])).toEqual([]);
+  });
+
+  it("a flag set as root is a diff of the provider's features (sent, it is a flag change): none once ignored", () => {
+    const s = created();
+    const d = diffContainer(s, container(500, { disk: { datastoreId: "tank-lxc", size: 12 }, features: { nesting: true }, mountPoints: s.mountPoints }));
+    expect(d).toEqual([{ path: "features.keyctl", from: true, to: false, replaces: false }]);
+    expect(diffContainer(s, container(500, { disk: { datastoreId: "tank-lxc", size: 12 }, features: { nesting: true }, mountPoints: s.mountPoints }), ["features"])).toEqual([]);
+  });
+
+  it("suppresses what the schema suppresses: a volume given by its storage, an unset MAC, the description's newline", () => {
+    const s = created();
+    expect(diffContainer(s, container(500, { disk: { datastoreId: "tank-lxc", size: 12 }, features: s.features, mountPoints: [{ volume: "tank-lxc", size: "4G", path: "/data" }] }))).toEqual([]);
+    const moved = diffContainer(s, container(500, { disk: { datastoreId: "tank-lxc", size: 12 }, features: s.features, mountPoints: [{ volume: "other", size: "4G", path: "/data" }] }));
+    expect(operationOf(moved)).toBe("replace");
+  });
+
+  it("ForceNew inputs replace: node, unprivileged, the root disk's storage, clone, the template file", () => {
+    const base = { disk: { datastoreId: "tank-lxc", size: 12 }, features: created().features, mountPoints: created().mountPoints };
+    for (const extra of [{ nodeName: "pve2" }, { unprivileged: false }, { disk: { datastoreId: "local-lvm", size: 12 } }, { clone: { vmId: 901 } }, { operatingSystem: { templateFileId: "local:vztmpl/debian-12.tar.zst", type: "ubuntu" } }]) {
+      expect(operationOf(diffContainer(created(), container(500, { ...base, ...extra }))), JSON.stringify(extra)).toBe("replace");
+    }
+    expect(operationOf(diffContainer(created(), container(500, { ...base, cpu: { cores: 4 } })))).toBe("update");
+  });
+});
+
+describe("the stand-in after the first run: refresh, host-side changes, import, delete", () => {
+  let host: TestHost;
+  const report = () => ({ registered: [], actions: new Map(), sessions: 0, errors: [] });
+  const carry = (engine: Engine, name: string, inputs: PropertyBag) => {
+    const r = report();
+    return engine["carryOut"]({ custom: true, type: CONTAINER, name, inputs }, r).then(() => r.actions.get(name));
+  };
+  /** Carries out with the engine's ignoreChanges for `name`, as the program's request would set it. */
+  const withIgnore = (engine: Engine, name: string, ignoreChanges: string[]) =>
+    engine["requests"].set(`${CONTAINER} ${name}`, { urn: name, protect: false, ignoreChanges });
+
+  beforeAll(async () => {
+    host = await startTestHost();
+    await installEmulator(host, { tools: ["pct"] });
+    await installStorageCfg(host, [{ id: "tank-lxc", type: "zfspool", content: ["images", "rootdir"], target: "tank/lxc" }]);
+  }, 60_000);
+  afterAll(() => host?.stop());
+
+  it("a second run and a refresh right after create change nothing", async () => {
+    const engine = new Engine(host);
+    const inputs = container(510, { features: { nesting: true }, description: "Managed by Phoenix: ct510" });
+    expect(await carry(engine, "ct-510", inputs)).toBe("create");
+    expect([...(await engine.refresh()).values()]).toEqual(["same"]);
+    expect(await carry(engine, "ct-510", inputs)).toBe("same");
+  });
+
+  it("a root disk grown on the host: refresh reads it back; without ignoreChanges the next run replaces the container (the provider's shrink rule), with it nothing happens", async () => {
+    const engine = new Engine(host);
+    const inputs = container(511);
+    await carry(engine, "ct-511", inputs);
+    await host.exec("/usr/local/sbin/pct resize 511 rootfs 20G && touch /var/lib/pve-emu/lxc/511/rootfs/root/model.bin");
+    expect((await engine.refresh()).get("ct-511")).toBe("drift");
+    expect(engine.stateOf("ct-511")!.outs.disk.size).toBe(20);
+    withIgnore(engine, "ct-511", ["disk.size"]);
+    expect(await carry(engine, "ct-511", inputs)).toBe("same");
+    withIgnore(engine, "ct-511", []);
+    expect(await carry(engine, "ct-511", inputs)).toBe("replace");
+    expect((await host.exec("test -e /var/lib/pve-emu/lxc/511/rootfs/root/model.bin")).code).not.toBe(0);
+  });
+
+  it("flags set as root over SSH: refresh reads them; without ignoreChanges the token's update is refused (403), with it nothing is sent", async () => {
+    const engine = new Engine(host);
+    const inputs = container(512, { features: { nesting: true } });
+    await carry(engine, "ct-512", inputs);
+    await host.exec("/usr/local/sbin/pct set 512 --features keyctl=1,nesting=1");
+    await engine.refresh();
+    expect(engine.stateOf("ct-512")!.outs.features).toMatchObject({ nesting: true, keyctl: true });
+    withIgnore(engine, "ct-512", ["features"]);
+    expect(await carry(engine, "ct-512", { ...inputs, cpu: { cores: 3 } })).toBe("update");
+    expect(await host.exec("/usr/local/sbin/pct config 512").then((r) => r.stdout)).toContain("features: keyctl=1,nesting=1");
+    withIgnore(engine, "ct-512", []);
+    await expect(carry(engine, "ct-512", { ...inputs, cpu: { cores: 3 } })).rejects.toThrow("403 Permission check failed (changing feature flags (except nesting) is only allowed for root@pam)");
+  });
+
+  it("an imported container: the state is what the provider reads (no clone, no template file); ignoring what it cannot read, the program's inputs replace nothing", async () => {
+    await host.exec(`/usr/local/sbin/pct create 513 ${TEST_TEMPLATE} --rootfs tank-lxc:10 --unprivileged 1 --hostname ct513 --cores 2 --memory 1024 --swap 512 --net0 name=eth0,bridge=vmbr0,ip=10.0.0.113/24,gw=10.0.0.1 --features nesting=1,keyctl=1 --onboot 0`);
+    const program = container(513, { clone: { vmId: 900, full: true, datastoreId: "tank-lxc" }, features: { nesting: true, keyctl: true }, disk: { datastoreId: "tank-lxc", size: 8 } });
+    delete program.operatingSystem;
+    const { CREATION_ONLY_CONTAINER_INPUTS, HOST_OWNED_CONTAINER_INPUTS } = loadDist<typeof import("../../infra/components/lxc")>("infra/components/lxc");
+    const ignore = [...CREATION_ONLY_CONTAINER_INPUTS, ...HOST_OWNED_CONTAINER_INPUTS];
+    const engine = new Engine(host, { lockRetryDelayMs: 50 });
+    const state = await engine.importContainer("ct-513", "pve", 513);
+    expect(state.clone).toBeUndefined();
+    expect(state.operatingSystem).toEqual({ type: "ubuntu" });
+    withIgnore(engine, "ct-513", ignore);
+    // What the engine does first: ignored paths keep the imported inputs.
+    expect(await carry(engine, "ct-513", applyIgnoreChanges(engine.stateOf("ct-513")!.inputs, program, ignore))).toBe("update");
+    expect(await host.exec("/usr/local/sbin/pct config 513").then((x) => x.stdout)).toContain("rootfs: tank-lxc:subvol-513-disk-0,size=10G");
+    // Without them the clone the provider cannot read back replaces the container (its source does
+    // not even exist here: the container is gone and not made again).
+    const bare = new Engine(host, { lockRetryDelayMs: 50 });
+    await bare.importContainer("ct-513", "pve", 513);
+    withIgnore(bare, "ct-513", []);
+    await expect(carry(bare, "ct-513", program)).rejects.toThrow();
+    expect((await host.exec("/usr/local/sbin/pct config 513")).code).not.toBe(0);
+  });
+
+  it("delete: a running container is shut down (force stop), then destroyed without purge", async () => {
+    const engine = new Engine(host, { auth: "root@pam" });
+    await carry(engine, "ct-514", container(514, { started: true }));
+    const before = (await readCalls(host)).length;
+    expect(await carry(engine, "ct-514", container(514, { started: true, unprivileged: false }))).toBe("replace");
+    const calls = (await readCalls(host)).slice(before).filter((c) => ["shutdown", "destroy", "stop"].includes(c[1]));
+    expect(calls.map((c) => c.slice(1).join(" "))).toEqual(["shutdown 514 --forceStop 1 --timeout 1795", "destroy 514"]);
   });
 });

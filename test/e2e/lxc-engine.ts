@@ -20,13 +20,21 @@
 //       * a clone refused with a server error (the source "CT is locked (disk)" by another clone)
 //         is retried: 3 attempts, 10 s then 20 s apart (retry.NewTaskOperation with a 10 s base
 //         delay), ~30 s in all, then it fails (EngineOptions.lockRetryDelayMs shortens it);
-//       * changed inputs: ForceNew fields (mount points, unprivileged, the disk's storage, the clone
-//         source, the node, the template) replace the container: stop, destroy (Proxmox deletes its
-//         volumes with it), create again; anything else is one config update (and a resize when
-//         the disk grew).
+//       * the state it stores is what it reads back (containerRead, provider-model.ts
+//         readContainer) after create and update and on `refresh()`: the disk as it is now, every
+//         feature flag, the volume ids, the MAC; not the clone source or the OS template file;
+//       * changed inputs are diffed against that state (provider-model.ts diffContainer): ForceNew
+//         fields (mount points, unprivileged, the disk's storage, the clone source, the node, the
+//         template) and a disk smaller than the one read back (CustomizeDiff) replace the container:
+//         shut down (force stop), DELETE without purge (Proxmox deletes its volumes with it),
+//         create again; anything else is one config update with only what changed (and a resize
+//         when the disk grew);
+//       * `importContainer()` adopts an existing container as `pulumi import` does: the state is
+//         what the provider reads, the inputs are taken from it.
 //   - the resource options the engine itself honours, read from each registerResource request (the
 //     mock monitor drops them): `ignoreChanges` (ignored paths keep their old inputs before check
-//     and diff, as the engine's processIgnoreChanges does) and `protect` (a replacement is refused
+//     and diff, as the engine's processIgnoreChanges does, and the bridge drops them from the
+//     provider's diff) and `protect` (a replacement is refused
 //     when both the old state and the program protect the resource, pulumi/pulumi#8810 and #8873;
 //     the engine stand-in carries out no deletions of resources the program stops declaring).
 // State persists across runs of one engine, so a second run shows what `pulumi up` would change.
@@ -52,6 +60,7 @@ import type * as Pulumi from "@pulumi/pulumi";
 import type { RecordableMonitor } from "../../infra/cli/plan";
 import type { RegisterResourceRequest } from "@pulumi/pulumi/proto/resource_pb";
 import type { LxcGuest as LxcGuestType } from "../../infra/components/lxc";
+import { diffContainer, operationOf, parsePctConfig, readContainer, type ProviderChange } from "./provider-model";
 
 export interface EngineRecord {
   name: string;
@@ -72,6 +81,8 @@ export interface RunReport {
   /** SSH sessions the engine itself opened for ContainerLegacy. */
   sessions: number;
   errors: string[];
+  /** Containers updated or replaced: what the provider's diff found (provider-model.ts). */
+  changes?: Map<string, ProviderChange[]>;
 }
 
 /** The resource options the engine honours, as the program sent them. */
@@ -288,14 +299,21 @@ export function tokenRefusal(c: PropertyBag, old?: PropertyBag): string | undefi
 /** Inputs whose change makes the provider reboot a started container after its update (rebootRequired in resourceContainerUpdate). */
 const REBOOT_REQUIRED = ["console", "disk.mountOptions", "environmentVariables", "initialization.dns", "initialization.hostname", "initialization.ipConfigs", "memory", "devicePassthroughs", "mountPoints", "networkInterfaces", "operatingSystem"];
 
-/** Inputs of ContainerLegacy whose change replaces the container (ForceNew in the provider's schema). */
-const FORCE_NEW = ["vmId", "nodeName", "unprivileged", "mountPoints", "clone", "operatingSystem.templateFileId", "disk.datastoreId"];
+/** One resource in the engine's state: its id, type, last inputs, stored outputs (a container's:
+ *  what the provider read back) and whether it was protected. */
+export interface StateEntry {
+  id: string;
+  type?: string;
+  inputs: PropertyBag;
+  outs: PropertyBag;
+  protect?: boolean;
+}
 
 export class Engine {
-  private state = new Map<string, { id: string; inputs: PropertyBag; outs: PropertyBag; protect?: boolean }>();
+  private state = new Map<string, StateEntry>();
 
   /** What the engine holds for resource `name` after its last run (id, inputs, outputs), if any. */
-  stateOf(name: string): { id: string; inputs: PropertyBag; outs: PropertyBag; protect?: boolean } | undefined {
+  stateOf(name: string): StateEntry | undefined {
     return this.state.get(name);
   }
   /** `type name` → the options of its registerResource request in the current run. */
@@ -344,7 +362,7 @@ export class Engine {
    * only declared.
    */
   async up(opts: { stack?: string; configDir?: string; config?: Record<string, string> } = {}): Promise<RunReport> {
-    const report: RunReport = { registered: [], actions: new Map(), sessions: 0, errors: [] };
+    const report: RunReport = { registered: [], actions: new Map(), sessions: 0, errors: [], changes: new Map() };
     const { planStack } = loadDist<typeof import("../../infra/cli/plan")>("infra/cli/plan");
     const t = this.host.target;
     // A failed resource leaves its dependents waiting forever under the mock monitor: once one
@@ -434,17 +452,17 @@ export class Engine {
           mayReplace();
           await provider.delete!(prior.id, prior.outs);
           const created = await provider.create(inputs);
-          this.state.set(args.name, { id: created.id, inputs, outs: created.outs, protect });
+          this.state.set(args.name, { id: created.id, type: args.type, inputs, outs: created.outs, protect });
           report.actions.set(args.name, "replace");
           return { id: created.id, state: created.outs };
         }
         const updated = await provider.update!(prior.id, prior.outs, inputs);
-        this.state.set(args.name, { id: prior.id, inputs, outs: updated.outs, protect });
+        this.state.set(args.name, { id: prior.id, type: args.type, inputs, outs: updated.outs, protect });
         report.actions.set(args.name, "update");
         return { id: prior.id, state: updated.outs };
       }
       const created = await provider.create(inputs);
-      this.state.set(args.name, { id: created.id, inputs, outs: created.outs, protect });
+      this.state.set(args.name, { id: created.id, type: args.type, inputs, outs: created.outs, protect });
       report.actions.set(args.name, "create");
       return { id: created.id, state: created.outs };
     }
@@ -456,44 +474,46 @@ export class Engine {
     }
     if (args.type === CONTAINER) {
       if (prior) {
-        if (this.stable(prior.inputs) === this.stable(args.inputs)) {
-          // A changed `protect` alone is recorded in the state without touching the resource.
-          this.state.set(args.name, { ...prior, protect });
+        // The provider diffs the stored state (what it read back), not the last inputs; ignored
+        // paths are dropped from its diff (provider-model.ts diffContainer).
+        const changes = diffContainer(prior.outs, args.inputs, request.ignoreChanges);
+        const op = operationOf(changes);
+        if (op === "same") {
+          // A same step records the new inputs and a changed `protect` without touching the container.
+          this.state.set(args.name, { ...prior, inputs: args.inputs, protect });
           report.actions.set(args.name, "same");
           return { id: prior.id, state: prior.outs };
         }
-        const get = (o: unknown, k: string) => k.split(".").reduce<unknown>((v, part) => (v as Record<string, unknown> | undefined)?.[part], o);
-        const replace = FORCE_NEW.some((k) => this.stable(get(prior.inputs, k) ?? null) !== this.stable(get(args.inputs, k) ?? null));
+        const replace = op === "replace";
         if (replace) mayReplace();
         // nodeName is ForceNew: a replaced container is deleted on its old node, created on its new one.
-        const oldHost = this.hostFor(prior.inputs.nodeName);
+        const oldHost = this.hostFor(prior.outs.nodeName ?? prior.inputs.nodeName);
         const newHost = this.hostFor(args.inputs.nodeName);
+        let outs: PropertyBag;
         if (replace && oldHost !== newHost) {
           report.sessions += 2;
-          await this.ssh.withSession(oldHost.target, this.secrets, (s) => this.deleteContainer(s, prior.inputs));
-          await this.ssh.withSession(newHost.target, this.secrets, (s) => this.createContainer(s, args.inputs));
+          await this.ssh.withSession(oldHost.target, this.secrets, (s) => this.deleteContainer(s, prior.outs));
+          outs = await this.ssh.withSession(newHost.target, this.secrets, (s) => this.createContainer(s, args.inputs));
         } else {
           report.sessions++;
-          await this.ssh.withSession(newHost.target, this.secrets, async (s) => {
-            if (replace) {
-              await this.deleteContainer(s, prior.inputs);
-              await this.createContainer(s, args.inputs);
-            } else {
-              await this.updateContainer(s, prior.inputs, args.inputs);
-            }
+          outs = await this.ssh.withSession(newHost.target, this.secrets, async (s) => {
+            if (!replace) return this.updateContainer(s, prior.outs, args.inputs, changes);
+            await this.deleteContainer(s, prior.outs);
+            return this.createContainer(s, args.inputs);
           });
         }
-        this.state.set(args.name, { id: String(args.inputs.vmId), inputs: args.inputs, outs: args.inputs, protect });
+        this.state.set(args.name, { id: String(args.inputs.vmId), type: args.type, inputs: args.inputs, outs, protect });
         report.actions.set(args.name, replace ? "replace" : "update");
-        return { id: String(args.inputs.vmId), state: args.inputs };
+        report.changes?.set(args.name, changes);
+        return { id: String(args.inputs.vmId), state: outs };
       }
       const host = this.hostFor(args.inputs.nodeName);
       report.sessions++;
-      await this.ssh.withSession(host.target, this.secrets, (s) => this.createContainer(s, args.inputs));
+      const outs = await this.ssh.withSession(host.target, this.secrets, (s) => this.createContainer(s, args.inputs));
       const id = String(args.inputs.vmId);
-      this.state.set(args.name, { id, inputs: args.inputs, outs: args.inputs, protect });
+      this.state.set(args.name, { id, type: args.type, inputs: args.inputs, outs, protect });
       report.actions.set(args.name, "create");
-      return { id, state: args.inputs };
+      return { id, state: outs };
     }
     throw new Error(`${args.name}: the engine has no way to carry out ${args.type}`);
   }
@@ -538,8 +558,9 @@ export class Engine {
     return opts;
   }
 
-  /** What the proxmoxve provider does for a new ContainerLegacy, with `pct` (the Proxmox API's CLI twin). */
-  private async createContainer(session: SshSession, c: PropertyBag): Promise<void> {
+  /** What the proxmoxve provider does for a new ContainerLegacy, with `pct` (the Proxmox API's CLI
+   *  twin); returns the state it stores: containerCreate ends with containerRead. */
+  private async createContainer(session: SshSession, c: PropertyBag): Promise<PropertyBag> {
     const pct = this.pctRunner(session);
     const id = String(c.vmId);
     if (c.clone) {
@@ -558,32 +579,111 @@ export class Engine {
         "--rootfs", `${c.disk.datastoreId}:${c.disk.size}`, "--unprivileged", c.unprivileged ? "1" : "0",
         ...(c.description ? ["--description", c.description] : []), ...this.settings(c), ...this.mountPointOpts(c));
     }
+    // containerSetIDMaps: the API takes no lxc[n] keys, so the provider writes the id maps into
+    // the new container's config over SSH, before it first starts.
+    if ((c.idmaps ?? []).length) {
+      const lines = (c.idmaps as { type: string; containerId: number; hostId: number; size: number }[])
+        .map((m) => `lxc.idmap: ${m.type === "uid" ? "u" : "g"} ${Number(m.containerId)} ${Number(m.hostId)} ${Number(m.size)}`).join("\n");
+      await session.check(`printf '%s\\n' '${lines.replace(/\n/g, "' '")}' >> /etc/pve/lxc/${Number(id)}.conf`, { purpose: "write lxc.idmap lines" });
+    }
     if (c.started !== false) await pct("start", id);
+    return this.readBack(session, c);
   }
 
-  /** The provider's update: one config update with what changed, then a resize when the disk size
-   *  changed (a shrink goes to Proxmox too, which refuses it, as the emulator does). */
-  private async updateContainer(session: SshSession, old: PropertyBag, c: PropertyBag): Promise<void> {
+  /** containerRead against the container's config now (provider-model.ts readContainer). */
+  private async readBack(session: SshSession, prior: PropertyBag): Promise<PropertyBag> {
+    const r = await session.check(`pct config ${Number(prior.vmId)}`, { purpose: "pct config" });
+    return readContainer(parsePctConfig(String(r.stdout)), prior);
+  }
+
+  /**
+   * containerUpdate: one config update with only what changed against the stored state (so flags
+   * set as root and left alone are never sent), then a resize when the disk grew (a shrink never
+   * gets here: the provider's CustomizeDiff replaces the container instead). Returns the state read back.
+   */
+  private async updateContainer(session: SshSession, state: PropertyBag, c: PropertyBag, changes: ProviderChange[]): Promise<PropertyBag> {
     const pct = this.pctRunner(session);
     const id = String(c.vmId);
-    this.checkPermissions(c, old);
-    await pct("set", id, ...this.settings(c), ...(c.description ? ["--description", c.description] : []));
-    if (Number(c.disk.size) !== Number(old.disk.size)) await pct("resize", id, "rootfs", `${c.disk.size}G`);
+    const changed = (prefix: string) => changes.some((x) => x.path === prefix || x.path.startsWith(`${prefix}.`) || x.path.startsWith(`${prefix}[`));
+    const all = this.settings(c);
+    const pick = (flag: string) => {
+      const i = all.indexOf(flag);
+      return i >= 0 ? [flag, all[i + 1]] : [];
+    };
+    const opts: string[] = [];
+    if (changed("cpu")) opts.push(...pick("--cores"));
+    if (changed("memory")) opts.push(...pick("--memory"), ...pick("--swap"));
+    if (changed("networkInterfaces") || changed("initialization.ipConfigs")) opts.push(...pick("--net0"));
+    if (changed("initialization.hostname")) opts.push("--hostname", c.initialization.hostname);
+    if (changed("features")) {
+      this.checkPermissions({ ...c, mountPoints: [], devicePassthroughs: [] }, { features: state.features });
+      opts.push(...pick("--features"));
+    }
+    if (changed("startOnBoot")) opts.push(...pick("--onboot"));
+    if (changed("startup")) opts.push(...pick("--startup"));
+    if (changed("description")) opts.push("--description", c.description ?? "");
+    if (opts.length) await pct("set", id, ...opts);
+    if (changed("disk.size") && Number(c.disk.size) > Number(state.disk?.size)) await pct("resize", id, "rootfs", `${c.disk.size}G`);
     // resourceContainerUpdate's rebootRequired: a started container is rebooted (applying what
     // Proxmox kept pending) when one of these changed; a change of anything else, feature flags
     // included, waits in the config's pending section until the container restarts.
-    const get = (o: unknown, k: string) => k.split(".").reduce<unknown>((v, part) => (v as Record<string, unknown> | undefined)?.[part], o);
-    const rebootRequired = REBOOT_REQUIRED.some((k) => this.stable(get(old, k) ?? null) !== this.stable(get(c, k) ?? null));
+    const rebootRequired = REBOOT_REQUIRED.some(changed);
     if (rebootRequired && c.started !== false && String((await session.run(`pct status ${id}`)).stdout).includes("running")) await pct("reboot", id);
+    return this.readBack(session, c);
   }
 
-  /** The provider's delete: stop if running, then DELETE (Proxmox removes the volumes with it). */
+  /** containerDelete: shut down (force stop) unless stopped, then DELETE without purge (Proxmox
+   *  removes the container's volumes with it). */
   private async deleteContainer(session: SshSession, c: PropertyBag): Promise<void> {
     const pct = this.pctRunner(session);
     const id = String(c.vmId);
     const status = await session.run(`pct status ${id}`);
-    if (String(status.stdout).includes("running")) await pct("stop", id);
-    await pct("destroy", id, "--purge", "1");
+    if (String(status.stdout).includes("running")) await pct("shutdown", id, "--forceStop", "1", "--timeout", "1795");
+    await pct("destroy", id);
+  }
+
+  /**
+   * `pulumi refresh`: every resource in the state read again. Containers: containerRead (gone:
+   * dropped from the state, as d.SetId("") does); dynamic resources: their provider's read. The
+   * inputs stay as they were.
+   */
+  async refresh(): Promise<Map<string, "same" | "drift" | "gone">> {
+    const seen = new Map<string, "same" | "drift" | "gone">();
+    for (const [name, entry] of [...this.state]) {
+      let outs: PropertyBag | undefined;
+      if (entry.type === CONTAINER) {
+        const host = this.hostFor(entry.outs.nodeName ?? entry.inputs.nodeName);
+        outs = await this.ssh.withSession(host.target, this.secrets, async (s) => {
+          const r = await s.run(`pct config ${Number(entry.id)}`);
+          return r.code === 0 ? readContainer(parsePctConfig(String(r.stdout)), entry.outs) : undefined;
+        });
+      } else if (typeof entry.inputs.__provider === "string") {
+        const provider = await this.provider(entry.inputs.__provider);
+        const read = await provider.read!(entry.id, entry.outs);
+        outs = read.id ? (read.props as PropertyBag) : undefined;
+      } else {
+        continue;
+      }
+      if (!outs) {
+        this.state.delete(name);
+        seen.set(name, "gone");
+        continue;
+      }
+      seen.set(name, this.stable(outs) === this.stable(entry.outs) ? "same" : "drift");
+      this.state.set(name, { ...entry, outs });
+    }
+    return seen;
+  }
+
+  /**
+   * `pulumi import` of a container the provider does not manage yet (`<node>/<vmid>`): the state is
+   * what containerRead stores, and the inputs are taken from it (the bridge's inputs from outputs).
+   */
+  async importContainer(name: string, node: string, vmId: number): Promise<PropertyBag> {
+    const host = this.hostFor(node);
+    const outs = await this.ssh.withSession(host.target, this.secrets, (s) => this.readBack(s, { vmId, nodeName: node }));
+    this.state.set(name, { id: String(vmId), type: CONTAINER, inputs: structuredClone(outs), outs, protect: false });
+    return outs;
   }
 
   private async currentConfig(session: SshSession, id: string): Promise<PropertyBag> {

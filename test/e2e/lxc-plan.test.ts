@@ -152,14 +152,13 @@ describe("plan of the dev stack's containers", () => {
     });
     expect(vllm.operatingSystem).toBeUndefined();
     expect(vllm.devicePassthroughs).toBeUndefined();
-    // An API token may set only nesting (900 has no flags, so 902 gets keyctl as root over SSH);
-    // 952 inherits 902's keyctl: sent unchanged (no change, no 403), nothing left for SSH.
-    expect(byName("ct-902").inputs.features).toEqual({ nesting: true });
+    // No flags through the API: lxc-options sets every container's whole flag set as root (a
+    // clone keeps its parent's flags until then); the provider reads them back, so it never owns them.
+    for (const ct of ["ct-900", "ct-902", "ct-952"]) expect(byName(ct).inputs.features, ct).toBeUndefined();
     expect(byName("ct-902-lxc-options").inputs.params.features).toBe("keyctl=1,nesting=1");
-    expect(byName("ct-952").inputs.features).toEqual({ nesting: true, keyctl: true });
-    expect(byName("ct-952-lxc-options").inputs.params.features).toBe("");
+    expect(byName("ct-952-lxc-options").inputs.params.features).toBe("keyctl=1,nesting=1");
     // proxmox_defaults.lxc.features "nesting=1" applies to 900, which omits pct_options.
-    expect(byName("ct-900").inputs.features).toEqual({ nesting: true });
+    expect(byName("ct-900-lxc-options").inputs.params.features).toBe("nesting=1");
     expect(byName("ct-902").inputs.started).toBe(false);
     expect(byName("ct-952").inputs.mountPoints).toEqual([{ volume: "quickOS-shared-prod-data", size: "20G", path: "/qdrant/storage" }]);
     expect(byName("ct-952").inputs.devicePassthroughs).toBeUndefined();
@@ -210,8 +209,8 @@ describe("plan of the dev stack's containers", () => {
         "lxc.cgroup2.devices.allow=c 195:* rwm",
       ].join("\n"),
       gpus: "0",
-      features: "",
-      // A clone's root disk grows to its declared size before its first step.
+      features: "nesting=1",
+      // The root disk grows to its declared size before the first step (never shrinks).
       rootfs_gb: "64",
       // Owned by the container's root: host UID/GID 100000 through the default unprivileged map.
       mount_sources: "100000:100000:0:/fastData/shared-bulk-data/vllm_models",
@@ -227,8 +226,9 @@ describe("plan of the dev stack's containers", () => {
       mount_sources: "",
       volumes: "",
     });
-    // A root template's disk is created at its size by the API: not managed here.
-    expect(byName("ct-900-lxc-options").inputs.params.rootfs_gb).toBe("");
+    // A root template's disk is created at its size by the API; lxc-options grows it when the
+    // JSON grows it (the provider's disk.size is ignored: a disk grown on the host is no drift).
+    expect(byName("ct-900-lxc-options").inputs.params.rootfs_gb).toBe("16");
     expect(byName("ct-950-health").inputs.params).toMatchObject({
       env_health_command: "curl -s --fail http://localhost:8000/health",
       env_health_retries: "10",

@@ -78,9 +78,10 @@ describe("dev stack containers, end to end through the pct emulator and real LXC
   });
 
   it("follows the seed's step order in each container", () => {
-    // Root template: created, raw options while stopped, started by its first step, snapshot stopped.
-    // Clones: POST clone, then one config update; the provider never resizes on clone.
-    expect(stepsOf(900)).toEqual(["create", "start", "push feature-base_setup", "exec feature-base_setup", "shutdown", "snapshot"]);
+    // Root template: created, raw options and its flags (nesting) set as root while stopped, started
+    // by its first step, snapshot stopped. Clones: POST clone, then one config update; the provider
+    // never resizes on clone and sends no flags (lxc-options owns them).
+    expect(stepsOf(900)).toEqual(["create", "set", "start", "push feature-base_setup", "exec feature-base_setup", "shutdown", "snapshot"]);
     // 901 (GPU template): grown to 32 GB, its nvidia-uvm passthrough entries set as root.
     expect(stepsOf(901)).toEqual(["set", "resize", "set", "start", "push feature-nvidia", "exec feature-nvidia", "shutdown", "snapshot"]);
     // 902: keyctl set as root (an API token may set only nesting) before docker is installed.

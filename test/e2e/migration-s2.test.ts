@@ -81,7 +81,7 @@ describe("migration case s2, end to end through the pct emulator", () => {
     const before = await readCalls(host);
     const second = await engine.up({ configDir: path.join(CASES_DIR, "s2") });
     expect(second.errors).toEqual([]);
-    for (const [name, action] of second.actions) expect(action, name).toBe("same");
+    for (const [name, action] of second.actions) expect(action, `${name} ${JSON.stringify(second.changes?.get(name) ?? [])}`).toBe("same");
     expect(second.actions.size).toBe(run.actions.size);
     const changing = (await readCalls(host)).slice(before.length).filter((c) => !["status", "config", "listsnapshot"].includes(c[1]));
     expect(changing).toEqual([]);

@@ -248,8 +248,8 @@ describe("the dev and prod stacks", () => {
         "ACCEPT tcp 445 10.0.0.0/24",
       ]);
       // Removing the block leaves the host's firewall as it was: the rules stay with the options.
-      expect(byName(plan, "host-firewall-rules", RULES).retainOnDelete, stack).toBe(true);
-      expect(byName(plan, "host-firewall", CLUSTER).retainOnDelete, stack).toBe(false);
+      expect(byName(plan, "host-firewall-rules", RULES).options.retainOnDelete, stack).toBe(true);
+      expect(byName(plan, "host-firewall", CLUSTER).options.retainOnDelete, stack).toBe(false);
     }
   });
 });

@@ -18,16 +18,19 @@ describe("containers holding volumes", () => {
     allowing = await planStack({ stack: "dev", config: { "phoenix:allowDataDestruction": "true" } });
   });
 
-  it("are protected unless the stack allows data destruction; containers without volumes are not", () => {
+  it("are protected unless the stack allows data destruction, and so is every container (its root disk holds data too)", () => {
     expect(dev.errors).toEqual([]);
     expect(byName(dev, "ct-952", CONTAINER).protect).toBe(true);
     expect(byName(allowing, "ct-952", CONTAINER).protect).toBe(false);
-    for (const ctid of [900, 901, 902, 950, 955]) expect(byName(dev, `ct-${ctid}`, CONTAINER).protect, `ct-${ctid}`).toBe(false);
+    for (const ctid of [900, 901, 902, 950, 955]) {
+      expect(byName(dev, `ct-${ctid}`, CONTAINER).protect, `ct-${ctid}`).toBe(true);
+      expect(byName(allowing, `ct-${ctid}`, CONTAINER).protect, `ct-${ctid}`).toBe(false);
+    }
   });
 
   it("ignore the provider's mount points after creation (a whole top-level key) and hand the volume set to lxc-options", () => {
     const ct = byName(dev, "ct-952", CONTAINER);
-    expect(ct.ignoreChanges).toEqual(["clone", "operatingSystem", "mountPoints"]);
+    expect(ct.ignoreChanges).toEqual(["clone", "operatingSystem", "features", "disk.size", "mountPoints"]);
     expect(ct.inputs.mountPoints).toEqual([{ volume: "quickOS-shared-prod-data", size: "20G", path: "/qdrant/storage" }]);
     expect(byName(dev, "ct-952-lxc-options").inputs.params.volumes).toBe("mp0=20:quickOS-shared-prod-data:/qdrant/storage");
   });

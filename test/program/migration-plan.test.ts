@@ -103,7 +103,10 @@ describe("the migration cases plan", () => {
     expect(options.options).not.toContain("lxc.mount.entry");
     expect(options.mount_sources).toBe("");
     expect(options.volumes).toBe("mp0=50:tank-ct-disks:/models");
-    expect(plans.get("cb1")!.resources.some((r) => r.name === "ct-900-lxc-options")).toBe(false);
+    // cb1's container has lxc-options only for its flags and root disk: no bind mount, no volume.
+    const cb1 = byName(plans.get("cb1")!, "ct-900-lxc-options").inputs.params;
+    expect(cb1.mount_sources).toBe("");
+    expect(cb1.volumes).toBe("");
   });
 
   it("cb4: the `$` password reaches no plaintext input", () => {

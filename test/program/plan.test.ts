@@ -99,9 +99,21 @@ describe("phoenix plan from the command line", () => {
     expect(doc.stack).toBe("dev");
     expect(doc.resources.length).toBe(dev.resources.length);
     for (const r of doc.resources) {
-      expect(Object.keys(r).sort()).toEqual(["aliases", "dependsOn", "inputs", "name", "node", "parent", "type", "urn"]);
+      expect(Object.keys(r).sort()).toEqual(["aliases", "dependsOn", "inputs", "name", "node", "options", "parent", "type", "urn"]);
       expect(Array.isArray(r.dependsOn)).toBe(true);
+      expect(Object.keys(r.options).sort()).toEqual(["customTimeouts", "deleteBeforeReplace", "ignoreChanges", "protect", "replaceOnChanges", "retainOnDelete"]);
     }
+    // The options as the program registered them: what a later change to the resource will do.
+    const find = (name: string) => doc.resources.find((r: { name: string; type: string }) => r.name === name && r.type !== "phoenix:lxc:LxcGuest");
+    expect(find("ct-950").options).toEqual({
+      protect: true,
+      ignoreChanges: ["clone", "operatingSystem", "features", "disk.size", "mountPoints"],
+      deleteBeforeReplace: true,
+      retainOnDelete: false,
+      replaceOnChanges: [],
+      customTimeouts: {},
+    });
+    expect(find("ct-950-lxc-options").options).toMatchObject({ protect: false, deleteBeforeReplace: true, ignoreChanges: [] });
   });
 
   it("shows each resource's inputs, secrets as [secret], without the serialized provider", () => {
@@ -110,7 +122,8 @@ describe("phoenix plan from the command line", () => {
     const find = (name: string, type?: string) => doc.resources.find((r: { name: string; type: string }) => r.name === name && (!type || r.type === type));
     // What goes to the API...
     const ct = find("ct-902", "proxmoxve:index/containerLegacy:ContainerLegacy");
-    expect(ct.inputs).toMatchObject({ vmId: 902, clone: { vmId: 900, full: true }, features: { nesting: true }, disk: { size: 32 } });
+    expect(ct.inputs).toMatchObject({ vmId: 902, clone: { vmId: 900, full: true }, disk: { size: 32 } });
+    expect(ct.inputs.features).toBeUndefined();
     // ... and to each host step.
     expect(find("ct-902-lxc-options").inputs.params).toMatchObject({ ctid: "902", features: "keyctl=1,nesting=1", rootfs_gb: "32" });
     for (const r of doc.resources) expect(r.inputs.__provider, r.name).toBeUndefined();

@@ -23,9 +23,17 @@ describe("diffInputs", () => {
       expect(base.diffInputs(olds, news, KEYS, ["name"])).toEqual({ changes: true, replaces: [], deleteBeforeReplace: false });
     }
   });
-  it("a replaceOn parameter replaces, deleting first; another host replaces, creating first", () => {
+  it("a replaceOn parameter replaces, deleting first; another machine (another pinned key) replaces, creating first", () => {
     expect(base.diffInputs(olds, { ...olds, params: { ...olds.params, name: "pool2" } }, KEYS, ["name"])).toEqual({ changes: true, replaces: ["params"], deleteBeforeReplace: true });
-    expect(base.diffInputs(olds, { ...olds, connection: { ...conn, host: "10.0.0.2" } }, KEYS, ["name"])).toEqual({ changes: true, replaces: ["connection"], deleteBeforeReplace: false });
+    expect(base.diffInputs(olds, { ...olds, connection: { ...conn, host: "10.0.0.2", hostKey: "SHA256:other" } }, KEYS, ["name"])).toEqual({ changes: true, replaces: ["connection"], deleteBeforeReplace: false });
+  });
+  it("another name of the same machine (the same pinned host key) updates in place; without a pinned key it is taken for another machine", () => {
+    expect(base.diffInputs(olds, { ...olds, connection: { ...conn, host: "pve.example.internal" } }, KEYS, ["name"])).toEqual({ changes: true, replaces: [], deleteBeforeReplace: false });
+    expect(base.diffInputs(olds, { ...olds, connection: { ...conn, host: "pve.example.internal", hostKey: " SHA256:abc " } }, KEYS, ["name"]).replaces).toEqual([]);
+    const insecure = { ...olds, connection: { host: "10.0.0.1", port: 22, user: "root", insecureIgnoreHostKey: true } };
+    expect(base.diffInputs(insecure, { ...insecure, connection: { ...insecure.connection, host: "pve.example.internal" } }, KEYS, []).replaces).toEqual(["connection"]);
+    expect(base.anotherMachine(conn, { ...conn, host: "10.0.0.2" })).toBe(false);
+    expect(base.anotherMachine(conn, conn)).toBe(false);
   });
   it("drift seen by a refresh (observed.matches false) asks for an apply", () => {
     expect(base.diffInputs({ ...olds, observed: { present: true, matches: false } }, olds, KEYS, []).changes).toBe(true);
