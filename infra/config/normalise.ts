@@ -39,6 +39,7 @@ import { LXC_FEATURES, VM_FEATURES } from "../../features/registry";
 import { cloudImage } from "../components/cloud-init";
 import type { z } from "zod";
 import { cudaDriverShortfall } from "./cuda";
+import { readPciDevices } from "./pci";
 
 /** Where each guest was written: for messages from the cross-file rules. */
 export interface GuestOrigins {
@@ -439,6 +440,7 @@ export function normaliseHost(raw: HypervisorFile, findings: Findings): HostCont
     lxcDefaults,
     nvidiaDriver,
     sharedVolumes,
+    pciDevices: readPciDevices(raw, F, findings),
   };
   const firewall = readHostFirewall(raw as Record<string, unknown>, F, findings);
   if (firewall) host.firewall = firewall;
@@ -966,6 +968,8 @@ export function normaliseVms(
       dependencies: [...new Set((e.dependencies ?? []).map(Number))],
       volumes,
       nfsMounts,
+      pciDevices: e.pci_devices ?? [],
+      pcie: e.pcie ?? false,
       params,
       firewall: readGuestFirewall((e as Record<string, unknown>).firewall, F, [...base, "firewall"], findings, ctx.host.firewall),
       raw: e as Record<string, unknown>,
