@@ -506,7 +506,9 @@ export const vmSchema = object({
   dependencies: list(guestIdRef).optional(),
   // Phoenix extension: host PCI devices (names of the host file's pci_devices) passed through to
   // the VM; `pcie` attaches them as PCIe, which needs (and sets) the q35 machine type.
-  pci_devices: list(text(P.PCI_MAPPING_NAME, "a name from the host file's pci_devices")).optional(),
+  pci_devices: list(text(P.PCI_MAPPING_NAME, "a name from the host file's pci_devices"))
+    .max(16, { error: "at most 16 devices (Proxmox's hostpci0 to hostpci15)" })
+    .optional(),
   pcie: bool().optional(),
   volumes: list(vmVolumeSchema).optional(),
   firewall: firewallBlock(guestFirewallSchema).optional(),

@@ -32,6 +32,7 @@ export const PROXMOX_TYPES = {
   firewallAlias: "proxmoxve:firewall/aliasLegacy:AliasLegacy",
   firewallIpset: "proxmoxve:firewall/ipsetLegacy:IpsetLegacy",
   clusterFirewall: "proxmoxve:cluster/firewallLegacy:FirewallLegacy",
+  pciMapping: "proxmoxve:hardware/mapping/pciLegacy:PciLegacy",
 } as const;
 
 /** The type token of a Phoenix dynamic resource of kind `kind` (providers/*: `host-zfs-pool`, `lxc-step`...). */
@@ -87,6 +88,12 @@ export const HOST_FIREWALL_NAMES = {
   rules: "host-firewall-rules",
   options: "host-firewall",
 };
+
+/** A cluster PCI resource mapping's name (Proxmox keeps them in /etc/pve/mapping/pci.cfg, one per
+ *  `pci_devices` name across the nodes whose host files declare it). */
+export function pciMappingName(name: string): string {
+  return `host-pci-mapping-${name}`;
+}
 
 /** The names of one container's resources (`ct-<ctid>...`): CTIDs are unique cluster-wide, so names never carry the node. */
 export function containerNames(ctid: number) {

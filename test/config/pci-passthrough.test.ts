@@ -62,6 +62,8 @@ it("refuses one device under two names (a function of a whole card too) and one 
 it("refuses an unknown name, saying what the host file declares", () => {
   const e = errors(loadMutated(withPci({ gpu0: gpu }, { 8001: { pci_devices: ["gpu1"] } }, noContainerGpus)));
   expect(e).toEqual(["phoenix_vm_configs.json: $.vms[1].pci_devices[0]: PCI device gpu1 is not in phoenix_hypervisor_config.json's pci_devices (node pve); known: gpu0"]);
+  const many = errors(loadMutated(withPci({ gpu0: gpu }, { 8001: { pci_devices: Array.from({ length: 17 }, (_, i) => `d${i}x`) } })));
+  expect(many).toContain("phoenix_vm_configs.json: $.vms[1].pci_devices: at most 16 devices (Proxmox's hostpci0 to hostpci15)");
   const none = errors(loadMutated(withPci({}, { 8001: { pci_devices: ["gpu1"] } })));
   expect(none[0]).toMatch(/\$\.vms\[1\]\.pci_devices\[0\]: PCI device gpu1 is not in .* declare it there/);
 });

@@ -1,0 +1,73 @@
+// PCI passthrough in the program (under the mock monitor): one hardware.mapping.PciLegacy per
+// `pci_devices` name with a map per declaring node, and the VM's hostpci entries naming the
+// mappings, PCIe on the q35 machine type when the VM says `pcie`.
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { afterAll, expect, it } from "vitest";
+import { cleanTempDirs, mutatedDir, readFiles, writeFiles, HOST } from "../config/helpers";
+import { repoRoot } from "../load";
+import { planStack, byName } from "./plan";
+
+afterAll(cleanTempDirs);
+
+const MAPPING = "proxmoxve:hardware/mapping/pciLegacy:PciLegacy";
+
+it("declares the host's devices as mappings and gives the VM its devices by mapping, PCIe on q35", async () => {
+  const dir = mutatedDir((f) => {
+    f.host.pci_devices = {
+      gpu1: { path: "42:00", id: "10DE:2204", subsystem_id: "1462:3881", iommu_group: 27, gpu_index: 1 },
+      nic1: { path: "0000:02:00.0", id: "8086:1533" },
+    };
+    f.vm.vms[1].pci_devices = ["gpu1", "nic1"];
+    f.vm.vms[1].pcie = true;
+  });
+  const plan = await planStack({ stack: "dev", configDir: dir });
+  expect(plan.errors).toEqual([]);
+  const gpu = byName(plan, "host-pci-mapping-gpu1", MAPPING);
+  expect(gpu.inputs).toMatchObject({
+    name: "gpu1",
+    maps: [{ node: "pve", path: "0000:42:00", id: "10de:2204", subsystemId: "1462:3881", iommuGroup: 27 }],
+  });
+  expect(byName(plan, "host-pci-mapping-nic1", MAPPING).inputs.maps).toEqual([{ node: "pve", path: "0000:02:00.0", id: "8086:1533" }]);
+  const vm = byName(plan, "vm-8001", "proxmoxve:index/vmLegacy:VmLegacy");
+  expect(vm.inputs.hostpcis).toEqual([
+    { device: "hostpci0", mapping: "gpu1", pcie: true },
+    { device: "hostpci1", mapping: "nic1", pcie: true },
+  ]);
+  expect(vm.inputs.machine).toBe("q35");
+  expect(vm.dependsOn).toEqual(expect.arrayContaining(["host-pci-mapping-gpu1", "host-pci-mapping-nic1"]));
+  // The template asks for nothing: no hostpci, the default machine type.
+  const template = byName(plan, "vm-8000", "proxmoxve:index/vmLegacy:VmLegacy");
+  expect(template.inputs.hostpcis).toBeUndefined();
+  expect(template.inputs.machine).toBeUndefined();
+}, 300_000);
+
+it("without pcie: plain PCI, default machine type", async () => {
+  const dir = mutatedDir((f) => {
+    f.host.pci_devices = { nic1: { path: "0000:02:00.0", id: "8086:1533" } };
+    f.vm.vms[1].pci_devices = ["nic1"];
+  });
+  const plan = await planStack({ stack: "dev", configDir: dir });
+  expect(plan.errors).toEqual([]);
+  const vm = byName(plan, "vm-8001", "proxmoxve:index/vmLegacy:VmLegacy");
+  expect(vm.inputs.hostpcis).toEqual([{ device: "hostpci0", mapping: "nic1" }]);
+  expect(vm.inputs.machine).toBeUndefined();
+}, 300_000);
+
+it("a cluster: one mapping per name, a map for each node that declares it, under the first of them", async () => {
+  const base = path.join(repoRoot, "stacks", "cluster");
+  const files = readFiles(base);
+  const nodes = Object.fromEntries(["pve2", "pve3"].map((n) => [n, JSON.parse(fs.readFileSync(path.join(base, "nodes", n, HOST), "utf8"))]));
+  files.host.pci_devices = { gpu0: { path: "0000:41:00", id: "10de:2204" } };
+  nodes.pve3.pci_devices = { gpu0: { path: "0000:81:00", id: "10de:2204" } };
+  files.vm.vms[1].pci_devices = ["gpu0"];
+  const dir = writeFiles({ ...files, nodes });
+  const plan = await planStack({ stack: "cluster", configDir: dir, config: { "phoenix:firewallLockoutAcknowledged": "true" } });
+  expect(plan.errors).toEqual([]);
+  const mapping = byName(plan, "host-pci-mapping-gpu0", MAPPING);
+  expect(mapping.parent).toBe("host-pve1");
+  expect(mapping.inputs.maps).toEqual([
+    { node: "pve1", path: "0000:41:00", id: "10de:2204" },
+    { node: "pve3", path: "0000:81:00", id: "10de:2204" },
+  ]);
+}, 300_000);
