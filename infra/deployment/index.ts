@@ -273,6 +273,7 @@ export function deploymentOf(model: PhoenixModel, opts: DeploymentOptions = {}):
   // Per node: the host setup flow, in the Bash orchestrator's order (each stage after the one before it).
   const setupOf = new Map<string, string>();
   const nvidiaOf = new Map<string, string>();
+  const pciSetupOf = new Map<string, string>();
   const storageOf = new Map<string, Map<string, string>>();
   /** Multi-node: each storage ID's registering nodes (in node order) and the datasets behind it. */
   const clusterStorages = new Map<string, { nodes: string[]; datasets: string[]; label: string }>();
@@ -307,6 +308,9 @@ export function deploymentOf(model: PhoenixModel, opts: DeploymentOptions = {}):
       nvidiaOf.set(n.name, nvidia);
       stage = [nvidia];
     }
+    // PCI passthrough: the IOMMU and VFIO, which the node's PCI mappings wait for (not a stage:
+    // nothing else on the host needs it).
+    if (host.pciDevices.length > 0) pciSetupOf.set(n.name, step(H.pciPassthrough, "host-pci-passthrough", "IOMMU and VFIO for PCI passthrough", stage).name);
     const users = host.users.map((u) => step(H.adminUser(u.username), "host-admin-user", `admin user ${u.username}`, stage).name);
     if (users.length) stage = users;
     const pools = new Map(host.zfs.pools.map((p) => [p.name, step(H.zfsPool(p.name), "host-zfs-pool", `ZFS pool ${p.name}, ${p.raidLevel}`, stage).name]));
@@ -374,7 +378,7 @@ export function deploymentOf(model: PhoenixModel, opts: DeploymentOptions = {}):
 
   // PCI resource mappings are the cluster's (/etc/pve/mapping/pci.cfg): one per `pci_devices` name,
   // with a map for every node whose host file declares it, under the first of those nodes, after
-  // their initial setup.
+  // their PCI passthrough step.
   const pciMappings = new Map<string, string[]>();
   for (const n of nodes) for (const d of n.host.pciDevices) pciMappings.set(d.name, [...(pciMappings.get(d.name) ?? []), n.name]);
   for (const [name, on] of [...pciMappings].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
@@ -382,7 +386,7 @@ export function deploymentOf(model: PhoenixModel, opts: DeploymentOptions = {}):
       name: pciMappingName(name),
       type: PROXMOX_TYPES.pciMapping,
       parent: hostNames(multiNode ? on[0] : undefined).component,
-      dependsOn: deps("setup", on.map((node) => setupOf.get(node)!)),
+      dependsOn: deps("setup", on.map((node) => pciSetupOf.get(node)!)),
       kind: "host",
       label: `PCI mapping ${name} (${on.map((node) => `${node} ${nodes.find((x) => x.name === node)!.host.pciDevices.find((d) => d.name === name)!.path}`).join(", ")})`,
       node: on[0],

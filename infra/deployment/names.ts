@@ -68,6 +68,7 @@ export function hostNames(node?: string) {
     component: p,
     initialSetup: `${p}-initial-setup`,
     nvidia: `${p}-nvidia`,
+    pciPassthrough: `${p}-pci-passthrough`,
     adminUser: (name: string) => `${p}-admin-user-${name}`,
     zfsPool: (name: string) => `${p}-zfs-pool-${name}`,
     zfsDataset: (pool: string, name: string) => `${p}-zfs-dataset-${pool}-${name.replace(/\//g, "-")}`,

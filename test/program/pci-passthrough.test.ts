@@ -28,6 +28,9 @@ it("declares the host's devices as mappings and gives the VM its devices by mapp
     name: "gpu1",
     maps: [{ node: "pve", path: "0000:42:00", id: "10de:2204", subsystemId: "1462:3881", iommuGroup: 27 }],
   });
+  // After the host's IOMMU/VFIO step, which only hosts with pci_devices get.
+  expect(gpu.dependsOn).toEqual(["host-pci-passthrough"]);
+  expect(byName(plan, "host-pci-passthrough").type).toBe("pulumi-nodejs:dynamic/phoenix:host-pci-passthrough");
   expect(byName(plan, "host-pci-mapping-nic1", MAPPING).inputs.maps).toEqual([{ node: "pve", path: "0000:02:00.0", id: "8086:1533" }]);
   const vm = byName(plan, "vm-8001", "proxmoxve:index/vmLegacy:VmLegacy");
   expect(vm.inputs.hostpcis).toEqual([
@@ -66,6 +69,8 @@ it("a cluster: one mapping per name, a map for each node that declares it, under
   expect(plan.errors).toEqual([]);
   const mapping = byName(plan, "host-pci-mapping-gpu0", MAPPING);
   expect(mapping.parent).toBe("host-pve1");
+  expect(mapping.dependsOn.sort()).toEqual(["host-pve1-pci-passthrough", "host-pve3-pci-passthrough"]);
+  expect(plan.resources.some((r) => r.name === "host-pve2-pci-passthrough")).toBe(false);
   expect(mapping.inputs.maps).toEqual([
     { node: "pve1", path: "0000:41:00", id: "10de:2204" },
     { node: "pve3", path: "0000:81:00", id: "10de:2204" },
