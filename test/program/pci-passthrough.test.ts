@@ -5,7 +5,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, expect, it } from "vitest";
 import { cleanTempDirs, mutatedDir, readFiles, writeFiles, HOST } from "../config/helpers";
-import { repoRoot } from "../load";
+import { repoRoot, requireNode } from "../load";
 import { planStack, byName } from "./plan";
 
 afterAll(cleanTempDirs);
@@ -75,4 +75,39 @@ it("a cluster: one mapping per name, a map for each node that declares it, under
     { node: "pve1", path: "0000:41:00", id: "10de:2204" },
     { node: "pve3", path: "0000:81:00", id: "10de:2204" },
   ]);
+}, 300_000);
+
+it("pulumi up warns REBOOT REQUIRED on host-pci-passthrough while the running kernel lacks the IOMMU, and not after", async () => {
+  const dir = mutatedDir((f) => {
+    f.host.pci_devices = { nic1: { path: "0000:02:00.0", id: "8086:1533" } };
+    f.vm.vms[1].pci_devices = ["nic1"];
+  });
+  const warningsWith = async (observed: Record<string, unknown>) => {
+    const pulumi = requireNode("@pulumi/pulumi");
+    const warnings: string[] = [];
+    const warn = pulumi.log.warn;
+    pulumi.log.warn = (msg: string, ...rest: unknown[]) => {
+      warnings.push(msg);
+      return warn.call(pulumi.log, msg, ...rest);
+    };
+    try {
+      const plan = await planStack({
+        stack: "dev",
+        configDir: dir,
+        preview: false,
+        async onNewResource(args) {
+          if (args.name !== "host-pci-passthrough") return undefined;
+          return { id: "host-pci-passthrough", state: { ...args.inputs, observed } };
+        },
+      });
+      expect(plan.errors).toEqual([]);
+    } finally {
+      pulumi.log.warn = warn;
+    }
+    return warnings.filter((w) => w.includes("REBOOT REQUIRED for PCI passthrough"));
+  };
+  expect(await warningsWith({ present: true, matches: true, rebootRequired: true, rebootReason: "the running kernel was booted without intel_iommu=on" })).toEqual([
+    'REBOOT REQUIRED for PCI passthrough: the running kernel was booted without intel_iommu=on. Until the host reboots, everything else works; VMs with pci_devices fail to start (Proxmox: "cannot prepare PCI pass-through, IOMMU not present"). Reboot the host when its guests allow (`reboot`), then run `pulumi up` again.',
+  ]);
+  expect(await warningsWith({ present: true, matches: true, rebootRequired: false, rebootReason: "" })).toEqual([]);
 }, 300_000);
