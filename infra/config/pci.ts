@@ -77,6 +77,7 @@ export function checkPciPassthrough(input: PciRuleInput, findings: Findings): vo
   for (const v of input.vms) {
     const { host, file } = input.nodeOf(v.node);
     const seen = new Set<string>();
+    if (v.pcie && v.pciDevices.length === 0) findings.warn(input.vmFile, input.vmPath(v.vmid, "pcie"), "no pci_devices: it only sets the q35 machine type");
     v.pciDevices.forEach((name, j) => {
       const at = input.vmPath(v.vmid, "pci_devices", j);
       const device = host.pciDevices.find((d) => d.name === name);

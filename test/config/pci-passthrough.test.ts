@@ -98,3 +98,9 @@ it("refuses an NVIDIA card without gpu_index while containers use GPUs (the file
   const nicOnly = loadMutated(withPci({ nic1: nic }, { 8001: { pci_devices: ["nic1"] } }));
   if (!nicOnly.ok) throw new Error(nicOnly.errors.join("\n"));
 });
+
+it("pcie without devices only warns (it sets the q35 machine type)", () => {
+  const r = loadMutated(withPci({}, { 8001: { pcie: true } }));
+  if (!r.ok) throw new Error(r.errors.join("\n"));
+  expect(r.warnings).toContain("phoenix_vm_configs.json: $.vms[1].pcie: no pci_devices: it only sets the q35 machine type");
+});
