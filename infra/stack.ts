@@ -10,6 +10,7 @@ import { Hypervisor, declareClusterStorages } from "./components/hypervisor";
 import { LxcGuest } from "./components/lxc";
 import { VmGuest } from "./components/vm";
 import { declareGuestFirewall, declareHostFirewall } from "./components/firewall";
+import { declarePciMappings } from "./components/pci";
 
 /** The guests declareStack declared, by CTID and VMID (stack outputs, the tests' engines). */
 export interface DeclaredStack {
@@ -49,6 +50,8 @@ export function declareStack(model: PhoenixModel, settings: StackSettings): Decl
   }
   // A cluster's storage registrations (storage.cfg is one file), after every node's datasets.
   if (deployment.multiNode) declareClusterStorages({ nodes, hosts, connection: (node) => nodeConnection(settings, node), declared });
+  // The cluster's PCI mappings (pci.cfg is one file), after their nodes' initial setup.
+  declarePciMappings({ nodes, hosts, declared });
   // The cluster's firewall, from the primary node's file, under the primary node's component.
   const primary = nodes[0];
   if (primary.host.firewall) declareHostFirewall(primary.host.firewall, { parent: hosts.get(primary.name)!, declared, connection: nodeConnection(settings, primary.name), takeover: settings.firewallTakeover });

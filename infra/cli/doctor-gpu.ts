@@ -69,7 +69,17 @@ export function gpuChecks(model: PhoenixModel, facts: Record<string, Fact>, driv
 
   const groups = facts.iommu_groups?.code === 0 ? facts.iommu_groups.out.split("\n").filter((l) => l.trim()).length : 0;
   if (groups > 0) add("ok", "iommu", `on (${groups} IOMMU groups): PCI devices can be given to VMs`);
-  else if (facts.iommu_groups) add("ok", "iommu", "off: only PCI devices given to VMs need it (intel_iommu=on on the kernel command line, IOMMU/VT-d in the firmware)");
+  else if (facts.iommu_groups) {
+    const passthrough = model.vms.filter((v) => v.pciDevices.length > 0).map((v) => v.vmid);
+    if (passthrough.length) {
+      add(
+        "warn",
+        "iommu",
+        `off, but VM${passthrough.length > 1 ? "s" : ""} ${passthrough.join(", ")} get PCI devices: pulumi up turns it on (host-pci-passthrough), then the host needs a reboot`,
+        "plan a reboot after pulumi up; if the IOMMU stays off after it, enable VT-d/AMD-Vi in the firmware",
+      );
+    } else add("ok", "iommu", "off: only PCI devices given to VMs need it (intel_iommu=on on the kernel command line, IOMMU/VT-d in the firmware)");
+  }
 
   const pci = facts.nvidia_pci?.code === 0 ? parseNvidiaPci(facts.nvidia_pci.out) : [];
   if (pci.length) add("ok", "nvidia gpus", pci.map((f) => `${f.address} (${f.driver || "no driver"})`).join(", "));

@@ -111,6 +111,7 @@ function vmStorageUses(vm: VmModel, model: PhoenixModel): Array<{ storage: strin
  * - `/sdn/zones/localnetwork/<bridge>` SDN.Use per bridge (PVE 8 check_vnet_access);
  * - `/` Sys.Modify for privileged containers (create_vm: "For privileged containers, 'Sys.Modify'
  *   permissions on '/' are required"); `/nodes/<node>` Sys.Audit (the provider reads the node);
+ * - PCI mappings: Mapping.Modify on `/mapping/pci`, Mapping.Use on `/mapping/pci/<name>` per VM device;
  * - the firewall (pve-firewall API2/Firewall: the cluster's options, rules, aliases and IP sets
  *   check Sys.Modify on `/`; a guest's options and rules VM.Config.Network on `/vms/<id>`, which
  *   the guest's own privileges above include).
@@ -146,6 +147,13 @@ export function requiredPrivileges(model: PhoenixModel, node: string): Privilege
     nodes.add(vm.node ?? node);
   }
   if (model.host.firewall) need("/", ["Sys.Modify"], "the host firewall (cluster options, rules, aliases, IP sets)");
+  // PCI mappings (pci_devices): creating one checks Mapping.Modify on /mapping/pci (pve-manager
+  // API2/Cluster/Mapping/PCI.pm create); a VM's hostpci
+  // naming it checks Mapping.Use on /mapping/pci/<name> (qemu-server API2/Qemu.pm check_hostpci_perm;
+  // a bare host address is root@pam only, so Phoenix always goes through a mapping).
+  const pciNames = new Set((model.nodes.length ? model.nodes.map((n) => n.host) : [model.host]).flatMap((h) => h.pciDevices.map((d) => d.name)));
+  if (pciNames.size) need("/mapping/pci", ["Mapping.Modify"], `PCI mappings ${[...pciNames].sort().join(", ")}`);
+  for (const vm of model.vms) for (const d of vm.pciDevices) need(`/mapping/pci/${d}`, ["Mapping.Use"], `vm ${vm.vmid}`);
   for (const n of nodes) need(`/nodes/${n}`, ["Sys.Audit"], "the provider reads the node");
   const out: PrivilegeNeed[] = [...needs.entries()]
     .map(([p, n]) => ({ path: p, privs: [...n.privs].sort(), why: [...n.why].join(", ") }))

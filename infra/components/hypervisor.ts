@@ -26,6 +26,8 @@ import {
   nfsExportKind,
   nvidiaDriverKind,
   nvidiaRebootNotice,
+  pciPassthroughKind,
+  pciRebootNotice,
   proxmoxStorageKind,
   sambaShareKind,
   sambaUserKind,
@@ -117,6 +119,16 @@ export class Hypervisor extends pulumi.ComponentResource {
       driver.observed.apply((o) => {
         const notice = nvidiaRebootNotice(o);
         if (notice) pulumi.log.warn(notice, driver);
+      });
+    }
+
+    // 2b. PCI passthrough (host files with pci_devices): IOMMU and VFIO; a kernel that still
+    // lacks them is said plainly on every run until the host rebooted.
+    if (declared.has(H.pciPassthrough)) {
+      const pci = declare(pciPassthroughKind, H.pciPassthrough, "pci_passthrough", {}) as HostScriptResource;
+      pci.observed.apply((o) => {
+        const notice = pciRebootNotice(o);
+        if (notice) pulumi.log.warn(notice, pci);
       });
     }
 

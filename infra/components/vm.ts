@@ -166,6 +166,12 @@ export class VmGuest extends pulumi.ComponentResource {
       // Proxmox's Cloud-Init guide: many cloud images expect a serial console (an OpenStack requirement).
       serialDevices: [{ device: "socket" }],
       operatingSystem: { type: "l26" },
+      // Host PCI devices by their cluster mapping (`pci_devices`); PCIe needs the q35 machine type
+      // (qemu-server PCI.pm `parse_hostpci_devices`: "q35 machine model is not enabled").
+      ...(vm.pciDevices.length > 0
+        ? { hostpcis: vm.pciDevices.map((mapping, i) => ({ device: `hostpci${i}`, mapping, ...(vm.pcie ? { pcie: true } : {}) })) }
+        : {}),
+      ...(vm.pcie ? { machine: "q35" } : {}),
       onBoot: vm.startAtBoot,
       ...(vm.bootOrder !== undefined || vm.bootDelay !== undefined
         ? { startup: { ...(vm.bootOrder !== undefined ? { order: vm.bootOrder } : {}), ...(vm.bootDelay !== undefined ? { upDelay: vm.bootDelay } : {}) } }

@@ -117,6 +117,24 @@ export interface NvidiaDriver {
   installVllmLibs: boolean;
 }
 
+/**
+ * A host PCI device Phoenix declares as a Proxmox PCI resource mapping (host file `pci_devices`),
+ * for VMs to get through `hostpci` (qemu-server binds its IOMMU group to vfio-pci at VM start).
+ */
+export interface PciDevice {
+  /** The mapping's name (the `pci_devices` key), what VMs' `pci_devices` name. */
+  name: string;
+  /** PCI address, domain included (`0000:01:00.0`; `0000:01:00` is every function of the card). */
+  path: string;
+  /** vendor:device id, lower case (`10de:2204`). */
+  id: string;
+  subsystemId?: string;
+  iommuGroup?: number;
+  /** The card's GPU index on the host while the host's driver holds it (what containers'
+   *  `gpu_assignment` counts); set for an NVIDIA card so validate can tell it from containers' GPUs. */
+  gpuIndex?: number;
+}
+
 export interface SharedVolume {
   name: string;
   hostPath: string;
@@ -158,6 +176,8 @@ export interface HostModel {
   /** Undefined when `nvidia_driver.install` is false or absent. */
   nvidiaDriver?: NvidiaDriver;
   sharedVolumes: SharedVolume[];
+  /** `pci_devices`: PCI devices for VMs, sorted by name. */
+  pciDevices: PciDevice[];
   /** The host firewall (`shared_volumes.firewall` or top-level `firewall`; see ./firewall.ts). */
   firewall?: HostFirewall;
 }
@@ -289,6 +309,10 @@ export interface VmModel {
   volumes: { name: string; storage: string; sizeGb: number; mountPoint?: string }[];
   /** `volumes` entries of `type: "nfs"`: NFS exports mounted inside the VM. */
   nfsMounts: { name: string; server: string; path: string; mountPoint: string }[];
+  /** `pci_devices`: names of its node's PCI devices passed through to the VM (`hostpci0`, `hostpci1`... in order). */
+  pciDevices: string[];
+  /** `pcie`: the devices attach as PCIe, on the q35 machine type. */
+  pcie: boolean;
   /** Feature parameters (`docker_*`, `portainer_*`, ...), as given; every string in them is checked plain text. */
   params: Record<string, unknown>;
   /** The VM's `firewall` block (or its template's, which Proxmox copies on clone). */

@@ -40,6 +40,7 @@ import { cloudImage } from "../components/cloud-init";
 import type { z } from "zod";
 import { cudaDriverShortfall } from "./cuda";
 import { distance as levenshtein } from "fastest-levenshtein";
+import { readPciDevices } from "./pci";
 
 /** Where each guest was written: for messages from the cross-file rules. */
 export interface GuestOrigins {
@@ -463,6 +464,7 @@ export function normaliseHost(raw: HypervisorFile, findings: Findings): HostCont
     lxcDefaults,
     nvidiaDriver,
     sharedVolumes,
+    pciDevices: readPciDevices(raw, F, findings),
   };
   const firewall = readHostFirewall(raw as Record<string, unknown>, F, findings);
   if (firewall) host.firewall = firewall;
@@ -994,6 +996,8 @@ export function normaliseVms(
       dependencies: [...new Set((e.dependencies ?? []).map(Number))],
       volumes,
       nfsMounts,
+      pciDevices: e.pci_devices ?? [],
+      pcie: e.pcie ?? false,
       params,
       firewall: readGuestFirewall((e as Record<string, unknown>).firewall, F, [...base, "firewall"], findings, ctx.host.firewall),
       raw: e as Record<string, unknown>,

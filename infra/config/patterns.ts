@@ -123,3 +123,14 @@ export const RAID_LEVELS = ["single", "mirror", "raidz1", "raidz2", "raidz3"] as
  * kind and by zfs_pool.sh (raid_min_disks in features/hypervisor/lib/checks.sh) alike.
  */
 export const MIN_DISKS: Readonly<Record<(typeof RAID_LEVELS)[number], number>> = { single: 1, mirror: 2, raidz1: 2, raidz2: 3, raidz3: 4 };
+
+/**
+ * A PCI device as Proxmox's PCI mappings name it (qemu-server PCI.pm `parse_hostpci`, `host`
+ * key): `[domain:]bus:slot[.function]`, hex; without `.function`, every function of the card
+ * (a GPU with its audio device).
+ */
+export const PCI_PATH = /^(?:[0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}(?:\.[0-7])?$/;
+/** A PCI vendor:device (or subsystem) id as `lspci -nn` shows it: `10de:2204`. */
+export const PCI_ID = /^[0-9a-fA-F]{4}:[0-9a-fA-F]{4}$/;
+/** A cluster resource mapping's name: pve-common `pve-configid` (a letter, then letters, digits, '_' or '-'). */
+export const PCI_MAPPING_NAME = /^[A-Za-z][A-Za-z0-9_-]{1,63}$/;

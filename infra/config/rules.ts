@@ -8,6 +8,7 @@ import { Findings, PathSegment } from "./errors";
 import type { GuestOrigins } from "./normalise";
 import { HYPERVISOR_FILE, LXC_FILE, VM_FILE } from "./schema";
 import { SNAPSHOT_NAME } from "./patterns";
+import { checkPciPassthrough } from "./pci";
 
 export interface RuleInput {
   host: HostModel;
@@ -619,6 +620,23 @@ export const hostPathsOnNode: Rule = (input, findings) => {
   }
 };
 
+/** VMs' PCI devices: declared on their node, one running VM each, never also a container's GPU (./pci.ts). */
+export const pciPassthrough: Rule = (input, findings) =>
+  checkPciPassthrough(
+    {
+      containers: input.containers,
+      vms: input.vms,
+      nodeOf: (node) => {
+        const n = nodeOf(input, node);
+        return { host: n.host, file: multiNode(input) ? `node ${node}'s ${n.file}` : n.file };
+      },
+      vmPath: (vmid, ...rest) => vmPath(input, vmid, ...rest),
+      ctPath: (ctid, ...rest) => ctPath(input, ctid, ...rest),
+      vmFile: VM_FILE,
+    },
+    findings,
+  );
+
 export const RULES: Record<string, Rule> = {
   uniqueIds,
   guestNodes,
@@ -640,6 +658,7 @@ export const RULES: Record<string, Rule> = {
   snapshotNames,
   storagesOnGuestNode,
   cloneUnprivileged,
+  pciPassthrough,
 };
 
 export function runRules(input: RuleInput, findings: Findings): void {

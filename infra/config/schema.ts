@@ -340,6 +340,21 @@ export const hypervisorFileSchema = object({
     cuda_version: text(P.VERSION, "a CUDA version like 12.8").optional(),
     install_vllm_libs: bool().optional(),
   }).optional(),
+  // Phoenix extension: PCI devices the host passes through to VMs, by name (the name of the
+  // cluster's PCI resource mapping VMs' `pci_devices` refer to).
+  pci_devices: z
+    .record(
+      text(P.PCI_MAPPING_NAME, "a mapping name (a letter, then letters, digits, '_' or '-')"),
+      object({
+        path: text(P.PCI_PATH, "a PCI address like 0000:01:00.0, or 0000:01:00 for all its functions"),
+        id: text(P.PCI_ID, "the vendor:device id lspci -nn shows, like 10de:2204"),
+        subsystem_id: text(P.PCI_ID, "the subsystem vendor:device id, like 1462:3881").optional(),
+        iommu_group: int(0, 65535, "an IOMMU group number").optional(),
+        gpu_index: int(0, 63, "the card's GPU index on the host (nvidia-smi, /dev/nvidiaN)").optional(),
+      }),
+      { error: (iss) => (iss.code === "invalid_key" ? `${show(iss.input)} is not a mapping name` : `must be an object name → PCI device; got ${show(iss.input)}`) },
+    )
+    .optional(),
   // Real files keep the host firewall (`firewall`) and other objects in here; the loader validates
   // entries that look like volumes (host_path/mounts) with sharedVolumeSchema and skips the rest
   // with a warning.
@@ -489,6 +504,12 @@ export const vmSchema = object({
   boot_order: int(0).optional(),
   boot_delay: int(0).optional(),
   dependencies: list(guestIdRef).optional(),
+  // Phoenix extension: host PCI devices (names of the host file's pci_devices) passed through to
+  // the VM; `pcie` attaches them as PCIe, which needs (and sets) the q35 machine type.
+  pci_devices: list(text(P.PCI_MAPPING_NAME, "a name from the host file's pci_devices"))
+    .max(16, { error: "at most 16 devices (Proxmox's hostpci0 to hostpci15)" })
+    .optional(),
+  pcie: bool().optional(),
   volumes: list(vmVolumeSchema).optional(),
   firewall: firewallBlock(guestFirewallSchema).optional(),
 });

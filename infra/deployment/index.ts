@@ -13,6 +13,7 @@ import {
   containerNames,
   dynamicType,
   hostNames,
+  pciMappingName,
   vmNames,
 } from "./names";
 
@@ -31,7 +32,7 @@ export * from "./names";
  * - `input`: one resource's input is another's output (a VM's disk from its downloaded image);
  * - `firewall`: firewall resources after their guest and the host's aliases and IP sets.
  */
-export type DependencyKind = "setup" | "storage" | "gpu" | "clone" | "dependency" | "clone-order" | "step" | "input" | "firewall";
+export type DependencyKind = "setup" | "storage" | "gpu" | "pci" | "clone" | "dependency" | "clone-order" | "step" | "input" | "firewall";
 
 /** What a resource is, for drawing and counting. */
 export type ResourceKind = "component" | "host" | "host-firewall" | "lxc" | "lxc-step" | "lxc-snapshot" | "vm" | "vm-step" | "vm-snapshot" | "firewall";
@@ -269,6 +270,7 @@ export function deploymentOf(model: PhoenixModel, opts: DeploymentOptions = {}):
   // Per node: the host setup flow, in the Bash orchestrator's order (each stage after the one before it).
   const setupOf = new Map<string, string>();
   const nvidiaOf = new Map<string, string>();
+  const pciSetupOf = new Map<string, string>();
   const storageOf = new Map<string, Map<string, string>>();
   /** Multi-node: each storage ID's registering nodes (in node order) and the datasets behind it. */
   const clusterStorages = new Map<string, { nodes: string[]; datasets: string[]; label: string }>();
@@ -303,6 +305,9 @@ export function deploymentOf(model: PhoenixModel, opts: DeploymentOptions = {}):
       nvidiaOf.set(n.name, nvidia);
       stage = [nvidia];
     }
+    // PCI passthrough: the IOMMU and VFIO, which the node's PCI mappings wait for (not a stage:
+    // nothing else on the host needs it).
+    if (host.pciDevices.length > 0) pciSetupOf.set(n.name, step(H.pciPassthrough, "host-pci-passthrough", "IOMMU and VFIO for PCI passthrough", stage).name);
     const users = host.users.map((u) => step(H.adminUser(u.username), "host-admin-user", `admin user ${u.username}`, stage).name);
     if (users.length) stage = users;
     const pools = new Map(host.zfs.pools.map((p) => [p.name, step(H.zfsPool(p.name), "host-zfs-pool", `ZFS pool ${p.name}, ${p.raidLevel}`, stage).name]));
@@ -365,6 +370,24 @@ export function deploymentOf(model: PhoenixModel, opts: DeploymentOptions = {}):
       node: s.nodes[0],
       nodes: s.nodes,
       aliases: movedFromHost,
+    });
+  }
+
+  // PCI resource mappings are the cluster's (/etc/pve/mapping/pci.cfg): one per `pci_devices` name,
+  // with a map for every node whose host file declares it, under the first of those nodes, after
+  // their PCI passthrough step.
+  const pciMappings = new Map<string, string[]>();
+  for (const n of nodes) for (const d of n.host.pciDevices) pciMappings.set(d.name, [...(pciMappings.get(d.name) ?? []), n.name]);
+  for (const [name, on] of [...pciMappings].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    add({
+      name: pciMappingName(name),
+      type: PROXMOX_TYPES.pciMapping,
+      parent: hostNames(multiNode ? on[0] : undefined).component,
+      dependsOn: deps("setup", on.map((node) => pciSetupOf.get(node)!)),
+      kind: "host",
+      label: `PCI mapping ${name} (${on.map((node) => `${node} ${nodes.find((x) => x.name === node)!.host.pciDevices.find((d) => d.name === name)!.path}`).join(", ")})`,
+      node: on[0],
+      ...(multiNode ? { nodes: on } : {}),
     });
   }
 
@@ -495,16 +518,18 @@ export function deploymentOf(model: PhoenixModel, opts: DeploymentOptions = {}):
       const N = vmNames(v.vmid);
       const template = isVmTemplate(v);
       add({ name: N.component, type: COMPONENT_TYPES.vm, parent: null, kind: "component", label: `${v.vmid}: ${v.name}`, node, guestId: v.vmid, template, aliases: [{ type: LEGACY_COMPONENT_TYPES.vm }] });
+      // Its PCI devices' mappings (validate refuses names its node's host file does not declare).
+      const pci = [...new Set(v.pciDevices)].filter((d) => pciMappings.get(d)?.includes(node)).map((d) => ({ name: pciMappingName(d), kind: "pci" as const }));
       const before = [...hostPrereqs(node, vmStorageIds(v, host), v.features.includes("nvidia")), ...guestDeps(v.dependencies)];
       const parentReady = v.cloneFrom !== undefined && ready.has(v.cloneFrom) ? [{ name: ready.get(v.cloneFrom)!, kind: "clone" as const }] : [];
       const child = (name: string, type: string, kind: ResourceKind, label: string, dependsOn: Dependency[]) =>
         add({ name, type, parent: N.component, dependsOn, kind, label, node, guestId: v.vmid, ...(kind === "vm" ? { template } : {}) }).name;
       const image = v.cloneFrom === undefined ? [child(N.image, PROXMOX_TYPES.download, "vm-step", "cloud image", before)] : [];
       if (v.isTemplate) {
-        ready.set(v.vmid, child(N.vm, PROXMOX_TYPES.vm, "vm", v.name, [...before, ...parentReady, ...deps("input", image)]));
+        ready.set(v.vmid, child(N.vm, PROXMOX_TYPES.vm, "vm", v.name, [...before, ...pci, ...parentReady, ...deps("input", image)]));
       } else {
         const userData = child(N.userData, PROXMOX_TYPES.snippet, "vm-step", "cloud-init user data", before);
-        const vm = child(N.vm, PROXMOX_TYPES.vm, "vm", v.name, [...before, ...parentReady, ...deps("input", [...image, userData])]);
+        const vm = child(N.vm, PROXMOX_TYPES.vm, "vm", v.name, [...before, ...pci, ...parentReady, ...deps("input", [...image, userData])]);
         let last = child(N.cloudInit, dynamicType("vm-cloud-init"), "vm-step", "first boot (cloud-init)", deps("step", [vm]));
         if (v.templateSnapshotName) last = child(N.snapshot, dynamicType("vm-snapshot"), "vm-snapshot", `snapshot ${v.templateSnapshotName}`, deps("step", [last, vm]));
         ready.set(v.vmid, last);

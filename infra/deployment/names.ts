@@ -32,6 +32,7 @@ export const PROXMOX_TYPES = {
   firewallAlias: "proxmoxve:firewall/aliasLegacy:AliasLegacy",
   firewallIpset: "proxmoxve:firewall/ipsetLegacy:IpsetLegacy",
   clusterFirewall: "proxmoxve:cluster/firewallLegacy:FirewallLegacy",
+  pciMapping: "proxmoxve:hardware/mapping/pciLegacy:PciLegacy",
 } as const;
 
 /** The type token of a Phoenix dynamic resource of kind `kind` (providers/*: `host-zfs-pool`, `lxc-step`...). */
@@ -67,6 +68,7 @@ export function hostNames(node?: string) {
     component: p,
     initialSetup: `${p}-initial-setup`,
     nvidia: `${p}-nvidia`,
+    pciPassthrough: `${p}-pci-passthrough`,
     adminUser: (name: string) => `${p}-admin-user-${name}`,
     zfsPool: (name: string) => `${p}-zfs-pool-${name}`,
     zfsDataset: (pool: string, name: string) => `${p}-zfs-dataset-${pool}-${name.replace(/\//g, "-")}`,
@@ -91,6 +93,12 @@ export const HOST_FIREWALL_NAMES = {
   /** Removes those moved rules once the declared ones are in place (phoenix:firewallTakeover replace). */
   takeoverReplaced: "host-firewall-takeover-replaced",
 };
+
+/** A cluster PCI resource mapping's name (Proxmox keeps them in /etc/pve/mapping/pci.cfg, one per
+ *  `pci_devices` name across the nodes whose host files declare it). */
+export function pciMappingName(name: string): string {
+  return `host-pci-mapping-${name}`;
+}
 
 /** The names of one container's resources (`ct-<ctid>...`): CTIDs are unique cluster-wide, so names never carry the node. */
 export function containerNames(ctid: number) {

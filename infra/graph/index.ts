@@ -280,7 +280,7 @@ export function toMermaid(graph: ProvisioningGraph): string {
       if (parent && edgeSet.has(`${from.id}\u0000${parent}\u0000${e.kind}`)) continue;
       // Storages Phoenix does not register stand for the initial setup: not drawn.
       if (from.id.endsWith("-initial-setup")) continue;
-      text = `${mermaidId(from)} -. ${e.kind === "gpu" ? "GPU" : "disk"} .-> ${mermaidId(to)}`;
+      text = `${mermaidId(from)} -. ${e.kind === "gpu" ? "GPU" : e.kind === "pci" ? "PCI" : "disk"} .-> ${mermaidId(to)}`;
     }
     if (!drawn.has(text)) {
       drawn.add(text);

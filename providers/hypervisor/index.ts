@@ -3,6 +3,7 @@
 // one SSH transport (providers/base):
 //   host-initial-setup    timezone, Proxmox apt repositories, base packages, ZFS ARC limit
 //   host-nvidia-driver    the NVIDIA driver (installed only when the version differs)
+//   host-pci-passthrough  IOMMU on the kernel command line and the VFIO modules (pci_devices)
 //   host-admin-user       an administrator account (password hash as a secret parameter)
 //   host-zfs-pool         a pool from whole disks (never destroyed while it holds data)
 //   host-zfs-dataset      a dataset and its properties (drift restored; data protected)
@@ -74,6 +75,29 @@ export function nvidiaRebootNotice(observed: unknown): string | undefined {
     `REBOOT REQUIRED: the NVIDIA driver${version} is installed, but ${reason}. ` +
     "Until the host reboots, everything without a GPU works (storage, shares, containers and VMs without GPUs); " +
     "GPU containers cannot get their devices and their lxc-options step fails saying so. " +
+    "Reboot the host when its guests allow (`reboot`), then run `pulumi up` again."
+  );
+}
+
+export const pciPassthroughKind: HostScriptKind = {
+  kind: "host-pci-passthrough",
+  params: z.object({}),
+  // It rebuilds the initramfs, as the driver step does.
+  lock: "apt",
+  timeoutMs: 15 * 60_000,
+};
+
+/**
+ * What the user must hear after the PCI passthrough step when the running kernel lacks the IOMMU
+ * (the script's `rebootRequired` and `rebootReason`), or undefined when it has it.
+ */
+export function pciRebootNotice(observed: unknown): string | undefined {
+  const o = (observed ?? {}) as Record<string, unknown>;
+  if (o.rebootRequired !== true) return undefined;
+  const reason = typeof o.rebootReason === "string" && o.rebootReason ? o.rebootReason : "the IOMMU is not active";
+  return (
+    `REBOOT REQUIRED for PCI passthrough: ${reason}. ` +
+    "Until the host reboots, everything else works; VMs with pci_devices fail to start (Proxmox: \"cannot prepare PCI pass-through, IOMMU not present\"). " +
     "Reboot the host when its guests allow (`reboot`), then run `pulumi up` again."
   );
 }
@@ -203,6 +227,7 @@ export const sambaUserKind: HostScriptKind = {
 export const hypervisorProviderKinds: HostScriptKind[] = [
   initialSetupKind,
   nvidiaDriverKind,
+  pciPassthroughKind,
   adminUserKind,
   zfsPoolKind,
   zfsDatasetKind,

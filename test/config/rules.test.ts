@@ -154,6 +154,18 @@ const CASES: Record<string, { opts?: LoadOpts; rejects: [string, (f: Files) => v
     rejects: [["a privileged clone of an unprivileged template", (f) => (ct(f, 950).unprivileged = false), `${LXC}: $.lxc_configs["950"].unprivileged: is false, but parent 901 is true`]],
     accepts: [["a clone repeating its parent's setting", (f) => (ct(f, 950).unprivileged = true)]],
   },
+  // The full cases are in test/config/pci-passthrough.test.ts.
+  pciPassthrough: {
+    rejects: [
+      ["a VM naming a PCI device its host file does not declare", (f) => (f.vm.vms[1].pci_devices = ["gpu0"]), `${VM}: $.vms[1].pci_devices[0]: PCI device gpu0 is not in ${HOST}'s pci_devices`],
+      [
+        "a container's GPU given to a VM",
+        (f) => ((f.host.pci_devices = { gpu0: { path: "0000:41:00.0", id: "10de:2204", gpu_index: 0 } }), (f.vm.vms[1].pci_devices = ["gpu0"])),
+        `${VM}: $.vms[1].pci_devices[0]: PCI device gpu0 is GPU 0, which containers 901, 950, 955 also get`,
+      ],
+    ],
+    accepts: [["a GPU no container uses", (f) => ((f.host.pci_devices = { gpu1: { path: "0000:42:00.0", id: "10de:2204", gpu_index: 1 } }), (f.vm.vms[1].pci_devices = ["gpu1"]))]],
+  },
   // Warns only (the Bash tool never saw such mounts): see "shared volume mounts" below and migration case cb1.
   sharedVolumeTargets: {
     rejects: [],

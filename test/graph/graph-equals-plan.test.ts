@@ -4,10 +4,11 @@
 // field case that plans.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { loadDist, repoRoot } from "../load";
 import { CASES_DIR } from "../config/cases";
 import { planStack } from "../program/plan";
+import { cleanTempDirs, mutatedDir } from "../config/helpers";
 
 const { loadPhoenixConfig } = loadDist<typeof import("../../infra/config/load")>("infra/config/load");
 const G = loadDist<typeof import("../../infra/graph")>("infra/graph");
@@ -48,6 +49,20 @@ describe("graph = plan", () => {
     expect(graph.deps).toEqual(plan.deps);
     for (const n of nodes) expect(plan.resources.some((r) => r.startsWith(`host-${n}-initial-setup |`)), n).toBe(true);
   });
+
+  it("PCI passthrough: the mappings and the VMs that wait for them", async () => {
+    const dir = mutatedDir((f) => {
+      f.host.pci_devices = { gpu1: { path: "0000:42:00", id: "10de:2204", gpu_index: 1 }, nic1: { path: "0000:02:00.0", id: "8086:1533" } };
+      f.vm.vms[1].pci_devices = ["gpu1", "nic1"];
+      f.vm.vms[1].pcie = true;
+    });
+    const { plan, graph } = await compare("dev", dir);
+    expect(graph.resources).toEqual(plan.resources);
+    expect(graph.deps).toEqual(plan.deps);
+    expect(plan.resources).toContain("host-pci-mapping-gpu1 | proxmoxve:hardware/mapping/pciLegacy:PciLegacy | host");
+    expect(plan.deps).toContain("vm-8001 <- host-pci-mapping-nic1");
+  });
+  afterAll(cleanTempDirs);
 
   it("every field case that validates", async () => {
     const cases = fs.readdirSync(CASES_DIR).filter((c) => fs.existsSync(path.join(CASES_DIR, c, "phoenix_lxc_configs.json")));

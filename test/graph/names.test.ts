@@ -20,6 +20,7 @@ describe("deployment model type tokens", () => {
       firewallAlias: token(p.firewall.AliasLegacy),
       firewallIpset: token(p.firewall.IpsetLegacy),
       clusterFirewall: token(p.cluster.FirewallLegacy),
+      pciMapping: token(p.hardware.mapping.PciLegacy),
     });
   });
 

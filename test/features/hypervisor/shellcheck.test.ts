@@ -26,7 +26,7 @@ function shellcheck(cwd: string, files: string[], stdin?: string): string {
 
 describe("shellcheck", () => {
   it("finds every step's script and the shared library", () => {
-    for (const s of ["initial_setup", "nvidia_driver", "admin_user", "zfs_pool", "zfs_dataset", "proxmox_storage", "nfs_export", "samba_user", "samba_share"]) {
+    for (const s of ["initial_setup", "nvidia_driver", "admin_user", "zfs_pool", "zfs_dataset", "proxmox_storage", "nfs_export", "samba_user", "samba_share", "pci_passthrough"]) {
       expect(scripts).toContain(`${s}.sh`);
     }
     expect(libraries).toContain("lib/result.sh");
