@@ -7,8 +7,10 @@
 //                              volumes on storages
 //   ct-<ctid>-lxc-options      what only root@pam may set, over SSH: the whole raw-LXC-line set
 //                              (lxc_options, apparmor_profile, bind mounts from shared_volumes and
-//                              mount_points, GPU devices), feature flags beyond nesting, a clone's
-//                              root disk and grown volumes resized, bind-mount source folders
+//                              mount_points, GPU devices), the whole feature flag set (every
+//                              container has it: a flag changed through the API on a running
+//                              container is applied with a restart), a clone's root disk and grown
+//                              volumes resized, bind-mount source folders
 //   ct-<ctid>-feature-<name>   each feature script, in the listed order, inside the container
 //                              (GPU containers run `nvidia` first even when only their template lists it)
 //   ct-<ctid>-app              the application script
@@ -28,13 +30,13 @@ import type { StackSettings } from "../settings";
 import { LXC_FEATURES, findConfigScript, readScript, repoRoot, resolveFeatureScript, scriptFromFile, type FeatureScript } from "../../features/registry";
 import { BASH_TRUSTED_CA_PATH } from "../config/normalise";
 import type { SshTarget } from "../../providers/ssh/types";
-import { COMPONENT_TYPES, containerNames, deploymentNodes, gpuFeatures, guestNode, hostOf, runnableChecks } from "../deployment/index";
+import { COMPONENT_TYPES, containerNames, deploymentNodes, gpuFeatures, guestNode, hasRootOnlyOptions, hostOf, runnableChecks } from "../deployment/index";
 import type { DeclaredResources } from "./declared";
-import { apiFeatureFlags, rootFeatures } from "../config/lxc-features";
+import { apiFeatureFlags, ownedFeatures, rootFeatures } from "../config/lxc-features";
 
 // The feature-flag functions live with the config model, the step list with the deployment model;
 // re-exported for existing importers.
-export { apiFeatureFlags, featureFlags, formatFeatures, rootFeatures } from "../config/lxc-features";
+export { apiFeatureFlags, featureFlags, formatFeatures, ownedFeatures, rootFeatures } from "../config/lxc-features";
 export { gpuFeatures } from "../deployment/index";
 import { stableJson } from "../../providers/base/index";
 import { bindMountLine, gpuLines, LxcOptions, LxcSnapshot, LxcStep, LxcSubIds, lxcFile, sha256, stepEnv, type MountSource } from "../../providers/lxc/index";
@@ -252,7 +254,7 @@ export function containerArgs(c: ContainerModel, node: string, parent?: Containe
     // `firewall: true` (Proxmox `firewall=1` on net0) when the container has a firewall (infra/components/firewall.ts).
     networkInterfaces: [{ name: c.network.name, bridge: c.network.bridge, ...(c.macAddress ? { macAddress: c.macAddress } : {}), ...(guestFirewallOn(c.firewall) ? { firewall: true } : {}) }],
     unprivileged: c.unprivileged,
-    // Only what an API token may set; the other flags: ct-<ctid>-lxc-options (rootFeatures).
+    // Only what an API token may set; ct-<ctid>-lxc-options owns the whole set (ownedFeatures).
     features: containerFeatures(c, parent),
     startOnBoot: c.startAtBoot,
     ...(startup ? { startup } : {}),
@@ -323,9 +325,10 @@ export class LxcGuest extends pulumi.ComponentResource {
     const provisioned: unknown[] = [];
 
     // What only root@pam may set, before any step: raw lines (a clone's whole set, so inherited
-    // lines go), flags beyond nesting, a clone's root disk grown to its size, bind-mount sources.
+    // lines go), the whole flag set (a flag the API set on a running container applied with a
+    // restart), a clone's root disk grown to its size, bind-mount sources.
     const lines = lxcLines(c);
-    const features = rootFeatures(c, parent);
+    const features = ownedFeatures(c);
     const sources = mountSources(c);
     const rootfsGb = c.cloneFrom !== undefined ? c.storageSizeGb : undefined;
     const volumes = c.volumes.map((v) => ({ sizeGb: v.sizeGb, storage: v.storage, path: v.mountPoint }));
@@ -339,7 +342,9 @@ export class LxcGuest extends pulumi.ComponentResource {
         }
       });
       last = options;
-      provisioned.push({ lines, gpus: c.gpus, features });
+      // Snapshot triggers as they were before every container had this step: flags the API sets
+      // never re-take a snapshot (an existing stack's snapshots stay).
+      if (hasRootOnlyOptions(c, parent)) provisioned.push({ lines, gpus: c.gpus, features: rootFeatures(c, parent) });
     }
 
     const configDir = path.dirname(model.files.lxc);

@@ -1,6 +1,6 @@
 // Container feature flags (`pct_options`): which ones Proxmox lets an API token set and which
-// need root@pam over SSH. Pure functions over the model, shared by the deployment model (whether a
-// container needs its `ct-<ctid>-lxc-options` step) and the LXC component.
+// need root@pam over SSH. Pure functions over the model, shared by the deployment model and the LXC
+// component.
 import type { ContainerModel } from "./model";
 
 /**
@@ -64,3 +64,13 @@ export function rootFeatures(c: ContainerModel, parent?: ContainerModel): string
   return want === api && c.unprivileged ? "" : want;
 }
 
+
+/**
+ * The container's whole flag set, as `ct-<ctid>-lxc-options` owns it (`pct set --features` as
+ * root when the config, pending changes applied, differs). Also the flags the API sets: a change
+ * of those re-runs the step, which restarts a running container to apply what Proxmox kept
+ * pending. No flags at all: `nesting=0`.
+ */
+export function ownedFeatures(c: ContainerModel): string {
+  return formatFeatures(featureFlags(c.pctOptions, c.ctid));
+}

@@ -168,11 +168,13 @@ export function runnableChecks(c: ContainerModel): ContainerModel["extraHealthCh
 }
 
 /**
- * Whether a container has a `ct-<ctid>-lxc-options` step: raw LXC lines (lxc_options, an AppArmor
- * profile, bind mounts, GPU devices), flags beyond what the API sets, a clone's root disk to size,
- * or volumes to own.
+ * Whether a container has something only root@pam may set beyond its feature flags: raw LXC lines
+ * (lxc_options, an AppArmor profile, bind mounts, GPU devices), flags beyond what the API sets, a
+ * clone's root disk to size, or volumes to own. Every container has a `ct-<ctid>-lxc-options`
+ * step (it owns the whole flag set: see the deployment below); this says whether that step's
+ * work is part of what the container's snapshots were taken after (their trigger).
  */
-export function needsLxcOptions(c: ContainerModel, parent?: ContainerModel): boolean {
+export function hasRootOnlyOptions(c: ContainerModel, parent?: ContainerModel): boolean {
   return (
     c.lxcOptions.length > 0 ||
     c.apparmorProfile !== undefined ||
@@ -459,7 +461,13 @@ export function deploymentOf(model: PhoenixModel, opts: DeploymentOptions = {}):
       const chain = (name: string, kind: string, resourceKind: ResourceKind, label: string) => {
         last = child(name, kind, resourceKind, label, deps("step", [N.container, last])).name;
       };
-      if (needsLxcOptions(c, parentModel)) chain(N.lxcOptions, "lxc-options", "lxc-step", "LXC options");
+      // Every container: a flag the API sets (`nesting`) on a running container waits in Proxmox's
+      // pending section (pve-container LXC/Config.pm vmconfig_hotplug_pending does not hotplug
+      // `features`) and the proxmoxve provider does not reboot for it (bpg
+      // proxmoxtf/resource/container/container.go containerUpdate: no rebootRequired for
+      // mkFeatures). This step owns the whole flag set, so a changed flag re-runs it and it
+      // restarts the container to apply what waits.
+      chain(N.lxcOptions, "lxc-options", "lxc-step", "LXC options");
       if (c.lifecycleSnapshots && c.templateSnapshotName !== "pre-configured") chain(N.lifecycleSnapshot("pre-configured"), "lxc-snapshot", "lxc-snapshot", "snapshot pre-configured");
       for (const f of gpuFeatures(c)) chain(N.feature(f), "lxc-step", "lxc-step", `feature ${f}`);
       if (c.applicationScript) chain(N.app, "lxc-step", "lxc-step", `application ${c.applicationScript}`);

@@ -153,11 +153,12 @@ describe("plan of the dev stack's containers", () => {
     expect(vllm.operatingSystem).toBeUndefined();
     expect(vllm.devicePassthroughs).toBeUndefined();
     // An API token may set only nesting (900 has no flags, so 902 gets keyctl as root over SSH);
-    // 952 inherits 902's keyctl: sent unchanged (no change, no 403), nothing left for SSH.
+    // 952 inherits 902's keyctl: sent unchanged (no change, no 403). lxc-options owns every
+    // container's whole flag set, those the API sets too (it applies their pending change).
     expect(byName("ct-902").inputs.features).toEqual({ nesting: true });
     expect(byName("ct-902-lxc-options").inputs.params.features).toBe("keyctl=1,nesting=1");
     expect(byName("ct-952").inputs.features).toEqual({ nesting: true, keyctl: true });
-    expect(byName("ct-952-lxc-options").inputs.params.features).toBe("");
+    expect(byName("ct-952-lxc-options").inputs.params.features).toBe("keyctl=1,nesting=1");
     // proxmox_defaults.lxc.features "nesting=1" applies to 900, which omits pct_options.
     expect(byName("ct-900").inputs.features).toEqual({ nesting: true });
     expect(byName("ct-902").inputs.started).toBe(false);
@@ -210,7 +211,7 @@ describe("plan of the dev stack's containers", () => {
         "lxc.cgroup2.devices.allow=c 195:* rwm",
       ].join("\n"),
       gpus: "0",
-      features: "",
+      features: "nesting=1",
       // A clone's root disk grows to its declared size before its first step.
       rootfs_gb: "64",
       // Owned by the container's root: host UID/GID 100000 through the default unprivileged map.

@@ -101,7 +101,8 @@ describe("the migration cases plan", () => {
     expect(options.options).not.toContain("lxc.mount.entry");
     expect(options.mount_sources).toBe("");
     expect(options.volumes).toBe("mp0=50:tank-ct-disks:/models");
-    expect(plans.get("cb1")!.resources.some((r) => r.name === "ct-900-lxc-options")).toBe(false);
+    // cb1's ct-900-lxc-options owns only its flags: no lines, no sources, no volumes.
+    expect(byName(plans.get("cb1")!, "ct-900-lxc-options").inputs.params).toMatchObject({ options: "", mount_sources: "", volumes: "" });
   });
 
   it("cb4: the `$` password reaches no plaintext input", () => {
