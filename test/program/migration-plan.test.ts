@@ -105,6 +105,17 @@ describe("the migration cases plan", () => {
     expect(byName(plans.get("cb1")!, "ct-900-lxc-options").inputs.params).toMatchObject({ options: "", mount_sources: "", volumes: "" });
   });
 
+  it("a template's snapshot trigger ignores the flags the API sets (a stack from before every container had lxc-options keeps its snapshot)", async () => {
+    const template = (nesting: string) =>
+      variant("cb1", (f) => Object.assign(f.lxc.lxc_configs["900"], { unprivileged: true, pct_options: [nesting], template_snapshot_name: "golden" }));
+    const on = await plan(template("nesting=1"));
+    const off = await plan(template("nesting=0"));
+    expect(on.errors).toEqual([]);
+    expect(byName(on, "ct-900-lxc-options").inputs.params.features).toBe("nesting=1");
+    expect(byName(off, "ct-900-lxc-options").inputs.params.features).toBe("nesting=0");
+    expect(byName(on, "ct-900-snapshot").inputs.params.trigger).toBe(byName(off, "ct-900-snapshot").inputs.params.trigger);
+  }, 60_000);
+
   it("cb4: the `$` password reaches no plaintext input", () => {
     const cb4 = plans.get("cb4")!;
     for (const r of cb4.resources) {
