@@ -254,7 +254,8 @@ export function containerArgs(c: ContainerModel, node: string, parent?: Containe
     // `firewall: true` (Proxmox `firewall=1` on net0) when the container has a firewall (infra/components/firewall.ts).
     networkInterfaces: [{ name: c.network.name, bridge: c.network.bridge, ...(c.macAddress ? { macAddress: c.macAddress } : {}), ...(guestFirewallOn(c.firewall) ? { firewall: true } : {}) }],
     unprivileged: c.unprivileged,
-    // Only what an API token may set; ct-<ctid>-lxc-options owns the whole set (ownedFeatures).
+    // Only what an API token may set, at creation; ct-<ctid>-lxc-options owns the whole set
+    // (ownedFeatures) and changes it as root.
     features: containerFeatures(c, parent),
     startOnBoot: c.startAtBoot,
     ...(startup ? { startup } : {}),
@@ -304,7 +305,12 @@ export class LxcGuest extends pulumi.ComponentResource {
       // does not read them back, so a container adopted with `pulumi import` (the Bash tool's
       // guests) would otherwise be replaced on the first `up` (bpg/terraform-provider-proxmox
       // #1988, #658). Rebuilding from a new parent or template is `pulumi up --replace <urn>`.
-      ignoreChanges: [...CREATION_ONLY_CONTAINER_INPUTS, "mountPoints"],
+      // `features` are set by the provider at creation only; after that ct-<ctid>-lxc-options owns
+      // them as root: an update through the API sends every flag, false ones too
+      // (containerGetFeaturesForUpdate), and Proxmox refuses an API token any change of a flag
+      // other than nesting, an absent flag turned `0` included (pve-container LXC.pm
+      // check_ct_modify_config_perm): 403 on a real host.
+      ignoreChanges: [...CREATION_ONLY_CONTAINER_INPUTS, "mountPoints", "features"],
       // Replacing or deleting a container destroys its volumes: refused (preview fails naming the
       // replacement) unless the stack allows data destruction, like ZFS pools and datasets.
       protect: c.volumes.length > 0 && !settings.allowDataDestruction,

@@ -513,13 +513,19 @@ export class Engine {
   }
 
   /** The `pct create/set` options the provider sends for the container's settings (not the disk). */
-  private settings(c: PropertyBag): string[] {
+  private settings(c: PropertyBag, old?: PropertyBag): string[] {
     const opts: string[] = [];
     opts.push("--cores", String(c.cpu.cores), "--memory", String(c.memory.dedicated), "--swap", String(c.memory.swap));
     const net = c.networkInterfaces[0];
     const ip = c.initialization.ipConfigs[0].ipv4;
     opts.push("--net0", [`name=${net.name}`, `bridge=${net.bridge}`, net.macAddress && `hwaddr=${net.macAddress}`, net.firewall && "firewall=1", `ip=${ip.address}`, ip.gateway && `gw=${ip.gateway}`].filter(Boolean).join(","));
-    if (c.features) {
+    if (old && this.stable(old.features ?? null) !== this.stable(c.features ?? null)) {
+      // An update (containerUpdate → containerGetFeaturesForUpdate, emitFalseBools): every bool
+      // flag, false ones too, and the mount types when there are any (CustomFeatures.EncodeValues).
+      const f = c.features ?? {};
+      const mounts = (f.mounts ?? []) as string[];
+      opts.push("--features", [`fuse=${f.fuse ? 1 : 0}`, `keyctl=${f.keyctl ? 1 : 0}`, ...(mounts.length ? [`mount=${mounts.join(";")}`] : []), `nesting=${f.nesting ? 1 : 0}`, `mknod=${f.mknod ? 1 : 0}`].join(","));
+    } else if (!old && c.features) {
       const f = Object.entries(c.features).map(([k, v]) => (k === "mounts" ? `mount=${(v as string[]).join(";")}` : `${k}=${v ? 1 : 0}`));
       opts.push("--features", f.join(","));
     }
@@ -527,6 +533,14 @@ export class Engine {
     if (c.startup) opts.push("--startup", [c.startup.order !== undefined && `order=${c.startup.order}`, c.startup.upDelay !== undefined && `up=${c.startup.upDelay}`].filter(Boolean).join(","));
     (c.devicePassthroughs ?? []).forEach((d: { path: string; mode?: string }, i: number) => opts.push(`--dev${i}`, `${d.path}${d.mode ? `,mode=${d.mode}` : ""}`));
     return opts;
+  }
+
+  /** The inputs with the flags as an update sends them (see settings), for the permission check. */
+  private featuresSent(c: PropertyBag, old: PropertyBag): PropertyBag {
+    if (this.stable(old.features ?? null) === this.stable(c.features ?? null)) return c;
+    const f = c.features ?? {};
+    const mounts = (f.mounts ?? []) as string[];
+    return { ...c, features: { fuse: !!f.fuse, keyctl: !!f.keyctl, nesting: !!f.nesting, mknod: !!f.mknod, ...(mounts.length ? { mounts } : {}) } };
   }
 
   private mountPointOpts(c: PropertyBag): string[] {
@@ -566,8 +580,8 @@ export class Engine {
   private async updateContainer(session: SshSession, old: PropertyBag, c: PropertyBag): Promise<void> {
     const pct = this.pctRunner(session);
     const id = String(c.vmId);
-    this.checkPermissions(c, old);
-    await pct("set", id, ...this.settings(c), ...(c.description ? ["--description", c.description] : []));
+    this.checkPermissions(this.featuresSent(c, old), old);
+    await pct("set", id, ...this.settings(c, old), ...(c.description ? ["--description", c.description] : []));
     if (Number(c.disk.size) !== Number(old.disk.size)) await pct("resize", id, "rootfs", `${c.disk.size}G`);
     // resourceContainerUpdate's rebootRequired: a started container is rebooted (applying what
     // Proxmox kept pending) when one of these changed; a change of anything else, feature flags

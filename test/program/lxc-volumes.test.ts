@@ -27,7 +27,7 @@ describe("containers holding volumes", () => {
 
   it("ignore the provider's mount points after creation (a whole top-level key) and hand the volume set to lxc-options", () => {
     const ct = byName(dev, "ct-952", CONTAINER);
-    expect(ct.ignoreChanges).toEqual(["clone", "operatingSystem", "mountPoints"]);
+    expect(ct.ignoreChanges).toEqual(["clone", "operatingSystem", "mountPoints", "features"]);
     expect(ct.inputs.mountPoints).toEqual([{ volume: "quickOS-shared-prod-data", size: "20G", path: "/qdrant/storage" }]);
     expect(byName(dev, "ct-952-lxc-options").inputs.params.volumes).toBe("mp0=20:quickOS-shared-prod-data:/qdrant/storage");
   });
