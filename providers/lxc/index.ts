@@ -238,8 +238,9 @@ export function bindMountLine(hostPath: string, containerPath: string): string {
 
 /**
  * `ct-<ctid>-lxc-options`: what only root@pam may set, over SSH: the container's raw LXC lines
- * (AppArmor profile, bind mounts, GPU devices), feature flags beyond `nesting`, a clone's root
- * disk size and the bind-mount source folders (features/lxc/host/lxc_options.sh).
+ * (AppArmor profile, bind mounts, GPU devices), the container's whole feature flag set (after
+ * creation the API may not change them), a clone's root disk size and the bind-mount source
+ * folders (features/lxc/host/lxc_options.sh).
  */
 export class LxcOptions extends HostScriptResource {
   constructor(name: string, args: LxcOptionsArgs, opts?: pulumi.CustomResourceOptions) {
