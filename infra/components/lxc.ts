@@ -309,8 +309,11 @@ export class LxcGuest extends pulumi.ComponentResource {
       // them as root: an update through the API sends every flag, false ones too
       // (containerGetFeaturesForUpdate), and Proxmox refuses an API token any change of a flag
       // other than nesting, an absent flag turned `0` included (pve-container LXC.pm
-      // check_ct_modify_config_perm): 403 on a real host.
-      ignoreChanges: [...CREATION_ONLY_CONTAINER_INPUTS, "mountPoints", "features"],
+      // check_ct_modify_config_perm): 403 on a real host. Only for unprivileged containers: the API
+      // never sets a privileged one's flags, and Pulumi creates a replacement with the ignored
+      // values of the old inputs, which would send an unprivileged container's `nesting` for its
+      // privileged replacement (403 too).
+      ignoreChanges: [...CREATION_ONLY_CONTAINER_INPUTS, "mountPoints", ...(c.unprivileged ? ["features"] : [])],
       // Replacing or deleting a container destroys its volumes: refused (preview fails naming the
       // replacement) unless the stack allows data destruction, like ZFS pools and datasets.
       protect: c.volumes.length > 0 && !settings.allowDataDestruction,
