@@ -533,13 +533,19 @@ export class Engine {
   }
 
   /** The `pct create/set` options the provider sends for the container's settings (not the disk). */
-  private settings(c: PropertyBag): string[] {
+  private settings(c: PropertyBag, old?: PropertyBag): string[] {
     const opts: string[] = [];
     opts.push("--cores", String(c.cpu.cores), "--memory", String(c.memory.dedicated), "--swap", String(c.memory.swap));
     const net = c.networkInterfaces[0];
     const ip = c.initialization.ipConfigs[0].ipv4;
     opts.push("--net0", [`name=${net.name}`, `bridge=${net.bridge}`, net.macAddress && `hwaddr=${net.macAddress}`, net.firewall && "firewall=1", `ip=${ip.address}`, ip.gateway && `gw=${ip.gateway}`].filter(Boolean).join(","));
-    if (c.features) {
+    if (old && this.stable(old.features ?? null) !== this.stable(c.features ?? null)) {
+      // An update (containerUpdate → containerGetFeaturesForUpdate, emitFalseBools): every bool
+      // flag, false ones too, and the mount types when there are any (CustomFeatures.EncodeValues).
+      const f = c.features ?? {};
+      const mounts = (f.mounts ?? []) as string[];
+      opts.push("--features", [`fuse=${f.fuse ? 1 : 0}`, `keyctl=${f.keyctl ? 1 : 0}`, ...(mounts.length ? [`mount=${mounts.join(";")}`] : []), `nesting=${f.nesting ? 1 : 0}`, `mknod=${f.mknod ? 1 : 0}`].join(","));
+    } else if (!old && c.features) {
       const f = Object.entries(c.features).map(([k, v]) => (k === "mounts" ? `mount=${(v as string[]).join(";")}` : `${k}=${v ? 1 : 0}`));
       opts.push("--features", f.join(","));
     }
@@ -547,6 +553,14 @@ export class Engine {
     if (c.startup) opts.push("--startup", [c.startup.order !== undefined && `order=${c.startup.order}`, c.startup.upDelay !== undefined && `up=${c.startup.upDelay}`].filter(Boolean).join(","));
     (c.devicePassthroughs ?? []).forEach((d: { path: string; mode?: string }, i: number) => opts.push(`--dev${i}`, `${d.path}${d.mode ? `,mode=${d.mode}` : ""}`));
     return opts;
+  }
+
+  /** The inputs with the flags as an update sends them (see settings), for the permission check. */
+  private featuresSent(c: PropertyBag, old: PropertyBag): PropertyBag {
+    if (this.stable(old.features ?? null) === this.stable(c.features ?? null)) return c;
+    const f = c.features ?? {};
+    const mounts = (f.mounts ?? []) as string[];
+    return { ...c, features: { fuse: !!f.fuse, keyctl: !!f.keyctl, nesting: !!f.nesting, mknod: !!f.mknod, ...(mounts.length ? { mounts } : {}) } };
   }
 
   private mountPointOpts(c: PropertyBag): string[] {
@@ -605,7 +619,8 @@ export class Engine {
     const pct = this.pctRunner(session);
     const id = String(c.vmId);
     const changed = (prefix: string) => changes.some((x) => x.path === prefix || x.path.startsWith(`${prefix}.`) || x.path.startsWith(`${prefix}[`));
-    const all = this.settings(c);
+    // An update sends the flags as containerUpdate does (every flag, false ones too: settings).
+    const all = this.settings(c, state);
     const pick = (flag: string) => {
       const i = all.indexOf(flag);
       return i >= 0 ? [flag, all[i + 1]] : [];
@@ -616,7 +631,7 @@ export class Engine {
     if (changed("networkInterfaces") || changed("initialization.ipConfigs")) opts.push(...pick("--net0"));
     if (changed("initialization.hostname")) opts.push("--hostname", c.initialization.hostname);
     if (changed("features")) {
-      this.checkPermissions({ ...c, mountPoints: [], devicePassthroughs: [] }, { features: state.features });
+      this.checkPermissions({ ...this.featuresSent(c, state), mountPoints: [], devicePassthroughs: [] }, { features: state.features });
       opts.push(...pick("--features"));
     }
     if (changed("startOnBoot")) opts.push(...pick("--onboot"));
