@@ -89,6 +89,10 @@ apply() {
   if [ -n "$nodes" ] && [ "$(sorted "$n")" != "$(sorted "$nodes")" ]; then
     pvesm set "$id" --nodes "$nodes" >&2
     echo "storage $id restricted to nodes $nodes" >&2
+  elif [ -z "$nodes" ] && [ -n "$n" ]; then
+    # No node list declared: every node (read reports a restriction as drift, so apply lifts it).
+    pvesm set "$id" --delete nodes >&2
+    echo "storage $id no longer restricted to nodes $n" >&2
   fi
 }
 
