@@ -118,8 +118,9 @@ export const SENSITIVE_HOST_PATHS = ["/", "/dev", "/mnt", "/mnt/pve", "/media", 
 /** Character-device majors whose every minor a container may use (`c 195:* rwm`): NVIDIA, DRM. */
 const WILDCARD_MINOR_MAJORS = new Set(["195", "226"]);
 
-/** Block devices by name: disks, partitions, device mapper, zvols, loop, md, by-id links. */
-const BLOCK_DEVICE = /^\/dev\/(?:sd[a-z]|hd[a-z]|vd[a-z]|xvd[a-z]|nvme\d|mmcblk\d|zd\d|loop\d|md\d|dm-\d|mapper\/|disk\/|zvol\/|sr\d|nbd\d|rbd\d|drbd\d|bcache\d|pmem\d)/;
+/** Block devices by name: disks, partitions, device mapper, zvols, loop, md, by-id links, and the
+ *  folders of links to them (`/dev/disk`, `/dev/mapper`, `/dev/zvol`: every disk at once). */
+const BLOCK_DEVICE = /^\/dev\/(?:sd[a-z]|hd[a-z]|vd[a-z]|xvd[a-z]|nvme\d|mmcblk\d|zd\d|loop\d|md\d|dm-\d|(?:mapper|disk|zvol)(?:\/|$)|sr\d|nbd\d|rbd\d|drbd\d|bcache\d|pmem\d)/;
 
 /**
  * A host path as the kernel resolves it, lexically: `//root` → `/root`, `/./etc` → `/etc`,
