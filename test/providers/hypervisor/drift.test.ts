@@ -121,7 +121,9 @@ const ROWS: Row[] = [
   },
   { subject: "initialSetup", property: "arc_max_gb", drift: "sed -i 's/zfs_arc_max=[0-9]*/zfs_arc_max=1073741824/' /etc/modprobe.d/zfs.conf", restored: "grep -q zfs_arc_max=17179869184 /etc/modprobe.d/zfs.conf" },
   // NVIDIA driver: version, nouveau blacklist, modules to load, udev rules
-  { subject: "nvidia", property: "version", drift: "printf '#!/bin/sh\\necho 570.1.2\\n' > /usr/local/bin/nvidia-smi", restored: "[ \"$(nvidia-smi)\" = 580.76.05 ]" },
+  { subject: "nvidia", property: "version (major)", drift: "printf '#!/bin/sh\\necho 570.76.05\\n' > /usr/local/bin/nvidia-smi", restored: "[ \"$(nvidia-smi)\" = 580.76.05 ]" },
+  { subject: "nvidia", property: "version (minor)", drift: "printf '#!/bin/sh\\necho 580.65.05\\n' > /usr/local/bin/nvidia-smi", restored: "[ \"$(nvidia-smi)\" = 580.76.05 ]" },
+  { subject: "nvidia", property: "version (patch)", drift: "printf '#!/bin/sh\\necho 580.76.01\\n' > /usr/local/bin/nvidia-smi", restored: "[ \"$(nvidia-smi)\" = 580.76.05 ]" },
   { subject: "nvidia", property: "nouveau blacklist", drift: "sed -i '/^blacklist nouveau$/d' /etc/modprobe.d/blacklist-nouveau.conf", restored: "grep -qx 'blacklist nouveau' /etc/modprobe.d/blacklist-nouveau.conf" },
   { subject: "nvidia", property: "modules-load", drift: "rm /etc/modules-load.d/phoenix-nvidia.conf", restored: "grep -qx nvidia_uvm /etc/modules-load.d/phoenix-nvidia.conf" },
   { subject: "nvidia", property: "udev rules", drift: "echo '# edited' >> /etc/udev/rules.d/70-phoenix-nvidia.rules", restored: "! grep -q edited /etc/udev/rules.d/70-phoenix-nvidia.rules" },
