@@ -134,6 +134,8 @@ const ROWS: Row[] = [
   { subject: "admin", property: "sudoers drop-in content", drift: "echo 'drift_admin ALL=(ALL) NOPASSWD: ALL' >> /etc/sudoers.d/phoenix-drift_admin", restored: "! grep -q 'ALL=(ALL) NOPASSWD' /etc/sudoers.d/phoenix-drift_admin" },
   { subject: "admin", property: "sudoers drop-in present", drift: "rm /etc/sudoers.d/phoenix-drift_admin", restored: "test -f /etc/sudoers.d/phoenix-drift_admin" },
   { subject: "admin", property: "sudoers drop-in absent (sudo 0)", params: { sudo: "0" }, drift: "echo 'drift_admin ALL=(ALL:ALL) ALL' > /etc/sudoers.d/phoenix-drift_admin", restored: "! test -e /etc/sudoers.d/phoenix-drift_admin" },
+  { subject: "admin", property: "authorized_keys mode", drift: "chmod 666 /home/drift_admin/.ssh/authorized_keys", restored: "[ \"$(stat -c %a /home/drift_admin/.ssh/authorized_keys)\" = 600 ]" },
+  { subject: "admin", property: "authorized_keys owner", drift: "chown root /home/drift_admin/.ssh/authorized_keys", restored: "[ \"$(stat -c %U /home/drift_admin/.ssh/authorized_keys)\" = drift_admin ]" },
   { subject: "admin", property: "managed SSH keys", drift: "sed -i '/admin@dev/d' /home/drift_admin/.ssh/authorized_keys", restored: "grep -q admin@dev /home/drift_admin/.ssh/authorized_keys" },
   // ZFS pool: mountpoint (the layout cannot be changed in place: refusals are in guards.test.ts)
   { subject: "pool", property: "mountpoint", drift: "zfs set mountpoint=/mnt/elsewhere drift", restored: "[ \"$(zfs get -H -o value mountpoint drift)\" = /mnt/drift ]" },
