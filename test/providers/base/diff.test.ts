@@ -2,7 +2,7 @@
 // The diff is the real provider's (hostScriptProvider of a real kind), and the inputs are what a
 // real HostScriptResource declares (captured under the mock monitor): no list of compared keys is
 // restated here, so the product's list losing an entry fails "every declared input is compared".
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { loadDist } from "../../load";
 import { captureResources } from "../harness";
 import type { PropertyBag } from "../../../infra/cli/plan";
@@ -16,9 +16,8 @@ const provider = base.hostScriptProvider(hv.zfsPoolKind);
 const diff = (olds: PropertyBag, news: PropertyBag) => provider.diff!("id", olds, news);
 
 async function declared(): Promise<PropertyBag> {
-  const captured = (
-    await captureResources(
-      () =>
+  const all = await captureResources(
+    () =>
         new base.HostScriptResource(hv.zfsPoolKind, "host-zfs-pool-tank", {
           connection: conn,
           script: registry.featureScript("hypervisor", "zfs_pool"),
@@ -26,10 +25,10 @@ async function declared(): Promise<PropertyBag> {
           secretParams: {},
           allowDestroy: false,
         }),
-    )
-  ).filter((c) => c.name === "host-zfs-pool-tank");
-  expect(captured).toHaveLength(1);
-  return captured[0].inputs;
+  );
+  // Registration can finish after the mock monitor's RPC wait on a slow (instrumented) build.
+  await vi.waitFor(() => expect(all.filter((c) => c.name === "host-zfs-pool-tank")).toHaveLength(1), { timeout: 30_000 });
+  return all.find((c) => c.name === "host-zfs-pool-tank")!.inputs;
 }
 
 /** `value` changed the way a user's edit changes it (a string edited, a switch flipped, a field added). */
