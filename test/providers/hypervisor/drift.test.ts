@@ -81,6 +81,11 @@ const SUBJECTS: Record<string, Subject> = {
     script: "proxmox_storage",
     params: { id: "drift-data", type: "zfspool", content: "images,rootdir", target: "drift/data" },
   },
+  dirStorage: {
+    kind: hv.proxmoxStorageKind,
+    script: "proxmox_storage",
+    params: { id: "drift-dir", type: "dir", content: "iso,backup", target: "/mnt/drift/data" },
+  },
   nfs: {
     kind: hv.nfsExportKind,
     script: "nfs_export",
@@ -147,6 +152,12 @@ const ROWS: Row[] = [
   // Proxmox storage: content types, a cluster's node list, and no node list on a single node
   { subject: "storage", property: "content", drift: "pvesm set drift-data --content images", restored: "grep -qP '^\\tcontent images,rootdir$' /etc/pve/storage.cfg" },
   { subject: "storage", property: "nodes", params: { nodes: "pve,pve2" }, drift: "pvesm set drift-data --nodes pve", restored: "grep -qP '^\\tnodes pve,pve2$' /etc/pve/storage.cfg" },
+  {
+    subject: "dirStorage",
+    property: "is_mountpoint (a dir storage offline while its path is not mounted)",
+    drift: "sed -i '/^dir: drift-dir$/,/^$/{/is_mountpoint/d}' /etc/pve/storage.cfg",
+    restored: "grep -qP '^\\tis_mountpoint (yes|1)$' /etc/pve/storage.cfg",
+  },
   { subject: "storage", property: "nodes (every node)", drift: "pvesm set drift-data --nodes pve2", restored: "! grep -qP '^\\tnodes ' /etc/pve/storage.cfg" },
   // NFS export: options, clients, the export active in the kernel's table
   { subject: "nfs", property: "options", drift: "sed -i 's/(rw,/(ro,/g' /etc/exports.d/phoenix-srv_drift-nfs.exports && exportfs -ra", restored: "grep -q '10.0.0.0/24(rw,sync,no_subtree_check)' /etc/exports.d/phoenix-srv_drift-nfs.exports" },
