@@ -42,6 +42,9 @@ describe("block devices as bind-mount sources: every family refused, its neighbo
     }
     for (const p of accepted) expect(raw.checkBindSource(p), `${p} is not a block device`).toEqual([]);
   });
+  it("a device name below another folder is not a device (the match starts at /dev)", () => {
+    for (const p of ["/srv/dev/sda", "/data/dev/nvme0n1", "/mnt/tank/dev/disk", "/var/www/dev/mapper/x"]) expect(raw.checkBindSource(p), p).toEqual([]);
+  });
   it("the raw mount line refuses the same families (lxc.mount.entry bind sources)", () => {
     for (const [, refused] of FAMILIES) {
       for (const p of refused) {
