@@ -1,10 +1,11 @@
 // Mutation testing (StrykerJS), outside CI: `npm run mutation` plants small bugs in the product
 // one at a time and runs the tests that cover them. The tests load dist/, so the sandbox is
 // compiled after the mutants are planted (buildCommand) and vitest runs there.
-//   PHOENIX_MUTATION_TARGET=providers/base npm run mutation     one target of TARGETS below
+//   PHOENIX_MUTATION_TARGET=infra/config/lxc-raw npm run mutation     one target of TARGETS below
 // One target at a time, one test process: a whole folder takes hours on a shared 2-core machine
-// (about 20-45 s per mutant there). Reports: reports/mutation/<target>.html and .json; the
-// incremental file makes a rerun test only the mutants whose code or tests changed.
+// (about 20-45 s per mutant there). Reports: reports/mutation/<target>.html and .json. The
+// incremental file makes a rerun reuse earlier results, survivors included: after adding tests,
+// run `npm run mutation -- --force`.
 import process from "node:process";
 
 // Each target: the sources mutated and the test files that cover them (unit tier: fast enough to
