@@ -24,11 +24,7 @@ const TARGETS = {
     mutate: ["providers/ssh/index.ts:57-82"],
     tests: ["test/providers/ssh/redact.test.ts", "test/providers/ssh/redact-forms.test.ts"],
   },
-  "providers/base": {
-    // diffInputs and the provider's check/diff.
-    mutate: ["providers/base/index.ts:137-236"],
-    tests: ["test/providers/base/diff.test.ts", "test/providers/base/serialize.test.ts"],
-  },
+
   "infra/deployment": {
     mutate: ["infra/deployment/**/*.ts"],
     tests: ["test/graph/graph.test.ts", "test/graph/names.test.ts", "test/graph/firewall.test.ts", "test/program/declared.test.ts", "policy/rules.test.ts"],
