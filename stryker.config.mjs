@@ -24,10 +24,10 @@ const TARGETS = {
     mutate: ["providers/ssh/index.ts:57-82"],
     tests: ["test/providers/ssh/redact.test.ts", "test/providers/ssh/redact-forms.test.ts"],
   },
-
   "infra/deployment": {
+    // The whole folder: hours on a shared 2-core machine.
     mutate: ["infra/deployment/**/*.ts"],
-    tests: ["test/graph/graph.test.ts", "test/graph/names.test.ts", "test/graph/firewall.test.ts", "test/program/declared.test.ts", "policy/rules.test.ts"],
+    tests: ["test/graph/edges.test.ts", "test/graph/graph.test.ts", "test/graph/names.test.ts", "test/graph/firewall.test.ts", "test/program/declared.test.ts", "policy/rules.test.ts"],
   },
 };
 const target = process.env.PHOENIX_MUTATION_TARGET ?? "infra/deployment";
