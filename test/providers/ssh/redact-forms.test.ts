@@ -34,4 +34,16 @@ describe("redact: more forms of a secret", () => {
     const out = ssh.redact("token=abcd1234abcd1234-extra end", ["abcd1234", "abcd1234abcd1234-extra"]);
     expect(out).toBe("token=*** end");
   });
+
+  it("boundaries: a line of exactly 8 characters is hidden alone; a secret of 4 is hidden inside words, one of 3 is not", () => {
+    expect(ssh.redact("saw 8charsXX", ["8charsXX\nanother-line-of-key"])).toBe("saw ***");
+    expect(ssh.redact("saw 12345678 and more", ["x\n12345678\ny"])).toBe("saw *** and more");
+    expect(ssh.redact("prefixpw4xsuffix", ["pw4x"])).toBe("prefix***suffix");
+    expect(ssh.redact("prefixpw3suffix pw3", ["pw3"])).toBe("prefixpw3suffix ***");
+  });
+
+  it("a short secret is hidden everywhere it stands alone, regex characters taken literally", () => {
+    expect(ssh.redact("a.b then a.b and axb", ["a.b"])).toBe("*** then *** and axb");
+    expect(ssh.redact("x1 x1 x1", ["x1"])).toBe("*** *** ***");
+  });
 });
