@@ -21,6 +21,8 @@ describe("redact: more forms of a secret", () => {
     expect(out).toBe(`error: unexpected data near "  ***  " in input`);
     // Lines shorter than 8 characters are not hidden alone (they would blank ordinary words).
     expect(ssh.redact("value: abc", ["abc\nxyz-longer-line"])).toBe("value: abc");
+    // A line indented in the secret is hidden as it appears trimmed in the text.
+    expect(ssh.redact("near longline-here-xyz;", ["head\n   longline-here-xyz   \ntail"])).toBe("near ***;");
   });
 
   it("hides the printf %q form of a secret with a newline ($'\\n')", () => {
