@@ -68,7 +68,10 @@ describe("id maps: every kind", () => {
     expect(raw.checkRawLxcLine("lxc.idmap", `${kind} 0 -1 65536`).map((f) => f.message).join()).toMatch(/is not an id map/);
   });
   it("lxc.idmap: other kinds than u and g are refused", () => {
-    for (const v of ["b 0 100000 65536", "x 0 100000 65536", "U 0 100000 65536", "uid 0 100000 65536", ""]) {
+    // LXC reads the line with whitespace-separated fields (several spaces or tabs are one separator).
+    expect(raw.checkRawLxcLine("lxc.idmap", "u  0\t100000   65536")).toEqual([]);
+    expect(raw.checkRawLxcLine("lxc.idmap", "g 0  0 65536").map((f) => f.message)).toEqual(["maps container ids onto host gid 0 (host root)"]);
+    for (const v of ["b 0 100000 65536", "x 0 100000 65536", "U 0 100000 65536", "uid 0 100000 65536", "", "bu 0 100000 65536", "u 0 100000 65536x", "u 0 100000 65536 1"]) {
       expect(raw.checkRawLxcLine("lxc.idmap", v).map((f) => f.message).join(), JSON.stringify(v)).toMatch(/is not an id map/);
     }
   });
