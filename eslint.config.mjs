@@ -21,6 +21,9 @@ export default tseslint.config(
       "dist/**",
       "**/node_modules/**",
       "policy/node_modules/**",
+      // StrykerJS sandboxes and reports (`npm run mutation`).
+      ".stryker-tmp/**",
+      "reports/**",
       // A provider serialized by Pulumi as an old stack holds it: generated code, kept byte for byte.
       "test/fixtures/provider-v0/**",
     ],

@@ -81,6 +81,11 @@ report() {
     [ -f "$sudoers_file" ] || sudo_ok=true
   fi
   [ "$(managed_keys)" = "$( [ ${#key_lines[@]} -eq 0 ] || printf '%s\n' "${key_lines[@]}")" ] && keys_ok=true
+  # apply writes authorized_keys owned by the user, mode 600: sshd (StrictModes) ignores a file
+  # others may write, so the keys would not log in.
+  local auth
+  auth="$(home_of)/.ssh/authorized_keys"
+  if [ -f "$auth" ] && [ "$(stat -c '%U %a' "$auth")" != "$user 600" ]; then keys_ok=false; fi
   pw=$(password_state)
   [ -n "$password_hash" ] && want_pw=configured
   { [ "$sudo_ok" = true ] && [ "$keys_ok" = true ] && [ "$pw" = "$want_pw" ] && [ "$(getent passwd "$user" | cut -d: -f7)" = "$shell" ]; } || matches=false

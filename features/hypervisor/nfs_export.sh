@@ -70,7 +70,8 @@ report() {
   if [ ! -f "$file" ]; then result '{"present":false}'; return; fi
   local matches=false act=false line
   [ "$(cat "$file")" = "$(desired)" ] && matches=true
-  active && act=true
+  # Not in the kernel's export table (`exportfs -u` by hand): apply exports it again, so it is drift.
+  active && act=true || matches=false
   line=$(grep -v '^#' "$file" | head -n1)
   result '{"present":true,"matches":%s,"active":%s,"file":%s,"line":%s}' \
     "$matches" "$act" "$(json_str "$file")" "$(json_str "$line")"

@@ -42,28 +42,33 @@ esac
 
 sorted() { tr ',' '\n' <<<"$1" | sed '/^$/d' | sort -u | paste -sd, -; }
 
-# Prints "type<TAB>target<TAB>content<TAB>nodes" of the storage from storage.cfg, or nothing.
+# Prints "type|target|content|nodes|is_mountpoint" of the storage from storage.cfg, or nothing
+# (separated by the ASCII unit separator: `read` would merge adjacent tabs of empty fields).
 current() {
   [ -f "$cfg" ] || return 0
   awk -v id="$id" '
     /^[a-z]+: / { split($0, a, ": "); cur = a[2]; if (cur == id) t = a[1]; next }
     cur == id && /^[ \t]+[^ \t]/ { sub(/^[ \t]+/, ""); k = $1; v = substr($0, length(k) + 2); conf[k] = v }
-    END { if (t != "") printf "%s\t%s\t%s\t%s\n", t, (t == "dir" ? conf["path"] : conf["pool"]), conf["content"], conf["nodes"] }' "$cfg"
+    END { if (t != "") printf "%s\037%s\037%s\037%s\037%s\n", t, (t == "dir" ? conf["path"] : conf["pool"]), conf["content"], conf["nodes"], conf["is_mountpoint"] }' "$cfg"
 }
 
+# A dir storage is offline while nothing is mounted on its path (apply sets is_mountpoint): without
+# it Proxmox writes into the empty directory under an unmounted dataset.
+mountpoint_ok() { [ "$type" != dir ] || [ "$1" = yes ] || [ "$1" = 1 ]; }
+
 report() {
-  local cur t tg c n
+  local cur t tg c n m
   cur=$(current)
   if [ -z "$cur" ]; then result '{"present":false}'; return; fi
-  IFS=$'\t' read -r t tg c n <<<"$cur"
+  IFS=$'\037' read -r t tg c n m <<<"$cur"
   local matches=true
-  { [ "$t" = "$type" ] && [ "$tg" = "$target" ] && [ "$(sorted "$c")" = "$(sorted "$content")" ] && [ "$(sorted "$n")" = "$(sorted "$nodes")" ]; } || matches=false
+  { [ "$t" = "$type" ] && [ "$tg" = "$target" ] && [ "$(sorted "$c")" = "$(sorted "$content")" ] && [ "$(sorted "$n")" = "$(sorted "$nodes")" ] && mountpoint_ok "$m"; } || matches=false
   result '{"present":true,"matches":%s,"id":%s,"type":%s,"target":%s,"content":%s,"nodes":%s}' \
     "$matches" "$(json_str "$id")" "$(json_str "$t")" "$(json_str "$tg")" "$(json_str "$c")" "$(json_str "$n")"
 }
 
 apply() {
-  local cur t tg c n
+  local cur t tg c n m
   cur=$(current)
   if [ -z "$cur" ]; then
     if [ "$type" = zfspool ]; then
@@ -78,9 +83,13 @@ apply() {
     echo "registered storage $id ($type $target, $content)" >&2
     return
   fi
-  IFS=$'\t' read -r t tg c n <<<"$cur"
+  IFS=$'\037' read -r t tg c n m <<<"$cur"
   { [ "$t" = "$type" ] && [ "$tg" = "$target" ]; } ||
     die "is registered as $t $tg, not $type $target; remove it first (a changed type or target replaces the resource)"
+  if ! mountpoint_ok "$m"; then
+    pvesm set "$id" --is_mountpoint yes >&2
+    echo "storage $id offline while its path is not mounted (is_mountpoint yes)" >&2
+  fi
   if [ "$(sorted "$c")" != "$(sorted "$content")" ]; then
     pvesm set "$id" --content "$content" >&2
     echo "storage $id content set to $content" >&2
@@ -89,6 +98,10 @@ apply() {
   if [ -n "$nodes" ] && [ "$(sorted "$n")" != "$(sorted "$nodes")" ]; then
     pvesm set "$id" --nodes "$nodes" >&2
     echo "storage $id restricted to nodes $nodes" >&2
+  elif [ -z "$nodes" ] && [ -n "$n" ]; then
+    # No node list declared: every node (read reports a restriction as drift, so apply lifts it).
+    pvesm set "$id" --delete nodes >&2
+    echo "storage $id no longer restricted to nodes $n" >&2
   fi
 }
 

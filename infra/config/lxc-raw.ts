@@ -119,8 +119,9 @@ export const SENSITIVE_HOST_PATHS = ["/", "/dev", "/mnt", "/mnt/pve", "/media", 
 const WILDCARD_MINOR_MAJORS = new Set(["195", "226"]);
 
 /** Block devices by name, every family the kernel names (disks, partitions, NVMe namespaces, device
- *  mapper, zvols, loop, md, RAM/zram disks, optical, network block devices) and the by-id links. */
-const BLOCK_DEVICE = /^\/dev\/(?:sd[a-z]|hd[a-z]|vd[a-z]|xvd[a-z]|nvme\d+n|mmcblk\d|zd\d|loop\d|md\d|md\/|dm-\d|mapper\/(?!control$)|disk\/|zvol\/|sr\d|scd\d|cdrom$|nbd\d|rbd\d|drbd\d|bcache\d|pmem\d|ram\d|zram\d|ublkb\d|nullb\d|fd\d|mtdblock\d|dasd[a-z]|etherd\/|cciss\/)/;
+ *  mapper, zvols, loop, md, RAM/zram disks, optical, network block devices) and the by-id links; the folders of links themselves (`/dev/disk`, `/dev/mapper`, `/dev/zvol`)
+ *  hold every disk at once. */
+const BLOCK_DEVICE = /^\/dev\/(?:sd[a-z]|hd[a-z]|vd[a-z]|xvd[a-z]|nvme\d+n|mmcblk\d|zd\d|loop\d|md\d|md\/|dm-\d|mapper(?:$|\/(?!control$))|(?:disk|zvol)(?:\/|$)|sr\d|scd\d|cdrom$|nbd\d|rbd\d|drbd\d|bcache\d|pmem\d|ram\d|zram\d|ublkb\d|nullb\d|fd\d|mtdblock\d|dasd[a-z]|etherd\/|cciss\/)/;
 
 /**
  * `/dev` paths that reach what the plain path would need an allowance for: aliases of
