@@ -21,6 +21,7 @@ export const STEP_KINDS = [
   "host-nfs-export",
   "host-samba-share",
   "host-samba-user",
+  "host-pci-passthrough",
 ] as const;
 
 /** Longest timeout a step may be given: one day. */

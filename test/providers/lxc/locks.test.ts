@@ -57,7 +57,9 @@ describe("host edit locks", () => {
   });
 
   it("proxmox-storage: two applies of one storage at once both succeed (the second adopts)", async () => {
-    await sh("mkdir -p /srv/locked-dir");
+    // A dir storage is registered with is_mountpoint (its path is a dataset's mount point): Proxmox
+    // refuses to activate one whose path is not mounted, so the test mounts one.
+    await sh("mkdir -p /srv/locked-dir && (mountpoint -q /srv/locked-dir || mount -t tmpfs locked /srv/locked-dir)");
     // A slow `pvesm add` widens the window between "not registered yet" and the registration.
     const real = readFileSync(path.join(repoRoot, "test/host/emulator/pvesm"), "utf8");
     await host.installTool("pvesm-real", real);
