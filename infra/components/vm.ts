@@ -265,11 +265,15 @@ export class VmGuest extends pulumi.ComponentResource {
         // The user data holds the user's password hash and SSH key: a secret in state and logs.
         // Named by content. Snippets are immutable for the provider and a VM's user-data file is
         // fixed at creation (cloud-init runs the first boot once): changed user data (features,
-        // user) is a new file and a new VM cloned afresh, never new content under an old name.
+        // user) is a new file, never new content under an old name. The VM keeps naming the file it
+        // was created with (`userDataFileId` is creation-only), and Proxmox reads that snippet at
+        // every start (qemu-server vm_start → apply_cloudinit_config), so the old file is kept
+        // (retainOnDelete): deleting it would leave the VM unable to start. A rebuilt VM
+        // (`pulumi up --replace`) boots from the new one.
         sourceRaw: pulumi.secret({ data: userData, fileName: `phoenix-vm-${id}-${userDataSha256.slice(0, 12)}.yaml` }),
         overwrite: true,
       },
-      { ...child, dependsOn: declared.dependsOn(N.userData) },
+      { ...child, dependsOn: declared.dependsOn(N.userData), retainOnDelete: true },
     ));
 
     const parentNode = vm.cloneFrom !== undefined ? declared.entry(vmNames(vm.cloneFrom).vm).node : nodeName;

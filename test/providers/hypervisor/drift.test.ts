@@ -199,7 +199,12 @@ describe("drift on the host, one row per property apply sets: read reports it, a
     const covered = new Set(ROWS.map((r) => SUBJECTS[r.subject].kind.kind));
     const kinds = Object.values(hv).filter((v): v is HostScriptKind => !!v && typeof v === "object" && "kind" in v && "params" in v);
     expect(kinds.length).toBeGreaterThan(0);
-    expect(kinds.map((k) => k.kind).filter((k) => !covered.has(k))).toEqual([]);
+    // Kinds whose drift is tested beside their own stand-ins, not in this table (they need a faked
+    // CPU vendor and boot loader, or a cluster.fw to take over): host-pci-passthrough's kernel
+    // command line changed by hand (test/features/hypervisor/pci_passthrough.test.ts) and
+    // host-firewall-takeover, a one-shot move whose read reports its record (test/e2e/firewall-rules.test.ts).
+    const ELSEWHERE = new Set([hv.pciPassthroughKind.kind, hv.firewallTakeoverKind.kind]);
+    expect(kinds.map((k) => k.kind).filter((k) => !covered.has(k) && !ELSEWHERE.has(k))).toEqual([]);
   });
 
   // Rows run in order: the pool row leaves the pool for the dataset rows, the dataset for storage.
