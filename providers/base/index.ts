@@ -192,7 +192,7 @@ export function stepIdentity(k: Pick<SerializableKind, "kind" | "replaceOn">, pr
 /**
  * The dynamic provider of one HostScriptKind: the implementation. Resources do not serialize it
  * (it pulls in the SSH transport, ~40 KB); their loader (`loaderProvider`) builds it at run time
- * through ./runtime.ts. Stacks written before issue 17 carry it serialized whole and keep working.
+ * through ./runtime.ts. Stacks written before the loader carry it serialized whole and keep working.
  */
 export function hostScriptProvider(kind: HostScriptKind | SerializableKind): pulumi.dynamic.ResourceProvider {
   const k: SerializableKind = "params" in kind ? serializableKind(kind) : kind;
@@ -329,7 +329,7 @@ export interface HostScriptResourceArgs {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The serialized provider: a loader of the implementation (issue 17: ~3 KB instead of ~40 KB).
+// The serialized provider: a loader of the implementation (~3 KB instead of ~40 KB).
 
 /** What a serialized provider carries (as JSON text): the kind's plain data and how to run it. */
 export interface ProviderSpec {
