@@ -161,7 +161,7 @@ export const CHANGES: Change[] = [
   { key: "vms[].disk_size_gb (shrink)", what: "disk − 10 GB", apply: (c) => (vmOf(c, c.t.vm).disk_size_gb = (vmOf(c, c.t.vm).disk_size_gb ?? 50) - 10) },
   { key: "vms[].network_config.ip", what: "another address", apply: (c) => (vmOf(c, c.t.vm).network_config.ip = nextIp(vmOf(c, c.t.vm).network_config.ip, 233)) },
   { key: "vms[].user_config.ssh_public_key", what: "another SSH key (user data)", apply: (c) => (vmOf(c, c.t.vm).user_config.ssh_public_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMatrixMatrixMatrixMatrixMatrixMatrixMatrix0 matrix@test") },
-  { key: "vms[].features", what: "a feature added (user data)", apply: (c) => (vmOf(c, c.t.vm).features = [...(vmOf(c, c.t.vm).features ?? []), "trusted_ca"]) },
+  { key: "vms[].features", what: "a feature added (user data)", apply: (c) => (vmOf(c, c.t.vm).features = [...(vmOf(c, c.t.vm).features ?? []), "portainer"]) },
   { key: "vms[].clone_from_vmid", what: "cloned from nothing else (removed, template image given)", apply: (c) => { delete vmOf(c, c.t.vm).clone_from_vmid; vmOf(c, c.t.vm).template_image = vmOf(c, c.t.vmTemplate).template_image; } },
   { key: "vms[].template_image", what: "a newer cloud image for the template", apply: (c) => (vmOf(c, c.t.vmTemplate).template_image = "plucky-server-cloudimg-amd64.img") },
   { key: "vms[].start_at_boot", what: "flipped", apply: (c) => (vmOf(c, c.t.vm).start_at_boot = !vmOf(c, c.t.vm).start_at_boot) },
