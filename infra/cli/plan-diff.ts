@@ -6,6 +6,7 @@
 // provider's replace rules, infra/deployment/replace-rules.ts) or delete, with each changed input
 // old → new (secrets stay `[secret]`; multi-line scripts as a line diff).
 import { spawnSync } from "child_process";
+import { randomBytes } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -14,6 +15,14 @@ import { repoRoot } from "../../features/registry";
 import { replaceReasons } from "../deployment/replace-rules";
 import { stackFilePath, usageError } from "./args";
 import type { PlanResult } from "./plan";
+
+/**
+ * Environment variable holding a key that `plan --diff` picks at random for one comparison: with
+ * it, a secret is shown as `[secret <8 hex>]`, an HMAC-SHA256 of its value under that key, so the
+ * two sides of one diff tell a changed secret from an unchanged one while the value, and any
+ * comparison across runs (the key is thrown away), stays hidden.
+ */
+export const SECRET_DIGEST_KEY_ENV = "PHOENIX_PLAN_SECRET_DIGEST_KEY";
 
 /** One resource of a plan as `phoenix plan --json` shows it (inputs with secrets masked). */
 export interface ShownResource {
@@ -335,20 +344,41 @@ export async function runPlanDiff(ref: string, run: PlanDiffRun): Promise<number
   }
   const resolved = git(repoRoot(), ["rev-parse", "--verify", "--quiet", `${base}^{commit}`]);
   if (!resolved.ok) return usageError("plan", `--diff ${base}: not a commit of this repository`);
-  const head = await run.head();
-  if (head.errors.length) {
-    for (const e of head.errors) process.stderr.write(`${e}\n`);
-    return 1;
+  // One random key for both sides: a secret shows as `[secret <digest>]`, equal only when unchanged.
+  // Set for this comparison only (the ref's plan inherits it); thrown away after.
+  const hadKey = process.env[SECRET_DIGEST_KEY_ENV];
+  process.env[SECRET_DIGEST_KEY_ENV] = randomBytes(32).toString("hex");
+  let head: PlanResult;
+  let before: ReturnType<typeof planAtRef>;
+  try {
+    head = await run.head();
+    if (head.errors.length) {
+      for (const e of head.errors) process.stderr.write(`${e}\n`);
+      return 1;
+    }
+    before = planAtRef(base, run);
+  } finally {
+    if (hadKey === undefined) delete process.env[SECRET_DIGEST_KEY_ENV];
+    else process.env[SECRET_DIGEST_KEY_ENV] = hadKey;
   }
-  const before = planAtRef(base, run);
   if ("error" in before) {
     process.stderr.write(`phoenix plan: ${before.error}\n`);
     return before.error.startsWith("--diff") ? 2 : 1;
   }
-  const headShown: ShownResource[] = head.resources.map((r) => ({ type: r.type, name: r.name, urn: r.urn, parent: r.parent, aliases: r.aliases, inputs: r.shownInputs, ignoreChanges: r.ignoreChanges, protect: r.protect }));
+  // A ref from before secret digests shows `[secret]`: compare the head's as plain `[secret]` then.
+  const digests = JSON.stringify(before.resources).includes('"[secret ');
+  const headShown: ShownResource[] = head.resources.map((r) => ({ type: r.type, name: r.name, urn: r.urn, parent: r.parent, aliases: r.aliases, inputs: digests ? r.shownInputs : withoutDigests(r.shownInputs) as Record<string, unknown>, ignoreChanges: r.ignoreChanges, protect: r.protect }));
   const diff = diffPlans(before.resources, headShown);
   const label = base === before.commit ? before.commit.slice(0, 12) : `${base} (${before.commit.slice(0, 12)})`;
   const text = run.json ? `${JSON.stringify({ stack: run.stack, base: { ref: base, commit: before.commit }, ...diff }, null, 2)}\n` : `${formatPlanDiff(run.stack, label, diff, run.palette)}\n`;
   await new Promise<void>((resolve) => process.stdout.write(text, () => resolve()));
   return diff.changes.length ? CHANGES_PENDING_EXIT : 0;
+}
+
+/** `value` with every `[secret <digest>]` shown as `[secret]`. */
+function withoutDigests(value: unknown): unknown {
+  if (typeof value === "string") return /^\[secret [0-9a-f]{8}\]$/.test(value) ? "[secret]" : value;
+  if (Array.isArray(value)) return value.map(withoutDigests);
+  if (value && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withoutDigests(v)]));
+  return value;
 }

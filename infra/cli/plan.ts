@@ -2,6 +2,7 @@
 // mock monitor and lists every resource it declares, with its parent and dependencies. No Pulumi
 // CLI, credentials or network are needed. Dynamic providers are serialized exactly as during
 // `pulumi up`, so a provider that cannot be serialized fails the plan.
+import { createHmac } from "crypto";
 import * as fs from "fs";
 import { createRequire } from "module";
 import * as path from "path";
@@ -12,7 +13,7 @@ import { repoRoot } from "../../features/registry";
 import { stackSettingsFrom } from "../settings";
 import { loadPhoenixConfig } from "../config/load";
 import { deploymentOf } from "../deployment/index";
-import { normalizeDiffArg, runPlanDiff } from "./plan-diff";
+import { normalizeDiffArg, runPlanDiff, SECRET_DIGEST_KEY_ENV } from "./plan-diff";
 import { COLOR_OPTION, colorModeError, paletteFor } from "./color";
 import { configOverrides, parseCommandArgs, STACK_OPTIONS, stackFilePath, stackUsageError, usageError } from "./args";
 
@@ -250,9 +251,16 @@ function unwrapSecrets(v: unknown): unknown {
 const UNKNOWN_VALUE = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 
 /** Inputs for display: secrets masked, unknowns marked, `__provider` left out. */
+/** A secret as a reviewer sees it: `[secret]`, or `[secret <digest>]` under a diff's key. */
+function showSecret(v: unknown): string {
+  const key = process.env[SECRET_DIGEST_KEY_ENV];
+  if (!key) return "[secret]";
+  return `[secret ${createHmac("sha256", key).update(JSON.stringify(unwrapSecrets(v)) ?? "").digest("hex").slice(0, 8)}]`;
+}
+
 function showInputs(fields: Record<string, unknown>): Record<string, unknown> {
   const show = (v: unknown): unknown => {
-    if (isSecretValue(v)) return "[secret]";
+    if (isSecretValue(v)) return showSecret(v);
     if (v === UNKNOWN_VALUE) return "[unknown]";
     if (Array.isArray(v)) return v.map(show);
     if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, show(x)]));

@@ -208,6 +208,23 @@ describe("phoenix plan --diff in a repository", () => {
     }
   });
 
+  it("a change only to a secret input shows (both sides digest secrets under one key: never the value)", () => {
+    // The VM's SSH key is in its user data, a Pulumi secret: masked alike, a change would vanish.
+    edit("stacks/dev/phoenix_vm_configs.json", "phoenix_user@dev\"\n            }", "phoenix_user@laptop\"\n            }");
+    try {
+      const r = phoenix(["--diff", "HEAD"]);
+      expect(r.code, r.stderr).toBe(pd.CHANGES_PENDING_EXIT);
+      const change = /[~+-]+ +\w+ +vm-8001-user-data +FileLegacy\n {6}sourceRaw: "\[secret ([0-9a-f]{8})\]" → "\[secret ([0-9a-f]{8})\]"\n/.exec(r.stdout);
+      expect(change, r.stdout).not.toBeNull();
+      expect(change![1]).not.toBe(change![2]);
+      expect(r.stdout).not.toContain("laptop");
+    } finally {
+      git(repo, "checkout", "-q", "--", ".");
+    }
+    // Unchanged again: equal digests, nothing shows.
+    expect(phoenix(["--diff", "HEAD"]).code).toBe(0);
+  });
+
   it("in CI (GITHUB_BASE_REF) `--diff` compares with the merge base of the target branch", () => {
     git(repo, "checkout", "-q", "-b", "feature");
     edit("stacks/dev/phoenix_lxc_configs.json", '"storage_size_gb": 32,', '"storage_size_gb": 24,');
