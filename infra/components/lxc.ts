@@ -34,7 +34,7 @@ import { featureFlags, formatFeatures } from "../config/lxc-features";
 
 // The feature-flag functions live with the config model, the step list with the deployment model;
 // re-exported for existing importers.
-export { apiFeatureFlags, featureFlags, formatFeatures, rootFeatures } from "../config/lxc-features";
+export { featureFlags, formatFeatures } from "../config/lxc-features";
 export { gpuFeatures } from "../deployment/index";
 import { stableJson } from "../../providers/base/index";
 import { bindMountLine, gpuLines, LxcOptions, LxcSnapshot, LxcStep, LxcSubIds, lxcFile, sha256, stepEnv, type MountSource } from "../../providers/lxc/index";

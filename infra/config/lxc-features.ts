@@ -42,7 +42,7 @@ export function formatFeatures(flags: Record<string, string>): string {
  * lets an API token change only `nesting`, and on a privileged container nothing: so `nesting`
  * alone for a new unprivileged container; for a clone, `nesting` plus the other flags exactly as
  * the clone inherits them from its parent (sending them unchanged is no change, so no 403), which
- * the provider sends right after cloning. Everything else is set as root over SSH (rootFeatures).
+ * the provider sends right after cloning. Since every flag is now set as root by ct-<ctid>-lxc-options, only doctor reads this.
  */
 export function apiFeatureFlags(c: ContainerModel, parent?: ContainerModel): Record<string, string> {
   if (!c.unprivileged) return {};
@@ -51,16 +51,5 @@ export function apiFeatureFlags(c: ContainerModel, parent?: ContainerModel): Rec
   const own = featureFlags(c.pctOptions, c.ctid);
   if (own.nesting) flags.nesting = own.nesting;
   return flags;
-}
-
-/**
- * The full `pct set --features` value set as root over SSH, or "" when the API's flags are
- * already the container's whole set (an unprivileged container with at most `nesting` beyond what
- * it inherits).
- */
-export function rootFeatures(c: ContainerModel, parent?: ContainerModel): string {
-  const want = formatFeatures(featureFlags(c.pctOptions, c.ctid));
-  const api = formatFeatures(apiFeatureFlags(c, parent));
-  return want === api && c.unprivileged ? "" : want;
 }
 

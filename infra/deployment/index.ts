@@ -172,16 +172,6 @@ export function runnableChecks(c: ContainerModel): ContainerModel["extraHealthCh
   return c.extraHealthChecks.filter((check) => check.type === "script");
 }
 
-/**
- * Whether a container has a `ct-<ctid>-lxc-options` step: every container does. Besides raw LXC
- * lines, bind mounts, GPU devices and volumes, it owns the feature flags and the root disk's size
- * after creation (infra/components/lxc HOST_OWNED_CONTAINER_INPUTS): the provider reads both back
- * from the host, so neither may be left to it once Phoenix or the operator changed them as root.
- */
-export function needsLxcOptions(_c: ContainerModel, _parent?: ContainerModel): boolean {
-  return true;
-}
-
 /** A Kahn topological order over guests (parents and dependencies first; ties by ID). */
 function orderGuests(model: PhoenixModel): { kind: "lxc" | "vm"; id: number }[] {
   const kindOf = new Map<number, "lxc" | "vm">();
@@ -501,7 +491,11 @@ export function deploymentOf(model: PhoenixModel, opts: DeploymentOptions = {}):
       const chain = (name: string, kind: string, resourceKind: ResourceKind, label: string) => {
         last = child(name, kind, resourceKind, label, deps("step", [N.container, last])).name;
       };
-      if (needsLxcOptions(c, parentModel)) chain(N.lxcOptions, "lxc-options", "lxc-step", "LXC options");
+      // Every container has a `ct-<ctid>-lxc-options` step: besides raw LXC lines, bind mounts, GPU
+      // devices and volumes, it owns the feature flags and the root disk's size after creation
+      // (infra/components/lxc HOST_OWNED_CONTAINER_INPUTS): the provider reads both back from the
+      // host, so neither may be left to it once Phoenix or the operator changed them as root.
+      chain(N.lxcOptions, "lxc-options", "lxc-step", "LXC options");
       if (c.lifecycleSnapshots && c.templateSnapshotName !== "pre-configured") chain(N.lifecycleSnapshot("pre-configured"), "lxc-snapshot", "lxc-snapshot", "snapshot pre-configured");
       for (const f of gpuFeatures(c)) chain(N.feature(f), "lxc-step", "lxc-step", `feature ${f}`);
       if (c.applicationScript) chain(N.app, "lxc-step", "lxc-step", `application ${c.applicationScript}`);
